@@ -1,0 +1,303 @@
+import { readFile } from 'node:fs/promises'
+import { parseDocument } from 'yaml'
+import { ConfigError, ErrorCode, type ConfigIssue } from '../errors.js'
+import { parseAddress, type Address } from '../util/address.js'
+import { parseDuration, type Milliseconds } from '../util/duration.js'
+import type {
+  BackendConfig, BackendOptions, BackendTemplateConfig, DiscoveryConfig, FrontendConfig,
+  GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn
+} from './types.js'
+import { validateAgainstSchema } from './validate.js'
+
+type Environment = Readonly<Record<string, string | undefined>>
+
+/** Read, validate and compile a configuration file. All or nothing: throws ConfigError with every issue. */
+export async function loadConfigFile (file: string, env: Environment = process.env): Promise<GatewayConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (cause) {
+    throw new ConfigError(ErrorCode.CONFIG_READ, [{ path: '', message: `cannot read ${file}: ${(cause as Error).message}` }], { cause })
+  }
+  return parseConfigText(text, env)
+}
+
+/** Parse YAML or JSON text (JSON is read by the YAML parser) and compile it. */
+export function parseConfigText (text: string, env: Environment = process.env): GatewayConfig {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (document.errors.length > 0) {
+    throw new ConfigError(ErrorCode.CONFIG_PARSE, document.errors.map((error) => ({ path: '', message: error.message.split('\n')[0] ?? error.message })))
+  }
+  return compileConfig(document.toJS(), env)
+}
+
+/** Validate a parsed document (a fresh copy is filled with defaults) and compile it. */
+export function compileConfig (input: unknown, env: Environment = process.env): GatewayConfig {
+  const envIssues: ConfigIssue[] = []
+  const document = substituteEnvironment(structuredClone(input ?? {}), '', env, envIssues)
+  const schemaIssues = validateAgainstSchema(document)
+  // A value whose variable is unset is reported once, as unset, not again as malformed.
+  const unsetPaths = new Set(envIssues.map((issue) => issue.path))
+  const issues = [...envIssues, ...schemaIssues.filter((issue) => !unsetPaths.has(issue.path))]
+  if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
+  const compiler = new Compiler()
+  const config = compiler.compile(document as Document)
+  if (compiler.issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, compiler.issues)
+  return deepFreeze(config)
+}
+
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+/** Spec §2: `${NAME}` inside a string is the environment variable NAME; an unset one is an error. */
+function substituteEnvironment (value: unknown, path: string, env: Environment, issues: ConfigIssue[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REFERENCE, (_, name: string) => {
+      const replacement = env[name]
+      if (replacement === undefined) {
+        issues.push({ path, message: `environment variable ${name} is not set` })
+        return ''
+      }
+      return replacement
+    })
+  }
+  if (Array.isArray(value)) return value.map((item, index) => substituteEnvironment(item, `${path}[${index}]`, env, issues))
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      (value as Record<string, unknown>)[key] = substituteEnvironment(item, path === '' ? key : `${path}.${key}`, env, issues)
+    }
+  }
+  return value
+}
+
+// The document's shape after schema validation and defaults (see schema.ts).
+type DiscoveryDocument = { resolver: string, srv?: string, a?: string, port?: number }
+type BackendOptionsDocument = {
+  balance: BackendOptions['balance']
+  hashOn?: string
+  healthCheck?: { path: string, interval: string, timeout: string, rise: number, fall: number }
+  outlier: { consecutiveFailures: number, ejectFor: string, maxEjectedPercent: number }
+  retry: { attempts: number, on: RetryOn[] }
+  timeouts: { connect: string, response: string }
+}
+type Document = {
+  listen: { http: string, admin: string }
+  admin: { token?: string }
+  drain: { delay: string, timeout: string }
+  statePath?: string
+  resolvers: Record<string, {
+    nameservers: string[], timeout: string, attempts: number, ttl: { min: string, max: string },
+    staleFor: string, negativeTtl: string, emptyGrace: string, ednsPayload: number
+  }>
+  backends: Record<string, BackendOptionsDocument & { discovery: DiscoveryDocument }>
+  frontends: Array<{
+    name: string
+    match: { host?: string, pathPrefix?: string, headers?: Record<string, string>, method?: string | string[] }
+    env?: { pattern: string }
+    backend: string | (BackendOptionsDocument & { template: string, discovery: DiscoveryDocument })
+    rewrite?: { stripPrefix?: string }
+  }>
+}
+
+const ENV_PLACEHOLDER = '{env}'
+const HOST_LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/
+
+/** Checks that span fields (references, orderings) and builds the frozen structures. */
+class Compiler {
+  readonly issues: ConfigIssue[] = []
+
+  compile (document: Document): GatewayConfig {
+    const resolvers = new Map(Object.entries(document.resolvers).map(([name, resolver]) => {
+      const path = `resolvers.${name}`
+      const ttl = { minMs: duration(resolver.ttl.min), maxMs: duration(resolver.ttl.max) }
+      if (ttl.minMs > ttl.maxMs) this.issues.push({ path: `${path}.ttl`, message: 'min must not be greater than max' })
+      const compiled: ResolverConfig = {
+        name,
+        nameservers: resolver.nameservers.map(address),
+        timeoutMs: duration(resolver.timeout),
+        attempts: resolver.attempts,
+        ttl,
+        staleForMs: duration(resolver.staleFor),
+        negativeTtlMs: duration(resolver.negativeTtl),
+        emptyGraceMs: duration(resolver.emptyGrace),
+        ednsPayload: resolver.ednsPayload
+      }
+      return [name, compiled] as const
+    }))
+
+    const backends = new Map(Object.entries(document.backends).map(([name, backend]) => {
+      const path = `backends.${name}`
+      const compiled: BackendConfig = {
+        name,
+        discovery: this.discovery(backend.discovery, `${path}.discovery`, resolvers, false),
+        ...this.backendOptions(backend, path)
+      }
+      return [name, compiled] as const
+    }))
+
+    const frontendNames = new Set<string>()
+    const frontends = document.frontends.map((frontend, index): FrontendConfig => {
+      const path = `frontends[${index}]`
+      if (frontendNames.has(frontend.name)) this.issues.push({ path: `${path}.name`, message: `duplicates the frontend name "${frontend.name}"` })
+      frontendNames.add(frontend.name)
+      const host = frontend.match.host === undefined ? undefined : this.hostMatch(frontend.match.host, `${path}.match.host`)
+      const capturesEnv = host?.kind === 'capture'
+      const envPattern = frontend.env === undefined ? undefined : this.envPattern(frontend.env.pattern, `${path}.env.pattern`)
+      if (capturesEnv && envPattern === undefined && frontend.env === undefined) {
+        // Spec §3: no query name is ever built from unchecked client input.
+        this.issues.push({ path: `${path}.env.pattern`, message: 'is required when match.host captures {env}' })
+      }
+      if (!capturesEnv && frontend.env !== undefined) {
+        this.issues.push({ path: `${path}.env`, message: 'needs a match.host that captures {env}' })
+      }
+      let backend: FrontendConfig['backend']
+      if (typeof frontend.backend === 'string') {
+        if (!backends.has(frontend.backend)) {
+          this.issues.push({ path: `${path}.backend`, message: `unknown backend "${frontend.backend}"${known(backends)}` })
+        }
+        backend = { kind: 'static', name: frontend.backend }
+      } else {
+        if (!capturesEnv) this.issues.push({ path: `${path}.backend.template`, message: 'needs a match.host that captures {env}' })
+        const template: BackendTemplateConfig = {
+          template: frontend.backend.template,
+          discovery: this.discovery(frontend.backend.discovery, `${path}.backend.discovery`, resolvers, true),
+          ...this.backendOptions(frontend.backend, `${path}.backend`)
+        }
+        backend = { kind: 'template', template }
+      }
+      const methodList = frontend.match.method === undefined ? [] : [frontend.match.method].flat()
+      return {
+        name: frontend.name,
+        match: {
+          host,
+          pathPrefix: frontend.match.pathPrefix,
+          headers: new Map(Object.entries(frontend.match.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
+          methods: new Set(methodList)
+        },
+        envPattern,
+        backend,
+        rewrite: { stripPrefix: frontend.rewrite?.stripPrefix }
+      }
+    })
+
+    return {
+      listen: { http: address(document.listen.http), admin: address(document.listen.admin) },
+      adminToken: document.admin.token,
+      drain: { delayMs: duration(document.drain.delay), timeoutMs: duration(document.drain.timeout) },
+      statePath: document.statePath,
+      resolvers,
+      backends,
+      frontends
+    }
+  }
+
+  discovery (input: DiscoveryDocument, path: string, resolvers: ReadonlyMap<string, ResolverConfig>, isTemplate: boolean): DiscoveryConfig {
+    if (!resolvers.has(input.resolver)) {
+      this.issues.push({ path: `${path}.resolver`, message: `unknown resolver "${input.resolver}"${known(resolvers)}` })
+    }
+    const name = (input.srv ?? input.a ?? '').toLowerCase()
+    const field = input.srv !== undefined ? 'srv' : 'a'
+    if (isTemplate && !name.includes(ENV_PLACEHOLDER)) this.issues.push({ path: `${path}.${field}`, message: 'must contain {env}' })
+    if (!isTemplate && name.includes(ENV_PLACEHOLDER)) this.issues.push({ path: `${path}.${field}`, message: '{env} is only allowed in a frontend backend template' })
+    const sample = name.replaceAll(ENV_PLACEHOLDER, 'env')
+    if (!isDnsName(sample)) this.issues.push({ path: `${path}.${field}`, message: 'must be a DNS name (labels of letters, digits, _ and -)' })
+    return input.srv !== undefined
+      ? { kind: 'srv', resolver: input.resolver, name }
+      : { kind: 'address', resolver: input.resolver, name, port: input.port as number }
+  }
+
+  backendOptions (input: BackendOptionsDocument, path: string): BackendOptions {
+    if (input.balance === 'hash' && input.hashOn === undefined) this.issues.push({ path: `${path}.hashOn`, message: 'is required when balance is hash' })
+    if (input.balance !== 'hash' && input.hashOn !== undefined) this.issues.push({ path: `${path}.hashOn`, message: 'is only used with balance: hash' })
+    const check = input.healthCheck
+    const healthCheck = check === undefined
+      ? undefined
+      : { path: check.path, intervalMs: duration(check.interval), timeoutMs: duration(check.timeout), rise: check.rise, fall: check.fall }
+    if (healthCheck !== undefined && healthCheck.timeoutMs > healthCheck.intervalMs) {
+      this.issues.push({ path: `${path}.healthCheck.timeout`, message: 'must not be longer than interval' })
+    }
+    return {
+      balance: input.balance,
+      hashOn: input.hashOn === undefined ? undefined : hashKey(input.hashOn),
+      healthCheck,
+      outlier: {
+        consecutiveFailures: input.outlier.consecutiveFailures,
+        ejectForMs: duration(input.outlier.ejectFor),
+        maxEjectedPercent: input.outlier.maxEjectedPercent
+      },
+      retry: { attempts: input.retry.attempts, on: new Set(input.retry.on) },
+      timeouts: { connectMs: duration(input.timeouts.connect), responseMs: duration(input.timeouts.response) }
+    }
+  }
+
+  hostMatch (host: string, path: string): HostMatch | undefined {
+    const lower = host.toLowerCase().replace(/\.$/, '')
+    const labels = lower.split('.')
+    const captureAt = labels.indexOf(ENV_PLACEHOLDER)
+    const rest = labels.filter((_, index) => index !== captureAt && !(index === 0 && labels[0] === '*'))
+    if (lower.split(ENV_PLACEHOLDER).length > 2 || (lower.includes(ENV_PLACEHOLDER) && captureAt < 0)) {
+      this.issues.push({ path, message: '{env} must be one whole label, used once' })
+      return undefined
+    }
+    if (labels.slice(1).includes('*') || (labels[0] === '*' && captureAt >= 0)) {
+      this.issues.push({ path, message: '* is only allowed as the first label (*.example.com)' })
+      return undefined
+    }
+    if (!rest.every((label) => HOST_LABEL.test(label))) {
+      this.issues.push({ path, message: 'must be a host name, *.suffix or a name with an {env} label' })
+      return undefined
+    }
+    if (labels[0] === '*') return { kind: 'suffix', suffix: lower.slice(1) }
+    if (captureAt >= 0) {
+      return { kind: 'capture', prefix: labels.slice(0, captureAt).map((label) => `${label}.`).join(''), suffix: labels.slice(captureAt + 1).map((label) => `.${label}`).join('') }
+    }
+    return { kind: 'exact', host: lower }
+  }
+
+  envPattern (pattern: string, path: string): RegExp | undefined {
+    try {
+      // Anchored whole: a pattern written without ^…$ must still match the whole value.
+      return new RegExp(`^(?:${pattern})$`)
+    } catch (cause) {
+      this.issues.push({ path, message: `is not a valid regular expression: ${(cause as Error).message}` })
+      return undefined
+    }
+  }
+}
+
+function isDnsName (name: string): boolean {
+  const labels = name.replace(/\.$/, '').split('.')
+  return name.length <= 253 && labels.every((label) => HOST_LABEL.test(label))
+}
+
+function known (map: ReadonlyMap<string, unknown>): string {
+  return map.size === 0 ? ' (none are defined)' : ` (known: ${[...map.keys()].join(', ')})`
+}
+
+// The schema has already checked these formats; a failure here is a bug, not bad input.
+function duration (text: string): Milliseconds {
+  const value = parseDuration(text)
+  if (value === undefined) throw new Error(`schema let through a bad duration: ${text}`)
+  return value
+}
+
+function address (text: string): Address {
+  const value = parseAddress(text)
+  if (value === undefined) throw new Error(`schema let through a bad address: ${text}`)
+  return value
+}
+
+function hashKey (text: string): HashKey {
+  if (text === 'client-ip') return { kind: 'client-ip' }
+  if (text === 'path') return { kind: 'path' }
+  const [kind, ...name] = text.split(':')
+  return kind === 'header' ? { kind: 'header', name: name.join(':').toLowerCase() } : { kind: 'cookie', name: name.join(':') }
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof RegExp)) {
+    Object.freeze(value)
+    const children = value instanceof Map ? [...value.values()] : value instanceof Set ? [] : Object.values(value)
+    for (const child of children) deepFreeze(child)
+  }
+  return value
+}

@@ -1,0 +1,97 @@
+import type { Address } from '../util/address.js'
+import type { Milliseconds } from '../util/duration.js'
+
+/**
+ * The compiled configuration: durations in milliseconds, addresses parsed,
+ * patterns compiled, everything frozen. Request code trusts it and never
+ * checks configuration again.
+ */
+export type GatewayConfig = {
+  readonly listen: { readonly http: Address, readonly admin: Address }
+  /** Bearer token for the admin listener; undefined: no token required. */
+  readonly adminToken: string | undefined
+  readonly drain: { readonly delayMs: Milliseconds, readonly timeoutMs: Milliseconds }
+  /** Where last-known instance sets are kept; undefined: not kept. */
+  readonly statePath: string | undefined
+  readonly resolvers: ReadonlyMap<string, ResolverConfig>
+  readonly backends: ReadonlyMap<string, BackendConfig>
+  readonly frontends: readonly FrontendConfig[]
+}
+
+export type ResolverConfig = {
+  readonly name: string
+  readonly nameservers: readonly Address[]
+  readonly timeoutMs: Milliseconds
+  readonly attempts: number
+  readonly ttl: { readonly minMs: Milliseconds, readonly maxMs: Milliseconds }
+  readonly staleForMs: Milliseconds
+  readonly negativeTtlMs: Milliseconds
+  readonly emptyGraceMs: Milliseconds
+  readonly ednsPayload: number
+}
+
+export type DiscoveryConfig =
+  | { readonly kind: 'srv', readonly resolver: string, readonly name: string }
+  | { readonly kind: 'address', readonly resolver: string, readonly name: string, readonly port: number }
+
+export type BalanceName = 'weighted' | 'round-robin' | 'least-request' | 'random' | 'hash'
+
+export type HashKey =
+  | { readonly kind: 'header', readonly name: string }
+  | { readonly kind: 'cookie', readonly name: string }
+  | { readonly kind: 'client-ip' }
+  | { readonly kind: 'path' }
+
+export type RetryOn = 'connect-failure' | 502 | 503 | 504
+
+export type BackendOptions = {
+  readonly balance: BalanceName
+  readonly hashOn: HashKey | undefined
+  readonly healthCheck: HealthCheckConfig | undefined
+  readonly outlier: { readonly consecutiveFailures: number, readonly ejectForMs: Milliseconds, readonly maxEjectedPercent: number }
+  readonly retry: { readonly attempts: number, readonly on: ReadonlySet<RetryOn> }
+  readonly timeouts: { readonly connectMs: Milliseconds, readonly responseMs: Milliseconds }
+}
+
+export type HealthCheckConfig = {
+  readonly path: string
+  readonly intervalMs: Milliseconds
+  readonly timeoutMs: Milliseconds
+  readonly rise: number
+  readonly fall: number
+}
+
+export type BackendConfig = BackendOptions & {
+  readonly name: string
+  readonly discovery: DiscoveryConfig
+}
+
+/** A backend instantiated per captured environment: `web-{env}`. Names keep `{env}` as a placeholder. */
+export type BackendTemplateConfig = BackendOptions & {
+  readonly template: string
+  readonly discovery: DiscoveryConfig
+}
+
+export type HostMatch =
+  | { readonly kind: 'exact', readonly host: string }
+  /** `*.staging.example.com` → suffix `.staging.example.com` (at least one label before it). */
+  | { readonly kind: 'suffix', readonly suffix: string }
+  /** `{env}.preview.example.com` → one whole label captured between prefix and suffix. */
+  | { readonly kind: 'capture', readonly prefix: string, readonly suffix: string }
+
+export type FrontendConfig = {
+  readonly name: string
+  readonly match: {
+    readonly host: HostMatch | undefined
+    readonly pathPrefix: string | undefined
+    /** Lower-case header name → exact value. */
+    readonly headers: ReadonlyMap<string, string>
+    /** Upper-case methods; empty: any method. */
+    readonly methods: ReadonlySet<string>
+  }
+  readonly envPattern: RegExp | undefined
+  readonly backend:
+    | { readonly kind: 'static', readonly name: string }
+    | { readonly kind: 'template', readonly template: BackendTemplateConfig }
+  readonly rewrite: { readonly stripPrefix: string | undefined }
+}

@@ -1,0 +1,119 @@
+import AjvModule, { type ErrorObject } from 'ajv/dist/2020.js'
+import { parseAddress } from '../util/address.js'
+import { parseDuration } from '../util/duration.js'
+import type { ConfigIssue } from '../errors.js'
+import { gatewaySchema } from './schema.js'
+
+// ajv ships CommonJS with `exports.default`; NodeNext sees the module object.
+const Ajv2020 = AjvModule.default
+
+const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false })
+ajv.addFormat('duration', { type: 'string', validate: (text: string) => parseDuration(text) !== undefined })
+ajv.addFormat('address', { type: 'string', validate: (text: string) => parseAddress(text) !== undefined })
+const validateDocument = ajv.compile(gatewaySchema)
+
+/**
+ * Validate a configuration document against the schema, filling defaults in
+ * place. Returns every problem, each with its path in the document.
+ */
+export function validateAgainstSchema (document: unknown): ConfigIssue[] {
+  if (validateDocument(document)) return []
+  const issues = (validateDocument.errors ?? []).flatMap(describeError)
+  const seen = new Set<string>()
+  return issues.filter((issue) => {
+    const key = `${issue.path}\u0000${issue.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+/** `/backends/web-prod/retry/attempts` → `backends.web-prod.retry.attempts`; `/frontends/0` → `frontends[0]`. */
+export function pointerToPath (pointer: string): string {
+  if (pointer === '') return ''
+  return pointer.slice(1).split('/')
+    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .reduce((path, segment) => /^\d+$/.test(segment)
+      ? `${path}[${segment}]`
+      : path === '' ? segment : `${path}.${segment}`, '')
+}
+
+const join = (path: string, key: string): string => path === '' ? key : `${path}.${key}`
+
+const FORMAT_MESSAGES: Record<string, string> = {
+  duration: 'must be a duration such as 250ms, 1s or 5m',
+  address: 'must be host:port, such as 127.0.0.1:8600 or [::1]:8600'
+}
+
+const PATTERN_MESSAGES: Record<string, string> = {
+  hashOn: 'must be header:NAME, cookie:NAME, client-ip or path',
+  template: 'must contain {env}',
+  path: 'must start with /',
+  pathPrefix: 'must start with /',
+  stripPrefix: 'must start with /',
+  name: 'must be letters, digits, _ . - (starting with a letter or digit)',
+  method: 'must be an upper-case HTTP method such as GET'
+}
+
+function describeError (error: ErrorObject): ConfigIssue[] {
+  const path = pointerToPath(error.instancePath)
+  // Errors inside an anyOf branch are reported once, by the anyOf itself.
+  // `if` only says which branch failed; the branch's own errors say why.
+  if (/\/anyOf\/\d+\//.test(error.schemaPath) || error.keyword === 'if') return []
+  const parent = error.parentSchema as Record<string, unknown> | undefined
+  const params = error.params as Record<string, unknown>
+  const field = path.split(/[.[]/).pop() ?? ''
+  switch (error.keyword) {
+    case 'required':
+      return [{ path: join(path, String(params.missingProperty)), message: 'is required' }]
+    case 'additionalProperties':
+      return [{ path: join(path, String(params.additionalProperty)), message: 'is not a known field' }]
+    case 'dependentRequired':
+      return [{ path: join(path, String(params.missingProperty)), message: `is required when ${String(params.property)} is set` }]
+    case 'propertyNames':
+      return [{ path: join(path, String(params.propertyName)), message: PATTERN_MESSAGES.name as string }]
+    case 'type':
+      return [{ path, message: `must be ${article(String(params.type))}` }]
+    case 'minimum':
+    case 'maximum': {
+      const kind = parent?.type === 'integer' ? 'an integer' : 'a number'
+      return [{ path, message: `must be ${kind} ${error.keyword === 'minimum' ? '>=' : '<='} ${String(params.limit)}` }]
+    }
+    case 'enum':
+      return [{ path, message: `must be one of: ${(params.allowedValues as unknown[]).join(', ')}` }]
+    case 'format':
+      return [{ path, message: FORMAT_MESSAGES[String(params.format)] ?? error.message ?? 'is invalid' }]
+    case 'pattern':
+      return [{ path, message: PATTERN_MESSAGES[field.replace(/\]$/, '')] ?? PATTERN_MESSAGES[previousField(path)] ?? `must match ${String(params.pattern)}` }]
+    case 'minLength':
+      return [{ path, message: 'must not be empty' }]
+    case 'minItems':
+      return [{ path, message: `must have at least ${String(params.limit)} item(s)` }]
+    case 'uniqueItems':
+      return [{ path, message: 'must not repeat an item' }]
+    case 'anyOf':
+      return [{ path, message: describeAnyOf(parent) }]
+    case 'not':
+      return [{ path, message: 'takes srv or a, not both' }]
+    default:
+      return [{ path, message: error.message ?? 'is invalid' }]
+  }
+}
+
+function describeAnyOf (parent: Record<string, unknown> | undefined): string {
+  const branches = (parent?.anyOf ?? []) as Array<Record<string, unknown>>
+  const required = branches.flatMap((branch) => (branch.required as string[] | undefined) ?? [])
+  if (required.length > 0) return `needs one of: ${required.join(', ')}`
+  const types = branches.map((branch) => String(branch.type))
+  return `must be ${types.map(article).join(' or ')}`
+}
+
+/** `frontends[0].match.method[1]` → `method`: the field an array item belongs to. */
+function previousField (path: string): string {
+  const match = /([A-Za-z]+)\[\d+\]$/.exec(path)
+  return match?.[1] ?? ''
+}
+
+function article (type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`
+}

@@ -1,0 +1,64 @@
+/**
+ * The one registry of error codes. Codes are stable: scripts and dashboards
+ * match on them, so a code is never renamed or reused. docs/ERRORS.md lists
+ * every code; test/unit/errors.test.ts keeps the two in step.
+ */
+export const ErrorCode = {
+  CONFIG_INVALID: 'SG_ERR_CONFIG_INVALID',
+  CONFIG_READ: 'SG_ERR_CONFIG_READ',
+  CONFIG_PARSE: 'SG_ERR_CONFIG_PARSE',
+  DNS_TIMEOUT: 'SG_ERR_DNS_TIMEOUT',
+  DNS_UNREACHABLE: 'SG_ERR_DNS_UNREACHABLE',
+  DNS_SERVFAIL: 'SG_ERR_DNS_SERVFAIL',
+  DNS_REFUSED: 'SG_ERR_DNS_REFUSED',
+  DNS_BAD_RCODE: 'SG_ERR_DNS_BAD_RCODE',
+  DNS_ANSWER_REJECTED: 'SG_ERR_DNS_ANSWER_REJECTED',
+  DNS_TCP_FAILED: 'SG_ERR_DNS_TCP_FAILED',
+  DNS_NAME_INVALID: 'SG_ERR_DNS_NAME_INVALID',
+  CLI_USAGE: 'SG_ERR_CLI_USAGE',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+export class GatewayError extends Error {
+  override name = 'GatewayError'
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** One problem in a configuration document, located by its path (`backends.web.retry.attempts`). */
+export type ConfigIssue = { readonly path: string, readonly message: string }
+
+export class ConfigError extends GatewayError {
+  override name = 'ConfigError' as const
+  /** Every problem found, so a person fixes the file in one pass. */
+  readonly issues: readonly ConfigIssue[]
+  constructor (code: ErrorCode, issues: readonly ConfigIssue[], options?: ErrorOptions) {
+    super(code, issues.map(formatIssue).join('\n'), options)
+    this.issues = issues
+  }
+}
+
+export function formatIssue (issue: ConfigIssue): string {
+  return issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`
+}
+
+export class DnsError extends GatewayError {
+  override name = 'DnsError' as const
+  /** `host:port` of the nameserver that failed, when one is to blame. */
+  readonly nameserver: string | undefined
+  /** The DNS rcode received, when the failure is an answer's rcode. */
+  readonly rcode: number | undefined
+  constructor (code: ErrorCode, message: string, details: { nameserver?: string, rcode?: number } = {}, options?: ErrorOptions) {
+    super(code, message, options)
+    this.nameserver = details.nameserver
+    this.rcode = details.rcode
+  }
+}
+
+export class UsageError extends GatewayError {
+  override name = 'UsageError' as const
+  constructor (message: string) { super(ErrorCode.CLI_USAGE, message) }
+}
