@@ -14,7 +14,7 @@ export const ErrorCode = {
   DNS_BAD_RCODE: 'SG_ERR_DNS_BAD_RCODE',
   DNS_ANSWER_REJECTED: 'SG_ERR_DNS_ANSWER_REJECTED',
   DNS_TCP_FAILED: 'SG_ERR_DNS_TCP_FAILED',
-  DNS_NAME_INVALID: 'SG_ERR_DNS_NAME_INVALID',
+  DNS_NO_ADDRESS: 'SG_ERR_DNS_NO_ADDRESS',
   CLI_USAGE: 'SG_ERR_CLI_USAGE',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]

@@ -1,0 +1,233 @@
+import { LRUCache } from 'lru-cache'
+import { DnsError } from '../errors.js'
+import type { Clock } from '../util/clock.js'
+import type { Random } from '../util/random.js'
+import type { Lookup, Resolver } from './resolver.js'
+import type { Resolution } from './types.js'
+
+export type CachePolicy = {
+  readonly ttl: { readonly minMs: number, readonly maxMs: number }
+  readonly staleForMs: number
+  readonly negativeTtlMs: number
+  readonly emptyGraceMs: number
+}
+
+/** What a read returns: the resolution served and how fresh it is. */
+export type CachedResolution = Resolution & {
+  /** True while the last good answer is served because DNS fails (staleFor). */
+  readonly isStale: boolean
+  /** True while a known set is kept through NXDOMAIN/empty answers (emptyGrace). */
+  readonly isInEmptyGrace: boolean
+  readonly ttlReceivedSeconds: number | undefined
+  readonly ttlClampedMs: number
+  readonly ageMs: number
+  /** The failure behind a stale answer. */
+  readonly lastError: DnsError | undefined
+}
+
+export type CacheEntryView = CachedResolution & { readonly key: string, readonly lookup: Lookup }
+
+/** lru-cache's fetch context: the lookup behind a key. (A plain union trips its overloads.) */
+type FetchContext = { readonly lookup: Lookup }
+
+type Entry = {
+  readonly lookup: Lookup
+  /** What is served; undefined when DNS failed and there was nothing to fall back on. */
+  readonly resolution: Resolution | undefined
+  readonly error: DnsError | undefined
+  /** When `resolution` came from DNS. */
+  readonly receivedAtMs: number
+  /** When `resolution` stops being fresh; staleFor counts from here. */
+  readonly goodUntilMs: number
+  /** A read after this refreshes in the background (refresh-ahead). */
+  readonly refreshAtMs: number
+  /** A read after this waits for a new query. */
+  readonly expiresAtMs: number
+  readonly ttlClampedMs: number
+  readonly isStale: boolean
+  /** When a known set first met an empty answer; the grace counts from here. */
+  readonly emptySinceMs: number | undefined
+}
+
+export type ResolverCacheOptions = {
+  readonly resolver: Resolver
+  readonly policy: CachePolicy
+  readonly clock: Clock
+  readonly random: Random
+  /** Most names kept (lru-cache `max`); the least recently read go first. */
+  readonly maxEntries?: number
+  /** Called when a background refresh fails unexpectedly (DNS failures are entries, not errors). */
+  readonly onBackgroundError?: (error: unknown) => void
+}
+
+/** Refresh ahead once less than 20–30% of the clamped TTL is left (CoreDNS prefetch), jittered. */
+const REFRESH_AT_FRACTION = 0.8
+const REFRESH_JITTER_FRACTION = 0.1
+
+export function lookupKey (lookup: Lookup): string {
+  return lookup.kind === 'srv' ? `SRV ${lookup.name}` : `A/AAAA ${lookup.name}:${lookup.port}`
+}
+
+/**
+ * A bounded cache in front of a Resolver, with the rules that keep a gateway
+ * both current and gentle on Consul:
+ * - TTL clamped to ttl.min..ttl.max (Consul sends 0: never a query per read, never forever);
+ * - refresh ahead of expiry in the background, jittered, one query per name in flight
+ *   (lru-cache `fetch` coalesces concurrent reads);
+ * - NXDOMAIN/empty cached for negativeTtl, but a known set survives them for emptyGrace;
+ * - on SERVFAIL/timeout the last good answer is served, marked stale, for staleFor,
+ *   re-asked no more often than ttl.min.
+ * Time comes from the injected Clock, so every rule is a timeline in the unit tests.
+ */
+export class ResolverCache {
+  readonly #lru: LRUCache<string, Entry, FetchContext>
+  readonly #policy: CachePolicy
+  readonly #clock: Clock
+  readonly #random: Random
+  readonly #onBackgroundError: (error: unknown) => void
+
+  constructor (options: ResolverCacheOptions) {
+    this.#policy = options.policy
+    this.#clock = options.clock
+    this.#random = options.random
+    this.#onBackgroundError = options.onBackgroundError ?? (() => {})
+    const resolver = options.resolver
+    this.#lru = new LRUCache<string, Entry, FetchContext>({
+      max: options.maxEntries ?? 10_000,
+      // Expiry is ours (entries outlive their TTL to be served stale), so lru-cache keeps no TTL.
+      ignoreFetchAbort: true,
+      fetchMethod: async (_key, previous, { context }) => await this.#refresh(resolver, context?.lookup, previous)
+    })
+  }
+
+  /** Resolve through the cache. Throws DnsError only when DNS fails and nothing is left to serve. */
+  async lookup (lookup: Lookup): Promise<CachedResolution> {
+    const cached = this.peek(lookup)
+    if (cached !== undefined) return cached
+    const entry = await this.#lru.fetch(lookupKey(lookup), { forceRefresh: true, context: { lookup } }) as Entry
+    return this.#serve(entry, this.#clock.now())
+  }
+
+  /**
+   * The hot path: a map lookup, no I/O. Returns the cached resolution while it
+   * may be served (starting a background refresh when it is due), or undefined
+   * when the caller must wait for `lookup()`. Throws the cached DnsError while a
+   * failure with nothing to fall back on is cached.
+   */
+  peek (lookup: Lookup): CachedResolution | undefined {
+    const key = lookupKey(lookup)
+    const entry = this.#lru.get(key)
+    if (entry === undefined) return undefined
+    const now = this.#clock.now()
+    if (now >= entry.expiresAtMs) return undefined
+    if (now >= entry.refreshAtMs) this.#refreshInBackground(key, lookup)
+    return this.#serve(entry, now)
+  }
+
+  /** Start a refresh now unless one is in flight (the discovery watcher's tick). */
+  refresh (lookup: Lookup): Promise<CachedResolution> {
+    return this.#lru.fetch(lookupKey(lookup), { forceRefresh: true, context: { lookup } })
+      .then((entry) => this.#serve(entry as Entry, this.#clock.now()))
+  }
+
+  /** Forget a name (a templated backend reclaimed when idle). */
+  delete (lookup: Lookup): void {
+    this.#lru.delete(lookupKey(lookup))
+  }
+
+  /** Every entry, for /admin/state and `srvgate resolve`. */
+  entries (): CacheEntryView[] {
+    const now = this.#clock.now()
+    const views: CacheEntryView[] = []
+    for (const [key, entry] of this.#lru.entries()) {
+      if (entry.resolution === undefined) continue
+      views.push({ key, lookup: entry.lookup, ...this.#view(entry, entry.resolution, now) })
+    }
+    return views
+  }
+
+  get size (): number { return this.#lru.size }
+
+  #refreshInBackground (key: string, lookup: Lookup): void {
+    this.#lru.fetch(key, { forceRefresh: true, allowStale: true, context: { lookup } }).catch(this.#onBackgroundError)
+  }
+
+  #serve (entry: Entry, now: number): CachedResolution {
+    if (entry.resolution === undefined) throw entry.error as DnsError
+    return this.#view(entry, entry.resolution, now)
+  }
+
+  #view (entry: Entry, resolution: Resolution, now: number): CachedResolution {
+    return {
+      ...resolution,
+      isStale: entry.isStale,
+      isInEmptyGrace: entry.emptySinceMs !== undefined,
+      ttlReceivedSeconds: resolution.ttlSeconds,
+      ttlClampedMs: entry.ttlClampedMs,
+      ageMs: now - entry.receivedAtMs,
+      lastError: entry.error
+    }
+  }
+
+  async #refresh (resolver: Resolver, lookup: Lookup | undefined, previous: Entry | undefined): Promise<Entry> {
+    const target = lookup ?? previous?.lookup
+    if (target === undefined) throw new Error('ResolverCache: a fetch without a lookup')
+    try {
+      const resolution = await resolver.resolve(target)
+      return this.#afterAnswer(target, resolution, previous, this.#clock.now())
+    } catch (error) {
+      if (!(error instanceof DnsError)) throw error
+      return this.#afterFailure(target, error, previous, this.#clock.now())
+    }
+  }
+
+  #afterAnswer (lookup: Lookup, resolution: Resolution, previous: Entry | undefined, now: number): Entry {
+    const { ttl, negativeTtlMs, emptyGraceMs } = this.#policy
+    if (resolution.outcome === 'answer') {
+      // CoreDNS-style clamp: Consul's TTL 0 becomes ttl.min.
+      const ttlClampedMs = clamp((resolution.ttlSeconds ?? 0) * 1000, ttl.minMs, ttl.maxMs)
+      const refreshFraction = REFRESH_AT_FRACTION - REFRESH_JITTER_FRACTION * this.#random.next()
+      return {
+        lookup, resolution, error: undefined, receivedAtMs: now, goodUntilMs: now + ttlClampedMs,
+        refreshAtMs: now + ttlClampedMs * refreshFraction, expiresAtMs: now + ttlClampedMs,
+        ttlClampedMs, isStale: false, emptySinceMs: undefined
+      }
+    }
+    const known = previous?.resolution
+    if (known?.outcome === 'answer') {
+      // A brief NXDOMAIN (an instance re-registering, a Consul blip) must not empty a known set at once.
+      const emptySinceMs = previous?.emptySinceMs ?? now
+      const graceEndsMs = emptySinceMs + emptyGraceMs
+      if (now < graceEndsMs) {
+        const recheckAtMs = Math.min(now + ttl.minMs, graceEndsMs)
+        return { ...(previous as Entry), refreshAtMs: recheckAtMs, expiresAtMs: recheckAtMs, emptySinceMs }
+      }
+    }
+    return {
+      lookup, resolution, error: undefined, receivedAtMs: now, goodUntilMs: now + negativeTtlMs,
+      refreshAtMs: now + negativeTtlMs, expiresAtMs: now + negativeTtlMs,
+      ttlClampedMs: negativeTtlMs, isStale: false, emptySinceMs: undefined
+    }
+  }
+
+  #afterFailure (lookup: Lookup, error: DnsError, previous: Entry | undefined, now: number): Entry {
+    const { ttl, staleForMs } = this.#policy
+    // Failures are cached too, for ttl.min: a failing Consul is asked again no faster than that.
+    const recheckAtMs = now + ttl.minMs
+    if (previous?.resolution !== undefined) {
+      const staleUntilMs = previous.goodUntilMs + staleForMs
+      if (now < staleUntilMs) {
+        const until = Math.min(recheckAtMs, staleUntilMs)
+        return { ...previous, error, isStale: true, refreshAtMs: until, expiresAtMs: until }
+      }
+    }
+    return {
+      lookup, resolution: undefined, error, receivedAtMs: now, goodUntilMs: now,
+      refreshAtMs: recheckAtMs, expiresAtMs: recheckAtMs, ttlClampedMs: 0, isStale: false, emptySinceMs: undefined
+    }
+  }
+}
+
+function clamp (value: number, min: number, max: number): number {
+  return Math.min(Math.max(value, min), max)
+}
