@@ -1,0 +1,7 @@
+// Writes config/gateway.schema.json (for editors) from src/config/schema.ts.
+// test/unit/config/schema-file.test.ts fails when the two differ.
+import { writeFileSync } from 'node:fs'
+import { gatewaySchema } from '../src/config/schema.js'
+
+writeFileSync(new URL('../config/gateway.schema.json', import.meta.url), `${JSON.stringify(gatewaySchema, null, 2)}\n`)
+console.log('wrote config/gateway.schema.json')

@@ -1,0 +1,181 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { loadConfigFile, parseConfigText } from '../../../src/config/load.js'
+import { gatewaySchema } from '../../../src/config/schema.js'
+import { ConfigError } from '../../../src/errors.js'
+
+const MINIMAL = `
+listen: { http: 127.0.0.1:8080 }
+resolvers:
+  consul: { nameservers: [127.0.0.1:8600] }
+backends:
+  web: { discovery: { resolver: consul, srv: _web._prod.service.consul } }
+frontends:
+  - { name: all, match: {}, backend: web }
+`
+
+function issuesOf (text: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfigText(text, env)
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`)
+    return error.message.split('\n')
+  }
+  assert.fail('the configuration was accepted')
+}
+
+test('the annotated example config/gateway.yaml loads', async () => {
+  const config = await loadConfigFile('config/gateway.yaml')
+  assert.deepEqual(config.frontends.map((frontend) => frontend.name), ['staging-host', 'canary-header', 'preview', 'billing', 'prod'])
+  assert.deepEqual(config.frontends[0]?.match.host, { kind: 'suffix', suffix: '.staging.example.com' })
+  assert.deepEqual(config.frontends[2]?.match.host, { kind: 'capture', prefix: '', suffix: '.preview.example.com' })
+  assert.equal(config.frontends[2]?.backend.kind, 'template')
+  assert.deepEqual(config.backends.get('billing-legacy')?.discovery, { kind: 'address', resolver: 'consul', name: 'billing.legacy.internal', port: 8080 })
+})
+
+test('defaults are documented in the schema and applied, durations compiled to milliseconds', () => {
+  const config = parseConfigText(MINIMAL, {})
+  const resolver = config.resolvers.get('consul')
+  assert.ok(resolver !== undefined)
+  assert.equal(resolver.timeoutMs, 500)
+  assert.equal(resolver.attempts, 3)
+  assert.deepEqual(resolver.ttl, { minMs: 1000, maxMs: 30_000 })
+  assert.equal(resolver.staleForMs, 60_000)
+  assert.equal(resolver.negativeTtlMs, 5000)
+  assert.equal(resolver.emptyGraceMs, 2000)
+  assert.equal(resolver.ednsPayload, 4096)
+  assert.equal(config.listen.admin.label, '127.0.0.1:9901')
+  assert.deepEqual(config.drain, { delayMs: 5000, timeoutMs: 30_000 })
+  const backend = config.backends.get('web')
+  assert.equal(backend?.balance, 'weighted')
+  assert.deepEqual(backend?.outlier, { consecutiveFailures: 3, ejectForMs: 10_000, maxEjectedPercent: 50 })
+  assert.equal(backend?.retry.attempts, 2)
+  assert.deepEqual([...backend?.retry.on ?? []], ['connect-failure', 502, 503, 504])
+  assert.deepEqual(backend?.timeouts, { connectMs: 1000, responseMs: 30_000 })
+  assert.equal(backend?.healthCheck, undefined)
+})
+
+test('the compiled configuration is frozen', () => {
+  const config = parseConfigText(MINIMAL, {})
+  assert.ok(Object.isFrozen(config))
+  assert.ok(Object.isFrozen(config.frontends))
+  assert.ok(Object.isFrozen(config.resolvers.get('consul')?.ttl))
+  assert.throws(() => { (config.listen as { http: unknown }).http = null })
+})
+
+test('JSON with the same shape is read too', () => {
+  const config = parseConfigText(JSON.stringify({
+    listen: { http: '[::1]:8080' },
+    resolvers: { c: { nameservers: ['[::1]:8600', '127.0.0.1:8600'], ttl: { min: '250ms', max: '5s' } } },
+    backends: { b: { discovery: { resolver: 'c', srv: '_b._tcp.service.consul' } } }
+  }), {})
+  assert.equal(config.listen.http.family, 6)
+  assert.deepEqual(config.resolvers.get('c')?.nameservers.map((address) => address.label), ['[::1]:8600', '127.0.0.1:8600'])
+})
+
+test('${NAME} is replaced from the environment; an unset one is an error with its path', () => {
+  const text = 'listen: { http: "${HOST}:8080" }\nadmin:\n  token: "${TOKEN}"\n'
+  const config = parseConfigText(text, { HOST: '127.0.0.1', TOKEN: 's3cret' })
+  assert.equal(config.listen.http.label, '127.0.0.1:8080')
+  assert.equal(config.adminToken, 's3cret')
+  assert.deepEqual(issuesOf(text, { HOST: '127.0.0.1' }), ['admin.token: environment variable TOKEN is not set'])
+})
+
+test('every error is reported at once, each with its path', () => {
+  const issues = issuesOf(`
+listen: { http: nope }
+resolvers:
+  consul: { nameservers: [], timeout: 5x, attempts: 0 }
+backends:
+  web-prod:
+    discovery: { resolver: consul, srv: a, a: b }
+    retry: { attempts: -1 }
+    balance: fastest
+    colour: blue
+frontends:
+  - name: preview
+    match: { method: get }
+    backend: { template: web, discovery: { resolver: consul } }
+  - match: {}
+    backend: web-prod
+`)
+  assert.deepEqual(issues.sort(), [
+    'backends.web-prod.balance: must be one of: weighted, round-robin, least-request, random, hash',
+    'backends.web-prod.colour: is not a known field',
+    'backends.web-prod.discovery: takes srv or a, not both',
+    'backends.web-prod.discovery.port: is required when a is set',
+    'backends.web-prod.retry.attempts: must be an integer >= 0',
+    'frontends[0].backend.discovery: needs one of: srv, a',
+    'frontends[0].backend.template: must contain {env}',
+    'frontends[0].match.method: must be an upper-case HTTP method such as GET',
+    'frontends[1].name: is required',
+    'listen.http: must be host:port, such as 127.0.0.1:8600 or [::1]:8600',
+    'resolvers.consul.attempts: must be an integer >= 1',
+    'resolvers.consul.nameservers: must have at least 1 item(s)',
+    'resolvers.consul.timeout: must be a duration such as 250ms, 1s or 5m'
+  ].sort())
+})
+
+test('cross-references and cross-field rules are checked once the shape is right', () => {
+  const issues = issuesOf(`
+listen: { http: 127.0.0.1:8080 }
+resolvers:
+  consul: { nameservers: [127.0.0.1:8600], ttl: { min: 10s, max: 1s } }
+backends:
+  web: { discovery: { resolver: dns, srv: _web._prod.service.consul }, balance: hash }
+  env: { discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+  checked: { discovery: { resolver: consul, srv: x.consul }, healthCheck: { interval: 1s, timeout: 2s } }
+frontends:
+  - { name: a, match: { host: "{env}.preview.example.com" }, backend: web }
+  - { name: a, match: { host: "*.x.{env}.com" }, env: { pattern: "(" }, backend: nope }
+  - { name: c, match: { host: www.example.com }, backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } } }
+  - { name: d, match: { host: "a.*.example.com" }, backend: web }
+`)
+  assert.deepEqual(issues.sort(), [
+    'backends.checked.healthCheck.timeout: must not be longer than interval',
+    'backends.env.discovery.srv: {env} is only allowed in a frontend backend template',
+    'backends.web.discovery.resolver: unknown resolver "dns" (known: consul)',
+    'backends.web.hashOn: is required when balance is hash',
+    'frontends[0].env.pattern: is required when match.host captures {env}',
+    'frontends[1].backend: unknown backend "nope" (known: web, env, checked)',
+    'frontends[1].env: needs a match.host that captures {env}',
+    'frontends[1].env.pattern: is not a valid regular expression: Invalid regular expression: /^(?:()$/: Unterminated group',
+    'frontends[1].match.host: * is only allowed as the first label (*.example.com)',
+    'frontends[1].name: duplicates the frontend name "a"',
+    'frontends[2].backend.template: needs a match.host that captures {env}',
+    'frontends[3].match.host: * is only allowed as the first label (*.example.com)',
+    'resolvers.consul.ttl: min must not be greater than max'
+  ].sort())
+})
+
+test('env patterns match whole values', () => {
+  const config = parseConfigText(`
+listen: { http: 127.0.0.1:8080 }
+resolvers: { consul: { nameservers: [127.0.0.1:8600] } }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]{1,6}" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+`, {})
+  const pattern = config.frontends[0]?.envPattern
+  assert.equal(pattern?.test('pr-12'), true)
+  assert.equal(pattern?.test('xpr-12'), false)
+  assert.equal(pattern?.test('pr-12.evil'), false)
+})
+
+test('YAML syntax errors and duplicate keys are parse errors', () => {
+  assert.throws(() => parseConfigText('listen: [', {}), (error: unknown) => error instanceof ConfigError && error.code === 'SG_ERR_CONFIG_PARSE')
+  assert.throws(() => parseConfigText('listen: {http: 1.1.1.1:1}\nlisten: {}', {}), (error: unknown) => error instanceof ConfigError && error.code === 'SG_ERR_CONFIG_PARSE')
+})
+
+test('a missing file is a read error naming the file', async () => {
+  await assert.rejects(loadConfigFile('does/not/exist.yaml'), (error: unknown) =>
+    error instanceof ConfigError && error.code === 'SG_ERR_CONFIG_READ' && error.message.includes('does/not/exist.yaml'))
+})
+
+test('config/gateway.schema.json (for editors) is the schema the loader uses', () => {
+  const file = JSON.parse(readFileSync('config/gateway.schema.json', 'utf8')) as unknown
+  assert.deepEqual(file, JSON.parse(JSON.stringify(gatewaySchema)), 'run `npm run schema` to rewrite it')
+})
