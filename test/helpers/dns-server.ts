@@ -5,7 +5,7 @@
  * and Consul's default silent truncation (no TC bit, answers cut to fit).
  * `tamper` lets a test replace what goes on the wire (spoofed IDs, garbage…).
  */
-import { createServer as createNetServer } from 'node:net'
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import type { TestContext } from 'node:test'
 import { Packet } from 'dns2'
 import dns2 from 'dns2'
@@ -14,7 +14,9 @@ type DecodedPacket = InstanceType<typeof Packet>
 export type SrvInstance = { address: string, port: number, priority?: number, weight?: number, node?: string }
 export type Transport = 'udp' | 'tcp'
 /** What to send instead of the genuine answer: packets or raw bytes, in order; [] sends nothing. */
-export type Tamper = (request: DecodedPacket, answer: DecodedPacket, transport: Transport) => Array<DecodedPacket | Buffer> | undefined
+export type Tamper = (request: DecodedPacket, answer: DecodedPacket, transport: Transport, client: Client) => Array<DecodedPacket | Buffer> | undefined
+/** Who asked: for UDP the sender's address and port (to forge a reply from elsewhere). */
+export type Client = { address: string, port: number }
 
 export type ConsulLikeOptions = {
   host?: string
@@ -44,6 +46,7 @@ export class ConsulLikeDnsServer {
   #services = new Map<string, SrvInstance[]>()
   #addresses = new Map<string, string[]>()
   #server: ReturnType<typeof dns2.createServer> | undefined
+  #connections = new Set<Socket>()
 
   private constructor (host: string, options: ConsulLikeOptions) {
     this.host = host
@@ -84,14 +87,21 @@ export class ConsulLikeDnsServer {
       handle: (request, send, client) => {
         // dns2 hands UDP requests the sender's RemoteInfo and TCP requests the socket.
         const transport: Transport = 'remoteAddress' in client ? 'tcp' : 'udp'
-        this.#handle(request, send as (response: DecodedPacket | Buffer) => void, transport)
+        const from = 'remoteAddress' in client
+          ? { address: String(client.remoteAddress), port: Number(client.remotePort) }
+          : { address: String((client as { address: string }).address), port: Number((client as { port: number }).port) }
+        this.#handle(request, send as (response: DecodedPacket | Buffer) => void, transport, from)
       }
     })
     server.on('error', () => {})
     server.on('requestError', () => {})
     await server.listen({ udp: { port: this.port, address: this.host }, tcp: { port: this.port, address: this.host } })
-    const udp = (server as unknown as { servers: { udp: { setRecvBufferSize: (size: number) => void } } }).servers.udp
+    const { udp, tcp } = (server as unknown as { servers: { udp: { setRecvBufferSize: (size: number) => void }, tcp: NetServer } }).servers
     udp.setRecvBufferSize(8 * 1024 * 1024)
+    tcp.on('connection', (socket: Socket) => {
+      this.#connections.add(socket)
+      socket.on('close', () => this.#connections.delete(socket))
+    })
     this.#server = server
   }
 
@@ -99,20 +109,20 @@ export class ConsulLikeDnsServer {
     const server = this.#server
     if (server === undefined) return
     this.#server = undefined
-    const tcp = (server as unknown as { servers: { tcp: { closeAllConnections?: () => void } } }).servers.tcp
     const closing = server.close()
-    tcp.closeAllConnections?.()
+    // dns2 keeps a connection open while a query on it is unanswered (a test that holds answers back).
+    for (const socket of this.#connections) socket.destroy()
     await closing
   }
 
-  #handle (request: DecodedPacket, send: (response: DecodedPacket | Buffer) => void, transport: Transport): void {
+  #handle (request: DecodedPacket, send: (response: DecodedPacket | Buffer) => void, transport: Transport, client: Client): void {
     const question = request.questions[0]
     const hadOpt = request.additionals.some((record) => record.type === Packet.TYPE.EDNS)
     if (question === undefined) return
     this.queries.push({ name: String(question.name).toLowerCase(), type: question.type, transport, hadOpt })
     const answer = this.#answer(request, question)
     if (transport === 'udp' && this.options.silentTruncation) silentlyTruncate(request, answer, hadOpt)
-    const replacement = this.tamper?.(request, answer, transport)
+    const replacement = this.tamper?.(request, answer, transport, client)
     for (const message of replacement ?? [answer]) send(message)
   }
 
