@@ -1,0 +1,138 @@
+/** `srvgate check` and `srvgate resolve` as a person (or a script) runs them. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Packet } from 'dns2'
+import { ConsulLikeDnsServer, freePort } from '../helpers/dns-server.js'
+import { manyInstances } from '../helpers/resolver.js'
+import { srvgate } from '../helpers/cli.js'
+
+const WEB = '_web._prod.service.consul'
+
+function tempFile (name: string, text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'srvgate-cli-')), name)
+  writeFileSync(path, text)
+  return path
+}
+
+test('srvgate --help lists the commands; every command has --help', async () => {
+  const help = await srvgate(['--help'])
+  assert.equal(help.code, 0)
+  assert.match(help.stdout, /check +validate a configuration file/)
+  assert.match(help.stdout, /resolve +show what the resolver sees/)
+  for (const command of ['check', 'resolve']) {
+    const result = await srvgate([command, '--help'])
+    assert.equal(result.code, 0, command)
+    assert.match(result.stdout, new RegExp(`^Usage: srvgate ${command}`))
+    assert.match(result.stdout, /Exit codes:/)
+  }
+})
+
+test('usage errors exit 2 with the usage line', async () => {
+  for (const args of [['frobnicate'], ['check'], ['resolve'], ['resolve', 'a', '--type', 'MX'], ['check', '--bogus'], []]) {
+    const result = await srvgate(args)
+    assert.equal(result.code, 2, args.join(' '))
+    assert.ok(result.stderr.length > 0 || result.stdout.includes('Usage'), args.join(' '))
+  }
+})
+
+test('srvgate check: a valid file prints a one-line summary and exits 0', async () => {
+  const result = await srvgate(['check', '-c', 'config/gateway.yaml'])
+  assert.equal(result.code, 0)
+  assert.equal(result.stdout.trim().split('\n').length, 1)
+  assert.match(result.stdout, /config\/gateway.yaml: ok: 5 frontends, 3 backends \(\+1 templated\), 1 resolvers/)
+})
+
+test('srvgate check: an invalid file prints every error with its path and exits 1', async () => {
+  const file = tempFile('bad.yaml', `
+listen: { http: 127.0.0.1:8080 }
+resolvers: { consul: { nameservers: [127.0.0.1:8600], attempts: 0 } }
+backends:
+  web-prod: { discovery: { resolver: consul, srv: x.consul }, retry: { attempts: -1 } }
+`)
+  const result = await srvgate(['check', '-c', file])
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, /invalid configuration/)
+  assert.match(result.stderr, /backends\.web-prod\.retry\.attempts: must be an integer >= 0/)
+  assert.match(result.stderr, /resolvers\.consul\.attempts: must be an integer >= 1/)
+  assert.match(result.stderr, /SG_ERR_CONFIG_INVALID/)
+})
+
+test('srvgate check: a missing file and broken YAML exit 1 with a clear message', async () => {
+  const missing = await srvgate(['check', '-c', 'nope/missing.yaml'])
+  assert.equal(missing.code, 1)
+  assert.match(missing.stderr, /cannot read nope\/missing.yaml/)
+  const broken = await srvgate(['check', '-c', tempFile('broken.yaml', 'listen: [\n')])
+  assert.equal(broken.code, 1)
+  assert.match(broken.stderr, /SG_ERR_CONFIG_PARSE/)
+})
+
+test('srvgate resolve prints instances, priority, weight, TTL received and clamped, nameserver and transport', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t)
+  server.setService(WEB, [
+    { address: '10.0.0.1', port: 8001, priority: 1, weight: 10 },
+    { address: '10.0.0.2', port: 8002, priority: 2, weight: 1 }
+  ])
+  const result = await srvgate(['resolve', WEB, '--server', server.address])
+  assert.equal(result.code, 0, result.stderr)
+  const out = result.stdout
+  assert.match(out, new RegExp(`2 instance\\(s\\), answered by ${server.address.replaceAll('.', '\\.')} over UDP`))
+  assert.match(out, /TTL 0s as received, 1s as clamped \(ttl.min 1s, ttl.max 30s\)/)
+  assert.match(out, /priority 1 \(active\)\n +10\.0\.0\.1:8001 +weight 10/)
+  assert.match(out, /priority 2 \(backup[^\n]*\n +10\.0\.0\.2:8002 +weight 1/)
+})
+
+test('srvgate resolve shows TCP for a cut answer, and why answers were rejected', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t)
+  server.setService(WEB, manyInstances(200))
+  server.tamper = (_request, answer, transport) => {
+    if (transport === 'tcp') return undefined
+    const forged = Packet.parse(answer.toBuffer())
+    forged.header.id = (forged.header.id + 1) & 0xffff
+    return [forged, answer]
+  }
+  const result = await srvgate(['resolve', WEB, '--server', server.address])
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stdout, /200 instance\(s\), answered by [^ ]+ over TCP \(near-size-limit\)/)
+  assert.match(result.stdout, /rejected answer from [^ ]+\/udp: id-mismatch: id \d+, expected \d+/)
+})
+
+test('srvgate resolve --json is one document for scripts', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t, { host: '::1' })
+  server.setService(WEB, manyInstances(2))
+  const result = await srvgate(['resolve', WEB, '-s', server.address, '--json'])
+  assert.equal(result.code, 0, result.stderr)
+  const report = JSON.parse(result.stdout) as { outcome: string, instances: unknown[], nameserver: string, transport: string, ttlSeconds: number, ttlClampedMs: number }
+  assert.equal(report.outcome, 'answer')
+  assert.equal(report.instances.length, 2)
+  assert.equal(report.nameserver, server.address)
+  assert.equal(report.transport, 'udp')
+  assert.equal(report.ttlClampedMs, 1000)
+})
+
+test('srvgate resolve: NXDOMAIN exits 1; a dead nameserver exits 3 with the error code', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t)
+  server.setService(WEB, [])
+  const nx = await srvgate(['resolve', WEB, '--server', server.address])
+  assert.equal(nx.code, 1)
+  assert.match(nx.stdout, /NXDOMAIN/)
+  const dead = await srvgate(['resolve', WEB, '--server', `127.0.0.1:${await freePort()}`, '--timeout', '200ms'])
+  assert.equal(dead.code, 3)
+  assert.match(dead.stderr, /SG_ERR_DNS_UNREACHABLE/)
+})
+
+test('srvgate resolve --type A and --config take the resolver from a file', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t, { ttl: 120 })
+  server.setAddresses('billing.legacy.internal', ['10.9.0.1', '10.9.0.2'])
+  const file = tempFile('gateway.yaml', `
+listen: { http: 127.0.0.1:8080 }
+resolvers: { consul: { nameservers: ["${server.address}"], ttl: { min: 2s, max: 1m } } }
+`)
+  const result = await srvgate(['resolve', 'billing.legacy.internal', '--type', 'A', '-c', file])
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stdout, /TTL 120s as received, 1m as clamped \(ttl.min 2s, ttl.max 1m\)/)
+  assert.match(result.stdout, /10\.9\.0\.1/)
+  assert.match(result.stdout, /10\.9\.0\.2/)
+})

@@ -1,0 +1,95 @@
+/**
+ * The module map of docs/ARCHITECTURE.md, enforced: imports point down the
+ * layers only, and each third-party package stays behind its one door.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { join, relative, dirname, normalize } from 'node:path'
+
+/** Lower layers first. A module imports from its own folder or from a strictly lower layer. */
+const LAYER: Record<string, number> = {
+  errors: 0, util: 0,
+  config: 1, dns: 1,
+  discovery: 2, health: 2, balance: 2,
+  upstream: 3, routing: 3,
+  proxy: 4, admin: 4,
+  app: 5,
+  server: 6, demo: 6,
+  cli: 7,
+  main: 8
+}
+
+/** Which modules may import a package (prefix match on the path under src/). */
+const PACKAGE_DOORS: Record<string, string[]> = {
+  dns2: ['dns/transport.ts', 'demo/'],
+  'lru-cache': ['dns/cache.ts'],
+  fastify: ['proxy/', 'admin/', 'app.ts', 'server.ts'],
+  '@fastify/http-proxy': ['proxy/'],
+  ajv: ['config/validate.ts'],
+  yaml: ['config/load.ts']
+}
+
+function sourceFiles (dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : []
+  })
+}
+
+function area (file: string): string {
+  const first = file.split('/')[0] as string
+  return first.replace(/\.ts$/, '')
+}
+
+const files = sourceFiles('src').map((path) => relative('src', path))
+const IMPORT = /^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm
+
+test('imports point down the layers only', () => {
+  const violations: string[] = []
+  for (const file of files) {
+    const text = readFileSync(join('src', file), 'utf8')
+    for (const match of text.matchAll(IMPORT)) {
+      const specifier = match[3] as string
+      if (!specifier.startsWith('.')) continue
+      const target = normalize(join(dirname(file), specifier)).replace(/\.js$/, '.ts')
+      const from = area(file)
+      const to = area(target)
+      assert.ok(from in LAYER, `src/${file}: its folder is not on the module map`)
+      assert.ok(to in LAYER, `src/${target}: its folder is not on the module map`)
+      if (from !== to && (LAYER[to] as number) >= (LAYER[from] as number)) violations.push(`src/${file} → src/${target}`)
+    }
+  }
+  assert.deepEqual(violations, [])
+})
+
+test('each package is imported only behind its door', () => {
+  const violations: string[] = []
+  for (const file of files) {
+    const text = readFileSync(join('src', file), 'utf8')
+    for (const match of text.matchAll(IMPORT)) {
+      const specifier = match[3] as string
+      for (const [pkg, doors] of Object.entries(PACKAGE_DOORS)) {
+        if (specifier !== pkg && !specifier.startsWith(`${pkg}/`)) continue
+        if (!doors.some((door) => file.startsWith(door))) violations.push(`src/${file} imports ${pkg}`)
+      }
+    }
+  }
+  assert.deepEqual(violations, [])
+})
+
+test('no index.ts barrels and kebab-case file names', () => {
+  for (const file of files) {
+    assert.notEqual(file.split('/').pop(), 'index.ts', file)
+    assert.match(file.split('/').pop() as string, /^[a-z0-9]+(-[a-z0-9]+)*\.ts$/, file)
+  }
+})
+
+test('domain modules take time and randomness injected', () => {
+  const allowed = new Set(['util/clock.ts', 'util/random.ts'])
+  for (const file of files.filter((name) => /^(dns|discovery|health|balance|upstream)\//.test(name))) {
+    const text = readFileSync(join('src', file), 'utf8')
+    if (allowed.has(file)) continue
+    assert.doesNotMatch(text, /Date\.now\(\)|Math\.random\(\)/, `src/${file} reads the clock or randomness directly`)
+  }
+})
