@@ -1,0 +1,51 @@
+import type { InstanceHealth } from './instance-health.js'
+
+export type OutlierPolicy = {
+  readonly consecutiveFailures: number
+  readonly ejectForMs: number
+  readonly maxEjectedPercent: number
+}
+
+/** Longest ejection, however many times an instance was ejected (Envoy's max_ejection_time default). */
+export const MAX_EJECTION_MS = 300_000
+
+/**
+ * Passive health (Envoy outlier detection): `consecutiveFailures` connect
+ * failures or 5xx in a row eject an instance for ejectFor × (ejections in a
+ * row), capped at 5 minutes; no more than maxEjectedPercent of a backend's
+ * instances are out at once. Healthy time decays the ejection count by one
+ * per ejectFor, lazily, when it is next needed.
+ */
+export class OutlierDetector {
+  readonly #policy: OutlierPolicy
+
+  constructor (policy: OutlierPolicy) { this.#policy = policy }
+
+  recordSuccess (health: InstanceHealth): void {
+    health.consecutiveFailures = 0
+  }
+
+  /**
+   * Count a failure; returns true when it ejected the instance.
+   * `ejectedCount` and `total` describe the backend now, for the cap.
+   */
+  recordFailure (health: InstanceHealth, nowMs: number, ejectedCount: number, total: number): boolean {
+    health.consecutiveFailures++
+    health.lastFailureAtMs = nowMs
+    if (health.consecutiveFailures < this.#policy.consecutiveFailures || health.isEjected(nowMs)) return false
+    if (!this.mayEject(ejectedCount, total)) return false
+    const { ejectForMs } = this.#policy
+    const healthySinceMs = Math.max(health.ejectedUntilMs, 0)
+    const decayed = health.ejectedUntilMs === 0 || ejectForMs === 0 ? 0 : Math.floor((nowMs - healthySinceMs) / ejectForMs)
+    health.ejections = Math.max(0, health.ejections - decayed) + 1
+    health.ejectedUntilMs = nowMs + Math.min(ejectForMs * health.ejections, MAX_EJECTION_MS)
+    health.consecutiveFailures = 0
+    return true
+  }
+
+  /** maxEjectedPercent: one more ejection must keep the ejected share at or under the cap. */
+  mayEject (ejectedCount: number, total: number): boolean {
+    if (total === 0) return false
+    return (ejectedCount + 1) * 100 <= this.#policy.maxEjectedPercent * total
+  }
+}

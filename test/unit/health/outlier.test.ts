@@ -1,0 +1,61 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { InstanceHealth, HealthTable } from '../../../src/health/instance-health.js'
+import { OutlierDetector, MAX_EJECTION_MS } from '../../../src/health/outlier.js'
+
+const POLICY = { consecutiveFailures: 3, ejectForMs: 10_000, maxEjectedPercent: 50 }
+
+test('consecutiveFailures in a row eject for ejectFor; a success in between resets the count', () => {
+  const detector = new OutlierDetector(POLICY)
+  const health = new InstanceHealth('10.0.0.1:80')
+  assert.equal(detector.recordFailure(health, 1000, 0, 4), false)
+  assert.equal(detector.recordFailure(health, 1000, 0, 4), false)
+  detector.recordSuccess(health)
+  assert.equal(detector.recordFailure(health, 1000, 0, 4), false)
+  assert.equal(detector.recordFailure(health, 1000, 0, 4), false)
+  assert.equal(detector.recordFailure(health, 1000, 0, 4), true)
+  assert.equal(health.ejectedUntilMs, 11_000)
+  assert.equal(health.isEjected(10_999), true)
+  assert.equal(health.isEjected(11_000), false)
+})
+
+test('repeated ejection grows the ejection time, capped; healthy time decays it', () => {
+  const detector = new OutlierDetector(POLICY)
+  const health = new InstanceHealth('10.0.0.1:80')
+  const eject = (now: number) => { for (let index = 0; index < 3; index++) detector.recordFailure(health, now, 0, 4) }
+  eject(0)
+  assert.equal(health.ejectedUntilMs, 10_000)
+  eject(10_000)
+  assert.equal(health.ejectedUntilMs, 10_000 + 20_000, 'second ejection in a row: 2 × ejectFor')
+  eject(30_000)
+  assert.equal(health.ejectedUntilMs, 30_000 + 30_000)
+  // Healthy for 2 × ejectFor after the last ejection ended: the count decays by 2 (3 → 1), so 2 × ejectFor next.
+  eject(80_000)
+  assert.equal(health.ejectedUntilMs, 80_000 + 20_000)
+  for (let round = 0; round < 100; round++) eject(health.ejectedUntilMs)
+  assert.equal(health.ejectedUntilMs - (health.ejectedUntilMs - MAX_EJECTION_MS), MAX_EJECTION_MS)
+})
+
+test('maxEjectedPercent caps how many instances are out at once', () => {
+  const detector = new OutlierDetector(POLICY)
+  assert.equal(detector.mayEject(0, 4), true)
+  assert.equal(detector.mayEject(1, 4), true)
+  assert.equal(detector.mayEject(2, 4), false, '3 of 4 would be 75%')
+  assert.equal(detector.mayEject(0, 1), false, 'the only instance is never ejected at 50%')
+  const health = new InstanceHealth('10.0.0.1:80')
+  for (let index = 0; index < 5; index++) assert.equal(detector.recordFailure(health, 0, 2, 4), false)
+  assert.equal(health.isEjected(0), false)
+})
+
+test('the health table keeps records across refreshes and purges only absent, idle instances', () => {
+  const table = new HealthTable()
+  const kept = table.get('10.0.0.1:80')
+  kept.consecutiveFailures = 2
+  const busy = table.get('10.0.0.2:80')
+  busy.inFlight = 1
+  table.get('10.0.0.3:80')
+  table.purge((key) => key === '10.0.0.1:80')
+  assert.equal(table.get('10.0.0.1:80').consecutiveFailures, 2, 'same record after a refresh')
+  assert.equal(table.peek('10.0.0.2:80'), busy, 'in-flight requests keep a removed instance known')
+  assert.equal(table.peek('10.0.0.3:80'), undefined)
+})
