@@ -15,6 +15,13 @@ export const ErrorCode = {
   DNS_ANSWER_REJECTED: 'SG_ERR_DNS_ANSWER_REJECTED',
   DNS_TCP_FAILED: 'SG_ERR_DNS_TCP_FAILED',
   DNS_NO_ADDRESS: 'SG_ERR_DNS_NO_ADDRESS',
+  ROUTE_NOT_FOUND: 'SG_ERR_ROUTE_NOT_FOUND',
+  REQUEST_MALFORMED: 'SG_ERR_REQUEST_MALFORMED',
+  NO_HEALTHY_INSTANCE: 'SG_ERR_NO_HEALTHY_INSTANCE',
+  UPSTREAM_CONNECT: 'SG_ERR_UPSTREAM_CONNECT',
+  UPSTREAM_RESET: 'SG_ERR_UPSTREAM_RESET',
+  UPSTREAM_TIMEOUT: 'SG_ERR_UPSTREAM_TIMEOUT',
+  UPSTREAM_ERROR: 'SG_ERR_UPSTREAM_ERROR',
   CLI_USAGE: 'SG_ERR_CLI_USAGE',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
@@ -55,6 +62,17 @@ export class DnsError extends GatewayError {
     super(code, message, options)
     this.nameserver = details.nameserver
     this.rcode = details.rcode
+  }
+}
+
+/** A request that could not be served; proxy/error-reply.ts turns the code into a status. */
+export class ProxyError extends GatewayError {
+  override name = 'ProxyError' as const
+  /** The backend concerned, when one was chosen (named in 503 bodies). */
+  readonly backend: string | undefined
+  constructor (code: ErrorCode, message: string, backend?: string, options?: ErrorOptions) {
+    super(code, message, options)
+    this.backend = backend
   }
 }
 

@@ -4,7 +4,8 @@ import type { GatewayConfig, ResolverConfig } from '../config/types.js'
 import { DnsResolver } from '../dns/resolver.js'
 import { DnsTransport } from '../dns/transport.js'
 import type { DnsObserver, RecordType, Resolution } from '../dns/types.js'
-import { DnsError, UsageError } from '../errors.js'
+import { ConfigError, DnsError, UsageError } from '../errors.js'
+import { startGateway, type RunningGateway } from '../server.js'
 import { parseAddress, type Address } from '../util/address.js'
 import { formatDuration, parseDuration } from '../util/duration.js'
 import { ExitCode, describeError, table, type Output } from './output.js'
@@ -19,6 +20,22 @@ type Command = {
 const DEFAULT_NAMESERVER = '127.0.0.1:8600'
 
 const COMMANDS: Record<string, Command> = {
+  run: {
+    summary: 'run the gateway',
+    usage: 'srvgate run -c FILE [--log-level LEVEL]',
+    help: `Loads FILE, resolves every backend once, then listens on listen.http.
+Logs are JSON lines (pino) on stdout, one per request. SIGTERM or SIGINT
+stops accepting, lets in-flight requests finish and exits 0.
+
+Options:
+  -c, --config FILE     the configuration file (required)
+      --log-level LEVEL trace, debug, info (default), warn, error
+  -h, --help            this help
+
+Exit codes: 0 stopped cleanly, 1 invalid configuration, 2 wrong usage,
+3 could not start (address in use, ...).`,
+    run: runRun
+  },
   check: {
     summary: 'validate a configuration file',
     usage: 'srvgate check -c FILE',
@@ -128,6 +145,37 @@ async function runCheck (args: string[], output: Output): Promise<ExitCode> {
   output.out(`${file}: ok: ${config.frontends.length} frontends, ${config.backends.size} backends` +
     `${templates > 0 ? ` (+${templates} templated)` : ''}, ${config.resolvers.size} resolvers; listening on ${config.listen.http.label}, admin ${config.listen.admin.label}`)
   return ExitCode.OK
+}
+
+async function runRun (args: string[], output: Output): Promise<ExitCode> {
+  const { values } = parse({ args, strict: true, options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', default: 'info' } } })
+  const file = values.config
+  if (typeof file !== 'string') throw new UsageError('--config FILE is required')
+  const level = String(values['log-level'])
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`--log-level must be trace, debug, info, warn or error, not "${level}"`)
+  let running: RunningGateway
+  try {
+    running = await startGateway(file, { logLevel: level })
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      output.err(`${file}: invalid configuration`)
+      for (const line of describeError(error)) output.err(line)
+      return ExitCode.FAILED
+    }
+    output.err(`srvgate run: could not start: ${describeError(error).join('; ')}`)
+    return ExitCode.UNAVAILABLE
+  }
+  return await new Promise<ExitCode>((resolve) => {
+    const shutdown = (signal: string): void => {
+      running.gateway.publicApp.log.info({ signal }, 'stopping')
+      running.stop().then(() => { resolve(ExitCode.OK) }, (error: unknown) => {
+        output.err(`srvgate run: error while stopping: ${describeError(error).join('; ')}`)
+        resolve(ExitCode.UNAVAILABLE)
+      })
+    }
+    process.once('SIGTERM', () => { shutdown('SIGTERM') })
+    process.once('SIGINT', () => { shutdown('SIGINT') })
+  })
 }
 
 type RejectionNote = { nameserver: string, transport: string, reason: string, detail: string }

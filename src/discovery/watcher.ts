@@ -1,0 +1,118 @@
+import type { ResolverCache, CachedResolution } from '../dns/cache.js'
+import type { Lookup } from '../dns/resolver.js'
+import { DnsError } from '../errors.js'
+import type { Clock } from '../util/clock.js'
+import { InstanceSet } from './instance-set.js'
+
+/** Where a backend's discovery stands. */
+export type DiscoveryStatus =
+  | 'pending'   // first resolution not done yet
+  | 'answer'    // instances known (possibly stale, see isStale)
+  | 'empty'     // NXDOMAIN or no records: no instance
+  | 'failed'    // DNS failed and nothing was left to serve
+
+export type DiscoverySnapshot = {
+  readonly status: DiscoveryStatus
+  readonly set: InstanceSet
+  readonly isStale: boolean
+  readonly lastError: DnsError | undefined
+  readonly resolution: CachedResolution | undefined
+}
+
+export type WatcherOptions = {
+  readonly lookup: Lookup
+  readonly cache: ResolverCache
+  readonly clock: Clock
+  /** Called whenever the snapshot changes (set, status or staleness). */
+  readonly onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void
+  /** Never read the cache more often than this (the clamped TTL's floor). */
+  readonly minIntervalMs: number
+  readonly onError?: (error: unknown) => void
+}
+
+/** Forced re-resolutions after connect failures are spaced at least this far apart. */
+const MIN_FORCED_REFRESH_MS = 250
+
+/**
+ * Keeps one backend's instance set fresh in the background: it reads the
+ * resolver cache every half clamped TTL (the cache refreshes ahead of expiry
+ * and coalesces), so requests never wait on DNS in steady state. A connect
+ * failure asks for a re-resolution now (rate-limited: never a query storm).
+ */
+export class DiscoveryWatcher {
+  readonly lookup: Lookup
+  readonly #options: WatcherOptions
+  #snapshot: DiscoverySnapshot = { status: 'pending', set: InstanceSet.EMPTY, isStale: false, lastError: undefined, resolution: undefined }
+  #timer: NodeJS.Timeout | undefined
+  #isStopped = false
+  #lastForcedMs = -Infinity
+  #firstResolution: Promise<void> | undefined
+
+  constructor (options: WatcherOptions) {
+    this.lookup = options.lookup
+    this.#options = options
+  }
+
+  get snapshot (): DiscoverySnapshot { return this.#snapshot }
+
+  /** Start watching; resolves once the first resolution is done or has failed into a known state. */
+  start (): Promise<void> {
+    this.#firstResolution ??= this.#tick()
+    return this.#firstResolution
+  }
+
+  stop (): void {
+    this.#isStopped = true
+    clearTimeout(this.#timer)
+  }
+
+  /** Re-resolve now (a connect failure suggests an instance moved). Rate-limited; never throws. */
+  refreshNow (): void {
+    const now = this.#options.clock.now()
+    if (this.#isStopped || now - this.#lastForcedMs < MIN_FORCED_REFRESH_MS) return
+    this.#lastForcedMs = now
+    this.#options.cache.refresh(this.lookup).then(
+      (resolution) => { this.#apply(resolution) },
+      (error: unknown) => { this.#applyError(error) }
+    )
+  }
+
+  async #tick (): Promise<void> {
+    if (this.#isStopped) return
+    let nextInMs = this.#options.minIntervalMs
+    try {
+      const resolution = await this.#options.cache.lookup(this.lookup)
+      this.#apply(resolution)
+      nextInMs = Math.max(this.#options.minIntervalMs / 2, resolution.ttlClampedMs / 2)
+    } catch (error) {
+      this.#applyError(error)
+    }
+    if (this.#isStopped) return
+    this.#timer = setTimeout(() => { void this.#tick() }, nextInMs)
+    this.#timer.unref()
+  }
+
+  #apply (resolution: CachedResolution): void {
+    const set = resolution.outcome === 'answer' ? InstanceSet.fromDiscovered(resolution.instances) : InstanceSet.EMPTY
+    const previous = this.#snapshot
+    // Keep the previous set object when nothing changed, so readers can compare by identity.
+    const nextSet = set.equals(previous.set) ? previous.set : set
+    this.#set({ status: resolution.outcome === 'answer' ? 'answer' : 'empty', set: nextSet, isStale: resolution.isStale, lastError: resolution.lastError, resolution })
+  }
+
+  #applyError (error: unknown): void {
+    if (!(error instanceof DnsError)) {
+      this.#options.onError?.(error)
+      return
+    }
+    this.#set({ status: 'failed', set: InstanceSet.EMPTY, isStale: false, lastError: error, resolution: undefined })
+  }
+
+  #set (snapshot: DiscoverySnapshot): void {
+    const previous = this.#snapshot
+    this.#snapshot = snapshot
+    if (previous.set !== snapshot.set || previous.status !== snapshot.status || previous.isStale !== snapshot.isStale) {
+      this.#options.onChange(snapshot, previous)
+    }
+  }
+}

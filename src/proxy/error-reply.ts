@@ -1,0 +1,27 @@
+import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
+
+export type ErrorReply = { readonly status: number, readonly body: Readonly<Record<string, string>> }
+
+/**
+ * The one map from an error code to what the client sees (spec §3). Bodies
+ * carry no internal address, no stack, no message: those go to the logs.
+ */
+export function errorReply (error: GatewayError): ErrorReply {
+  switch (error.code) {
+    case ErrorCode.ROUTE_NOT_FOUND: return { status: 404, body: { error: 'no_route' } }
+    case ErrorCode.REQUEST_MALFORMED: return { status: 400, body: { error: 'bad_request' } }
+    case ErrorCode.NO_HEALTHY_INSTANCE:
+      return { status: 503, body: { error: 'no_healthy_upstream', backend: error instanceof ProxyError ? error.backend ?? '' : '' } }
+    case ErrorCode.UPSTREAM_TIMEOUT: return { status: 504, body: { error: 'upstream_timeout' } }
+    default: return { status: 502, body: { error: 'upstream_error' } }
+  }
+}
+
+/** Find our error in a chain of causes (reply-from wraps what the dispatcher throws). */
+export function findProxyError (error: unknown): ProxyError | undefined {
+  for (let current: unknown = error, depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
+    if (current instanceof ProxyError) return current
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}

@@ -1,0 +1,144 @@
+import type { BackendOptions } from '../config/types.js'
+import type { BalancePolicy, PickContext } from '../balance/policy.js'
+import { WeightedPolicy } from '../balance/weighted.js'
+import { RoundRobinPolicy } from '../balance/round-robin.js'
+import { LeastRequestPolicy } from '../balance/least-request.js'
+import { RandomPolicy } from '../balance/random.js'
+import { HashPolicy } from '../balance/hash.js'
+import type { Instance, InstanceSet } from '../discovery/instance-set.js'
+import type { DiscoverySnapshot, DiscoveryWatcher } from '../discovery/watcher.js'
+import { HealthTable } from '../health/instance-health.js'
+import { OutlierDetector } from '../health/outlier.js'
+import type { Clock } from '../util/clock.js'
+import type { Random } from '../util/random.js'
+
+/** How one attempt on an instance ended (Envoy: local-origin failures vs upstream status). */
+export type Outcome = 'success' | 'connect-failure' | 'timeout' | 'reset' | 'status-5xx'
+
+export type BackendEvents = {
+  readonly instanceEjected?: (backend: string, instance: Instance, untilMs: number) => void
+  readonly setChanged?: (backend: string, added: readonly Instance[], removed: readonly Instance[]) => void
+}
+
+export function createPolicy (name: BackendOptions['balance'], random: Random): BalancePolicy {
+  switch (name) {
+    case 'weighted': return new WeightedPolicy()
+    case 'round-robin': return new RoundRobinPolicy()
+    case 'least-request': return new LeastRequestPolicy(random)
+    case 'random': return new RandomPolicy(random)
+    case 'hash': return new HashPolicy(random)
+  }
+}
+
+/**
+ * A backend: the instance set discovery keeps fresh × per-instance health ×
+ * a balance policy. `pick` is the hot path: it reads in-memory state only.
+ * RFC 2782: the lowest priority group with a usable instance is used; higher
+ * values are backups, used only when every instance before them is out.
+ */
+export class Backend {
+  readonly name: string
+  readonly options: BackendOptions
+  readonly watcher: DiscoveryWatcher
+  readonly health = new HealthTable()
+  readonly #policy: BalancePolicy
+  readonly #outlier: OutlierDetector
+  readonly #clock: Clock
+  readonly #events: BackendEvents
+  /** Usable instances per priority group, rebuilt when the set or an ejection changes. */
+  #usable: ReadonlyArray<readonly Instance[]> = []
+  #usableFor: InstanceSet | undefined
+  #usableUntilMs = Infinity
+  #lastUsedMs: number
+  readonly #pickContext: PickContext
+
+  constructor (name: string, options: BackendOptions, watcher: DiscoveryWatcher, deps: { clock: Clock, random: Random, events?: BackendEvents }) {
+    this.name = name
+    this.options = options
+    this.watcher = watcher
+    this.#policy = createPolicy(options.balance, deps.random)
+    this.#outlier = new OutlierDetector(options.outlier)
+    this.#clock = deps.clock
+    this.#events = deps.events ?? {}
+    this.#lastUsedMs = deps.clock.now()
+    this.#pickContext = { hashKey: undefined, inFlight: (instance) => this.health.peek(instance.key)?.inFlight ?? 0 }
+  }
+
+  get set (): InstanceSet { return this.watcher.snapshot.set }
+  get snapshot (): DiscoverySnapshot { return this.watcher.snapshot }
+  get lastUsedMs (): number { return this.#lastUsedMs }
+  get inFlight (): number {
+    let total = 0
+    for (const record of this.health.values()) total += record.inFlight
+    return total
+  }
+
+  /** Called by the watcher when discovery changes: purge health of instances gone and idle. */
+  onDiscoveryChange (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot): void {
+    const { added, removed } = snapshot.set.diff(previous.set)
+    if (added.length > 0 || removed.length > 0) this.#events.setChanged?.(this.name, added, removed)
+    this.health.purge((key) => snapshot.set.has(key))
+  }
+
+  /** True when at least one instance could take a request now. */
+  hasUsableInstance (): boolean {
+    return this.#usableGroups().some((group) => group.length > 0)
+  }
+
+  /**
+   * Choose an instance, never one in `tried` (spec §3: never the same instance
+   * twice for one request). Undefined when none is usable.
+   */
+  pick (tried: ReadonlySet<string>, hashKey: string | undefined): Instance | undefined {
+    this.#lastUsedMs = this.#clock.now()
+    const context = hashKey === undefined ? this.#pickContext : { hashKey, inFlight: this.#pickContext.inFlight }
+    for (const group of this.#usableGroups()) {
+      const candidates = tried.size === 0 ? group : group.filter((instance) => !tried.has(instance.key))
+      if (candidates.length > 0) return this.#policy.pick(candidates, context)
+    }
+    return undefined
+  }
+
+  begin (instance: Instance): void {
+    this.health.get(instance.key).inFlight++
+  }
+
+  end (instance: Instance): void {
+    const record = this.health.peek(instance.key)
+    if (record !== undefined && record.inFlight > 0) record.inFlight--
+  }
+
+  /** Passive health: connect failures, timeouts, resets and 5xx count against an instance. */
+  report (instance: Instance, outcome: Outcome): void {
+    const record = this.health.get(instance.key)
+    if (outcome === 'success') {
+      this.#outlier.recordSuccess(record)
+      return
+    }
+    const now = this.#clock.now()
+    const set = this.set
+    let ejected = 0
+    for (const member of set.instances) if (this.health.peek(member.key)?.isEjected(now) === true) ejected++
+    if (this.#outlier.recordFailure(record, now, ejected, set.size)) {
+      this.#usableFor = undefined
+      this.#events.instanceEjected?.(this.name, instance, record.ejectedUntilMs)
+    }
+    if (outcome === 'connect-failure') this.watcher.refreshNow()
+  }
+
+  #usableGroups (): ReadonlyArray<readonly Instance[]> {
+    const set = this.set
+    const now = this.#clock.now()
+    if (this.#usableFor === set && now < this.#usableUntilMs) return this.#usable
+    let until = Infinity
+    this.#usable = set.groups.map((group) => group.filter((instance) => {
+      const record = this.health.peek(instance.key)
+      if (record === undefined) return true
+      if (record.isEjected(now)) { until = Math.min(until, record.ejectedUntilMs); return false }
+      return !record.isFailingActiveCheck
+    }))
+    this.#usableFor = set
+    this.#usableUntilMs = until
+    return this.#usable
+  }
+}

@@ -1,0 +1,143 @@
+import type { BackendOptions, BackendTemplateConfig, DiscoveryConfig, GatewayConfig, ResolverConfig } from '../config/types.js'
+import { ResolverCache } from '../dns/cache.js'
+import { DnsResolver, type Lookup } from '../dns/resolver.js'
+import { DnsTransport } from '../dns/transport.js'
+import { silentObserver, type DnsObserver } from '../dns/types.js'
+import { DiscoveryWatcher } from '../discovery/watcher.js'
+import type { Clock } from '../util/clock.js'
+import type { Random } from '../util/random.js'
+import { Backend, type BackendEvents } from './backend.js'
+
+export type RegistryDeps = {
+  readonly clock: Clock
+  readonly random: Random
+  readonly dnsObserver?: DnsObserver
+  readonly events?: BackendEvents
+  readonly onError?: (error: unknown) => void
+  /** Most templated backends alive at once (a flood of hosts cannot grow memory). Default 256. */
+  readonly maxTemplated?: number
+  /** A templated backend unused this long is reclaimed. Default 5 minutes. */
+  readonly templateIdleMs?: number
+}
+
+const ENV = '{env}'
+
+/**
+ * Every backend by name: the static ones from the config, warmed at start,
+ * and templated ones (`web-{env}`) made on first use, bounded in number and
+ * reclaimed when idle. One ResolverCache per configured resolver.
+ */
+export class BackendRegistry {
+  readonly caches: ReadonlyMap<string, ResolverCache>
+  readonly #config: GatewayConfig
+  readonly #deps: RegistryDeps
+  readonly #static = new Map<string, Backend>()
+  readonly #templated = new Map<string, { readonly backend: Backend, readonly resolver: string }>()
+  readonly #maxTemplated: number
+  readonly #templateIdleMs: number
+  #sweeper: NodeJS.Timeout | undefined
+
+  constructor (config: GatewayConfig, deps: RegistryDeps) {
+    this.#config = config
+    this.#deps = deps
+    this.#maxTemplated = deps.maxTemplated ?? 256
+    this.#templateIdleMs = deps.templateIdleMs ?? 300_000
+    const observer = deps.dnsObserver ?? silentObserver
+    this.caches = new Map([...config.resolvers.values()].map((resolver) => [resolver.name, makeCache(resolver, observer, deps)]))
+    for (const backend of config.backends.values()) {
+      this.#static.set(backend.name, this.#create(backend.name, backend.discovery, backend))
+    }
+  }
+
+  /** Start discovery for every static backend; resolves when each first resolution is done or has failed. */
+  async start (): Promise<void> {
+    await Promise.all([...this.#static.values()].map(async (backend) => { await backend.watcher.start() }))
+    this.#sweeper = setInterval(() => { this.#reclaimIdle() }, Math.min(this.#templateIdleMs, 60_000))
+    this.#sweeper.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#sweeper)
+    for (const backend of this.all()) backend.watcher.stop()
+  }
+
+  get (name: string): Backend | undefined { return this.#static.get(name) }
+
+  /**
+   * The backend a template makes for `env` (already checked against the
+   * frontend's pattern). Its first resolution may still be running: await
+   * `backend.watcher.start()`. Undefined when the bound is reached and no
+   * templated backend is idle enough to give way.
+   */
+  template (template: BackendTemplateConfig, env: string): Backend | undefined {
+    const name = template.template.replaceAll(ENV, env)
+    const key = `${template.template}\u0000${env}`
+    const existing = this.#templated.get(key)
+    if (existing !== undefined) return existing.backend
+    if (this.#templated.size >= this.#maxTemplated && !this.#evictOne()) return undefined
+    const discovery = { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }
+    const backend = this.#create(name, discovery, template)
+    this.#templated.set(key, { backend, resolver: discovery.resolver })
+    void backend.watcher.start()
+    return backend
+  }
+
+  /** Every backend alive, static first. */
+  all (): Backend[] { return [...this.#static.values(), ...[...this.#templated.values()].map((entry) => entry.backend)] }
+
+  #create (name: string, discovery: DiscoveryConfig, options: BackendOptions): Backend {
+    const cache = this.caches.get(discovery.resolver)
+    const resolver = this.#config.resolvers.get(discovery.resolver)
+    if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/load.ts checks this)`)
+    const lookup: Lookup = discovery.kind === 'srv' ? { kind: 'srv', name: discovery.name } : { kind: 'address', name: discovery.name, port: discovery.port }
+    let backend: Backend | undefined
+    const watcher = new DiscoveryWatcher({
+      lookup,
+      cache,
+      clock: this.#deps.clock,
+      minIntervalMs: resolver.ttl.minMs,
+      onChange: (snapshot, previous) => backend?.onDiscoveryChange(snapshot, previous),
+      onError: this.#deps.onError
+    })
+    backend = new Backend(name, options, watcher, { clock: this.#deps.clock, random: this.#deps.random, events: this.#deps.events })
+    return backend
+  }
+
+  #reclaimIdle (): void {
+    const now = this.#deps.clock.now()
+    for (const [key, { backend }] of this.#templated) {
+      if (now - backend.lastUsedMs >= this.#templateIdleMs && backend.inFlight === 0) this.#remove(key)
+    }
+  }
+
+  /** Make room: the least recently used templated backend with nothing in flight. */
+  #evictOne (): boolean {
+    let oldest: { key: string, lastUsedMs: number } | undefined
+    for (const [key, { backend }] of this.#templated) {
+      if (backend.inFlight > 0) continue
+      if (oldest === undefined || backend.lastUsedMs < oldest.lastUsedMs) oldest = { key, lastUsedMs: backend.lastUsedMs }
+    }
+    if (oldest === undefined) return false
+    this.#remove(oldest.key)
+    return true
+  }
+
+  #remove (key: string): void {
+    const entry = this.#templated.get(key)
+    if (entry === undefined) return
+    entry.backend.watcher.stop()
+    this.caches.get(entry.resolver)?.delete(entry.backend.watcher.lookup)
+    this.#templated.delete(key)
+  }
+}
+
+function makeCache (resolver: ResolverConfig, observer: DnsObserver, deps: RegistryDeps): ResolverCache {
+  const dns = new DnsResolver(resolver, new DnsTransport(observer))
+  return new ResolverCache({
+    resolver: dns,
+    clock: deps.clock,
+    random: deps.random,
+    policy: { ttl: resolver.ttl, staleForMs: resolver.staleForMs, negativeTtlMs: resolver.negativeTtlMs, emptyGraceMs: resolver.emptyGraceMs },
+    onBackgroundError: deps.onError
+  })
+}

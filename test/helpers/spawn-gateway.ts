@@ -1,0 +1,74 @@
+/**
+ * srvgate started through its CLI, as a user starts it: `srvgate run -c FILE`
+ * in a child process, with its JSON log lines collected.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import { SRVGATE_BIN } from './cli.js'
+import { freePort } from './dns-server.js'
+
+export type LogLine = Record<string, unknown> & { msg?: string }
+
+export class SpawnedGateway {
+  readonly port: number
+  readonly configPath: string
+  readonly process: ChildProcess
+  readonly logs: LogLine[] = []
+  stderr = ''
+  #stdoutRest = ''
+
+  private constructor (port: number, configPath: string, child: ChildProcess) {
+    this.port = port
+    this.configPath = configPath
+    this.process = child
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const text = this.#stdoutRest + chunk.toString()
+      const lines = text.split('\n')
+      this.#stdoutRest = lines.pop() ?? ''
+      for (const line of lines) {
+        try { this.logs.push(JSON.parse(line) as LogLine) } catch { this.logs.push({ msg: line }) }
+      }
+    })
+    child.stderr?.on('data', (chunk: Buffer) => { this.stderr += chunk.toString() })
+  }
+
+  /** Write `config` (YAML, with `${PORT}` for the public port) and start `srvgate run`; waits until it listens. */
+  static async start (t: TestContext, config: string, options: { env?: Record<string, string> } = {}): Promise<SpawnedGateway> {
+    const port = await freePort()
+    const dir = mkdtempSync(join(tmpdir(), 'srvgate-e2e-'))
+    const configPath = join(dir, 'gateway.yaml')
+    writeFileSync(configPath, config.replaceAll('${PORT}', String(port)))
+    const child = spawn(process.execPath, [SRVGATE_BIN, 'run', '-c', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+    const gateway = new SpawnedGateway(port, configPath, child)
+    t.after(async () => { await gateway.stop() })
+    await gateway.waitForLog((line) => line.msg === 'srvgate listening', 20_000)
+    return gateway
+  }
+
+  get url (): string { return `http://127.0.0.1:${this.port}` }
+
+  async waitForLog (predicate: (line: LogLine) => boolean, withinMs = 10_000): Promise<LogLine> {
+    const deadline = Date.now() + withinMs
+    while (Date.now() < deadline) {
+      const found = this.logs.find(predicate)
+      if (found !== undefined) return found
+      if (this.process.exitCode !== null) throw new Error(`srvgate exited (${this.process.exitCode}): ${this.stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    throw new Error(`no such log line within ${withinMs} ms; stderr: ${this.stderr}`)
+  }
+
+  /** SIGTERM and wait for the exit code. */
+  async stop (): Promise<number | null> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return this.process.exitCode
+    const exited = new Promise<number | null>((resolve) => this.process.once('exit', (code) => resolve(code)))
+    this.process.kill('SIGTERM')
+    const timer = setTimeout(() => this.process.kill('SIGKILL'), 15_000)
+    const code = await exited
+    clearTimeout(timer)
+    return code
+  }
+}
