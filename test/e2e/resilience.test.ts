@@ -1,0 +1,130 @@
+/**
+ * The story srvgate exists for (spec §5): instances are replaced, crash and
+ * move, DNS goes away, and clients see no failed request. srvgate runs
+ * through its CLI; the DNS server changes under a bounded load loop.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
+import { Upstream } from '../helpers/upstream.js'
+import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { load, send } from '../helpers/http.js'
+
+const WEB = '_web._prod.service.consul'
+const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+async function setup (t: TestContext, instances: number, resolverExtra = '') {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstreams = await Promise.all(Array.from({ length: instances }, async (_, index) => await Upstream.start(t, `v1-${index}`)))
+  const records = (list: Upstream[]): SrvInstance[] => list.map((upstream) => ({ address: '127.0.0.1', port: upstream.port }))
+  dns.setService(WEB, records(upstreams))
+  dns.setService('_web._staging.service.consul', records([upstreams[0] as Upstream]))
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ttl: { min: 250ms, max: 1s }, timeout: 300ms, attempts: 2${resolverExtra} }
+backends:
+  web-prod: { discovery: { resolver: consul, srv: ${WEB} }, retry: { attempts: 3 } }
+  web-staging: { discovery: { resolver: consul, srv: _web._staging.service.consul } }
+frontends:
+  - { name: staging, match: { host: staging.example.com }, backend: web-staging }
+  - { name: prod, match: { host: www.example.com }, backend: web-prod }
+`)
+  const get = async () => await send(`${gateway.url}/`, { host: 'www.example.com' })
+  return { dns, upstreams, records, gateway, get }
+}
+
+test('rolling replacement of every instance under load: 0 failed requests', async (t) => {
+  const { dns, upstreams, records, get } = await setup(t, 3)
+  let isDone = false
+  const running = load(get, { concurrency: 8, until: () => isDone, maxRequests: 50_000 })
+  let current = [...upstreams]
+  const replacements: Upstream[] = []
+  for (const [index, old] of upstreams.entries()) {
+    await sleep(300)
+    const next = await Upstream.start(t, `v2-${index}`)
+    replacements.push(next)
+    current = [...current.filter((upstream) => upstream !== old), next]
+    dns.setService(WEB, records([...current, old]))   // new record added
+    await sleep(300)
+    dns.setService(WEB, records(current))             // old record removed
+    await old.stop()                                  // old process stopped
+  }
+  await sleep(1000)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} requests failed`)
+  assert.ok(result.total > 200, `a real load: ${result.total} requests`)
+  for (const next of replacements) assert.ok(next.requests > 0, `${next.name} got traffic`)
+})
+
+test('an instance crashes under load while its record stays 3 s in DNS: 0 failed idempotent requests', async (t) => {
+  const { dns, upstreams, records, get } = await setup(t, 3)
+  let isDone = false
+  const running = load(get, { concurrency: 8, until: () => isDone, maxRequests: 50_000 })
+  await sleep(500)
+  const victim = upstreams[0] as Upstream
+  await victim.kill()
+  await sleep(3000)
+  dns.setService(WEB, records(upstreams.slice(1)))
+  await sleep(1000)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} requests failed`)
+  assert.ok((result.byInstance.get('v1-1') ?? 0) > 0 && (result.byInstance.get('v1-2') ?? 0) > 0)
+})
+
+test('the DNS server stopped for 15 s under load (staleFor 60s): 0 failed requests', async (t) => {
+  const { dns, get } = await setup(t, 2, ', staleFor: 60s')
+  let isDone = false
+  const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 100_000 })
+  await sleep(500)
+  const port = dns.port
+  await dns.stop()
+  await sleep(15_000)
+  await dns.listen(port)
+  await sleep(1000)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} requests failed`)
+  assert.equal(result.byInstance.size, 2, 'both instances kept serving from the stale answer')
+})
+
+test('scale-out: a new instance gets traffic within ttl.min + 1 s of its registration', async (t) => {
+  const { dns, upstreams, records, get } = await setup(t, 2)
+  const added = await Upstream.start(t, 'added')
+  let isDone = false
+  const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 50_000 })
+  await sleep(300)
+  dns.setService(WEB, records([...upstreams, added]))
+  const registeredAt = Date.now()
+  while (added.requests === 0 && Date.now() - registeredAt < 5000) await sleep(10)
+  const delay = Date.now() - registeredAt
+  isDone = true
+  const result = await running
+  assert.ok(added.requests > 0, 'the new instance got traffic')
+  assert.ok(delay <= 250 + 1000, `first request after ${delay} ms`)
+  assert.deepEqual(result.failures, [])
+})
+
+test('isolation under load: staging emptied gets 503 while prod keeps serving', async (t) => {
+  const { dns, gateway, get } = await setup(t, 2)
+  const staging = async () => await send(`${gateway.url}/`, { host: 'staging.example.com' })
+  assert.equal((await staging()).status, 200)
+  dns.setService('_web._staging.service.consul', [])
+  let isDone = false
+  const prodLoad = load(get, { concurrency: 4, until: () => isDone, maxRequests: 50_000 })
+  // NXDOMAIN empties the set once emptyGrace (2 s) is over.
+  const deadline = Date.now() + 6000
+  let stagingStatus = 200
+  while (Date.now() < deadline && stagingStatus === 200) {
+    await sleep(100)
+    stagingStatus = (await staging()).status
+  }
+  const emptied = await staging()
+  isDone = true
+  const result = await prodLoad
+  assert.equal(emptied.status, 503)
+  assert.deepEqual(emptied.json(), { error: 'no_healthy_upstream', backend: 'web-staging' })
+  assert.deepEqual(result.failures, [], 'prod never failed')
+})
