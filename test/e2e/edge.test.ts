@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { ConsulLikeDnsServer, freePort } from '../helpers/dns-server.js'
 import { Upstream, type UpstreamReply } from '../helpers/upstream.js'
@@ -166,7 +165,8 @@ frontends:
   })
 
   await t.test('pitfall: Expect: 100-continue, Keep-Alive and Upgrade from the client are not a 500', async () => {
-    for (const headers of [{ expect: '100-continue', 'content-type': 'text/plain' }, { 'keep-alive': 'timeout=5' }, { upgrade: 'h2c', connection: 'upgrade' }]) {
+    const variants: Array<Record<string, string>> = [{ expect: '100-continue', 'content-type': 'text/plain' }, { 'keep-alive': 'timeout=5' }, { upgrade: 'h2c', connection: 'upgrade' }]
+    for (const headers of variants) {
       const response = await send(`${url}/`, { host: 'www.example.com', method: 'POST', body: 'hello', headers })
       assert.equal(response.status, 200, JSON.stringify(headers))
       const forwarded = (response.json() as unknown as UpstreamReply).headers
@@ -248,4 +248,3 @@ async function rawRequest (port: number, text: string): Promise<string> {
   })
 }
 
-void httpRequest
