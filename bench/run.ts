@@ -5,6 +5,10 @@
  *
  *   resolver  cost of a cached lookup (target: well under 1 µs) and DNS
  *             queries sent while 10,000 lookups of one name arrive at once (target: 1)
+ *   routing   route() with 10 vs 10,000 frontends (target: flat)
+ *   proxy     req/s, p50/p99 straight to a backend vs through srvgate; CPU µs per request
+ *
+ * `npm run bench -- resolver routing` runs some sections only.
  */
 import { Packet } from 'dns2'
 import { ResolverCache } from '../src/dns/cache.js'
@@ -14,6 +18,8 @@ import { ManualClock, systemClock } from '../src/util/clock.js'
 import { SeededRandom, systemRandom } from '../src/util/random.js'
 import { ConsulLikeDnsServer } from '../test/helpers/dns-server.js'
 import { makeResolver, manyInstances } from '../test/helpers/resolver.js'
+import { routingSection } from './routing.js'
+import { proxySection } from './proxy.js'
 
 const POLICY = { ttl: { minMs: 1000, maxMs: 30_000 }, staleForMs: 60_000, negativeTtlMs: 5000, emptyGraceMs: 2000 }
 const WEB = { kind: 'srv', name: '_web._prod.service.consul' } as const
@@ -94,5 +100,11 @@ async function resolverSection (): Promise<void> {
 }
 
 console.log(`srvgate bench: node ${process.version}, ${new Date().toISOString()}`)
-await resolverSection()
-console.log('\n* round trips to the in-process test DNS server: its encoding and trimming are counted too')
+const sections = process.argv.slice(2)
+const wanted = (name: string) => sections.length === 0 || sections.includes(name)
+if (wanted('resolver')) {
+  await resolverSection()
+  console.log('* round trips to the in-process test DNS server: its encoding and trimming are counted too')
+}
+if (wanted('routing')) routingSection(report)
+if (wanted('proxy')) await proxySection(report)

@@ -1,0 +1,105 @@
+/**
+ * Proxy throughput and latency: straight to a backend vs through srvgate, in
+ * one run, with the gateway's CPU time per request. Load comes from wrk
+ * (Debian package `wrk`) in its own process; each server runs in its own
+ * process. On a 2-core machine all three share the cores: compare the two
+ * rows with each other, not with other machines.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConsulLikeDnsServer, freePort } from '../test/helpers/dns-server.js'
+
+type WrkResult = { requestsPerSecond: number, p50Ms: number, p99Ms: number, requests: number, errors: number }
+
+const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+
+export async function proxySection (report: (name: string, value: string, target?: string) => void): Promise<void> {
+  console.log(`\n## proxy (wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s, tiny JSON, keep-alive)`)
+  if (spawnSync('wrk', ['--version']).error !== undefined) {
+    console.log('wrk not found: apt-get install wrk, then npm run bench again')
+    return
+  }
+  const children: ChildProcess[] = []
+  const dns = await ConsulLikeDnsServer.start(undefined)
+  try {
+    const backend = spawn(process.execPath, ['bench/backend.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.push(backend)
+    const backendPort = await new Promise<number>((resolve) => backend.stdout?.once('data', (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { port: number }).port)))
+    dns.setService('_web._prod.service.consul', [{ address: '127.0.0.1', port: backendPort }])
+    const gatewayPort = await freePort()
+    const dir = mkdtempSync(join(tmpdir(), 'srvgate-bench-'))
+    writeFileSync(join(dir, 'gateway.yaml'), `
+listen: { http: "127.0.0.1:${gatewayPort}" }
+resolvers: { consul: { nameservers: ["${dns.address}"] } }
+backends: { web: { discovery: { resolver: consul, srv: _web._prod.service.consul } } }
+frontends: [ { name: all, match: { host: www.example.com }, backend: web } ]
+`)
+    const gateway = spawn(process.execPath, ['dist/main.js', 'run', '-c', join(dir, 'gateway.yaml'), '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] })
+    children.push(gateway)
+    await waitForPort(gatewayPort)
+
+    await wrk(`http://127.0.0.1:${backendPort}/`, 2) // warm-up
+    const direct = await wrk(`http://127.0.0.1:${backendPort}/`, DURATION_S)
+    await wrk(`http://127.0.0.1:${gatewayPort}/`, 2)
+    const queriesBefore = dns.queries.length
+    const cpuBefore = cpuMs(gateway.pid as number)
+    const proxied = await wrk(`http://127.0.0.1:${gatewayPort}/`, DURATION_S)
+    const cpuUsed = cpuMs(gateway.pid as number) - cpuBefore
+
+    const row = (result: WrkResult) => `${result.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${result.p50Ms.toFixed(2)} ms  p99 ${result.p99Ms.toFixed(2)} ms  errors ${result.errors}`
+    report('straight to the backend', row(direct))
+    report('through srvgate', row(proxied))
+    report('  srvgate CPU per request', `${(cpuUsed * 1000 / Math.max(proxied.requests, 1)).toFixed(0)} µs`)
+    report(`  DNS queries in the ${DURATION_S} s run (per TTL, not per request)`, `${dns.queries.length - queriesBefore}`)
+  } finally {
+    for (const child of children) child.kill('SIGTERM')
+    await dns.stop()
+  }
+}
+
+/** Async: the DNS server lives in this process and must keep answering while wrk runs. */
+async function wrk (url: string, seconds: number): Promise<WrkResult> {
+  const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', 'Host: www.example.com', url], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  await new Promise((resolve) => child.on('close', resolve))
+  const number = (pattern: RegExp): number => Number(pattern.exec(out)?.[1] ?? NaN)
+  const latency = (label: string): number => {
+    const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out)
+    if (match === null) return NaN
+    const value = Number(match[1])
+    return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
+  }
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)
+  return {
+    requestsPerSecond: number(/Requests\/sec:\s+([\d.]+)/),
+    requests: number(/(\d+) requests in/),
+    p50Ms: latency('50'),
+    p99Ms: latency('99'),
+    errors: errors === null ? 0 : Number(errors[1])
+  }
+}
+
+/** User + system CPU time of a process, in ms, from /proc (Linux). */
+function cpuMs (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return ticks * 10 // USER_HZ is 100 on Linux
+}
+
+async function waitForPort (port: number): Promise<void> {
+  const deadline = Date.now() + 15_000
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/`)
+      await response.arrayBuffer()
+      return
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+  throw new Error(`gateway did not listen on ${port}`)
+}
