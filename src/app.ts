@@ -2,7 +2,9 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { GatewayConfig } from './config/types.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
-import { proxyPlugin, type RoutingState } from './proxy/plugin.js'
+import { proxyPlugin } from './proxy/plugin.js'
+import { handleUpgrades } from './proxy/upgrade.js'
+import type { RoutingState } from './proxy/route-request.js'
 import { Router } from './routing/router.js'
 import { BackendRegistry } from './upstream/registry.js'
 import { systemClock, type Clock } from './util/clock.js'
@@ -57,5 +59,6 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     }
   }
   await publicApp.register(proxyPlugin, { state: () => gateway.state, dispatcher })
+  handleUpgrades(publicApp.server, { state: () => gateway.state, dispatcher, log: publicApp.log })
   return gateway
 }

@@ -18,12 +18,15 @@ export type ProxyContext = {
   readonly retryReasons: string[]
 }
 
+export function newProxyContext (backend: Backend, method: string, hashKey: string | undefined): ProxyContext {
+  return { backend, method, hashKey, tried: new Set(), instance: undefined, retries: 0, retryReasons: [] }
+}
+
 export type DispatcherEvents = {
   readonly retried?: (backend: string, reason: string) => void
   readonly attemptFinished?: (backend: string, instance: Instance, outcome: Outcome, durationMs: number) => void
 }
 
-type Handler = Dispatcher.DispatchHandler & Record<string, unknown>
 type LegacyHandler = {
   onConnect?: (abort: (error?: Error) => void, context?: unknown) => void
   onHeaders?: (statusCode: number, headers: Buffer[], resume: () => void, statusText: string) => boolean
@@ -71,7 +74,7 @@ export class GatewayDispatcher extends Dispatcher {
     this.#contexts.delete(tokenOf(origin))
   }
 
-  override dispatch (options: Dispatcher.DispatchOptions, handler: Handler): boolean {
+  override dispatch (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const token = tokenOf(String(options.origin))
     const context = this.#contexts.get(token)
     this.#contexts.delete(token)

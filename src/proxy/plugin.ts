@@ -2,16 +2,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { FrontendConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
-import { normalizeHost, type RequestFacts } from '../routing/matcher.js'
-import type { RouteDecision, Router } from '../routing/router.js'
+
+export type { RoutingState } from './route-request.js'
+import type { RouteDecision } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
-import type { BackendRegistry } from '../upstream/registry.js'
-import type { GatewayDispatcher, ProxyContext } from './dispatcher.js'
+import { newProxyContext, type GatewayDispatcher, type ProxyContext } from './dispatcher.js'
+import { firstValue, pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js'
 
-/** The routing state a request runs against; swapped whole on reload. */
-export type RoutingState = { readonly router: Router, readonly registry: BackendRegistry }
 
 export type ProxyPluginOptions = {
   /** Read once per request, at its start: a reload never changes a request midway. */
@@ -50,30 +49,13 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     reply.header('x-request-id', request.id)
     const record: RequestRecord = { decision: undefined, backend: undefined, context: undefined, origin: undefined, error: undefined }
     request.srvgate = record
-    const host = hasOneHost(request.raw.rawHeaders) ? normalizeHost(request.headers.host) : undefined
-    if (host === undefined) return await sendError(reply, new ProxyError(ErrorCode.REQUEST_MALFORMED, `bad Host header: ${JSON.stringify(request.headers.host ?? null)}`))
-    const { router, registry } = options.state()
-    const path = pathOf(request.url)
-    const facts: RequestFacts = { host, path, method: request.method, header: (name) => firstValue(request.headers[name]) }
-    const decision = router.route(facts)
-    record.decision = decision
-    if (decision === undefined) return await sendError(reply, new ProxyError(ErrorCode.ROUTE_NOT_FOUND, `no frontend matches ${host}${path}`))
-    const backend = backendFor(registry, decision)
-    if (backend === undefined) return await sendError(reply, new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound', templateName(decision)))
-    record.backend = backend
-    await backend.watcher.start()
-    if (!backend.hasUsableInstance()) {
-      return await sendError(reply, new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name))
-    }
-    record.context = {
-      backend,
-      method: request.method,
-      hashKey: backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path),
-      tried: new Set(),
-      instance: undefined,
-      retries: 0,
-      retryReasons: []
-    }
+    const routed = await routeRequest(options.state(), request.raw as RequestLine, (decision, backend) => {
+      record.decision = decision
+      record.backend = backend
+    })
+    if (routed instanceof ProxyError) return await sendError(reply, routed)
+    const { backend, path } = routed
+    record.context = newProxyContext(backend, request.method, backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path))
   })
 
   app.addHook('onResponse', async (request, reply) => {
@@ -140,40 +122,11 @@ function classifyReplyFromError (error: unknown): ProxyError {
   return new ProxyError(ErrorCode.UPSTREAM_ERROR, (error as Error).message, undefined, { cause: error })
 }
 
-function backendFor (registry: BackendRegistry, decision: RouteDecision): Backend | undefined {
-  const target = decision.frontend.backend
-  if (target.kind === 'static') return registry.get(target.name)
-  return registry.template(target.template, decision.env as string)
-}
-
-function templateName (decision: RouteDecision): string {
-  const target = decision.frontend.backend
-  return target.kind === 'template' ? target.template.template.replaceAll('{env}', decision.env ?? '') : target.name
-}
-
 function stripPrefix (frontend: FrontendConfig | undefined, dest: string): string {
   const prefix = frontend?.rewrite.stripPrefix
   if (prefix === undefined || !dest.startsWith(prefix)) return dest
   const rest = dest.slice(prefix.length)
   return rest.startsWith('/') ? rest : `/${rest}`
-}
-
-/** RFC 9112 §3.2: a request with no Host, or more than one, is answered 400. */
-function hasOneHost (rawHeaders: readonly string[]): boolean {
-  let count = 0
-  for (let index = 0; index < rawHeaders.length; index += 2) {
-    if ((rawHeaders[index] as string).length === 4 && (rawHeaders[index] as string).toLowerCase() === 'host') count++
-  }
-  return count === 1
-}
-
-function pathOf (url: string): string {
-  const query = url.indexOf('?')
-  return query < 0 ? url : url.slice(0, query)
-}
-
-function firstValue (value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
 }
 
 function hashKeyOf (key: HashKey, request: FastifyRequest, path: string): string | undefined {

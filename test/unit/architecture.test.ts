@@ -11,13 +11,14 @@ import { join, relative, dirname, normalize } from 'node:path'
 const LAYER: Record<string, number> = {
   errors: 0, util: 0,
   config: 1, dns: 1,
-  discovery: 2, health: 2, balance: 2,
-  upstream: 3, routing: 3,
-  proxy: 4, admin: 4,
-  app: 5,
-  server: 6, demo: 6,
-  cli: 7,
-  main: 8
+  discovery: 2, health: 2, routing: 2,
+  balance: 3,
+  upstream: 4,
+  proxy: 5, admin: 5,
+  app: 6,
+  server: 7, demo: 7,
+  cli: 8,
+  main: 9
 }
 
 /** Which modules may import a package (prefix match on the path under src/). */
@@ -27,7 +28,8 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   fastify: ['proxy/', 'admin/', 'app.ts', 'server.ts'],
   '@fastify/http-proxy': ['proxy/'],
   ajv: ['config/validate.ts'],
-  yaml: ['config/load.ts']
+  yaml: ['config/load.ts'],
+  undici: ['proxy/', 'health/active-checker.ts']
 }
 
 function sourceFiles (dir: string): string[] {

@@ -1,0 +1,138 @@
+import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Dispatcher } from 'undici'
+import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
+import { newProxyContext, type GatewayDispatcher } from './dispatcher.js'
+import { errorReply } from './error-reply.js'
+import { forwardRequestHeaders, requestIdOf } from './headers.js'
+import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
+
+export type UpgradeDeps = {
+  readonly state: () => RoutingState
+  readonly dispatcher: GatewayDispatcher
+  readonly log: FastifyBaseLogger
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/**
+ * WebSocket upgrades are tunnelled, not terminated: the handshake goes to an
+ * instance through the same failover dispatcher as any request, and the
+ * client gets 101 only once an instance has answered 101 (@fastify/http-proxy
+ * answers 101 first and then finds the instance dead; see
+ * ../shared/PACKAGES.md). Every handshake header is forwarded. An instance
+ * that refuses the upgrade has its answer relayed as it is.
+ *
+ * Other Upgrade tokens (h2c) are ignored (RFC 9110 §7.8) and the request is
+ * served as a plain one, when it has no body.
+ */
+export function handleUpgrades (server: Server, deps: UpgradeDeps): void {
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {})
+    if (String(request.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      serveAsPlainRequest(server, request, socket, head)
+      return
+    }
+    tunnel(request, socket, head, deps).catch((error: unknown) => {
+      deps.log.error({ err: error }, 'websocket tunnel failed unexpectedly')
+      socket.destroy()
+    })
+  })
+}
+
+function serveAsPlainRequest (server: Server, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const hasBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0
+  if (hasBody) {
+    writeError(socket, requestIdOf(request.headers['x-request-id']), new ProxyError(ErrorCode.REQUEST_MALFORMED, 'a body with an Upgrade srvgate does not tunnel'))
+    return
+  }
+  if (head.length > 0) socket.unshift(head)
+  const response = new ServerResponse(request)
+  response.shouldKeepAlive = false
+  response.assignSocket(socket as never)
+  response.on('finish', () => { socket.end() })
+  server.emit('request', request, response)
+}
+
+async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, deps: UpgradeDeps): Promise<void> {
+  const requestId = requestIdOf(request.headers['x-request-id'])
+  const started = performance.now()
+  const log = deps.log.child({ requestId })
+  const routed = await routeRequest(deps.state(), request as RequestLine)
+  if (routed instanceof ProxyError) {
+    writeError(socket, requestId, routed)
+    log.info({ method: request.method, path: request.url, status: errorReply(routed).status, error: routed.code, upgrade: 'websocket' }, 'request')
+    return
+  }
+  const { backend, decision } = routed
+  const context = newProxyContext(backend, 'GET', undefined)
+  const origin = deps.dispatcher.register(context)
+  const headers = forwardRequestHeaders({ ...request.headers }, request.headers, {
+    clientIp: request.socket.remoteAddress ?? '',
+    host: request.headers.host ?? '',
+    requestId
+  })
+  const finish = (status: number, error?: GatewayError): void => {
+    log.info({
+      frontend: decision.frontend.name, backend: backend.name, instance: context.instance?.key, method: request.method,
+      path: request.url?.split('?')[0], status, durationMs: Math.round((performance.now() - started) * 100) / 100,
+      retries: context.retries, retryReasons: context.retryReasons, error: error?.code, upgrade: 'websocket'
+    }, 'request')
+  }
+  let isRelaying = false
+  const handler = {
+    onConnect: () => {},
+    onHeaders: (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean => {
+      // The instance declined the upgrade: relay its answer and close.
+      if (statusCode < 200) return true
+      isRelaying = true
+      socket.write(statusLine(statusCode, statusText) + headerLines(rawHeaders, requestId) + 'connection: close\r\n\r\n')
+      finish(statusCode)
+      return true
+    },
+    onData: (chunk: Buffer): boolean => { socket.write(chunk); return true },
+    onComplete: () => { socket.end() },
+    onUpgrade: (statusCode: number, rawHeaders: Buffer[], upstream: Duplex) => {
+      socket.write(statusLine(statusCode, 'Switching Protocols') + headerLines(rawHeaders, requestId) + 'connection: Upgrade\r\nupgrade: websocket\r\n\r\n')
+      if (head.length > 0) upstream.write(head)
+      upstream.on('error', () => { socket.destroy() })
+      socket.on('error', () => { upstream.destroy() })
+      upstream.on('close', () => { socket.destroy() })
+      socket.on('close', () => { upstream.destroy() })
+      upstream.pipe(socket)
+      socket.pipe(upstream)
+      finish(101)
+    },
+    onError: (error: Error) => {
+      if (isRelaying) { socket.destroy(); return }
+      const proxyError = error instanceof ProxyError ? error : new ProxyError(ErrorCode.UPSTREAM_ERROR, error.message, backend.name, { cause: error })
+      writeError(socket, requestId, proxyError)
+      finish(errorReply(proxyError).status, proxyError)
+    }
+  }
+  const options: Dispatcher.DispatchOptions = { origin, path: request.url ?? '/', method: 'GET', headers: headers as Record<string, string>, upgrade: 'websocket', body: null }
+  socket.on('close', () => { deps.dispatcher.release(origin) })
+  deps.dispatcher.dispatch(options, handler as unknown as Dispatcher.DispatchHandler)
+}
+
+function statusLine (status: number, text: string): string {
+  return `HTTP/1.1 ${status} ${text === '' ? STATUS_CODES[status] ?? '' : text}\r\n`
+}
+
+/** The instance's response headers minus hop-by-hop ones, plus our request id. */
+function headerLines (rawHeaders: Buffer[], requestId: string): string {
+  let lines = ''
+  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
+    const name = String(rawHeaders[index])
+    if (HOP_BY_HOP.has(name.toLowerCase()) || name.toLowerCase() === 'x-request-id') continue
+    lines += `${name}: ${String(rawHeaders[index + 1])}\r\n`
+  }
+  return `${lines}x-request-id: ${requestId}\r\n`
+}
+
+function writeError (socket: Duplex, requestId: string, error: GatewayError): void {
+  const { status, body } = errorReply(error)
+  const text = JSON.stringify(body)
+  socket.end(`${statusLine(status, '')}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
+}
