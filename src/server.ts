@@ -1,5 +1,8 @@
 import { loadConfigFile } from './config/load.js'
 import type { GatewayConfig } from './config/types.js'
+import { ConfigError, formatIssue } from './errors.js'
+import { readStateFile, StateFileWriter } from './discovery/state-file.js'
+import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
 
 export type RunningGateway = {
@@ -7,8 +10,14 @@ export type RunningGateway = {
   readonly config: GatewayConfig
   /** The public listener's address (its port, when 0 was asked). */
   readonly address: { readonly host: string, readonly port: number }
-  readonly stop: () => Promise<void>
+  readonly adminAddress: { readonly host: string, readonly port: number }
+  /** SIGHUP: read the file again; on any error keep serving the old config. */
+  readonly reload: () => Promise<ReloadResult>
+  /** SIGTERM: readyz 503, wait drain.delay, stop accepting, finish in-flight up to drain.timeout. */
+  readonly drain: () => Promise<void>
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 /**
  * Load, warm, listen. Nothing listens before the whole configuration is
@@ -17,17 +26,83 @@ export type RunningGateway = {
  */
 export async function startGateway (configPath: string, options: { logLevel?: string } = {}): Promise<RunningGateway> {
   const config = await loadConfigFile(configPath)
-  const gateway = await buildGateway(config, { logger: { level: options.logLevel ?? 'info' } })
-  await gateway.start()
-  const { host, port } = config.listen.http
-  await gateway.publicApp.listen({ host, port })
-  const bound = gateway.publicApp.server.address()
-  const address = typeof bound === 'object' && bound !== null ? { host: bound.address, port: bound.port } : { host, port }
-  gateway.publicApp.log.info({ listen: address, backends: [...config.backends.keys()], frontends: config.frontends.length }, 'srvgate listening')
-  let stopping: Promise<void> | undefined
-  const stop = async (): Promise<void> => {
-    stopping ??= gateway.close()
-    await stopping
+  let writer: StateFileWriter | undefined
+  const gateway = await buildGateway(config, {
+    logger: { level: options.logLevel ?? 'info' },
+    configPath,
+    onSetChanged: () => writer?.schedule()
+  })
+  const log = gateway.publicApp.log
+  if (config.statePath !== undefined) {
+    const statePath = config.statePath
+    writer = new StateFileWriter(statePath, () => gateway.state.registry.savedSets(), {
+      onError: (error) => { log.error({ err: error, statePath }, 'could not write the state file') }
+    })
+    const saved = await readStateFile(statePath)
+    if (saved.problem !== undefined) log.warn({ statePath, problem: saved.problem }, 'state file ignored')
+    const seeded = gateway.state.registry.seed(saved.sets)
+    if (seeded > 0) log.info({ statePath, backends: seeded }, 'last-known instance sets loaded; served stale if DNS is unreachable')
   }
-  return { gateway, config, address, stop }
+  if (config.adminToken === undefined && !LOOPBACK.has(config.listen.admin.host)) {
+    log.warn({ admin: config.listen.admin.label }, 'the admin listener is reachable beyond loopback and has no token (admin.token)')
+  }
+  await gateway.start()
+  const address = await listen(gateway.publicApp, config.listen.http)
+  const adminAddress = await listen(gateway.adminApp, config.listen.admin)
+  log.info({ listen: address, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length }, 'srvgate listening')
+
+  gateway.reloadFromFile = async (): Promise<ReloadResult> => {
+    try {
+      const next = await loadConfigFile(configPath)
+      const ignored = changedListeners(gateway.state.config, next)
+      const result = await gateway.reload(next)
+      writer?.schedule()
+      return ignored.length === 0 || !result.ok ? result : { ok: true, summary: `${result.summary}; restart to apply ${ignored.join(', ')}` }
+    } catch (error) {
+      const errors = error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message]
+      return { ok: false, errors }
+    }
+  }
+
+  let draining: Promise<void> | undefined
+  const drain = async (): Promise<void> => {
+    draining ??= (async () => {
+      const { delayMs, timeoutMs } = gateway.state.config.drain
+      gateway.setDraining()
+      log.info({ delayMs, timeoutMs }, 'draining: readyz answers 503')
+      await sleep(delayMs)
+      const closing = gateway.publicApp.close()
+      const timer = setTimeout(() => {
+        log.warn({ timeoutMs }, 'drain timeout: closing the remaining connections')
+        gateway.publicApp.server.closeAllConnections()
+      }, timeoutMs)
+      await closing
+      clearTimeout(timer)
+      await writer?.flush()
+      await gateway.close()
+      log.info('drained')
+    })()
+    await draining
+  }
+  return { gateway, config, address, adminAddress, reload: gateway.requestReload, drain }
+}
+
+async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['http']): Promise<{ host: string, port: number }> {
+  await app.listen({ host: address.host, port: address.port })
+  const bound = app.server.address()
+  return typeof bound === 'object' && bound !== null ? { host: bound.address, port: bound.port } : { host: address.host, port: address.port }
+}
+
+/** Listeners are bound once; a reload that moves them says so instead of half-applying. */
+function changedListeners (current: GatewayConfig, next: GatewayConfig): string[] {
+  const changed: string[] = []
+  if (current.listen.http.label !== next.listen.http.label) changed.push('listen.http')
+  if (current.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
+  if (current.adminToken !== next.adminToken) changed.push('admin.token')
+  if (current.statePath !== next.statePath) changed.push('statePath')
+  return changed
+}
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms))
 }

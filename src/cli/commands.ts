@@ -23,9 +23,14 @@ const COMMANDS: Record<string, Command> = {
   run: {
     summary: 'run the gateway',
     usage: 'srvgate run -c FILE [--log-level LEVEL]',
-    help: `Loads FILE, resolves every backend once, then listens on listen.http.
-Logs are JSON lines (pino) on stdout, one per request. SIGTERM or SIGINT
-stops accepting, lets in-flight requests finish and exits 0.
+    help: `Loads FILE, resolves every backend once, then listens on listen.http
+(traffic) and listen.admin (healthz, readyz, metrics, state, dashboard).
+Logs are JSON lines (pino) on stdout, one per request.
+
+Signals: SIGHUP reloads FILE (validated and warmed beside the old config,
+swapped in one step; on any error the old config keeps serving). SIGTERM or
+SIGINT drains: readyz turns 503, after drain.delay the listener closes,
+in-flight requests finish (up to drain.timeout), exit 0.
 
 Options:
   -c, --config FILE     the configuration file (required)
@@ -165,10 +170,13 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
     output.err(`srvgate run: could not start: ${describeError(error).join('; ')}`)
     return ExitCode.UNAVAILABLE
   }
+  const onHangup = (): void => { void running.reload() }
+  process.on('SIGHUP', onHangup)
   return await new Promise<ExitCode>((resolve) => {
     const shutdown = (signal: string): void => {
       running.gateway.publicApp.log.info({ signal }, 'stopping')
-      running.stop().then(() => { resolve(ExitCode.OK) }, (error: unknown) => {
+      process.removeListener('SIGHUP', onHangup)
+      running.drain().then(() => { resolve(ExitCode.OK) }, (error: unknown) => {
         output.err(`srvgate run: error while stopping: ${describeError(error).join('; ')}`)
         resolve(ExitCode.UNAVAILABLE)
       })

@@ -63,7 +63,11 @@ export type ResolverCacheOptions = {
   readonly maxEntries?: number
   /** Called when a background refresh fails unexpectedly (DNS failures are entries, not errors). */
   readonly onBackgroundError?: (error: unknown) => void
+  /** Counts reads: served fresh, served stale, or had to wait for DNS. */
+  readonly onRead?: (result: CacheReadResult) => void
 }
+
+export type CacheReadResult = 'hit' | 'stale' | 'miss'
 
 /** Refresh ahead once less than 20–30% of the clamped TTL is left (CoreDNS prefetch), jittered. */
 const REFRESH_AT_FRACTION = 0.8
@@ -90,12 +94,14 @@ export class ResolverCache {
   readonly #clock: Clock
   readonly #random: Random
   readonly #onBackgroundError: (error: unknown) => void
+  readonly #onRead: (result: CacheReadResult) => void
 
   constructor (options: ResolverCacheOptions) {
     this.#policy = options.policy
     this.#clock = options.clock
     this.#random = options.random
     this.#onBackgroundError = options.onBackgroundError ?? (() => {})
+    this.#onRead = options.onRead ?? (() => {})
     const resolver = options.resolver
     this.#lru = new LRUCache<string, Entry, FetchContext>({
       max: options.maxEntries ?? 10_000,
@@ -109,6 +115,7 @@ export class ResolverCache {
   async lookup (lookup: Lookup): Promise<CachedResolution> {
     const cached = this.peek(lookup)
     if (cached !== undefined) return cached
+    this.#onRead('miss')
     const entry = await this.#lru.fetch(lookupKey(lookup), { forceRefresh: true, context: { lookup } }) as Entry
     return this.#serve(entry)
   }
@@ -126,13 +133,31 @@ export class ResolverCache {
     const now = this.#clock.now()
     if (now >= entry.expiresAtMs) return undefined
     if (now >= entry.refreshAtMs) this.#refreshInBackground(key, lookup)
-    return this.#serve(entry)
+    const served = this.#serve(entry)
+    this.#onRead(served.isStale ? 'stale' : 'hit')
+    return served
   }
 
   /** Start a refresh now unless one is in flight (the discovery watcher's tick). */
   refresh (lookup: Lookup): Promise<CachedResolution> {
     return this.#lru.fetch(lookupKey(lookup), { forceRefresh: true, context: { lookup } })
       .then((entry) => this.#serve(entry as Entry))
+  }
+
+  /**
+   * Put a last-known answer in, marked stale, when nothing fresher is cached:
+   * a gateway restarted while DNS is down serves it (for staleFor) instead of
+   * failing. The next read asks DNS as usual.
+   */
+  seed (lookup: Lookup, resolution: Resolution): void {
+    const key = lookupKey(lookup)
+    const current = this.#lru.get(key)
+    if (current?.served !== undefined && !current.served.isStale) return
+    const now = this.#clock.now()
+    this.#lru.set(key, entryOf({
+      lookup, resolution, error: undefined, receivedAtMs: now, goodUntilMs: now,
+      refreshAtMs: now, expiresAtMs: now, ttlClampedMs: 0, isStale: true, emptySinceMs: undefined
+    }))
   }
 
   /** Forget a name (a templated backend reclaimed when idle). */

@@ -16,6 +16,10 @@ export type ProxyPluginOptions = {
   /** Read once per request, at its start: a reload never changes a request midway. */
   readonly state: () => RoutingState
   readonly dispatcher: GatewayDispatcher
+  /** Called once per answered request (metrics). */
+  readonly onFinished?: (frontend: string | undefined, backend: string | undefined, status: number) => void
+  /** While draining, responses carry `Connection: close` so clients move to another replica. */
+  readonly isDraining?: () => boolean
 }
 
 /** What the gateway decided for a request; read by the access log. */
@@ -58,10 +62,16 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     record.context = newProxyContext(backend, request.method, backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path))
   })
 
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (options.isDraining?.() === true) reply.header('connection', 'close')
+    return payload
+  })
+
   app.addHook('onResponse', async (request, reply) => {
     const record = request.srvgate
     if (record === null) return
     if (record.origin !== undefined) dispatcher.release(record.origin)
+    options.onFinished?.(record.decision?.frontend.name, record.backend?.name, reply.statusCode)
     request.log.info({
       frontend: record.decision?.frontend.name,
       backend: record.backend?.name,

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import type { GatewayConfig } from '../config/types.js'
 import { ErrorCode, ProxyError } from '../errors.js'
 import { normalizeHost, type RequestFacts } from '../routing/matcher.js'
 import type { RouteDecision, Router } from '../routing/router.js'
@@ -6,7 +7,7 @@ import type { Backend } from '../upstream/backend.js'
 import type { BackendRegistry } from '../upstream/registry.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
-export type RoutingState = { readonly router: Router, readonly registry: BackendRegistry }
+export type RoutingState = { readonly config: GatewayConfig, readonly router: Router, readonly registry: BackendRegistry }
 
 export type RequestLine = {
   readonly method: string

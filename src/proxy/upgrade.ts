@@ -12,6 +12,7 @@ export type UpgradeDeps = {
   readonly state: () => RoutingState
   readonly dispatcher: GatewayDispatcher
   readonly log: FastifyBaseLogger
+  readonly onFinished?: (frontend: string | undefined, backend: string | undefined, status: number) => void
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
@@ -62,6 +63,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const routed = await routeRequest(deps.state(), request as RequestLine)
   if (routed instanceof ProxyError) {
     writeError(socket, requestId, routed)
+    deps.onFinished?.(undefined, undefined, errorReply(routed).status)
     log.info({ method: request.method, path: request.url, status: errorReply(routed).status, error: routed.code, upgrade: 'websocket' }, 'request')
     return
   }
@@ -74,6 +76,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     requestId
   })
   const finish = (status: number, error?: GatewayError): void => {
+    deps.onFinished?.(decision.frontend.name, backend.name, status)
     log.info({
       frontend: decision.frontend.name, backend: backend.name, instance: context.instance?.key, method: request.method,
       path: request.url?.split('?')[0], status, durationMs: Math.round((performance.now() - started) * 100) / 100,

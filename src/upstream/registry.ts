@@ -1,5 +1,6 @@
 import type { BackendOptions, BackendTemplateConfig, DiscoveryConfig, GatewayConfig, ResolverConfig } from '../config/types.js'
-import { ResolverCache } from '../dns/cache.js'
+import { ResolverCache, lookupKey, type CacheReadResult } from '../dns/cache.js'
+import type { SavedSet } from '../discovery/state-file.js'
 import { DnsResolver, type Lookup } from '../dns/resolver.js'
 import { DnsTransport } from '../dns/transport.js'
 import { silentObserver, type DnsObserver } from '../dns/types.js'
@@ -14,6 +15,7 @@ export type RegistryDeps = {
   readonly dnsObserver?: DnsObserver
   readonly events?: BackendEvents
   readonly onError?: (error: unknown) => void
+  readonly onCacheRead?: (result: CacheReadResult) => void
   /** Most templated backends alive at once (a flood of hosts cannot grow memory). Default 256. */
   readonly maxTemplated?: number
   /** A templated backend unused this long is reclaimed. Default 5 minutes. */
@@ -82,6 +84,33 @@ export class BackendRegistry {
     return backend
   }
 
+  /** The static backends' last answers, to keep on disk. */
+  savedSets (): SavedSet[] {
+    const savedAt = new Date().toISOString()
+    return [...this.#static.values()].flatMap((backend) => {
+      const resolution = backend.snapshot.resolution
+      if (backend.snapshot.status !== 'answer' || resolution === undefined) return []
+      return [{ lookup: backend.watcher.lookup, instances: resolution.instances, savedAt }]
+    })
+  }
+
+  /** Seed the caches with saved sets (before start): served stale if DNS cannot be reached. */
+  seed (sets: readonly SavedSet[]): number {
+    let seeded = 0
+    for (const backend of this.#static.values()) {
+      const saved = sets.find((set) => lookupKey(set.lookup) === lookupKey(backend.watcher.lookup))
+      const cache = this.caches.get(this.#resolverOfStatic(backend.name))
+      if (saved === undefined || cache === undefined) continue
+      cache.seed(saved.lookup, { outcome: 'answer', instances: saved.instances, ttlSeconds: undefined, nameserver: 'state-file', transport: 'udp', tcpReason: undefined })
+      seeded++
+    }
+    return seeded
+  }
+
+  #resolverOfStatic (name: string): string {
+    return this.#config.backends.get(name)?.discovery.resolver ?? ''
+  }
+
   /** Every backend alive, static first. */
   all (): Backend[] { return [...this.#static.values(), ...[...this.#templated.values()].map((entry) => entry.backend)] }
 
@@ -138,6 +167,7 @@ function makeCache (resolver: ResolverConfig, observer: DnsObserver, deps: Regis
     clock: deps.clock,
     random: deps.random,
     policy: { ttl: resolver.ttl, staleForMs: resolver.staleForMs, negativeTtlMs: resolver.negativeTtlMs, emptyGraceMs: resolver.emptyGraceMs },
-    onBackgroundError: deps.onError
+    onBackgroundError: deps.onError,
+    onRead: deps.onCacheRead
   })
 }

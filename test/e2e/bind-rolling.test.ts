@@ -17,7 +17,7 @@ test('BIND + nsupdate: every instance replaced under load, 0 failed requests', a
     `${upstream.name} 0 IN A 127.0.0.1`
   ]))
   const gateway = await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}" }
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
 resolvers:
   bind: { nameservers: ["${bind.address}", "${bind.address6}"], ttl: { min: 250ms, max: 1s }, timeout: 500ms }
 backends:

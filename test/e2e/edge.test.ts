@@ -31,7 +31,7 @@ test('the edge, row by row', async (t) => {
   dns.setService('_upload.service.consul', [{ address: '127.0.0.1', port: deadPort, weight: 100 }, { address: '127.0.0.1', port: live.port, weight: 1 }])
 
   const gateway = await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:0" }
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
 resolvers:
   consul: { nameservers: ["${dns.address}"], ttl: { min: 200ms, max: 1s }, timeout: 300ms }
 backends:

@@ -20,7 +20,7 @@ async function setup (t: TestContext, instances: number, resolverExtra = '') {
   dns.setService(WEB, records(upstreams))
   dns.setService('_web._staging.service.consul', records([upstreams[0] as Upstream]))
   const gateway = await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}" }
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
 resolvers:
   consul: { nameservers: ["${dns.address}"], ttl: { min: 250ms, max: 1s }, timeout: 300ms, attempts: 2${resolverExtra} }
 backends:

@@ -35,7 +35,7 @@ async function echoServer (t: TestContext, options: { reject?: number } = {}): P
 
 async function gatewayFor (t: TestContext, dns: ConsulLikeDnsServer): Promise<SpawnedGateway> {
   return await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}" }
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
 resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 200ms, max: 1s } } }
 backends:
   ws: { discovery: { resolver: consul, srv: _ws.service.consul }, balance: weighted }

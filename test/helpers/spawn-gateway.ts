@@ -14,14 +14,16 @@ export type LogLine = Record<string, unknown> & { msg?: string }
 
 export class SpawnedGateway {
   readonly port: number
+  readonly adminPort: number
   readonly configPath: string
   readonly process: ChildProcess
   readonly logs: LogLine[] = []
   stderr = ''
   #stdoutRest = ''
 
-  private constructor (port: number, configPath: string, child: ChildProcess) {
+  private constructor (port: number, adminPort: number, configPath: string, child: ChildProcess) {
     this.port = port
+    this.adminPort = adminPort
     this.configPath = configPath
     this.process = child
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -35,20 +37,27 @@ export class SpawnedGateway {
     child.stderr?.on('data', (chunk: Buffer) => { this.stderr += chunk.toString() })
   }
 
-  /** Write `config` (YAML, with `${PORT}` for the public port) and start `srvgate run`; waits until it listens. */
-  static async start (t: TestContext, config: string, options: { env?: Record<string, string> } = {}): Promise<SpawnedGateway> {
+  /**
+   * Write `config` (YAML; `${PORT}` and `${ADMIN_PORT}` become free ports;
+   * without a `drain:` key, drain.delay is 0 so tests stop fast) and start
+   * `srvgate run`; waits until it listens.
+   */
+  static async start (t: TestContext, config: string, options: { env?: Record<string, string>, dir?: string } = {}): Promise<SpawnedGateway> {
     const port = await freePort()
-    const dir = mkdtempSync(join(tmpdir(), 'srvgate-e2e-'))
+    const adminPort = await freePort()
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'srvgate-e2e-'))
     const configPath = join(dir, 'gateway.yaml')
-    writeFileSync(configPath, config.replaceAll('${PORT}', String(port)))
+    const text = config.replaceAll('${PORT}', String(port)).replaceAll('${ADMIN_PORT}', String(adminPort))
+    writeFileSync(configPath, /^drain:/m.test(text) ? text : `${text}\ndrain: { delay: 0ms, timeout: 10s }\n`)
     const child = spawn(process.execPath, [SRVGATE_BIN, 'run', '-c', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
-    const gateway = new SpawnedGateway(port, configPath, child)
+    const gateway = new SpawnedGateway(port, adminPort, configPath, child)
     t.after(async () => { await gateway.stop() })
     await gateway.waitForLog((line) => line.msg === 'srvgate listening', 20_000)
     return gateway
   }
 
   get url (): string { return `http://127.0.0.1:${this.port}` }
+  get adminUrl (): string { return `http://127.0.0.1:${this.adminPort}` }
 
   async waitForLog (predicate: (line: LogLine) => boolean, withinMs = 10_000): Promise<LogLine> {
     const deadline = Date.now() + withinMs

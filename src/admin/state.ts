@@ -1,0 +1,101 @@
+import type { GatewayConfig } from '../config/types.js'
+import type { Instance } from '../discovery/instance-set.js'
+import type { RoutingState } from '../proxy/route-request.js'
+import type { Backend } from '../upstream/backend.js'
+import type { Clock } from '../util/clock.js'
+import type { InstanceState } from './metrics.js'
+
+export type GatewayStatus = {
+  readonly isReady: boolean
+  readonly isDraining: boolean
+  readonly configPath: string | undefined
+  readonly loadedAt: string
+  readonly lastReload: { readonly at: string, readonly result: 'ok' | 'error', readonly error?: string } | undefined
+}
+
+export function instanceState (backend: Backend, instance: Instance, nowMs: number): InstanceState {
+  const record = backend.health.peek(instance.key)
+  if (record === undefined) return 'up'
+  if (record.isEjected(nowMs)) return 'ejected'
+  if (record.isFailingActiveCheck) return 'failing-check'
+  return 'up'
+}
+
+/** Milliseconds of the injected clock → wall-clock ISO time, for people. */
+function wallTime (clockMs: number, clock: Clock): string {
+  return new Date(Date.now() + (clockMs - clock.now())).toISOString()
+}
+
+/**
+ * A JSON snapshot for /admin/state and the dashboard: frontends, backends,
+ * instances with why each is out, resolver cache entries. Read-only.
+ */
+export function gatewayState (config: GatewayConfig, routing: RoutingState, status: GatewayStatus, clock: Clock, requestCounts: ReadonlyMap<string, number>) {
+  const now = clock.now()
+  return {
+    generatedAt: new Date().toISOString(),
+    ...status,
+    frontends: config.frontends.map((frontend) => ({
+      name: frontend.name,
+      match: {
+        host: frontend.match.host === undefined ? undefined : frontend.match.host.kind === 'exact' ? frontend.match.host.host : frontend.match.host.kind === 'suffix' ? `*${frontend.match.host.suffix}` : `${frontend.match.host.prefix}{env}${frontend.match.host.suffix}`,
+        pathPrefix: frontend.match.pathPrefix,
+        headers: Object.fromEntries(frontend.match.headers),
+        methods: [...frontend.match.methods]
+      },
+      backend: frontend.backend.kind === 'static' ? frontend.backend.name : frontend.backend.template.template
+    })),
+    backends: routing.registry.all().map((backend) => {
+      const snapshot = backend.snapshot
+      const instances = backend.set.instances.map((instance) => {
+        const record = backend.health.peek(instance.key)
+        const state = instanceState(backend, instance, now)
+        return {
+          key: instance.key,
+          address: instance.address,
+          port: instance.port,
+          priority: instance.priority,
+          weight: instance.weight,
+          inFlight: record?.inFlight ?? 0,
+          consecutiveFailures: record?.consecutiveFailures ?? 0,
+          state,
+          reason: state === 'ejected' ? `ejected until ${wallTime(record?.ejectedUntilMs ?? now, clock)} after ${record?.ejections ?? 0} ejection(s) in a row`
+            : state === 'failing-check' ? 'failing its active health check'
+              : undefined,
+          ejectedUntil: state === 'ejected' ? wallTime(record?.ejectedUntilMs ?? now, clock) : undefined
+        }
+      })
+      // Gone from DNS but still finishing requests: shown as draining, with why.
+      for (const record of backend.health.values()) {
+        if (backend.set.has(record.key) || record.inFlight === 0) continue
+        instances.push({ key: record.key, address: record.key, port: 0, priority: 0, weight: 0, inFlight: record.inFlight, consecutiveFailures: record.consecutiveFailures, state: 'dns-removed', reason: 'removed from DNS; finishing in-flight requests', ejectedUntil: undefined })
+      }
+      return {
+        name: backend.name,
+        balance: backend.options.balance,
+        discovery: backend.watcher.lookup,
+        status: snapshot.status,
+        isStale: snapshot.isStale,
+        lastError: snapshot.lastError === undefined ? undefined : { code: snapshot.lastError.code, message: snapshot.lastError.message },
+        requests: requestCounts.get(backend.name) ?? 0,
+        instances
+      }
+    }),
+    resolverCache: [...routing.registry.caches.entries()].flatMap(([resolver, cache]) => cache.entries().map((entry) => ({
+      resolver,
+      key: entry.key,
+      outcome: entry.outcome,
+      instances: entry.instances.length,
+      ttlReceivedSeconds: entry.ttlReceivedSeconds,
+      ttlClampedMs: entry.ttlClampedMs,
+      ageMs: Math.round(entry.ageMs),
+      isStale: entry.isStale,
+      isInEmptyGrace: entry.isInEmptyGrace,
+      nameserver: entry.nameserver,
+      transport: entry.transport,
+      lastError: entry.lastError?.code
+    })))
+  }
+}
+
+export type GatewayStateJson = ReturnType<typeof gatewayState>
