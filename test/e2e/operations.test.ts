@@ -1,0 +1,196 @@
+/** Operating srvgate through its CLI: admin API, metrics, reload, drain, state file. */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
+import { Upstream } from '../helpers/upstream.js'
+import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { load, send } from '../helpers/http.js'
+
+const WEB = '_web._prod.service.consul'
+const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+function configText (dns: ConsulLikeDnsServer, extra = '', frontends = ''): string {
+  return `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 250ms, max: 1s }, timeout: 300ms, attempts: 1 } }
+backends:
+  web-prod: { discovery: { resolver: consul, srv: ${WEB} }, balance: round-robin, outlier: { consecutiveFailures: 2, ejectFor: 30s } }
+frontends:
+  - { name: prod, match: { host: www.example.com }, backend: web-prod }
+${frontends}
+${extra}`
+}
+
+async function setup (t: TestContext, extra = '') {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstreams = await Promise.all(['a', 'b'].map(async (name) => await Upstream.start(t, name)))
+  dns.setService(WEB, upstreams.map((upstream) => ({ address: '127.0.0.1', port: upstream.port })))
+  const gateway = await SpawnedGateway.start(t, configText(dns, extra))
+  return { dns, upstreams, gateway, get: async () => await send(`${gateway.url}/`, { host: 'www.example.com' }) }
+}
+
+test('admin: healthz, readyz, metrics and state', async (t) => {
+  const { gateway, upstreams, get } = await setup(t)
+  assert.equal((await send(`${gateway.adminUrl}/healthz`)).status, 200)
+  assert.equal((await send(`${gateway.adminUrl}/readyz`)).status, 200)
+  ;(upstreams[0] as Upstream).behaviour = (_request, response) => { response.statusCode = 500; response.end('{}'); return true }
+  for (let round = 0; round < 6; round++) await get()
+  await send(`${gateway.url}/`, { host: 'nowhere.example.org' })
+
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.match(metrics, /srvgate_http_requests_total\{frontend="prod",backend="web-prod",status_class="2xx"\} \d+/)
+  assert.match(metrics, /srvgate_http_requests_total\{frontend="prod",backend="web-prod",status_class="5xx"\} 2/)
+  assert.match(metrics, /srvgate_http_requests_total\{frontend="",backend="",status_class="4xx"\} 1/)
+  assert.match(metrics, /srvgate_upstream_latency_seconds_bucket\{le="[\d.]+",backend="web-prod",outcome="success"\}/)
+  assert.match(metrics, /srvgate_outlier_ejections_total\{backend="web-prod"\} 1/)
+  assert.match(metrics, /srvgate_backend_instances\{backend="web-prod",state="ejected"\} 1/)
+  assert.match(metrics, /srvgate_backend_instances\{backend="web-prod",state="up"\} 1/)
+  assert.match(metrics, /srvgate_dns_queries_total\{nameserver="127\.0\.0\.1:\d+",transport="udp",outcome="noerror"\} \d+/)
+  assert.match(metrics, /srvgate_dns_cache_reads_total\{result="(hit|miss)"\} \d+/)
+
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { isReady: boolean, frontends: Array<{ name: string }>, backends: Array<{ name: string, status: string, instances: Array<{ key: string, state: string, reason?: string, inFlight: number, priority: number, weight: number }> }>, resolverCache: Array<{ key: string, ttlReceivedSeconds: number, ttlClampedMs: number, ageMs: number, isStale: boolean }> }
+  assert.equal(state.isReady, true)
+  assert.deepEqual(state.frontends.map((frontend) => frontend.name), ['prod'])
+  const backend = state.backends.find((entry) => entry.name === 'web-prod')
+  assert.equal(backend?.status, 'answer')
+  const ejected = backend?.instances.find((instance) => instance.key === `127.0.0.1:${(upstreams[0] as Upstream).port}`)
+  assert.equal(ejected?.state, 'ejected')
+  assert.match(String(ejected?.reason), /^ejected until \d{4}-\d\d-\d\dT.* after 1 ejection\(s\) in a row$/)
+  assert.equal(typeof ejected?.inFlight, 'number')
+  const entry = state.resolverCache.find((cached) => cached.key === `SRV ${WEB}`)
+  assert.equal(entry?.ttlReceivedSeconds, 0)
+  assert.equal(entry?.ttlClampedMs, 250)
+  assert.equal(entry?.isStale, false)
+})
+
+test('admin token and the warning for an open admin listener', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const guarded = await SpawnedGateway.start(t, configText(dns, 'admin: { token: "${TOKEN}" }'), { env: { TOKEN: 's3cret-token' } })
+  assert.equal((await send(`${guarded.adminUrl}/healthz`)).status, 200)
+  assert.equal((await send(`${guarded.adminUrl}/readyz`)).status, 200)
+  assert.equal((await send(`${guarded.adminUrl}/metrics`)).status, 401)
+  assert.equal((await send(`${guarded.adminUrl}/admin/state`, { headers: { authorization: 'Bearer wrong' } })).status, 401)
+  assert.equal((await send(`${guarded.adminUrl}/admin/state`, { headers: { authorization: 'Bearer s3cret-token' } })).status, 200)
+  assert.equal((await send(`${guarded.adminUrl}/?token=s3cret-token`)).status, 200)
+  assert.equal(guarded.logs.some((line) => String(line.msg).includes('no token')), false)
+
+  const open = await SpawnedGateway.start(t, configText(dns).replace('admin: "127.0.0.1:${ADMIN_PORT}"', 'admin: "0.0.0.0:${ADMIN_PORT}"'))
+  await open.waitForLog((line) => String(line.msg).includes('admin listener is reachable beyond loopback and has no token'))
+})
+
+test('SIGHUP with a broken file keeps serving under load; a good file is swapped in', async (t) => {
+  const { dns, gateway, get } = await setup(t)
+  const original = readFileSync(gateway.configPath, 'utf8')
+  let isDone = false
+  const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 50_000 })
+  await sleep(300)
+  writeFileSync(gateway.configPath, original.replace('balance: round-robin', 'balance: fastest').replace('ttl: { min: 250ms', 'ttl: { min: nope'))
+  gateway.process.kill('SIGHUP')
+  const failed = await gateway.waitForLog((line) => line.msg === 'reload failed; the previous configuration stays in use')
+  assert.deepEqual(failed.errors, [
+    'resolvers.consul.ttl.min: must be a duration such as 250ms, 1s or 5m',
+    'backends.web-prod.balance: must be one of: weighted, round-robin, least-request, random, hash'
+  ])
+  const viaAdmin = await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })
+  assert.equal(viaAdmin.status, 422)
+  await sleep(300)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], 'no request failed during the broken reload')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.match(metrics, /srvgate_config_reloads_total\{result="error"\} 2/)
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { lastReload: { result: string } }
+  assert.equal(state.lastReload.result, 'error')
+
+  // A good file: a new frontend appears, with its own backend, in one step.
+  const canary = await Upstream.start(t, 'canary')
+  dns.setService('_web._canary.service.consul', [{ address: '127.0.0.1', port: canary.port }])
+  writeFileSync(gateway.configPath, original
+    .replace('frontends:', 'frontends:\n  - { name: canary, match: { host: canary.example.com }, backend: web-canary }')
+    .replace('backends:', `backends:\n  web-canary: { discovery: { resolver: consul, srv: _web._canary.service.consul } }`))
+  assert.equal((await send(`${gateway.url}/`, { host: 'canary.example.com' })).status, 404)
+  const applied = await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })
+  assert.equal(applied.status, 200, applied.body)
+  const routed = await send(`${gateway.url}/`, { host: 'canary.example.com' })
+  assert.equal(routed.status, 200)
+  assert.equal(routed.json().instance, 'canary')
+})
+
+test('a reload never cuts an in-flight request', async (t) => {
+  const { upstreams, gateway } = await setup(t)
+  for (const upstream of upstreams) upstream.behaviour = (request, response) => {
+    if (request.url !== '/slow') return false
+    setTimeout(() => { response.end(JSON.stringify({ instance: upstream.name })) }, 1500)
+    return true
+  }
+  const slow = send(`${gateway.url}/slow`, { host: 'www.example.com' })
+  await sleep(200)
+  writeFileSync(gateway.configPath, readFileSync(gateway.configPath, 'utf8').replace('balance: round-robin', 'balance: least-request'))
+  const applied = await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })
+  assert.equal(applied.status, 200)
+  const response = await slow
+  assert.equal(response.status, 200)
+})
+
+test('SIGTERM under load: readyz turns 503, in-flight requests finish, nothing dropped, exit 0', async (t) => {
+  const { gateway, upstreams } = await setup(t, 'drain: { delay: 1s, timeout: 10s }')
+  for (const upstream of upstreams) upstream.behaviour = (_request, response) => {
+    setTimeout(() => { response.end(JSON.stringify({ instance: upstream.name })) }, 50)
+    return true
+  }
+  // The load generator behaves like a load balancer: it stops sending once readyz says 503.
+  let sawNotReady = false
+  const poller = setInterval(() => {
+    send(`${gateway.adminUrl}/readyz`).then((response) => { if (response.status === 503) sawNotReady = true }, () => {})
+  }, 50)
+  t.after(() => clearInterval(poller))
+  const running = load(async () => await send(`${gateway.url}/`, { host: 'www.example.com' }), { concurrency: 8, until: () => sawNotReady, maxRequests: 50_000 })
+  await sleep(500)
+  gateway.process.kill('SIGTERM')
+  const result = await running
+  const code = await new Promise<number | null>((resolve) => {
+    if (gateway.process.exitCode !== null) resolve(gateway.process.exitCode)
+    else gateway.process.once('exit', resolve)
+  })
+  assert.equal(sawNotReady, true)
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} failed`)
+  assert.equal(code, 0)
+  await gateway.waitForLog((line) => line.msg === 'drained')
+})
+
+test('restarted while DNS is down, the gateway serves the state file\'s sets, marked stale', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-state-'))
+  const statePath = join(dir, 'state', 'state.json')
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'remembered')
+  dns.setService(WEB, [{ address: '127.0.0.1', port: upstream.port }])
+  const first = await SpawnedGateway.start(t, configText(dns, `statePath: ${statePath}`))
+  assert.equal((await send(`${first.url}/`, { host: 'www.example.com' })).status, 200)
+  await first.stop()
+  assert.ok(existsSync(statePath), 'the state file was written')
+  const saved = JSON.parse(readFileSync(statePath, 'utf8')) as { sets: Array<{ lookup: { name: string }, instances: Array<{ port: number }> }> }
+  assert.equal(saved.sets[0]?.lookup.name, WEB)
+  assert.equal(saved.sets[0]?.instances[0]?.port, upstream.port)
+
+  await dns.stop()
+  const second = await SpawnedGateway.start(t, configText(dns, `statePath: ${statePath}`))
+  const response = await send(`${second.url}/`, { host: 'www.example.com' })
+  assert.equal(response.status, 200)
+  assert.equal(response.json().instance, 'remembered')
+  const state = (await send(`${second.adminUrl}/admin/state`)).json() as { backends: Array<{ isStale: boolean }> }
+  assert.equal(state.backends[0]?.isStale, true)
+})
+
+test('a corrupt state file is ignored with a warning, never a crash', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-state-'))
+  const statePath = join(dir, 'state.json')
+  writeFileSync(statePath, '{ not json')
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [])
+  const gateway = await SpawnedGateway.start(t, configText(dns, `statePath: ${statePath}`))
+  await gateway.waitForLog((line) => line.msg === 'state file ignored')
+  assert.equal((await send(`${gateway.adminUrl}/healthz`)).status, 200)
+})
