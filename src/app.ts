@@ -71,7 +71,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     clock,
     random,
     dnsObserver: metrics.dnsObserver,
-    events: { instanceEjected: metrics.backendEvents.instanceEjected, setChanged: () => deps.onSetChanged?.() },
+    events: {
+      instanceEjected: metrics.backendEvents.instanceEjected,
+      setChanged: () => deps.onSetChanged?.(),
+      activeCheckChanged: (backend, instance, isFailing) => {
+        publicApp.log[isFailing ? 'warn' : 'info']({ backend, instance: instance.key }, isFailing ? 'instance failing its health check: taken out' : 'instance passing its health check again')
+      }
+    },
     onCacheRead: metrics.onCacheRead,
     onError: (error) => { publicApp.log.error({ err: error }, 'discovery failed unexpectedly') }
   })

@@ -13,8 +13,11 @@ export class InstanceHealth {
   /** Ejections in a row (decays while healthy); the ejection time grows with it. */
   ejections = 0
   lastFailureAtMs = 0
-  /** Set by the active checker (issue: operations); undefined when no check runs. */
+  /** Set by the active checker; instances start healthy (Consul has already dropped critical ones). */
   isFailingActiveCheck = false
+  /** Active checks passed / failed in a row, for rise and fall. */
+  checksPassed = 0
+  checksFailed = 0
 
   constructor (key: string) { this.key = key }
 

@@ -18,6 +18,7 @@ export type Outcome = 'success' | 'connect-failure' | 'timeout' | 'reset' | 'sta
 export type BackendEvents = {
   readonly instanceEjected?: (backend: string, instance: Instance, untilMs: number) => void
   readonly setChanged?: (backend: string, added: readonly Instance[], removed: readonly Instance[]) => void
+  readonly activeCheckChanged?: (backend: string, instance: Instance, isFailing: boolean) => void
 }
 
 export function createPolicy (name: BackendOptions['balance'], random: Random): BalancePolicy {
@@ -106,6 +107,11 @@ export class Backend {
   end (instance: Instance): void {
     const record = this.health.peek(instance.key)
     if (record !== undefined && record.inFlight > 0) record.inFlight--
+  }
+
+  /** An active check took an instance out or brought it back. */
+  healthChanged (): void {
+    this.#usableFor = undefined
   }
 
   /** Passive health: connect failures, timeouts, resets and 5xx count against an instance. */

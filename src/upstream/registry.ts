@@ -8,6 +8,7 @@ import { DiscoveryWatcher } from '../discovery/watcher.js'
 import type { Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
 import { Backend, type BackendEvents } from './backend.js'
+import { ActiveChecker } from '../health/active-checker.js'
 
 export type RegistryDeps = {
   readonly clock: Clock
@@ -34,6 +35,7 @@ export class BackendRegistry {
   readonly #config: GatewayConfig
   readonly #deps: RegistryDeps
   readonly #static = new Map<string, Backend>()
+  readonly #checkers = new Map<Backend, ActiveChecker>()
   readonly #templated = new Map<string, { readonly backend: Backend, readonly resolver: string }>()
   readonly #maxTemplated: number
   readonly #templateIdleMs: number
@@ -54,6 +56,7 @@ export class BackendRegistry {
   /** Start discovery for every static backend; resolves when each first resolution is done or has failed. */
   async start (): Promise<void> {
     await Promise.all([...this.#static.values()].map(async (backend) => { await backend.watcher.start() }))
+    for (const backend of this.#static.values()) this.#checkers.get(backend)?.start()
     this.#sweeper = setInterval(() => { this.#reclaimIdle() }, Math.min(this.#templateIdleMs, 60_000))
     this.#sweeper.unref()
   }
@@ -61,6 +64,7 @@ export class BackendRegistry {
   stop (): void {
     clearInterval(this.#sweeper)
     for (const backend of this.all()) backend.watcher.stop()
+    for (const checker of this.#checkers.values()) checker.stop()
   }
 
   get (name: string): Backend | undefined { return this.#static.get(name) }
@@ -81,6 +85,7 @@ export class BackendRegistry {
     const backend = this.#create(name, discovery, template)
     this.#templated.set(key, { backend, resolver: discovery.resolver })
     void backend.watcher.start()
+    this.#checkers.get(backend)?.start()
     return backend
   }
 
@@ -129,6 +134,21 @@ export class BackendRegistry {
       onError: this.#deps.onError
     })
     backend = new Backend(name, options, watcher, { clock: this.#deps.clock, random: this.#deps.random, events: this.#deps.events })
+    const check = options.healthCheck
+    if (check !== undefined) {
+      const checked = backend
+      const checker = new ActiveChecker({
+        check,
+        instances: () => checked.set.instances,
+        health: checked.health,
+        random: this.#deps.random,
+        onChange: (instance, isFailing) => {
+          checked.healthChanged()
+          this.#deps.events?.activeCheckChanged?.(name, instance, isFailing)
+        }
+      })
+      this.#checkers.set(backend, checker)
+    }
     return backend
   }
 
@@ -155,6 +175,8 @@ export class BackendRegistry {
     const entry = this.#templated.get(key)
     if (entry === undefined) return
     entry.backend.watcher.stop()
+    this.#checkers.get(entry.backend)?.stop()
+    this.#checkers.delete(entry.backend)
     this.caches.get(entry.resolver)?.delete(entry.backend.watcher.lookup)
     this.#templated.delete(key)
   }

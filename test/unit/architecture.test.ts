@@ -11,14 +11,15 @@ import { join, relative, dirname, normalize } from 'node:path'
 const LAYER: Record<string, number> = {
   errors: 0, util: 0,
   config: 1, dns: 1,
-  discovery: 2, health: 2, routing: 2,
-  balance: 3,
+  discovery: 2, routing: 2,
+  balance: 3, health: 3,
   upstream: 4,
-  proxy: 5, admin: 5,
-  app: 6,
-  server: 7, demo: 7,
-  cli: 8,
-  main: 9
+  proxy: 5,
+  admin: 6,
+  app: 7,
+  server: 8, demo: 8,
+  cli: 9,
+  main: 10
 }
 
 /** Which modules may import a package (prefix match on the path under src/). */

@@ -1,0 +1,112 @@
+import { Agent, request } from 'undici'
+import type { HealthCheckConfig } from '../config/types.js'
+import type { Instance } from '../discovery/instance-set.js'
+import type { Random } from '../util/random.js'
+import type { HealthTable, InstanceHealth } from './instance-health.js'
+
+/** One HTTP check of one instance: true when it answered 2xx or 3xx within the timeout. */
+export type Probe = (instance: Instance, check: HealthCheckConfig) => Promise<boolean>
+
+export type ActiveCheckerOptions = {
+  readonly check: HealthCheckConfig
+  /** The instances DNS currently lists (read at every round). */
+  readonly instances: () => readonly Instance[]
+  readonly health: HealthTable
+  readonly random: Random
+  /** Called when an instance crosses rise or fall. */
+  readonly onChange: (instance: Instance, isFailing: boolean) => void
+  readonly probe?: Probe
+}
+
+/** Each round starts interval × (0.8 … 1.2) after the last: replicas do not probe in lockstep. */
+const JITTER = 0.2
+
+/**
+ * Active health checks: an HTTP GET of `path` against every DNS-discovered
+ * instance each interval, `rise` passes in a row to come back, `fall`
+ * failures in a row to be taken out. State lives in the backend's health
+ * table, keyed by address:port, so it survives DNS refreshes.
+ */
+export class ActiveChecker {
+  readonly #options: ActiveCheckerOptions
+  readonly #probe: Probe
+  readonly #agent: Agent | undefined
+  #timer: NodeJS.Timeout | undefined
+  #isStopped = false
+
+  constructor (options: ActiveCheckerOptions) {
+    this.#options = options
+    if (options.probe === undefined) {
+      const agent = new Agent({ connect: { timeout: options.check.timeoutMs }, keepAliveTimeout: options.check.intervalMs * 2 })
+      this.#agent = agent
+      this.#probe = async (instance, check) => await httpProbe(agent, instance, check)
+    } else {
+      this.#probe = options.probe
+    }
+  }
+
+  start (): void { this.#schedule(this.#options.random.next() * this.#options.check.intervalMs) }
+
+  stop (): void {
+    this.#isStopped = true
+    clearTimeout(this.#timer)
+    void this.#agent?.close()
+  }
+
+  /** One round over every instance (exposed for tests). */
+  async round (): Promise<void> {
+    const { instances, health, check } = this.#options
+    await Promise.all(instances().map(async (instance) => {
+      let isPassing: boolean
+      try {
+        isPassing = await this.#probe(instance, check)
+      } catch {
+        isPassing = false
+      }
+      if (!this.#isStopped) this.#record(instance, health.get(instance.key), isPassing)
+    }))
+  }
+
+  #record (instance: Instance, record: InstanceHealth, isPassing: boolean): void {
+    const { rise, fall } = this.#options.check
+    if (isPassing) {
+      record.checksPassed++
+      record.checksFailed = 0
+      if (record.isFailingActiveCheck && record.checksPassed >= rise) {
+        record.isFailingActiveCheck = false
+        this.#options.onChange(instance, false)
+      }
+    } else {
+      record.checksFailed++
+      record.checksPassed = 0
+      if (!record.isFailingActiveCheck && record.checksFailed >= fall) {
+        record.isFailingActiveCheck = true
+        this.#options.onChange(instance, true)
+      }
+    }
+  }
+
+  #schedule (delayMs: number): void {
+    if (this.#isStopped) return
+    this.#timer = setTimeout(() => {
+      this.round().finally(() => {
+        const interval = this.#options.check.intervalMs
+        this.#schedule(interval * (1 - JITTER + 2 * JITTER * this.#options.random.next()))
+      })
+    }, delayMs)
+    this.#timer.unref()
+  }
+}
+
+async function httpProbe (agent: Agent, instance: Instance, check: HealthCheckConfig): Promise<boolean> {
+  const response = await request(`${instance.origin}${check.path}`, {
+    dispatcher: agent,
+    method: 'GET',
+    headersTimeout: check.timeoutMs,
+    bodyTimeout: check.timeoutMs,
+    signal: AbortSignal.timeout(check.timeoutMs),
+    headers: { 'user-agent': 'srvgate-health-check' }
+  })
+  await response.body.dump()
+  return response.statusCode >= 200 && response.statusCode < 400
+}
