@@ -6,6 +6,7 @@ import { DnsTransport } from '../dns/transport.js'
 import type { DnsObserver, RecordType, Resolution } from '../dns/types.js'
 import { ConfigError, DnsError, UsageError } from '../errors.js'
 import { startGateway, type RunningGateway } from '../server.js'
+import { runDemo, type RunningDemo } from '../demo/run.js'
 import { parseAddress, type Address } from '../util/address.js'
 import { formatDuration, parseDuration } from '../util/duration.js'
 import { ExitCode, describeError, table, type Output } from './output.js'
@@ -20,6 +21,26 @@ type Command = {
 const DEFAULT_NAMESERVER = '127.0.0.1:8600'
 
 const COMMANDS: Record<string, Command> = {
+  demo: {
+    summary: 'run a self-contained gateway with demo instances (no Consul needed)',
+    usage: 'srvgate demo [--port PORT] [--admin-port PORT] [--churn [--churn-every DUR]]',
+    help: `Starts, in this process and on loopback: an SRV registry (a small
+Consul-like DNS server), demo instances in prod, staging and a preview
+environment, and srvgate in front of them. Prints curl commands for
+host-based and header-based environment routing and the dashboard URL.
+
+Options:
+      --port PORT         public listener (default 8080)
+      --admin-port PORT   admin listener and dashboard (default 9901)
+      --churn             keep replacing instances on new ports
+      --churn-every DUR   time between replacements (default 3s)
+      --log-level LEVEL   log level (default error: quiet; info shows every request)
+  -h, --help              this help
+
+Ctrl-C stops everything it started. Exit codes: 0 stopped, 2 wrong usage,
+3 could not start (a port in use, ...).`,
+    run: runDemoCommand
+  },
   run: {
     summary: 'run the gateway',
     usage: 'srvgate run -c FILE [--log-level LEVEL]',
@@ -150,6 +171,45 @@ async function runCheck (args: string[], output: Output): Promise<ExitCode> {
   output.out(`${file}: ok: ${config.frontends.length} frontends, ${config.backends.size} backends` +
     `${templates > 0 ? ` (+${templates} templated)` : ''}, ${config.resolvers.size} resolvers; listening on ${config.listen.http.label}, admin ${config.listen.admin.label}`)
   return ExitCode.OK
+}
+
+async function runDemoCommand (args: string[], output: Output): Promise<ExitCode> {
+  const { values } = parse({
+    args,
+    strict: true,
+    options: {
+      port: { type: 'string', default: '8080' },
+      'admin-port': { type: 'string', default: '9901' },
+      churn: { type: 'boolean', default: false },
+      'churn-every': { type: 'string', default: '3s' },
+      'log-level': { type: 'string', default: 'error' }
+    }
+  })
+  const port = portOption(String(values.port), '--port')
+  const adminPort = portOption(String(values['admin-port']), '--admin-port')
+  const every = parseDuration(String(values['churn-every']))
+  if (every === undefined || every < 100) throw new UsageError(`--churn-every must be a duration of at least 100ms, not "${String(values['churn-every'])}"`)
+  let demo: RunningDemo
+  try {
+    demo = await runDemo({ port, adminPort, churnEveryMs: values.churn === true ? every : 0, logLevel: String(values['log-level']), print: output.out })
+  } catch (error) {
+    output.err(`srvgate demo: could not start: ${describeError(error).join('; ')}`)
+    return ExitCode.UNAVAILABLE
+  }
+  return await new Promise<ExitCode>((resolve) => {
+    const shutdown = (): void => {
+      output.out('stopping the demo...')
+      demo.stop().then(() => { resolve(ExitCode.OK) }, () => { resolve(ExitCode.UNAVAILABLE) })
+    }
+    process.once('SIGINT', shutdown)
+    process.once('SIGTERM', shutdown)
+  })
+}
+
+function portOption (text: string, name: string): number {
+  const port = Number(text)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${name} must be a port number, not "${text}"`)
+  return port
 }
 
 async function runRun (args: string[], output: Output): Promise<ExitCode> {

@@ -41,9 +41,12 @@ export class Router {
       const host = frontend.match.host
       if (host?.kind !== 'capture') return { frontend, index, env: undefined }
       const env = this.#captured(host.prefix, host.suffix, facts.host)
-      const checked = env === undefined ? undefined : checkEnv(frontend, env)
-      // A value that fails its pattern makes this frontend not match; routing goes on in file order.
-      if (checked !== undefined) return { frontend, index, env: checked }
+      if (env === undefined) continue
+      const checked = checkEnv(frontend, env)
+      // Spec §3: a captured value that fails its pattern is 404. Routing stops here, so a
+      // request meant for an environment never falls through to a later, broader rule.
+      if (checked === undefined) return undefined
+      return { frontend, index, env: checked }
     }
     return undefined
   }

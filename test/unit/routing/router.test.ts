@@ -68,6 +68,25 @@ frontends:
   assert.equal(orderedRouter.route(facts('www.example.com', '/', 'POST'))?.frontend.name, 'any-post')
 })
 
+test('a bad {env} is 404 even when a later catch-all rule would match', () => {
+  const withCatchAll = parseConfigText(`
+listen: { http: 127.0.0.1:8080 }
+resolvers: { consul: { nameservers: [127.0.0.1:8600] } }
+backends: { prod: { discovery: { resolver: consul, srv: p.consul } } }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+  - { name: everything, match: {}, backend: prod }
+`, {})
+  const catchAll = new Router(withCatchAll.frontends)
+  assert.equal(catchAll.route(facts('evil.preview.example.com')), undefined)
+  assert.equal(catchAll.route(facts('pr-1.preview.example.com'))?.frontend.name, 'preview')
+  assert.equal(catchAll.route(facts('a.b.preview.example.com'))?.frontend.name, 'everything', 'not the capture\'s shape: later rules apply')
+  assert.equal(catchAll.route(facts('www.example.com'))?.frontend.name, 'everything')
+})
+
 test('normalizeHost: lower-case, port and root dot removed; garbage rejected', () => {
   const cases: Array<[string | undefined, string | undefined]> = [
     ['WWW.Example.com', 'www.example.com'], ['www.example.com:8080', 'www.example.com'], ['www.example.com.', 'www.example.com'],

@@ -1,0 +1,83 @@
+import { createServer as createNetServer } from 'node:net'
+import dns2, { Packet } from 'dns2'
+
+type DecodedPacket = InstanceType<typeof Packet>
+export type Registration = { readonly address: string, readonly port: number, readonly node: string }
+
+/**
+ * A tiny in-process SRV registry for `srvgate demo`, answering like Consul's
+ * DNS interface: TTL 0, targets' addresses in the additional section,
+ * NXDOMAIN for a service with no instance. Loopback only.
+ */
+export class DemoRegistry {
+  readonly #services = new Map<string, Registration[]>()
+  #server: ReturnType<typeof dns2.createServer> | undefined
+  port = 0
+
+  async start (): Promise<void> {
+    this.port = await freePort()
+    const server = dns2.createServer({
+      udp: { type: 'udp4' },
+      tcp: true,
+      handle: (request, send) => { send(this.#answer(request)) }
+    })
+    server.on('error', () => {})
+    server.on('requestError', () => {})
+    await server.listen({ udp: { port: this.port, address: '127.0.0.1' }, tcp: { port: this.port, address: '127.0.0.1' } })
+    this.#server = server
+  }
+
+  async stop (): Promise<void> {
+    await this.#server?.close()
+  }
+
+  get address (): string { return `127.0.0.1:${this.port}` }
+
+  register (service: string, registration: Registration): void {
+    const list = this.#services.get(service) ?? []
+    this.#services.set(service, [...list.filter((entry) => entry.node !== registration.node), registration])
+  }
+
+  deregister (service: string, node: string): void {
+    this.#services.set(service, (this.#services.get(service) ?? []).filter((entry) => entry.node !== node))
+  }
+
+  #answer (request: DecodedPacket): DecodedPacket {
+    const response = Packet.createResponseFromRequest(request)
+    response.header.aa = 1
+    const question = request.questions[0]
+    if (request.additionals.some((record) => record.type === Packet.TYPE.EDNS)) {
+      const opt = Packet.Resource.EDNS([], { udpPayloadSize: 4096 })
+      opt.name = ''
+      response.additionals.push(opt)
+    }
+    if (question === undefined) return response
+    const name = String(question.name).toLowerCase()
+    const instances = this.#services.get(name) ?? []
+    const node = [...this.#services.values()].flat().find((entry) => `${entry.node}.node.demo` === name)
+    if (question.type === Packet.TYPE.SRV && instances.length > 0) {
+      for (const instance of instances) {
+        const target = `${instance.node}.node.demo`
+        response.answers.push({ name, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 0, priority: 1, weight: 1, port: instance.port, target } as never)
+        response.additionals.push({ name: target, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 0, address: instance.address } as never)
+      }
+    } else if (question.type === Packet.TYPE.A && node !== undefined) {
+      response.answers.push({ name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 0, address: node.address } as never)
+    } else if (instances.length === 0 && node === undefined) {
+      response.header.rcode = Packet.RCODE.NXDOMAIN
+    }
+    return response
+  }
+}
+
+/** A port free for both TCP and UDP on loopback (dns2 needs one port for both). */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const probe = createNetServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      probe.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}

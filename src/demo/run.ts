@@ -1,0 +1,131 @@
+import { buildGateway, type Gateway } from '../app.js'
+import { compileConfig } from '../config/load.js'
+import { DemoInstance } from './instances.js'
+import { DemoRegistry } from './registry.js'
+
+export type DemoOptions = {
+  readonly port: number
+  readonly adminPort: number
+  /** Replace an instance every this many ms (0: no churn). */
+  readonly churnEveryMs: number
+  readonly logLevel: string
+  readonly print: (line: string) => void
+}
+
+export type RunningDemo = { readonly stop: () => Promise<void>, readonly gateway: Gateway }
+
+const SERVICES: Record<string, { readonly env: string, readonly count: number }> = {
+  '_web._prod.service.demo': { env: 'prod', count: 3 },
+  '_web._staging.service.demo': { env: 'staging', count: 2 },
+  '_web._pr-1.service.demo': { env: 'pr-1', count: 1 }
+}
+
+/**
+ * `srvgate demo`: an SRV registry, demo instances in prod, staging and a
+ * preview environment, and the gateway in front of them, all in this process
+ * on loopback. With churn, instances keep being replaced on new ports while
+ * the gateway follows them.
+ */
+export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
+  const registry = new DemoRegistry()
+  await registry.start()
+  const live = new Map<string, DemoInstance[]>()
+  let serial = 0
+  const launch = async (service: string, env: string): Promise<DemoInstance> => {
+    const instance = new DemoInstance(env, `${env}-${++serial}`)
+    await instance.start()
+    registry.register(service, { address: '127.0.0.1', port: instance.port, node: instance.name })
+    live.set(service, [...(live.get(service) ?? []), instance])
+    return instance
+  }
+  for (const [service, { env, count }] of Object.entries(SERVICES)) {
+    for (let index = 0; index < count; index++) await launch(service, env)
+  }
+
+  const config = compileConfig({
+    listen: { http: `127.0.0.1:${options.port}`, admin: `127.0.0.1:${options.adminPort}` },
+    drain: { delay: '0s', timeout: '5s' },
+    resolvers: { registry: { nameservers: [registry.address], ttl: { min: '500ms', max: '5s' }, timeout: '300ms' } },
+    backends: {
+      'web-prod': { discovery: { resolver: 'registry', srv: '_web._prod.service.demo' } },
+      'web-staging': { discovery: { resolver: 'registry', srv: '_web._staging.service.demo' } }
+    },
+    frontends: [
+      {
+        name: 'preview',
+        match: { host: '{env}.preview.localhost' },
+        env: { pattern: '^pr-[0-9]{1,6}$' },
+        backend: { template: 'web-{env}', discovery: { resolver: 'registry', srv: '_web._{env}.service.demo' } }
+      },
+      { name: 'staging-host', match: { host: 'staging.localhost' }, backend: 'web-staging' },
+      { name: 'canary-header', match: { headers: { 'x-env': 'staging' } }, backend: 'web-staging' },
+      { name: 'prod', match: {}, backend: 'web-prod' }
+    ]
+  }, {})
+  const gateway = await buildGateway(config, { logger: { level: options.logLevel } })
+  await gateway.start()
+  await gateway.publicApp.listen({ host: '127.0.0.1', port: options.port })
+  await gateway.adminApp.listen({ host: '127.0.0.1', port: options.adminPort })
+  const port = boundPort(gateway.publicApp.server.address(), options.port)
+  const adminPort = boundPort(gateway.adminApp.server.address(), options.adminPort)
+
+  let churnTimer: NodeJS.Timeout | undefined
+  const retiring = new Set<DemoInstance>()
+  let isStopping = false
+  if (options.churnEveryMs > 0) {
+    const churn = async (): Promise<void> => {
+      const service = Math.random() < 0.7 ? '_web._prod.service.demo' : '_web._staging.service.demo'
+      const instances = live.get(service) ?? []
+      const old = instances[Math.floor(Math.random() * instances.length)]
+      if (old === undefined || isStopping) return
+      const next = await launch(service, old.env)
+      options.print(`churn: ${old.name} (127.0.0.1:${old.port}) replaced by ${next.name} (127.0.0.1:${next.port})`)
+      registry.deregister(service, old.name)
+      live.set(service, (live.get(service) ?? []).filter((instance) => instance !== old))
+      // Give the gateway a TTL to notice before the old process goes; in-flight requests finish.
+      retiring.add(old)
+      setTimeout(() => { old.stop().finally(() => retiring.delete(old)) }, 1500)
+    }
+    const schedule = (): void => {
+      churnTimer = setTimeout(() => { churn().catch(() => {}).finally(() => { if (!isStopping) schedule() }) }, options.churnEveryMs)
+    }
+    schedule()
+  }
+
+  const base = `http://localhost:${port}`
+  const tries: Array<[string, string]> = [
+    [`curl ${base}/`, 'prod: requests spread over its instances'],
+    [`curl http://staging.localhost:${port}/`, 'staging, chosen by host'],
+    [`curl -H 'x-env: staging' ${base}/`, 'staging, chosen by header'],
+    [`curl http://pr-1.preview.localhost:${port}/`, 'a preview environment, made on first use'],
+    [`curl http://pr-2.preview.localhost:${port}/`, '503: pr-2 has no instance, and never gets another env\'s'],
+    [`curl http://evil.preview.localhost:${port}/`, '404: not a valid env name, never reaches DNS']
+  ]
+  const width = Math.max(...tries.map(([command]) => command.length))
+  options.print([
+    '',
+    `srvgate demo: 3 prod, 2 staging and 1 preview instance behind http://127.0.0.1:${port}`,
+    `  SRV registry on ${registry.address}; instances follow it, TTL 0 (clamped to 500ms)`,
+    '',
+    'Try:',
+    ...tries.map(([command, what]) => `  ${command.padEnd(width)}   # ${what}`),
+    '',
+    `Dashboard: http://127.0.0.1:${adminPort}/   metrics: http://127.0.0.1:${adminPort}/metrics`,
+    options.churnEveryMs > 0 ? `Churn: an instance is replaced every ${options.churnEveryMs / 1000}s; watch the dashboard.` : 'Run with --churn to watch instances being replaced on new ports.',
+    'Ctrl-C stops everything.',
+    ''
+  ].join('\n'))
+
+  const stop = async (): Promise<void> => {
+    isStopping = true
+    clearTimeout(churnTimer)
+    await gateway.close()
+    await Promise.all([...[...live.values()].flat(), ...retiring].map(async (instance) => { await instance.stop() }))
+    await registry.stop()
+  }
+  return { stop, gateway }
+}
+
+function boundPort (address: ReturnType<Gateway['publicApp']['server']['address']>, fallback: number): number {
+  return typeof address === 'object' && address !== null ? address.port : fallback
+}
