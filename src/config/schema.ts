@@ -27,7 +27,7 @@ const backendOptions = {
     additionalProperties: false,
     description: 'Active HTTP health check run against every discovered instance.',
     properties: {
-      path: { type: 'string', pattern: '^/', default: '/healthz' },
+      path: { type: 'string', pattern: '^/', default: '/healthz', description: 'GET this path; 2xx or 3xx passes.' },
       interval: duration('5s', 'Time between checks of one instance (jittered).'),
       timeout: duration('1s', 'Time allowed for one check.'),
       rise: { type: 'integer', minimum: 1, default: 2, description: 'Passing checks in a row to mark an instance healthy.' },
@@ -40,20 +40,22 @@ const backendOptions = {
     default: {},
     description: 'Passive health: eject instances that fail consecutive requests.',
     properties: {
-      consecutiveFailures: { type: 'integer', minimum: 1, default: 3 },
-      ejectFor: duration('10s', 'Base ejection time; grows with repeated ejections.'),
-      maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 50 }
+      consecutiveFailures: { type: 'integer', minimum: 1, default: 3, description: 'Connect failures, timeouts, resets or 5xx in a row that eject an instance.' },
+      ejectFor: duration('10s', 'Base ejection time; grows with repeated ejections (capped at 5m).'),
+      maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 50, description: 'Most of a backend\'s instances ejected at once.' }
     }
   },
   retry: {
     type: 'object',
     additionalProperties: false,
     default: {},
+    description: 'Retries on another instance, never the same one.',
     properties: {
       attempts: { type: 'integer', minimum: 0, maximum: 10, default: 2, description: 'Retries after the first try.' },
       on: {
         type: 'array',
         uniqueItems: true,
+        description: 'connect-failure: any method; 502/503/504: idempotent methods only.',
         items: { enum: ['connect-failure', 502, 503, 504] },
         default: ['connect-failure', 502, 503, 504]
       }
@@ -63,6 +65,7 @@ const backendOptions = {
     type: 'object',
     additionalProperties: false,
     default: {},
+    description: 'Per attempt.',
     properties: {
       connect: duration('1s', 'Time to open a connection to an instance.'),
       response: duration('30s', 'Time from request sent to response headers received.')
@@ -79,7 +82,7 @@ const discovery = {
     resolver: { type: 'string', minLength: 1, description: 'Name of an entry under resolvers.' },
     srv: { type: 'string', minLength: 1, description: 'SRV name, e.g. _web._prod.service.consul.' },
     a: { type: 'string', minLength: 1, description: 'A/AAAA name for DNS-only services; needs port.' },
-    port: { type: 'integer', minimum: 1, maximum: 65535 }
+    port: { type: 'integer', minimum: 1, maximum: 65535, description: 'The port for a: discovery.' }
   },
   anyOf: [{ required: ['srv'] }, { required: ['a'] }],
   not: { required: ['srv', 'a'] },
@@ -98,6 +101,7 @@ export const gatewaySchema = {
       type: 'object',
       additionalProperties: false,
       required: ['http'],
+      description: 'Where srvgate listens.',
       properties: {
         http: { type: 'string', format: 'address', description: 'Public listener, host:port.' },
         admin: { type: 'string', format: 'address', default: '127.0.0.1:9901', description: 'Admin API, metrics and dashboard.' }
@@ -107,6 +111,7 @@ export const gatewaySchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'The admin listener\'s access.',
       properties: {
         token: { type: 'string', minLength: 1, description: 'Bearer token required on the admin listener.' }
       }
@@ -115,6 +120,7 @@ export const gatewaySchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description: 'What SIGTERM does before exiting 0.',
       properties: {
         delay: duration('5s', 'After SIGTERM, readyz answers 503 this long before the listener closes.'),
         timeout: duration('30s', 'Longest wait for in-flight requests to finish.')
@@ -124,11 +130,13 @@ export const gatewaySchema = {
     resolvers: {
       type: 'object',
       default: {},
+      description: 'Named DNS resolvers, referred to by backends.',
       propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
         required: ['nameservers'],
+        description: 'One resolver: its nameservers and cache rules.',
         properties: {
           nameservers: {
             type: 'array',
@@ -142,6 +150,7 @@ export const gatewaySchema = {
             type: 'object',
             additionalProperties: false,
             default: {},
+            description: 'Clamp of record TTLs, CoreDNS style.',
             properties: {
               min: duration('1s', 'Floor of the record TTL (Consul answers TTL 0).'),
               max: duration('30s', 'Ceiling of the record TTL.')
@@ -157,30 +166,34 @@ export const gatewaySchema = {
     backends: {
       type: 'object',
       default: {},
+      description: 'Named backends: where instances come from and how requests reach them.',
       propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
         required: ['discovery'],
+        description: 'One backend.',
         properties: { discovery, ...backendOptions }
       }
     },
     frontends: {
       type: 'array',
       default: [],
+      description: 'Routing rules; the first that matches wins, in file order.',
       items: {
         type: 'object',
         additionalProperties: false,
         required: ['name', 'match', 'backend'],
         properties: {
-          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'Shown in logs, metrics and /admin/state.' },
           match: {
             type: 'object',
             additionalProperties: false,
+            description: 'All given conditions must hold; {} matches every request.',
             properties: {
               host: { type: 'string', minLength: 1, description: 'exact, *.suffix, or a label {env} capture.' },
-              pathPrefix: { type: 'string', pattern: '^/' },
-              headers: { type: 'object', additionalProperties: { type: 'string' } },
+              pathPrefix: { type: 'string', pattern: '^/', description: 'A plain string prefix of the path (/api matches /apix; write /api/ for a segment).' },
+              headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Header name → exact value.' },
               method: {
                 description: 'An upper-case HTTP method or a list of them.',
                 if: { type: 'array' },
@@ -193,6 +206,7 @@ export const gatewaySchema = {
             type: 'object',
             additionalProperties: false,
             required: ['pattern'],
+            description: 'Required with an {env} capture: values failing the pattern are 404.',
             properties: { pattern: { type: 'string', minLength: 1, description: 'Regular expression a captured {env} must match.' } }
           },
           backend: {
@@ -203,7 +217,7 @@ export const gatewaySchema = {
               additionalProperties: false,
               required: ['template', 'discovery'],
               properties: {
-                template: { type: 'string', pattern: '\\{env\\}' },
+                template: { type: 'string', pattern: '\\{env\\}', description: 'The backend name per env, e.g. web-{env}.' },
                 discovery,
                 ...backendOptions
               }
@@ -213,7 +227,8 @@ export const gatewaySchema = {
           rewrite: {
             type: 'object',
             additionalProperties: false,
-            properties: { stripPrefix: { type: 'string', pattern: '^/' } }
+            description: 'Changes to the request before it is forwarded.',
+            properties: { stripPrefix: { type: 'string', pattern: '^/', description: 'Removed from the start of the path.' } }
           }
         }
       }
