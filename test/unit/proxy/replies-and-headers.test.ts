@@ -1,0 +1,57 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { ErrorCode, ProxyError, DnsError } from '../../../src/errors.js'
+import { errorReply, findProxyError } from '../../../src/proxy/error-reply.js'
+import { forwardRequestHeaders, forwardResponseHeaders, requestIdOf } from '../../../src/proxy/headers.js'
+
+test('spec §3: each error code has its status and body, with no address or message', () => {
+  const cases: Array<[ProxyError, number, Record<string, string>]> = [
+    [new ProxyError(ErrorCode.ROUTE_NOT_FOUND, 'no frontend matches x'), 404, { error: 'no_route' }],
+    [new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'web: empty', 'web-prod'), 503, { error: 'no_healthy_upstream', backend: 'web-prod' }],
+    [new ProxyError(ErrorCode.UPSTREAM_CONNECT, 'connect ECONNREFUSED 10.0.0.1:8080'), 502, { error: 'upstream_error' }],
+    [new ProxyError(ErrorCode.UPSTREAM_RESET, 'socket hang up 10.0.0.1:8080'), 502, { error: 'upstream_error' }],
+    [new ProxyError(ErrorCode.UPSTREAM_ERROR, 'weird 10.0.0.1'), 502, { error: 'upstream_error' }],
+    [new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, 'headers timeout 10.0.0.1:8080'), 504, { error: 'upstream_timeout' }],
+    [new ProxyError(ErrorCode.REQUEST_MALFORMED, 'bad host'), 400, { error: 'bad_request' }]
+  ]
+  for (const [error, status, body] of cases) {
+    assert.deepEqual(errorReply(error), { status, body }, error.code)
+    assert.doesNotMatch(JSON.stringify(errorReply(error)), /10\.0\.0\.1|ECONN/)
+  }
+})
+
+test('our error is found inside the causes reply-from wraps it in', () => {
+  const ours = new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, 'x')
+  const wrapped = new Error('Internal Server Error', { cause: new Error('middle', { cause: ours }) })
+  assert.equal(findProxyError(wrapped), ours)
+  assert.equal(findProxyError(new Error('plain')), undefined)
+  assert.equal(findProxyError(new DnsError(ErrorCode.DNS_TIMEOUT, 'x')), undefined)
+})
+
+test('forwarded request headers: hop-by-hop and Expect dropped, x-forwarded-* set, Host kept', () => {
+  const client = {
+    host: 'www.example.com', connection: 'keep-alive, x-hop', 'x-hop': '1', 'keep-alive': 'timeout=5', te: 'trailers', expect: '100-continue',
+    upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'x-forwarded-for': '203.0.113.1', 'x-forwarded-proto': 'https', 'x-kept': 'yes'
+  }
+  const headers = forwardRequestHeaders({ ...client }, client, { clientIp: '198.51.100.7', host: 'www.example.com', requestId: 'r-1' })
+  assert.deepEqual(headers, {
+    host: 'www.example.com',
+    'x-forwarded-for': '203.0.113.1, 198.51.100.7',
+    'x-forwarded-proto': 'http',
+    'x-forwarded-host': 'www.example.com',
+    'x-request-id': 'r-1',
+    'x-kept': 'yes'
+  })
+})
+
+test('forwarded response headers: hop-by-hop dropped, including those named by Connection', () => {
+  const headers = forwardResponseHeaders({ connection: 'close, x-internal', 'x-internal': 's', 'keep-alive': 'timeout=9', 'proxy-authenticate': 'Basic', trailer: 'x', 'transfer-encoding': 'chunked', 'content-type': 'text/plain' })
+  assert.deepEqual(headers, { 'content-type': 'text/plain' })
+})
+
+test('x-request-id: a sane client value is kept, anything else replaced by a UUID', () => {
+  assert.equal(requestIdOf('abc-123_x.y:z'), 'abc-123_x.y:z')
+  for (const bad of [undefined, '', 'has space', 'x'.repeat(200), ['a', 'b'], 'quote"d']) {
+    assert.match(requestIdOf(bad as string | undefined), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, String(bad))
+  }
+})
