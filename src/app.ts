@@ -5,6 +5,8 @@ import { gatewayState, instanceState, type GatewayStatus } from './admin/state.j
 import type { GatewayConfig } from './config/types.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
+import { clientErrorReply, writeRawReply } from './proxy/error-reply.js'
+import { randomUUID } from 'node:crypto'
 import { proxyPlugin } from './proxy/plugin.js'
 import type { RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
@@ -61,7 +63,12 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     bodyLimit: 1024 * 1024,
     // While draining, requests on open connections are still served (with Connection: close).
     return503OnClosing: false,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // Requests Node cannot parse still get a JSON answer with an x-request-id (spec §3).
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET') return
+      writeRawReply(socket, randomUUID(), clientErrorReply(error.code))
+    }
   })
   const adminApp = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) })
 

@@ -154,14 +154,20 @@ class FailoverRequest {
     this.#context.instance = instance
     backend.begin(instance)
     const startedMs = performance.now()
-    let isFinished = false
+    let isReported = false
+    let isReleased = false
     let discarding: AttemptFailure | undefined
-    const finish = (outcome: Outcome): void => {
-      if (isFinished) return
-      isFinished = true
-      backend.end(instance)
+    // The outcome is known at the response headers; the instance stays busy until the body is done.
+    const report = (outcome: Outcome): void => {
+      if (isReported) return
+      isReported = true
       backend.report(instance, outcome)
       this.#events.attemptFinished?.(backend.name, instance, outcome, performance.now() - startedMs)
+    }
+    const release = (): void => {
+      if (isReleased) return
+      isReleased = true
+      backend.end(instance)
     }
     const attemptHandler: LegacyHandler = {
       onConnect: (abort) => {
@@ -176,26 +182,28 @@ class FailoverRequest {
           discarding = failure
           return true
         }
-        finish(statusCode >= 500 ? 'status-5xx' : 'success')
+        report(statusCode >= 500 ? 'status-5xx' : 'success')
         this.#isCommitted = true
         return this.#downstream.onHeaders?.(statusCode, headers, resume, statusText) ?? true
       },
       onData: (chunk) => discarding !== undefined ? true : this.#downstream.onData?.(chunk) ?? true,
       onComplete: (trailers) => {
+        release()
         if (discarding !== undefined) {
-          finish('status-5xx')
+          report('status-5xx')
           this.#retry(`status-${(discarding as { status: number }).status}`)
           return
         }
         this.#downstream.onComplete?.(trailers)
       },
       onError: (error) => {
+        release()
         if (this.#isCommitted) {
           this.#downstream.onError?.(error)
           return
         }
         const kind = discarding !== undefined ? 'status' : classifyError(error)
-        finish(kind === 'connect-failure' ? 'connect-failure' : kind === 'timeout' ? 'timeout' : 'reset')
+        report(kind === 'connect-failure' ? 'connect-failure' : kind === 'timeout' ? 'timeout' : 'reset')
         if (this.#isAborted) {
           this.#downstream.onError?.(error)
           return
@@ -210,7 +218,8 @@ class FailoverRequest {
         this.#fail(new ProxyError(code, `${backend.name} instance ${instance.key}: ${error.message}`, backend.name, { cause: error }))
       },
       onUpgrade: (statusCode, headers, socket) => {
-        finish('success')
+        report('success')
+        release()
         this.#isCommitted = true
         this.#downstream.onUpgrade?.(statusCode, headers, socket)
       },

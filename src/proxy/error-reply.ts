@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 
 export type ErrorReply = { readonly status: number, readonly body: Readonly<Record<string, string>> }
@@ -24,4 +26,17 @@ export function findProxyError (error: unknown): ProxyError | undefined {
     current = (current as { cause?: unknown }).cause
   }
   return undefined
+}
+
+/** Where no fastify reply exists (a WebSocket handshake, a request Node could not parse): write the answer on the socket. */
+export function writeRawReply (socket: Duplex, requestId: string, reply: ErrorReply): void {
+  if (!socket.writable) return
+  const text = JSON.stringify(reply.body)
+  socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
+}
+
+/** Node's parser refused the request: 431 for oversized headers, 408 for a request too slow to arrive, else 400. */
+export function clientErrorReply (code: string | undefined): ErrorReply {
+  const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  return { status, body: { error: 'bad_request' } }
 }

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import { newProxyContext, type GatewayDispatcher } from './dispatcher.js'
-import { errorReply } from './error-reply.js'
+import { errorReply, writeRawReply } from './error-reply.js'
 import { forwardRequestHeaders, requestIdOf } from './headers.js'
 import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 
@@ -135,7 +135,5 @@ function headerLines (rawHeaders: Buffer[], requestId: string): string {
 }
 
 function writeError (socket: Duplex, requestId: string, error: GatewayError): void {
-  const { status, body } = errorReply(error)
-  const text = JSON.stringify(body)
-  socket.end(`${statusLine(status, '')}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
+  writeRawReply(socket, requestId, errorReply(error))
 }

@@ -91,6 +91,10 @@ frontends:
     assert.match(raw, /^HTTP\/1\.1 400/)
     const garbage = await rawRequest(gateway.port, 'NOT HTTP AT ALL\r\n\r\n')
     assert.match(garbage, /^HTTP\/1\.1 400/)
+    assert.match(garbage, /x-request-id: [0-9a-f-]{36}\r\n/)
+    assert.match(garbage, /\{"error":"bad_request"\}$/)
+    const huge = await rawRequest(gateway.port, `GET / HTTP/1.1\r\nHost: www.example.com\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
+    assert.match(huge, /^HTTP\/1\.1 431/)
     assert.equal(prodA.requests + prodB.requests, before)
   })
 
