@@ -74,8 +74,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 
   let state: RoutingState
   const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()))
-  const makeRegistry = (next: GatewayConfig): BackendRegistry => new BackendRegistry(next, {
+  const makeRegistry = (next: GatewayConfig, previous?: BackendRegistry): BackendRegistry => new BackendRegistry(next, {
     clock,
+    previous,
     random,
     dnsObserver: metrics.dnsObserver,
     events: {
@@ -105,7 +106,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       status.isStarted = true
     },
     reload: async (next) => {
-      const candidate: RoutingState = { config: next, router: new Router(next.frontends), registry: makeRegistry(next) }
+      const candidate: RoutingState = { config: next, router: new Router(next.frontends), registry: makeRegistry(next, state.registry) }
       try {
         await candidate.registry.start()
         deps.beforeSwap?.(candidate)

@@ -41,7 +41,7 @@ export class Backend {
   readonly name: string
   readonly options: BackendOptions
   readonly watcher: DiscoveryWatcher
-  readonly health = new HealthTable()
+  readonly health: HealthTable
   readonly #policy: BalancePolicy
   readonly #outlier: OutlierDetector
   readonly #clock: Clock
@@ -53,8 +53,10 @@ export class Backend {
   #lastUsedMs: number
   readonly #pickContext: PickContext
 
-  constructor (name: string, options: BackendOptions, watcher: DiscoveryWatcher, deps: { clock: Clock, random: Random, events?: BackendEvents }) {
+  constructor (name: string, options: BackendOptions, watcher: DiscoveryWatcher, deps: { clock: Clock, random: Random, events?: BackendEvents, health?: HealthTable }) {
     this.name = name
+    // A reload hands over the previous backend's table: ejections and check results survive it.
+    this.health = deps.health ?? new HealthTable()
     this.options = options
     this.watcher = watcher
     this.#policy = createPolicy(options.balance, deps.random)

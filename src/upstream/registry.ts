@@ -21,6 +21,8 @@ export type RegistryDeps = {
   readonly maxTemplated?: number
   /** A templated backend unused this long is reclaimed. Default 5 minutes. */
   readonly templateIdleMs?: number
+  /** The registry this one replaces (reload): backends of the same name keep their health records. */
+  readonly previous?: BackendRegistry
 }
 
 const ENV = '{env}'
@@ -33,7 +35,7 @@ const ENV = '{env}'
 export class BackendRegistry {
   readonly caches: ReadonlyMap<string, ResolverCache>
   readonly #config: GatewayConfig
-  readonly #deps: RegistryDeps
+  #deps: RegistryDeps
   readonly #static = new Map<string, Backend>()
   readonly #checkers = new Map<Backend, ActiveChecker>()
   readonly #templated = new Map<string, { readonly backend: Backend, readonly resolver: string }>()
@@ -51,6 +53,8 @@ export class BackendRegistry {
     for (const backend of config.backends.values()) {
       this.#static.set(backend.name, this.#create(backend.name, backend.discovery, backend))
     }
+    // Only needed while building: keeping it would chain every registry since start.
+    this.#deps = { ...deps, previous: undefined }
   }
 
   /** Start discovery for every static backend; resolves when each first resolution is done or has failed. */
@@ -133,7 +137,8 @@ export class BackendRegistry {
       onChange: (snapshot, previous) => backend?.onDiscoveryChange(snapshot, previous),
       onError: this.#deps.onError
     })
-    backend = new Backend(name, options, watcher, { clock: this.#deps.clock, random: this.#deps.random, events: this.#deps.events })
+    const health = this.#deps.previous?.all().find((old) => old.name === name)?.health
+    backend = new Backend(name, options, watcher, { clock: this.#deps.clock, random: this.#deps.random, events: this.#deps.events, health })
     const check = options.healthCheck
     if (check !== undefined) {
       const checked = backend

@@ -194,3 +194,17 @@ test('a corrupt state file is ignored with a warning, never a crash', async (t) 
   await gateway.waitForLog((line) => line.msg === 'state file ignored')
   assert.equal((await send(`${gateway.adminUrl}/healthz`)).status, 200)
 })
+
+test('health records survive a reload: an ejected instance stays out', async (t) => {
+  const { gateway, upstreams, get } = await setup(t)
+  const bad = upstreams[0] as Upstream
+  bad.behaviour = (_request, response) => { response.statusCode = 500; response.end('{}'); return true }
+  for (let round = 0; round < 6; round++) await get()
+  const applied = await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })
+  assert.equal(applied.status, 200)
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { backends: Array<{ instances: Array<{ key: string, state: string }> }> }
+  assert.equal(state.backends[0]?.instances.find((instance) => instance.key === `127.0.0.1:${bad.port}`)?.state, 'ejected')
+  bad.requests = 0
+  for (let round = 0; round < 6; round++) assert.equal((await get()).status, 200)
+  assert.equal(bad.requests, 0)
+})
