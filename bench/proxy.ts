@@ -54,6 +54,7 @@ frontends: [ { name: all, match: { host: www.example.com }, backend: web } ]
     report('through srvgate', row(proxied))
     report('  srvgate CPU per request', `${(cpuUsed * 1000 / Math.max(proxied.requests, 1)).toFixed(0)} µs`)
     report(`  DNS queries in the ${DURATION_S} s run (per TTL, not per request)`, `${dns.queries.length - queriesBefore}`)
+    report('  srvgate resident memory after the run', `${(rssKb(gateway.pid as number) / 1024).toFixed(0)} MB`)
   } finally {
     for (const child of children) child.kill('SIGTERM')
     await dns.stop()
@@ -81,6 +82,11 @@ async function wrk (url: string, seconds: number): Promise<WrkResult> {
     p99Ms: latency('99'),
     errors: errors === null ? 0 : Number(errors[1])
   }
+}
+
+/** Resident set size of a process, in kB, from /proc (Linux). */
+function rssKb (pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
 }
 
 /** User + system CPU time of a process, in ms, from /proc (Linux). */
