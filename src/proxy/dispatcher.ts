@@ -87,12 +87,17 @@ export class GatewayDispatcher extends Dispatcher {
     return true
   }
 
-  /** One keep-alive Agent per backend (its connect timeout), pools per instance inside. */
+  /**
+   * One keep-alive Agent per connect timeout (backends sharing one share
+   * pools), a pool per instance inside. Keyed by the timeout, not the backend,
+   * so reloads and templated backends reuse warm connections.
+   */
   agentFor (backend: Backend): Agent {
-    let agent = this.#agents.get(backend.name)
+    const key = String(backend.options.timeouts.connectMs)
+    let agent = this.#agents.get(key)
     if (agent === undefined) {
       agent = new Agent({ connect: { timeout: backend.options.timeouts.connectMs }, keepAliveTimeout: 4000, connections: 256 })
-      this.#agents.set(backend.name, agent)
+      this.#agents.set(key, agent)
     }
     return agent
   }

@@ -2,15 +2,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { FrontendConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
-
-export type { RoutingState } from './route-request.js'
 import type { RouteDecision } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
 import { newProxyContext, type GatewayDispatcher, type ProxyContext } from './dispatcher.js'
 import { firstValue, pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js'
-
 
 export type ProxyPluginOptions = {
   /** Read once per request, at its start: a reload never changes a request midway. */
