@@ -295,3 +295,29 @@ test('the cache serves the last good answer while the DNS server is stopped, and
   assert.equal(fresh.isStale, false)
   assert.deepEqual(addresses(fresh), ['10.0.0.7:80'])
 })
+
+test('random bytes from the network never crash the resolver: every failure is a DnsError', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t)
+  server.setService(WEB, manyInstances(3))
+  let state = 12345
+  const next = (): number => { state = (state * 1103515245 + 12345) & 0x7fffffff; return state }
+  server.tamper = (request, answer) => {
+    const bytes = next() % 3 === 0 ? answer.toBuffer() : Buffer.from(Array.from({ length: next() % 400 }, () => next() & 0xff))
+    // Keep the ID right half the time, so the bytes get past the first check.
+    if (bytes.length >= 2 && next() % 2 === 0) bytes.writeUInt16BE(request.header.id, 0)
+    for (let flip = 0; flip < next() % 4; flip++) if (bytes.length > 0) bytes[next() % bytes.length] ^= 1 << (next() % 8)
+    return [bytes]
+  }
+  const { resolver, observer } = makeResolver([server.address], { timeoutMs: 50, attempts: 1 })
+  let answers = 0
+  for (let round = 0; round < 150; round++) {
+    try {
+      await resolver.resolve(SRV)
+      answers++
+    } catch (error) {
+      assert.ok(error instanceof DnsError, `not a DnsError: ${String(error)}`)
+    }
+  }
+  assert.ok(observer.rejections.length > 0, 'forgeries were counted')
+  assert.ok(answers > 0, 'genuine answers still got through')
+})
