@@ -168,6 +168,9 @@ async function runCheck (args: string[], output: Output): Promise<ExitCode> {
     return ExitCode.FAILED
   }
   const templates = config.frontends.filter((frontend) => frontend.backend.kind === 'template').length
+  if (config.adminToken === undefined && !['127.0.0.1', '::1', 'localhost'].includes(config.listen.admin.host)) {
+    output.err(`${file}: warning: listen.admin (${config.listen.admin.label}) is reachable beyond loopback and admin.token is not set`)
+  }
   output.out(`${file}: ok: ${config.frontends.length} frontends, ${config.backends.size} backends` +
     `${templates > 0 ? ` (+${templates} templated)` : ''}, ${config.resolvers.size} resolvers; listening on ${config.listen.http.label}, admin ${config.listen.admin.label}`)
   return ExitCode.OK

@@ -60,6 +60,13 @@ backends:
   assert.match(result.stderr, /SG_ERR_CONFIG_INVALID/)
 })
 
+test('srvgate check: an admin listener open beyond loopback without a token is a warning, not an error', async () => {
+  const file = tempFile('open.yaml', 'listen: { http: 127.0.0.1:8080, admin: 0.0.0.0:9901 }\n')
+  const result = await srvgate(['check', '-c', file])
+  assert.equal(result.code, 0)
+  assert.match(result.stderr, /warning: listen\.admin \(0\.0\.0\.0:9901\) is reachable beyond loopback and admin\.token is not set/)
+})
+
 test('srvgate check: a missing file and broken YAML exit 1 with a clear message', async () => {
   const missing = await srvgate(['check', '-c', 'nope/missing.yaml'])
   assert.equal(missing.code, 1)
