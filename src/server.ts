@@ -4,6 +4,7 @@ import { ConfigError, formatIssue } from './errors.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
+import { isLoopback } from './util/address.js'
 
 export type RunningGateway = {
   readonly gateway: Gateway
@@ -16,8 +17,6 @@ export type RunningGateway = {
   /** SIGTERM: readyz 503, wait drain.delay, stop accepting, finish in-flight up to drain.timeout. */
   readonly drain: () => Promise<void>
 }
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 /**
  * Load, warm, listen. Nothing listens before the whole configuration is
@@ -43,7 +42,7 @@ export async function startGateway (configPath: string, options: { logLevel?: st
     const seeded = gateway.state.registry.seed(saved.sets)
     if (seeded > 0) log.info({ statePath, backends: seeded }, 'last-known instance sets loaded; served stale if DNS is unreachable')
   }
-  if (config.adminToken === undefined && !LOOPBACK.has(config.listen.admin.host)) {
+  if (config.adminToken === undefined && !isLoopback(config.listen.admin)) {
     log.warn({ admin: config.listen.admin.label }, 'the admin listener is reachable beyond loopback and has no token (admin.token)')
   }
   await gateway.start()

@@ -7,7 +7,7 @@ import type { DnsObserver, RecordType, Resolution } from '../dns/types.js'
 import { ConfigError, DnsError, UsageError } from '../errors.js'
 import { startGateway, type RunningGateway } from '../server.js'
 import { runDemo, type RunningDemo } from '../demo/run.js'
-import { parseAddress, type Address } from '../util/address.js'
+import { isLoopback, parseAddress, type Address } from '../util/address.js'
 import { formatDuration, parseDuration } from '../util/duration.js'
 import { ExitCode, describeError, table, type Output } from './output.js'
 
@@ -168,7 +168,7 @@ async function runCheck (args: string[], output: Output): Promise<ExitCode> {
     return ExitCode.FAILED
   }
   const templates = config.frontends.filter((frontend) => frontend.backend.kind === 'template').length
-  if (config.adminToken === undefined && !['127.0.0.1', '::1', 'localhost'].includes(config.listen.admin.host)) {
+  if (config.adminToken === undefined && !isLoopback(config.listen.admin)) {
     output.err(`${file}: warning: listen.admin (${config.listen.admin.label}) is reachable beyond loopback and admin.token is not set`)
   }
   output.out(`${file}: ok: ${config.frontends.length} frontends, ${config.backends.size} backends` +

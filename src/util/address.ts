@@ -32,3 +32,10 @@ export function makeAddress (host: string, port: number): Address {
 export function formatHostPort (host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+/** Reachable from this machine only (the admin listener's safe default). */
+export function isLoopback (address: Address): boolean {
+  return LOOPBACK.has(address.host) || address.host.startsWith('127.')
+}
