@@ -45,9 +45,10 @@ export async function startGateway (configPath: string, options: { logLevel?: st
   if (config.adminToken === undefined && !isLoopback(config.listen.admin)) {
     log.warn({ admin: config.listen.admin.label }, 'the admin listener is reachable beyond loopback and has no token (admin.token)')
   }
+  // The admin listener comes up first: /readyz answers 503 while the first resolutions run.
+  const adminAddress = await listen(gateway.adminApp, config.listen.admin)
   await gateway.start()
   const address = await listen(gateway.publicApp, config.listen.http)
-  const adminAddress = await listen(gateway.adminApp, config.listen.admin)
   log.info({ listen: address, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length }, 'srvgate listening')
 
   gateway.reloadFromFile = async (): Promise<ReloadResult> => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
+import { ConsulLikeDnsServer, freePort } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { load, send } from '../helpers/http.js'
@@ -207,4 +207,26 @@ test('health records survive a reload: an ejected instance stays out', async (t)
   bad.requests = 0
   for (let round = 0; round < 6; round++) assert.equal((await get()).status, 200)
   assert.equal(bad.requests, 0)
+})
+
+test('readyz is 503 while the first resolutions run, 200 once they are done', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'slow-dns')
+  dns.setService(WEB, [{ address: '127.0.0.1', port: upstream.port }])
+  let isHolding = true
+  dns.tamper = (_request, answer) => isHolding ? [] : [answer]
+  const adminPort = await freePort()
+  const starting = SpawnedGateway.start(t, configText(dns).replace('attempts: 1', 'attempts: 10').replace('admin: "127.0.0.1:${ADMIN_PORT}"', `admin: "127.0.0.1:${adminPort}"`))
+  let sawNotReady = false
+  for (let round = 0; round < 100 && !sawNotReady; round++) {
+    try {
+      sawNotReady = (await send(`http://127.0.0.1:${adminPort}/readyz`, { agent: false })).status === 503
+    } catch {
+      await sleep(50)
+    }
+  }
+  isHolding = false
+  await starting
+  assert.equal(sawNotReady, true, 'readyz answered 503 during warm-up')
+  assert.equal((await send(`http://127.0.0.1:${adminPort}/readyz`)).status, 200)
 })

@@ -305,7 +305,11 @@ test('random bytes from the network never crash the resolver: every failure is a
     const bytes = next() % 3 === 0 ? answer.toBuffer() : Buffer.from(Array.from({ length: next() % 400 }, () => next() & 0xff))
     // Keep the ID right half the time, so the bytes get past the first check.
     if (bytes.length >= 2 && next() % 2 === 0) bytes.writeUInt16BE(request.header.id, 0)
-    for (let flip = 0; flip < next() % 4; flip++) if (bytes.length > 0) bytes[next() % bytes.length] ^= 1 << (next() % 8)
+    for (let flip = 0; flip < next() % 4; flip++) {
+      if (bytes.length === 0) break
+      const at = next() % bytes.length
+      bytes[at] = (bytes[at] as number) ^ (1 << (next() % 8))
+    }
     return [bytes]
   }
   const { resolver, observer } = makeResolver([server.address], { timeoutMs: 50, attempts: 1 })
