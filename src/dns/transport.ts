@@ -95,11 +95,6 @@ export class DnsTransport {
     return await this.#queryTcp(nameserver, question, options, udp.tcpReason)
   }
 
-  /** A query over TCP only (used when an answer is known to need it, and by tests). */
-  async queryTcp (nameserver: Address, question: Question, options: QueryOptions): Promise<DnsMessage> {
-    return await this.#queryTcp(nameserver, question, options, undefined)
-  }
-
   #queryUdp (nameserver: Address, question: Question, options: QueryOptions): Promise<{ message: DnsMessage } | { tcpReason: NonNullable<DnsMessage['tcpReason']> }> {
     const id = randomInt(0x10000)
     const bytes = encodeQuery(id, question, options.ednsPayload)

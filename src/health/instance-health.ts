@@ -12,7 +12,6 @@ export class InstanceHealth {
   ejectedUntilMs = 0
   /** Ejections in a row (decays while healthy); the ejection time grows with it. */
   ejections = 0
-  lastFailureAtMs = 0
   /** Set by the active checker; instances start healthy (Consul has already dropped critical ones). */
   isFailingActiveCheck = false
   /** Active checks passed / failed in a row, for rise and fall. */

@@ -31,7 +31,6 @@ export class OutlierDetector {
    */
   recordFailure (health: InstanceHealth, nowMs: number, ejectedCount: number, total: number): boolean {
     health.consecutiveFailures++
-    health.lastFailureAtMs = nowMs
     if (health.consecutiveFailures < this.#policy.consecutiveFailures || health.isEjected(nowMs)) return false
     if (!this.mayEject(ejectedCount, total)) return false
     const { ejectForMs } = this.#policy
