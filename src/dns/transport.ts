@@ -122,6 +122,12 @@ export class DnsTransport {
         finish('unreachable', () => reject(new DnsError(ErrorCode.DNS_UNREACHABLE, `nameserver ${nameserver.label} unreachable over UDP: ${error.message}`, { nameserver: nameserver.label }, { cause: error })))
       })
       socket.on('message', (datagram: Buffer) => {
+        // RFC 6891: never more than the payload size we advertised. Counted, then asked over TCP.
+        if (datagram.length > Math.max(options.ednsPayload, PLAIN_UDP_LIMIT)) {
+          this.#observer.answerRejected({ nameserver: nameserver.label, transport: 'udp', reason: 'oversized', detail: `${datagram.length} bytes, ${options.ednsPayload} advertised` })
+          finish('rejected', () => resolve({ tcpReason: 'udp-answer-malformed' }))
+          return
+        }
         const verdict = checkAnswer(datagram, { id, question })
         if ('rejected' in verdict) {
           this.#observer.answerRejected({ nameserver: nameserver.label, transport: 'udp', reason: verdict.rejected, detail: verdict.detail })

@@ -69,6 +69,7 @@ export type RejectionReason =
   | 'id-mismatch'
   | 'question-mismatch'
   | 'truncated-packet'
+  | 'oversized'
   | 'bad-opcode'
 
 export type QueryOutcome =

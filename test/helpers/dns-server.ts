@@ -105,6 +105,12 @@ export class ConsulLikeDnsServer {
     this.#server = server
   }
 
+  /** Send bytes as they are from the server's UDP port, past dns2's size handling (oversized answers). */
+  sendRawUdp (bytes: Buffer, client: Client): void {
+    const udp = (this.#server as unknown as { servers: { udp: { send: (bytes: Buffer, port: number, address: string) => void } } } | undefined)?.servers.udp
+    udp?.send(bytes, client.port, client.address)
+  }
+
   async stop (): Promise<void> {
     const server = this.#server
     if (server === undefined) return

@@ -195,6 +195,21 @@ test('a UDP answer cut short is rejected, counted, and the query asked over TCP'
   assert.deepEqual(observer.rejections.map((rejection) => rejection.reason), ['truncated-packet'])
 })
 
+test('an oversized UDP answer (more than the advertised payload) is rejected, counted, and asked over TCP', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t, { silentTruncation: false })
+  server.setService(WEB, manyInstances(60))
+  server.tamper = (_request, answer, transport, client) => {
+    if (transport === 'tcp') return undefined
+    server.sendRawUdp(answer.toBuffer(), client)
+    return []
+  }
+  const { resolver, observer } = makeResolver([server.address], { ednsPayload: 1232 })
+  const resolution = await resolver.resolve(SRV)
+  assert.equal(resolution.transport, 'tcp')
+  assert.equal(resolution.instances.length, 60)
+  assert.deepEqual(observer.rejections.map((rejection) => rejection.reason), ['oversized'])
+})
+
 test('a TCP answer with a wrong ID is rejected: the next nameserver is asked', async (t) => {
   const liar = await ConsulLikeDnsServer.start(t)
   const honest = await ConsulLikeDnsServer.start(t)
