@@ -45,10 +45,18 @@ export async function startGateway (configPath: string, options: { logLevel?: st
   if (config.adminToken === undefined && !isLoopback(config.listen.admin)) {
     log.warn({ admin: config.listen.admin.label }, 'the admin listener is reachable beyond loopback and has no token (admin.token)')
   }
-  // The admin listener comes up first: /readyz answers 503 while the first resolutions run.
-  const adminAddress = await listen(gateway.adminApp, config.listen.admin)
-  await gateway.start()
-  const address = await listen(gateway.publicApp, config.listen.http)
+  let address: { host: string, port: number }
+  let adminAddress: { host: string, port: number }
+  try {
+    // The admin listener comes up first: /readyz answers 503 while the first resolutions run.
+    adminAddress = await listen(gateway.adminApp, config.listen.admin)
+    await gateway.start()
+    address = await listen(gateway.publicApp, config.listen.http)
+  } catch (error) {
+    // All or nothing: a half-started gateway closes what it opened before reporting.
+    await gateway.close().catch(() => {})
+    throw error
+  }
   log.info({ listen: address, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length }, 'srvgate listening')
 
   gateway.reloadFromFile = async (): Promise<ReloadResult> => {

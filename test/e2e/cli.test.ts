@@ -143,3 +143,25 @@ resolvers: { consul: { nameservers: ["${server.address}"], ttl: { min: 2s, max: 
   assert.match(result.stdout, /10\.9\.0\.1/)
   assert.match(result.stdout, /10\.9\.0\.2/)
 })
+
+test('srvgate run refuses an invalid file with every error (exit 1) and listens on nothing', async () => {
+  const port = await freePort()
+  const file = tempFile('bad-run.yaml', `listen: { http: "127.0.0.1:${port}" }\nresolvers: { consul: { nameservers: [] } }\nbackends: { web: { discovery: { resolver: nope, srv: x.consul } } }\n`)
+  const result = await srvgate(['run', '-c', file])
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, /invalid configuration/)
+  assert.match(result.stderr, /resolvers\.consul\.nameservers: must have at least 1 item\(s\)/)
+})
+
+test('srvgate run on a port already in use exits 3 with a clear message', async (t) => {
+  const { createServer } = await import('node:net')
+  const busy = createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+  t.after(() => busy.close())
+  const port = (busy.address() as { port: number }).port
+  const adminPort = await freePort()
+  const file = tempFile('busy.yaml', `listen: { http: "127.0.0.1:${port}", admin: "127.0.0.1:${adminPort}" }\n`)
+  const result = await srvgate(['run', '-c', file])
+  assert.equal(result.code, 3)
+  assert.match(result.stderr, /could not start: .*EADDRINUSE/)
+})
