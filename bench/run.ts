@@ -71,7 +71,7 @@ async function resolverSection (): Promise<void> {
   const server = await ConsulLikeDnsServer.start(undefined)
   try {
     server.setService(WEB.name, manyInstances(3))
-    const { resolver: real } = makeResolver([server.address])
+    const { resolver: real } = makeResolver([server.address], { timeoutMs: 3000 })
     const coalescing = new ResolverCache({ resolver: real, policy: POLICY, clock: systemClock, random: systemRandom })
     const started = performance.now()
     await Promise.all(Array.from({ length: 10_000 }, async () => await coalescing.lookup(WEB)))

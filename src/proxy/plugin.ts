@@ -117,7 +117,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
 async function sendError (reply: FastifyReply, error: GatewayError): Promise<FastifyReply> {
   const request = reply.request
   if (request.srvgate !== null && request.srvgate !== undefined) request.srvgate.error = error
-  if (reply.sent || request.raw.destroyed) return reply
+  // Not request.raw.destroyed: undici destroys the request body stream on failure while the client still waits.
+  if (reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed !== false) return reply
   const { status, body } = errorReply(error)
   if (status >= 500) request.log.warn({ code: error.code, detail: error.message }, 'request failed')
   return await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
