@@ -49,7 +49,12 @@ export class BackendRegistry {
     this.#maxTemplated = deps.maxTemplated ?? 256
     this.#templateIdleMs = deps.templateIdleMs ?? 300_000
     const observer = deps.dnsObserver ?? silentObserver
-    this.caches = new Map([...config.resolvers.values()].map((resolver) => [resolver.name, makeCache(resolver, observer, deps)]))
+    // A reload keeps a resolver's cache when its settings did not change: last good answers
+    // (and their staleness) survive, so a reload while DNS is down serves what was known.
+    this.caches = new Map([...config.resolvers.values()].map((resolver) => {
+      const kept = deps.previous === undefined ? undefined : deps.previous.#sameResolverCache(resolver)
+      return [resolver.name, kept ?? makeCache(resolver, observer, deps)]
+    }))
     for (const backend of config.backends.values()) {
       this.#static.set(backend.name, this.#create(backend.name, backend.discovery, backend))
     }
@@ -114,6 +119,11 @@ export class BackendRegistry {
       seeded++
     }
     return seeded
+  }
+
+  #sameResolverCache (resolver: ResolverConfig): ResolverCache | undefined {
+    const before = this.#config.resolvers.get(resolver.name)
+    return before !== undefined && JSON.stringify(before) === JSON.stringify(resolver) ? this.caches.get(resolver.name) : undefined
   }
 
   #resolverOfStatic (name: string): string {

@@ -230,3 +230,16 @@ test('readyz is 503 while the first resolutions run, 200 once they are done', as
   assert.equal(sawNotReady, true, 'readyz answered 503 during warm-up')
   assert.equal((await send(`http://127.0.0.1:${adminPort}/readyz`)).status, 200)
 })
+
+test('a reload while DNS is down keeps serving the last known instances', async (t) => {
+  const { dns, gateway, get } = await setup(t, 'drain: { delay: 0s, timeout: 5s }')
+  assert.equal((await get()).status, 200)
+  await dns.stop()
+  await sleep(400)
+  writeFileSync(gateway.configPath, readFileSync(gateway.configPath, 'utf8').replace('balance: round-robin', 'balance: random'))
+  const applied = await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })
+  assert.equal(applied.status, 200, applied.body)
+  for (let round = 0; round < 10; round++) assert.equal((await get()).status, 200)
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { backends: Array<{ isStale: boolean, instances: unknown[] }> }
+  assert.equal(state.backends[0]?.instances.length, 2)
+})
