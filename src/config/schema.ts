@@ -68,7 +68,7 @@ const backendOptions = {
     description: 'Per attempt.',
     properties: {
       connect: duration('1s', 'Time to open a connection to an instance.'),
-      response: duration('30s', 'Time from request sent to response headers received.')
+      response: duration('30s', 'Time from request sent to response headers received; also the longest pause within a response body.')
     }
   }
 } as const

@@ -236,7 +236,9 @@ class FailoverRequest {
       ...this.#options,
       origin: instance.origin,
       body: this.#body !== undefined ? this.#body.forAttempt() : this.#options.body,
-      headersTimeout: backend.options.timeouts.responseMs
+      headersTimeout: backend.options.timeouts.responseMs,
+      // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
+      bodyTimeout: backend.options.timeouts.responseMs
     }
     try {
       this.#dispatcher.agentFor(backend).dispatch(options, attemptHandler as unknown as Dispatcher.DispatchHandler)

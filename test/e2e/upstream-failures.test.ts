@@ -11,6 +11,11 @@ test('resets before and during responses', async (t) => {
   const resetting = await Upstream.start(t, 'resetting')
   const healthy = await Upstream.start(t, 'healthy')
   resetting.behaviour = (request, response) => {
+    if (request.url === '/stall') {
+      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' })
+      response.write('first half')
+      return true
+    }
     if (request.url === '/midway') {
       response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000000' })
       response.write('x'.repeat(1000))
@@ -25,7 +30,7 @@ test('resets before and during responses', async (t) => {
 listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
 resolvers: { consul: { nameservers: ["${dns.address}"] } }
 backends:
-  web: { discovery: { resolver: consul, srv: _web._prod.service.consul }, outlier: { consecutiveFailures: 1000 } }
+  web: { discovery: { resolver: consul, srv: _web._prod.service.consul }, outlier: { consecutiveFailures: 1000 }, timeouts: { response: 500ms } }
 frontends:
   - { name: all, match: {}, backend: web }
 `)
@@ -47,6 +52,21 @@ frontends:
       }
     }
     assert.ok(saw502)
+  })
+
+  await t.test('a body that stalls longer than timeouts.response is cut, not held open for minutes', async () => {
+    const started = Date.now()
+    let cut = false
+    for (let round = 0; round < 5 && !cut; round++) {
+      try {
+        const response = await send(`${gateway.url}/stall`, { host: 'x', agent: false, timeoutMs: 5000 })
+        cut = response.body.length < 100
+      } catch (error) {
+        cut = (error as Error).message !== 'client timeout'
+      }
+    }
+    assert.ok(cut, 'the stalled response was cut by the gateway')
+    assert.ok(Date.now() - started < 5000)
   })
 
   await t.test('a reset in the middle of a response body cuts that response only', async () => {
