@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
 import type { GatewayConfig, ResolverConfig } from '../config/types.js'
@@ -19,6 +20,8 @@ type Command = {
 }
 
 const DEFAULT_NAMESERVER = '127.0.0.1:8600'
+/** From package.json, two folders up from both src/cli and dist/cli. */
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 const COMMANDS: Record<string, Command> = {
   demo: {
@@ -122,7 +125,7 @@ export async function runCli (argv: readonly string[], output: Output): Promise<
     return name === undefined ? ExitCode.USAGE : ExitCode.OK
   }
   if (name === '--version' || name === '-v') {
-    output.out('srvgate 0.1.0')
+    output.out(`srvgate ${VERSION}`)
     return ExitCode.OK
   }
   const command = COMMANDS[name]

@@ -1,7 +1,7 @@
 /** `srvgate check` and `srvgate resolve` as a person (or a script) runs them. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Packet } from 'dns2'
@@ -28,6 +28,13 @@ test('srvgate --help lists the commands; every command has --help', async () => 
     assert.match(result.stdout, new RegExp(`^Usage: srvgate ${command}`))
     assert.match(result.stdout, /Exit codes:/)
   }
+})
+
+test('srvgate --version is the package version', async () => {
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
+  const result = await srvgate(['--version'])
+  assert.equal(result.code, 0)
+  assert.equal(result.stdout.trim(), `srvgate ${version}`)
 })
 
 test('usage errors exit 2 with the usage line', async () => {
