@@ -207,12 +207,13 @@ class FailoverRequest {
           this.#downstream.onError?.(error)
           return
         }
-        const kind = discarding !== undefined ? 'status' : classifyError(error)
-        report(kind === 'connect-failure' ? 'connect-failure' : kind === 'timeout' ? 'timeout' : 'reset')
-        if (this.#isAborted) {
+        if (this.#isAborted || this.#body?.hasSourceFailed === true) {
+          // The client left (or its upload broke): not the instance's fault, so nothing counts against it.
           this.#downstream.onError?.(error)
           return
         }
+        const kind = discarding !== undefined ? 'status' : classifyError(error)
+        report(kind === 'connect-failure' ? 'connect-failure' : kind === 'timeout' ? 'timeout' : 'reset')
         if (kind === 'connect-failure' || kind === 'reset') {
           if (this.#mayRetry({ kind })) {
             this.#retry(kind)

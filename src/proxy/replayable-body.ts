@@ -11,11 +11,15 @@ import { Readable } from 'node:stream'
 export class ReplayableBody {
   readonly #source: Readable
   #bytesPulled = 0
+  #hasSourceFailed = false
   #current: Readable | undefined
 
   constructor (source: Readable) { this.#source = source }
 
   get canReplay (): boolean { return this.#bytesPulled === 0 }
+
+  /** The client's side of the body broke (it went away mid-upload): not an instance's fault. */
+  get hasSourceFailed (): boolean { return this.#hasSourceFailed }
 
   /** A stream for the next attempt; the previous attempt's stream is let go. */
   forAttempt (): Readable {
@@ -35,7 +39,11 @@ export class ReplayableBody {
       }
     }
     const end = (): void => { detach(); attempt.push(null) }
-    const fail = (error: Error): void => { detach(); attempt.destroy(error) }
+    const fail = (error: Error): void => {
+      this.#hasSourceFailed = true
+      detach()
+      attempt.destroy(error)
+    }
     const detach = (): void => {
       source.removeListener('readable', pump)
       source.removeListener('end', end)

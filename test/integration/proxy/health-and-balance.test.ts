@@ -1,5 +1,6 @@
 /** Passive health, priority groups, and instances leaving DNS, through buildGateway() on real sockets. */
 import { test } from 'node:test'
+import { connect } from 'node:net'
 import assert from 'node:assert/strict'
 import { ConsulLikeDnsServer } from '../../helpers/dns-server.js'
 import { Upstream, type UpstreamReply } from '../../helpers/upstream.js'
@@ -111,4 +112,27 @@ test('balance: hash keeps a user on one instance', async (t) => {
     spread.add([...seen][0] as string)
   }
   assert.ok(spread.size >= 2, 'users spread over instances')
+})
+
+test('a client that breaks off its upload does not get the instance ejected', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const target = await Upstream.start(t, 'target')
+  dns.setService(WEB, [{ address: '127.0.0.1', port: target.port }, { address: '127.0.0.1', port: (await Upstream.start(t, 'other')).port }])
+  const { url, gateway } = await startInProcess(t, config(dns, 'balance: round-robin, outlier: { consecutiveFailures: 1, ejectFor: 30s, maxEjectedPercent: 100 }'))
+  const { port } = new URL(url)
+  for (let round = 0; round < 4; round++) {
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n')
+        socket.write(Buffer.alloc(64 * 1024, 1))
+        setTimeout(() => { socket.destroy(); resolve() }, 150)
+      })
+      socket.on('error', () => resolve())
+    })
+  }
+  await sleep(200)
+  const backend = gateway.state.registry.get('web')
+  const now = performance.now()
+  const hurt = backend?.set.instances.filter((instance) => (backend.health.peek(instance.key)?.consecutiveFailures ?? 0) > 0 || backend.health.peek(instance.key)?.isEjected(now) === true)
+  assert.deepEqual(hurt?.map((instance) => instance.key), [])
 })
