@@ -91,6 +91,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   })
   state = { config, router: new Router(config.frontends), registry: makeRegistry(config) }
   const dispatcher = new GatewayDispatcher(metrics.dispatcherEvents)
+  let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
   const status = { isStarted: false, isDraining: false, loadedAt: new Date().toISOString(), lastReload: undefined as GatewayStatus['lastReload'] }
 
   const gateway: Gateway = {
@@ -124,7 +125,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     },
     reloadFromFile: async () => ({ ok: false, errors: ['this gateway was not started from a file'] }),
     requestReload: async () => {
-      const result = await gateway.reloadFromFile()
+      // One reload at a time: a burst of SIGHUPs applies in order, never two swaps racing.
+      const run = reloads.then(async () => await gateway.reloadFromFile())
+      reloads = run.catch((error: unknown) => ({ ok: false, errors: [String(error)] }))
+      const result = await run
       if (!result.ok) {
         status.lastReload = { at: new Date().toISOString(), result: 'error', error: result.errors.join('; ') }
         metrics.reloads.inc({ result: 'error' })

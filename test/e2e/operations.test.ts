@@ -243,3 +243,16 @@ test('a reload while DNS is down keeps serving the last known instances', async 
   const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { backends: Array<{ isStale: boolean, instances: unknown[] }> }
   assert.equal(state.backends[0]?.instances.length, 2)
 })
+
+test('reloads asked at the same moment under load apply one at a time, nothing fails', async (t) => {
+  const { gateway, get } = await setup(t)
+  let isDone = false
+  const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 50_000 })
+  const answers = await Promise.all(Array.from({ length: 5 }, async () => await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST', agent: false })))
+  isDone = true
+  const result = await running
+  assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 200, 200, 200])
+  assert.equal(gateway.logs.filter((line) => line.msg === 'configuration reloaded').length, 5)
+  assert.deepEqual(result.failures, [])
+  assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /srvgate_config_reloads_total\{result="ok"\} 5/)
+})
