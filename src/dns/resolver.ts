@@ -67,15 +67,17 @@ export class DnsResolver implements Resolver {
 
   async #resolveSrv (name: string): Promise<Resolution> {
     const message = await this.query({ name, type: 'SRV' })
-    if (message.rcode === RCODE_NXDOMAIN || message.srv.length === 0) return emptyResolution(message)
+    // RFC 2782: a target of "." means "decidedly not available here"; port 0 reaches nothing.
+    const records = message.srv.filter((record) => record.target !== '' && record.port > 0)
+    if (message.rcode === RCODE_NXDOMAIN || records.length === 0) return emptyResolution(message)
     const addressesByTarget = groupByName(message.additionalAddresses)
-    const missing = [...new Set(message.srv.map((record) => record.target))]
+    const missing = [...new Set(records.map((record) => record.target))]
       .filter((target) => !addressesByTarget.has(target) && decodeConsulAddr(target) === undefined)
     await this.#resolveTargets(missing, addressesByTarget)
 
     const instances: DiscoveredInstance[] = []
     let ttlSeconds = message.minTtl
-    for (const record of message.srv) {
+    for (const record of records) {
       const found = addressesByTarget.get(record.target)
       const addresses = found ?? []
       const decoded = decodeConsulAddr(record.target)

@@ -341,3 +341,24 @@ test('random bytes from the network never crash the resolver: every failure is a
   assert.ok(observer.rejections.length > 0, 'forgeries were counted')
   assert.ok(answers > 0, 'genuine answers still got through')
 })
+
+test('RFC 2782: an SRV target of "." (not available) and port 0 are not instances', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t)
+  server.setService(WEB, [{ address: '10.0.0.1', port: 80 }])
+  server.tamper = (_request, answer) => {
+    const edited = Packet.parse(answer.toBuffer())
+    edited.answers.push({ name: WEB, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 0, priority: 1, weight: 1, port: 81, target: '' } as never)
+    edited.answers.push({ name: WEB, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 0, priority: 1, weight: 1, port: 0, target: 'zero.node.dc1.consul' } as never)
+    return [edited]
+  }
+  const { resolver } = makeResolver([server.address])
+  assert.deepEqual(addresses(await resolver.resolve(SRV)), ['10.0.0.1:80'])
+  assert.deepEqual(server.queries.map((query) => Packet.TYPE_NAME[query.type]), ['SRV'], 'no lookup of "." or of the port-0 target')
+  server.tamper = (_request, answer) => {
+    const edited = Packet.parse(answer.toBuffer())
+    edited.answers = [{ name: WEB, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 0, priority: 0, weight: 0, port: 0, target: '' } as never]
+    edited.additionals = edited.additionals.filter((record) => record.type === Packet.TYPE.EDNS)
+    return [edited]
+  }
+  assert.equal((await resolver.resolve(SRV)).outcome, 'nodata')
+})
