@@ -48,11 +48,16 @@ export class GatewayMetrics {
       registers,
       collect () {
         this.reset()
+        // Templated backends share their template's label: counts add up.
+        const byLabel = new Map<string, Record<InstanceState, number>>()
         for (const backend of self.#backends()) {
-          const counts: Record<InstanceState, number> = { up: 0, ejected: 0, 'failing-check': 0, 'dns-removed': 0 }
+          const counts = byLabel.get(backend.metricLabel) ?? { up: 0, ejected: 0, 'failing-check': 0, 'dns-removed': 0 }
+          byLabel.set(backend.metricLabel, counts)
           for (const instance of backend.set.instances) counts[instanceState(backend, instance)]++
           for (const record of backend.health.values()) if (!backend.set.has(record.key) && record.inFlight > 0) counts['dns-removed']++
-          for (const [state, count] of Object.entries(counts)) this.set({ backend: backend.name, state }, count)
+        }
+        for (const [label, counts] of byLabel) {
+          for (const [state, count] of Object.entries(counts)) this.set({ backend: label, state }, count)
         }
       }
     })

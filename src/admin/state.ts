@@ -77,7 +77,8 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
         status: snapshot.status,
         isStale: snapshot.isStale,
         lastError: snapshot.lastError === undefined ? undefined : { code: snapshot.lastError.code, message: snapshot.lastError.message },
-        requests: requestCounts.get(backend.name) ?? 0,
+        metricLabel: backend.metricLabel,
+        requests: requestCounts.get(backend.metricLabel) ?? 0,
         instances
       }
     }),

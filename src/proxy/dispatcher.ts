@@ -167,7 +167,7 @@ class FailoverRequest {
       if (isReported) return
       isReported = true
       backend.report(instance, outcome)
-      this.#events.attemptFinished?.(backend.name, instance, outcome, performance.now() - startedMs)
+      this.#events.attemptFinished?.(backend.metricLabel, instance, outcome, performance.now() - startedMs)
     }
     const release = (): void => {
       if (isReleased) return
@@ -261,7 +261,7 @@ class FailoverRequest {
   #retry (reason: string): void {
     this.#context.retries++
     this.#context.retryReasons.push(reason)
-    this.#events.retried?.(this.#context.backend.name, reason)
+    this.#events.retried?.(this.#context.backend.metricLabel, reason)
     this.#attempt()
   }
 

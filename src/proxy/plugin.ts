@@ -68,7 +68,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const record = request.srvgate
     if (record === null) return
     if (record.origin !== undefined) dispatcher.release(record.origin)
-    options.onFinished?.(record.decision?.frontend.name, record.backend?.name, reply.statusCode)
+    options.onFinished?.(record.decision?.frontend.name, record.backend?.metricLabel, reply.statusCode)
     request.log.info({
       frontend: record.decision?.frontend.name,
       backend: record.backend?.name,

@@ -76,7 +76,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     requestId
   })
   const finish = (status: number, error?: GatewayError): void => {
-    deps.onFinished?.(decision.frontend.name, backend.name, status)
+    deps.onFinished?.(decision.frontend.name, backend.metricLabel, status)
     log.info({
       frontend: decision.frontend.name, backend: backend.name, instance: context.instance?.key, method: request.method,
       path: request.url?.split('?')[0], status, durationMs: Math.round((performance.now() - started) * 100) / 100,

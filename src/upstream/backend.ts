@@ -39,6 +39,11 @@ export function createPolicy (name: BackendOptions['balance'], random: Random): 
  */
 export class Backend {
   readonly name: string
+  /**
+   * The name metrics use: the template (`web-{env}`) for templated backends, so a flood
+   * of environments cannot grow label cardinality; the name otherwise.
+   */
+  readonly metricLabel: string
   readonly options: BackendOptions
   readonly watcher: DiscoveryWatcher
   readonly health: HealthTable
@@ -53,8 +58,9 @@ export class Backend {
   #lastUsedMs: number
   readonly #pickContext: PickContext
 
-  constructor (name: string, options: BackendOptions, watcher: DiscoveryWatcher, deps: { clock: Clock, random: Random, events?: BackendEvents, health?: HealthTable }) {
+  constructor (name: string, options: BackendOptions, watcher: DiscoveryWatcher, deps: { clock: Clock, random: Random, events?: BackendEvents, health?: HealthTable, metricLabel?: string }) {
     this.name = name
+    this.metricLabel = deps.metricLabel ?? name
     // A reload hands over the previous backend's table: ejections and check results survive it.
     this.health = deps.health ?? new HealthTable()
     this.options = options
@@ -79,7 +85,7 @@ export class Backend {
   /** Called by the watcher when discovery changes: purge health of instances gone and idle. */
   onDiscoveryChange (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot): void {
     const { added, removed } = snapshot.set.diff(previous.set)
-    if (added.length > 0 || removed.length > 0) this.#events.setChanged?.(this.name, added, removed)
+    if (added.length > 0 || removed.length > 0) this.#events.setChanged?.(this.metricLabel, added, removed)
     this.health.purge((key) => snapshot.set.has(key))
   }
 
@@ -129,7 +135,7 @@ export class Backend {
     for (const member of set.instances) if (this.health.peek(member.key)?.isEjected(now) === true) ejected++
     if (this.#outlier.recordFailure(record, now, ejected, set.size)) {
       this.#usableFor = undefined
-      this.#events.instanceEjected?.(this.name, instance, record.ejectedUntilMs)
+      this.#events.instanceEjected?.(this.metricLabel, instance, record.ejectedUntilMs)
     }
     if (outcome === 'connect-failure') this.watcher.refreshNow()
   }

@@ -91,7 +91,7 @@ export class BackendRegistry {
     if (existing !== undefined) return existing.backend
     if (this.#templated.size >= this.#maxTemplated && !this.#evictOne()) return undefined
     const discovery = { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }
-    const backend = this.#create(name, discovery, template)
+    const backend = this.#create(name, discovery, template, template.template)
     this.#templated.set(key, { backend, resolver: discovery.resolver })
     void backend.watcher.start()
     this.#checkers.get(backend)?.start()
@@ -133,7 +133,7 @@ export class BackendRegistry {
   /** Every backend alive, static first. */
   all (): Backend[] { return [...this.#static.values(), ...[...this.#templated.values()].map((entry) => entry.backend)] }
 
-  #create (name: string, discovery: DiscoveryConfig, options: BackendOptions): Backend {
+  #create (name: string, discovery: DiscoveryConfig, options: BackendOptions, metricLabel?: string): Backend {
     const cache = this.caches.get(discovery.resolver)
     const resolver = this.#config.resolvers.get(discovery.resolver)
     if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/load.ts checks this)`)
@@ -148,7 +148,7 @@ export class BackendRegistry {
       onError: this.#deps.onError
     })
     const health = this.#deps.previous?.all().find((old) => old.name === name)?.health
-    backend = new Backend(name, options, watcher, { clock: this.#deps.clock, random: this.#deps.random, events: this.#deps.events, health })
+    backend = new Backend(name, options, watcher, { clock: this.#deps.clock, random: this.#deps.random, events: this.#deps.events, health, metricLabel })
     const check = options.healthCheck
     if (check !== undefined) {
       const checked = backend

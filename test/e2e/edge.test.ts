@@ -227,6 +227,13 @@ frontends:
     assert.equal((response.json() as unknown as UpstreamReply).instance, 'preview-42')
   })
 
+  await t.test('templated backends share their template\'s metric label: no label per environment', async () => {
+    for (let index = 0; index < 20; index++) await send(`${url}/`, { host: `pr-${1000 + index}.preview.example.com` })
+    const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+    assert.match(metrics, /srvgate_http_requests_total\{frontend="preview",backend="web-\{env\}",status_class="5xx"\} \d+/)
+    assert.doesNotMatch(metrics, /backend="web-pr-/)
+  })
+
   await t.test('one JSON access-log line per request, no bodies, no secrets', async () => {
     await send(`${url}/logged`, { host: 'www.example.com', headers: { authorization: 'Bearer hunter2', cookie: 'session=s3cret', 'x-request-id': 'log-me' } })
     const line = await gateway.waitForLog((entry) => entry.requestId === 'log-me' && entry.msg === 'request')
