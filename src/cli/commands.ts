@@ -202,13 +202,26 @@ async function runDemoCommand (args: string[], output: Output): Promise<ExitCode
     output.err(`srvgate demo: could not start: ${describeError(error).join('; ')}`)
     return ExitCode.UNAVAILABLE
   }
+  return await stopOnSignal(async () => {
+    output.out('stopping the demo...')
+    await demo.stop()
+  }, output, 'demo')
+}
+
+/** Wait for SIGTERM or SIGINT, run `stop` once, and turn how it went into the exit code. */
+async function stopOnSignal (stop: (signal: string) => Promise<void>, output: Output, command: string): Promise<ExitCode> {
   return await new Promise<ExitCode>((resolve) => {
-    const shutdown = (): void => {
-      output.out('stopping the demo...')
-      demo.stop().then(() => { resolve(ExitCode.OK) }, () => { resolve(ExitCode.UNAVAILABLE) })
+    let isStopping = false
+    const onSignal = (signal: string): void => {
+      if (isStopping) return
+      isStopping = true
+      stop(signal).then(() => { resolve(ExitCode.OK) }, (error: unknown) => {
+        output.err(`srvgate ${command}: error while stopping: ${describeError(error).join('; ')}`)
+        resolve(ExitCode.UNAVAILABLE)
+      })
     }
-    process.once('SIGINT', shutdown)
-    process.once('SIGTERM', shutdown)
+    process.once('SIGTERM', () => { onSignal('SIGTERM') })
+    process.once('SIGINT', () => { onSignal('SIGINT') })
   })
 }
 
@@ -238,18 +251,11 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
   }
   const onHangup = (): void => { void running.reload() }
   process.on('SIGHUP', onHangup)
-  return await new Promise<ExitCode>((resolve) => {
-    const shutdown = (signal: string): void => {
-      running.gateway.publicApp.log.info({ signal }, 'stopping')
-      process.removeListener('SIGHUP', onHangup)
-      running.drain().then(() => { resolve(ExitCode.OK) }, (error: unknown) => {
-        output.err(`srvgate run: error while stopping: ${describeError(error).join('; ')}`)
-        resolve(ExitCode.UNAVAILABLE)
-      })
-    }
-    process.once('SIGTERM', () => { shutdown('SIGTERM') })
-    process.once('SIGINT', () => { shutdown('SIGINT') })
-  })
+  return await stopOnSignal(async (signal) => {
+    running.gateway.publicApp.log.info({ signal }, 'stopping')
+    process.removeListener('SIGHUP', onHangup)
+    await running.drain()
+  }, output, 'run')
 }
 
 type RejectionNote = { nameserver: string, transport: string, reason: string, detail: string }

@@ -70,12 +70,12 @@ export class DemoRegistry {
   }
 }
 
-/** A port free for both TCP and UDP on loopback (dns2 needs one port for both). */
-export async function freePort (): Promise<number> {
+/** A free port on `host`, for servers that need one port for both TCP and UDP (dns2). */
+export async function freePort (host = '127.0.0.1'): Promise<number> {
   return await new Promise((resolve, reject) => {
     const probe = createNetServer()
     probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
+    probe.listen(0, host, () => {
       const address = probe.address()
       probe.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
     })

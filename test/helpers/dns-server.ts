@@ -5,7 +5,8 @@
  * and Consul's default silent truncation (no TC bit, answers cut to fit).
  * `tamper` lets a test replace what goes on the wire (spoofed IDs, garbage…).
  */
-import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
+import type { Server as NetServer, Socket } from 'node:net'
+import { freePort } from '../../src/demo/registry.js'
 import type { TestContext } from 'node:test'
 import { Packet } from 'dns2'
 import dns2 from 'dns2'
@@ -242,14 +243,5 @@ function shuffle<T> (items: readonly T[]): T[] {
   return copy
 }
 
-/** A port free for both TCP and UDP on `host` (dns2 needs one fixed port for both). */
-export async function freePort (host = '127.0.0.1'): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const probe = createNetServer()
-    probe.once('error', reject)
-    probe.listen(0, host, () => {
-      const address = probe.address()
-      probe.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
-}
+/** The product's own free-port probe (src/demo/registry.ts), shared by the tests. */
+export { freePort } from '../../src/demo/registry.js'
