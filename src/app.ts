@@ -5,15 +5,20 @@ import { gatewayState, instanceState, type GatewayStatus } from './admin/state.j
 import type { GatewayConfig } from './config/types.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
-import { clientErrorReply, writeRawReply } from './proxy/error-reply.js'
+import { clientErrorOf, errorReply, writeRawReply } from './proxy/error-reply.js'
 import { randomUUID } from 'node:crypto'
-import { proxyPlugin } from './proxy/plugin.js'
-import type { RoutingState } from './proxy/route-request.js'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { ErrorCode, ProxyError, type GatewayError } from './errors.js'
+import { AccessLog } from './proxy/access-log.js'
+import { proxyPlugin, sendError } from './proxy/plugin.js'
+import { pathOf, type RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
 import { Router } from './routing/router.js'
 import { BackendRegistry } from './upstream/registry.js'
 import { systemClock, type Clock } from './util/clock.js'
 import { systemRandom, type Random } from './util/random.js'
+import { VERSION } from './util/version.js'
 
 export type GatewayDeps = {
   readonly clock?: Clock
@@ -33,6 +38,7 @@ export type Gateway = {
   readonly adminApp: FastifyInstance
   readonly dispatcher: GatewayDispatcher
   readonly metrics: GatewayMetrics
+  readonly accessLog: AccessLog
   /** The routing state requests run against; replaced whole by `reload`. */
   readonly state: RoutingState
   readonly isReady: boolean
@@ -64,16 +70,20 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // While draining, requests on open connections are still served (with Connection: close).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    // Requests Node cannot parse still get a JSON answer with an x-request-id (spec §3).
+    keepAliveTimeout: config.client.keepAliveTimeoutMs,
+    // Node checks headersTimeout on this period (30 s by default): a 10 s limit would be up to 40 s.
+    http: { maxHeaderSize: config.client.maxHeaderBytes, connectionsCheckingInterval: 1000 },
+    // Requests Node cannot parse still get a JSON answer with an x-request-id and an access-log line (spec §3).
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
       if (error.code === 'ECONNRESET') return
-      writeRawReply(socket, randomUUID(), clientErrorReply(error.code))
+      refuseRaw(socket, undefined, clientErrorOf(error.code))
     }
   })
+  applyClientLimits(publicApp, config)
   const adminApp = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) })
 
   let state: RoutingState
-  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()))
+  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION })
   const makeRegistry = (next: GatewayConfig, previous?: BackendRegistry): BackendRegistry => new BackendRegistry(next, {
     clock,
     previous,
@@ -94,11 +104,43 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
   const status = { isStarted: false, isDraining: false, loadedAt: new Date().toISOString(), lastReload: undefined as GatewayStatus['lastReload'] }
 
+  const accessLog = new AccessLog(config.accessLog.format, publicApp.log)
+  const log = accessLog
+  /** A request answered on the raw socket (Node could not parse it, or CONNECT): same JSON shape, one access-log line. */
+  const refuseRaw = (socket: Duplex, request: IncomingMessage | undefined, error: GatewayError): void => {
+    const requestId = requestIdOf(request?.headers['x-request-id'])
+    const { status } = errorReply(error)
+    writeRawReply(socket, requestId, errorReply(error))
+    metrics.requestRefused({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
+    const peer = (socket as { remoteAddress?: string }).remoteAddress ?? ''
+    log.record({
+      requestId, clientIp: peer, method: request?.method ?? '-', host: request?.headers.host, path: request === undefined ? '-' : pathOf(request.url ?? ''),
+      httpVersion: request?.httpVersion ?? '1.1', status, durationMs: 0, bytesIn: 0, bytesOut: 0, userAgent: request?.headers['user-agent'], referer: undefined,
+      frontend: undefined, backend: undefined, instance: undefined, upstreamStatus: undefined, upstreamMs: undefined, retries: 0, retryReasons: undefined, error: error.code
+    })
+  }
+  // srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket).
+  publicApp.server.on('connect', (request: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => {})
+    refuseRaw(socket, request, new ProxyError(ErrorCode.METHOD_NOT_ALLOWED, 'CONNECT: srvgate is not a forward proxy'))
+  })
+  // What reaches fastify but no proxy route (a target fastify's router refuses) still gets the JSON shape.
+  publicApp.setNotFoundHandler(async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    return await sendError(reply, new ProxyError(ErrorCode.REQUEST_MALFORMED, `no route for target ${pathOf(request.url)}`))
+  })
+  publicApp.setErrorHandler(async (error, request, reply) => {
+    reply.header('x-request-id', request.id)
+    request.log.error({ err: error }, 'request failed unexpectedly')
+    return await sendError(reply, new ProxyError(ErrorCode.UPSTREAM_ERROR, (error as Error).message, undefined, { cause: error }))
+  })
+
   const gateway: Gateway = {
     publicApp,
     adminApp,
     dispatcher,
     metrics,
+    accessLog,
     get state () { return state },
     get isReady () { return status.isStarted && !status.isDraining },
     get isDraining () { return status.isDraining },
@@ -118,9 +160,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       const previous = state
       state = candidate
       previous.registry.stop()
+      applyClientLimits(publicApp, next)
+      log.format = next.accessLog.format
       status.loadedAt = new Date().toISOString()
       status.lastReload = { at: status.loadedAt, result: 'ok' }
-      metrics.reloads.inc({ result: 'ok' })
+      metrics.reloaded(true)
       return { ok: true, summary: `${next.frontends.length} frontends, ${next.backends.size} backends` }
     },
     reloadFromFile: async () => ({ ok: false, errors: ['this gateway was not started from a file'] }),
@@ -131,7 +175,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       const result = await run
       if (!result.ok) {
         status.lastReload = { at: new Date().toISOString(), result: 'error', error: result.errors.join('; ') }
-        metrics.reloads.inc({ result: 'error' })
+        metrics.reloaded(false)
         publicApp.log.error({ errors: result.errors }, 'reload failed; the previous configuration stays in use')
       } else {
         publicApp.log.info({ summary: result.summary }, 'configuration reloaded')
@@ -146,8 +190,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       await dispatcher.close()
     }
   }
-  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, onFinished: metrics.recordRequest, isDraining: () => status.isDraining })
-  handleUpgrades(publicApp.server, { state: () => state, dispatcher, log: publicApp.log, onFinished: metrics.recordRequest })
+  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining })
+  handleUpgrades(publicApp.server, { state: () => state, dispatcher, log: publicApp.log, accessLog, onFinished: metrics.requestRefused })
   await adminApp.register(adminPlugin, {
     token: config.adminToken,
     metrics,
@@ -162,4 +206,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     reload: gateway.requestReload
   })
   return gateway
+}
+
+/** The limits a running listener can take on reload (maxHeaderBytes needs a restart). */
+function applyClientLimits (app: FastifyInstance, config: GatewayConfig): void {
+  const server = app.server
+  server.headersTimeout = config.client.headersTimeoutMs
+  server.keepAliveTimeout = config.client.keepAliveTimeoutMs
+  // One more than the limit: routing sees a request that went over it (Node would cut silently).
+  server.maxHeadersCount = config.client.maxHeaderCount + 1
 }

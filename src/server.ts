@@ -23,11 +23,27 @@ export type RunningGateway = {
  * valid and every backend's first resolution is done or failed (spec §5:
  * never a half-started gateway).
  */
-export async function startGateway (configPath: string, options: { logLevel?: string } = {}): Promise<RunningGateway> {
+export type StartOptions = {
+  readonly logLevel?: string
+  /** Aborted (SIGTERM during start-up): stop warming, close what is open, throw StartAborted. */
+  readonly signal?: AbortSignal
+}
+
+/** Start-up was called off by a signal: not a failure (exit 0). */
+export class StartAborted extends Error {
+  override name = 'StartAborted'
+}
+
+export async function startGateway (configPath: string, options: StartOptions = {}): Promise<RunningGateway> {
   const config = await loadConfigFile(configPath)
   let writer: StateFileWriter | undefined
   const gateway = await buildGateway(config, {
-    logger: { level: options.logLevel ?? 'info' },
+    logger: {
+      level: options.logLevel ?? 'info',
+      // ISO 8601 times and level names: what people and log shippers read without a lookup table.
+      timestamp: () => `,"time":"${new Date().toISOString()}"`,
+      formatters: { level: (label: string) => ({ level: label }) }
+    },
     configPath,
     onSetChanged: () => writer?.schedule()
   })
@@ -47,22 +63,28 @@ export async function startGateway (configPath: string, options: { logLevel?: st
   }
   let address: { host: string, port: number }
   let adminAddress: { host: string, port: number }
+  const signal = options.signal
+  const checkAborted = (): void => { if (signal?.aborted === true) throw new StartAborted('start-up called off by a signal') }
   try {
     // The admin listener comes up first: /readyz answers 503 while the first resolutions run.
     adminAddress = await listen(gateway.adminApp, config.listen.admin)
-    await gateway.start()
+    checkAborted()
+    await untilAborted(gateway.start(), signal)
+    checkAborted()
     address = await listen(gateway.publicApp, config.listen.http)
   } catch (error) {
     // All or nothing: a half-started gateway closes what it opened before reporting.
     await gateway.close().catch(() => {})
     throw error
   }
+  // What runs, as opposed to what the file says after a reload: listeners are bound once.
+  const running = config
   log.info({ listen: address, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length }, 'srvgate listening')
 
   gateway.reloadFromFile = async (): Promise<ReloadResult> => {
     try {
       const next = await loadConfigFile(configPath)
-      const ignored = changedListeners(gateway.state.config, next)
+      const ignored = changedListeners(running, next)
       const result = await gateway.reload(next)
       writer?.schedule()
       return ignored.length === 0 || !result.ok ? result : { ok: true, summary: `${result.summary}; restart to apply ${ignored.join(', ')}` }
@@ -79,15 +101,24 @@ export async function startGateway (configPath: string, options: { logLevel?: st
       gateway.setDraining()
       log.info({ delayMs, timeoutMs }, 'draining: readyz answers 503')
       await sleep(delayMs)
-      const closing = gateway.publicApp.close()
-      const timer = setTimeout(() => {
-        log.warn({ timeoutMs }, 'drain timeout: closing the remaining connections')
+      const closing = gateway.publicApp.close().then(() => 'closed' as const)
+      // drain.timeout bounds the drain whatever is in flight: then every connection,
+      // queued upstream request and pool goes, and the process exits.
+      const deadline = timeout(timeoutMs)
+      const outcome = await Promise.race([closing, deadline.promise])
+      deadline.cancel()
+      if (outcome === 'timeout') {
+        log.warn({ timeoutMs, inFlight: (await gateway.metrics.inFlight.get()).values[0]?.value ?? 0 }, 'drain timeout: closing the remaining connections')
         gateway.publicApp.server.closeAllConnections()
-      }, timeoutMs)
-      await closing
-      clearTimeout(timer)
+        await gateway.dispatcher.destroy()
+        const grace = timeout(1000)
+        await Promise.race([closing, grace.promise])
+        grace.cancel()
+      }
       await writer?.flush()
-      await gateway.close()
+      const grace = timeout(2000)
+      await Promise.race([gateway.close(), grace.promise])
+      grace.cancel()
       log.info('drained')
     })()
     await draining
@@ -108,9 +139,31 @@ function changedListeners (current: GatewayConfig, next: GatewayConfig): string[
   if (current.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
   if (current.adminToken !== next.adminToken) changed.push('admin.token')
   if (current.statePath !== next.statePath) changed.push('statePath')
+  if (current.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')
   return changed
 }
 
 async function sleep (ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function timeout (ms: number): { promise: Promise<'timeout'>, cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined
+  const promise = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => { resolve('timeout') }, ms) })
+  return { promise, cancel: () => { clearTimeout(timer) } }
+}
+
+/** `work`, or StartAborted as soon as the signal fires. */
+async function untilAborted (work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return await work
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => { reject(new StartAborted('start-up called off by a signal')) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    await Promise.race([work, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort as () => void)
+  }
 }

@@ -3,6 +3,7 @@ import type { CacheReadResult } from '../dns/cache.js'
 import type { DnsObserver } from '../dns/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { DispatcherEvents } from '../proxy/dispatcher.js'
+import type { FinishedRequest } from '../proxy/plugin.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'
 
 /** Instance states as the metrics and /admin/state name them. */
@@ -16,6 +17,10 @@ export type InstanceState = 'up' | 'ejected' | 'failing-check' | 'dns-removed'
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly requests: Counter<'frontend' | 'backend' | 'status_class'>
+  readonly requestDuration: Histogram<'frontend' | 'backend' | 'status_class'>
+  readonly inFlight: Gauge
+  readonly lastReloadSuccessful: Gauge
+  readonly lastReloadSuccessTimestamp: Gauge
   readonly upstreamLatency: Histogram<'backend' | 'outcome'>
   readonly retries: Counter<'backend' | 'reason'>
   readonly ejections: Counter<'backend'>
@@ -25,11 +30,29 @@ export class GatewayMetrics {
   readonly reloads: Counter<'result'>
   readonly #backends: () => readonly Backend[]
 
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState) {
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string }) {
     this.#backends = backends
     const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry, prefix: 'srvgate_process_' })
-    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered, by frontend, backend and status class (2xx, 4xx, 5xx…).', labelNames: ['frontend', 'backend', 'status_class'], registers })
+    // The standard process_* and nodejs_* names dashboards expect, minus prom-client's
+    // `_total` gauges (a gauge never ends in _total): nodejs_active_resources{type} has their counts.
+    collectDefaultMetrics({ register: this.registry })
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
+    // eslint-disable-next-line no-new
+    new Gauge({ name: 'srvgate_build_info', help: 'Always 1; the labels say which srvgate and Node.js run.', labelNames: ['version', 'nodejs_version'], registers })
+      .set({ version: options.version, nodejs_version: process.version }, 1)
+    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers })
+    this.requestDuration = new Histogram({
+      name: 'srvgate_http_request_duration_seconds',
+      help: 'Time from a request\'s arrival to the end of its answer, at the edge, by frontend, backend and status class.',
+      labelNames: ['frontend', 'backend', 'status_class'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers
+    })
+    this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers })
+    this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers })
+    this.lastReloadSuccessTimestamp = new Gauge({ name: 'srvgate_config_last_reload_success_timestamp_seconds', help: 'When a configuration was last applied (start or reload), Unix time.', registers })
+    this.lastReloadSuccessful.set(1)
+    this.lastReloadSuccessTimestamp.set(Date.now() / 1000)
     this.upstreamLatency = new Histogram({
       name: 'srvgate_upstream_latency_seconds',
       help: 'Time from sending a request to an instance until its response headers (or failure), per attempt.',
@@ -63,7 +86,7 @@ export class GatewayMetrics {
     })
     this.dnsQueries = new Counter({ name: 'srvgate_dns_queries_total', help: 'DNS queries by nameserver, transport and outcome (noerror, nxdomain, servfail, timeout, …).', labelNames: ['nameserver', 'transport', 'outcome'], registers })
     this.dnsRejected = new Counter({ name: 'srvgate_dns_rejected_answers_total', help: 'DNS answers not believed (spoofed ID, wrong question, QR=0, cut short, undecodable).', labelNames: ['nameserver', 'transport', 'reason'], registers })
-    this.cacheReads = new Counter({ name: 'srvgate_dns_cache_reads_total', help: 'Resolver cache reads: hit, stale (served while DNS fails) or miss (waited for DNS).', labelNames: ['result'], registers })
+    this.cacheReads = new Counter({ name: 'srvgate_dns_cache_reads_total', help: 'Reads of the resolver cache by discovery: hit (served fresh), stale (served while DNS fails) or miss (nothing servable: waited for DNS). hit / (hit + miss) is the hit ratio.', labelNames: ['result'], registers })
     this.reloads = new Counter({ name: 'srvgate_config_reloads_total', help: 'Configuration reloads by result (ok, error).', labelNames: ['result'], registers })
   }
 
@@ -85,11 +108,38 @@ export class GatewayMetrics {
     instanceEjected: (backend) => { this.ejections.inc({ backend }) }
   }
 
-  /** Requests per backend, for the dashboard's rates. */
+  /** Requests per backend by its own name (per environment), for /admin/state and the dashboard; bounded. */
   readonly requestsByBackend = new Map<string, number>()
 
-  readonly recordRequest = (frontend: string | undefined, backend: string | undefined, status: number): void => {
-    this.requests.inc({ frontend: frontend ?? '', backend: backend ?? '', status_class: `${Math.floor(status / 100)}xx` })
-    if (backend !== undefined) this.requestsByBackend.set(backend, (this.requestsByBackend.get(backend) ?? 0) + 1)
+  readonly requestStarted = (): void => { this.inFlight.inc() }
+
+  /** A request that went through the proxy plugin ended (answered or abandoned). */
+  readonly requestFinished = (request: FinishedRequest): void => {
+    this.inFlight.dec()
+    this.requestRefused(request)
+  }
+
+  /** A request answered without entering the plugin (raw refusals, WebSocket handshakes). */
+  readonly requestRefused = (request: FinishedRequest): void => {
+    const labels = { frontend: request.frontend ?? '(none)', backend: request.backend ?? '(none)', status_class: `${Math.floor(request.status / 100)}xx` }
+    this.requests.inc(labels)
+    this.requestDuration.observe(labels, request.durationSeconds)
+    const name = request.backendName
+    if (name === undefined) return
+    // Templated backends come and go: the map keeps at most MAX_COUNTED names, dropping the oldest.
+    if (!this.requestsByBackend.has(name) && this.requestsByBackend.size >= MAX_COUNTED) {
+      const oldest = this.requestsByBackend.keys().next().value
+      if (oldest !== undefined) this.requestsByBackend.delete(oldest)
+    }
+    this.requestsByBackend.set(name, (this.requestsByBackend.get(name) ?? 0) + 1)
+  }
+
+  /** A reload applied (ok) or refused. */
+  readonly reloaded = (isOk: boolean): void => {
+    this.reloads.inc({ result: isOk ? 'ok' : 'error' })
+    this.lastReloadSuccessful.set(isOk ? 1 : 0)
+    if (isOk) this.lastReloadSuccessTimestamp.set(Date.now() / 1000)
   }
 }
+
+const MAX_COUNTED = 4096

@@ -78,7 +78,8 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
         isStale: snapshot.isStale,
         lastError: snapshot.lastError === undefined ? undefined : { code: snapshot.lastError.code, message: snapshot.lastError.message },
         metricLabel: backend.metricLabel,
-        requests: requestCounts.get(backend.metricLabel) ?? 0,
+        requests: requestCounts.get(backend.name) ?? 0,
+        refused: snapshot.refused,
         instances
       }
     }),

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
 import type { GatewayConfig, ResolverConfig } from '../config/types.js'
@@ -6,11 +5,14 @@ import { DnsResolver } from '../dns/resolver.js'
 import { DnsTransport } from '../dns/transport.js'
 import type { DnsObserver, RecordType, Resolution } from '../dns/types.js'
 import { ConfigError, DnsError, UsageError } from '../errors.js'
-import { startGateway, type RunningGateway } from '../server.js'
+import { StartAborted, startGateway, type RunningGateway } from '../server.js'
+import { watchConfigFile } from '../config/watch.js'
 import { runDemo, type RunningDemo } from '../demo/run.js'
-import { isLoopback, parseAddress, type Address } from '../util/address.js'
+import { isLoopback, makeAddress, parseAddress, type Address } from '../util/address.js'
+import { lookup } from 'node:dns/promises'
 import { formatDuration, parseDuration } from '../util/duration.js'
 import { ExitCode, describeError, table, type Output } from './output.js'
+import { VERSION } from '../util/version.js'
 
 type Command = {
   readonly summary: string
@@ -20,8 +22,6 @@ type Command = {
 }
 
 const DEFAULT_NAMESERVER = '127.0.0.1:8600'
-/** From package.json, two folders up from both src/cli and dist/cli. */
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 const COMMANDS: Record<string, Command> = {
   demo: {
@@ -46,7 +46,7 @@ Ctrl-C stops everything it started. Exit codes: 0 stopped, 2 wrong usage,
   },
   run: {
     summary: 'run the gateway',
-    usage: 'srvgate run -c FILE [--log-level LEVEL]',
+    usage: 'srvgate run -c FILE [--watch] [--log-level LEVEL]',
     help: `Loads FILE, resolves every backend once, then listens on listen.http
 (traffic) and listen.admin (healthz, readyz, metrics, state, dashboard).
 Logs are JSON lines (pino) on stdout, one per request.
@@ -54,10 +54,14 @@ Logs are JSON lines (pino) on stdout, one per request.
 Signals: SIGHUP reloads FILE (validated and warmed beside the old config,
 swapped in one step; on any error the old config keeps serving). SIGTERM or
 SIGINT drains: readyz turns 503, after drain.delay the listener closes,
-in-flight requests finish (up to drain.timeout), exit 0.
+in-flight requests finish (up to drain.timeout, then they are cut), exit 0.
+Signals that arrive during start-up are honoured: SIGTERM stops (exit 0),
+SIGHUP reloads once started.
 
 Options:
   -c, --config FILE     the configuration file (required)
+      --watch           reload when FILE changes (also a Kubernetes ConfigMap
+                        update, which swaps a symlink); SIGHUP works either way
       --log-level LEVEL trace, debug, info (default), warn, error
   -h, --help            this help
 
@@ -143,6 +147,12 @@ export async function runCli (argv: readonly string[], output: Output): Promise<
     if (error instanceof UsageError) {
       output.err(`srvgate ${name}: ${error.message}\nUsage: ${command.usage}`)
       return ExitCode.USAGE
+    }
+    if (error instanceof ConfigError) {
+      // The file's fault, not the command line's: exit 1, as check and run do.
+      output.err(`srvgate ${name}: invalid configuration`)
+      for (const line of describeError(error)) output.err(line)
+      return ExitCode.FAILED
     }
     output.err(`srvgate ${name}: ${describeError(error).join('\n')}`)
     return ExitCode.UNAVAILABLE
@@ -232,15 +242,44 @@ function portOption (text: string, name: string): number {
 }
 
 async function runRun (args: string[], output: Output): Promise<ExitCode> {
-  const { values } = parse({ args, strict: true, options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', default: 'info' } } })
+  const { values } = parse({ args, strict: true, options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', default: 'info' }, watch: { type: 'boolean', default: false } } })
   const file = values.config
   if (typeof file !== 'string') throw new UsageError('--config FILE is required')
   const level = String(values['log-level'])
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`--log-level must be trace, debug, info, warn or error, not "${level}"`)
-  let running: RunningGateway
+  // Handlers go in before anything starts: a signal during the first resolutions must not
+  // kill the process with the shell's default (129, 143). SIGTERM then exits 0; SIGHUP is
+  // applied once started.
+  const stopping = new AbortController()
+  let stopSignal: string | undefined
+  let isHangupPending = false
+  let running: RunningGateway | undefined
+  const onStop = (signal: string): void => {
+    stopSignal ??= signal
+    stopping.abort()
+  }
+  const onTerm = (): void => { onStop('SIGTERM') }
+  const onInt = (): void => { onStop('SIGINT') }
+  const onHangup = (): void => {
+    if (running === undefined) isHangupPending = true
+    else void running.reload()
+  }
+  process.on('SIGTERM', onTerm)
+  process.on('SIGINT', onInt)
+  process.on('SIGHUP', onHangup)
+  const removeHandlers = (): void => {
+    process.removeListener('SIGTERM', onTerm)
+    process.removeListener('SIGINT', onInt)
+    process.removeListener('SIGHUP', onHangup)
+  }
   try {
-    running = await startGateway(file, { logLevel: level })
+    running = await startGateway(file, { logLevel: level, signal: stopping.signal })
   } catch (error) {
+    removeHandlers()
+    if (error instanceof StartAborted) {
+      output.err(`srvgate run: ${stopSignal ?? 'signal'} during start-up: stopped`)
+      return ExitCode.OK
+    }
     if (error instanceof ConfigError) {
       output.err(`${file}: invalid configuration`)
       for (const line of describeError(error)) output.err(line)
@@ -249,13 +288,27 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
     output.err(`srvgate run: could not start: ${describeError(error).join('; ')}`)
     return ExitCode.UNAVAILABLE
   }
-  const onHangup = (): void => { void running.reload() }
-  process.on('SIGHUP', onHangup)
-  return await stopOnSignal(async (signal) => {
-    running.gateway.publicApp.log.info({ signal }, 'stopping')
-    process.removeListener('SIGHUP', onHangup)
-    await running.drain()
-  }, output, 'run')
+  const gateway = running
+  const log = gateway.gateway.publicApp.log
+  if (isHangupPending) void gateway.reload()
+  const watcher = values.watch === true
+    ? watchConfigFile(file, () => {
+      log.info({ file }, 'configuration file changed: reloading')
+      void gateway.reload()
+    }, { onError: (error) => { log.warn({ err: error, file }, 'cannot watch the configuration file; SIGHUP still reloads') } })
+    : undefined
+  if (!stopping.signal.aborted) await new Promise<void>((resolve) => { stopping.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
+  watcher?.stop()
+  log.info({ signal: stopSignal }, 'stopping')
+  try {
+    await gateway.drain()
+  } catch (error) {
+    output.err(`srvgate run: error while stopping: ${describeError(error).join('; ')}`)
+    return ExitCode.UNAVAILABLE
+  } finally {
+    removeHandlers()
+  }
+  return ExitCode.OK
 }
 
 type RejectionNote = { nameserver: string, transport: string, reason: string, detail: string }
@@ -339,11 +392,16 @@ async function resolverSettings (values: { server?: string[] | undefined, config
     throw new UsageError('--resolver needs --config')
   }
   if (values.server !== undefined) {
-    const nameservers = values.server.map((text) => {
+    const nameservers = await Promise.all(values.server.map(async (text) => {
       const address = parseAddress(text) ?? parseAddress(`${text}:53`)
-      if (address === undefined || address.family === 0) throw new UsageError(`--server must be an IP address with an optional port, such as 127.0.0.1:8600 or [::1]:8600, not "${text}"`)
-      return address
-    })
+      if (address === undefined) throw new UsageError(`--server must be host:port or an address with an optional port, such as 127.0.0.1:8600, [::1]:8600 or consul:8600, not "${text}"`)
+      if (address.family !== 0) return address
+      try {
+        return makeAddress((await lookup(address.host)).address, address.port)
+      } catch (error) {
+        throw new UsageError(`--server ${text}: cannot resolve the host name "${address.host}" (${(error as { code?: string }).code ?? (error as Error).message})`)
+      }
+    }))
     base = { ...base, nameservers }
   }
   if (values.timeout !== undefined) {
@@ -351,7 +409,6 @@ async function resolverSettings (values: { server?: string[] | undefined, config
     if (timeoutMs === undefined) throw new UsageError(`--timeout must be a duration such as 500ms, not "${values.timeout}"`)
     base = { ...base, timeoutMs }
   }
-  if (base.nameservers.some((address) => address.family === 0)) throw new UsageError('nameservers must be IP addresses')
   return base
 }
 

@@ -1,25 +1,58 @@
 import { readFile } from 'node:fs/promises'
+import { lookup } from 'node:dns/promises'
 import { parseDocument } from 'yaml'
 import { ConfigError, ErrorCode, type ConfigIssue } from '../errors.js'
-import { parseAddress, type Address } from '../util/address.js'
+import { makeAddress, parseAddress, type Address } from '../util/address.js'
 import { parseDuration, type Milliseconds } from '../util/duration.js'
+import { CidrSet, parseCidr, type Cidr } from '../util/cidr.js'
 import type {
-  BackendConfig, BackendOptions, BackendTemplateConfig, DiscoveryConfig, FrontendConfig,
+  AddressPolicyConfig, BackendConfig, BackendOptions, BackendTemplateConfig, DiscoveryConfig, FrontendConfig,
   GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn
 } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 
 type Environment = Readonly<Record<string, string | undefined>>
 
-/** Read, validate and compile a configuration file. All or nothing: throws ConfigError with every issue. */
-export async function loadConfigFile (file: string, env: Environment = process.env): Promise<GatewayConfig> {
+/** Turns a host name into one IP address (the system resolver: /etc/hosts, Docker's and Kubernetes' DNS). */
+export type HostLookup = (host: string) => Promise<string>
+
+const systemLookup: HostLookup = async (host) => (await lookup(host)).address
+
+/**
+ * Read, validate and compile a configuration file, then resolve nameservers
+ * given as host names (`consul:8600`, as in a compose file). All or nothing:
+ * throws ConfigError with every issue. Called at start and on every reload,
+ * so a nameserver that moved is followed by a reload.
+ */
+export async function loadConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<GatewayConfig> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (cause) {
     throw new ConfigError(ErrorCode.CONFIG_READ, [{ path: '', message: `cannot read ${file}: ${(cause as Error).message}` }], { cause })
   }
-  return parseConfigText(text, env)
+  return await resolveNameserverHosts(parseConfigText(text, env), hostLookup)
+}
+
+/** Nameservers written as host names become IP addresses; a name that does not resolve is a configuration error with its path. */
+export async function resolveNameserverHosts (config: GatewayConfig, hostLookup: HostLookup = systemLookup): Promise<GatewayConfig> {
+  const named = [...config.resolvers.values()].some((resolver) => resolver.nameservers.some((address) => address.family === 0))
+  if (!named) return config
+  const issues: ConfigIssue[] = []
+  const resolvers = new Map(await Promise.all([...config.resolvers].map(async ([name, resolver]) => {
+    const nameservers = await Promise.all(resolver.nameservers.map(async (address, index) => {
+      if (address.family !== 0) return address
+      try {
+        return makeAddress(await hostLookup(address.host), address.port)
+      } catch (cause) {
+        issues.push({ path: `resolvers.${name}.nameservers[${index}]`, message: `cannot resolve the host name "${address.host}": ${(cause as { code?: string }).code ?? (cause as Error).message}` })
+        return address
+      }
+    }))
+    return [name, { ...resolver, nameservers }] as const
+  })))
+  if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
+  return deepFreeze({ ...config, resolvers })
 }
 
 /** Parse YAML or JSON text (JSON is read by the YAML parser) and compile it. */
@@ -71,6 +104,7 @@ function substituteEnvironment (value: unknown, path: string, env: Environment, 
 
 // The document's shape after schema validation and defaults (see schema.ts).
 type DiscoveryDocument = { resolver: string, srv?: string, a?: string, port?: number }
+type AddressPolicyDocument = { allow?: string[], deny?: string[] }
 type BackendOptionsDocument = {
   balance: BackendOptions['balance']
   hashOn?: string
@@ -78,15 +112,21 @@ type BackendOptionsDocument = {
   outlier: { consecutiveFailures: number, ejectFor: string, maxEjectedPercent: number }
   retry: { attempts: number, on: RetryOn[] }
   timeouts: { connect: string, response: string }
+  maxConnectionsPerInstance: number
+  addressPolicy?: AddressPolicyDocument
 }
 type Document = {
   listen: { http: string, admin: string }
   admin: { token?: string }
   drain: { delay: string, timeout: string }
+  client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number }
+  trustedProxies: string[]
+  templatedBackends: { max: number, idleTimeout: string }
+  accessLog: { format: 'json' | 'common' }
   statePath?: string
   resolvers: Record<string, {
-    nameservers: string[], timeout: string, attempts: number, ttl: { min: string, max: string },
-    staleFor: string, negativeTtl: string, emptyGrace: string, ednsPayload: number
+    nameservers: string[], timeout: string, attempts: number, ttl: { min: string, max: string }, targetTtl: { min: string, max: string },
+    staleFor: string, negativeTtl: string, emptyGrace: string, ednsPayload: number, addressPolicy?: AddressPolicyDocument
   }>
   backends: Record<string, BackendOptionsDocument & { discovery: DiscoveryDocument }>
   frontends: Array<{
@@ -110,16 +150,20 @@ class Compiler {
       const path = `resolvers.${name}`
       const ttl = { minMs: duration(resolver.ttl.min), maxMs: duration(resolver.ttl.max) }
       if (ttl.minMs > ttl.maxMs) this.issues.push({ path: `${path}.ttl`, message: 'min must not be greater than max' })
+      const targetTtl = { minMs: duration(resolver.targetTtl.min), maxMs: duration(resolver.targetTtl.max) }
+      if (targetTtl.minMs > targetTtl.maxMs) this.issues.push({ path: `${path}.targetTtl`, message: 'min must not be greater than max' })
       const compiled: ResolverConfig = {
         name,
         nameservers: resolver.nameservers.map(address),
         timeoutMs: duration(resolver.timeout),
         attempts: resolver.attempts,
         ttl,
+        targetTtl,
         staleForMs: duration(resolver.staleFor),
         negativeTtlMs: duration(resolver.negativeTtl),
         emptyGraceMs: duration(resolver.emptyGrace),
-        ednsPayload: resolver.ednsPayload
+        ednsPayload: resolver.ednsPayload,
+        addressPolicy: addressPolicy(resolver.addressPolicy) ?? { allow: undefined, deny: new CidrSet([]) }
       }
       return [name, compiled] as const
     }))
@@ -183,6 +227,16 @@ class Compiler {
       listen: { http: address(document.listen.http), admin: address(document.listen.admin) },
       adminToken: document.admin.token,
       drain: { delayMs: duration(document.drain.delay), timeoutMs: duration(document.drain.timeout) },
+      client: {
+        headersTimeoutMs: duration(document.client.headersTimeout),
+        bodyIdleTimeoutMs: duration(document.client.bodyIdleTimeout),
+        keepAliveTimeoutMs: duration(document.client.keepAliveTimeout),
+        maxHeaderCount: document.client.maxHeaderCount,
+        maxHeaderBytes: document.client.maxHeaderBytes
+      },
+      trustedProxies: new CidrSet(document.trustedProxies.map(cidr)),
+      templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout) },
+      accessLog: { format: document.accessLog.format },
       statePath: document.statePath,
       resolvers,
       backends,
@@ -225,7 +279,9 @@ class Compiler {
         maxEjectedPercent: input.outlier.maxEjectedPercent
       },
       retry: { attempts: input.retry.attempts, on: new Set(input.retry.on) },
-      timeouts: { connectMs: duration(input.timeouts.connect), responseMs: duration(input.timeouts.response) }
+      timeouts: { connectMs: duration(input.timeouts.connect), responseMs: duration(input.timeouts.response) },
+      maxConnectionsPerInstance: input.maxConnectionsPerInstance,
+      addressPolicy: addressPolicy(input.addressPolicy)
     }
   }
 
@@ -284,6 +340,17 @@ function address (text: string): Address {
   const value = parseAddress(text)
   if (value === undefined) throw new Error(`schema let through a bad address: ${text}`)
   return value
+}
+
+function cidr (text: string): Cidr {
+  const value = parseCidr(text)
+  if (value === undefined) throw new Error(`schema let through a bad CIDR block: ${text}`)
+  return value
+}
+
+function addressPolicy (input: AddressPolicyDocument | undefined): AddressPolicyConfig | undefined {
+  if (input === undefined) return undefined
+  return { allow: input.allow === undefined ? undefined : new CidrSet(input.allow.map(cidr)), deny: new CidrSet((input.deny ?? []).map(cidr)) }
 }
 
 function hashKey (text: string): HashKey {

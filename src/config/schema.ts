@@ -11,6 +11,19 @@
 const duration = (defaultValue: string, description: string) =>
   ({ type: 'string', format: 'duration', default: defaultValue, description }) as const
 
+const cidrList = (description: string) =>
+  ({ type: 'array', items: { type: 'string', format: 'cidr' }, description }) as const
+
+const addressPolicy = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Which discovered addresses may be instances. 0.0.0.0, ::, multicast, broadcast and cloud metadata addresses (169.254.169.254, fd00:ec2::254) are always refused, and so are srvgate\'s own listeners.',
+  properties: {
+    allow: cidrList('When set, only addresses in these blocks are used (CIDR, e.g. 10.0.0.0/8; a bare address is one host).'),
+    deny: cidrList('Addresses in these blocks are never used.')
+  }
+} as const
+
 const backendOptions = {
   balance: {
     enum: ['weighted', 'round-robin', 'least-request', 'random', 'hash'],
@@ -68,9 +81,17 @@ const backendOptions = {
     description: 'Per attempt.',
     properties: {
       connect: duration('1s', 'Time to open a connection to an instance.'),
-      response: duration('30s', 'Time from request sent to response headers received; also the longest pause within a response body.')
+      response: duration('30s', 'Time waiting for a pooled connection plus time from request sent to response headers; also the longest pause within a response body.')
     }
-  }
+  },
+  maxConnectionsPerInstance: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 65536,
+    default: 256,
+    description: 'Most connections open to one instance (HAProxy maxconn per server); further requests wait for one, within timeouts.response.'
+  },
+  addressPolicy
 } as const
 
 const discovery = {
@@ -116,6 +137,42 @@ export const gatewaySchema = {
         token: { type: 'string', minLength: 1, description: 'Bearer token required on the admin listener.' }
       }
     },
+    client: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Limits on what clients send (HAProxy timeout http-request and timeout client). A client over a limit gets 408 or 431 and is never forwarded.',
+      properties: {
+        headersTimeout: duration('10s', 'The whole request head must arrive within this, else 408.'),
+        bodyIdleTimeout: duration('30s', 'Longest pause while a request body arrives, else 408 and the connection closes.'),
+        keepAliveTimeout: duration('5s', 'An idle keep-alive connection from a client is closed after this.'),
+        maxHeaderCount: { type: 'integer', minimum: 1, maximum: 10000, default: 100, description: 'Most header fields in a request (Envoy and HAProxy use about 100); more is 431.' },
+        maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384, description: 'Largest request head in bytes (Node\'s default); more is 431.' }
+      }
+    },
+    trustedProxies: {
+      ...cidrList('Peers whose X-Forwarded-For, X-Forwarded-Proto/Host, X-Real-IP and Forwarded headers are believed (CIDR). From any other peer they are replaced by srvgate\'s own. Default: none.'),
+      default: []
+    },
+    templatedBackends: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Bounds on backends made from templates (web-{env}) on demand.',
+      properties: {
+        max: { type: 'integer', minimum: 1, maximum: 100000, default: 256, description: 'Most templated backends alive at once; the least recently used idle one makes room.' },
+        idleTimeout: duration('5m', 'A templated backend unused this long is reclaimed.')
+      }
+    },
+    accessLog: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'One line per request on stdout.',
+      properties: {
+        format: { enum: ['json', 'common'], default: 'json', description: 'json: pino JSON lines; common: Apache combined log format, for people who grep.' }
+      }
+    },
     drain: {
       type: 'object',
       additionalProperties: false,
@@ -142,7 +199,7 @@ export const gatewaySchema = {
             type: 'array',
             minItems: 1,
             items: { type: 'string', format: 'address' },
-            description: 'Tried in order, failing over. IP literals: host:port or [v6]:port.'
+            description: 'Tried in order, failing over: host:port or [v6]:port. A host name (consul:8600) is resolved by the system resolver at load and on every reload.'
           },
           timeout: duration('500ms', 'Per attempt.'),
           attempts: { type: 'integer', minimum: 1, maximum: 10, default: 3, description: 'Queries in total over all nameservers.' },
@@ -156,10 +213,21 @@ export const gatewaySchema = {
               max: duration('30s', 'Ceiling of the record TTL.')
             }
           },
+          targetTtl: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            description: 'Clamp of the TTL of SRV targets\' addresses, when an answer leaves them out of its additional section and they are asked one by one (cached by target name).',
+            properties: {
+              min: duration('5s', 'Floor: node addresses change far less often than instance sets.'),
+              max: duration('5m', 'Ceiling.')
+            }
+          },
           staleFor: duration('60s', 'Serve the last good answer this long past its expiry while DNS fails.'),
           negativeTtl: duration('5s', 'Cache NXDOMAIN and empty answers this long.'),
           emptyGrace: duration('2s', 'A known instance set survives NXDOMAIN/empty answers this long before it is emptied.'),
-          ednsPayload: { type: 'integer', minimum: 512, maximum: 65535, default: 4096, description: 'EDNS0 UDP payload size.' }
+          ednsPayload: { type: 'integer', minimum: 512, maximum: 65535, default: 4096, description: 'EDNS0 UDP payload size.' },
+          addressPolicy
         }
       }
     },

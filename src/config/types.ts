@@ -1,5 +1,6 @@
 import type { Address } from '../util/address.js'
 import type { Milliseconds } from '../util/duration.js'
+import type { CidrSet } from '../util/cidr.js'
 
 /**
  * The compiled configuration: durations in milliseconds, addresses parsed,
@@ -11,11 +12,32 @@ export type GatewayConfig = {
   /** Bearer token for the admin listener; undefined: no token required. */
   readonly adminToken: string | undefined
   readonly drain: { readonly delayMs: Milliseconds, readonly timeoutMs: Milliseconds }
+  readonly client: ClientLimits
+  /** Peers whose forwarding headers are believed; empty: none. */
+  readonly trustedProxies: CidrSet
+  readonly templatedBackends: { readonly max: number, readonly idleTimeoutMs: Milliseconds }
+  readonly accessLog: { readonly format: 'json' | 'common' }
   /** Where last-known instance sets are kept; undefined: not kept. */
   readonly statePath: string | undefined
   readonly resolvers: ReadonlyMap<string, ResolverConfig>
   readonly backends: ReadonlyMap<string, BackendConfig>
   readonly frontends: readonly FrontendConfig[]
+}
+
+/** What clients may send, and how slowly (see schema.ts for the defaults). */
+export type ClientLimits = {
+  readonly headersTimeoutMs: Milliseconds
+  readonly bodyIdleTimeoutMs: Milliseconds
+  readonly keepAliveTimeoutMs: Milliseconds
+  readonly maxHeaderCount: number
+  readonly maxHeaderBytes: number
+}
+
+/** Which discovered addresses may be instances; built-in refusals are added by upstream/address-policy.ts. */
+export type AddressPolicyConfig = {
+  /** When set, only addresses in these blocks. */
+  readonly allow: CidrSet | undefined
+  readonly deny: CidrSet
 }
 
 export type ResolverConfig = {
@@ -24,10 +46,13 @@ export type ResolverConfig = {
   readonly timeoutMs: Milliseconds
   readonly attempts: number
   readonly ttl: { readonly minMs: Milliseconds, readonly maxMs: Milliseconds }
+  /** Clamp for SRV targets' addresses asked one by one. */
+  readonly targetTtl: { readonly minMs: Milliseconds, readonly maxMs: Milliseconds }
   readonly staleForMs: Milliseconds
   readonly negativeTtlMs: Milliseconds
   readonly emptyGraceMs: Milliseconds
   readonly ednsPayload: number
+  readonly addressPolicy: AddressPolicyConfig
 }
 
 export type DiscoveryConfig =
@@ -51,6 +76,10 @@ export type BackendOptions = {
   readonly outlier: { readonly consecutiveFailures: number, readonly ejectForMs: Milliseconds, readonly maxEjectedPercent: number }
   readonly retry: { readonly attempts: number, readonly on: ReadonlySet<RetryOn> }
   readonly timeouts: { readonly connectMs: Milliseconds, readonly responseMs: Milliseconds }
+  /** Most connections to one instance; more requests wait (within timeouts.response). */
+  readonly maxConnectionsPerInstance: number
+  /** Narrows the resolver's address policy for this backend; undefined: the resolver's alone. */
+  readonly addressPolicy: AddressPolicyConfig | undefined
 }
 
 export type HealthCheckConfig = {

@@ -1,6 +1,7 @@
 import AjvModule, { type ErrorObject } from 'ajv/dist/2020.js'
 import { parseAddress } from '../util/address.js'
 import { parseDuration } from '../util/duration.js'
+import { parseCidr } from '../util/cidr.js'
 import type { ConfigIssue } from '../errors.js'
 import { gatewaySchema } from './schema.js'
 
@@ -10,6 +11,7 @@ const Ajv2020 = AjvModule.default
 const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false })
 ajv.addFormat('duration', { type: 'string', validate: (text: string) => parseDuration(text) !== undefined })
 ajv.addFormat('address', { type: 'string', validate: (text: string) => parseAddress(text) !== undefined })
+ajv.addFormat('cidr', { type: 'string', validate: (text: string) => parseCidr(text) !== undefined })
 const validateDocument = ajv.compile(gatewaySchema)
 
 /**
@@ -42,7 +44,8 @@ const join = (path: string, key: string): string => path === '' ? key : `${path}
 
 const FORMAT_MESSAGES: Record<string, string> = {
   duration: 'must be a duration such as 250ms, 1s or 5m',
-  address: 'must be host:port, such as 127.0.0.1:8600 or [::1]:8600'
+  address: 'must be host:port, such as 127.0.0.1:8600 or [::1]:8600',
+  cidr: 'must be an IP address or a CIDR block, such as 10.0.0.0/8 or fd00::/8'
 }
 
 const PATTERN_MESSAGES: Record<string, string> = {

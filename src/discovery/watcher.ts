@@ -3,6 +3,7 @@ import type { Lookup } from '../dns/resolver.js'
 import { DnsError } from '../errors.js'
 import type { Clock } from '../util/clock.js'
 import { InstanceSet } from './instance-set.js'
+import { formatHostPort } from '../util/address.js'
 
 /** Where a backend's discovery stands. */
 export type DiscoveryStatus =
@@ -17,7 +18,11 @@ export type DiscoverySnapshot = {
   readonly isStale: boolean
   readonly lastError: DnsError | undefined
   readonly resolution: CachedResolution | undefined
+  /** Discovered instances the address policy refused, with why. */
+  readonly refused: readonly RefusedInstance[]
 }
+
+export type RefusedInstance = { readonly key: string, readonly reason: string }
 
 export type WatcherOptions = {
   readonly lookup: Lookup
@@ -28,6 +33,8 @@ export type WatcherOptions = {
   /** Never read the cache more often than this (the clamped TTL's floor). */
   readonly minIntervalMs: number
   readonly onError?: (error: unknown) => void
+  /** Why an address may not be an instance (upstream/address-policy.ts); undefined admits it. */
+  readonly refusal?: (address: string, port: number) => string | undefined
 }
 
 /** Forced re-resolutions after connect failures are spaced at least this far apart. */
@@ -42,7 +49,7 @@ const MIN_FORCED_REFRESH_MS = 250
 export class DiscoveryWatcher {
   readonly lookup: Lookup
   readonly #options: WatcherOptions
-  #snapshot: DiscoverySnapshot = { status: 'pending', set: InstanceSet.EMPTY, isStale: false, lastError: undefined, resolution: undefined }
+  #snapshot: DiscoverySnapshot = { status: 'pending', set: InstanceSet.EMPTY, isStale: false, lastError: undefined, resolution: undefined, refused: [] }
   #timer: NodeJS.Timeout | undefined
   #isStopped = false
   #lastForcedMs = -Infinity
@@ -83,7 +90,10 @@ export class DiscoveryWatcher {
     try {
       const resolution = await this.#options.cache.lookup(this.lookup)
       this.#apply(resolution)
-      nextInMs = Math.max(this.#options.minIntervalMs / 2, resolution.ttlClampedMs / 2)
+      // Read again at 90% of the TTL: past the cache's refresh-ahead point (70-80%) and before
+      // expiry, so the read starts the refresh and is served (a hit), never left to expire (a miss).
+      const refreshAt = resolution.receivedAtMs + resolution.ttlClampedMs * 0.9
+      nextInMs = Math.max(this.#options.minIntervalMs / 2, refreshAt - this.#options.clock.now())
     } catch (error) {
       this.#applyError(error)
     }
@@ -93,11 +103,20 @@ export class DiscoveryWatcher {
   }
 
   #apply (resolution: CachedResolution): void {
-    const set = resolution.outcome === 'answer' ? InstanceSet.fromDiscovered(resolution.instances) : InstanceSet.EMPTY
+    const refusal = this.#options.refusal
+    const refused: RefusedInstance[] = []
+    const admitted = refusal === undefined
+      ? resolution.instances
+      : resolution.instances.filter((instance) => {
+        const reason = refusal(instance.address, instance.port)
+        if (reason !== undefined) refused.push({ key: formatHostPort(instance.address, instance.port), reason })
+        return reason === undefined
+      })
+    const set = resolution.outcome === 'answer' ? InstanceSet.fromDiscovered(admitted) : InstanceSet.EMPTY
     const previous = this.#snapshot
     // Keep the previous set object when nothing changed, so readers can compare by identity.
     const nextSet = set.equals(previous.set) ? previous.set : set
-    this.#set({ status: resolution.outcome === 'answer' ? 'answer' : 'empty', set: nextSet, isStale: resolution.isStale, lastError: resolution.lastError, resolution })
+    this.#set({ status: resolution.outcome === 'answer' ? 'answer' : 'empty', set: nextSet, isStale: resolution.isStale, lastError: resolution.lastError, resolution, refused })
   }
 
   #applyError (error: unknown): void {
@@ -105,7 +124,7 @@ export class DiscoveryWatcher {
       this.#options.onError?.(error)
       return
     }
-    this.#set({ status: 'failed', set: InstanceSet.EMPTY, isStale: false, lastError: error, resolution: undefined })
+    this.#set({ status: 'failed', set: InstanceSet.EMPTY, isStale: false, lastError: error, resolution: undefined, refused: [] })
   }
 
   #set (snapshot: DiscoverySnapshot): void {

@@ -2,8 +2,8 @@ import { LRUCache } from 'lru-cache'
 import { DnsError } from '../errors.js'
 import type { Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
-import type { Lookup, Resolver } from './resolver.js'
-import type { Resolution } from './types.js'
+import type { Lookup, Resolver, TargetAddresses } from './resolver.js'
+import type { AddressRecord, Resolution } from './types.js'
 
 export type CachePolicy = {
   readonly ttl: { readonly minMs: number, readonly maxMs: number }
@@ -90,6 +90,12 @@ export function lookupKey (lookup: Lookup): string {
  */
 export class ResolverCache {
   readonly #lru: LRUCache<string, Entry, FetchContext>
+  /**
+   * NXDOMAIN and empty answers, kept apart and bounded: they outlive a
+   * templated backend's reclaim (cycling many preview names cannot turn the
+   * negative cache into a query per request) and cannot evict positive entries.
+   */
+  readonly #negative: LRUCache<string, Entry>
   readonly #policy: CachePolicy
   readonly #clock: Clock
   readonly #random: Random
@@ -109,12 +115,20 @@ export class ResolverCache {
       ignoreFetchAbort: true,
       fetchMethod: async (_key, previous, { context }) => await this.#refresh(resolver, context?.lookup, previous)
     })
+    this.#negative = new LRUCache<string, Entry>({ max: options.maxEntries ?? 10_000 })
   }
 
   /** Resolve through the cache. Throws DnsError only when DNS fails and nothing is left to serve. */
   async lookup (lookup: Lookup): Promise<CachedResolution> {
     const cached = this.peek(lookup)
     if (cached !== undefined) return cached
+    const key = lookupKey(lookup)
+    const negative = this.#negative.get(key)
+    if (negative !== undefined && this.#clock.now() < negative.expiresAtMs && !this.#lru.has(key)) {
+      this.#lru.set(key, negative)
+      this.#onRead('hit')
+      return this.#serve(negative)
+    }
     this.#onRead('miss')
     const entry = await this.#lru.fetch(lookupKey(lookup), { forceRefresh: true, context: { lookup } }) as Entry
     return this.#serve(entry)
@@ -192,7 +206,11 @@ export class ResolverCache {
     if (target === undefined) throw new Error('ResolverCache: a fetch without a lookup')
     try {
       const resolution = await resolver.resolve(target)
-      return this.#afterAnswer(target, resolution, previous, this.#clock.now())
+      const entry = this.#afterAnswer(target, resolution, previous, this.#clock.now())
+      const key = lookupKey(target)
+      if (entry.resolution?.outcome === 'answer') this.#negative.delete(key)
+      else this.#negative.set(key, entry)
+      return entry
     } catch (error) {
       if (!(error instanceof DnsError)) throw error
       return this.#afterFailure(target, error, previous, this.#clock.now())
@@ -270,4 +288,46 @@ function entryOf (fields: EntryFields): Entry {
 
 function clamp (value: number, min: number, max: number): number {
   return Math.min(Math.max(value, min), max)
+}
+
+export type TargetCachePolicy = { readonly ttl: { readonly minMs: number, readonly maxMs: number }, readonly maxEntries?: number }
+
+type TargetEntry = { readonly records: readonly AddressRecord[], readonly expiresAtMs: number }
+
+/**
+ * Addresses of SRV targets that an answer's additional section left out,
+ * cached by target name for their TTL clamped to `targetTtl` (node addresses
+ * change far less often than instance sets), with one query per name in
+ * flight, and at most `maxEntries` names. Without it, 200 targets cost 200
+ * queries on every refresh of the SRV name.
+ */
+export class TargetAddressCache implements TargetAddresses {
+  readonly #lru: LRUCache<string, TargetEntry>
+  readonly #inFlight = new Map<string, Promise<readonly AddressRecord[]>>()
+  readonly #policy: TargetCachePolicy
+  readonly #clock: Clock
+
+  constructor (policy: TargetCachePolicy, clock: Clock) {
+    this.#policy = policy
+    this.#clock = clock
+    this.#lru = new LRUCache<string, TargetEntry>({ max: policy.maxEntries ?? 10_000 })
+  }
+
+  async addresses (target: string, query: () => Promise<readonly AddressRecord[]>): Promise<readonly AddressRecord[]> {
+    const key = target.toLowerCase()
+    const cached = this.#lru.get(key)
+    if (cached !== undefined && this.#clock.now() < cached.expiresAtMs) return cached.records
+    const running = this.#inFlight.get(key)
+    if (running !== undefined) return await running
+    const asking = query().then((records) => {
+      const ttlSeconds = records.length === 0 ? 0 : Math.min(...records.map((record) => record.ttl))
+      const ttlMs = clamp(ttlSeconds * 1000, this.#policy.ttl.minMs, this.#policy.ttl.maxMs)
+      this.#lru.set(key, { records, expiresAtMs: this.#clock.now() + ttlMs })
+      return records
+    }).finally(() => { this.#inFlight.delete(key) })
+    this.#inFlight.set(key, asking)
+    return await asking
+  }
+
+  get size (): number { return this.#lru.size }
 }

@@ -8,6 +8,14 @@ export type Lookup =
   | { readonly kind: 'srv', readonly name: string }
   | { readonly kind: 'address', readonly name: string, readonly port: number }
 
+/** Where SRV targets' addresses are looked up (cached by dns/cache.ts's TargetAddressCache). */
+export interface TargetAddresses {
+  addresses (target: string, query: () => Promise<readonly AddressRecord[]>): Promise<readonly AddressRecord[]>
+}
+
+/** No caching: every refresh asks again (`srvgate resolve`). */
+const UNCACHED: TargetAddresses = { addresses: async (_target, query) => await query() }
+
 /** The seam the cache stands on. */
 export interface Resolver {
   resolve (lookup: Lookup): Promise<Resolution>
@@ -36,11 +44,13 @@ const TARGET_LOOKUP_CONCURRENCY = 8
 export class DnsResolver implements Resolver {
   readonly #options: DnsResolverOptions
   readonly #transport: DnsTransport
+  readonly #targets: TargetAddresses
 
-  constructor (options: DnsResolverOptions, transport: DnsTransport) {
+  constructor (options: DnsResolverOptions, transport: DnsTransport, targets: TargetAddresses = UNCACHED) {
     if (options.nameservers.length === 0) throw new Error('DnsResolver needs at least one nameserver')
     this.#options = options
     this.#transport = transport
+    this.#targets = targets
   }
 
   async resolve (lookup: Lookup): Promise<Resolution> {
@@ -90,7 +100,7 @@ export class DnsResolver implements Resolver {
     if (instances.length === 0) {
       throw new DnsError(ErrorCode.DNS_NO_ADDRESS, `no address found for any target of ${name}`, { nameserver: message.nameserver })
     }
-    return { outcome: 'answer', instances: sortInstances(dedupe(instances)), ttlSeconds, nameserver: message.nameserver, transport: message.transport, tcpReason: message.tcpReason }
+    return { outcome: 'answer', instances: dedupe(sortInstances(instances)), ttlSeconds, nameserver: message.nameserver, transport: message.transport, tcpReason: message.tcpReason }
   }
 
   /** Targets Consul did not put in the additional section are resolved through the same nameservers. */
@@ -98,8 +108,8 @@ export class DnsResolver implements Resolver {
     for (let start = 0; start < targets.length; start += TARGET_LOOKUP_CONCURRENCY) {
       await Promise.all(targets.slice(start, start + TARGET_LOOKUP_CONCURRENCY).map(async (target) => {
         try {
-          const records = await this.#queryAddresses(target)
-          if (records.length > 0) into.set(target, records)
+          const records = await this.#targets.addresses(target, async () => await this.#queryAddresses(target))
+          if (records.length > 0) into.set(target, [...records])
         } catch {
           // One unresolvable target leaves the others usable; an answer with none fails above.
         }
@@ -115,7 +125,7 @@ export class DnsResolver implements Resolver {
     if (records.length === 0) return emptyResolution(v4)
     const instances = records.map((record): DiscoveredInstance => ({ address: record.address, port, priority: 0, weight: 1, target: record.name }))
     const ttlSeconds = Math.min(...records.map((record) => record.ttl))
-    return { outcome: 'answer', instances: sortInstances(dedupe(instances)), ttlSeconds, nameserver: v4.nameserver, transport: v4.transport, tcpReason: v4.tcpReason }
+    return { outcome: 'answer', instances: dedupe(sortInstances(instances)), ttlSeconds, nameserver: v4.nameserver, transport: v4.transport, tcpReason: v4.tcpReason }
   }
 
   async #queryAddresses (name: string): Promise<AddressRecord[]> {
@@ -179,6 +189,11 @@ function compressIpv6 (groups: readonly string[]): string {
   return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLength).join(':')}`
 }
 
+/**
+ * One instance per address:port. Input is sorted (sortInstances), so the
+ * record kept is the one with the best priority, then the largest weight:
+ * the same answer in any (Consul-shuffled) order gives the same instance set.
+ */
 function dedupe (instances: readonly DiscoveredInstance[]): DiscoveredInstance[] {
   const seen = new Set<string>()
   return instances.filter((instance) => {

@@ -12,14 +12,43 @@ export type ProxyContext = {
   readonly method: string
   readonly hashKey: string | undefined
   readonly tried: Set<string>
+  /** Aborted when the client has gone: every layer the request reached lets it go. */
+  readonly clientGone: AbortSignal | undefined
+  /** The client's body when reply-from would not forward it (GET, HEAD, TRACE with a body). */
+  readonly body: Readable | undefined
+  /** Longest pause while the client's body arrives (client.bodyIdleTimeout). */
+  readonly bodyIdleTimeoutMs: number
   /** The instance that answered (or was tried last). */
   instance: Instance | undefined
   retries: number
   readonly retryReasons: string[]
+  /** When the first byte of the instance's response headers arrived (performance.now()). */
+  upstreamStatus: number | undefined
+  upstreamMs: number | undefined
 }
 
-export function newProxyContext (backend: Backend, method: string, hashKey: string | undefined): ProxyContext {
-  return { backend, method, hashKey, tried: new Set(), instance: undefined, retries: 0, retryReasons: [] }
+export type ContextOptions = {
+  readonly hashKey?: string | undefined
+  readonly clientGone?: AbortSignal | undefined
+  readonly body?: Readable | undefined
+  readonly bodyIdleTimeoutMs?: number
+}
+
+export function newProxyContext (backend: Backend, method: string, options: ContextOptions = {}): ProxyContext {
+  return {
+    backend,
+    method,
+    hashKey: options.hashKey,
+    tried: new Set(),
+    clientGone: options.clientGone,
+    body: options.body,
+    bodyIdleTimeoutMs: options.bodyIdleTimeoutMs ?? 0,
+    instance: undefined,
+    retries: 0,
+    retryReasons: [],
+    upstreamStatus: undefined,
+    upstreamMs: undefined
+  }
 }
 
 export type DispatcherEvents = {
@@ -88,31 +117,48 @@ export class GatewayDispatcher extends Dispatcher {
   }
 
   /**
-   * One keep-alive Agent per connect timeout (backends sharing one share
-   * pools), a pool per instance inside. Keyed by the timeout, not the backend,
-   * so reloads and templated backends reuse warm connections.
+   * One keep-alive Agent per (connect timeout, connection limit): backends
+   * sharing both share pools, a pool per instance inside. Keyed by settings,
+   * not the backend, so reloads and templated backends reuse warm connections.
    */
   agentFor (backend: Backend): Agent {
-    const key = String(backend.options.timeouts.connectMs)
+    const { timeouts, maxConnectionsPerInstance } = backend.options
+    const key = `${timeouts.connectMs}/${maxConnectionsPerInstance}`
     let agent = this.#agents.get(key)
     if (agent === undefined) {
-      agent = new Agent({ connect: { timeout: backend.options.timeouts.connectMs }, keepAliveTimeout: 4000, connections: 256 })
+      agent = new Agent({ connect: { timeout: timeouts.connectMs }, keepAliveTimeout: 4000, connections: maxConnectionsPerInstance })
       this.#agents.set(key, agent)
     }
     return agent
   }
 
+  /** Let in-flight requests finish, then close every pool. */
   override async close (): Promise<void> {
-    await Promise.all([...this.#agents.values()].map(async (agent) => { await agent.close() }))
+    const agents = [...this.#agents.values()]
+    this.#agents.clear()
+    await Promise.all(agents.map(async (agent) => { await agent.close().catch(() => {}) }))
   }
 
+  /** Close every pool now: queued and running requests fail (drain.timeout has passed). */
   override async destroy (): Promise<void> {
-    await Promise.all([...this.#agents.values()].map(async (agent) => { await agent.destroy() }))
+    const agents = [...this.#agents.values()]
+    this.#agents.clear()
+    await Promise.all(agents.map(async (agent) => { await agent.destroy().catch(() => {}) }))
   }
 }
 
 function tokenOf (origin: string): string {
   return origin.startsWith(ORIGIN_PREFIX) ? origin.slice(ORIGIN_PREFIX.length, origin.length - ORIGIN_SUFFIX.length) : origin
+}
+
+/** One attempt on one instance; detached once the request no longer waits on it. */
+type Attempt = {
+  readonly instance: Instance
+  isDetached: boolean
+  /** undici's abort for this attempt, once it has a connection. */
+  abort: ((error?: Error) => void) | undefined
+  timer: NodeJS.Timeout | undefined
+  release: () => void
 }
 
 /** One client request, over as many attempts as the retry policy allows. */
@@ -125,7 +171,8 @@ class FailoverRequest {
   readonly #body: ReplayableBody | undefined
   #isCommitted = false
   #isAborted = false
-  #abortCurrent: ((error?: Error) => void) | undefined
+  #isFinished = false
+  #current: Attempt | undefined
 
   constructor (dispatcher: GatewayDispatcher, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: LegacyHandler, events: DispatcherEvents) {
     this.#dispatcher = dispatcher
@@ -133,17 +180,45 @@ class FailoverRequest {
     this.#options = options
     this.#downstream = downstream
     this.#events = events
-    const body = options.body
-    this.#body = body instanceof Readable ? new ReplayableBody(body) : undefined
+    const body = context.body ?? options.body
+    this.#body = body instanceof Readable ? new ReplayableBody(body, context.bodyIdleTimeoutMs) : undefined
   }
 
   start (): void {
-    // The client's abort reaches whichever attempt is running.
-    this.#downstream.onConnect?.((error?: Error) => {
-      this.#isAborted = true
-      this.#abortCurrent?.(error)
-    })
+    // reply-from's abort (its response stream destroyed) reaches whichever attempt is running.
+    this.#downstream.onConnect?.((error?: Error) => { this.#abandon(error ?? new ProxyError(ErrorCode.CLIENT_GONE, 'request aborted')) })
+    const clientGone = this.#context.clientGone
+    if (clientGone !== undefined) {
+      if (clientGone.aborted) {
+        this.#abandon(new ProxyError(ErrorCode.CLIENT_GONE, 'the client left before the request was sent'))
+        return
+      }
+      clientGone.addEventListener('abort', () => { this.#abandon(new ProxyError(ErrorCode.CLIENT_GONE, 'the client left')) }, { once: true })
+    }
     this.#attempt()
+  }
+
+  /**
+   * The client has gone (or reply-from gave up): let go of the attempt
+   * wherever it is (pool queue, upload, response), count nothing against the
+   * instance, and finish once.
+   */
+  #abandon (error: Error): void {
+    if (this.#isAborted || this.#isFinished) return
+    this.#isAborted = true
+    const current = this.#current
+    if (current !== undefined) {
+      this.#detach(current)
+      current.abort?.(error)
+    }
+    this.#body?.abandon()
+    this.#finishWithError(error)
+  }
+
+  #detach (attempt: Attempt): void {
+    attempt.isDetached = true
+    clearTimeout(attempt.timer)
+    attempt.release()
   }
 
   #attempt (): void {
@@ -159,28 +234,64 @@ class FailoverRequest {
     this.#context.instance = instance
     backend.begin(instance)
     const startedMs = performance.now()
+    const responseMs = backend.options.timeouts.responseMs
     let isReported = false
     let isReleased = false
+    let waitedMs = 0
     let discarding: AttemptFailure | undefined
-    // The outcome is known at the response headers; the instance stays busy until the body is done.
+    const attempt: Attempt = {
+      instance,
+      isDetached: false,
+      abort: undefined,
+      timer: undefined,
+      // The instance stays busy until its response body is done (or the attempt is let go).
+      release: () => {
+        if (isReleased) return
+        isReleased = true
+        backend.end(instance)
+      }
+    }
+    this.#current = attempt
+    // The outcome is known at the response headers.
     const report = (outcome: Outcome): void => {
       if (isReported) return
       isReported = true
       backend.report(instance, outcome)
       this.#events.attemptFinished?.(backend.metricLabel, instance, outcome, performance.now() - startedMs)
     }
-    const release = (): void => {
-      if (isReleased) return
-      isReleased = true
-      backend.end(instance)
-    }
+    // timeouts.response covers the wait for a pooled connection too: a request queued
+    // behind a full pool is let go at the deadline (undici cannot unqueue it; it is
+    // aborted the moment it gets a connection).
+    attempt.timer = setTimeout(() => {
+      if (attempt.isDetached) return
+      this.#detach(attempt)
+      this.#fail(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${instance.key}: no connection free within ${responseMs} ms (maxConnectionsPerInstance ${backend.options.maxConnectionsPerInstance})`, backend.name))
+    }, responseMs)
     const attemptHandler: LegacyHandler = {
       onConnect: (abort) => {
-        this.#abortCurrent = abort
-        if (this.#isAborted) abort()
+        if (attempt.isDetached) {
+          abort(new ProxyError(ErrorCode.CLIENT_GONE, 'attempt let go before it had a connection'))
+          return
+        }
+        attempt.abort = abort
+        // Uploading the body is bounded by client.bodyIdleTimeout, not by this timer.
+        waitedMs = performance.now() - startedMs
+        clearTimeout(attempt.timer)
+      },
+      onRequestSent: () => {
+        if (attempt.isDetached) return
+        // What is left of timeouts.response after the pool wait bounds the wait for headers
+        // (undici's own headersTimeout, the whole budget, stays as a backstop).
+        clearTimeout(attempt.timer)
+        attempt.timer = setTimeout(() => {
+          attempt.abort?.(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${instance.key}: no response headers within ${responseMs} ms`, backend.name))
+        }, Math.max(1, responseMs - waitedMs))
+        this.#downstream.onRequestSent?.()
       },
       onHeaders: (statusCode, headers, resume, statusText) => {
+        if (attempt.isDetached) return false
         if (statusCode < 200) return true
+        clearTimeout(attempt.timer)
         const failure: AttemptFailure = { kind: 'status', status: statusCode }
         if (statusCode >= 500 && this.#mayRetry(failure)) {
           // Drain and drop this answer; the next instance is asked once it is read.
@@ -189,27 +300,35 @@ class FailoverRequest {
         }
         report(statusCode >= 500 ? 'status-5xx' : 'success')
         this.#isCommitted = true
+        this.#context.upstreamStatus = statusCode
+        this.#context.upstreamMs = performance.now() - startedMs
         return this.#downstream.onHeaders?.(statusCode, headers, resume, statusText) ?? true
       },
-      onData: (chunk) => discarding !== undefined ? true : this.#downstream.onData?.(chunk) ?? true,
+      onData: (chunk) => {
+        if (attempt.isDetached) return false
+        return discarding !== undefined ? true : this.#downstream.onData?.(chunk) ?? true
+      },
       onComplete: (trailers) => {
-        release()
+        if (attempt.isDetached) return
+        this.#detach(attempt)
         if (discarding !== undefined) {
           report('status-5xx')
           this.#retry(`status-${(discarding as { status: number }).status}`)
           return
         }
+        this.#isFinished = true
         this.#downstream.onComplete?.(trailers)
       },
       onError: (error) => {
-        release()
+        if (attempt.isDetached) return
+        this.#detach(attempt)
         if (this.#isCommitted) {
-          this.#downstream.onError?.(error)
+          this.#finishWithError(error)
           return
         }
-        if (this.#isAborted || this.#body?.hasSourceFailed === true) {
-          // The client left (or its upload broke): not the instance's fault, so nothing counts against it.
-          this.#downstream.onError?.(error)
+        if (this.#body?.hasSourceFailed === true) {
+          // The client's upload broke or stalled: not the instance's fault, so nothing counts against it.
+          this.#finishWithError(this.#body.failure ?? error)
           return
         }
         const kind = discarding !== undefined ? 'status' : classifyError(error)
@@ -224,22 +343,26 @@ class FailoverRequest {
         this.#fail(new ProxyError(code, `${backend.name} instance ${instance.key}: ${error.message}`, backend.name, { cause: error }))
       },
       onUpgrade: (statusCode, headers, socket) => {
+        if (attempt.isDetached) {
+          (socket as { destroy?: () => void }).destroy?.()
+          return
+        }
         report('success')
-        release()
+        this.#detach(attempt)
         this.#isCommitted = true
+        this.#isFinished = true
         this.#downstream.onUpgrade?.(statusCode, headers, socket)
       },
-      onBodySent: (chunk) => { this.#downstream.onBodySent?.(chunk) },
-      onRequestSent: () => { this.#downstream.onRequestSent?.() },
-      onResponseStarted: () => { this.#downstream.onResponseStarted?.() }
+      onBodySent: (chunk) => { if (!attempt.isDetached) this.#downstream.onBodySent?.(chunk) },
+      onResponseStarted: () => { if (!attempt.isDetached) this.#downstream.onResponseStarted?.() }
     }
     const options: Dispatcher.DispatchOptions = {
       ...this.#options,
       origin: instance.origin,
       body: this.#body !== undefined ? this.#body.forAttempt() : this.#options.body,
-      headersTimeout: backend.options.timeouts.responseMs,
+      headersTimeout: responseMs,
       // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
-      bodyTimeout: backend.options.timeouts.responseMs
+      bodyTimeout: responseMs
     }
     try {
       this.#dispatcher.agentFor(backend).dispatch(options, attemptHandler as unknown as Dispatcher.DispatchHandler)
@@ -249,6 +372,7 @@ class FailoverRequest {
   }
 
   #mayRetry (failure: AttemptFailure): boolean {
+    if (this.#isAborted) return false
     return shouldRetry({
       failure,
       method: this.#context.method,
@@ -266,6 +390,12 @@ class FailoverRequest {
   }
 
   #fail (error: ProxyError): void {
+    this.#finishWithError(error)
+  }
+
+  #finishWithError (error: Error): void {
+    if (this.#isFinished) return
+    this.#isFinished = true
     this.#downstream.onError?.(error)
   }
 }

@@ -12,6 +12,11 @@ export function errorReply (error: GatewayError): ErrorReply {
   switch (error.code) {
     case ErrorCode.ROUTE_NOT_FOUND: return { status: 404, body: { error: 'no_route' } }
     case ErrorCode.REQUEST_MALFORMED: return { status: 400, body: { error: 'bad_request' } }
+    case ErrorCode.REQUEST_HEADERS_TOO_LARGE: return { status: 431, body: { error: 'request_headers_too_large' } }
+    case ErrorCode.METHOD_NOT_ALLOWED: return { status: 405, body: { error: 'method_not_allowed' } }
+    case ErrorCode.CLIENT_TIMEOUT: return { status: 408, body: { error: 'request_timeout' } }
+    // Never sent (nobody is left to read it): the status the access log and metrics record.
+    case ErrorCode.CLIENT_GONE: return { status: 499, body: { error: 'client_closed_request' } }
     case ErrorCode.NO_HEALTHY_INSTANCE:
       return { status: 503, body: { error: 'no_healthy_upstream', backend: error instanceof ProxyError ? error.backend ?? '' : '' } }
     case ErrorCode.UPSTREAM_TIMEOUT: return { status: 504, body: { error: 'upstream_timeout' } }
@@ -36,7 +41,8 @@ export function writeRawReply (socket: Duplex, requestId: string, reply: ErrorRe
 }
 
 /** Node's parser refused the request: 431 for oversized headers, 408 for a request too slow to arrive, else 400. */
-export function clientErrorReply (code: string | undefined): ErrorReply {
-  const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-  return { status, body: { error: 'bad_request' } }
+export function clientErrorOf (code: string | undefined): ProxyError {
+  if (code === 'HPE_HEADER_OVERFLOW') return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, 'request head larger than client.maxHeaderBytes')
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_REQUEST_HEADERS_TIMEOUT') return new ProxyError(ErrorCode.CLIENT_TIMEOUT, 'request head not received within client.headersTimeout')
+  return new ProxyError(ErrorCode.REQUEST_MALFORMED, `unparseable request (${code ?? 'unknown'})`)
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { randomUUID } from 'node:crypto'
+import { isIP } from 'node:net'
 
 /**
  * RFC 9110 §7.6.1 hop-by-hop headers, plus `proxy-connection` (legacy) and
@@ -16,28 +17,72 @@ function connectionListed (value: string | string[] | undefined): string[] {
 }
 
 export type ForwardFacts = {
+  /** The address of the peer that opened the connection. */
+  readonly peerIp: string
+  /** The peer is one of `trustedProxies`: its forwarding headers are believed and extended. */
+  readonly isPeerTrusted: boolean
+  /** The client as srvgate believes it (see clientIpOf). */
   readonly clientIp: string
   /** The Host header as the client sent it. */
   readonly host: string
   readonly requestId: string
 }
 
+/** Forwarding headers a client could use to pose as someone else. */
+const FORWARDING = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip', 'forwarded']
+
 /**
  * The headers an instance receives: the client's, minus hop-by-hop ones,
- * with the original Host, `x-forwarded-for` (appended), `x-forwarded-proto`
- * and `x-forwarded-host` (set: at the edge, client-sent values are not
- * trusted) and `x-request-id`.
+ * with the original Host, `x-request-id`, and forwarding headers. From an
+ * untrusted peer (the default: `trustedProxies` is empty) every forwarding
+ * header the client sent is replaced by srvgate's own, so nobody can pose as
+ * another address; from a trusted proxy the chain is extended (HAProxy's
+ * `option forwardfor`, nginx's `real_ip_from`).
  */
 export function forwardRequestHeaders (headers: IncomingHttpHeaders, clientHeaders: IncomingHttpHeaders, facts: ForwardFacts): IncomingHttpHeaders {
   for (const name of [...HOP_BY_HOP_REQUEST, ...connectionListed(clientHeaders.connection)]) delete headers[name]
-  const previous = clientHeaders['x-forwarded-for']
-  const chain = previous === undefined ? [] : [previous].flat()
-  headers['x-forwarded-for'] = [...chain, facts.clientIp].join(', ')
-  headers['x-forwarded-proto'] = 'http'
-  headers['x-forwarded-host'] = facts.host
+  const forwardedFor = facts.peerIp.includes(':') ? `"[${facts.peerIp}]"` : facts.peerIp
+  if (facts.isPeerTrusted) {
+    const chain = [clientHeaders['x-forwarded-for'] ?? []].flat()
+    headers['x-forwarded-for'] = [...chain, facts.peerIp].join(', ')
+    headers['x-forwarded-proto'] = firstOf(clientHeaders['x-forwarded-proto']) ?? 'http'
+    headers['x-forwarded-host'] = firstOf(clientHeaders['x-forwarded-host']) ?? facts.host
+    const previous = [clientHeaders.forwarded ?? []].flat()
+    headers.forwarded = [...previous, `for=${forwardedFor}`].join(', ')
+  } else {
+    for (const name of FORWARDING) delete headers[name]
+    headers['x-forwarded-for'] = facts.peerIp
+    headers['x-forwarded-proto'] = 'http'
+    headers['x-forwarded-host'] = facts.host
+    headers.forwarded = `for=${forwardedFor};host="${facts.host.replaceAll('"', '')}";proto=http`
+  }
+  headers['x-real-ip'] = facts.clientIp
   headers['x-request-id'] = facts.requestId
   headers.host = facts.host
   return headers
+}
+
+/**
+ * The client's address: the peer's, or, when the peer is a trusted proxy,
+ * the right-most address of X-Forwarded-For that is not a trusted proxy
+ * itself (what proxy-addr and nginx's realip module compute).
+ */
+export function clientIpOf (peerIp: string, forwardedFor: string | string[] | undefined, isTrusted: (address: string) => boolean): string {
+  if (!isTrusted(peerIp) || forwardedFor === undefined) return peerIp
+  const chain = [forwardedFor].flat().flatMap((value) => value.split(',')).map((item) => item.trim()).filter((item) => item.length > 0)
+  let client = peerIp
+  for (let index = chain.length - 1; index >= 0; index--) {
+    const hop = chain[index] as string
+    // Garbage in the chain ends it: the nearest hop that is an address is the client.
+    if (isIP(hop) === 0) return client
+    client = hop
+    if (!isTrusted(client)) return client
+  }
+  return client
+}
+
+function firstOf (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
 }
 
 /** Response headers a client receives: hop-by-hop ones dropped (the gateway's own connection rules apply). */

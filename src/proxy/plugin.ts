@@ -1,20 +1,36 @@
+import { METHODS, type IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { FrontendConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { RouteDecision } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
+import type { AccessLog } from './access-log.js'
 import { newProxyContext, type GatewayDispatcher, type ProxyContext } from './dispatcher.js'
-import { firstValue, pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
+import { firstValue, hasBody, pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
-import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js'
+import { clientIpOf, forwardRequestHeaders, forwardResponseHeaders } from './headers.js'
+
+/** One answered request, for the metrics. */
+export type FinishedRequest = {
+  readonly frontend: string | undefined
+  readonly backend: string | undefined
+  /** The backend's own name (per environment for templated backends). */
+  readonly backendName: string | undefined
+  readonly status: number
+  readonly durationSeconds: number
+}
 
 export type ProxyPluginOptions = {
   /** Read once per request, at its start: a reload never changes a request midway. */
   readonly state: () => RoutingState
   readonly dispatcher: GatewayDispatcher
-  /** Called once per answered request (metrics). */
-  readonly onFinished?: (frontend: string | undefined, backend: string | undefined, status: number) => void
+  readonly accessLog: AccessLog
+  /** Called once per request, answered or abandoned (metrics). */
+  readonly onFinished?: (request: FinishedRequest) => void
+  /** Called when a request starts and when it ends (the in-flight gauge). */
+  readonly onStarted?: () => void
   /** While draining, responses carry `Connection: close` so clients move to another replica. */
   readonly isDraining?: () => boolean
 }
@@ -26,62 +42,130 @@ export type RequestRecord = {
   context: ProxyContext | undefined
   origin: string | undefined
   error: GatewayError | undefined
+  readonly state: RoutingState
+  readonly clientIp: string
+  readonly isPeerTrusted: boolean
+  readonly startedMs: number
+  isFinished: boolean
 }
 
 declare module 'fastify' {
   interface FastifyRequest { srvgate: RequestRecord }
 }
 
-const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE']
+/**
+ * Every method Node's parser accepts, except CONNECT (srvgate is not a forward
+ * proxy: app.ts answers it 405). Registered without a body parser: bodies of
+ * every method stream through as they came, GET and DELETE included.
+ */
+export const PROXIED_METHODS: readonly string[] = METHODS.filter((method) => method !== 'CONNECT')
+
+/** Bytes a socket had read and written when its previous request ended (keep-alive accounting). */
+const socketMarks = new WeakMap<Socket, { read: number, written: number }>()
 
 /**
  * The data plane: route in onRequest (404 / 503 answered here, never
  * forwarded), then @fastify/http-proxy with a dynamic upstream whose requests
  * go through the GatewayDispatcher. Built-in retries of reply-from are off:
- * they would go back to the same instance.
+ * they would go back to the same instance. A request whose client leaves is
+ * abandoned wherever it is, and its access-log line says 499.
  */
 export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOptions): Promise<void> {
   const { dispatcher } = options
-  // fastify would buffer text/plain (and hit bodyLimit); every body must stream through.
+  // No body parsing: fastify would buffer text/plain (and hit bodyLimit) and drop GET bodies.
   app.removeAllContentTypeParsers()
+  for (const method of PROXIED_METHODS) app.addHttpMethod(method, { hasBody: false, overrideExisting: true })
   app.decorateRequest('srvgate', null as unknown as RequestRecord)
+
+  const finish = (request: FastifyRequest, reply: FastifyReply): void => {
+    const record = request.srvgate
+    if (record === null || record.isFinished) return
+    record.isFinished = true
+    if (record.origin !== undefined) dispatcher.release(record.origin)
+    const raw = reply.raw
+    const isAnswered = raw.writableFinished
+    if (!isAnswered && record.error === undefined) record.error = new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
+    const status = isAnswered ? reply.statusCode : 499
+    const durationMs = Math.round((performance.now() - record.startedMs) * 100) / 100
+    options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000 })
+    const { bytesIn, bytesOut } = socketBytes(request.raw)
+    const context = record.context
+    options.accessLog.record({
+      requestId: request.id,
+      clientIp: record.clientIp,
+      method: request.method,
+      host: request.headers.host,
+      path: pathOf(request.url),
+      httpVersion: request.raw.httpVersion,
+      status,
+      durationMs,
+      bytesIn,
+      bytesOut,
+      userAgent: firstValue(request.headers['user-agent']),
+      referer: firstValue(request.headers.referer),
+      frontend: record.decision?.frontend.name,
+      backend: record.backend?.name,
+      instance: context?.instance?.key,
+      upstreamStatus: context?.upstreamStatus,
+      upstreamMs: context?.upstreamMs === undefined ? undefined : Math.round(context.upstreamMs * 100) / 100,
+      retries: context?.retries ?? 0,
+      retryReasons: context?.retryReasons.length === 0 ? undefined : context?.retryReasons,
+      error: record.error?.code
+    })
+  }
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
-    const record: RequestRecord = { decision: undefined, backend: undefined, context: undefined, origin: undefined, error: undefined }
+    const state = options.state()
+    const peerIp = request.raw.socket?.remoteAddress ?? ''
+    const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
+    const record: RequestRecord = {
+      decision: undefined,
+      backend: undefined,
+      context: undefined,
+      origin: undefined,
+      error: undefined,
+      state,
+      clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
+      isPeerTrusted: isTrusted(peerIp),
+      startedMs: performance.now(),
+      isFinished: false
+    }
     request.srvgate = record
-    const routed = await routeRequest(options.state(), request.raw as RequestLine, (decision, backend) => {
-      record.decision = decision
-      record.backend = backend
+    options.onStarted?.()
+    // 'close' comes once the answer is written, or earlier when the client leaves:
+    // then the request is abandoned in every layer it reached.
+    const clientGone = new AbortController()
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) clientGone.abort()
+      finish(request, reply)
     })
+    if (request.raw.url === '*') return await answerAsterisk(request, reply)
+    const routed = await routeRequest(state, request.raw as RequestLine, {
+      clientGone: clientGone.signal,
+      onDecision: (decision, backend) => {
+        record.decision = decision
+        record.backend = backend
+      }
+    })
+    if (clientGone.signal.aborted) {
+      // Nothing is forwarded for a client that has left while routing waited on DNS.
+      reply.hijack()
+      return
+    }
     if (routed instanceof ProxyError) return await sendError(reply, routed)
     const { backend, path } = routed
-    record.context = newProxyContext(backend, request.method, backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path))
+    record.context = newProxyContext(backend, request.method, {
+      hashKey: backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path, record.clientIp),
+      clientGone: clientGone.signal,
+      body: hasBody(request.raw) ? request.raw : undefined,
+      bodyIdleTimeoutMs: state.config.client.bodyIdleTimeoutMs
+    })
   })
 
   app.addHook('onSend', async (_request, reply, payload) => {
     if (options.isDraining?.() === true) reply.header('connection', 'close')
     return payload
-  })
-
-  app.addHook('onResponse', async (request, reply) => {
-    const record = request.srvgate
-    if (record === null) return
-    if (record.origin !== undefined) dispatcher.release(record.origin)
-    options.onFinished?.(record.decision?.frontend.name, record.backend?.metricLabel, reply.statusCode)
-    request.log.info({
-      frontend: record.decision?.frontend.name,
-      backend: record.backend?.name,
-      instance: record.context?.instance?.key,
-      method: request.method,
-      host: request.headers.host,
-      path: pathOf(request.url),
-      status: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      retries: record.context?.retries ?? 0,
-      retryReasons: record.context?.retryReasons,
-      error: record.error?.code
-    }, 'request')
   })
 
   await app.register(httpProxy, {
@@ -90,18 +174,23 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     disableCache: true,
     disableRequestLogging: true,
     internalRewriteLocationHeader: false,
-    httpMethods: METHODS,
+    httpMethods: [...PROXIED_METHODS],
     replyOptions: {
       getUpstream: (request) => {
         const record = (request as FastifyRequest).srvgate
         record.origin = dispatcher.register(record.context as ProxyContext)
         return record.origin
       },
-      rewriteRequestHeaders: (request, headers) => forwardRequestHeaders(headers, request.headers, {
-        clientIp: request.ip,
-        host: request.headers.host ?? '',
-        requestId: request.id
-      }),
+      rewriteRequestHeaders: (request, headers) => {
+        const record = (request as FastifyRequest).srvgate
+        return forwardRequestHeaders(headers, request.headers, {
+          peerIp: request.socket?.remoteAddress ?? '',
+          isPeerTrusted: record.isPeerTrusted,
+          clientIp: record.clientIp,
+          host: request.headers.host ?? '',
+          requestId: request.id
+        })
+      },
       rewriteHeaders: (headers) => forwardResponseHeaders(headers),
       onError: (reply, { error }) => {
         const ours = findProxyError(error) ?? classifyReplyFromError(error)
@@ -114,14 +203,22 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
   })
 }
 
-async function sendError (reply: FastifyReply, error: GatewayError): Promise<FastifyReply> {
+export async function sendError (reply: FastifyReply, error: GatewayError): Promise<FastifyReply> {
   const request = reply.request
   if (request.srvgate !== null && request.srvgate !== undefined) request.srvgate.error = error
   // Not request.raw.destroyed: undici destroys the request body stream on failure while the client still waits.
   if (reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed !== false) return reply
   const { status, body } = errorReply(error)
   if (status >= 500) request.log.warn({ code: error.code, detail: error.message }, 'request failed')
+  // A request refused mid-body leaves unread bytes on the connection: close it.
+  if (error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete)) reply.header('connection', 'close')
   return await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
+}
+
+/** RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself; undici cannot send a `*` target, so srvgate answers. */
+async function answerAsterisk (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  if (request.method !== 'OPTIONS') return await sendError(reply, new ProxyError(ErrorCode.REQUEST_MALFORMED, `${request.method} * is only meaningful for OPTIONS`))
+  return await reply.code(200).header('allow', PROXIED_METHODS.join(', ')).header('content-length', '0').send()
 }
 
 function classifyReplyFromError (error: unknown): ProxyError {
@@ -137,10 +234,10 @@ function stripPrefix (frontend: FrontendConfig | undefined, dest: string): strin
   return rest.startsWith('/') ? rest : `/${rest}`
 }
 
-function hashKeyOf (key: HashKey, request: FastifyRequest, path: string): string | undefined {
+function hashKeyOf (key: HashKey, request: FastifyRequest, path: string, clientIp: string): string | undefined {
   switch (key.kind) {
     case 'header': return firstValue(request.headers[key.name])
-    case 'client-ip': return request.ip
+    case 'client-ip': return clientIp
     case 'path': return path
     case 'cookie': {
       const cookies = firstValue(request.headers.cookie)
@@ -152,4 +249,15 @@ function hashKeyOf (key: HashKey, request: FastifyRequest, path: string): string
       return undefined
     }
   }
+}
+
+/** Bytes in and out since the previous request on this connection ended (requests on one connection are sequential). */
+export function socketBytes (raw: IncomingMessage): { bytesIn: number, bytesOut: number } {
+  const socket = raw.socket as Socket | null
+  if (socket === null) return { bytesIn: 0, bytesOut: 0 }
+  const mark = socketMarks.get(socket) ?? { read: 0, written: 0 }
+  const read = socket.bytesRead
+  const written = socket.bytesWritten
+  socketMarks.set(socket, { read, written })
+  return { bytesIn: read - mark.read, bytesOut: written - mark.written }
 }

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream'
+import { ErrorCode, ProxyError } from '../errors.js'
 
 /**
  * Hands a request body to one attempt at a time without giving the source
@@ -7,47 +8,82 @@ import { Readable } from 'node:stream'
  * stream, not the source, so the next instance gets the body whole (a plain
  * pipe would lose it: see ../shared/PACKAGES.md). Once a byte has been
  * pulled, the body can no longer be replayed.
+ *
+ * The client's side is watched too: a source that was already gone when
+ * undici asked, or that closes before its end, fails the attempt with
+ * CLIENT_GONE; a source that sends nothing for `idleTimeoutMs` while undici
+ * waits for it fails it with CLIENT_TIMEOUT (HAProxy's `timeout client`), so
+ * a slow or abandoned upload never holds an instance's connection.
  */
 export class ReplayableBody {
   readonly #source: Readable
+  readonly #idleTimeoutMs: number
   #bytesPulled = 0
-  #hasSourceFailed = false
+  #failure: ProxyError | undefined
   #current: Readable | undefined
+  #idleTimer: NodeJS.Timeout | undefined
 
-  constructor (source: Readable) { this.#source = source }
+  constructor (source: Readable, idleTimeoutMs = 0) {
+    this.#source = source
+    this.#idleTimeoutMs = idleTimeoutMs
+  }
 
   get canReplay (): boolean { return this.#bytesPulled === 0 }
 
-  /** The client's side of the body broke (it went away mid-upload): not an instance's fault. */
-  get hasSourceFailed (): boolean { return this.#hasSourceFailed }
+  /** The client's side of the body broke (it went away or stalled mid-upload): not an instance's fault. */
+  get hasSourceFailed (): boolean { return this.#failure !== undefined }
+
+  /** Why the client's side failed (CLIENT_GONE or CLIENT_TIMEOUT). */
+  get failure (): ProxyError | undefined { return this.#failure }
+
+  /** The request is over: stop watching the source. */
+  abandon (): void {
+    clearTimeout(this.#idleTimer)
+    this.#current?.destroy()
+    this.#current = undefined
+  }
 
   /** A stream for the next attempt; the previous attempt's stream is let go. */
   forAttempt (): Readable {
     this.#current?.destroy()
+    clearTimeout(this.#idleTimer)
     const source = this.#source
     let wantsData = false
     let isAttached = false
     const pump = (): void => {
+      clearTimeout(this.#idleTimer)
       while (wantsData) {
         const chunk = source.read() as Buffer | null
         if (chunk === null) {
           if (source.readableEnded) end()
+          else armIdleTimer()
           return
         }
         this.#bytesPulled += chunk.length
         wantsData = attempt.push(chunk)
       }
     }
+    const armIdleTimer = (): void => {
+      if (this.#idleTimeoutMs <= 0) return
+      this.#idleTimer = setTimeout(() => {
+        fail(new ProxyError(ErrorCode.CLIENT_TIMEOUT, `request body paused longer than client.bodyIdleTimeout (${this.#idleTimeoutMs} ms)`))
+      }, this.#idleTimeoutMs)
+    }
     const end = (): void => { detach(); attempt.push(null) }
-    const fail = (error: Error): void => {
-      this.#hasSourceFailed = true
+    const fail = (error: ProxyError): void => {
+      this.#failure ??= error
       detach()
       attempt.destroy(error)
     }
+    const onError = (error: Error): void => { fail(new ProxyError(ErrorCode.CLIENT_GONE, `request body broke: ${error.message}`, undefined, { cause: error })) }
+    // IncomingMessage closes without 'end' when the client's connection goes mid-body.
+    const onClose = (): void => { if (!source.readableEnded) fail(new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection mid-body')) }
     const detach = (): void => {
+      clearTimeout(this.#idleTimer)
       source.removeListener('readable', pump)
       source.removeListener('end', end)
-      source.removeListener('error', fail)
+      source.removeListener('error', onError)
+      source.removeListener('close', onClose)
     }
     const attempt: Readable = new Readable({
       read: () => {
@@ -56,9 +92,11 @@ export class ReplayableBody {
           // Listen only once undici asks: until then nothing leaves the source.
           isAttached = true
           if (source.readableEnded) return end()
+          if (source.destroyed) return onClose()
           source.on('readable', pump)
           source.once('end', end)
-          source.once('error', fail)
+          source.once('error', onError)
+          source.once('close', onClose)
         }
         pump()
       },

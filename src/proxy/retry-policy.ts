@@ -1,4 +1,5 @@
 import type { RetryOn } from '../config/types.js'
+import { ErrorCode } from '../errors.js'
 
 /** How an attempt failed, classified once where it happened (Envoy: local-origin vs upstream status). */
 export type AttemptFailure =
@@ -41,7 +42,7 @@ export function shouldRetry (question: RetryQuestion): boolean {
 /** Errors undici raises when no connection could be made: the request was not sent. */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL', 'ENOTFOUND'])
 const RESET_ERRORS = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED'])
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', ErrorCode.UPSTREAM_TIMEOUT])
 
 /** Classify an undici error by its code. */
 export function classifyError (error: unknown): AttemptFailure['kind'] | 'other' {

@@ -18,13 +18,23 @@ export type RequestLine = {
 
 export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string }
 
+export type RouteOptions = {
+  /** Aborted when the client has gone: a wait on DNS ends at once. */
+  readonly clientGone?: AbortSignal
+  readonly onDecision?: (decision: RouteDecision, backend?: Backend) => void
+}
+
 /**
  * From a request line to a backend with a usable instance, or the ProxyError
  * that answers it (400 bad Host, 404 no route, 503 no healthy instance).
  * Shared by plain requests and WebSocket upgrades. Waits on DNS only for a
  * templated backend's first resolution.
  */
-export async function routeRequest (state: RoutingState, request: RequestLine, onDecision?: (decision: RouteDecision, backend?: Backend) => void): Promise<Routed | ProxyError> {
+export async function routeRequest (state: RoutingState, request: RequestLine, options: RouteOptions = {}): Promise<Routed | ProxyError> {
+  // Node keeps one field more than the limit (server.maxHeadersCount), so a cut is seen, never silent.
+  if (request.rawHeaders.length / 2 > state.config.client.maxHeaderCount) {
+    return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, `more than client.maxHeaderCount (${state.config.client.maxHeaderCount}) header fields`)
+  }
   const host = hasOneHost(request.rawHeaders) ? normalizeHost(request.headers.host) : undefined
   if (host === undefined) return new ProxyError(ErrorCode.REQUEST_MALFORMED, `bad Host header: ${JSON.stringify(request.headers.host ?? null)}`)
   const path = pathOf(request.url)
@@ -33,12 +43,15 @@ export async function routeRequest (state: RoutingState, request: RequestLine, o
   if (decision === undefined) return new ProxyError(ErrorCode.ROUTE_NOT_FOUND, `no frontend matches ${host}${path}`)
   const target = decision.frontend.backend
   const backend = target.kind === 'static' ? state.registry.get(target.name) : state.registry.template(target.template, decision.env as string)
-  onDecision?.(decision, backend)
+  options.onDecision?.(decision, backend)
   if (backend === undefined) {
     const name = target.kind === 'template' ? target.template.template.replaceAll('{env}', decision.env ?? '') : target.name
     return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound, all busy', name)
   }
-  await backend.watcher.start()
+  const gone = options.clientGone
+  if (gone === undefined) await backend.ready()
+  else if (!gone.aborted) await untilEither(backend.ready(), gone)
+  if (gone?.aborted === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', backend.name)
   if (!backend.hasUsableInstance()) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
   return { decision, backend, path }
 }
@@ -53,9 +66,33 @@ function hasOneHost (rawHeaders: readonly string[]): boolean {
   return count === 1
 }
 
+/** Wait for `work` or for the signal, whichever comes first. */
+async function untilEither (work: Promise<void>, signal: AbortSignal): Promise<void> {
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = () => { resolve() }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    await Promise.race([work, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort as () => void)
+  }
+}
+
+/** The path without the query; for an absolute-form target, without scheme, authority and userinfo. */
 export function pathOf (url: string): string {
   const query = url.indexOf('?')
-  return query < 0 ? url : url.slice(0, query)
+  const target = query < 0 ? url : url.slice(0, query)
+  if (target.startsWith('/') || target === '*') return target
+  const match = /^[a-z][a-z0-9+.-]*:\/\/[^/]*(\/.*)?$/i.exec(target)
+  return match === null ? target : match[1] ?? '/'
+}
+
+/** RFC 9112 §6.3: a request has a body when it says so (Content-Length > 0 or Transfer-Encoding). */
+export function hasBody (request: { readonly headers: IncomingHttpHeaders }): boolean {
+  const length = request.headers['content-length']
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 export function firstValue (value: string | string[] | undefined): string | undefined {

@@ -4,15 +4,19 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import { newProxyContext, type GatewayDispatcher } from './dispatcher.js'
+import type { AccessRecord } from './access-log.js'
 import { errorReply, writeRawReply } from './error-reply.js'
-import { forwardRequestHeaders, requestIdOf } from './headers.js'
-import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
+import { clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
+import { pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
+import type { AccessLog } from './access-log.js'
+import type { FinishedRequest } from './plugin.js'
 
 export type UpgradeDeps = {
   readonly state: () => RoutingState
   readonly dispatcher: GatewayDispatcher
   readonly log: FastifyBaseLogger
-  readonly onFinished?: (frontend: string | undefined, backend: string | undefined, status: number) => void
+  readonly accessLog: AccessLog
+  readonly onFinished?: (request: FinishedRequest) => void
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
@@ -33,6 +37,11 @@ export function handleUpgrades (server: Server, deps: UpgradeDeps): void {
     socket.on('error', () => {})
     if (String(request.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       serveAsPlainRequest(server, request, socket, head)
+      return
+    }
+    if (request.method !== 'GET') {
+      // RFC 6455 §4.1: the opening handshake is a GET. Never rewritten into one.
+      refuse(request, socket, deps, new ProxyError(ErrorCode.REQUEST_MALFORMED, `a WebSocket handshake must be GET, not ${request.method ?? ''}`))
       return
     }
     tunnel(request, socket, head, deps).catch((error: unknown) => {
@@ -56,32 +65,77 @@ function serveAsPlainRequest (server: Server, request: IncomingMessage, socket: 
   server.emit('request', request, response)
 }
 
+/** A handshake answered by srvgate itself: the documented JSON shape and one access-log line. */
+function refuse (request: IncomingMessage, socket: Duplex, deps: UpgradeDeps, error: GatewayError): void {
+  const requestId = requestIdOf(request.headers['x-request-id'])
+  writeError(socket, requestId, error)
+  const status = errorReply(error).status
+  deps.onFinished?.({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
+  deps.accessLog.record(accessRecord(request, requestId, status, 0, { error: error.code }))
+}
+
+function accessRecord (request: IncomingMessage, requestId: string, status: number, durationMs: number, extra: Partial<AccessRecord>): AccessRecord {
+  return {
+    requestId,
+    clientIp: request.socket.remoteAddress ?? '',
+    method: request.method ?? '',
+    host: request.headers.host,
+    path: pathOf(request.url ?? '/'),
+    httpVersion: request.httpVersion,
+    status,
+    durationMs,
+    bytesIn: 0,
+    bytesOut: 0,
+    userAgent: request.headers['user-agent'],
+    referer: request.headers.referer,
+    frontend: undefined,
+    backend: undefined,
+    instance: undefined,
+    upstreamStatus: undefined,
+    upstreamMs: undefined,
+    retries: 0,
+    retryReasons: undefined,
+    error: undefined,
+    upgrade: 'websocket',
+    ...extra
+  }
+}
+
 async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, deps: UpgradeDeps): Promise<void> {
   const requestId = requestIdOf(request.headers['x-request-id'])
   const started = performance.now()
-  const log = deps.log.child({ requestId })
-  const routed = await routeRequest(deps.state(), request as RequestLine)
+  const state = deps.state()
+  const clientGone = new AbortController()
+  socket.once('close', () => { clientGone.abort() })
+  const routed = await routeRequest(state, request as RequestLine, { clientGone: clientGone.signal })
   if (routed instanceof ProxyError) {
-    writeError(socket, requestId, routed)
-    deps.onFinished?.(undefined, undefined, errorReply(routed).status)
-    log.info({ method: request.method, path: request.url, status: errorReply(routed).status, error: routed.code, upgrade: 'websocket' }, 'request')
+    if (routed.code === ErrorCode.CLIENT_GONE) {
+      deps.accessLog.record(accessRecord(request, requestId, 499, Math.round(performance.now() - started), { error: routed.code }))
+      return
+    }
+    refuse(request, socket, deps, routed)
     return
   }
   const { backend, decision } = routed
-  const context = newProxyContext(backend, 'GET', undefined)
+  const context = newProxyContext(backend, 'GET', { clientGone: clientGone.signal })
   const origin = deps.dispatcher.register(context)
+  const peerIp = request.socket.remoteAddress ?? ''
+  const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
   const headers = forwardRequestHeaders({ ...request.headers }, request.headers, {
-    clientIp: request.socket.remoteAddress ?? '',
+    peerIp,
+    isPeerTrusted: isTrusted(peerIp),
+    clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
     host: request.headers.host ?? '',
     requestId
   })
   const finish = (status: number, error?: GatewayError): void => {
-    deps.onFinished?.(decision.frontend.name, backend.metricLabel, status)
-    log.info({
-      frontend: decision.frontend.name, backend: backend.name, instance: context.instance?.key, method: request.method,
-      path: request.url?.split('?')[0], status, durationMs: Math.round((performance.now() - started) * 100) / 100,
-      retries: context.retries, retryReasons: context.retryReasons, error: error?.code, upgrade: 'websocket'
-    }, 'request')
+    const durationMs = Math.round((performance.now() - started) * 100) / 100
+    deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000 })
+    deps.accessLog.record(accessRecord(request, requestId, status, durationMs, {
+      clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
+      frontend: decision.frontend.name, backend: backend.name, instance: context.instance?.key,
+      upstreamStatus: context.upstreamStatus, retries: context.retries, retryReasons: context.retryReasons.length === 0 ? undefined : context.retryReasons, error: error?.code
+    }))
   }
   let isRelaying = false
   const handler = {
@@ -109,6 +163,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     },
     onError: (error: Error) => {
       if (isRelaying) { socket.destroy(); return }
+      if (clientGone.signal.aborted) { finish(499, new ProxyError(ErrorCode.CLIENT_GONE, 'the client left during the handshake')); return }
       const proxyError = error instanceof ProxyError ? error : new ProxyError(ErrorCode.UPSTREAM_ERROR, error.message, backend.name, { cause: error })
       writeError(socket, requestId, proxyError)
       finish(errorReply(proxyError).status, proxyError)

@@ -45,12 +45,18 @@ export function normalizeHost (value: string | undefined): string | undefined {
   const lower = value.toLowerCase()
   if (lower.startsWith('[')) {
     const end = lower.indexOf(']')
-    if (end < 0 || !/^\[[0-9a-f:.]+\](?::\d{1,5})?$/.test(lower)) return undefined
+    const v6 = /^\[[0-9a-f:.]+\](?::(\d{1,5}))?$/.exec(lower)
+    if (end < 0 || v6 === null || !isPort(v6[1])) return undefined
     return lower.slice(0, end + 1)
   }
   const match = /^([a-z0-9_.-]+?)\.?(?::(\d{1,5}))?$/.exec(lower)
-  if (match === null) return undefined
+  if (match === null || !isPort(match[2])) return undefined
   const host = match[1] as string
   if (host.startsWith('.') || host.includes('..')) return undefined
   return host
+}
+
+/** RFC 3986 allows any digits; a port beyond 65535 names nothing, so the Host is malformed. */
+function isPort (text: string | undefined): boolean {
+  return text === undefined || Number(text) <= 65535
 }

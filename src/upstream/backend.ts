@@ -74,6 +74,8 @@ export class Backend {
   }
 
   get set (): InstanceSet { return this.watcher.snapshot.set }
+  /** Resolves once the first resolution is done or has failed into a known state. */
+  async ready (): Promise<void> { await this.watcher.start() }
   get snapshot (): DiscoverySnapshot { return this.watcher.snapshot }
   get lastUsedMs (): number { return this.#lastUsedMs }
   get inFlight (): number {

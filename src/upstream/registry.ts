@@ -1,5 +1,5 @@
 import type { BackendOptions, BackendTemplateConfig, DiscoveryConfig, GatewayConfig, ResolverConfig } from '../config/types.js'
-import { ResolverCache, lookupKey, type CacheReadResult } from '../dns/cache.js'
+import { ResolverCache, TargetAddressCache, lookupKey, type CacheReadResult } from '../dns/cache.js'
 import type { SavedSet } from '../discovery/state-file.js'
 import { DnsResolver, type Lookup } from '../dns/resolver.js'
 import { DnsTransport } from '../dns/transport.js'
@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
 import { Backend, type BackendEvents } from './backend.js'
 import { ActiveChecker } from '../health/active-checker.js'
+import { AddressPolicy, ownListeners, type OwnListeners } from './address-policy.js'
 
 export type RegistryDeps = {
   readonly clock: Clock
@@ -17,9 +18,9 @@ export type RegistryDeps = {
   readonly events?: BackendEvents
   readonly onError?: (error: unknown) => void
   readonly onCacheRead?: (result: CacheReadResult) => void
-  /** Most templated backends alive at once (a flood of hosts cannot grow memory). Default 256. */
+  /** Most templated backends alive at once (a flood of hosts cannot grow memory). Default: templatedBackends.max. */
   readonly maxTemplated?: number
-  /** A templated backend unused this long is reclaimed. Default 5 minutes. */
+  /** A templated backend unused this long is reclaimed. Default: templatedBackends.idleTimeout. */
   readonly templateIdleMs?: number
   /** The registry this one replaces (reload): backends of the same name keep their health records. */
   readonly previous?: BackendRegistry
@@ -42,12 +43,14 @@ export class BackendRegistry {
   readonly #maxTemplated: number
   readonly #templateIdleMs: number
   #sweeper: NodeJS.Timeout | undefined
+  readonly #ownListeners: OwnListeners
 
   constructor (config: GatewayConfig, deps: RegistryDeps) {
     this.#config = config
     this.#deps = deps
-    this.#maxTemplated = deps.maxTemplated ?? 256
-    this.#templateIdleMs = deps.templateIdleMs ?? 300_000
+    this.#ownListeners = ownListeners(config)
+    this.#maxTemplated = deps.maxTemplated ?? config.templatedBackends.max
+    this.#templateIdleMs = deps.templateIdleMs ?? config.templatedBackends.idleTimeoutMs
     const observer = deps.dnsObserver ?? silentObserver
     // A reload keeps a resolver's cache when its settings did not change: last good answers
     // (and their staleness) survive, so a reload while DNS is down serves what was known.
@@ -139,9 +142,11 @@ export class BackendRegistry {
     if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/load.ts checks this)`)
     const lookup: Lookup = discovery.kind === 'srv' ? { kind: 'srv', name: discovery.name } : { kind: 'address', name: discovery.name, port: discovery.port }
     let backend: Backend | undefined
+    const policy = new AddressPolicy([resolver.addressPolicy, options.addressPolicy], this.#ownListeners)
     const watcher = new DiscoveryWatcher({
       lookup,
       cache,
+      refusal: (address, port) => policy.refusal(address, port),
       clock: this.#deps.clock,
       minIntervalMs: resolver.ttl.minMs,
       onChange: (snapshot, previous) => backend?.onDiscoveryChange(snapshot, previous),
@@ -198,7 +203,7 @@ export class BackendRegistry {
 }
 
 function makeCache (resolver: ResolverConfig, observer: DnsObserver, deps: RegistryDeps): ResolverCache {
-  const dns = new DnsResolver(resolver, new DnsTransport(observer))
+  const dns = new DnsResolver(resolver, new DnsTransport(observer), new TargetAddressCache({ ttl: resolver.targetTtl }, deps.clock))
   return new ResolverCache({
     resolver: dns,
     clock: deps.clock,

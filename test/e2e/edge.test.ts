@@ -99,13 +99,16 @@ frontends:
   })
 
   await t.test('a matching frontend proxies, with x-forwarded-* and the original Host', async () => {
-    const response = await send(`${url}/hello?x=1`, { host: 'www.example.com', headers: { 'x-forwarded-for': '203.0.113.9' } })
+    const response = await send(`${url}/hello?x=1`, { host: 'www.example.com', headers: { 'x-forwarded-for': '203.0.113.9', 'x-real-ip': '203.0.113.9', forwarded: 'for=203.0.113.9' } })
     assert.equal(response.status, 200)
     const reply = response.json() as unknown as UpstreamReply
     assert.match(reply.instance, /^prod-[ab]$/)
     assert.equal(reply.url, '/hello?x=1')
     assert.equal(reply.headers.host, 'www.example.com')
-    assert.equal(reply.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1')
+    // trustedProxies is empty: what the client claims is replaced, never appended to.
+    assert.equal(reply.headers['x-forwarded-for'], '127.0.0.1')
+    assert.equal(reply.headers['x-real-ip'], '127.0.0.1')
+    assert.equal(reply.headers.forwarded, 'for=127.0.0.1;host="www.example.com";proto=http')
     assert.equal(reply.headers['x-forwarded-proto'], 'http')
     assert.equal(reply.headers['x-forwarded-host'], 'www.example.com')
   })

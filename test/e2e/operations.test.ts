@@ -43,7 +43,22 @@ test('admin: healthz, readyz, metrics and state', async (t) => {
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
   assert.match(metrics, /srvgate_http_requests_total\{frontend="prod",backend="web-prod",status_class="2xx"\} \d+/)
   assert.match(metrics, /srvgate_http_requests_total\{frontend="prod",backend="web-prod",status_class="5xx"\} 2/)
-  assert.match(metrics, /srvgate_http_requests_total\{frontend="",backend="",status_class="4xx"\} 1/)
+  // A request with no route is labelled, not left with empty labels.
+  assert.match(metrics, /srvgate_http_requests_total\{frontend="\(none\)",backend="\(none\)",status_class="4xx"\} 1/)
+  assert.doesNotMatch(metrics, /frontend=""/)
+  // Prometheus conventions: standard process/nodejs names, no doubled prefix, no _total on a gauge.
+  assert.match(metrics, /^process_cpu_seconds_total \d/m)
+  assert.match(metrics, /^nodejs_eventloop_lag_seconds \d/m)
+  assert.doesNotMatch(metrics, /srvgate_process_/)
+  const gauges = [...metrics.matchAll(/^# TYPE (\S+) gauge$/gm)].map((match) => match[1] as string)
+  assert.ok(gauges.length > 5)
+  assert.deepEqual(gauges.filter((name) => name.endsWith('_total')), [])
+  assert.match(metrics, /^srvgate_build_info\{version="\d+\.\d+\.\d+",nodejs_version="v\d+[^"]*"\} 1$/m)
+  assert.match(metrics, /^srvgate_config_last_reload_successful 1$/m)
+  assert.match(metrics, /^srvgate_config_last_reload_success_timestamp_seconds \d{10}/m)
+  assert.match(metrics, /^srvgate_http_requests_in_flight 0$/m)
+  assert.match(metrics, /^srvgate_http_request_duration_seconds_bucket\{le="0\.1",frontend="prod",backend="web-prod",status_class="2xx"\} \d+$/m)
+  assert.match(metrics, /^srvgate_http_request_duration_seconds_count\{frontend="\(none\)",backend="\(none\)",status_class="4xx"\} 1$/m)
   assert.match(metrics, /srvgate_upstream_latency_seconds_bucket\{le="[\d.]+",backend="web-prod",outcome="success"\}/)
   assert.match(metrics, /srvgate_outlier_ejections_total\{backend="web-prod"\} 1/)
   assert.match(metrics, /srvgate_backend_instances\{backend="web-prod",state="ejected"\} 1/)

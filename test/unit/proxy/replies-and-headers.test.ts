@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode, ProxyError, DnsError } from '../../../src/errors.js'
 import { errorReply, findProxyError } from '../../../src/proxy/error-reply.js'
-import { forwardRequestHeaders, forwardResponseHeaders, requestIdOf } from '../../../src/proxy/headers.js'
+import { clientIpOf, forwardRequestHeaders, forwardResponseHeaders, requestIdOf } from '../../../src/proxy/headers.js'
 
 test('spec §3: each error code has its status and body, with no address or message', () => {
   const cases: Array<[ProxyError, number, Record<string, string>]> = [
@@ -28,20 +28,46 @@ test('our error is found inside the causes reply-from wraps it in', () => {
   assert.equal(findProxyError(new DnsError(ErrorCode.DNS_TIMEOUT, 'x')), undefined)
 })
 
-test('forwarded request headers: hop-by-hop and Expect dropped, x-forwarded-* set, Host kept', () => {
+test('forwarded request headers from an untrusted peer: hop-by-hop and Expect dropped, forwarding headers replaced, Host kept', () => {
   const client = {
     host: 'www.example.com', connection: 'keep-alive, x-hop', 'x-hop': '1', 'keep-alive': 'timeout=5', te: 'trailers', expect: '100-continue',
-    upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'x-forwarded-for': '203.0.113.1', 'x-forwarded-proto': 'https', 'x-kept': 'yes'
+    upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'x-forwarded-for': '203.0.113.1', 'x-forwarded-proto': 'https', 'x-kept': 'yes',
+    'x-real-ip': '10.9.9.9', forwarded: 'for=10.9.9.9', 'x-forwarded-host': 'evil.example', 'x-forwarded-port': '1'
   }
-  const headers = forwardRequestHeaders({ ...client }, client, { clientIp: '198.51.100.7', host: 'www.example.com', requestId: 'r-1' })
+  const headers = forwardRequestHeaders({ ...client }, client, { peerIp: '198.51.100.7', isPeerTrusted: false, clientIp: '198.51.100.7', host: 'www.example.com', requestId: 'r-1' })
   assert.deepEqual(headers, {
     host: 'www.example.com',
-    'x-forwarded-for': '203.0.113.1, 198.51.100.7',
+    'x-forwarded-for': '198.51.100.7',
     'x-forwarded-proto': 'http',
     'x-forwarded-host': 'www.example.com',
+    'x-real-ip': '198.51.100.7',
+    forwarded: 'for=198.51.100.7;host="www.example.com";proto=http',
     'x-request-id': 'r-1',
     'x-kept': 'yes'
   })
+})
+
+test('forwarded request headers from a trusted proxy: the chain is extended, its proto and host kept', () => {
+  const client = { host: 'www.example.com', 'x-forwarded-for': '203.0.113.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example', forwarded: 'for=203.0.113.1' }
+  const headers = forwardRequestHeaders({ ...client }, client, { peerIp: '10.0.0.5', isPeerTrusted: true, clientIp: '203.0.113.1', host: 'www.example.com', requestId: 'r-2' })
+  assert.equal(headers['x-forwarded-for'], '203.0.113.1, 10.0.0.5')
+  assert.equal(headers['x-forwarded-proto'], 'https')
+  assert.equal(headers['x-forwarded-host'], 'shop.example')
+  assert.equal(headers['x-real-ip'], '203.0.113.1')
+  assert.equal(headers.forwarded, 'for=203.0.113.1, for=10.0.0.5')
+})
+
+test('client IP: the peer unless it is trusted; then the right-most untrusted hop of X-Forwarded-For', () => {
+  const trusted = (address: string): boolean => address.startsWith('10.')
+  const rows: Array<[string, string | undefined, string]> = [
+    ['198.51.100.7', '1.2.3.4', '198.51.100.7'],
+    ['10.0.0.5', undefined, '10.0.0.5'],
+    ['10.0.0.5', '203.0.113.1', '203.0.113.1'],
+    ['10.0.0.5', '1.2.3.4, 203.0.113.1, 10.0.0.9', '203.0.113.1'],
+    ['10.0.0.5', '10.0.0.1, 10.0.0.2', '10.0.0.1'],
+    ['10.0.0.5', 'garbage, 10.0.0.2', '10.0.0.2']
+  ]
+  for (const [peer, chain, expected] of rows) assert.equal(clientIpOf(peer, chain, trusted), expected, `${peer} ${String(chain)}`)
 })
 
 test('forwarded response headers: hop-by-hop dropped, including those named by Connection', () => {

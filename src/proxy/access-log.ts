@@ -1,0 +1,70 @@
+import type { FastifyBaseLogger } from 'fastify'
+
+/** What one request did, as the access log writes it: exactly one per request, never a body or a secret. */
+export type AccessRecord = {
+  readonly requestId: string
+  readonly clientIp: string
+  readonly method: string
+  readonly host: string | undefined
+  /** Without the query string (it may carry tokens) and without userinfo. */
+  readonly path: string
+  readonly httpVersion: string
+  readonly status: number
+  readonly durationMs: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+  readonly userAgent: string | undefined
+  readonly referer: string | undefined
+  readonly frontend: string | undefined
+  readonly backend: string | undefined
+  readonly instance: string | undefined
+  readonly upstreamStatus: number | undefined
+  readonly upstreamMs: number | undefined
+  readonly retries: number
+  readonly retryReasons: readonly string[] | undefined
+  readonly error: string | undefined
+  readonly upgrade?: string
+}
+
+export type AccessLogFormat = 'json' | 'common'
+
+/**
+ * Writes access records: `json` as pino lines (msg "request"), `common` as
+ * Apache's combined format plus srvgate's fields, for people who grep.
+ */
+export class AccessLog {
+  #format: AccessLogFormat
+  readonly #log: FastifyBaseLogger
+  readonly #write: (line: string) => void
+
+  constructor (format: AccessLogFormat, log: FastifyBaseLogger, write: (line: string) => void = (line) => { process.stdout.write(line) }) {
+    this.#format = format
+    this.#log = log
+    this.#write = write
+  }
+
+  /** A reload may change the format. */
+  set format (format: AccessLogFormat) { this.#format = format }
+
+  record (record: AccessRecord): void {
+    if (this.#format === 'common') {
+      this.#write(`${commonLine(record, new Date())}\n`)
+      return
+    }
+    const { requestId, ...fields } = record
+    this.#log.info({ requestId, ...fields }, 'request')
+  }
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+/** `203.0.113.9 - - [29/Nov/2026:22:37:06 +0000] "GET /x HTTP/1.1" 200 512 "-" "curl/8.5" rid=… fe=… be=… inst=… ups=200 ms=1.2` */
+export function commonLine (record: AccessRecord, at: Date): string {
+  const pad = (value: number): string => String(value).padStart(2, '0')
+  const time = `${pad(at.getUTCDate())}/${MONTHS[at.getUTCMonth()] ?? ''}/${at.getUTCFullYear()}:${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())} +0000`
+  const quoted = (value: string | undefined): string => value === undefined || value === '' ? '"-"' : `"${value.replace(/["\\\r\n]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`
+  const dash = (value: string | number | undefined): string => value === undefined || value === '' ? '-' : String(value)
+  return `${record.clientIp || '-'} - - [${time}] ${quoted(`${record.method} ${record.path} HTTP/${record.httpVersion}`)} ${record.status} ${record.bytesOut} ${quoted(record.referer)} ${quoted(record.userAgent)}` +
+    ` rid=${record.requestId} host=${dash(record.host)} fe=${dash(record.frontend)} be=${dash(record.backend)} inst=${dash(record.instance)} ups=${dash(record.upstreamStatus)}` +
+    ` ups_ms=${dash(record.upstreamMs === undefined ? undefined : Math.round(record.upstreamMs * 100) / 100)} ms=${record.durationMs} in=${record.bytesIn} retries=${record.retries}${record.error === undefined ? '' : ` err=${record.error}`}`
+}
