@@ -72,7 +72,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     forceCloseConnections: 'idle',
     keepAliveTimeout: config.client.keepAliveTimeoutMs,
     // Node checks headersTimeout on this period (30 s by default): a 10 s limit would be up to 40 s.
-    http: { maxHeaderSize: config.client.maxHeaderBytes, connectionsCheckingInterval: 1000 },
+    // requireHostHeader off: a request without Host reaches routing and gets the documented 400 (Node's own has no JSON, no x-request-id).
+    http: { maxHeaderSize: config.client.maxHeaderBytes, connectionsCheckingInterval: 1000, requireHostHeader: false },
     // Requests Node cannot parse still get a JSON answer with an x-request-id and an access-log line (spec §3).
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
       if (error.code === 'ECONNRESET') return
@@ -116,7 +117,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     log.record({
       requestId, clientIp: peer, method: request?.method ?? '-', host: request?.headers.host, path: request === undefined ? '-' : pathOf(request.url ?? ''),
       httpVersion: request?.httpVersion ?? '1.1', status, durationMs: 0, bytesIn: 0, bytesOut: 0, userAgent: request?.headers['user-agent'], referer: undefined,
-      frontend: undefined, backend: undefined, instance: undefined, upstreamStatus: undefined, upstreamMs: undefined, retries: 0, retryReasons: undefined, error: error.code
+      frontend: undefined, backend: undefined, instance: undefined, upstreamStatus: undefined, upstreamMs: undefined, retries: 0, retryReasons: undefined, error: error.code, errorDetail: error.message
     })
   }
   // srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket).
@@ -194,6 +195,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   handleUpgrades(publicApp.server, { state: () => state, dispatcher, log: publicApp.log, accessLog, onFinished: metrics.requestRefused })
   await adminApp.register(adminPlugin, {
     token: config.adminToken,
+    listenHost: config.listen.admin.host,
     metrics,
     isReady: () => gateway.isReady,
     state: () => gatewayState(state.config, state, {

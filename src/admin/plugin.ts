@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
+import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { DASHBOARD_PAGE } from './dashboard-page.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -8,6 +9,8 @@ export type ReloadResult = { readonly ok: true, readonly summary: string } | { r
 export type AdminOptions = {
   /** Bearer token for everything but the probes; undefined: none. */
   readonly token: string | undefined
+  /** The host the admin listener was configured with (listen.admin), a name it answers to. */
+  readonly listenHost: string
   readonly metrics: GatewayMetrics
   readonly state: () => unknown
   /** Config loaded, first resolutions done, not draining. */
@@ -24,6 +27,20 @@ const OPEN_PATHS = new Set(['/healthz', '/readyz'])
  */
 export async function adminPlugin (app: FastifyInstance, options: AdminOptions): Promise<void> {
   const token = options.token
+  // A page on another site can make a browser POST here (CSRF), or point its own name at
+  // this address (DNS rebinding): a state-changing request must name the admin listener
+  // itself in Host, and in Origin when a browser sends one.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return
+    const local = { address: request.socket.localAddress ?? '', port: request.socket.localPort ?? 0 }
+    const origin = request.headers.origin
+    const originHost = origin === undefined ? undefined : hostOfOrigin(origin)
+    const isOwnHost = isAdminHost(request.headers.host, local, options.listenHost)
+    const isOwnOrigin = origin === undefined || (originHost !== undefined && isAdminHost(originHost, local, options.listenHost))
+    if (!isOwnHost || !isOwnOrigin) {
+      return await reply.code(403).send({ error: 'forbidden', reason: 'Host and Origin must name the admin listener itself' })
+    }
+  })
   if (token !== undefined) {
     app.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0] ?? ''
@@ -56,6 +73,33 @@ export async function adminPlugin (app: FastifyInstance, options: AdminOptions):
   })
 
   app.get('/', async (_request, reply) => await reply.header('content-type', 'text/html; charset=utf-8').send(DASHBOARD_PAGE))
+
+  // The URL is not echoed: it may carry a token.
+  app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
+}
+
+/** `http://127.0.0.1:9901` → `127.0.0.1:9901`; undefined for anything that is not an http(s) origin. */
+function hostOfOrigin (origin: string): string | undefined {
+  const match = /^https?:\/\/([^/]+)$/i.exec(origin.trim())
+  return match?.[1]
+}
+
+/**
+ * The Host names this listener: the port it accepted on, and its own address,
+ * `localhost`, the configured listen.admin host, or (bound to every address)
+ * any IP literal. A name pointed at it by someone else's DNS is not it.
+ */
+export function isAdminHost (host: string | undefined, local: { readonly address: string, readonly port: number }, listenHost: string): boolean {
+  if (host === undefined) return false
+  const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/i.exec(host.trim().toLowerCase())
+  if (match === null) return false
+  const name = (match[1] ?? match[2] ?? '').replace(/\.$/, '')
+  const port = match[3] === undefined ? 80 : Number(match[3])
+  if (port !== local.port) return false
+  const localAddress = local.address.replace(/^::ffff:/, '')
+  if (name === 'localhost' || name === localAddress || name === listenHost.toLowerCase()) return true
+  const isWildcard = listenHost === '0.0.0.0' || listenHost === '::'
+  return isWildcard && isIP(name) !== 0
 }
 
 function sameSecret (presented: string, expected: string): boolean {

@@ -23,6 +23,7 @@ export type AccessRecord = {
   readonly retries: number
   readonly retryReasons: readonly string[] | undefined
   readonly error: string | undefined
+  readonly errorDetail?: string | undefined
   readonly upgrade?: string
 }
 

@@ -339,6 +339,11 @@ class FailoverRequest {
             return
           }
         }
+        if (error instanceof ProxyError) {
+          // Our own timer's verdict, already worded.
+          this.#fail(error)
+          return
+        }
         const code = kind === 'timeout' ? ErrorCode.UPSTREAM_TIMEOUT : kind === 'connect-failure' ? ErrorCode.UPSTREAM_CONNECT : kind === 'reset' ? ErrorCode.UPSTREAM_RESET : ErrorCode.UPSTREAM_ERROR
         this.#fail(new ProxyError(code, `${backend.name} instance ${instance.key}: ${error.message}`, backend.name, { cause: error }))
       },

@@ -110,7 +110,9 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       upstreamMs: context?.upstreamMs === undefined ? undefined : Math.round(context.upstreamMs * 100) / 100,
       retries: context?.retries ?? 0,
       retryReasons: context?.retryReasons.length === 0 ? undefined : context?.retryReasons,
-      error: record.error?.code
+      error: record.error?.code,
+      // The why, for the operator (may name an internal address; never sent to the client).
+      errorDetail: record.error?.message
     })
   }
 
@@ -169,6 +171,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
   })
 
   await app.register(httpProxy, {
+    // reply-from logs each failure at warn on its own; the access log already has the request's one line.
+    logLevel: 'error',
     upstream: '',
     undici: dispatcher as never,
     disableCache: true,
@@ -209,7 +213,6 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
   // Not request.raw.destroyed: undici destroys the request body stream on failure while the client still waits.
   if (reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed !== false) return reply
   const { status, body } = errorReply(error)
-  if (status >= 500) request.log.warn({ code: error.code, detail: error.message }, 'request failed')
   // A request refused mid-body leaves unread bytes on the connection: close it.
   if (error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete)) reply.header('connection', 'close')
   return await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))

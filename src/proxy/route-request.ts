@@ -38,6 +38,8 @@ export async function routeRequest (state: RoutingState, request: RequestLine, o
   const host = hasOneHost(request.rawHeaders) ? normalizeHost(request.headers.host) : undefined
   if (host === undefined) return new ProxyError(ErrorCode.REQUEST_MALFORMED, `bad Host header: ${JSON.stringify(request.headers.host ?? null)}`)
   const path = pathOf(request.url)
+  // A `..` segment climbs out of the path an instance expects (and out of a stripPrefix): refused, never normalized.
+  if (DOT_DOT_SEGMENT.test(path.replace(/%2e/gi, '.'))) return new ProxyError(ErrorCode.REQUEST_MALFORMED, 'a .. segment in the path')
   const facts: RequestFacts = { host, path, method: request.method, header: (name) => firstValue(request.headers[name]) }
   const decision = state.router.route(facts)
   if (decision === undefined) return new ProxyError(ErrorCode.ROUTE_NOT_FOUND, `no frontend matches ${host}${path}`)
@@ -55,6 +57,8 @@ export async function routeRequest (state: RoutingState, request: RequestLine, o
   if (!backend.hasUsableInstance()) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
   return { decision, backend, path }
 }
+
+const DOT_DOT_SEGMENT = /(^|\/)\.\.(\/|$)/
 
 /** RFC 9112 §3.2: a request with no Host, or more than one, is answered 400. */
 function hasOneHost (rawHeaders: readonly string[]): boolean {

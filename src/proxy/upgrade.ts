@@ -71,7 +71,7 @@ function refuse (request: IncomingMessage, socket: Duplex, deps: UpgradeDeps, er
   writeError(socket, requestId, error)
   const status = errorReply(error).status
   deps.onFinished?.({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
-  deps.accessLog.record(accessRecord(request, requestId, status, 0, { error: error.code }))
+  deps.accessLog.record(accessRecord(request, requestId, status, 0, { error: error.code, errorDetail: error.message }))
 }
 
 function accessRecord (request: IncomingMessage, requestId: string, status: number, durationMs: number, extra: Partial<AccessRecord>): AccessRecord {
@@ -134,7 +134,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     deps.accessLog.record(accessRecord(request, requestId, status, durationMs, {
       clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
       frontend: decision.frontend.name, backend: backend.name, instance: context.instance?.key,
-      upstreamStatus: context.upstreamStatus, retries: context.retries, retryReasons: context.retryReasons.length === 0 ? undefined : context.retryReasons, error: error?.code
+      upstreamStatus: context.upstreamStatus, retries: context.retries, retryReasons: context.retryReasons.length === 0 ? undefined : context.retryReasons, error: error?.code, errorDetail: error?.message
     }))
   }
   let isRelaying = false

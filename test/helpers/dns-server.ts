@@ -44,6 +44,8 @@ export class ConsulLikeDnsServer {
   tamper: Tamper | undefined
   /** Answer SERVFAIL to everything (Consul's internal error). */
   isFailing = false
+  /** Hold every answer this long (a slow Consul: a first resolution still pending). */
+  answerDelayMs = 0
   #services = new Map<string, SrvInstance[]>()
   #addresses = new Map<string, string[]>()
   #server: ReturnType<typeof dns2.createServer> | undefined
@@ -130,7 +132,9 @@ export class ConsulLikeDnsServer {
     const answer = this.#answer(request, question)
     if (transport === 'udp' && this.options.silentTruncation) silentlyTruncate(request, answer, hadOpt)
     const replacement = this.tamper?.(request, answer, transport, client)
-    for (const message of replacement ?? [answer]) send(message)
+    const messages = replacement ?? [answer]
+    if (this.answerDelayMs > 0) setTimeout(() => { for (const message of messages) send(message) }, this.answerDelayMs)
+    else for (const message of messages) send(message)
   }
 
   #answer (request: DecodedPacket, question: DecodedPacket['questions'][number]): DecodedPacket {

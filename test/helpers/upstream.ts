@@ -17,6 +17,8 @@ export class Upstream {
   requests = 0
   /** Return true to say the behaviour answered the request itself. */
   behaviour: Behaviour | undefined
+  /** Called as a request arrives, before its body is read. */
+  onRequestStart: ((request: IncomingMessage) => void) | undefined
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
 
@@ -67,6 +69,7 @@ export class Upstream {
   }
 
   #handle (request: IncomingMessage, response: ServerResponse): void {
+    this.onRequestStart?.(request)
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {

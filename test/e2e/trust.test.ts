@@ -1,0 +1,383 @@
+/**
+ * Issue 7, "trust at the edge": each defect found by probing srvgate from
+ * outside, as an attacker and as a new operator, replayed against srvgate
+ * started through its CLI, with real upstreams, the Consul-like DNS server
+ * and raw sockets. Every test here failed before its fix.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect, type Socket } from 'node:net'
+import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
+import { Upstream, type UpstreamReply } from '../helpers/upstream.js'
+import { SpawnedGateway, type LogLine } from '../helpers/spawn-gateway.js'
+import { send } from '../helpers/http.js'
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+type BackendState = { name: string, refused: Array<{ key: string, reason: string }>, instances: Array<{ key: string, inFlight: number }> }
+
+async function backendState (gateway: SpawnedGateway, name: string): Promise<BackendState | undefined> {
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { backends: BackendState[] }
+  return state.backends.find((backend) => backend.name === name)
+}
+
+/** Open a connection and write `text`; the caller decides when it ends. */
+async function openRaw (port: number, text: string): Promise<{ socket: Socket, received: () => string, closed: Promise<void> }> {
+  const socket = connect(port, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  let received = ''
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
+  socket.write(text)
+  return { socket, received: () => received, closed }
+}
+
+/** Send `text` and collect one answer: until its Content-Length is in, the server closes, or 3 s pass. */
+async function rawExchange (port: number, text: string, waitMs = 3000): Promise<string> {
+  const { socket, received, closed } = await openRaw(port, text)
+  const deadline = Date.now() + waitMs
+  let isClosed = false
+  void closed.then(() => { isClosed = true })
+  while (!isClosed && Date.now() < deadline && !isComplete(received())) await sleep(10)
+  socket.destroy()
+  return received()
+}
+
+function isComplete (answer: string): boolean {
+  const end = answer.indexOf('\r\n\r\n')
+  if (end < 0) return false
+  const length = /content-length: (\d+)/i.exec(answer.slice(0, end))?.[1]
+  return length !== undefined && answer.length - end - 4 >= Number(length)
+}
+
+function logsOf (gateway: SpawnedGateway, requestId: string): LogLine[] {
+  return gateway.logs.filter((line) => line.requestId === requestId)
+}
+
+function base (dns: ConsulLikeDnsServer, extra = ''): string {
+  return `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 200ms, max: 1s }, timeout: 2s, attempts: 1, negativeTtl: 30s } }
+${extra}`
+}
+
+test('1. a client that leaves while its first resolution is pending is abandoned everywhere; SIGTERM ends within drain.timeout', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'preview-9')
+  dns.setService('_web._pr-9.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+drain: { delay: 0ms, timeout: 1s }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+`))
+  dns.answerDelayMs = 800
+  const client = await openRaw(gateway.port, 'POST /upload HTTP/1.1\r\nHost: pr-9.preview.example.com\r\nx-request-id: left-early\r\nContent-Length: 100\r\n\r\n0123456789')
+  await sleep(200)
+  client.socket.destroy()
+  await sleep(1200)
+  dns.answerDelayMs = 0
+  assert.equal(upstream.requests, 0, 'nothing is forwarded for a client that has gone')
+  const line = await gateway.waitForLog((entry) => entry.requestId === 'left-early' && entry.msg === 'request')
+  assert.equal(line.status, 499)
+  assert.equal(line.error, 'SG_ERR_CLIENT_GONE')
+  assert.equal(logsOf(gateway, 'left-early').filter((entry) => entry.msg === 'request').length, 1)
+  const backend = await backendState(gateway, 'web-pr-9')
+  assert.deepEqual(backend?.instances.map((instance) => instance.inFlight), [0])
+
+  // An upload that is abandoned mid-body once forwarded: the instance's connection is let go too.
+  const upstreamClosed = new Promise<void>((resolve) => {
+    upstream.behaviour = () => true
+    upstream.onRequestStart = (request) => { request.on('close', () => { resolve() }) }
+  })
+  const midBody = await openRaw(gateway.port, 'POST /upload HTTP/1.1\r\nHost: pr-9.preview.example.com\r\nx-request-id: left-mid-body\r\nContent-Length: 100\r\n\r\n0123456789')
+  await sleep(300)
+  midBody.socket.destroy()
+  await Promise.race([upstreamClosed, sleep(3000).then(() => { throw new Error('the upstream request was never let go') })])
+  const midLine = await gateway.waitForLog((entry) => entry.requestId === 'left-mid-body' && entry.msg === 'request')
+  assert.equal(midLine.status, 499)
+  await sleep(100)
+  assert.deepEqual((await backendState(gateway, 'web-pr-9'))?.instances.map((instance) => instance.inFlight), [0])
+
+  // A request the instance never answers is still in flight at SIGTERM: drain.timeout bounds the wait.
+  upstream.onRequestStart = undefined
+  const hung = openRaw(gateway.port, 'GET /hang HTTP/1.1\r\nHost: pr-9.preview.example.com\r\n\r\n')
+  await hung
+  await sleep(300)
+  const started = Date.now()
+  const code = await gateway.stop()
+  assert.equal(code, 0)
+  assert.ok(Date.now() - started < 4000, `exited after ${Date.now() - started} ms with drain.timeout 1s`)
+  assert.ok(gateway.logs.some((entry) => entry.msg === 'drained'))
+  ;(await hung).socket.destroy()
+})
+
+test('2. a stalled upload gets 408 and frees its connection; a request queued behind a full pool gets 504 within timeouts.response', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'one')
+  dns.setService('_one.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+client: { bodyIdleTimeout: 500ms }
+backends:
+  one: { discovery: { resolver: consul, srv: _one.service.consul }, maxConnectionsPerInstance: 1, timeouts: { response: 800ms }, outlier: { consecutiveFailures: 100 } }
+frontends:
+  - { name: one, match: { host: one.example.com }, backend: one }
+`))
+  const slow = await openRaw(gateway.port, 'POST /slow HTTP/1.1\r\nHost: one.example.com\r\nx-request-id: slow-upload\r\nContent-Length: 10\r\n\r\nab')
+  const started = Date.now()
+  await Promise.race([slow.closed, sleep(4000)])
+  assert.match(slow.received(), /^HTTP\/1\.1 408 /)
+  assert.match(slow.received(), /connection: close/i)
+  assert.match(slow.received(), /\{"error":"request_timeout"\}/)
+  assert.ok(Date.now() - started < 2500)
+  // The one connection to the instance is free again: a normal GET is served at once.
+  const after = await send(`${gateway.url}/`, { host: 'one.example.com', timeoutMs: 3000 })
+  assert.equal(after.status, 200)
+
+  // The only connection is held by a response that trickles (within timeouts.response between
+  // chunks, so it is not cut): the next request waits for a connection, and that wait is bounded.
+  upstream.behaviour = (request, response) => {
+    if (request.url !== '/hold') return false
+    response.writeHead(200, { 'content-type': 'text/plain' })
+    const timer = setInterval(() => { if (!response.destroyed) response.write('.') }, 200)
+    setTimeout(() => { clearInterval(timer); response.end() }, 3000)
+    return true
+  }
+  const holder = await openRaw(gateway.port, 'GET /hold HTTP/1.1\r\nHost: one.example.com\r\n\r\n')
+  await sleep(100)
+  const queuedAt = Date.now()
+  const queued = await send(`${gateway.url}/queued`, { host: 'one.example.com', timeoutMs: 5000 })
+  assert.equal(queued.status, 504)
+  assert.deepEqual(queued.json(), { error: 'upstream_timeout' })
+  assert.ok(Date.now() - queuedAt < 1500, `answered after ${Date.now() - queuedAt} ms`)
+  holder.socket.destroy()
+})
+
+test('3. GET, DELETE and TRACE bodies reach the instance whole, never dropped', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'echo')
+  dns.setService('_echo.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+backends: { echo: { discovery: { resolver: consul, srv: _echo.service.consul } } }
+frontends: [ { name: echo, match: { host: echo.example.com }, backend: echo } ]
+`))
+  for (const method of ['GET', 'DELETE', 'TRACE', 'PROPFIND']) {
+    const response = await send(`${gateway.url}/search`, { host: 'echo.example.com', method, body: 'hello', headers: { 'content-type': 'application/json', 'content-length': '5' } })
+    assert.equal(response.status, 200, method)
+    const reply = response.json() as unknown as UpstreamReply
+    assert.equal(reply.method, method)
+    assert.equal(reply.bodyBytes, 5, method)
+    assert.equal(reply.headers['content-length'], '5', method)
+  }
+})
+
+test('4. an SRV record pointing at srvgate\'s own admin listener, or at a metadata address, is never an instance', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const fine = await Upstream.start(t, 'fine')
+  dns.setService('_locked.service.consul', [{ address: '127.0.0.1', port: fine.port }])
+  dns.setService('_allowed.service.consul', [{ address: '127.0.0.1', port: fine.port }])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+backends:
+  locked: { discovery: { resolver: consul, srv: _locked.service.consul }, addressPolicy: { deny: [127.0.0.0/8] } }
+  allowed: { discovery: { resolver: consul, srv: _allowed.service.consul }, addressPolicy: { allow: [10.0.0.0/8] } }
+frontends:
+  - { name: locked, match: { host: locked.example.com }, backend: locked }
+  - { name: allowed, match: { host: allowed.example.com }, backend: allowed }
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+`))
+  dns.setService('_web._pr-5.service.consul', [{ address: '127.0.0.1', port: gateway.adminPort }])
+  dns.setService('_web._pr-6.service.consul', [{ address: '169.254.169.254', port: 80 }, { address: '127.0.0.1', port: fine.port }])
+  for (const path of ['/admin/state', '/metrics']) {
+    const response = await send(`${gateway.url}${path}`, { host: 'pr-5.preview.example.com' })
+    assert.equal(response.status, 503, path)
+    assert.deepEqual(response.json(), { error: 'no_healthy_upstream', backend: 'web-pr-5' })
+  }
+  const reload = await send(`${gateway.url}/admin/reload`, { host: 'pr-5.preview.example.com', method: 'POST' })
+  assert.equal(reload.status, 503)
+  assert.deepEqual((await backendState(gateway, 'web-pr-5'))?.refused, [{ key: `127.0.0.1:${gateway.adminPort}`, reason: 'srvgate\'s own listen.admin listener' }])
+
+  const metadata = await send(`${gateway.url}/`, { host: 'pr-6.preview.example.com' })
+  assert.equal(metadata.status, 200)
+  assert.equal((metadata.json() as unknown as UpstreamReply).instance, 'fine')
+  assert.deepEqual((await backendState(gateway, 'web-pr-6'))?.refused, [{ key: '169.254.169.254:80', reason: 'never an instance (169.254.169.254/32)' }])
+
+  assert.equal((await send(`${gateway.url}/`, { host: 'locked.example.com' })).status, 503)
+  assert.equal((await backendState(gateway, 'locked'))?.refused[0]?.reason, 'addressPolicy.deny 127.0.0.0/8')
+  assert.equal((await send(`${gateway.url}/`, { host: 'allowed.example.com' })).status, 503)
+  assert.equal((await backendState(gateway, 'allowed'))?.refused[0]?.reason, 'not in addressPolicy.allow')
+})
+
+test('5. cycling more preview names than templated backends fit: one query per name, not one per request; target lookups cached by name', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+templatedBackends: { max: 4 }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+`))
+  const names = Array.from({ length: 10 }, (_, index) => `pr-${100 + index}`)
+  for (let round = 0; round < 3; round++) {
+    for (const name of names) assert.equal((await send(`${gateway.url}/`, { host: `${name}.preview.example.com` })).status, 503)
+  }
+  const asked = dns.queries.filter((query) => query.name.startsWith('_web._pr-1'))
+  assert.equal(asked.length, names.length, `${asked.length} queries for ${names.length} names over 3 rounds`)
+
+  // 20 instances whose addresses are not in the additional section: each target asked once, not on every refresh.
+  const bare = await ConsulLikeDnsServer.start(t, { omitAdditional: true })
+  const upstream = await Upstream.start(t, 'many')
+  bare.setService('_many.service.consul', Array.from({ length: 20 }, (_, index) => ({ address: '127.0.0.1', port: upstream.port, node: `node-${index}` })))
+  const second = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${bare.address}"], ttl: { min: 200ms, max: 200ms }, targetTtl: { min: 30s } } }
+backends: { many: { discovery: { resolver: consul, srv: _many.service.consul } } }
+frontends: [ { name: many, match: { host: many.example.com }, backend: many } ]
+`)
+  await sleep(2000)
+  assert.equal((await send(`${second.url}/`, { host: 'many.example.com' })).status, 200)
+  const srvQueries = bare.queries.filter((query) => query.type === 33).length
+  const addressQueries = bare.queries.filter((query) => query.type === 1 || query.type === 28).length
+  assert.ok(srvQueries >= 5, `the SRV name was refreshed (${srvQueries} queries)`)
+  assert.ok(addressQueries <= 20, `${addressQueries} address queries for 20 targets over ${srvQueries} refreshes`)
+})
+
+test('7. edge parsing: header count, every method, CONNECT, OPTIONS *, POST upgrades, Host ports, rejections logged, no userinfo in logs', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'edge')
+  dns.setService('_edge.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+backends: { edge: { discovery: { resolver: consul, srv: _edge.service.consul } } }
+frontends: [ { name: edge, match: { host: www.example.com }, backend: edge }, { name: routed-by-env, match: { host: www.example.com, headers: { x-env: never } }, backend: edge } ]
+`))
+  const before = upstream.requests
+  const fields = (count: number): string => Array.from({ length: count }, (_, index) => `x-f${index}: ${index}\r\n`).join('')
+  for (const count of [101, 1001]) {
+    const answer = await rawExchange(gateway.port, `GET / HTTP/1.1\r\nHost: www.example.com\r\n${fields(count)}x-env: never\r\n\r\n`)
+    assert.match(answer, /^HTTP\/1\.1 431 /, `${count} fields`)
+    assert.match(answer, /x-request-id: [0-9a-f-]{36}/i)
+    assert.match(answer, /\{"error":"request_headers_too_large"\}/)
+  }
+  assert.equal((await rawExchange(gateway.port, `GET / HTTP/1.1\r\nHost: www.example.com\r\n${fields(98)}\r\n`)).slice(0, 12), 'HTTP/1.1 200')
+
+  for (const method of ['PROPFIND', 'MKCOL', 'PURGE', 'REPORT']) {
+    const response = await send(`${gateway.url}/dav`, { host: 'www.example.com', method })
+    assert.equal(response.status, 200, method)
+    assert.equal((response.json() as unknown as UpstreamReply).method, method)
+    assert.match(String(response.headers['x-request-id']), /^[0-9a-f-]{36}$/)
+  }
+  const connectAnswer = await rawExchange(gateway.port, 'CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\nx-request-id: tunnel-please\r\n\r\n')
+  assert.match(connectAnswer, /^HTTP\/1\.1 405 /)
+  assert.match(connectAnswer, /x-request-id: tunnel-please/)
+  assert.match(connectAnswer, /\{"error":"method_not_allowed"\}/)
+
+  const requestsBefore = upstream.requests
+  const asterisk = await rawExchange(gateway.port, 'OPTIONS * HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n')
+  assert.match(asterisk, /^HTTP\/1\.1 200 /)
+  assert.match(asterisk, /allow: [A-Z, -]*PROPFIND/i)
+  assert.equal(upstream.requests, requestsBefore, 'OPTIONS * is never forwarded as OPTIONS /*')
+
+  const postUpgrade = await rawExchange(gateway.port, 'POST /ws HTTP/1.1\r\nHost: www.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 0\r\n\r\n')
+  assert.match(postUpgrade, /^HTTP\/1\.1 400 /)
+  assert.equal(upstream.requests, requestsBefore, 'a POST upgrade is never forwarded as a GET')
+
+  for (const host of ['www.example.com:99999', '[::1]:70000']) {
+    assert.match(await rawExchange(gateway.port, `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`), /^HTTP\/1\.1 400 /, host)
+  }
+
+  // Every rejection answers the documented shape with an x-request-id and writes one access-log line.
+  const rejections: Array<[string, RegExp]> = [
+    ['GET /static/../../etc/passwd HTTP/1.1\r\nHost: www.example.com\r\nx-request-id: rej-traversal\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['GET /static/%2E%2e/secret HTTP/1.1\r\nHost: www.example.com\r\nx-request-id: rej-traversal-encoded\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['GET / HTTP/1.1\r\nx-request-id: rej-no-host\r\n\r\n', /^HTTP\/1\.1 400 /],
+    [`GET / HTTP/1.1\r\nHost: www.example.com\r\nx-request-id: rej-431\r\n${fields(200)}\r\n`, /^HTTP\/1\.1 431 /]
+  ]
+  for (const [text, status] of rejections) {
+    const answer = await rawExchange(gateway.port, text)
+    assert.match(answer, status, text.slice(0, 30))
+    assert.match(answer, /content-type: application\/json/i)
+    const id = /x-request-id: (\S+)/i.exec(answer)?.[1]
+    assert.ok(id !== undefined)
+    const lines = await gateway.waitForLog((entry) => entry.requestId === id && entry.msg === 'request')
+    assert.ok(typeof lines.status === 'number')
+    assert.equal(logsOf(gateway, id).filter((entry) => entry.msg === 'request').length, 1)
+  }
+  const garbage = await rawExchange(gateway.port, 'NOT HTTP AT ALL\r\n\r\n')
+  const garbageId = /x-request-id: (\S+)/i.exec(garbage)?.[1] ?? ''
+  const garbageLine = await gateway.waitForLog((entry) => entry.requestId === garbageId && entry.msg === 'request')
+  assert.equal(garbageLine.status, 400)
+
+  await rawExchange(gateway.port, 'GET http://alice:hunter2@www.example.com/private?token=abc HTTP/1.1\r\nHost: www.example.com\r\nx-request-id: absolute-form\r\nConnection: close\r\n\r\n')
+  const absolute = await gateway.waitForLog((entry) => entry.requestId === 'absolute-form' && entry.msg === 'request')
+  assert.equal(absolute.path, '/private')
+  assert.doesNotMatch(JSON.stringify(gateway.logs), /hunter2|alice|token=abc/)
+  assert.ok(upstream.requests > before)
+})
+
+test('8. forwarding headers: replaced from untrusted peers, extended from trustedProxies, client IP from the chain', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'xff')
+  dns.setService('_xff.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+trustedProxies: [127.0.0.0/8]
+backends: { xff: { discovery: { resolver: consul, srv: _xff.service.consul } } }
+frontends: [ { name: xff, match: { host: xff.example.com }, backend: xff } ]
+`))
+  const response = await send(`${gateway.url}/`, { host: 'xff.example.com', headers: { 'x-forwarded-for': '203.0.113.50', 'x-forwarded-proto': 'https', 'x-request-id': 'via-proxy' } })
+  const headers = (response.json() as unknown as UpstreamReply).headers
+  assert.equal(headers['x-forwarded-for'], '203.0.113.50, 127.0.0.1')
+  assert.equal(headers['x-forwarded-proto'], 'https')
+  assert.equal(headers['x-real-ip'], '203.0.113.50')
+  const line = await gateway.waitForLog((entry) => entry.requestId === 'via-proxy' && entry.msg === 'request')
+  assert.equal(line.clientIp, '203.0.113.50')
+})
+
+test('9. admin listener: no cross-origin or foreign-Host reload, 404 without echoing the URL', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const gateway = await SpawnedGateway.start(t, base(dns))
+  const reloadUrl = `${gateway.adminUrl}/admin/reload`
+  const csrf = await send(reloadUrl, { method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'text/plain' }, body: 'x' })
+  assert.equal(csrf.status, 403)
+  const rebound = await send(reloadUrl, { method: 'POST', host: `evil.example:${gateway.adminPort}` })
+  assert.equal(rebound.status, 403)
+  const own = await send(reloadUrl, { method: 'POST', headers: { origin: `http://127.0.0.1:${gateway.adminPort}` } })
+  assert.equal(own.status, 200)
+  assert.equal((await send(reloadUrl, { method: 'POST', host: `localhost:${gateway.adminPort}` })).status, 200)
+  await gateway.waitForLog(() => gateway.logs.filter((line) => line.msg === 'configuration reloaded').length === 2)
+  const missing = await send(`${gateway.adminUrl}/secret-path?token=leaky`)
+  assert.equal(missing.status, 404)
+  assert.doesNotMatch(missing.body, /secret-path|leaky/)
+})
+
+test('13. the access log: one line per request, 503 included, with client, agent, bytes and upstream facts; ISO time and level names', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'logged')
+  dns.setService('_logged.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  dns.setService('_empty.service.consul', [])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+backends:
+  logged: { discovery: { resolver: consul, srv: _logged.service.consul } }
+  empty: { discovery: { resolver: consul, srv: _empty.service.consul } }
+frontends: [ { name: logged, match: { host: logged.example.com }, backend: logged }, { name: empty, match: { host: empty.example.com }, backend: empty } ]
+`))
+  await send(`${gateway.url}/x`, { host: 'empty.example.com', headers: { 'x-request-id': 'log-503' } })
+  await send(`${gateway.url}/y`, { host: 'logged.example.com', method: 'POST', body: 'twelve bytes', headers: { 'x-request-id': 'log-200', 'user-agent': 'probe/1.0' } })
+  await sleep(200)
+  assert.equal(logsOf(gateway, 'log-503').length, 1, JSON.stringify(logsOf(gateway, 'log-503')))
+  const line = logsOf(gateway, 'log-200')[0] as LogLine
+  assert.equal(line.msg, 'request')
+  assert.equal(line.level, 'info')
+  assert.match(String(line.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+  assert.equal(line.clientIp, '127.0.0.1')
+  assert.equal(line.userAgent, 'probe/1.0')
+  assert.equal(line.upstreamStatus, 200)
+  assert.equal(typeof line.upstreamMs, 'number')
+  assert.ok(Number(line.bytesIn) > 12)
+  assert.ok(Number(line.bytesOut) > 50)
+})
