@@ -61,6 +61,8 @@ export type ResolverCacheOptions = {
   readonly random: Random
   /** Most names kept (lru-cache `max`); the least recently read go first. */
   readonly maxEntries?: number
+  /** Most negative answers kept apart (NXDOMAIN, empty); default 10,000. */
+  readonly maxNegativeEntries?: number
   /** Called when a background refresh fails unexpectedly (DNS failures are entries, not errors). */
   readonly onBackgroundError?: (error: unknown) => void
   /** Counts reads: served fresh, served stale, or had to wait for DNS. */
@@ -115,7 +117,7 @@ export class ResolverCache {
       ignoreFetchAbort: true,
       fetchMethod: async (_key, previous, { context }) => await this.#refresh(resolver, context?.lookup, previous)
     })
-    this.#negative = new LRUCache<string, Entry>({ max: options.maxEntries ?? 10_000 })
+    this.#negative = new LRUCache<string, Entry>({ max: options.maxNegativeEntries ?? 10_000 })
   }
 
   /** Resolve through the cache. Throws DnsError only when DNS fails and nothing is left to serve. */

@@ -7,8 +7,11 @@ import assert from 'node:assert/strict'
 import { createSocket } from 'node:dgram'
 import { Packet } from 'dns2'
 import { ConsulLikeDnsServer, freePort } from '../../helpers/dns-server.js'
-import { makeResolver, manyInstances } from '../../helpers/resolver.js'
-import { ResolverCache } from '../../../src/dns/cache.js'
+import { RecordingObserver, address, makeResolver, manyInstances } from '../../helpers/resolver.js'
+import { ResolverCache, TargetAddressCache } from '../../../src/dns/cache.js'
+import { DnsResolver } from '../../../src/dns/resolver.js'
+import { DnsTransport } from '../../../src/dns/transport.js'
+import { ManualClock } from '../../../src/util/clock.js'
 import { DnsError } from '../../../src/errors.js'
 import { systemClock } from '../../../src/util/clock.js'
 import { systemRandom } from '../../../src/util/random.js'
@@ -66,6 +69,42 @@ test('SRV priority and weight come through, lowest priority first', async (t) =>
   const resolution = await resolver.resolve(SRV)
   assert.deepEqual(resolution.instances.map((instance) => [instance.address, instance.priority, instance.weight]),
     [['10.0.0.2', 1, 90], ['10.0.0.1', 1, 10], ['10.0.0.3', 2, 1]])
+})
+
+test('duplicate address:port records: the best priority, then the largest weight, whatever the answer order', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t)
+  // Two records for one instance (registered twice, or a node name and an .addr. name), Consul-shuffled.
+  server.setService(WEB, [
+    { address: '10.0.0.1', port: 80, priority: 5, weight: 100, node: 'a' },
+    { address: '10.0.0.1', port: 80, priority: 1, weight: 10, node: 'b' },
+    { address: '10.0.0.1', port: 80, priority: 1, weight: 30, node: 'c' },
+    { address: '10.0.0.2', port: 80, priority: 2, weight: 1, node: 'd' }
+  ])
+  const { resolver } = makeResolver([server.address])
+  for (let round = 0; round < 20; round++) {
+    const resolution = await resolver.resolve(SRV)
+    assert.deepEqual(resolution.instances.map((instance) => [instance.address, instance.priority, instance.weight]),
+      [['10.0.0.1', 1, 30], ['10.0.0.2', 2, 1]], `round ${round}`)
+  }
+})
+
+test('targets left out of the additional section are cached by name: refreshing the SRV name does not ask them again', async (t) => {
+  const server = await ConsulLikeDnsServer.start(t, { omitAdditional: true })
+  server.setService(WEB, Array.from({ length: 30 }, (_, index) => ({ address: `10.0.1.${index}`, port: 80, node: `n${index}` })))
+  const clock = new ManualClock()
+  const targets = new TargetAddressCache({ ttl: { minMs: 5000, maxMs: 300_000 } }, clock)
+  const resolver = new DnsResolver({ nameservers: [address(server.address)], timeoutMs: 300, attempts: 1, ednsPayload: 4096 }, new DnsTransport(new RecordingObserver()), targets)
+  const [first, second] = await Promise.all([resolver.resolve(SRV), resolver.resolve(SRV)])
+  assert.equal(first.instances.length, 30)
+  assert.equal(second.instances.length, 30)
+  const countAddressQueries = (): number => server.queries.filter((query) => query.type === Packet.TYPE.A || query.type === Packet.TYPE.AAAA).length
+  assert.equal(countAddressQueries(), 30, 'two refreshes at once: each target asked once (coalesced)')
+  for (let round = 0; round < 5; round++) await resolver.resolve(SRV)
+  assert.equal(countAddressQueries(), 30, 'within targetTtl.min: no target asked again')
+  clock.advance(5001)
+  await resolver.resolve(SRV)
+  assert.equal(countAddressQueries(), 60, 'past the TTL: asked again')
+  assert.equal(targets.size, 30)
 })
 
 test('<hex>.addr.<dc>.consul targets are decoded without a query', async (t) => {

@@ -249,3 +249,22 @@ test('SRV and A/AAAA+port lookups of one name are separate entries', async () =>
   assert.equal(resolver.calls, 2)
   assert.equal(cache.size, 2)
 })
+
+test('negative answers outlive a forgotten name (a reclaimed templated backend) and cannot be evicted by positive ones', async () => {
+  const { clock, resolver, cache } = setup(POLICY, 3)
+  resolver.next = NXDOMAIN
+  const names = Array.from({ length: 10 }, (_, index): Lookup => ({ kind: 'srv', name: `_web._pr-${index}.service.consul` }))
+  for (const round of [1, 2, 3]) {
+    for (const lookup of names) {
+      assert.equal((await cache.lookup(lookup)).outcome, 'nxdomain', `round ${round}`)
+      cache.delete(lookup)
+    }
+  }
+  assert.equal(resolver.calls, 10, 'one query per name while negativeTtl lasts, not one per read')
+  clock.advance(5000)
+  await cache.lookup(names[0] as Lookup)
+  assert.equal(resolver.calls, 11, 'asked again once negativeTtl has passed')
+  resolver.next = answer(['10.0.0.9'], 0)
+  clock.advance(5000)
+  assert.equal((await cache.lookup(names[0] as Lookup)).outcome, 'answer', 'a positive answer replaces the negative one')
+})
