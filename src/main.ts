@@ -6,4 +6,4 @@ const code = await runCli(process.argv.slice(2), processOutput)
 process.exitCode = code
 // A command is done: if a stray handle (a socket closing slowly) would keep the
 // process alive, leave anyway, so orchestrators and scripts see the exit code.
-setTimeout(() => process.exit(code), 2000).unref()
+setTimeout(() => process.exit(code), 1000).unref()

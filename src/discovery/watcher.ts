@@ -37,6 +37,11 @@ export type WatcherOptions = {
   readonly refusal?: (address: string, port: number) => string | undefined
 }
 
+/** Where in an answer's TTL the watcher reads the cache again. */
+const READ_AT_FRACTION = 0.85
+/** Never read the cache more often than this, whatever the TTL. */
+const MIN_TICK_MS = 10
+
 /** Forced re-resolutions after connect failures are spaced at least this far apart. */
 const MIN_FORCED_REFRESH_MS = 250
 
@@ -90,10 +95,12 @@ export class DiscoveryWatcher {
     try {
       const resolution = await this.#options.cache.lookup(this.lookup)
       this.#apply(resolution)
-      // Read again at 90% of the TTL: past the cache's refresh-ahead point (70-80%) and before
-      // expiry, so the read starts the refresh and is served (a hit), never left to expire (a miss).
-      const refreshAt = resolution.receivedAtMs + resolution.ttlClampedMs * 0.9
-      nextInMs = Math.max(this.#options.minIntervalMs / 2, refreshAt - this.#options.clock.now())
+      // Read again at 85% of the TTL: past the cache's refresh-ahead point (70-80%) and before
+      // expiry, so the read starts the refresh and is served (a hit), never left to expire (a
+      // miss). A read already past that point has just started the refresh: the next one comes
+      // about halfway into the new answer's life.
+      const untilRefreshMs = resolution.receivedAtMs + resolution.ttlClampedMs * READ_AT_FRACTION - this.#options.clock.now()
+      nextInMs = Math.max(MIN_TICK_MS, untilRefreshMs > 0 ? untilRefreshMs : resolution.ttlClampedMs * 0.45)
     } catch (error) {
       this.#applyError(error)
     }

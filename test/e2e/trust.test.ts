@@ -381,3 +381,128 @@ frontends: [ { name: logged, match: { host: logged.example.com }, backend: logge
   assert.ok(Number(line.bytesIn) > 12)
   assert.ok(Number(line.bytesOut) > 50)
 })
+
+async function adminAnswers (gateway: SpawnedGateway, withinMs = 10_000): Promise<void> {
+  const deadline = Date.now() + withinMs
+  while (Date.now() < deadline) {
+    try {
+      if ((await send(`${gateway.adminUrl}/healthz`, { timeoutMs: 500 })).status === 200) return
+    } catch {}
+    await sleep(50)
+  }
+  throw new Error('the admin listener never answered')
+}
+
+test('10. signals during start-up: SIGTERM exits 0, SIGHUP is applied once started', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService('_slow.service.consul', [{ address: '127.0.0.1', port: 9 }])
+  dns.answerDelayMs = 2500
+  const config = `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"], timeout: 4s, attempts: 1 } }
+backends: { slow: { discovery: { resolver: consul, srv: _slow.service.consul } } }
+frontends: [ { name: slow, match: { host: slow.example.com }, backend: slow } ]
+`
+  const stopped = await SpawnedGateway.spawn(t, config)
+  await adminAnswers(stopped)
+  assert.equal((await send(`${stopped.adminUrl}/readyz`)).status, 503, 'still warming up')
+  stopped.process.kill('SIGTERM')
+  assert.equal(await stopped.exited(3000), 0)
+
+  const hungUp = await SpawnedGateway.spawn(t, config)
+  await adminAnswers(hungUp)
+  hungUp.process.kill('SIGHUP')
+  await hungUp.waitForLog((line) => line.msg === 'srvgate listening', 10_000)
+  await hungUp.waitForLog((line) => line.msg === 'configuration reloaded', 10_000)
+  assert.equal(hungUp.process.exitCode, null)
+})
+
+test('10. the restart notice compares with the listeners that run, reload after reload; --watch follows a ConfigMap symlink swap', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, renameSync, readFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const { freePort } = await import('../helpers/dns-server.js')
+  // Kubernetes' layout: gateway.yaml → ..data/gateway.yaml, ..data → ..<timestamp>/ (swapped atomically).
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-configmap-'))
+  const [port, adminPort, otherPort] = [await freePort(), await freePort(), await freePort()]
+  const text = (httpPort: number, extra = ''): string => SpawnedGateway.render(`${base(dns)}${extra}`.replace('${PORT}', String(httpPort)), port, adminPort)
+  mkdirSync(join(dir, '..v1'))
+  writeFileSync(join(dir, '..v1', 'gateway.yaml'), text(port))
+  symlinkSync('..v1', join(dir, '..data'))
+  symlinkSync(join('..data', 'gateway.yaml'), join(dir, 'gateway.yaml'))
+  const gateway = await SpawnedGateway.spawn(t, readFileSync(join(dir, '..v1', 'gateway.yaml'), 'utf8'), { configPath: join(dir, 'gateway.yaml'), port, adminPort, args: ['--watch'] })
+  await gateway.waitForLog((line) => line.msg === 'srvgate listening')
+  const swap = (version: string, content: string): void => {
+    mkdirSync(join(dir, version))
+    writeFileSync(join(dir, version, 'gateway.yaml'), content)
+    symlinkSync(version, join(dir, '..data_tmp'))
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
+  }
+  const reloads = (): LogLine[] => gateway.logs.filter((line) => line.msg === 'configuration reloaded')
+  swap('..v2', text(otherPort))
+  await gateway.waitForLog(() => reloads().length === 1, 5000)
+  assert.match(String(reloads()[0]?.summary), /restart to apply listen\.http/)
+  const again = (await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).json()
+  assert.match(String(again.summary), /restart to apply listen\.http/, 'a second reload of the same file still says so')
+  swap('..v3', text(port))
+  await gateway.waitForLog(() => reloads().length === 3, 5000)
+  assert.doesNotMatch(String(reloads()[2]?.summary), /restart/, 'back to what runs: nothing to restart')
+  assert.equal((await send(`${gateway.url}/`, { host: 'nowhere.example' })).status, 404, 'still serving on the first port')
+})
+
+test('11. nameservers given as host names are resolved at load, by run, check and resolve alike; a bad name is a configuration error (exit 1)', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService('_named.service.consul', [{ address: '10.0.0.7', port: 8080 }])
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const { srvgate } = await import('../helpers/cli.js')
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-named-'))
+  const good = join(dir, 'good.yaml')
+  const bad = join(dir, 'bad.yaml')
+  const file = (nameserver: string): string => `listen: { http: "127.0.0.1:8080" }\nresolvers: { consul: { nameservers: ["${nameserver}"] } }\n`
+  writeFileSync(good, file(`localhost:${dns.port}`))
+  writeFileSync(bad, file('no-such-host.invalid:8600'))
+  const resolved = await srvgate(['resolve', '_named.service.consul', '-c', good])
+  assert.equal(resolved.code, 0, resolved.stderr)
+  assert.match(resolved.stdout, /10\.0\.0\.7/)
+  assert.equal((await srvgate(['check', '-c', good])).code, 0)
+  for (const args of [['check', '-c', bad], ['resolve', '_named.service.consul', '-c', bad], ['run', '-c', bad]]) {
+    const result = await srvgate(args)
+    assert.equal(result.code, 1, `${args[0]}: ${result.stderr}`)
+    assert.match(result.stderr, /resolvers\.consul\.nameservers\[0\]: cannot resolve the host name "no-such-host\.invalid"/, args[0])
+  }
+  const viaServer = await srvgate(['resolve', '_named.service.consul', '--server', `localhost:${dns.port}`])
+  assert.equal(viaServer.code, 0, viaServer.stderr)
+})
+
+test('12. the cache-read counter counts what discovery sees: no misses while nothing changes', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService('_idle.service.consul', [{ address: '127.0.0.1', port: 9 }])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+backends: { idle: { discovery: { resolver: consul, srv: _idle.service.consul } } }
+frontends: [ { name: idle, match: { host: idle.example.com }, backend: idle } ]
+`))
+  const reads = async (result: string): Promise<number> => Number(new RegExp(`srvgate_dns_cache_reads_total\\{result="${result}"\\} (\\d+)`).exec((await send(`${gateway.adminUrl}/metrics`)).body)?.[1] ?? 0)
+  await sleep(500)
+  const [missBefore, hitBefore] = [await reads('miss'), await reads('hit')]
+  await sleep(2500)
+  assert.equal(await reads('miss'), missBefore, 'no traffic, no change: no miss')
+  assert.ok(await reads('hit') > hitBefore, 'the watcher\'s reads are hits')
+})
+
+test('13. accessLog.format common: one Apache combined line per request, for people who grep', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'common')
+  dns.setService('_common.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, base(dns, `
+accessLog: { format: common }
+backends: { common: { discovery: { resolver: consul, srv: _common.service.consul } } }
+frontends: [ { name: common, match: { host: common.example.com }, backend: common } ]
+`))
+  await send(`${gateway.url}/grep-me?secret=1`, { host: 'common.example.com', headers: { 'user-agent': 'curl/8.5', 'x-request-id': 'common-1' } })
+  const line = await gateway.waitForLog((entry) => typeof entry.msg === 'string' && entry.msg.includes('rid=common-1'))
+  assert.match(String(line.msg), /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/grep-me HTTP\/1\.1" 200 \d+ "-" "curl\/8\.5" rid=common-1 host=common\.example\.com fe=common be=common inst=127\.0\.0\.1:\d+ ups=200 /)
+  assert.doesNotMatch(String(line.msg), /secret/)
+})

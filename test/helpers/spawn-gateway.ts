@@ -12,6 +12,17 @@ import { freePort } from './dns-server.js'
 
 export type LogLine = Record<string, unknown> & { msg?: string }
 
+export type SpawnOptions = {
+  readonly env?: Record<string, string>
+  readonly dir?: string
+  /** Write the configuration here instead of DIR/gateway.yaml. */
+  readonly configPath?: string
+  /** More arguments for `srvgate run` (--watch). */
+  readonly args?: string[]
+  readonly port?: number
+  readonly adminPort?: number
+}
+
 export class SpawnedGateway {
   readonly port: number
   readonly adminPort: number
@@ -42,18 +53,38 @@ export class SpawnedGateway {
    * without a `drain:` key, drain.delay is 0 so tests stop fast) and start
    * `srvgate run`; waits until it listens.
    */
-  static async start (t: TestContext, config: string, options: { env?: Record<string, string>, dir?: string } = {}): Promise<SpawnedGateway> {
-    const port = await freePort()
-    const adminPort = await freePort()
-    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'srvgate-e2e-'))
-    const configPath = join(dir, 'gateway.yaml')
-    const text = config.replaceAll('${PORT}', String(port)).replaceAll('${ADMIN_PORT}', String(adminPort))
-    writeFileSync(configPath, /^drain:/m.test(text) ? text : `${text}\ndrain: { delay: 0ms, timeout: 10s }\n`)
-    const child = spawn(process.execPath, [SRVGATE_BIN, 'run', '-c', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
-    const gateway = new SpawnedGateway(port, adminPort, configPath, child)
-    t.after(async () => { await gateway.stop() })
+  static async start (t: TestContext, config: string, options: SpawnOptions = {}): Promise<SpawnedGateway> {
+    const gateway = await SpawnedGateway.spawn(t, config, options)
     await gateway.waitForLog((line) => line.msg === 'srvgate listening', 20_000)
     return gateway
+  }
+
+  /** Like start, without waiting for the listener (start-up itself under test). */
+  static async spawn (t: TestContext, config: string, options: SpawnOptions = {}): Promise<SpawnedGateway> {
+    const port = options.port ?? await freePort()
+    const adminPort = options.adminPort ?? await freePort()
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'srvgate-e2e-'))
+    const configPath = options.configPath ?? join(dir, 'gateway.yaml')
+    writeFileSync(configPath, SpawnedGateway.render(config, port, adminPort))
+    const child = spawn(process.execPath, [SRVGATE_BIN, 'run', '-c', configPath, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+    const gateway = new SpawnedGateway(port, adminPort, configPath, child)
+    t.after(async () => { await gateway.stop() })
+    return gateway
+  }
+
+  /** The config text as start writes it: ports filled in, drain.delay 0 unless the text sets drain. */
+  static render (config: string, port: number, adminPort: number): string {
+    const text = config.replaceAll('${PORT}', String(port)).replaceAll('${ADMIN_PORT}', String(adminPort))
+    return /^drain:/m.test(text) ? text : `${text}\ndrain: { delay: 0ms, timeout: 10s }\n`
+  }
+
+  /** Exit code once the process has ended (null: killed by a signal). */
+  async exited (withinMs = 10_000): Promise<number | null> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return this.process.exitCode
+    return await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`still running after ${withinMs} ms`)) }, withinMs)
+      this.process.once('exit', (code) => { clearTimeout(timer); resolve(code) })
+    })
   }
 
   get url (): string { return `http://127.0.0.1:${this.port}` }
