@@ -39,8 +39,8 @@ export class GatewayError extends Error {
   }
 }
 
-/** One problem in a configuration document, located by its path (`backends.web.retry.attempts`). */
-export type ConfigIssue = { readonly path: string, readonly message: string }
+/** One problem in a configuration document, located by its path (`backends.web.retry.attempts`) and, from a file, its line. */
+export type ConfigIssue = { readonly path: string, readonly message: string, readonly line?: number }
 
 export class ConfigError extends GatewayError {
   override name = 'ConfigError' as const
@@ -53,7 +53,8 @@ export class ConfigError extends GatewayError {
 }
 
 export function formatIssue (issue: ConfigIssue): string {
-  return issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`
+  const text = issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`
+  return issue.line === undefined ? text : `${text} (line ${issue.line})`
 }
 
 export class DnsError extends GatewayError {

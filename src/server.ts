@@ -4,7 +4,6 @@ import { ConfigError, formatIssue } from './errors.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
-import { isLoopback } from './util/address.js'
 
 export type RunningGateway = {
   readonly gateway: Gateway
@@ -58,9 +57,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     const seeded = gateway.state.registry.seed(saved.sets)
     if (seeded > 0) log.info({ statePath, backends: seeded }, 'last-known instance sets loaded; served stale if DNS is unreachable')
   }
-  if (config.adminToken === undefined && !isLoopback(config.listen.admin)) {
-    log.warn({ admin: config.listen.admin.label }, 'the admin listener is reachable beyond loopback and has no token (admin.token)')
-  }
+  for (const warning of config.warnings) log.warn({ path: warning.path, line: warning.line, configPath }, `configuration: ${warning.path}: ${warning.message}`)
   let address: { host: string, port: number }
   let adminAddress: { host: string, port: number }
   const signal = options.signal

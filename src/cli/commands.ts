@@ -4,7 +4,7 @@ import type { GatewayConfig, ResolverConfig } from '../config/types.js'
 import { DnsResolver } from '../dns/resolver.js'
 import { DnsTransport } from '../dns/transport.js'
 import type { DnsObserver, RecordType, Resolution } from '../dns/types.js'
-import { ConfigError, DnsError, UsageError } from '../errors.js'
+import { ConfigError, DnsError, UsageError, formatIssue } from '../errors.js'
 import { StartAborted, startGateway, type RunningGateway } from '../server.js'
 import { watchConfigFile } from '../config/watch.js'
 import { runDemo, type RunningDemo } from '../demo/run.js'
@@ -181,12 +181,16 @@ async function runCheck (args: string[], output: Output): Promise<ExitCode> {
     return ExitCode.FAILED
   }
   const templates = config.frontends.filter((frontend) => frontend.backend.kind === 'template').length
-  if (config.adminToken === undefined && !isLoopback(config.listen.admin)) {
-    output.err(`${file}: warning: listen.admin (${config.listen.admin.label}) is reachable beyond loopback and admin.token is not set`)
-  }
-  output.out(`${file}: ok: ${config.frontends.length} frontends, ${config.backends.size} backends` +
-    `${templates > 0 ? ` (+${templates} templated)` : ''}, ${config.resolvers.size} resolvers; listening on ${config.listen.http.label}, admin ${config.listen.admin.label}`)
+  for (const warning of config.warnings) output.err(`${file}: warning: ${formatIssue(warning)}`)
+  output.out(`${file}: ok: ${count(config.frontends.length, 'frontend')}, ${count(config.backends.size, 'backend')}` +
+    `${templates > 0 ? ` (+${templates} templated)` : ''}, ${count(config.resolvers.size, 'resolver')}; listening on ${config.listen.http.label}, admin ${config.listen.admin.label}` +
+    `${config.warnings.length > 0 ? `; ${count(config.warnings.length, 'warning')}` : ''}`)
   return ExitCode.OK
+}
+
+/** `1 resolver`, `2 resolvers`. */
+function count (value: number, noun: string): string {
+  return `${value} ${noun}${value === 1 ? '' : 's'}`
 }
 
 async function runDemoCommand (args: string[], output: Output): Promise<ExitCode> {

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { lookup } from 'node:dns/promises'
-import { parseDocument } from 'yaml'
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document as YamlDocument } from 'yaml'
 import { ConfigError, ErrorCode, type ConfigIssue } from '../errors.js'
-import { makeAddress, parseAddress, type Address } from '../util/address.js'
+import { isLoopback, makeAddress, parseAddress, type Address } from '../util/address.js'
 import { parseDuration, type Milliseconds } from '../util/duration.js'
 import { CidrSet, parseCidr, type Cidr } from '../util/cidr.js'
 import type {
@@ -57,11 +57,54 @@ export async function resolveNameserverHosts (config: GatewayConfig, hostLookup:
 
 /** Parse YAML or JSON text (JSON is read by the YAML parser) and compile it. */
 export function parseConfigText (text: string, env: Environment = process.env): GatewayConfig {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  const lineCounter = new LineCounter()
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter })
   if (document.errors.length > 0) {
-    throw new ConfigError(ErrorCode.CONFIG_PARSE, document.errors.map((error) => ({ path: '', message: error.message.split('\n')[0] ?? error.message })))
+    throw new ConfigError(ErrorCode.CONFIG_PARSE, document.errors.map((error) => ({
+      path: '', message: error.message.split('\n')[0] ?? error.message, line: error.linePos?.[0].line
+    })))
   }
-  return compileConfig(document.toJS(), env)
+  try {
+    const config = compileConfig(document.toJS(), env)
+    if (config.warnings.length === 0) return config
+    return deepFreeze({ ...config, warnings: config.warnings.map((issue) => ({ ...issue, line: lineOf(document, lineCounter, issue.path) })) })
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    // Each issue gets the line of the deepest node its path reaches in the file.
+    const issues = error.issues.map((issue) => ({ ...issue, line: lineOf(document, lineCounter, issue.path) }))
+    throw new ConfigError(error.code, issues, { cause: error.cause })
+  }
+}
+
+/** `backends.web.prod.retry.attempts` → the line of that node (keys may hold dots: the longest key that fits wins). */
+function lineOf (document: YamlDocument.Parsed, lineCounter: LineCounter, path: string): number | undefined {
+  let node: unknown = document.contents
+  let rest = path
+  let line = rangeLine(node, lineCounter)
+  while (rest.length > 0) {
+    const index = /^\[(\d+)\]\.?/.exec(rest)
+    if (index !== null && isSeq(node)) {
+      node = node.items[Number(index[1])]
+      rest = rest.slice(index[0].length)
+    } else if (isMap(node)) {
+      const keys = node.items.map((pair) => String(isScalar(pair.key) ? pair.key.value : pair.key))
+        .filter((key) => rest === key || rest.startsWith(`${key}.`) || rest.startsWith(`${key}[`))
+        .sort((a, b) => b.length - a.length)
+      const key = keys[0]
+      if (key === undefined) break
+      node = node.get(key, true)
+      rest = rest.slice(key.length).replace(/^\./, '')
+    } else {
+      break
+    }
+    line = rangeLine(node, lineCounter) ?? line
+  }
+  return line
+}
+
+function rangeLine (node: unknown, lineCounter: LineCounter): number | undefined {
+  const range = (node as { range?: [number, number, number] } | null | undefined)?.range
+  return range === undefined ? undefined : lineCounter.linePos(range[0]).line
 }
 
 /** Validate a parsed document (a fresh copy is filled with defaults) and compile it. */
@@ -71,12 +114,53 @@ export function compileConfig (input: unknown, env: Environment = process.env): 
   const schemaIssues = validateAgainstSchema(document)
   // A value whose variable is unset is reported once, as unset, not again as malformed.
   const unsetPaths = new Set(envIssues.map((issue) => issue.path))
-  const issues = [...envIssues, ...schemaIssues.filter((issue) => !unsetPaths.has(issue.path))]
-  if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
+  // References are checked on the raw document too, so one pass reports shape and reference errors alike.
+  const shapeIssues = [...envIssues, ...schemaIssues.filter((issue) => !unsetPaths.has(issue.path))]
+  const references = referenceIssues(document)
+  if (shapeIssues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, [...shapeIssues, ...references])
   const compiler = new Compiler()
   const config = compiler.compile(document as Document)
-  if (compiler.issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, compiler.issues)
+  const issues = [...references, ...compiler.issues]
+  if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
   return deepFreeze(config)
+}
+
+/**
+ * Cross-references (a frontend's backend, a discovery's resolver), read from
+ * the document whatever its shape: a file with shape errors still gets its
+ * reference errors in the same report.
+ */
+function referenceIssues (document: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const root = isRecord(document) ? document : {}
+  const resolvers = isRecord(root.resolvers) ? root.resolvers : {}
+  const backends = isRecord(root.backends) ? root.backends : {}
+  const checkResolver = (discovery: unknown, path: string): void => {
+    if (!isRecord(discovery) || typeof discovery.resolver !== 'string') return
+    if (!Object.hasOwn(resolvers, discovery.resolver)) issues.push({ path: `${path}.resolver`, message: `unknown resolver "${discovery.resolver}"${knownNames(resolvers)}` })
+  }
+  for (const [name, backend] of Object.entries(backends)) {
+    if (isRecord(backend)) checkResolver(backend.discovery, `backends.${name}.discovery`)
+  }
+  const frontends = Array.isArray(root.frontends) ? root.frontends : []
+  frontends.forEach((frontend: unknown, index) => {
+    if (!isRecord(frontend)) return
+    const path = `frontends[${index}].backend`
+    if (typeof frontend.backend === 'string' && !Object.hasOwn(backends, frontend.backend)) {
+      issues.push({ path, message: `unknown backend "${frontend.backend}"${knownNames(backends)}` })
+    }
+    if (isRecord(frontend.backend)) checkResolver(frontend.backend.discovery, `${path}.discovery`)
+  })
+  return issues
+}
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+function knownNames (record: Record<string, unknown>): string {
+  const names = Object.keys(record)
+  return names.length === 0 ? ' (none are defined)' : ` (known: ${names.join(', ')})`
 }
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
@@ -144,6 +228,7 @@ const HOST_LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/
 /** Checks that span fields (references, orderings) and builds the frozen structures. */
 class Compiler {
   readonly issues: ConfigIssue[] = []
+  readonly warnings: ConfigIssue[] = []
 
   compile (document: Document): GatewayConfig {
     const resolvers = new Map(Object.entries(document.resolvers).map(([name, resolver]) => {
@@ -195,9 +280,6 @@ class Compiler {
       }
       let backend: FrontendConfig['backend']
       if (typeof frontend.backend === 'string') {
-        if (!backends.has(frontend.backend)) {
-          this.issues.push({ path: `${path}.backend`, message: `unknown backend "${frontend.backend}"${known(backends)}` })
-        }
         backend = { kind: 'static', name: frontend.backend }
       } else {
         if (!capturesEnv) this.issues.push({ path: `${path}.backend.template`, message: 'needs a match.host that captures {env}' })
@@ -223,8 +305,14 @@ class Compiler {
       }
     })
 
+    this.warnings.push(...unreachableFrontends(frontends))
+    const listen = { http: address(document.listen.http), admin: address(document.listen.admin) }
+    if (document.admin.token === undefined && !isLoopback(listen.admin)) {
+      this.warnings.push({ path: 'listen.admin', message: `the admin listener (${listen.admin.label}) is reachable beyond loopback and has no token (admin.token)` })
+    }
     return {
-      listen: { http: address(document.listen.http), admin: address(document.listen.admin) },
+      warnings: this.warnings,
+      listen,
       adminToken: document.admin.token,
       drain: { delayMs: duration(document.drain.delay), timeoutMs: duration(document.drain.timeout) },
       client: {
@@ -245,8 +333,8 @@ class Compiler {
   }
 
   discovery (input: DiscoveryDocument, path: string, resolvers: ReadonlyMap<string, ResolverConfig>, isTemplate: boolean): DiscoveryConfig {
-    if (!resolvers.has(input.resolver)) {
-      this.issues.push({ path: `${path}.resolver`, message: `unknown resolver "${input.resolver}"${known(resolvers)}` })
+    if (input.srv !== undefined && input.port !== undefined) {
+      this.warnings.push({ path: `${path}.port`, message: 'is ignored with srv: each SRV record carries its instance\'s port' })
     }
     const name = (input.srv ?? input.a ?? '').toLowerCase()
     const field = input.srv !== undefined ? 'srv' : 'a'
@@ -320,14 +408,38 @@ class Compiler {
   }
 }
 
+/** Frontends an earlier one always takes first (first match wins): almost always a mistake in the order. */
+function unreachableFrontends (frontends: readonly FrontendConfig[]): ConfigIssue[] {
+  const warnings: ConfigIssue[] = []
+  frontends.forEach((later, laterIndex) => {
+    const earlierIndex = frontends.slice(0, laterIndex).findIndex((earlier) => covers(earlier, later))
+    if (earlierIndex < 0) return
+    const earlier = frontends[earlierIndex] as FrontendConfig
+    warnings.push({ path: `frontends[${laterIndex}]`, message: `can never match: frontends[${earlierIndex}] ("${earlier.name}") comes first and matches every request "${later.name}" would` })
+  })
+  return warnings
+}
+
+/** True when every request `later` matches is matched by `earlier` too. */
+function covers (earlier: FrontendConfig, later: FrontendConfig): boolean {
+  const { match } = earlier
+  if (match.headers.size > 0) return false
+  if (match.methods.size > 0 && (later.match.methods.size === 0 || ![...later.match.methods].every((method) => match.methods.has(method)))) return false
+  if (match.pathPrefix !== undefined && match.pathPrefix !== '/' && !(later.match.pathPrefix?.startsWith(match.pathPrefix) ?? false)) return false
+  const host = match.host
+  const laterHost = later.match.host
+  if (host === undefined) return true
+  if (laterHost === undefined) return false
+  if (host.kind === 'exact') return laterHost.kind === 'exact' && laterHost.host === host.host
+  if (host.kind === 'suffix') return (laterHost.kind === 'exact' && laterHost.host.endsWith(host.suffix)) || (laterHost.kind === 'suffix' && laterHost.suffix.endsWith(host.suffix))
+  return false
+}
+
 function isDnsName (name: string): boolean {
   const labels = name.replace(/\.$/, '').split('.')
   return name.length <= 253 && labels.every((label) => HOST_LABEL.test(label))
 }
 
-function known (map: ReadonlyMap<string, unknown>): string {
-  return map.size === 0 ? ' (none are defined)' : ` (known: ${[...map.keys()].join(', ')})`
-}
 
 // The schema has already checked these formats; a failure here is a bug, not bad input.
 function duration (text: string): Milliseconds {

@@ -1,6 +1,7 @@
 import type { Address } from '../util/address.js'
 import type { Milliseconds } from '../util/duration.js'
 import type { CidrSet } from '../util/cidr.js'
+import type { ConfigIssue } from '../errors.js'
 
 /**
  * The compiled configuration: durations in milliseconds, addresses parsed,
@@ -8,6 +9,8 @@ import type { CidrSet } from '../util/cidr.js'
  * checks configuration again.
  */
 export type GatewayConfig = {
+  /** What is valid but probably not meant (a frontend that can never match, an ignored field). */
+  readonly warnings: readonly ConfigIssue[]
   readonly listen: { readonly http: Address, readonly admin: Address }
   /** Bearer token for the admin listener; undefined: no token required. */
   readonly adminToken: string | undefined

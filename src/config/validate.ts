@@ -76,6 +76,8 @@ function describeError (error: ErrorObject): ConfigIssue[] {
     case 'propertyNames':
       return [{ path: join(path, String(params.propertyName)), message: PATTERN_MESSAGES.name as string }]
     case 'type':
+      // `timeout: 30` is the commonest slip: say what was meant.
+      if (parent?.format === 'duration' && typeof error.data === 'number') return [{ path, message: `must be a duration such as ${error.data}s or ${error.data}ms (a number has no unit)` }]
       return [{ path, message: `must be ${article(String(params.type))}` }]
     case 'minimum':
     case 'maximum': {

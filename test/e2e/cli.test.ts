@@ -49,7 +49,7 @@ test('srvgate check: a valid file prints a one-line summary and exits 0', async 
   const result = await srvgate(['check', '-c', 'config/gateway.yaml'])
   assert.equal(result.code, 0)
   assert.equal(result.stdout.trim().split('\n').length, 1)
-  assert.match(result.stdout, /config\/gateway.yaml: ok: 5 frontends, 3 backends \(\+1 templated\), 1 resolvers/)
+  assert.match(result.stdout, /config\/gateway.yaml: ok: 5 frontends, 3 backends \(\+1 templated\), 1 resolver;/)
 })
 
 test('srvgate check: an invalid file prints every error with its path and exits 1', async () => {
@@ -67,11 +67,48 @@ backends:
   assert.match(result.stderr, /SG_ERR_CONFIG_INVALID/)
 })
 
+test('srvgate check: shape and reference errors in one pass, each with its YAML line; a bare number for a duration says so', async () => {
+  const file = tempFile('many.yaml', `listen: { http: 127.0.0.1:8080 }
+resolvers:
+  consul:
+    nameservers: [127.0.0.1:8600]
+    timeout: 30
+backends:
+  web:
+    discovery: { resolver: nowhere, srv: _web.service.consul }
+    retry: { attempts: -1 }
+frontends:
+  - { name: www, match: { host: www.example.com }, backend: missing }
+`)
+  const result = await srvgate(['check', '-c', file])
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, /resolvers\.consul\.timeout: must be a duration such as 30s or 30ms \(a number has no unit\) \(line 5\)/)
+  assert.match(result.stderr, /backends\.web\.retry\.attempts: must be an integer >= 0 \(line 9\)/)
+  assert.match(result.stderr, /backends\.web\.discovery\.resolver: unknown resolver "nowhere" \(known: consul\) \(line 8\)/)
+  assert.match(result.stderr, /frontends\[0\]\.backend: unknown backend "missing" \(known: web\) \(line 11\)/)
+})
+
+test('srvgate check: warnings for frontends that can never match and for srv with port; counts read as English', async () => {
+  const file = tempFile('shadowed.yaml', `listen: { http: 127.0.0.1:8080 }
+resolvers: { consul: { nameservers: [127.0.0.1:8600] } }
+backends:
+  web: { discovery: { resolver: consul, srv: _web.service.consul, port: 8080 } }
+frontends:
+  - { name: everything, match: {}, backend: web }
+  - { name: www, match: { host: www.example.com }, backend: web }
+`)
+  const result = await srvgate(['check', '-c', file])
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stderr, /warning: frontends\[1\]: can never match: frontends\[0\] \("everything"\) comes first and matches every request "www" would \(line 7\)/)
+  assert.match(result.stderr, /warning: backends\.web\.discovery\.port: is ignored with srv/)
+  assert.match(result.stdout, /ok: 2 frontends, 1 backend, 1 resolver; .*; 2 warnings/)
+})
+
 test('srvgate check: an admin listener open beyond loopback without a token is a warning, not an error', async () => {
   const file = tempFile('open.yaml', 'listen: { http: 127.0.0.1:8080, admin: 0.0.0.0:9901 }\n')
   const result = await srvgate(['check', '-c', file])
   assert.equal(result.code, 0)
-  assert.match(result.stderr, /warning: listen\.admin \(0\.0\.0\.0:9901\) is reachable beyond loopback and admin\.token is not set/)
+  assert.match(result.stderr, /warning: listen\.admin: the admin listener \(0\.0\.0\.0:9901\) is reachable beyond loopback and has no token \(admin\.token\) \(line \d+\)/)
 })
 
 test('srvgate check: a missing file and broken YAML exit 1 with a clear message', async () => {
