@@ -3,14 +3,14 @@
 # Run:    docker run --rm -p 8080:8080 -v $PWD/gateway.yaml:/etc/srvgate/gateway.yaml:ro srvgate
 # test/e2e/package.test.ts replays these steps in clean folders (no Docker engine needed).
 
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 RUN npm ci --ignore-scripts --no-audit --no-fund
 RUN npx tsc -p tsconfig.json
 
-FROM node:22-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -85,7 +85,7 @@ Exit codes: 0 valid, 1 invalid, 2 wrong usage.`,
   },
   resolve: {
     summary: 'show what the resolver sees for a DNS name',
-    usage: 'srvgate resolve NAME [--type SRV|A|AAAA] [--server HOST:PORT] [-c FILE [--resolver NAME]]',
+    usage: 'srvgate resolve NAME [--type SRV|A|AAAA] [--nameserver HOST:PORT] [-c FILE [--resolver NAME]]',
     help: `Queries NAME the way the gateway does (EDNS0 over UDP, TCP when the
 answer is cut, answers checked) and prints the instances with priority,
 weight and port, the TTL as received and as clamped, which nameserver
@@ -93,7 +93,7 @@ answered over UDP or TCP, and every answer that was rejected and why.
 
 Options:
   -t, --type TYPE       SRV (default), A or AAAA
-  -s, --server ADDR     nameserver host:port, repeatable (default: the
+  -n, --nameserver ADDR nameserver host:port, repeatable; also --server (default: the
                         resolver from --config, else ${DEFAULT_NAMESERVER}, a local Consul agent)
   -c, --config FILE     take nameservers, timeout, attempts and TTL clamp from FILE
   -r, --resolver NAME   which resolver of FILE (default: the first)
@@ -322,6 +322,7 @@ async function runResolve (args: string[], output: Output): Promise<ExitCode> {
   const { values, positionals } = parse({ args, allowPositionals: true, strict: true, options: {
     type: { type: 'string', short: 't', default: 'SRV' },
     server: { type: 'string', short: 's', multiple: true },
+    nameserver: { type: 'string', short: 'n', multiple: true },
     config: { type: 'string', short: 'c' },
     resolver: { type: 'string', short: 'r' },
     timeout: { type: 'string' },
@@ -331,7 +332,9 @@ async function runResolve (args: string[], output: Output): Promise<ExitCode> {
   if (name === undefined || extra.length > 0) throw new UsageError('give exactly one NAME')
   const type = String(values.type).toUpperCase()
   if (type !== 'SRV' && type !== 'A' && type !== 'AAAA') throw new UsageError(`--type must be SRV, A or AAAA, not ${String(values.type)}`)
-  const settings = await resolverSettings(values)
+  // --nameserver is the spec's word; --server stays for those who learnt it.
+  const servers = [...(values.server ?? []), ...(values.nameserver ?? [])]
+  const settings = await resolverSettings({ ...values, server: servers.length === 0 ? undefined : servers })
 
   const queries: QueryNote[] = []
   const rejections: RejectionNote[] = []

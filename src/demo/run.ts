@@ -63,9 +63,17 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
     ]
   }, {})
   const gateway = await buildGateway(config, { logger: { level: options.logLevel } })
-  await gateway.start()
-  await gateway.publicApp.listen({ host: '127.0.0.1', port: options.port })
-  await gateway.adminApp.listen({ host: '127.0.0.1', port: options.adminPort })
+  try {
+    await gateway.start()
+    await listenOn(gateway.publicApp, options.port, '--port')
+    await listenOn(gateway.adminApp, options.adminPort, '--admin-port')
+  } catch (error) {
+    // All or nothing: what was started goes again before the error is reported.
+    await gateway.close().catch(() => {})
+    await Promise.all([...live.values()].flat().map(async (instance) => { await instance.stop() }))
+    await registry.stop()
+    throw error
+  }
   const port = boundPort(gateway.publicApp.server.address(), options.port)
   const adminPort = boundPort(gateway.adminApp.server.address(), options.adminPort)
 
@@ -106,6 +114,7 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
     '',
     `srvgate demo: 3 prod, 2 staging and 1 preview instance behind http://127.0.0.1:${port}`,
     `  SRV registry on ${registry.address}; instances follow it, TTL 0 (clamped to 500ms)`,
+    `  See what srvgate's resolver sees: npx srvgate resolve _web._prod.service.demo --nameserver ${registry.address}`,
     '',
     'Try:',
     ...tries.map(([command, what]) => `  ${command.padEnd(width)}   # ${what}`),
@@ -124,6 +133,16 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
     await registry.stop()
   }
   return { stop, gateway }
+}
+
+/** Listen, or say which option moves the port when it is taken. */
+async function listenOn (app: Gateway['publicApp'], port: number, option: string): Promise<void> {
+  try {
+    await app.listen({ host: '127.0.0.1', port })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${port} is already in use: choose another with ${option} PORT`, { cause: error })
+    throw error
+  }
 }
 
 function boundPort (address: ReturnType<Gateway['publicApp']['server']['address']>, fallback: number): number {

@@ -38,3 +38,36 @@ test('srvgate demo --churn: instances replaced on new ports, no failed request',
   assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} failed`)
   assert.ok(result.byInstance.size > 3, 'traffic followed the new instances')
 })
+
+test('srvgate demo on a busy port exits 3 and names the option that moves it; it prints how to query its registry', async (t) => {
+  const { createServer } = await import('node:net')
+  const { freePort } = await import('../helpers/dns-server.js')
+  const { srvgate } = await import('../helpers/cli.js')
+  const busy = createServer()
+  const port = await freePort()
+  await new Promise<void>((resolve) => busy.listen(port, '127.0.0.1', resolve))
+  t.after(() => { busy.close() })
+  const result = await srvgate(['demo', '--port', String(port), '--admin-port', String(await freePort())])
+  assert.equal(result.code, 3)
+  assert.match(result.stderr, new RegExp(`port ${port} is already in use: choose another with --port PORT`))
+  const adminBusy = await srvgate(['demo', '--port', String(await freePort()), '--admin-port', String(port)])
+  assert.equal(adminBusy.code, 3)
+  assert.match(adminBusy.stderr, /choose another with --admin-port PORT/)
+
+  const demo = await startDemo(t)
+  const line = /npx srvgate resolve (\S+) --nameserver (\S+)/.exec(demo.output())
+  assert.ok(line !== null, demo.output())
+  const resolved = await srvgate(['resolve', line[1] as string, '--nameserver', line[2] as string])
+  assert.equal(resolved.code, 0, resolved.stderr)
+  assert.match(resolved.stdout, /3 instance\(s\)/)
+})
+
+test('the README\'s command table lists every option of srvgate demo', async () => {
+  const { readFileSync } = await import('node:fs')
+  const { srvgate } = await import('../helpers/cli.js')
+  const help = (await srvgate(['demo', '--help'])).stdout
+  const options = [...help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((match) => match[1] as string).filter((option) => option !== '--help')
+  assert.ok(options.length >= 5, help)
+  const row = readFileSync('README.md', 'utf8').split('\n').find((line) => line.startsWith('| `srvgate demo'))
+  for (const option of options) assert.ok(row?.includes(option), `${option} missing from the README's demo row: ${row}`)
+})
