@@ -55,7 +55,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     const saved = await readStateFile(statePath)
     if (saved.problem !== undefined) log.warn({ statePath, problem: saved.problem }, 'state file ignored')
     const seeded = gateway.state.registry.seed(saved.sets)
-    if (seeded > 0) log.info({ statePath, backends: seeded }, 'last-known instance sets loaded; served stale if DNS is unreachable')
+    if (seeded > 0) log.info({ statePath, sets: seeded }, 'last-known instance sets loaded; served stale if DNS is unreachable')
   }
   for (const warning of config.warnings) log.warn({ path: warning.path, line: warning.line, configPath }, `configuration: ${warning.path}: ${warning.message}`)
   let address: { host: string, port: number }

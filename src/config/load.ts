@@ -60,9 +60,8 @@ export function parseConfigText (text: string, env: Environment = process.env): 
   const lineCounter = new LineCounter()
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter })
   if (document.errors.length > 0) {
-    throw new ConfigError(ErrorCode.CONFIG_PARSE, document.errors.map((error) => ({
-      path: '', message: error.message.split('\n')[0] ?? error.message, line: error.linePos?.[0].line
-    })))
+    // yaml's messages already say "at line N, column M".
+    throw new ConfigError(ErrorCode.CONFIG_PARSE, document.errors.map((error) => ({ path: '', message: error.message.split('\n')[0] ?? error.message })))
   }
   try {
     const config = compileConfig(document.toJS(), env)

@@ -3,8 +3,8 @@ import { dirname } from 'node:path'
 import type { Lookup } from '../dns/resolver.js'
 import type { DiscoveredInstance } from '../dns/types.js'
 
-/** What is kept per lookup: the last instance set DNS gave, and when. */
-export type SavedSet = { readonly lookup: Lookup, readonly instances: readonly DiscoveredInstance[], readonly savedAt: string }
+/** What is kept per lookup: the last instance set DNS gave, through which resolver, and when. */
+export type SavedSet = { readonly lookup: Lookup, readonly resolver?: string, readonly instances: readonly DiscoveredInstance[], readonly savedAt: string }
 type StateDocument = { readonly version: 1, readonly sets: readonly SavedSet[] }
 
 /**
@@ -24,7 +24,7 @@ export async function readStateFile (path: string): Promise<{ sets: SavedSet[], 
   try {
     const document = JSON.parse(text) as StateDocument
     if (document.version !== 1 || !Array.isArray(document.sets)) return { sets: [], problem: `${path}: not a srvgate state file` }
-    const sets = document.sets.filter((set) => isLookup(set.lookup) && Array.isArray(set.instances) && set.instances.every(isInstance))
+    const sets = document.sets.filter((set) => isLookup(set.lookup) && (set.resolver === undefined || typeof set.resolver === 'string') && Array.isArray(set.instances) && set.instances.every(isInstance))
     return { sets }
   } catch (error) {
     return { sets: [], problem: `${path}: ${(error as Error).message}` }

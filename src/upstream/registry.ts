@@ -101,24 +101,34 @@ export class BackendRegistry {
     return backend
   }
 
-  /** The static backends' last answers, to keep on disk. */
+  /**
+   * Every backend's last answer (templated ones too, so a restart while DNS
+   * is down serves preview environments as well), to keep on disk.
+   */
   savedSets (): SavedSet[] {
     const savedAt = new Date().toISOString()
-    return [...this.#static.values()].flatMap((backend) => {
+    const resolverOf = new Map<Backend, string>([
+      ...[...this.#static.values()].map((backend) => [backend, this.#resolverOfStatic(backend.name)] as const),
+      ...[...this.#templated.values()].map((entry) => [entry.backend, entry.resolver] as const)
+    ])
+    return [...resolverOf].flatMap(([backend, resolver]) => {
       const resolution = backend.snapshot.resolution
       if (backend.snapshot.status !== 'answer' || resolution === undefined) return []
-      return [{ lookup: backend.watcher.lookup, instances: resolution.instances, savedAt }]
+      return [{ lookup: backend.watcher.lookup, resolver, instances: resolution.instances, savedAt }]
     })
   }
 
   /** Seed the caches with saved sets (before start): served stale if DNS cannot be reached. */
   seed (sets: readonly SavedSet[]): number {
     let seeded = 0
-    for (const backend of this.#static.values()) {
-      const saved = sets.find((set) => lookupKey(set.lookup) === lookupKey(backend.watcher.lookup))
-      const cache = this.caches.get(this.#resolverOfStatic(backend.name))
-      if (saved === undefined || cache === undefined) continue
-      cache.seed(saved.lookup, { outcome: 'answer', instances: saved.instances, ttlSeconds: undefined, nameserver: 'state-file', transport: 'udp', tcpReason: undefined })
+    for (const set of sets) {
+      // Files written before templated backends were kept name no resolver: a static backend's lookup says which.
+      const resolver = set.resolver ?? [...this.#static.values()]
+        .filter((backend) => lookupKey(backend.watcher.lookup) === lookupKey(set.lookup))
+        .map((backend) => this.#resolverOfStatic(backend.name))[0]
+      const cache = resolver === undefined ? undefined : this.caches.get(resolver)
+      if (cache === undefined) continue
+      cache.seed(set.lookup, { outcome: 'answer', instances: set.instances, ttlSeconds: undefined, nameserver: 'state-file', transport: 'udp', tcpReason: undefined })
       seeded++
     }
     return seeded

@@ -199,6 +199,31 @@ test('restarted while DNS is down, the gateway serves the state file\'s sets, ma
   assert.equal(state.backends[0]?.isStale, true)
 })
 
+test('templated backends are kept in the state file too: a restart while DNS is down serves preview environments', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-state-'))
+  const statePath = join(dir, 'state.json')
+  const dns = await ConsulLikeDnsServer.start(t)
+  const preview = await Upstream.start(t, 'preview-7')
+  dns.setService(WEB, [])
+  dns.setService('_web._pr-7.service.consul', [{ address: '127.0.0.1', port: preview.port }])
+  const previewFrontend = `  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }`
+  const config = `${configText(dns, `statePath: ${statePath}`, previewFrontend)}\ntemplatedBackends: { max: 16, idleTimeout: 10m }\n`
+  const first = await SpawnedGateway.start(t, config)
+  assert.equal((await send(`${first.url}/`, { host: 'pr-7.preview.example.com' })).status, 200)
+  await first.stop()
+  const saved = JSON.parse(readFileSync(statePath, 'utf8')) as { sets: Array<{ lookup: { name: string }, resolver: string }> }
+  assert.deepEqual(saved.sets.map((set) => [set.lookup.name, set.resolver]), [['_web._pr-7.service.consul', 'consul']])
+
+  await dns.stop()
+  const second = await SpawnedGateway.start(t, config)
+  const response = await send(`${second.url}/`, { host: 'pr-7.preview.example.com' })
+  assert.equal(response.status, 200)
+  assert.equal(response.json().instance, 'preview-7')
+})
+
 test('a corrupt state file is ignored with a warning, never a crash', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'srvgate-state-'))
   const statePath = join(dir, 'state.json')
