@@ -204,7 +204,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       configPath: deps.configPath,
       loadedAt: status.loadedAt,
       lastReload: status.lastReload
-    }, clock, metrics.requestsByBackend),
+    }, clock, { byBackend: metrics.requestsByBackend, dnsQueries: metrics.dnsQueryCount }),
     reload: gateway.requestReload
   })
   return gateway

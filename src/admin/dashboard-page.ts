@@ -1,7 +1,10 @@
 /**
  * The dashboard: one static page, no build step. It polls /admin/state every
  * second and draws backends as rows and instances as coloured cells with
- * their state and why; request rates come from counter deltas between polls.
+ * their state and why; request and error rates come from counter deltas
+ * between polls, kept for five minutes and drawn as small SVG charts, with
+ * DNS queries per second above. Every time is UTC; ages and TTLs read as
+ * durations (1.2s, 3m 4s), never raw milliseconds.
  */
 export const DASHBOARD_PAGE = `<!doctype html>
 <html lang="en">
@@ -25,36 +28,80 @@ export const DASHBOARD_PAGE = `<!doctype html>
   .up { background: #2f9e55; } .ejected { background: #d64545; } .failing-check { background: #e08a1e; } .dns-removed { background: #8a93a3; }
   .none { color: #8c1c1c; font-weight: 600; }
   .num { font-variant-numeric: tabular-nums; }
-  #error { color: #8c1c1c; font-weight: 600; }
+  #error, .reload-error { color: #8c1c1c; font-weight: 600; }
+  .chart { display: block; }
+  .chart .req { fill: none; stroke: #2f7de1; stroke-width: 1.5; } .chart .err { fill: none; stroke: #d64545; stroke-width: 1.5; } .chart .dns { fill: none; stroke: #7a4fd6; stroke-width: 1.5; }
+  .legend { font-size: 12px; color: #5b6475; } .legend b.req { color: #2f7de1; } .legend b.err { color: #d64545; } .legend b.dns { color: #7a4fd6; }
+  .overview { display: flex; gap: 24px; align-items: center; background: #fff; border-radius: 8px; padding: 10px 14px; margin-bottom: 20px; box-shadow: 0 1px 2px rgba(0,0,0,.06); }
 </style>
 </head>
 <body>
 <h1>srvgate <span id="readiness" class="pill warn">loading</span></h1>
-<div class="sub"><span id="meta"></span> <span id="error"></span></div>
+<div class="sub"><span id="meta"></span> <span id="reload-error" class="reload-error"></span> <span id="error"></span></div>
+<div class="overview"><div><div class="legend"><b class="dns">DNS queries/s</b>, last 5 minutes: <span id="dns-rate" class="num">0.0</span></div><svg id="dns-chart" class="chart" width="360" height="40"></svg></div></div>
 <h2 style="font-size:15px">Backends</h2>
-<table id="backends"><thead><tr><th>Backend</th><th>Discovery</th><th>Req/s</th><th>Instances</th></tr></thead><tbody></tbody></table>
+<table id="backends"><thead><tr><th>Backend</th><th>Discovery</th><th>Last 5 minutes <span class="legend"><b class="req">req/s</b> · <b class="err">5xx/s</b></span></th><th>Instances</th></tr></thead><tbody></tbody></table>
 <h2 style="font-size:15px">DNS</h2>
 <table id="dns"><thead><tr><th>Name</th><th>Answer</th><th>TTL received → clamped</th><th>Age</th><th>Nameserver</th><th>State</th></tr></thead><tbody></tbody></table>
 <script>
   const token = new URLSearchParams(location.search).get('token');
   const headers = token ? { authorization: 'Bearer ' + token } : {};
+  const WINDOW_MS = 5 * 60 * 1000;
   let previous = null;
+  /** Rates per backend and for DNS: [{ at, requests, errors }] over the last five minutes. */
+  const history = new Map();
+  const dnsHistory = [];
   const text = (value) => String(value ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
-  function render (state, rates) {
+  /** 1234 → '1.2s', 65000 → '1m 5s', 250 → '250ms'. */
+  function duration (ms) {
+    if (ms === undefined || ms === null) return '—';
+    if (ms < 1000) return Math.round(ms) + 'ms';
+    if (ms < 60000) return (Math.round(ms / 100) / 10) + 's';
+    const minutes = Math.floor(ms / 60000);
+    return minutes + 'm ' + Math.round((ms % 60000) / 1000) + 's';
+  }
+  /** Every time on the page in one zone: UTC, HH:MM:SS. */
+  const utc = (iso) => new Date(iso).toISOString().slice(11, 19) + ' UTC';
+  const utcIn = (words) => String(words ?? '').replace(/\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?Z/g, (iso) => utc(iso));
+  function polyline (points, key, max, width, height, now) {
+    if (points.length < 2) return '';
+    return points.map((point) => ((width * (1 - (now - point.at) / WINDOW_MS)).toFixed(1)) + ',' + (height - 2 - (height - 4) * (point[key] / max)).toFixed(1)).join(' ');
+  }
+  function chart (points, series, now, width, height) {
+    const max = Math.max(1, ...points.flatMap((point) => series.map((key) => point[key])));
+    return series.map((key) => '<polyline class="' + (key === 'requests' ? 'req' : key === 'errors' ? 'err' : 'dns') + '" points="' + polyline(points, key, max, width, height, now) + '"/>').join('') +
+      '<text x="2" y="10" font-size="9" fill="#8a93a3">' + max.toFixed(1) + '/s</text>';
+  }
+  function remember (list, point, now) {
+    list.push(point);
+    while (list.length > 0 && now - list[0].at > WINDOW_MS) list.shift();
+  }
+  function render (state, now) {
     const readiness = document.getElementById('readiness');
     readiness.textContent = state.isDraining ? 'draining' : state.isReady ? 'ready' : 'not ready';
     readiness.className = 'pill ' + (state.isDraining ? 'warn' : state.isReady ? 'ok' : 'bad');
-    document.getElementById('meta').textContent = 'config loaded ' + state.loadedAt + (state.lastReload ? ' · last reload ' + state.lastReload.result + ' at ' + state.lastReload.at : '') + ' · updated ' + new Date(state.generatedAt).toLocaleTimeString();
+    const reload = state.lastReload;
+    document.getElementById('meta').textContent = 'config loaded ' + utc(state.loadedAt) + (reload ? ' · last reload ' + reload.result + ' at ' + utc(reload.at) : '') + ' · updated ' + utc(state.generatedAt);
+    document.getElementById('reload-error').textContent = reload && reload.result === 'error' ? 'reload refused: ' + (reload.error || 'see the logs') + ' (the previous configuration keeps serving)' : '';
+    const dnsRate = dnsHistory.length > 0 ? dnsHistory[dnsHistory.length - 1].queries : 0;
+    document.getElementById('dns-rate').textContent = dnsRate.toFixed(1);
+    document.getElementById('dns-chart').innerHTML = chart(dnsHistory, ['queries'], now, 360, 40);
     document.querySelector('#backends tbody').innerHTML = state.backends.map((backend) => {
       const cells = backend.instances.length === 0
         ? '<span class="none">no instance' + (backend.lastError ? ' (' + text(backend.lastError.code) + ')' : '') + '</span>'
-        : backend.instances.map((instance) => '<div class="cell ' + instance.state + '" data-state="' + instance.state + '" title="' + text(instance.reason || instance.state) + '">' +
+        : backend.instances.map((instance) => '<div class="cell ' + instance.state + '" data-state="' + instance.state + '" title="' + text(utcIn(instance.reason) || instance.state) + '">' +
             text(instance.key) + '<small>' + text(instance.state) + ' · ' + instance.inFlight + ' in flight' + (instance.priority > 1 ? ' · backup p' + instance.priority : '') + '</small>' +
-            (instance.reason ? '<small>' + text(instance.reason) + '</small>' : '') + '</div>').join('');
-      const discovery = text(backend.status) + (backend.isStale ? ' <span class="pill warn">stale</span>' : '');
-      return '<tr data-backend="' + text(backend.name) + '"><td><b>' + text(backend.name) + '</b><br><small>' + text(backend.balance) + '</small></td><td>' + discovery + '</td><td class="num">' + (rates[backend.name] ?? 0).toFixed(1) + '</td><td><div class="cells">' + cells + '</div></td></tr>';
+            (instance.reason ? '<small>' + text(utcIn(instance.reason)) + '</small>' : '') + '</div>').join('');
+      const refused = (backend.refused || []).map((entry) => '<br><small class="none" title="' + text(entry.reason) + '">refused ' + text(entry.key) + ': ' + text(entry.reason) + '</small>').join('');
+      const discovery = text(backend.status) + (backend.isStale ? ' <span class="pill warn">stale</span>' : '') + refused;
+      const points = history.get(backend.name) || [];
+      const last = points[points.length - 1] || { requests: 0, errors: 0 };
+      return '<tr data-backend="' + text(backend.name) + '"><td><b>' + text(backend.name) + '</b><br><small>' + text(backend.balance) + '</small></td><td>' + discovery + '</td>' +
+        '<td><svg class="chart" width="220" height="36">' + chart(points, ['requests', 'errors'], now, 220, 36) + '</svg><small class="num rate">' + last.requests.toFixed(1) + ' req/s · ' + last.errors.toFixed(1) + ' 5xx/s</small></td>' +
+        '<td><div class="cells">' + cells + '</div></td></tr>';
     }).join('');
-    document.querySelector('#dns tbody').innerHTML = state.resolverCache.map((entry) => '<tr><td>' + text(entry.key) + '</td><td>' + text(entry.outcome) + ' (' + entry.instances + ')</td><td class="num">' + text(entry.ttlReceivedSeconds) + 's → ' + entry.ttlClampedMs + 'ms</td><td class="num">' + entry.ageMs + 'ms</td><td>' + text(entry.nameserver) + '/' + text(entry.transport) + '</td><td>' +
+    document.querySelector('#dns tbody').innerHTML = state.resolverCache.map((entry) => '<tr><td>' + text(entry.key) + '</td><td>' + text(entry.outcome) + ' (' + entry.instances + ')</td><td class="num">' +
+      (entry.ttlReceivedSeconds === undefined || entry.ttlReceivedSeconds === null ? '— (negative) → ' : text(entry.ttlReceivedSeconds) + 's → ') + duration(entry.ttlClampedMs) + '</td><td class="num">' + duration(entry.ageMs) + '</td><td>' + text(entry.nameserver) + '/' + text(entry.transport) + '</td><td>' +
       (entry.isStale ? '<span class="pill warn">stale: ' + text(entry.lastError) + '</span>' : entry.isInEmptyGrace ? '<span class="pill warn">empty, in grace</span>' : '<span class="pill ok">fresh</span>') + '</td></tr>').join('');
   }
   async function poll () {
@@ -63,13 +110,20 @@ export const DASHBOARD_PAGE = `<!doctype html>
       if (!response.ok) throw new Error('admin API answered ' + response.status);
       const state = await response.json();
       const now = Date.now();
-      const rates = {};
-      if (previous) for (const backend of state.backends) {
-        const before = previous.state.backends.find((b) => b.name === backend.name);
-        if (before) rates[backend.name] = Math.max(0, (backend.requests - before.requests) * 1000 / (now - previous.at));
+      if (previous) {
+        const seconds = (now - previous.at) / 1000;
+        for (const backend of state.backends) {
+          const before = previous.state.backends.find((b) => b.name === backend.name);
+          if (!before) continue;
+          const list = history.get(backend.name) || [];
+          remember(list, { at: now, requests: Math.max(0, backend.requests - before.requests) / seconds, errors: Math.max(0, backend.errors - before.errors) / seconds }, now);
+          history.set(backend.name, list);
+        }
+        for (const name of history.keys()) if (!state.backends.some((b) => b.name === name)) history.delete(name);
+        remember(dnsHistory, { at: now, queries: Math.max(0, state.dnsQueries - previous.state.dnsQueries) / seconds }, now);
       }
       previous = { state, at: now };
-      render(state, rates);
+      render(state, now);
       document.getElementById('error').textContent = '';
     } catch (error) {
       document.getElementById('error').textContent = String(error.message || error);

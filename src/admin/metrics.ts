@@ -91,7 +91,10 @@ export class GatewayMetrics {
   }
 
   readonly dnsObserver: DnsObserver = {
-    queried: (event) => { this.dnsQueries.inc({ nameserver: event.nameserver, transport: event.transport, outcome: event.outcome }) },
+    queried: (event) => {
+      this.dnsQueries.inc({ nameserver: event.nameserver, transport: event.transport, outcome: event.outcome })
+      this.#dnsQueryCount++
+    },
     answerRejected: (event) => { this.dnsRejected.inc({ nameserver: event.nameserver, transport: event.transport, reason: event.reason }) }
   }
 
@@ -108,8 +111,12 @@ export class GatewayMetrics {
     instanceEjected: (backend) => { this.ejections.inc({ backend }) }
   }
 
-  /** Requests per backend by its own name (per environment), for /admin/state and the dashboard; bounded. */
-  readonly requestsByBackend = new Map<string, number>()
+  /** Requests (and 5xx answers) per backend by its own name (per environment), for /admin/state and the dashboard; bounded. */
+  readonly requestsByBackend = new Map<string, { requests: number, errors: number }>()
+  #dnsQueryCount = 0
+
+  /** DNS queries sent since start (the dashboard's chart). */
+  get dnsQueryCount (): number { return this.#dnsQueryCount }
 
   readonly requestStarted = (): void => { this.inFlight.inc() }
 
@@ -131,7 +138,10 @@ export class GatewayMetrics {
       const oldest = this.requestsByBackend.keys().next().value
       if (oldest !== undefined) this.requestsByBackend.delete(oldest)
     }
-    this.requestsByBackend.set(name, (this.requestsByBackend.get(name) ?? 0) + 1)
+    const counts = this.requestsByBackend.get(name) ?? { requests: 0, errors: 0 }
+    counts.requests++
+    if (request.status >= 500) counts.errors++
+    this.requestsByBackend.set(name, counts)
   }
 
   /** A reload applied (ok) or refused. */

@@ -13,6 +13,12 @@ export type GatewayStatus = {
   readonly lastReload: { readonly at: string, readonly result: 'ok' | 'error', readonly error?: string } | undefined
 }
 
+/** Counters the state shows next to the backends (from admin/metrics.ts). */
+export type StateCounts = {
+  readonly byBackend: ReadonlyMap<string, { readonly requests: number, readonly errors: number }>
+  readonly dnsQueries: number
+}
+
 export function instanceState (backend: Backend, instance: Instance, nowMs: number): InstanceState {
   const record = backend.health.peek(instance.key)
   if (record === undefined) return 'up'
@@ -30,11 +36,12 @@ function wallTime (clockMs: number, clock: Clock): string {
  * A JSON snapshot for /admin/state and the dashboard: frontends, backends,
  * instances with why each is out, resolver cache entries. Read-only.
  */
-export function gatewayState (config: GatewayConfig, routing: RoutingState, status: GatewayStatus, clock: Clock, requestCounts: ReadonlyMap<string, number>) {
+export function gatewayState (config: GatewayConfig, routing: RoutingState, status: GatewayStatus, clock: Clock, counts: StateCounts) {
   const now = clock.now()
   return {
     generatedAt: new Date().toISOString(),
     ...status,
+    dnsQueries: counts.dnsQueries,
     frontends: config.frontends.map((frontend) => ({
       name: frontend.name,
       match: {
@@ -78,7 +85,9 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
         isStale: snapshot.isStale,
         lastError: snapshot.lastError === undefined ? undefined : { code: snapshot.lastError.code, message: snapshot.lastError.message },
         metricLabel: backend.metricLabel,
-        requests: requestCounts.get(backend.name) ?? 0,
+        // Per backend name: each templated environment (web-pr-1, web-pr-2) on its own; metric labels stay per template.
+        requests: counts.byBackend.get(backend.name)?.requests ?? 0,
+        errors: counts.byBackend.get(backend.name)?.errors ?? 0,
         refused: snapshot.refused,
         instances
       }
@@ -99,5 +108,3 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
     })))
   }
 }
-
-export type GatewayStateJson = ReturnType<typeof gatewayState>

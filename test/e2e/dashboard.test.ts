@@ -63,3 +63,65 @@ frontends:
   assert.match(await ejected.innerText(), new RegExp(`127\\.0\\.0\\.1:${failing.port}[\\s\\S]*ejected until`))
   await page.screenshot({ path: 'test-output/dashboard-ejected.png', fullPage: true })
 })
+
+test('the dashboard: per-environment rates and charts, DNS queries over time, readable TTLs and ages, UTC times, a refused reload says why', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const one = await Upstream.start(t, 'pr-1')
+  const two = await Upstream.start(t, 'pr-2')
+  dns.setService('_web._pr-1.service.consul', [{ address: '127.0.0.1', port: one.port }])
+  dns.setService('_web._pr-2.service.consul', [{ address: '127.0.0.1', port: two.port }])
+  dns.setService('_gone.service.consul', [])
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 500ms, max: 2s } } }
+backends:
+  gone: { discovery: { resolver: consul, srv: _gone.service.consul } }
+frontends:
+  - { name: gone, match: { host: gone.example.com }, backend: gone }
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+`)
+  const { appendFileSync } = await import('node:fs')
+  let isDone = false
+  const traffic = (async () => {
+    for (let index = 0; index < 3000 && !isDone; index++) {
+      await send(`${gateway.url}/`, { host: 'pr-1.preview.example.com' })
+      if (index % 4 === 0) await send(`${gateway.url}/`, { host: 'pr-2.preview.example.com' })
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  })()
+  try {
+    await checkDashboard()
+  } finally {
+    isDone = true
+    await traffic
+  }
+  async function checkDashboard (): Promise<void> {
+  const browser = await launch(t)
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  await page.goto(gateway.adminUrl + '/')
+  await page.waitForSelector('tr[data-backend="web-pr-2"] .cell')
+  await page.waitForTimeout(3500)
+  const rate = async (backend: string): Promise<number> => Number(/([\d.]+) req\/s/.exec(await page.locator(`tr[data-backend="${backend}"] .rate`).innerText())?.[1] ?? 0)
+  const [rateOne, rateTwo] = [await rate('web-pr-1'), await rate('web-pr-2')]
+  assert.ok(rateOne > 0 && rateTwo > 0, `${rateOne} ${rateTwo}`)
+  assert.ok(rateOne > rateTwo * 2, `pr-1 (${rateOne}/s) and pr-2 (${rateTwo}/s) are counted apart, not merged by template`)
+  assert.ok(await page.locator('tr[data-backend="web-pr-1"] polyline.req').count() === 1)
+  assert.notEqual(await page.locator('tr[data-backend="web-pr-1"] polyline.req').getAttribute('points'), '')
+  assert.notEqual(await page.locator('#dns-chart polyline.dns').getAttribute('points'), '')
+  const dnsTable = await page.locator('#dns').innerText()
+  assert.match(dnsTable, /SRV _gone\.service\.consul\s+nxdomain \(0\)\s+— \(negative\) → 5s/)
+  assert.doesNotMatch(dnsTable, /\bs → \d+ms|undefined/)
+  assert.doesNotMatch(dnsTable, /\d{4,}ms/, 'ages and TTLs read as durations, not thousands of ms')
+  const meta = await page.locator('#meta').innerText()
+  assert.match(meta, /config loaded \d\d:\d\d:\d\d UTC · updated \d\d:\d\d:\d\d UTC/)
+
+  appendFileSync(gateway.configPath, '\nbackends: { broken: 1 }\n')
+  await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })
+  await page.locator('#reload-error').filter({ hasText: 'reload refused' }).waitFor({ timeout: 5000 })
+  assert.match(await page.locator('#reload-error').innerText(), /reload refused: Map keys must be unique/)
+  await page.screenshot({ path: 'test-output/dashboard-environments.png', fullPage: true })
+  }
+})
