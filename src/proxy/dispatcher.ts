@@ -4,6 +4,7 @@ import type { Instance } from '../discovery/instance-set.js'
 import { ErrorCode, ProxyError } from '../errors.js'
 import type { Backend, Outcome } from '../upstream/backend.js'
 import { ReplayableBody } from './replayable-body.js'
+import { tolerantConnector } from './interim-continue.js'
 import { classifyError, shouldRetry, type AttemptFailure } from './retry-policy.js'
 
 /** What the dispatcher knows of one proxied request; also read by the access log. */
@@ -126,7 +127,7 @@ export class GatewayDispatcher extends Dispatcher {
     const key = `${timeouts.connectMs}/${maxConnectionsPerInstance}`
     let agent = this.#agents.get(key)
     if (agent === undefined) {
-      agent = new Agent({ connect: { timeout: timeouts.connectMs }, keepAliveTimeout: 4000, connections: maxConnectionsPerInstance })
+      agent = new Agent({ connect: tolerantConnector({ timeout: timeouts.connectMs }), keepAliveTimeout: 4000, connections: maxConnectionsPerInstance })
       this.#agents.set(key, agent)
     }
     return agent

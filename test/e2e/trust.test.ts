@@ -287,6 +287,24 @@ frontends: [ { name: edge, match: { host: www.example.com }, backend: edge }, { 
   assert.match(postUpgrade, /^HTTP\/1\.1 400 /)
   assert.equal(upstream.requests, requestsBefore, 'a POST upgrade is never forwarded as a GET')
 
+  // RFC 9110 §15.2: an unsolicited 100 Continue is ignored, not a 502; bodies are never touched.
+  upstream.behaviour = (request, response, body) => {
+    if (request.url !== '/continue') return false
+    response.writeContinue()
+    response.writeContinue()
+    response.setHeader('content-type', 'text/plain')
+    response.end(`HTTP/1.1 100 Continue\r\n\r\nbody of ${body.length}`)
+    return true
+  }
+  for (const method of ['GET', 'POST']) {
+    for (let round = 0; round < 3; round++) {
+      const response = await send(`${gateway.url}/continue`, { host: 'www.example.com', method, body: method === 'POST' ? 'twelve bytes' : undefined })
+      assert.equal(response.status, 200, `${method}: ${response.body}`)
+      assert.equal(response.body, `HTTP/1.1 100 Continue\r\n\r\nbody of ${method === 'POST' ? 12 : 0}`)
+    }
+  }
+  upstream.behaviour = undefined
+
   for (const host of ['www.example.com:99999', '[::1]:70000']) {
     assert.match(await rawExchange(gateway.port, `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`), /^HTTP\/1\.1 400 /, host)
   }

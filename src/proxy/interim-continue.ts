@@ -1,0 +1,70 @@
+import type { Socket } from 'node:net'
+import { buildConnector } from 'undici'
+
+/** A request head as undici writes it: one latin1 string opening with the request line. */
+const REQUEST_LINE = /^[A-Z-]+ \S+ HTTP\/1\.1\r\n/
+/** `HTTP/1.1 100 ` or `HTTP/1.1 100\r`: an interim 100 (Continue) status line. */
+const CONTINUE_LINE = /^HTTP\/1\.[01] 100[ \r]/
+const CONTINUE_PREFIXES = ['HTTP/1.1 100 ', 'HTTP/1.0 100 ', 'HTTP/1.1 100\r', 'HTTP/1.0 100\r']
+/** An interim head longer than this is not believed: the bytes go to the parser as they are. */
+const MAX_INTERIM_HEAD = 8192
+
+/**
+ * undici's connector, with one repair on every connection it makes. RFC 9110
+ * §15.2 lets a server send `100 Continue` a client did not ask for, and says
+ * a client must ignore it; undici (which never sends Expect) destroys the
+ * socket instead, so the request would fail with a 502. Here the interim
+ * head is taken out of the byte stream before undici's parser reads it, at
+ * the start of a response only (after a request head was written and before
+ * any other status line), so a body can never be altered.
+ */
+export function tolerantConnector (options: buildConnector.BuildOptions): buildConnector.connector {
+  const connect = buildConnector(options)
+  return (connectOptions, callback) => {
+    connect(connectOptions, (error, socket) => {
+      if (error === null && socket !== null) skipInterimContinue(socket as Socket)
+      ;(callback as (error: Error | null, socket: unknown) => void)(error, socket)
+    })
+  }
+}
+
+export function skipInterimContinue (socket: Socket): void {
+  const read = socket.read.bind(socket)
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
+  let isAwaitingStatus = false
+  let held: Buffer | undefined
+  socket.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+    if (typeof chunk === 'string' && REQUEST_LINE.test(chunk.slice(0, 2048))) isAwaitingStatus = true
+    return write(chunk, ...rest)
+  }) as Socket['write']
+  socket.read = ((size?: number): unknown => {
+    if (!isAwaitingStatus && held === undefined) return read(size)
+    const fresh = read() as Buffer | string | null
+    let chunk = typeof fresh === 'string' ? Buffer.from(fresh, 'latin1') : fresh
+    if (held !== undefined) {
+      chunk = chunk === null ? held : Buffer.concat([held, chunk])
+      held = undefined
+    }
+    if (chunk === null || socket.readableEnded) return chunk
+    while (isAwaitingStatus) {
+      const start = chunk.subarray(0, 13).toString('latin1')
+      if (chunk.length < 13 && CONTINUE_PREFIXES.some((prefix) => prefix.startsWith(start))) {
+        held = chunk
+        return null
+      }
+      if (!CONTINUE_LINE.test(start)) {
+        isAwaitingStatus = false
+        break
+      }
+      const end = chunk.indexOf('\r\n\r\n')
+      if (end < 0) {
+        if (chunk.length > MAX_INTERIM_HEAD) { isAwaitingStatus = false; break }
+        held = chunk
+        return null
+      }
+      chunk = chunk.subarray(end + 4)
+      if (chunk.length === 0) return null
+    }
+    return chunk
+  }) as Socket['read']
+}
