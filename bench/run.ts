@@ -8,6 +8,7 @@
  *   routing   route() with 10 vs 10,000 frontends (target: flat)
  *   proxy     req/s, p50/p99 straight to a backend vs through srvgate; CPU µs per request
  *   flood     thousands of distinct preview hosts: templated backends and memory stay bounded
+ *   soak      slow and abandoned uploads mixed with normal traffic: in-flight back to 0, pools back to idle
  *
  * `npm run bench -- resolver routing` runs some sections only.
  */
@@ -22,6 +23,7 @@ import { makeResolver, manyInstances } from '../test/helpers/resolver.js'
 import { routingSection } from './routing.js'
 import { proxySection } from './proxy.js'
 import { floodSection } from './flood.js'
+import { soakSection } from './soak.js'
 
 const POLICY = { ttl: { minMs: 1000, maxMs: 30_000 }, staleForMs: 60_000, negativeTtlMs: 5000, emptyGraceMs: 2000 }
 const WEB = { kind: 'srv', name: '_web._prod.service.consul' } as const
@@ -111,3 +113,4 @@ if (wanted('resolver')) {
 if (wanted('routing')) routingSection(report)
 if (wanted('proxy')) await proxySection(report)
 if (wanted('flood')) await floodSection(report)
+if (wanted('soak')) await soakSection(report)

@@ -40,6 +40,9 @@ export class Upstream {
     return upstream
   }
 
+  /** Connections open to this instance now (the gateway's pool, seen from the instance). */
+  get openConnections (): number { return this.#sockets.size }
+
   get address (): string { return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}` }
 
   async listen (port: number): Promise<void> {
