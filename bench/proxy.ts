@@ -37,7 +37,9 @@ resolvers: { consul: { nameservers: ["${dns.address}"] } }
 backends: { web: { discovery: { resolver: consul, srv: _web._prod.service.consul } } }
 frontends: [ { name: all, match: { host: www.example.com }, backend: web } ]
 `)
-    const gateway = spawn(process.execPath, ['dist/main.js', 'run', '-c', join(dir, 'gateway.yaml'), '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] })
+    // BENCH_CPU_PROF=DIR writes a V8 CPU profile of the gateway there (node --cpu-prof), to read before optimising.
+    const profile = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    const gateway = spawn(process.execPath, [...profile, 'dist/main.js', 'run', '-c', join(dir, 'gateway.yaml'), '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] })
     children.push(gateway)
     await waitForPort(gatewayPort)
 

@@ -114,6 +114,7 @@ export class GatewayMetrics {
   /** Requests (and 5xx answers) per backend by its own name (per environment), for /admin/state and the dashboard; bounded. */
   readonly requestsByBackend = new Map<string, { requests: number, errors: number }>()
   #dnsQueryCount = 0
+  readonly #edgeChildren = new Map<string, { readonly requests: { inc: () => void }, readonly duration: { observe: (value: number) => void } }>()
 
   /** DNS queries sent since start (the dashboard's chart). */
   get dnsQueryCount (): number { return this.#dnsQueryCount }
@@ -128,9 +129,19 @@ export class GatewayMetrics {
 
   /** A request answered without entering the plugin (raw refusals, WebSocket handshakes). */
   readonly requestRefused = (request: FinishedRequest): void => {
-    const labels = { frontend: request.frontend ?? '(none)', backend: request.backend ?? '(none)', status_class: `${Math.floor(request.status / 100)}xx` }
-    this.requests.inc(labels)
-    this.requestDuration.observe(labels, request.durationSeconds)
+    const frontend = request.frontend ?? '(none)'
+    const backend = request.backend ?? '(none)'
+    const statusClass = STATUS_CLASSES[Math.floor(request.status / 100)] ?? `${Math.floor(request.status / 100)}xx`
+    // prom-client hashes a label object on every call; the bound children are kept by label values instead.
+    const key = `${frontend}\u0000${backend}\u0000${statusClass}`
+    let children = this.#edgeChildren.get(key)
+    if (children === undefined) {
+      children = { requests: this.requests.labels(frontend, backend, statusClass), duration: this.requestDuration.labels(frontend, backend, statusClass) }
+      // Bounded by frontends × metric labels × status classes (templated backends share a label).
+      if (this.#edgeChildren.size < MAX_COUNTED) this.#edgeChildren.set(key, children)
+    }
+    children.requests.inc()
+    children.duration.observe(request.durationSeconds)
     const name = request.backendName
     if (name === undefined) return
     // Templated backends come and go: the map keeps at most MAX_COUNTED names, dropping the oldest.
@@ -153,3 +164,4 @@ export class GatewayMetrics {
 }
 
 const MAX_COUNTED = 4096
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']

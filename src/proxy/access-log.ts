@@ -47,6 +47,9 @@ export class AccessLog {
   /** A reload may change the format. */
   set format (format: AccessLogFormat) { this.#format = format }
 
+  /** False when no line would be written (json below --log-level info): callers skip building the record. */
+  get isEnabled (): boolean { return this.#format === 'common' || ((this.#log as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') ?? false) }
+
   record (record: AccessRecord): void {
     if (this.#format === 'common') {
       this.#write(`${commonLine(record, new Date())}\n`)

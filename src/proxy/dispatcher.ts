@@ -5,6 +5,10 @@ import { ErrorCode, ProxyError } from '../errors.js'
 import type { Backend, Outcome } from '../upstream/backend.js'
 import { ReplayableBody } from './replayable-body.js'
 import { tolerantConnector } from './interim-continue.js'
+import type { ClientGone } from './client-gone.js'
+
+/** A pool wait under this share of timeouts.response is left to undici's headersTimeout. */
+const POOL_WAIT_SLACK = 0.02
 import { classifyError, shouldRetry, type AttemptFailure } from './retry-policy.js'
 
 /** What the dispatcher knows of one proxied request; also read by the access log. */
@@ -13,8 +17,8 @@ export type ProxyContext = {
   readonly method: string
   readonly hashKey: string | undefined
   readonly tried: Set<string>
-  /** Aborted when the client has gone: every layer the request reached lets it go. */
-  readonly clientGone: AbortSignal | undefined
+  /** Fired when the client has gone: every layer the request reached lets it go. */
+  readonly clientGone: ClientGone | undefined
   /** The client's body when reply-from would not forward it (GET, HEAD, TRACE with a body). */
   readonly body: Readable | undefined
   /** Longest pause while the client's body arrives (client.bodyIdleTimeout). */
@@ -30,7 +34,7 @@ export type ProxyContext = {
 
 export type ContextOptions = {
   readonly hashKey?: string | undefined
-  readonly clientGone?: AbortSignal | undefined
+  readonly clientGone?: ClientGone | undefined
   readonly body?: Readable | undefined
   readonly bodyIdleTimeoutMs?: number
 }
@@ -190,11 +194,11 @@ class FailoverRequest {
     this.#downstream.onConnect?.((error?: Error) => { this.#abandon(error ?? new ProxyError(ErrorCode.CLIENT_GONE, 'request aborted')) })
     const clientGone = this.#context.clientGone
     if (clientGone !== undefined) {
-      if (clientGone.aborted) {
+      if (clientGone.isGone) {
         this.#abandon(new ProxyError(ErrorCode.CLIENT_GONE, 'the client left before the request was sent'))
         return
       }
-      clientGone.addEventListener('abort', () => { this.#abandon(new ProxyError(ErrorCode.CLIENT_GONE, 'the client left')) }, { once: true })
+      clientGone.on(() => { this.#abandon(new ProxyError(ErrorCode.CLIENT_GONE, 'the client left')) })
     }
     this.#attempt()
   }
@@ -281,12 +285,13 @@ class FailoverRequest {
       },
       onRequestSent: () => {
         if (attempt.isDetached) return
-        // What is left of timeouts.response after the pool wait bounds the wait for headers
-        // (undici's own headersTimeout, the whole budget, stays as a backstop).
-        clearTimeout(attempt.timer)
-        attempt.timer = setTimeout(() => {
-          attempt.abort?.(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${instance.key}: no response headers within ${responseMs} ms`, backend.name))
-        }, Math.max(1, responseMs - waitedMs))
+        // What is left of timeouts.response after the pool wait bounds the wait for headers.
+        // Without a noticeable wait, undici's own headersTimeout (the whole budget) does it: no timer.
+        if (waitedMs > responseMs * POOL_WAIT_SLACK) {
+          attempt.timer = setTimeout(() => {
+            attempt.abort?.(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${instance.key}: no response headers within ${responseMs} ms`, backend.name))
+          }, Math.max(1, responseMs - waitedMs))
+        }
         this.#downstream.onRequestSent?.()
       },
       onHeaders: (statusCode, headers, resume, statusText) => {

@@ -40,7 +40,8 @@ const FORWARDING = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 
  * `option forwardfor`, nginx's `real_ip_from`).
  */
 export function forwardRequestHeaders (headers: IncomingHttpHeaders, clientHeaders: IncomingHttpHeaders, facts: ForwardFacts): IncomingHttpHeaders {
-  for (const name of [...HOP_BY_HOP_REQUEST, ...connectionListed(clientHeaders.connection)]) delete headers[name]
+  for (const name of HOP_BY_HOP_REQUEST) if (headers[name] !== undefined) delete headers[name]
+  if (clientHeaders.connection !== undefined) for (const name of connectionListed(clientHeaders.connection)) delete headers[name]
   const forwardedFor = facts.peerIp.includes(':') ? `"[${facts.peerIp}]"` : facts.peerIp
   if (facts.isPeerTrusted) {
     const chain = [clientHeaders['x-forwarded-for'] ?? []].flat()
@@ -50,7 +51,7 @@ export function forwardRequestHeaders (headers: IncomingHttpHeaders, clientHeade
     const previous = [clientHeaders.forwarded ?? []].flat()
     headers.forwarded = [...previous, `for=${forwardedFor}`].join(', ')
   } else {
-    for (const name of FORWARDING) delete headers[name]
+    for (const name of FORWARDING) if (headers[name] !== undefined) delete headers[name]
     headers['x-forwarded-for'] = facts.peerIp
     headers['x-forwarded-proto'] = 'http'
     headers['x-forwarded-host'] = facts.host
@@ -87,7 +88,9 @@ function firstOf (value: string | string[] | undefined): string | undefined {
 
 /** Response headers a client receives: hop-by-hop ones dropped (the gateway's own connection rules apply). */
 export function forwardResponseHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
-  for (const name of [...HOP_BY_HOP_RESPONSE, ...connectionListed(headers.connection)]) delete headers[name]
+  const listed = headers.connection === undefined ? undefined : connectionListed(headers.connection)
+  for (const name of HOP_BY_HOP_RESPONSE) if (headers[name] !== undefined) delete headers[name]
+  if (listed !== undefined) for (const name of listed) delete headers[name]
   return headers
 }
 

@@ -8,6 +8,7 @@ import type { RouteDecision } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { AccessLog } from './access-log.js'
 import { newProxyContext, type GatewayDispatcher, type ProxyContext } from './dispatcher.js'
+import { ClientGone } from './client-gone.js'
 import { firstValue, hasBody, pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders, forwardResponseHeaders } from './headers.js'
@@ -88,6 +89,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const status = isAnswered ? reply.statusCode : 499
     const durationMs = Math.round((performance.now() - record.startedMs) * 100) / 100
     options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000 })
+    if (!options.accessLog.isEnabled) return
     const { bytesIn, bytesOut } = socketBytes(request.raw)
     const context = record.context
     options.accessLog.record({
@@ -137,20 +139,20 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     options.onStarted?.()
     // 'close' comes once the answer is written, or earlier when the client leaves:
     // then the request is abandoned in every layer it reached.
-    const clientGone = new AbortController()
+    const clientGone = new ClientGone()
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) clientGone.abort()
+      if (!reply.raw.writableFinished) clientGone.fire()
       finish(request, reply)
     })
     if (request.raw.url === '*') return await answerAsterisk(request, reply)
     const routed = await routeRequest(state, request.raw as RequestLine, {
-      clientGone: clientGone.signal,
+      clientGone,
       onDecision: (decision, backend) => {
         record.decision = decision
         record.backend = backend
       }
     })
-    if (clientGone.signal.aborted) {
+    if (clientGone.isGone) {
       // Nothing is forwarded for a client that has left while routing waited on DNS.
       reply.hijack()
       return
@@ -159,7 +161,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const { backend, path } = routed
     record.context = newProxyContext(backend, request.method, {
       hashKey: backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path, record.clientIp),
-      clientGone: clientGone.signal,
+      clientGone,
       body: hasBody(request.raw) ? request.raw : undefined,
       bodyIdleTimeoutMs: state.config.client.bodyIdleTimeoutMs
     })

@@ -5,6 +5,7 @@ import { normalizeHost, type RequestFacts } from '../routing/matcher.js'
 import type { RouteDecision, Router } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { BackendRegistry } from '../upstream/registry.js'
+import type { ClientGone } from './client-gone.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
 export type RoutingState = { readonly config: GatewayConfig, readonly router: Router, readonly registry: BackendRegistry }
@@ -19,8 +20,8 @@ export type RequestLine = {
 export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string }
 
 export type RouteOptions = {
-  /** Aborted when the client has gone: a wait on DNS ends at once. */
-  readonly clientGone?: AbortSignal
+  /** Fired when the client has gone: a wait on DNS ends at once. */
+  readonly clientGone?: ClientGone
   readonly onDecision?: (decision: RouteDecision, backend?: Backend) => void
 }
 
@@ -50,10 +51,13 @@ export async function routeRequest (state: RoutingState, request: RequestLine, o
     const name = target.kind === 'template' ? target.template.template.replaceAll('{env}', decision.env ?? '') : target.name
     return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound, all busy', name)
   }
-  const gone = options.clientGone
-  if (gone === undefined) await backend.ready()
-  else if (!gone.aborted) await untilEither(backend.ready(), gone)
-  if (gone?.aborted === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', backend.name)
+  // Only a templated backend's first resolution is waited for; a ready backend costs no promise.
+  if (!backend.isReady) {
+    const gone = options.clientGone
+    if (gone === undefined) await backend.ready()
+    else await untilEither(backend.ready(), gone)
+    if (gone?.isGone === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', backend.name)
+  }
   if (!backend.hasUsableInstance()) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
   return { decision, backend, path }
 }
@@ -70,17 +74,17 @@ function hasOneHost (rawHeaders: readonly string[]): boolean {
   return count === 1
 }
 
-/** Wait for `work` or for the signal, whichever comes first. */
-async function untilEither (work: Promise<void>, signal: AbortSignal): Promise<void> {
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<void>((resolve) => {
-    onAbort = () => { resolve() }
-    signal.addEventListener('abort', onAbort, { once: true })
+/** Wait for `work` or for the client to go, whichever comes first. */
+async function untilEither (work: Promise<void>, gone: ClientGone): Promise<void> {
+  let onGone: (() => void) | undefined
+  const left = new Promise<void>((resolve) => {
+    onGone = resolve
+    gone.on(onGone)
   })
   try {
-    await Promise.race([work, aborted])
+    await Promise.race([work, left])
   } finally {
-    signal.removeEventListener('abort', onAbort as () => void)
+    gone.off(onGone as () => void)
   }
 }
 

@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import { newProxyContext, type GatewayDispatcher } from './dispatcher.js'
 import type { AccessRecord } from './access-log.js'
+import { ClientGone } from './client-gone.js'
 import { errorReply, writeRawReply } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
 import { pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
@@ -105,9 +106,9 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const requestId = requestIdOf(request.headers['x-request-id'])
   const started = performance.now()
   const state = deps.state()
-  const clientGone = new AbortController()
-  socket.once('close', () => { clientGone.abort() })
-  const routed = await routeRequest(state, request as RequestLine, { clientGone: clientGone.signal })
+  const clientGone = new ClientGone()
+  socket.once('close', () => { clientGone.fire() })
+  const routed = await routeRequest(state, request as RequestLine, { clientGone })
   if (routed instanceof ProxyError) {
     if (routed.code === ErrorCode.CLIENT_GONE) {
       deps.accessLog.record(accessRecord(request, requestId, 499, Math.round(performance.now() - started), { error: routed.code }))
@@ -117,7 +118,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     return
   }
   const { backend, decision } = routed
-  const context = newProxyContext(backend, 'GET', { clientGone: clientGone.signal })
+  const context = newProxyContext(backend, 'GET', { clientGone })
   const origin = deps.dispatcher.register(context)
   const peerIp = request.socket.remoteAddress ?? ''
   const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
@@ -163,7 +164,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     },
     onError: (error: Error) => {
       if (isRelaying) { socket.destroy(); return }
-      if (clientGone.signal.aborted) { finish(499, new ProxyError(ErrorCode.CLIENT_GONE, 'the client left during the handshake')); return }
+      if (clientGone.isGone) { finish(499, new ProxyError(ErrorCode.CLIENT_GONE, 'the client left during the handshake')); return }
       const proxyError = error instanceof ProxyError ? error : new ProxyError(ErrorCode.UPSTREAM_ERROR, error.message, backend.name, { cause: error })
       writeError(socket, requestId, proxyError)
       finish(errorReply(proxyError).status, proxyError)

@@ -74,6 +74,8 @@ export class Backend {
   }
 
   get set (): InstanceSet { return this.watcher.snapshot.set }
+  /** The first resolution is done (or has failed into a known state). */
+  get isReady (): boolean { return this.watcher.snapshot.status !== 'pending' }
   /** Resolves once the first resolution is done or has failed into a known state. */
   async ready (): Promise<void> { await this.watcher.start() }
   get snapshot (): DiscoverySnapshot { return this.watcher.snapshot }
