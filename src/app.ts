@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { ErrorCode, ProxyError, type GatewayError } from './errors.js'
 import { AccessLog } from './proxy/access-log.js'
-import { proxyPlugin, sendError } from './proxy/plugin.js'
+import { proxyPlugin, refuseRequestUnderWay, sendError } from './proxy/plugin.js'
 import { pathOf, type RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
 import { Router } from './routing/router.js'
@@ -76,8 +76,14 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     http: { maxHeaderSize: config.client.maxHeaderBytes, connectionsCheckingInterval: 1000, requireHostHeader: false },
     // Requests Node cannot parse still get a JSON answer with an x-request-id and an access-log line (spec §3).
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
-      if (error.code === 'ECONNRESET') return
-      refuseRaw(socket, undefined, clientErrorOf(error.code))
+      // The client reset or ended its connection mid-request: nobody to answer (a request under way logs 499).
+      if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') {
+        socket.destroy()
+        return
+      }
+      const refusal = clientErrorOf(error.code)
+      if (refuseRequestUnderWay(socket, refusal)) return
+      refuseRaw(socket, undefined, refusal)
     }
   })
   applyClientLimits(publicApp, config)

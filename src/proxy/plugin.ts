@@ -1,4 +1,5 @@
-import { METHODS, type IncomingMessage } from 'node:http'
+import { METHODS, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
@@ -60,6 +61,24 @@ declare module 'fastify' {
  * every method stream through as they came, GET and DELETE included.
  */
 export const PROXIED_METHODS: readonly string[] = METHODS.filter((method) => method !== 'CONNECT')
+
+/** The fastify reply behind each raw response under way: a body Node fails to parse is answered by its own request. */
+const replies = new WeakMap<ServerResponse, FastifyReply>()
+
+/**
+ * Node's parser failed on a connection (app.ts's clientErrorHandler). When a
+ * request is under way there (its body was malformed), that request answers
+ * 400 itself, with its own id and its one access-log line, and true is
+ * returned; otherwise the caller answers on the raw socket.
+ */
+export function refuseRequestUnderWay (socket: Duplex, error: GatewayError): boolean {
+  const response = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
+  const reply = response === undefined || response === null ? undefined : replies.get(response)
+  if (reply === undefined) return false
+  if (reply.sent || reply.raw.headersSent) socket.destroy()
+  else void sendError(reply, error)
+  return true
+}
 
 /** Bytes a socket had read and written when its previous request ended (keep-alive accounting). */
 const socketMarks = new WeakMap<Socket, { read: number, written: number }>()
@@ -136,6 +155,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       isFinished: false
     }
     request.srvgate = record
+    replies.set(reply.raw, reply)
     options.onStarted?.()
     // 'close' comes once the answer is written, or earlier when the client leaves:
     // then the request is abandoned in every layer it reached.
@@ -211,9 +231,12 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
 
 export async function sendError (reply: FastifyReply, error: GatewayError): Promise<FastifyReply> {
   const request = reply.request
-  if (request.srvgate !== null && request.srvgate !== undefined) request.srvgate.error = error
+  // The first error is the cause: a later one (the body's stream failing after a 400) is its consequence.
+  if (request.srvgate !== null && request.srvgate !== undefined) request.srvgate.error ??= error
   // Not request.raw.destroyed: undici destroys the request body stream on failure while the client still waits.
   if (reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed !== false) return reply
+  // Nobody is left to read an answer.
+  if (error.code === ErrorCode.CLIENT_GONE) return reply
   const { status, body } = errorReply(error)
   // A request refused mid-body leaves unread bytes on the connection: close it.
   if (error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete)) reply.header('connection', 'close')

@@ -75,7 +75,11 @@ export class ReplayableBody {
       detach()
       attempt.destroy(error)
     }
-    const onError = (error: Error): void => { fail(new ProxyError(ErrorCode.CLIENT_GONE, `request body broke: ${error.message}`, undefined, { cause: error })) }
+    const onError = (error: Error): void => {
+      // Node's parser failed on the body (a bad chunk): the client is still there and gets 400.
+      const isMalformed = String((error as NodeJS.ErrnoException).code ?? '').startsWith('HPE_')
+      fail(new ProxyError(isMalformed ? ErrorCode.REQUEST_MALFORMED : ErrorCode.CLIENT_GONE, `request body broke: ${error.message}`, undefined, { cause: error }))
+    }
     // IncomingMessage closes without 'end' when the client's connection goes mid-body.
     const onClose = (): void => { if (!source.readableEnded) fail(new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection mid-body')) }
     const detach = (): void => {

@@ -153,6 +153,14 @@ frontends:
   assert.equal(queued.status, 504)
   assert.deepEqual(queued.json(), { error: 'upstream_timeout' })
   assert.ok(Date.now() - queuedAt < 1500, `answered after ${Date.now() - queuedAt} ms`)
+  // A client that leaves while queued is let go at once, not when the connection frees up.
+  const leaver = await openRaw(gateway.port, 'GET /queued HTTP/1.1\r\nHost: one.example.com\r\nx-request-id: left-the-queue\r\n\r\n')
+  await sleep(150)
+  leaver.socket.destroy()
+  const left = await gateway.waitForLog((entry) => entry.requestId === 'left-the-queue' && entry.msg === 'request', 1000)
+  assert.equal(left.status, 499)
+  const counts = (await backendState(gateway, 'one'))?.instances.map((instance) => instance.inFlight)
+  assert.deepEqual(counts, [1], 'only the holder is in flight')
   holder.socket.destroy()
 })
 
@@ -326,6 +334,16 @@ frontends: [ { name: edge, match: { host: www.example.com }, backend: edge }, { 
     assert.ok(typeof lines.status === 'number')
     assert.equal(logsOf(gateway, id).filter((entry) => entry.msg === 'request').length, 1)
   }
+  // A body Node cannot parse (a bad chunk) mid-forwarding: that request answers 400, with its own id and one line.
+  const badChunk = await openRaw(gateway.port, 'POST /x HTTP/1.1\r\nHost: www.example.com\r\nx-request-id: rej-bad-chunk\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n')
+  await sleep(200)
+  badChunk.socket.write('ZZ\r\n')
+  await Promise.race([badChunk.closed, sleep(3000)])
+  assert.match(badChunk.received(), /^HTTP\/1\.1 400 [\s\S]*x-request-id: rej-bad-chunk[\s\S]*\{"error":"bad_request"\}$/)
+  await sleep(100)
+  assert.deepEqual(logsOf(gateway, 'rej-bad-chunk').filter((entry) => entry.msg === 'request').map((entry) => [entry.status, entry.error]), [[400, 'SG_ERR_REQUEST_MALFORMED']])
+  assert.equal(gateway.logs.filter((entry) => entry.msg === 'request' && entry.method === '-' && String(entry.errorDetail).includes('HPE_INVALID_CHUNK_SIZE')).length, 0, 'no second line for it')
+
   const garbage = await rawExchange(gateway.port, 'NOT HTTP AT ALL\r\n\r\n')
   const garbageId = /x-request-id: (\S+)/i.exec(garbage)?.[1] ?? ''
   const garbageLine = await gateway.waitForLog((entry) => entry.requestId === garbageId && entry.msg === 'request')
