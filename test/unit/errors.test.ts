@@ -3,11 +3,15 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { ErrorCode, GatewayError, DnsError, ConfigError } from '../../src/errors.js'
 
-test('docs/ERRORS.md lists exactly the codes of the registry', () => {
-  const documented = new Set(readFileSync('docs/ERRORS.md', 'utf8').match(/SG_ERR_[A-Z0-9_]+/g) ?? [])
-  const registered = new Set(Object.values(ErrorCode))
-  assert.deepEqual([...registered].filter((code) => !documented.has(code)), [], 'codes missing from docs/ERRORS.md')
-  assert.deepEqual([...documented].filter((code) => !registered.has(code as ErrorCode)), [], 'documented codes not in src/errors.ts')
+test('docs/ERRORS.md has one row per code of the registry: its class and when it happens', () => {
+  const rows = readFileSync('docs/ERRORS.md', 'utf8').split('\n').filter((line) => line.startsWith('| `SG_ERR_'))
+  const documented = rows.map((row) => /^\| `(SG_ERR_[A-Z0-9_]+)` \| ([A-Za-z]+Error) \| (.{10,}) \|$/.exec(row))
+  assert.deepEqual(rows.filter((_, index) => documented[index] === null), [], 'rows not of the shape | `CODE` | Class | when |')
+  const codes = documented.map((match) => (match as RegExpExecArray)[1] as string)
+  assert.equal(new Set(codes).size, codes.length, 'a code documented twice')
+  const registered = Object.values(ErrorCode) as string[]
+  assert.deepEqual(registered.filter((code) => !codes.includes(code)), [], 'codes missing from docs/ERRORS.md')
+  assert.deepEqual(codes.filter((code) => !registered.includes(code)), [], 'documented codes not in src/errors.ts')
 })
 
 test('codes are unique and follow SG_ERR_<AREA>_<WHAT>', () => {

@@ -58,12 +58,27 @@ test('random: a fixed seed gives a fixed sequence', () => {
 test('least-request: of two random choices, the one with fewer in flight', () => {
   const candidates = [at(1), at(2), at(3)]
   const inFlight = new Map([['10.0.0.1:80', 10], ['10.0.0.2:80', 0], ['10.0.0.3:80', 10]])
-  const policy = new LeastRequestPolicy(new SeededRandom(3))
+  // The draws are recorded, so each pick is checked against the pair it was made from.
+  const seeded = new SeededRandom(3)
+  const draws: number[] = []
+  const policy = new LeastRequestPolicy({ next: () => { const value = seeded.next(); draws.push(value); return value } })
   const context: PickContext = { hashKey: undefined, inFlight: (instance) => inFlight.get(instance.key) ?? 0 }
-  const sequence = picks(() => policy.pick(candidates, context), 30)
-  // Instance 2 wins every pair it is in (2 pairs of 3), the busy ones only meet each other.
-  const twos = [...sequence].filter((digit) => digit === '2').length
-  assert.ok(twos >= 15, sequence)
+  let pairsWithTheIdle = 0
+  for (let round = 0; round < 60; round++) {
+    draws.length = 0
+    const picked = policy.pick(candidates, context)
+    const first = Math.floor((draws[0] as number) * 3)
+    const second = (first + 1 + Math.floor((draws[1] as number) * 2)) % 3
+    assert.notEqual(first, second)
+    const pair = [candidates[first], candidates[second]]
+    if (pair.some((instance) => instance?.address === '10.0.0.2')) {
+      pairsWithTheIdle++
+      assert.equal(picked.address, '10.0.0.2', `round ${round}: the idle instance was in the pair`)
+    } else {
+      assert.ok(pair.includes(picked), `round ${round}: picked from its pair`)
+    }
+  }
+  assert.ok(pairsWithTheIdle > 20 && pairsWithTheIdle < 60, `${pairsWithTheIdle} of 60 pairs held the idle instance`)
   assert.equal(new LeastRequestPolicy(new SeededRandom(3)).pick([at(9)], context).address, '10.0.0.9')
 })
 

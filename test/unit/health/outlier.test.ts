@@ -32,8 +32,18 @@ test('repeated ejection grows the ejection time, capped; healthy time decays it'
   // Healthy for 2 × ejectFor after the last ejection ended: the count decays by 2 (3 → 1), so 2 × ejectFor next.
   eject(80_000)
   assert.equal(health.ejectedUntilMs, 80_000 + 20_000)
-  for (let round = 0; round < 100; round++) eject(health.ejectedUntilMs)
-  assert.equal(health.ejectedUntilMs - (health.ejectedUntilMs - MAX_EJECTION_MS), MAX_EJECTION_MS)
+  let previousLengthMs = 0
+  for (let round = 0; round < 100; round++) {
+    const start = health.ejectedUntilMs
+    eject(start)
+    const lengthMs = health.ejectedUntilMs - start
+    assert.ok(lengthMs >= previousLengthMs, 'never shorter in a row')
+    assert.ok(lengthMs <= MAX_EJECTION_MS, `round ${round}: ${lengthMs} ms, over the cap`)
+    previousLengthMs = lengthMs
+  }
+  // 30 ejections in a row would be 300 s uncapped at 10 s each; 100 reach the cap exactly.
+  assert.equal(previousLengthMs, MAX_EJECTION_MS)
+  assert.equal(MAX_EJECTION_MS, 300_000, 'Envoy\'s max_ejection_time default: 5 minutes')
 })
 
 test('maxEjectedPercent caps how many instances are out at once', () => {
