@@ -1,5 +1,5 @@
 // Writes config/gateway.schema.json (for editors) from src/config/schema.ts.
-// test/unit/config/schema-file.test.ts fails when the two differ.
+// test/unit/config/load.test.ts ("config/gateway.schema.json … is the schema the loader uses") fails when the two differ.
 import { writeFileSync } from 'node:fs'
 import { gatewaySchema } from '../src/config/schema.js'
 

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { ErrorCode, ProxyError, type GatewayError } from './errors.js'
-import { AccessLog } from './proxy/access-log.js'
+import { AccessLog, accessRecordOf } from './proxy/access-log.js'
 import { proxyPlugin, refuseRequestUnderWay, sendError } from './proxy/plugin.js'
 import { pathOf, type RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
@@ -27,8 +27,6 @@ export type GatewayDeps = {
   readonly logger?: FastifyServerOptions['logger']
   /** Where the configuration came from, for /admin/state. */
   readonly configPath?: string
-  /** Called after a new routing state is built and warmed, before it is swapped in. */
-  readonly beforeSwap?: (next: RoutingState) => void
   /** Called when a backend's instance set changes (the state file is written). */
   readonly onSetChanged?: () => void
 }
@@ -120,11 +118,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     writeRawReply(socket, requestId, errorReply(error))
     metrics.requestRefused({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
     const peer = (socket as { remoteAddress?: string }).remoteAddress ?? ''
-    log.record({
-      requestId, clientIp: peer, method: request?.method ?? '-', host: request?.headers.host, path: request === undefined ? '-' : pathOf(request.url ?? ''),
-      httpVersion: request?.httpVersion ?? '1.1', status, durationMs: 0, bytesIn: 0, bytesOut: 0, userAgent: request?.headers['user-agent'], referer: undefined,
-      frontend: undefined, backend: undefined, instance: undefined, upstreamStatus: undefined, upstreamMs: undefined, retries: 0, retryReasons: undefined, error: error.code, errorDetail: error.message
-    })
+    log.record(accessRecordOf(request, { requestId, clientIp: peer, status, durationMs: 0, error: error.code, errorDetail: error.message }))
   }
   // srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket).
   publicApp.server.on('connect', (request: IncomingMessage, socket: Duplex) => {
@@ -159,7 +153,6 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       const candidate: RoutingState = { config: next, router: new Router(next.frontends), registry: makeRegistry(next, state.registry) }
       try {
         await candidate.registry.start()
-        deps.beforeSwap?.(candidate)
       } catch (error) {
         candidate.registry.stop()
         throw error

@@ -4,6 +4,7 @@ import { ConfigError, formatIssue } from './errors.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
+import { boundAddress } from './util/address.js'
 
 export type RunningGateway = {
   readonly gateway: Gateway
@@ -125,8 +126,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
 
 async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['http']): Promise<{ host: string, port: number }> {
   await app.listen({ host: address.host, port: address.port })
-  const bound = app.server.address()
-  return typeof bound === 'object' && bound !== null ? { host: bound.address, port: bound.port } : { host: address.host, port: address.port }
+  return boundAddress(app.server.address(), address)
 }
 
 /** Listeners are bound once; a reload that moves them says so instead of half-applying. */

@@ -1,3 +1,4 @@
+import { boundAddress } from '../util/address.js'
 import { buildGateway, type Gateway } from '../app.js'
 import { compileConfig } from '../config/load.js'
 import { DemoInstance } from './instances.js'
@@ -74,8 +75,8 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
     await registry.stop()
     throw error
   }
-  const port = boundPort(gateway.publicApp.server.address(), options.port)
-  const adminPort = boundPort(gateway.adminApp.server.address(), options.adminPort)
+  const { port } = boundAddress(gateway.publicApp.server.address(), { host: '127.0.0.1', port: options.port })
+  const adminPort = boundAddress(gateway.adminApp.server.address(), { host: '127.0.0.1', port: options.adminPort }).port
 
   let churnTimer: NodeJS.Timeout | undefined
   const retiring = new Set<DemoInstance>()
@@ -145,6 +146,3 @@ async function listenOn (app: Gateway['publicApp'], port: number, option: string
   }
 }
 
-function boundPort (address: ReturnType<Gateway['publicApp']['server']['address']>, fallback: number): number {
-  return typeof address === 'object' && address !== null ? address.port : fallback
-}

@@ -42,14 +42,14 @@ const READ_AT_FRACTION = 0.85
 /** Never read the cache more often than this, whatever the TTL. */
 const MIN_TICK_MS = 10
 
-/** Forced re-resolutions after connect failures are spaced at least this far apart. */
+/** Refreshes asked for by connect failures are spaced at least this far apart. */
 const MIN_FORCED_REFRESH_MS = 250
 
 /**
  * Keeps one backend's instance set fresh in the background: it reads the
  * resolver cache every half clamped TTL (the cache refreshes ahead of expiry
  * and coalesces), so requests never wait on DNS in steady state. A connect
- * failure asks for a re-resolution now (rate-limited: never a query storm).
+ * failure asks for a refresh now (rate-limited: never a query storm).
  */
 export class DiscoveryWatcher {
   readonly lookup: Lookup
@@ -78,8 +78,12 @@ export class DiscoveryWatcher {
     clearTimeout(this.#timer)
   }
 
-  /** Re-resolve now (a connect failure suggests an instance moved). Rate-limited; never throws. */
-  refreshNow (): void {
+  /**
+   * Refresh now (a connect failure suggests an instance moved), unless one was
+   * asked for within the last 250 ms. Never throws. "Refresh" is the one word
+   * for asking DNS again: the cache's refresh-ahead, a forced refresh, this.
+   */
+  refreshSoon (): void {
     const now = this.#options.clock.now()
     if (this.#isStopped || now - this.#lastForcedMs < MIN_FORCED_REFRESH_MS) return
     this.#lastForcedMs = now

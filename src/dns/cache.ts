@@ -71,7 +71,7 @@ export type ResolverCacheOptions = {
 
 export type CacheReadResult = 'hit' | 'stale' | 'miss'
 
-/** Refresh ahead once less than 20–30% of the clamped TTL is left (CoreDNS prefetch), jittered. */
+/** Refresh ahead once less than 20–30% of the clamped TTL is left (CoreDNS calls it prefetch), jittered. */
 const REFRESH_AT_FRACTION = 0.8
 const REFRESH_JITTER_FRACTION = 0.1
 
@@ -148,7 +148,7 @@ export class ResolverCache {
     if (entry === undefined) return undefined
     const now = this.#clock.now()
     if (now >= entry.expiresAtMs) return undefined
-    if (now >= entry.refreshAtMs) this.#refreshInBackground(key, lookup)
+    if (now >= entry.refreshAtMs) this.#refreshAhead(key, lookup)
     const served = this.#serve(entry)
     this.#onRead(served.isStale ? 'stale' : 'hit')
     return served
@@ -181,7 +181,7 @@ export class ResolverCache {
     this.#lru.delete(lookupKey(lookup))
   }
 
-  /** Every entry, for /admin/state and `srvgate resolve`. */
+  /** Every entry, for /admin/state and the dashboard. */
   entries (): CacheEntryView[] {
     const now = this.#clock.now()
     const views: CacheEntryView[] = []
@@ -194,7 +194,7 @@ export class ResolverCache {
 
   get size (): number { return this.#lru.size }
 
-  #refreshInBackground (key: string, lookup: Lookup): void {
+  #refreshAhead (key: string, lookup: Lookup): void {
     this.#lru.fetch(key, { forceRefresh: true, allowStale: true, context: { lookup } }).catch(this.#onBackgroundError)
   }
 

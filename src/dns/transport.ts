@@ -142,7 +142,7 @@ export class DnsTransport {
         if (mayBeSilentlyTruncated(datagram.length, packet, options.ednsPayload)) {
           return finish(rcodeOutcome(packet.header.rcode), () => resolve({ tcpReason: 'near-size-limit' }))
         }
-        finish(rcodeOutcome(packet.header.rcode), () => resolve({ message: toMessage(packet, nameserver.label, 'udp', undefined, datagram.length) }))
+        finish(rcodeOutcome(packet.header.rcode), () => resolve({ message: toMessage(packet, nameserver.label, 'udp', undefined) }))
       })
       socket.connect(nameserver.port, nameserver.host, () => {
         socket.send(bytes, (error) => {
@@ -184,7 +184,7 @@ export class DnsTransport {
           this.#observer.answerRejected({ nameserver: nameserver.label, transport: 'tcp', reason: verdict.rejected, detail: verdict.detail })
           return fail('rejected', ErrorCode.DNS_ANSWER_REJECTED, `answer from ${nameserver.label} over TCP rejected (${verdict.rejected}): ${verdict.detail}`)
         }
-        finish(rcodeOutcome(verdict.packet.header.rcode), () => resolve(toMessage(verdict.packet, nameserver.label, 'tcp', tcpReason, bytes.length)))
+        finish(rcodeOutcome(verdict.packet.header.rcode), () => resolve(toMessage(verdict.packet, nameserver.label, 'tcp', tcpReason)))
       }, (error: unknown) => {
         fail('error', ErrorCode.DNS_TCP_FAILED, `TCP answer from ${nameserver.label} unreadable: ${(error as Error).message}`, error)
       })
@@ -214,7 +214,7 @@ export function rcodeOutcome (rcode: number): QueryOutcome {
   }
 }
 
-function toMessage (packet: DecodedPacket, nameserver: string, transport: Transport, tcpReason: DnsMessage['tcpReason'], sizeBytes: number): DnsMessage {
+function toMessage (packet: DecodedPacket, nameserver: string, transport: Transport, tcpReason: DnsMessage['tcpReason']): DnsMessage {
   const srv: SrvRecord[] = []
   const addresses: AddressRecord[] = []
   let minTtl: number | undefined
@@ -230,7 +230,7 @@ function toMessage (packet: DecodedPacket, nameserver: string, transport: Transp
     minTtl = minTtl === undefined ? record.ttl : Math.min(minTtl, record.ttl)
   }
   const additionalAddresses = packet.additionals.map(toAddressRecord).filter((record): record is AddressRecord => record !== undefined)
-  return { rcode: packet.header.rcode, srv, addresses, additionalAddresses, minTtl, nameserver, transport, tcpReason, sizeBytes }
+  return { rcode: packet.header.rcode, srv, addresses, additionalAddresses, minTtl, nameserver, transport, tcpReason }
 }
 
 function toAddressRecord (record: DecodedPacket['answers'][number]): AddressRecord | undefined {

@@ -33,7 +33,6 @@ export type DnsMessage = {
   readonly transport: Transport
   /** Why the query went to TCP, when it did. */
   readonly tcpReason: 'tc-bit' | 'near-size-limit' | 'udp-answer-malformed' | undefined
-  readonly sizeBytes: number
 }
 
 /** An instance as DNS describes it: an address and port, with RFC 2782 priority and weight. */

@@ -1,6 +1,6 @@
 /**
  * What is known of one instance's health, keyed by `address:port` so it
- * survives re-resolution. Failure memory is timestamps compared on read, never
+ * survives refreshes. Failure memory is timestamps compared on read, never
  * a timer per failure.
  */
 export class InstanceHealth {

@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
+import { firstValue, pathOf } from './route-request.js'
 
 /** What one request did, as the access log writes it: exactly one per request, never a body or a secret. */
 export type AccessRecord = {
@@ -28,6 +30,36 @@ export type AccessRecord = {
 }
 
 export type AccessLogFormat = 'json' | 'common'
+
+/** What every record needs; the rest defaults to "nothing happened" (no route, no instance, no bytes). */
+export type RecordFacts = Pick<AccessRecord, 'requestId' | 'clientIp' | 'status' | 'durationMs'> & Partial<AccessRecord>
+
+/**
+ * The one builder of access records, for proxied requests, WebSocket
+ * handshakes and requests answered on the raw socket alike. The request line
+ * comes from `request` when Node parsed one (path without query or userinfo).
+ */
+export function accessRecordOf (request: IncomingMessage | undefined, facts: RecordFacts): AccessRecord {
+  return {
+    method: request?.method ?? '-',
+    host: request?.headers.host,
+    path: request === undefined ? '-' : pathOf(request.url ?? '/'),
+    httpVersion: request?.httpVersion ?? '1.1',
+    userAgent: firstValue(request?.headers['user-agent']),
+    referer: firstValue(request?.headers.referer),
+    bytesIn: 0,
+    bytesOut: 0,
+    frontend: undefined,
+    backend: undefined,
+    instance: undefined,
+    upstreamStatus: undefined,
+    upstreamMs: undefined,
+    retries: 0,
+    retryReasons: undefined,
+    error: undefined,
+    ...facts
+  }
+}
 
 /**
  * Writes access records: `json` as pino lines (msg "request"), `common` as

@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
  * answered it to the client.
  */
 const HOP_BY_HOP_REQUEST = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']
-const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+export const HOP_BY_HOP_RESPONSE: readonly string[] = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']
 
 /** Names listed in a Connection header are hop-by-hop too. */
 function connectionListed (value: string | string[] | undefined): string[] {

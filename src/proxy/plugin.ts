@@ -7,10 +7,10 @@ import type { FrontendConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { RouteDecision } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
-import type { AccessLog } from './access-log.js'
+import { accessRecordOf, type AccessLog } from './access-log.js'
 import { newProxyContext, type GatewayDispatcher, type ProxyContext } from './dispatcher.js'
 import { ClientGone } from './client-gone.js'
-import { firstValue, hasBody, pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
+import { firstValue, hasBody, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders, forwardResponseHeaders } from './headers.js'
 
@@ -111,19 +111,13 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     if (!options.accessLog.isEnabled) return
     const { bytesIn, bytesOut } = socketBytes(request.raw)
     const context = record.context
-    options.accessLog.record({
+    options.accessLog.record(accessRecordOf(request.raw, {
       requestId: request.id,
       clientIp: record.clientIp,
-      method: request.method,
-      host: request.headers.host,
-      path: pathOf(request.url),
-      httpVersion: request.raw.httpVersion,
       status,
       durationMs,
       bytesIn,
       bytesOut,
-      userAgent: firstValue(request.headers['user-agent']),
-      referer: firstValue(request.headers.referer),
       frontend: record.decision?.frontend.name,
       backend: record.backend?.name,
       instance: context?.instance?.key,
@@ -134,7 +128,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       error: record.error?.code,
       // The why, for the operator (may name an internal address; never sent to the client).
       errorDetail: record.error?.message
-    })
+    }))
   }
 
   app.addHook('onRequest', async (request, reply) => {

@@ -4,11 +4,11 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import { newProxyContext, type GatewayDispatcher } from './dispatcher.js'
-import type { AccessRecord } from './access-log.js'
+import { accessRecordOf } from './access-log.js'
 import { ClientGone } from './client-gone.js'
 import { errorReply, writeRawReply } from './error-reply.js'
-import { clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
-import { pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
+import { HOP_BY_HOP_RESPONSE, clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
+import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import type { AccessLog } from './access-log.js'
 import type { FinishedRequest } from './plugin.js'
 
@@ -20,14 +20,16 @@ export type UpgradeDeps = {
   readonly onFinished?: (request: FinishedRequest) => void
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+/** The one hop-by-hop list (headers.ts), plus our own request id, which replaces the instance's. */
+const DROPPED_RESPONSE_HEADERS = new Set([...HOP_BY_HOP_RESPONSE, 'x-request-id'])
 
 /**
  * WebSocket upgrades are tunnelled, not terminated: the handshake goes to an
  * instance through the same failover dispatcher as any request, and the
  * client gets 101 only once an instance has answered 101 (@fastify/http-proxy
  * answers 101 first and then finds the instance dead; see
- * ../shared/PACKAGES.md). Every handshake header is forwarded. An instance
+ * it forwards only cookies and the handshake headers, and on a dead instance
+ * sends 101 then a close naming the internal address). Every handshake header is forwarded. An instance
  * that refuses the upgrade has its answer relayed as it is.
  *
  * Other Upgrade tokens (h2c) are ignored (RFC 9110 §7.8) and the request is
@@ -72,34 +74,7 @@ function refuse (request: IncomingMessage, socket: Duplex, deps: UpgradeDeps, er
   writeError(socket, requestId, error)
   const status = errorReply(error).status
   deps.onFinished?.({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
-  deps.accessLog.record(accessRecord(request, requestId, status, 0, { error: error.code, errorDetail: error.message }))
-}
-
-function accessRecord (request: IncomingMessage, requestId: string, status: number, durationMs: number, extra: Partial<AccessRecord>): AccessRecord {
-  return {
-    requestId,
-    clientIp: request.socket.remoteAddress ?? '',
-    method: request.method ?? '',
-    host: request.headers.host,
-    path: pathOf(request.url ?? '/'),
-    httpVersion: request.httpVersion,
-    status,
-    durationMs,
-    bytesIn: 0,
-    bytesOut: 0,
-    userAgent: request.headers['user-agent'],
-    referer: request.headers.referer,
-    frontend: undefined,
-    backend: undefined,
-    instance: undefined,
-    upstreamStatus: undefined,
-    upstreamMs: undefined,
-    retries: 0,
-    retryReasons: undefined,
-    error: undefined,
-    upgrade: 'websocket',
-    ...extra
-  }
+  deps.accessLog.record(accessRecordOf(request, { requestId, clientIp: request.socket.remoteAddress ?? '', status, durationMs: 0, error: error.code, errorDetail: error.message, upgrade: 'websocket' }))
 }
 
 async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, deps: UpgradeDeps): Promise<void> {
@@ -111,7 +86,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const routed = await routeRequest(state, request as RequestLine, { clientGone })
   if (routed instanceof ProxyError) {
     if (routed.code === ErrorCode.CLIENT_GONE) {
-      deps.accessLog.record(accessRecord(request, requestId, 499, Math.round(performance.now() - started), { error: routed.code }))
+      deps.accessLog.record(accessRecordOf(request, { requestId, clientIp: request.socket.remoteAddress ?? '', status: 499, durationMs: Math.round(performance.now() - started), error: routed.code, upgrade: 'websocket' }))
       return
     }
     refuse(request, socket, deps, routed)
@@ -132,7 +107,11 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const finish = (status: number, error?: GatewayError): void => {
     const durationMs = Math.round((performance.now() - started) * 100) / 100
     deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000 })
-    deps.accessLog.record(accessRecord(request, requestId, status, durationMs, {
+    deps.accessLog.record(accessRecordOf(request, {
+      requestId,
+      status,
+      durationMs,
+      upgrade: 'websocket',
       clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
       frontend: decision.frontend.name, backend: backend.name, instance: context.instance?.key,
       upstreamStatus: context.upstreamStatus, retries: context.retries, retryReasons: context.retryReasons.length === 0 ? undefined : context.retryReasons, error: error?.code, errorDetail: error?.message
@@ -184,7 +163,7 @@ function headerLines (rawHeaders: Buffer[], requestId: string): string {
   let lines = ''
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
     const name = String(rawHeaders[index])
-    if (HOP_BY_HOP.has(name.toLowerCase()) || name.toLowerCase() === 'x-request-id') continue
+    if (DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())) continue
     lines += `${name}: ${String(rawHeaders[index + 1])}\r\n`
   }
   return `${lines}x-request-id: ${requestId}\r\n`

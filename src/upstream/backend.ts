@@ -141,7 +141,7 @@ export class Backend {
       this.#usableFor = undefined
       this.#events.instanceEjected?.(this.metricLabel, instance, record.ejectedUntilMs)
     }
-    if (outcome === 'connect-failure') this.watcher.refreshNow()
+    if (outcome === 'connect-failure') this.watcher.refreshSoon()
   }
 
   #usableGroups (): ReadonlyArray<readonly Instance[]> {

@@ -33,6 +33,11 @@ export function formatHostPort (host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`
 }
 
+/** Where a server ended up listening (`server.address()`): its port when 0 was asked. */
+export function boundAddress (bound: { address: string, port: number } | string | null, asked: { readonly host: string, readonly port: number }): { host: string, port: number } {
+  return typeof bound === 'object' && bound !== null ? { host: bound.address, port: bound.port } : { host: asked.host, port: asked.port }
+}
+
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 /** Reachable from this machine only (the admin listener's safe default). */

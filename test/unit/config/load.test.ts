@@ -181,3 +181,12 @@ test('config/gateway.schema.json (for editors) is the schema the loader uses', (
   const file = JSON.parse(readFileSync('config/gateway.schema.json', 'utf8')) as unknown
   assert.deepEqual(file, JSON.parse(JSON.stringify(gatewaySchema)), 'run `npm run schema` to rewrite it')
 })
+
+test('the compiled configuration is read-only for real: Maps and Sets refuse changes, objects are frozen', () => {
+  const config = parseConfigText(MINIMAL, {})
+  assert.throws(() => { (config.backends as Map<string, unknown>).set('x', {}) }, /read-only/)
+  assert.throws(() => { (config.resolvers as Map<string, unknown>).delete('consul') }, /read-only/)
+  assert.throws(() => { (config.frontends[0]?.match.methods as Set<string>).add('GET') }, /read-only/)
+  assert.equal(Object.isFrozen(config.frontends), true)
+  assert.equal(config.backends.size, 1)
+})
