@@ -6,10 +6,10 @@ import type { GatewayConfig } from './config/types.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
 import { clientErrorOf, errorReply, writeRawReply } from './proxy/error-reply.js'
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { ErrorCode, ProxyError, type GatewayError } from './errors.js'
+import { ConfigError, ErrorCode, ProxyError, formatIssue, type GatewayError } from './errors.js'
+import { ResolverCaches } from './upstream/resolver-caches.js'
 import { AccessLog, accessRecordOf } from './proxy/access-log.js'
 import { proxyPlugin, refuseRequestUnderWay, sendError } from './proxy/plugin.js'
 import { pathOf, type RoutingState } from './proxy/route-request.js'
@@ -27,8 +27,13 @@ export type GatewayDeps = {
   readonly logger?: FastifyServerOptions['logger']
   /** Where the configuration came from, for /admin/state. */
   readonly configPath?: string
-  /** Called when a backend's instance set changes (the state file is written). */
+  /** Called when a backend's instance set changes, and after a reload (the state file is written). */
   readonly onSetChanged?: () => void
+  /**
+   * Reads the configuration again (server.ts: the file, with nameserver host
+   * names resolved anew). Without it, a reload is refused.
+   */
+  readonly loadConfig?: () => Promise<GatewayConfig>
 }
 
 export type Gateway = {
@@ -43,12 +48,12 @@ export type Gateway = {
   readonly isDraining: boolean
   /** Warm every backend (first resolution done or failed into a known state). */
   readonly start: () => Promise<void>
-  /** Build and warm the new configuration beside the old one, then swap in one step. */
-  readonly reload: (config: GatewayConfig) => Promise<ReloadResult>
-  /** How to read the configuration again (set by server.ts). */
-  reloadFromFile: () => Promise<ReloadResult>
-  /** SIGHUP and POST /admin/reload: reload from the file; a failure keeps the old config and is recorded. */
-  readonly requestReload: () => Promise<ReloadResult>
+  /**
+   * SIGHUP, POST /admin/reload, --watch: load the configuration again, build
+   * and warm it beside the old one, swap in one step. One at a time; a failure
+   * keeps the old configuration and is recorded.
+   */
+  readonly reload: () => Promise<ReloadResult>
   readonly setDraining: () => void
   readonly close: () => Promise<void>
 }
@@ -89,10 +94,15 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 
   let state: RoutingState
   const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION })
+  const onError = (error: unknown): void => { publicApp.log.error({ err: error }, 'discovery failed unexpectedly') }
+  // app.ts owns the resolver caches across reloads: unchanged resolvers keep theirs.
+  let caches = new ResolverCaches(config.resolvers, { clock, random, dnsObserver: metrics.dnsObserver, onCacheRead: metrics.onCacheRead, onError })
   const makeRegistry = (next: GatewayConfig, previous?: BackendRegistry): BackendRegistry => new BackendRegistry(next, {
     clock,
-    previous,
     random,
+    caches,
+    // Backends of the same name keep their health (ejections, checks, in-flight counts).
+    healthOf: (name) => previous?.all().find((backend) => backend.name === name)?.health,
     dnsObserver: metrics.dnsObserver,
     events: {
       instanceEjected: metrics.backendEvents.instanceEjected,
@@ -102,7 +112,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       }
     },
     onCacheRead: metrics.onCacheRead,
-    onError: (error) => { publicApp.log.error({ err: error }, 'discovery failed unexpectedly') }
+    onError
   })
   state = { config, router: new Router(config.frontends), registry: makeRegistry(config) }
   const dispatcher = new GatewayDispatcher(metrics.dispatcherEvents)
@@ -136,6 +146,41 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     return await sendError(reply, new ProxyError(ErrorCode.UPSTREAM_ERROR, (error as Error).message, undefined, { cause: error }))
   })
 
+  /** The reload path, one straight line: load, build and warm beside, swap, record. */
+  const loadAndApply = async (): Promise<ReloadResult> => {
+    if (deps.loadConfig === undefined) return { ok: false, errors: ['this gateway was not started from a file'] }
+    let next: GatewayConfig
+    try {
+      next = await deps.loadConfig()
+    } catch (error) {
+      return { ok: false, errors: error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message] }
+    }
+    const nextCaches = caches.next(next.resolvers)
+    const previousCaches = caches
+    caches = nextCaches
+    const candidate: RoutingState = { config: next, router: new Router(next.frontends), registry: makeRegistry(next, state.registry) }
+    try {
+      await candidate.registry.start()
+    } catch (error) {
+      candidate.registry.stop()
+      caches = previousCaches
+      return { ok: false, errors: [(error as Error).message] }
+    }
+    const previous = state
+    state = candidate
+    previous.registry.stop()
+    applyClientLimits(publicApp, next)
+    log.format = next.accessLog.format
+    status.loadedAt = new Date().toISOString()
+    status.lastReload = { at: status.loadedAt, result: 'ok' }
+    metrics.reloaded(true)
+    deps.onSetChanged?.()
+    // Listeners are bound once: compared with what runs, not with the last file read.
+    const ignored = changedListeners(config, next)
+    const summary = `${next.frontends.length} frontends, ${next.backends.size} backends`
+    return { ok: true, summary: ignored.length === 0 ? summary : `${summary}; restart to apply ${ignored.join(', ')}` }
+  }
+
   const gateway: Gateway = {
     publicApp,
     adminApp,
@@ -149,28 +194,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       await state.registry.start()
       status.isStarted = true
     },
-    reload: async (next) => {
-      const candidate: RoutingState = { config: next, router: new Router(next.frontends), registry: makeRegistry(next, state.registry) }
-      try {
-        await candidate.registry.start()
-      } catch (error) {
-        candidate.registry.stop()
-        throw error
-      }
-      const previous = state
-      state = candidate
-      previous.registry.stop()
-      applyClientLimits(publicApp, next)
-      log.format = next.accessLog.format
-      status.loadedAt = new Date().toISOString()
-      status.lastReload = { at: status.loadedAt, result: 'ok' }
-      metrics.reloaded(true)
-      return { ok: true, summary: `${next.frontends.length} frontends, ${next.backends.size} backends` }
-    },
-    reloadFromFile: async () => ({ ok: false, errors: ['this gateway was not started from a file'] }),
-    requestReload: async () => {
+    reload: async () => {
       // One reload at a time: a burst of SIGHUPs applies in order, never two swaps racing.
-      const run = reloads.then(async () => await gateway.reloadFromFile())
+      const run = reloads.then(async () => await loadAndApply())
       reloads = run.catch((error: unknown) => ({ ok: false, errors: [String(error)] }))
       const result = await run
       if (!result.ok) {
@@ -204,9 +230,20 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       loadedAt: status.loadedAt,
       lastReload: status.lastReload
     }, clock, { byBackend: metrics.requestsByBackend, dnsQueries: metrics.dnsQueryCount }),
-    reload: gateway.requestReload
+    reload: gateway.reload
   })
   return gateway
+}
+
+/** Settings bound once at start; a reload that changes them says so instead of half-applying. */
+function changedListeners (running: GatewayConfig, next: GatewayConfig): string[] {
+  const changed: string[] = []
+  if (running.listen.http.label !== next.listen.http.label) changed.push('listen.http')
+  if (running.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
+  if (running.adminToken !== next.adminToken) changed.push('admin.token')
+  if (running.statePath !== next.statePath) changed.push('statePath')
+  if (running.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')
+  return changed
 }
 
 /** The limits a running listener can take on reload (maxHeaderBytes needs a restart). */

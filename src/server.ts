@@ -1,6 +1,5 @@
 import { loadConfigFile } from './config/load.js'
 import type { GatewayConfig } from './config/types.js'
-import { ConfigError, formatIssue } from './errors.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
@@ -45,7 +44,8 @@ export async function startGateway (configPath: string, options: StartOptions = 
       formatters: { level: (label: string) => ({ level: label }) }
     },
     configPath,
-    onSetChanged: () => writer?.schedule()
+    onSetChanged: () => writer?.schedule(),
+    loadConfig: async () => await loadConfigFile(configPath)
   })
   const log = gateway.publicApp.log
   if (config.statePath !== undefined) {
@@ -75,22 +75,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     await gateway.close().catch(() => {})
     throw error
   }
-  // What runs, as opposed to what the file says after a reload: listeners are bound once.
-  const running = config
   log.info({ listen: address, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length }, 'srvgate listening')
-
-  gateway.reloadFromFile = async (): Promise<ReloadResult> => {
-    try {
-      const next = await loadConfigFile(configPath)
-      const ignored = changedListeners(running, next)
-      const result = await gateway.reload(next)
-      writer?.schedule()
-      return ignored.length === 0 || !result.ok ? result : { ok: true, summary: `${result.summary}; restart to apply ${ignored.join(', ')}` }
-    } catch (error) {
-      const errors = error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message]
-      return { ok: false, errors }
-    }
-  }
 
   let draining: Promise<void> | undefined
   const drain = async (): Promise<void> => {
@@ -121,23 +106,12 @@ export async function startGateway (configPath: string, options: StartOptions = 
     })()
     await draining
   }
-  return { gateway, config, address, adminAddress, reload: gateway.requestReload, drain }
+  return { gateway, config, address, adminAddress, reload: gateway.reload, drain }
 }
 
 async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['http']): Promise<{ host: string, port: number }> {
   await app.listen({ host: address.host, port: address.port })
   return boundAddress(app.server.address(), address)
-}
-
-/** Listeners are bound once; a reload that moves them says so instead of half-applying. */
-function changedListeners (current: GatewayConfig, next: GatewayConfig): string[] {
-  const changed: string[] = []
-  if (current.listen.http.label !== next.listen.http.label) changed.push('listen.http')
-  if (current.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
-  if (current.adminToken !== next.adminToken) changed.push('admin.token')
-  if (current.statePath !== next.statePath) changed.push('statePath')
-  if (current.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')
-  return changed
 }
 
 async function sleep (ms: number): Promise<void> {

@@ -6,7 +6,10 @@ import { LeastRequestPolicy } from '../balance/least-request.js'
 import { RandomPolicy } from '../balance/random.js'
 import { HashPolicy } from '../balance/hash.js'
 import type { Instance, InstanceSet } from '../discovery/instance-set.js'
-import type { DiscoverySnapshot, DiscoveryWatcher } from '../discovery/watcher.js'
+import { DiscoveryWatcher, type DiscoverySnapshot } from '../discovery/watcher.js'
+import type { Lookup } from '../dns/resolver.js'
+import type { ResolverCache } from '../dns/cache.js'
+import { ActiveChecker } from '../health/active-checker.js'
 import { HealthTable } from '../health/instance-health.js'
 import { OutlierDetector } from '../health/outlier.js'
 import type { Clock } from '../util/clock.js'
@@ -14,6 +17,26 @@ import type { Random } from '../util/random.js'
 
 /** How one attempt on an instance ended (Envoy: local-origin failures vs upstream status). */
 export type Outcome = 'success' | 'connect-failure' | 'timeout' | 'reset' | 'status-5xx'
+
+/** What a backend is made of; the registry (static) and TemplatedBackends (per env) make them. */
+export type BackendParts = {
+  readonly name: string
+  readonly options: BackendOptions
+  readonly lookup: Lookup
+  readonly cache: ResolverCache
+  /** The resolver's ttl.min: discovery never reads the cache more often. */
+  readonly minIntervalMs: number
+  /** Why an address may not be an instance (address-policy.ts). */
+  readonly refusal: (address: string, port: number) => string | undefined
+  readonly clock: Clock
+  readonly random: Random
+  readonly events?: BackendEvents
+  /** The health table of the backend of the same name before a reload: ejections and checks survive it. */
+  readonly health?: HealthTable
+  /** The name metrics use; default: the name. */
+  readonly metricLabel?: string
+  readonly onError?: (error: unknown) => void
+}
 
 export type BackendEvents = {
   readonly instanceEjected?: (backend: string, instance: Instance, untilMs: number) => void
@@ -47,6 +70,7 @@ export class Backend {
   readonly options: BackendOptions
   readonly watcher: DiscoveryWatcher
   readonly health: HealthTable
+  readonly #checker: ActiveChecker | undefined
   readonly #policy: BalancePolicy
   readonly #outlier: OutlierDetector
   readonly #clock: Clock
@@ -58,19 +82,54 @@ export class Backend {
   #lastUsedMs: number
   readonly #pickContext: PickContext
 
-  constructor (name: string, options: BackendOptions, watcher: DiscoveryWatcher, deps: { clock: Clock, random: Random, events?: BackendEvents, health?: HealthTable, metricLabel?: string }) {
+  constructor (parts: BackendParts) {
+    const { name, options } = parts
     this.name = name
-    this.metricLabel = deps.metricLabel ?? name
+    this.metricLabel = parts.metricLabel ?? name
     // A reload hands over the previous backend's table: ejections and check results survive it.
-    this.health = deps.health ?? new HealthTable()
+    this.health = parts.health ?? new HealthTable()
     this.options = options
-    this.watcher = watcher
-    this.#policy = createPolicy(options.balance, deps.random)
+    // The backend wires its own discovery and checks: it owns what they change.
+    this.watcher = new DiscoveryWatcher({
+      lookup: parts.lookup,
+      cache: parts.cache,
+      refusal: parts.refusal,
+      clock: parts.clock,
+      minIntervalMs: parts.minIntervalMs,
+      onChange: (snapshot, previous) => { this.#onDiscoveryChange(snapshot, previous) },
+      onError: parts.onError
+    })
+    this.#policy = createPolicy(options.balance, parts.random)
     this.#outlier = new OutlierDetector(options.outlier)
-    this.#clock = deps.clock
-    this.#events = deps.events ?? {}
-    this.#lastUsedMs = deps.clock.now()
+    this.#clock = parts.clock
+    this.#events = parts.events ?? {}
+    this.#lastUsedMs = parts.clock.now()
     this.#pickContext = { hashKey: undefined, inFlight: (instance) => this.health.peek(instance.key)?.inFlight ?? 0 }
+    const check = options.healthCheck
+    this.#checker = check === undefined
+      ? undefined
+      : new ActiveChecker({
+        check,
+        instances: () => this.set.instances,
+        health: this.health,
+        random: parts.random,
+        onChange: (instance, isFailing) => {
+          this.#usableFor = undefined
+          this.#events.activeCheckChanged?.(name, instance, isFailing)
+        }
+      })
+  }
+
+  /** Start discovery and active checks; resolves once the first resolution is done or has failed. */
+  async start (): Promise<void> {
+    const first = this.watcher.start()
+    this.#checker?.start()
+    await first
+  }
+
+  stop (): void {
+    this.watcher.stop()
+    this.#checker?.stop()
   }
 
   get set (): InstanceSet { return this.watcher.snapshot.set }
@@ -86,8 +145,8 @@ export class Backend {
     return total
   }
 
-  /** Called by the watcher when discovery changes: purge health of instances gone and idle. */
-  onDiscoveryChange (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot): void {
+  /** Discovery changed: purge health of instances gone and idle. */
+  #onDiscoveryChange (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot): void {
     const { added, removed } = snapshot.set.diff(previous.set)
     if (added.length > 0 || removed.length > 0) this.#events.setChanged?.(this.metricLabel, added, removed)
     this.health.purge((key) => snapshot.set.has(key))
@@ -119,11 +178,6 @@ export class Backend {
   end (instance: Instance): void {
     const record = this.health.peek(instance.key)
     if (record !== undefined && record.inFlight > 0) record.inFlight--
-  }
-
-  /** An active check took an instance out or brought it back. */
-  healthChanged (): void {
-    this.#usableFor = undefined
   }
 
   /** Passive health: connect failures, timeouts, resets and 5xx count against an instance. */

@@ -4,7 +4,7 @@
  * started through its CLI, with real upstreams, the Consul-like DNS server
  * and raw sockets. Every test here failed before its fix.
  */
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
 import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
