@@ -13,6 +13,7 @@ import { ClientGone } from './client-gone.js'
 import { firstValue, hasBody, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders, forwardResponseHeaders } from './headers.js'
+import { failureCode } from './retry-policy.js'
 
 /** One answered request, for the metrics. */
 export type FinishedRequest = {
@@ -213,7 +214,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       },
       rewriteHeaders: (headers) => forwardResponseHeaders(headers),
       onError: (reply, { error }) => {
-        const ours = findProxyError(error) ?? classifyReplyFromError(error)
+        // The dispatcher's errors are ProxyErrors (reply-from wraps them); anything else gets its code from the one vocabulary.
+        const ours = findProxyError(error) ?? new ProxyError(failureCode((error as { cause?: unknown }).cause ?? error), (error as Error).message, undefined, { cause: error })
         void sendError(reply as FastifyReply, ours)
       },
       // reply-from's own retries go back to the same instance; the dispatcher retries elsewhere.
@@ -241,12 +243,6 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
 async function answerAsterisk (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   if (request.method !== 'OPTIONS') return await sendError(reply, new ProxyError(ErrorCode.REQUEST_MALFORMED, `${request.method} * is only meaningful for OPTIONS`))
   return await reply.code(200).header('allow', PROXIED_METHODS.join(', ')).header('content-length', '0').send()
-}
-
-function classifyReplyFromError (error: unknown): ProxyError {
-  const code = (error as { code?: string }).code ?? ''
-  if (code.includes('TIMEOUT')) return new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, (error as Error).message, undefined, { cause: error })
-  return new ProxyError(ErrorCode.UPSTREAM_ERROR, (error as Error).message, undefined, { cause: error })
 }
 
 function stripPrefix (frontend: FrontendConfig | undefined, dest: string): string {

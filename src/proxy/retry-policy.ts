@@ -1,5 +1,6 @@
 import type { RetryOn } from '../config/types.js'
 import { ErrorCode } from '../errors.js'
+import type { Outcome } from '../upstream/backend.js'
 
 /** How an attempt failed, classified once where it happened (Envoy: local-origin vs upstream status). */
 export type AttemptFailure =
@@ -52,4 +53,53 @@ export function classifyError (error: unknown): AttemptFailure['kind'] | 'other'
   if (RESET_ERRORS.has(code)) return 'reset'
   if (TIMEOUT_ERRORS.has(code)) return 'timeout'
   return 'other'
+}
+
+/** How an attempt ended, as undici reported it: the instance's status line, or an error. */
+export type AttemptResult =
+  | { readonly kind: 'status', readonly status: number }
+  | { readonly kind: 'error', readonly error: unknown }
+
+/** What an attempt's result means: for the instance's health, for a retry, for the client's answer. */
+export type Verdict = {
+  /** Counted against (or for) the instance; undefined when the client was at fault (gone, slow, malformed body). */
+  readonly outcome: Outcome | undefined
+  /** Another instance may be tried (retry.on, attempts, idempotency, a replayable body). */
+  readonly retryable: boolean
+  /** The code the client's answer is made of when nothing else is tried; undefined: the instance's answer goes through. */
+  readonly code: ErrorCode | undefined
+}
+
+export type VerdictContext = Omit<RetryQuestion, 'failure'>
+
+/** Failures that are the client's, not the instance's: whatever carried them, they end the request as they are. */
+const CLIENT_CODES = new Set<string>([ErrorCode.CLIENT_GONE, ErrorCode.CLIENT_TIMEOUT, ErrorCode.REQUEST_MALFORMED])
+
+/**
+ * The one failure vocabulary: an attempt's result becomes { outcome,
+ * retryable, code }. The dispatcher carries the verdict out; proxy/plugin.ts
+ * uses `failureCode` for errors that reach it some other way.
+ */
+export function judgeAttempt (result: AttemptResult, context: VerdictContext): Verdict {
+  if (result.kind === 'status') {
+    if (result.status < 500) return { outcome: 'success', retryable: false, code: undefined }
+    return { outcome: 'status-5xx', retryable: shouldRetry({ ...context, failure: result }), code: undefined }
+  }
+  const code = (result.error as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && CLIENT_CODES.has(code)) return { outcome: undefined, retryable: false, code: code as ErrorCode }
+  const kind = classifyError(result.error)
+  switch (kind) {
+    case 'connect-failure': return { outcome: 'connect-failure', retryable: shouldRetry({ ...context, failure: { kind } }), code: ErrorCode.UPSTREAM_CONNECT }
+    case 'reset': return { outcome: 'reset', retryable: shouldRetry({ ...context, failure: { kind } }), code: ErrorCode.UPSTREAM_RESET }
+    case 'timeout': return { outcome: 'timeout', retryable: false, code: ErrorCode.UPSTREAM_TIMEOUT }
+    default: return { outcome: 'reset', retryable: false, code: ErrorCode.UPSTREAM_ERROR }
+  }
+}
+
+/** The code of an error from the proxy path: ours when it carries one, else what judgeAttempt makes of it. */
+export function failureCode (error: unknown): ErrorCode {
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && (Object.values(ErrorCode) as string[]).includes(code)) return code as ErrorCode
+  const kind = classifyError(error)
+  return kind === 'timeout' ? ErrorCode.UPSTREAM_TIMEOUT : kind === 'connect-failure' ? ErrorCode.UPSTREAM_CONNECT : kind === 'reset' ? ErrorCode.UPSTREAM_RESET : ErrorCode.UPSTREAM_ERROR
 }

@@ -118,7 +118,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     }))
   }
   let isRelaying = false
-  const handler = {
+  const handler: Dispatcher.DispatchHandler = {
     onConnect: () => {},
     onHeaders: (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean => {
       // The instance declined the upgrade: relay its answer and close.
@@ -130,7 +130,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     },
     onData: (chunk: Buffer): boolean => { socket.write(chunk); return true },
     onComplete: () => { socket.end() },
-    onUpgrade: (statusCode: number, rawHeaders: Buffer[], upstream: Duplex) => {
+    onUpgrade: (statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex) => {
       socket.write(statusLine(statusCode, 'Switching Protocols') + headerLines(rawHeaders, requestId) + 'connection: Upgrade\r\nupgrade: websocket\r\n\r\n')
       if (head.length > 0) upstream.write(head)
       upstream.on('error', () => { socket.destroy() })
@@ -151,7 +151,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   }
   const options: Dispatcher.DispatchOptions = { origin, path: request.url ?? '/', method: 'GET', headers: headers as Record<string, string>, upgrade: 'websocket', body: null }
   socket.on('close', () => { deps.dispatcher.release(origin) })
-  deps.dispatcher.dispatch(options, handler as unknown as Dispatcher.DispatchHandler)
+  deps.dispatcher.dispatch(options, handler)
 }
 
 function statusLine (status: number, text: string): string {
@@ -159,7 +159,8 @@ function statusLine (status: number, text: string): string {
 }
 
 /** The instance's response headers minus hop-by-hop ones, plus our request id. */
-function headerLines (rawHeaders: Buffer[], requestId: string): string {
+function headerLines (rawHeaders: ReadonlyArray<Buffer | string> | null, requestId: string): string {
+  if (rawHeaders === null) return `x-request-id: ${requestId}\r\n`
   let lines = ''
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
     const name = String(rawHeaders[index])

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { classifyError, shouldRetry, type AttemptFailure } from '../../../src/proxy/retry-policy.js'
+import { classifyError, failureCode, judgeAttempt, shouldRetry, type AttemptFailure, type AttemptResult, type Verdict } from '../../../src/proxy/retry-policy.js'
+import { ErrorCode } from '../../../src/errors.js'
 import type { RetryOn } from '../../../src/config/types.js'
 
 const ALL: ReadonlySet<RetryOn> = new Set(['connect-failure', 502, 503, 504])
@@ -38,4 +39,34 @@ test('undici errors are classified once, by code', () => {
     ['EWHATEVER', 'other'], [undefined, 'other']
   ]
   for (const [code, kind] of cases) assert.equal(classifyError(Object.assign(new Error('x'), { code })), kind, String(code))
+})
+
+test('judgeAttempt: one verdict per result, for health, retry and the client\'s answer', () => {
+  const context = { method: 'GET', retries: 0, policy: { attempts: 2, on: ALL }, canReplayBody: true }
+  const error = (code: string): AttemptResult => ({ kind: 'error', error: Object.assign(new Error(code), { code }) })
+  const rows: Array<[string, AttemptResult, typeof context, Verdict]> = [
+    ['200 goes through', { kind: 'status', status: 200 }, context, { outcome: 'success', retryable: false, code: undefined }],
+    ['404 goes through and is no failure', { kind: 'status', status: 404 }, context, { outcome: 'success', retryable: false, code: undefined }],
+    ['503 for GET: another instance', { kind: 'status', status: 503 }, context, { outcome: 'status-5xx', retryable: true, code: undefined }],
+    ['503 for POST: goes through', { kind: 'status', status: 503 }, { ...context, method: 'POST' }, { outcome: 'status-5xx', retryable: false, code: undefined }],
+    ['500: counted, goes through', { kind: 'status', status: 500 }, context, { outcome: 'status-5xx', retryable: false, code: undefined }],
+    ['refused: another instance, any method', error('ECONNREFUSED'), { ...context, method: 'POST' }, { outcome: 'connect-failure', retryable: true, code: ErrorCode.UPSTREAM_CONNECT }],
+    ['refused with attempts used up: 502', error('ECONNREFUSED'), { ...context, retries: 2 }, { outcome: 'connect-failure', retryable: false, code: ErrorCode.UPSTREAM_CONNECT }],
+    ['reset, GET: another instance', error('ECONNRESET'), context, { outcome: 'reset', retryable: true, code: ErrorCode.UPSTREAM_RESET }],
+    ['reset, POST: 502', error('UND_ERR_SOCKET'), { ...context, method: 'POST' }, { outcome: 'reset', retryable: false, code: ErrorCode.UPSTREAM_RESET }],
+    ['headers timeout: 504, never retried', error('UND_ERR_HEADERS_TIMEOUT'), context, { outcome: 'timeout', retryable: false, code: ErrorCode.UPSTREAM_TIMEOUT }],
+    ['our own timer: 504', error(ErrorCode.UPSTREAM_TIMEOUT), context, { outcome: 'timeout', retryable: false, code: ErrorCode.UPSTREAM_TIMEOUT }],
+    ['the client left: nothing counts against the instance', error(ErrorCode.CLIENT_GONE), context, { outcome: undefined, retryable: false, code: ErrorCode.CLIENT_GONE }],
+    ['the client stalled its upload: 408, not the instance\'s fault', error(ErrorCode.CLIENT_TIMEOUT), context, { outcome: undefined, retryable: false, code: ErrorCode.CLIENT_TIMEOUT }],
+    ['a malformed body: 400', error(ErrorCode.REQUEST_MALFORMED), context, { outcome: undefined, retryable: false, code: ErrorCode.REQUEST_MALFORMED }],
+    ['anything else: 502, not retried', error('EWHATEVER'), context, { outcome: 'reset', retryable: false, code: ErrorCode.UPSTREAM_ERROR }]
+  ]
+  for (const [name, result, rowContext, expected] of rows) assert.deepEqual(judgeAttempt(result, rowContext), expected, name)
+})
+
+test('failureCode: our codes kept, undici\'s mapped once', () => {
+  assert.equal(failureCode(Object.assign(new Error('x'), { code: ErrorCode.CLIENT_TIMEOUT })), ErrorCode.CLIENT_TIMEOUT)
+  assert.equal(failureCode(Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' })), ErrorCode.UPSTREAM_TIMEOUT)
+  assert.equal(failureCode(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), ErrorCode.UPSTREAM_CONNECT)
+  assert.equal(failureCode(new Error('x')), ErrorCode.UPSTREAM_ERROR)
 })

@@ -1,0 +1,360 @@
+import { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { Instance } from '../discovery/instance-set.js'
+import { ErrorCode, ProxyError } from '../errors.js'
+import type { Backend, Outcome } from '../upstream/backend.js'
+import type { ClientGone } from './client-gone.js'
+import { ReplayableBody } from './replayable-body.js'
+import { judgeAttempt, type AttemptResult, type Verdict } from './retry-policy.js'
+
+/** What the dispatcher knows of one proxied request; also read by the access log. */
+export type ProxyContext = {
+  readonly backend: Backend
+  readonly method: string
+  readonly hashKey: string | undefined
+  readonly tried: Set<string>
+  /** Fired when the client has gone: every layer the request reached lets it go. */
+  readonly clientGone: ClientGone | undefined
+  /** The client's body (reply-from hands over none: fastify parses no body here). */
+  readonly body: Readable | undefined
+  /** Longest pause while the client's body arrives (client.bodyIdleTimeout). */
+  readonly bodyIdleTimeoutMs: number
+  /** The instance that answered (or was tried last). */
+  instance: Instance | undefined
+  retries: number
+  readonly retryReasons: string[]
+  /** The status the answering instance sent, and how long it took to (ms). */
+  upstreamStatus: number | undefined
+  upstreamMs: number | undefined
+}
+
+export type ContextOptions = {
+  readonly hashKey?: string | undefined
+  readonly clientGone?: ClientGone | undefined
+  readonly body?: Readable | undefined
+  readonly bodyIdleTimeoutMs?: number
+}
+
+export function newProxyContext (backend: Backend, method: string, options: ContextOptions = {}): ProxyContext {
+  return {
+    backend,
+    method,
+    hashKey: options.hashKey,
+    tried: new Set(),
+    clientGone: options.clientGone,
+    body: options.body,
+    bodyIdleTimeoutMs: options.bodyIdleTimeoutMs ?? 0,
+    instance: undefined,
+    retries: 0,
+    retryReasons: [],
+    upstreamStatus: undefined,
+    upstreamMs: undefined
+  }
+}
+
+export type DispatcherEvents = {
+  readonly retried?: (backend: string, reason: string) => void
+  readonly attemptFinished?: (backend: string, instance: Instance, outcome: Outcome, durationMs: number) => void
+}
+
+/** Where an attempt is sent: the keep-alive pools for a backend's settings. */
+export type AgentFor = (backend: Backend) => Dispatcher
+
+/** A pool wait under this share of timeouts.response is left to undici's headersTimeout. */
+const POOL_WAIT_SLACK = 0.02
+
+/**
+ * One client request, over as many attempts as the retry policy allows: each
+ * attempt picks an instance (never one already tried), and each result goes
+ * through judgeAttempt (retry-policy.ts), whose verdict this class carries out.
+ */
+export class FailoverRequest {
+  readonly #agentFor: AgentFor
+  readonly #context: ProxyContext
+  readonly #options: Dispatcher.DispatchOptions
+  readonly #downstream: Dispatcher.DispatchHandler
+  readonly #events: DispatcherEvents
+  readonly #body: ReplayableBody | undefined
+  #isCommitted = false
+  #isAborted = false
+  #isFinished = false
+  #current: Attempt | undefined
+
+  constructor (agentFor: AgentFor, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler, events: DispatcherEvents) {
+    this.#agentFor = agentFor
+    this.#context = context
+    this.#options = options
+    this.#downstream = downstream
+    this.#events = events
+    const body = context.body ?? options.body
+    this.#body = body instanceof Readable ? new ReplayableBody(body, context.bodyIdleTimeoutMs) : undefined
+  }
+
+  get downstream (): Dispatcher.DispatchHandler { return this.#downstream }
+  get context (): ProxyContext { return this.#context }
+  get isCommitted (): boolean { return this.#isCommitted }
+
+  start (): void {
+    // reply-from's abort (its response stream destroyed) reaches whichever attempt is running.
+    this.#downstream.onConnect?.((error?: Error) => { this.#abandon(error ?? new ProxyError(ErrorCode.CLIENT_GONE, 'request aborted')) })
+    const clientGone = this.#context.clientGone
+    if (clientGone !== undefined) {
+      if (clientGone.isGone) {
+        this.#abandon(new ProxyError(ErrorCode.CLIENT_GONE, 'the client left before the request was sent'))
+        return
+      }
+      clientGone.on(() => { this.#abandon(new ProxyError(ErrorCode.CLIENT_GONE, 'the client left')) })
+    }
+    this.#next()
+  }
+
+  /** The attempt's verdict, for a result undici reported (not for our own give-ups). */
+  judge (result: AttemptResult): Verdict {
+    if (this.#body?.hasSourceFailed === true) {
+      // The client's upload broke, stalled or was malformed: not the instance's fault.
+      return { outcome: undefined, retryable: false, code: this.#body.failure?.code }
+    }
+    return judgeAttempt(result, {
+      method: this.#context.method,
+      retries: this.#context.retries,
+      policy: this.#context.backend.options.retry,
+      canReplayBody: !this.#isAborted && (this.#body?.canReplay ?? true)
+    })
+  }
+
+  /** The instance's status line came and it goes to the client. */
+  commit (attempt: Attempt, statusCode: number): void {
+    this.#isCommitted = true
+    this.#context.upstreamStatus = statusCode
+    this.#context.upstreamMs = attempt.elapsedMs
+  }
+
+  /** Try another instance, for `reason`. */
+  retry (reason: string): void {
+    this.#context.retries++
+    this.#context.retryReasons.push(reason)
+    this.#events.retried?.(this.#context.backend.metricLabel, reason)
+    this.#next()
+  }
+
+  complete (trailers: string[] | null): void {
+    if (this.#isFinished) return
+    this.#isFinished = true
+    this.#downstream.onComplete?.(trailers)
+  }
+
+  upgraded (statusCode: number, headers: Buffer[] | string[] | null, socket: unknown): void {
+    this.#isCommitted = true
+    this.#isFinished = true
+    this.#downstream.onUpgrade?.(statusCode, headers, socket as never)
+  }
+
+  fail (error: Error): void {
+    if (this.#isFinished) return
+    this.#isFinished = true
+    this.#downstream.onError?.(error)
+  }
+
+  report (attempt: Attempt, outcome: Outcome): void {
+    this.#context.backend.report(attempt.instance, outcome)
+    this.#events.attemptFinished?.(this.#context.backend.metricLabel, attempt.instance, outcome, attempt.elapsedMs)
+  }
+
+  /**
+   * The client has gone (or reply-from gave up): let go of the attempt
+   * wherever it is (pool queue, upload, response), count nothing against the
+   * instance, and finish once.
+   */
+  #abandon (error: Error): void {
+    if (this.#isAborted || this.#isFinished) return
+    this.#isAborted = true
+    this.#current?.letGo(error)
+    this.#body?.abandon()
+    this.fail(error)
+  }
+
+  #next (): void {
+    const { backend, tried, hashKey } = this.#context
+    const instance = backend.pick(tried, hashKey)
+    if (instance === undefined) {
+      const hadAttempts = tried.size > 0
+      this.fail(new ProxyError(hadAttempts ? ErrorCode.UPSTREAM_CONNECT : ErrorCode.NO_HEALTHY_INSTANCE,
+        hadAttempts ? `no instance of ${backend.name} left to try after ${tried.size} attempt(s)` : `no usable instance of ${backend.name}`, backend.name))
+      return
+    }
+    tried.add(instance.key)
+    this.#context.instance = instance
+    const attempt = new Attempt(this, instance, backend.options.timeouts.responseMs)
+    this.#current = attempt
+    const options: Dispatcher.DispatchOptions = {
+      ...this.#options,
+      origin: instance.origin,
+      body: this.#body !== undefined ? this.#body.forAttempt() : this.#options.body,
+      headersTimeout: backend.options.timeouts.responseMs,
+      // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
+      bodyTimeout: backend.options.timeouts.responseMs
+    }
+    try {
+      this.#agentFor(backend).dispatch(options, attempt)
+    } catch (error) {
+      attempt.onError(error as Error)
+    }
+  }
+}
+
+/**
+ * One attempt on one instance, as an undici handler. It keeps the instance
+ * busy until its response is done, bounds the wait for a pooled connection
+ * and then for headers with one budget (timeouts.response), and hands every
+ * result to its request's judge. Once let go (the client left, the budget
+ * ran out in the pool queue), undici's later calls are ignored: a request
+ * undici cannot unqueue is aborted the moment it gets a connection.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly instance: Instance
+  readonly #request: FailoverRequest
+  readonly #responseMs: number
+  readonly #startedMs = performance.now()
+  #waitedMs = 0
+  #isDetached = false
+  #isReleased = false
+  #isReported = false
+  #abort: ((error?: Error) => void) | undefined
+  #timer: NodeJS.Timeout | undefined
+  /** A 5xx being drained before the next instance is asked. */
+  #discarding: Verdict & { status: number } | undefined
+
+  constructor (request: FailoverRequest, instance: Instance, responseMs: number) {
+    this.#request = request
+    this.instance = instance
+    this.#responseMs = responseMs
+    request.context.backend.begin(instance)
+    // timeouts.response covers the wait for a pooled connection too.
+    this.#timer = setTimeout(() => {
+      if (this.#isDetached) return
+      this.#detach()
+      const backend = request.context.backend
+      request.fail(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${instance.key}: no connection free within ${responseMs} ms (maxConnectionsPerInstance ${backend.options.maxConnectionsPerInstance})`, backend.name))
+    }, responseMs)
+  }
+
+  get elapsedMs (): number { return performance.now() - this.#startedMs }
+
+  /** The request no longer waits on this attempt: release the instance and abort what undici has. */
+  letGo (error: Error): void {
+    this.#detach()
+    this.#abort?.(error)
+  }
+
+  onConnect (abort: (error?: Error) => void): void {
+    if (this.#isDetached) {
+      abort(new ProxyError(ErrorCode.CLIENT_GONE, 'attempt let go before it had a connection'))
+      return
+    }
+    this.#abort = abort
+    // Uploading the body is bounded by client.bodyIdleTimeout, not by this timer.
+    this.#waitedMs = this.elapsedMs
+    clearTimeout(this.#timer)
+  }
+
+  /** undici core calls it once the whole request is written (not in its types). */
+  onRequestSent (): void {
+    if (this.#isDetached) return
+    // What is left of timeouts.response after the pool wait bounds the wait for headers.
+    // Without a noticeable wait, undici's own headersTimeout (the whole budget) does it: no timer.
+    if (this.#waitedMs > this.#responseMs * POOL_WAIT_SLACK) {
+      const backend = this.#request.context.backend
+      this.#timer = setTimeout(() => {
+        this.#abort?.(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${this.instance.key}: no response headers within ${this.#responseMs} ms`, backend.name))
+      }, Math.max(1, this.#responseMs - this.#waitedMs))
+    }
+  }
+
+  onHeaders (statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.#isDetached) return false
+    // 1xx (103 Early Hints): not the answer.
+    if (statusCode < 200) return true
+    clearTimeout(this.#timer)
+    const verdict = this.#request.judge({ kind: 'status', status: statusCode })
+    if (verdict.retryable) {
+      // Drain and drop this answer; the next instance is asked once it is read.
+      this.#discarding = { ...verdict, status: statusCode }
+      return true
+    }
+    this.#report(verdict)
+    this.#request.commit(this, statusCode)
+    return this.#request.downstream.onHeaders?.(statusCode, headers, resume, statusText) ?? true
+  }
+
+  onData (chunk: Buffer): boolean {
+    if (this.#isDetached) return false
+    return this.#discarding !== undefined ? true : this.#request.downstream.onData?.(chunk) ?? true
+  }
+
+  onComplete (trailers: string[] | null): void {
+    if (this.#isDetached) return
+    this.#detach()
+    const discarded = this.#discarding
+    if (discarded !== undefined) {
+      this.#report(discarded)
+      this.#request.retry(`status-${discarded.status}`)
+      return
+    }
+    this.#request.complete(trailers)
+  }
+
+  onError (error: Error): void {
+    if (this.#isDetached) return
+    this.#detach()
+    if (this.#request.isCommitted) {
+      this.#request.fail(error)
+      return
+    }
+    const verdict = this.#discarding ?? this.#request.judge({ kind: 'error', error })
+    this.#report(verdict)
+    if (verdict.retryable && this.#discarding === undefined) {
+      this.#request.retry(verdict.outcome ?? 'error')
+      return
+    }
+    if (error instanceof ProxyError && error.code === verdict.code) {
+      // Our own verdict (a timer, the client's body), already worded.
+      this.#request.fail(error)
+      return
+    }
+    const backend = this.#request.context.backend
+    this.#request.fail(new ProxyError(verdict.code ?? ErrorCode.UPSTREAM_ERROR, `${backend.name} instance ${this.instance.key}: ${error.message}`, backend.name, { cause: error }))
+  }
+
+  onUpgrade (statusCode: number, headers: Buffer[] | string[] | null, socket: unknown): void {
+    if (this.#isDetached) {
+      (socket as { destroy?: () => void }).destroy?.()
+      return
+    }
+    this.#report({ outcome: 'success', retryable: false, code: undefined })
+    this.#detach()
+    this.#request.upgraded(statusCode, headers, socket)
+  }
+
+  onBodySent (chunkSize: number, totalBytesSent: number): void {
+    if (!this.#isDetached) this.#request.downstream.onBodySent?.(chunkSize, totalBytesSent)
+  }
+
+  onResponseStarted (): void {
+    if (!this.#isDetached) this.#request.downstream.onResponseStarted?.()
+  }
+
+  #report (verdict: Verdict): void {
+    if (this.#isReported || verdict.outcome === undefined) return
+    this.#isReported = true
+    this.#request.report(this, verdict.outcome)
+  }
+
+  /** The instance stays busy until its response body is done, or the attempt is let go. */
+  #detach (): void {
+    this.#isDetached = true
+    clearTimeout(this.#timer)
+    if (this.#isReleased) return
+    this.#isReleased = true
+    this.#request.context.backend.end(this.instance)
+  }
+}
