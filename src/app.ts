@@ -16,7 +16,7 @@ import { pathOf, type RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
 import { Router } from './routing/router.js'
 import { BackendRegistry } from './upstream/registry.js'
-import { systemClock, type Clock } from './util/clock.js'
+import { isoNow, systemClock, type Clock } from './util/clock.js'
 import { systemRandom, type Random } from './util/random.js'
 import { VERSION } from './util/version.js'
 
@@ -93,7 +93,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const adminApp = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) })
 
   let state: RoutingState
-  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION })
+  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock })
   const onError = (error: unknown): void => { publicApp.log.error({ err: error }, 'discovery failed unexpectedly') }
   // app.ts owns the resolver caches across reloads: unchanged resolvers keep theirs.
   let caches = new ResolverCaches(config.resolvers, { clock, random, dnsObserver: metrics.dnsObserver, onCacheRead: metrics.onCacheRead, onError })
@@ -115,11 +115,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     onError
   })
   state = { config, router: new Router(config.frontends), registry: makeRegistry(config) }
-  const dispatcher = new GatewayDispatcher(metrics.dispatcherEvents)
+  const dispatcher = new GatewayDispatcher(metrics.dispatcherEvents, clock)
   let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
-  const status = { isStarted: false, isDraining: false, loadedAt: new Date().toISOString(), lastReload: undefined as GatewayStatus['lastReload'] }
+  const status = { isStarted: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
 
-  const accessLog = new AccessLog(config.accessLog.format, publicApp.log)
+  const accessLog = new AccessLog(config.accessLog.format, publicApp.log, clock)
   const log = accessLog
   /** A request answered on the raw socket (Node could not parse it, or CONNECT): same JSON shape, one access-log line. */
   const refuseRaw = (socket: Duplex, request: IncomingMessage | undefined, error: GatewayError): void => {
@@ -171,7 +171,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     previous.registry.stop()
     applyClientLimits(publicApp, next)
     log.format = next.accessLog.format
-    status.loadedAt = new Date().toISOString()
+    status.loadedAt = isoNow(clock)
     status.lastReload = { at: status.loadedAt, result: 'ok' }
     metrics.reloaded(true)
     deps.onSetChanged?.()
@@ -200,7 +200,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       reloads = run.catch((error: unknown) => ({ ok: false, errors: [String(error)] }))
       const result = await run
       if (!result.ok) {
-        status.lastReload = { at: new Date().toISOString(), result: 'error', error: result.errors.join('; ') }
+        status.lastReload = { at: isoNow(clock), result: 'error', error: result.errors.join('; ') }
         metrics.reloaded(false)
         publicApp.log.error({ errors: result.errors }, 'reload failed; the previous configuration stays in use')
       } else {
@@ -216,8 +216,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       await dispatcher.close()
     }
   }
-  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining })
-  handleUpgrades(publicApp.server, { state: () => state, dispatcher, log: publicApp.log, accessLog, onFinished: metrics.requestRefused })
+  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining })
+  handleUpgrades(publicApp.server, { state: () => state, dispatcher, log: publicApp.log, accessLog, clock, onFinished: metrics.requestRefused })
   await adminApp.register(adminPlugin, {
     token: config.adminToken,
     listenHost: config.listen.admin.host,

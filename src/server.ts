@@ -4,6 +4,7 @@ import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
 import { boundAddress } from './util/address.js'
+import { isoNow, sleep, systemClock, type Timer } from './util/clock.js'
 
 export type RunningGateway = {
   readonly gateway: Gateway
@@ -40,7 +41,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     logger: {
       level: options.logLevel ?? 'info',
       // ISO 8601 times and level names: what people and log shippers read without a lookup table.
-      timestamp: () => `,"time":"${new Date().toISOString()}"`,
+      timestamp: () => `,"time":"${isoNow(systemClock)}"`,
       formatters: { level: (label: string) => ({ level: label }) }
     },
     configPath,
@@ -83,7 +84,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
       const { delayMs, timeoutMs } = gateway.state.config.drain
       gateway.setDraining()
       log.info({ delayMs, timeoutMs }, 'draining: readyz answers 503')
-      await sleep(delayMs)
+      await sleep(systemClock, delayMs)
       const closing = gateway.publicApp.close().then(() => 'closed' as const)
       // drain.timeout bounds the drain whatever is in flight: then every connection,
       // queued upstream request and pool goes, and the process exits.
@@ -114,14 +115,10 @@ async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen
   return boundAddress(app.server.address(), address)
 }
 
-async function sleep (ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms))
-}
-
 function timeout (ms: number): { promise: Promise<'timeout'>, cancel: () => void } {
-  let timer: NodeJS.Timeout | undefined
-  const promise = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => { resolve('timeout') }, ms) })
-  return { promise, cancel: () => { clearTimeout(timer) } }
+  let timer: Timer | undefined
+  const promise = new Promise<'timeout'>((resolve) => { timer = systemClock.setTimeout(() => { resolve('timeout') }, ms) })
+  return { promise, cancel: () => { timer?.cancel() } }
 }
 
 /** `work`, or StartAborted as soon as the signal fires. */

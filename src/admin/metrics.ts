@@ -4,6 +4,7 @@ import type { DnsObserver } from '../dns/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { DispatcherEvents } from '../proxy/dispatcher.js'
 import type { FinishedRequest } from '../proxy/plugin.js'
+import type { Clock } from '../util/clock.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'
 
 /** Instance states as the metrics and /admin/state name them. */
@@ -30,7 +31,10 @@ export class GatewayMetrics {
   readonly reloads: Counter<'result'>
   readonly #backends: () => readonly Backend[]
 
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string }) {
+  readonly #clock: Clock
+
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock }) {
+    this.#clock = options.clock
     this.#backends = backends
     const registers = [this.registry]
     // The standard process_* and nodejs_* names dashboards expect, minus prom-client's
@@ -52,7 +56,7 @@ export class GatewayMetrics {
     this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers })
     this.lastReloadSuccessTimestamp = new Gauge({ name: 'srvgate_config_last_reload_success_timestamp_seconds', help: 'When a configuration was last applied (start or reload), Unix time.', registers })
     this.lastReloadSuccessful.set(1)
-    this.lastReloadSuccessTimestamp.set(Date.now() / 1000)
+    this.lastReloadSuccessTimestamp.set(this.#clock.wallNow() / 1000)
     this.upstreamLatency = new Histogram({
       name: 'srvgate_upstream_latency_seconds',
       help: 'Time from sending a request to an instance until its response headers (or failure), per attempt.',
@@ -159,7 +163,7 @@ export class GatewayMetrics {
   readonly reloaded = (isOk: boolean): void => {
     this.reloads.inc({ result: isOk ? 'ok' : 'error' })
     this.lastReloadSuccessful.set(isOk ? 1 : 0)
-    if (isOk) this.lastReloadSuccessTimestamp.set(Date.now() / 1000)
+    if (isOk) this.lastReloadSuccessTimestamp.set(this.#clock.wallNow() / 1000)
   }
 }
 

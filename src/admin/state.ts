@@ -2,7 +2,7 @@ import type { GatewayConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import type { Backend } from '../upstream/backend.js'
-import type { Clock } from '../util/clock.js'
+import { dateAt, isoNow, type Clock } from '../util/clock.js'
 import type { InstanceState } from './metrics.js'
 
 export type GatewayStatus = {
@@ -29,7 +29,7 @@ export function instanceState (backend: Backend, instance: Instance, nowMs: numb
 
 /** Milliseconds of the injected clock → wall-clock ISO time, for people. */
 function wallTime (clockMs: number, clock: Clock): string {
-  return new Date(Date.now() + (clockMs - clock.now())).toISOString()
+  return dateAt(clock.wallNow() + (clockMs - clock.now())).toISOString()
 }
 
 /**
@@ -39,7 +39,7 @@ function wallTime (clockMs: number, clock: Clock): string {
 export function gatewayState (config: GatewayConfig, routing: RoutingState, status: GatewayStatus, clock: Clock, counts: StateCounts) {
   const now = clock.now()
   return {
-    generatedAt: new Date().toISOString(),
+    generatedAt: isoNow(clock),
     ...status,
     dnsQueries: counts.dnsQueries,
     frontends: config.frontends.map((frontend) => ({

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
+import { systemClock, type Clock, type Timer } from '../util/clock.js'
 
 export type ConfigWatcher = { readonly stop: () => void }
 
@@ -12,10 +13,11 @@ export type ConfigWatcher = { readonly stop: () => void }
  * which a watch on the old inode would miss. Bursts are debounced, and a
  * change is only reported when the bytes differ from the last ones seen.
  */
-export function watchConfigFile (path: string, onChange: () => void, options: { debounceMs?: number, onError?: (error: unknown) => void } = {}): ConfigWatcher {
+export function watchConfigFile (path: string, onChange: () => void, options: { debounceMs?: number, onError?: (error: unknown) => void, clock?: Clock } = {}): ConfigWatcher {
   const debounceMs = options.debounceMs ?? 250
+  const clock = options.clock ?? systemClock
   let lastHash: string | undefined
-  let timer: NodeJS.Timeout | undefined
+  let timer: Timer | undefined
   let isStopped = false
   const hashNow = async (): Promise<string | undefined> => {
     try {
@@ -39,8 +41,8 @@ export function watchConfigFile (path: string, onChange: () => void, options: { 
     watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
       // The file itself, or a symlink swap (..data) that changes what it points to.
       if (file !== null && file !== name && !String(file).startsWith('..')) return
-      clearTimeout(timer)
-      timer = setTimeout(check, debounceMs)
+      timer?.cancel()
+      timer = clock.setTimeout(check, debounceMs)
     })
     watcher.on('error', (error) => { options.onError?.(error) })
   } catch (error) {
@@ -49,7 +51,7 @@ export function watchConfigFile (path: string, onChange: () => void, options: { 
   return {
     stop: () => {
       isStopped = true
-      clearTimeout(timer)
+      timer?.cancel()
       watcher?.close()
     }
   }

@@ -1,4 +1,5 @@
 import { boundAddress } from '../util/address.js'
+import { systemClock, type Timer } from '../util/clock.js'
 import { buildGateway, type Gateway } from '../app.js'
 import { compileConfig } from '../config/load.js'
 import { DemoInstance } from './instances.js'
@@ -78,7 +79,7 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
   const { port } = boundAddress(gateway.publicApp.server.address(), { host: '127.0.0.1', port: options.port })
   const adminPort = boundAddress(gateway.adminApp.server.address(), { host: '127.0.0.1', port: options.adminPort }).port
 
-  let churnTimer: NodeJS.Timeout | undefined
+  let churnTimer: Timer | undefined
   const retiring = new Set<DemoInstance>()
   let isStopping = false
   if (options.churnEveryMs > 0) {
@@ -93,10 +94,10 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
       live.set(service, (live.get(service) ?? []).filter((instance) => instance !== old))
       // Give the gateway a TTL to notice before the old process goes; in-flight requests finish.
       retiring.add(old)
-      setTimeout(() => { old.stop().finally(() => retiring.delete(old)) }, 1500)
+      systemClock.setTimeout(() => { old.stop().finally(() => retiring.delete(old)) }, 1500)
     }
     const schedule = (): void => {
-      churnTimer = setTimeout(() => { churn().catch(() => {}).finally(() => { if (!isStopping) schedule() }) }, options.churnEveryMs)
+      churnTimer = systemClock.setTimeout(() => { churn().catch(() => {}).finally(() => { if (!isStopping) schedule() }) }, options.churnEveryMs)
     }
     schedule()
   }
@@ -128,7 +129,7 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
 
   const stop = async (): Promise<void> => {
     isStopping = true
-    clearTimeout(churnTimer)
+    churnTimer?.cancel()
     await gateway.close()
     await Promise.all([...[...live.values()].flat(), ...retiring].map(async (instance) => { await instance.stop() }))
     await registry.stop()

@@ -2,6 +2,7 @@ import { readFile, rename, writeFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Lookup } from '../dns/resolver.js'
 import type { DiscoveredInstance } from '../dns/types.js'
+import { systemClock, type Clock, type Timer } from '../util/clock.js'
 
 /** What is kept per lookup: the last instance set DNS gave, through which resolver, and when. */
 export type SavedSet = { readonly lookup: Lookup, readonly resolver?: string, readonly instances: readonly DiscoveredInstance[], readonly savedAt: string }
@@ -45,28 +46,32 @@ export class StateFileWriter {
   readonly #everyMs: number
   readonly #collect: () => SavedSet[]
   readonly #onError: (error: unknown) => void
-  #timer: NodeJS.Timeout | undefined
+  readonly #clock: Clock
+  #timer: Timer | undefined
   #writing: Promise<void> = Promise.resolve()
 
-  constructor (path: string, collect: () => SavedSet[], options: { everyMs?: number, onError: (error: unknown) => void }) {
+  constructor (path: string, collect: () => SavedSet[], options: { everyMs?: number, onError: (error: unknown) => void, clock?: Clock }) {
     this.#path = path
     this.#collect = collect
     this.#everyMs = options.everyMs ?? 500
     this.#onError = options.onError
+    this.#clock = options.clock ?? systemClock
   }
 
   schedule (): void {
     if (this.#timer !== undefined) return
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined
       this.#writing = this.#writing.then(async () => { await writeStateFile(this.#path, this.#collect()) }).catch(this.#onError)
-    }, this.#everyMs)
-    this.#timer.unref()
+    }, this.#everyMs, { unref: true })
   }
+
+  /** The write in progress, if any (tests wait for it). */
+  get writing (): Promise<void> { return this.#writing }
 
   /** Write now (at shutdown), after any write in progress. */
   async flush (): Promise<void> {
-    clearTimeout(this.#timer)
+    this.#timer?.cancel()
     this.#timer = undefined
     this.#writing = this.#writing.then(async () => { await writeStateFile(this.#path, this.#collect()) }).catch(this.#onError)
     await this.#writing

@@ -1,7 +1,7 @@
 import type { ResolverCache, CachedResolution } from '../dns/cache.js'
 import type { Lookup } from '../dns/resolver.js'
 import { DnsError } from '../errors.js'
-import type { Clock } from '../util/clock.js'
+import type { Clock, Timer } from '../util/clock.js'
 import { InstanceSet } from './instance-set.js'
 import { formatHostPort } from '../util/address.js'
 
@@ -55,7 +55,7 @@ export class DiscoveryWatcher {
   readonly lookup: Lookup
   readonly #options: WatcherOptions
   #snapshot: DiscoverySnapshot = { status: 'pending', set: InstanceSet.EMPTY, isStale: false, lastError: undefined, resolution: undefined, refused: [] }
-  #timer: NodeJS.Timeout | undefined
+  #timer: Timer | undefined
   #isStopped = false
   #lastForcedMs = -Infinity
   #firstResolution: Promise<void> | undefined
@@ -75,7 +75,7 @@ export class DiscoveryWatcher {
 
   stop (): void {
     this.#isStopped = true
-    clearTimeout(this.#timer)
+    this.#timer?.cancel()
   }
 
   /**
@@ -109,8 +109,7 @@ export class DiscoveryWatcher {
       this.#applyError(error)
     }
     if (this.#isStopped) return
-    this.#timer = setTimeout(() => { void this.#tick() }, nextInMs)
-    this.#timer.unref()
+    this.#timer = this.#options.clock.setTimeout(() => { void this.#tick() }, nextInMs, { unref: true })
   }
 
   #apply (resolution: CachedResolution): void {

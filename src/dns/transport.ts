@@ -4,6 +4,7 @@ import { randomInt } from 'node:crypto'
 import { Packet } from 'dns2'
 import { DnsError, ErrorCode } from '../errors.js'
 import type { Address } from '../util/address.js'
+import { systemClock, type Clock } from '../util/clock.js'
 import type {
   AddressRecord, DnsMessage, DnsObserver, Question, QueryOutcome, RejectionReason, SrvRecord, Transport
 } from './types.js'
@@ -84,9 +85,12 @@ export function mayBeSilentlyTruncated (sizeBytes: number, packet: DecodedPacket
  */
 export class DnsTransport {
   readonly #observer: DnsObserver
+  readonly #clock: Clock
 
-  constructor (observer: DnsObserver) {
+  /** `clock` times the per-query deadlines: network time, so the system clock unless a test says otherwise. */
+  constructor (observer: DnsObserver, clock: Clock = systemClock) {
     this.#observer = observer
+    this.#clock = clock
   }
 
   async query (nameserver: Address, question: Question, options: QueryOptions): Promise<DnsMessage> {
@@ -105,14 +109,14 @@ export class DnsTransport {
       const finish = (outcome: QueryOutcome, settle: () => void): void => {
         if (isSettled) return
         isSettled = true
-        clearTimeout(timer)
+        timer.cancel()
         socket.removeAllListeners('message')
         socket.on('error', () => {}) // late ICMP errors after close are of no interest
         socket.close()
         this.#observer.queried({ nameserver: nameserver.label, transport: 'udp', outcome })
         settle()
       }
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         const detail = lastRejection === '' ? '' : ` (last answer rejected: ${lastRejection})`
         finish('timeout', () => reject(new DnsError(ErrorCode.DNS_TIMEOUT,
           `no answer from ${nameserver.label} over UDP within ${options.timeoutMs}ms${detail}`, { nameserver: nameserver.label })))
@@ -163,7 +167,7 @@ export class DnsTransport {
       const finish = (outcome: QueryOutcome, settle: () => void): void => {
         if (isSettled) return
         isSettled = true
-        clearTimeout(timer)
+        timer.cancel()
         socket.destroy()
         this.#observer.queried({ nameserver: nameserver.label, transport: 'tcp', outcome })
         settle()
@@ -171,7 +175,7 @@ export class DnsTransport {
       const fail = (outcome: QueryOutcome, code: typeof ErrorCode[keyof typeof ErrorCode], message: string, cause?: unknown): void =>
         finish(outcome, () => reject(new DnsError(code, message, { nameserver: nameserver.label }, { cause })))
       // Its own deadline: dns2's TCP fallback has none and was seen hanging.
-      const timer = setTimeout(() => fail('timeout', ErrorCode.DNS_TIMEOUT, `no answer from ${nameserver.label} over TCP within ${options.timeoutMs}ms`), options.timeoutMs)
+      const timer = this.#clock.setTimeout(() => fail('timeout', ErrorCode.DNS_TIMEOUT, `no answer from ${nameserver.label} over TCP within ${options.timeoutMs}ms`), options.timeoutMs)
       socket.on('error', (error: NodeJS.ErrnoException) => {
         const outcome = error.code === 'ECONNREFUSED' ? 'unreachable' : 'error'
         fail(outcome, outcome === 'unreachable' ? ErrorCode.DNS_UNREACHABLE : ErrorCode.DNS_TCP_FAILED, `TCP query to ${nameserver.label} failed: ${error.message}`, error)

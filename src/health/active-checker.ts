@@ -2,6 +2,7 @@ import { Agent, request } from 'undici'
 import type { HealthCheckConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { Random } from '../util/random.js'
+import type { Clock, Timer } from '../util/clock.js'
 import type { HealthTable, InstanceHealth } from './instance-health.js'
 
 /** One HTTP check of one instance: true when it answered 2xx or 3xx within the timeout. */
@@ -13,6 +14,8 @@ export type ActiveCheckerOptions = {
   readonly instances: () => readonly Instance[]
   readonly health: HealthTable
   readonly random: Random
+  /** Schedules the rounds (a ManualClock in tests: rounds without sleeping). */
+  readonly clock: Clock
   /** Called when an instance crosses rise or fall. */
   readonly onChange: (instance: Instance, isFailing: boolean) => void
   readonly probe?: Probe
@@ -31,7 +34,7 @@ export class ActiveChecker {
   readonly #options: ActiveCheckerOptions
   readonly #probe: Probe
   readonly #agent: Agent | undefined
-  #timer: NodeJS.Timeout | undefined
+  #timer: Timer | undefined
   #isStopped = false
 
   constructor (options: ActiveCheckerOptions) {
@@ -49,7 +52,7 @@ export class ActiveChecker {
 
   stop (): void {
     this.#isStopped = true
-    clearTimeout(this.#timer)
+    this.#timer?.cancel()
     void this.#agent?.close()
   }
 
@@ -88,13 +91,12 @@ export class ActiveChecker {
 
   #schedule (delayMs: number): void {
     if (this.#isStopped) return
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#options.clock.setTimeout(() => {
       this.round().finally(() => {
         const interval = this.#options.check.intervalMs
         this.#schedule(interval * (1 - JITTER + 2 * JITTER * this.#options.random.next()))
       })
-    }, delayMs)
-    this.#timer.unref()
+    }, delayMs, { unref: true })
   }
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { firstValue, pathOf } from './route-request.js'
+import { dateAt, type Clock } from '../util/clock.js'
 
 /** What one request did, as the access log writes it: exactly one per request, never a body or a secret. */
 export type AccessRecord = {
@@ -70,9 +71,12 @@ export class AccessLog {
   readonly #log: FastifyBaseLogger
   readonly #write: (line: string) => void
 
-  constructor (format: AccessLogFormat, log: FastifyBaseLogger, write: (line: string) => void = (line) => { process.stdout.write(line) }) {
+  readonly #clock: Clock
+
+  constructor (format: AccessLogFormat, log: FastifyBaseLogger, clock: Clock, write: (line: string) => void = (line) => { process.stdout.write(line) }) {
     this.#format = format
     this.#log = log
+    this.#clock = clock
     this.#write = write
   }
 
@@ -84,7 +88,7 @@ export class AccessLog {
 
   record (record: AccessRecord): void {
     if (this.#format === 'common') {
-      this.#write(`${commonLine(record, new Date())}\n`)
+      this.#write(`${commonLine(record, dateAt(this.#clock.wallNow()))}\n`)
       return
     }
     const { requestId, ...fields } = record

@@ -2,6 +2,7 @@ import { Agent, Dispatcher } from 'undici'
 import { ErrorCode, ProxyError } from '../errors.js'
 import type { Backend } from '../upstream/backend.js'
 import { tolerantConnector } from './interim-continue.js'
+import { systemClock, type Clock } from '../util/clock.js'
 import { FailoverRequest, type DispatcherEvents, type ProxyContext } from './failover-request.js'
 
 export { newProxyContext, type DispatcherEvents, type ProxyContext } from './failover-request.js'
@@ -22,11 +23,13 @@ export class GatewayDispatcher extends Dispatcher {
   readonly #contexts = new Map<string, ProxyContext>()
   readonly #agents = new Map<string, Agent>()
   readonly #events: DispatcherEvents
+  readonly #clock: Clock
   #nextId = 0
 
-  constructor (events: DispatcherEvents = {}) {
+  constructor (events: DispatcherEvents = {}, clock: Clock = systemClock) {
     super()
     this.#events = events
+    this.#clock = clock
   }
 
   /** Register a request; the returned origin is what getUpstream hands to reply-from. */
@@ -49,7 +52,7 @@ export class GatewayDispatcher extends Dispatcher {
       handler.onError?.(new ProxyError(ErrorCode.UPSTREAM_ERROR, `no proxy context for ${String(options.origin)}`))
       return true
     }
-    new FailoverRequest((backend) => this.agentFor(backend), context, options, handler, this.#events).start()
+    new FailoverRequest((backend) => this.agentFor(backend), this.#clock, context, options, handler, this.#events).start()
     return true
   }
 

@@ -6,6 +6,7 @@ import type { Backend, Outcome } from '../upstream/backend.js'
 import type { ClientGone } from './client-gone.js'
 import { ReplayableBody } from './replayable-body.js'
 import { judgeAttempt, type AttemptResult, type Verdict } from './retry-policy.js'
+import type { Clock, Timer } from '../util/clock.js'
 
 /** What the dispatcher knows of one proxied request; also read by the access log. */
 export type ProxyContext = {
@@ -70,6 +71,7 @@ const POOL_WAIT_SLACK = 0.02
  */
 export class FailoverRequest {
   readonly #agentFor: AgentFor
+  readonly #clock: Clock
   readonly #context: ProxyContext
   readonly #options: Dispatcher.DispatchOptions
   readonly #downstream: Dispatcher.DispatchHandler
@@ -80,17 +82,19 @@ export class FailoverRequest {
   #isFinished = false
   #current: Attempt | undefined
 
-  constructor (agentFor: AgentFor, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler, events: DispatcherEvents) {
+  constructor (agentFor: AgentFor, clock: Clock, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler, events: DispatcherEvents) {
     this.#agentFor = agentFor
+    this.#clock = clock
     this.#context = context
     this.#options = options
     this.#downstream = downstream
     this.#events = events
     const body = context.body ?? options.body
-    this.#body = body instanceof Readable ? new ReplayableBody(body, context.bodyIdleTimeoutMs) : undefined
+    this.#body = body instanceof Readable ? new ReplayableBody(body, context.bodyIdleTimeoutMs, clock) : undefined
   }
 
   get downstream (): Dispatcher.DispatchHandler { return this.#downstream }
+  get clock (): Clock { return this.#clock }
   get context (): ProxyContext { return this.#context }
   get isCommitted (): boolean { return this.#isCommitted }
 
@@ -214,13 +218,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   readonly instance: Instance
   readonly #request: FailoverRequest
   readonly #responseMs: number
-  readonly #startedMs = performance.now()
+  readonly #startedMs: number
   #waitedMs = 0
   #isDetached = false
   #isReleased = false
   #isReported = false
   #abort: ((error?: Error) => void) | undefined
-  #timer: NodeJS.Timeout | undefined
+  #timer: Timer | undefined
   /** A 5xx being drained before the next instance is asked. */
   #discarding: Verdict & { status: number } | undefined
 
@@ -228,9 +232,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.#request = request
     this.instance = instance
     this.#responseMs = responseMs
+    this.#startedMs = request.clock.now()
     request.context.backend.begin(instance)
     // timeouts.response covers the wait for a pooled connection too.
-    this.#timer = setTimeout(() => {
+    this.#timer = request.clock.setTimeout(() => {
       if (this.#isDetached) return
       this.#detach()
       const backend = request.context.backend
@@ -238,7 +243,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     }, responseMs)
   }
 
-  get elapsedMs (): number { return performance.now() - this.#startedMs }
+  get elapsedMs (): number { return this.#request.clock.now() - this.#startedMs }
 
   /** The request no longer waits on this attempt: release the instance and abort what undici has. */
   letGo (error: Error): void {
@@ -254,7 +259,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.#abort = abort
     // Uploading the body is bounded by client.bodyIdleTimeout, not by this timer.
     this.#waitedMs = this.elapsedMs
-    clearTimeout(this.#timer)
+    this.#timer?.cancel()
   }
 
   /** undici core calls it once the whole request is written (not in its types). */
@@ -264,7 +269,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     // Without a noticeable wait, undici's own headersTimeout (the whole budget) does it: no timer.
     if (this.#waitedMs > this.#responseMs * POOL_WAIT_SLACK) {
       const backend = this.#request.context.backend
-      this.#timer = setTimeout(() => {
+      this.#timer = this.#request.clock.setTimeout(() => {
         this.#abort?.(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${this.instance.key}: no response headers within ${this.#responseMs} ms`, backend.name))
       }, Math.max(1, this.#responseMs - this.#waitedMs))
     }
@@ -274,7 +279,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.#isDetached) return false
     // 1xx (103 Early Hints): not the answer.
     if (statusCode < 200) return true
-    clearTimeout(this.#timer)
+    this.#timer?.cancel()
     const verdict = this.#request.judge({ kind: 'status', status: statusCode })
     if (verdict.retryable) {
       // Drain and drop this answer; the next instance is asked once it is read.
@@ -352,7 +357,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** The instance stays busy until its response body is done, or the attempt is let go. */
   #detach (): void {
     this.#isDetached = true
-    clearTimeout(this.#timer)
+    this.#timer?.cancel()
     if (this.#isReleased) return
     this.#isReleased = true
     this.#request.context.backend.end(this.instance)

@@ -7,6 +7,7 @@ import type { FrontendConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { RouteDecision } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
+import type { Clock } from '../util/clock.js'
 import { accessRecordOf, type AccessLog } from './access-log.js'
 import { newProxyContext, type GatewayDispatcher, type ProxyContext } from './dispatcher.js'
 import { ClientGone } from './client-gone.js'
@@ -30,6 +31,7 @@ export type ProxyPluginOptions = {
   readonly state: () => RoutingState
   readonly dispatcher: GatewayDispatcher
   readonly accessLog: AccessLog
+  readonly clock: Clock
   /** Called once per request, answered or abandoned (metrics). */
   readonly onFinished?: (request: FinishedRequest) => void
   /** Called when a request starts and when it ends (the in-flight gauge). */
@@ -114,7 +116,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const isAnswered = raw.writableFinished
     if (!isAnswered && record.error === undefined) record.error = new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
     const status = isAnswered ? reply.statusCode : 499
-    const durationMs = Math.round((performance.now() - record.startedMs) * 100) / 100
+    const durationMs = Math.round((options.clock.now() - record.startedMs) * 100) / 100
     options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000 })
     if (!options.accessLog.isEnabled) return
     const { bytesIn, bytesOut } = socketBytes(request.raw)
@@ -153,7 +155,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       state,
       clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
       isPeerTrusted: isTrusted(peerIp),
-      startedMs: performance.now(),
+      startedMs: options.clock.now(),
       isFinished: false
     }
     request.srvgate = record

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import { ErrorCode, ProxyError } from '../errors.js'
+import { systemClock, type Clock, type Timer } from '../util/clock.js'
 
 /**
  * Hands a request body to one attempt at a time without giving the source
@@ -22,11 +23,13 @@ export class ReplayableBody {
   #bytesPulled = 0
   #failure: ProxyError | undefined
   #current: Readable | undefined
-  #idleTimer: NodeJS.Timeout | undefined
+  readonly #clock: Clock
+  #idleTimer: Timer | undefined
 
-  constructor (source: Readable, idleTimeoutMs = 0) {
+  constructor (source: Readable, idleTimeoutMs = 0, clock: Clock = systemClock) {
     this.#source = source
     this.#idleTimeoutMs = idleTimeoutMs
+    this.#clock = clock
   }
 
   get canReplay (): boolean { return this.#bytesPulled === 0 }
@@ -39,7 +42,7 @@ export class ReplayableBody {
 
   /** The request is over: stop watching the source. */
   abandon (): void {
-    clearTimeout(this.#idleTimer)
+    this.#idleTimer?.cancel()
     this.#current?.destroy()
     this.#current = undefined
   }
@@ -47,12 +50,12 @@ export class ReplayableBody {
   /** A stream for the next attempt; the previous attempt's stream is let go. */
   forAttempt (): Readable {
     this.#current?.destroy()
-    clearTimeout(this.#idleTimer)
+    this.#idleTimer?.cancel()
     const source = this.#source
     let wantsData = false
     let isAttached = false
     const pump = (): void => {
-      clearTimeout(this.#idleTimer)
+      this.#idleTimer?.cancel()
       while (wantsData) {
         const chunk = source.read() as Buffer | null
         if (chunk === null) {
@@ -66,7 +69,7 @@ export class ReplayableBody {
     }
     const armIdleTimer = (): void => {
       if (this.#idleTimeoutMs <= 0) return
-      this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = this.#clock.setTimeout(() => {
         fail(new ProxyError(ErrorCode.CLIENT_TIMEOUT, `request body paused longer than client.bodyIdleTimeout (${this.#idleTimeoutMs} ms)`))
       }, this.#idleTimeoutMs)
     }
@@ -84,7 +87,7 @@ export class ReplayableBody {
     // IncomingMessage closes without 'end' when the client's connection goes mid-body.
     const onClose = (): void => { if (!source.readableEnded) fail(new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection mid-body')) }
     const detach = (): void => {
-      clearTimeout(this.#idleTimer)
+      this.#idleTimer?.cancel()
       source.removeListener('readable', pump)
       source.removeListener('end', end)
       source.removeListener('error', onError)

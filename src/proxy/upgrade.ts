@@ -6,6 +6,7 @@ import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import { newProxyContext, type GatewayDispatcher } from './dispatcher.js'
 import { accessRecordOf } from './access-log.js'
 import { ClientGone } from './client-gone.js'
+import type { Clock } from '../util/clock.js'
 import { errorReply, writeRawReply } from './error-reply.js'
 import { HOP_BY_HOP_RESPONSE, clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
 import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
@@ -17,6 +18,7 @@ export type UpgradeDeps = {
   readonly dispatcher: GatewayDispatcher
   readonly log: FastifyBaseLogger
   readonly accessLog: AccessLog
+  readonly clock: Clock
   readonly onFinished?: (request: FinishedRequest) => void
 }
 
@@ -79,14 +81,14 @@ function refuse (request: IncomingMessage, socket: Duplex, deps: UpgradeDeps, er
 
 async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, deps: UpgradeDeps): Promise<void> {
   const requestId = requestIdOf(request.headers['x-request-id'])
-  const started = performance.now()
+  const started = deps.clock.now()
   const state = deps.state()
   const clientGone = new ClientGone()
   socket.once('close', () => { clientGone.fire() })
   const routed = await routeRequest(state, request as RequestLine, { clientGone })
   if (routed instanceof ProxyError) {
     if (routed.code === ErrorCode.CLIENT_GONE) {
-      deps.accessLog.record(accessRecordOf(request, { requestId, clientIp: request.socket.remoteAddress ?? '', status: 499, durationMs: Math.round(performance.now() - started), error: routed.code, upgrade: 'websocket' }))
+      deps.accessLog.record(accessRecordOf(request, { requestId, clientIp: request.socket.remoteAddress ?? '', status: 499, durationMs: Math.round(deps.clock.now() - started), error: routed.code, upgrade: 'websocket' }))
       return
     }
     refuse(request, socket, deps, routed)
@@ -105,7 +107,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     requestId
   })
   const finish = (status: number, error?: GatewayError): void => {
-    const durationMs = Math.round((performance.now() - started) * 100) / 100
+    const durationMs = Math.round((deps.clock.now() - started) * 100) / 100
     deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000 })
     deps.accessLog.record(accessRecordOf(request, {
       requestId,

@@ -113,6 +113,7 @@ export class Backend {
         instances: () => this.set.instances,
         health: this.health,
         random: parts.random,
+        clock: parts.clock,
         onChange: (instance, isFailing) => {
           this.#usableFor = undefined
           this.#events.activeCheckChanged?.(name, instance, isFailing)

@@ -4,7 +4,7 @@ import type { SavedSet } from '../discovery/state-file.js'
 import type { Lookup } from '../dns/resolver.js'
 import type { DnsObserver } from '../dns/types.js'
 import type { HealthTable } from '../health/instance-health.js'
-import type { Clock } from '../util/clock.js'
+import { isoNow, type Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
 import { Backend, type BackendEvents } from './backend.js'
 import { AddressPolicy, ownListeners, type OwnListeners } from './address-policy.js'
@@ -87,7 +87,7 @@ export class BackendRegistry {
   all (): Backend[] { return this.#resolved().map(({ backend }) => backend) }
 
   /** The last answers of every backend, for the state file. */
-  savedSets (): SavedSet[] { return savedSetsOf(this.#resolved(), new Date().toISOString()) }
+  savedSets (): SavedSet[] { return savedSetsOf(this.#resolved(), isoNow(this.#deps.clock)) }
 
   /** Seed the caches with saved sets (before start). */
   seed (sets: readonly SavedSet[]): number {

@@ -1,7 +1,7 @@
 import type { BackendTemplateConfig } from '../config/types.js'
 import type { ResolverCaches } from './resolver-caches.js'
 import type { Backend } from './backend.js'
-import type { Clock } from '../util/clock.js'
+import type { Clock, Timer } from '../util/clock.js'
 
 export type TemplatedBackendsOptions = {
   /** Most alive at once (templatedBackends.max): a flood of hosts cannot grow memory. */
@@ -28,17 +28,25 @@ export const ENV = '{env}'
 export class TemplatedBackends {
   readonly #options: TemplatedBackendsOptions
   readonly #entries = new Map<string, Entry>()
-  #sweeper: NodeJS.Timeout | undefined
+  #sweeper: Timer | undefined
+  #isStopped = false
 
   constructor (options: TemplatedBackendsOptions) { this.#options = options }
 
+  /** Sweep for idle backends every min(idleTimeout, 1 minute). */
   start (): void {
-    this.#sweeper = setInterval(() => { this.reclaimIdle() }, Math.min(this.#options.idleMs, 60_000))
-    this.#sweeper.unref()
+    const every = Math.min(this.#options.idleMs, 60_000)
+    const sweep = (): void => {
+      if (this.#isStopped) return
+      this.reclaimIdle()
+      this.#sweeper = this.#options.clock.setTimeout(sweep, every, { unref: true })
+    }
+    this.#sweeper = this.#options.clock.setTimeout(sweep, every, { unref: true })
   }
 
   stop (): void {
-    clearInterval(this.#sweeper)
+    this.#isStopped = true
+    this.#sweeper?.cancel()
     for (const { backend } of this.#entries.values()) backend.stop()
   }
 

@@ -96,3 +96,16 @@ test('domain modules take time and randomness injected', () => {
     assert.doesNotMatch(text, /Date\.now\(\)|Math\.random\(\)/, `src/${file} reads the clock or randomness directly`)
   }
 })
+
+test('time goes through the Clock: no direct setTimeout, setInterval, Date.now, new Date or performance.now outside util/', () => {
+  // The dashboard page is browser code shipped as a string: its timers are the browser's.
+  const exempt = new Set(['admin/dashboard-page.ts'])
+  const direct = /(?<![.\w$#])(setTimeout|setInterval)\(|Date\.now\(|new Date\(|performance\.now\(/
+  const violations = files
+    .filter((file) => !file.startsWith('util/') && !exempt.has(file))
+    .flatMap((file) => readFileSync(join('src', file), 'utf8').split('\n')
+      .map((line, index) => ({ line, index }))
+      .filter(({ line }) => !/^\s*(\*|\/\/)/.test(line) && direct.test(line))
+      .map(({ index }) => `src/${file}:${index + 1}`))
+  assert.deepEqual(violations, [])
+})

@@ -4,7 +4,8 @@ import { connect } from 'node:net'
 import assert from 'node:assert/strict'
 import { ConsulLikeDnsServer } from '../../helpers/dns-server.js'
 import { Upstream, type UpstreamReply } from '../../helpers/upstream.js'
-import { startInProcess } from '../../helpers/gateway.js'
+import { startInProcess, until } from '../../helpers/gateway.js'
+import { ManualClock } from '../../../src/util/clock.js'
 import { send } from '../../helpers/http.js'
 
 const WEB = '_web._prod.service.consul'
@@ -32,14 +33,20 @@ test('consecutive 5xx eject an instance; the ejection survives DNS refreshes; tr
   const good = await Upstream.start(t, 'good')
   bad.behaviour = (_request, response) => { response.statusCode = 500; response.end('{}'); return true }
   dns.setService(WEB, [{ address: '127.0.0.1', port: bad.port }, { address: '127.0.0.1', port: good.port }])
-  const { url } = await startInProcess(t, config(dns, 'balance: round-robin, outlier: { consecutiveFailures: 3, ejectFor: 1500ms }'))
+  const clock = new ManualClock()
+  const { url } = await startInProcess(t, config(dns, 'balance: round-robin, outlier: { consecutiveFailures: 3, ejectFor: 1500ms }'), { clock })
   const first = await Promise.all(Array.from({ length: 6 }, async () => await instanceOf(url)))
   assert.equal(first.filter((seen) => seen === 'status 500').length, 3, first.join(','))
   bad.requests = 0
-  // Several DNS refreshes (ttl.min 200ms) later, the instance is still out.
-  for (let round = 0; round < 10; round++) { assert.equal(await instanceOf(url), 'good'); await sleep(100) }
+  // Several DNS refreshes (ttl.min 200ms) later, the instance is still out: a timeline, no sleeping.
+  const queries = dns.queries.length
+  for (let round = 0; round < 10; round++) {
+    assert.equal(await instanceOf(url), 'good')
+    await clock.advanceAndSettle(100)
+  }
+  await until(() => dns.queries.length >= queries + 3)
   assert.equal(bad.requests, 0)
-  await sleep(600)
+  await clock.advanceAndSettle(600)
   bad.behaviour = undefined
   const after = await Promise.all(Array.from({ length: 4 }, async () => await instanceOf(url)))
   assert.ok(after.includes('bad'), `back after ejectFor: ${after.join(',')}`)
@@ -83,11 +90,14 @@ test('an instance leaving DNS gets no new request; its in-flight request finishe
     return true
   }
   dns.setService(WEB, [{ address: '127.0.0.1', port: leaving.port, weight: 100 }, { address: '127.0.0.1', port: staying.port, weight: 1 }])
-  const { url } = await startInProcess(t, config(dns, 'balance: weighted'))
+  const clock = new ManualClock()
+  const { url, gateway } = await startInProcess(t, config(dns, 'balance: weighted'), { clock })
   const inFlight = send(`${url}/slow`, { host: 'www.example.com' })
-  await sleep(100)
+  await until(() => leaving.requests > 0 || gateway.state.registry.get('web')?.inFlight === 1)
   dns.setService(WEB, [{ address: '127.0.0.1', port: staying.port }])
-  await sleep(600)
+  // The watcher's next reads (ttl.min 200ms) ask DNS again; then the answer lands.
+  await clock.advanceAndSettle(600)
+  await until(() => gateway.state.registry.get('web')?.set.instances.length === 1)
   leaving.requests = 0
   const after = await Promise.all(Array.from({ length: 10 }, async () => await instanceOf(url)))
   assert.deepEqual([...new Set(after)], ['staying'])

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { ConsulLikeDnsServer } from '../../helpers/dns-server.js'
 import { parseConfigText } from '../../../src/config/load.js'
 import { BackendRegistry } from '../../../src/upstream/registry.js'
-import { systemClock } from '../../../src/util/clock.js'
+import { ManualClock } from '../../../src/util/clock.js'
 import { SeededRandom } from '../../../src/util/random.js'
 import type { BackendTemplateConfig } from '../../../src/config/types.js'
 
@@ -19,12 +19,14 @@ frontends:
     env: { pattern: "pr-[0-9]+" }
     backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
 `, {})
-  const registry = new BackendRegistry(config, { clock: systemClock, random: new SeededRandom(1), ...options })
+  // The sweeper and discovery run on a ManualClock: reclaiming is a timeline, not a sleep.
+  const clock = new ManualClock()
+  const registry = new BackendRegistry(config, { clock, random: new SeededRandom(1), ...options })
   await registry.start()
   t.after(() => registry.stop())
   const frontend = config.frontends[0]
   const template = (frontend?.backend as { template: BackendTemplateConfig }).template
-  return { dns, registry, template }
+  return { dns, registry, template, clock }
 }
 
 test('a template makes one backend per env, resolving its own name', async (t) => {
@@ -39,12 +41,12 @@ test('a template makes one backend per env, resolving its own name', async (t) =
 })
 
 test('the number of templated backends is bounded: the least recently used idle one gives way', async (t) => {
-  const { registry, template } = await setup(t, { maxTemplated: 3 })
+  const { registry, template, clock } = await setup(t, { maxTemplated: 3 })
   for (let index = 0; index < 50; index++) {
     const backend = registry.template(template, `pr-${index}`)
     assert.ok(backend !== undefined)
     backend.pick(new Set(), undefined)
-    await new Promise((resolve) => setTimeout(resolve, 1))
+    clock.advance(1)
   }
   assert.equal(registry.all().length, 3)
   assert.deepEqual(registry.all().map((backend) => backend.name), ['web-pr-47', 'web-pr-48', 'web-pr-49'])
@@ -61,10 +63,12 @@ test('when every templated backend is busy, a new env gets none (503), never unb
 })
 
 test('an idle templated backend is reclaimed', async (t) => {
-  const { registry, template } = await setup(t, { templateIdleMs: 100 })
-  registry.template(template, 'pr-9')
+  const { registry, template, clock } = await setup(t, { templateIdleMs: 100 })
+  await registry.template(template, 'pr-9')?.ready()
   assert.equal(registry.all().length, 1)
-  await new Promise((resolve) => setTimeout(resolve, 350))
+  clock.advance(99)
+  assert.equal(registry.all().length, 1, 'not idle long enough yet')
+  clock.advance(150)
   assert.equal(registry.all().length, 0)
   assert.equal(registry.caches.get('consul')?.size, 0, 'its cache entry went too')
 })

@@ -5,6 +5,7 @@ import { HealthTable } from '../../../src/health/instance-health.js'
 import { toInstance } from '../../../src/discovery/instance-set.js'
 import { SeededRandom } from '../../../src/util/random.js'
 import { ms } from '../../../src/util/duration.js'
+import { ManualClock } from '../../../src/util/clock.js'
 
 const CHECK = { path: '/healthz', intervalMs: ms(1000), timeoutMs: ms(100), rise: 2, fall: 3 }
 
@@ -14,7 +15,7 @@ test('fall failures in a row take an instance out; rise passes in a row bring it
   const results: boolean[] = [true, false, false, true, false, false, false, true, true, false, true, true]
   const changes: boolean[] = []
   const checker = new ActiveChecker({
-    check: CHECK, instances: () => [instance], health, random: new SeededRandom(1),
+    check: CHECK, instances: () => [instance], health, random: new SeededRandom(1), clock: new ManualClock(),
     onChange: (_instance, isFailing) => changes.push(isFailing),
     probe: async () => results.shift() as boolean
   })
@@ -32,9 +33,32 @@ test('a probe that throws counts as a failure', async () => {
   const instance = toInstance({ address: '10.0.0.1', port: 80, priority: 1, weight: 1 })
   const health = new HealthTable()
   const checker = new ActiveChecker({
-    check: { ...CHECK, fall: 1 }, instances: () => [instance], health, random: new SeededRandom(1), onChange: () => {},
+    check: { ...CHECK, fall: 1 }, instances: () => [instance], health, random: new SeededRandom(1), clock: new ManualClock(), onChange: () => {},
     probe: async () => { throw new Error('ECONNREFUSED') }
   })
   await checker.round()
   assert.equal(health.get(instance.key).isFailingActiveCheck, true)
+})
+
+test('rounds run on the clock: the first within one interval, then every interval ± 20%, none after stop()', async () => {
+  const instance = toInstance({ address: '10.0.0.1', port: 80, priority: 1, weight: 1 })
+  const clock = new ManualClock()
+  const probedAt: number[] = []
+  const checker = new ActiveChecker({
+    check: CHECK, instances: () => [instance], health: new HealthTable(), random: new SeededRandom(7), clock, onChange: () => {},
+    probe: async () => { probedAt.push(clock.now()); return true }
+  })
+  const start = clock.now()
+  checker.start()
+  await clock.advanceAndSettle(5000)
+  assert.ok(probedAt.length >= 4 && probedAt.length <= 7, `${probedAt.length} rounds in 5 s at 1 s ± 20%`)
+  assert.ok((probedAt[0] as number) - start <= 1000, 'the first round within one interval')
+  const gaps = probedAt.slice(1).map((at, index) => at - (probedAt[index] as number))
+  assert.ok(gaps.every((gap) => gap >= 800 && gap <= 1200), `gaps ${gaps.join(', ')}`)
+  assert.ok(new Set(gaps).size > 1, 'jittered: replicas do not probe in lockstep')
+  checker.stop()
+  const count = probedAt.length
+  await clock.advanceAndSettle(5000)
+  assert.equal(probedAt.length, count)
+  assert.equal(clock.pendingTimers, 0)
 })
