@@ -3,14 +3,10 @@ import { DnsError } from '../errors.js'
 import type { Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
 import type { Lookup, Resolver, TargetAddresses } from './resolver.js'
-import type { AddressRecord, Resolution } from './types.js'
+import { clampTtlMs, failureRecheck, graceRecheck, readAction, timesOfAnswer, timesOfNegative, type CachePolicy } from './cache-rules.js'
 
-export type CachePolicy = {
-  readonly ttl: { readonly minMs: number, readonly maxMs: number }
-  readonly staleForMs: number
-  readonly negativeTtlMs: number
-  readonly emptyGraceMs: number
-}
+export type { CachePolicy } from './cache-rules.js'
+import type { AddressRecord, Resolution } from './types.js'
 
 /** What a read returns: the resolution served and how fresh it is. */
 export type CachedResolution = Resolution & {
@@ -71,9 +67,6 @@ export type ResolverCacheOptions = {
 
 export type CacheReadResult = 'hit' | 'stale' | 'miss'
 
-/** Refresh ahead once less than 20–30% of the clamped TTL is left (CoreDNS calls it prefetch), jittered. */
-const REFRESH_AT_FRACTION = 0.8
-const REFRESH_JITTER_FRACTION = 0.1
 
 export function lookupKey (lookup: Lookup): string {
   return lookup.kind === 'srv' ? `SRV ${lookup.name}` : `A/AAAA ${lookup.name}:${lookup.port}`
@@ -146,9 +139,9 @@ export class ResolverCache {
     const key = lookupKey(lookup)
     const entry = this.#lru.get(key)
     if (entry === undefined) return undefined
-    const now = this.#clock.now()
-    if (now >= entry.expiresAtMs) return undefined
-    if (now >= entry.refreshAtMs) this.#refreshAhead(key, lookup)
+    const action = readAction(this.#clock.now(), entry)
+    if (action === 'wait') return undefined
+    if (action === 'serve-and-refresh') this.#refreshAhead(key, lookup)
     const served = this.#serve(entry)
     this.#onRead(served.isStale ? 'stale' : 'hit')
     return served
@@ -220,45 +213,22 @@ export class ResolverCache {
   }
 
   #afterAnswer (lookup: Lookup, resolution: Resolution, previous: Entry | undefined, now: number): Entry {
-    const { ttl, negativeTtlMs, emptyGraceMs } = this.#policy
+    const policy = this.#policy
     if (resolution.outcome === 'answer') {
-      // CoreDNS-style clamp: Consul's TTL 0 becomes ttl.min.
-      const ttlClampedMs = clamp((resolution.ttlSeconds ?? 0) * 1000, ttl.minMs, ttl.maxMs)
-      const refreshFraction = REFRESH_AT_FRACTION - REFRESH_JITTER_FRACTION * this.#random.next()
-      return entryOf({
-        lookup, resolution, error: undefined, receivedAtMs: now, goodUntilMs: now + ttlClampedMs,
-        refreshAtMs: now + ttlClampedMs * refreshFraction, expiresAtMs: now + ttlClampedMs,
-        ttlClampedMs, isStale: false, emptySinceMs: undefined
-      })
+      return entryOf({ lookup, resolution, error: undefined, receivedAtMs: now, ...timesOfAnswer(now, resolution.ttlSeconds, policy, this.#random.next()), isStale: false, emptySinceMs: undefined })
     }
-    const known = previous?.resolution
-    if (known?.outcome === 'answer') {
+    if (previous?.resolution?.outcome === 'answer') {
       // A brief NXDOMAIN (an instance re-registering, a Consul blip) must not empty a known set at once.
-      const emptySinceMs = previous?.emptySinceMs ?? now
-      const graceEndsMs = emptySinceMs + emptyGraceMs
-      if (now < graceEndsMs) {
-        const recheckAtMs = Math.min(now + ttl.minMs, graceEndsMs)
-        return entryOf({ ...(previous as Entry), refreshAtMs: recheckAtMs, expiresAtMs: recheckAtMs, emptySinceMs })
-      }
+      const emptySinceMs = previous.emptySinceMs ?? now
+      const grace = graceRecheck(now, emptySinceMs, policy)
+      if (grace !== undefined) return entryOf({ ...previous, refreshAtMs: grace.recheckAtMs, expiresAtMs: grace.recheckAtMs, emptySinceMs })
     }
-    return entryOf({
-      lookup, resolution, error: undefined, receivedAtMs: now, goodUntilMs: now + negativeTtlMs,
-      refreshAtMs: now + negativeTtlMs, expiresAtMs: now + negativeTtlMs,
-      ttlClampedMs: negativeTtlMs, isStale: false, emptySinceMs: undefined
-    })
+    return entryOf({ lookup, resolution, error: undefined, receivedAtMs: now, ...timesOfNegative(now, policy), isStale: false, emptySinceMs: undefined })
   }
 
   #afterFailure (lookup: Lookup, error: DnsError, previous: Entry | undefined, now: number): Entry {
-    const { ttl, staleForMs } = this.#policy
-    // Failures are cached too, for ttl.min: a failing Consul is asked again no faster than that.
-    const recheckAtMs = now + ttl.minMs
-    if (previous?.resolution !== undefined) {
-      const staleUntilMs = previous.goodUntilMs + staleForMs
-      if (now < staleUntilMs) {
-        const until = Math.min(recheckAtMs, staleUntilMs)
-        return entryOf({ ...previous, error, isStale: true, refreshAtMs: until, expiresAtMs: until })
-      }
-    }
+    const { recheckAtMs, isStale } = failureRecheck(now, previous?.resolution === undefined ? undefined : previous.goodUntilMs, this.#policy)
+    if (isStale && previous !== undefined) return entryOf({ ...previous, error, isStale: true, refreshAtMs: recheckAtMs, expiresAtMs: recheckAtMs })
     return entryOf({
       lookup, resolution: undefined, error, receivedAtMs: now, goodUntilMs: now,
       refreshAtMs: recheckAtMs, expiresAtMs: recheckAtMs, ttlClampedMs: 0, isStale: false, emptySinceMs: undefined
@@ -286,10 +256,6 @@ function entryOf (fields: EntryFields): Entry {
         lastError: fields.error
       }
   return { ...fields, served: served === undefined ? undefined : Object.freeze(served) }
-}
-
-function clamp (value: number, min: number, max: number): number {
-  return Math.min(Math.max(value, min), max)
 }
 
 export type TargetCachePolicy = { readonly ttl: { readonly minMs: number, readonly maxMs: number }, readonly maxEntries?: number }
@@ -323,7 +289,7 @@ export class TargetAddressCache implements TargetAddresses {
     if (running !== undefined) return await running
     const asking = query().then((records) => {
       const ttlSeconds = records.length === 0 ? 0 : Math.min(...records.map((record) => record.ttl))
-      const ttlMs = clamp(ttlSeconds * 1000, this.#policy.ttl.minMs, this.#policy.ttl.maxMs)
+      const ttlMs = clampTtlMs(ttlSeconds, this.#policy.ttl)
       this.#lru.set(key, { records, expiresAtMs: this.#clock.now() + ttlMs })
       return records
     }).finally(() => { this.#inFlight.delete(key) })

@@ -54,9 +54,17 @@ export class SpawnedGateway {
    * `srvgate run`; waits until it listens.
    */
   static async start (t: TestContext, config: string, options: SpawnOptions = {}): Promise<SpawnedGateway> {
-    const gateway = await SpawnedGateway.spawn(t, config, options)
-    await gateway.waitForLog((line) => line.msg === 'srvgate listening', 20_000)
-    return gateway
+    // A free port probed here can be taken by another process before srvgate binds it: try new ones.
+    for (let attempt = 1; ; attempt++) {
+      const gateway = await SpawnedGateway.spawn(t, config, options)
+      try {
+        await gateway.waitForLog((line) => line.msg === 'srvgate listening', 20_000)
+        return gateway
+      } catch (error) {
+        const isPortTaken = /EADDRINUSE/.test(gateway.stderr) && options.port === undefined && options.adminPort === undefined
+        if (!isPortTaken || attempt >= 3) throw error
+      }
+    }
   }
 
   /** Like start, without waiting for the listener (start-up itself under test). */
