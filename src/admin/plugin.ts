@@ -89,7 +89,7 @@ function hostOfOrigin (origin: string): string | undefined {
  * `localhost`, the configured listen.admin host, or (bound to every address)
  * any IP literal. A name pointed at it by someone else's DNS is not it.
  */
-export function isAdminHost (host: string | undefined, local: { readonly address: string, readonly port: number }, listenHost: string): boolean {
+function isAdminHost (host: string | undefined, local: { readonly address: string, readonly port: number }, listenHost: string): boolean {
   if (host === undefined) return false
   const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/i.exec(host.trim().toLowerCase())
   if (match === null) return false

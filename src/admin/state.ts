@@ -80,7 +80,7 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
       return {
         name: backend.name,
         balance: backend.options.balance,
-        discovery: backend.watcher.lookup,
+        discovery: backend.lookup,
         status: snapshot.status,
         isStale: snapshot.isStale,
         lastError: snapshot.lastError === undefined ? undefined : { code: snapshot.lastError.code, message: snapshot.lastError.message },

@@ -75,7 +75,7 @@ Exit codes: 0 valid, 1 invalid, 2 wrong usage.`,
   resolve: resolveCommand
 }
 
-export function mainHelp (): string {
+function mainHelp (): string {
   const rows = Object.entries(COMMANDS).map(([name, command]) => [`  ${name}`, command.summary])
   return [
     'srvgate: an edge HTTP gateway for services discovered through DNS SRV records',

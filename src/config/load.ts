@@ -35,7 +35,7 @@ export async function loadConfigFile (file: string, env: Environment = process.e
 }
 
 /** Nameservers written as host names become IP addresses; a name that does not resolve is a configuration error with its path. */
-export async function resolveNameserverHosts (config: GatewayConfig, hostLookup: HostLookup = systemLookup): Promise<GatewayConfig> {
+async function resolveNameserverHosts (config: GatewayConfig, hostLookup: HostLookup = systemLookup): Promise<GatewayConfig> {
   const named = [...config.resolvers.values()].some((resolver) => resolver.nameservers.some((address) => address.family === 0))
   if (!named) return config
   const issues: ConfigIssue[] = []

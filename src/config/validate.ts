@@ -31,7 +31,7 @@ export function validateAgainstSchema (document: unknown): ConfigIssue[] {
 }
 
 /** `/backends/web-prod/retry/attempts` → `backends.web-prod.retry.attempts`; `/frontends/0` → `frontends[0]`. */
-export function pointerToPath (pointer: string): string {
+function pointerToPath (pointer: string): string {
   if (pointer === '') return ''
   return pointer.slice(1).split('/')
     .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'))

@@ -32,7 +32,7 @@ export async function readStateFile (path: string): Promise<{ sets: SavedSet[], 
   }
 }
 
-export async function writeStateFile (path: string, sets: readonly SavedSet[]): Promise<void> {
+async function writeStateFile (path: string, sets: readonly SavedSet[]): Promise<void> {
   const document: StateDocument = { version: 1, sets }
   await mkdir(dirname(path), { recursive: true })
   const temporary = `${path}.tmp-${process.pid}`

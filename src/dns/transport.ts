@@ -57,7 +57,7 @@ export function checkAnswer (bytes: Buffer, query: { readonly id: number, readon
 }
 
 /** DNS names compare case-insensitively and without the root dot (RFC 4343). */
-export function normalizeName (name: unknown): string {
+function normalizeName (name: unknown): string {
   return String(name).toLowerCase().replace(/\.$/, '')
 }
 
@@ -208,7 +208,7 @@ function encodeQuery (id: number, question: Question, ednsPayload: number): Buff
   return packet.toBuffer()
 }
 
-export function rcodeOutcome (rcode: number): QueryOutcome {
+function rcodeOutcome (rcode: number): QueryOutcome {
   switch (rcode) {
     case Packet.RCODE.NOERROR: return 'noerror'
     case Packet.RCODE.NXDOMAIN: return 'nxdomain'

@@ -99,7 +99,7 @@ export class AccessLog {
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 
 /** `203.0.113.9 - - [29/Nov/2026:22:37:06 +0000] "GET /x HTTP/1.1" 200 512 "-" "curl/8.5" rid=… fe=… be=… inst=… ups=200 ms=1.2` */
-export function commonLine (record: AccessRecord, at: Date): string {
+function commonLine (record: AccessRecord, at: Date): string {
   const pad = (value: number): string => String(value).padStart(2, '0')
   const time = `${pad(at.getUTCDate())}/${MONTHS[at.getUTCMonth()] ?? ''}/${at.getUTCFullYear()}:${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())} +0000`
   const quoted = (value: string | undefined): string => value === undefined || value === '' ? '"-"' : `"${value.replace(/["\\\r\n]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`

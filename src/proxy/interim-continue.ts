@@ -28,7 +28,7 @@ export function tolerantConnector (options: buildConnector.BuildOptions): buildC
   }
 }
 
-export function skipInterimContinue (socket: Socket): void {
+function skipInterimContinue (socket: Socket): void {
   const read = socket.read.bind(socket)
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
   let isAwaitingStatus = false

@@ -63,7 +63,7 @@ declare module 'fastify' {
  * proxy: app.ts answers it 405). Registered without a body parser: bodies of
  * every method stream through as they came, GET and DELETE included.
  */
-export const PROXIED_METHODS: readonly string[] = METHODS.filter((method) => method !== 'CONNECT')
+const PROXIED_METHODS: readonly string[] = METHODS.filter((method) => method !== 'CONNECT')
 
 /**
  * The fastify reply behind a raw response under way, so a body Node fails to
@@ -279,7 +279,7 @@ function hashKeyOf (key: HashKey, request: FastifyRequest, path: string, clientI
 }
 
 /** Bytes in and out since the previous request on this connection ended (requests on one connection are sequential). */
-export function socketBytes (raw: IncomingMessage): { bytesIn: number, bytesOut: number } {
+function socketBytes (raw: IncomingMessage): { bytesIn: number, bytesOut: number } {
   const socket = raw.socket as MarkedSocket | null
   if (socket === null) return { bytesIn: 0, bytesOut: 0 }
   const mark = socket[MARK] ?? { read: 0, written: 0 }

@@ -44,7 +44,7 @@ export type BackendEvents = {
   readonly activeCheckChanged?: (backend: string, instance: Instance, isFailing: boolean) => void
 }
 
-export function createPolicy (name: BackendOptions['balance'], random: Random): BalancePolicy {
+function createPolicy (name: BackendOptions['balance'], random: Random): BalancePolicy {
   switch (name) {
     case 'weighted': return new WeightedPolicy()
     case 'round-robin': return new RoundRobinPolicy()
@@ -134,6 +134,8 @@ export class Backend {
   }
 
   get set (): InstanceSet { return this.watcher.snapshot.set }
+  /** What this backend resolves. */
+  get lookup (): Lookup { return this.watcher.lookup }
   /** The first resolution is done (or has failed into a known state). */
   get isReady (): boolean { return this.watcher.snapshot.status !== 'pending' }
   /** Resolves once the first resolution is done or has failed into a known state. */

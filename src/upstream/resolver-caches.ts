@@ -47,7 +47,7 @@ export class ResolverCaches {
 }
 
 /** Same nameservers, timeouts, attempts, clamps and policy: the cache's answers still hold. */
-export function sameResolver (a: ResolverConfig, b: ResolverConfig): boolean {
+function sameResolver (a: ResolverConfig, b: ResolverConfig): boolean {
   return a.name === b.name &&
     a.nameservers.length === b.nameservers.length && a.nameservers.every((address, index) => address.label === b.nameservers[index]?.label) &&
     a.timeoutMs === b.timeoutMs && a.attempts === b.attempts && a.ednsPayload === b.ednsPayload &&

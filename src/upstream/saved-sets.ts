@@ -14,7 +14,7 @@ export function savedSetsOf (backends: readonly ResolvedBackend[], savedAt: stri
   return backends.flatMap(({ backend, resolver }) => {
     const resolution = backend.snapshot.resolution
     if (backend.snapshot.status !== 'answer' || resolution === undefined) return []
-    return [{ lookup: backend.watcher.lookup, resolver, instances: resolution.instances, savedAt }]
+    return [{ lookup: backend.lookup, resolver, instances: resolution.instances, savedAt }]
   })
 }
 
@@ -26,7 +26,7 @@ export function savedSetsOf (backends: readonly ResolvedBackend[], savedAt: stri
 export function seedCaches (caches: ResolverCaches, sets: readonly SavedSet[], staticBackends: readonly ResolvedBackend[]): number {
   let seeded = 0
   for (const set of sets) {
-    const resolver = set.resolver ?? staticBackends.find(({ backend }) => lookupKey(backend.watcher.lookup) === lookupKey(set.lookup))?.resolver
+    const resolver = set.resolver ?? staticBackends.find(({ backend }) => lookupKey(backend.lookup) === lookupKey(set.lookup))?.resolver
     const cache = resolver === undefined ? undefined : caches.get(resolver)
     if (cache === undefined) continue
     cache.seed(set.lookup, { outcome: 'answer', instances: set.instances, ttlSeconds: undefined, nameserver: 'state-file', transport: 'udp', tcpReason: undefined })

@@ -89,7 +89,7 @@ export class TemplatedBackends {
     const entry = this.#entries.get(key)
     if (entry === undefined) return
     entry.backend.stop()
-    this.#options.caches.get(entry.resolver)?.delete(entry.backend.watcher.lookup)
+    this.#options.caches.get(entry.resolver)?.delete(entry.backend.lookup)
     this.#entries.delete(key)
   }
 }
