@@ -29,13 +29,15 @@ export async function adminPlugin (app: FastifyInstance, options: AdminOptions):
   const token = options.token
   // A page on another site can make a browser POST here (CSRF), or point its own name at
   // this address (DNS rebinding): a state-changing request must name the admin listener
-  // itself in Host, and in Origin when a browser sends one.
+  // itself in Origin when a browser sends one, and, without a token, in Host too. (With a
+  // token, a browser cannot send it cross-origin, and operators may reach the listener by
+  // any name.)
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return
     const local = { address: request.socket.localAddress ?? '', port: request.socket.localPort ?? 0 }
     const origin = request.headers.origin
     const originHost = origin === undefined ? undefined : hostOfOrigin(origin)
-    const isOwnHost = isAdminHost(request.headers.host, local, options.listenHost)
+    const isOwnHost = token !== undefined || isAdminHost(request.headers.host, local, options.listenHost)
     const isOwnOrigin = origin === undefined || (originHost !== undefined && isAdminHost(originHost, local, options.listenHost))
     if (!isOwnHost || !isOwnOrigin) {
       return await reply.code(403).send({ error: 'forbidden', reason: 'Host and Origin must name the admin listener itself' })

@@ -389,6 +389,12 @@ test('9. admin listener: no cross-origin or foreign-Host reload, 404 without ech
   const missing = await send(`${gateway.adminUrl}/secret-path?token=leaky`)
   assert.equal(missing.status, 404)
   assert.doesNotMatch(missing.body, /secret-path|leaky/)
+
+  // With a token, an operator may use any name for the listener; a foreign Origin is still refused.
+  const guarded = await SpawnedGateway.start(t, base(dns, 'admin: { token: "t0ken" }'))
+  const bearer = { authorization: 'Bearer t0ken' }
+  assert.equal((await send(`${guarded.adminUrl}/admin/reload`, { method: 'POST', host: `gateway.internal:${guarded.adminPort}`, headers: bearer })).status, 200)
+  assert.equal((await send(`${guarded.adminUrl}/admin/reload`, { method: 'POST', headers: { ...bearer, origin: 'http://evil.example' } })).status, 403)
 })
 
 test('13. the access log: one line per request, 503 included, with client, agent, bytes and upstream facts; ISO time and level names', async (t) => {
