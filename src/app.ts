@@ -62,7 +62,10 @@ export type Gateway = {
 export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? systemRandom
-  const logger = deps.logger ?? false
+  // Every log line, run or demo: ISO 8601 times and level names, what people and log shippers read without a table.
+  const logger = deps.logger === undefined || deps.logger === false
+    ? false
+    : { ...(typeof deps.logger === 'object' ? deps.logger : {}), timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }
   const publicApp = Fastify({
     logger,
     // One access-log line per request comes from proxy/plugin.ts instead of fastify's two.

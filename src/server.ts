@@ -4,7 +4,7 @@ import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
 import { boundAddress } from './util/address.js'
-import { isoNow, sleep, systemClock, type Timer } from './util/clock.js'
+import { sleep, systemClock, type Timer } from './util/clock.js'
 
 export type RunningGateway = {
   readonly gateway: Gateway
@@ -38,12 +38,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
   const config = await loadConfigFile(configPath)
   let writer: StateFileWriter | undefined
   const gateway = await buildGateway(config, {
-    logger: {
-      level: options.logLevel ?? 'info',
-      // ISO 8601 times and level names: what people and log shippers read without a lookup table.
-      timestamp: () => `,"time":"${isoNow(systemClock)}"`,
-      formatters: { level: (label: string) => ({ level: label }) }
-    },
+    logger: { level: options.logLevel ?? 'info' },
     configPath,
     onSetChanged: () => writer?.schedule(),
     loadConfig: async () => await loadConfigFile(configPath)
