@@ -6,6 +6,7 @@
  * rows with each other, not with other machines.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { profileLayers } from './profile-layers.js'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -58,8 +59,16 @@ frontends: [ { name: all, match: { host: www.example.com }, backend: web } ]
     report(`  DNS queries in the ${DURATION_S} s run (per TTL, not per request)`, `${dns.queries.length - queriesBefore}`)
     report('  srvgate resident memory after the run', `${(rssKb(gateway.pid as number) / 1024).toFixed(0)} MB`)
   } finally {
+    const exits = children.map(async (child) => { await new Promise((resolve) => { if (child.exitCode !== null) resolve(null); else child.once('exit', resolve) }) })
     for (const child of children) child.kill('SIGTERM')
+    await Promise.all(exits)
     await dns.stop()
+  }
+  const profileDir = process.env.BENCH_CPU_PROF
+  const layers = profileDir === undefined ? undefined : profileLayers(profileDir)
+  if (layers !== undefined) {
+    console.log('  where the gateway\'s busy CPU went (V8 profile, by layer):')
+    for (const [layer, share] of layers) report(`    ${layer}`, `${(share * 100).toFixed(1)}%`)
   }
 }
 

@@ -41,25 +41,32 @@ export type RecordFacts = Pick<AccessRecord, 'requestId' | 'clientIp' | 'status'
  * comes from `request` when Node parsed one (path without query or userinfo).
  */
 export function accessRecordOf (request: IncomingMessage | undefined, facts: RecordFacts): AccessRecord {
-  return {
-    method: request?.method ?? '-',
-    host: request?.headers.host,
-    path: request === undefined ? '-' : pathOf(request.url ?? '/'),
-    httpVersion: request?.httpVersion ?? '1.1',
-    userAgent: firstValue(request?.headers['user-agent']),
-    referer: firstValue(request?.headers.referer),
-    bytesIn: 0,
-    bytesOut: 0,
-    frontend: undefined,
-    backend: undefined,
-    instance: undefined,
-    upstreamStatus: undefined,
-    upstreamMs: undefined,
-    retries: 0,
-    retryReasons: undefined,
-    error: undefined,
-    ...facts
+  // Written out, not spread over defaults: one object of one shape per request (see headers.ts on spreads).
+  const record: AccessRecord = {
+    requestId: facts.requestId,
+    clientIp: facts.clientIp,
+    method: facts.method ?? request?.method ?? '-',
+    host: 'host' in facts ? facts.host : request?.headers.host,
+    path: facts.path ?? (request === undefined ? '-' : pathOf(request.url ?? '/')),
+    httpVersion: facts.httpVersion ?? request?.httpVersion ?? '1.1',
+    status: facts.status,
+    durationMs: facts.durationMs,
+    bytesIn: facts.bytesIn ?? 0,
+    bytesOut: facts.bytesOut ?? 0,
+    userAgent: 'userAgent' in facts ? facts.userAgent : firstValue(request?.headers['user-agent']),
+    referer: 'referer' in facts ? facts.referer : firstValue(request?.headers.referer),
+    frontend: facts.frontend,
+    backend: facts.backend,
+    instance: facts.instance,
+    upstreamStatus: facts.upstreamStatus,
+    upstreamMs: facts.upstreamMs,
+    retries: facts.retries ?? 0,
+    retryReasons: facts.retryReasons,
+    error: facts.error,
+    errorDetail: facts.errorDetail,
+    upgrade: facts.upgrade
   }
+  return record
 }
 
 /**
@@ -91,8 +98,7 @@ export class AccessLog {
       this.#write(`${commonLine(record, dateAt(this.#clock.wallNow()))}\n`)
       return
     }
-    const { requestId, ...fields } = record
-    this.#log.info({ requestId, ...fields }, 'request')
+    this.#log.info(record, 'request')
   }
 }
 

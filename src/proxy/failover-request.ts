@@ -190,16 +190,16 @@ export class FailoverRequest {
     this.#context.instance = instance
     const attempt = new Attempt(this, instance, backend.options.timeouts.responseMs)
     this.#current = attempt
-    const options: Dispatcher.DispatchOptions = {
-      ...this.#options,
-      origin: instance.origin,
-      body: this.#body !== undefined ? this.#body.forAttempt() : this.#options.body,
-      headersTimeout: backend.options.timeouts.responseMs,
-      // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
-      bodyTimeout: backend.options.timeouts.responseMs
-    }
+    // Copied key by key: a spread object given more keys costs microseconds on Node 20 (see headers.ts).
+    const options: Record<string, unknown> = {}
+    for (const key in this.#options) options[key] = this.#options[key as keyof Dispatcher.DispatchOptions]
+    options.origin = instance.origin
+    options.body = this.#body !== undefined ? this.#body.forAttempt() : this.#options.body
+    options.headersTimeout = backend.options.timeouts.responseMs
+    // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
+    options.bodyTimeout = backend.options.timeouts.responseMs
     try {
-      this.#agentFor(backend).dispatch(options, attempt)
+      this.#agentFor(backend).dispatch(options as unknown as Dispatcher.DispatchOptions, attempt)
     } catch (error) {
       attempt.onError(error as Error)
     }

@@ -39,9 +39,9 @@ const FORWARDING = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 
  * another address; from a trusted proxy the chain is extended (HAProxy's
  * `option forwardfor`, nginx's `real_ip_from`).
  */
-export function forwardRequestHeaders (headers: IncomingHttpHeaders, clientHeaders: IncomingHttpHeaders, facts: ForwardFacts): IncomingHttpHeaders {
-  for (const name of HOP_BY_HOP_REQUEST) if (headers[name] !== undefined) delete headers[name]
-  if (clientHeaders.connection !== undefined) for (const name of connectionListed(clientHeaders.connection)) delete headers[name]
+export function forwardRequestHeaders (incoming: IncomingHttpHeaders, clientHeaders: IncomingHttpHeaders, facts: ForwardFacts): IncomingHttpHeaders {
+  const dropped = clientHeaders.connection === undefined ? undefined : connectionListed(clientHeaders.connection)
+  const headers = copyWithout(incoming, facts.isPeerTrusted ? DROPPED_REQUEST : DROPPED_REQUEST_UNTRUSTED, dropped)
   const forwardedFor = facts.peerIp.includes(':') ? `"[${facts.peerIp}]"` : facts.peerIp
   if (facts.isPeerTrusted) {
     const chain = [clientHeaders['x-forwarded-for'] ?? []].flat()
@@ -51,7 +51,6 @@ export function forwardRequestHeaders (headers: IncomingHttpHeaders, clientHeade
     const previous = [clientHeaders.forwarded ?? []].flat()
     headers.forwarded = [...previous, `for=${forwardedFor}`].join(', ')
   } else {
-    for (const name of FORWARDING) if (headers[name] !== undefined) delete headers[name]
     headers['x-forwarded-for'] = facts.peerIp
     headers['x-forwarded-proto'] = 'http'
     headers['x-forwarded-host'] = facts.host
@@ -89,9 +88,25 @@ function firstOf (value: string | string[] | undefined): string | undefined {
 /** Response headers a client receives: hop-by-hop ones dropped (the gateway's own connection rules apply). */
 export function forwardResponseHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
   const listed = headers.connection === undefined ? undefined : connectionListed(headers.connection)
-  for (const name of HOP_BY_HOP_RESPONSE) if (headers[name] !== undefined) delete headers[name]
-  if (listed !== undefined) for (const name of listed) delete headers[name]
-  return headers
+  return copyWithout(headers, DROPPED_RESPONSE, listed)
+}
+
+const DROPPED_REQUEST: ReadonlySet<string> = new Set(HOP_BY_HOP_REQUEST)
+const DROPPED_REQUEST_UNTRUSTED: ReadonlySet<string> = new Set([...HOP_BY_HOP_REQUEST, ...FORWARDING])
+const DROPPED_RESPONSE: ReadonlySet<string> = new Set(HOP_BY_HOP_RESPONSE)
+
+/**
+ * A new object with every header but the dropped ones. Copied key by key, not
+ * mutated and not spread: on Node 20 an object made by spread and then given
+ * a few more keys costs ~4.5 µs (`delete` is as bad); a copy loop ~0.1 µs.
+ */
+function copyWithout<T extends Record<string, unknown>> (headers: T, dropped: ReadonlySet<string>, listed: readonly string[] | undefined): T {
+  const copy: Record<string, unknown> = {}
+  for (const name in headers) {
+    if (dropped.has(name) || listed?.includes(name) === true) continue
+    copy[name] = headers[name]
+  }
+  return copy as T
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/

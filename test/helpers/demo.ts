@@ -7,6 +7,17 @@ import { freePort } from './dns-server.js'
 export type SpawnedDemo = { port: number, adminPort: number, process: ChildProcess, output: () => string }
 
 export async function startDemo (t: TestContext, args: string[] = []): Promise<SpawnedDemo> {
+  // A port probed free can be taken before the demo binds it: try new ones.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDemoOnce(t, args)
+    } catch (error) {
+      if (!/already in use/.test((error as Error).message) || attempt >= 3) throw error
+    }
+  }
+}
+
+async function startDemoOnce (t: TestContext, args: string[]): Promise<SpawnedDemo> {
   const port = await freePort()
   const adminPort = await freePort()
   const child = spawn(process.execPath, [SRVGATE_BIN, 'demo', '--port', String(port), '--admin-port', String(adminPort), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
