@@ -13,8 +13,12 @@ export const HOP_BY_HOP_RESPONSE: readonly string[] = ['connection', 'keep-alive
 /** Names listed in a Connection header are hop-by-hop too. */
 function connectionListed (value: string | string[] | undefined): string[] {
   if (value === undefined) return []
+  // The common answers name nothing beyond the hop-by-hop list: no parsing per response.
+  if (typeof value === 'string' && NAMES_NOTHING_MORE.has(value)) return []
   return [value].flat().flatMap((item) => item.split(',')).map((name) => name.trim().toLowerCase()).filter((name) => name.length > 0)
 }
+
+const NAMES_NOTHING_MORE = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close', 'upgrade', 'Upgrade'])
 
 export type ForwardFacts = {
   /** The address of the peer that opened the connection. */
