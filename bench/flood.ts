@@ -3,11 +3,9 @@
  * backend, so memory must stay bounded by the template limit (256), not by
  * the number of hosts seen. Prints backends alive and resident memory.
  */
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { ConsulLikeDnsServer, freePort } from '../test/helpers/dns-server.js'
+import { readFileSync } from 'node:fs'
+import { ConsulLikeDnsServer } from '../test/helpers/dns-server.js'
+import { spawnBenchGateway } from './spawn-gateway.js'
 import { send } from '../test/helpers/http.js'
 
 const HOSTS = Number(process.env.BENCH_FLOOD_HOSTS ?? 5000)
@@ -15,12 +13,7 @@ const HOSTS = Number(process.env.BENCH_FLOOD_HOSTS ?? 5000)
 export async function floodSection (report: (name: string, value: string, target?: string) => void): Promise<void> {
   console.log(`\n## flood (${HOSTS.toLocaleString('en')} distinct preview hosts)`)
   const dns = await ConsulLikeDnsServer.start(undefined)
-  const port = await freePort()
-  const adminPort = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'srvgate-flood-'))
-  writeFileSync(join(dir, 'gateway.yaml'), `
-listen: { http: "127.0.0.1:${port}", admin: "127.0.0.1:${adminPort}" }
-drain: { delay: 0s, timeout: 5s }
+  const { port, adminPort, child: gateway } = await spawnBenchGateway('flood', `
 resolvers: { consul: { nameservers: ["${dns.address}"] } }
 frontends:
   - name: preview
@@ -28,11 +21,7 @@ frontends:
     env: { pattern: "pr-[0-9]{1,6}" }
     backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
 `)
-  const gateway = spawn(process.execPath, ['dist/main.js', 'run', '-c', join(dir, 'gateway.yaml'), '--log-level', 'error'], { stdio: 'ignore' })
   try {
-    for (let attempt = 0; attempt < 100; attempt++) {
-      try { await send(`http://127.0.0.1:${adminPort}/healthz`, { agent: false }); break } catch { await new Promise((resolve) => setTimeout(resolve, 100)) }
-    }
     const rssBefore = rssMb(gateway.pid as number)
     const started = performance.now()
     const statuses = new Map<number, number>()

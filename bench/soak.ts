@@ -4,12 +4,9 @@
  * back to 0 and the connections open to the instances back to the pool's
  * idle level (then to none once keep-alive lapses). Prints what it saw.
  */
-import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { ConsulLikeDnsServer, freePort } from '../test/helpers/dns-server.js'
+import { ConsulLikeDnsServer } from '../test/helpers/dns-server.js'
+import { spawnBenchGateway } from './spawn-gateway.js'
 import { Upstream } from '../test/helpers/upstream.js'
 import { load, send } from '../test/helpers/http.js'
 
@@ -28,23 +25,13 @@ export async function soakSection (report: (name: string, value: string, target?
     }
   }
   dns.setService('_soak.service.consul', upstreams.map((upstream) => ({ address: '127.0.0.1', port: upstream.port })))
-  const port = await freePort()
-  const adminPort = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'srvgate-soak-'))
-  writeFileSync(join(dir, 'gateway.yaml'), `
-listen: { http: "127.0.0.1:${port}", admin: "127.0.0.1:${adminPort}" }
-drain: { delay: 0s, timeout: 5s }
+  const { port, adminPort, child: gateway } = await spawnBenchGateway('soak', `
 client: { bodyIdleTimeout: 1s }
 resolvers: { consul: { nameservers: ["${dns.address}"] } }
 backends: { soak: { discovery: { resolver: consul, srv: _soak.service.consul }, maxConnectionsPerInstance: 64, timeouts: { response: 5s } } }
 frontends: [ { name: soak, match: {}, backend: soak } ]
 `)
-  const gateway = spawn(process.execPath, ['dist/main.js', 'run', '-c', join(dir, 'gateway.yaml'), '--log-level', 'error'], { stdio: 'ignore' })
   try {
-    for (let attempt = 0; attempt < 100; attempt++) {
-      try { if ((await send(`http://127.0.0.1:${adminPort}/readyz`, { agent: false })).status === 200) break } catch {}
-      await sleep(100)
-    }
     const deadline = Date.now() + SECONDS * 1000
     const until = (): boolean => Date.now() > deadline
     const counts = { slowUploads: 0, slow408: 0, abandonedUploads: 0, abandonedSlow: 0 }

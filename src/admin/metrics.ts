@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { CacheReadResult } from '../dns/cache.js'
 import type { DnsObserver } from '../dns/types.js'
 import type { Instance } from '../discovery/instance-set.js'
-import type { DispatcherEvents } from '../proxy/dispatcher.js'
+import type { DispatcherEvents } from '../proxy/failover-request.js'
 import type { FinishedRequest } from '../proxy/plugin.js'
 import type { Clock } from '../util/clock.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'

@@ -5,8 +5,6 @@ import { tolerantConnector } from './interim-continue.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { FailoverRequest, type DispatcherEvents, type ProxyContext } from './failover-request.js'
 
-export { newProxyContext, type DispatcherEvents, type ProxyContext } from './failover-request.js'
-
 const ORIGIN_PREFIX = 'http://'
 const ORIGIN_SUFFIX = '.srvgate.invalid'
 

@@ -55,6 +55,13 @@ function logsOf (gateway: SpawnedGateway, requestId: string): LogLine[] {
   return gateway.logs.filter((line) => line.requestId === requestId)
 }
 
+/** A frontend for preview environments pr-N, each a templated backend of its own. */
+const PREVIEW_ENTRY = `  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }`
+const PREVIEW = `frontends:\n${PREVIEW_ENTRY}`
+
 function base (dns: ConsulLikeDnsServer, extra = ''): string {
   return `
 listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
@@ -68,11 +75,7 @@ test('1. a client that leaves while its first resolution is pending is abandoned
   dns.setService('_web._pr-9.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
   const gateway = await SpawnedGateway.start(t, base(dns, `
 drain: { delay: 0ms, timeout: 1s }
-frontends:
-  - name: preview
-    match: { host: "{env}.preview.example.com" }
-    env: { pattern: "pr-[0-9]+" }
-    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+${PREVIEW}
 `))
   dns.answerDelayMs = 800
   const client = await openRaw(gateway.port, 'POST /upload HTTP/1.1\r\nHost: pr-9.preview.example.com\r\nx-request-id: left-early\r\nContent-Length: 100\r\n\r\n0123456789')
@@ -194,10 +197,7 @@ backends:
 frontends:
   - { name: locked, match: { host: locked.example.com }, backend: locked }
   - { name: allowed, match: { host: allowed.example.com }, backend: allowed }
-  - name: preview
-    match: { host: "{env}.preview.example.com" }
-    env: { pattern: "pr-[0-9]+" }
-    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+${PREVIEW_ENTRY}
 `))
   dns.setService('_web._pr-5.service.consul', [{ address: '127.0.0.1', port: gateway.adminPort }])
   dns.setService('_web._pr-6.service.consul', [{ address: '169.254.169.254', port: 80 }, { address: '127.0.0.1', port: fine.port }])
@@ -225,11 +225,7 @@ test('5. cycling more preview names than templated backends fit: one query per n
   const dns = await ConsulLikeDnsServer.start(t)
   const gateway = await SpawnedGateway.start(t, base(dns, `
 templatedBackends: { max: 4 }
-frontends:
-  - name: preview
-    match: { host: "{env}.preview.example.com" }
-    env: { pattern: "pr-[0-9]+" }
-    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+${PREVIEW}
 `))
   const names = Array.from({ length: 10 }, (_, index) => `pr-${100 + index}`)
   for (let round = 0; round < 3; round++) {
