@@ -3,6 +3,8 @@ import { GatewayMetrics } from './admin/metrics.js'
 import { adminPlugin, type ReloadResult } from './admin/plugin.js'
 import { gatewayState, instanceState, type GatewayStatus } from './admin/state.js'
 import type { GatewayConfig } from './config/types.js'
+import type { LoadedConfig } from './config/load.js'
+import type { Backend } from './upstream/backend.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
 import { clientErrorOf, errorReply, writeRawReply } from './proxy/error-reply.js'
@@ -15,7 +17,7 @@ import { proxyPlugin, refuseRequestUnderWay, sendError } from './proxy/plugin.js
 import { pathOf, type RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
 import { Router } from './routing/router.js'
-import { BackendRegistry } from './upstream/registry.js'
+import { BackendRegistry, type RemoteView } from './upstream/registry.js'
 import { isoNow, systemClock, type Clock } from './util/clock.js'
 import { systemRandom, type Random } from './util/random.js'
 import { VERSION } from './util/version.js'
@@ -33,7 +35,51 @@ export type GatewayDeps = {
    * Reads the configuration again (server.ts: the file, with nameserver host
    * names resolved anew). Without it, a reload is refused.
    */
-  readonly loadConfig?: () => Promise<GatewayConfig>
+  readonly loadConfig?: () => Promise<LoadedConfig>
+  /** single (default): one process does everything; primary: no traffic, the workers' one discovery; worker: traffic only. */
+  readonly role?: GatewayRole
+  /** A cluster primary: the workers, told of every set and health change and taking part in every reload. */
+  readonly workers?: WorkerPeers
+  /** A cluster worker: instance sets and health come from the primary (one view per configuration generation). */
+  readonly remote?: (generation: number) => RemoteView
+  /** The configuration generation to start with (a worker takes the primary's). */
+  readonly generation?: number
+}
+
+export type GatewayRole = 'single' | 'primary' | 'worker'
+
+/**
+ * What a cluster primary asks of its workers (cluster/worker-pool.ts). A
+ * reload is two-phase: every worker prepares the new generation beside the
+ * old one, then all commit, or all abort.
+ */
+export type WorkerPeers = {
+  /** Resolves when every worker has the generation ready; rejects (after aborting it everywhere) otherwise. */
+  readonly prepare: (generation: number, text: string, state: RoutingState) => Promise<void>
+  readonly commit: (generation: number) => void
+  readonly discoveryChanged: (generation: number, backend: Backend) => void
+  readonly healthChanged: (generation: number, backend: Backend, key: string) => void
+  /** Every running worker's figures, for /metrics and /admin/state (a worker that does not answer in time is left out). */
+  readonly stats: () => Promise<WorkerStats[]>
+  readonly status: () => WorkersStatus
+}
+
+/** Per-worker figures the primary gathers (cluster/protocol.ts carries them). */
+export type WorkerStats = {
+  /** prom-client's `getMetricsAsJSON()`: aggregated by prom-client in the primary. */
+  readonly metrics: unknown[]
+  readonly byBackend: ReadonlyArray<readonly [string, { readonly requests: number, readonly errors: number }]>
+  /** In-flight requests by backend name and instance key (only the non-zero ones). */
+  readonly inFlight: ReadonlyArray<readonly [string, string, number]>
+}
+
+export type WorkersStatus = { readonly configured: number, readonly running: number, readonly replaced: number }
+
+/** A configuration built and warmed beside the running one, not yet serving. */
+export type Candidate = {
+  readonly state: RoutingState
+  readonly caches: ResolverCaches
+  readonly previousCaches: ResolverCaches
 }
 
 export type Gateway = {
@@ -54,6 +100,10 @@ export type Gateway = {
    * keeps the old configuration and is recorded.
    */
   readonly reload: () => Promise<ReloadResult>
+  /** The steps of a reload, for a cluster worker (the primary runs them across processes). */
+  readonly prepare: (next: GatewayConfig, generation: number) => Promise<Candidate>
+  readonly commit: (candidate: Candidate) => string
+  readonly abort: (candidate: Candidate) => void
   readonly setDraining: () => void
   readonly close: () => Promise<void>
 }
@@ -96,28 +146,34 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const adminApp = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) })
 
   let state: RoutingState
-  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock })
+  const role = deps.role ?? 'single'
+  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role })
   const onError = (error: unknown): void => { publicApp.log.error({ err: error }, 'discovery failed unexpectedly') }
   // app.ts owns the resolver caches across reloads: unchanged resolvers keep theirs.
   let caches = new ResolverCaches(config.resolvers, { clock, random, dnsObserver: metrics.dnsObserver, onCacheRead: metrics.onCacheRead, onError })
-  const makeRegistry = (next: GatewayConfig, previous?: BackendRegistry): BackendRegistry => new BackendRegistry(next, {
+  const workers = deps.workers
+  const makeRegistry = (next: GatewayConfig, generation: number, nextCaches: ResolverCaches, previous?: BackendRegistry): BackendRegistry => new BackendRegistry(next, {
     clock,
     random,
-    caches,
+    caches: nextCaches,
     // Backends of the same name keep their health (ejections, checks, in-flight counts).
-    healthOf: (name) => previous?.all().find((backend) => backend.name === name)?.health,
+    healthOf: (name) => previous?.named(name)?.health,
     dnsObserver: metrics.dnsObserver,
     events: {
       instanceEjected: metrics.backendEvents.instanceEjected,
       setChanged: () => deps.onSetChanged?.(),
       activeCheckChanged: (backend, instance, isFailing) => {
         publicApp.log[isFailing ? 'warn' : 'info']({ backend, instance: instance.key }, isFailing ? 'instance failing its health check: taken out' : 'instance passing its health check again')
-      }
+      },
+      discoveryChanged: workers === undefined ? undefined : (backend) => { workers.discoveryChanged(generation, backend) },
+      healthChanged: workers === undefined ? undefined : (backend, key) => { workers.healthChanged(generation, backend, key) }
     },
     onCacheRead: metrics.onCacheRead,
-    onError
+    onError,
+    remote: deps.remote?.(generation)
   })
-  state = { config, router: new Router(config.frontends), registry: makeRegistry(config) }
+  let generation = deps.generation ?? 0
+  state = { config, generation, router: new Router(config.frontends), registry: makeRegistry(config, generation, caches) }
   const dispatcher = new GatewayDispatcher(metrics.dispatcherEvents, clock)
   let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
   const status = { isStarted: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
@@ -149,28 +205,26 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     return await sendError(reply, new ProxyError(ErrorCode.UPSTREAM_ERROR, (error as Error).message, undefined, { cause: error }))
   })
 
-  /** The reload path, one straight line: load, build and warm beside, swap, record. */
-  const loadAndApply = async (): Promise<ReloadResult> => {
-    if (deps.loadConfig === undefined) return { ok: false, errors: ['this gateway was not started from a file'] }
-    let next: GatewayConfig
-    try {
-      next = await deps.loadConfig()
-    } catch (error) {
-      return { ok: false, errors: error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message] }
-    }
+  /** Build and warm `next` beside the running configuration; nothing changes for requests yet. */
+  const prepare = async (next: GatewayConfig, nextGeneration: number): Promise<Candidate> => {
     const nextCaches = caches.next(next.resolvers)
-    const previousCaches = caches
-    caches = nextCaches
-    const candidate: RoutingState = { config: next, router: new Router(next.frontends), registry: makeRegistry(next, state.registry) }
+    const candidate: RoutingState = { config: next, generation: nextGeneration, router: new Router(next.frontends), registry: makeRegistry(next, nextGeneration, nextCaches, state.registry) }
     try {
       await candidate.registry.start()
     } catch (error) {
       candidate.registry.stop()
-      caches = previousCaches
-      return { ok: false, errors: [(error as Error).message] }
+      throw error
     }
+    return { state: candidate, caches: nextCaches, previousCaches: caches }
+  }
+  const abort = (candidate: Candidate): void => { candidate.state.registry.stop() }
+  /** Swap in one step; returns the summary. */
+  const commit = (candidate: Candidate): string => {
+    const next = candidate.state.config
     const previous = state
-    state = candidate
+    state = candidate.state
+    caches = candidate.caches
+    generation = candidate.state.generation
     previous.registry.stop()
     applyClientLimits(publicApp, next)
     log.format = next.accessLog.format
@@ -181,7 +235,35 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // Listeners are bound once: compared with what runs, not with the last file read.
     const ignored = changedListeners(config, next)
     const summary = `${next.frontends.length} frontends, ${next.backends.size} backends`
-    return { ok: true, summary: ignored.length === 0 ? summary : `${summary}; restart to apply ${ignored.join(', ')}` }
+    return ignored.length === 0 ? summary : `${summary}; restart to apply ${ignored.join(', ')}`
+  }
+
+  /** The reload path, one straight line: load, build and warm beside (in every worker too), swap, record. */
+  const loadAndApply = async (): Promise<ReloadResult> => {
+    if (deps.loadConfig === undefined) return { ok: false, errors: ['this gateway was not started from a file'] }
+    let loaded: LoadedConfig
+    try {
+      loaded = await deps.loadConfig()
+    } catch (error) {
+      return { ok: false, errors: error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message] }
+    }
+    let candidate: Candidate
+    try {
+      candidate = await prepare(loaded.config, generation + 1)
+    } catch (error) {
+      return { ok: false, errors: [(error as Error).message] }
+    }
+    if (workers !== undefined) {
+      // Every worker builds the same text beside its running one, or none switches.
+      try {
+        await workers.prepare(candidate.state.generation, loaded.text, candidate.state)
+      } catch (error) {
+        abort(candidate)
+        return { ok: false, errors: [(error as Error).message] }
+      }
+      workers.commit(candidate.state.generation)
+    }
+    return { ok: true, summary: commit(candidate) }
   }
 
   const gateway: Gateway = {
@@ -191,7 +273,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     metrics,
     accessLog,
     get state () { return state },
-    get isReady () { return status.isStarted && !status.isDraining },
+    // A primary is ready once a worker serves traffic.
+    get isReady () { return status.isStarted && !status.isDraining && (workers === undefined || workers.status().running > 0) },
     get isDraining () { return status.isDraining },
     start: async () => {
       await state.registry.start()
@@ -211,6 +294,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       }
       return result
     },
+    prepare,
+    commit,
+    abort,
     setDraining: () => { status.isDraining = true },
     close: async () => {
       await publicApp.close()
@@ -224,18 +310,53 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   await adminApp.register(adminPlugin, {
     token: config.adminToken,
     listenHost: config.listen.admin.host,
-    metrics,
+    contentType: metrics.registry.contentType,
+    // With workers: this process's registry and every worker's, aggregated by prom-client.
+    exposition: async () => await metrics.exposition(workers === undefined ? undefined : (await workers.stats()).map((stats) => stats.metrics)),
     isReady: () => gateway.isReady,
-    state: () => gatewayState(state.config, state, {
-      isReady: gateway.isReady,
-      isDraining: status.isDraining,
-      configPath: deps.configPath,
-      loadedAt: status.loadedAt,
-      lastReload: status.lastReload
-    }, clock, { byBackend: metrics.requestsByBackend, dnsQueries: metrics.dnsQueryCount }),
+    state: async () => {
+      const stats = workers === undefined ? undefined : await workers.stats()
+      return gatewayState(state.config, state, {
+        isReady: gateway.isReady,
+        isDraining: status.isDraining,
+        configPath: deps.configPath,
+        loadedAt: status.loadedAt,
+        lastReload: status.lastReload,
+        workers: workers?.status()
+      }, clock, stats === undefined
+        ? { byBackend: metrics.requestsByBackend, dnsQueries: metrics.dnsQueryCount }
+        : { byBackend: sumByBackend(stats), dnsQueries: metrics.dnsQueryCount, inFlight: inFlightOf(stats) })
+    },
     reload: gateway.reload
   })
   return gateway
+}
+
+/** Requests per backend name, summed over the workers. */
+function sumByBackend (stats: readonly WorkerStats[]): Map<string, { requests: number, errors: number }> {
+  const sum = new Map<string, { requests: number, errors: number }>()
+  for (const { byBackend } of stats) {
+    for (const [name, counts] of byBackend) {
+      const total = sum.get(name) ?? { requests: 0, errors: 0 }
+      total.requests += counts.requests
+      total.errors += counts.errors
+      sum.set(name, total)
+    }
+  }
+  return sum
+}
+
+/** In-flight requests by backend name, then instance key, summed over the workers. */
+function inFlightOf (stats: readonly WorkerStats[]): Map<string, Map<string, number>> {
+  const sum = new Map<string, Map<string, number>>()
+  for (const { inFlight } of stats) {
+    for (const [name, key, count] of inFlight) {
+      const byKey = sum.get(name) ?? new Map<string, number>()
+      byKey.set(key, (byKey.get(key) ?? 0) + count)
+      sum.set(name, byKey)
+    }
+  }
+  return sum
 }
 
 /** Settings bound once at start; a reload that changes them says so instead of half-applying. */
@@ -245,6 +366,7 @@ function changedListeners (running: GatewayConfig, next: GatewayConfig): string[
   if (running.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
   if (running.adminToken !== next.adminToken) changed.push('admin.token')
   if (running.statePath !== next.statePath) changed.push('statePath')
+  if (running.workers !== next.workers) changed.push('workers')
   if (running.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')
   return changed
 }

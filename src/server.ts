@@ -1,10 +1,13 @@
-import { loadConfigFile } from './config/load.js'
+import { fileURLToPath } from 'node:url'
+import { readConfigFile } from './config/load.js'
+import { WorkerPool } from './cluster/worker-pool.js'
+import { workerCount } from './cluster/worker-count.js'
+import { drainTraffic, within } from './drain.js'
 import type { GatewayConfig } from './config/types.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
 import { boundAddress } from './util/address.js'
-import { sleep, systemClock, type Timer } from './util/clock.js'
 
 export type RunningGateway = {
   readonly gateway: Gateway
@@ -30,18 +33,26 @@ export type StartOptions = {
 }
 
 /** Start-up was called off by a signal: not a failure (exit 0). */
+/** The worker entry point, next to this file once built. */
+const WORKER_ENTRY = fileURLToPath(new URL('./cluster/worker-main.js', import.meta.url))
+
 export class StartAborted extends Error {
   override name = 'StartAborted'
 }
 
 export async function startGateway (configPath: string, options: StartOptions = {}): Promise<RunningGateway> {
-  const config = await loadConfigFile(configPath)
+  const { config, text } = await readConfigFile(configPath)
+  const workerTotal = workerCount(config)
+  const logLevel = options.logLevel ?? 'info'
   let writer: StateFileWriter | undefined
+  // With workers, this process is the primary: one discovery, one health view, no traffic.
+  const pool = workerTotal > 1 ? new WorkerPool({ count: workerTotal, exec: WORKER_ENTRY, args: ['--log-level', logLevel] }) : undefined
   const gateway = await buildGateway(config, {
-    logger: { level: options.logLevel ?? 'info' },
+    logger: { level: logLevel },
     configPath,
     onSetChanged: () => writer?.schedule(),
-    loadConfig: async () => await loadConfigFile(configPath)
+    loadConfig: async () => await readConfigFile(configPath),
+    ...(pool === undefined ? {} : { role: 'primary' as const, workers: pool })
   })
   const log = gateway.publicApp.log
   if (config.statePath !== undefined) {
@@ -65,39 +76,34 @@ export async function startGateway (configPath: string, options: StartOptions = 
     checkAborted()
     await untilAborted(gateway.start(), signal)
     checkAborted()
-    address = await listen(gateway.publicApp, config.listen.http)
+    address = pool === undefined
+      ? await listen(gateway.publicApp, config.listen.http)
+      : await untilAborted(pool.start(() => gateway.state, text, log), signal)
   } catch (error) {
     // All or nothing: a half-started gateway closes what it opened before reporting.
+    pool?.killAll()
     await gateway.close().catch(() => {})
     throw error
   }
-  log.info({ listen: address, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length }, 'srvgate listening')
+  log.info({ listen: address, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal }, 'srvgate listening')
 
   let draining: Promise<void> | undefined
   const drain = async (): Promise<void> => {
     draining ??= (async () => {
-      const { delayMs, timeoutMs } = gateway.state.config.drain
-      gateway.setDraining()
-      log.info({ delayMs, timeoutMs }, 'draining: readyz answers 503')
-      await sleep(systemClock, delayMs)
-      const closing = gateway.publicApp.close().then(() => 'closed' as const)
-      // drain.timeout bounds the drain whatever is in flight: then every connection,
-      // queued upstream request and pool goes, and the process exits.
-      const deadline = timeout(timeoutMs)
-      const outcome = await Promise.race([closing, deadline.promise])
-      deadline.cancel()
-      if (outcome === 'timeout') {
-        log.warn({ timeoutMs, inFlight: (await gateway.metrics.inFlight.get()).values[0]?.value ?? 0 }, 'drain timeout: closing the remaining connections')
-        gateway.publicApp.server.closeAllConnections()
-        await gateway.dispatcher.destroy()
-        const grace = timeout(1000)
-        await Promise.race([closing, grace.promise])
-        grace.cancel()
+      if (pool === undefined) {
+        await drainTraffic(gateway)
+      } else {
+        // Every worker drains on its own listener connections; the primary waits for all of them.
+        const { delayMs, timeoutMs } = gateway.state.config.drain
+        gateway.setDraining()
+        log.info({ delayMs, timeoutMs, workers: pool.status().running }, 'draining: readyz answers 503; every worker drains')
+        if (await within(pool.drain(), delayMs + timeoutMs + 5000) === 'timeout') {
+          log.warn('workers still running after drain.delay + drain.timeout: killing them')
+          pool.killAll()
+        }
       }
       await writer?.flush()
-      const grace = timeout(2000)
-      await Promise.race([gateway.close(), grace.promise])
-      grace.cancel()
+      await within(gateway.close(), 2000)
       log.info('drained')
     })()
     await draining
@@ -110,14 +116,8 @@ async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen
   return boundAddress(app.server.address(), address)
 }
 
-function timeout (ms: number): { promise: Promise<'timeout'>, cancel: () => void } {
-  let timer: Timer | undefined
-  const promise = new Promise<'timeout'>((resolve) => { timer = systemClock.setTimeout(() => { resolve('timeout') }, ms) })
-  return { promise, cancel: () => { timer?.cancel() } }
-}
-
 /** `work`, or StartAborted as soon as the signal fires. */
-async function untilAborted (work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+async function untilAborted<T> (work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return await work
   let onAbort: (() => void) | undefined
   const aborted = new Promise<never>((_resolve, reject) => {
@@ -125,7 +125,7 @@ async function untilAborted (work: Promise<void>, signal: AbortSignal | undefine
     signal.addEventListener('abort', onAbort, { once: true })
   })
   try {
-    await Promise.race([work, aborted])
+    return await Promise.race([work, aborted])
   } finally {
     signal.removeEventListener('abort', onAbort as () => void)
   }

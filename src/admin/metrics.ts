@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client'
 import type { CacheReadResult } from '../dns/cache.js'
 import type { DnsObserver } from '../dns/types.js'
 import type { Instance } from '../discovery/instance-set.js'
@@ -33,16 +33,19 @@ export class GatewayMetrics {
 
   readonly #clock: Clock
 
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock }) {
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' }) {
     this.#clock = options.clock
     this.#backends = backends
     const registers = [this.registry]
+    // In a cluster, what the primary alone does (discovery, health, reloads) is registered there
+    // only; requests are counted where they are served. /metrics aggregates the registries.
+    const control = options.role === 'worker' ? [] : registers
     // The standard process_* and nodejs_* names dashboards expect, minus prom-client's
     // `_total` gauges (a gauge never ends in _total): nodejs_active_resources{type} has their counts.
     collectDefaultMetrics({ register: this.registry })
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
     // eslint-disable-next-line no-new
-    new Gauge({ name: 'srvgate_build_info', help: 'Always 1; the labels say which srvgate and Node.js run.', labelNames: ['version', 'nodejs_version'], registers })
+    new Gauge({ name: 'srvgate_build_info', help: 'Always 1; the labels say which srvgate and Node.js run.', labelNames: ['version', 'nodejs_version'], registers: control })
       .set({ version: options.version, nodejs_version: process.version }, 1)
     this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers })
     this.requestDuration = new Histogram({
@@ -53,8 +56,8 @@ export class GatewayMetrics {
       registers
     })
     this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers })
-    this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers })
-    this.lastReloadSuccessTimestamp = new Gauge({ name: 'srvgate_config_last_reload_success_timestamp_seconds', help: 'When a configuration was last applied (start or reload), Unix time.', registers })
+    this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers: control })
+    this.lastReloadSuccessTimestamp = new Gauge({ name: 'srvgate_config_last_reload_success_timestamp_seconds', help: 'When a configuration was last applied (start or reload), Unix time.', registers: control })
     this.lastReloadSuccessful.set(1)
     this.lastReloadSuccessTimestamp.set(this.#clock.wallNow() / 1000)
     this.upstreamLatency = new Histogram({
@@ -65,14 +68,14 @@ export class GatewayMetrics {
       registers
     })
     this.retries = new Counter({ name: 'srvgate_upstream_retries_total', help: 'Requests sent again to another instance, by reason.', labelNames: ['backend', 'reason'], registers })
-    this.ejections = new Counter({ name: 'srvgate_outlier_ejections_total', help: 'Instances ejected by passive health checks.', labelNames: ['backend'], registers })
+    this.ejections = new Counter({ name: 'srvgate_outlier_ejections_total', help: 'Instances ejected by passive health checks.', labelNames: ['backend'], registers: control })
     const self = this
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'srvgate_backend_instances',
       help: 'Instances per backend by state (up, ejected, failing-check, dns-removed).',
       labelNames: ['backend', 'state'],
-      registers,
+      registers: control,
       collect () {
         this.reset()
         // Templated backends share their template's label: counts add up.
@@ -88,10 +91,10 @@ export class GatewayMetrics {
         }
       }
     })
-    this.dnsQueries = new Counter({ name: 'srvgate_dns_queries_total', help: 'DNS queries by nameserver, transport and outcome (noerror, nxdomain, servfail, timeout, …).', labelNames: ['nameserver', 'transport', 'outcome'], registers })
-    this.dnsRejected = new Counter({ name: 'srvgate_dns_rejected_answers_total', help: 'DNS answers not believed (spoofed ID, wrong question, QR=0, cut short, undecodable).', labelNames: ['nameserver', 'transport', 'reason'], registers })
-    this.cacheReads = new Counter({ name: 'srvgate_dns_cache_reads_total', help: 'Reads of the resolver cache by discovery: hit (served fresh), stale (served while DNS fails) or miss (nothing servable: waited for DNS). hit / (hit + miss) is the hit ratio.', labelNames: ['result'], registers })
-    this.reloads = new Counter({ name: 'srvgate_config_reloads_total', help: 'Configuration reloads by result (ok, error).', labelNames: ['result'], registers })
+    this.dnsQueries = new Counter({ name: 'srvgate_dns_queries_total', help: 'DNS queries by nameserver, transport and outcome (noerror, nxdomain, servfail, timeout, …).', labelNames: ['nameserver', 'transport', 'outcome'], registers: control })
+    this.dnsRejected = new Counter({ name: 'srvgate_dns_rejected_answers_total', help: 'DNS answers not believed (spoofed ID, wrong question, QR=0, cut short, undecodable).', labelNames: ['nameserver', 'transport', 'reason'], registers: control })
+    this.cacheReads = new Counter({ name: 'srvgate_dns_cache_reads_total', help: 'Reads of the resolver cache by discovery: hit (served fresh), stale (served while DNS fails) or miss (nothing servable: waited for DNS). hit / (hit + miss) is the hit ratio.', labelNames: ['result'], registers: control })
+    this.reloads = new Counter({ name: 'srvgate_config_reloads_total', help: 'Configuration reloads by result (ok, error).', labelNames: ['result'], registers: control })
   }
 
   readonly dnsObserver: DnsObserver = {
@@ -157,6 +160,18 @@ export class GatewayMetrics {
     counts.requests++
     if (request.status >= 500) counts.errors++
     this.requestsByBackend.set(name, counts)
+  }
+
+  /**
+   * The Prometheus text: this registry alone, or with every cluster worker's
+   * (`getMetricsAsJSON()` of each), aggregated by prom-client (counters and
+   * histograms summed; each default metric by its own aggregator).
+   */
+  async exposition (workers?: readonly unknown[][]): Promise<string> {
+    if (workers === undefined) return await this.registry.metrics()
+    const own = await this.registry.getMetricsAsJSON()
+    const all = [own, ...workers] as Array<Array<MetricObjectWithValues<MetricValue<string>>>>
+    return await AggregatorRegistry.aggregate(all).metrics()
   }
 
   /** A reload applied (ok) or refused. */

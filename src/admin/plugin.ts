@@ -2,7 +2,6 @@ import { timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { DASHBOARD_PAGE } from './dashboard-page.js'
-import type { GatewayMetrics } from './metrics.js'
 
 export type ReloadResult = { readonly ok: true, readonly summary: string } | { readonly ok: false, readonly errors: readonly string[] }
 
@@ -11,8 +10,10 @@ export type AdminOptions = {
   readonly token: string | undefined
   /** The host the admin listener was configured with (listen.admin), a name it answers to. */
   readonly listenHost: string
-  readonly metrics: GatewayMetrics
-  readonly state: () => unknown
+  /** The Prometheus exposition: this process's metrics, or a cluster's aggregated. */
+  readonly exposition: () => Promise<string>
+  readonly contentType: string
+  readonly state: () => Promise<unknown>
   /** Config loaded, first resolutions done, not draining. */
   readonly isReady: () => boolean
   readonly reload: () => Promise<ReloadResult>
@@ -63,11 +64,11 @@ export async function adminPlugin (app: FastifyInstance, options: AdminOptions):
   })
 
   app.get('/metrics', async (_request, reply) => {
-    const body = await options.metrics.registry.metrics()
-    return await reply.header('content-type', options.metrics.registry.contentType).send(body)
+    const body = await options.exposition()
+    return await reply.header('content-type', options.contentType).send(body)
   })
 
-  app.get('/admin/state', async () => options.state())
+  app.get('/admin/state', async () => await options.state())
 
   app.post('/admin/reload', async (_request, reply) => {
     const result = await options.reload()

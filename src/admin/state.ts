@@ -11,12 +11,16 @@ export type GatewayStatus = {
   readonly configPath: string | undefined
   readonly loadedAt: string
   readonly lastReload: { readonly at: string, readonly result: 'ok' | 'error', readonly error?: string } | undefined
+  /** With worker processes: how many are configured, run now, and were replaced since start. */
+  readonly workers?: { readonly configured: number, readonly running: number, readonly replaced: number }
 }
 
 /** Counters the state shows next to the backends (from admin/metrics.ts). */
 export type StateCounts = {
   readonly byBackend: ReadonlyMap<string, { readonly requests: number, readonly errors: number }>
   readonly dnsQueries: number
+  /** With worker processes: in-flight requests by backend name and instance key (the primary serves none). */
+  readonly inFlight?: ReadonlyMap<string, ReadonlyMap<string, number>>
 }
 
 export function instanceState (backend: Backend, instance: Instance, nowMs: number): InstanceState {
@@ -54,6 +58,8 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
     })),
     backends: routing.registry.all().map((backend) => {
       const snapshot = backend.snapshot
+      const workersInFlight = counts.inFlight?.get(backend.name)
+      const inFlightOf = (key: string): number => workersInFlight === undefined ? backend.health.peek(key)?.inFlight ?? 0 : workersInFlight.get(key) ?? 0
       const instances = backend.set.instances.map((instance) => {
         const record = backend.health.peek(instance.key)
         const state = instanceState(backend, instance, now)
@@ -63,7 +69,7 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
           port: instance.port,
           priority: instance.priority,
           weight: instance.weight,
-          inFlight: record?.inFlight ?? 0,
+          inFlight: inFlightOf(instance.key),
           consecutiveFailures: record?.consecutiveFailures ?? 0,
           state,
           reason: state === 'ejected' ? `ejected until ${wallTime(record?.ejectedUntilMs ?? now, clock)} after ${record?.ejections ?? 0} ejection(s) in a row`
@@ -73,9 +79,11 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
         }
       })
       // Gone from DNS but still finishing requests: shown as draining, with why.
-      for (const record of backend.health.values()) {
-        if (backend.set.has(record.key) || record.inFlight === 0) continue
-        instances.push({ key: record.key, address: record.key, port: 0, priority: 0, weight: 0, inFlight: record.inFlight, consecutiveFailures: record.consecutiveFailures, state: 'dns-removed', reason: 'removed from DNS; finishing in-flight requests', ejectedUntil: undefined })
+      const finishing = workersInFlight === undefined ? [...backend.health.values()].map((record) => record.key) : [...workersInFlight.keys()]
+      for (const key of finishing) {
+        const inFlight = inFlightOf(key)
+        if (backend.set.has(key) || inFlight === 0) continue
+        instances.push({ key, address: key, port: 0, priority: 0, weight: 0, inFlight, consecutiveFailures: backend.health.peek(key)?.consecutiveFailures ?? 0, state: 'dns-removed', reason: 'removed from DNS; finishing in-flight requests', ejectedUntil: undefined })
       }
       return {
         name: backend.name,

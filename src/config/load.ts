@@ -25,13 +25,21 @@ const systemLookup: HostLookup = async (host) => (await lookup(host)).address
  * so a nameserver that moved is followed by a reload.
  */
 export async function loadConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<GatewayConfig> {
+  return (await readConfigFile(file, env, hostLookup)).config
+}
+
+/** A configuration and the text it was compiled from (a cluster's workers compile the same bytes). */
+export type LoadedConfig = { readonly config: GatewayConfig, readonly text: string }
+
+/** loadConfigFile, keeping the text. */
+export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<LoadedConfig> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (cause) {
     throw new ConfigError(ErrorCode.CONFIG_READ, [{ path: '', message: `cannot read ${file}: ${(cause as Error).message}` }], { cause })
   }
-  return await resolveNameserverHosts(parseConfigText(text, env), hostLookup)
+  return { config: await resolveNameserverHosts(parseConfigText(text, env), hostLookup), text }
 }
 
 /** Nameservers written as host names become IP addresses; a name that does not resolve is a configuration error with its path. */
@@ -207,6 +215,7 @@ type Document = {
   templatedBackends: { max: number, idleTimeout: string }
   accessLog: { format: 'json' | 'common' }
   statePath?: string
+  workers?: number
   resolvers: Record<string, {
     nameservers: string[], timeout: string, attempts: number, ttl: { min: string, max: string }, targetTtl: { min: string, max: string },
     staleFor: string, negativeTtl: string, emptyGrace: string, ednsPayload: number, addressPolicy?: AddressPolicyDocument
@@ -325,6 +334,7 @@ class Compiler {
       templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout) },
       accessLog: { format: document.accessLog.format },
       statePath: document.statePath,
+      workers: document.workers,
       resolvers,
       backends,
       frontends

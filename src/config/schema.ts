@@ -184,6 +184,12 @@ export const gatewaySchema = {
       }
     },
     statePath: { type: 'string', minLength: 1, description: 'File for last-known instance sets; unset: none kept.' },
+    workers: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 256,
+      description: 'Worker processes serving traffic (node:cluster); unset: one per core the process may use (os.availableParallelism()). 1: a single process. The SRVGATE_WORKERS environment variable wins. Discovery, health checks, the state file and the admin listener run once, in the primary.'
+    },
     resolvers: {
       type: 'object',
       default: {},

@@ -22,6 +22,8 @@ export type GatewayConfig = {
   readonly accessLog: { readonly format: 'json' | 'common' }
   /** Where last-known instance sets are kept; undefined: not kept. */
   readonly statePath: string | undefined
+  /** Worker processes; undefined: one per core (cluster/worker-count.ts; SRVGATE_WORKERS wins). */
+  readonly workers: number | undefined
   readonly resolvers: ReadonlyMap<string, ResolverConfig>
   readonly backends: ReadonlyMap<string, BackendConfig>
   readonly frontends: readonly FrontendConfig[]

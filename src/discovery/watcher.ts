@@ -24,6 +24,23 @@ export type DiscoverySnapshot = {
 
 export type RefusedInstance = { readonly key: string, readonly reason: string }
 
+/**
+ * Where a backend's instance set comes from: DNS through the resolver cache
+ * (DiscoveryWatcher: one process, or a cluster's primary), or the primary's
+ * view over IPC (cluster/remote-discovery.ts: a worker).
+ */
+export interface DiscoverySource {
+  readonly lookup: Lookup
+  readonly snapshot: DiscoverySnapshot
+  /** Resolves once the first snapshot is known (done or failed into a known state). */
+  start: () => Promise<void>
+  stop: () => void
+  /** A connect failure suggests an instance moved: look again soon (rate-limited). */
+  refreshSoon: () => void
+}
+
+export const PENDING_SNAPSHOT: DiscoverySnapshot = Object.freeze({ status: 'pending', set: InstanceSet.EMPTY, isStale: false, lastError: undefined, resolution: undefined, refused: [] })
+
 export type WatcherOptions = {
   readonly lookup: Lookup
   readonly cache: ResolverCache
@@ -51,10 +68,10 @@ const MIN_FORCED_REFRESH_MS = 250
  * and coalesces), so requests never wait on DNS in steady state. A connect
  * failure asks for a refresh now (rate-limited: never a query storm).
  */
-export class DiscoveryWatcher {
+export class DiscoveryWatcher implements DiscoverySource {
   readonly lookup: Lookup
   readonly #options: WatcherOptions
-  #snapshot: DiscoverySnapshot = { status: 'pending', set: InstanceSet.EMPTY, isStale: false, lastError: undefined, resolution: undefined, refused: [] }
+  #snapshot: DiscoverySnapshot = PENDING_SNAPSHOT
   #timer: Timer | undefined
   #isStopped = false
   #lastForcedMs = -Infinity

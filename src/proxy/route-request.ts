@@ -8,7 +8,8 @@ import type { BackendRegistry } from '../upstream/registry.js'
 import type { ClientGone } from './client-gone.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
-export type RoutingState = { readonly config: GatewayConfig, readonly router: Router, readonly registry: BackendRegistry }
+/** What requests run against; `generation` counts applied configurations (a cluster's processes agree on it). */
+export type RoutingState = { readonly config: GatewayConfig, readonly generation: number, readonly router: Router, readonly registry: BackendRegistry }
 
 export type RequestLine = {
   readonly method: string

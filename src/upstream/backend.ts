@@ -6,9 +6,8 @@ import { LeastRequestPolicy } from '../balance/least-request.js'
 import { RandomPolicy } from '../balance/random.js'
 import { HashPolicy } from '../balance/hash.js'
 import type { Instance, InstanceSet } from '../discovery/instance-set.js'
-import { DiscoveryWatcher, type DiscoverySnapshot } from '../discovery/watcher.js'
+import type { DiscoverySnapshot, DiscoverySource } from '../discovery/watcher.js'
 import type { Lookup } from '../dns/resolver.js'
-import type { ResolverCache } from '../dns/cache.js'
 import { ActiveChecker } from '../health/active-checker.js'
 import { HealthTable } from '../health/instance-health.js'
 import { OutlierDetector } from '../health/outlier.js'
@@ -22,12 +21,18 @@ export type Outcome = 'success' | 'connect-failure' | 'timeout' | 'reset' | 'sta
 export type BackendParts = {
   readonly name: string
   readonly options: BackendOptions
-  readonly lookup: Lookup
-  readonly cache: ResolverCache
-  /** The resolver's ttl.min: discovery never reads the cache more often. */
-  readonly minIntervalMs: number
-  /** Why an address may not be an instance (address-policy.ts). */
-  readonly refusal: (address: string, port: number) => string | undefined
+  /**
+   * Makes the backend's discovery source, told where to report changes: a
+   * DiscoveryWatcher on the resolver cache, or (a cluster worker) the primary's view.
+   */
+  readonly discovery: (onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void) => DiscoverySource
+  /**
+   * Passive outcomes go here instead of being judged locally: a cluster worker
+   * sends them to the primary, which decides ejections once for every worker.
+   */
+  readonly forwardReport?: (key: string, outcome: Outcome) => void
+  /** Run active health checks in this process (default true; workers leave them to the primary). */
+  readonly runsChecks?: boolean
   readonly clock: Clock
   readonly random: Random
   readonly events?: BackendEvents
@@ -35,13 +40,25 @@ export type BackendParts = {
   readonly health?: HealthTable
   /** The name metrics use; default: the name. */
   readonly metricLabel?: string
-  readonly onError?: (error: unknown) => void
+}
+
+/** What another process needs to know of one instance's health (cluster/protocol.ts carries it). */
+export type HealthView = {
+  readonly key: string
+  /** 0: not ejected. Relative, because each process has its own monotonic clock. */
+  readonly ejectedForMs: number
+  readonly ejections: number
+  readonly isFailingActiveCheck: boolean
 }
 
 export type BackendEvents = {
   readonly instanceEjected?: (backend: string, instance: Instance, untilMs: number) => void
   readonly setChanged?: (backend: string, added: readonly Instance[], removed: readonly Instance[]) => void
   readonly activeCheckChanged?: (backend: string, instance: Instance, isFailing: boolean) => void
+  /** The snapshot changed (set, status or staleness): a cluster primary sends it to the workers. */
+  readonly discoveryChanged?: (backend: Backend) => void
+  /** An instance was ejected or crossed an active check's rise or fall: a cluster primary sends it on. */
+  readonly healthChanged?: (backend: Backend, key: string) => void
 }
 
 function createPolicy (name: BackendOptions['balance'], random: Random): BalancePolicy {
@@ -68,8 +85,9 @@ export class Backend {
    */
   readonly metricLabel: string
   readonly options: BackendOptions
-  readonly watcher: DiscoveryWatcher
+  readonly watcher: DiscoverySource
   readonly health: HealthTable
+  readonly #forwardReport: ((key: string, outcome: Outcome) => void) | undefined
   readonly #checker: ActiveChecker | undefined
   readonly #policy: BalancePolicy
   readonly #outlier: OutlierDetector
@@ -80,6 +98,7 @@ export class Backend {
   #usableFor: InstanceSet | undefined
   #usableUntilMs = Infinity
   #lastUsedMs: number
+  #holders = 0
   readonly #pickContext: PickContext
 
   constructor (parts: BackendParts) {
@@ -90,15 +109,8 @@ export class Backend {
     this.health = parts.health ?? new HealthTable()
     this.options = options
     // The backend wires its own discovery and checks: it owns what they change.
-    this.watcher = new DiscoveryWatcher({
-      lookup: parts.lookup,
-      cache: parts.cache,
-      refusal: parts.refusal,
-      clock: parts.clock,
-      minIntervalMs: parts.minIntervalMs,
-      onChange: (snapshot, previous) => { this.#onDiscoveryChange(snapshot, previous) },
-      onError: parts.onError
-    })
+    this.watcher = parts.discovery((snapshot, previous) => { this.#onDiscoveryChange(snapshot, previous) })
+    this.#forwardReport = parts.forwardReport
     this.#policy = createPolicy(options.balance, parts.random)
     this.#outlier = new OutlierDetector(options.outlier)
     this.#clock = parts.clock
@@ -106,7 +118,7 @@ export class Backend {
     this.#lastUsedMs = parts.clock.now()
     this.#pickContext = { hashKey: undefined, inFlight: (instance) => this.health.peek(instance.key)?.inFlight ?? 0 }
     const check = options.healthCheck
-    this.#checker = check === undefined
+    this.#checker = check === undefined || parts.runsChecks === false
       ? undefined
       : new ActiveChecker({
         check,
@@ -117,6 +129,7 @@ export class Backend {
         onChange: (instance, isFailing) => {
           this.#usableFor = undefined
           this.#events.activeCheckChanged?.(name, instance, isFailing)
+          this.#events.healthChanged?.(this, instance.key)
         }
       })
   }
@@ -142,6 +155,19 @@ export class Backend {
   async ready (): Promise<void> { await this.watcher.start() }
   get snapshot (): DiscoverySnapshot { return this.watcher.snapshot }
   get lastUsedMs (): number { return this.#lastUsedMs }
+  /**
+   * Someone else uses this backend (a cluster worker holds a templated backend the
+   * primary resolves for it): it must not be reclaimed while held.
+   */
+  hold (): void { this.#holders++ }
+  release (): void {
+    if (this.#holders > 0) this.#holders--
+    this.#lastUsedMs = this.#clock.now()
+  }
+
+  /** Requests in flight here, or held by another process: not idle. */
+  get isBusy (): boolean { return this.#holders > 0 || this.inFlight > 0 }
+
   get inFlight (): number {
     let total = 0
     for (const record of this.health.values()) total += record.inFlight
@@ -153,6 +179,7 @@ export class Backend {
     const { added, removed } = snapshot.set.diff(previous.set)
     if (added.length > 0 || removed.length > 0) this.#events.setChanged?.(this.metricLabel, added, removed)
     this.health.purge((key) => snapshot.set.has(key))
+    this.#events.discoveryChanged?.(this)
   }
 
   /** True when at least one instance could take a request now. */
@@ -185,6 +212,20 @@ export class Backend {
 
   /** Passive health: connect failures, timeouts, resets and 5xx count against an instance. */
   report (instance: Instance, outcome: Outcome): void {
+    const forward = this.#forwardReport
+    if (forward !== undefined) {
+      // A worker: the primary counts and decides. A success matters only when it ends a run
+      // of failures, so the hot path sends nothing while an instance is fine.
+      const record = this.health.get(instance.key)
+      if (outcome === 'success') {
+        if (record.consecutiveFailures === 0) return
+        record.consecutiveFailures = 0
+      } else {
+        record.consecutiveFailures++
+      }
+      forward(instance.key, outcome)
+      return
+    }
     const record = this.health.get(instance.key)
     if (outcome === 'success') {
       this.#outlier.recordSuccess(record)
@@ -197,8 +238,47 @@ export class Backend {
     if (this.#outlier.recordFailure(record, now, ejected, set.size)) {
       this.#usableFor = undefined
       this.#events.instanceEjected?.(this.metricLabel, instance, record.ejectedUntilMs)
+      this.#events.healthChanged?.(this, instance.key)
     }
     if (outcome === 'connect-failure') this.watcher.refreshSoon()
+  }
+
+  /** A report from another process (a cluster worker), by key; ignored for an instance no longer in the set. */
+  reportKey (key: string, outcome: Outcome): void {
+    const instance = this.set.get(key)
+    if (instance !== undefined) this.report(instance, outcome)
+    else if (outcome === 'connect-failure') this.watcher.refreshSoon()
+  }
+
+  /** One instance's health as another process needs it. */
+  healthView (key: string): HealthView {
+    const record = this.health.peek(key)
+    const now = this.#clock.now()
+    return {
+      key,
+      ejectedForMs: record === undefined || !record.isEjected(now) ? 0 : record.ejectedUntilMs - now,
+      ejections: record?.ejections ?? 0,
+      isFailingActiveCheck: record?.isFailingActiveCheck ?? false
+    }
+  }
+
+  /** Every instance whose health is not plain "up", for a worker that starts. */
+  healthViews (): HealthView[] {
+    const views: HealthView[] = []
+    for (const record of this.health.values()) {
+      const view = this.healthView(record.key)
+      if (view.ejectedForMs > 0 || view.isFailingActiveCheck) views.push(view)
+    }
+    return views
+  }
+
+  /** Apply what the primary decided (a cluster worker). */
+  applyHealth (view: HealthView): void {
+    const record = this.health.get(view.key)
+    record.ejectedUntilMs = view.ejectedForMs > 0 ? this.#clock.now() + view.ejectedForMs : 0
+    record.ejections = view.ejections
+    record.isFailingActiveCheck = view.isFailingActiveCheck
+    this.#usableFor = undefined
   }
 
   #usableGroups (): ReadonlyArray<readonly Instance[]> {

@@ -6,7 +6,8 @@ import type { DnsObserver } from '../dns/types.js'
 import type { HealthTable } from '../health/instance-health.js'
 import { isoNow, type Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
-import { Backend, type BackendEvents } from './backend.js'
+import { Backend, type BackendEvents, type Outcome } from './backend.js'
+import { DiscoveryWatcher, type DiscoverySnapshot, type DiscoverySource } from '../discovery/watcher.js'
 import { AddressPolicy, ownListeners, type OwnListeners } from './address-policy.js'
 import { ResolverCaches } from './resolver-caches.js'
 import { ENV, TemplatedBackends } from './templated-backends.js'
@@ -27,6 +28,20 @@ export type RegistryDeps = {
   readonly maxTemplated?: number
   /** Default: templatedBackends.idleTimeout. */
   readonly templateIdleMs?: number
+  /** A cluster worker: instance sets and health come from the primary, passive outcomes go to it. */
+  readonly remote?: RemoteView
+}
+
+/** A cluster worker's window on the primary (cluster/remote-view.ts). */
+export type RemoteView = {
+  /** The primary's view of one backend; a templated one is asked for by template and env. */
+  readonly discovery: (
+    name: string,
+    lookup: Lookup,
+    onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void,
+    template: { readonly template: string, readonly env: string } | undefined
+  ) => DiscoverySource
+  readonly report: (backend: string, key: string, outcome: Outcome) => void
 }
 
 /**
@@ -56,7 +71,7 @@ export class BackendRegistry {
       idleMs: deps.templateIdleMs ?? config.templatedBackends.idleTimeoutMs,
       clock: deps.clock,
       caches: this.caches,
-      make: (name, template, env) => this.#make(name, { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }, template, template.template)
+      make: (name, template, env) => this.#make(name, { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }, template, { template: template.template, env })
     })
   }
 
@@ -72,6 +87,9 @@ export class BackendRegistry {
   }
 
   get (name: string): Backend | undefined { return this.#static.get(name) }
+
+  /** A static or alive templated backend by its name (`web-pr-1`). */
+  named (name: string): Backend | undefined { return this.#static.get(name) ?? this.#templated.named(name) }
 
   /**
    * The backend a template makes for `env` (already checked against the
@@ -104,25 +122,33 @@ export class BackendRegistry {
     ]
   }
 
-  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, metricLabel?: string): Backend {
+  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }): Backend {
     const cache = this.caches.get(discovery.resolver)
     const resolver = this.#config.resolvers.get(discovery.resolver)
     if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/load.ts checks this)`)
     const lookup: Lookup = discovery.kind === 'srv' ? { kind: 'srv', name: discovery.name } : { kind: 'address', name: discovery.name, port: discovery.port }
+    const remote = this.#deps.remote
     const policy = new AddressPolicy([resolver.addressPolicy, options.addressPolicy], this.#ownListeners)
+    const local = (onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void): DiscoverySource => new DiscoveryWatcher({
+      lookup,
+      cache,
+      refusal: (address, port) => policy.refusal(address, port),
+      clock: this.#deps.clock,
+      minIntervalMs: resolver.ttl.minMs,
+      onChange,
+      onError: this.#deps.onError
+    })
     return new Backend({
       name,
       options,
-      lookup,
-      cache,
-      minIntervalMs: resolver.ttl.minMs,
-      refusal: (address, port) => policy.refusal(address, port),
+      discovery: remote === undefined ? local : (onChange) => remote.discovery(name, lookup, onChange, templated),
+      forwardReport: remote === undefined ? undefined : (key, outcome) => { remote.report(name, key, outcome) },
+      runsChecks: remote === undefined,
       clock: this.#deps.clock,
       random: this.#deps.random,
       events: this.#deps.events,
       health: this.#deps.healthOf?.(name),
-      metricLabel,
-      onError: this.#deps.onError
+      metricLabel: templated?.template
     })
   }
 }

@@ -62,6 +62,12 @@ export class TemplatedBackends {
     return backend
   }
 
+  /** The alive backend of this name (a cluster worker applying what the primary sent); bounded by max. */
+  named (name: string): Backend | undefined {
+    for (const { backend } of this.#entries.values()) if (backend.name === name) return backend
+    return undefined
+  }
+
   /** Every templated backend alive, with its resolver. */
   entries (): Entry[] { return [...this.#entries.values()] }
 
@@ -69,7 +75,7 @@ export class TemplatedBackends {
   reclaimIdle (): void {
     const now = this.#options.clock.now()
     for (const [key, { backend }] of this.#entries) {
-      if (now - backend.lastUsedMs >= this.#options.idleMs && backend.inFlight === 0) this.#remove(key)
+      if (now - backend.lastUsedMs >= this.#options.idleMs && !backend.isBusy) this.#remove(key)
     }
   }
 
@@ -77,7 +83,7 @@ export class TemplatedBackends {
   #evictOne (): boolean {
     let oldest: { key: string, lastUsedMs: number } | undefined
     for (const [key, { backend }] of this.#entries) {
-      if (backend.inFlight > 0) continue
+      if (backend.isBusy) continue
       if (oldest === undefined || backend.lastUsedMs < oldest.lastUsedMs) oldest = { key, lastUsedMs: backend.lastUsedMs }
     }
     if (oldest === undefined) return false

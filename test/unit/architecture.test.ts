@@ -17,9 +17,11 @@ const LAYER: Record<string, number> = {
   proxy: 5,
   admin: 6,
   app: 7,
-  server: 8, demo: 8,
-  cli: 9,
-  main: 10
+  drain: 8,
+  cluster: 9,
+  server: 10, demo: 10,
+  cli: 11,
+  main: 12
 }
 
 /** Which modules may import a package (prefix match on the path under src/). */
