@@ -73,7 +73,7 @@ export type WorkerStats = {
   readonly inFlight: ReadonlyArray<readonly [string, string, number]>
 }
 
-export type WorkersStatus = { readonly configured: number, readonly running: number, readonly replaced: number }
+export type WorkersStatus = { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
 
 /** A configuration built and warmed beside the running one, not yet serving. */
 export type Candidate = {

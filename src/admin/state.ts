@@ -12,7 +12,7 @@ export type GatewayStatus = {
   readonly loadedAt: string
   readonly lastReload: { readonly at: string, readonly result: 'ok' | 'error', readonly error?: string } | undefined
   /** With worker processes: how many are configured, run now, and were replaced since start. */
-  readonly workers?: { readonly configured: number, readonly running: number, readonly replaced: number }
+  readonly workers?: { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
 }
 
 /** Counters the state shows next to the backends (from admin/metrics.ts). */

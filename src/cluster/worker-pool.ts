@@ -59,6 +59,12 @@ export class WorkerPool implements WorkerPeers {
     this.#state = state
     this.#log = log
     this.#text = text
+    // The kernel hands connections to the workers (SCHED_NONE), not the primary (SCHED_RR):
+    // a connection the primary has passed to a worker that dies before taking it is lost
+    // in the primary and hangs its client forever; accepted by the kernel, it is reset.
+    // No primary hop per connection either. Under load the kernel spreads them evenly
+    // enough (docs/BENCHMARKS.md); Node 20 has no SO_REUSEPORT to do better.
+    cluster.schedulingPolicy = cluster.SCHED_NONE
     cluster.setupPrimary({ exec: this.#options.exec, args: [...this.#options.args] })
     cluster.on('message', (worker, message: unknown) => { if (isToPrimary(message)) this.#onMessage(worker, message) })
     cluster.on('exit', (worker, code, signal) => { this.#onExit(worker, code, signal) })
@@ -68,9 +74,9 @@ export class WorkerPool implements WorkerPeers {
   }
 
   status (): WorkersStatus {
-    let running = 0
-    for (const member of this.#members.values()) if (member.isServing) running++
-    return { configured: this.#options.count, running, replaced: this.#replaced }
+    const pids: number[] = []
+    for (const member of this.#members.values()) if (member.isServing && member.worker.process.pid !== undefined) pids.push(member.worker.process.pid)
+    return { configured: this.#options.count, running: pids.length, replaced: this.#replaced, pids }
   }
 
   // ---- WorkerPeers: what app.ts asks of the workers ----

@@ -10,6 +10,8 @@ import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { load, send } from '../helpers/http.js'
 
 const WEB = '_web._prod.service.consul'
+/** The reload, drain and state-file stories hold with one process and with a primary and two workers (issue 9). */
+const WORKER_COUNTS = [1, 2]
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 function configText (dns: ConsulLikeDnsServer, extra = '', frontends = ''): string {
@@ -24,11 +26,11 @@ ${frontends}
 ${extra}`
 }
 
-async function setup (t: TestContext, extra = '') {
+async function setup (t: TestContext, extra = '', workers?: number) {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstreams = await Promise.all(['a', 'b'].map(async (name) => await Upstream.start(t, name)))
   dns.setService(WEB, upstreams.map((upstream) => ({ address: '127.0.0.1', port: upstream.port })))
-  const gateway = await SpawnedGateway.start(t, configText(dns, extra))
+  const gateway = await SpawnedGateway.start(t, configText(dns, extra), { workers })
   return { dns, upstreams, gateway, get: async () => await send(`${gateway.url}/`, { host: 'www.example.com' }) }
 }
 
@@ -96,8 +98,8 @@ test('admin token and the warning for an open admin listener', async (t) => {
   await open.waitForLog((line) => /admin listener \(.*\) is reachable beyond loopback and has no token/.test(String(line.msg)))
 })
 
-test('SIGHUP with a broken file keeps serving under load; a good file is swapped in', async (t) => {
-  const { dns, gateway, get } = await setup(t)
+for (const workers of WORKER_COUNTS) test(`SIGHUP with a broken file keeps serving under load; a good file is swapped in (workers: ${workers})`, async (t) => {
+  const { dns, gateway, get } = await setup(t, '', workers)
   const original = readFileSync(gateway.configPath, 'utf8')
   let isDone = false
   const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 50_000 })
@@ -134,8 +136,8 @@ test('SIGHUP with a broken file keeps serving under load; a good file is swapped
   assert.equal(routed.json().instance, 'canary')
 })
 
-test('a reload never cuts an in-flight request', async (t) => {
-  const { upstreams, gateway } = await setup(t)
+for (const workers of WORKER_COUNTS) test(`a reload never cuts an in-flight request (workers: ${workers})`, async (t) => {
+  const { upstreams, gateway } = await setup(t, '', workers)
   for (const upstream of upstreams) upstream.behaviour = (request, response) => {
     if (request.url !== '/slow') return false
     setTimeout(() => { response.end(JSON.stringify({ instance: upstream.name })) }, 1500)
@@ -150,8 +152,8 @@ test('a reload never cuts an in-flight request', async (t) => {
   assert.equal(response.status, 200)
 })
 
-test('SIGTERM under load: readyz turns 503, in-flight requests finish, nothing dropped, exit 0', async (t) => {
-  const { gateway, upstreams } = await setup(t, 'drain: { delay: 1s, timeout: 10s }')
+for (const workers of WORKER_COUNTS) test(`SIGTERM under load: readyz turns 503, in-flight requests finish, nothing dropped, exit 0 (workers: ${workers})`, async (t) => {
+  const { gateway, upstreams } = await setup(t, 'drain: { delay: 1s, timeout: 10s }', workers)
   for (const upstream of upstreams) upstream.behaviour = (_request, response) => {
     setTimeout(() => { response.end(JSON.stringify({ instance: upstream.name })) }, 50)
     return true
@@ -176,13 +178,13 @@ test('SIGTERM under load: readyz turns 503, in-flight requests finish, nothing d
   await gateway.waitForLog((line) => line.msg === 'drained')
 })
 
-test('restarted while DNS is down, the gateway serves the state file\'s sets, marked stale', async (t) => {
+for (const workers of WORKER_COUNTS) test(`restarted while DNS is down, the gateway serves the state file's sets, marked stale (workers: ${workers})`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'srvgate-state-'))
   const statePath = join(dir, 'state', 'state.json')
   const dns = await ConsulLikeDnsServer.start(t)
   const upstream = await Upstream.start(t, 'remembered')
   dns.setService(WEB, [{ address: '127.0.0.1', port: upstream.port }])
-  const first = await SpawnedGateway.start(t, configText(dns, `statePath: ${statePath}`))
+  const first = await SpawnedGateway.start(t, configText(dns, `statePath: ${statePath}`), { workers })
   assert.equal((await send(`${first.url}/`, { host: 'www.example.com' })).status, 200)
   await first.stop()
   assert.ok(existsSync(statePath), 'the state file was written')
@@ -191,7 +193,7 @@ test('restarted while DNS is down, the gateway serves the state file\'s sets, ma
   assert.equal(saved.sets[0]?.instances[0]?.port, upstream.port)
 
   await dns.stop()
-  const second = await SpawnedGateway.start(t, configText(dns, `statePath: ${statePath}`))
+  const second = await SpawnedGateway.start(t, configText(dns, `statePath: ${statePath}`), { workers })
   const response = await send(`${second.url}/`, { host: 'www.example.com' })
   assert.equal(response.status, 200)
   assert.equal(response.json().instance, 'remembered')
@@ -199,7 +201,7 @@ test('restarted while DNS is down, the gateway serves the state file\'s sets, ma
   assert.equal(state.backends[0]?.isStale, true)
 })
 
-test('templated backends are kept in the state file too: a restart while DNS is down serves preview environments', async (t) => {
+for (const workers of WORKER_COUNTS) test(`templated backends are kept in the state file too: a restart while DNS is down serves preview environments (workers: ${workers})`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'srvgate-state-'))
   const statePath = join(dir, 'state.json')
   const dns = await ConsulLikeDnsServer.start(t)
@@ -211,14 +213,14 @@ test('templated backends are kept in the state file too: a restart while DNS is 
     env: { pattern: "pr-[0-9]+" }
     backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }`
   const config = `${configText(dns, `statePath: ${statePath}`, previewFrontend)}\ntemplatedBackends: { max: 16, idleTimeout: 10m }\n`
-  const first = await SpawnedGateway.start(t, config)
+  const first = await SpawnedGateway.start(t, config, { workers })
   assert.equal((await send(`${first.url}/`, { host: 'pr-7.preview.example.com' })).status, 200)
   await first.stop()
   const saved = JSON.parse(readFileSync(statePath, 'utf8')) as { sets: Array<{ lookup: { name: string }, resolver: string }> }
   assert.deepEqual(saved.sets.map((set) => [set.lookup.name, set.resolver]), [['_web._pr-7.service.consul', 'consul']])
 
   await dns.stop()
-  const second = await SpawnedGateway.start(t, config)
+  const second = await SpawnedGateway.start(t, config, { workers })
   const response = await send(`${second.url}/`, { host: 'pr-7.preview.example.com' })
   assert.equal(response.status, 200)
   assert.equal(response.json().instance, 'preview-7')
@@ -284,8 +286,8 @@ test('a reload while DNS is down keeps serving the last known instances', async 
   assert.equal(state.backends[0]?.instances.length, 2)
 })
 
-test('reloads asked at the same moment under load apply one at a time, nothing fails', async (t) => {
-  const { gateway, get } = await setup(t)
+for (const workers of WORKER_COUNTS) test(`reloads asked at the same moment under load apply one at a time, nothing fails (workers: ${workers})`, async (t) => {
+  const { gateway, get } = await setup(t, '', workers)
   let isDone = false
   const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 50_000 })
   const answers = await Promise.all(Array.from({ length: 5 }, async () => await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST', agent: false })))

@@ -11,9 +11,11 @@ import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { load, send } from '../helpers/http.js'
 
 const WEB = '_web._prod.service.consul'
+/** Everything here holds with one process and with a primary and two workers (issue 9). */
+const WORKER_COUNTS = [1, 2]
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-async function setup (t: TestContext, instances: number, resolverExtra = '') {
+async function setup (t: TestContext, workers: number, instances: number, resolverExtra = '') {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstreams = await Promise.all(Array.from({ length: instances }, async (_, index) => await Upstream.start(t, `v1-${index}`)))
   const records = (list: Upstream[]): SrvInstance[] => list.map((upstream) => ({ address: '127.0.0.1', port: upstream.port }))
@@ -29,13 +31,13 @@ backends:
 frontends:
   - { name: staging, match: { host: staging.example.com }, backend: web-staging }
   - { name: prod, match: { host: www.example.com }, backend: web-prod }
-`)
+`, { workers })
   const get = async () => await send(`${gateway.url}/`, { host: 'www.example.com' })
   return { dns, upstreams, records, gateway, get }
 }
 
-test('rolling replacement of every instance under load: 0 failed requests', async (t) => {
-  const { dns, upstreams, records, get } = await setup(t, 3)
+for (const workers of WORKER_COUNTS) test(`rolling replacement of every instance under load: 0 failed requests (workers: ${workers})`, async (t) => {
+  const { dns, upstreams, records, get } = await setup(t, workers, 3)
   let isDone = false
   const running = load(get, { concurrency: 8, until: () => isDone, maxRequests: 50_000 })
   let current = [...upstreams]
@@ -58,8 +60,8 @@ test('rolling replacement of every instance under load: 0 failed requests', asyn
   for (const next of replacements) assert.ok(next.requests > 0, `${next.name} got traffic`)
 })
 
-test('an instance crashes under load while its record stays 3 s in DNS: 0 failed idempotent requests', async (t) => {
-  const { dns, upstreams, records, get } = await setup(t, 3)
+for (const workers of WORKER_COUNTS) test(`an instance crashes under load while its record stays 3 s in DNS: 0 failed idempotent requests (workers: ${workers})`, async (t) => {
+  const { dns, upstreams, records, get } = await setup(t, workers, 3)
   let isDone = false
   const running = load(get, { concurrency: 8, until: () => isDone, maxRequests: 50_000 })
   await sleep(500)
@@ -74,8 +76,8 @@ test('an instance crashes under load while its record stays 3 s in DNS: 0 failed
   assert.ok((result.byInstance.get('v1-1') ?? 0) > 0 && (result.byInstance.get('v1-2') ?? 0) > 0)
 })
 
-test('the DNS server stopped for 15 s under load (staleFor 60s): 0 failed requests', async (t) => {
-  const { dns, get } = await setup(t, 2, ', staleFor: 60s')
+for (const workers of WORKER_COUNTS) test(`the DNS server stopped for 15 s under load (staleFor 60s): 0 failed requests (workers: ${workers})`, async (t) => {
+  const { dns, get } = await setup(t, workers, 2, ', staleFor: 60s')
   let isDone = false
   const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 100_000 })
   await sleep(500)
@@ -90,8 +92,8 @@ test('the DNS server stopped for 15 s under load (staleFor 60s): 0 failed reques
   assert.equal(result.byInstance.size, 2, 'both instances kept serving from the stale answer')
 })
 
-test('scale-out: a new instance gets traffic within ttl.min + 1 s of its registration', async (t) => {
-  const { dns, upstreams, records, get } = await setup(t, 2)
+for (const workers of WORKER_COUNTS) test(`scale-out: a new instance gets traffic within ttl.min + 1 s of its registration (workers: ${workers})`, async (t) => {
+  const { dns, upstreams, records, get } = await setup(t, workers, 2)
   const added = await Upstream.start(t, 'added')
   let isDone = false
   const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 50_000 })
@@ -107,8 +109,8 @@ test('scale-out: a new instance gets traffic within ttl.min + 1 s of its registr
   assert.deepEqual(result.failures, [])
 })
 
-test('isolation under load: staging emptied gets 503 while prod keeps serving', async (t) => {
-  const { dns, gateway, get } = await setup(t, 2)
+for (const workers of WORKER_COUNTS) test(`isolation under load: staging emptied gets 503 while prod keeps serving (workers: ${workers})`, async (t) => {
+  const { dns, gateway, get } = await setup(t, workers, 2)
   const staging = async () => await send(`${gateway.url}/`, { host: 'staging.example.com' })
   assert.equal((await staging()).status, 200)
   dns.setService('_web._staging.service.consul', [])

@@ -128,7 +128,7 @@ backends:
   one: { discovery: { resolver: consul, srv: _one.service.consul }, maxConnectionsPerInstance: 1, timeouts: { response: 800ms }, outlier: { consecutiveFailures: 100 } }
 frontends:
   - { name: one, match: { host: one.example.com }, backend: one }
-`))
+`), { workers: 1 })   // maxConnectionsPerInstance bounds each worker's pool: one process makes "the only connection" exact
   const slow = await openRaw(gateway.port, 'POST /slow HTTP/1.1\r\nHost: one.example.com\r\nx-request-id: slow-upload\r\nContent-Length: 10\r\n\r\nab')
   const started = Date.now()
   await Promise.race([slow.closed, sleep(4000)])

@@ -21,6 +21,8 @@ export type SpawnOptions = {
   readonly args?: string[]
   readonly port?: number
   readonly adminPort?: number
+  /** SRVGATE_WORKERS; unset: the product's default (one worker per core). */
+  readonly workers?: number
 }
 
 export class SpawnedGateway {
@@ -74,7 +76,7 @@ export class SpawnedGateway {
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'srvgate-e2e-'))
     const configPath = options.configPath ?? join(dir, 'gateway.yaml')
     writeFileSync(configPath, SpawnedGateway.render(config, port, adminPort))
-    const child = spawn(process.execPath, [SRVGATE_BIN, 'run', '-c', configPath, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+    const child = spawn(process.execPath, [SRVGATE_BIN, 'run', '-c', configPath, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.workers === undefined ? {} : { SRVGATE_WORKERS: String(options.workers) }), ...options.env } })
     const gateway = new SpawnedGateway(port, adminPort, configPath, child)
     t.after(async () => { await gateway.stop() })
     return gateway
