@@ -6,13 +6,14 @@
  * rows with each other, not with other machines.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { cpuMs, rssKb, wrk as wrkRun, type WrkResult } from './wrk.js'
 import { profileLayers } from './profile-layers.js'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConsulLikeDnsServer, freePort } from '../test/helpers/dns-server.js'
 
-type WrkResult = { requestsPerSecond: number, p50Ms: number, p99Ms: number, requests: number, errors: number }
+const wrk = async (url: string, seconds: number): Promise<WrkResult> => await wrkRun(url, { threads: 1, connections: CONNECTIONS, seconds, host: 'www.example.com' })
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -34,6 +35,7 @@ export async function proxySection (report: (name: string, value: string, target
     const dir = mkdtempSync(join(tmpdir(), 'srvgate-bench-'))
     writeFileSync(join(dir, 'gateway.yaml'), `
 listen: { http: "127.0.0.1:${gatewayPort}" }
+workers: 1
 resolvers: { consul: { nameservers: ["${dns.address}"] } }
 backends: { web: { discovery: { resolver: consul, srv: _web._prod.service.consul } } }
 frontends: [ { name: all, match: { host: www.example.com }, backend: web } ]
@@ -70,41 +72,6 @@ frontends: [ { name: all, match: { host: www.example.com }, backend: web } ]
     console.log('  where the gateway\'s busy CPU went (V8 profile, by layer):')
     for (const [layer, share] of layers) report(`    ${layer}`, `${(share * 100).toFixed(1)}%`)
   }
-}
-
-/** Async: the DNS server lives in this process and must keep answering while wrk runs. */
-async function wrk (url: string, seconds: number): Promise<WrkResult> {
-  const child = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', 'Host: www.example.com', url], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
-  await new Promise((resolve) => child.on('close', resolve))
-  const number = (pattern: RegExp): number => Number(pattern.exec(out)?.[1] ?? NaN)
-  const latency = (label: string): number => {
-    const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out)
-    if (match === null) return NaN
-    const value = Number(match[1])
-    return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
-  }
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)
-  return {
-    requestsPerSecond: number(/Requests\/sec:\s+([\d.]+)/),
-    requests: number(/(\d+) requests in/),
-    p50Ms: latency('50'),
-    p99Ms: latency('99'),
-    errors: errors === null ? 0 : Number(errors[1])
-  }
-}
-
-/** Resident set size of a process, in kB, from /proc (Linux). */
-function rssKb (pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
-}
-
-/** User + system CPU time of a process, in ms, from /proc (Linux). */
-function cpuMs (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  const ticks = Number(fields[11]) + Number(fields[12])
-  return ticks * 10 // USER_HZ is 100 on Linux
 }
 
 async function waitForPort (port: number): Promise<void> {

@@ -1,3 +1,4 @@
+import pino from 'pino'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { GatewayMetrics } from './admin/metrics.js'
 import { adminPlugin, type ReloadResult } from './admin/plugin.js'
@@ -115,7 +116,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   // Every log line, run or demo: ISO 8601 times and level names, what people and log shippers read without a table.
   const logger = deps.logger === undefined || deps.logger === false
     ? false
-    : { ...(typeof deps.logger === 'object' ? deps.logger : {}), timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }
+    : { stream: stdoutDestination(), ...(typeof deps.logger === 'object' ? deps.logger : {}), timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }
   const publicApp = Fastify({
     logger,
     // One access-log line per request comes from proxy/plugin.ts instead of fastify's two.
@@ -178,7 +179,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
   const status = { isStarted: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
 
-  const accessLog = new AccessLog(config.accessLog.format, publicApp.log, clock)
+  const accessLog = new AccessLog(config.accessLog.format, publicApp.log, clock, (line) => { stdoutDestination().write(line) })
   const log = accessLog
   /** A request answered on the raw socket (Node could not parse it, or CONNECT): same JSON shape, one access-log line. */
   const refuseRaw = (socket: Duplex, request: IncomingMessage | undefined, error: GatewayError): void => {
@@ -330,6 +331,26 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     reload: gateway.reload
   })
   return gateway
+}
+
+let stdout: ReturnType<typeof pino.destination> | undefined
+
+/**
+ * Where every log line of this process goes (pino JSON and the common access
+ * format alike): stdout through one sonic-boom, asynchronous, so a request
+ * never waits on a write, and lines that arrive while a write is under way go
+ * out together in the next one (batched under load, at once when idle).
+ * Flushed synchronously when the process exits.
+ */
+function stdoutDestination (): ReturnType<typeof pino.destination> {
+  if (stdout === undefined) {
+    const destination = pino.destination({ dest: 1, sync: false })
+    stdout = destination
+    process.once('exit', () => {
+      try { destination.flushSync() } catch { /* stdout already closed: nothing to save */ }
+    })
+  }
+  return stdout
 }
 
 /** Requests per backend name, summed over the workers. */

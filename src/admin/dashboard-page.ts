@@ -81,7 +81,9 @@ export const DASHBOARD_PAGE = `<!doctype html>
     readiness.textContent = state.isDraining ? 'draining' : state.isReady ? 'ready' : 'not ready';
     readiness.className = 'pill ' + (state.isDraining ? 'warn' : state.isReady ? 'ok' : 'bad');
     const reload = state.lastReload;
-    document.getElementById('meta').textContent = 'config loaded ' + utc(state.loadedAt) + (reload ? ' · last reload ' + reload.result + ' at ' + utc(reload.at) : '') + ' · updated ' + utc(state.generatedAt);
+    const workers = state.workers;
+    document.getElementById('meta').textContent = 'config loaded ' + utc(state.loadedAt) + (reload ? ' · last reload ' + reload.result + ' at ' + utc(reload.at) : '') +
+      (workers ? ' · workers ' + workers.running + '/' + workers.configured + (workers.replaced > 0 ? ' (' + workers.replaced + ' replaced)' : '') : '') + ' · updated ' + utc(state.generatedAt);
     document.getElementById('reload-error').textContent = reload && reload.result === 'error' ? 'reload refused: ' + (reload.error || 'see the logs') + ' (the previous configuration keeps serving)' : '';
     const dnsRate = dnsHistory.length > 0 ? dnsHistory[dnsHistory.length - 1].queries : 0;
     document.getElementById('dns-rate').textContent = dnsRate.toFixed(1);

@@ -82,7 +82,7 @@ frontends:
     match: { host: "{env}.preview.example.com" }
     env: { pattern: "pr-[0-9]+" }
     backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
-`)
+`, { workers: 2 })   // the dashboard shows the one shared view of both workers
   const { appendFileSync } = await import('node:fs')
   let isDone = false
   const traffic = (async () => {
@@ -116,7 +116,7 @@ frontends:
   assert.doesNotMatch(dnsTable, /\bs → \d+ms|undefined/)
   assert.doesNotMatch(dnsTable, /\d{4,}ms/, 'ages and TTLs read as durations, not thousands of ms')
   const meta = await page.locator('#meta').innerText()
-  assert.match(meta, /config loaded \d\d:\d\d:\d\d UTC · updated \d\d:\d\d:\d\d UTC/)
+  assert.match(meta, /config loaded \d\d:\d\d:\d\d UTC · workers 2\/2 · updated \d\d:\d\d:\d\d UTC/)
 
   appendFileSync(gateway.configPath, '\nbackends: { broken: 1 }\n')
   await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })

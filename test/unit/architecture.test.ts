@@ -29,6 +29,7 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   dns2: ['dns/transport.ts', 'demo/'],
   'lru-cache': ['dns/cache.ts'],
   fastify: ['proxy/', 'admin/', 'app.ts', 'server.ts'],
+  pino: ['app.ts'],
   '@fastify/http-proxy': ['proxy/'],
   ajv: ['config/validate.ts'],
   yaml: ['config/load.ts'],
