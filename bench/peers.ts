@@ -21,6 +21,7 @@ import { cpuMsOfTree, wrk, type WrkResult } from './wrk.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ONLY = process.env.BENCH_PEERS
 const WRK_ARGS = { threads: 2, connections: 64 }
 const SRV = `_web._tcp.${ZONE}`
 const HOST = 'www.example.com'
@@ -41,13 +42,14 @@ export async function peersSection (report: (name: string, value: string, target
   try {
     const instancePorts = [await freePort(), await freePort(), await freePort()]
     children.push(startNginxInstances(dir, instancePorts))
-    bind = await BindServer.start(bindT, [
-      ...instancePorts.map((port, index) => `_web._tcp 5 IN SRV 1 1 ${port} web${index}.${ZONE}.`),
-      ...instancePorts.map((_port, index) => `web${index} 5 IN A 127.0.0.1`)
-    ])
+    // Targets are `localhost.`: Caddy looks SRV targets up with the system resolver, not the
+    // SRV source, so the name must resolve there too; BIND serves it for HAProxy and srvgate.
+    bind = await BindServer.start(bindT, instancePorts.map((port) => `_web._tcp 5 IN SRV 1 1 ${port} localhost.`), { localhost: ['@ 5 IN A 127.0.0.1'] })
     const nameserver = bind.address
     const contestants: Contestant[] = []
     const add = async (name: string, start: (port: number) => ChildProcess | undefined): Promise<void> => {
+      // BENCH_PEERS=caddy,srvgate runs some contestants only.
+      if (ONLY !== undefined && !ONLY.split(',').some((part) => name.toLowerCase().startsWith(part.trim().toLowerCase()))) return
       const port = await freePort()
       const child = start(port)
       if (child === undefined) return
@@ -167,7 +169,7 @@ function startHaproxy (dir: string, port: number, nameserver: string, threads: n
   writeFileSync(file, `
 global
   nbthread ${threads}
-  maxconn 10000
+  maxconn 4000
 defaults
   mode http
   timeout connect 5s
@@ -206,7 +208,13 @@ http://:${port} {
   }
 }
 `)
-  return spawn('caddy', ['run', '--config', file, '--adapter', 'caddyfile'], { stdio: 'ignore', env: { ...process.env, GOMAXPROCS: String(procs), HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } })
+  // Caddy 2.6 (Go 1.19) dials SRV targets through the system resolver, and Go 1.19 matches
+  // /etc/hosts names only without the trailing dot; in its own mount namespace it gets a
+  // hosts file that also names `localhost.` (the machine's file is left alone).
+  const hosts = join(dir, 'hosts')
+  writeFileSync(hosts, '127.0.0.1 localhost localhost.\n')
+  const command = `mount --bind ${hosts} /etc/hosts && exec caddy run --config ${file} --adapter caddyfile`
+  return spawn('unshare', ['--mount', 'sh', '-c', command], { stdio: 'ignore', env: { ...process.env, GOMAXPROCS: String(procs), HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } })
 }
 
 function startSrvgate (dir: string, port: number, nameserver: string, workers: number): ChildProcess {

@@ -9,6 +9,7 @@
  *   proxy     req/s, p50/p99 straight to a backend vs through srvgate; CPU µs per request
  *   flood     thousands of distinct preview hosts: templated backends and memory stay bounded
  *   peers     HAProxy, Caddy and nginx beside srvgate (1 and 2 workers), same instances, same SRV records in BIND9
+ *   memory    resident memory with 1,000 backends × 10 instances, 1 and 2 workers, idle and after load
  *   soak      slow and abandoned uploads mixed with normal traffic: in-flight back to 0, pools back to idle
  *
  * `npm run bench -- resolver routing` runs some sections only.
@@ -26,6 +27,7 @@ import { proxySection } from './proxy.js'
 import { floodSection } from './flood.js'
 import { soakSection } from './soak.js'
 import { peersSection } from './peers.js'
+import { memorySection } from './memory.js'
 
 const POLICY = { ttl: { minMs: 1000, maxMs: 30_000 }, staleForMs: 60_000, negativeTtlMs: 5000, emptyGraceMs: 2000 }
 const WEB = { kind: 'srv', name: '_web._prod.service.consul' } as const
@@ -116,4 +118,5 @@ if (wanted('routing')) routingSection(report)
 if (wanted('proxy')) await proxySection(report)
 if (wanted('flood')) await floodSection(report)
 if (wanted('soak')) await soakSection(report)
+if (wanted('memory')) await memorySection(report)
 if (wanted('peers')) await peersSection(report)

@@ -31,8 +31,11 @@ export class BindServer {
   get address (): string { return `127.0.0.1:${this.port}` }
   get address6 (): string { return `[::1]:${this.port}` }
 
-  /** Start named with a zone holding `records` (zone-file lines, names relative to the zone). */
-  static async start (t: TestContext, records: string[] = []): Promise<BindServer> {
+  /**
+   * Start named with a zone holding `records` (zone-file lines, names relative to the zone);
+   * `extraZones` adds more zones by name (the peers bench serves `localhost.` too).
+   */
+  static async start (t: TestContext, records: string[] = [], extraZones: Readonly<Record<string, string[]>> = {}): Promise<BindServer> {
     const dir = mkdtempSync(join(tmpdir(), 'srvgate-bind-'))
     const port = await freePort()
     writeFileSync(join(dir, `${ZONE}.zone`), [
@@ -43,6 +46,9 @@ export class BindServer {
       ...records,
       ''
     ].join('\n'))
+    for (const [zone, lines] of Object.entries(extraZones)) {
+      writeFileSync(join(dir, `${zone}.zone`), [`$TTL 0`, `@ IN SOA ns.${ZONE}. hostmaster.${ZONE}. 1 3600 600 86400 0`, `@ IN NS ns.${ZONE}.`, ...lines, ''].join('\n'))
+    }
     writeFileSync(join(dir, 'named.conf'), `
 options {
   directory "${dir}";
@@ -62,6 +68,7 @@ zone "${ZONE}" {
   file "${dir}/${ZONE}.zone";
   allow-update { 127.0.0.1; ::1; };
 };
+${Object.keys(extraZones).map((zone) => `zone "${zone}" { type primary; file "${dir}/${zone}.zone"; };`).join('\n')}
 `)
     const child = spawn(NAMED, ['-g', '-n', '1', '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
     const server = new BindServer(port, child, dir)
