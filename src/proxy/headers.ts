@@ -89,15 +89,34 @@ function firstOf (value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 
-/** Response headers a client receives: hop-by-hop ones dropped (the gateway's own connection rules apply). */
-export function forwardResponseHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
-  const listed = headers.connection === undefined ? undefined : connectionListed(headers.connection)
-  return copyWithout(headers, DROPPED_RESPONSE, listed)
+/**
+ * Response headers a client receives, from undici's raw list (name, value,
+ * name, value…): hop-by-hop ones and those the instance's Connection header
+ * names are dropped (the gateway's own connection rules apply), and so is the
+ * instance's x-request-id (srvgate's own goes on every answer). A flat list
+ * for `writeHead`, so repeated headers (Set-Cookie) stay apart and in order.
+ */
+export function forwardResponseRawHeaders (raw: readonly Buffer[]): string[] {
+  let listed: string[] | undefined
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index] as Buffer
+    if (name.length === 10 && name.toString('latin1').toLowerCase() === 'connection') {
+      listed = [...(listed ?? []), ...connectionListed((raw[index + 1] as Buffer).toString('latin1'))]
+    }
+  }
+  const headers: string[] = []
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = (raw[index] as Buffer).toString('latin1')
+    const lower = name.toLowerCase()
+    if (DROPPED_RESPONSE.has(lower) || listed?.includes(lower) === true) continue
+    headers.push(name, (raw[index + 1] as Buffer).toString('latin1'))
+  }
+  return headers
 }
 
 const DROPPED_REQUEST: ReadonlySet<string> = new Set(HOP_BY_HOP_REQUEST)
 const DROPPED_REQUEST_UNTRUSTED: ReadonlySet<string> = new Set([...HOP_BY_HOP_REQUEST, ...FORWARDING])
-const DROPPED_RESPONSE: ReadonlySet<string> = new Set(HOP_BY_HOP_RESPONSE)
+const DROPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP_RESPONSE, 'x-request-id'])
 
 /**
  * A new object with every header but the dropped ones. Copied key by key, not

@@ -2,7 +2,6 @@ import { METHODS, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import httpProxy from '@fastify/http-proxy'
 import type { FrontendConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { RouteDecision } from '../routing/router.js'
@@ -12,9 +11,10 @@ import { accessRecordOf, type AccessLog } from './access-log.js'
 import type { GatewayDispatcher } from './dispatcher.js'
 import { newProxyContext, type ProxyContext } from './failover-request.js'
 import { ClientGone } from './client-gone.js'
-import { firstValue, hasBody, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
+import { firstValue, hasBody, pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
-import { clientIpOf, forwardRequestHeaders, forwardResponseHeaders } from './headers.js'
+import { clientIpOf, forwardRequestHeaders } from './headers.js'
+import { ResponseWriter } from './response-writer.js'
 import { failureCode } from './retry-policy.js'
 
 /** One answered request, for the metrics. */
@@ -46,7 +46,6 @@ export type RequestRecord = {
   decision: RouteDecision | undefined
   backend: Backend | undefined
   context: ProxyContext | undefined
-  origin: string | undefined
   error: GatewayError | undefined
   readonly state: RoutingState
   readonly clientIp: string
@@ -96,10 +95,10 @@ type MarkedSocket = Socket & { [MARK]?: { read: number, written: number } }
 
 /**
  * The data plane: route in onRequest (404 / 503 answered here, never
- * forwarded), then @fastify/http-proxy with a dynamic upstream whose requests
- * go through the GatewayDispatcher. Built-in retries of reply-from are off:
- * they would go back to the same instance. A request whose client leaves is
- * abandoned wherever it is, and its access-log line says 499.
+ * forwarded), then one route for every method and path that sends the
+ * request through the GatewayDispatcher and writes the answer straight to the
+ * client (response-writer.ts). A request whose client leaves is abandoned
+ * wherever it is, and its access-log line says 499.
  */
 export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOptions): Promise<void> {
   const { dispatcher } = options
@@ -112,7 +111,6 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const record = request.srvgate
     if (record === null || record.isFinished) return
     record.isFinished = true
-    if (record.origin !== undefined) dispatcher.release(record.origin)
     const raw = reply.raw
     const isAnswered = raw.writableFinished
     if (!isAnswered && record.error === undefined) record.error = new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
@@ -151,7 +149,6 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       decision: undefined,
       backend: undefined,
       context: undefined,
-      origin: undefined,
       error: undefined,
       state,
       clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
@@ -197,42 +194,55 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     return payload
   })
 
-  await app.register(httpProxy, {
-    // reply-from logs each failure at warn on its own; the access log already has the request's one line.
-    logLevel: 'error',
-    upstream: '',
-    undici: dispatcher as never,
-    disableCache: true,
-    disableRequestLogging: true,
-    internalRewriteLocationHeader: false,
-    httpMethods: [...PROXIED_METHODS],
-    replyOptions: {
-      getUpstream: (request) => {
-        const record = (request as FastifyRequest).srvgate
-        record.origin = dispatcher.register(record.context as ProxyContext)
-        return record.origin
-      },
-      rewriteRequestHeaders: (request, headers) => {
-        const record = (request as FastifyRequest).srvgate
-        return forwardRequestHeaders(headers, request.headers, {
-          peerIp: request.socket?.remoteAddress ?? '',
-          isPeerTrusted: record.isPeerTrusted,
-          clientIp: record.clientIp,
-          host: request.headers.host ?? '',
-          requestId: request.id
-        })
-      },
-      rewriteHeaders: (headers) => forwardResponseHeaders(headers),
-      onError: (reply, { error }) => {
-        // The dispatcher's errors are ProxyErrors (reply-from wraps them); anything else gets its code from the one vocabulary.
-        const ours = findProxyError(error) ?? new ProxyError(failureCode((error as { cause?: unknown }).cause ?? error), (error as Error).message, undefined, { cause: error })
-        void sendError(reply as FastifyReply, ours)
-      },
-      // reply-from's own retries go back to the same instance; the dispatcher retries elsewhere.
-      retryDelay: () => null
-    },
-    handler: (request, reply, dest, handlerOptions) => reply.from(stripPrefix(request.srvgate.decision?.frontend, dest), handlerOptions)
-  })
+  /** The route behind every method and path: the request goes to the backend, the answer straight to the client. */
+  const forward = (request: FastifyRequest, reply: FastifyReply): void => {
+    const record = request.srvgate
+    const context = record.context
+    // Answered in onRequest (a refusal, OPTIONS *), or the client left: nothing to send.
+    if (context === undefined || reply.sent) return
+    const headers = forwardRequestHeaders(request.headers, request.headers, {
+      peerIp: request.raw.socket?.remoteAddress ?? '',
+      isPeerTrusted: record.isPeerTrusted,
+      clientIp: record.clientIp,
+      host: request.headers.host ?? '',
+      requestId: request.id
+    })
+    const writer = new ResponseWriter(reply.raw, {
+      ownHeaders: () => ownHeaders(reply, options.isDraining?.() === true),
+      onCommit: () => { reply.hijack() },
+      onError: (error) => {
+        // Errors from the dispatcher are ProxyErrors; anything else gets its code from the one vocabulary.
+        const ours = findProxyError(error) ?? new ProxyError(failureCode((error as { cause?: unknown }).cause ?? error), error.message, undefined, { cause: error })
+        void sendError(reply, ours)
+      }
+    })
+    // The origin is the instance's, set per attempt; the body comes from the context.
+    dispatcher.forward(context, { origin: '', method: request.method, path: upstreamPath(request.url, record.decision?.frontend), headers, body: null }, writer)
+  }
+  app.route({ method: [...PROXIED_METHODS], url: '/', handler: forward })
+  app.route({ method: [...PROXIED_METHODS], url: '/*', handler: forward })
+}
+
+/** x-request-id (set in onRequest) and, while draining, Connection: close: what fastify would add to its own replies. */
+function ownHeaders (reply: FastifyReply, isDraining: boolean): Array<readonly [string, string]> {
+  const own: Array<readonly [string, string]> = []
+  const headers = reply.getHeaders()
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined) continue
+    if (Array.isArray(value)) for (const item of value) own.push([name, item])
+    else own.push([name, String(value)])
+  }
+  if (isDraining) own.push(['connection', 'close'])
+  return own
+}
+
+/** The target sent to the instance: origin-form, `stripPrefix` applied to the path, the query kept as sent. */
+function upstreamPath (url: string, frontend: FrontendConfig | undefined): string {
+  const queryAt = url.indexOf('?')
+  const path = pathOf(url)
+  const query = queryAt < 0 ? '' : url.slice(queryAt)
+  return stripPrefix(frontend, path) + query
 }
 
 export async function sendError (reply: FastifyReply, error: GatewayError): Promise<FastifyReply> {

@@ -97,7 +97,6 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   }
   const { backend, decision } = routed
   const context = newProxyContext(backend, 'GET', { clientGone })
-  const origin = deps.dispatcher.register(context)
   const peerIp = request.socket.remoteAddress ?? ''
   const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
   const headers = forwardRequestHeaders({ ...request.headers }, request.headers, {
@@ -152,9 +151,9 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
       finish(errorReply(proxyError).status, proxyError)
     }
   }
-  const options: Dispatcher.DispatchOptions = { origin, path: request.url ?? '/', method: 'GET', headers: headers as Record<string, string>, upgrade: 'websocket', body: null }
-  socket.on('close', () => { deps.dispatcher.release(origin) })
-  deps.dispatcher.dispatch(options, handler)
+  // The origin is the instance's, set per attempt by the FailoverRequest.
+  const options: Dispatcher.DispatchOptions = { origin: '', path: request.url ?? '/', method: 'GET', headers: headers as Record<string, string>, upgrade: 'websocket', body: null }
+  deps.dispatcher.forward(context, options, handler)
 }
 
 function statusLine (status: number, text: string): string {
