@@ -17,7 +17,6 @@ const LAYERS: Array<[string, (url: string, name: string) => boolean]> = [
   ['logging (access log, pino)', (url) => url.includes('/dist/proxy/access-log') || url.includes('pino') || url.includes('sonic-boom')],
   ['metrics (prom-client)', (url) => url.includes('/dist/admin/metrics') || url.includes('prom-client')],
   ['srvgate plugin hooks (ids, records, client gone)', (url) => url.includes('/dist/proxy/plugin')],
-  ['@fastify/http-proxy + reply-from', (url) => url.includes('@fastify/reply-from') || url.includes('@fastify/http-proxy')],
   ['fastify (router, hooks, reply)', (url) => /\/(fastify|find-my-way|avvio)\//.test(url)],
   ['undici (client, parser)', (url) => url.includes('undici')],
   ['node http (parsing, ServerResponse)', (url) => url.includes('node:_http') || url.includes('node:internal/http')],

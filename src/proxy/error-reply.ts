@@ -24,7 +24,7 @@ export function errorReply (error: GatewayError): ErrorReply {
   }
 }
 
-/** Find our error in a chain of causes (reply-from wraps what the dispatcher throws). */
+/** Find our error in a chain of causes (undici and Node wrap errors in others). */
 export function findProxyError (error: unknown): ProxyError | undefined {
   for (let current: unknown = error, depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
     if (current instanceof ProxyError) return current

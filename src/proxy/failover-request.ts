@@ -16,7 +16,7 @@ export type ProxyContext = {
   readonly tried: Set<string>
   /** Fired when the client has gone: every layer the request reached lets it go. */
   readonly clientGone: ClientGone | undefined
-  /** The client's body (reply-from hands over none: fastify parses no body here). */
+  /** The client's body (fastify parses none here: it streams through). */
   readonly body: Readable | undefined
   /** Longest pause while the client's body arrives (client.bodyIdleTimeout). */
   readonly bodyIdleTimeoutMs: number
@@ -99,7 +99,7 @@ export class FailoverRequest {
   get isCommitted (): boolean { return this.#isCommitted }
 
   start (): void {
-    // reply-from's abort (its response stream destroyed) reaches whichever attempt is running.
+    // The downstream handler's abort reaches whichever attempt is running.
     this.#downstream.onConnect?.((error?: Error) => { this.#abandon(error ?? new ProxyError(ErrorCode.CLIENT_GONE, 'request aborted')) })
     const clientGone = this.#context.clientGone
     if (clientGone !== undefined) {
@@ -165,7 +165,7 @@ export class FailoverRequest {
   }
 
   /**
-   * The client has gone (or reply-from gave up): let go of the attempt
+   * The client has gone (or the downstream gave up): let go of the attempt
    * wherever it is (pool queue, upload, response), count nothing against the
    * instance, and finish once.
    */

@@ -11,7 +11,7 @@ import { accessRecordOf, type AccessLog } from './access-log.js'
 import type { GatewayDispatcher } from './dispatcher.js'
 import { newProxyContext, type ProxyContext } from './failover-request.js'
 import { ClientGone } from './client-gone.js'
-import { firstValue, hasBody, pathOf, routeRequest, type RequestLine, type RoutingState } from './route-request.js'
+import { firstValue, hasBody, pathOf, routeRequest, type RequestLine, type Routed, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
 import { ResponseWriter } from './response-writer.js'
@@ -140,7 +140,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     }))
   }
 
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: a request routed at once costs no promise.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     const state = options.state()
     const peerIp = request.raw.socket?.remoteAddress ?? ''
@@ -166,27 +167,40 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       if (!reply.raw.writableFinished) clientGone.fire()
       finish(request, reply)
     })
-    if (request.raw.url === '*') return await answerAsterisk(request, reply)
-    const routed = await routeRequest(state, request.raw as RequestLine, {
+    // A reply sent from the hook ends the chain: done() is not called after it.
+    if (request.raw.url === '*') {
+      void answerAsterisk(request, reply)
+      return
+    }
+    const proceed = (routed: Routed | ProxyError): void => {
+      if (clientGone.isGone) {
+        // Nothing is forwarded for a client that has left while routing waited on DNS.
+        reply.hijack()
+        done()
+        return
+      }
+      if (routed instanceof ProxyError) {
+        void sendError(reply, routed)
+        return
+      }
+      const { backend, path } = routed
+      record.context = newProxyContext(backend, request.method, {
+        hashKey: backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path, record.clientIp),
+        clientGone,
+        body: hasBody(request.raw) ? request.raw : undefined,
+        bodyIdleTimeoutMs: state.config.client.bodyIdleTimeoutMs
+      })
+      done()
+    }
+    const routed = routeRequest(state, request.raw as RequestLine, {
       clientGone,
       onDecision: (decision, backend) => {
         record.decision = decision
         record.backend = backend
       }
     })
-    if (clientGone.isGone) {
-      // Nothing is forwarded for a client that has left while routing waited on DNS.
-      reply.hijack()
-      return
-    }
-    if (routed instanceof ProxyError) return await sendError(reply, routed)
-    const { backend, path } = routed
-    record.context = newProxyContext(backend, request.method, {
-      hashKey: backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path, record.clientIp),
-      clientGone,
-      body: hasBody(request.raw) ? request.raw : undefined,
-      bodyIdleTimeoutMs: state.config.client.bodyIdleTimeoutMs
-    })
+    if (routed instanceof Promise) routed.then(proceed, done)
+    else proceed(routed)
   })
 
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -208,7 +222,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       requestId: request.id
     })
     const writer = new ResponseWriter(reply.raw, {
-      ownHeaders: () => ownHeaders(reply, options.isDraining?.() === true),
+      ownHeaders: () => ownHeaders(request.id, options.isDraining?.() === true),
       onCommit: () => { reply.hijack() },
       onError: (error) => {
         // Errors from the dispatcher are ProxyErrors; anything else gets its code from the one vocabulary.
@@ -223,18 +237,9 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
   app.route({ method: [...PROXIED_METHODS], url: '/*', handler: forward })
 }
 
-/** x-request-id (set in onRequest) and, while draining, Connection: close: what fastify would add to its own replies. */
-function ownHeaders (reply: FastifyReply, isDraining: boolean): Array<readonly [string, string]> {
-  const own: Array<readonly [string, string]> = []
-  const headers = reply.getHeaders()
-  for (const name in headers) {
-    const value = headers[name]
-    if (value === undefined) continue
-    if (Array.isArray(value)) for (const item of value) own.push([name, item])
-    else own.push([name, String(value)])
-  }
-  if (isDraining) own.push(['connection', 'close'])
-  return own
+/** x-request-id and, while draining, Connection: close: what onRequest and onSend give fastify's own replies. */
+function ownHeaders (requestId: string, isDraining: boolean): Array<readonly [string, string]> {
+  return isDraining ? [['x-request-id', requestId], ['connection', 'close']] : [['x-request-id', requestId]]
 }
 
 /** The target sent to the instance: origin-form, `stripPrefix` applied to the path, the query kept as sent. */

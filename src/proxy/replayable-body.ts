@@ -7,8 +7,7 @@ import { systemClock, type Clock, type Timer } from '../util/clock.js'
  * away: each attempt gets a fresh stream that reads from the source only when
  * undici pulls, with backpressure. A connect failure destroys the attempt's
  * stream, not the source, so the next instance gets the body whole (a plain
- * pipe would lose it: reply-from pipes the client's stream into undici, and a
- * failed connect destroys it). Once a byte has been
+ * pipe would lose it: undici destroys a body stream on a failed connect). Once a byte has been
  * pulled, the body can no longer be replayed.
  *
  * The client's side is watched too: a source that was already gone when

@@ -29,10 +29,11 @@ export type RouteOptions = {
 /**
  * From a request line to a backend with a usable instance, or the ProxyError
  * that answers it (400 bad Host, 404 no route, 503 no healthy instance).
- * Shared by plain requests and WebSocket upgrades. Waits on DNS only for a
- * templated backend's first resolution.
+ * Shared by plain requests and WebSocket upgrades. Answers at once (no
+ * promise, no microtask) unless a templated backend's first resolution has
+ * to be waited for.
  */
-export async function routeRequest (state: RoutingState, request: RequestLine, options: RouteOptions = {}): Promise<Routed | ProxyError> {
+export function routeRequest (state: RoutingState, request: RequestLine, options: RouteOptions = {}): Routed | ProxyError | Promise<Routed | ProxyError> {
   // Node keeps one field more than the limit (server.maxHeadersCount), so a cut is seen, never silent.
   if (request.rawHeaders.length / 2 > state.config.client.maxHeaderCount) {
     return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, `more than client.maxHeaderCount (${state.config.client.maxHeaderCount}) header fields`)
@@ -53,14 +54,19 @@ export async function routeRequest (state: RoutingState, request: RequestLine, o
     return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound, all busy', name)
   }
   // Only a templated backend's first resolution is waited for; a ready backend costs no promise.
-  if (!backend.isReady) {
-    const gone = options.clientGone
-    if (gone === undefined) await backend.ready()
-    else await untilEither(backend.ready(), gone)
-    if (gone?.isGone === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', backend.name)
-  }
+  return backend.isReady ? usable(backend, decision, path) : afterFirstResolution(backend, decision, path, options.clientGone)
+}
+
+function usable (backend: Backend, decision: RouteDecision, path: string): Routed | ProxyError {
   if (!backend.hasUsableInstance()) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
   return { decision, backend, path }
+}
+
+async function afterFirstResolution (backend: Backend, decision: RouteDecision, path: string, gone: ClientGone | undefined): Promise<Routed | ProxyError> {
+  if (gone === undefined) await backend.ready()
+  else await untilEither(backend.ready(), gone)
+  if (gone?.isGone === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', backend.name)
+  return usable(backend, decision, path)
 }
 
 const DOT_DOT_SEGMENT = /(^|\/)\.\.(\/|$)/

@@ -37,8 +37,16 @@ export const systemClock: Clock = {
 
 /** An ISO 8601 UTC timestamp of the clock's wall time. */
 export function isoNow (clock: Clock): string {
-  return new Date(clock.wallNow()).toISOString()
+  const now = clock.wallNow()
+  // Every log line asks: lines of the same millisecond share one string (one Date and toISOString per ms).
+  if (now !== lastIso.at) {
+    lastIso.at = now
+    lastIso.text = new Date(now).toISOString()
+  }
+  return lastIso.text
 }
+
+const lastIso = { at: Number.NaN, text: '' }
 
 /** A wall-clock time (epoch ms) as a Date, for formatting. */
 export function dateAt (epochMs: number): Date {

@@ -30,7 +30,6 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   'lru-cache': ['dns/cache.ts'],
   fastify: ['proxy/', 'admin/', 'app.ts', 'server.ts'],
   pino: ['app.ts'],
-  '@fastify/http-proxy': ['proxy/'],
   ajv: ['config/validate.ts'],
   yaml: ['config/load.ts'],
   undici: ['proxy/', 'health/active-checker.ts']
