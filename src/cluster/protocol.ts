@@ -25,6 +25,9 @@ export type WireSnapshot = {
 /** A backend as a worker needs it when it starts or prepares a generation. */
 export type WireBackend = { readonly name: string, readonly snapshot: WireSnapshot, readonly health: readonly HealthView[] }
 
+/** The primary could not make a templated backend (templatedBackends.max reached, all held): the worker forgets it. */
+export const TEMPLATE_REFUSED = 'SG_TEMPLATE_BOUND'
+
 export type ToWorker =
   | { readonly type: 'srvgate:config', readonly phase: 'init' | 'prepare', readonly generation: number, readonly text: string, readonly backends: readonly WireBackend[] }
   | { readonly type: 'srvgate:commit', readonly generation: number }

@@ -2,7 +2,7 @@ import { PENDING_SNAPSHOT, type DiscoverySnapshot, type DiscoverySource } from '
 import type { Lookup } from '../dns/resolver.js'
 import type { RemoteView } from '../upstream/registry.js'
 import type { Outcome } from '../upstream/backend.js'
-import { fromWire, type ToPrimary, type WireBackend, type WireSnapshot } from './protocol.js'
+import { TEMPLATE_REFUSED, fromWire, type ToPrimary, type WireBackend, type WireSnapshot } from './protocol.js'
 
 type OnChange = (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void
 
@@ -21,11 +21,14 @@ export class RemoteDiscovery implements DiscoverySource {
   #resolveFirst: (() => void) | undefined
   #isStopped = false
 
-  constructor (lookup: Lookup, onChange: OnChange, hooks: { onStart?: () => void, onStop?: () => void } = {}) {
+  readonly #onRefused: (() => void) | undefined
+
+  constructor (lookup: Lookup, onChange: OnChange, hooks: { onStart?: () => void, onStop?: () => void, onRefused?: () => void } = {}) {
     this.lookup = lookup
     this.#onChange = onChange
     this.#onStart = hooks.onStart
     this.#onStop = hooks.onStop
+    this.#onRefused = hooks.onRefused
   }
 
   get snapshot (): DiscoverySnapshot { return this.#snapshot }
@@ -62,6 +65,8 @@ export class RemoteDiscovery implements DiscoverySource {
     this.#snapshot = next
     if (previous.set !== next.set || previous.status !== next.status || previous.isStale !== next.isStale) this.#onChange(next, previous)
     if (next.status !== 'pending') this.#resolveFirst?.()
+    // The waiting request has its answer (503); the backend goes, so the next one asks again.
+    if (wire.lastError?.code === TEMPLATE_REFUSED) this.#onRefused?.()
   }
 }
 
@@ -82,7 +87,7 @@ export class GenerationView implements RemoteView {
     this.#send = send
   }
 
-  readonly discovery = (name: string, lookup: Lookup, onChange: OnChange, template: { readonly template: string, readonly env: string } | undefined): DiscoverySource => {
+  readonly discovery = (name: string, lookup: Lookup, onChange: OnChange, template: { readonly template: string, readonly env: string, readonly onRefused: () => void } | undefined): DiscoverySource => {
     const generation = this.generation
     const source = new RemoteDiscovery(lookup, onChange, template === undefined
       ? {}
@@ -92,7 +97,8 @@ export class GenerationView implements RemoteView {
           onStop: () => {
             this.#sources.delete(name)
             this.#send({ type: 'srvgate:release', generation, name })
-          }
+          },
+          onRefused: template.onRefused
         })
     const initial = this.#initial.get(name)
     if (initial !== undefined && template === undefined) source.seed(initial.snapshot)

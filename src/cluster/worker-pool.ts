@@ -5,7 +5,7 @@ type Log = Gateway['publicApp']['log']
 import type { RoutingState } from '../proxy/route-request.js'
 import type { Backend } from '../upstream/backend.js'
 import { systemClock, type Timer } from '../util/clock.js'
-import { isToPrimary, toWire, wireBackend, type ToPrimary, type ToWorker } from './protocol.js'
+import { TEMPLATE_REFUSED, isToPrimary, toWire, wireBackend, type ToPrimary, type ToWorker } from './protocol.js'
 
 export type WorkerPoolOptions = {
   readonly count: number
@@ -237,7 +237,7 @@ export class WorkerPool implements WorkerPeers {
         type: 'srvgate:set',
         generation,
         name,
-        snapshot: { status: 'failed', instances: [], isStale: false, lastError: { code: 'TEMPLATE_LIMIT', message: 'templatedBackends.max reached with every templated backend busy' }, refused: [] }
+        snapshot: { status: 'failed', instances: [], isStale: false, lastError: { code: TEMPLATE_REFUSED, message: 'templatedBackends.max reached with every templated backend busy' }, refused: [] }
       })
       return
     }

@@ -39,7 +39,7 @@ export type RemoteView = {
     name: string,
     lookup: Lookup,
     onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void,
-    template: { readonly template: string, readonly env: string } | undefined
+    template: { readonly template: string, readonly env: string, readonly onRefused: () => void } | undefined
   ) => DiscoverySource
   readonly report: (backend: string, key: string, outcome: Outcome) => void
 }
@@ -141,7 +141,8 @@ export class BackendRegistry {
     return new Backend({
       name,
       options,
-      discovery: remote === undefined ? local : (onChange) => remote.discovery(name, lookup, onChange, templated),
+      // A templated backend the primary could not make (its bound reached) is forgotten here too: the next request asks again.
+      discovery: remote === undefined ? local : (onChange) => remote.discovery(name, lookup, onChange, templated === undefined ? undefined : { ...templated, onRefused: () => { this.#templated.forget(name) } }),
       forwardReport: remote === undefined ? undefined : (key, outcome) => { remote.report(name, key, outcome) },
       runsChecks: remote === undefined,
       clock: this.#deps.clock,

@@ -68,6 +68,11 @@ export class TemplatedBackends {
     return undefined
   }
 
+  /** Drop the backend of this name now (a cluster primary refused to make it). */
+  forget (name: string): void {
+    for (const [key, { backend }] of this.#entries) if (backend.name === name) this.#remove(key)
+  }
+
   /** Every templated backend alive, with its resolver. */
   entries (): Entry[] { return [...this.#entries.values()] }
 

@@ -227,3 +227,26 @@ test('a reload applies in every worker or in none: a worker that cannot prepare 
   assert.deepEqual(await spread(gateway, 'staging.example.com', 6), Array(6).fill(200))
   assert.equal(servingPids(gateway, 'staging.example.com').size, 2)
 })
+
+test('templated backends at their bound across workers: a worker refused while another holds the last one asks again on its next request', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  await twoInstances(t, dns)
+  for (const env of ['pr-1', 'pr-2']) dns.setService(`_web._${env}.service.consul`, [{ address: '127.0.0.1', port: (await Upstream.start(t, env)).port }])
+  const gateway = await SpawnedGateway.start(t, `${config(dns)}\ntemplatedBackends: { max: 1, idleTimeout: 60s }\n`, { workers: 2 })
+  const [first, second] = await connectionPerWorker(t, gateway, 'www.example.com') as [Agent, Agent]
+  assert.equal((await send(`${gateway.url}/`, { host: 'pr-1.preview.example.com', agent: first })).status, 200)
+  const holder = (await gateway.waitForLog((line) => line.msg === 'request' && line.host === 'pr-1.preview.example.com')).pid as number
+  // The primary's one templated backend is held by the first worker: the second is refused.
+  const refused = await send(`${gateway.url}/`, { host: 'pr-2.preview.example.com', agent: second })
+  assert.equal(refused.status, 503)
+  assert.equal(refused.json().error, 'no_healthy_upstream')
+  // The holder goes away (its holds with it): the next request for pr-2 gets it made, not a remembered refusal.
+  process.kill(holder, 'SIGKILL')
+  let status = 0
+  for (let attempt = 0; attempt < 20 && status !== 200; attempt++) {
+    await sleep(100)
+    status = (await send(`${gateway.url}/`, { host: 'pr-2.preview.example.com', agent: second })).status
+  }
+  assert.equal(status, 200, 'the refused environment is asked for again, not kept as failed')
+  assert.match((await send(`${gateway.url}/`, { host: 'pr-2.preview.example.com', agent: second })).body, /"instance":"pr-2"/)
+})
