@@ -15,6 +15,8 @@ export type RunningGateway = {
   /** The public listener's address (its port, when 0 was asked). */
   readonly address: { readonly host: string, readonly port: number }
   readonly adminAddress: { readonly host: string, readonly port: number }
+  /** The configuration file's text as loaded at start. */
+  readonly text: string
   /** SIGHUP: read the file again; on any error keep serving the old config. */
   readonly reload: () => Promise<ReloadResult>
   /** SIGTERM: readyz 503, wait drain.delay, stop accepting, finish in-flight up to drain.timeout. */
@@ -108,7 +110,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     })()
     await draining
   }
-  return { gateway, config, address, adminAddress, reload: gateway.reload, drain }
+  return { gateway, config, text, address, adminAddress, reload: gateway.reload, drain }
 }
 
 async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['http']): Promise<{ host: string, port: number }> {

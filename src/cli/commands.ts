@@ -258,7 +258,7 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
     ? watchConfigFile(file, () => {
       log.info({ file }, 'configuration file changed: reloading')
       void gateway.reload()
-    }, { onError: (error) => { log.warn({ err: error, file }, 'cannot watch the configuration file; SIGHUP still reloads') } })
+    }, { runningText: gateway.text, onError: (error) => { log.warn({ err: error, file }, 'cannot watch the configuration file; SIGHUP still reloads') } })
     : undefined
   if (!stopping.signal.aborted) await new Promise<void>((resolve) => { stopping.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
   watcher?.stop()

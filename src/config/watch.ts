@@ -13,10 +13,11 @@ export type ConfigWatcher = { readonly stop: () => void }
  * which a watch on the old inode would miss. Bursts are debounced, and a
  * change is only reported when the bytes differ from the last ones seen.
  */
-export function watchConfigFile (path: string, onChange: () => void, options: { debounceMs?: number, onError?: (error: unknown) => void, clock?: Clock } = {}): ConfigWatcher {
+export function watchConfigFile (path: string, onChange: () => void, options: { debounceMs?: number, onError?: (error: unknown) => void, clock?: Clock, runningText?: string } = {}): ConfigWatcher {
   const debounceMs = options.debounceMs ?? 250
   const clock = options.clock ?? systemClock
-  let lastHash: string | undefined
+  // The text that runs, when known: a change made between loading and watching is not missed.
+  let lastHash: string | undefined = options.runningText === undefined ? undefined : createHash('sha256').update(options.runningText).digest('hex')
   let timer: Timer | undefined
   let isStopped = false
   const hashNow = async (): Promise<string | undefined> => {
@@ -26,7 +27,7 @@ export function watchConfigFile (path: string, onChange: () => void, options: { 
       return undefined
     }
   }
-  void hashNow().then((hash) => { lastHash ??= hash })
+  if (lastHash === undefined) void hashNow().then((hash) => { lastHash ??= hash })
   const check = (): void => {
     timer = undefined
     void hashNow().then((hash) => {
@@ -48,6 +49,8 @@ export function watchConfigFile (path: string, onChange: () => void, options: { 
   } catch (error) {
     options.onError?.(error)
   }
+  // A change made between loading and watching has no event of its own: look once now.
+  if (options.runningText !== undefined) timer = clock.setTimeout(check, 0)
   return {
     stop: () => {
       isStopped = true

@@ -294,6 +294,8 @@ for (const workers of WORKER_COUNTS) test(`reloads asked at the same moment unde
   isDone = true
   const result = await running
   assert.deepEqual(answers.map((answer) => answer.status), [200, 200, 200, 200, 200])
+  // Log lines are written asynchronously: a reload's answer can come before its line.
+  await gateway.waitForLog(() => gateway.logs.filter((line) => line.msg === 'configuration reloaded').length >= 5)
   assert.equal(gateway.logs.filter((line) => line.msg === 'configuration reloaded').length, 5)
   assert.deepEqual(result.failures, [])
   assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /srvgate_config_reloads_total\{result="ok"\} 5/)

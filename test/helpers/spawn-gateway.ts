@@ -3,7 +3,7 @@
  * in a child process, with its JSON log lines collected.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
@@ -33,6 +33,7 @@ export class SpawnedGateway {
   readonly logs: LogLine[] = []
   stderr = ''
   #stdoutRest = ''
+  #isClosed = false
 
   private constructor (port: number, adminPort: number, configPath: string, child: ChildProcess) {
     this.port = port
@@ -48,6 +49,7 @@ export class SpawnedGateway {
       }
     })
     child.stderr?.on('data', (chunk: Buffer) => { this.stderr += chunk.toString() })
+    child.once('close', () => { this.#isClosed = true })
   }
 
   /**
@@ -73,12 +75,17 @@ export class SpawnedGateway {
   static async spawn (t: TestContext, config: string, options: SpawnOptions = {}): Promise<SpawnedGateway> {
     const port = options.port ?? await freePort()
     const adminPort = options.adminPort ?? await freePort()
-    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'srvgate-e2e-'))
+    const ownDir = options.dir === undefined ? mkdtempSync(join(tmpdir(), 'srvgate-e2e-')) : undefined
+    const dir = options.dir ?? ownDir as string
     const configPath = options.configPath ?? join(dir, 'gateway.yaml')
     writeFileSync(configPath, SpawnedGateway.render(config, port, adminPort))
     const child = spawn(process.execPath, [SRVGATE_BIN, 'run', '-c', configPath, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.workers === undefined ? {} : { SRVGATE_WORKERS: String(options.workers) }), ...options.env } })
     const gateway = new SpawnedGateway(port, adminPort, configPath, child)
-    t.after(async () => { await gateway.stop() })
+    t.after(async () => {
+      await gateway.stop()
+      // A folder this helper made goes with the gateway; one the test gave is the test's.
+      if (ownDir !== undefined) rmSync(ownDir, { recursive: true, force: true })
+    })
     return gateway
   }
 
@@ -90,10 +97,11 @@ export class SpawnedGateway {
 
   /** Exit code once the process has ended (null: killed by a signal). */
   async exited (withinMs = 10_000): Promise<number | null> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null) return this.process.exitCode
+    if (this.#isClosed) return this.process.exitCode
     return await new Promise<number | null>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error(`still running after ${withinMs} ms`)) }, withinMs)
-      this.process.once('exit', (code) => { clearTimeout(timer); resolve(code) })
+      // 'close', not 'exit': stdout is read to its end first (the last log lines are in it).
+      this.process.once('close', (code) => { clearTimeout(timer); resolve(code) })
     })
   }
 
@@ -113,8 +121,8 @@ export class SpawnedGateway {
 
   /** SIGTERM and wait for the exit code. */
   async stop (): Promise<number | null> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null) return this.process.exitCode
-    const exited = new Promise<number | null>((resolve) => this.process.once('exit', (code) => resolve(code)))
+    if (this.#isClosed) return this.process.exitCode
+    const exited = new Promise<number | null>((resolve) => this.process.once('close', (code) => resolve(code)))
     this.process.kill('SIGTERM')
     const timer = setTimeout(() => this.process.kill('SIGKILL'), 15_000)
     const code = await exited
