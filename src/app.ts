@@ -22,6 +22,8 @@ import { BackendRegistry, type RemoteView } from './upstream/registry.js'
 import { isoNow, systemClock, type Clock } from './util/clock.js'
 import { systemRandom, type Random } from './util/random.js'
 import { VERSION } from './util/version.js'
+import { CertificateStore } from './tls/certificates.js'
+import { TlsListener } from './tls/listener.js'
 
 export type GatewayDeps = {
   readonly clock?: Clock
@@ -81,10 +83,14 @@ export type Candidate = {
   readonly state: RoutingState
   readonly caches: ResolverCaches
   readonly previousCaches: ResolverCaches
+  /** The certificates read for it (with an HTTPS listener). */
+  readonly certificates: CertificateStore | undefined
 }
 
 export type Gateway = {
   readonly publicApp: FastifyInstance
+  /** The HTTPS listener, when listen.https is set (server.ts and workers listen on it). */
+  readonly tlsListener: TlsListener | undefined
   readonly adminApp: FastifyInstance
   readonly dispatcher: GatewayDispatcher
   readonly metrics: GatewayMetrics
@@ -132,17 +138,18 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // requireHostHeader off: a request without Host reaches routing and gets the documented 400 (Node's own has no JSON, no x-request-id).
     http: { maxHeaderSize: config.client.maxHeaderBytes, connectionsCheckingInterval: 1000, requireHostHeader: false },
     // Requests Node cannot parse still get a JSON answer with an x-request-id and an access-log line (spec §3).
-    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
-      // The client reset or ended its connection mid-request: nobody to answer (a request under way logs 499).
-      if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') {
-        socket.destroy()
-        return
-      }
-      const refusal = clientErrorOf(error.code)
-      if (refuseRequestUnderWay(socket, refusal)) return
-      refuseRaw(socket, undefined, refusal)
-    }
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => { onClientError(error, socket) }
   })
+  const onClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
+    // The client reset or ended its connection mid-request: nobody to answer (a request under way logs 499).
+    if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') {
+      socket.destroy()
+      return
+    }
+    const refusal = clientErrorOf(error.code)
+    if (refuseRequestUnderWay(socket, refusal)) return
+    refuseRaw(socket, undefined, refusal)
+  }
   applyClientLimits(publicApp, config)
   const adminApp = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) })
 
@@ -191,10 +198,31 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     log.record(accessRecordOf(request, { requestId, clientIp: peer, status, durationMs: 0, error: error.code, errorDetail: error.message }))
   }
   // srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket).
-  publicApp.server.on('connect', (request: IncomingMessage, socket: Duplex) => {
+  const onConnectMethod = (request: IncomingMessage, socket: Duplex): void => {
     socket.on('error', () => {})
     refuseRaw(socket, request, new ProxyError(ErrorCode.METHOD_NOT_ALLOWED, 'CONNECT: srvgate is not a forward proxy'))
-  })
+  }
+  publicApp.server.on('connect', onConnectMethod)
+  // The HTTPS listener (HTTP/2 and HTTP/1.1) hands its requests to the same fastify instance: one
+  // set of hooks and routes for both listeners. Certificates are read here and on every reload.
+  const tlsListener = config.tls === undefined || config.listen.https === undefined
+    ? undefined
+    : new TlsListener(await CertificateStore.load(config.tls, clock.wallNow()), config.tls, (request, response) => { publicApp.routing(request as never, response as never) })
+  const warnExpiring = (store: CertificateStore): void => {
+    for (const warning of store.warnings) publicApp.log.warn({ path: warning.path }, `certificate: ${warning.message}`)
+  }
+  if (tlsListener !== undefined) {
+    warnExpiring(tlsListener.store)
+    tlsListener.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      // A handshake that failed (no certificate for the name, a client that gave up): no request to answer.
+      if (String(error.code).startsWith('ERR_SSL') || (socket as { encrypted?: boolean }).encrypted !== true) {
+        socket.destroy()
+        return
+      }
+      onClientError(error, socket)
+    })
+    tlsListener.server.on('connect', onConnectMethod)
+  }
   // What reaches fastify but no proxy route (a target fastify's router refuses) still gets the JSON shape.
   publicApp.setNotFoundHandler(async (request, reply) => {
     reply.header('x-request-id', request.id)
@@ -209,6 +237,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   /** Build and warm `next` beside the running configuration; nothing changes for requests yet. */
   const prepare = async (next: GatewayConfig, nextGeneration: number): Promise<Candidate> => {
     const nextCaches = caches.next(next.resolvers)
+    // New certificates are read first: a broken or mismatched file refuses the reload, the old ones keep serving.
+    const certificates = tlsListener === undefined || next.tls === undefined ? undefined : await CertificateStore.load(next.tls, clock.wallNow())
     const candidate: RoutingState = { config: next, generation: nextGeneration, router: new Router(next.frontends), registry: makeRegistry(next, nextGeneration, nextCaches, state.registry) }
     try {
       await candidate.registry.start()
@@ -216,7 +246,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       candidate.registry.stop()
       throw error
     }
-    return { state: candidate, caches: nextCaches, previousCaches: caches }
+    return { state: candidate, caches: nextCaches, previousCaches: caches, certificates }
   }
   const abort = (candidate: Candidate): void => { candidate.state.registry.stop() }
   /** Swap in one step; returns the summary. */
@@ -227,6 +257,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     caches = candidate.caches
     generation = candidate.state.generation
     previous.registry.stop()
+    if (candidate.certificates !== undefined) {
+      tlsListener?.use(candidate.certificates)
+      warnExpiring(candidate.certificates)
+    }
     applyClientLimits(publicApp, next)
     log.format = next.accessLog.format
     status.loadedAt = isoNow(clock)
@@ -277,7 +311,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // A primary is ready once a worker serves traffic.
     get isReady () { return status.isStarted && !status.isDraining && (workers === undefined || workers.status().running > 0) },
     get isDraining () { return status.isDraining },
+    tlsListener,
     start: async () => {
+      // The HTTPS listener routes through fastify without fastify listening on it.
+      await publicApp.ready()
       await state.registry.start()
       status.isStarted = true
     },
@@ -300,6 +337,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     abort,
     setDraining: () => { status.isDraining = true },
     close: async () => {
+      await tlsListener?.close()
       await publicApp.close()
       await adminApp.close()
       state.registry.stop()
@@ -307,7 +345,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     }
   }
   await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining })
-  handleUpgrades(publicApp.server, { state: () => state, dispatcher, log: publicApp.log, accessLog, clock, onFinished: metrics.requestRefused })
+  const upgrades = { state: () => state, dispatcher, log: publicApp.log, accessLog, clock, onFinished: metrics.requestRefused }
+  handleUpgrades(publicApp.server, upgrades)
+  // WebSockets over HTTP/1.1 on the HTTPS listener too.
+  if (tlsListener !== undefined) handleUpgrades(tlsListener.server as never, upgrades)
   await adminApp.register(adminPlugin, {
     token: config.adminToken,
     listenHost: config.listen.admin.host,
@@ -383,7 +424,8 @@ function inFlightOf (stats: readonly WorkerStats[]): Map<string, Map<string, num
 /** Settings bound once at start; a reload that changes them says so instead of half-applying. */
 function changedListeners (running: GatewayConfig, next: GatewayConfig): string[] {
   const changed: string[] = []
-  if (running.listen.http.label !== next.listen.http.label) changed.push('listen.http')
+  if (running.listen.http?.label !== next.listen.http?.label) changed.push('listen.http')
+  if (running.listen.https?.label !== next.listen.https?.label) changed.push('listen.https')
   if (running.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
   if (running.adminToken !== next.adminToken) changed.push('admin.token')
   if (running.statePath !== next.statePath) changed.push('statePath')

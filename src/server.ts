@@ -1,8 +1,10 @@
 import { fileURLToPath } from 'node:url'
 import { readConfigFile } from './config/load.js'
+import { watchConfigFile } from './config/watch.js'
+import { systemClock, type Timer } from './util/clock.js'
 import { WorkerPool } from './cluster/worker-pool.js'
 import { workerCount } from './cluster/worker-count.js'
-import { drainTraffic, within } from './drain.js'
+import { drainTraffic, listenTraffic, within, type PublicAddresses } from './traffic.js'
 import type { GatewayConfig } from './config/types.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
@@ -12,8 +14,8 @@ import { boundAddress } from './util/address.js'
 export type RunningGateway = {
   readonly gateway: Gateway
   readonly config: GatewayConfig
-  /** The public listener's address (its port, when 0 was asked). */
-  readonly address: { readonly host: string, readonly port: number }
+  /** The public listeners' addresses (their ports, when 0 was asked). */
+  readonly addresses: PublicAddresses
   readonly adminAddress: { readonly host: string, readonly port: number }
   /** The configuration file's text as loaded at start. */
   readonly text: string
@@ -68,7 +70,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     if (seeded > 0) log.info({ statePath, sets: seeded }, 'last-known instance sets loaded; served stale if DNS is unreachable')
   }
   for (const warning of config.warnings) log.warn({ path: warning.path, line: warning.line, configPath }, `configuration: ${warning.path}: ${warning.message}`)
-  let address: { host: string, port: number }
+  let addresses: PublicAddresses
   let adminAddress: { host: string, port: number }
   const signal = options.signal
   const checkAborted = (): void => { if (signal?.aborted === true) throw new StartAborted('start-up called off by a signal') }
@@ -78,8 +80,8 @@ export async function startGateway (configPath: string, options: StartOptions = 
     checkAborted()
     await untilAborted(gateway.start(), signal)
     checkAborted()
-    address = pool === undefined
-      ? await listen(gateway.publicApp, config.listen.http)
+    addresses = pool === undefined
+      ? await listenTraffic(gateway, config.listen)
       : await untilAborted(pool.start(() => gateway.state, text, log), signal)
   } catch (error) {
     // All or nothing: a half-started gateway closes what it opened before reporting.
@@ -87,11 +89,19 @@ export async function startGateway (configPath: string, options: StartOptions = 
     await gateway.close().catch(() => {})
     throw error
   }
-  log.info({ listen: address, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal }, 'srvgate listening')
+  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal }, 'srvgate listening')
+
+  // cert-manager and Kubernetes secrets rewrite certificate files in place (a symlink swap):
+  // a change reloads, which reads and checks the new files and keeps the old ones if they are bad.
+  const certificateWatch = watchCertificates(config, () => {
+    log.info('a certificate or key file changed: reloading')
+    void gateway.reload()
+  }, (error) => { log.warn({ err: error }, 'cannot watch a certificate file; SIGHUP still reloads it') })
 
   let draining: Promise<void> | undefined
   const drain = async (): Promise<void> => {
     draining ??= (async () => {
+      certificateWatch.stop()
       if (pool === undefined) {
         await drainTraffic(gateway)
       } else {
@@ -110,12 +120,29 @@ export async function startGateway (configPath: string, options: StartOptions = 
     })()
     await draining
   }
-  return { gateway, config, text, address, adminAddress, reload: gateway.reload, drain }
+  return { gateway, config, text, addresses, adminAddress, reload: gateway.reload, drain }
 }
 
-async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['http']): Promise<{ host: string, port: number }> {
+async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['admin']): Promise<{ host: string, port: number }> {
   await app.listen({ host: address.host, port: address.port })
   return boundAddress(app.server.address(), address)
+}
+
+/** Every certificate and key file of the configuration, watched (folder watches, debounced): one callback per burst of changes. */
+function watchCertificates (config: GatewayConfig, onChange: () => void, onError: (error: unknown) => void): { stop: () => void } {
+  const paths = [...new Set((config.tls?.certificates ?? []).flatMap(({ certPath, keyPath }) => [certPath, keyPath]))]
+  let timer: Timer | undefined
+  const changed = (): void => {
+    timer?.cancel()
+    timer = systemClock.setTimeout(onChange, 100, { unref: true })
+  }
+  const watchers = paths.map((path) => watchConfigFile(path, changed, { onError }))
+  return {
+    stop: () => {
+      timer?.cancel()
+      for (const watcher of watchers) watcher.stop()
+    }
+  }
 }
 
 /** `work`, or StartAborted as soon as the signal fires. */

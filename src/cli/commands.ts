@@ -1,6 +1,8 @@
 import { loadConfigFile } from '../config/load.js'
 import type { GatewayConfig } from '../config/types.js'
-import { ConfigError, UsageError, formatIssue } from '../errors.js'
+import { ConfigError, UsageError, formatIssue, type ConfigIssue } from '../errors.js'
+import { CertificateStore } from '../tls/certificates.js'
+import { systemClock } from '../util/clock.js'
 import { StartAborted, startGateway, type RunningGateway } from '../server.js'
 import { watchConfigFile } from '../config/watch.js'
 import { runDemo, type RunningDemo } from '../demo/run.js'
@@ -132,18 +134,22 @@ async function runCheck (args: string[], output: Output): Promise<ExitCode> {
   const file = values.config
   if (typeof file !== 'string') throw new UsageError('--config FILE is required')
   let config: GatewayConfig
+  let warnings: readonly ConfigIssue[]
   try {
     config = await loadConfigFile(file)
+    // Certificate files are read and checked as `run` would: readable, key matching, in their validity window.
+    const certificates = config.tls === undefined || config.listen.https === undefined ? undefined : await CertificateStore.load(config.tls, systemClock.wallNow())
+    warnings = [...config.warnings, ...(certificates?.warnings ?? [])]
   } catch (error) {
     output.err(`${file}: invalid configuration`)
     for (const line of describeError(error)) output.err(line)
     return ExitCode.FAILED
   }
   const templates = config.frontends.filter((frontend) => frontend.backend.kind === 'template').length
-  for (const warning of config.warnings) output.err(`${file}: warning: ${formatIssue(warning)}`)
+  for (const warning of warnings) output.err(`${file}: warning: ${formatIssue(warning)}`)
   output.out(`${file}: ok: ${count(config.frontends.length, 'frontend')}, ${count(config.backends.size, 'backend')}` +
-    `${templates > 0 ? ` (+${templates} templated)` : ''}, ${count(config.resolvers.size, 'resolver')}; listening on ${config.listen.http.label}, admin ${config.listen.admin.label}` +
-    `${config.warnings.length > 0 ? `; ${count(config.warnings.length, 'warning')}` : ''}`)
+    `${templates > 0 ? ` (+${templates} templated)` : ''}, ${count(config.resolvers.size, 'resolver')}; listening on ${[config.listen.http?.label, config.listen.https === undefined ? undefined : `https ${config.listen.https.label}`].filter((label) => label !== undefined).join(' and ')}, admin ${config.listen.admin.label}` +
+    `${warnings.length > 0 ? `; ${count(warnings.length, 'warning')}` : ''}`)
   return ExitCode.OK
 }
 

@@ -12,6 +12,7 @@ import { InstanceSet, toInstance } from '../discovery/instance-set.js'
 import { DnsError, type ErrorCode } from '../errors.js'
 import type { Backend, HealthView, Outcome } from '../upstream/backend.js'
 import type { WorkerStats } from '../app.js'
+import type { PublicAddresses } from '../traffic.js'
 
 /** One backend's discovery snapshot, by value. */
 export type WireSnapshot = {
@@ -39,7 +40,7 @@ export type ToWorker =
 
 export type ToPrimary =
   | { readonly type: 'srvgate:hello' }
-  | { readonly type: 'srvgate:listening', readonly host: string, readonly port: number }
+  | { readonly type: 'srvgate:listening', readonly addresses: PublicAddresses }
   | { readonly type: 'srvgate:start-failed', readonly error: string }
   | { readonly type: 'srvgate:prepared', readonly generation: number, readonly error?: string }
   | { readonly type: 'srvgate:report', readonly generation: number, readonly name: string, readonly key: string, readonly outcome: Outcome }

@@ -4,6 +4,7 @@ import type { Gateway, WorkerPeers, WorkerStats, WorkersStatus } from '../app.js
 type Log = Gateway['publicApp']['log']
 import type { RoutingState } from '../proxy/route-request.js'
 import type { Backend } from '../upstream/backend.js'
+import type { PublicAddresses } from '../traffic.js'
 import { systemClock, type Timer } from '../util/clock.js'
 import { TEMPLATE_REFUSED, isToPrimary, toWire, wireBackend, type ToPrimary, type ToWorker } from './protocol.js'
 
@@ -50,12 +51,12 @@ export class WorkerPool implements WorkerPeers {
   readonly #prepared = new Map<string, (error: string | undefined) => void>()
   readonly #stats = new Map<number, { readonly results: WorkerStats[], waiting: number, readonly done: () => void }>()
   #nextStatsId = 1
-  #listening: { resolve: (address: { host: string, port: number }) => void, reject: (error: Error) => void } | undefined
+  #listening: { resolve: (addresses: PublicAddresses) => void, reject: (error: Error) => void } | undefined
 
   constructor (options: WorkerPoolOptions) { this.#options = options }
 
   /** Fork every worker with the running configuration; resolves with the public address once all listen. */
-  async start (state: () => RoutingState, text: string, log: Log): Promise<{ host: string, port: number }> {
+  async start (state: () => RoutingState, text: string, log: Log): Promise<PublicAddresses> {
     this.#state = state
     this.#log = log
     this.#text = text
@@ -68,7 +69,7 @@ export class WorkerPool implements WorkerPeers {
     cluster.setupPrimary({ exec: this.#options.exec, args: [...this.#options.args] })
     cluster.on('message', (worker, message: unknown) => { if (isToPrimary(message)) this.#onMessage(worker, message) })
     cluster.on('exit', (worker, code, signal) => { this.#onExit(worker, code, signal) })
-    const listening = new Promise<{ host: string, port: number }>((resolve, reject) => { this.#listening = { resolve, reject } })
+    const listening = new Promise<PublicAddresses>((resolve, reject) => { this.#listening = { resolve, reject } })
     for (let index = 0; index < this.#options.count; index++) this.#fork()
     return await listening
   }
@@ -166,7 +167,7 @@ export class WorkerPool implements WorkerPeers {
         member.isServing = true
         this.#log.debug({ worker: worker.id, pid: worker.process.pid }, 'worker listening')
         if (this.#listening !== undefined && this.status().running === this.#options.count) {
-          this.#listening.resolve({ host: message.host, port: message.port })
+          this.#listening.resolve(message.addresses)
           this.#listening = undefined
         }
         return

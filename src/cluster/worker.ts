@@ -1,10 +1,9 @@
 import { buildGateway, type Candidate, type Gateway, type WorkerStats } from '../app.js'
 import { parseConfigText } from '../config/load.js'
 import type { GatewayConfig } from '../config/types.js'
-import { drainTraffic } from '../drain.js'
+import { drainTraffic, listenTraffic, type PublicAddresses } from '../traffic.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import type { BackendRegistry } from '../upstream/registry.js'
-import { boundAddress } from '../util/address.js'
 import { GenerationView } from './remote-view.js'
 import { isToWorker, type ToPrimary, type ToWorker, type WireBackend } from './protocol.js'
 
@@ -59,9 +58,9 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
         views.set(generation, new GenerationView(generation, backends, send))
         if (message.phase === 'init') {
           try {
-            gateway = await start(config, generation, options.logLevel, views, applyHealth, backends)
-            const address = boundAddress(gateway.publicApp.server.address(), config.listen.http)
-            send({ type: 'srvgate:listening', host: address.host, port: address.port })
+            const started = await start(config, generation, options.logLevel, views, applyHealth, backends)
+            gateway = started.gateway
+            send({ type: 'srvgate:listening', addresses: started.addresses })
           } catch (error) {
             send({ type: 'srvgate:start-failed', error: (error as Error).message })
             process.exit(1)
@@ -130,7 +129,7 @@ async function start (
   views: ReadonlyMap<number, GenerationView>,
   applyHealth: (registry: BackendRegistry, backends: readonly WireBackend[]) => void,
   backends: readonly WireBackend[]
-): Promise<Gateway> {
+): Promise<{ gateway: Gateway, addresses: PublicAddresses }> {
   const gateway = await buildGateway(config, {
     logger: { level: logLevel },
     role: 'worker',
@@ -143,8 +142,7 @@ async function start (
   })
   applyHealth(gateway.state.registry, backends)
   await gateway.start()
-  await gateway.publicApp.listen({ host: config.listen.http.host, port: config.listen.http.port })
-  return gateway
+  return { gateway, addresses: await listenTraffic(gateway, config.listen) }
 }
 
 async function statsOf (gateway: Gateway): Promise<WorkerStats> {

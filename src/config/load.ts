@@ -207,7 +207,8 @@ type BackendOptionsDocument = {
   addressPolicy?: AddressPolicyDocument
 }
 type Document = {
-  listen: { http: string, admin: string }
+  listen: { http?: string, https?: string, admin: string }
+  tls?: { certificates: Array<{ cert: string, key: string }>, default?: string, minVersion: 'TLSv1.2' | 'TLSv1.3', redirectHttp: boolean, hsts?: { maxAge: string, includeSubDomains: boolean } }
   admin: { token?: string }
   drain: { delay: string, timeout: string }
   client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number }
@@ -314,13 +315,32 @@ class Compiler {
     })
 
     this.warnings.push(...unreachableFrontends(frontends))
-    const listen = { http: address(document.listen.http), admin: address(document.listen.admin) }
+    const listen = {
+      http: document.listen.http === undefined ? undefined : address(document.listen.http),
+      https: document.listen.https === undefined ? undefined : address(document.listen.https),
+      admin: address(document.listen.admin)
+    }
+    if (listen.https !== undefined && document.tls === undefined) {
+      throw new ConfigError(ErrorCode.CONFIG_INVALID, [{ path: 'tls', message: 'is required when listen.https is set (tls.certificates)' }])
+    }
+    if (listen.https === undefined && document.tls !== undefined) this.warnings.push({ path: 'tls', message: 'is ignored without listen.https' })
+    if (document.tls?.redirectHttp === true && listen.http === undefined) this.warnings.push({ path: 'tls.redirectHttp', message: 'has no http listener to redirect from' })
+    const tls = document.tls === undefined
+      ? undefined
+      : {
+          certificates: document.tls.certificates.map(({ cert, key }) => ({ certPath: cert, keyPath: key })),
+          defaultName: document.tls.default?.toLowerCase(),
+          minVersion: document.tls.minVersion,
+          redirectHttp: document.tls.redirectHttp,
+          hsts: document.tls.hsts === undefined ? undefined : `max-age=${Math.floor(duration(document.tls.hsts.maxAge) / 1000)}${document.tls.hsts.includeSubDomains ? '; includeSubDomains' : ''}`
+        }
     if (document.admin.token === undefined && !isLoopback(listen.admin)) {
       this.warnings.push({ path: 'listen.admin', message: `the admin listener (${listen.admin.label}) is reachable beyond loopback and has no token (admin.token)` })
     }
     return {
       warnings: this.warnings,
       listen,
+      tls,
       adminToken: document.admin.token,
       drain: { delayMs: duration(document.drain.delay), timeoutMs: duration(document.drain.timeout) },
       client: {

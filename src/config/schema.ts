@@ -121,10 +121,11 @@ export const gatewaySchema = {
     listen: {
       type: 'object',
       additionalProperties: false,
-      required: ['http'],
-      description: 'Where srvgate listens.',
+      anyOf: [{ required: ['http'] }, { required: ['https'] }],
+      description: 'Where srvgate listens: http, https or both.',
       properties: {
-        http: { type: 'string', format: 'address', description: 'Public listener, host:port.' },
+        http: { type: 'string', format: 'address', description: 'Public plain-HTTP listener, host:port (optional once https is set).' },
+        https: { type: 'string', format: 'address', description: 'Public HTTPS listener (HTTP/2 and HTTP/1.1 by ALPN), host:port; needs tls.certificates.' },
         admin: { type: 'string', format: 'address', default: '127.0.0.1:9901', description: 'Admin API, metrics and dashboard.' }
       }
     },
@@ -181,6 +182,41 @@ export const gatewaySchema = {
       properties: {
         delay: duration('5s', 'After SIGTERM, readyz answers 503 this long before the listener closes.'),
         timeout: duration('30s', 'Longest wait for in-flight requests to finish.')
+      }
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['certificates'],
+      description: 'Certificates for listen.https, picked by SNI.',
+      properties: {
+        certificates: {
+          type: 'array',
+          minItems: 1,
+          description: 'PEM files; each certificate serves the DNS names of its subjectAltName (exact names first, then the most specific wildcard).',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['cert', 'key'],
+            properties: {
+              cert: { type: 'string', minLength: 1, description: 'Certificate chain (PEM): the leaf first, then intermediates.' },
+              key: { type: 'string', minLength: 1, description: 'Its private key (PEM).' }
+            }
+          }
+        },
+        default: { type: 'string', minLength: 1, description: 'A name of one of the certificates: served to clients that send no SNI or a name no certificate carries. Unset: such handshakes fail with an alert.' },
+        minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', description: 'Oldest TLS version accepted.' },
+        redirectHttp: { type: 'boolean', default: false, description: 'The http listener answers 308 to https (same host, path and query).' },
+        hsts: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['maxAge'],
+          description: 'Strict-Transport-Security on HTTPS answers (never on plain HTTP).',
+          properties: {
+            maxAge: { type: 'string', format: 'duration', description: 'max-age, e.g. 365d.' },
+            includeSubDomains: { type: 'boolean', default: false, description: 'Add includeSubDomains.' }
+          }
+        }
       }
     },
     statePath: { type: 'string', minLength: 1, description: 'File for last-known instance sets; unset: none kept.' },

@@ -11,7 +11,10 @@ import type { ConfigIssue } from '../errors.js'
 export type GatewayConfig = {
   /** What is valid but probably not meant (a frontend that can never match, an ignored field). */
   readonly warnings: readonly ConfigIssue[]
-  readonly listen: { readonly http: Address, readonly admin: Address }
+  /** http, https or both (the schema wants one). */
+  readonly listen: { readonly http: Address | undefined, readonly https: Address | undefined, readonly admin: Address }
+  /** Certificates and HTTPS rules; set whenever listen.https is. */
+  readonly tls: TlsConfig | undefined
   /** Bearer token for the admin listener; undefined: no token required. */
   readonly adminToken: string | undefined
   readonly drain: { readonly delayMs: Milliseconds, readonly timeoutMs: Milliseconds }
@@ -27,6 +30,17 @@ export type GatewayConfig = {
   readonly resolvers: ReadonlyMap<string, ResolverConfig>
   readonly backends: ReadonlyMap<string, BackendConfig>
   readonly frontends: readonly FrontendConfig[]
+}
+
+export type TlsConfig = {
+  /** Files, read by tls/certificates.ts at start and on every reload. */
+  readonly certificates: ReadonlyArray<{ readonly certPath: string, readonly keyPath: string }>
+  /** Lower-case name served when the client sends no SNI or one no certificate carries. */
+  readonly defaultName: string | undefined
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
+  readonly redirectHttp: boolean
+  /** The Strict-Transport-Security value, built once. */
+  readonly hsts: string | undefined
 }
 
 /** What clients may send, and how slowly (see schema.ts for the defaults). */

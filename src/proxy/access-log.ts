@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import { firstValue, pathOf } from './route-request.js'
+import { firstValue, hostHeaderOf, pathOf } from './route-request.js'
 import { dateAt, type Clock } from '../util/clock.js'
 
 /** What one request did, as the access log writes it: exactly one per request, never a body or a secret. */
@@ -46,7 +46,7 @@ export function accessRecordOf (request: IncomingMessage | undefined, facts: Rec
     requestId: facts.requestId,
     clientIp: facts.clientIp,
     method: facts.method ?? request?.method ?? '-',
-    host: 'host' in facts ? facts.host : request?.headers.host,
+    host: 'host' in facts ? facts.host : request === undefined ? undefined : hostHeaderOf(request.headers),
     path: facts.path ?? (request === undefined ? '-' : pathOf(request.url ?? '/')),
     httpVersion: facts.httpVersion ?? request?.httpVersion ?? '1.1',
     status: facts.status,

@@ -27,8 +27,10 @@ export type ForwardFacts = {
   readonly isPeerTrusted: boolean
   /** The client as srvgate believes it (see clientIpOf). */
   readonly clientIp: string
-  /** The Host header as the client sent it. */
+  /** The Host header as the client sent it (HTTP/2: :authority). */
   readonly host: string
+  /** The scheme the client used: https on the HTTPS listener. */
+  readonly proto: 'http' | 'https'
   readonly requestId: string
 }
 
@@ -50,15 +52,15 @@ export function forwardRequestHeaders (incoming: IncomingHttpHeaders, clientHead
   if (facts.isPeerTrusted) {
     const chain = [clientHeaders['x-forwarded-for'] ?? []].flat()
     headers['x-forwarded-for'] = [...chain, facts.peerIp].join(', ')
-    headers['x-forwarded-proto'] = firstOf(clientHeaders['x-forwarded-proto']) ?? 'http'
+    headers['x-forwarded-proto'] = firstOf(clientHeaders['x-forwarded-proto']) ?? facts.proto
     headers['x-forwarded-host'] = firstOf(clientHeaders['x-forwarded-host']) ?? facts.host
     const previous = [clientHeaders.forwarded ?? []].flat()
     headers.forwarded = [...previous, `for=${forwardedFor}`].join(', ')
   } else {
     headers['x-forwarded-for'] = facts.peerIp
-    headers['x-forwarded-proto'] = 'http'
+    headers['x-forwarded-proto'] = facts.proto
     headers['x-forwarded-host'] = facts.host
-    headers.forwarded = `for=${forwardedFor};host="${facts.host.replaceAll('"', '')}";proto=http`
+    headers.forwarded = `for=${forwardedFor};host="${facts.host.replaceAll('"', '')}";proto=${facts.proto}`
   }
   headers['x-real-ip'] = facts.clientIp
   headers['x-request-id'] = facts.requestId
@@ -126,7 +128,8 @@ const DROPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP_RESPONSE, '
 function copyWithout<T extends Record<string, unknown>> (headers: T, dropped: ReadonlySet<string>, listed: readonly string[] | undefined): T {
   const copy: Record<string, unknown> = {}
   for (const name in headers) {
-    if (dropped.has(name) || listed?.includes(name) === true) continue
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not HTTP/1.1 fields.
+    if (dropped.has(name) || listed?.includes(name) === true || name.charCodeAt(0) === 58) continue
     copy[name] = headers[name]
   }
   return copy as T

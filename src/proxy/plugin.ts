@@ -11,7 +11,8 @@ import { accessRecordOf, type AccessLog } from './access-log.js'
 import type { GatewayDispatcher } from './dispatcher.js'
 import { newProxyContext, type ProxyContext } from './failover-request.js'
 import { ClientGone } from './client-gone.js'
-import { firstValue, hasBody, pathOf, routeRequest, type RequestLine, type Routed, type RoutingState } from './route-request.js'
+import { normalizeHost } from '../routing/matcher.js'
+import { firstValue, hasBody, hostHeaderOf, pathOf, routeRequest, type RequestLine, type Routed, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
 import { ResponseWriter } from './response-writer.js'
@@ -50,6 +51,8 @@ export type RequestRecord = {
   readonly state: RoutingState
   readonly clientIp: string
   readonly isPeerTrusted: boolean
+  /** It came over the HTTPS listener (HTTP/2 or HTTP/1.1 on TLS). */
+  readonly isSecure: boolean
   readonly startedMs: number
   isFinished: boolean
 }
@@ -146,6 +149,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const state = options.state()
     const peerIp = request.raw.socket?.remoteAddress ?? ''
     const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
+    const isSecure = request.raw.httpVersionMajor === 2 || (request.raw.socket as { encrypted?: boolean } | null)?.encrypted === true
     const record: RequestRecord = {
       decision: undefined,
       backend: undefined,
@@ -154,6 +158,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       state,
       clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
       isPeerTrusted: isTrusted(peerIp),
+      isSecure,
       startedMs: options.clock.now(),
       isFinished: false
     }
@@ -167,7 +172,13 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       if (!reply.raw.writableFinished) clientGone.fire()
       finish(request, reply)
     })
+    const tls = state.config.tls
+    if (isSecure && tls?.hsts !== undefined) reply.header('strict-transport-security', tls.hsts)
     // A reply sent from the hook ends the chain: done() is not called after it.
+    if (!isSecure && tls?.redirectHttp === true && state.config.listen.https !== undefined) {
+      void redirectToHttps(request, reply, state.config.listen.https.port)
+      return
+    }
     if (request.raw.url === '*') {
       void answerAsterisk(request, reply)
       return
@@ -203,8 +214,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     else proceed(routed)
   })
 
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (options.isDraining?.() === true) reply.header('connection', 'close')
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (options.isDraining?.() === true && request.raw.httpVersionMajor !== 2) reply.header('connection', 'close')
     return payload
   })
 
@@ -218,11 +229,12 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       peerIp: request.raw.socket?.remoteAddress ?? '',
       isPeerTrusted: record.isPeerTrusted,
       clientIp: record.clientIp,
-      host: request.headers.host ?? '',
+      host: hostHeaderOf(request.headers) ?? '',
+      proto: record.isSecure ? 'https' : 'http',
       requestId: request.id
     })
-    const writer = new ResponseWriter(reply.raw, {
-      ownHeaders: () => ownHeaders(request.id, options.isDraining?.() === true),
+    const writer = new ResponseWriter(reply.raw as ServerResponse, {
+      ownHeaders: () => ownHeaders(request.id, record, options.isDraining?.() === true && request.raw.httpVersionMajor !== 2),
       onCommit: () => { reply.hijack() },
       onError: (error) => {
         // Errors from the dispatcher are ProxyErrors; anything else gets its code from the one vocabulary.
@@ -237,9 +249,26 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
   app.route({ method: [...PROXIED_METHODS], url: '/*', handler: forward })
 }
 
-/** x-request-id and, while draining, Connection: close: what onRequest and onSend give fastify's own replies. */
-function ownHeaders (requestId: string, isDraining: boolean): Array<readonly [string, string]> {
-  return isDraining ? [['x-request-id', requestId], ['connection', 'close']] : [['x-request-id', requestId]]
+/**
+ * x-request-id, Strict-Transport-Security on HTTPS, and, while draining,
+ * Connection: close on HTTP/1.1 (HTTP/2 has no such field; its connections
+ * are told to go with GOAWAY): what onRequest and onSend give fastify's own replies.
+ */
+function ownHeaders (requestId: string, record: RequestRecord, closesConnection: boolean): Array<readonly [string, string]> {
+  const own: Array<readonly [string, string]> = [['x-request-id', requestId]]
+  const hsts = record.isSecure ? record.state.config.tls?.hsts : undefined
+  if (hsts !== undefined) own.push(['strict-transport-security', hsts])
+  if (closesConnection) own.push(['connection', 'close'])
+  return own
+}
+
+/** tls.redirectHttp: the same host (without its port), path and query, on the HTTPS listener, 308 (the method is kept). */
+async function redirectToHttps (request: FastifyRequest, reply: FastifyReply, httpsPort: number): Promise<FastifyReply> {
+  const host = normalizeHost(hostHeaderOf(request.headers))
+  if (host === undefined) return await sendError(reply, new ProxyError(ErrorCode.REQUEST_MALFORMED, `bad Host header: ${JSON.stringify(hostHeaderOf(request.headers) ?? null)}`))
+  const authority = httpsPort === 443 ? host : `${host}:${httpsPort}`
+  const target = request.raw.url?.startsWith('/') === true ? request.raw.url : pathOf(request.raw.url ?? '/')
+  return await reply.code(308).header('location', `https://${authority}${target}`).header('content-length', '0').send()
 }
 
 /** The target sent to the instance: origin-form, `stripPrefix` applied to the path, the query kept as sent. */
@@ -297,7 +326,8 @@ function hashKeyOf (key: HashKey, request: FastifyRequest, path: string, clientI
 /** Bytes in and out since the previous request on this connection ended (requests on one connection are sequential). */
 function socketBytes (raw: IncomingMessage): { bytesIn: number, bytesOut: number } {
   const socket = raw.socket as MarkedSocket | null
-  if (socket === null) return { bytesIn: 0, bytesOut: 0 }
+  // HTTP/2 multiplexes requests on one connection: no per-request connection counts (logged as 0).
+  if (socket === null || raw.httpVersionMajor === 2) return { bytesIn: 0, bytesOut: 0 }
   const mark = socket[MARK] ?? { read: 0, written: 0 }
   const read = socket.bytesRead
   const written = socket.bytesWritten

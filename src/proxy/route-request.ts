@@ -38,8 +38,8 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   if (request.rawHeaders.length / 2 > state.config.client.maxHeaderCount) {
     return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, `more than client.maxHeaderCount (${state.config.client.maxHeaderCount}) header fields`)
   }
-  const host = hasOneHost(request.rawHeaders) ? normalizeHost(request.headers.host) : undefined
-  if (host === undefined) return new ProxyError(ErrorCode.REQUEST_MALFORMED, `bad Host header: ${JSON.stringify(request.headers.host ?? null)}`)
+  const host = hasOneHost(request.rawHeaders) ? normalizeHost(hostHeaderOf(request.headers)) : undefined
+  if (host === undefined) return new ProxyError(ErrorCode.REQUEST_MALFORMED, `bad Host header: ${JSON.stringify(hostHeaderOf(request.headers) ?? null)}`)
   const path = pathOf(request.url)
   // A `..` segment climbs out of the path an instance expects (and out of a stripPrefix): refused, never normalized.
   if (DOT_DOT_SEGMENT.test(path.replace(/%2e/gi, '.'))) return new ProxyError(ErrorCode.REQUEST_MALFORMED, 'a .. segment in the path')
@@ -71,14 +71,21 @@ async function afterFirstResolution (backend: Backend, decision: RouteDecision, 
 
 const DOT_DOT_SEGMENT = /(^|\/)\.\.(\/|$)/
 
-/** RFC 9112 §3.2: a request with no Host, or more than one, is answered 400. */
+/** RFC 9112 §3.2: a request with no Host, or more than one, is answered 400 (HTTP/2: one :authority or Host). */
 function hasOneHost (rawHeaders: readonly string[]): boolean {
-  let count = 0
+  let hosts = 0
+  let authorities = 0
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index] as string
-    if (name.length === 4 && name.toLowerCase() === 'host') count++
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++
+    else if (name === ':authority') authorities++
   }
-  return count === 1
+  return hosts <= 1 && authorities <= 1 && hosts + authorities >= 1
+}
+
+/** The host a request names: HTTP/2's `:authority` (RFC 9113 §8.3.1), else Host. */
+export function hostHeaderOf (headers: IncomingHttpHeaders): string | undefined {
+  return firstValue(headers[':authority']) ?? headers.host
 }
 
 /** Wait for `work` or for the client to go, whichever comes first. */

@@ -104,6 +104,8 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     isPeerTrusted: isTrusted(peerIp),
     clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
     host: request.headers.host ?? '',
+    // Upgrades come over HTTP/1.1 on either listener; a TLS socket is the HTTPS one.
+    proto: (request.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
     requestId
   })
   const finish = (status: number, error?: GatewayError): void => {

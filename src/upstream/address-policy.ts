@@ -17,7 +17,7 @@ const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128'].map((text) => parseCidr(
 export type OwnListeners = ReadonlyArray<{ readonly name: string, readonly port: number, readonly addresses: CidrSet | 'any-local' }>
 
 export function ownListeners (config: GatewayConfig): OwnListeners {
-  return [['listen.http', config.listen.http], ['listen.admin', config.listen.admin]].map(([name, address]) => {
+  return [['listen.http', config.listen.http], ['listen.https', config.listen.https], ['listen.admin', config.listen.admin]].filter((entry): entry is [string, NonNullable<typeof config.listen.http>] => entry[1] !== undefined).map(([name, address]) => {
     const { host, port } = address as Address
     const isWildcard = host === '0.0.0.0' || host === '::'
     const single = parseCidr(host === 'localhost' ? '127.0.0.1' : host)

@@ -72,14 +72,14 @@ test('JSON with the same shape is read too', () => {
     resolvers: { c: { nameservers: ['[::1]:8600', '127.0.0.1:8600'], ttl: { min: '250ms', max: '5s' } } },
     backends: { b: { discovery: { resolver: 'c', srv: '_b._tcp.service.consul' } } }
   }), {})
-  assert.equal(config.listen.http.family, 6)
+  assert.equal(config.listen.http?.family, 6)
   assert.deepEqual(config.resolvers.get('c')?.nameservers.map((address) => address.label), ['[::1]:8600', '127.0.0.1:8600'])
 })
 
 test('${NAME} is replaced from the environment; an unset one is an error with its path', () => {
   const text = 'listen: { http: "${HOST}:8080" }\nadmin:\n  token: "${TOKEN}"\n'
   const config = parseConfigText(text, { HOST: '127.0.0.1', TOKEN: 's3cret' })
-  assert.equal(config.listen.http.label, '127.0.0.1:8080')
+  assert.equal(config.listen.http?.label, '127.0.0.1:8080')
   assert.equal(config.adminToken, 's3cret')
   assert.deepEqual(issuesOf(text, { HOST: '127.0.0.1' }), ['admin.token: environment variable TOKEN is not set'])
 })

@@ -34,7 +34,7 @@ test('forwarded request headers from an untrusted peer: hop-by-hop and Expect dr
     upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'x-forwarded-for': '203.0.113.1', 'x-forwarded-proto': 'https', 'x-kept': 'yes',
     'x-real-ip': '10.9.9.9', forwarded: 'for=10.9.9.9', 'x-forwarded-host': 'evil.example', 'x-forwarded-port': '1'
   }
-  const headers = forwardRequestHeaders({ ...client }, client, { peerIp: '198.51.100.7', isPeerTrusted: false, clientIp: '198.51.100.7', host: 'www.example.com', requestId: 'r-1' })
+  const headers = forwardRequestHeaders({ ...client }, client, { peerIp: '198.51.100.7', isPeerTrusted: false, clientIp: '198.51.100.7', host: 'www.example.com', proto: 'http', requestId: 'r-1' })
   assert.deepEqual(headers, {
     host: 'www.example.com',
     'x-forwarded-for': '198.51.100.7',
@@ -49,7 +49,7 @@ test('forwarded request headers from an untrusted peer: hop-by-hop and Expect dr
 
 test('forwarded request headers from a trusted proxy: the chain is extended, its proto and host kept', () => {
   const client = { host: 'www.example.com', 'x-forwarded-for': '203.0.113.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example', forwarded: 'for=203.0.113.1' }
-  const headers = forwardRequestHeaders({ ...client }, client, { peerIp: '10.0.0.5', isPeerTrusted: true, clientIp: '203.0.113.1', host: 'www.example.com', requestId: 'r-2' })
+  const headers = forwardRequestHeaders({ ...client }, client, { peerIp: '10.0.0.5', isPeerTrusted: true, clientIp: '203.0.113.1', host: 'www.example.com', proto: 'http', requestId: 'r-2' })
   assert.equal(headers['x-forwarded-for'], '203.0.113.1, 10.0.0.5')
   assert.equal(headers['x-forwarded-proto'], 'https')
   assert.equal(headers['x-forwarded-host'], 'shop.example')

@@ -1,5 +1,32 @@
 import type { Gateway } from './app.js'
+import type { GatewayConfig } from './config/types.js'
+import { boundAddress } from './util/address.js'
 import { sleep, systemClock, type Timer } from './util/clock.js'
+
+/** Where the public listeners ended up (their ports, when 0 was asked). */
+export type PublicAddresses = { readonly http?: { host: string, port: number }, readonly https?: { host: string, port: number } }
+
+/** Listen on listen.http (fastify) and listen.https (the TLS listener routing into the same fastify). */
+export async function listenTraffic (gateway: Gateway, listen: GatewayConfig['listen']): Promise<PublicAddresses> {
+  const addresses: { http?: { host: string, port: number }, https?: { host: string, port: number } } = {}
+  if (listen.http !== undefined) {
+    await gateway.publicApp.listen({ host: listen.http.host, port: listen.http.port })
+    addresses.http = boundAddress(gateway.publicApp.server.address(), listen.http)
+  }
+  const tls = gateway.tlsListener
+  if (listen.https !== undefined && tls !== undefined) {
+    const https = listen.https
+    await new Promise<void>((resolve, reject) => {
+      tls.server.once('error', reject)
+      tls.server.listen(https.port, https.host, () => {
+        tls.server.removeListener('error', reject)
+        resolve()
+      })
+    })
+    addresses.https = boundAddress(tls.server.address(), https)
+  }
+  return addresses
+}
 
 /**
  * Stop taking traffic, the way SIGTERM asks (one process, or each cluster
@@ -13,11 +40,12 @@ export async function drainTraffic (gateway: Gateway): Promise<void> {
   gateway.setDraining()
   log.info({ delayMs, timeoutMs }, 'draining: readyz answers 503')
   await sleep(systemClock, delayMs)
-  const closing = gateway.publicApp.close().then(() => 'closed' as const)
+  const closing = Promise.all([gateway.publicApp.close(), gateway.tlsListener?.close()]).then(() => 'closed' as const)
   const outcome = await within(closing, timeoutMs)
   if (outcome === 'timeout') {
     log.warn({ timeoutMs, inFlight: (await gateway.metrics.inFlight.get()).values[0]?.value ?? 0 }, 'drain timeout: closing the remaining connections')
     gateway.publicApp.server.closeAllConnections()
+    gateway.tlsListener?.destroyAll()
     await gateway.dispatcher.destroy()
     await within(closing, 1000)
   }

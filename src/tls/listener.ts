@@ -1,0 +1,72 @@
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2'
+import type { TLSSocket } from 'node:tls'
+import type { TlsConfig } from '../config/types.js'
+import { REFUSING_CONTEXT, type CertificateStore } from './certificates.js'
+
+/**
+ * The HTTPS listener: HTTP/2 and HTTP/1.1 by ALPN on one port, the
+ * certificate chosen per handshake by SNI from the store that is current at
+ * that moment (a reload swaps the store; connections already open keep
+ * theirs). A client without SNI gets `default`, or no certificate at all.
+ */
+export class TlsListener {
+  readonly server: Http2SecureServer
+  #store: CertificateStore
+  readonly #minVersion: TlsConfig['minVersion']
+  readonly #sockets = new Set<TLSSocket>()
+  readonly #sessions = new Set<ServerHttp2Session>()
+
+  constructor (store: CertificateStore, tls: TlsConfig, onRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void) {
+    this.#store = store
+    this.#minVersion = tls.minVersion
+    this.server = createSecureServer({
+      allowHTTP1: true,
+      // Node cannot send unrecognized_name from here: a context without a certificate ends the
+      // handshake with a handshake_failure alert, and no other name's certificate is ever shown.
+      SNICallback: (servername, callback) => { callback(null, this.#store.select(servername)?.context ?? REFUSING_CONTEXT) },
+      ...ownCertificate(store, tls.minVersion)
+    }, onRequest)
+    this.server.on('secureConnection', (socket: TLSSocket) => {
+      this.#sockets.add(socket)
+      socket.once('close', () => { this.#sockets.delete(socket) })
+    })
+    this.server.on('session', (session: ServerHttp2Session) => {
+      this.#sessions.add(session)
+      session.once('close', () => { this.#sessions.delete(session) })
+    })
+  }
+
+  get store (): CertificateStore { return this.#store }
+
+  /** New handshakes use `store`; connections already open keep their certificate. */
+  use (store: CertificateStore): void {
+    this.#store = store
+    this.server.setSecureContext(ownCertificate(store, this.#minVersion))
+  }
+
+  /**
+   * Drain: stop accepting; HTTP/2 clients are told to go (GOAWAY, their streams
+   * finish), idle HTTP/1.1 connections close, busy ones after their answer
+   * (Connection: close while draining). Resolves when every connection is gone.
+   */
+  async close (): Promise<void> {
+    const closed = new Promise<void>((resolve) => { this.server.close(() => { resolve() }) })
+    for (const session of this.#sessions) session.close()
+    for (const socket of this.#sockets) {
+      const busy = (socket as TLSSocket & { _httpMessage?: unknown })._httpMessage
+      if (socket.alpnProtocol !== 'h2' && (busy === null || busy === undefined)) socket.destroy()
+    }
+    return await closed
+  }
+
+  /** drain.timeout passed: cut what is left. */
+  destroyAll (): void {
+    for (const socket of this.#sockets) socket.destroy()
+  }
+}
+
+/** The listener's own context, for clients that send no SNI: the default certificate, or none. */
+function ownCertificate (store: CertificateStore, minVersion: TlsConfig['minVersion']): { cert?: Buffer, key?: Buffer, minVersion: TlsConfig['minVersion'] } {
+  const fallback = store.default
+  return fallback === undefined ? { minVersion } : { cert: fallback.cert, key: fallback.key, minVersion }
+}

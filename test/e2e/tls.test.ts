@@ -1,0 +1,268 @@
+/**
+ * HTTPS at the edge (issue 10), through the CLI, with certificates made by a
+ * test CA (openssl) and real clients: curl (--http2, --resolve, --cacert),
+ * Node's TLS and HTTP/2 clients, a WebSocket client.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdirSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { connect as http2Connect } from 'node:http2'
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls'
+import { join } from 'node:path'
+import { WebSocket, WebSocketServer } from 'ws'
+import { ConsulLikeDnsServer, freePort } from '../helpers/dns-server.js'
+import { Upstream } from '../helpers/upstream.js'
+import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { TestCa, type Issued } from '../helpers/certificates.js'
+import { srvgate } from '../helpers/cli.js'
+import { send } from '../helpers/http.js'
+
+const WEB = '_web._prod.service.consul'
+const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+type Setup = { dns: ConsulLikeDnsServer, ca: TestCa, www: Issued, preview: Issued, upstreams: Upstream[] }
+
+async function setup (t: TestContext): Promise<Setup> {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstreams = await Promise.all(['a', 'b'].map(async (name) => await Upstream.start(t, name)))
+  dns.setService(WEB, upstreams.map((upstream) => ({ address: '127.0.0.1', port: upstream.port })))
+  dns.setService('_web._pr-1.service.consul', [{ address: '127.0.0.1', port: (upstreams[1] as Upstream).port }])
+  const ca = TestCa.create(t)
+  return { dns, ca, www: ca.issue(['www.example.com', 'api.example.com']), preview: ca.issue(['*.preview.example.com']), upstreams }
+}
+
+function config (s: Setup, tls: string, listen = 'http: "127.0.0.1:${PORT}", https: "127.0.0.1:${HTTPS_PORT}"'): string {
+  return `
+listen: { ${listen}, admin: "127.0.0.1:\${ADMIN_PORT}" }
+tls:
+${tls}
+resolvers: { consul: { nameservers: ["${s.dns.address}"], ttl: { min: 250ms, max: 1s }, timeout: 300ms } }
+backends:
+  web-prod: { discovery: { resolver: consul, srv: ${WEB} }, retry: { attempts: 2 } }
+frontends:
+  - { name: preview, match: { host: "{env}.preview.example.com" }, env: { pattern: "pr-[0-9]+" }, backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } } }
+  - { name: prod, match: { host: www.example.com }, backend: web-prod }
+`
+}
+
+const certificates = (...issued: Issued[]): string => `  certificates:\n${issued.map((item) => `    - { cert: ${item.cert}, key: ${item.key} }`).join('\n')}`
+
+async function startTls (t: TestContext, text: string, options: { workers?: number, dir?: string, configPath?: string } = {}): Promise<{ gateway: SpawnedGateway, httpsPort: number }> {
+  const httpsPort = await freePort()
+  const gateway = await SpawnedGateway.start(t, text.replaceAll('${HTTPS_PORT}', String(httpsPort)), options)
+  return { gateway, httpsPort }
+}
+
+/** The certificate a TLS handshake with `servername` gets (undefined: none; the handshake's alert in `error`). */
+async function handshake (port: number, servername: string | undefined, ca: string): Promise<{ cert?: PeerCertificate, alpn?: string | false | null, error?: string }> {
+  return await new Promise((resolve) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername, ca, ALPNProtocols: ['h2', 'http/1.1'], rejectUnauthorized: false })
+    socket.once('secureConnect', () => {
+      resolve({ cert: socket.getPeerCertificate(), alpn: socket.alpnProtocol })
+      socket.destroy()
+    })
+    socket.once('error', (error) => { resolve({ error: error.message }) })
+  })
+}
+
+/** curl in its own process, awaited (not spawnSync: the DNS server and instances live in this process). */
+async function curl (args: string[]): Promise<{ status: number, stdout: string, stderr: string }> {
+  const child = spawn('curl', ['-s', '-S', '--max-time', '10', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return { status: status ?? -1, stdout, stderr }
+}
+
+/** One HTTP/2 request; its status, headers and body. */
+async function h2Get (port: number, authority: string, ca: string, path = '/'): Promise<{ status: number, headers: Record<string, unknown>, body: string }> {
+  const session = http2Connect(`https://${authority}:${port}`, { ca, servername: authority, host: '127.0.0.1' } as never)
+  try {
+    return await new Promise((resolve, reject) => {
+      const stream = session.request({ ':path': path, ':authority': authority })
+      let body = ''
+      let headers: Record<string, unknown> = {}
+      stream.on('response', (received) => { headers = received })
+      stream.on('data', (chunk: Buffer) => { body += chunk.toString() })
+      stream.on('end', () => { resolve({ status: Number(headers[':status']), headers, body }) })
+      stream.on('error', reject)
+      stream.end()
+    })
+  } finally {
+    session.close()
+  }
+}
+
+test('HTTPS: SNI picks the certificate (exact, then wildcard); HTTP/2 and HTTP/1.1 by ALPN; x-forwarded-proto https; HSTS on HTTPS only; http answers 308', async (t) => {
+  const s = await setup(t)
+  const { gateway, httpsPort } = await startTls(t, config(s, `${certificates(s.www, s.preview)}\n  redirectHttp: true\n  hsts: { maxAge: 365d, includeSubDomains: true }`))
+  const ca = s.ca.caPem
+  const www = await handshake(httpsPort, 'www.example.com', ca)
+  assert.equal(www.cert?.serialNumber, s.www.serial)
+  assert.equal(www.alpn, 'h2')
+  assert.equal((await handshake(httpsPort, 'api.example.com', ca)).cert?.serialNumber, s.www.serial)
+  assert.equal((await handshake(httpsPort, 'pr-1.preview.example.com', ca)).cert?.serialNumber, s.preview.serial)
+  // No certificate carries the name, no default: the handshake fails with an alert, never another name's certificate.
+  assert.match((await handshake(httpsPort, 'other.example.org', ca)).error ?? '', /alert handshake failure/)
+  assert.match((await handshake(httpsPort, undefined, ca)).error ?? '', /alert handshake failure/)
+
+  const resolve = ['--resolve', `www.example.com:${httpsPort}:127.0.0.1`, '--resolve', `pr-1.preview.example.com:${httpsPort}:127.0.0.1`, '--cacert', s.ca.caPath]
+  for (const version of ['--http2', '--http1.1']) {
+    const answer = await curl([version, ...resolve, '-D', '-', `https://www.example.com:${httpsPort}/hello?x=1`])
+    assert.equal(answer.status, 0, answer.stderr)
+    assert.match(answer.stdout, version === '--http2' ? /^HTTP\/2 200/ : /^HTTP\/1\.1 200/)
+    assert.match(answer.stdout, /strict-transport-security: max-age=31536000; includeSubDomains/i)
+    assert.match(answer.stdout, /x-request-id: \S+/i)
+    const body = JSON.parse(answer.stdout.slice(answer.stdout.indexOf('{'))) as { url: string, headers: Record<string, string> }
+    assert.equal(body.url, '/hello?x=1')
+    assert.equal(body.headers['x-forwarded-proto'], 'https')
+    assert.equal(body.headers.host, `www.example.com:${httpsPort}`)
+  }
+  // Templated backends and their isolation over HTTP/2 (:authority is the host).
+  const preview = await h2Get(httpsPort, 'pr-1.preview.example.com', ca)
+  assert.equal(preview.status, 200)
+  assert.match(preview.body, /"instance":"b"/)
+  assert.equal((await h2Get(httpsPort, 'pr-9.preview.example.com', ca)).status, 503)
+  // Plain HTTP: 308 to the same host, path and query on the HTTPS port; no HSTS there.
+  const redirect = await send(`${gateway.url}/a/b?c=d`, { host: 'www.example.com' })
+  assert.equal(redirect.status, 308)
+  assert.equal(redirect.headers.location, `https://www.example.com:${httpsPort}/a/b?c=d`)
+  assert.equal(redirect.headers['strict-transport-security'], undefined)
+  const h2Line = await gateway.waitForLog((line) => line.msg === 'request' && line.httpVersion === '2.0' && line.host === 'pr-1.preview.example.com')
+  assert.equal(h2Line.status, 200)
+})
+
+test('HTTPS: a client without SNI, or with a name no certificate carries, gets `default`', async (t) => {
+  const s = await setup(t)
+  const { httpsPort } = await startTls(t, config(s, `${certificates(s.www, s.preview)}\n  default: www.example.com`, 'https: "127.0.0.1:${HTTPS_PORT}"'))
+  const ca = s.ca.caPem
+  assert.equal((await handshake(httpsPort, undefined, ca)).cert?.serialNumber, s.www.serial)
+  assert.equal((await handshake(httpsPort, 'other.example.org', ca)).cert?.serialNumber, s.www.serial)
+  assert.equal((await handshake(httpsPort, 'pr-2.preview.example.com', ca)).cert?.serialNumber, s.preview.serial)
+  assert.equal((await h2Get(httpsPort, 'www.example.com', ca)).status, 200)
+})
+
+test('check: an expired certificate, a key of another certificate and an unreadable file are refused with their paths; one expiring within 14 days is a warning', async (t) => {
+  const s = await setup(t)
+  const expired = s.ca.issue(['old.example.com'], { from: new Date('2025-01-01T00:00:00Z'), until: new Date('2025-02-01T00:00:00Z') })
+  const soon = s.ca.issue(['soon.example.com'], { until: new Date(Date.now() + 5 * 86_400_000) })
+  const dir = join(s.ca.dir, 'check')
+  mkdirSync(dir)
+  const bad = join(dir, 'bad.yaml')
+  writeFileSync(bad, config(s, `  certificates:
+    - { cert: ${expired.cert}, key: ${expired.key} }
+    - { cert: ${s.www.cert}, key: ${s.preview.key} }
+    - { cert: ${join(dir, 'missing.pem')}, key: ${s.www.key} }
+  default: nowhere.example.com`).replaceAll('${PORT}', '18080').replaceAll('${HTTPS_PORT}', '18443').replaceAll('${ADMIN_PORT}', '19901'))
+  const refused = await srvgate(['check', '-c', bad])
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /tls\.certificates\[0\]\.cert: .*expired on 2025-02-01/)
+  assert.match(refused.stderr, /tls\.certificates\[1\]\.key: .* is not the key of /)
+  assert.match(refused.stderr, /tls\.certificates\[2\]\.cert: cannot read .*missing\.pem: ENOENT/)
+  const good = join(dir, 'good.yaml')
+  writeFileSync(good, config(s, certificates(s.www, soon)).replaceAll('${PORT}', '18080').replaceAll('${HTTPS_PORT}', '18443').replaceAll('${ADMIN_PORT}', '19901'))
+  const warned = await srvgate(['check', '-c', good])
+  assert.equal(warned.code, 0, warned.stderr)
+  assert.match(warned.stderr, /warning: tls\.certificates\[1\]\.cert: .* expires on .*, in 5 day\(s\)/)
+  assert.match(warned.stdout, /listening on 127\.0\.0\.1:18080 and https 127\.0\.0\.1:18443/)
+})
+
+test('rotation: a Kubernetes-style secret swap under HTTP/2 load: new handshakes get the new serial, 0 failed requests; a broken replacement leaves the old one serving; SIGHUP too', async (t) => {
+  const s = await setup(t)
+  const ca = s.ca.caPem
+  // Kubernetes' layout: tls.crt → ..data/tls.crt, ..data → ..v1 (swapped atomically).
+  const secret = join(s.ca.dir, 'secret')
+  mkdirSync(secret)
+  const version = (name: string, issued: { cert: string, key: string }): void => {
+    mkdirSync(join(secret, name))
+    writeFileSync(join(secret, name, 'tls.crt'), readFileSync(issued.cert))
+    writeFileSync(join(secret, name, 'tls.key'), readFileSync(issued.key))
+  }
+  const swap = (name: string): void => {
+    symlinkSync(name, join(secret, '..data_tmp'))
+    renameSync(join(secret, '..data_tmp'), join(secret, '..data'))
+  }
+  version('..v1', s.www)
+  symlinkSync('..v1', join(secret, '..data'))
+  symlinkSync(join('..data', 'tls.crt'), join(secret, 'tls.crt'))
+  symlinkSync(join('..data', 'tls.key'), join(secret, 'tls.key'))
+  const { gateway, httpsPort } = await startTls(t, config(s, `  certificates:\n    - { cert: ${join(secret, 'tls.crt')}, key: ${join(secret, 'tls.key')} }`))
+  assert.equal((await handshake(httpsPort, 'www.example.com', ca)).cert?.serialNumber, s.www.serial)
+
+  // Load over one long-lived HTTP/2 connection and over new ones, while the secret changes.
+  const session = http2Connect(`https://www.example.com:${httpsPort}`, { ca, host: '127.0.0.1', servername: 'www.example.com' } as never)
+  t.after(() => { session.close() })
+  let isDone = false
+  let total = 0
+  const failures: string[] = []
+  const loop = async (): Promise<void> => {
+    while (!isDone && total < 20_000) {
+      total++
+      const status = await new Promise<number>((resolve) => {
+        const stream = session.request({ ':path': '/', ':authority': 'www.example.com' })
+        let code = 0
+        stream.on('response', (headers) => { code = Number(headers[':status']) })
+        stream.on('data', () => {})
+        stream.on('end', () => { resolve(code) })
+        stream.on('error', () => { resolve(-1) })
+        stream.end()
+      })
+      if (status !== 200) failures.push(String(status))
+    }
+  }
+  const running = Promise.all([loop(), loop(), loop()])
+  const renewed = s.ca.issue(['www.example.com', 'api.example.com'])
+  version('..v2', renewed)
+  swap('..v2')
+  let seen: string | undefined
+  for (let attempt = 0; attempt < 40 && seen !== renewed.serial; attempt++) {
+    await sleep(100)
+    seen = (await handshake(httpsPort, 'www.example.com', ca)).cert?.serialNumber
+  }
+  assert.equal(seen, renewed.serial, 'new handshakes get the renewed certificate')
+  await gateway.waitForLog((line) => line.msg === 'configuration reloaded')
+
+  // A broken replacement (a key of another certificate): reported, the renewed one keeps serving.
+  mkdirSync(join(secret, '..v3'))
+  writeFileSync(join(secret, '..v3', 'tls.crt'), readFileSync(s.www.cert))
+  writeFileSync(join(secret, '..v3', 'tls.key'), readFileSync(s.preview.key))
+  swap('..v3')
+  const refused = await gateway.waitForLog((line) => line.msg === 'reload failed; the previous configuration stays in use')
+  assert.match(JSON.stringify(refused.errors), /tls\.certificates\[0\]\.key: .* is not the key of /)
+  assert.equal((await handshake(httpsPort, 'www.example.com', ca)).cert?.serialNumber, renewed.serial)
+
+  // Files rewritten, then SIGHUP: the same path to rotation.
+  const third = s.ca.issue(['www.example.com'])
+  version('..v4', third)
+  swap('..v4')
+  gateway.process.kill('SIGHUP')
+  for (let attempt = 0; attempt < 40 && seen !== third.serial; attempt++) {
+    await sleep(100)
+    seen = (await handshake(httpsPort, 'www.example.com', ca)).cert?.serialNumber
+  }
+  assert.equal(seen, third.serial)
+  isDone = true
+  await running
+  assert.deepEqual(failures, [], `${failures.length} of ${total} requests failed`)
+  assert.ok(total > 100, `a real load: ${total} requests`)
+})
+
+test('a WebSocket over HTTP/1.1 on the HTTPS listener is tunnelled to an instance', async (t) => {
+  const s = await setup(t)
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  t.after(() => { wss.close() })
+  wss.on('connection', (socket, request) => { socket.on('message', (data) => { socket.send(`echo ${String(data)} proto=${String(request.headers['x-forwarded-proto'])}`) }) })
+  await new Promise((resolve) => wss.once('listening', resolve))
+  s.dns.setService(WEB, [{ address: '127.0.0.1', port: (wss.address() as { port: number }).port }])
+  const { httpsPort } = await startTls(t, config(s, certificates(s.www)))
+  const client = new WebSocket(`wss://127.0.0.1:${httpsPort}/chat`, [], { ca: s.ca.caPem, servername: 'www.example.com', headers: { host: 'www.example.com' } } as never)
+  await new Promise((resolve, reject) => { client.once('open', resolve); client.once('error', reject) })
+  const reply = new Promise<string>((resolve) => client.once('message', (data) => { resolve(String(data)) }))
+  client.send('hi')
+  assert.equal(await reply, 'echo hi proto=https')
+  client.close()
+  await new Promise((resolve) => client.once('close', resolve))
+})
