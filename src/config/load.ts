@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { X509Certificate } from 'node:crypto'
 import { lookup } from 'node:dns/promises'
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document as YamlDocument } from 'yaml'
 import { ConfigError, ErrorCode, type ConfigIssue } from '../errors.js'
@@ -39,7 +40,28 @@ export async function readConfigFile (file: string, env: Environment = process.e
   } catch (cause) {
     throw new ConfigError(ErrorCode.CONFIG_READ, [{ path: '', message: `cannot read ${file}: ${(cause as Error).message}` }], { cause })
   }
-  return { config: await resolveNameserverHosts(parseConfigText(text, env), hostLookup), text }
+  const config = await resolveNameserverHosts(parseConfigText(text, env), hostLookup)
+  await checkBackendCas(config)
+  return { config, text }
+}
+
+/** backends.*.tls.ca must be a readable PEM certificate: a bad path is a configuration error, not a failure per request. */
+async function checkBackendCas (config: GatewayConfig): Promise<void> {
+  const issues: ConfigIssue[] = []
+  const withTls = [
+    ...[...config.backends.values()].map((backend) => ({ path: `backends.${backend.name}.tls.ca`, tls: backend.tls })),
+    ...config.frontends.flatMap((frontend, index) => frontend.backend.kind === 'template' ? [{ path: `frontends[${index}].backend.tls.ca`, tls: frontend.backend.template.tls }] : [])
+  ]
+  for (const { path, tls } of withTls) {
+    if (tls?.caPath === undefined) continue
+    try {
+      // eslint-disable-next-line no-new
+      new X509Certificate(await readFile(tls.caPath))
+    } catch (error) {
+      issues.push({ path, message: `${tls.caPath} is not a readable PEM certificate (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
 }
 
 /** Nameservers written as host names become IP addresses; a name that does not resolve is a configuration error with its path. */
@@ -204,6 +226,7 @@ type BackendOptionsDocument = {
   retry: { attempts: number, on: RetryOn[] }
   timeouts: { connect: string, response: string }
   maxConnectionsPerInstance: number
+  tls?: { serverName: string, ca?: string, verify: boolean }
   addressPolicy?: AddressPolicyDocument
 }
 type Document = {
@@ -398,6 +421,7 @@ class Compiler {
       retry: { attempts: input.retry.attempts, on: new Set(input.retry.on) },
       timeouts: { connectMs: duration(input.timeouts.connect), responseMs: duration(input.timeouts.response) },
       maxConnectionsPerInstance: input.maxConnectionsPerInstance,
+      tls: input.tls === undefined ? undefined : { serverName: input.tls.serverName, caPath: input.tls.ca, verify: input.tls.verify },
       addressPolicy: addressPolicy(input.addressPolicy)
     }
   }

@@ -91,6 +91,17 @@ const backendOptions = {
     default: 256,
     description: 'Most connections open to one instance (HAProxy maxconn per server); further requests wait for one, within timeouts.response.'
   },
+  tls: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['serverName'],
+    description: 'Instances speak HTTPS. An SRV target (web-1.node.dc1.consul) is not a name certificates carry: serverName is what is sent as SNI and verified.',
+    properties: {
+      serverName: { type: 'string', minLength: 1, description: 'SNI sent to every instance, and the name its certificate must carry.' },
+      ca: { type: 'string', minLength: 1, description: 'PEM file of the CA(s) that sign the instances\' certificates; unset: the system\'s.' },
+      verify: { type: 'boolean', default: true, description: 'false accepts any certificate (tests only; logged as a warning).' }
+    }
+  },
   addressPolicy
 } as const
 

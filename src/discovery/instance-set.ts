@@ -11,6 +11,8 @@ export type Instance = {
   readonly weight: number
   /** `http://10.0.0.1:8080`: the undici pool origin. */
   readonly origin: string
+  /** `https://10.0.0.1:8080`: the pool origin for a backend whose instances speak TLS. */
+  readonly tlsOrigin: string
 }
 
 /** An immutable set of instances, grouped by RFC 2782 priority (lowest value first). */
@@ -58,5 +60,5 @@ export class InstanceSet {
 
 export function toInstance (discovered: Pick<DiscoveredInstance, 'address' | 'port' | 'priority' | 'weight'>): Instance {
   const key = formatHostPort(discovered.address, discovered.port)
-  return Object.freeze({ key, address: discovered.address, port: discovered.port, priority: discovered.priority, weight: discovered.weight, origin: `http://${key}` })
+  return Object.freeze({ key, address: discovered.address, port: discovered.port, priority: discovered.priority, weight: discovered.weight, origin: `http://${key}`, tlsOrigin: `https://${key}` })
 }

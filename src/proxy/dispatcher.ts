@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Agent, type Dispatcher } from 'undici'
 import type { Backend } from '../upstream/backend.js'
 import { tolerantConnector } from './interim-continue.js'
@@ -34,11 +35,13 @@ export class GatewayDispatcher {
    * not the backend, so reloads and templated backends reuse warm connections.
    */
   agentFor (backend: Backend): Agent {
-    const { timeouts, maxConnectionsPerInstance } = backend.options
-    const key = `${timeouts.connectMs}/${maxConnectionsPerInstance}`
+    const { timeouts, maxConnectionsPerInstance, tls } = backend.options
+    const key = `${timeouts.connectMs}/${maxConnectionsPerInstance}/${tls === undefined ? '' : `${tls.serverName}/${tls.caPath ?? ''}/${String(tls.verify)}`}`
     let agent = this.#agents.get(key)
     if (agent === undefined) {
-      agent = new Agent({ connect: tolerantConnector({ timeout: timeouts.connectMs }), keepAliveTimeout: 4000, connections: maxConnectionsPerInstance })
+      // TLS to instances: the SNI and the verified name are serverName, never the SRV target or the address.
+      const secure = tls === undefined ? {} : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(tls.caPath === undefined ? {} : { ca: readFileSync(tls.caPath) }) }
+      agent = new Agent({ connect: tolerantConnector({ timeout: timeouts.connectMs, ...secure }), keepAliveTimeout: 4000, connections: maxConnectionsPerInstance })
       this.#agents.set(key, agent)
     }
     return agent

@@ -193,7 +193,10 @@ export class FailoverRequest {
     // Copied key by key: a spread object given more keys costs microseconds on Node 20 (see headers.ts).
     const options: Record<string, unknown> = {}
     for (const key in this.#options) options[key] = this.#options[key as keyof Dispatcher.DispatchOptions]
-    options.origin = instance.origin
+    const tls = backend.options.tls
+    options.origin = tls === undefined ? instance.origin : instance.tlsOrigin
+    // undici takes the SNI (and the name it verifies) from the Host header unless told: the instance's name is serverName.
+    if (tls !== undefined) options.servername = tls.serverName
     options.body = this.#body !== undefined ? this.#body.forAttempt() : this.#options.body
     options.headersTimeout = backend.options.timeouts.responseMs
     // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdirSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { connect as http2Connect } from 'node:http2'
+import { createServer as createHttpsServer } from 'node:https'
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls'
 import { join } from 'node:path'
 import { WebSocket, WebSocketServer } from 'ws'
@@ -265,4 +266,41 @@ test('a WebSocket over HTTP/1.1 on the HTTPS listener is tunnelled to an instanc
   assert.equal(await reply, 'echo hi proto=https')
   client.close()
   await new Promise((resolve) => client.once('close', resolve))
+})
+
+test('TLS to instances: serverName is the SNI and the name verified; an instance with another name fails like a connect failure and the request goes elsewhere', async (t) => {
+  const s = await setup(t)
+  const serve = async (issued: Issued, name: string): Promise<number> => {
+    const server = createHttpsServer({ cert: readFileSync(issued.cert), key: readFileSync(issued.key) }, (request, response) => {
+      response.setHeader('content-type', 'application/json')
+      response.end(JSON.stringify({ instance: name, sni: (request.socket as { servername?: string }).servername, proto: request.headers['x-forwarded-proto'] }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => { server.closeAllConnections(); server.close() })
+    return (server.address() as { port: number }).port
+  }
+  const good = await serve(s.ca.issue(['web.internal']), 'good')
+  const impostor = await serve(s.ca.issue(['impostor.internal']), 'impostor')
+  s.dns.setService('_secure.service.consul', [{ address: '127.0.0.1', port: good }, { address: '127.0.0.1', port: impostor }])
+  const text = config(s, certificates(s.www)).replace('backends:\n', `backends:
+  secure: { discovery: { resolver: consul, srv: _secure.service.consul }, balance: round-robin, outlier: { consecutiveFailures: 2, ejectFor: 60s }, tls: { serverName: web.internal, ca: ${s.ca.caPath} } }
+`).replace('frontends:\n', 'frontends:\n  - { name: secure, match: { host: secure.example.com }, backend: secure }\n')
+  const { gateway } = await startTls(t, text, { workers: 1 })
+  for (let index = 0; index < 8; index++) {
+    const answer = await send(`${gateway.url}/`, { host: 'secure.example.com' })
+    assert.equal(answer.status, 200, answer.body)
+    assert.deepEqual(answer.json(), { instance: 'good', sni: 'web.internal', proto: 'http' })
+  }
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { backends: Array<{ name: string, instances: Array<{ port: number, state: string }> }> }
+  const impostorState = state.backends.find((backend) => backend.name === 'secure')?.instances.find((instance) => instance.port === impostor)
+  assert.equal(impostorState?.state, 'ejected', 'a certificate for another name counts against the instance')
+  const retried = await gateway.waitForLog((line) => line.msg === 'request' && line.host === 'secure.example.com' && line.retries === 1)
+  assert.deepEqual(retried.retryReasons, ['connect-failure'])
+  // A bad CA path is a configuration error with its path, not a failure per request.
+  const dir = join(s.ca.dir, 'bad-ca')
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'gateway.yaml'), text.replace(`ca: ${s.ca.caPath}`, `ca: ${join(dir, 'nope.pem')}`).replaceAll('${PORT}', '18080').replaceAll('${HTTPS_PORT}', '18443').replaceAll('${ADMIN_PORT}', '19901'))
+  const refused = await srvgate(['check', '-c', join(dir, 'gateway.yaml')])
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /backends\.secure\.tls\.ca: .*nope\.pem is not a readable PEM certificate \(ENOENT\)/)
 })

@@ -14,5 +14,6 @@ test('the reference covers every field, with defaults', () => {
     assert.ok(reference.includes(`\`${path}\``), path)
   }
   assert.match(reference, /\| `resolvers\.<name>\.staleFor` \| duration \| `"60s"` \|/)
-  assert.match(reference, /\| `listen\.http` \| host:port \| required \|/)
+  assert.match(reference, /\| `listen` \| object \| required \|/)
+  assert.match(reference, /\| `listen\.https` \| host:port \| +\| Public HTTPS listener/)
 })

@@ -4,10 +4,10 @@ import { formatDuration, parseDuration } from '../../../src/util/duration.js'
 import { parseAddress } from '../../../src/util/address.js'
 import { SeededRandom } from '../../../src/util/random.js'
 
-test('parseDuration reads ms, s, m, h and rejects the rest', () => {
+test('parseDuration reads ms, s, m, h, d and rejects the rest', () => {
   const cases: Array<[string, number | undefined]> = [
-    ['250ms', 250], ['1s', 1000], ['1.5s', 1500], ['5m', 300_000], ['2h', 7_200_000], ['0s', 0],
-    ['1', undefined], ['s', undefined], ['-1s', undefined], ['1d', undefined], ['1 s', undefined], ['', undefined]
+    ['250ms', 250], ['1s', 1000], ['1.5s', 1500], ['5m', 300_000], ['2h', 7_200_000], ['365d', 31_536_000_000], ['0s', 0],
+    ['1', undefined], ['s', undefined], ['-1s', undefined], ['1w', undefined], ['1 s', undefined], ['', undefined]
   ]
   for (const [text, expected] of cases) assert.equal(parseDuration(text), expected, text)
 })
