@@ -19,7 +19,7 @@ import { pathOf, type RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
 import { Router } from './routing/router.js'
 import { BackendRegistry, type RemoteView } from './upstream/registry.js'
-import { isoNow, systemClock, type Clock } from './util/clock.js'
+import { dateAt, isoNow, systemClock, type Clock } from './util/clock.js'
 import { systemRandom, type Random } from './util/random.js'
 import { VERSION } from './util/version.js'
 import { CertificateStore } from './tls/certificates.js'
@@ -155,7 +155,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 
   let state: RoutingState
   const role = deps.role ?? 'single'
-  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role })
+  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role, certificates: () => tlsListener?.store.certificates ?? [] })
   const onError = (error: unknown): void => { publicApp.log.error({ err: error }, 'discovery failed unexpectedly') }
   // app.ts owns the resolver caches across reloads: unchanged resolvers keep theirs.
   let caches = new ResolverCaches(config.resolvers, { clock, random, dnsObserver: metrics.dnsObserver, onCacheRead: metrics.onCacheRead, onError })
@@ -207,7 +207,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   // set of hooks and routes for both listeners. Certificates are read here and on every reload.
   const tlsListener = config.tls === undefined || config.listen.https === undefined
     ? undefined
-    : new TlsListener(await CertificateStore.load(config.tls, clock.wallNow()), config.tls, (request, response) => { publicApp.routing(request as never, response as never) })
+    : new TlsListener(await CertificateStore.load(config.tls, clock.wallNow()), config.tls, (request, response) => { publicApp.routing(request as never, response as never) }, metrics.tlsEvents)
   const warnExpiring = (store: CertificateStore): void => {
     for (const warning of store.warnings) publicApp.log.warn({ path: warning.path }, `certificate: ${warning.message}`)
   }
@@ -364,6 +364,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
         configPath: deps.configPath,
         loadedAt: status.loadedAt,
         lastReload: status.lastReload,
+        certificates: tlsListener?.store.certificates.map((certificate) => ({
+          file: certificate.certPath,
+          names: certificate.names,
+          serial: certificate.serial,
+          notAfter: dateAt(certificate.notAfterMs).toISOString(),
+          daysLeft: Math.floor((certificate.notAfterMs - clock.wallNow()) / 86_400_000)
+        })),
         workers: workers?.status()
       }, clock, stats === undefined
         ? { byBackend: metrics.requestsByBackend, dnsQueries: metrics.dnsQueryCount }

@@ -41,6 +41,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <div class="overview"><div><div class="legend"><b class="dns">DNS queries/s</b>, last 5 minutes: <span id="dns-rate" class="num">0.0</span></div><svg id="dns-chart" class="chart" width="360" height="40"></svg></div></div>
 <h2 style="font-size:15px">Backends</h2>
 <table id="backends"><thead><tr><th>Backend</th><th>Discovery</th><th>Last 5 minutes <span class="legend"><b class="req">req/s</b> · <b class="err">5xx/s</b></span></th><th>Instances</th></tr></thead><tbody></tbody></table>
+<div id="certificates-section" hidden><h2 style="font-size:15px">Certificates</h2>
+<table id="certificates"><thead><tr><th>File</th><th>Names</th><th>Serial</th><th>Expires</th></tr></thead><tbody></tbody></table></div>
 <h2 style="font-size:15px">DNS</h2>
 <table id="dns"><thead><tr><th>Name</th><th>Answer</th><th>TTL received → clamped</th><th>Age</th><th>Nameserver</th><th>State</th></tr></thead><tbody></tbody></table>
 <script>
@@ -105,6 +107,10 @@ export const DASHBOARD_PAGE = `<!doctype html>
     document.querySelector('#dns tbody').innerHTML = state.resolverCache.map((entry) => '<tr><td>' + text(entry.key) + '</td><td>' + text(entry.outcome) + ' (' + entry.instances + ')</td><td class="num">' +
       (entry.ttlReceivedSeconds === undefined || entry.ttlReceivedSeconds === null ? '— (negative) → ' : text(entry.ttlReceivedSeconds) + 's → ') + duration(entry.ttlClampedMs) + '</td><td class="num">' + duration(entry.ageMs) + '</td><td>' + text(entry.nameserver) + '/' + text(entry.transport) + '</td><td>' +
       (entry.isStale ? '<span class="pill warn">stale: ' + text(entry.lastError) + '</span>' : entry.isInEmptyGrace ? '<span class="pill warn">empty, in grace</span>' : '<span class="pill ok">fresh</span>') + '</td></tr>').join('');
+    const certificates = state.certificates || [];
+    document.getElementById('certificates-section').hidden = certificates.length === 0;
+    document.querySelector('#certificates tbody').innerHTML = certificates.map((certificate) => '<tr data-serial="' + text(certificate.serial) + '"><td>' + text(certificate.file) + '</td><td>' + text(certificate.names.join(', ')) +
+      '</td><td class="num">' + text(certificate.serial) + '</td><td><span class="pill ' + (certificate.daysLeft < 14 ? 'warn' : 'ok') + '">' + text(certificate.notAfter.slice(0, 10)) + ' (' + certificate.daysLeft + ' days)</span></td></tr>').join('');
   }
   async function poll () {
     try {

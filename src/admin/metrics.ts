@@ -6,6 +6,7 @@ import type { DispatcherEvents } from '../proxy/failover-request.js'
 import type { FinishedRequest } from '../proxy/plugin.js'
 import type { Clock } from '../util/clock.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'
+import type { ServedCertificate } from '../tls/certificates.js'
 
 /** Instance states as the metrics and /admin/state name them. */
 export type InstanceState = 'up' | 'ejected' | 'failing-check' | 'dns-removed'
@@ -29,11 +30,14 @@ export class GatewayMetrics {
   readonly dnsRejected: Counter<'nameserver' | 'transport' | 'reason'>
   readonly cacheReads: Counter<'result'>
   readonly reloads: Counter<'result'>
+  readonly protocolRequests: Counter<'protocol'>
+  readonly tlsHandshakes: Counter<'result'>
+  readonly tlsHandshakeFailures: Counter<'reason'>
   readonly #backends: () => readonly Backend[]
 
   readonly #clock: Clock
 
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' }) {
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker', readonly certificates?: () => readonly ServedCertificate[] }) {
     this.#clock = options.clock
     this.#backends = backends
     const registers = [this.registry]
@@ -95,6 +99,20 @@ export class GatewayMetrics {
     this.dnsRejected = new Counter({ name: 'srvgate_dns_rejected_answers_total', help: 'DNS answers not believed (spoofed ID, wrong question, QR=0, cut short, undecodable).', labelNames: ['nameserver', 'transport', 'reason'], registers: control })
     this.cacheReads = new Counter({ name: 'srvgate_dns_cache_reads_total', help: 'Reads of the resolver cache by discovery: hit (served fresh), stale (served while DNS fails) or miss (nothing servable: waited for DNS). hit / (hit + miss) is the hit ratio.', labelNames: ['result'], registers: control })
     this.reloads = new Counter({ name: 'srvgate_config_reloads_total', help: 'Configuration reloads by result (ok, error).', labelNames: ['result'], registers: control })
+    this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers })
+    this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers })
+    this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; client_closed; other).', labelNames: ['reason'], registers })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'srvgate_tls_certificate_expiry_seconds',
+      help: 'When each certificate of tls.certificates stops being valid (notAfter), Unix time.',
+      labelNames: ['file', 'serial', 'names'],
+      registers: control,
+      collect () {
+        this.reset()
+        for (const certificate of options.certificates?.() ?? []) this.set({ file: certificate.certPath, serial: certificate.serial, names: certificate.names.join(',') }, certificate.notAfterMs / 1000)
+      }
+    })
   }
 
   readonly dnsObserver: DnsObserver = {
@@ -136,6 +154,7 @@ export class GatewayMetrics {
 
   /** A request answered without entering the plugin (raw refusals, WebSocket handshakes). */
   readonly requestRefused = (request: FinishedRequest): void => {
+    if (request.protocol !== undefined) this.#protocolChild(request.protocol).inc()
     const frontend = request.frontend ?? '(none)'
     const backend = request.backend ?? '(none)'
     const statusClass = STATUS_CLASSES[Math.floor(request.status / 100)] ?? `${Math.floor(request.status / 100)}xx`
@@ -172,6 +191,26 @@ export class GatewayMetrics {
     const own = await this.registry.getMetricsAsJSON()
     const all = [own, ...workers] as Array<Array<MetricObjectWithValues<MetricValue<string>>>>
     return await AggregatorRegistry.aggregate(all).metrics()
+  }
+
+
+  readonly #protocolChildren = new Map<string, { inc: () => void }>()
+  #protocolChild (protocol: string): { inc: () => void } {
+    let child = this.#protocolChildren.get(protocol)
+    if (child === undefined) {
+      child = this.protocolRequests.labels(protocol)
+      this.#protocolChildren.set(protocol, child)
+    }
+    return child
+  }
+
+  /** The HTTPS listener's handshakes (tls/listener.ts reports them). */
+  readonly tlsEvents = {
+    handshake: (): void => { this.tlsHandshakes.inc({ result: 'ok' }) },
+    handshakeFailed: (reason: string): void => {
+      this.tlsHandshakes.inc({ result: 'failed' })
+      this.tlsHandshakeFailures.inc({ reason })
+    }
   }
 
   /** A reload applied (ok) or refused. */

@@ -11,6 +11,8 @@ export type GatewayStatus = {
   readonly configPath: string | undefined
   readonly loadedAt: string
   readonly lastReload: { readonly at: string, readonly result: 'ok' | 'error', readonly error?: string } | undefined
+  /** With an HTTPS listener: the certificates it serves. */
+  readonly certificates?: ReadonlyArray<{ readonly file: string, readonly names: readonly string[], readonly serial: string, readonly notAfter: string, readonly daysLeft: number }>
   /** With worker processes: how many are configured, run now, and were replaced since start. */
   readonly workers?: { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
 }

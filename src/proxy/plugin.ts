@@ -26,6 +26,8 @@ export type FinishedRequest = {
   readonly backendName: string | undefined
   readonly status: number
   readonly durationSeconds: number
+  /** HTTP/1.1 or HTTP/2, for requests that got as far as a request line. */
+  readonly protocol?: 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2'
 }
 
 export type ProxyPluginOptions = {
@@ -119,7 +121,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     if (!isAnswered && record.error === undefined) record.error = new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
     const status = isAnswered ? reply.statusCode : 499
     const durationMs = Math.round((options.clock.now() - record.startedMs) * 100) / 100
-    options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000 })
+    const protocol = request.raw.httpVersionMajor === 2 ? 'HTTP/2' : request.raw.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1'
+    options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000, protocol })
     if (!options.accessLog.isEnabled) return
     const { bytesIn, bytesOut } = socketBytes(request.raw)
     const context = record.context

@@ -110,7 +110,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   })
   const finish = (status: number, error?: GatewayError): void => {
     const durationMs = Math.round((deps.clock.now() - started) * 100) / 100
-    deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000 })
+    deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000, protocol: 'HTTP/1.1' })
     deps.accessLog.record(accessRecordOf(request, {
       requestId,
       status,

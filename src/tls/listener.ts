@@ -16,7 +16,7 @@ export class TlsListener {
   readonly #sockets = new Set<TLSSocket>()
   readonly #sessions = new Set<ServerHttp2Session>()
 
-  constructor (store: CertificateStore, tls: TlsConfig, onRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void) {
+  constructor (store: CertificateStore, tls: TlsConfig, onRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void, events: HandshakeEvents = {}) {
     this.#store = store
     this.#minVersion = tls.minVersion
     this.server = createSecureServer({
@@ -26,7 +26,9 @@ export class TlsListener {
       SNICallback: (servername, callback) => { callback(null, this.#store.select(servername)?.context ?? REFUSING_CONTEXT) },
       ...ownCertificate(store, tls.minVersion)
     }, onRequest)
+    this.server.on('tlsClientError', (error: NodeJS.ErrnoException) => { events.handshakeFailed?.(failureReason(error.code)) })
     this.server.on('secureConnection', (socket: TLSSocket) => {
+      events.handshake?.()
       this.#sockets.add(socket)
       socket.once('close', () => { this.#sockets.delete(socket) })
     })
@@ -63,6 +65,23 @@ export class TlsListener {
   destroyAll (): void {
     for (const socket of this.#sockets) socket.destroy()
   }
+}
+
+export type HandshakeEvents = {
+  readonly handshake?: () => void
+  readonly handshakeFailed?: (reason: string) => void
+}
+
+/**
+ * Why a handshake failed, in a few words a dashboard can group by. Refusing
+ * an unknown name (no certificate in the context) surfaces as OpenSSL's
+ * "null parameter" (with SNI) or "no suitable signature algorithm" (without).
+ */
+function failureReason (code: string | undefined): string {
+  if (code === 'ERR_SSL_PASSED_A_NULL_PARAMETER' || code === 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM') return 'unknown_name'
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'client_closed'
+  if (code !== undefined && /VERSION|PROTOCOL|CIPHER|NO_SHARED/.test(code)) return 'protocol'
+  return 'other'
 }
 
 /** The listener's own context, for clients that send no SNI: the default certificate, or none. */

@@ -12,6 +12,8 @@ import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { send } from '../helpers/http.js'
+import { TestCa } from '../helpers/certificates.js'
+import { freePort } from '../helpers/dns-server.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 mkdirSync('test-output', { recursive: true })
@@ -124,4 +126,48 @@ frontends:
   assert.match(await page.locator('#reload-error').innerText(), /reload refused: Map keys must be unique/)
   await page.screenshot({ path: 'test-output/dashboard-environments.png', fullPage: true })
   }
+})
+
+test('HTTPS: Chromium loads a page through the HTTPS listener over HTTP/2, and the dashboard lists the certificate with its names and expiry', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'page')
+  dns.setService('_web._prod.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const ca = TestCa.create(t)
+  const issued = ca.issue(['www.example.com', '*.preview.example.com'])
+  const httpsPort = await freePort()
+  const gateway = await SpawnedGateway.start(t, `
+listen: { https: "127.0.0.1:${httpsPort}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+tls: { certificates: [ { cert: ${issued.cert}, key: ${issued.key} } ], hsts: { maxAge: 1d } }
+resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 250ms, max: 1s } } }
+backends: { web-prod: { discovery: { resolver: consul, srv: _web._prod.service.consul } } }
+frontends: [ { name: prod, match: { host: www.example.com }, backend: web-prod } ]
+`)
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--host-resolver-rules=MAP www.example.com 127.0.0.1']
+  })
+  t.after(async () => { await browser.close() })
+  // The test CA is not in Chromium's store: the certificate itself is checked by the TLS tests.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true })
+  const page = await context.newPage()
+  const response = await page.goto(`https://www.example.com:${httpsPort}/page?from=chromium`)
+  assert.equal(response?.status(), 200)
+  const headers = await response?.allHeaders() ?? {}
+  assert.match(headers['x-request-id'] ?? '', /\S+/)
+  assert.equal(headers['strict-transport-security'], 'max-age=86400')
+  const echoed = JSON.parse(await page.locator('body').innerText()) as { url: string, headers: Record<string, string> }
+  assert.equal(echoed.url, '/page?from=chromium')
+  assert.equal(echoed.headers['x-forwarded-proto'], 'https')
+  const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.path === '/page')
+  assert.equal(line.httpVersion, '2.0', 'Chromium negotiated HTTP/2 by ALPN')
+
+  const dashboard = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  await dashboard.goto(`${gateway.adminUrl}/`)
+  const row = dashboard.locator(`#certificates tr[data-serial="${issued.serial}"]`)
+  await row.waitFor({ timeout: 5000 })
+  const rowText = await row.innerText()
+  assert.match(rowText, /www\.example\.com, \*\.preview\.example\.com/)
+  assert.match(rowText, /\d{4}-\d\d-\d\d \((29|30) days\)/)
+  await dashboard.screenshot({ path: 'test-output/dashboard-certificates.png', fullPage: true })
 })

@@ -97,6 +97,37 @@ async function h2Get (port: number, authority: string, ca: string, path = '/'): 
   }
 }
 
+/** A bounded HTTP/2 load: `streams` requests at a time on one session (bounded by count and by `until`). */
+async function h2Load (t: TestContext, port: number, authority: string, ca: string, options: { streams: number, until: () => boolean, maxRequests?: number }): Promise<{ total: number, failures: string[], byInstance: Map<string, number> }> {
+  const session = http2Connect(`https://${authority}:${port}`, { ca, host: '127.0.0.1', servername: authority } as never)
+  t.after(() => { session.close() })
+  let total = 0
+  const failures: string[] = []
+  const byInstance = new Map<string, number>()
+  const loop = async (): Promise<void> => {
+    while (!options.until() && total < (options.maxRequests ?? 50_000)) {
+      total++
+      const { status, body } = await new Promise<{ status: number, body: string }>((resolve) => {
+        const stream = session.request({ ':path': '/', ':authority': authority })
+        let code = 0
+        let text = ''
+        stream.on('response', (headers) => { code = Number(headers[':status']) })
+        stream.on('data', (chunk: Buffer) => { text += chunk.toString() })
+        stream.on('end', () => { resolve({ status: code, body: text }) })
+        stream.on('error', (error) => { resolve({ status: -1, body: error.message }) })
+        stream.end()
+      })
+      if (status !== 200) failures.push(`${status} ${body}`)
+      else {
+        const instance = /"instance":"([^"]+)"/.exec(body)?.[1] ?? '?'
+        byInstance.set(instance, (byInstance.get(instance) ?? 0) + 1)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: options.streams }, loop))
+  return { total, failures, byInstance }
+}
+
 test('HTTPS: SNI picks the certificate (exact, then wildcard); HTTP/2 and HTTP/1.1 by ALPN; x-forwarded-proto https; HSTS on HTTPS only; http answers 308', async (t) => {
   const s = await setup(t)
   const { gateway, httpsPort } = await startTls(t, config(s, `${certificates(s.www, s.preview)}\n  redirectHttp: true\n  hsts: { maxAge: 365d, includeSubDomains: true }`))
@@ -134,6 +165,17 @@ test('HTTPS: SNI picks the certificate (exact, then wildcard); HTTP/2 and HTTP/1
   assert.equal(redirect.headers['strict-transport-security'], undefined)
   const h2Line = await gateway.waitForLog((line) => line.msg === 'request' && line.httpVersion === '2.0' && line.host === 'pr-1.preview.example.com')
   assert.equal(h2Line.status, 200)
+  // Metrics: handshakes by result and failures by reason, requests by protocol, certificate expiry; the state lists the certificates.
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.match(metrics, /^srvgate_tls_handshakes_total\{result="ok"\} [1-9]\d*$/m)
+  assert.match(metrics, /^srvgate_tls_handshake_failures_total\{reason="unknown_name"\} [2-9]\d*$/m)
+  assert.match(metrics, /^srvgate_http_protocol_requests_total\{protocol="HTTP\/2"\} [1-9]\d*$/m)
+  assert.match(metrics, /^srvgate_http_protocol_requests_total\{protocol="HTTP\/1\.1"\} [1-9]\d*$/m)
+  const expiry = new RegExp(`^srvgate_tls_certificate_expiry_seconds\\{file="${s.preview.cert.replaceAll('/', '\\/')}",serial="${s.preview.serial}",names="\\*\\.preview\\.example\\.com"\\} (\\d+)$`, 'm')
+  const notAfter = Number(expiry.exec(metrics)?.[1])
+  assert.ok(Math.abs(notAfter - (Date.now() / 1000 + 30 * 86_400)) < 3600, `notAfter ${notAfter}`)
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { certificates: Array<{ names: string[], serial: string, daysLeft: number }> }
+  assert.deepEqual(state.certificates.map((certificate) => [certificate.names, certificate.serial, certificate.daysLeft]), [[['www.example.com', 'api.example.com'], s.www.serial, 29], [['*.preview.example.com'], s.preview.serial, 29]])
 })
 
 test('HTTPS: a client without SNI, or with a name no certificate carries, gets `default`', async (t) => {
@@ -193,28 +235,9 @@ test('rotation: a Kubernetes-style secret swap under HTTP/2 load: new handshakes
   const { gateway, httpsPort } = await startTls(t, config(s, `  certificates:\n    - { cert: ${join(secret, 'tls.crt')}, key: ${join(secret, 'tls.key')} }`))
   assert.equal((await handshake(httpsPort, 'www.example.com', ca)).cert?.serialNumber, s.www.serial)
 
-  // Load over one long-lived HTTP/2 connection and over new ones, while the secret changes.
-  const session = http2Connect(`https://www.example.com:${httpsPort}`, { ca, host: '127.0.0.1', servername: 'www.example.com' } as never)
-  t.after(() => { session.close() })
+  // Load over one long-lived HTTP/2 connection while the secret changes.
   let isDone = false
-  let total = 0
-  const failures: string[] = []
-  const loop = async (): Promise<void> => {
-    while (!isDone && total < 20_000) {
-      total++
-      const status = await new Promise<number>((resolve) => {
-        const stream = session.request({ ':path': '/', ':authority': 'www.example.com' })
-        let code = 0
-        stream.on('response', (headers) => { code = Number(headers[':status']) })
-        stream.on('data', () => {})
-        stream.on('end', () => { resolve(code) })
-        stream.on('error', () => { resolve(-1) })
-        stream.end()
-      })
-      if (status !== 200) failures.push(String(status))
-    }
-  }
-  const running = Promise.all([loop(), loop(), loop()])
+  const running = h2Load(t, httpsPort, 'www.example.com', ca, { streams: 3, until: () => isDone })
   const renewed = s.ca.issue(['www.example.com', 'api.example.com'])
   version('..v2', renewed)
   swap('..v2')
@@ -246,7 +269,7 @@ test('rotation: a Kubernetes-style secret swap under HTTP/2 load: new handshakes
   }
   assert.equal(seen, third.serial)
   isDone = true
-  await running
+  const { total, failures } = await running
   assert.deepEqual(failures, [], `${failures.length} of ${total} requests failed`)
   assert.ok(total > 100, `a real load: ${total} requests`)
 })
@@ -303,4 +326,34 @@ test('TLS to instances: serverName is the SNI and the name verified; an instance
   const refused = await srvgate(['check', '-c', join(dir, 'gateway.yaml')])
   assert.equal(refused.code, 1)
   assert.match(refused.stderr, /backends\.secure\.tls\.ca: .*nope\.pem is not a readable PEM certificate \(ENOENT\)/)
+})
+
+test('rolling replacement and a crash over HTTP/2 on the HTTPS listener: 0 failed requests', async (t) => {
+  const s = await setup(t)
+  const records = (list: Upstream[]) => list.map((upstream) => ({ address: '127.0.0.1', port: upstream.port }))
+  const first = await Promise.all(['v1-0', 'v1-1', 'v1-2'].map(async (name) => await Upstream.start(t, name)))
+  s.dns.setService(WEB, records(first))
+  const { httpsPort } = await startTls(t, config(s, certificates(s.www)).replace('retry: { attempts: 2 }', 'retry: { attempts: 3 }'))
+  let isDone = false
+  const running = h2Load(t, httpsPort, 'www.example.com', s.ca.caPem, { streams: 6, until: () => isDone })
+  let current = [...first]
+  const replacements: Upstream[] = []
+  for (const [index, old] of first.entries()) {
+    await sleep(300)
+    const next = await Upstream.start(t, `v2-${index}`)
+    replacements.push(next)
+    current = [...current.filter((upstream) => upstream !== old), next]
+    s.dns.setService(WEB, records([...current, old]))
+    await sleep(300)
+    s.dns.setService(WEB, records(current))
+    await old.stop()
+  }
+  // A crash: connections reset, the record stays in DNS; GETs fail over.
+  await (current[0] as Upstream).kill()
+  await sleep(1500)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} requests failed`)
+  assert.ok(result.total > 300, `a real load: ${result.total} requests`)
+  for (const next of replacements) assert.ok((result.byInstance.get(next.name) ?? 0) > 0, `${next.name} got traffic`)
 })
