@@ -11,13 +11,15 @@
  * file, a baseline of what proxying costs without discovery.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BindServer, ZONE } from '../test/helpers/bind-server.js'
 import { freePort } from '../test/helpers/dns-server.js'
 import { send } from '../test/helpers/http.js'
 import { cpuMsOfTree, wrk, type WrkResult } from './wrk.js'
+import { TestCa } from '../test/helpers/certificates.js'
+import { request as httpsRequest } from 'node:https'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -103,12 +105,73 @@ export async function peersSection (report: (name: string, value: string, target
       report('srvgate (2 workers) / HAProxy (nbthread 2), req/s', `${(srvgate2.requestsPerSecond / haproxy.requestsPerSecond).toFixed(2)}×`, 'stretch 0.5×')
       report('srvgate (2 workers) p99 / HAProxy (nbthread 2) p99', `${(srvgate2.p99Ms / haproxy.p99Ms).toFixed(2)}×`, '≤ 2×')
     }
+    if (process.env.BENCH_HTTPS !== '0') await httpsRows(report, dir, nameserver, children)
   } finally {
     const exits = children.map(async (child) => { await new Promise((resolve) => { if (child.exitCode !== null || child.signalCode !== null) resolve(null); else child.once('exit', resolve) }) })
     for (const child of children) child.kill('SIGTERM')
     await Promise.all(exits)
     await bind?.stop()
   }
+}
+
+/**
+ * HTTPS beside the same peers: new TLS handshakes per second (wrk, every
+ * request on a new connection: `Connection: close`) and HTTP/2 requests per
+ * second (h2load, Debian's nghttp2-client), one round each, for HAProxy
+ * (nbthread 2), Caddy (GOMAXPROCS 2) and srvgate (2 workers) terminating TLS
+ * with the same ECDSA P-256 certificate for `localhost`.
+ */
+async function httpsRows (report: (name: string, value: string, target?: string) => void, dir: string, nameserver: string, children: ChildProcess[]): Promise<void> {
+  console.log(`\n## peers over HTTPS (one round each: wrk -t2 -c64 -d${SECONDS}s with Connection: close; h2load -t2 -c64 -m10 -D ${SECONDS})`)
+  if (!has('h2load')) console.log('peers: h2load not found (apt-get install nghttp2-client): HTTP/2 rows left out')
+  const ca = TestCa.create({ after: () => {} } as never)
+  const issued = ca.issue(['localhost', 'www.example.com'])
+  const combined = join(dir, 'combined.pem')
+  writeFileSync(combined, readFileSync(issued.cert, 'utf8') + readFileSync(issued.key, 'utf8'))
+  const tls = { cert: issued.cert, key: issued.key, combined }
+  const starts: Array<[string, (port: number) => ChildProcess | undefined]> = []
+  if (has('haproxy')) starts.push([`HAProxy ${version('haproxy', ['-v'])}, nbthread 2, TLS`, (port) => startHaproxy(dir, port, nameserver, 2, tls)])
+  if (has('caddy')) starts.push([`Caddy ${version('caddy', ['version'])}, GOMAXPROCS 2, TLS`, (port) => startCaddy(dir, port, nameserver, 2, tls)])
+  starts.push(['srvgate, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, tls)])
+  for (const [name, start] of starts) {
+    if (ONLY !== undefined && !ONLY.split(',').some((part) => name.toLowerCase().startsWith(part.trim().toLowerCase()))) continue
+    const port = await freePort()
+    const child = start(port)
+    if (child === undefined) continue
+    children.push(child)
+    if (!await answersTls(port)) {
+      console.log(`peers: ${name} did not answer over HTTPS on ${port}; left out`)
+      continue
+    }
+    const handshakes = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST, extraHeaders: ['Connection: close'] })
+    const h2 = has('h2load') ? await h2load(`https://localhost:${port}/`, SECONDS) : undefined
+    report(name, `${handshakes.requestsPerSecond.toFixed(0).padStart(6)} handshakes/s (errors ${handshakes.errors})${h2 === undefined ? '' : `  ${h2.requestsPerSecond.toFixed(0).padStart(6)} HTTP/2 req/s (failed ${h2.failed})`}`)
+  }
+}
+
+/** h2load's "finished in …, N req/s" and its failed count. */
+async function h2load (url: string, seconds: number): Promise<{ requestsPerSecond: number, failed: number }> {
+  const child = spawn('h2load', ['-t2', '-c64', '-m10', '-D', String(seconds), '-H', `host: ${HOST}`, url], { stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  await new Promise((resolve) => child.on('close', resolve))
+  return {
+    requestsPerSecond: Number(/finished in [^,]+, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN),
+    failed: Number(/(\d+) failed/.exec(out)?.[1] ?? NaN)
+  }
+}
+
+async function answersTls (port: number): Promise<boolean> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const result = await new Promise<number>((resolve) => {
+      const request = httpsRequest({ host: '127.0.0.1', port, servername: 'localhost', path: '/', headers: { host: HOST }, rejectUnauthorized: false, timeout: 1000 }, (response) => { response.resume(); resolve(response.statusCode ?? 0) })
+      request.on('error', () => { resolve(0) })
+      request.end()
+    })
+    if (result === 200) return true
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return false
 }
 
 /** The bench's own setup step: Debian packages of the peers, when this machine may install them. */
@@ -164,8 +227,10 @@ http {
   return spawn('nginx', ['-c', file, '-p', dir], { stdio: 'ignore' })
 }
 
-function startHaproxy (dir: string, port: number, nameserver: string, threads: number): ChildProcess {
-  const file = join(dir, `haproxy-${threads}.cfg`)
+type BenchTls = { readonly cert: string, readonly key: string, readonly combined: string }
+
+function startHaproxy (dir: string, port: number, nameserver: string, threads: number, tls?: BenchTls): ChildProcess {
+  const file = join(dir, `haproxy-${threads}${tls === undefined ? '' : '-tls'}.cfg`)
   writeFileSync(file, `
 global
   nbthread ${threads}
@@ -181,7 +246,7 @@ resolvers bind
   accepted_payload_size 8192
   hold valid 5s
 frontend www
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${tls === undefined ? '' : ` ssl crt ${tls.combined} alpn h2,http/1.1`}
   default_backend web
 backend web
   balance roundrobin
@@ -190,15 +255,16 @@ backend web
   return spawn('haproxy', ['-f', file, '-db'], { stdio: 'ignore' })
 }
 
-function startCaddy (dir: string, port: number, nameserver: string, procs: number): ChildProcess {
-  const file = join(dir, `Caddyfile-${procs}`)
+function startCaddy (dir: string, port: number, nameserver: string, procs: number, tls?: BenchTls): ChildProcess {
+  const file = join(dir, `Caddyfile-${procs}${tls === undefined ? '' : '-tls'}`)
   writeFileSync(file, `{
   admin off
-  auto_https off
+  auto_https ${tls === undefined ? 'off' : 'disable_redirects'}
   storage file_system ${dir}/caddy-${procs}
 }
-http://:${port} {
+${tls === undefined ? 'http' : 'https'}://:${port} {
   bind 127.0.0.1
+  ${tls === undefined ? '' : `tls ${tls.cert} ${tls.key}`}
   reverse_proxy {
     dynamic srv {
       name ${SRV}
@@ -217,15 +283,16 @@ http://:${port} {
   return spawn('unshare', ['--mount', 'sh', '-c', command], { stdio: 'ignore', env: { ...process.env, GOMAXPROCS: String(procs), HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } })
 }
 
-function startSrvgate (dir: string, port: number, nameserver: string, workers: number): ChildProcess {
-  const file = join(dir, `srvgate-${workers}.yaml`)
+function startSrvgate (dir: string, port: number, nameserver: string, workers: number, tls?: BenchTls): ChildProcess {
+  const file = join(dir, `srvgate-${workers}${tls === undefined ? '' : '-tls'}.yaml`)
   writeFileSync(file, `
-listen: { http: "127.0.0.1:${port}", admin: "127.0.0.1:0" }
+listen: { ${tls === undefined ? 'http' : 'https'}: "127.0.0.1:${port}", admin: "127.0.0.1:0" }
+${tls === undefined ? '' : `tls: { certificates: [ { cert: ${tls.cert}, key: ${tls.key} } ] }`}
 workers: ${workers}
 drain: { delay: 0s, timeout: 5s }
 resolvers: { bind: { nameservers: ["${nameserver}"] } }
 backends: { web: { discovery: { resolver: bind, srv: ${SRV} }, balance: round-robin } }
-frontends: [ { name: www, match: { host: ${HOST} }, backend: web } ]
+frontends: [ { name: www, match: { host: ${HOST} }, backend: web }, { name: local, match: { host: localhost }, backend: web } ]
 `)
   // Default logging: one JSON access-log line per request, as operators run it.
   return spawn(process.execPath, ['dist/main.js', 'run', '-c', file], { stdio: 'ignore' })

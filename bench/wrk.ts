@@ -5,8 +5,9 @@ import { readFileSync, readdirSync } from 'node:fs'
 export type WrkResult = { requestsPerSecond: number, p50Ms: number, p99Ms: number, requests: number, errors: number }
 
 /** Async: a DNS server may live in the bench process and must keep answering while wrk runs. */
-export async function wrk (url: string, options: { threads: number, connections: number, seconds: number, host: string }): Promise<WrkResult> {
-  const child = spawn('wrk', [`-t${options.threads}`, `-c${options.connections}`, `-d${options.seconds}s`, '--latency', '-H', `Host: ${options.host}`, url], { stdio: ['ignore', 'pipe', 'inherit'] })
+export async function wrk (url: string, options: { threads: number, connections: number, seconds: number, host: string, extraHeaders?: readonly string[] }): Promise<WrkResult> {
+  const headers = (options.extraHeaders ?? []).flatMap((header) => ['-H', header])
+  const child = spawn('wrk', [`-t${options.threads}`, `-c${options.connections}`, `-d${options.seconds}s`, '--latency', '-H', `Host: ${options.host}`, ...headers, url], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   await new Promise((resolve) => child.on('close', resolve))
