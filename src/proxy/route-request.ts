@@ -111,10 +111,16 @@ export function pathOf (url: string): string {
   return match === null ? target : match[1] ?? '/'
 }
 
-/** RFC 9112 §6.3: a request has a body when it says so (Content-Length > 0 or Transfer-Encoding). */
-export function hasBody (request: { readonly headers: IncomingHttpHeaders }): boolean {
+/**
+ * RFC 9112 §6.3: a request has a body when it says so (Content-Length > 0 or
+ * Transfer-Encoding). HTTP/2 (RFC 9113 §8.1) needs neither: a request has a
+ * body unless its HEADERS frame ended the stream.
+ */
+export function hasBody (request: { readonly headers: IncomingHttpHeaders, readonly stream?: { readonly endAfterHeaders?: boolean } }): boolean {
   const length = request.headers['content-length']
-  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+  if (length !== undefined) return length !== '0'
+  if (request.stream?.endAfterHeaders !== undefined) return !request.stream.endAfterHeaders
+  return request.headers['transfer-encoding'] !== undefined
 }
 
 export function firstValue (value: string | string[] | undefined): string | undefined {

@@ -357,3 +357,35 @@ test('rolling replacement and a crash over HTTP/2 on the HTTPS listener: 0 faile
   assert.ok(result.total > 300, `a real load: ${result.total} requests`)
   for (const next of replacements) assert.ok((result.byInstance.get(next.name) ?? 0) > 0, `${next.name} got traffic`)
 })
+
+test('HTTP/2 request bodies stream through whole, with or without content-length; a GET without a body sends none', async (t) => {
+  const s = await setup(t)
+  const { httpsPort } = await startTls(t, config(s, certificates(s.www)))
+  const session = http2Connect(`https://www.example.com:${httpsPort}`, { ca: s.ca.caPem, host: '127.0.0.1', servername: 'www.example.com' } as never)
+  t.after(() => { session.close() })
+  const post = async (headers: Record<string, string>, chunks: string[]): Promise<{ status: number, body: string }> => await new Promise((resolve, reject) => {
+    const stream = session.request({ ':path': '/upload', ':method': 'POST', ':authority': 'www.example.com', ...headers }, { endStream: chunks.length === 0 })
+    let status = 0
+    let body = ''
+    stream.on('response', (received) => { status = Number(received[':status']) })
+    stream.on('data', (chunk: Buffer) => { body += chunk.toString() })
+    stream.on('end', () => { resolve({ status, body }) })
+    stream.on('error', reject)
+    // Streamed in pieces, a pause between them: nothing is buffered whole on the way.
+    const next = (index: number): void => {
+      if (index >= chunks.length) { if (chunks.length > 0) stream.end(); return }
+      stream.write(chunks[index])
+      setTimeout(() => { next(index + 1) }, 30)
+    }
+    next(0)
+  })
+  const pieces = ['a'.repeat(10_000), 'b'.repeat(20_000), 'c'.repeat(5_000)]
+  const streamed = await post({}, pieces)
+  assert.equal(streamed.status, 200)
+  assert.equal(JSON.parse(streamed.body).bodyBytes, 35_000, 'no content-length: every DATA frame arrives')
+  const sized = await post({ 'content-length': '35000' }, pieces)
+  assert.equal(JSON.parse(sized.body).bodyBytes, 35_000)
+  const empty = await post({}, [])
+  assert.equal(empty.status, 200)
+  assert.equal(JSON.parse(empty.body).bodyBytes, 0)
+})
