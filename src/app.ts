@@ -207,7 +207,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   // set of hooks and routes for both listeners. Certificates are read here and on every reload.
   const tlsListener = config.tls === undefined || config.listen.https === undefined
     ? undefined
-    : new TlsListener(await CertificateStore.load(config.tls, clock.wallNow()), config.tls, (request, response) => { publicApp.routing(request as never, response as never) }, metrics.tlsEvents)
+    : new TlsListener(await CertificateStore.load(config.tls, clock.wallNow()), config.tls, (request, response) => { publicApp.routing(request as never, response as never) }, metrics.tlsEvents, config.client.headersTimeoutMs)
   const warnExpiring = (store: CertificateStore): void => {
     for (const warning of store.warnings) publicApp.log.warn({ path: warning.path }, `certificate: ${warning.message}`)
   }

@@ -101,7 +101,7 @@ export class GatewayMetrics {
     this.reloads = new Counter({ name: 'srvgate_config_reloads_total', help: 'Configuration reloads by result (ok, error).', labelNames: ['result'], registers: control })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers })
     this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers })
-    this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; client_closed; other).', labelNames: ['reason'], registers })
+    this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers })
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'srvgate_tls_certificate_expiry_seconds',

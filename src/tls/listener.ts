@@ -1,4 +1,5 @@
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { TlsConfig } from '../config/types.js'
 import { REFUSING_CONTEXT, type CertificateStore } from './certificates.js'
@@ -15,18 +16,31 @@ export class TlsListener {
   readonly #minVersion: TlsConfig['minVersion']
   readonly #sockets = new Set<TLSSocket>()
   readonly #sessions = new Set<ServerHttp2Session>()
+  /** Every TCP connection, handshake finished or not: what drain.timeout cuts. */
+  readonly #connections = new Set<Socket>()
 
-  constructor (store: CertificateStore, tls: TlsConfig, onRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void, events: HandshakeEvents = {}) {
+  constructor (store: CertificateStore, tls: TlsConfig, onRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void, events: HandshakeEvents = {}, handshakeTimeoutMs = 10_000) {
     this.#store = store
     this.#minVersion = tls.minVersion
     this.server = createSecureServer({
       allowHTTP1: true,
+      // A client that opens a connection and never finishes its handshake is let go (client.headersTimeout).
+      handshakeTimeout: handshakeTimeoutMs,
       // Node cannot send unrecognized_name from here: a context without a certificate ends the
       // handshake with a handshake_failure alert, and no other name's certificate is ever shown.
       SNICallback: (servername, callback) => { callback(null, this.#store.select(servername)?.context ?? REFUSING_CONTEXT) },
       ...ownCertificate(store, tls.minVersion)
     }, onRequest)
-    this.server.on('tlsClientError', (error: NodeJS.ErrnoException) => { events.handshakeFailed?.(failureReason(error.code)) })
+    this.server.on('connection', (socket: Socket) => {
+      this.#connections.add(socket)
+      socket.once('close', () => { this.#connections.delete(socket) })
+    })
+    // A handshake that failed or timed out (handshakeTimeout): count it and close the connection
+    // (with a listener here, Node leaves that to us).
+    this.server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+      events.handshakeFailed?.(failureReason(error.code))
+      socket.destroy()
+    })
     this.server.on('secureConnection', (socket: TLSSocket) => {
       events.handshake?.()
       this.#sockets.add(socket)
@@ -64,6 +78,7 @@ export class TlsListener {
   /** drain.timeout passed: cut what is left. */
   destroyAll (): void {
     for (const socket of this.#sockets) socket.destroy()
+    for (const socket of this.#connections) socket.destroy()
   }
 }
 
@@ -80,6 +95,7 @@ export type HandshakeEvents = {
 function failureReason (code: string | undefined): string {
   if (code === 'ERR_SSL_PASSED_A_NULL_PARAMETER' || code === 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM') return 'unknown_name'
   if (code === 'ECONNRESET' || code === 'EPIPE') return 'client_closed'
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout'
   if (code !== undefined && /VERSION|PROTOCOL|CIPHER|NO_SHARED/.test(code)) return 'protocol'
   return 'other'
 }

@@ -389,3 +389,19 @@ test('HTTP/2 request bodies stream through whole, with or without content-length
   assert.equal(empty.status, 200)
   assert.equal(JSON.parse(empty.body).bodyBytes, 0)
 })
+
+test('a connection to the HTTPS listener that never finishes its handshake is closed after client.headersTimeout', async (t) => {
+  const s = await setup(t)
+  const { gateway, httpsPort } = await startTls(t, `${config(s, certificates(s.www))}\nclient: { headersTimeout: 1s }\n`)
+  const { connect } = await import('node:net')
+  const socket = connect(httpsPort, '127.0.0.1')
+  t.after(() => { socket.destroy() })
+  const started = Date.now()
+  const closed = await new Promise<number>((resolve) => {
+    socket.on('error', () => {})
+    socket.once('close', () => { resolve(Date.now() - started) })
+    setTimeout(() => { resolve(-1) }, 5000)
+  })
+  assert.ok(closed > 700 && closed < 3000, `closed after ${closed} ms`)
+  assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /^srvgate_tls_handshake_failures_total\{reason="timeout"\} 1$/m)
+})
