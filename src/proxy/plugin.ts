@@ -112,12 +112,10 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
   for (const method of PROXIED_METHODS) app.addHttpMethod(method, { hasBody: false, overrideExisting: true })
   app.decorateRequest('srvgate', null as unknown as RequestRecord)
 
-  const finish = (request: FastifyRequest, reply: FastifyReply): void => {
+  const finish = (request: FastifyRequest, reply: FastifyReply, isAnswered: boolean): void => {
     const record = request.srvgate
     if (record === null || record.isFinished) return
     record.isFinished = true
-    const raw = reply.raw
-    const isAnswered = raw.writableFinished
     if (!isAnswered && record.error === undefined) record.error = new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
     const status = isAnswered ? reply.statusCode : 499
     const durationMs = Math.round((options.clock.now() - record.startedMs) * 100) / 100
@@ -171,9 +169,15 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     // 'close' comes once the answer is written, or earlier when the client leaves:
     // then the request is abandoned in every layer it reached.
     const clientGone = new ClientGone()
+    // Answered: 'finish' came, and for HTTP/2 the stream was not reset (Node's compat layer
+    // emits 'finish' even for a stream the client cancelled; its rstCode tells).
+    let isAnswered = false
+    reply.raw.once('finish', () => { isAnswered = true })
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) clientGone.fire()
-      finish(request, reply)
+      const rstCode = (reply.raw as { stream?: { rstCode?: number } }).stream?.rstCode
+      if (rstCode !== undefined && rstCode !== 0) isAnswered = false
+      if (!isAnswered) clientGone.fire()
+      finish(request, reply, isAnswered)
     })
     const tls = state.config.tls
     if (isSecure && tls?.hsts !== undefined) reply.header('strict-transport-security', tls.hsts)

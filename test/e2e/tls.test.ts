@@ -405,3 +405,38 @@ test('a connection to the HTTPS listener that never finishes its handshake is cl
   assert.ok(closed > 700 && closed < 3000, `closed after ${closed} ms`)
   assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /^srvgate_tls_handshake_failures_total\{reason="timeout"\} 1$/m)
 })
+
+test('an HTTP/2 client that cancels its stream (RST_STREAM) is let go everywhere: the instance\'s request is aborted, the log says 499, the connection serves on', async (t) => {
+  const s = await setup(t)
+  const [slow] = s.upstreams as [Upstream, Upstream]
+  s.dns.setService(WEB, [{ address: '127.0.0.1', port: slow.port }])
+  let abortedAt = 0
+  slow.behaviour = (request, response) => {
+    if (request.url !== '/slow') return false
+    response.on('close', () => { if (!response.writableFinished) abortedAt = Date.now() })
+    setTimeout(() => { if (!response.destroyed) response.end('late') }, 5000)
+    return true
+  }
+  const { gateway, httpsPort } = await startTls(t, config(s, certificates(s.www)), { workers: 1 })
+  const session = http2Connect(`https://www.example.com:${httpsPort}`, { ca: s.ca.caPem, host: '127.0.0.1', servername: 'www.example.com' } as never)
+  t.after(() => { session.close() })
+  const stream = session.request({ ':path': '/slow', ':authority': 'www.example.com', 'x-request-id': 'h2-cancelled' })
+  stream.on('error', () => {})
+  stream.end()
+  await sleep(300)
+  const cancelledAt = Date.now()
+  stream.close(8) // NGHTTP2_CANCEL
+  const line = await gateway.waitForLog((entry) => entry.requestId === 'h2-cancelled' && entry.msg === 'request', 3000)
+  assert.equal(line.status, 499)
+  assert.equal(line.error, 'SG_ERR_CLIENT_GONE')
+  await sleep(200)
+  assert.ok(abortedAt >= cancelledAt && abortedAt - cancelledAt < 1000, 'the instance saw its request aborted at once')
+  // The session itself is fine: the next stream is answered.
+  const next = await new Promise<number>((resolve) => {
+    const again = session.request({ ':path': '/', ':authority': 'www.example.com' })
+    again.on('response', (headers) => { resolve(Number(headers[':status'])) })
+    again.on('data', () => {})
+    again.end()
+  })
+  assert.equal(next, 200)
+})
