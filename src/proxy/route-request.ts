@@ -35,7 +35,7 @@ export type RouteOptions = {
  */
 export function routeRequest (state: RoutingState, request: RequestLine, options: RouteOptions = {}): Routed | ProxyError | Promise<Routed | ProxyError> {
   // Node keeps one field more than the limit (server.maxHeadersCount), so a cut is seen, never silent.
-  if (request.rawHeaders.length / 2 > state.config.client.maxHeaderCount) {
+  if (fieldCount(request.rawHeaders) > state.config.client.maxHeaderCount) {
     return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, `more than client.maxHeaderCount (${state.config.client.maxHeaderCount}) header fields`)
   }
   const host = hasOneHost(request.rawHeaders) ? normalizeHost(hostHeaderOf(request.headers)) : undefined
@@ -70,6 +70,15 @@ async function afterFirstResolution (backend: Backend, decision: RouteDecision, 
 }
 
 const DOT_DOT_SEGMENT = /(^|\/)\.\.(\/|$)/
+
+/** Header fields a client sent; HTTP/2 pseudo-headers (:method, :path…) are not fields. */
+function fieldCount (rawHeaders: readonly string[]): number {
+  const pairs = rawHeaders.length / 2
+  if (pairs === 0 || (rawHeaders[0] as string).charCodeAt(0) !== 58) return pairs
+  let pseudo = 0
+  for (let index = 0; index < rawHeaders.length; index += 2) if ((rawHeaders[index] as string).charCodeAt(0) === 58) pseudo++
+  return pairs - pseudo
+}
 
 /** RFC 9112 §3.2: a request with no Host, or more than one, is answered 400 (HTTP/2: one :authority or Host). */
 function hasOneHost (rawHeaders: readonly string[]): boolean {

@@ -440,3 +440,20 @@ test('an HTTP/2 client that cancels its stream (RST_STREAM) is let go everywhere
   })
   assert.equal(next, 200)
 })
+
+test('HTTP/2: client.maxHeaderCount counts header fields, not pseudo-headers; over it is 431', async (t) => {
+  const s = await setup(t)
+  const { httpsPort } = await startTls(t, `${config(s, certificates(s.www))}\nclient: { maxHeaderCount: 20 }\n`, { workers: 1 })
+  const session = http2Connect(`https://www.example.com:${httpsPort}`, { ca: s.ca.caPem, host: '127.0.0.1', servername: 'www.example.com' } as never)
+  t.after(() => { session.close() })
+  const statusWith = async (fields: number): Promise<number> => await new Promise((resolve, reject) => {
+    const extra = Object.fromEntries(Array.from({ length: fields }, (_, index) => [`x-field-${index}`, 'v']))
+    const stream = session.request({ ':path': '/', ':authority': 'www.example.com', ...extra })
+    stream.on('response', (headers) => { resolve(Number(headers[':status'])) })
+    stream.on('data', () => {})
+    stream.on('error', reject)
+    stream.end()
+  })
+  assert.equal(await statusWith(20), 200, '20 fields and 4 pseudo-headers: within the limit')
+  assert.equal(await statusWith(21), 431)
+})
