@@ -9,6 +9,7 @@ import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { load, send } from '../helpers/http.js'
+import { replaceEveryInstance } from '../helpers/rolling.js'
 
 const WEB = '_web._prod.service.consul'
 /** Everything here holds with one process and with a primary and two workers (issue 9). */
@@ -37,21 +38,10 @@ frontends:
 }
 
 for (const workers of WORKER_COUNTS) test(`rolling replacement of every instance under load: 0 failed requests (workers: ${workers})`, async (t) => {
-  const { dns, upstreams, records, get } = await setup(t, workers, 3)
+  const { dns, upstreams, get } = await setup(t, workers, 3)
   let isDone = false
   const running = load(get, { concurrency: 8, until: () => isDone, maxRequests: 50_000 })
-  let current = [...upstreams]
-  const replacements: Upstream[] = []
-  for (const [index, old] of upstreams.entries()) {
-    await sleep(300)
-    const next = await Upstream.start(t, `v2-${index}`)
-    replacements.push(next)
-    current = [...current.filter((upstream) => upstream !== old), next]
-    dns.setService(WEB, records([...current, old]))   // new record added
-    await sleep(300)
-    dns.setService(WEB, records(current))             // old record removed
-    await old.stop()                                  // old process stopped
-  }
+  const replacements = await replaceEveryInstance(t, dns, WEB, upstreams)
   await sleep(1000)
   isDone = true
   const result = await running

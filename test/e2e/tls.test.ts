@@ -18,6 +18,7 @@ import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { TestCa, type Issued } from '../helpers/certificates.js'
 import { srvgate } from '../helpers/cli.js'
 import { send } from '../helpers/http.js'
+import { replaceEveryInstance } from '../helpers/rolling.js'
 
 const WEB = '_web._prod.service.consul'
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -336,20 +337,9 @@ test('rolling replacement and a crash over HTTP/2 on the HTTPS listener: 0 faile
   const { httpsPort } = await startTls(t, config(s, certificates(s.www)).replace('retry: { attempts: 2 }', 'retry: { attempts: 3 }'))
   let isDone = false
   const running = h2Load(t, httpsPort, 'www.example.com', s.ca.caPem, { streams: 6, until: () => isDone })
-  let current = [...first]
-  const replacements: Upstream[] = []
-  for (const [index, old] of first.entries()) {
-    await sleep(300)
-    const next = await Upstream.start(t, `v2-${index}`)
-    replacements.push(next)
-    current = [...current.filter((upstream) => upstream !== old), next]
-    s.dns.setService(WEB, records([...current, old]))
-    await sleep(300)
-    s.dns.setService(WEB, records(current))
-    await old.stop()
-  }
+  const replacements = await replaceEveryInstance(t, s.dns, WEB, first)
   // A crash: connections reset, the record stays in DNS; GETs fail over.
-  await (current[0] as Upstream).kill()
+  await (replacements[0] as Upstream).kill()
   await sleep(1500)
   isDone = true
   const result = await running
