@@ -6,6 +6,7 @@ import { gatewayState, instanceState, type GatewayStatus } from './admin/state.j
 import type { GatewayConfig } from './config/types.js'
 import type { LoadedConfig } from './config/load.js'
 import type { Backend } from './upstream/backend.js'
+import type { Instance } from './discovery/instance-set.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
 import { clientErrorOf, errorReply, writeRawReply } from './proxy/error-reply.js'
@@ -155,7 +156,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 
   let state: RoutingState
   const role = deps.role ?? 'single'
-  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role, certificates: () => tlsListener?.store.certificates ?? [] })
+  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role, certificates: () => tlsListener?.store.certificates ?? [], upstreamConnections: () => dispatcher.openConnections })
   const onError = (error: unknown): void => { publicApp.log.error({ err: error }, 'discovery failed unexpectedly') }
   // app.ts owns the resolver caches across reloads: unchanged resolvers keep theirs.
   let caches = new ResolverCaches(config.resolvers, { clock, random, dnsObserver: metrics.dnsObserver, onCacheRead: metrics.onCacheRead, onError })
@@ -169,7 +170,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     dnsObserver: metrics.dnsObserver,
     events: {
       instanceEjected: metrics.backendEvents.instanceEjected,
-      setChanged: () => deps.onSetChanged?.(),
+      setChanged: (_label, _added, removed) => {
+        deps.onSetChanged?.()
+        retireDeparted(removed)
+      },
       activeCheckChanged: (backend, instance, isFailing) => {
         publicApp.log[isFailing ? 'warn' : 'info']({ backend, instance: instance.key }, isFailing ? 'instance failing its health check: taken out' : 'instance passing its health check again')
       },
@@ -180,6 +184,18 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     onError,
     remote: deps.remote?.(generation)
   })
+  /** Instances that left DNS and no backend lists any more: their pools close once their requests finish. */
+  const retireDeparted = (removed: readonly Instance[]): void => {
+    if (removed.length === 0) return
+    const backends = state.registry.all()
+    const gone = new Set<string>()
+    for (const instance of removed) {
+      if (backends.some((backend) => backend.set.has(instance.key))) continue
+      gone.add(instance.origin)
+      gone.add(instance.tlsOrigin)
+    }
+    if (gone.size > 0) dispatcher.retire(gone)
+  }
   let generation = deps.generation ?? 0
   state = { config, generation, router: new Router(config.frontends), registry: makeRegistry(config, generation, caches) }
   const dispatcher = new GatewayDispatcher(metrics.dispatcherEvents, clock)

@@ -37,7 +37,7 @@ export class GatewayMetrics {
 
   readonly #clock: Clock
 
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker', readonly certificates?: () => readonly ServedCertificate[] }) {
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker', readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number }) {
     this.#clock = options.clock
     this.#backends = backends
     const registers = [this.registry]
@@ -99,6 +99,13 @@ export class GatewayMetrics {
     this.dnsRejected = new Counter({ name: 'srvgate_dns_rejected_answers_total', help: 'DNS answers not believed (spoofed ID, wrong question, QR=0, cut short, undecodable).', labelNames: ['nameserver', 'transport', 'reason'], registers: control })
     this.cacheReads = new Counter({ name: 'srvgate_dns_cache_reads_total', help: 'Reads of the resolver cache by discovery: hit (served fresh), stale (served while DNS fails) or miss (nothing servable: waited for DNS). hit / (hit + miss) is the hit ratio.', labelNames: ['result'], registers: control })
     this.reloads = new Counter({ name: 'srvgate_config_reloads_total', help: 'Configuration reloads by result (ok, error).', labelNames: ['result'], registers: control })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'srvgate_upstream_connections',
+      help: 'Connections open to instances now (idle keep-alive ones included); bounded by the instances srvgate knows: a departed instance\'s close once its requests finish.',
+      registers,
+      collect () { this.set(options.upstreamConnections?.() ?? 0) }
+    })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers })
     this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers })
     this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers })

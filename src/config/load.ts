@@ -227,6 +227,7 @@ type BackendOptionsDocument = {
   timeouts: { connect: string, response: string }
   maxConnectionsPerInstance: number
   tls?: { serverName: string, ca?: string, verify: boolean }
+  maxConnectionAge?: string
   addressPolicy?: AddressPolicyDocument
 }
 type Document = {
@@ -422,6 +423,7 @@ class Compiler {
       timeouts: { connectMs: duration(input.timeouts.connect), responseMs: duration(input.timeouts.response) },
       maxConnectionsPerInstance: input.maxConnectionsPerInstance,
       tls: input.tls === undefined ? undefined : { serverName: input.tls.serverName, caPath: input.tls.ca, verify: input.tls.verify },
+      maxConnectionAgeMs: input.maxConnectionAge === undefined ? undefined : duration(input.maxConnectionAge),
       addressPolicy: addressPolicy(input.addressPolicy)
     }
   }

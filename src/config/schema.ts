@@ -91,6 +91,11 @@ const backendOptions = {
     default: 256,
     description: 'Most connections open to one instance (HAProxy maxconn per server); further requests wait for one, within timeouts.response.'
   },
+  maxConnectionAge: {
+    type: 'string',
+    format: 'duration',
+    description: 'Connections to an instance older than this are not reused (recycled after their request); unset: kept while in use and alive.'
+  },
   tls: {
     type: 'object',
     additionalProperties: false,

@@ -97,6 +97,8 @@ export type BackendOptions = {
   readonly timeouts: { readonly connectMs: Milliseconds, readonly responseMs: Milliseconds }
   /** Most connections to one instance; more requests wait (within timeouts.response). */
   readonly maxConnectionsPerInstance: number
+  /** Connections older than this are not reused (undici clientTtl); undefined: no age limit. */
+  readonly maxConnectionAgeMs: Milliseconds | undefined
   /** Instances speak HTTPS: SNI and verified name, CA file, verification (undefined: plain HTTP). */
   readonly tls: { readonly serverName: string, readonly caPath: string | undefined, readonly verify: boolean } | undefined
   /** Narrows the resolver's address policy for this backend; undefined: the resolver's alone. */

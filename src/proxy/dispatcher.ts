@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
-import { Agent, type Dispatcher } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { Backend } from '../upstream/backend.js'
+import type { BackendOptions } from '../config/types.js'
 import { tolerantConnector } from './interim-continue.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { FailoverRequest, type DispatcherEvents, type ProxyContext } from './failover-request.js'
@@ -15,7 +16,9 @@ import { FailoverRequest, type DispatcherEvents, type ProxyContext } from './fai
  * the pools.
  */
 export class GatewayDispatcher {
-  readonly #agents = new Map<string, Agent>()
+  /** One keep-alive pool per (pool settings, instance origin): an instance that leaves is closed alone. */
+  readonly #pools = new Map<string, { readonly pool: Pool, readonly origin: string }>()
+  readonly #settings = new WeakMap<BackendOptions, PoolSettings>()
   readonly #events: DispatcherEvents
   readonly #clock: Clock
 
@@ -26,38 +29,87 @@ export class GatewayDispatcher {
 
   /** Send one request (method, path, headers; the body comes from the context) to the context's backend. */
   forward (context: ProxyContext, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    new FailoverRequest((backend) => this.agentFor(backend), this.#clock, context, options, handler, this.#events).start()
+    new FailoverRequest((backend, origin) => this.poolFor(backend, origin), this.#clock, context, options, handler, this.#events).start()
   }
 
   /**
-   * One keep-alive Agent per (connect timeout, connection limit): backends
-   * sharing both share pools, a pool per instance inside. Keyed by settings,
-   * not the backend, so reloads and templated backends reuse warm connections.
+   * The pool for one instance under a backend's settings (connect timeout,
+   * connection limit, TLS, connection age). Keyed by settings and origin, not
+   * by backend, so reloads and templated backends reuse warm connections.
    */
-  agentFor (backend: Backend): Agent {
-    const { timeouts, maxConnectionsPerInstance, tls } = backend.options
-    const key = `${timeouts.connectMs}/${maxConnectionsPerInstance}/${tls === undefined ? '' : `${tls.serverName}/${tls.caPath ?? ''}/${String(tls.verify)}`}`
-    let agent = this.#agents.get(key)
-    if (agent === undefined) {
+  poolFor (backend: Backend, origin: string): Pool {
+    const settings = this.#settingsOf(backend.options)
+    const key = `${settings.key} ${origin}`
+    const existing = this.#pools.get(key)
+    if (existing !== undefined) return existing.pool
+    const pool = new Pool(origin, settings.options)
+    // Like undici's Agent: a pool whose last connection went away is dropped (bounded by the instances in use).
+    const dropIfIdle = (): void => {
+      const stats = pool.stats
+      if (stats.connected > 0 || stats.running > 0 || stats.pending > 0) return
+      if (this.#pools.get(key)?.pool === pool) this.#pools.delete(key)
+      void pool.close().catch(() => {})
+    }
+    pool.on('disconnect', dropIfIdle)
+    pool.on('connectionError', dropIfIdle)
+    this.#pools.set(key, { pool, origin })
+    return pool
+  }
+
+  /**
+   * Instances no backend lists any more: their pools leave the map now (a
+   * returning instance gets a new one) and close once their requests finish,
+   * so no keep-alive connection to a departed address is left behind.
+   */
+  retire (origins: ReadonlySet<string>): void {
+    for (const [key, { pool, origin }] of this.#pools) {
+      if (!origins.has(origin)) continue
+      this.#pools.delete(key)
+      void pool.close().catch(() => {})
+    }
+  }
+
+  /** Connections open to instances now (srvgate_upstream_connections). */
+  get openConnections (): number {
+    let total = 0
+    for (const { pool } of this.#pools.values()) total += pool.stats.connected
+    return total
+  }
+
+  #settingsOf (options: BackendOptions): PoolSettings {
+    let settings = this.#settings.get(options)
+    if (settings === undefined) {
+      const { timeouts, maxConnectionsPerInstance, tls, maxConnectionAgeMs } = options
       // TLS to instances: the SNI and the verified name are serverName, never the SRV target or the address.
       const secure = tls === undefined ? {} : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(tls.caPath === undefined ? {} : { ca: readFileSync(tls.caPath) }) }
-      agent = new Agent({ connect: tolerantConnector({ timeout: timeouts.connectMs, ...secure }), keepAliveTimeout: 4000, connections: maxConnectionsPerInstance })
-      this.#agents.set(key, agent)
+      settings = {
+        key: `${timeouts.connectMs}/${maxConnectionsPerInstance}/${maxConnectionAgeMs ?? ''}/${tls === undefined ? '' : `${tls.serverName}/${tls.caPath ?? ''}/${String(tls.verify)}`}`,
+        options: {
+          connect: tolerantConnector({ timeout: timeouts.connectMs, ...secure }),
+          keepAliveTimeout: 4000,
+          connections: maxConnectionsPerInstance,
+          // maxConnectionAge: a connection older than this is not reused (undici's clientTtl).
+          ...(maxConnectionAgeMs === undefined ? {} : { clientTtl: maxConnectionAgeMs })
+        }
+      }
+      this.#settings.set(options, settings)
     }
-    return agent
+    return settings
   }
 
   /** Let in-flight requests finish, then close every pool. */
   async close (): Promise<void> {
-    const agents = [...this.#agents.values()]
-    this.#agents.clear()
-    await Promise.all(agents.map(async (agent) => { await agent.close().catch(() => {}) }))
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    await Promise.all(pools.map(async ({ pool }) => { await pool.close().catch(() => {}) }))
   }
 
   /** Close every pool now: queued and running requests fail (drain.timeout has passed). */
   async destroy (): Promise<void> {
-    const agents = [...this.#agents.values()]
-    this.#agents.clear()
-    await Promise.all(agents.map(async (agent) => { await agent.destroy().catch(() => {}) }))
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    await Promise.all(pools.map(async ({ pool }) => { await pool.destroy().catch(() => {}) }))
   }
 }
+
+type PoolSettings = { readonly key: string, readonly options: Pool.Options }

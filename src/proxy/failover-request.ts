@@ -58,8 +58,8 @@ export type DispatcherEvents = {
   readonly attemptFinished?: (backend: string, instance: Instance, outcome: Outcome, durationMs: number) => void
 }
 
-/** Where an attempt is sent: the keep-alive pools for a backend's settings. */
-export type AgentFor = (backend: Backend) => Dispatcher
+/** Where an attempt is sent: the keep-alive pool for one instance under a backend's settings. */
+export type PoolFor = (backend: Backend, origin: string) => Dispatcher
 
 /** A pool wait under this share of timeouts.response is left to undici's headersTimeout. */
 const POOL_WAIT_SLACK = 0.02
@@ -70,7 +70,7 @@ const POOL_WAIT_SLACK = 0.02
  * through judgeAttempt (retry-policy.ts), whose verdict this class carries out.
  */
 export class FailoverRequest {
-  readonly #agentFor: AgentFor
+  readonly #poolFor: PoolFor
   readonly #clock: Clock
   readonly #context: ProxyContext
   readonly #options: Dispatcher.DispatchOptions
@@ -82,8 +82,8 @@ export class FailoverRequest {
   #isFinished = false
   #current: Attempt | undefined
 
-  constructor (agentFor: AgentFor, clock: Clock, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler, events: DispatcherEvents) {
-    this.#agentFor = agentFor
+  constructor (poolFor: PoolFor, clock: Clock, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler, events: DispatcherEvents) {
+    this.#poolFor = poolFor
     this.#clock = clock
     this.#context = context
     this.#options = options
@@ -202,7 +202,7 @@ export class FailoverRequest {
     // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
     options.bodyTimeout = backend.options.timeouts.responseMs
     try {
-      this.#agentFor(backend).dispatch(options as unknown as Dispatcher.DispatchOptions, attempt)
+      this.#poolFor(backend, options.origin as string).dispatch(options as unknown as Dispatcher.DispatchOptions, attempt)
     } catch (error) {
       attempt.onError(error as Error)
     }

@@ -120,3 +120,43 @@ for (const workers of WORKER_COUNTS) test(`isolation under load: staging emptied
   assert.deepEqual(emptied.json(), { error: 'no_healthy_upstream', backend: 'web-staging' })
   assert.deepEqual(result.failures, [], 'prod never failed')
 })
+
+for (const workers of WORKER_COUNTS) test(`no connection left behind: after a rolling replacement the gateway holds no socket to a departed instance, and srvgate_upstream_connections says so (workers: ${workers})`, async (t) => {
+  const { dns, upstreams, get, gateway } = await setup(t, workers, 3)
+  // Staging shares v1-0 in this setup: an instance another backend still lists keeps its pool. Not here.
+  dns.setService('_web._staging.service.consul', [])
+  let isDone = false
+  const running = load(get, { concurrency: 8, until: () => isDone, maxRequests: 50_000 })
+  await sleep(500)
+  for (const old of upstreams) assert.ok(old.openConnections > 0, `${old.name} is in use before`)
+  // The old processes keep running (an orchestrator may take a while to stop them): only srvgate can close these connections.
+  const replacements = await replaceEveryInstance(t, dns, WEB, upstreams, { stopOld: false })
+  await sleep(500)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [])
+  // Well before the 4 s keep-alive timeout: closed because the instances left, not because they idled.
+  await sleep(500)
+  for (const old of upstreams) assert.equal(old.openConnections, 0, `${old.name} left DNS: no socket of srvgate's remains`)
+  const open = replacements.reduce((sum, next) => sum + next.openConnections, 0)
+  assert.ok(open > 0)
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.equal(Number(/^srvgate_upstream_connections (\d+)$/m.exec(metrics)?.[1]), open)
+})
+
+test('maxConnectionAge: a connection older than the limit is not reused; the next request opens a new one', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'aged')
+  dns.setService(WEB, [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 250ms, max: 1s } } }
+backends: { web-prod: { discovery: { resolver: consul, srv: ${WEB} }, maxConnectionAge: 400ms } }
+frontends: [ { name: prod, match: { host: www.example.com }, backend: web-prod } ]
+`, { workers: 1 })
+  for (let index = 0; index < 5; index++) assert.equal((await send(`${gateway.url}/`, { host: 'www.example.com' })).status, 200)
+  assert.equal(upstream.connectionsAccepted, 1, 'reused while young')
+  await sleep(600)
+  for (let index = 0; index < 3; index++) assert.equal((await send(`${gateway.url}/`, { host: 'www.example.com' })).status, 200)
+  assert.equal(upstream.connectionsAccepted, 2, 'recycled once older than maxConnectionAge')
+})

@@ -11,7 +11,7 @@ import { Upstream } from './upstream.js'
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 /** Replaces every instance of `service` (300 ms between steps); returns what runs now, the replacements in order. */
-export async function replaceEveryInstance (t: TestContext, dns: ConsulLikeDnsServer, service: string, instances: readonly Upstream[]): Promise<Upstream[]> {
+export async function replaceEveryInstance (t: TestContext, dns: ConsulLikeDnsServer, service: string, instances: readonly Upstream[], options: { stopOld?: boolean } = {}): Promise<Upstream[]> {
   const records = (list: Upstream[]) => list.map((upstream) => ({ address: '127.0.0.1', port: upstream.port }))
   let current = [...instances]
   const replacements: Upstream[] = []
@@ -23,7 +23,8 @@ export async function replaceEveryInstance (t: TestContext, dns: ConsulLikeDnsSe
     dns.setService(service, records([...current, old]))   // new record added
     await sleep(300)
     dns.setService(service, records(current))             // old record removed
-    await old.stop()                                      // old process stopped
+    // old process stopped (left running, it shows who still holds connections to it)
+    if (options.stopOld !== false) await old.stop()
   }
   return replacements
 }

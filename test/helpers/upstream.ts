@@ -29,6 +29,7 @@ export class Upstream {
     this.#server.keepAliveTimeout = 5000
     this.#server.on('connection', (socket) => {
       this.#sockets.add(socket)
+      this.connectionsAccepted++
       socket.on('close', () => this.#sockets.delete(socket))
     })
   }
@@ -39,6 +40,9 @@ export class Upstream {
     t?.after(async () => { await upstream.kill() })
     return upstream
   }
+
+  /** Connections ever accepted (a recycled connection is a new one). */
+  connectionsAccepted = 0
 
   /** Connections open to this instance now (the gateway's pool, seen from the instance). */
   get openConnections (): number { return this.#sockets.size }
