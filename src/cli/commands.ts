@@ -39,11 +39,18 @@ Ctrl-C stops everything it started. Exit codes: 0 stopped, 2 wrong usage,
     summary: 'run the gateway',
     usage: 'srvgate run -c FILE [--watch] [--log-level LEVEL]',
     help: `Loads FILE, resolves every backend once, then listens on listen.http
-(traffic) and listen.admin (healthz, readyz, metrics, state, dashboard).
-Logs are JSON lines (pino) on stdout, one per request.
+and/or listen.https (traffic; HTTPS serves HTTP/2 and HTTP/1.1) and
+listen.admin (healthz, readyz, metrics, state, dashboard). Logs are JSON
+lines (pino) on stdout, one per request.
 
-Signals: SIGHUP reloads FILE (validated and warmed beside the old config,
-swapped in one step; on any error the old config keeps serving). SIGTERM or
+Workers: one process per core serves traffic (node:cluster); the primary
+resolves DNS, checks health and serves the admin listener once for all.
+Set the count with workers: in FILE or SRVGATE_WORKERS (wins); 1 runs a
+single process.
+
+Signals: SIGHUP reloads FILE and the certificate files (validated and
+warmed beside the old config, swapped in one step, in every worker or none;
+on any error the old config keeps serving). SIGTERM or
 SIGINT drains: readyz turns 503, after drain.delay the listener closes,
 in-flight requests finish (up to drain.timeout, then they are cut), exit 0.
 Signals that arrive during start-up are honoured: SIGTERM stops (exit 0),
