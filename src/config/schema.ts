@@ -104,7 +104,7 @@ const backendOptions = {
     properties: {
       serverName: { type: 'string', minLength: 1, description: 'SNI sent to every instance, and the name its certificate must carry.' },
       ca: { type: 'string', minLength: 1, description: 'PEM file of the CA(s) that sign the instances\' certificates; unset: the system\'s.' },
-      verify: { type: 'boolean', default: true, description: 'false accepts any certificate (tests only; logged as a warning).' }
+      verify: { type: 'boolean', default: true, description: 'false accepts any certificate (for tests only).' }
     }
   },
   addressPolicy

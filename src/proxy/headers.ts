@@ -118,7 +118,8 @@ export function forwardResponseRawHeaders (raw: readonly Buffer[]): string[] {
 
 const DROPPED_REQUEST: ReadonlySet<string> = new Set(HOP_BY_HOP_REQUEST)
 const DROPPED_REQUEST_UNTRUSTED: ReadonlySet<string> = new Set([...HOP_BY_HOP_REQUEST, ...FORWARDING])
-const DROPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP_RESPONSE, 'x-request-id'])
+/** Response headers an instance's answer loses on the way: hop-by-hop ones, and its x-request-id (srvgate's own goes out). */
+export const DROPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP_RESPONSE, 'x-request-id'])
 
 /**
  * A new object with every header but the dropped ones. Copied key by key, not

@@ -9,7 +9,7 @@ import { accessRecordOf } from './access-log.js'
 import { ClientGone } from './client-gone.js'
 import type { Clock } from '../util/clock.js'
 import { errorReply, writeRawReply } from './error-reply.js'
-import { HOP_BY_HOP_RESPONSE, clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
+import { DROPPED_RESPONSE, clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
 import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import type { AccessLog } from './access-log.js'
 import type { FinishedRequest } from './plugin.js'
@@ -22,9 +22,6 @@ export type UpgradeDeps = {
   readonly clock: Clock
   readonly onFinished?: (request: FinishedRequest) => void
 }
-
-/** The one hop-by-hop list (headers.ts), plus our own request id, which replaces the instance's. */
-const DROPPED_RESPONSE_HEADERS = new Set([...HOP_BY_HOP_RESPONSE, 'x-request-id'])
 
 /**
  * WebSocket upgrades are tunnelled, not terminated: the handshake goes to an
@@ -168,7 +165,7 @@ function headerLines (rawHeaders: ReadonlyArray<Buffer | string> | null, request
   let lines = ''
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
     const name = String(rawHeaders[index])
-    if (DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())) continue
+    if (DROPPED_RESPONSE.has(name.toLowerCase())) continue
     lines += `${name}: ${String(rawHeaders[index + 1])}\r\n`
   }
   return `${lines}x-request-id: ${requestId}\r\n`
