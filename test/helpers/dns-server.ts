@@ -50,6 +50,8 @@ export class ConsulLikeDnsServer {
   #addresses = new Map<string, string[]>()
   #server: ReturnType<typeof dns2.createServer> | undefined
   #connections = new Set<Socket>()
+  /** Answers held back by answerDelayMs: cancelled at stop, so none is sent on a closed socket. */
+  #held = new Set<ReturnType<typeof setTimeout>>()
 
   private constructor (host: string, options: ConsulLikeOptions) {
     this.host = host
@@ -118,6 +120,8 @@ export class ConsulLikeDnsServer {
     const server = this.#server
     if (server === undefined) return
     this.#server = undefined
+    for (const timer of this.#held) clearTimeout(timer)
+    this.#held.clear()
     const closing = server.close()
     // dns2 keeps a connection open while a query on it is unanswered (a test that holds answers back).
     for (const socket of this.#connections) socket.destroy()
@@ -133,8 +137,11 @@ export class ConsulLikeDnsServer {
     if (transport === 'udp' && this.options.silentTruncation) silentlyTruncate(request, answer, hadOpt)
     const replacement = this.tamper?.(request, answer, transport, client)
     const messages = replacement ?? [answer]
-    if (this.answerDelayMs > 0) setTimeout(() => { for (const message of messages) send(message) }, this.answerDelayMs)
-    else for (const message of messages) send(message)
+    // dns2's UDP send is a promise: a client gone (or a server stopping) must not become an unhandled rejection.
+    const reply = (): void => { for (const message of messages) void Promise.resolve(send(message)).catch(() => {}) }
+    if (this.answerDelayMs <= 0) return reply()
+    const timer = setTimeout(() => { this.#held.delete(timer); reply() }, this.answerDelayMs)
+    this.#held.add(timer)
   }
 
   #answer (request: DecodedPacket, question: DecodedPacket['questions'][number]): DecodedPacket {
