@@ -13,7 +13,10 @@ function typeOf (node: Node): string {
   if (Array.isArray(node.enum)) return (node.enum as unknown[]).map(String).join(' \\| ')
   if (node.format === 'duration') return 'duration'
   if (node.format === 'address') return 'host:port'
-  if (node.if !== undefined) return `${typeOf(node.else as Node)} or ${typeOf(node.then as Node)}`
+  if (node.if !== undefined) {
+    const [otherwise, then] = [typeOf(node.else as Node), typeOf(node.then as Node)]
+    return otherwise === then ? then : `${otherwise} or ${then}`
+  }
   if (node.type === 'array') return `list of ${typeOf(node.items as Node)}`
   return String(node.type ?? 'object')
 }
@@ -24,11 +27,17 @@ function walk (node: Node, path: string, required: readonly string[], rows: Row[
     const defaultValue = node.default === undefined ? (required.includes(name) ? 'required' : '') : JSON.stringify(node.default)
     rows.push({ path, type: typeOf(node), defaultValue, description: String(node.description ?? '') })
   }
-  const objectNode = (node.if !== undefined ? node.then : node) as Node
-  const properties = objectNode.properties as Record<string, Node> | undefined
-  for (const [key, child] of Object.entries(properties ?? {})) walk(child, path === '' ? key : `${path}.${key}`, (objectNode.required as string[] | undefined) ?? [], rows)
-  if (typeof objectNode.additionalProperties === 'object') walk(objectNode.additionalProperties as Node, `${path}.<name>`, [], rows)
-  if (objectNode.type === 'array' && typeof objectNode.items === 'object' && (objectNode.items as Node).properties !== undefined) walk(objectNode.items as Node, `${path}[]`, [], rows)
+  // if/then/else: the fields of both shapes (a backend with discovery, or a split), each once.
+  const shapes = (node.if !== undefined ? [node.else, node.then] : [node]) as Node[]
+  for (const objectNode of shapes) {
+    const properties = objectNode.properties as Record<string, Node> | undefined
+    for (const [key, child] of Object.entries(properties ?? {})) {
+      const childPath = path === '' ? key : `${path}.${key}`
+      if (!rows.some((row) => row.path === childPath)) walk(child, childPath, (objectNode.required as string[] | undefined) ?? [], rows)
+    }
+    if (typeof objectNode.additionalProperties === 'object') walk(objectNode.additionalProperties as Node, `${path}.<name>`, [], rows)
+    if (objectNode.type === 'array' && typeof objectNode.items === 'object' && (objectNode.items as Node).properties !== undefined) walk(objectNode.items as Node, `${path}[]`, [], rows)
+  }
 }
 
 export function configReference (): string {

@@ -31,6 +31,8 @@ export class GatewayMetrics {
   readonly cacheReads: Counter<'result'>
   readonly reloads: Counter<'result'>
   readonly protocolRequests: Counter<'protocol'>
+  readonly splitRequests: Counter<'split' | 'backend'>
+  readonly failoverRequests: Counter<'backend' | 'target'>
   readonly tlsHandshakes: Counter<'result'>
   readonly tlsHandshakeFailures: Counter<'reason'>
   readonly #backends: () => readonly Backend[]
@@ -106,6 +108,8 @@ export class GatewayMetrics {
       registers,
       collect () { this.set(options.upstreamConnections?.() ?? 0) }
     })
+    this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers })
+    this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers })
     this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers })
     this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers })
@@ -175,6 +179,9 @@ export class GatewayMetrics {
     }
     children.requests.inc()
     children.duration.observe(request.durationSeconds)
+    // Rare enough (splits, failover) that prom-client's label lookup is fine here.
+    if (request.split !== undefined) this.splitRequests.labels(request.split, backend).inc()
+    if (request.failoverTarget !== undefined) this.failoverRequests.labels(backend, request.failoverTarget).inc()
     const name = request.backendName
     if (name === undefined) return
     // Templated backends come and go: the map keeps at most MAX_COUNTED names, dropping the oldest.

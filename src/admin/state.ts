@@ -33,6 +33,12 @@ export function instanceState (backend: Backend, instance: Instance, nowMs: numb
   return 'up'
 }
 
+/** The name of the chain's backend that takes requests now; undefined when none has a usable instance. */
+function servingNow (backend: Backend): string | undefined {
+  if (!backend.hasUsableInstance()) return undefined
+  return backend.serving(new Set()).name
+}
+
 /** Milliseconds of the injected clock → wall-clock ISO time, for people. */
 function wallTime (clockMs: number, clock: Clock): string {
   return dateAt(clock.wallNow() + (clockMs - clock.now())).toISOString()
@@ -56,7 +62,7 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
         headers: Object.fromEntries(frontend.match.headers),
         methods: [...frontend.match.methods]
       },
-      backend: frontend.backend.kind === 'static' ? frontend.backend.name : frontend.backend.template.template
+      backend: frontend.backend.kind === 'template' ? frontend.backend.template.template : frontend.backend.name
     })),
     backends: routing.registry.all().map((backend) => {
       const snapshot = backend.snapshot
@@ -99,9 +105,21 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
         requests: counts.byBackend.get(backend.name)?.requests ?? 0,
         errors: counts.byBackend.get(backend.name)?.errors ?? 0,
         refused: snapshot.refused,
-        instances
+        instances,
+        // Consul prepared-query failover: which backend of the chain takes requests now.
+        failover: backend.failover.length === 0
+          ? undefined
+          : {
+              serving: servingNow(backend),
+              targets: backend.failover.map((target) => ({ name: target.name, discovery: target.lookup, usable: target.hasUsableInstance() }))
+            }
       }
     }),
+    splits: routing.registry.splits().map((split) => ({
+      name: split.name,
+      stickyOn: split.stickyOn === undefined ? undefined : split.stickyOn.kind === 'header' || split.stickyOn.kind === 'cookie' ? `${split.stickyOn.kind}:${split.stickyOn.name}` : split.stickyOn.kind,
+      members: split.members.map(({ backend, weight }) => ({ backend: backend.name, weight, usable: backend.hasUsableInstance() }))
+    })),
     resolverCache: [...routing.registry.caches.entries()].flatMap(([resolver, cache]) => cache.entries().map((entry) => ({
       resolver,
       key: entry.key,

@@ -54,7 +54,7 @@ export class HashPolicy implements BalancePolicy {
 }
 
 /** FNV-1a with a murmur3 finalizer: fast, and spread well enough for ring points. */
-function hash32 (text: string): number {
+export function hash32 (text: string): number {
   let hash = 0x811c9dc5
   for (let index = 0; index < text.length; index++) {
     hash ^= text.charCodeAt(index)

@@ -8,7 +8,7 @@ import { parseDuration, type Milliseconds } from '../util/duration.js'
 import { CidrSet, parseCidr, type Cidr } from '../util/cidr.js'
 import type {
   AddressPolicyConfig, BackendConfig, BackendOptions, BackendTemplateConfig, DiscoveryConfig, FrontendConfig,
-  GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn
+  GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn, SplitConfig
 } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 
@@ -169,7 +169,14 @@ function referenceIssues (document: unknown): ConfigIssue[] {
     if (!Object.hasOwn(resolvers, discovery.resolver)) issues.push({ path: `${path}.resolver`, message: `unknown resolver "${discovery.resolver}"${knownNames(resolvers)}` })
   }
   for (const [name, backend] of Object.entries(backends)) {
-    if (isRecord(backend)) checkResolver(backend.discovery, `backends.${name}.discovery`)
+    if (!isRecord(backend)) continue
+    checkResolver(backend.discovery, `backends.${name}.discovery`)
+    if (Array.isArray(backend.failover)) backend.failover.forEach((target, index) => { checkResolver(target, `backends.${name}.failover[${index}]`) })
+    if (!Array.isArray(backend.split)) continue
+    backend.split.forEach((member: unknown, index) => {
+      if (!isRecord(member) || typeof member.backend !== 'string' || Object.hasOwn(backends, member.backend)) return
+      issues.push({ path: `backends.${name}.split[${index}].backend`, message: `unknown backend "${member.backend}"${knownNames(backends)}` })
+    })
   }
   const frontends = Array.isArray(root.frontends) ? root.frontends : []
   frontends.forEach((frontend: unknown, index) => {
@@ -229,7 +236,9 @@ type BackendOptionsDocument = {
   tls?: { serverName: string, ca?: string, verify: boolean }
   maxConnectionAge?: string
   addressPolicy?: AddressPolicyDocument
+  slowStart?: string
 }
+type SplitDocument = { split: Array<{ backend: string, weight: number }>, stickyOn?: string }
 type Document = {
   listen: { http?: string, https?: string, admin: string }
   tls?: { certificates: Array<{ cert: string, key: string }>, default?: string, minVersion: 'TLSv1.2' | 'TLSv1.3', redirectHttp: boolean, hsts?: { maxAge: string, includeSubDomains: boolean } }
@@ -245,7 +254,7 @@ type Document = {
     nameservers: string[], timeout: string, attempts: number, ttl: { min: string, max: string }, targetTtl: { min: string, max: string },
     staleFor: string, negativeTtl: string, emptyGrace: string, ednsPayload: number, addressPolicy?: AddressPolicyDocument
   }>
-  backends: Record<string, BackendOptionsDocument & { discovery: DiscoveryDocument }>
+  backends: Record<string, (BackendOptionsDocument & { discovery: DiscoveryDocument, failover?: DiscoveryDocument[] }) | SplitDocument>
   frontends: Array<{
     name: string
     match: { host?: string, pathPrefix?: string, headers?: Record<string, string>, method?: string | string[] }
@@ -286,15 +295,23 @@ class Compiler {
       return [name, compiled] as const
     }))
 
-    const backends = new Map(Object.entries(document.backends).map(([name, backend]) => {
+    const backends = new Map<string, BackendConfig>()
+    const splitDocuments: Array<[string, SplitDocument]> = []
+    for (const [name, backend] of Object.entries(document.backends)) {
+      if ('split' in backend) {
+        splitDocuments.push([name, backend])
+        continue
+      }
       const path = `backends.${name}`
-      const compiled: BackendConfig = {
+      backends.set(name, {
         name,
         discovery: this.discovery(backend.discovery, `${path}.discovery`, resolvers, false),
+        failover: (backend.failover ?? []).map((target, index) => this.discovery(target, `${path}.failover[${index}]`, resolvers, false)),
         ...this.backendOptions(backend, path)
-      }
-      return [name, compiled] as const
-    }))
+      })
+    }
+    const splitNames = new Set(splitDocuments.map(([name]) => name))
+    const splits = new Map(splitDocuments.map(([name, split]) => [name, this.split(name, split, splitNames)] as const))
 
     const frontendNames = new Set<string>()
     const frontends = document.frontends.map((frontend, index): FrontendConfig => {
@@ -313,7 +330,7 @@ class Compiler {
       }
       let backend: FrontendConfig['backend']
       if (typeof frontend.backend === 'string') {
-        backend = { kind: 'static', name: frontend.backend }
+        backend = { kind: splits.has(frontend.backend) ? 'split' : 'static', name: frontend.backend }
       } else {
         if (!capturesEnv) this.issues.push({ path: `${path}.backend.template`, message: 'needs a match.host that captures {env}' })
         const template: BackendTemplateConfig = {
@@ -381,7 +398,27 @@ class Compiler {
       workers: document.workers,
       resolvers,
       backends,
+      splits,
       frontends
+    }
+  }
+
+  split (name: string, input: SplitDocument, splitNames: ReadonlySet<string>): SplitConfig {
+    const path = `backends.${name}.split`
+    const seen = new Set<string>()
+    input.split.forEach((member, index) => {
+      // Unknown names are reported by referenceIssues; here: what a known name may not be.
+      if (splitNames.has(member.backend)) {
+        this.issues.push({ path: `${path}[${index}].backend`, message: `"${member.backend}" is a split: a split's members are backends with discovery (splits do not nest)` })
+      }
+      if (seen.has(member.backend)) this.issues.push({ path: `${path}[${index}].backend`, message: `names "${member.backend}" twice` })
+      seen.add(member.backend)
+    })
+    if (input.split.every((member) => member.weight === 0)) this.issues.push({ path, message: 'needs a member with a weight above 0' })
+    return {
+      name,
+      members: input.split.map(({ backend, weight }) => ({ backend, weight })),
+      stickyOn: input.stickyOn === undefined ? undefined : hashKey(input.stickyOn)
     }
   }
 
@@ -424,7 +461,8 @@ class Compiler {
       maxConnectionsPerInstance: input.maxConnectionsPerInstance,
       tls: input.tls === undefined ? undefined : { serverName: input.tls.serverName, caPath: input.tls.ca, verify: input.tls.verify },
       maxConnectionAgeMs: input.maxConnectionAge === undefined ? undefined : duration(input.maxConnectionAge),
-      addressPolicy: addressPolicy(input.addressPolicy)
+      addressPolicy: addressPolicy(input.addressPolicy),
+      slowStartMs: input.slowStart === undefined ? undefined : duration(input.slowStart)
     }
   }
 

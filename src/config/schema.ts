@@ -24,17 +24,20 @@ const addressPolicy = {
   }
 } as const
 
+/** A value taken from each request: for hashing to an instance, or to a split's member. */
+const requestKey = (description: string) => ({
+  type: 'string',
+  pattern: '^(header:[A-Za-z0-9!#$%&\'*+.^_`|~-]+|cookie:[^\\s;=]+|client-ip|path)$',
+  description
+}) as const
+
 const backendOptions = {
   balance: {
     enum: ['weighted', 'round-robin', 'least-request', 'random', 'hash'],
     default: 'weighted',
     description: 'How requests spread over instances. weighted follows SRV priority and weight (RFC 2782).'
   },
-  hashOn: {
-    type: 'string',
-    pattern: '^(header:[A-Za-z0-9!#$%&\'*+.^_`|~-]+|cookie:[^\\s;=]+|client-ip|path)$',
-    description: 'Key for balance: hash. header:NAME | cookie:NAME | client-ip | path.'
-  },
+  hashOn: requestKey('Key for balance: hash. header:NAME | cookie:NAME | client-ip | path.'),
   healthCheck: {
     type: 'object',
     additionalProperties: false,
@@ -106,6 +109,11 @@ const backendOptions = {
       ca: { type: 'string', minLength: 1, description: 'PEM file of the CA(s) that sign the instances\' certificates; unset: the system\'s.' },
       verify: { type: 'boolean', default: true, description: 'false accepts any certificate (for tests only).' }
     }
+  },
+  slowStart: {
+    type: 'string',
+    format: 'duration',
+    description: 'A new instance (in DNS, back from ejection or from a failed active check) gets a share that ramps linearly from 10 % to its full weight over this time (weighted, round-robin, least-request, random). When every usable instance is new (a cold start, a mass replacement) none is held back. Unset: full share at once.'
   },
   addressPolicy
 } as const
@@ -295,11 +303,47 @@ export const gatewaySchema = {
       description: 'Named backends: where instances come from and how requests reach them.',
       propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' },
       additionalProperties: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['discovery'],
-        description: 'One backend.',
-        properties: { discovery, ...backendOptions }
+        description: 'One backend: instances found by discovery, or a split of other backends by weight.',
+        if: { type: 'object', required: ['split'] },
+        then: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'A split: each request goes to one member backend, shared by weight among the members that have a usable instance. Members keep their own balance, health and retry settings.',
+          properties: {
+            split: {
+              type: 'array',
+              minItems: 1,
+              description: 'The member backends (each with discovery; splits do not nest) and their weights.',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['backend', 'weight'],
+                description: 'One member.',
+                properties: {
+                  backend: { type: 'string', minLength: 1, description: 'Name of a backend with discovery.' },
+                  weight: { type: 'integer', minimum: 0, maximum: 1000000, description: 'Relative share; 0 takes no traffic.' }
+                }
+              }
+            },
+            stickyOn: requestKey('Optional: requests with the same key always go to the same member while the weights stand, on every replica (rendezvous hashing, no state). header:NAME | cookie:NAME | client-ip | path. Requests without the key are shared by weight.')
+          }
+        },
+        else: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['discovery'],
+          properties: {
+            discovery,
+            failover: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 8,
+              description: 'Other datacenters, tried in order, only while the backend has no usable instance (Consul prepared-query failover). Each is resolved in the background like discovery; traffic returns as soon as discovery has a usable instance again.',
+              items: discovery
+            },
+            ...backendOptions
+          }
+        }
       }
     },
     frontends: {

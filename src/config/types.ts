@@ -28,7 +28,10 @@ export type GatewayConfig = {
   /** Worker processes; undefined: one per core (cluster/worker-count.ts; SRVGATE_WORKERS wins). */
   readonly workers: number | undefined
   readonly resolvers: ReadonlyMap<string, ResolverConfig>
+  /** Backends with discovery. */
   readonly backends: ReadonlyMap<string, BackendConfig>
+  /** Backends made of other backends by weight (a name is in backends or in splits, never both). */
+  readonly splits: ReadonlyMap<string, SplitConfig>
   readonly frontends: readonly FrontendConfig[]
 }
 
@@ -103,6 +106,8 @@ export type BackendOptions = {
   readonly tls: { readonly serverName: string, readonly caPath: string | undefined, readonly verify: boolean } | undefined
   /** Narrows the resolver's address policy for this backend; undefined: the resolver's alone. */
   readonly addressPolicy: AddressPolicyConfig | undefined
+  /** A new instance's share ramps up over this time; undefined: full share at once. */
+  readonly slowStartMs: Milliseconds | undefined
 }
 
 export type HealthCheckConfig = {
@@ -116,6 +121,15 @@ export type HealthCheckConfig = {
 export type BackendConfig = BackendOptions & {
   readonly name: string
   readonly discovery: DiscoveryConfig
+  /** Other datacenters, in order, used only while discovery has no usable instance. */
+  readonly failover: readonly DiscoveryConfig[]
+}
+
+/** A backend made of backends: each request goes to one member, by weight or by a sticky key. */
+export type SplitConfig = {
+  readonly name: string
+  readonly members: ReadonlyArray<{ readonly backend: string, readonly weight: number }>
+  readonly stickyOn: HashKey | undefined
 }
 
 /** A backend instantiated per captured environment: `web-{env}`. Names keep `{env}` as a placeholder. */
@@ -144,6 +158,7 @@ export type FrontendConfig = {
   readonly envPattern: RegExp | undefined
   readonly backend:
     | { readonly kind: 'static', readonly name: string }
+    | { readonly kind: 'split', readonly name: string }
     | { readonly kind: 'template', readonly template: BackendTemplateConfig }
   readonly rewrite: { readonly stripPrefix: string | undefined }
 }

@@ -17,10 +17,19 @@ export class InstanceHealth {
   /** Active checks passed / failed in a row, for rise and fall. */
   checksPassed = 0
   checksFailed = 0
+  /** When it appeared in DNS after the backend's first answer; -Infinity: it was there from the start (slow start). */
+  addedMs = -Infinity
+  /** When it last passed its active checks again after failing them (slow start). */
+  recoveredMs = -Infinity
 
   constructor (key: string) { this.key = key }
 
   isEjected (nowMs: number): boolean { return nowMs < this.ejectedUntilMs }
+
+  /** When it last became usable: appeared, came back from an ejection or from a failed check (slow start). */
+  get warmFromMs (): number {
+    return Math.max(this.addedMs, this.recoveredMs, this.ejectedUntilMs > 0 ? this.ejectedUntilMs : -Infinity)
+  }
 }
 
 /** Health records for one backend's instances. */

@@ -20,6 +20,10 @@ export type AccessRecord = {
   readonly referer: string | undefined
   readonly frontend: string | undefined
   readonly backend: string | undefined
+  /** The split that chose the backend (backend is the member). */
+  readonly split?: string | undefined
+  /** The failover target that served the request (`api~failover-1`), when not the backend's own discovery. */
+  readonly failover?: string | undefined
   readonly instance: string | undefined
   readonly upstreamStatus: number | undefined
   readonly upstreamMs: number | undefined
@@ -57,6 +61,8 @@ export function accessRecordOf (request: IncomingMessage | undefined, facts: Rec
     referer: 'referer' in facts ? facts.referer : firstValue(request?.headers.referer),
     frontend: facts.frontend,
     backend: facts.backend,
+    split: facts.split,
+    failover: facts.failover,
     instance: facts.instance,
     upstreamStatus: facts.upstreamStatus,
     upstreamMs: facts.upstreamMs,

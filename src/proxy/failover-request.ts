@@ -22,6 +22,8 @@ export type ProxyContext = {
   readonly bodyIdleTimeoutMs: number
   /** The instance that answered (or was tried last). */
   instance: Instance | undefined
+  /** The backend of the failover chain that instance belongs to: `backend` itself, or a failover target. */
+  servedBy: Backend | undefined
   retries: number
   readonly retryReasons: string[]
   /** The status the answering instance sent, and how long it took to (ms). */
@@ -46,11 +48,18 @@ export function newProxyContext (backend: Backend, method: string, options: Cont
     body: options.body,
     bodyIdleTimeoutMs: options.bodyIdleTimeoutMs ?? 0,
     instance: undefined,
+    servedBy: undefined,
     retries: 0,
     retryReasons: [],
     upstreamStatus: undefined,
     upstreamMs: undefined
   }
+}
+
+/** The failover target that served a request, when not the backend's own discovery. */
+export function failoverOf (context: ProxyContext | undefined): Backend | undefined {
+  const servedBy = context?.servedBy
+  return servedBy === undefined || servedBy === context?.backend ? undefined : servedBy
 }
 
 export type DispatcherEvents = {
@@ -160,8 +169,8 @@ export class FailoverRequest {
   }
 
   report (attempt: Attempt, outcome: Outcome): void {
-    this.#context.backend.report(attempt.instance, outcome)
-    this.#events.attemptFinished?.(this.#context.backend.metricLabel, attempt.instance, outcome, attempt.elapsedMs)
+    attempt.backend.report(attempt.instance, outcome)
+    this.#events.attemptFinished?.(attempt.backend.metricLabel, attempt.instance, outcome, attempt.elapsedMs)
   }
 
   /**
@@ -178,17 +187,21 @@ export class FailoverRequest {
   }
 
   #next (): void {
-    const { backend, tried, hashKey } = this.#context
+    const { tried, hashKey } = this.#context
+    const head = this.#context.backend
+    // The head of a failover chain while it has an instance not yet tried, else the next datacenter's.
+    const backend = head.serving(tried)
     const instance = backend.pick(tried, hashKey)
     if (instance === undefined) {
       const hadAttempts = tried.size > 0
       this.fail(new ProxyError(hadAttempts ? ErrorCode.UPSTREAM_CONNECT : ErrorCode.NO_HEALTHY_INSTANCE,
-        hadAttempts ? `no instance of ${backend.name} left to try after ${tried.size} attempt(s)` : `no usable instance of ${backend.name}`, backend.name))
+        hadAttempts ? `no instance of ${head.name} left to try after ${tried.size} attempt(s)` : `no usable instance of ${head.name}`, head.name))
       return
     }
     tried.add(instance.key)
     this.#context.instance = instance
-    const attempt = new Attempt(this, instance, backend.options.timeouts.responseMs)
+    this.#context.servedBy = backend
+    const attempt = new Attempt(this, backend, instance, backend.options.timeouts.responseMs)
     this.#current = attempt
     // Copied key by key: a spread object given more keys costs microseconds on Node 20 (see headers.ts).
     const options: Record<string, unknown> = {}
@@ -218,6 +231,8 @@ export class FailoverRequest {
  * undici cannot unqueue is aborted the moment it gets a connection.
  */
 class Attempt implements Dispatcher.DispatchHandler {
+  /** The backend of the chain the instance belongs to: its health counts the attempt. */
+  readonly backend: Backend
   readonly instance: Instance
   readonly #request: FailoverRequest
   readonly #responseMs: number
@@ -231,17 +246,17 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** A 5xx being drained before the next instance is asked. */
   #discarding: Verdict & { status: number } | undefined
 
-  constructor (request: FailoverRequest, instance: Instance, responseMs: number) {
+  constructor (request: FailoverRequest, backend: Backend, instance: Instance, responseMs: number) {
     this.#request = request
+    this.backend = backend
     this.instance = instance
     this.#responseMs = responseMs
     this.#startedMs = request.clock.now()
-    request.context.backend.begin(instance)
+    backend.begin(instance)
     // timeouts.response covers the wait for a pooled connection too.
     this.#timer = request.clock.setTimeout(() => {
       if (this.#isDetached) return
       this.#detach()
-      const backend = request.context.backend
       request.fail(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${instance.key}: no connection free within ${responseMs} ms (maxConnectionsPerInstance ${backend.options.maxConnectionsPerInstance})`, backend.name))
     }, responseMs)
   }
@@ -271,7 +286,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     // What is left of timeouts.response after the pool wait bounds the wait for headers.
     // Without a noticeable wait, undici's own headersTimeout (the whole budget) does it: no timer.
     if (this.#waitedMs > this.#responseMs * POOL_WAIT_SLACK) {
-      const backend = this.#request.context.backend
+      const backend = this.backend
       this.#timer = this.#request.clock.setTimeout(() => {
         this.#abort?.(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${this.instance.key}: no response headers within ${this.#responseMs} ms`, backend.name))
       }, Math.max(1, this.#responseMs - this.#waitedMs))
@@ -329,7 +344,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       this.#request.fail(error)
       return
     }
-    const backend = this.#request.context.backend
+    const backend = this.backend
     this.#request.fail(new ProxyError(verdict.code ?? ErrorCode.UPSTREAM_ERROR, `${backend.name} instance ${this.instance.key}: ${error.message}`, backend.name, { cause: error }))
   }
 
@@ -363,6 +378,6 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.#timer?.cancel()
     if (this.#isReleased) return
     this.#isReleased = true
-    this.#request.context.backend.end(this.instance)
+    this.backend.end(this.instance)
   }
 }

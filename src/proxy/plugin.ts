@@ -2,17 +2,17 @@ import { METHODS, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { FrontendConfig, HashKey } from '../config/types.js'
+import type { FrontendConfig } from '../config/types.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { RouteDecision } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { Clock } from '../util/clock.js'
 import { accessRecordOf, type AccessLog } from './access-log.js'
 import type { GatewayDispatcher } from './dispatcher.js'
-import { newProxyContext, type ProxyContext } from './failover-request.js'
+import { failoverOf, newProxyContext, type ProxyContext } from './failover-request.js'
 import { ClientGone } from './client-gone.js'
 import { normalizeHost } from '../routing/matcher.js'
-import { firstValue, hasBody, hostHeaderOf, pathOf, routeRequest, type RequestLine, type Routed, type RoutingState } from './route-request.js'
+import { hasBody, hostHeaderOf, pathOf, requestKeyOf, routeRequest, type RequestLine, type Routed, type RoutingState } from './route-request.js'
 import { errorReply, findProxyError } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
 import { ResponseWriter } from './response-writer.js'
@@ -28,6 +28,10 @@ export type FinishedRequest = {
   readonly durationSeconds: number
   /** HTTP/1.1 or HTTP/2, for requests that got as far as a request line. */
   readonly protocol?: 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2'
+  /** The split that chose the backend, if any. */
+  readonly split?: string | undefined
+  /** A failover target (another datacenter's name) served the request instead of the backend's own discovery. */
+  readonly failoverTarget?: string | undefined
 }
 
 export type ProxyPluginOptions = {
@@ -48,6 +52,8 @@ export type ProxyPluginOptions = {
 export type RequestRecord = {
   decision: RouteDecision | undefined
   backend: Backend | undefined
+  /** The split that chose `backend`, if any. */
+  split: string | undefined
   context: ProxyContext | undefined
   error: GatewayError | undefined
   readonly state: RoutingState
@@ -120,10 +126,11 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const status = isAnswered ? reply.statusCode : 499
     const durationMs = Math.round((options.clock.now() - record.startedMs) * 100) / 100
     const protocol = request.raw.httpVersionMajor === 2 ? 'HTTP/2' : request.raw.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1'
-    options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000, protocol })
+    const context = record.context
+    const failover = failoverOf(context)
+    options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000, protocol, split: record.split, failoverTarget: failover?.lookup.name })
     if (!options.accessLog.isEnabled) return
     const { bytesIn, bytesOut } = socketBytes(request.raw)
-    const context = record.context
     options.accessLog.record(accessRecordOf(request.raw, {
       requestId: request.id,
       clientIp: record.clientIp,
@@ -133,6 +140,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       bytesOut,
       frontend: record.decision?.frontend.name,
       backend: record.backend?.name,
+      split: record.split,
+      failover: failover?.name,
       instance: context?.instance?.key,
       upstreamStatus: context?.upstreamStatus,
       upstreamMs: context?.upstreamMs === undefined ? undefined : Math.round(context.upstreamMs * 100) / 100,
@@ -154,6 +163,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const record: RequestRecord = {
       decision: undefined,
       backend: undefined,
+      split: undefined,
       context: undefined,
       error: undefined,
       state,
@@ -203,7 +213,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       }
       const { backend, path } = routed
       record.context = newProxyContext(backend, request.method, {
-        hashKey: backend.options.hashOn === undefined ? undefined : hashKeyOf(backend.options.hashOn, request, path, record.clientIp),
+        hashKey: backend.options.hashOn === undefined ? undefined : requestKeyOf(backend.options.hashOn, request.headers, path, record.clientIp),
         clientGone,
         body: hasBody(request.raw) ? request.raw : undefined,
         bodyIdleTimeoutMs: state.config.client.bodyIdleTimeoutMs
@@ -212,9 +222,11 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     }
     const routed = routeRequest(state, request.raw as RequestLine, {
       clientGone,
-      onDecision: (decision, backend) => {
+      clientIp: record.clientIp,
+      onDecision: (decision, backend, split) => {
         record.decision = decision
         record.backend = backend
+        record.split = split?.name
       }
     })
     if (routed instanceof Promise) routed.then(proceed, done)
@@ -311,23 +323,6 @@ function stripPrefix (frontend: FrontendConfig | undefined, dest: string): strin
   if (prefix === undefined || !dest.startsWith(prefix)) return dest
   const rest = dest.slice(prefix.length)
   return rest.startsWith('/') ? rest : `/${rest}`
-}
-
-function hashKeyOf (key: HashKey, request: FastifyRequest, path: string, clientIp: string): string | undefined {
-  switch (key.kind) {
-    case 'header': return firstValue(request.headers[key.name])
-    case 'client-ip': return clientIp
-    case 'path': return path
-    case 'cookie': {
-      const cookies = firstValue(request.headers.cookie)
-      if (cookies === undefined) return undefined
-      for (const part of cookies.split(';')) {
-        const equals = part.indexOf('=')
-        if (equals > 0 && part.slice(0, equals).trim() === key.name) return part.slice(equals + 1).trim()
-      }
-      return undefined
-    }
-  }
 }
 
 /** Bytes in and out since the previous request on this connection ended (requests on one connection are sequential). */

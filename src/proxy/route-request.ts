@@ -1,10 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { GatewayConfig } from '../config/types.js'
+import type { GatewayConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError } from '../errors.js'
 import { normalizeHost, type RequestFacts } from '../routing/matcher.js'
 import type { RouteDecision, Router } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { BackendRegistry } from '../upstream/registry.js'
+import type { Split } from '../upstream/split.js'
 import type { ClientGone } from './client-gone.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
@@ -18,12 +19,15 @@ export type RequestLine = {
   readonly rawHeaders: readonly string[]
 }
 
-export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string }
+/** Where a request goes; `split` when `backend` is the member a split chose. */
+export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string, readonly split?: Split | undefined }
 
 export type RouteOptions = {
   /** Fired when the client has gone: a wait on DNS ends at once. */
   readonly clientGone?: ClientGone
-  readonly onDecision?: (decision: RouteDecision, backend?: Backend) => void
+  readonly onDecision?: (decision: RouteDecision, backend?: Backend, split?: Split) => void
+  /** The client's address as the gateway believes it (a split's stickyOn: client-ip). */
+  readonly clientIp?: string
 }
 
 /**
@@ -47,6 +51,7 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   const decision = state.router.route(facts)
   if (decision === undefined) return new ProxyError(ErrorCode.ROUTE_NOT_FOUND, `no frontend matches ${host}${path}`)
   const target = decision.frontend.backend
+  if (target.kind === 'split') return splitMember(state.registry.split(target.name) as Split, decision, path, request, options)
   const backend = target.kind === 'static' ? state.registry.get(target.name) : state.registry.template(target.template, decision.env as string)
   options.onDecision?.(decision, backend)
   if (backend === undefined) {
@@ -57,9 +62,36 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   return backend.isReady ? usable(backend, decision, path) : afterFirstResolution(backend, decision, path, options.clientGone)
 }
 
+/** A split's member for this request (by its sticky key, if the split has one): one with a usable instance, or 503. */
+function splitMember (split: Split, decision: RouteDecision, path: string, request: RequestLine, options: RouteOptions): Routed | ProxyError {
+  const key = split.stickyOn === undefined ? undefined : requestKeyOf(split.stickyOn, request.headers, path, options.clientIp ?? '')
+  const member = split.choose(key)
+  options.onDecision?.(decision, member, split)
+  if (member === undefined) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${split.name}: no member has a usable instance`, split.name)
+  return { decision, backend: member, path, split }
+}
+
 function usable (backend: Backend, decision: RouteDecision, path: string): Routed | ProxyError {
   if (!backend.hasUsableInstance()) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
   return { decision, backend, path }
+}
+
+/** The value of a request a key names (hashOn, stickyOn); undefined when the request has none. */
+export function requestKeyOf (key: HashKey, headers: IncomingHttpHeaders, path: string, clientIp: string): string | undefined {
+  switch (key.kind) {
+    case 'header': return firstValue(headers[key.name])
+    case 'client-ip': return clientIp
+    case 'path': return path
+    case 'cookie': {
+      const cookies = firstValue(headers.cookie)
+      if (cookies === undefined) return undefined
+      for (const part of cookies.split(';')) {
+        const equals = part.indexOf('=')
+        if (equals > 0 && part.slice(0, equals).trim() === key.name) return part.slice(equals + 1).trim()
+      }
+      return undefined
+    }
+  }
 }
 
 async function afterFirstResolution (backend: Backend, decision: RouteDecision, path: string, gone: ClientGone | undefined): Promise<Routed | ProxyError> {

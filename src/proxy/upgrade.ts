@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { GatewayDispatcher } from './dispatcher.js'
-import { newProxyContext } from './failover-request.js'
+import { failoverOf, newProxyContext } from './failover-request.js'
 import { accessRecordOf } from './access-log.js'
 import { ClientGone } from './client-gone.js'
 import type { Clock } from '../util/clock.js'
@@ -83,7 +83,10 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const state = deps.state()
   const clientGone = new ClientGone()
   socket.once('close', () => { clientGone.fire() })
-  const routed = await routeRequest(state, request as RequestLine, { clientGone })
+  const peerIp = request.socket.remoteAddress ?? ''
+  const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
+  const clientIp = clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted)
+  const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp })
   if (routed instanceof ProxyError) {
     if (routed.code === ErrorCode.CLIENT_GONE) {
       deps.accessLog.record(accessRecordOf(request, { requestId, clientIp: request.socket.remoteAddress ?? '', status: 499, durationMs: Math.round(deps.clock.now() - started), error: routed.code, upgrade: 'websocket' }))
@@ -92,14 +95,12 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     refuse(request, socket, deps, routed)
     return
   }
-  const { backend, decision } = routed
+  const { backend, decision, split } = routed
   const context = newProxyContext(backend, 'GET', { clientGone })
-  const peerIp = request.socket.remoteAddress ?? ''
-  const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
   const headers = forwardRequestHeaders({ ...request.headers }, request.headers, {
     peerIp,
     isPeerTrusted: isTrusted(peerIp),
-    clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
+    clientIp,
     host: request.headers.host ?? '',
     // Upgrades come over HTTP/1.1 on either listener; a TLS socket is the HTTPS one.
     proto: (request.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
@@ -107,14 +108,15 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   })
   const finish = (status: number, error?: GatewayError): void => {
     const durationMs = Math.round((deps.clock.now() - started) * 100) / 100
-    deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000, protocol: 'HTTP/1.1' })
+    const failover = failoverOf(context)
+    deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000, protocol: 'HTTP/1.1', split: split?.name, failoverTarget: failover?.lookup.name })
     deps.accessLog.record(accessRecordOf(request, {
       requestId,
       status,
       durationMs,
       upgrade: 'websocket',
-      clientIp: clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted),
-      frontend: decision.frontend.name, backend: backend.name, instance: context.instance?.key,
+      clientIp,
+      frontend: decision.frontend.name, backend: backend.name, split: split?.name, failover: failover?.name, instance: context.instance?.key,
       upstreamStatus: context.upstreamStatus, retries: context.retries, retryReasons: context.retryReasons.length === 0 ? undefined : context.retryReasons, error: error?.code, errorDetail: error?.message
     }))
   }

@@ -5,6 +5,7 @@ import { RoundRobinPolicy } from '../balance/round-robin.js'
 import { LeastRequestPolicy } from '../balance/least-request.js'
 import { RandomPolicy } from '../balance/random.js'
 import { HashPolicy } from '../balance/hash.js'
+import { pickWithSlowStart, type SlowStart } from '../balance/slow-start.js'
 import type { Instance, InstanceSet } from '../discovery/instance-set.js'
 import type { DiscoverySnapshot, DiscoverySource } from '../discovery/watcher.js'
 import type { Lookup } from '../dns/resolver.js'
@@ -40,6 +41,8 @@ export type BackendParts = {
   readonly health?: HealthTable
   /** The name metrics use; default: the name. */
   readonly metricLabel?: string
+  /** Backends of other datacenters, in order, that take over while this one has no usable instance. */
+  readonly failover?: readonly Backend[]
 }
 
 /** What another process needs to know of one instance's health (cluster/protocol.ts carries it). */
@@ -87,6 +90,8 @@ export class Backend {
   readonly options: BackendOptions
   readonly watcher: DiscoverySource
   readonly health: HealthTable
+  /** The failover chain after this backend (Consul prepared-query failover): empty for most. */
+  readonly failover: readonly Backend[]
   readonly #forwardReport: ((key: string, outcome: Outcome) => void) | undefined
   readonly #checker: ActiveChecker | undefined
   readonly #policy: BalancePolicy
@@ -100,6 +105,9 @@ export class Backend {
   #lastUsedMs: number
   #holders = 0
   readonly #pickContext: PickContext
+  readonly #slowStart: SlowStart | undefined
+  /** Until then some usable instance is still ramping up (slow start); -Infinity: none is. */
+  #warmingUntilMs = -Infinity
 
   constructor (parts: BackendParts) {
     const { name, options } = parts
@@ -116,7 +124,17 @@ export class Backend {
     this.#clock = parts.clock
     this.#events = parts.events ?? {}
     this.#lastUsedMs = parts.clock.now()
+    this.failover = parts.failover ?? []
     this.#pickContext = { hashKey: undefined, inFlight: (instance) => this.health.peek(instance.key)?.inFlight ?? 0 }
+    // balance: hash keeps its keys where they land: slow start would move them.
+    this.#slowStart = options.slowStartMs === undefined || options.balance === 'hash'
+      ? undefined
+      : {
+          durationMs: options.slowStartMs,
+          warmFromMs: (instance) => this.health.peek(instance.key)?.warmFromMs ?? -Infinity,
+          weightOf: options.balance === 'weighted' ? (instance) => Math.max(instance.weight, 0) : () => 1,
+          random: parts.random
+        }
     const check = options.healthCheck
     this.#checker = check === undefined || parts.runsChecks === false
       ? undefined
@@ -127,6 +145,7 @@ export class Backend {
         random: parts.random,
         clock: parts.clock,
         onChange: (instance, isFailing) => {
+          if (!isFailing) this.health.get(instance.key).recoveredMs = parts.clock.now()
           this.#usableFor = undefined
           this.#events.activeCheckChanged?.(name, instance, isFailing)
           this.#events.healthChanged?.(this, instance.key)
@@ -177,14 +196,41 @@ export class Backend {
   /** Discovery changed: purge health of instances gone and idle. */
   #onDiscoveryChange (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot): void {
     const { added, removed } = snapshot.set.diff(previous.set)
+    // Slow start: an instance the backend's first answer held is no newcomer (a cold start holds nobody back).
+    if (this.#slowStart !== undefined && previous.status !== 'pending') {
+      const now = this.#clock.now()
+      for (const instance of added) this.health.get(instance.key).addedMs = now
+    }
     if (added.length > 0 || removed.length > 0) this.#events.setChanged?.(this.metricLabel, added, removed)
     this.health.purge((key) => snapshot.set.has(key))
     this.#events.discoveryChanged?.(this)
   }
 
-  /** True when at least one instance could take a request now. */
+  /** True when at least one instance could take a request now, here or in the failover chain. */
   hasUsableInstance (): boolean {
-    return this.#usableGroups().some((group) => group.length > 0)
+    return this.#hasOwnUsable(undefined) || this.failover.some((target) => target.#hasOwnUsable(undefined))
+  }
+
+  /**
+   * The backend of the chain a request's next attempt goes to: this one while
+   * it has a usable instance not yet tried, else the first failover target
+   * that has one (Consul prepared-query order). Traffic returns here as soon
+   * as this backend has a usable instance again.
+   */
+  serving (tried: ReadonlySet<string>): Backend {
+    if (this.failover.length === 0 || this.#hasOwnUsable(tried)) return this
+    return this.failover.find((target) => target.#hasOwnUsable(tried)) ?? this
+  }
+
+  #hasOwnUsable (tried: ReadonlySet<string> | undefined): boolean {
+    for (const group of this.#usableGroups()) {
+      if (tried === undefined || tried.size === 0) {
+        if (group.length > 0) return true
+      } else if (group.some((instance) => !tried.has(instance.key))) {
+        return true
+      }
+    }
+    return false
   }
 
   /**
@@ -196,7 +242,12 @@ export class Backend {
     const context = hashKey === undefined ? this.#pickContext : { hashKey, inFlight: this.#pickContext.inFlight }
     for (const group of this.#usableGroups()) {
       const candidates = tried.size === 0 ? group : group.filter((instance) => !tried.has(instance.key))
-      if (candidates.length > 0) return this.#policy.pick(candidates, context)
+      if (candidates.length === 0) continue
+      const slowStart = this.#slowStart
+      if (slowStart === undefined || candidates.length === 1) return this.#policy.pick(candidates, context)
+      const now = this.#clock.now()
+      if (now >= this.#warmingUntilMs) return this.#policy.pick(candidates, context)
+      return pickWithSlowStart(candidates, now, slowStart, this.#policy, context)
     }
     return undefined
   }
@@ -275,7 +326,11 @@ export class Backend {
   /** Apply what the primary decided (a cluster worker). */
   applyHealth (view: HealthView): void {
     const record = this.health.get(view.key)
-    record.ejectedUntilMs = view.ejectedForMs > 0 ? this.#clock.now() + view.ejectedForMs : 0
+    const now = this.#clock.now()
+    if (record.isFailingActiveCheck && !view.isFailingActiveCheck) record.recoveredMs = now
+    if (view.ejectedForMs > 0) record.ejectedUntilMs = now + view.ejectedForMs
+    // Let back in early: the ejection ends now. A past end is kept: slow start ramps from it.
+    else if (record.isEjected(now)) record.ejectedUntilMs = now
     record.ejections = view.ejections
     record.isFailingActiveCheck = view.isFailingActiveCheck
     this.#usableFor = undefined
@@ -286,14 +341,19 @@ export class Backend {
     const now = this.#clock.now()
     if (this.#usableFor === set && now < this.#usableUntilMs) return this.#usable
     let until = Infinity
+    let warmingUntil = -Infinity
+    const slowStartMs = this.#slowStart?.durationMs ?? 0
     this.#usable = set.groups.map((group) => group.filter((instance) => {
       const record = this.health.peek(instance.key)
       if (record === undefined) return true
       if (record.isEjected(now)) { until = Math.min(until, record.ejectedUntilMs); return false }
-      return !record.isFailingActiveCheck
+      if (record.isFailingActiveCheck) return false
+      warmingUntil = Math.max(warmingUntil, record.warmFromMs + slowStartMs)
+      return true
     }))
     this.#usableFor = set
     this.#usableUntilMs = until
+    this.#warmingUntilMs = warmingUntil
     return this.#usable
   }
 }

@@ -12,6 +12,7 @@ import { AddressPolicy, ownListeners, type OwnListeners } from './address-policy
 import { ResolverCaches } from './resolver-caches.js'
 import { ENV, TemplatedBackends } from './templated-backends.js'
 import { savedSetsOf, seedCaches, type ResolvedBackend } from './saved-sets.js'
+import { Split } from './split.js'
 
 export type RegistryDeps = {
   readonly clock: Clock
@@ -55,6 +56,9 @@ export class BackendRegistry {
   readonly #config: GatewayConfig
   readonly #deps: RegistryDeps
   readonly #static = new Map<string, Backend>()
+  /** The resolver of each static backend, failover targets included (the state file names it). */
+  readonly #resolverOf = new Map<string, string>()
+  readonly #splits = new Map<string, Split>()
   readonly #templated: TemplatedBackends
   readonly #ownListeners: OwnListeners
 
@@ -64,7 +68,12 @@ export class BackendRegistry {
     this.#ownListeners = ownListeners(config)
     this.caches = deps.caches ?? new ResolverCaches(config.resolvers, deps)
     for (const backend of config.backends.values()) {
-      this.#static.set(backend.name, this.#make(backend.name, backend.discovery, backend))
+      // Each failover target is a backend of its own (its discovery, health, and pools), named after the head.
+      const failover = backend.failover.map((discovery, index) => this.#addStatic(failoverName(backend.name, index), discovery, backend))
+      this.#addStatic(backend.name, backend.discovery, backend, failover)
+    }
+    for (const split of config.splits.values()) {
+      this.#splits.set(split.name, new Split(split, (name) => this.#static.get(name) as Backend))
     }
     this.#templated = new TemplatedBackends({
       max: deps.maxTemplated ?? config.templatedBackends.max,
@@ -87,6 +96,12 @@ export class BackendRegistry {
   }
 
   get (name: string): Backend | undefined { return this.#static.get(name) }
+
+  /** A split backend by name (config.splits). */
+  split (name: string): Split | undefined { return this.#splits.get(name) }
+
+  /** Every split, in file order. */
+  splits (): Split[] { return [...this.#splits.values()] }
 
   /** A static or alive templated backend by its name (`web-pr-1`). */
   named (name: string): Backend | undefined { return this.#static.get(name) ?? this.#templated.named(name) }
@@ -117,12 +132,19 @@ export class BackendRegistry {
 
   #resolved (): ResolvedBackend[] {
     return [
-      ...[...this.#static.values()].map((backend) => ({ backend, resolver: this.#config.backends.get(backend.name)?.discovery.resolver ?? '' })),
+      ...[...this.#static.values()].map((backend) => ({ backend, resolver: this.#resolverOf.get(backend.name) ?? '' })),
       ...this.#templated.entries()
     ]
   }
 
-  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }): Backend {
+  #addStatic (name: string, discovery: DiscoveryConfig, options: BackendOptions, failover?: readonly Backend[]): Backend {
+    const backend = this.#make(name, discovery, options, undefined, failover)
+    this.#static.set(name, backend)
+    this.#resolverOf.set(name, discovery.resolver)
+    return backend
+  }
+
+  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly Backend[]): Backend {
     const cache = this.caches.get(discovery.resolver)
     const resolver = this.#config.resolvers.get(discovery.resolver)
     if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/load.ts checks this)`)
@@ -149,7 +171,13 @@ export class BackendRegistry {
       random: this.#deps.random,
       events: this.#deps.events,
       health: this.#deps.healthOf?.(name),
-      metricLabel: templated?.template
+      metricLabel: templated?.template,
+      failover
     })
   }
+}
+
+/** `api~failover-1`: `~` is not allowed in configured names, so a target's name never clashes with one. */
+export function failoverName (backend: string, index: number): string {
+  return `${backend}~failover-${index + 1}`
 }

@@ -190,3 +190,62 @@ test('the compiled configuration is read-only for real: Maps and Sets refuse cha
   assert.equal(Object.isFrozen(config.frontends), true)
   assert.equal(config.backends.size, 1)
 })
+
+test('traffic management: a split of backends, failover targets and slowStart compile; what is wrong is named by path', () => {
+  const config = parseConfigText(`
+listen: { http: 127.0.0.1:8080 }
+resolvers:
+  consul: { nameservers: [127.0.0.1:8600] }
+backends:
+  web-v1: { discovery: { resolver: consul, srv: _web._v1.service.consul } }
+  web-v2: { discovery: { resolver: consul, srv: _web._v2.service.consul }, slowStart: 30s }
+  web-prod:
+    split: [ { backend: web-v2, weight: 10 }, { backend: web-v1, weight: 90 } ]
+    stickyOn: cookie:session
+  api:
+    discovery: { resolver: consul, srv: _api._prod.service.dc1.consul }
+    failover: [ { resolver: consul, srv: _api._prod.service.dc2.consul } ]
+frontends:
+  - { name: www, match: { host: www.example.com }, backend: web-prod }
+  - { name: api, match: {}, backend: api }
+`, {})
+  assert.deepEqual(config.splits.get('web-prod'), { name: 'web-prod', members: [{ backend: 'web-v2', weight: 10 }, { backend: 'web-v1', weight: 90 }], stickyOn: { kind: 'cookie', name: 'session' } })
+  assert.equal(config.backends.has('web-prod'), false, 'a split is not a backend with discovery')
+  assert.deepEqual(config.frontends[0]?.backend, { kind: 'split', name: 'web-prod' })
+  assert.deepEqual(config.backends.get('api')?.failover, [{ kind: 'srv', resolver: 'consul', name: '_api._prod.service.dc2.consul' }])
+  assert.equal(config.backends.get('web-v2')?.slowStartMs, 30_000)
+  assert.equal(config.backends.get('web-v1')?.slowStartMs, undefined)
+
+  // Shape and references first (one report), then what only the compiler sees.
+  assert.deepEqual(issuesOf(`
+listen: { http: 127.0.0.1:8080 }
+resolvers:
+  consul: { nameservers: [127.0.0.1:8600] }
+backends:
+  web: { discovery: { resolver: consul, srv: _web.service.consul }, failover: [ { resolver: dc9, srv: _web.service.dc9.consul } ] }
+  outer: { split: [ { backend: web, weight: 1 }, { backend: nowhere, weight: 1 } ] }
+  mixed: { split: [ { backend: web, weight: 1 } ], balance: random }
+frontends:
+  - { name: all, match: {}, backend: outer }
+`), [
+    'backends.mixed.balance: is not a known field',
+    'backends.web.failover[0].resolver: unknown resolver "dc9" (known: consul)',
+    'backends.outer.split[1].backend: unknown backend "nowhere" (known: web, outer, mixed)'
+  ])
+  assert.deepEqual(issuesOf(`
+listen: { http: 127.0.0.1:8080 }
+resolvers:
+  consul: { nameservers: [127.0.0.1:8600] }
+backends:
+  web: { discovery: { resolver: consul, srv: _web.service.consul } }
+  inner: { split: [ { backend: web, weight: 1 } ] }
+  outer: { split: [ { backend: inner, weight: 1 }, { backend: web, weight: 0 }, { backend: web, weight: 2 } ] }
+  zero: { split: [ { backend: web, weight: 0 } ] }
+frontends:
+  - { name: all, match: {}, backend: outer }
+`), [
+    'backends.outer.split[0].backend: "inner" is a split: a split\'s members are backends with discovery (splits do not nest)',
+    'backends.outer.split[2].backend: names "web" twice',
+    'backends.zero.split: needs a member with a weight above 0'
+  ])
+})

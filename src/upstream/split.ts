@@ -1,0 +1,63 @@
+import { hash32 } from '../balance/hash.js'
+import type { HashKey, SplitConfig } from '../config/types.js'
+import type { Backend } from './backend.js'
+
+export type SplitMember = { readonly backend: Backend, readonly weight: number }
+
+/**
+ * A backend made of backends (Consul's service-splitter): each request goes
+ * to one member, by weight, among the members that have a usable instance,
+ * so an emptied member's share goes to the others and never anywhere else.
+ * Without a sticky key the shares are exact (smooth weighted round-robin,
+ * as nginx); with one, weighted rendezvous hashing sends a key to the same
+ * member on every replica, with no state, and moves only the keys of a
+ * member that leaves or whose weight changes.
+ */
+export class Split {
+  readonly name: string
+  readonly stickyOn: HashKey | undefined
+  readonly members: readonly SplitMember[]
+  /** Smooth weighted round-robin state, one per member. */
+  readonly #current: Float64Array
+
+  constructor (config: SplitConfig, backendOf: (name: string) => Backend) {
+    this.name = config.name
+    this.stickyOn = config.stickyOn
+    this.members = config.members.map(({ backend, weight }) => ({ backend: backendOf(backend), weight }))
+    this.#current = new Float64Array(this.members.length)
+  }
+
+  /** The member for a request (its sticky key, if any); undefined when no member has a usable instance. */
+  choose (key: string | undefined): Backend | undefined {
+    return key === undefined ? this.#rotate() : this.#rendezvous(key)
+  }
+
+  #rotate (): Backend | undefined {
+    let total = 0
+    let best = -1
+    for (let index = 0; index < this.members.length; index++) {
+      const { backend, weight } = this.members[index] as SplitMember
+      if (weight === 0 || !backend.hasUsableInstance()) continue
+      const current = (this.#current[index] as number) + weight
+      this.#current[index] = current
+      total += weight
+      if (best < 0 || current > (this.#current[best] as number)) best = index
+    }
+    if (best < 0) return undefined
+    this.#current[best] = (this.#current[best] as number) - total
+    return (this.members[best] as SplitMember).backend
+  }
+
+  #rendezvous (key: string): Backend | undefined {
+    let best: Backend | undefined
+    let bestScore = -Infinity
+    for (const { backend, weight } of this.members) {
+      if (weight === 0 || !backend.hasUsableInstance()) continue
+      // A uniform draw in (0, 1) per key and member; -weight / ln(u) makes the winner's odds its weight's share.
+      const draw = (hash32(`${key}\u0000${backend.name}`) + 0.5) / 4294967296
+      const score = -weight / Math.log(draw)
+      if (score > bestScore) { best = backend; bestScore = score }
+    }
+    return best
+  }
+}
