@@ -52,6 +52,12 @@ export type WatcherOptions = {
   readonly onError?: (error: unknown) => void
   /** Why an address may not be an instance (upstream/address-policy.ts); undefined admits it. */
   readonly refusal?: (address: string, port: number) => string | undefined
+  /**
+   * Ask DNS again this often while the answer is empty, past the negative
+   * cache: the head of a failover chain takes its traffic back within ttl.min
+   * of its instances returning, not after negativeTtl. Undefined: the cache decides.
+   */
+  readonly recheckEmptyMs?: number
 }
 
 /** Where in an answer's TTL the watcher reads the cache again. */
@@ -76,6 +82,8 @@ export class DiscoveryWatcher implements DiscoverySource {
   #isStopped = false
   #lastForcedMs = -Infinity
   #firstResolution: Promise<void> | undefined
+  /** The last answer was empty and recheckEmptyMs is set: the next read asks DNS. */
+  #isRecheckingEmpty = false
 
   constructor (options: WatcherOptions) {
     this.lookup = options.lookup
@@ -114,19 +122,28 @@ export class DiscoveryWatcher implements DiscoverySource {
     if (this.#isStopped) return
     let nextInMs = this.#options.minIntervalMs
     try {
-      const resolution = await this.#options.cache.lookup(this.lookup)
+      const cache = this.#options.cache
+      const resolution = this.#isRecheckingEmpty ? await cache.refresh(this.lookup) : await cache.lookup(this.lookup)
       this.#apply(resolution)
-      // Read again at 85% of the TTL: past the cache's refresh-ahead point (70-80%) and before
-      // expiry, so the read starts the refresh and is served (a hit), never left to expire (a
-      // miss). A read already past that point has just started the refresh: the next one comes
-      // about halfway into the new answer's life.
-      const untilRefreshMs = resolution.receivedAtMs + resolution.ttlClampedMs * READ_AT_FRACTION - this.#options.clock.now()
-      nextInMs = Math.max(MIN_TICK_MS, untilRefreshMs > 0 ? untilRefreshMs : resolution.ttlClampedMs * 0.45)
+      const recheckMs = this.#options.recheckEmptyMs
+      this.#isRecheckingEmpty = recheckMs !== undefined && resolution.outcome !== 'answer'
+      nextInMs = this.#isRecheckingEmpty ? Math.max(MIN_TICK_MS, recheckMs as number) : this.#nextReadInMs(resolution)
     } catch (error) {
       this.#applyError(error)
     }
     if (this.#isStopped) return
     this.#timer = this.#options.clock.setTimeout(() => { void this.#tick() }, nextInMs, { unref: true })
+  }
+
+  /**
+   * Read again at 85% of the TTL: past the cache's refresh-ahead point (70-80%) and before
+   * expiry, so the read starts the refresh and is served (a hit), never left to expire (a
+   * miss). A read already past that point has just started the refresh: the next one comes
+   * about halfway into the new answer's life.
+   */
+  #nextReadInMs (resolution: CachedResolution): number {
+    const untilRefreshMs = resolution.receivedAtMs + resolution.ttlClampedMs * READ_AT_FRACTION - this.#options.clock.now()
+    return Math.max(MIN_TICK_MS, untilRefreshMs > 0 ? untilRefreshMs : resolution.ttlClampedMs * 0.45)
   }
 
   #apply (resolution: CachedResolution): void {

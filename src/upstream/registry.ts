@@ -157,6 +157,8 @@ export class BackendRegistry {
       refusal: (address, port) => policy.refusal(address, port),
       clock: this.#deps.clock,
       minIntervalMs: resolver.ttl.minMs,
+      // The head of a failover chain takes traffic back within ttl.min of its instances returning.
+      recheckEmptyMs: failover === undefined || failover.length === 0 ? undefined : resolver.ttl.minMs,
       onChange,
       onError: this.#deps.onError
     })

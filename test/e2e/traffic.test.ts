@@ -1,0 +1,248 @@
+/**
+ * Traffic management (issue 11), through the CLI against the Consul-like DNS
+ * server: splits between backends, failover to another datacenter, slow
+ * start. (No connection left behind is in resilience.test.ts.)
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
+import { Upstream } from '../helpers/upstream.js'
+import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { keepAlive, load, send, type Response } from '../helpers/http.js'
+
+const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+const records = (list: readonly Upstream[]): SrvInstance[] => list.map((upstream) => ({ address: '127.0.0.1', port: upstream.port }))
+const RESOLVER = 'ttl: { min: 250ms, max: 1s }, timeout: 300ms, attempts: 2, negativeTtl: 5s, emptyGrace: 0s'
+
+/** Instances named by prefix (v1-0, v2-0…), registered under `name`. */
+async function service (t: TestContext, dns: ConsulLikeDnsServer, name: string, prefix: string, count: number): Promise<Upstream[]> {
+  const upstreams = await Promise.all(Array.from({ length: count }, async (_, index) => await Upstream.start(t, `${prefix}-${index}`)))
+  dns.setService(name, records(upstreams))
+  return upstreams
+}
+
+function metric (text: string, pattern: RegExp): number {
+  const match = pattern.exec(text)
+  return match === null ? 0 : Number(match[1])
+}
+
+async function splitSetup (t: TestContext, workers: number) {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const v1 = await service(t, dns, '_web._v1.service.consul', 'v1', 2)
+  const v2 = await service(t, dns, '_web._v2.service.consul', 'v2', 1)
+  const staging = await service(t, dns, '_web._staging.service.consul', 'staging', 1)
+  const config = `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+backends:
+  web-v1: { discovery: { resolver: consul, srv: _web._v1.service.consul } }
+  web-v2: { discovery: { resolver: consul, srv: _web._v2.service.consul } }
+  web-staging: { discovery: { resolver: consul, srv: _web._staging.service.consul } }
+  web-prod:
+    split:
+      - { backend: web-v2, weight: 10 }
+      - { backend: web-v1, weight: 90 }
+  web-sticky:
+    split:
+      - { backend: web-v2, weight: 10 }
+      - { backend: web-v1, weight: 90 }
+    stickyOn: cookie:session
+frontends:
+  - { name: canary-by-header, match: { host: www.example.com, headers: { x-canary: "1" } }, backend: web-v2 }
+  - { name: www, match: { host: www.example.com }, backend: web-prod }
+  - { name: sticky, match: { host: sticky.example.com }, backend: web-sticky }
+  - { name: staging, match: { host: staging.example.com }, backend: web-staging }
+`
+  const gateway = await SpawnedGateway.start(t, config, { workers })
+  return { dns, v1, v2, staging, gateway, config }
+}
+
+test('split 90/10: measured over 10,000 requests with two workers; the access log and metrics name the member; the header override forces the canary', async (t) => {
+  const { v2, staging, gateway } = await splitSetup(t, 2)
+  const result = await load(async () => await send(`${gateway.url}/`, { host: 'www.example.com', agent: keepAlive }), { concurrency: 8, until: () => false, maxRequests: 10_000 })
+  assert.deepEqual(result.failures, [])
+  const canary = result.byInstance.get('v2-0') ?? 0
+  const share = canary / result.total
+  // Each worker rotates its own exact 1-in-10 sequence: the sum is within a request or two per worker.
+  assert.ok(Math.abs(share - 0.10) <= 0.02, `canary share ${(share * 100).toFixed(2)} % of ${result.total}`)
+  assert.ok((result.byInstance.get('v1-0') ?? 0) > 4000 && (result.byInstance.get('v1-1') ?? 0) > 4000, 'web-v1 balances over its own instances')
+  assert.equal(staging[0]?.requests, 0, 'another environment is never reached')
+
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.equal(metric(metrics, /^srvgate_split_requests_total\{split="web-prod",backend="web-v2"\} (\d+)$/m), canary)
+  assert.equal(metric(metrics, /^srvgate_split_requests_total\{split="web-prod",backend="web-v1"\} (\d+)$/m), result.total - canary)
+  assert.equal(metric(metrics, /^srvgate_http_requests_total\{frontend="www",backend="web-v2",status_class="2xx"\} (\d+)$/m), canary)
+  const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.backend === 'web-v2')
+  assert.equal(line.split, 'web-prod')
+  assert.equal(String(line.instance), `127.0.0.1:${v2[0]?.port ?? 0}`)
+
+  for (let index = 0; index < 20; index++) {
+    const response = await send(`${gateway.url}/`, { host: 'www.example.com', headers: { 'x-canary': '1' } })
+    assert.equal(response.json().instance, 'v2-0', 'x-canary: 1 always reaches the canary')
+  }
+})
+
+test('split with stickyOn: a session key always gets the same member, in two gateway processes with the same configuration', async (t) => {
+  const { gateway, config } = await splitSetup(t, 1)
+  const other = await SpawnedGateway.start(t, config, { workers: 1 })
+  const memberOf = (response: Response): string => String(response.json().instance).split('-')[0] as string
+  let canary = 0
+  const KEYS = 400
+  for (let key = 0; key < KEYS; key++) {
+    const headers = { cookie: `theme=dark; session=user-${key}` }
+    const first = memberOf(await send(`${gateway.url}/`, { host: 'sticky.example.com', headers, agent: keepAlive }))
+    const again = memberOf(await send(`${gateway.url}/`, { host: 'sticky.example.com', headers, agent: keepAlive }))
+    const elsewhere = memberOf(await send(`${other.url}/`, { host: 'sticky.example.com', headers, agent: keepAlive }))
+    assert.equal(again, first, `user-${key} stays on ${first}`)
+    assert.equal(elsewhere, first, `user-${key} gets ${first} from the other replica too`)
+    if (first === 'v2') canary++
+  }
+  assert.ok(canary > KEYS * 0.05 && canary < KEYS * 0.16, `about 10 % of sessions on the canary: ${canary} of ${KEYS}`)
+})
+
+test('split: a member emptied under load sends all traffic to the other member, never to staging; 0 failed requests', async (t) => {
+  const { dns, v1, v2, staging, gateway } = await splitSetup(t, 2)
+  let isDone = false
+  const running = load(async () => await send(`${gateway.url}/`, { host: 'www.example.com', agent: keepAlive }), { concurrency: 8, until: () => isDone, maxRequests: 100_000 })
+  await sleep(500)
+  dns.setService('_web._v2.service.consul', [])
+  // The v2 set is empty at the next read (emptyGrace 0s): a second is plenty.
+  await sleep(1500)
+  const v1Before = v1.reduce((sum, upstream) => sum + upstream.requests, 0)
+  const v2Before = v2.reduce((sum, upstream) => sum + upstream.requests, 0)
+  await sleep(1500)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} failed`)
+  const v1After = v1.reduce((sum, upstream) => sum + upstream.requests, 0)
+  const canaryAfter = await send(`${gateway.url}/`, { host: 'www.example.com' })
+  assert.match(String(canaryAfter.json().instance), /^v1-/)
+  assert.ok(v1After - v1Before > 100, 'web-v1 took the traffic')
+  assert.equal(v2.reduce((sum, upstream) => sum + upstream.requests, 0), v2Before, 'the emptied member got nothing more')
+  assert.equal(staging[0]?.requests, 0, 'staging never reached')
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { splits: Array<{ name: string, members: Array<{ backend: string, usable: boolean }> }> }
+  assert.deepEqual(state.splits.find((split) => split.name === 'web-prod')?.members.map((member) => [member.backend, member.usable]), [['web-v2', false], ['web-v1', true]])
+  const header = await send(`${gateway.url}/`, { host: 'www.example.com', headers: { 'x-canary': '1' } })
+  assert.equal(header.status, 503, 'the header override names web-v2 alone: no instance is 503, never another backend')
+})
+
+async function failoverSetup (t: TestContext, workers: number) {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const dc1 = await service(t, dns, '_api._prod.service.dc1.consul', 'dc1', 2)
+  const dc2 = await service(t, dns, '_api._prod.service.dc2.consul', 'dc2', 2)
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+backends:
+  api:
+    discovery: { resolver: consul, srv: _api._prod.service.dc1.consul }
+    failover:
+      - { resolver: consul, srv: _api._prod.service.dc2.consul }
+      - { resolver: consul, srv: _api._prod.service.dc3.consul }
+    retry: { attempts: 3 }
+frontends:
+  - { name: api, match: {}, backend: api }
+`, { workers })
+  return { dns, dc1, dc2, gateway }
+}
+
+for (const workers of [1, 2]) {
+  test(`failover: dc1 crashes and leaves DNS under load → dc2 serves, 0 failed requests; dc1 back → traffic returns within ttl.min + 1 s; both empty → 503 (workers: ${workers})`, async (t) => {
+    const { dns, dc1, dc2, gateway } = await failoverSetup(t, workers)
+    const get = async (): Promise<Response> => await send(`${gateway.url}/`, { host: 'api.example.com', agent: keepAlive })
+    assert.match(String((await get()).json().instance), /^dc1-/, 'dc1 serves while it has instances')
+    const state = async () => (await send(`${gateway.adminUrl}/admin/state`)).json() as { backends: Array<{ name: string, failover?: { serving?: string, targets: Array<{ name: string, usable: boolean }> } }> }
+    const serving = async (): Promise<string | undefined> => (await state()).backends.find((backend) => backend.name === 'api')?.failover?.serving
+
+    let isDone = false
+    const running = load(get, { concurrency: 8, until: () => isDone, maxRequests: 100_000 })
+    await sleep(500)
+    // dc1's instances die, and their records stay until Consul's checks remove them.
+    for (const upstream of dc1) await upstream.kill()
+    await sleep(1000)
+    dns.setService('_api._prod.service.dc1.consul', [])
+    await sleep(1000)
+    assert.equal(await serving(), 'api~failover-1', 'the admin state names the target serving now')
+    const dc2Before = dc2.reduce((sum, upstream) => sum + upstream.requests, 0)
+    assert.ok(dc2Before > 50, 'dc2 took over')
+
+    // dc1 comes back on the same addresses.
+    const back = await Promise.all(dc1.map(async (upstream, index) => await Upstream.start(t, `dc1-back-${index}`, { port: upstream.port })))
+    dns.setService('_api._prod.service.dc1.consul', records(back))
+    const backAt = Date.now()
+    while (back.every((upstream) => upstream.requests === 0) && Date.now() - backAt < 5000) await sleep(20)
+    const returnedMs = Date.now() - backAt
+    await sleep(500)
+    isDone = true
+    const result = await running
+    assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} failed`)
+    assert.ok(returnedMs <= 250 + 1000, `traffic back on dc1 ${returnedMs} ms after it returned to DNS (ttl.min 250ms; negativeTtl is 5s)`)
+    const dc2During = dc2.reduce((sum, upstream) => sum + upstream.requests, 0)
+    const after = await Promise.all(Array.from({ length: 20 }, async () => String((await get()).json().instance)))
+    assert.ok(after.every((instance) => instance.startsWith('dc1-back')), `all back on dc1: ${after.join(' ')}`)
+    assert.equal(dc2.reduce((sum, upstream) => sum + upstream.requests, 0), dc2During, 'nothing more to dc2 once dc1 is back')
+    assert.equal(await serving(), 'api')
+
+    const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+    const failedOver = metric(metrics, /^srvgate_failover_requests_total\{backend="api",target="_api._prod.service.dc2.consul"\} (\d+)$/m)
+    assert.ok(failedOver >= dc2Before && failedOver <= dc2During, `the failover counter (${failedOver}) counts dc2's requests (${dc2Before}..${dc2During})`)
+    const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.failover === 'api~failover-1')
+    assert.equal(line.backend, 'api')
+
+    dns.setService('_api._prod.service.dc1.consul', [])
+    dns.setService('_api._prod.service.dc2.consul', [])
+    const deadline = Date.now() + 5000
+    let last = await get()
+    while (last.status !== 503 && Date.now() < deadline) {
+      await sleep(50)
+      last = await get()
+    }
+    assert.equal(last.status, 503, 'dc1, dc2 and dc3 empty: no healthy instance')
+    assert.equal(last.json().error, 'no_healthy_upstream')
+    assert.equal(await serving(), undefined)
+  })
+}
+
+test('slow start: after a scale-out the new instance\'s share rises over slowStart; a mass replacement is not slowed', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const old = await service(t, dns, '_web._prod.service.consul', 'old', 3)
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+backends:
+  web: { discovery: { resolver: consul, srv: _web._prod.service.consul }, balance: round-robin, slowStart: 6s }
+frontends:
+  - { name: web, match: {}, backend: web }
+`, { workers: 1 })
+  const get = async (): Promise<Response> => await send(`${gateway.url}/`, { host: 'www.example.com', agent: keepAlive })
+  // Cold start: every instance was there from the first answer, none is held back.
+  const first = await load(get, { concurrency: 4, until: () => false, maxRequests: 600 })
+  for (const upstream of old) assert.ok(Math.abs((first.byInstance.get(upstream.name) ?? 0) - 200) <= 2, `${upstream.name}: an even share from the start`)
+
+  const fresh = await Upstream.start(t, 'new-0')
+  dns.setService('_web._prod.service.consul', records([...old, fresh]))
+  while (fresh.requests === 0) await get()
+  // Shares per second: the newcomer ramps from 10 % of its weight to all of it (a quarter) over 6 s.
+  const shares: number[] = []
+  for (let second = 0; second < 8; second++) {
+    const until = Date.now() + 1000
+    const window = await load(get, { concurrency: 4, until: () => Date.now() >= until, maxRequests: 50_000 })
+    shares.push((window.byInstance.get('new-0') ?? 0) / window.total)
+  }
+  const rounded = shares.map((share) => share.toFixed(3)).join(' ')
+  assert.ok((shares[0] as number) < 0.12, `the first second is held back: ${rounded}`)
+  assert.ok((shares[3] as number) > (shares[0] as number) + 0.05, `the share rises: ${rounded}`)
+  assert.ok(Math.abs((shares[7] as number) - 0.25) < 0.03, `a full quarter after slowStart: ${rounded}`)
+
+  // A mass replacement: every instance is new at once, nobody to hold back for.
+  const replacements = await Promise.all(Array.from({ length: 4 }, async (_, index) => await Upstream.start(t, `next-${index}`)))
+  dns.setService('_web._prod.service.consul', records(replacements))
+  while (replacements.every((upstream) => upstream.requests === 0)) await get()
+  await sleep(500)
+  const after = await load(get, { concurrency: 4, until: () => false, maxRequests: 800 })
+  assert.deepEqual(after.failures, [])
+  for (const upstream of replacements) assert.ok(Math.abs((after.byInstance.get(upstream.name) ?? 0) - 200) <= 10, `${upstream.name}: ${after.byInstance.get(upstream.name) ?? 0} of 800, not held back`)
+})
