@@ -13,12 +13,14 @@ function typeOf (node: Node): string {
   if (Array.isArray(node.enum)) return (node.enum as unknown[]).map(String).join(' \\| ')
   if (node.format === 'duration') return 'duration'
   if (node.format === 'address') return 'host:port'
-  if (node.if !== undefined) {
-    const [otherwise, then] = [typeOf(node.else as Node), typeOf(node.then as Node)]
-    return otherwise === then ? then : `${otherwise} or ${then}`
-  }
+  if (node.if !== undefined) return [...new Set(shapesOf(node).map(typeOf))].join(' or ')
   if (node.type === 'array') return `list of ${typeOf(node.items as Node)}`
   return String(node.type ?? 'object')
+}
+
+/** The object shapes a node may take: itself, or every branch of its if/then/else, nested ones too. */
+function shapesOf (node: Node): Node[] {
+  return node.if === undefined ? [node] : [...shapesOf(node.else as Node), ...shapesOf(node.then as Node)]
 }
 
 function walk (node: Node, path: string, required: readonly string[], rows: Row[]): void {
@@ -28,7 +30,7 @@ function walk (node: Node, path: string, required: readonly string[], rows: Row[
     rows.push({ path, type: typeOf(node), defaultValue, description: String(node.description ?? '') })
   }
   // if/then/else: the fields of both shapes (a backend with discovery, or a split), each once.
-  const shapes = (node.if !== undefined ? [node.else, node.then] : [node]) as Node[]
+  const shapes = shapesOf(node)
   for (const objectNode of shapes) {
     const properties = objectNode.properties as Record<string, Node> | undefined
     for (const [key, child] of Object.entries(properties ?? {})) {

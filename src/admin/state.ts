@@ -62,7 +62,7 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
         headers: Object.fromEntries(frontend.match.headers),
         methods: [...frontend.match.methods]
       },
-      backend: frontend.backend.kind === 'template' ? frontend.backend.template.template : frontend.backend.name
+      backend: frontend.backend.kind === 'template' ? frontend.backend.template.template : frontend.backend.kind === 'template-split' ? frontend.backend.split.template : frontend.backend.name
     })),
     backends: routing.registry.all().map((backend) => {
       const snapshot = backend.snapshot

@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import type { Gateway, WorkerPeers, WorkerStats, WorkersStatus } from '../app.js'
 
 type Log = Gateway['publicApp']['log']
+import { templatesOf } from '../config/types.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import type { Backend } from '../upstream/backend.js'
 import type { PublicAddresses } from '../traffic.js'
@@ -230,8 +231,7 @@ export class WorkerPool implements WorkerPeers {
   /** A worker needs a templated backend: made (or found) here, held for it, its set sent once known. */
   async #template (member: Member, generation: number, name: string, template: string, env: string): Promise<void> {
     const state = this.#registryOf(generation)
-    const frontend = state?.config.frontends.find((candidate) => candidate.backend.kind === 'template' && candidate.backend.template.template === template)
-    const config = frontend?.backend.kind === 'template' ? frontend.backend.template : undefined
+    const config = state?.config.frontends.flatMap((frontend) => templatesOf(frontend.backend)).find((candidate) => candidate.template === template)
     const backend = config === undefined ? undefined : state?.registry.template(config, env)
     if (backend === undefined || backend.name !== name) {
       this.#send(member.worker, {

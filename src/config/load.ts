@@ -8,7 +8,7 @@ import { parseDuration, type Milliseconds } from '../util/duration.js'
 import { CidrSet, parseCidr, type Cidr } from '../util/cidr.js'
 import type {
   AddressPolicyConfig, BackendConfig, BackendOptions, BackendTemplateConfig, DiscoveryConfig, FrontendConfig,
-  GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn, SplitConfig
+  GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn, SplitConfig, TemplateSplitConfig
 } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 
@@ -238,6 +238,11 @@ type BackendOptionsDocument = {
   addressPolicy?: AddressPolicyDocument
   slowStart?: string
 }
+type TemplateSplitDocument = {
+  template: string
+  split: Array<BackendOptionsDocument & { template: string, weight: number, discovery: DiscoveryDocument }>
+  stickyOn?: string
+}
 type SplitDocument = { split: Array<{ backend: string, weight: number }>, stickyOn?: string }
 type Document = {
   listen: { http?: string, https?: string, admin: string }
@@ -259,7 +264,7 @@ type Document = {
     name: string
     match: { host?: string, pathPrefix?: string, headers?: Record<string, string>, method?: string | string[] }
     env?: { pattern: string }
-    backend: string | (BackendOptionsDocument & { template: string, discovery: DiscoveryDocument })
+    backend: string | (BackendOptionsDocument & { template: string, discovery: DiscoveryDocument }) | TemplateSplitDocument
     rewrite?: { stripPrefix?: string }
   }>
 }
@@ -331,6 +336,9 @@ class Compiler {
       let backend: FrontendConfig['backend']
       if (typeof frontend.backend === 'string') {
         backend = { kind: splits.has(frontend.backend) ? 'split' : 'static', name: frontend.backend }
+      } else if ('split' in frontend.backend) {
+        if (!capturesEnv) this.issues.push({ path: `${path}.backend.template`, message: 'needs a match.host that captures {env}' })
+        backend = { kind: 'template-split', split: this.templateSplit(frontend.backend, `${path}.backend`, resolvers) }
       } else {
         if (!capturesEnv) this.issues.push({ path: `${path}.backend.template`, message: 'needs a match.host that captures {env}' })
         const template: BackendTemplateConfig = {
@@ -401,6 +409,23 @@ class Compiler {
       splits,
       frontends
     }
+  }
+
+  templateSplit (input: TemplateSplitDocument, path: string, resolvers: ReadonlyMap<string, ResolverConfig>): TemplateSplitConfig {
+    const seen = new Set<string>([input.template])
+    const members = input.split.map((member, index) => {
+      const memberPath = `${path}.split[${index}]`
+      if (seen.has(member.template)) this.issues.push({ path: `${memberPath}.template`, message: `"${member.template}" is used twice in this split: each member is a backend of its own` })
+      seen.add(member.template)
+      const template: BackendTemplateConfig = {
+        template: member.template,
+        discovery: this.discovery(member.discovery, `${memberPath}.discovery`, resolvers, true),
+        ...this.backendOptions(member, memberPath)
+      }
+      return { template, weight: member.weight }
+    })
+    if (members.every((member) => member.weight === 0)) this.issues.push({ path: `${path}.split`, message: 'needs a member with a weight above 0' })
+    return { template: input.template, members, stickyOn: input.stickyOn === undefined ? undefined : hashKey(input.stickyOn) }
   }
 
   split (name: string, input: SplitDocument, splitNames: ReadonlySet<string>): SplitConfig {

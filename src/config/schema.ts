@@ -118,6 +118,10 @@ const backendOptions = {
   addressPolicy
 } as const
 
+const templateName = { type: 'string', pattern: '\\{env\\}', description: 'The backend name per env, e.g. web-{env}.' } as const
+const splitWeight = { type: 'integer', minimum: 0, maximum: 1000000, description: 'Relative share; 0 takes no traffic.' } as const
+const stickyOn = requestKey('Optional: requests with the same key always go to the same member while the weights stand, on every replica (rendezvous hashing, no state). header:NAME | cookie:NAME | client-ip | path. Requests without the key are shared by weight.')
+
 const discovery = {
   type: 'object',
   additionalProperties: false,
@@ -321,11 +325,11 @@ export const gatewaySchema = {
                 description: 'One member.',
                 properties: {
                   backend: { type: 'string', minLength: 1, description: 'Name of a backend with discovery.' },
-                  weight: { type: 'integer', minimum: 0, maximum: 1000000, description: 'Relative share; 0 takes no traffic.' }
+                  weight: splitWeight
                 }
               }
             },
-            stickyOn: requestKey('Optional: requests with the same key always go to the same member while the weights stand, on every replica (rendezvous hashing, no state). header:NAME | cookie:NAME | client-ip | path. Requests without the key are shared by weight.')
+            stickyOn
           }
         },
         else: {
@@ -380,16 +384,46 @@ export const gatewaySchema = {
             properties: { pattern: { type: 'string', minLength: 1, description: 'Regular expression a captured {env} must match.' } }
           },
           backend: {
-            description: 'A backend name, or a template instantiated per captured {env}.',
+            description: 'A backend name, or a template instantiated per captured {env} (a backend, or a split of templated backends).',
             if: { type: 'object' },
             then: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['template', 'discovery'],
-              properties: {
-                template: { type: 'string', pattern: '\\{env\\}', description: 'The backend name per env, e.g. web-{env}.' },
-                discovery,
-                ...backendOptions
+              if: { type: 'object', required: ['split'] },
+              then: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['template', 'split'],
+                description: 'A templated split: per env, each request goes to one member, by weight, among the members of that env with a usable instance (never another env\'s).',
+                properties: {
+                  template: templateName,
+                  split: {
+                    type: 'array',
+                    minItems: 1,
+                    description: 'The members: templated backends with their weights.',
+                    items: {
+                      type: 'object',
+                      additionalProperties: false,
+                      required: ['template', 'weight', 'discovery'],
+                      description: 'One member.',
+                      properties: {
+                        template: { ...templateName, description: 'The member backend name per env, e.g. web-{env}-v2.' },
+                        weight: splitWeight,
+                        discovery,
+                        ...backendOptions
+                      }
+                    }
+                  },
+                  stickyOn
+                }
+              },
+              else: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['template', 'discovery'],
+                properties: {
+                  template: templateName,
+                  discovery,
+                  ...backendOptions
+                }
               }
             },
             else: { type: 'string', minLength: 1 }

@@ -138,6 +138,20 @@ export type BackendTemplateConfig = BackendOptions & {
   readonly discovery: DiscoveryConfig
 }
 
+/** A split per captured environment (`web-{env}` of `web-{env}-v1` and `web-{env}-v2`). */
+export type TemplateSplitConfig = {
+  readonly template: string
+  readonly members: ReadonlyArray<{ readonly template: BackendTemplateConfig, readonly weight: number }>
+  readonly stickyOn: HashKey | undefined
+}
+
+/** Every backend template a frontend names: its own, or its split's members. */
+export function templatesOf (backend: FrontendConfig['backend']): readonly BackendTemplateConfig[] {
+  if (backend.kind === 'template') return [backend.template]
+  if (backend.kind === 'template-split') return backend.split.members.map((member) => member.template)
+  return []
+}
+
 export type HostMatch =
   | { readonly kind: 'exact', readonly host: string }
   /** `*.staging.example.com` → suffix `.staging.example.com` (at least one label before it). */
@@ -159,6 +173,7 @@ export type FrontendConfig = {
   readonly backend:
     | { readonly kind: 'static', readonly name: string }
     | { readonly kind: 'split', readonly name: string }
+    | { readonly kind: 'template-split', readonly split: TemplateSplitConfig }
     | { readonly kind: 'template', readonly template: BackendTemplateConfig }
   readonly rewrite: { readonly stripPrefix: string | undefined }
 }

@@ -6,6 +6,7 @@ import type { FrontendConfig } from '../config/types.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { RouteDecision } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
+import type { Split } from '../upstream/split.js'
 import type { Clock } from '../util/clock.js'
 import { accessRecordOf, type AccessLog } from './access-log.js'
 import type { GatewayDispatcher } from './dispatcher.js'
@@ -28,7 +29,7 @@ export type FinishedRequest = {
   readonly durationSeconds: number
   /** HTTP/1.1 or HTTP/2, for requests that got as far as a request line. */
   readonly protocol?: 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2'
-  /** The split that chose the backend, if any. */
+  /** The split that chose the backend, if any (its metric label: the template for a templated split). */
   readonly split?: string | undefined
   /** A failover target (another datacenter's name) served the request instead of the backend's own discovery. */
   readonly failoverTarget?: string | undefined
@@ -53,7 +54,7 @@ export type RequestRecord = {
   decision: RouteDecision | undefined
   backend: Backend | undefined
   /** The split that chose `backend`, if any. */
-  split: string | undefined
+  split: Split | undefined
   context: ProxyContext | undefined
   error: GatewayError | undefined
   readonly state: RoutingState
@@ -128,7 +129,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const protocol = request.raw.httpVersionMajor === 2 ? 'HTTP/2' : request.raw.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1'
     const context = record.context
     const failover = failoverOf(context)
-    options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000, protocol, split: record.split, failoverTarget: failover?.lookup.name })
+    options.onFinished?.({ frontend: record.decision?.frontend.name, backend: record.backend?.metricLabel, backendName: record.backend?.name, status, durationSeconds: durationMs / 1000, protocol, split: record.split?.metricLabel, failoverTarget: failover?.lookup.name })
     if (!options.accessLog.isEnabled) return
     const { bytesIn, bytesOut } = socketBytes(request.raw)
     options.accessLog.record(accessRecordOf(request.raw, {
@@ -140,7 +141,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       bytesOut,
       frontend: record.decision?.frontend.name,
       backend: record.backend?.name,
-      split: record.split,
+      split: record.split?.name,
       failover: failover?.name,
       instance: context?.instance?.key,
       upstreamStatus: context?.upstreamStatus,
@@ -226,7 +227,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       onDecision: (decision, backend, split) => {
         record.decision = decision
         record.backend = backend
-        record.split = split?.name
+        record.split = split
       }
     })
     if (routed instanceof Promise) routed.then(proceed, done)

@@ -52,6 +52,16 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   if (decision === undefined) return new ProxyError(ErrorCode.ROUTE_NOT_FOUND, `no frontend matches ${host}${path}`)
   const target = decision.frontend.backend
   if (target.kind === 'split') return splitMember(state.registry.split(target.name) as Split, decision, path, request, options)
+  if (target.kind === 'template-split') {
+    const split = state.registry.templateSplit(target.split, decision.env as string)
+    if (split === undefined) {
+      options.onDecision?.(decision, undefined)
+      return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound, all busy', target.split.template.replaceAll('{env}', decision.env ?? ''))
+    }
+    // Every member's first resolution is waited for: the first request of an env is shared like the rest.
+    if (split.members.every(({ backend }) => backend.isReady)) return splitMember(split, decision, path, request, options)
+    return afterFirstResolutions(split, decision, path, request, options)
+  }
   const backend = target.kind === 'static' ? state.registry.get(target.name) : state.registry.template(target.template, decision.env as string)
   options.onDecision?.(decision, backend)
   if (backend === undefined) {
@@ -60,6 +70,15 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   }
   // Only a templated backend's first resolution is waited for; a ready backend costs no promise.
   return backend.isReady ? usable(backend, decision, path) : afterFirstResolution(backend, decision, path, options.clientGone)
+}
+
+async function afterFirstResolutions (split: Split, decision: RouteDecision, path: string, request: RequestLine, options: RouteOptions): Promise<Routed | ProxyError> {
+  const ready = Promise.all(split.members.map(async ({ backend }) => { await backend.ready() })).then(() => {})
+  const gone = options.clientGone
+  if (gone === undefined) await ready
+  else await untilEither(ready, gone)
+  if (gone?.isGone === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', split.name)
+  return splitMember(split, decision, path, request, options)
 }
 
 /** A split's member for this request (by its sticky key, if the split has one): one with a usable instance, or 503. */

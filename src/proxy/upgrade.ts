@@ -109,7 +109,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const finish = (status: number, error?: GatewayError): void => {
     const durationMs = Math.round((deps.clock.now() - started) * 100) / 100
     const failover = failoverOf(context)
-    deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000, protocol: 'HTTP/1.1', split: split?.name, failoverTarget: failover?.lookup.name })
+    deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000, protocol: 'HTTP/1.1', split: split?.metricLabel, failoverTarget: failover?.lookup.name })
     deps.accessLog.record(accessRecordOf(request, {
       requestId,
       status,

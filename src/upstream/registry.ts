@@ -1,4 +1,4 @@
-import type { BackendOptions, BackendTemplateConfig, DiscoveryConfig, GatewayConfig } from '../config/types.js'
+import type { BackendOptions, BackendTemplateConfig, DiscoveryConfig, GatewayConfig, TemplateSplitConfig } from '../config/types.js'
 import type { CacheReadResult } from '../dns/cache.js'
 import type { SavedSet } from '../discovery/state-file.js'
 import type { Lookup } from '../dns/resolver.js'
@@ -59,6 +59,8 @@ export class BackendRegistry {
   /** The resolver of each static backend, failover targets included (the state file names it). */
   readonly #resolverOf = new Map<string, string>()
   readonly #splits = new Map<string, Split>()
+  /** Templated splits per env, bounded like templated backends (least recently used first out). */
+  readonly #templateSplits = new Map<string, Split>()
   readonly #templated: TemplatedBackends
   readonly #ownListeners: OwnListeners
 
@@ -102,6 +104,38 @@ export class BackendRegistry {
 
   /** Every split, in file order. */
   splits (): Split[] { return [...this.#splits.values()] }
+
+  /**
+   * The split a templated split makes for `env`: each member is the templated
+   * backend of that env (made on first use, like any). Undefined when a
+   * member cannot be made (the templated bound is reached, all busy).
+   */
+  templateSplit (config: TemplateSplitConfig, env: string): Split | undefined {
+    const members: Backend[] = []
+    for (const member of config.members) {
+      const backend = this.#templated.get(member.template, env)
+      if (backend === undefined) return undefined
+      members.push(backend)
+    }
+    const key = `${config.template}\u0000${env}`
+    let split = this.#templateSplits.get(key)
+    this.#templateSplits.delete(key)
+    // A member reclaimed while idle and made again: the split is made again over the new one.
+    if (split === undefined || !split.isOver(members)) {
+      const byName = new Map(members.map((backend) => [backend.name, backend]))
+      split = new Split({
+        name: config.template.replaceAll(ENV, env),
+        members: config.members.map((member, index) => ({ backend: (members[index] as Backend).name, weight: member.weight })),
+        stickyOn: config.stickyOn
+      }, (name) => byName.get(name) as Backend, config.template)
+    }
+    this.#templateSplits.set(key, split)
+    if (this.#templateSplits.size > this.#config.templatedBackends.max) {
+      const oldest = this.#templateSplits.keys().next().value
+      if (oldest !== undefined) this.#templateSplits.delete(oldest)
+    }
+    return split
+  }
 
   /** A static or alive templated backend by its name (`web-pr-1`). */
   named (name: string): Backend | undefined { return this.#static.get(name) ?? this.#templated.named(name) }

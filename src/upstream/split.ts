@@ -15,16 +15,24 @@ export type SplitMember = { readonly backend: Backend, readonly weight: number }
  */
 export class Split {
   readonly name: string
+  /** The name metrics use: the template (`web-{env}`) for a templated split, the name otherwise. */
+  readonly metricLabel: string
   readonly stickyOn: HashKey | undefined
   readonly members: readonly SplitMember[]
   /** Smooth weighted round-robin state, one per member. */
   readonly #current: Float64Array
 
-  constructor (config: SplitConfig, backendOf: (name: string) => Backend) {
+  constructor (config: SplitConfig, backendOf: (name: string) => Backend, metricLabel = config.name) {
     this.name = config.name
+    this.metricLabel = metricLabel
     this.stickyOn = config.stickyOn
     this.members = config.members.map(({ backend, weight }) => ({ backend: backendOf(backend), weight }))
     this.#current = new Float64Array(this.members.length)
+  }
+
+  /** Its members, by index, are these backends (a templated split's members are remade when reclaimed). */
+  isOver (backends: readonly Backend[]): boolean {
+    return backends.length === this.members.length && backends.every((backend, index) => this.members[index]?.backend === backend)
   }
 
   /** The member for a request (its sticky key, if any); undefined when no member has a usable instance. */

@@ -246,3 +246,47 @@ frontends:
   assert.deepEqual(after.failures, [])
   for (const upstream of replacements) assert.ok(Math.abs((after.byInstance.get(upstream.name) ?? 0) - 200) <= 10, `${upstream.name}: ${after.byInstance.get(upstream.name) ?? 0} of 800, not held back`)
 })
+
+test('templated split: each env splits between its own members; an env\'s emptied member sends all of that env to its other member, never another env (workers: 2)', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const pr1v1 = await service(t, dns, '_web-pr-1._v1.service.consul', 'pr-1-v1', 1)
+  const pr1v2 = await service(t, dns, '_web-pr-1._v2.service.consul', 'pr-1-v2', 1)
+  const pr2v1 = await service(t, dns, '_web-pr-2._v1.service.consul', 'pr-2-v1', 1)
+  const pr2v2 = await service(t, dns, '_web-pr-2._v2.service.consul', 'pr-2-v2', 1)
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend:
+      template: web-{env}
+      split:
+        - { template: "web-{env}-v2", weight: 20, discovery: { resolver: consul, srv: "_web-{env}._v2.service.consul" } }
+        - { template: "web-{env}-v1", weight: 80, discovery: { resolver: consul, srv: "_web-{env}._v1.service.consul" } }
+`, { workers: 2 })
+  const get = (env: string) => async (): Promise<Response> => await send(`${gateway.url}/`, { host: `${env}.preview.example.com`, agent: keepAlive })
+  const first = await load(get('pr-1'), { concurrency: 4, until: () => false, maxRequests: 1000 })
+  assert.deepEqual(first.failures, [])
+  const canary = first.byInstance.get('pr-1-v2-0') ?? 0
+  assert.ok(Math.abs(canary / first.total - 0.2) <= 0.02, `pr-1's canary share: ${canary} of ${first.total}`)
+  assert.deepEqual([...first.byInstance.keys()].sort(), ['pr-1-v1-0', 'pr-1-v2-0'], 'pr-1 reaches its own instances only')
+
+  dns.setService('_web-pr-1._v2.service.consul', [])
+  await sleep(1500)
+  const before = { v2: pr1v2[0]?.requests ?? 0, pr2: (pr2v1[0]?.requests ?? 0) + (pr2v2[0]?.requests ?? 0) }
+  const emptied = await load(get('pr-1'), { concurrency: 4, until: () => false, maxRequests: 500 })
+  assert.deepEqual(emptied.failures, [])
+  assert.equal(emptied.byInstance.get('pr-1-v1-0'), 500, 'all of pr-1 to its v1')
+  assert.equal(pr1v2[0]?.requests, before.v2)
+  assert.equal((pr2v1[0]?.requests ?? 0) + (pr2v2[0]?.requests ?? 0), before.pr2, 'pr-2 is never reached for pr-1')
+  assert.ok((pr1v1[0]?.requests ?? 0) >= 500)
+
+  const other = await load(get('pr-2'), { concurrency: 4, until: () => false, maxRequests: 500 })
+  assert.deepEqual(other.failures, [])
+  assert.ok((other.byInstance.get('pr-2-v2-0') ?? 0) > 60, 'pr-2 still splits: its own canary is there')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.ok(metric(metrics, /^srvgate_split_requests_total\{split="web-\{env\}",backend="web-\{env\}-v2"\} (\d+)$/m) > 0, 'metric labels are the templates: bounded cardinality')
+})
