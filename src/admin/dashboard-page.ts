@@ -41,6 +41,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <div class="overview"><div><div class="legend"><b class="dns">DNS queries/s</b>, last 5 minutes: <span id="dns-rate" class="num">0.0</span></div><svg id="dns-chart" class="chart" width="360" height="40"></svg></div></div>
 <h2 style="font-size:15px">Backends</h2>
 <table id="backends"><thead><tr><th>Backend</th><th>Discovery</th><th>Last 5 minutes <span class="legend"><b class="req">req/s</b> · <b class="err">5xx/s</b></span></th><th>Instances</th></tr></thead><tbody></tbody></table>
+<div id="splits-section" hidden><h2 style="font-size:15px">Splits</h2>
+<table id="splits"><thead><tr><th>Split</th><th>Members · weight (red: no usable instance, its share goes to the others)</th><th>Sticky on</th></tr></thead><tbody></tbody></table></div>
 <div id="certificates-section" hidden><h2 style="font-size:15px">Certificates</h2>
 <table id="certificates"><thead><tr><th>File</th><th>Names</th><th>Serial</th><th>Expires</th></tr></thead><tbody></tbody></table></div>
 <h2 style="font-size:15px">DNS</h2>
@@ -97,13 +99,21 @@ export const DASHBOARD_PAGE = `<!doctype html>
             text(instance.key) + '<small>' + text(instance.state) + ' · ' + instance.inFlight + ' in flight' + (instance.priority > 1 ? ' · backup p' + instance.priority : '') + '</small>' +
             (instance.reason ? '<small>' + text(utcIn(instance.reason)) + '</small>' : '') + '</div>').join('');
       const refused = (backend.refused || []).map((entry) => '<br><small class="none" title="' + text(entry.reason) + '">refused ' + text(entry.key) + ': ' + text(entry.reason) + '</small>').join('');
-      const discovery = text(backend.status) + (backend.isStale ? ' <span class="pill warn">stale</span>' : '') + refused;
+      // A failover chain says who serves now: the backend's own discovery, a failover target, or nobody.
+      const failover = backend.failover
+        ? '<br><small class="failover" data-serving="' + text(backend.failover.serving) + '">serving: ' + (backend.failover.serving === undefined ? '<span class="none">none</span>' : backend.failover.serving === backend.name ? 'own discovery' : '<span class="pill warn">failover ' + text(backend.failover.serving) + '</span>') + '</small>'
+        : '';
+      const discovery = text(backend.status) + (backend.isStale ? ' <span class="pill warn">stale</span>' : '') + refused + failover;
       const points = history.get(backend.name) || [];
       const last = points[points.length - 1] || { requests: 0, errors: 0 };
       return '<tr data-backend="' + text(backend.name) + '"><td><b>' + text(backend.name) + '</b><br><small>' + text(backend.balance) + '</small></td><td>' + discovery + '</td>' +
         '<td><svg class="chart" width="220" height="36">' + chart(points, ['requests', 'errors'], now, 220, 36) + '</svg><small class="num rate">' + last.requests.toFixed(1) + ' req/s · ' + last.errors.toFixed(1) + ' 5xx/s</small></td>' +
         '<td><div class="cells">' + cells + '</div></td></tr>';
     }).join('');
+    const splits = state.splits || [];
+    document.getElementById('splits-section').hidden = splits.length === 0;
+    document.querySelector('#splits tbody').innerHTML = splits.map((split) => '<tr data-split="' + text(split.name) + '"><td><b>' + text(split.name) + '</b></td><td>' +
+      split.members.map((member) => '<span class="pill ' + (member.usable ? 'ok' : 'bad') + '">' + text(member.backend) + ' · ' + member.weight + '</span>').join(' ') + '</td><td>' + text(split.stickyOn || '—') + '</td></tr>').join('');
     document.querySelector('#dns tbody').innerHTML = state.resolverCache.map((entry) => '<tr><td>' + text(entry.key) + '</td><td>' + text(entry.outcome) + ' (' + entry.instances + ')</td><td class="num">' +
       (entry.ttlReceivedSeconds === undefined || entry.ttlReceivedSeconds === null ? '— (negative) → ' : text(entry.ttlReceivedSeconds) + 's → ') + duration(entry.ttlClampedMs) + '</td><td class="num">' + duration(entry.ageMs) + '</td><td>' + text(entry.nameserver) + '/' + text(entry.transport) + '</td><td>' +
       (entry.isStale ? '<span class="pill warn">stale: ' + text(entry.lastError) + '</span>' : entry.isInEmptyGrace ? '<span class="pill warn">empty, in grace</span>' : '<span class="pill ok">fresh</span>') + '</td></tr>').join('');

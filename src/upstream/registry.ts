@@ -71,8 +71,10 @@ export class BackendRegistry {
     this.caches = deps.caches ?? new ResolverCaches(config.resolvers, deps)
     for (const backend of config.backends.values()) {
       // Each failover target is a backend of its own (its discovery, health, and pools), named after the head.
-      const failover = backend.failover.map((discovery, index) => this.#addStatic(failoverName(backend.name, index), discovery, backend))
-      this.#addStatic(backend.name, backend.discovery, backend, failover)
+      const failover = backend.failover.map((discovery, index) => this.#make(failoverName(backend.name, index), discovery, backend))
+      // The head first, then its targets in order: how the state and the dashboard list them.
+      this.#addStatic(this.#make(backend.name, backend.discovery, backend, undefined, failover), backend.discovery)
+      backend.failover.forEach((discovery, index) => { this.#addStatic(failover[index] as Backend, discovery) })
     }
     for (const split of config.splits.values()) {
       this.#splits.set(split.name, new Split(split, (name) => this.#static.get(name) as Backend))
@@ -171,11 +173,9 @@ export class BackendRegistry {
     ]
   }
 
-  #addStatic (name: string, discovery: DiscoveryConfig, options: BackendOptions, failover?: readonly Backend[]): Backend {
-    const backend = this.#make(name, discovery, options, undefined, failover)
-    this.#static.set(name, backend)
-    this.#resolverOf.set(name, discovery.resolver)
-    return backend
+  #addStatic (backend: Backend, discovery: DiscoveryConfig): void {
+    this.#static.set(backend.name, backend)
+    this.#resolverOf.set(backend.name, discovery.resolver)
   }
 
   #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly Backend[]): Backend {

@@ -171,3 +171,36 @@ frontends: [ { name: prod, match: { host: www.example.com }, backend: web-prod }
   assert.match(rowText, /\d{4}-\d\d-\d\d \((29|30) days\)/)
   await dashboard.screenshot({ path: 'test-output/dashboard-certificates.png', fullPage: true })
 })
+
+test('the dashboard shows which datacenter serves a failover chain, and each split\'s members with whether they can take traffic', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const dc1 = await Upstream.start(t, 'dc1')
+  const dc2 = await Upstream.start(t, 'dc2')
+  const v1 = await Upstream.start(t, 'v1')
+  dns.setService('_api.service.dc1.consul', [{ address: '127.0.0.1', port: dc1.port }])
+  dns.setService('_api.service.dc2.consul', [{ address: '127.0.0.1', port: dc2.port }])
+  dns.setService('_web._v1.service.consul', [{ address: '127.0.0.1', port: v1.port }])
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 250ms, max: 1s }, emptyGrace: 0s } }
+backends:
+  api: { discovery: { resolver: consul, srv: _api.service.dc1.consul }, failover: [ { resolver: consul, srv: _api.service.dc2.consul } ] }
+  web-v1: { discovery: { resolver: consul, srv: _web._v1.service.consul } }
+  web-v2: { discovery: { resolver: consul, srv: _web._v2.service.consul } }
+  web-prod: { split: [ { backend: web-v2, weight: 10 }, { backend: web-v1, weight: 90 } ], stickyOn: "cookie:session" }
+frontends:
+  - { name: api, match: { host: api.example.com }, backend: api }
+  - { name: www, match: {}, backend: web-prod }
+`)
+  const browser = await launch(t)
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  await page.goto(gateway.adminUrl + '/')
+  await page.waitForSelector('tr[data-backend="api"] .failover[data-serving="api"]')
+  assert.match(await page.locator('tr[data-backend="api"] .failover').innerText(), /serving: own discovery/)
+  assert.match(await page.locator('tr[data-split="web-prod"]').innerText(), /web-v2 · 10[\s\S]*web-v1 · 90[\s\S]*cookie:session/)
+  assert.equal(await page.locator('tr[data-split="web-prod"] .pill.bad').innerText(), 'web-v2 · 10', 'web-v2 has no instance: marked')
+  dns.setService('_api.service.dc1.consul', [])
+  await page.waitForSelector('tr[data-backend="api"] .failover[data-serving="api~failover-1"]', { timeout: 5000 })
+  assert.match(await page.locator('tr[data-backend="api"] .failover').innerText(), /failover api~failover-1/)
+  await page.screenshot({ path: 'test-output/dashboard-traffic.png', fullPage: true })
+})

@@ -5,6 +5,7 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
@@ -81,6 +82,13 @@ test('split 90/10: measured over 10,000 requests with two workers; the access lo
     const response = await send(`${gateway.url}/`, { host: 'www.example.com', headers: { 'x-canary': '1' } })
     assert.equal(response.json().instance, 'v2-0', 'x-canary: 1 always reaches the canary')
   }
+
+  // Weights change by reload: 50/50 from the next request on.
+  writeFileSync(gateway.configPath, readFileSync(gateway.configPath, 'utf8').replace('{ backend: web-v2, weight: 10 }', '{ backend: web-v2, weight: 50 }').replace('{ backend: web-v1, weight: 90 }', '{ backend: web-v1, weight: 50 }'))
+  assert.equal((await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).status, 200)
+  const halves = await load(async () => await send(`${gateway.url}/`, { host: 'www.example.com', agent: keepAlive }), { concurrency: 8, until: () => false, maxRequests: 1000 })
+  const halfShare = (halves.byInstance.get('v2-0') ?? 0) / halves.total
+  assert.ok(Math.abs(halfShare - 0.5) <= 0.02, `after the reload: ${(halfShare * 100).toFixed(1)} % on the canary`)
 })
 
 test('split with stickyOn: a session key always gets the same member, in two gateway processes with the same configuration', async (t) => {

@@ -69,3 +69,14 @@ test('the health table keeps records across refreshes and purges only absent, id
   assert.equal(table.peek('10.0.0.2:80'), busy, 'in-flight requests keep a removed instance known')
   assert.equal(table.peek('10.0.0.3:80'), undefined)
 })
+
+test('slow start counts from when an instance last became usable: appeared, back from an ejection, or passing its checks again', () => {
+  const record = new InstanceHealth('10.0.0.1:80')
+  assert.equal(record.warmFromMs, -Infinity, 'there from the start: never new')
+  record.addedMs = 1_000
+  assert.equal(record.warmFromMs, 1_000)
+  record.ejectedUntilMs = 5_000
+  assert.equal(record.warmFromMs, 5_000, 'an ejection ending ramps it again')
+  record.recoveredMs = 9_000
+  assert.equal(record.warmFromMs, 9_000, 'so does passing its checks again')
+})
