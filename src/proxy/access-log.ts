@@ -118,5 +118,6 @@ function commonLine (record: AccessRecord, at: Date): string {
   const dash = (value: string | number | undefined): string => value === undefined || value === '' ? '-' : String(value)
   return `${record.clientIp || '-'} - - [${time}] ${quoted(`${record.method} ${record.path} HTTP/${record.httpVersion}`)} ${record.status} ${record.bytesOut} ${quoted(record.referer)} ${quoted(record.userAgent)}` +
     ` rid=${record.requestId} host=${dash(record.host)} fe=${dash(record.frontend)} be=${dash(record.backend)} inst=${dash(record.instance)} ups=${dash(record.upstreamStatus)}` +
-    ` ups_ms=${dash(record.upstreamMs === undefined ? undefined : Math.round(record.upstreamMs * 100) / 100)} ms=${record.durationMs} in=${record.bytesIn} retries=${record.retries}${record.error === undefined ? '' : ` err=${record.error}`}`
+    ` ups_ms=${dash(record.upstreamMs === undefined ? undefined : Math.round(record.upstreamMs * 100) / 100)} ms=${record.durationMs} in=${record.bytesIn} retries=${record.retries}` +
+    `${record.split === undefined ? '' : ` split=${record.split}`}${record.failover === undefined ? '' : ` failover=${record.failover}`}${record.error === undefined ? '' : ` err=${record.error}`}`
 }
