@@ -454,6 +454,8 @@ function changedListeners (running: GatewayConfig, next: GatewayConfig): string[
   if (running.statePath !== next.statePath) changed.push('statePath')
   if (running.workers !== next.workers) changed.push('workers')
   if (running.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')
+  const listeners = (config: GatewayConfig): string => config.dns?.listen.map((address) => address.label).join(',') ?? ''
+  if (listeners(running) !== listeners(next)) changed.push('dns.listen')
   return changed
 }
 

@@ -10,6 +10,9 @@ import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { buildGateway, type Gateway } from './app.js'
 import { boundAddress } from './util/address.js'
+import { systemRandom } from './util/random.js'
+import { DnsFace } from './dns-face/dns-face.js'
+import { faceView } from './upstream/face-view.js'
 
 export type RunningGateway = {
   readonly gateway: Gateway
@@ -71,6 +74,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
   }
   for (const warning of config.warnings) log.warn({ path: warning.path, line: warning.line, configPath }, `configuration: ${warning.path}: ${warning.message}`)
   let addresses: PublicAddresses
+  let face: DnsFace | undefined
   let adminAddress: { host: string, port: number }
   const signal = options.signal
   const checkAborted = (): void => { if (signal?.aborted === true) throw new StartAborted('start-up called off by a signal') }
@@ -83,13 +87,16 @@ export async function startGateway (configPath: string, options: StartOptions = 
     addresses = pool === undefined
       ? await listenTraffic(gateway, config.listen)
       : await untilAborted(pool.start(() => gateway.state, text, log), signal)
+    // The DNS face answers from the health view: in this process (one process, or the primary).
+    face = config.dns === undefined ? undefined : await startDnsFace(gateway, config.dns, addresses)
   } catch (error) {
     // All or nothing: a half-started gateway closes what it opened before reporting.
     pool?.killAll()
+    await face?.close()
     await gateway.close().catch(() => {})
     throw error
   }
-  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal }, 'srvgate listening')
+  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal }, 'srvgate listening')
 
   // cert-manager and Kubernetes secrets rewrite certificate files in place (a symlink swap):
   // a change reloads, which reads and checks the new files and keeps the old ones if they are bad.
@@ -102,6 +109,8 @@ export async function startGateway (configPath: string, options: StartOptions = 
   const drain = async (): Promise<void> => {
     draining ??= (async () => {
       certificateWatch.stop()
+      // DNS clients move to another replica at once: an answer naming a draining gateway helps nobody.
+      await face?.close()
       if (pool === undefined) {
         await drainTraffic(gateway)
       } else {
@@ -121,6 +130,27 @@ export async function startGateway (configPath: string, options: StartOptions = 
     await draining
   }
   return { gateway, config, text, addresses, adminAddress, reload: gateway.reload, drain }
+}
+
+async function startDnsFace (gateway: Gateway, dns: NonNullable<GatewayConfig['dns']>, addresses: PublicAddresses): Promise<DnsFace> {
+  const metrics = gateway.metrics
+  const log = gateway.publicApp.log
+  const face = new DnsFace({
+    view: (address) => faceView(gateway.state.config, gateway.state.registry, address),
+    config: () => gateway.state.config.dns,
+    publicAddress: addresses.http ?? addresses.https,
+    clock: systemClock,
+    random: systemRandom,
+    onQuery: (outcome, transport) => {
+      metrics.dnsFaceQueries.labels(outcome.name, outcome.type, transport, outcome.rcode).inc()
+      if (outcome.isStale) metrics.dnsFaceStaleAnswers.labels(outcome.name).inc()
+      if (outcome.isTruncated) metrics.dnsFaceTruncated.labels(outcome.name).inc()
+    },
+    onRateLimited: (transport) => { metrics.dnsFaceRateLimited.labels(transport).inc() },
+    onError: (error) => { log.error({ err: error }, 'DNS face: a query could not be answered') }
+  })
+  await face.listen(dns.listen)
+  return face
 }
 
 async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['admin']): Promise<{ host: string, port: number }> {

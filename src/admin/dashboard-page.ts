@@ -41,6 +41,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <div class="overview"><div><div class="legend"><b class="dns">DNS queries/s</b>, last 5 minutes: <span id="dns-rate" class="num">0.0</span></div><svg id="dns-chart" class="chart" width="360" height="40"></svg></div></div>
 <h2 style="font-size:15px">Backends</h2>
 <table id="backends"><thead><tr><th>Backend</th><th>Discovery</th><th>Last 5 minutes <span class="legend"><b class="req">req/s</b> · <b class="err">5xx/s</b></span></th><th>Instances</th></tr></thead><tbody></tbody></table>
+<div id="dns-face-section" hidden><h2 style="font-size:15px">DNS face <small id="dns-face-zone" class="legend"></small></h2>
+<table id="dns-face"><thead><tr><th>Name</th><th>Answers for</th><th>A / AAAA now (lowest priority group)</th><th>SRV records</th></tr></thead><tbody></tbody></table></div>
 <div id="splits-section" hidden><h2 style="font-size:15px">Splits</h2>
 <table id="splits"><thead><tr><th>Split</th><th>Members · weight (red: no usable instance, its share goes to the others)</th><th>Sticky on</th></tr></thead><tbody></tbody></table></div>
 <div id="certificates-section" hidden><h2 style="font-size:15px">Certificates</h2>
@@ -110,6 +112,13 @@ export const DASHBOARD_PAGE = `<!doctype html>
         '<td><svg class="chart" width="220" height="36">' + chart(points, ['requests', 'errors'], now, 220, 36) + '</svg><small class="num rate">' + last.requests.toFixed(1) + ' req/s · ' + last.errors.toFixed(1) + ' 5xx/s</small></td>' +
         '<td><div class="cells">' + cells + '</div></td></tr>';
     }).join('');
+    const face = state.dnsFace;
+    document.getElementById('dns-face-section').hidden = !face;
+    if (face) {
+      document.getElementById('dns-face-zone').textContent = face.zone + ' on ' + face.listen.join(', ') + ' · TTL ' + face.ttlSeconds + 's';
+      document.querySelector('#dns-face tbody').innerHTML = face.names.map((entry) => '<tr data-face-name="' + text(entry.name) + '"><td><b>' + text(entry.name) + '</b><br><small>' + text(entry.srvName) + '</small></td><td>' + text(entry.answers) + '</td><td class="addresses">' +
+        (entry.addresses.length === 0 ? '<span class="none">no usable instance (NOERROR, empty)</span>' : entry.addresses.map(text).join(' ')) + (entry.isStale ? ' <span class="pill warn">stale: TTL 30s</span>' : '') + '</td><td class="num">' + entry.srv.length + '</td></tr>').join('');
+    }
     const splits = state.splits || [];
     document.getElementById('splits-section').hidden = splits.length === 0;
     document.querySelector('#splits tbody').innerHTML = splits.map((split) => '<tr data-split="' + text(split.name) + '"><td><b>' + text(split.name) + '</b></td><td>' +

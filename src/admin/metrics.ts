@@ -35,6 +35,10 @@ export class GatewayMetrics {
   readonly failoverRequests: Counter<'backend' | 'target'>
   readonly tlsHandshakes: Counter<'result'>
   readonly tlsHandshakeFailures: Counter<'reason'>
+  readonly dnsFaceQueries: Counter<'name' | 'type' | 'transport' | 'rcode'>
+  readonly dnsFaceStaleAnswers: Counter<'name'>
+  readonly dnsFaceTruncated: Counter<'name'>
+  readonly dnsFaceRateLimited: Counter<'transport'>
   readonly #backends: () => readonly Backend[]
 
   readonly #clock: Clock
@@ -108,6 +112,11 @@ export class GatewayMetrics {
       registers,
       collect () { this.set(options.upstreamConnections?.() ?? 0) }
     })
+    // The DNS face runs where the health view is: one process, or a cluster's primary.
+    this.dnsFaceQueries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers: control })
+    this.dnsFaceStaleAnswers = new Counter({ name: 'srvgate_dns_face_stale_answers_total', help: 'DNS face answers built from stale instance sets (DNS behind srvgate failing), with TTL 30 s.', labelNames: ['name'], registers: control })
+    this.dnsFaceTruncated = new Counter({ name: 'srvgate_dns_face_truncated_answers_total', help: 'DNS face UDP answers cut with TC set (the client asks again over TCP).', labelNames: ['name'], registers: control })
+    this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by the per-source rate limit (dns.rateLimit).', labelNames: ['transport'], registers: control })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers })
     this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers })

@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import type { Backend } from '../upstream/backend.js'
+import { faceView } from '../upstream/face-view.js'
 import { dateAt, isoNow, type Clock } from '../util/clock.js'
 import type { InstanceState } from './metrics.js'
 
@@ -31,6 +32,32 @@ export function instanceState (backend: Backend, instance: Instance, nowMs: numb
   if (record.isEjected(nowMs)) return 'ejected'
   if (record.isFailingActiveCheck) return 'failing-check'
   return 'up'
+}
+
+/** The DNS face's names and what each answers now (the same view the face answers from). */
+function dnsFaceState (config: GatewayConfig, routing: RoutingState) {
+  const dns = config.dns
+  const listener = config.listen.http ?? config.listen.https
+  const gateway = listener === undefined || listener.host === '0.0.0.0' || listener.host === '::' ? undefined : { address: listener.host, port: listener.port, priority: 1, weight: 1 }
+  const view = faceView(config, routing.registry, gateway)
+  if (dns === undefined || view === undefined) return undefined
+  return {
+    zone: dns.zone,
+    listen: dns.listen.map((address) => address.label),
+    ttlSeconds: dns.ttlSeconds,
+    names: [...dns.names].map(([label, entry]) => {
+      const target = view.target(label)
+      const preferred = target === undefined ? [] : target.kind === 'instances' ? target.preferred : target.instances
+      return {
+        name: `${label}.${dns.zone}`,
+        srvName: `_${label}._tcp.${dns.zone}`,
+        answers: entry.kind === 'gateway' ? 'gateway' : entry.backend,
+        addresses: [...new Set(preferred.map((instance) => instance.address))],
+        srv: (target?.instances ?? []).map((instance) => ({ address: instance.address, port: instance.port, priority: instance.priority, weight: instance.weight })),
+        isStale: target?.kind === 'instances' && target.isStale
+      }
+    })
+  }
 }
 
 /** The name of the chain's backend that takes requests now; undefined when none has a usable instance. */
@@ -115,6 +142,7 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
             }
       }
     }),
+    dnsFace: dnsFaceState(config, routing),
     splits: routing.registry.splits().map((split) => ({
       name: split.name,
       stickyOn: split.stickyOn === undefined ? undefined : split.stickyOn.kind === 'header' || split.stickyOn.kind === 'cookie' ? `${split.stickyOn.kind}:${split.stickyOn.name}` : split.stickyOn.kind,

@@ -8,7 +8,7 @@ import { parseDuration, type Milliseconds } from '../util/duration.js'
 import { CidrSet, parseCidr, type Cidr } from '../util/cidr.js'
 import type {
   AddressPolicyConfig, BackendConfig, BackendOptions, BackendTemplateConfig, DiscoveryConfig, FrontendConfig,
-  GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn, SplitConfig, TemplateSplitConfig
+  DnsFaceConfig, GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn, SplitConfig, TemplateSplitConfig
 } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 
@@ -255,6 +255,7 @@ type Document = {
   accessLog: { format: 'json' | 'common' }
   statePath?: string
   workers?: number
+  dns?: { listen: string[], zone: string, ttl: string, names: Record<string, { backend?: string, gateway?: true }>, rateLimit: { perSecond: number, burst: number } }
   resolvers: Record<string, {
     nameservers: string[], timeout: string, attempts: number, ttl: { min: string, max: string }, targetTtl: { min: string, max: string },
     staleFor: string, negativeTtl: string, emptyGrace: string, ednsPayload: number, addressPolicy?: AddressPolicyDocument
@@ -407,8 +408,24 @@ class Compiler {
       resolvers,
       backends,
       splits,
-      frontends
+      frontends,
+      dns: document.dns === undefined ? undefined : this.dnsFace(document.dns, backends, splits)
     }
+  }
+
+  dnsFace (input: NonNullable<Document['dns']>, backends: ReadonlyMap<string, BackendConfig>, splits: ReadonlyMap<string, SplitConfig>): DnsFaceConfig {
+    const zone = input.zone.toLowerCase().replace(/\.$/, '')
+    if (!isDnsName(zone)) this.issues.push({ path: 'dns.zone', message: 'must be a DNS name' })
+    const ttlMs = duration(input.ttl)
+    if (ttlMs < 1000) this.issues.push({ path: 'dns.ttl', message: 'must be at least 1s (DNS TTLs are whole seconds; 0 would defeat caching)' })
+    const names = new Map(Object.entries(input.names).map(([label, entry]) => {
+      const path = `dns.names.${label}`
+      if ((entry.backend === undefined) === (entry.gateway === undefined)) this.issues.push({ path, message: 'needs one of backend or gateway: true' })
+      if (entry.backend !== undefined && splits.has(entry.backend)) this.issues.push({ path: `${path}.backend`, message: `"${entry.backend}" is a split: a DNS name answers for a backend with discovery` })
+      else if (entry.backend !== undefined && !backends.has(entry.backend)) this.issues.push({ path: `${path}.backend`, message: `unknown backend "${entry.backend}"${backends.size === 0 ? ' (none are defined)' : ` (known: ${[...backends.keys()].join(', ')})`}` })
+      return [label, entry.backend === undefined ? { kind: 'gateway' as const } : { kind: 'backend' as const, backend: entry.backend }] as const
+    }))
+    return { listen: input.listen.map(address), zone, ttlSeconds: Math.floor(ttlMs / 1000), names, rateLimit: { perSecond: input.rateLimit.perSecond, burst: input.rateLimit.burst } }
   }
 
   templateSplit (input: TemplateSplitDocument, path: string, resolvers: ReadonlyMap<string, ResolverConfig>): TemplateSplitConfig {

@@ -254,6 +254,41 @@ export const gatewaySchema = {
       maximum: 256,
       description: 'Worker processes serving traffic (node:cluster); unset: one per core the process may use (os.availableParallelism()). 1: a single process. The SRVGATE_WORKERS environment variable wins. Discovery, health checks, the state file and the admin listener run once, in the primary.'
     },
+    dns: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['listen', 'zone', 'names'],
+      description: 'The DNS face: srvgate answers A, AAAA and SRV queries for its own names from its health-filtered view (for DNS-only clients). Authoritative for zone only; never recursive.',
+      properties: {
+        listen: { type: 'array', minItems: 1, items: { type: 'string', format: 'address' }, description: 'host:port addresses; UDP and TCP on each.' },
+        zone: { type: 'string', minLength: 1, description: 'The names srvgate answers for (e.g. srvgate.internal); names outside it are REFUSED.' },
+        ttl: duration('5s', 'TTL of fresh answers (at least 1s). Answers from stale instance sets (DNS behind srvgate down) carry 30 s (RFC 8767).'),
+        names: {
+          type: 'object',
+          description: 'Names under zone: NAME.zone (A, AAAA) and _NAME._tcp.zone (SRV).',
+          propertyNames: { pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' },
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'backend: the usable instances of that backend; gateway: true: srvgate\'s own public listener.',
+            properties: {
+              backend: { type: 'string', minLength: 1, description: 'A backend with discovery.' },
+              gateway: { const: true, description: 'Answer with srvgate\'s own public address (for clients that cache addresses forever).' }
+            }
+          }
+        },
+        rateLimit: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Per source address, a token bucket; queries beyond it are dropped (and counted).',
+          properties: {
+            perSecond: { type: 'integer', minimum: 1, maximum: 1000000, default: 500, description: 'Queries per second one source address may send.' },
+            burst: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000, description: 'Queries one source may send at once after a quiet time.' }
+          }
+        }
+      }
+    },
     resolvers: {
       type: 'object',
       default: {},

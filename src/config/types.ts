@@ -33,6 +33,18 @@ export type GatewayConfig = {
   /** Backends made of other backends by weight (a name is in backends or in splits, never both). */
   readonly splits: ReadonlyMap<string, SplitConfig>
   readonly frontends: readonly FrontendConfig[]
+  /** The DNS face; undefined: not served. */
+  readonly dns: DnsFaceConfig | undefined
+}
+
+export type DnsFaceConfig = {
+  readonly listen: readonly Address[]
+  /** Lower case, without the root dot. */
+  readonly zone: string
+  readonly ttlSeconds: number
+  /** Label → what it answers with. */
+  readonly names: ReadonlyMap<string, { readonly kind: 'backend', readonly backend: string } | { readonly kind: 'gateway' }>
+  readonly rateLimit: { readonly perSecond: number, readonly burst: number }
 }
 
 export type TlsConfig = {

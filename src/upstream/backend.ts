@@ -222,6 +222,9 @@ export class Backend {
     return this.failover.find((target) => target.#hasOwnUsable(tried)) ?? this
   }
 
+  /** Usable instances per priority group, lowest first (the DNS face tells them). */
+  usableGroups (): ReadonlyArray<readonly Instance[]> { return this.#usableGroups() }
+
   #hasOwnUsable (tried: ReadonlySet<string> | undefined): boolean {
     for (const group of this.#usableGroups()) {
       if (tried === undefined || tried.size === 0) {

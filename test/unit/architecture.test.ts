@@ -17,7 +17,7 @@ const LAYER: Record<string, number> = {
   proxy: 5,
   admin: 6,
   app: 7,
-  traffic: 8,
+  traffic: 8, 'dns-face': 8,
   cluster: 9,
   server: 10, demo: 10,
   cli: 11,
@@ -26,7 +26,7 @@ const LAYER: Record<string, number> = {
 
 /** Which modules may import a package (prefix match on the path under src/). */
 const PACKAGE_DOORS: Record<string, string[]> = {
-  dns2: ['dns/transport.ts', 'demo/'],
+  dns2: ['dns/transport.ts', 'dns/responder.ts', 'demo/'],
   'lru-cache': ['dns/cache.ts'],
   fastify: ['proxy/', 'admin/', 'app.ts', 'server.ts'],
   pino: ['app.ts'],

@@ -1,0 +1,254 @@
+import { isIP } from 'node:net'
+import { Packet } from 'dns2'
+import type { Random } from '../util/random.js'
+
+/**
+ * The DNS face's answers (bytes in, bytes out, no I/O): authoritative for one
+ * zone, never recursive, from a view the caller builds of srvgate's own
+ * health-filtered instance sets. dns2 is the codec (name compression, pointer
+ * loops refused); what to answer, and how much fits, is decided here.
+ */
+
+/** One usable instance, as the DNS face tells it. */
+export type FaceInstance = { readonly address: string, readonly port: number, readonly priority: number, readonly weight: number }
+
+/** What a configured name answers now. */
+export type FaceTarget =
+  /** `instances`: every usable one, lowest priority group first; `preferred`: the group the gateway picks from now. */
+  | { readonly kind: 'instances', readonly instances: readonly FaceInstance[], readonly preferred: readonly FaceInstance[], readonly isStale: boolean }
+  | { readonly kind: 'gateway', readonly instances: readonly FaceInstance[] }
+
+export type FaceView = {
+  readonly zone: string
+  readonly ttlSeconds: number
+  /** The target of a configured label; undefined: not configured (NXDOMAIN). */
+  readonly target: (label: string) => FaceTarget | undefined
+  /** An address some configured name answers now (for the SRV targets' own names). */
+  readonly isKnownAddress: (address: string) => boolean
+}
+
+export type FaceTransport = 'udp' | 'tcp'
+
+/** What happened to one query, for metrics and tests. */
+export type FaceOutcome = {
+  /** The answer; undefined: dropped (not a query, or too short to answer). */
+  readonly bytes: Buffer | undefined
+  readonly rcode: 'noerror' | 'nxdomain' | 'formerr' | 'notimp' | 'refused' | 'dropped'
+  /** The configured label asked for, `(zone)`, `(address)`, `(unknown)` or `(none)`: bounded for metric labels. */
+  readonly name: string
+  readonly type: string
+  readonly isStale: boolean
+  readonly isTruncated: boolean
+}
+
+/** RFC 8767 §4: the TTL of an answer from stale data. */
+export const STALE_TTL_SECONDS = 30
+const PLAIN_UDP_LIMIT = 512
+/** Largest UDP answer whatever a client advertises (RFC 6891 §6.2.5; DNS flag day 2020 suggests 1232, 4096 is common). */
+const MAX_UDP_LIMIT = 4096
+const TYPE = Packet.TYPE
+const TYPE_NAMES = new Map<number, string>([[TYPE.A, 'A'], [TYPE.AAAA, 'AAAA'], [TYPE.SRV, 'SRV'], [TYPE.SOA, 'SOA'], [TYPE.NS, 'NS'], [TYPE.TXT, 'TXT'], [TYPE.MX, 'MX'], [TYPE.ANY, 'ANY'], [64, 'SVCB'], [65, 'HTTPS']])
+type DecodedPacket = InstanceType<typeof Packet>
+type Record = DecodedPacket['answers'][number]
+
+/** The name of an address (for SRV targets): `10-0-0-7.addr.ZONE`, `fd00--7.addr.ZONE`. */
+export function addressName (address: string, zone: string): string {
+  return `${address.replaceAll(/[.:]/g, '-')}.addr.${zone}`
+}
+
+function addressOfLabel (label: string): string | undefined {
+  const v4 = label.replaceAll('-', '.')
+  if (isIP(v4) === 4) return v4
+  const v6 = label.replaceAll('-', ':')
+  return isIP(v6) === 6 ? v6 : undefined
+}
+
+export function respond (query: Buffer, transport: FaceTransport, view: FaceView, random: Random): FaceOutcome {
+  const none = { name: '(none)', type: '-', isStale: false, isTruncated: false }
+  // Nothing to answer to: too short to carry an ID, or itself a response (answering responses makes loops).
+  if (query.length < Packet.HEADER_SIZE || (query[2] as number) >> 7 === 1) return { ...none, bytes: undefined, rcode: 'dropped' }
+  let request: DecodedPacket
+  try {
+    request = Packet.parse(query)
+  } catch {
+    return { ...none, bytes: headerOnly(query, Packet.RCODE.FORMERR), rcode: 'formerr' }
+  }
+  if (request.header.opcode !== 0) return { ...none, bytes: errorAnswer(request, Packet.RCODE.NOTIMP), rcode: 'notimp' }
+  const opts = request.additionals.filter((record) => record.type === TYPE.EDNS)
+  if (request.errors.length > 0 || request.questions.length !== 1 || request.header.ancount > 0 || opts.length > 1) {
+    return { ...none, bytes: headerOnly(query, Packet.RCODE.FORMERR), rcode: 'formerr' }
+  }
+  const question = request.questions[0] as DecodedPacket['questions'][number]
+  const type = TYPE_NAMES.get(question.type) ?? 'other'
+  const opt = opts[0]
+  const limit = transport === 'tcp' ? 65535 : opt === undefined ? PLAIN_UDP_LIMIT : Math.min(Math.max(PLAIN_UDP_LIMIT, opt.class), MAX_UDP_LIMIT)
+  const name = String(question.name).toLowerCase().replace(/\.$/, '')
+  const zone = view.zone
+  const refused = (label: string): FaceOutcome => ({ bytes: errorAnswer(request, Packet.RCODE.REFUSED), rcode: 'refused', name: label, type, isStale: false, isTruncated: false })
+  // Authoritative for the zone alone, and for class IN (ANY accepted as IN).
+  if (question.class !== Packet.CLASS.IN && question.class !== Packet.CLASS.ANY) return refused('(none)')
+  if (name !== zone && !name.endsWith(`.${zone}`)) return refused('(outside)')
+  const response = Packet.createResponseFromRequest(request)
+  response.header.aa = 1
+  if (opt !== undefined) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT }))
+  const answer = new Answer(response, question.type, name, view, random, limit)
+  const relative = name === zone ? '' : name.slice(0, -(zone.length + 1))
+  const labels = relative === '' ? [] : relative.split('.')
+  if (labels.length === 0) return answer.apex()
+  if (labels.length === 2 && labels[1] === 'addr') return answer.address(addressOfLabel(labels[0] as string))
+  const srvLabel = labels.length === 2 && labels[1] === '_tcp' && labels[0]?.startsWith('_') === true ? labels[0].slice(1) : undefined
+  const label = srvLabel ?? (labels.length === 1 ? labels[0] as string : undefined)
+  const target = label === undefined ? undefined : view.target(label)
+  if (label === undefined || target === undefined) return answer.nxdomain()
+  return answer.forTarget(label, target, srvLabel !== undefined)
+}
+
+/** One response under construction: what fits the client decides how much is said. */
+class Answer {
+  readonly #response: DecodedPacket
+  readonly #type: number
+  readonly #name: string
+  readonly #view: FaceView
+  readonly #random: Random
+  readonly #limit: number
+
+  constructor (response: DecodedPacket, type: number, name: string, view: FaceView, random: Random, limit: number) {
+    this.#response = response
+    this.#type = type
+    this.#name = name
+    this.#view = view
+    this.#random = random
+    this.#limit = limit
+  }
+
+  apex (): FaceOutcome {
+    if (this.#type === TYPE.SOA || this.#type === TYPE.ANY) this.#response.answers.push(this.#soa())
+    else this.#response.authorities.push(this.#soa())
+    return this.#done('(zone)', false)
+  }
+
+  /** An SRV target's own name: its address, while some name answers with it. */
+  address (address: string | undefined): FaceOutcome {
+    if (address === undefined || !this.#view.isKnownAddress(address)) return this.nxdomain()
+    const wanted = address.includes(':') ? TYPE.AAAA : TYPE.A
+    if (this.#type === wanted || this.#type === TYPE.ANY) this.#response.answers.push(addressRecord(this.#name, address, this.#view.ttlSeconds))
+    else this.#response.authorities.push(this.#soa())
+    return this.#done('(address)', false)
+  }
+
+  nxdomain (): FaceOutcome {
+    this.#response.header.rcode = Packet.RCODE.NXDOMAIN
+    this.#response.authorities.push(this.#soa())
+    return this.#done('(unknown)', false, 'nxdomain')
+  }
+
+  forTarget (label: string, target: FaceTarget, isSrvName: boolean): FaceOutcome {
+    const isStale = target.kind === 'instances' && target.isStale
+    const ttl = isStale ? STALE_TTL_SECONDS : this.#view.ttlSeconds
+    const type = this.#type
+    if ((type === TYPE.SRV || (type === TYPE.ANY && isSrvName)) && target.instances.length > 0) return this.#srv(label, target.instances, ttl, isStale)
+    const family = type === TYPE.A ? 4 : type === TYPE.AAAA ? 6 : undefined
+    if (family !== undefined && !isSrvName) {
+      const preferred = target.kind === 'instances' ? target.preferred : target.instances
+      const addresses = weightedAddresses(preferred, family)
+      if (addresses.length > 0) return this.#addresses(label, addresses, ttl, isStale)
+    }
+    // A known name with nothing to say for this type (or no usable instance): NOERROR, no answers,
+    // an SOA for negative caching; never NXDOMAIN for a name that will come back.
+    this.#response.authorities.push(this.#soa())
+    return this.#done(label, isStale)
+  }
+
+  /** Without room for every address, a weighted random sample that fits, drawn anew for each query. */
+  #addresses (label: string, addresses: ReadonlyArray<{ readonly address: string, readonly weight: number }>, ttl: number, isStale: boolean): FaceOutcome {
+    const ordered = weightedOrder(addresses, this.#random)
+    const records = ordered.map((address) => addressRecord(this.#name, address, ttl))
+    const count = this.#mostThatFit(records.length, (n) => { this.#response.answers = records.slice(0, n) })
+    this.#response.answers = records.slice(0, Math.max(1, count))
+    return this.#done(label, isStale)
+  }
+
+  /** Every usable instance with its priority and weight, and the targets' addresses; cut with TC when it does not fit. */
+  #srv (label: string, instances: readonly FaceInstance[], ttl: number, isStale: boolean): FaceOutcome {
+    const zone = this.#view.zone
+    const srvName = `_${label}._tcp.${zone}`
+    const owner = this.#name === `${label}.${zone}` ? this.#name : srvName
+    this.#response.answers = instances.map((instance) => ({
+      name: owner, type: TYPE.SRV, class: Packet.CLASS.IN, ttl, priority: instance.priority, weight: instance.weight, port: instance.port, target: addressName(instance.address, zone)
+    }) as unknown as Record)
+    const targets = [...new Set(instances.map((instance) => instance.address))]
+    const opt = this.#response.additionals
+    this.#response.additionals = [...targets.map((address) => addressRecord(addressName(address, zone), address, ttl)), ...opt]
+    if (encode(this.#response).length <= this.#limit) return this.#done(label, isStale)
+    // RFC 2181 §9: what does not fit is cut and TC set; the client asks again over TCP.
+    const answers = this.#response.answers
+    this.#response.additionals = opt
+    this.#response.header.tc = 1
+    const count = this.#mostThatFit(answers.length, (n) => { this.#response.answers = answers.slice(0, n) })
+    this.#response.answers = answers.slice(0, count)
+    return this.#done(label, isStale, 'noerror', true)
+  }
+
+  /** The largest n in [0, total] whose message fits the limit (binary search over encodings). */
+  #mostThatFit (total: number, take: (n: number) => void): number {
+    let low = 0
+    let high = total
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2)
+      take(middle)
+      if (encode(this.#response).length <= this.#limit) low = middle
+      else high = middle - 1
+    }
+    return low
+  }
+
+  #soa (): Record {
+    const zone = this.#view.zone
+    const ttl = this.#view.ttlSeconds
+    return { name: zone, type: TYPE.SOA, class: Packet.CLASS.IN, ttl, primary: `ns.${zone}`, admin: `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expiration: 86400, minimum: ttl } as unknown as Record
+  }
+
+  #done (name: string, isStale: boolean, rcode: FaceOutcome['rcode'] = 'noerror', isTruncated = false): FaceOutcome {
+    return { bytes: encode(this.#response), rcode, name, type: TYPE_NAMES.get(this.#type) ?? 'other', isStale, isTruncated }
+  }
+}
+
+function encode (packet: DecodedPacket): Buffer {
+  return packet.toBuffer() as Buffer
+}
+
+function addressRecord (name: string, address: string, ttl: number): Record {
+  return { name, type: address.includes(':') ? TYPE.AAAA : TYPE.A, class: Packet.CLASS.IN, ttl, address } as unknown as Record
+}
+
+/** Distinct addresses of one family, each weighted by the SRV weights of its instances (at least 1). */
+function weightedAddresses (instances: readonly FaceInstance[], family: 4 | 6): Array<{ address: string, weight: number }> {
+  const weights = new Map<string, number>()
+  for (const instance of instances) {
+    if ((instance.address.includes(':') ? 6 : 4) !== family) continue
+    weights.set(instance.address, (weights.get(instance.address) ?? 0) + Math.max(instance.weight, 1))
+  }
+  return [...weights].map(([address, weight]) => ({ address, weight }))
+}
+
+/** A weighted random order (Efraimidis–Spirakis: key u^(1/w), highest first): a prefix is a weighted sample. */
+function weightedOrder (entries: ReadonlyArray<{ readonly address: string, readonly weight: number }>, random: Random): string[] {
+  return entries
+    .map(({ address, weight }) => ({ address, key: Math.pow(random.next(), 1 / weight) }))
+    .sort((a, b) => b.key - a.key)
+    .map(({ address }) => address)
+}
+
+/** A header-only answer (FORMERR for a question that could not be read): the ID and opcode echoed, QR set. */
+function headerOnly (query: Buffer, rcode: number): Buffer {
+  const answer = Buffer.alloc(Packet.HEADER_SIZE)
+  query.copy(answer, 0, 0, 2)
+  // QR=1, the query's opcode and RD; AA, TC, RA, Z cleared.
+  answer[2] = 0x80 | ((query[2] as number) & 0x79)
+  answer[3] = rcode & 0x0f
+  return answer
+}
+
+function errorAnswer (request: DecodedPacket, rcode: number): Buffer {
+  return encode(Packet.createErrorResponseFromRequest(request, rcode))
+}

@@ -1,0 +1,37 @@
+import type { GatewayConfig } from '../config/types.js'
+import type { FaceInstance, FaceTarget, FaceView } from '../dns/responder.js'
+import type { Backend } from './backend.js'
+import type { BackendRegistry } from './registry.js'
+
+const NOTHING_TRIED: ReadonlySet<string> = new Set()
+
+/**
+ * What the DNS face answers, read from the gateway's own view at query
+ * time: a name's backend (or the failover target serving for it now), its
+ * usable instances (in DNS, not ejected, not failing checks), staleness; a
+ * `gateway: true` name, srvgate's own public address.
+ */
+export function faceView (config: GatewayConfig, registry: BackendRegistry, gateway: FaceInstance | undefined): FaceView | undefined {
+  const dns = config.dns
+  if (dns === undefined) return undefined
+  const target = (label: string): FaceTarget | undefined => {
+    const entry = dns.names.get(label)
+    if (entry === undefined) return undefined
+    if (entry.kind === 'gateway') return { kind: 'gateway', instances: gateway === undefined ? [] : [gateway] }
+    const backend = registry.get(entry.backend)
+    return backend === undefined ? { kind: 'instances', instances: [], preferred: [], isStale: false } : backendTarget(backend)
+  }
+  return {
+    zone: dns.zone,
+    ttlSeconds: dns.ttlSeconds,
+    target,
+    isKnownAddress: (address) => [...dns.names.keys()].some((label) => target(label)?.instances.some((instance) => instance.address === address) === true)
+  }
+}
+
+/** The instances the gateway would choose from now: the serving backend of a failover chain, lowest group first. */
+function backendTarget (backend: Backend): FaceTarget {
+  const serving = backend.serving(NOTHING_TRIED)
+  const groups = serving.usableGroups().filter((group) => group.length > 0)
+  return { kind: 'instances', instances: groups.flat(), preferred: groups[0] ?? [], isStale: serving.snapshot.isStale }
+}

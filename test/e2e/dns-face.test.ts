@@ -1,0 +1,241 @@
+/**
+ * The DNS face (issue 12), through the CLI, asked with dig, Node's
+ * dns.Resolver and raw packets: health-filtered answers from srvgate's own
+ * view, sized for the client, stale with TTL 30 s, and robust to garbage.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { Resolver } from 'node:dns/promises'
+import { createSocket } from 'node:dgram'
+import { ConsulLikeDnsServer, freePort, type SrvInstance } from '../helpers/dns-server.js'
+import { BindServer, ZONE } from '../helpers/bind-server.js'
+import { Upstream } from '../helpers/upstream.js'
+import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { keepAlive, load, send } from '../helpers/http.js'
+import { Packet, decode, dig, queryBytes, tcpExchange, udpExchange } from '../helpers/dns-client.js'
+
+const WEB = '_web._prod.service.consul'
+const FACE_ZONE = 'srvgate.internal'
+const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+async function faceGateway (t: TestContext, dnsAddress: string, srv: string, options: { workers?: number, extra?: string, resolver?: string } = {}) {
+  const facePort = await freePort()
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dnsAddress}"], ttl: { min: 250ms, max: 1s }, timeout: 300ms, attempts: 2, emptyGrace: 0s${options.resolver ?? ''} }
+backends:
+  web-prod: { discovery: { resolver: consul, srv: ${srv} }${options.extra ?? ''} }
+frontends:
+  - { name: web, match: {}, backend: web-prod }
+dns:
+  listen: ["127.0.0.1:${facePort}"]
+  zone: ${FACE_ZONE}
+  ttl: 5s
+  names:
+    web: { backend: web-prod }
+    www: { gateway: true }
+`, { workers: options.workers })
+  const resolver = new Resolver({ timeout: 1000, tries: 1 })
+  resolver.setServers([`127.0.0.1:${facePort}`])
+  const addressesNow = async (): Promise<string[]> => { try { return (await resolver.resolve4(`web.${FACE_ZONE}`)).sort() } catch { return [] } }
+  return { gateway, facePort, resolver, addressesNow }
+}
+
+async function until (condition: () => Promise<boolean>, withinMs: number, what: string): Promise<number> {
+  const started = Date.now()
+  while (!(await condition())) {
+    if (Date.now() - started > withinMs) assert.fail(`${what} not within ${withinMs} ms`)
+    await sleep(25)
+  }
+  return Date.now() - started
+}
+
+test('the DNS face answers from the gateway\'s view: A of the lowest priority group, SRV with priorities and weights, following DNS; NOERROR empty, NXDOMAIN, REFUSED where they belong (workers: 2, answered by the primary)', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstreams = await Promise.all([2, 3, 4, 5].map(async (last) => await Upstream.start(t, `u${last}`, { host: `127.0.0.${last}` })))
+  const records = (list: readonly Upstream[]): SrvInstance[] => list.map((upstream) => ({ address: upstream.host, port: upstream.port, priority: upstream.host === '127.0.0.5' ? 2 : 1, weight: 10 }))
+  dns.setService(WEB, records(upstreams))
+  const { gateway, facePort, resolver, addressesNow } = await faceGateway(t, dns.address, WEB, { workers: 2 })
+
+  assert.deepEqual(await addressesNow(), ['127.0.0.2', '127.0.0.3', '127.0.0.4'], 'the backup (priority 2) is not what the gateway chooses now')
+  const srv = (await resolver.resolveSrv(`_web._tcp.${FACE_ZONE}`)).sort((a, b) => a.port - b.port)
+  assert.deepEqual(srv.map((record) => [record.priority, record.weight, record.port]).sort(), upstreams.map((upstream) => [upstream.host === '127.0.0.5' ? 2 : 1, 10, upstream.port]).sort())
+  const target = srv.find((record) => record.port === upstreams[0]?.port)?.name as string
+  assert.deepEqual(await resolver.resolve4(target), ['127.0.0.2'], 'an SRV target resolves to its address')
+  const withAdditionals = dig(facePort, `_web._tcp.${FACE_ZONE}`, 'SRV')
+  assert.equal(withAdditionals.status, 'NOERROR')
+  assert.match(withAdditionals.flags, /\baa\b/, 'authoritative')
+  assert.doesNotMatch(withAdditionals.flags, /\bra\b/, 'never recursion')
+  assert.equal(withAdditionals.answers.length, 4)
+  assert.ok(withAdditionals.ttls.every((ttl) => ttl === 5), `fresh answers carry dns.ttl: ${withAdditionals.ttls.join(',')}`)
+
+  // Instances follow DNS: one leaves, one arrives.
+  const added = await Upstream.start(t, 'u6', { host: '127.0.0.6' })
+  dns.setService(WEB, records([...upstreams.slice(1), added]))
+  await until(async () => (await addressesNow()).join() === '127.0.0.3,127.0.0.4,127.0.0.6', 3000, 'the new set in the A answer')
+
+  // Other types of a known name, unknown names, other zones.
+  for (const type of ['HTTPS', 'TXT', 'MX', 'SVCB']) {
+    const answer = dig(facePort, `web.${FACE_ZONE}`, type)
+    assert.equal(answer.status, 'NOERROR', type)
+    assert.equal(answer.answers.length, 0, type)
+    assert.match(answer.authority.join('\n'), /SOA/, `${type}: an SOA for negative caching`)
+  }
+  assert.equal(dig(facePort, `nope.${FACE_ZONE}`, 'A').status, 'NXDOMAIN')
+  assert.equal(dig(facePort, 'example.com', 'A').status, 'REFUSED')
+  assert.equal(dig(facePort, FACE_ZONE, 'SOA').answers.length, 1)
+  assert.deepEqual(dig(facePort, `www.${FACE_ZONE}`, 'A', ['+short']).answers, [], 'the +short form has no sections')
+  assert.deepEqual(await resolver.resolve4(`www.${FACE_ZONE}`), ['127.0.0.1'], 'gateway: true answers with srvgate\'s own listener')
+  assert.deepEqual((await resolver.resolveSrv(`_www._tcp.${FACE_ZONE}`)).map((record) => record.port), [gateway.port])
+
+  // No usable instance: NOERROR, no answer, an SOA (never NXDOMAIN for a name that comes back).
+  dns.setService(WEB, [])
+  await until(async () => (await addressesNow()).length === 0, 3000, 'the empty answer')
+  const empty = dig(facePort, `web.${FACE_ZONE}`, 'A')
+  assert.equal(empty.status, 'NOERROR')
+  assert.match(empty.authority.join('\n'), /SOA/)
+
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.match(metrics, /^srvgate_dns_face_queries_total\{name="web",type="A",transport="udp",rcode="noerror"\} [1-9]\d*$/m)
+  assert.match(metrics, /^srvgate_dns_face_queries_total\{name="\(outside\)",type="A",transport="udp",rcode="refused"\} 1$/m)
+  assert.match(metrics, /^srvgate_dns_face_queries_total\{name="\(unknown\)",type="A",transport="udp",rcode="nxdomain"\} 1$/m)
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { dnsFace: { zone: string, names: Array<{ name: string, answers: string, addresses: string[] }> } }
+  assert.equal(state.dnsFace.zone, FACE_ZONE)
+  assert.deepEqual(state.dnsFace.names.map((name) => [name.name, name.answers, name.addresses]), [[`web.${FACE_ZONE}`, 'web-prod', []], [`www.${FACE_ZONE}`, 'gateway', ['127.0.0.1']]])
+})
+
+test('an instance killed under load is ejected by passive health and leaves the A and SRV answers at once; it comes back after ejectFor', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstreams = await Promise.all([2, 3, 4].map(async (last) => await Upstream.start(t, `u${last}`, { host: `127.0.0.${last}` })))
+  dns.setService(WEB, upstreams.map((upstream) => ({ address: upstream.host, port: upstream.port })))
+  const { gateway, resolver, addressesNow } = await faceGateway(t, dns.address, WEB, { extra: ', outlier: { consecutiveFailures: 2, ejectFor: 3s }, retry: { attempts: 2 }' })
+  assert.deepEqual(await addressesNow(), ['127.0.0.2', '127.0.0.3', '127.0.0.4'])
+  let isDone = false
+  const running = load(async () => await send(`${gateway.url}/`, { host: 'www.example.com', agent: keepAlive }), { concurrency: 4, until: () => isDone, maxRequests: 100_000 })
+  await sleep(300)
+  const victim = upstreams[1] as Upstream
+  const port = victim.port
+  await victim.kill()
+  const ejectedAt = Date.now()
+  await until(async () => !(await addressesNow()).includes('127.0.0.3'), 2000, 'the ejected instance out of the A answer')
+  const srvPorts = (await resolver.resolveSrv(`_web._tcp.${FACE_ZONE}`)).map((record) => record.port)
+  assert.ok(!srvPorts.includes(port), 'and out of the SRV answer')
+  await Upstream.start(t, 'u3-back', { host: '127.0.0.3', port })
+  const backAfter = await until(async () => (await addressesNow()).includes('127.0.0.3'), 8000, 'the instance back after ejectFor')
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], 'retries kept the clients whole')
+  assert.ok(Date.now() - ejectedAt >= 2500, `back after ejectFor (3s), not before: ${backAfter} ms after the restart`)
+})
+
+test('the DNS server behind srvgate stopped: the face keeps answering the last instances with TTL 30 (RFC 8767), counted as stale', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }, { address: '10.0.0.8', port: 8080 }])
+  const { gateway, facePort } = await faceGateway(t, dns.address, WEB, { resolver: ', staleFor: 60s' })
+  assert.deepEqual(dig(facePort, `web.${FACE_ZONE}`, 'A').ttls, [5, 5])
+  await dns.stop()
+  await until(async () => dig(facePort, `web.${FACE_ZONE}`, 'A').ttls.join() === '30,30', 5000, 'stale answers with TTL 30')
+  const stale = dig(facePort, `web.${FACE_ZONE}`, 'A')
+  assert.deepEqual(stale.answers.map((line) => line.split(/\s+/).pop()).sort(), ['10.0.0.7', '10.0.0.8'])
+  assert.ok(dig(facePort, `_web._tcp.${FACE_ZONE}`, 'SRV').ttls.every((ttl) => ttl === 30))
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.match(metrics, /^srvgate_dns_face_stale_answers_total\{name="web"\} [1-9]\d*$/m)
+})
+
+test('200 instances: a plain A answer fits 512 bytes with a new weighted sample on each query; SRV over UDP is cut with TC and whole over TCP; EDNS0 gets up to its size', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, Array.from({ length: 200 }, (_, index) => ({ address: `10.1.${index >> 8}.${index & 255}`, port: 8000 + index })))
+  const { facePort } = await faceGateway(t, dns.address, WEB)
+  const samples: string[][] = []
+  for (let round = 0; round < 5; round++) {
+    const bytes = await udpExchange(facePort, queryBytes(`web.${FACE_ZONE}`, Packet.TYPE.A)) as Buffer
+    assert.ok(bytes.length <= 512, `${bytes.length} bytes`)
+    const answer = decode(bytes)
+    assert.equal(answer.header.tc, 0, 'a sample, not a truncation: nothing more to ask for')
+    assert.ok(answer.answers.length >= 20, `${answer.answers.length} addresses fit`)
+    samples.push(answer.answers.map((record) => String((record as { address?: string }).address)).sort())
+  }
+  assert.ok(new Set(samples.map((sample) => sample.join())).size >= 4, 'a new draw for every query')
+  const large = decode(await udpExchange(facePort, queryBytes(`web.${FACE_ZONE}`, Packet.TYPE.A, { edns: 1232 })) as Buffer)
+  assert.ok(large.answers.length > (samples[0] as string[]).length, 'EDNS0: more addresses, up to the advertised size')
+  assert.ok(large.toBuffer().length <= 1232)
+
+  const cut = await udpExchange(facePort, queryBytes(`_web._tcp.${FACE_ZONE}`, Packet.TYPE.SRV)) as Buffer
+  assert.ok(cut.length <= 512)
+  assert.equal(decode(cut).header.tc, 1, 'TC: ask again over TCP')
+  const whole = decode(await tcpExchange(facePort, queryBytes(`_web._tcp.${FACE_ZONE}`, Packet.TYPE.SRV)) as Buffer)
+  assert.equal(whole.header.tc, 0)
+  assert.equal(whole.answers.length, 200)
+  assert.equal(whole.additionals.length, 200, 'every target\'s address in the additional section')
+  const viaDig = dig(facePort, `_web._tcp.${FACE_ZONE}`, 'SRV', ['+noedns'])
+  assert.equal(viaDig.answers.length, 200, 'dig retries over TCP on TC and gets them all')
+})
+
+test('BIND9 behind srvgate: the face follows instances added and removed with nsupdate', async (t) => {
+  const srvName = `_api._tcp.${ZONE}`
+  const bind = await BindServer.start(t, [`${srvName}. 0 IN SRV 1 1 8080 a1.${ZONE}.`, 'a1 0 IN A 10.3.0.1'])
+  const { addressesNow } = await faceGateway(t, bind.address, srvName)
+  assert.deepEqual(await addressesNow(), ['10.3.0.1'])
+  bind.update([`update add a2.${ZONE} 0 IN A 10.3.0.2`, `update add ${srvName} 0 IN SRV 1 1 8080 a2.${ZONE}.`])
+  await until(async () => (await addressesNow()).join() === '10.3.0.1,10.3.0.2', 3000, 'the added instance')
+  bind.update([`update delete ${srvName} 0 IN SRV 1 1 8080 a1.${ZONE}.`])
+  await until(async () => (await addressesNow()).join() === '10.3.0.2', 3000, 'the removed instance gone')
+})
+
+test('garbage never crashes the face: random bytes, cut queries, pointer loops, responses, two questions, other opcodes, and a 10,000-query burst; the per-source rate limit drops the excess', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
+  const { gateway, facePort } = await faceGateway(t, dns.address, WEB)
+  const good = queryBytes(`web.${FACE_ZONE}`, Packet.TYPE.A, { id: 7 })
+
+  // A response (QR=1) is never answered: answering responses makes loops.
+  const response = Buffer.from(good)
+  response[2] = (response[2] as number) | 0x80
+  assert.equal(await udpExchange(facePort, response, 300), undefined)
+  // Two questions: FORMERR. Opcode 2 (STATUS): NOTIMP. A question cut short: FORMERR.
+  const two = new Packet()
+  two.header.id = 9
+  two.questions.push(new Packet.Question(`web.${FACE_ZONE}`, Packet.TYPE.A, Packet.CLASS.IN), new Packet.Question(`www.${FACE_ZONE}`, Packet.TYPE.A, Packet.CLASS.IN))
+  assert.equal(decode(await udpExchange(facePort, two.toBuffer() as Buffer) as Buffer).header.rcode, Packet.RCODE.FORMERR)
+  const status = Buffer.from(good)
+  status[2] = ((status[2] as number) & 0x87) | (2 << 3)
+  assert.equal(decode(await udpExchange(facePort, status) as Buffer).header.rcode, Packet.RCODE.NOTIMP)
+  const cut = await udpExchange(facePort, good.subarray(0, good.length - 3)) as Buffer
+  assert.equal(cut.length, 12, 'a header-only FORMERR')
+  assert.equal(cut.readUInt16BE(0), 7, 'with the query\'s ID')
+  assert.equal((cut[3] as number) & 0x0f, Packet.RCODE.FORMERR)
+  // A name made of a compression pointer to itself.
+  const loop = Buffer.concat([good.subarray(0, 12), Buffer.from([0xc0, 12, 0, 1, 0, 1])])
+  assert.equal(((await udpExchange(facePort, loop) as Buffer)[3] as number) & 0x0f, Packet.RCODE.FORMERR)
+  assert.equal(((await tcpExchange(facePort, loop) as Buffer)[3] as number) & 0x0f, Packet.RCODE.FORMERR, 'over TCP too')
+
+  // Random bytes: 2,000 datagrams, never a crash.
+  const socket = createSocket('udp4')
+  t.after(() => { socket.close() })
+  let seed = 42
+  const next = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed }
+  for (let index = 0; index < 2000; index++) {
+    const bytes = Buffer.from(Array.from({ length: 1 + next() % 300 }, () => next() & 0xff))
+    // Half of them start like a query, to reach the name parser.
+    if (index % 2 === 0 && bytes.length > 12) { bytes[2] = 0x01; bytes[3] = 0; bytes[4] = 0; bytes[5] = 1 }
+    socket.send(bytes, facePort, '127.0.0.1')
+    if (index % 200 === 0) await sleep(5)
+  }
+  // A burst of 10,000 good queries from one source: the rate limit (burst 1000) answers some, drops the rest.
+  let answered = 0
+  socket.on('message', () => { answered++ })
+  for (let index = 0; index < 10_000; index++) {
+    socket.send(good, facePort, '127.0.0.1')
+    if (index % 500 === 0) await sleep(1)
+  }
+  await sleep(1500)
+  assert.ok(answered > 100 && answered < 5000, `the rate limit let ${answered} of 10,000 through`)
+  assert.equal(gateway.process.exitCode, null, 'still running')
+  const after = dig(facePort, `web.${FACE_ZONE}`, 'A')
+  assert.equal(after.status, 'NOERROR', 'and answering')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.match(metrics, /^srvgate_dns_face_rate_limited_total\{transport="udp"\} [1-9]\d*$/m)
+  assert.match(metrics, /^srvgate_dns_face_queries_total\{name="\(none\)",type="-",transport="udp",rcode="formerr"\} [1-9]\d*$/m)
+  assert.equal(gateway.logs.filter((line) => line.msg === 'DNS face: a query could not be answered').length, 0, 'no query was a bug')
+})
