@@ -172,7 +172,7 @@ frontends: [ { name: prod, match: { host: www.example.com }, backend: web-prod }
   await dashboard.screenshot({ path: 'test-output/dashboard-certificates.png', fullPage: true })
 })
 
-test('the dashboard shows which datacenter serves a failover chain, and each split\'s members with whether they can take traffic', async (t) => {
+test('the dashboard shows which datacenter serves a failover chain, each split\'s members with whether they can take traffic, and the DNS face\'s names', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const dc1 = await Upstream.start(t, 'dc1')
   const dc2 = await Upstream.start(t, 'dc2')
@@ -191,6 +191,10 @@ backends:
 frontends:
   - { name: api, match: { host: api.example.com }, backend: api }
   - { name: www, match: {}, backend: web-prod }
+dns:
+  listen: ["127.0.0.1:${await freePort()}"]
+  zone: srvgate.internal
+  names: { api: { backend: api }, www: { gateway: true } }
 `)
   const browser = await launch(t)
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
@@ -199,6 +203,8 @@ frontends:
   assert.match(await page.locator('tr[data-backend="api"] .failover').innerText(), /serving: own discovery/)
   assert.match(await page.locator('tr[data-split="web-prod"]').innerText(), /web-v2 · 10[\s\S]*web-v1 · 90[\s\S]*cookie:session/)
   assert.equal(await page.locator('tr[data-split="web-prod"] .pill.bad').innerText(), 'web-v2 · 10', 'web-v2 has no instance: marked')
+  assert.equal(await page.locator('tr[data-face-name="api.srvgate.internal"] .addresses').innerText(), '127.0.0.1', 'the DNS face\'s names and what they answer now')
+  assert.match(await page.locator('#dns-face-zone').innerText(), /srvgate\.internal on 127\.0\.0\.1:\d+ · TTL 5s/)
   dns.setService('_api.service.dc1.consul', [])
   await page.waitForSelector('tr[data-backend="api"] .failover[data-serving="api~failover-1"]', { timeout: 5000 })
   assert.match(await page.locator('tr[data-backend="api"] .failover').innerText(), /failover api~failover-1/)
