@@ -2,7 +2,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Address } from '../util/address.js'
 import type { DnsFaceConfig } from '../config/types.js'
-import { respond, type FaceInstance, type FaceOutcome, type FaceTransport, type FaceView } from '../dns/responder.js'
+import { AnswerCache, respond, type FaceInstance, type FaceOutcome, type FaceTransport, type FaceView } from '../dns/responder.js'
 import type { Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
 import { SourceRateLimit } from './rate-limit.js'
@@ -39,6 +39,7 @@ export class DnsFace {
   readonly #tcp: Server[] = []
   readonly #connections = new Set<Socket>()
   readonly #limit: SourceRateLimit
+  readonly #cache = new AnswerCache()
   /** The addresses bound (port 0 asked: the one given), UDP and TCP alike. */
   readonly addresses: Array<{ host: string, port: number }> = []
 
@@ -79,7 +80,7 @@ export class DnsFace {
     try {
       const view = this.#deps.view(this.#gatewayAddress(local))
       if (view === undefined) return undefined
-      const outcome = respond(query, transport, view, this.#deps.random)
+      const outcome = respond(query, transport, view, this.#deps.random, this.#cache)
       this.#deps.onQuery?.(outcome, transport)
       return outcome.bytes
     } catch (error) {

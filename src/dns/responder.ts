@@ -13,10 +13,14 @@ import type { Random } from '../util/random.js'
 export type FaceInstance = { readonly address: string, readonly port: number, readonly priority: number, readonly weight: number }
 
 /** What a configured name answers now. */
-export type FaceTarget =
+export type FaceTarget = (
   /** `instances`: every usable one, lowest priority group first; `preferred`: the group the gateway picks from now. */
   | { readonly kind: 'instances', readonly instances: readonly FaceInstance[], readonly preferred: readonly FaceInstance[], readonly isStale: boolean }
   | { readonly kind: 'gateway', readonly instances: readonly FaceInstance[] }
+) & {
+  /** Unchanged (by identity) while the answer cannot change: answers built for it may be reused. */
+  readonly version: unknown
+}
 
 export type FaceView = {
   readonly zone: string
@@ -63,7 +67,32 @@ function addressOfLabel (label: string): string | undefined {
   return isIP(v6) === 6 ? v6 : undefined
 }
 
-export function respond (query: Buffer, transport: FaceTransport, view: FaceView, random: Random): FaceOutcome {
+/**
+ * Answers already encoded, per question and client size, for as long as
+ * their target's version stands: dns2 encodes bit by bit (~50 µs a message),
+ * so an SRV answer is encoded once per change, not once per query. The DNS
+ * face owns one; A/AAAA answers are never cached (a new draw each query) but
+ * assembled directly (fixed 16- or 28-octet records).
+ */
+export class AnswerCache {
+  readonly #entries = new Map<string, { readonly version: unknown, readonly ttl: number, readonly outcome: FaceOutcome }>()
+  static readonly MAX_ENTRIES = 1024
+
+  get (key: string, version: unknown, ttl: number): FaceOutcome | undefined {
+    const entry = this.#entries.get(key)
+    return entry !== undefined && entry.version === version && entry.ttl === ttl ? entry.outcome : undefined
+  }
+
+  set (key: string, version: unknown, ttl: number, outcome: FaceOutcome): void {
+    if (this.#entries.size >= AnswerCache.MAX_ENTRIES && !this.#entries.has(key)) {
+      const oldest = this.#entries.keys().next().value
+      if (oldest !== undefined) this.#entries.delete(oldest)
+    }
+    this.#entries.set(key, { version, ttl, outcome })
+  }
+}
+
+export function respond (query: Buffer, transport: FaceTransport, view: FaceView, random: Random, cache?: AnswerCache): FaceOutcome {
   const none = { name: '(none)', type: '-', isStale: false, isTruncated: false }
   // Nothing to answer to: too short to carry an ID, or itself a response (answering responses makes loops).
   if (query.length < Packet.HEADER_SIZE || (query[2] as number) >> 7 === 1) return { ...none, bytes: undefined, rcode: 'dropped' }
@@ -100,7 +129,93 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const label = srvLabel ?? (labels.length === 1 ? labels[0] as string : undefined)
   const target = label === undefined ? undefined : view.target(label)
   if (label === undefined || target === undefined) return answer.nxdomain()
-  return answer.forTarget(label, target, srvLabel !== undefined)
+  const isSrvName = srvLabel !== undefined
+  const questionEnd = plainQuestionEnd(query)
+  const isStale = target.kind === 'instances' && target.isStale
+  const ttl = isStale ? STALE_TTL_SECONDS : view.ttlSeconds
+  const family = question.type === TYPE.A ? 4 : question.type === TYPE.AAAA ? 6 : undefined
+  if (family !== undefined && !isSrvName && questionEnd !== undefined) {
+    const addresses = weightedAddresses(target.kind === 'instances' ? target.preferred : target.instances, family)
+    if (addresses.length > 0) {
+      const bytes = addressAnswer(query, questionEnd, weightedOrder(addresses, random), family, ttl, opt !== undefined, limit)
+      return { bytes, rcode: 'noerror', name: label, type, isStale, isTruncated: false }
+    }
+  }
+  const key = questionEnd === undefined ? undefined : `${query.toString('latin1', 12, questionEnd)}|${limit}|${opt === undefined ? 0 : 1}`
+  const cached = key === undefined ? undefined : cache?.get(key, target.version, ttl)
+  if (cached !== undefined) return { ...cached, bytes: withIdOf(query, cached.bytes as Buffer) }
+  const outcome = answer.forTarget(label, target, isSrvName)
+  if (key !== undefined) cache?.set(key, target.version, ttl, outcome)
+  return outcome
+}
+
+/** Where the question ends, when its name is plain labels (no compression pointer): what a cached answer is keyed by. */
+function plainQuestionEnd (query: Buffer): number | undefined {
+  let offset = Packet.HEADER_SIZE
+  while (offset < query.length) {
+    const length = query[offset] as number
+    if (length === 0) return offset + 5 <= query.length ? offset + 5 : undefined
+    if (length >= 0x40) return undefined
+    offset += length + 1
+  }
+  return undefined
+}
+
+/** A cached answer for this query: its ID and RD flag, the rest as encoded. */
+function withIdOf (query: Buffer, answer: Buffer): Buffer {
+  const bytes = Buffer.from(answer)
+  query.copy(bytes, 0, 0, 2)
+  bytes[2] = ((bytes[2] as number) & 0xfe) | ((query[2] as number) & 0x01)
+  return bytes
+}
+
+/**
+ * An A or AAAA answer assembled directly (RFC 1035 §4.1): the query's header
+ * and question, then as many addresses of `ordered` as fit `limit`, each
+ * owned by a pointer to the question's name, then an OPT when the query had one.
+ */
+function addressAnswer (query: Buffer, questionEnd: number, ordered: readonly string[], family: 4 | 6, ttl: number, hasOpt: boolean, limit: number): Buffer {
+  const recordSize = family === 4 ? 16 : 28
+  const optSize = hasOpt ? 11 : 0
+  const count = Math.max(1, Math.min(ordered.length, Math.floor((limit - questionEnd - optSize) / recordSize)))
+  const bytes = Buffer.alloc(questionEnd + count * recordSize + optSize)
+  query.copy(bytes, 0, 0, questionEnd)
+  // QR, the query's opcode (0) and RD; AA set; TC, RA, Z and RCODE clear.
+  bytes[2] = 0x84 | ((query[2] as number) & 0x01)
+  bytes[3] = 0
+  bytes.writeUInt16BE(1, 4)
+  bytes.writeUInt16BE(count, 6)
+  bytes.writeUInt16BE(0, 8)
+  bytes.writeUInt16BE(hasOpt ? 1 : 0, 10)
+  let offset = questionEnd
+  for (const address of ordered.slice(0, count)) {
+    bytes.writeUInt16BE(0xc000 | Packet.HEADER_SIZE, offset)
+    bytes.writeUInt16BE(family === 4 ? TYPE.A : TYPE.AAAA, offset + 2)
+    bytes.writeUInt16BE(Packet.CLASS.IN, offset + 4)
+    bytes.writeUInt32BE(ttl, offset + 6)
+    bytes.writeUInt16BE(family === 4 ? 4 : 16, offset + 10)
+    const raw = family === 4 ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address)
+    raw.copy(bytes, offset + 12)
+    offset += recordSize
+  }
+  if (hasOpt) {
+    // Root owner, type OPT (41), our UDP size as the class, extended rcode/version/flags 0, no options.
+    bytes[offset] = 0
+    bytes.writeUInt16BE(TYPE.EDNS, offset + 1)
+    bytes.writeUInt16BE(MAX_UDP_LIMIT, offset + 3)
+  }
+  return bytes
+}
+
+function ipv6Bytes (address: string): Buffer {
+  const [head = '', tail = ''] = address.split('::')
+  const groups = (part: string): string[] => part === '' ? [] : part.split(':')
+  const left = groups(head)
+  const right = address.includes('::') ? groups(tail) : []
+  const all = [...left, ...Array.from({ length: 8 - left.length - right.length }, () => '0'), ...right]
+  const bytes = Buffer.alloc(16)
+  all.forEach((group, index) => { bytes.writeUInt16BE(parseInt(group, 16), index * 2) })
+  return bytes
 }
 
 /** One response under construction: what fits the client decides how much is said. */
@@ -161,10 +276,12 @@ class Answer {
 
   /** Without room for every address, a weighted random sample that fits, drawn anew for each query. */
   #addresses (label: string, addresses: ReadonlyArray<{ readonly address: string, readonly weight: number }>, ttl: number, isStale: boolean): FaceOutcome {
-    const ordered = weightedOrder(addresses, this.#random)
-    const records = ordered.map((address) => addressRecord(this.#name, address, ttl))
-    const count = this.#mostThatFit(records.length, (n) => { this.#response.answers = records.slice(0, n) })
-    this.#response.answers = records.slice(0, Math.max(1, count))
+    // Sizes are counted, not measured: dns2 encodes bit by bit (~50 µs a message), so each answer is encoded once.
+    // An address record's owner is a pointer to the question's name: 2 + 10 + 4 (A) or 16 (AAAA) octets.
+    const recordSize = (addresses[0]?.address.includes(':') ?? false) ? 28 : 16
+    const fitting = Math.max(1, Math.floor((this.#limit - this.#baseSize()) / recordSize))
+    const ordered = weightedOrder(addresses, this.#random).slice(0, fitting)
+    this.#response.answers = ordered.map((address) => addressRecord(this.#name, address, ttl))
     return this.#done(label, isStale)
   }
 
@@ -173,33 +290,33 @@ class Answer {
     const zone = this.#view.zone
     const srvName = `_${label}._tcp.${zone}`
     const owner = this.#name === `${label}.${zone}` ? this.#name : srvName
-    this.#response.answers = instances.map((instance) => ({
+    const answers = instances.map((instance) => ({
       name: owner, type: TYPE.SRV, class: Packet.CLASS.IN, ttl, priority: instance.priority, weight: instance.weight, port: instance.port, target: addressName(instance.address, zone)
     }) as unknown as Record)
     const targets = [...new Set(instances.map((instance) => instance.address))]
     const opt = this.#response.additionals
+    // At most (names uncompressed): each SRV 2 + 10 + 6 + its target's name; each address 2 + 10 + 4 or 16.
+    const srvSizes = answers.map((record) => 18 + wireLength(String((record as { target?: string }).target)))
+    const additionalsSize = targets.reduce((sum, address) => sum + wireLength(addressName(address, zone)) + 10 + (address.includes(':') ? 16 : 4), 0)
+    const base = this.#baseSize()
+    this.#response.answers = answers
     this.#response.additionals = [...targets.map((address) => addressRecord(addressName(address, zone), address, ttl)), ...opt]
-    if (encode(this.#response).length <= this.#limit) return this.#done(label, isStale)
+    if (base + srvSizes.reduce((sum, size) => sum + size, 0) + additionalsSize <= this.#limit) return this.#done(label, isStale)
+    const whole = this.#done(label, isStale)
+    if ((whole.bytes as Buffer).length <= this.#limit) return whole
     // RFC 2181 §9: what does not fit is cut and TC set; the client asks again over TCP.
-    const answers = this.#response.answers
     this.#response.additionals = opt
     this.#response.header.tc = 1
-    const count = this.#mostThatFit(answers.length, (n) => { this.#response.answers = answers.slice(0, n) })
+    let count = 0
+    for (let size = base; count < srvSizes.length && size + (srvSizes[count] as number) <= this.#limit; count++) size += srvSizes[count] as number
     this.#response.answers = answers.slice(0, count)
     return this.#done(label, isStale, 'noerror', true)
   }
 
-  /** The largest n in [0, total] whose message fits the limit (binary search over encodings). */
-  #mostThatFit (total: number, take: (n: number) => void): number {
-    let low = 0
-    let high = total
-    while (low < high) {
-      const middle = Math.ceil((low + high) / 2)
-      take(middle)
-      if (encode(this.#response).length <= this.#limit) low = middle
-      else high = middle - 1
-    }
-    return low
+  /** Header, question and OPT: what every answer carries. */
+  #baseSize (): number {
+    const hasOpt = this.#response.additionals.length > 0
+    return 12 + wireLength(this.#name) + 4 + (hasOpt ? 11 : 0)
   }
 
   #soa (): Record {
@@ -211,6 +328,11 @@ class Answer {
   #done (name: string, isStale: boolean, rcode: FaceOutcome['rcode'] = 'noerror', isTruncated = false): FaceOutcome {
     return { bytes: encode(this.#response), rcode, name, type: TYPE_NAMES.get(this.#type) ?? 'other', isStale, isTruncated }
   }
+}
+
+/** Octets of a name on the wire, uncompressed: a length octet per label, the labels, the root. */
+function wireLength (name: string): number {
+  return name === '' ? 1 : name.length + 2
 }
 
 function encode (packet: DecodedPacket): Buffer {

@@ -17,9 +17,9 @@ export function faceView (config: GatewayConfig, registry: BackendRegistry, gate
   const target = (label: string): FaceTarget | undefined => {
     const entry = dns.names.get(label)
     if (entry === undefined) return undefined
-    if (entry.kind === 'gateway') return { kind: 'gateway', instances: gateway === undefined ? [] : [gateway] }
+    if (entry.kind === 'gateway') return { kind: 'gateway', instances: gateway === undefined ? [] : [gateway], version: gateway === undefined ? 'none' : `${gateway.address}:${gateway.port}` }
     const backend = registry.get(entry.backend)
-    return backend === undefined ? { kind: 'instances', instances: [], preferred: [], isStale: false } : backendTarget(backend)
+    return backend === undefined ? { kind: 'instances', instances: [], preferred: [], isStale: false, version: 'none' } : backendTarget(backend)
   }
   return {
     zone: dns.zone,
@@ -32,6 +32,8 @@ export function faceView (config: GatewayConfig, registry: BackendRegistry, gate
 /** The instances the gateway would choose from now: the serving backend of a failover chain, lowest group first. */
 function backendTarget (backend: Backend): FaceTarget {
   const serving = backend.serving(NOTHING_TRIED)
-  const groups = serving.usableGroups().filter((group) => group.length > 0)
-  return { kind: 'instances', instances: groups.flat(), preferred: groups[0] ?? [], isStale: serving.snapshot.isStale }
+  // The backend keeps its usable groups by identity until its set or an instance's health changes.
+  const usable = serving.usableGroups()
+  const groups = usable.filter((group) => group.length > 0)
+  return { kind: 'instances', instances: groups.flat(), preferred: groups[0] ?? [], isStale: serving.snapshot.isStale, version: usable }
 }
