@@ -251,3 +251,38 @@ frontends:
     'backends.zero.split: needs a member with a weight above 0'
   ])
 })
+
+test('the DNS face: names compile; a split, an unknown backend, both or neither of backend and gateway, and a TTL under 1s are named by path', () => {
+  const config = parseConfigText(`${MINIMAL}
+dns:
+  listen: [127.0.0.1:8653, "[::1]:8653"]
+  zone: SrvGate.Internal.
+  names: { web: { backend: web }, www: { gateway: true } }
+`, {})
+  assert.equal(config.dns?.zone, 'srvgate.internal')
+  assert.equal(config.dns?.ttlSeconds, 5)
+  assert.deepEqual([...config.dns?.names ?? []], [['web', { kind: 'backend', backend: 'web' }], ['www', { kind: 'gateway' }]])
+  assert.deepEqual(config.dns?.rateLimit, { perSecond: 500, burst: 1000 })
+  assert.deepEqual(config.dns?.listen.map((address) => address.label), ['127.0.0.1:8653', '[::1]:8653'])
+  assert.deepEqual(issuesOf(`
+listen: { http: 127.0.0.1:8080 }
+resolvers:
+  consul: { nameservers: [127.0.0.1:8600] }
+backends:
+  web: { discovery: { resolver: consul, srv: _web._prod.service.consul } }
+  both: { split: [ { backend: web, weight: 1 } ] }
+frontends:
+  - { name: all, match: {}, backend: web }
+dns:
+  listen: [127.0.0.1:8653]
+  zone: srvgate.internal
+  ttl: 500ms
+  names: { a: { backend: both }, b: { backend: nowhere }, c: { backend: web, gateway: true }, d: {} }
+`), [
+    'dns.ttl: must be at least 1s (DNS TTLs are whole seconds; 0 would defeat caching)',
+    'dns.names.a.backend: "both" is a split: a DNS name answers for a backend with discovery',
+    'dns.names.b.backend: unknown backend "nowhere" (known: web)',
+    'dns.names.c: needs one of backend or gateway: true',
+    'dns.names.d: needs one of backend or gateway: true'
+  ])
+})
