@@ -17,7 +17,7 @@ export type InstanceState = 'up' | 'ejected' | 'failing-check' | 'dns-removed'
  * objects below; instance counts are read from the backends at scrape time.
  */
 export class GatewayMetrics {
-  readonly registry = new Registry()
+  readonly registry: Registry
   readonly requests: Counter<'frontend' | 'backend' | 'status_class'>
   readonly requestDuration: Histogram<'frontend' | 'backend' | 'status_class'>
   readonly inFlight: Gauge
@@ -43,31 +43,43 @@ export class GatewayMetrics {
 
   readonly #clock: Clock
 
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker', readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number }) {
+  /**
+   * `role: 'client'` (srvgate/client): only what a library in someone else's
+   * process does (discovery, health, attempts, pools), into their registry;
+   * no edge, reload, TLS or DNS face metrics, no process metrics.
+   */
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry, readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number }) {
     this.#clock = options.clock
     this.#backends = backends
+    this.registry = options.registry ?? new Registry()
     const registers = [this.registry]
     // In a cluster, what the primary alone does (discovery, health, reloads) is registered there
     // only; requests are counted where they are served. /metrics aggregates the registries.
     const control = options.role === 'worker' ? [] : registers
-    // The standard process_* and nodejs_* names dashboards expect, minus prom-client's
-    // `_total` gauges (a gauge never ends in _total): nodejs_active_resources{type} has their counts.
-    collectDefaultMetrics({ register: this.registry })
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
+    const isClient = options.role === 'client'
+    // What only a gateway has: its edge, its reloads, its listeners.
+    const edge = isClient ? [] : registers
+    const edgeControl = isClient ? [] : control
+    if (!isClient) {
+      // The standard process_* and nodejs_* names dashboards expect, minus prom-client's
+      // `_total` gauges (a gauge never ends in _total): nodejs_active_resources{type} has their counts.
+      collectDefaultMetrics({ register: this.registry })
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
+    }
     // eslint-disable-next-line no-new
-    new Gauge({ name: 'srvgate_build_info', help: 'Always 1; the labels say which srvgate and Node.js run.', labelNames: ['version', 'nodejs_version'], registers: control })
+    new Gauge({ name: 'srvgate_build_info', help: 'Always 1; the labels say which srvgate and Node.js run.', labelNames: ['version', 'nodejs_version'], registers: edgeControl })
       .set({ version: options.version, nodejs_version: process.version }, 1)
-    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers })
+    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers: edge })
     this.requestDuration = new Histogram({
       name: 'srvgate_http_request_duration_seconds',
       help: 'Time from a request\'s arrival to the end of its answer, at the edge, by frontend, backend and status class.',
       labelNames: ['frontend', 'backend', 'status_class'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers
+      registers: edge
     })
-    this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers })
-    this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers: control })
-    this.lastReloadSuccessTimestamp = new Gauge({ name: 'srvgate_config_last_reload_success_timestamp_seconds', help: 'When a configuration was last applied (start or reload), Unix time.', registers: control })
+    this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers: edge })
+    this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers: edgeControl })
+    this.lastReloadSuccessTimestamp = new Gauge({ name: 'srvgate_config_last_reload_success_timestamp_seconds', help: 'When a configuration was last applied (start or reload), Unix time.', registers: edgeControl })
     this.lastReloadSuccessful.set(1)
     this.lastReloadSuccessTimestamp.set(this.#clock.wallNow() / 1000)
     this.upstreamLatency = new Histogram({
@@ -104,7 +116,7 @@ export class GatewayMetrics {
     this.dnsQueries = new Counter({ name: 'srvgate_dns_queries_total', help: 'DNS queries by nameserver, transport and outcome (noerror, nxdomain, servfail, timeout, …).', labelNames: ['nameserver', 'transport', 'outcome'], registers: control })
     this.dnsRejected = new Counter({ name: 'srvgate_dns_rejected_answers_total', help: 'DNS answers not believed (spoofed ID, wrong question, QR=0, cut short, undecodable).', labelNames: ['nameserver', 'transport', 'reason'], registers: control })
     this.cacheReads = new Counter({ name: 'srvgate_dns_cache_reads_total', help: 'Reads of the resolver cache by discovery: hit (served fresh), stale (served while DNS fails) or miss (nothing servable: waited for DNS). hit / (hit + miss) is the hit ratio.', labelNames: ['result'], registers: control })
-    this.reloads = new Counter({ name: 'srvgate_config_reloads_total', help: 'Configuration reloads by result (ok, error).', labelNames: ['result'], registers: control })
+    this.reloads = new Counter({ name: 'srvgate_config_reloads_total', help: 'Configuration reloads by result (ok, error).', labelNames: ['result'], registers: edgeControl })
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'srvgate_upstream_connections',
@@ -113,21 +125,21 @@ export class GatewayMetrics {
       collect () { this.set(options.upstreamConnections?.() ?? 0) }
     })
     // The DNS face runs where the health view is: one process, or a cluster's primary.
-    this.dnsFaceQueries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers: control })
-    this.dnsFaceStaleAnswers = new Counter({ name: 'srvgate_dns_face_stale_answers_total', help: 'DNS face answers built from stale instance sets (DNS behind srvgate failing), with TTL 30 s.', labelNames: ['name'], registers: control })
-    this.dnsFaceTruncated = new Counter({ name: 'srvgate_dns_face_truncated_answers_total', help: 'DNS face UDP answers cut with TC set (the client asks again over TCP).', labelNames: ['name'], registers: control })
-    this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by the per-source rate limit (dns.rateLimit).', labelNames: ['transport'], registers: control })
-    this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers })
-    this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers })
-    this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers })
-    this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers })
-    this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers })
+    this.dnsFaceQueries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers: edgeControl })
+    this.dnsFaceStaleAnswers = new Counter({ name: 'srvgate_dns_face_stale_answers_total', help: 'DNS face answers built from stale instance sets (DNS behind srvgate failing), with TTL 30 s.', labelNames: ['name'], registers: edgeControl })
+    this.dnsFaceTruncated = new Counter({ name: 'srvgate_dns_face_truncated_answers_total', help: 'DNS face UDP answers cut with TC set (the client asks again over TCP).', labelNames: ['name'], registers: edgeControl })
+    this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by the per-source rate limit (dns.rateLimit).', labelNames: ['transport'], registers: edgeControl })
+    this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })
+    this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers: edge })
+    this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge })
+    this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers: edge })
+    this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers: edge })
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'srvgate_tls_certificate_expiry_seconds',
       help: 'When each certificate of tls.certificates stops being valid (notAfter), Unix time.',
       labelNames: ['file', 'serial', 'names'],
-      registers: control,
+      registers: edgeControl,
       collect () {
         this.reset()
         for (const certificate of options.certificates?.() ?? []) this.set({ file: certificate.certPath, serial: certificate.serial, names: certificate.names.join(',') }, certificate.notAfterMs / 1000)

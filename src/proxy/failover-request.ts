@@ -63,6 +63,8 @@ export function failoverOf (context: ProxyContext | undefined): Backend | undefi
 }
 
 export type DispatcherEvents = {
+  /** An attempt is about to go to `instance` (`attempt` counts from 1). */
+  readonly picked?: (backend: string, instance: Instance, attempt: number) => void
   readonly retried?: (backend: string, reason: string) => void
   readonly attemptFinished?: (backend: string, instance: Instance, outcome: Outcome, durationMs: number) => void
 }
@@ -201,6 +203,7 @@ export class FailoverRequest {
     tried.add(instance.key)
     this.#context.instance = instance
     this.#context.servedBy = backend
+    this.#events.picked?.(backend.metricLabel, instance, tried.size)
     const attempt = new Attempt(this, backend, instance, backend.options.timeouts.responseMs)
     this.#current = attempt
     // Copied key by key: a spread object given more keys costs microseconds on Node 20 (see headers.ts).

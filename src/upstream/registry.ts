@@ -31,6 +31,8 @@ export type RegistryDeps = {
   readonly templateIdleMs?: number
   /** A cluster worker: instance sets and health come from the primary, passive outcomes go to it. */
   readonly remote?: RemoteView
+  /** Addresses never to be instances because they are our own listeners; default: the configuration's (srvgate/client has none). */
+  readonly ownListeners?: OwnListeners
 }
 
 /** A cluster worker's window on the primary (cluster/remote-view.ts). */
@@ -67,7 +69,7 @@ export class BackendRegistry {
   constructor (config: GatewayConfig, deps: RegistryDeps) {
     this.#config = config
     this.#deps = deps
-    this.#ownListeners = ownListeners(config)
+    this.#ownListeners = deps.ownListeners ?? ownListeners(config)
     this.caches = deps.caches ?? new ResolverCaches(config.resolvers, deps)
     for (const backend of config.backends.values()) {
       // Each failover target is a backend of its own (its discovery, health, and pools), named after the head.

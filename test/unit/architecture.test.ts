@@ -16,7 +16,7 @@ const LAYER: Record<string, number> = {
   upstream: 4,
   proxy: 5,
   admin: 6,
-  app: 7,
+  app: 7, client: 7,
   traffic: 8, 'dns-face': 8,
   cluster: 9,
   server: 10, demo: 10,
@@ -32,7 +32,7 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   pino: ['app.ts'],
   ajv: ['config/validate.ts'],
   yaml: ['config/load.ts'],
-  undici: ['proxy/', 'health/active-checker.ts']
+  undici: ['proxy/', 'health/active-checker.ts', 'client/']
 }
 
 function sourceFiles (dir: string): string[] {

@@ -1,0 +1,164 @@
+import { EventEmitter } from 'node:events'
+import { Agent, fetch as undiciFetch, request as undiciRequest, type Dispatcher } from 'undici'
+import type { Registry } from 'prom-client'
+import { GatewayMetrics } from '../admin/metrics.js'
+import { instanceState } from '../admin/state.js'
+import type { GatewayConfig } from '../config/types.js'
+import type { Instance } from '../discovery/instance-set.js'
+import { GatewayDispatcher } from '../proxy/dispatcher.js'
+import type { Outcome } from '../upstream/backend.js'
+import { BackendRegistry } from '../upstream/registry.js'
+import { systemClock } from '../util/clock.js'
+import { systemRandom } from '../util/random.js'
+import { VERSION } from '../util/version.js'
+import { clientConfigFromFile, compileClientConfig, type ClientConfigInput } from './client-config.js'
+import { ServiceDispatcher } from './service-dispatcher.js'
+
+export { fetch, request, Agent } from 'undici'
+export type { Dispatcher } from 'undici'
+
+export type ClientOptions = ClientConfigInput & ClientExtras
+
+/** undici.request's options (method defaults to GET), without the dispatcher: the client's is used. */
+export type RequestOptions = Partial<Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'dispatcher'>>
+
+export type ClientExtras = {
+  /** Where requests to any other host go (ordinary DNS); default: a new undici Agent, closed by close(). */
+  readonly dispatcher?: Dispatcher
+  /** A prom-client registry to register srvgate's discovery, health and upstream metrics in. */
+  readonly registry?: Registry
+}
+
+/** What the client tells, as events (`client.on('pick', …)`). */
+export type ClientEvents = {
+  pick: [{ readonly service: string, readonly instance: string, readonly attempt: number }]
+  attempt: [{ readonly service: string, readonly instance: string, readonly outcome: Outcome, readonly durationMs: number }]
+  retry: [{ readonly service: string, readonly reason: string }]
+  ejection: [{ readonly service: string, readonly instance: string, readonly untilMs: number }]
+  setChanged: [{ readonly service: string, readonly added: readonly string[], readonly removed: readonly string[] }]
+  error: [Error]
+}
+
+/**
+ * srvgate inside a Node service: the gateway's discovery (DNS transport,
+ * short-TTL cache, background refresh, stale sets), balancing, outlier
+ * ejection and retry policy, with no gateway hop. Requests to `http://web/…`
+ * go to the instances of service `web`; any other host goes on untouched.
+ * Nothing process-wide is changed; close() releases every socket and timer.
+ */
+export class SrvgateClient extends EventEmitter<ClientEvents> {
+  /** An undici Dispatcher: `undici.request(url, { dispatcher: client.dispatcher })`. */
+  readonly dispatcher: Dispatcher
+  /** The same as an undici interceptor: `agent.compose(client.interceptor)`. */
+  readonly interceptor: Dispatcher.DispatcherComposeInterceptor
+  readonly #registry: BackendRegistry
+  readonly #proxy: GatewayDispatcher
+  readonly #fallback: Dispatcher
+  readonly #ownsFallback: boolean
+  #closing: Promise<void> | undefined
+
+  constructor (config: GatewayConfig, extras: ClientExtras = {}) {
+    super()
+    const clock = systemClock
+    let metrics: GatewayMetrics | undefined
+    const registry: BackendRegistry = new BackendRegistry(config, {
+      clock,
+      random: systemRandom,
+      // A library has no listeners of its own to protect.
+      ownListeners: [],
+      dnsObserver: { queried: (event) => metrics?.dnsObserver.queried(event), answerRejected: (event) => metrics?.dnsObserver.answerRejected(event) },
+      onCacheRead: (result) => metrics?.onCacheRead(result),
+      onError: (error) => { if (this.listenerCount('error') > 0) this.emit('error', error as Error) },
+      events: {
+        instanceEjected: (service, instance, untilMs) => {
+          metrics?.backendEvents.instanceEjected?.(service, instance, untilMs)
+          this.emit('ejection', { service, instance: instance.key, untilMs })
+        },
+        setChanged: (service, added, removed) => {
+          this.emit('setChanged', { service, added: added.map((instance) => instance.key), removed: removed.map((instance) => instance.key) })
+          this.#retireDeparted(removed)
+        }
+      }
+    })
+    this.#registry = registry
+    this.#proxy = new GatewayDispatcher({
+      picked: (service, instance, attempt) => { this.emit('pick', { service, instance: instance.key, attempt }) },
+      retried: (service, reason) => {
+        metrics?.dispatcherEvents.retried?.(service, reason)
+        this.emit('retry', { service, reason })
+      },
+      attemptFinished: (service: string, instance: Instance, outcome: Outcome, durationMs: number) => {
+        metrics?.dispatcherEvents.attemptFinished?.(service, instance, outcome, durationMs)
+        this.emit('attempt', { service, instance: instance.key, outcome, durationMs })
+      }
+    }, clock)
+    if (extras.registry !== undefined) {
+      metrics = new GatewayMetrics(() => registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), {
+        version: VERSION, clock, role: 'client', registry: extras.registry, upstreamConnections: () => this.#proxy.openConnections
+      })
+    }
+    this.#ownsFallback = extras.dispatcher === undefined
+    this.#fallback = extras.dispatcher ?? new Agent()
+    const serviceOf = (name: string) => registry.get(name)
+    this.dispatcher = new ServiceDispatcher(serviceOf, this.#proxy, (options, handler) => this.#fallback.dispatch(options, handler), async () => { await this.close() })
+    this.interceptor = (dispatch) => {
+      const services = new ServiceDispatcher(serviceOf, this.#proxy, dispatch, async () => {})
+      return (options, handler) => services.dispatch(options, handler)
+    }
+    // Every service resolves in the background from now on; a request waits only for a first resolution still running.
+    registry.start().catch((error: unknown) => { if (this.listenerCount('error') > 0) this.emit('error', error as Error) })
+  }
+
+  /** Every service's first resolution done (or failed into a known state). */
+  async ready (): Promise<void> {
+    await Promise.all(this.#registry.all().map(async (backend) => { await backend.ready() }))
+  }
+
+  /** `fetch` from the same undici copy, through this client. */
+  async fetch (input: Parameters<typeof undiciFetch>[0], init: Parameters<typeof undiciFetch>[1] = {}): ReturnType<typeof undiciFetch> {
+    return await undiciFetch(input, { ...init, dispatcher: this.dispatcher })
+  }
+
+  /** `request` from the same undici copy, through this client. */
+  async request (url: string | URL, options: RequestOptions = {}): Promise<Dispatcher.ResponseData> {
+    return await undiciRequest(url, { ...options, dispatcher: this.dispatcher })
+  }
+
+  /** Each service's usable instances now, lowest priority group first (what the next pick chooses from). */
+  instances (service: string): string[] {
+    return this.#registry.get(service)?.usableGroups().flat().map((instance) => instance.key) ?? []
+  }
+
+  /** Stop discovery and checks, close every pool (requests under way finish first) and the fallback Agent it made. */
+  async close (): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#registry.stop()
+      await this.#proxy.close()
+      if (this.#ownsFallback) await this.#fallback.close()
+    })()
+    await this.#closing
+  }
+
+  /** Instances no service lists any more: their pools close once their requests finish. */
+  #retireDeparted (removed: readonly Instance[]): void {
+    const services = this.#registry.all()
+    const gone = new Set<string>()
+    for (const instance of removed) {
+      if (services.some((backend) => backend.set.has(instance.key))) continue
+      gone.add(instance.origin)
+      gone.add(instance.tlsOrigin)
+    }
+    if (gone.size > 0) this.#proxy.retire(gone)
+  }
+}
+
+/** A client for services given inline (`resolvers` and `services`, the gateway's `backends` shape). */
+export function createClient (options: ClientOptions): SrvgateClient {
+  const { dispatcher, registry, ...sections } = options
+  return new SrvgateClient(compileClientConfig(sections), { dispatcher, registry })
+}
+
+/** A client for the resolvers and backends of a gateway configuration file (its listeners and frontends unused). */
+export async function createClientFromFile (path: string, extras: ClientExtras = {}): Promise<SrvgateClient> {
+  return new SrvgateClient(await clientConfigFromFile(path), extras)
+}

@@ -1,0 +1,213 @@
+/**
+ * srvgate/client (issue 13): the gateway's discovery, balancing and
+ * failover inside a Node program. The client is imported through the
+ * package's own `exports` (self-reference to the built dist/), against the
+ * Consul-like test DNS server and BIND9, under bounded load loops.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Registry } from 'prom-client'
+import { createClient, type SrvgateClient } from 'srvgate/client'
+import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
+import { BindServer, ZONE } from '../helpers/bind-server.js'
+import { Upstream } from '../helpers/upstream.js'
+import { replaceEveryInstance } from '../helpers/rolling.js'
+
+const WEB = '_web._prod.service.consul'
+const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+const records = (list: readonly Upstream[]): SrvInstance[] => list.map((upstream) => ({ address: '127.0.0.1', port: upstream.port }))
+
+function clientFor (t: TestContext, nameserver: string, srv = WEB, extra: Record<string, unknown> = {}, resolverExtra: Record<string, unknown> = {}): SrvgateClient {
+  const client = createClient({
+    resolvers: { consul: { nameservers: [nameserver], ttl: { min: '250ms', max: '1s' }, timeout: '300ms', attempts: 2, ...resolverExtra } },
+    services: { web: { discovery: { resolver: 'consul', srv }, retry: { attempts: 3 }, ...extra } }
+  })
+  t.after(async () => { await client.close() })
+  return client
+}
+
+/** Requests to http://web/ from `concurrency` loops until `until()`; failures kept with why. */
+async function loadThrough (client: SrvgateClient, until: () => boolean, options: { concurrency?: number, maxRequests?: number, method?: 'GET' | 'POST' } = {}) {
+  let total = 0
+  const failures: string[] = []
+  const byInstance = new Map<string, number>()
+  const loop = async (): Promise<void> => {
+    while (!until() && total < (options.maxRequests ?? 100_000)) {
+      total++
+      try {
+        const response = await client.request('http://web/load', { method: options.method ?? 'GET', body: options.method === 'POST' ? 'payload' : undefined })
+        const body = await response.body.json() as { instance: string }
+        if (response.statusCode !== 200) failures.push(`status ${response.statusCode}`)
+        else byInstance.set(body.instance, (byInstance.get(body.instance) ?? 0) + 1)
+      } catch (error) {
+        failures.push(`${(error as { code?: string }).code ?? ''} ${(error as Error).message}`)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: options.concurrency ?? 8 }, loop))
+  return { total, failures, byInstance }
+}
+
+test('client: a rolling replacement of every instance under load, 0 failed requests; the Host is the logical name; DNS queries follow TTLs, not requests', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstreams = await Promise.all([0, 1, 2].map(async (index) => await Upstream.start(t, `v1-${index}`)))
+  dns.setService(WEB, records(upstreams))
+  const client = clientFor(t, dns.address)
+  const seen: string[] = []
+  upstreams[0]!.onRequestStart = (request) => { seen.push(String(request.headers.host)) }
+  await client.ready()
+  const queriesAtStart = dns.queries.length
+  let isDone = false
+  const running = loadThrough(client, () => isDone)
+  const replacements = await replaceEveryInstance(t, dns, WEB, upstreams)
+  await sleep(1000)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} failed`)
+  assert.ok(result.total > 300, `a real load: ${result.total}`)
+  for (const next of replacements) assert.ok((result.byInstance.get(next.name) ?? 0) > 0, `${next.name} got traffic`)
+  assert.ok(seen.length > 0 && seen.every((host) => host === 'web'), 'Host: the logical name')
+  const seconds = 0.3 * 6 + 1
+  const queries = dns.queries.length - queriesAtStart
+  assert.ok(queries < seconds * 12, `${queries} DNS queries for ${result.total} requests in ~${seconds}s: set by the 250 ms TTL floor and refreshes, not by requests`)
+})
+
+test('client: an instance crashes under load while its record stays in DNS: 0 failed GETs, POSTs retried unless the dead instance had them, ejected, events and metrics tell it', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstreams = await Promise.all([0, 1, 2].map(async (index) => await Upstream.start(t, `v1-${index}`)))
+  dns.setService(WEB, records(upstreams))
+  const registry = new Registry()
+  const client = createClient({
+    resolvers: { consul: { nameservers: [dns.address], ttl: { min: '250ms', max: '1s' } } },
+    services: { web: { discovery: { resolver: 'consul', srv: WEB }, outlier: { consecutiveFailures: 2, ejectFor: '30s' } } },
+    registry
+  })
+  t.after(async () => { await client.close() })
+  const events = { pick: 0, retry: [] as string[], ejection: [] as string[] }
+  client.on('pick', () => { events.pick++ })
+  client.on('retry', (event) => { events.retry.push(event.reason) })
+  client.on('ejection', (event) => { events.ejection.push(event.instance) })
+  await client.ready()
+  let isDone = false
+  const gets = loadThrough(client, () => isDone)
+  const posts = loadThrough(client, () => isDone, { concurrency: 2, method: 'POST' })
+  await sleep(400)
+  const victim = upstreams[0] as Upstream
+  const victimKey = `127.0.0.1:${victim.port}`
+  await victim.kill()
+  await sleep(2000)
+  isDone = true
+  const [getResult, postResult] = await Promise.all([gets, posts])
+  assert.deepEqual(getResult.failures, [], `GET: ${getResult.failures.length} of ${getResult.total} failed`)
+  // A POST the instance had already received when it died may have been processed: never retried (spec §3).
+  // Only those in flight at the crash may fail; every later one meets a connect failure and is retried.
+  assert.ok(postResult.failures.length <= 2 && postResult.failures.every((failure) => failure.startsWith('SG_ERR_UPSTREAM_RESET')), `POST: ${postResult.failures.join('; ')}`)
+  assert.ok(postResult.total > 50)
+  assert.deepEqual(events.ejection, [victimKey])
+  assert.ok(events.retry.includes('connect-failure'))
+  assert.ok(events.pick >= getResult.total + postResult.total)
+  assert.ok(!client.instances('web').includes(victimKey), 'the ejected instance is not usable')
+  const metrics = await registry.metrics()
+  assert.match(metrics, /^srvgate_outlier_ejections_total\{backend="web"\} 1$/m)
+  assert.match(metrics, /^srvgate_upstream_retries_total\{backend="web",reason="connect-failure"\} [1-9]\d*$/m)
+  assert.match(metrics, /^srvgate_backend_instances\{backend="web",state="ejected"\} 1$/m)
+  assert.match(metrics, /^srvgate_dns_queries_total\{nameserver="127\.0\.0\.1:\d+",transport="udp",outcome="noerror"\} [1-9]\d*$/m)
+  assert.doesNotMatch(metrics, /srvgate_http_requests_total|process_cpu/, 'no gateway edge or process metrics in the application\'s registry')
+})
+
+test('client: the DNS server down 15 s under load: 0 failed requests from the stale set', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstreams = await Promise.all([0, 1].map(async (index) => await Upstream.start(t, `v1-${index}`)))
+  dns.setService(WEB, records(upstreams))
+  const client = clientFor(t, dns.address, WEB, {}, { staleFor: '60s' })
+  await client.ready()
+  let isDone = false
+  const running = loadThrough(client, () => isDone, { concurrency: 4 })
+  await sleep(300)
+  const port = dns.port
+  await dns.stop()
+  await sleep(15_000)
+  await dns.listen(port)
+  await sleep(500)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} failed`)
+  assert.ok((result.byInstance.get('v1-0') ?? 0) > 0 && (result.byInstance.get('v1-1') ?? 0) > 0)
+})
+
+test('client: unknown hosts pass through to ordinary DNS untouched; a service with no instance is an error with a stable code', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const plain = await Upstream.start(t, 'plain')
+  const client = clientFor(t, dns.address, '_nothing.service.consul')
+  await client.ready()
+  const direct = await client.request(`http://127.0.0.1:${plain.port}/x`)
+  assert.equal((await direct.body.json() as { instance: string }).instance, 'plain')
+  const byName = await client.fetch(`http://localhost:${plain.port}/y`)
+  assert.equal(byName.status, 200, 'a host name that is not a service: resolved by the system, as always')
+  await assert.rejects(client.request('http://web/'), (error: Error & { code?: string }) => error.code === 'SG_ERR_NO_HEALTHY_INSTANCE' || /no usable instance/.test(error.message))
+})
+
+test('client: BIND9 and nsupdate, every instance replaced under load: 0 failed requests', async (t) => {
+  const srvName = `_web._tcp.${ZONE}`
+  const upstreams = await Promise.all([0, 1].map(async (index) => await Upstream.start(t, `old${index}`)))
+  const srv = (upstream: Upstream) => `${srvName} 0 IN SRV 1 1 ${upstream.port} ${upstream.name}.${ZONE}.`
+  // Zone-file names are relative unless they end with a dot; nsupdate's are absolute.
+  const bind = await BindServer.start(t, upstreams.flatMap((upstream) => [`${srvName}. 0 IN SRV 1 1 ${upstream.port} ${upstream.name}.${ZONE}.`, `${upstream.name} 0 IN A 127.0.0.1`]))
+  const client = clientFor(t, bind.address, srvName)
+  await client.ready()
+  let isDone = false
+  const running = loadThrough(client, () => isDone, { concurrency: 6 })
+  for (const [index, old] of upstreams.entries()) {
+    await sleep(300)
+    const next = await Upstream.start(t, `new${index}`)
+    bind.update([`update add ${next.name}.${ZONE} 0 IN A 127.0.0.1`, `update add ${srv(next)}`])
+    await sleep(300)
+    bind.update([`update delete ${srv(old)}`])
+    await old.stop()
+  }
+  await sleep(800)
+  isDone = true
+  const result = await running
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} failed`)
+  assert.ok((result.byInstance.get('new0') ?? 0) > 0 && (result.byInstance.get('new1') ?? 0) > 0)
+})
+
+test('client: a plain ESM program exits by itself after close(); the package installed elsewhere (npm pack) resolves srvgate/client from JavaScript and TypeScript', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'only')
+  dns.setService(WEB, records([upstream]))
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-client-user-'))
+  // The package as users get it: npm pack, then installed as a dependency of another folder.
+  const packed = spawnSync('npm', ['pack', '--pack-destination', dir, '--silent'], { encoding: 'utf8', timeout: 120_000 })
+  assert.equal(packed.status, 0, packed.stderr)
+  const tarball = readdirSync(dir).find((name) => name.endsWith('.tgz')) as string
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'client-user', version: '1.0.0', type: 'module', private: true }))
+  const installed = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', `./${tarball}`], { cwd: dir, encoding: 'utf8', timeout: 300_000 })
+  assert.equal(installed.status, 0, installed.stderr)
+  cpSync(resolve('test/fixtures/client-program.mjs'), join(dir, 'program.mjs'))
+  cpSync(resolve('test/fixtures/client-program.ts'), join(dir, 'program.ts'))
+
+  const started = Date.now()
+  const child = spawn(process.execPath, ['program.mjs', dns.address, `http://127.0.0.1:${upstream.port}/plain`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString() })
+  const code = await new Promise<number | null>((resolveExit) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); resolveExit(-1) }, 15_000)
+    child.once('exit', (exitCode) => { clearTimeout(timer); resolveExit(exitCode) })
+  })
+  assert.equal(code, 0, `the program ended by itself (no handle left): ${err}`)
+  assert.ok(Date.now() - started < 10_000)
+  const result = JSON.parse(out) as { service: { status: number, body: { instance: string, url: string } }, plain: { status: number, body: { instance: string } } }
+  assert.equal(result.service.status, 200)
+  assert.equal(result.service.body.url, '/from-program')
+  assert.equal(result.plain.body.instance, 'only')
+
+  const tsc = spawnSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--typeRoots', resolve('node_modules/@types'), 'program.ts'], { cwd: dir, encoding: 'utf8', timeout: 120_000 })
+  assert.equal(tsc.status, 0, `TypeScript sees the types: ${tsc.stdout}${tsc.stderr}`)
+})
