@@ -11,7 +11,7 @@ import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Registry } from 'prom-client'
-import { createClient, type SrvgateClient } from 'srvgate/client'
+import { Agent, createClient, createClientFromFile, request, type SrvgateClient } from 'srvgate/client'
 import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
 import { BindServer, ZONE } from '../helpers/bind-server.js'
 import { Upstream } from '../helpers/upstream.js'
@@ -151,7 +151,32 @@ test('client: unknown hosts pass through to ordinary DNS untouched; a service wi
   await assert.rejects(client.request('http://web/'), (error: Error & { code?: string }) => error.code === 'SG_ERR_NO_HEALTHY_INSTANCE' || /no usable instance/.test(error.message))
 })
 
-test('client: BIND9 and nsupdate, every instance replaced under load: 0 failed requests', async (t) => {
+test('client: a gateway\'s own file gives the services; the interceptor composes onto an undici Agent from the same copy', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'from-file')
+  dns.setService(WEB, records([upstream]))
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-client-file-'))
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, `
+listen: { http: 0.0.0.0:8080 }
+resolvers: { consul: { nameservers: ["${dns.address}"] } }
+backends: { web: { discovery: { resolver: consul, srv: ${WEB} } } }
+frontends: [ { name: all, match: {}, backend: web } ]
+`)
+  const client = await createClientFromFile(file)
+  t.after(async () => { await client.close() })
+  await client.ready()
+  assert.equal((await (await client.request('http://web/')).body.json() as { instance: string }).instance, 'from-file')
+  const agent = new Agent().compose(client.interceptor)
+  t.after(async () => { await agent.close() })
+  const composed = await request('http://web/composed', { dispatcher: agent })
+  assert.equal((await composed.body.json() as { instance: string }).instance, 'from-file')
+  const passed = await request(`http://127.0.0.1:${upstream.port}/direct`, { dispatcher: agent })
+  assert.equal(passed.statusCode, 200, 'other hosts go on through the Agent')
+  await passed.body.dump()
+})
+
+test('client: BIND9 and nsupdate, every instance replaced under load, then one crashes: 0 failed requests', async (t) => {
   const srvName = `_web._tcp.${ZONE}`
   const upstreams = await Promise.all([0, 1].map(async (index) => await Upstream.start(t, `old${index}`)))
   const srv = (upstream: Upstream) => `${srvName} 0 IN SRV 1 1 ${upstream.port} ${upstream.name}.${ZONE}.`
@@ -161,19 +186,26 @@ test('client: BIND9 and nsupdate, every instance replaced under load: 0 failed r
   await client.ready()
   let isDone = false
   const running = loadThrough(client, () => isDone, { concurrency: 6 })
+  const replacements: Upstream[] = []
   for (const [index, old] of upstreams.entries()) {
     await sleep(300)
     const next = await Upstream.start(t, `new${index}`)
+    replacements.push(next)
     bind.update([`update add ${next.name}.${ZONE} 0 IN A 127.0.0.1`, `update add ${srv(next)}`])
     await sleep(300)
     bind.update([`update delete ${srv(old)}`])
     await old.stop()
   }
   await sleep(800)
+  // Then one of the new instances crashes while its record stays: GETs go on to the other.
+  const crashed = replacements[0] as Upstream
+  await crashed.kill()
+  await sleep(1500)
   isDone = true
   const result = await running
   assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.total} failed`)
   assert.ok((result.byInstance.get('new0') ?? 0) > 0 && (result.byInstance.get('new1') ?? 0) > 0)
+  assert.ok(!client.instances('web').includes(`127.0.0.1:${crashed.port}`), 'the crashed instance is ejected')
 })
 
 test('client: a plain ESM program exits by itself after close(); the package installed elsewhere (npm pack) resolves srvgate/client from JavaScript and TypeScript', async (t) => {
