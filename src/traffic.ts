@@ -17,13 +17,13 @@ export async function listenTraffic (gateway: Gateway, listen: GatewayConfig['li
   if (listen.https !== undefined && tls !== undefined) {
     const https = listen.https
     await new Promise<void>((resolve, reject) => {
-      tls.server.once('error', reject)
-      tls.server.listen(https.port, https.host, () => {
-        tls.server.removeListener('error', reject)
+      tls.listener.once('error', reject)
+      tls.listener.listen(https.port, https.host, () => {
+        tls.listener.removeListener('error', reject)
         resolve()
       })
     })
-    addresses.https = boundAddress(tls.server.address(), https)
+    addresses.https = boundAddress(tls.listener.address(), https)
   }
   return addresses
 }

@@ -1,8 +1,9 @@
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2'
-import type { Socket } from 'node:net'
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { TlsConfig } from '../config/types.js'
 import { REFUSING_CONTEXT, type CertificateStore } from './certificates.js'
+import { MAX_CLIENT_HELLO, UNRECOGNIZED_NAME, alertRecord, readClientHello } from './client-hello.js'
 
 /**
  * The HTTPS listener: HTTP/2 and HTTP/1.1 by ALPN on one port, the
@@ -11,6 +12,13 @@ import { REFUSING_CONTEXT, type CertificateStore } from './certificates.js'
  * theirs). A client without SNI gets `default`, or no certificate at all.
  */
 export class TlsListener {
+  /**
+   * What listens: a TCP server that reads each connection's ClientHello
+   * first. A name no certificate carries (and no default) is refused with
+   * `unrecognized_name` (RFC 6066) before TLS starts; everything else is
+   * handed, bytes included, to `server`.
+   */
+  readonly listener: NetServer
   readonly server: Http2SecureServer
   #store: CertificateStore
   readonly #minVersion: TlsConfig['minVersion']
@@ -26,14 +34,15 @@ export class TlsListener {
       allowHTTP1: true,
       // A client that opens a connection and never finishes its handshake is let go (client.headersTimeout).
       handshakeTimeout: handshakeTimeoutMs,
-      // Node cannot send unrecognized_name from here: a context without a certificate ends the
-      // handshake with a handshake_failure alert, and no other name's certificate is ever shown.
+      // Unknown names were refused before TLS (unrecognized_name, #readHello); one a reload removed in
+      // between gets a context without a certificate: handshake_failure, never another name's certificate.
       SNICallback: (servername, callback) => { callback(null, this.#store.select(servername)?.context ?? REFUSING_CONTEXT) },
       ...ownCertificate(store, tls.minVersion)
     }, onRequest)
-    this.server.on('connection', (socket: Socket) => {
+    this.listener = createNetServer((socket) => {
       this.#connections.add(socket)
       socket.once('close', () => { this.#connections.delete(socket) })
+      this.#readHello(socket, handshakeTimeoutMs, events)
     })
     // A handshake that failed or timed out (handshakeTimeout): count it and close the connection
     // (with a listener here, Node leaves that to us).
@@ -54,6 +63,36 @@ export class TlsListener {
 
   get store (): CertificateStore { return this.#store }
 
+  /** Wait for the ClientHello (bounded in size and by the handshake timeout), then refuse or hand over. */
+  #readHello (socket: Socket, timeoutMs: number, events: HandshakeEvents): void {
+    let received: Buffer = Buffer.alloc(0)
+    socket.setTimeout(timeoutMs, () => {
+      events.handshakeFailed?.('timeout')
+      socket.destroy()
+    })
+    socket.on('error', () => {})
+    const onData = (chunk: Buffer): void => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk])
+      const hello = readClientHello(received)
+      if (hello.kind === 'incomplete' && received.length < MAX_CLIENT_HELLO) return
+      socket.off('data', onData)
+      socket.off('end', onEnd)
+      socket.setTimeout(0)
+      if (hello.kind === 'hello' && hello.serverName !== undefined && this.#store.select(hello.serverName) === undefined) {
+        events.handshakeFailed?.('unknown_name')
+        socket.end(alertRecord(UNRECOGNIZED_NAME))
+        return
+      }
+      // The TLS server reads what was already received before the socket's own stream.
+      socket.pause()
+      socket.unshift(received)
+      this.server.emit('connection', socket)
+    }
+    const onEnd = (): void => { socket.destroy() }
+    socket.on('data', onData)
+    socket.once('end', onEnd)
+  }
+
   /** New handshakes use `store`; connections already open keep their certificate. */
   use (store: CertificateStore): void {
     this.#store = store
@@ -66,7 +105,9 @@ export class TlsListener {
    * (Connection: close while draining). Resolves when every connection is gone.
    */
   async close (): Promise<void> {
-    const closed = new Promise<void>((resolve) => { this.server.close(() => { resolve() }) })
+    // The TCP listener counts every connection, handed over or not: it closes when the last one has.
+    const closed = new Promise<void>((resolve) => { this.listener.close(() => { resolve() }) })
+    this.server.close()
     for (const session of this.#sessions) session.close()
     for (const socket of this.#sockets) {
       const busy = (socket as TLSSocket & { _httpMessage?: unknown })._httpMessage

@@ -5,7 +5,7 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { connect as http2Connect } from 'node:http2'
 import { createServer as createHttpsServer } from 'node:https'
@@ -139,7 +139,11 @@ test('HTTPS: SNI picks the certificate (exact, then wildcard); HTTP/2 and HTTP/1
   assert.equal((await handshake(httpsPort, 'api.example.com', ca)).cert?.serialNumber, s.www.serial)
   assert.equal((await handshake(httpsPort, 'pr-1.preview.example.com', ca)).cert?.serialNumber, s.preview.serial)
   // No certificate carries the name, no default: the handshake fails with an alert, never another name's certificate.
-  assert.match((await handshake(httpsPort, 'other.example.org', ca)).error ?? '', /alert handshake failure/)
+  // RFC 6066: a name the server does not know is refused with unrecognized_name (alert 112), read from the ClientHello.
+  const unknown = (await handshake(httpsPort, 'other.example.org', ca)).error ?? ''
+  assert.match(unknown, /tlsv1 unrecognized name|alert number 112/i, unknown)
+  const openssl = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', 'other.example.org'], { input: '', encoding: 'utf8', timeout: 10_000 })
+  assert.match(`${openssl.stderr}${openssl.stdout}`, /unrecognized name/i, 'openssl s_client sees the same alert')
   assert.match((await handshake(httpsPort, undefined, ca)).error ?? '', /alert handshake failure/)
 
   const resolve = ['--resolve', `www.example.com:${httpsPort}:127.0.0.1`, '--resolve', `pr-1.preview.example.com:${httpsPort}:127.0.0.1`, '--cacert', s.ca.caPath]
