@@ -42,7 +42,9 @@ export class TlsListener {
     this.listener = createNetServer((socket) => {
       this.#connections.add(socket)
       socket.once('close', () => { this.#connections.delete(socket) })
-      this.#readHello(socket, handshakeTimeoutMs, events)
+      // With a default certificate every name is answered: nothing to refuse, no need to read ahead.
+      if (this.#store.default !== undefined) this.server.emit('connection', socket)
+      else this.#readHello(socket, handshakeTimeoutMs, events)
     })
     // A handshake that failed or timed out (handshakeTimeout): count it and close the connection
     // (with a listener here, Node leaves that to us).
