@@ -7,6 +7,8 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { Resolver } from 'node:dns/promises'
 import { createSocket } from 'node:dgram'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { ConsulLikeDnsServer, freePort, type SrvInstance } from '../helpers/dns-server.js'
 import { BindServer, ZONE } from '../helpers/bind-server.js'
 import { Upstream } from '../helpers/upstream.js'
@@ -238,4 +240,39 @@ test('garbage never crashes the face: random bytes, cut queries, pointer loops, 
   assert.match(metrics, /^srvgate_dns_face_rate_limited_total\{transport="udp"\} [1-9]\d*$/m)
   assert.match(metrics, /^srvgate_dns_face_queries_total\{name="\(none\)",type="-",transport="udp",rcode="formerr"\} [1-9]\d*$/m)
   assert.equal(gateway.logs.filter((line) => line.msg === 'DNS face: a query could not be answered').length, 0, 'no query was a bug')
+})
+
+test('the DNS face on IPv4 and IPv6 at once; a reload changes its names and TTL at once, and a changed dns.listen says restart', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
+  dns.setService('_api._prod.service.consul', [{ address: '10.0.0.9', port: 9090 }])
+  const facePort = await freePort()
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"] } }
+backends:
+  web-prod: { discovery: { resolver: consul, srv: ${WEB} } }
+  api: { discovery: { resolver: consul, srv: _api._prod.service.consul } }
+frontends: [ { name: web, match: {}, backend: web-prod } ]
+dns:
+  listen: ["127.0.0.1:${facePort}", "[::1]:${facePort}"]
+  zone: ${FACE_ZONE}
+  names: { web: { backend: web-prod } }
+`, { workers: 1 })
+  const v6 = spawnSync('dig', ['@::1', '-p', String(facePort), '+short', `web.${FACE_ZONE}`, 'A'], { encoding: 'utf8', timeout: 10_000 })
+  assert.equal(v6.stdout.trim(), '10.0.0.7', 'answered over IPv6')
+  const v6tcp = spawnSync('dig', ['@::1', '-p', String(facePort), '+tcp', '+short', `web.${FACE_ZONE}`, 'A'], { encoding: 'utf8', timeout: 10_000 })
+  assert.equal(v6tcp.stdout.trim(), '10.0.0.7', 'and over TCP on IPv6')
+  assert.equal(dig(facePort, `api.${FACE_ZONE}`, 'A').status, 'NXDOMAIN')
+
+  const original = readFileSync(gateway.configPath, 'utf8')
+  writeFileSync(gateway.configPath, original.replace('names: { web: { backend: web-prod } }', 'ttl: 42s\n  names: { api: { backend: api } }'))
+  assert.equal((await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).status, 200)
+  const api = dig(facePort, `api.${FACE_ZONE}`, 'A')
+  assert.deepEqual([api.status, api.ttls], ['NOERROR', [42]], 'the new name, with the new TTL')
+  assert.equal(dig(facePort, `web.${FACE_ZONE}`, 'A').status, 'NXDOMAIN', 'the removed name is gone')
+
+  writeFileSync(gateway.configPath, original.replace(`"[::1]:${facePort}"`, `"[::1]:${await freePort()}"`))
+  const moved = (await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).json()
+  assert.match(String(moved.summary), /restart to apply dns\.listen/)
 })
