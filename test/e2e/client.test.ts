@@ -151,6 +151,28 @@ test('client: unknown hosts pass through to ordinary DNS untouched; a service wi
   await assert.rejects(client.request('http://web/'), (error: Error & { code?: string }) => error.code === 'SG_ERR_NO_HEALTHY_INSTANCE' || /no usable instance/.test(error.message))
 })
 
+test('client: a request the caller abandons (AbortSignal) is let go at the instance and counts nothing against it; timeouts.response bounds a silent instance', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const slow = await Upstream.start(t, 'slow')
+  let aborted = 0
+  slow.behaviour = (request, response) => {
+    response.on('close', () => { if (!response.writableEnded) aborted++ })
+    return true
+  }
+  dns.setService(WEB, records([slow]))
+  const client = clientFor(t, dns.address, WEB, { timeouts: { response: '800ms' }, retry: { attempts: 0 } })
+  await client.ready()
+  const events: string[] = []
+  client.on('attempt', (event) => { events.push(event.outcome) })
+  await assert.rejects(client.request('http://web/', { signal: AbortSignal.timeout(200) }), (error: Error) => error.name === 'AbortError' || /abort/i.test(error.message))
+  await sleep(200)
+  assert.equal(aborted, 1, 'the instance saw the request go away')
+  assert.deepEqual(events, [], 'nothing counted against the instance')
+  const started = Date.now()
+  await assert.rejects(client.request('http://web/'), (error: Error & { code?: string }) => error.code === 'SG_ERR_UPSTREAM_TIMEOUT')
+  assert.ok(Date.now() - started < 2000, 'timeouts.response (800ms) bounds it')
+})
+
 test('client: a gateway\'s own file gives the services; the interceptor composes onto an undici Agent from the same copy', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstream = await Upstream.start(t, 'from-file')
