@@ -189,6 +189,10 @@ frontends: [ { name: all, match: {}, backend: web } ]
   t.after(async () => { await client.close() })
   await client.ready()
   assert.equal((await (await client.request('http://web/')).body.json() as { instance: string }).instance, 'from-file')
+  // fetch: its body (a stream of its own) reaches the instance whole, Host is the logical name.
+  const viaFetch = await client.fetch('http://web:8080/f', { method: 'POST', body: new Blob(['hello ', 'fetch']).stream(), duplex: 'half' } as never)
+  const echoed = await viaFetch.json() as { headers: Record<string, string>, bodyBytes: number, method: string }
+  assert.deepEqual([viaFetch.status, echoed.method, echoed.bodyBytes, echoed.headers.host], [200, 'POST', 11, 'web:8080'])
   const agent = new Agent().compose(client.interceptor)
   t.after(async () => { await agent.close() })
   const composed = await request('http://web/composed', { dispatcher: agent })
