@@ -60,14 +60,19 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
   constructor (config: GatewayConfig, extras: ClientExtras = {}) {
     super()
     const clock = systemClock
-    let metrics: GatewayMetrics | undefined
+    // Its collectors read the registry and the pools lazily, once both exist.
+    const metrics = extras.registry === undefined
+      ? undefined
+      : new GatewayMetrics(() => this.#registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), {
+        version: VERSION, clock, role: 'client', registry: extras.registry, upstreamConnections: () => this.#proxy.openConnections
+      })
     const registry: BackendRegistry = new BackendRegistry(config, {
       clock,
       random: systemRandom,
       // A library has no listeners of its own to protect.
       ownListeners: [],
-      dnsObserver: { queried: (event) => metrics?.dnsObserver.queried(event), answerRejected: (event) => metrics?.dnsObserver.answerRejected(event) },
-      onCacheRead: (result) => metrics?.onCacheRead(result),
+      dnsObserver: metrics?.dnsObserver,
+      onCacheRead: metrics?.onCacheRead,
       onError: (error) => { if (this.listenerCount('error') > 0) this.emit('error', error as Error) },
       events: {
         instanceEjected: (service, instance, untilMs) => {
@@ -92,11 +97,6 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
         this.emit('attempt', { service, instance: instance.key, outcome, durationMs })
       }
     }, clock)
-    if (extras.registry !== undefined) {
-      metrics = new GatewayMetrics(() => registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), {
-        version: VERSION, clock, role: 'client', registry: extras.registry, upstreamConnections: () => this.#proxy.openConnections
-      })
-    }
     this.#ownsFallback = extras.dispatcher === undefined
     this.#fallback = extras.dispatcher ?? new Agent()
     const serviceOf = (name: string) => registry.get(name)

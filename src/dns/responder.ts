@@ -120,7 +120,7 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const response = Packet.createResponseFromRequest(request)
   response.header.aa = 1
   if (opt !== undefined) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT }))
-  const answer = new Answer(response, question.type, name, view, random, limit)
+  const answer = new Answer(response, question.type, name, view, limit)
   const relative = name === zone ? '' : name.slice(0, -(zone.length + 1))
   const labels = relative === '' ? [] : relative.split('.')
   if (labels.length === 0) return answer.apex()
@@ -134,10 +134,12 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const isStale = target.kind === 'instances' && target.isStale
   const ttl = isStale ? STALE_TTL_SECONDS : view.ttlSeconds
   const family = question.type === TYPE.A ? 4 : question.type === TYPE.AAAA ? 6 : undefined
-  if (family !== undefined && !isSrvName && questionEnd !== undefined) {
+  if (family !== undefined && !isSrvName) {
     const addresses = weightedAddresses(target.kind === 'instances' ? target.preferred : target.instances, family)
     if (addresses.length > 0) {
-      const bytes = addressAnswer(query, questionEnd, weightedOrder(addresses, random), family, ttl, opt !== undefined, limit)
+      // The query's own header and question; a question written with a pointer is written out plainly first.
+      const prefix = questionEnd !== undefined ? query.subarray(0, questionEnd) : encode(Packet.createResponseFromRequest(request))
+      const bytes = addressAnswer(prefix, weightedOrder(addresses, random), family, ttl, opt !== undefined, limit)
       return { bytes, rcode: 'noerror', name: label, type, isStale, isTruncated: false }
     }
   }
@@ -170,24 +172,25 @@ function withIdOf (query: Buffer, answer: Buffer): Buffer {
 }
 
 /**
- * An A or AAAA answer assembled directly (RFC 1035 §4.1): the query's header
- * and question, then as many addresses of `ordered` as fit `limit`, each
+ * An A or AAAA answer assembled directly (RFC 1035 §4.1): `prefix` (a header
+ * and the question), then as many addresses of `ordered` as fit `limit`, each
  * owned by a pointer to the question's name, then an OPT when the query had one.
+ * Sizes are counted, not measured: dns2 encodes bit by bit (~50 µs a message).
  */
-function addressAnswer (query: Buffer, questionEnd: number, ordered: readonly string[], family: 4 | 6, ttl: number, hasOpt: boolean, limit: number): Buffer {
+function addressAnswer (prefix: Buffer, ordered: readonly string[], family: 4 | 6, ttl: number, hasOpt: boolean, limit: number): Buffer {
   const recordSize = family === 4 ? 16 : 28
   const optSize = hasOpt ? 11 : 0
-  const count = Math.max(1, Math.min(ordered.length, Math.floor((limit - questionEnd - optSize) / recordSize)))
-  const bytes = Buffer.alloc(questionEnd + count * recordSize + optSize)
-  query.copy(bytes, 0, 0, questionEnd)
+  const count = Math.max(1, Math.min(ordered.length, Math.floor((limit - prefix.length - optSize) / recordSize)))
+  const bytes = Buffer.alloc(prefix.length + count * recordSize + optSize)
+  prefix.copy(bytes)
   // QR, the query's opcode (0) and RD; AA set; TC, RA, Z and RCODE clear.
-  bytes[2] = 0x84 | ((query[2] as number) & 0x01)
+  bytes[2] = 0x84 | ((prefix[2] as number) & 0x01)
   bytes[3] = 0
   bytes.writeUInt16BE(1, 4)
   bytes.writeUInt16BE(count, 6)
   bytes.writeUInt16BE(0, 8)
   bytes.writeUInt16BE(hasOpt ? 1 : 0, 10)
-  let offset = questionEnd
+  let offset = prefix.length
   for (const address of ordered.slice(0, count)) {
     bytes.writeUInt16BE(0xc000 | Packet.HEADER_SIZE, offset)
     bytes.writeUInt16BE(family === 4 ? TYPE.A : TYPE.AAAA, offset + 2)
@@ -224,15 +227,13 @@ class Answer {
   readonly #type: number
   readonly #name: string
   readonly #view: FaceView
-  readonly #random: Random
   readonly #limit: number
 
-  constructor (response: DecodedPacket, type: number, name: string, view: FaceView, random: Random, limit: number) {
+  constructor (response: DecodedPacket, type: number, name: string, view: FaceView, limit: number) {
     this.#response = response
     this.#type = type
     this.#name = name
     this.#view = view
-    this.#random = random
     this.#limit = limit
   }
 
@@ -262,26 +263,9 @@ class Answer {
     const ttl = isStale ? STALE_TTL_SECONDS : this.#view.ttlSeconds
     const type = this.#type
     if ((type === TYPE.SRV || (type === TYPE.ANY && isSrvName)) && target.instances.length > 0) return this.#srv(label, target.instances, ttl, isStale)
-    const family = type === TYPE.A ? 4 : type === TYPE.AAAA ? 6 : undefined
-    if (family !== undefined && !isSrvName) {
-      const preferred = target.kind === 'instances' ? target.preferred : target.instances
-      const addresses = weightedAddresses(preferred, family)
-      if (addresses.length > 0) return this.#addresses(label, addresses, ttl, isStale)
-    }
     // A known name with nothing to say for this type (or no usable instance): NOERROR, no answers,
     // an SOA for negative caching; never NXDOMAIN for a name that will come back.
     this.#response.authorities.push(this.#soa())
-    return this.#done(label, isStale)
-  }
-
-  /** Without room for every address, a weighted random sample that fits, drawn anew for each query. */
-  #addresses (label: string, addresses: ReadonlyArray<{ readonly address: string, readonly weight: number }>, ttl: number, isStale: boolean): FaceOutcome {
-    // Sizes are counted, not measured: dns2 encodes bit by bit (~50 µs a message), so each answer is encoded once.
-    // An address record's owner is a pointer to the question's name: 2 + 10 + 4 (A) or 16 (AAAA) octets.
-    const recordSize = (addresses[0]?.address.includes(':') ?? false) ? 28 : 16
-    const fitting = Math.max(1, Math.floor((this.#limit - this.#baseSize()) / recordSize))
-    const ordered = weightedOrder(addresses, this.#random).slice(0, fitting)
-    this.#response.answers = ordered.map((address) => addressRecord(this.#name, address, ttl))
     return this.#done(label, isStale)
   }
 

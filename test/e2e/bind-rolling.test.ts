@@ -5,10 +5,10 @@ import { BindServer, ZONE } from '../helpers/bind-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { load, send } from '../helpers/http.js'
+import { replaceEveryInstanceInBind } from '../helpers/rolling.js'
 
 const WEB = `_web._tcp.${ZONE}`
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
-const srv = (upstream: Upstream) => `${WEB} 0 IN SRV 1 1 ${upstream.port} ${upstream.name}.${ZONE}.`
 
 test('BIND + nsupdate: every instance replaced under load, 0 failed requests', async (t) => {
   const upstreams = await Promise.all([0, 1].map(async (index) => await Upstream.start(t, `old${index}`)))
@@ -28,16 +28,7 @@ frontends:
   const get = async () => await send(`${gateway.url}/`, { host: 'www.example.com' })
   let isDone = false
   const running = load(get, { concurrency: 6, until: () => isDone, maxRequests: 50_000 })
-  const replacements: Upstream[] = []
-  for (const [index, old] of upstreams.entries()) {
-    await sleep(300)
-    const next = await Upstream.start(t, `new${index}`)
-    replacements.push(next)
-    bind.update([`update add ${next.name}.${ZONE} 0 IN A 127.0.0.1`, `update add ${srv(next)}`])
-    await sleep(300)
-    bind.update([`update delete ${srv(old)}`])
-    await old.stop()
-  }
+  const replacements = await replaceEveryInstanceInBind(t, bind, WEB, upstreams)
   await sleep(1000)
   isDone = true
   const result = await running

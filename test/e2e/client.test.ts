@@ -15,7 +15,7 @@ import { Agent, createClient, createClientFromFile, request, type SrvgateClient 
 import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
 import { BindServer, ZONE } from '../helpers/bind-server.js'
 import { Upstream } from '../helpers/upstream.js'
-import { replaceEveryInstance } from '../helpers/rolling.js'
+import { replaceEveryInstance, replaceEveryInstanceInBind } from '../helpers/rolling.js'
 
 const WEB = '_web._prod.service.consul'
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -205,23 +205,13 @@ frontends: [ { name: all, match: {}, backend: web } ]
 test('client: BIND9 and nsupdate, every instance replaced under load, then one crashes: 0 failed requests', async (t) => {
   const srvName = `_web._tcp.${ZONE}`
   const upstreams = await Promise.all([0, 1].map(async (index) => await Upstream.start(t, `old${index}`)))
-  const srv = (upstream: Upstream) => `${srvName} 0 IN SRV 1 1 ${upstream.port} ${upstream.name}.${ZONE}.`
   // Zone-file names are relative unless they end with a dot; nsupdate's are absolute.
   const bind = await BindServer.start(t, upstreams.flatMap((upstream) => [`${srvName}. 0 IN SRV 1 1 ${upstream.port} ${upstream.name}.${ZONE}.`, `${upstream.name} 0 IN A 127.0.0.1`]))
   const client = clientFor(t, bind.address, srvName)
   await client.ready()
   let isDone = false
   const running = loadThrough(client, () => isDone, { concurrency: 6 })
-  const replacements: Upstream[] = []
-  for (const [index, old] of upstreams.entries()) {
-    await sleep(300)
-    const next = await Upstream.start(t, `new${index}`)
-    replacements.push(next)
-    bind.update([`update add ${next.name}.${ZONE} 0 IN A 127.0.0.1`, `update add ${srv(next)}`])
-    await sleep(300)
-    bind.update([`update delete ${srv(old)}`])
-    await old.stop()
-  }
+  const replacements = await replaceEveryInstanceInBind(t, bind, srvName, upstreams)
   await sleep(800)
   // Then one of the new instances crashes while its record stays: GETs go on to the other.
   const crashed = replacements[0] as Upstream

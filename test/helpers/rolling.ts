@@ -6,6 +6,7 @@
  */
 import type { TestContext } from 'node:test'
 import type { ConsulLikeDnsServer } from './dns-server.js'
+import { ZONE, type BindServer } from './bind-server.js'
 import { Upstream } from './upstream.js'
 
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -25,6 +26,22 @@ export async function replaceEveryInstance (t: TestContext, dns: ConsulLikeDnsSe
     dns.setService(service, records(current))             // old record removed
     // old process stopped (left running, it shows who still holds connections to it)
     if (options.stopOld !== false) await old.stop()
+  }
+  return replacements
+}
+
+/** The same with BIND9 as the SRV source, changed live with nsupdate (`name`: the SRV owner, absolute). */
+export async function replaceEveryInstanceInBind (t: TestContext, bind: BindServer, name: string, instances: readonly Upstream[]): Promise<Upstream[]> {
+  const srv = (upstream: Upstream): string => `${name} 0 IN SRV 1 1 ${upstream.port} ${upstream.name}.${ZONE}.`
+  const replacements: Upstream[] = []
+  for (const [index, old] of instances.entries()) {
+    await sleep(300)
+    const next = await Upstream.start(t, `new${index}`)
+    replacements.push(next)
+    bind.update([`update add ${next.name}.${ZONE} 0 IN A 127.0.0.1`, `update add ${srv(next)}`])
+    await sleep(300)
+    bind.update([`update delete ${srv(old)}`])
+    await old.stop()
   }
   return replacements
 }
