@@ -1,5 +1,5 @@
 import pino from 'pino'
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { GatewayMetrics } from './admin/metrics.js'
 import { adminPlugin, type ReloadResult } from './admin/plugin.js'
 import { gatewayState, instanceState, type GatewayStatus } from './admin/state.js'
@@ -23,6 +23,7 @@ import { BackendRegistry, type RemoteView } from './upstream/registry.js'
 import { dateAt, isoNow, systemClock, type Clock } from './util/clock.js'
 import { systemRandom, type Random } from './util/random.js'
 import { VERSION } from './util/version.js'
+import { LineBatch } from './util/line-batch.js'
 import { CertificateStore } from './tls/certificates.js'
 import { TlsListener } from './tls/listener.js'
 
@@ -202,7 +203,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
   const status = { isStarted: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
 
-  const accessLog = new AccessLog(config.accessLog.format, publicApp.log, clock, (line) => { stdoutDestination().write(line) })
+  const accessLog = new AccessLog(config.accessLog.format, publicApp.log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(publicApp.log))
   const log = accessLog
   /** A request answered on the raw socket (Node could not parse it, or CONNECT): same JSON shape, one access-log line. */
   const refuseRaw = (socket: Duplex, request: IncomingMessage | undefined, error: GatewayError): void => {
@@ -398,6 +399,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 }
 
 let stdout: ReturnType<typeof pino.destination> | undefined
+let accessLines: LineBatch | undefined
 
 /**
  * Where every log line of this process goes (pino JSON and the common access
@@ -411,10 +413,26 @@ function stdoutDestination (): ReturnType<typeof pino.destination> {
     const destination = pino.destination({ dest: 1, sync: false })
     stdout = destination
     process.once('exit', () => {
+      accessLines?.flush()
       try { destination.flushSync() } catch { /* stdout already closed: nothing to save */ }
     })
   }
   return stdout
+}
+
+/** Access lines, one write per turn of the event loop into the same destination (util/line-batch.ts says why). */
+function stdoutLines (): LineBatch {
+  if (accessLines === undefined) {
+    const destination = stdoutDestination()
+    accessLines = new LineBatch((chunk) => { destination.write(chunk) })
+  }
+  return accessLines
+}
+
+/** The logger's serialized base fields (pid, hostname), for lines srvgate writes itself; none when logging is off. */
+function pinoBindings (log: FastifyBaseLogger): string {
+  const bindings = (log as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym]
+  return typeof bindings === 'string' ? bindings : ''
 }
 
 /** Requests per backend name, summed over the workers. */

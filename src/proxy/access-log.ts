@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { firstValue, hostHeaderOf, pathOf } from './route-request.js'
-import { dateAt, type Clock } from '../util/clock.js'
+import { dateAt, isoNow, type Clock } from '../util/clock.js'
 
 /** What one request did, as the access log writes it: exactly one per request, never a body or a secret. */
 export type AccessRecord = {
@@ -76,21 +76,28 @@ export function accessRecordOf (request: IncomingMessage | undefined, facts: Rec
 }
 
 /**
- * Writes access records: `json` as pino lines (msg "request"), `common` as
- * Apache's combined format plus srvgate's fields, for people who grep.
+ * Writes access records: `json` as lines of the same shape as pino's (level,
+ * time, the logger's bindings, the record's fields, msg "request"), `common`
+ * as Apache's combined format plus srvgate's fields, for people who grep.
+ * The JSON line is built here, not by pino: the record has one known shape,
+ * and pino's generic serializer plus JSON.stringify cost ~5-10 µs a line in
+ * the proxy bench where this costs under 1 (docs/BENCHMARKS.md). The logger
+ * still decides whether lines are written (its level).
  */
 export class AccessLog {
   #format: AccessLogFormat
   readonly #log: FastifyBaseLogger
   readonly #write: (line: string) => void
-
   readonly #clock: Clock
+  /** pino's serialized bindings (`,"pid":…,"hostname":"…"`), so both kinds of line carry the same fields. */
+  readonly #bindings: string
 
-  constructor (format: AccessLogFormat, log: FastifyBaseLogger, clock: Clock, write: (line: string) => void = (line) => { process.stdout.write(line) }) {
+  constructor (format: AccessLogFormat, log: FastifyBaseLogger, clock: Clock, write: (line: string) => void = (line) => { process.stdout.write(line) }, bindings = '') {
     this.#format = format
     this.#log = log
     this.#clock = clock
     this.#write = write
+    this.#bindings = bindings
   }
 
   /** A reload may change the format. */
@@ -104,8 +111,42 @@ export class AccessLog {
       this.#write(`${commonLine(record, dateAt(this.#clock.wallNow()))}\n`)
       return
     }
-    this.#log.info(record, 'request')
+    this.#write(jsonLine(record, `{"level":"info","time":"${isoNow(this.#clock)}"${this.#bindings}`))
   }
+}
+
+/** One JSON access line: `head` (level, time, bindings), then the record's fields in order, undefined ones left out. */
+export function jsonLine (record: AccessRecord, head: string): string {
+  let line = `${head},"requestId":${jsonString(record.requestId)},"clientIp":${jsonString(record.clientIp)},"method":${jsonString(record.method)}`
+  if (record.host !== undefined) line += `,"host":${jsonString(record.host)}`
+  line += `,"path":${jsonString(record.path)},"httpVersion":${jsonString(record.httpVersion)},"status":${jsonNumber(record.status)},"durationMs":${jsonNumber(record.durationMs)},"bytesIn":${jsonNumber(record.bytesIn)},"bytesOut":${jsonNumber(record.bytesOut)}`
+  if (record.userAgent !== undefined) line += `,"userAgent":${jsonString(record.userAgent)}`
+  if (record.referer !== undefined) line += `,"referer":${jsonString(record.referer)}`
+  if (record.frontend !== undefined) line += `,"frontend":${jsonString(record.frontend)}`
+  if (record.backend !== undefined) line += `,"backend":${jsonString(record.backend)}`
+  if (record.split !== undefined) line += `,"split":${jsonString(record.split)}`
+  if (record.failover !== undefined) line += `,"failover":${jsonString(record.failover)}`
+  if (record.instance !== undefined) line += `,"instance":${jsonString(record.instance)}`
+  if (record.upstreamStatus !== undefined) line += `,"upstreamStatus":${jsonNumber(record.upstreamStatus)}`
+  if (record.upstreamMs !== undefined) line += `,"upstreamMs":${jsonNumber(record.upstreamMs)}`
+  line += `,"retries":${jsonNumber(record.retries)}`
+  if (record.retryReasons !== undefined) line += `,"retryReasons":${JSON.stringify(record.retryReasons)}`
+  if (record.error !== undefined) line += `,"error":${jsonString(record.error)}`
+  if (record.errorDetail !== undefined) line += `,"errorDetail":${jsonString(record.errorDetail)}`
+  if (record.upgrade !== undefined) line += `,"upgrade":${jsonString(record.upgrade)}`
+  return `${line},"msg":"request"}\n`
+}
+
+/** What JSON must escape (RFC 8259 §7), and lone surrogates (JSON.stringify writes them as \\u escapes). */
+const NEEDS_ESCAPING = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** A JSON string literal; the usual value (nothing to escape) without a JSON.stringify call. */
+function jsonString (value: string): string {
+  return NEEDS_ESCAPING.test(value) ? JSON.stringify(value) : `"${value}"`
+}
+
+function jsonNumber (value: number): string {
+  return Number.isFinite(value) ? `${value}` : 'null'
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']

@@ -1,0 +1,100 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
+import pino from 'pino'
+import { accessRecordOf, jsonLine, type AccessRecord } from '../../../src/proxy/access-log.js'
+import { LineBatch } from '../../../src/util/line-batch.js'
+
+const TIME = '2026-11-30T05:00:00.000Z'
+
+/** What pino itself writes for a record, with the gateway's logger options (app.ts) and a fixed time. */
+function pinoLine (record: AccessRecord): { line: string, head: string } {
+  let line = ''
+  const sink = new Writable({ write (chunk: Buffer, _encoding, done) { line += chunk.toString(); done() } })
+  const logger = pino({ timestamp: () => `,"time":"${TIME}"`, formatters: { level: (label: string) => ({ level: label }) } }, sink)
+  logger.info(record, 'request')
+  // pino writes to a plain stream synchronously.
+  const bindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]
+  return { line, head: `{"level":"info","time":"${TIME}"${bindings}` }
+}
+
+const FULL = accessRecordOf(undefined, {
+  requestId: '0ac2b953-1994-4c30-9b0a-516bd0c09620',
+  clientIp: '203.0.113.9',
+  method: 'POST',
+  host: 'www.example.com',
+  path: '/orders',
+  httpVersion: '2.0',
+  status: 502,
+  durationMs: 15.78,
+  bytesIn: 77,
+  bytesOut: 259,
+  userAgent: 'curl/8.5',
+  referer: 'https://example.com/',
+  frontend: 'all',
+  backend: 'web-v2',
+  split: 'web',
+  failover: 'web~failover-1',
+  instance: '10.0.0.1:8080',
+  upstreamStatus: 503,
+  upstreamMs: 11.29,
+  retries: 2,
+  retryReasons: ['status-503', 'connect'],
+  error: 'SRVGATE_UPSTREAM_ERROR',
+  errorDetail: 'web-v2 instance 10.0.0.1:8080: other side closed',
+  upgrade: 'websocket'
+})
+
+test('the access line is byte for byte what pino writes: every field, and the fewest', () => {
+  const least = accessRecordOf(undefined, { requestId: 'r1', clientIp: '', status: 400, durationMs: 0 })
+  for (const record of [FULL, least]) {
+    const { line, head } = pinoLine(record)
+    assert.equal(jsonLine(record, head), line)
+  }
+})
+
+test('strings that need escaping come out as valid JSON with the same values', () => {
+  const awkward = ['a"b', 'back\\slash', 'new\nline', 'tab\there', '\u0001\u001f', 'é ü', '😀', 'lone \ud800 surrogate', 'line\u2028sep', '</script>', '']
+  for (const value of awkward) {
+    const record = { ...FULL, userAgent: value, path: value, host: value }
+    const { line, head } = pinoLine(record)
+    const ours = jsonLine(record, head)
+    assert.ok(ours.endsWith('}\n'))
+    const parsed = JSON.parse(ours) as Record<string, unknown>
+    assert.deepEqual([parsed.userAgent, parsed.path, parsed.host], [value, value, value], JSON.stringify(value))
+    // pino's line went through a UTF-8 stream, which turns a lone surrogate into U+FFFD; ours keeps it escaped.
+    if (!/[\ud800-\udfff]/.test(value) || value === '😀') assert.deepEqual(parsed, JSON.parse(line), JSON.stringify(value))
+  }
+})
+
+test('numbers that JSON cannot hold are written as null, never as bare NaN', () => {
+  const record = { ...FULL, durationMs: Number.NaN, upstreamMs: Number.POSITIVE_INFINITY }
+  const parsed = JSON.parse(jsonLine(record, '{"level":"info"')) as Record<string, unknown>
+  assert.equal(parsed.durationMs, null)
+  assert.equal(parsed.upstreamMs, null)
+})
+
+test('LineBatch: the lines of one turn go out as one write, in order, on the next turn', async () => {
+  const writes: string[] = []
+  const batch = new LineBatch((chunk) => { writes.push(chunk) })
+  batch.push('a\n')
+  batch.push('b\n')
+  assert.deepEqual(writes, [], 'nothing is written inside the turn')
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(writes, ['a\nb\n'])
+  batch.push('c\n')
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(writes, ['a\nb\n', 'c\n'])
+})
+
+test('LineBatch: a full batch is written at once, and flush writes what is pending (the exit path)', () => {
+  const writes: string[] = []
+  const batch = new LineBatch((chunk) => { writes.push(chunk) }, 8)
+  batch.push('1234\n')
+  batch.push('5678\n')
+  assert.deepEqual(writes, ['1234\n5678\n'])
+  batch.push('x\n')
+  batch.flush()
+  batch.flush()
+  assert.deepEqual(writes, ['1234\n5678\n', 'x\n'])
+})
