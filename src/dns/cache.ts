@@ -178,7 +178,9 @@ export class ResolverCache {
   entries (): CacheEntryView[] {
     const now = this.#clock.now()
     const views: CacheEntryView[] = []
-    for (const [key, entry] of this.#lru.entries()) {
+    // dump(), not entries(): entries() leaves out a name while its refresh is in flight
+    // (lru-cache hides background fetches); dump() gives the value still being served.
+    for (const [key, { value: entry }] of this.#lru.dump()) {
       if (entry.served === undefined) continue
       views.push({ ...entry.served, key, lookup: entry.lookup, ageMs: now - entry.receivedAtMs })
     }

@@ -242,6 +242,21 @@ test('entries() shows TTL as received and clamped, age and staleness', async () 
   assert.equal(cache.entries()[0]?.isStale, true)
 })
 
+test('entries() keeps a name while its refresh is in flight (the admin state never loses it for a round trip)', async () => {
+  const { clock, resolver, cache } = setup()
+  await cache.lookup(WEB)
+  resolver.isHeld = true
+  clock.advance(1000)
+  // The discovery watcher's tick: a refresh the resolver holds.
+  const refreshed = cache.refresh(WEB)
+  await settle()
+  assert.equal(resolver.pending.length, 1, 'a refresh is in flight')
+  assert.deepEqual(cache.entries().map((entry) => entry.key), ['SRV _web._prod.service.consul'])
+  resolver.release()
+  await refreshed
+  assert.deepEqual(cache.entries().map((entry) => entry.key), ['SRV _web._prod.service.consul'])
+})
+
 test('SRV and A/AAAA+port lookups of one name are separate entries', async () => {
   const { resolver, cache } = setup()
   await cache.lookup({ kind: 'srv', name: 'billing.legacy.internal' })
