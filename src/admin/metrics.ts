@@ -50,6 +50,8 @@ export class GatewayMetrics {
    */
   constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry, readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number }) {
     this.#clock = options.clock
+    // prom-client calls collect() with the metric as `this`: the gateway's own counts are reached through `self`.
+    const self = this
     this.#backends = backends
     this.registry = options.registry ?? new Registry()
     const registers = [this.registry]
@@ -69,7 +71,7 @@ export class GatewayMetrics {
     // eslint-disable-next-line no-new
     new Gauge({ name: 'srvgate_build_info', help: 'Always 1; the labels say which srvgate and Node.js run.', labelNames: ['version', 'nodejs_version'], registers: edgeControl })
       .set({ version: options.version, nodejs_version: process.version }, 1)
-    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers: edge })
+    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers: edge, collect () { for (const byBackend of self.#edgeChildren.values()) for (const byStatus of byBackend.values()) flushTallies(this, byStatus.values()) } })
     this.requestDuration = new Histogram({
       name: 'srvgate_http_request_duration_seconds',
       help: 'Time from a request\'s arrival to the end of its answer, at the edge, by frontend, backend and status class.',
@@ -77,7 +79,7 @@ export class GatewayMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: edge
     })
-    this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers: edge })
+    this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers: edge, collect () { this.set(self.#inFlight) } })
     this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers: edgeControl })
     this.lastReloadSuccessTimestamp = new Gauge({ name: 'srvgate_config_last_reload_success_timestamp_seconds', help: 'When a configuration was last applied (start or reload), Unix time.', registers: edgeControl })
     this.lastReloadSuccessful.set(1)
@@ -91,7 +93,6 @@ export class GatewayMetrics {
     })
     this.retries = new Counter({ name: 'srvgate_upstream_retries_total', help: 'Requests sent again to another instance, by reason.', labelNames: ['backend', 'reason'], registers })
     this.ejections = new Counter({ name: 'srvgate_outlier_ejections_total', help: 'Instances ejected by passive health checks.', labelNames: ['backend'], registers: control })
-    const self = this
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'srvgate_backend_instances',
@@ -131,7 +132,7 @@ export class GatewayMetrics {
     this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by the per-source rate limit (dns.rateLimit).', labelNames: ['transport'], registers: edgeControl })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })
     this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers: edge })
-    this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge })
+    this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge, collect () { flushTallies(this, self.#protocolTallies.values()) } })
     this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers: edge })
     this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers: edge })
     // eslint-disable-next-line no-new
@@ -160,7 +161,7 @@ export class GatewayMetrics {
   readonly dispatcherEvents: DispatcherEvents = {
     retried: (backend, reason) => { this.retries.inc({ backend, reason }) },
     attemptFinished: (backend: string, _instance: Instance, outcome: Outcome, durationMs: number) => {
-      this.upstreamLatency.observe({ backend, outcome }, durationMs / 1000)
+      this.#latencyChild(backend, outcome).observe(durationMs / 1000)
     }
   }
 
@@ -171,34 +172,55 @@ export class GatewayMetrics {
   /** Requests (and 5xx answers) per backend by its own name (per environment), for /admin/state and the dashboard; bounded. */
   readonly requestsByBackend = new Map<string, { requests: number, errors: number }>()
   #dnsQueryCount = 0
-  readonly #edgeChildren = new Map<string, { readonly requests: { inc: () => void }, readonly duration: { observe: (value: number) => void } }>()
+  /** Requests per (frontend, backend, status class): counted here, added to the counter when it is read; their durations observed at once. */
+  readonly #edgeChildren = new Map<string, Map<string, Map<string, EdgeTally>>>()
+  #edgeCount = 0
+  readonly #protocolTallies = new Map<string, Tally<'protocol'>>()
+  readonly #latencyChildren = new Map<string, { observe: (value: number) => void }>()
+  #inFlight = 0
 
   /** DNS queries sent since start (the dashboard's chart). */
   get dnsQueryCount (): number { return this.#dnsQueryCount }
 
-  readonly requestStarted = (): void => { this.inFlight.inc() }
+  readonly requestStarted = (): void => { this.#inFlight++ }
 
   /** A request that went through the proxy plugin ended (answered or abandoned). */
   readonly requestFinished = (request: FinishedRequest): void => {
-    this.inFlight.dec()
+    this.#inFlight--
     this.requestRefused(request)
   }
 
   /** A request answered without entering the plugin (raw refusals, WebSocket handshakes). */
   readonly requestRefused = (request: FinishedRequest): void => {
-    if (request.protocol !== undefined) this.#protocolChild(request.protocol).inc()
+    if (request.protocol !== undefined) this.#protocolTally(request.protocol).pending++
     const frontend = request.frontend ?? '(none)'
     const backend = request.backend ?? '(none)'
     const statusClass = STATUS_CLASSES[Math.floor(request.status / 100)] ?? `${Math.floor(request.status / 100)}xx`
-    // prom-client hashes a label object on every call; the bound children are kept by label values instead.
-    const key = `${frontend}\u0000${backend}\u0000${statusClass}`
-    let children = this.#edgeChildren.get(key)
-    if (children === undefined) {
-      children = { requests: this.requests.labels(frontend, backend, statusClass), duration: this.requestDuration.labels(frontend, backend, statusClass) }
-      // Bounded by frontends × metric labels × status classes (templated backends share a label).
-      if (this.#edgeChildren.size < MAX_COUNTED) this.#edgeChildren.set(key, children)
+    // prom-client hashes a label object on every call; the tallies are kept by label values instead
+    // (maps of maps: no key string is built per request).
+    let byBackend = this.#edgeChildren.get(frontend)
+    if (byBackend === undefined) {
+      byBackend = new Map()
+      this.#edgeChildren.set(frontend, byBackend)
     }
-    children.requests.inc()
+    let byStatus = byBackend.get(backend)
+    if (byStatus === undefined) {
+      byStatus = new Map()
+      byBackend.set(backend, byStatus)
+    }
+    let children = byStatus.get(statusClass)
+    if (children === undefined) {
+      const labels = { frontend, backend, status_class: statusClass }
+      children = { labels, pending: 0, duration: this.requestDuration.labels(labels) }
+      // Bounded by frontends × metric labels × status classes (templated backends share a label).
+      if (this.#edgeCount < MAX_COUNTED) {
+        byStatus.set(statusClass, children)
+        this.#edgeCount++
+      } else {
+        this.requests.inc(labels)
+      }
+    }
+    children.pending++
     children.duration.observe(request.durationSeconds)
     // Rare enough (splits, failover) that prom-client's label lookup is fine here.
     if (request.split !== undefined) this.splitRequests.labels(request.split, backend).inc()
@@ -229,12 +251,21 @@ export class GatewayMetrics {
   }
 
 
-  readonly #protocolChildren = new Map<string, { inc: () => void }>()
-  #protocolChild (protocol: string): { inc: () => void } {
-    let child = this.#protocolChildren.get(protocol)
+  #protocolTally (protocol: string): Tally<'protocol'> {
+    let tally = this.#protocolTallies.get(protocol)
+    if (tally === undefined) {
+      tally = { labels: { protocol }, pending: 0 }
+      this.#protocolTallies.set(protocol, tally)
+    }
+    return tally
+  }
+
+  #latencyChild (backend: string, outcome: Outcome): { observe: (value: number) => void } {
+    const key = `${backend}\u0000${outcome}`
+    let child = this.#latencyChildren.get(key)
     if (child === undefined) {
-      child = this.protocolRequests.labels(protocol)
-      this.#protocolChildren.set(protocol, child)
+      child = this.upstreamLatency.labels({ backend, outcome })
+      if (this.#latencyChildren.size < MAX_COUNTED) this.#latencyChildren.set(key, child)
     }
     return child
   }
@@ -257,4 +288,21 @@ export class GatewayMetrics {
 }
 
 const MAX_COUNTED = 4096
+
+/**
+ * A counter's increments for one label set, kept as a plain number on the
+ * request path and handed to prom-client when the registry is read (its
+ * collect hook): prom-client validates and hashes the labels on every inc,
+ * even through a bound child, which cost ~1 µs a request (docs/BENCHMARKS.md).
+ */
+type Tally<Label extends string> = { readonly labels: Partial<Record<Label, string>>, pending: number }
+type EdgeTally = Tally<'frontend' | 'backend' | 'status_class'> & { readonly duration: { observe: (value: number) => void } }
+
+function flushTallies<Label extends string> (counter: Counter<Label>, tallies: Iterable<Tally<Label>>): void {
+  for (const tally of tallies) {
+    if (tally.pending === 0) continue
+    counter.inc(tally.labels, tally.pending)
+    tally.pending = 0
+  }
+}
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']

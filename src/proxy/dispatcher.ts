@@ -17,8 +17,10 @@ import { FailoverRequest, type DispatcherEvents, type ProxyContext } from './fai
  */
 export class GatewayDispatcher {
   /** One keep-alive pool per (pool settings, instance origin): an instance that leaves is closed alone. */
-  readonly #pools = new Map<string, { readonly pool: Pool, readonly origin: string }>()
+  readonly #pools = new Map<string, PoolEntry>()
   readonly #settings = new WeakMap<BackendOptions, PoolSettings>()
+  /** Backends with the same pool settings share one PoolSettings (and so their pools), across reloads too. */
+  readonly #settingsByKey = new Map<string, PoolSettings>()
   readonly #events: DispatcherEvents
   readonly #clock: Clock
 
@@ -29,8 +31,10 @@ export class GatewayDispatcher {
 
   /** Send one request (method, path, headers; the body comes from the context) to the context's backend. */
   forward (context: ProxyContext, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    new FailoverRequest((backend, origin) => this.poolFor(backend, origin), this.#clock, context, options, handler, this.#events).start()
+    new FailoverRequest(this.#poolFor, this.#clock, context, options, handler, this.#events).start()
   }
+
+  readonly #poolFor = (backend: Backend, origin: string): Pool => this.poolFor(backend, origin)
 
   /**
    * The pool for one instance under a backend's settings (connect timeout,
@@ -39,21 +43,31 @@ export class GatewayDispatcher {
    */
   poolFor (backend: Backend, origin: string): Pool {
     const settings = this.#settingsOf(backend.options)
-    const key = `${settings.key} ${origin}`
-    const existing = this.#pools.get(key)
+    // Per request: one map read by the origin string; the settings' key is built once, not per request.
+    const existing = settings.pools.get(origin)
     if (existing !== undefined) return existing.pool
+    const key = `${settings.key} ${origin}`
     const pool = new Pool(origin, settings.options)
     // Like undici's Agent: a pool whose last connection went away is dropped (bounded by the instances in use).
     const dropIfIdle = (): void => {
       const stats = pool.stats
       if (stats.connected > 0 || stats.running > 0 || stats.pending > 0) return
-      if (this.#pools.get(key)?.pool === pool) this.#pools.delete(key)
+      if (this.#pools.get(key)?.pool === pool) this.#forget(key)
       void pool.close().catch(() => {})
     }
     pool.on('disconnect', dropIfIdle)
     pool.on('connectionError', dropIfIdle)
-    this.#pools.set(key, { pool, origin })
+    const entry = { pool, origin, settings }
+    this.#pools.set(key, entry)
+    settings.pools.set(origin, entry)
     return pool
+  }
+
+  #forget (key: string): void {
+    const entry = this.#pools.get(key)
+    if (entry === undefined) return
+    this.#pools.delete(key)
+    if (entry.settings.pools.get(entry.origin) === entry) entry.settings.pools.delete(entry.origin)
   }
 
   /**
@@ -64,7 +78,7 @@ export class GatewayDispatcher {
   retire (origins: ReadonlySet<string>): void {
     for (const [key, { pool, origin }] of this.#pools) {
       if (!origins.has(origin)) continue
-      this.#pools.delete(key)
+      this.#forget(key)
       void pool.close().catch(() => {})
     }
   }
@@ -82,8 +96,15 @@ export class GatewayDispatcher {
       const { timeouts, maxConnectionsPerInstance, tls, maxConnectionAgeMs } = options
       // TLS to instances: the SNI and the verified name are serverName, never the SRV target or the address.
       const secure = tls === undefined ? {} : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(tls.caPath === undefined ? {} : { ca: readFileSync(tls.caPath) }) }
+      const key = `${timeouts.connectMs}/${maxConnectionsPerInstance}/${maxConnectionAgeMs ?? ''}/${tls === undefined ? '' : `${tls.serverName}/${tls.caPath ?? ''}/${String(tls.verify)}`}`
+      const shared = this.#settingsByKey.get(key)
+      if (shared !== undefined) {
+        this.#settings.set(options, shared)
+        return shared
+      }
       settings = {
-        key: `${timeouts.connectMs}/${maxConnectionsPerInstance}/${maxConnectionAgeMs ?? ''}/${tls === undefined ? '' : `${tls.serverName}/${tls.caPath ?? ''}/${String(tls.verify)}`}`,
+        key,
+        pools: new Map(),
         options: {
           connect: tolerantConnector({ timeout: timeouts.connectMs, ...secure }),
           keepAliveTimeout: 4000,
@@ -93,6 +114,7 @@ export class GatewayDispatcher {
         }
       }
       this.#settings.set(options, settings)
+      this.#settingsByKey.set(key, settings)
     }
     return settings
   }
@@ -100,16 +122,22 @@ export class GatewayDispatcher {
   /** Let in-flight requests finish, then close every pool. */
   async close (): Promise<void> {
     const pools = [...this.#pools.values()]
-    this.#pools.clear()
+    this.#clear()
     await Promise.all(pools.map(async ({ pool }) => { await pool.close().catch(() => {}) }))
   }
 
   /** Close every pool now: queued and running requests fail (drain.timeout has passed). */
   async destroy (): Promise<void> {
     const pools = [...this.#pools.values()]
-    this.#pools.clear()
+    this.#clear()
     await Promise.all(pools.map(async ({ pool }) => { await pool.destroy().catch(() => {}) }))
+  }
+
+  #clear (): void {
+    this.#pools.clear()
+    for (const settings of this.#settingsByKey.values()) settings.pools.clear()
   }
 }
 
-type PoolSettings = { readonly key: string, readonly options: Pool.Options }
+type PoolSettings = { readonly key: string, readonly options: Pool.Options, readonly pools: Map<string, PoolEntry> }
+type PoolEntry = { readonly pool: Pool, readonly origin: string, readonly settings: PoolSettings }

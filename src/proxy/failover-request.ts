@@ -221,7 +221,9 @@ export class FailoverRequest {
       this.#poolFor(backend, options.origin as string).dispatch(options as unknown as Dispatcher.DispatchOptions, attempt)
     } catch (error) {
       attempt.onError(error as Error)
+      return
     }
+    attempt.dispatched()
   }
 }
 
@@ -256,12 +258,23 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.#responseMs = responseMs
     this.#startedMs = request.clock.now()
     backend.begin(instance)
-    // timeouts.response covers the wait for a pooled connection too.
-    this.#timer = request.clock.setTimeout(() => {
-      if (this.#isDetached) return
+  }
+
+  /**
+   * Called once undici's dispatch has returned. A pooled connection that was
+   * free was handed over inside dispatch (onConnect came already): nothing to
+   * bound. Otherwise the request waits in the pool, or for a new connection,
+   * and timeouts.response covers that wait too. Only then is there a timer.
+   */
+  dispatched (): void {
+    if (this.#isDetached || this.#abort !== undefined) return
+    const backend = this.backend
+    const responseMs = this.#responseMs
+    this.#timer = this.#request.clock.setTimeout(() => {
+      if (this.#isDetached || this.#abort !== undefined) return
       this.#detach()
-      request.fail(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${instance.key}: no connection free within ${responseMs} ms (maxConnectionsPerInstance ${backend.options.maxConnectionsPerInstance})`, backend.name))
-    }, responseMs)
+      this.#request.fail(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${this.instance.key}: no connection free within ${responseMs} ms (maxConnectionsPerInstance ${backend.options.maxConnectionsPerInstance})`, backend.name))
+    }, Math.max(1, responseMs - this.elapsedMs))
   }
 
   get elapsedMs (): number { return this.#request.clock.now() - this.#startedMs }
@@ -278,9 +291,11 @@ class Attempt implements Dispatcher.DispatchHandler {
       return
     }
     this.#abort = abort
+    // Handed a connection inside dispatch: no wait, no timer (see dispatched()).
+    if (this.#timer === undefined) return
     // Uploading the body is bounded by client.bodyIdleTimeout, not by this timer.
     this.#waitedMs = this.elapsedMs
-    this.#timer?.cancel()
+    this.#timer.cancel()
   }
 
   /** undici core calls it once the whole request is written (not in its types). */

@@ -103,14 +103,18 @@ export function forwardResponseRawHeaders (raw: readonly Buffer[]): string[] {
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] as Buffer
     if (name.length === 10 && name.toString('latin1').toLowerCase() === 'connection') {
-      listed = [...(listed ?? []), ...connectionListed((raw[index + 1] as Buffer).toString('latin1'))]
+      const names = connectionListed((raw[index + 1] as Buffer).toString('latin1'))
+      if (names.length > 0) listed = [...(listed ?? []), ...names]
     }
   }
   const headers: string[] = []
   for (let index = 0; index < raw.length; index += 2) {
     const name = (raw[index] as Buffer).toString('latin1')
-    const lower = name.toLowerCase()
-    if (DROPPED_RESPONSE.has(lower) || listed?.includes(lower) === true) continue
+    // Only a name as long as a dropped one can be one: most names are never lower-cased.
+    if (listed !== undefined || DROPPED_RESPONSE_LENGTHS.has(name.length)) {
+      const lower = name.toLowerCase()
+      if (DROPPED_RESPONSE.has(lower) || listed?.includes(lower) === true) continue
+    }
     headers.push(name, (raw[index + 1] as Buffer).toString('latin1'))
   }
   return headers
@@ -120,6 +124,7 @@ const DROPPED_REQUEST: ReadonlySet<string> = new Set(HOP_BY_HOP_REQUEST)
 const DROPPED_REQUEST_UNTRUSTED: ReadonlySet<string> = new Set([...HOP_BY_HOP_REQUEST, ...FORWARDING])
 /** Response headers an instance's answer loses on the way: hop-by-hop ones, and its x-request-id (srvgate's own goes out). */
 export const DROPPED_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP_RESPONSE, 'x-request-id'])
+const DROPPED_RESPONSE_LENGTHS: ReadonlySet<number> = new Set([...DROPPED_RESPONSE].map((name) => name.length))
 
 /**
  * A new object with every header but the dropped ones. Copied key by key, not

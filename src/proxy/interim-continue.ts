@@ -33,9 +33,10 @@ function skipInterimContinue (socket: Socket): void {
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean
   let isAwaitingStatus = false
   let held: Buffer | undefined
-  socket.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
-    if (typeof chunk === 'string' && REQUEST_LINE.test(chunk.slice(0, 2048))) isAwaitingStatus = true
-    return write(chunk, ...rest)
+  // Per request on the hot path: no rest arguments, and the anchored pattern needs no slice.
+  socket.write = ((chunk: unknown, encoding?: unknown, callback?: unknown): boolean => {
+    if (!isAwaitingStatus && typeof chunk === 'string' && isUpperCaseLetter(chunk.charCodeAt(0)) && REQUEST_LINE.test(chunk)) isAwaitingStatus = true
+    return write(chunk, encoding, callback)
   }) as Socket['write']
   socket.read = ((size?: number): unknown => {
     if (!isAwaitingStatus && held === undefined) return read(size)
@@ -47,6 +48,11 @@ function skipInterimContinue (socket: Socket): void {
     }
     if (chunk === null || socket.readableEnded) return chunk
     while (isAwaitingStatus) {
+      // `HTTP/1.x 2…`: a final status at once (the usual case), no string made.
+      if (chunk.length >= 13 && chunk[9] !== 0x31) {
+        isAwaitingStatus = false
+        break
+      }
       const start = chunk.subarray(0, 13).toString('latin1')
       if (chunk.length < 13 && CONTINUE_PREFIXES.some((prefix) => prefix.startsWith(start))) {
         held = chunk
@@ -67,4 +73,9 @@ function skipInterimContinue (socket: Socket): void {
     }
     return chunk
   }) as Socket['read']
+}
+
+/** A request line opens with its method: an upper-case letter (chunk-size lines and bodies mostly do not). */
+function isUpperCaseLetter (code: number): boolean {
+  return code >= 65 && code <= 90
 }

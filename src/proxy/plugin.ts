@@ -254,7 +254,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       requestId: request.id
     })
     const writer = new ResponseWriter(reply.raw as ServerResponse, {
-      ownHeaders: () => ownHeaders(request.id, record, options.isDraining?.() === true && request.raw.httpVersionMajor !== 2),
+      addOwnHeaders: (headers) => { addOwnHeaders(headers, request.id, record, options.isDraining?.() === true && request.raw.httpVersionMajor !== 2) },
       onCommit: () => { reply.hijack() },
       onError: (error) => {
         // Errors from the dispatcher are ProxyErrors; anything else gets its code from the one vocabulary.
@@ -274,12 +274,11 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
  * Connection: close on HTTP/1.1 (HTTP/2 has no such field; its connections
  * are told to go with GOAWAY): what onRequest and onSend give fastify's own replies.
  */
-function ownHeaders (requestId: string, record: RequestRecord, closesConnection: boolean): Array<readonly [string, string]> {
-  const own: Array<readonly [string, string]> = [['x-request-id', requestId]]
+function addOwnHeaders (headers: string[], requestId: string, record: RequestRecord, closesConnection: boolean): void {
+  headers.push('x-request-id', requestId)
   const hsts = record.isSecure ? record.state.config.tls?.hsts : undefined
-  if (hsts !== undefined) own.push(['strict-transport-security', hsts])
-  if (closesConnection) own.push(['connection', 'close'])
-  return own
+  if (hsts !== undefined) headers.push('strict-transport-security', hsts)
+  if (closesConnection) headers.push('connection', 'close')
 }
 
 /** tls.redirectHttp: the same host (without its port), path and query, on the HTTPS listener, 308 (the method is kept). */

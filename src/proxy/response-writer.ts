@@ -3,8 +3,8 @@ import type { Dispatcher } from 'undici'
 import { forwardResponseRawHeaders } from './headers.js'
 
 export type ResponseWriterOptions = {
-  /** Headers srvgate adds to every answer (x-request-id; Connection: close while draining). */
-  readonly ownHeaders: () => ReadonlyArray<readonly [string, string]>
+  /** Adds the headers srvgate puts on every answer (x-request-id; Connection: close while draining) to a flat name, value list. */
+  readonly addOwnHeaders: (headers: string[]) => void
   /** The request failed: before the status line it gets srvgate's JSON error; after, the connection is cut. */
   readonly onError: (error: Error) => void
   /** The instance's status line is about to go to the client (fastify stops managing the reply). */
@@ -39,7 +39,7 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     if (response.destroyed) return false
     this.#options.onCommit()
     const headers = forwardResponseRawHeaders(rawHeaders)
-    for (const [name, value] of this.#options.ownHeaders()) headers.push(name, value)
+    this.#options.addOwnHeaders(headers)
     response.writeHead(statusCode, headers)
     this.#resume = resume
     return true

@@ -21,9 +21,14 @@ export class Router {
   readonly #suffix = new Map<string, number[]>()
   readonly #capture = new Map<string, number[]>()
   readonly #anyHost: number[] = []
+  /** The decision for a frontend without `{env}`: the same object for every request it takes. */
+  readonly #fixed: ReadonlyArray<RouteDecision | undefined>
+  /** Only exact hosts: a request's candidates are one map read. */
+  readonly #isExactOnly: boolean
 
   constructor (frontends: readonly FrontendConfig[]) {
     this.#frontends = frontends
+    this.#fixed = frontends.map((frontend, index) => frontend.match.host?.kind === 'capture' ? undefined : { frontend, index, env: undefined })
     frontends.forEach((frontend, index) => {
       const host = frontend.match.host
       if (host === undefined) this.#anyHost.push(index)
@@ -31,6 +36,7 @@ export class Router {
       else if (host.kind === 'suffix') push(this.#suffix, host.suffix, index)
       else push(this.#capture, host.suffix, index)
     })
+    this.#isExactOnly = this.#suffix.size === 0 && this.#capture.size === 0 && this.#anyHost.length === 0
   }
 
   route (facts: RequestFacts): RouteDecision | undefined {
@@ -39,7 +45,7 @@ export class Router {
       const frontend = this.#frontends[index] as FrontendConfig
       if (!matchesRest(frontend, facts)) continue
       const host = frontend.match.host
-      if (host?.kind !== 'capture') return { frontend, index, env: undefined }
+      if (host?.kind !== 'capture') return this.#fixed[index]
       const env = this.#captured(host.prefix, host.suffix, facts.host)
       if (env === undefined) continue
       const checked = checkEnv(frontend, env)
@@ -51,7 +57,8 @@ export class Router {
     return undefined
   }
 
-  #candidates (host: string): number[] {
+  #candidates (host: string): readonly number[] {
+    if (this.#isExactOnly) return this.#exact.get(host) ?? NONE
     const lists: number[][] = []
     const exact = this.#exact.get(host)
     if (exact !== undefined) lists.push(exact)
@@ -77,6 +84,8 @@ export class Router {
     return label.length > 0 && !label.includes('.') ? label : undefined
   }
 }
+
+const NONE: readonly number[] = []
 
 function push (map: Map<string, number[]>, key: string, index: number): void {
   const list = map.get(key)
