@@ -420,11 +420,11 @@ function stdoutDestination (): ReturnType<typeof pino.destination> {
   return stdout
 }
 
-/** Access lines, one write per turn of the event loop into the same destination (util/line-batch.ts says why). */
+/** Access lines, gathered into one write per 20 ms into the same destination (util/line-batch.ts says why). */
 function stdoutLines (): LineBatch {
   if (accessLines === undefined) {
     const destination = stdoutDestination()
-    accessLines = new LineBatch((chunk) => { destination.write(chunk) })
+    accessLines = new LineBatch((chunk) => { destination.write(chunk) }, systemClock)
   }
   return accessLines
 }

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream'
 import pino from 'pino'
 import { accessRecordOf, jsonLine, type AccessRecord } from '../../../src/proxy/access-log.js'
 import { LineBatch } from '../../../src/util/line-batch.js'
+import { ManualClock } from '../../../src/util/clock.js'
 
 const TIME = '2026-11-30T05:00:00.000Z'
 
@@ -74,22 +75,30 @@ test('numbers that JSON cannot hold are written as null, never as bare NaN', () 
   assert.equal(parsed.upstreamMs, null)
 })
 
-test('LineBatch: the lines of one turn go out as one write, in order, on the next turn', async () => {
+test('LineBatch: lines wait at most maxDelayMs, then go out as one write, in order', () => {
+  const clock = new ManualClock()
   const writes: string[] = []
-  const batch = new LineBatch((chunk) => { writes.push(chunk) })
+  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxDelayMs: 20 })
   batch.push('a\n')
+  clock.advance(10)
   batch.push('b\n')
-  assert.deepEqual(writes, [], 'nothing is written inside the turn')
-  await new Promise((resolve) => setImmediate(resolve))
+  clock.advance(9)
+  assert.deepEqual(writes, [], 'nothing is written before the first line has waited 20 ms')
+  clock.advance(1)
   assert.deepEqual(writes, ['a\nb\n'])
   batch.push('c\n')
-  await new Promise((resolve) => setImmediate(resolve))
+  clock.advance(19)
+  assert.deepEqual(writes, ['a\nb\n'], 'a new batch starts its own 20 ms')
+  clock.advance(1)
   assert.deepEqual(writes, ['a\nb\n', 'c\n'])
+  clock.advance(1000)
+  assert.equal(writes.length, 2, 'an idle batch writes nothing')
 })
 
 test('LineBatch: a full batch is written at once, and flush writes what is pending (the exit path)', () => {
+  const clock = new ManualClock()
   const writes: string[] = []
-  const batch = new LineBatch((chunk) => { writes.push(chunk) }, 8)
+  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxChars: 8 })
   batch.push('1234\n')
   batch.push('5678\n')
   assert.deepEqual(writes, ['1234\n5678\n'])
@@ -97,4 +106,6 @@ test('LineBatch: a full batch is written at once, and flush writes what is pendi
   batch.flush()
   batch.flush()
   assert.deepEqual(writes, ['1234\n5678\n', 'x\n'])
+  clock.advance(1000)
+  assert.equal(writes.length, 2, 'the flushed batch\'s timer is gone with it')
 })
