@@ -91,6 +91,8 @@ export type Candidate = {
 
 export type Gateway = {
   readonly publicApp: FastifyInstance
+  /** The process's logger (pino JSON lines on stdout; silent when logging is off). */
+  readonly log: FastifyBaseLogger
   /** The HTTPS listener, when listen.https is set (server.ts and workers listen on it). */
   readonly tlsListener: TlsListener | undefined
   readonly adminApp: FastifyInstance
@@ -122,11 +124,15 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? systemRandom
   // Every log line, run or demo: ISO 8601 times and level names, what people and log shippers read without a table.
-  const logger = deps.logger === undefined || deps.logger === false
-    ? false
-    : { stream: stdoutDestination(), ...(typeof deps.logger === 'object' ? deps.logger : {}), timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }
+  const pinoLog = deps.logger === undefined || deps.logger === false
+    ? undefined
+    : pino({ ...(typeof deps.logger === 'object' ? deps.logger as pino.LoggerOptions : {}), timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }, stdoutDestination())
   const publicApp = Fastify({
-    logger,
+    // fastify gets no logger of its own: with one it makes a pino child and two response
+    // listeners for every request (~3 µs, docs/BENCHMARKS.md). request.log and reply.log,
+    // where fastify reports what goes wrong with a request, come from RequestLogger instead.
+    logger: false,
+    ...(pinoLog === undefined ? {} : { childLoggerFactory: (_none: FastifyBaseLogger, bindings: pino.Bindings) => new RequestLogger(pinoLog, bindings) as unknown as FastifyBaseLogger }),
     // One access-log line per request comes from proxy/plugin.ts instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (request) => requestIdOf(request.headers['x-request-id']),
@@ -142,6 +148,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     // Requests Node cannot parse still get a JSON answer with an x-request-id and an access-log line (spec §3).
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => { onClientError(error, socket) }
   })
+  /** srvgate's own lines (discovery, health, reloads, certificates, listening, draining). */
+  const log: FastifyBaseLogger = pinoLog ?? publicApp.log
   const onClientError = (error: NodeJS.ErrnoException, socket: Duplex): void => {
     // The client reset or ended its connection mid-request: nobody to answer (a request under way logs 499).
     if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') {
@@ -158,7 +166,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   let state: RoutingState
   const role = deps.role ?? 'single'
   const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role, certificates: () => tlsListener?.store.certificates ?? [], upstreamConnections: () => dispatcher.openConnections })
-  const onError = (error: unknown): void => { publicApp.log.error({ err: error }, 'discovery failed unexpectedly') }
+  const onError = (error: unknown): void => { log.error({ err: error }, 'discovery failed unexpectedly') }
   // app.ts owns the resolver caches across reloads: unchanged resolvers keep theirs.
   let caches = new ResolverCaches(config.resolvers, { clock, random, dnsObserver: metrics.dnsObserver, onCacheRead: metrics.onCacheRead, onError })
   const workers = deps.workers
@@ -176,7 +184,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
         retireDeparted(removed)
       },
       activeCheckChanged: (backend, instance, isFailing) => {
-        publicApp.log[isFailing ? 'warn' : 'info']({ backend, instance: instance.key }, isFailing ? 'instance failing its health check: taken out' : 'instance passing its health check again')
+        log[isFailing ? 'warn' : 'info']({ backend, instance: instance.key }, isFailing ? 'instance failing its health check: taken out' : 'instance passing its health check again')
       },
       discoveryChanged: workers === undefined ? undefined : (backend) => { workers.discoveryChanged(generation, backend) },
       healthChanged: workers === undefined ? undefined : (backend, key) => { workers.healthChanged(generation, backend, key) }
@@ -203,8 +211,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
   const status = { isStarted: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
 
-  const accessLog = new AccessLog(config.accessLog.format, publicApp.log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(publicApp.log))
-  const log = accessLog
+  const accessLog = new AccessLog(config.accessLog.format, log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(log))
   /** A request answered on the raw socket (Node could not parse it, or CONNECT): same JSON shape, one access-log line. */
   const refuseRaw = (socket: Duplex, request: IncomingMessage | undefined, error: GatewayError): void => {
     const requestId = requestIdOf(request?.headers['x-request-id'])
@@ -212,7 +219,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     writeRawReply(socket, requestId, errorReply(error))
     metrics.requestRefused({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
     const peer = (socket as { remoteAddress?: string }).remoteAddress ?? ''
-    log.record(accessRecordOf(request, { requestId, clientIp: peer, status, durationMs: 0, error: error.code, errorDetail: error.message }))
+    accessLog.record(accessRecordOf(request, { requestId, clientIp: peer, status, durationMs: 0, error: error.code, errorDetail: error.message }))
   }
   // srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket).
   const onConnectMethod = (request: IncomingMessage, socket: Duplex): void => {
@@ -226,7 +233,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     ? undefined
     : new TlsListener(await CertificateStore.load(config.tls, clock.wallNow()), config.tls, (request, response) => { publicApp.routing(request as never, response as never) }, metrics.tlsEvents, config.client.headersTimeoutMs)
   const warnExpiring = (store: CertificateStore): void => {
-    for (const warning of store.warnings) publicApp.log.warn({ path: warning.path }, `certificate: ${warning.message}`)
+    for (const warning of store.warnings) log.warn({ path: warning.path }, `certificate: ${warning.message}`)
   }
   if (tlsListener !== undefined) {
     warnExpiring(tlsListener.store)
@@ -279,7 +286,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       warnExpiring(candidate.certificates)
     }
     applyClientLimits(publicApp, next)
-    log.format = next.accessLog.format
+    accessLog.format = next.accessLog.format
     status.loadedAt = isoNow(clock)
     status.lastReload = { at: status.loadedAt, result: 'ok' }
     metrics.reloaded(true)
@@ -320,6 +327,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 
   const gateway: Gateway = {
     publicApp,
+    log,
     adminApp,
     dispatcher,
     metrics,
@@ -343,9 +351,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       if (!result.ok) {
         status.lastReload = { at: isoNow(clock), result: 'error', error: result.errors.join('; ') }
         metrics.reloaded(false)
-        publicApp.log.error({ errors: result.errors }, 'reload failed; the previous configuration stays in use')
+        log.error({ errors: result.errors }, 'reload failed; the previous configuration stays in use')
       } else {
-        publicApp.log.info({ summary: result.summary }, 'configuration reloaded')
+        log.info({ summary: result.summary }, 'configuration reloaded')
       }
       return result
     },
@@ -362,7 +370,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     }
   }
   await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining })
-  const upgrades = { state: () => state, dispatcher, log: publicApp.log, accessLog, clock, onFinished: metrics.requestRefused }
+  const upgrades = { state: () => state, dispatcher, log, accessLog, clock, onFinished: metrics.requestRefused }
   handleUpgrades(publicApp.server, upgrades)
   // WebSockets over HTTP/1.1 on the HTTPS listener too.
   if (tlsListener !== undefined) handleUpgrades(tlsListener.server as never, upgrades)
@@ -427,6 +435,40 @@ function stdoutLines (): LineBatch {
     accessLines = new LineBatch((chunk) => { destination.write(chunk) }, systemClock)
   }
   return accessLines
+}
+
+/**
+ * request.log and reply.log: a child of the process's logger carrying the
+ * request id, made only when a line about the request is written (fastify's
+ * own warnings and errors about a request come through here). Not made per
+ * request: fastify's factory runs for every request, and a pino child costs
+ * its bindings' serialization.
+ */
+export class RequestLogger {
+  readonly #parent: pino.Logger
+  readonly #bindings: pino.Bindings
+  #child: pino.Logger | undefined
+
+  constructor (parent: pino.Logger, bindings: pino.Bindings) {
+    this.#parent = parent
+    this.#bindings = bindings
+  }
+
+  get #logger (): pino.Logger {
+    this.#child ??= this.#parent.child(this.#bindings)
+    return this.#child
+  }
+
+  get level (): string { return this.#parent.level }
+  set level (level: string) { this.#logger.level = level }
+  fatal (...args: unknown[]): void { Reflect.apply(this.#logger.fatal, this.#logger, args) }
+  error (...args: unknown[]): void { Reflect.apply(this.#logger.error, this.#logger, args) }
+  warn (...args: unknown[]): void { Reflect.apply(this.#logger.warn, this.#logger, args) }
+  info (...args: unknown[]): void { Reflect.apply(this.#logger.info, this.#logger, args) }
+  debug (...args: unknown[]): void { Reflect.apply(this.#logger.debug, this.#logger, args) }
+  trace (...args: unknown[]): void { Reflect.apply(this.#logger.trace, this.#logger, args) }
+  silent (): void {}
+  child (bindings: pino.Bindings, options?: pino.ChildLoggerOptions): pino.Logger { return this.#logger.child(bindings, options) }
 }
 
 /** The logger's serialized base fields (pid, hostname), for lines srvgate writes itself; none when logging is off. */

@@ -61,7 +61,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     loadConfig: async () => await readConfigFile(configPath),
     ...(pool === undefined ? {} : { role: 'primary' as const, workers: pool })
   })
-  const log = gateway.publicApp.log
+  const log = gateway.log
   if (config.statePath !== undefined) {
     const statePath = config.statePath
     writer = new StateFileWriter(statePath, () => gateway.state.registry.savedSets(), {
@@ -134,7 +134,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
 
 async function startDnsFace (gateway: Gateway, dns: NonNullable<GatewayConfig['dns']>, addresses: PublicAddresses): Promise<DnsFace> {
   const metrics = gateway.metrics
-  const log = gateway.publicApp.log
+  const log = gateway.log
   const face = new DnsFace({
     view: (address) => faceView(gateway.state.config, gateway.state.registry, address),
     config: () => gateway.state.config.dns,

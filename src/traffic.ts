@@ -35,7 +35,7 @@ export async function listenTraffic (gateway: Gateway, listen: GatewayConfig['li
  * is destroyed, so this always ends within delay + timeout + ~1 s.
  */
 export async function drainTraffic (gateway: Gateway): Promise<void> {
-  const log = gateway.publicApp.log
+  const log = gateway.log
   const { delayMs, timeoutMs } = gateway.state.config.drain
   gateway.setDraining()
   log.info({ delayMs, timeoutMs }, 'draining: readyz answers 503')

@@ -266,7 +266,7 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
     return ExitCode.UNAVAILABLE
   }
   const gateway = running
-  const log = gateway.gateway.publicApp.log
+  const log = gateway.gateway.log
   if (isHangupPending) void gateway.reload()
   const watcher = values.watch === true
     ? watchConfigFile(file, () => {

@@ -114,7 +114,7 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
       return
     }
     queue = queue.then(async () => { await handle(message) }).catch((error: unknown) => {
-      gateway?.publicApp.log.error({ err: error }, 'cluster message failed')
+      gateway?.log.error({ err: error }, 'cluster message failed')
     })
   })
   // The primary is gone (killed): nobody will tell us to drain, so drain now.
