@@ -16,10 +16,11 @@ import { FailoverRequest, type DispatcherEvents, type ProxyContext } from './fai
  * the pools.
  */
 export class GatewayDispatcher {
-  /** One keep-alive pool per (pool settings, instance origin): an instance that leaves is closed alone. */
-  readonly #pools = new Map<string, PoolEntry>()
   readonly #settings = new WeakMap<BackendOptions, PoolSettings>()
-  /** Backends with the same pool settings share one PoolSettings (and so their pools), across reloads too. */
+  /**
+   * Backends with the same pool settings share one PoolSettings, across reloads too; each holds
+   * one keep-alive pool per instance origin (an instance that leaves is closed alone).
+   */
   readonly #settingsByKey = new Map<string, PoolSettings>()
   readonly #events: DispatcherEvents
   readonly #clock: Clock
@@ -43,31 +44,21 @@ export class GatewayDispatcher {
    */
   poolFor (backend: Backend, origin: string): Pool {
     const settings = this.#settingsOf(backend.options)
-    // Per request: one map read by the origin string; the settings' key is built once, not per request.
+    // Per request: one map read by the origin string.
     const existing = settings.pools.get(origin)
-    if (existing !== undefined) return existing.pool
-    const key = `${settings.key} ${origin}`
+    if (existing !== undefined) return existing
     const pool = new Pool(origin, settings.options)
     // Like undici's Agent: a pool whose last connection went away is dropped (bounded by the instances in use).
     const dropIfIdle = (): void => {
       const stats = pool.stats
       if (stats.connected > 0 || stats.running > 0 || stats.pending > 0) return
-      if (this.#pools.get(key)?.pool === pool) this.#forget(key)
+      if (settings.pools.get(origin) === pool) settings.pools.delete(origin)
       void pool.close().catch(() => {})
     }
     pool.on('disconnect', dropIfIdle)
     pool.on('connectionError', dropIfIdle)
-    const entry = { pool, origin, settings }
-    this.#pools.set(key, entry)
-    settings.pools.set(origin, entry)
+    settings.pools.set(origin, pool)
     return pool
-  }
-
-  #forget (key: string): void {
-    const entry = this.#pools.get(key)
-    if (entry === undefined) return
-    this.#pools.delete(key)
-    if (entry.settings.pools.get(entry.origin) === entry) entry.settings.pools.delete(entry.origin)
   }
 
   /**
@@ -76,17 +67,19 @@ export class GatewayDispatcher {
    * so no keep-alive connection to a departed address is left behind.
    */
   retire (origins: ReadonlySet<string>): void {
-    for (const [key, { pool, origin }] of this.#pools) {
-      if (!origins.has(origin)) continue
-      this.#forget(key)
-      void pool.close().catch(() => {})
+    for (const { pools } of this.#settingsByKey.values()) {
+      for (const [origin, pool] of pools) {
+        if (!origins.has(origin)) continue
+        pools.delete(origin)
+        void pool.close().catch(() => {})
+      }
     }
   }
 
   /** Connections open to instances now (srvgate_upstream_connections). */
   get openConnections (): number {
     let total = 0
-    for (const { pool } of this.#pools.values()) total += pool.stats.connected
+    for (const pool of this.#allPools()) total += pool.stats.connected
     return total
   }
 
@@ -103,7 +96,6 @@ export class GatewayDispatcher {
         return shared
       }
       settings = {
-        key,
         pools: new Map(),
         options: {
           connect: tolerantConnector({ timeout: timeouts.connectMs, ...secure }),
@@ -121,23 +113,24 @@ export class GatewayDispatcher {
 
   /** Let in-flight requests finish, then close every pool. */
   async close (): Promise<void> {
-    const pools = [...this.#pools.values()]
-    this.#clear()
-    await Promise.all(pools.map(async ({ pool }) => { await pool.close().catch(() => {}) }))
+    await Promise.all(this.#takeAll().map(async (pool) => { await pool.close().catch(() => {}) }))
   }
 
   /** Close every pool now: queued and running requests fail (drain.timeout has passed). */
   async destroy (): Promise<void> {
-    const pools = [...this.#pools.values()]
-    this.#clear()
-    await Promise.all(pools.map(async ({ pool }) => { await pool.destroy().catch(() => {}) }))
+    await Promise.all(this.#takeAll().map(async (pool) => { await pool.destroy().catch(() => {}) }))
   }
 
-  #clear (): void {
-    this.#pools.clear()
+  * #allPools (): Generator<Pool> {
+    for (const { pools } of this.#settingsByKey.values()) yield * pools.values()
+  }
+
+  /** Every pool, each map emptied: nothing is handed out again. */
+  #takeAll (): Pool[] {
+    const pools = [...this.#allPools()]
     for (const settings of this.#settingsByKey.values()) settings.pools.clear()
+    return pools
   }
 }
 
-type PoolSettings = { readonly key: string, readonly options: Pool.Options, readonly pools: Map<string, PoolEntry> }
-type PoolEntry = { readonly pool: Pool, readonly origin: string, readonly settings: PoolSettings }
+type PoolSettings = { readonly options: Pool.Options, readonly pools: Map<string, Pool> }

@@ -128,10 +128,7 @@ test('client: the DNS server down 15 s under load: 0 failed requests from the st
   let isDone = false
   const running = loadThrough(client, () => isDone, { concurrency: 4 })
   await sleep(300)
-  const port = dns.port
-  await dns.stop()
-  await sleep(15_000)
-  await dns.listen(port)
+  await dns.outage(15_000)
   await sleep(500)
   isDone = true
   const result = await running

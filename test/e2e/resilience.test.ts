@@ -71,10 +71,7 @@ for (const workers of WORKER_COUNTS) test(`the DNS server stopped for 15 s under
   let isDone = false
   const running = load(get, { concurrency: 4, until: () => isDone, maxRequests: 100_000 })
   await sleep(500)
-  const port = dns.port
-  await dns.stop()
-  await sleep(15_000)
-  await dns.listen(port)
+  await dns.outage(15_000)
   await sleep(1000)
   isDone = true
   const result = await running

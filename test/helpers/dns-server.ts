@@ -116,6 +116,14 @@ export class ConsulLikeDnsServer {
     udp?.send(bytes, client.port, client.address)
   }
 
+  /** DNS down for `ms`, then back on the same port (the resolvers under test keep their nameserver address). */
+  async outage (ms: number): Promise<void> {
+    const port = this.port
+    await this.stop()
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    await this.listen(port)
+  }
+
   async stop (): Promise<void> {
     const server = this.#server
     if (server === undefined) return
