@@ -9,6 +9,10 @@
  * nginx from Debian (1.22) cannot follow SRV records (open-source nginx
  * learned `service=` in 1.27.3): it gets the three instances written in its
  * file, a baseline of what proxying costs without discovery.
+ *
+ * The stack floors (bench/stack-floor.mjs) are undici's dispatch behind
+ * fastify and behind bare node:http with none of srvgate's code: what the
+ * stack srvgate is built on does at the same load, its throughput and its tail.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -66,7 +70,16 @@ export async function peersSection (report: (name: string, value: string, target
       for (const procs of [2, 1]) await add(`Caddy ${version('caddy', ['version'])}, GOMAXPROCS ${procs}`, (port) => startCaddy(dir, port, nameserver, procs))
     }
     await add(`nginx ${version('nginx', ['-v'])} (static upstream), 2 workers`, (port) => startNginxProxy(dir, port, instancePorts))
+    // What the named stack costs with none of srvgate's code: undici dispatch behind fastify, and behind bare node:http.
+    for (const server of ['fastify', 'http']) {
+      await add(`stack floor: undici dispatch behind ${server === 'http' ? 'node:http' : 'fastify'}, 2 workers`, (port) => spawn(process.execPath, ['bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
+    }
     for (const workers of [2, 1]) await add(`srvgate, ${workers} worker${workers === 1 ? '' : 's'}`, (port) => startSrvgate(dir, port, nameserver, workers))
+    // BENCH_NODE_VARIANTS="name:--flag --flag;name2:--flag" adds srvgate (2 workers) under other Node flags, side by side.
+    for (const variant of (process.env.BENCH_NODE_VARIANTS ?? '').split(';').filter((part) => part.includes(':'))) {
+      const [name, flags] = variant.split(/:(.*)/s) as [string, string]
+      await add(`srvgate, 2 workers, ${name}`, (port) => startSrvgate(dir, port, nameserver, 2, undefined, flags.split(' ').filter(Boolean)))
+    }
 
     const results = new Map<string, WrkResult[]>()
     const cpu = new Map<string, number>()
@@ -104,6 +117,11 @@ export async function peersSection (report: (name: string, value: string, target
       const haproxy = median(haproxy2.name) as WrkResult
       report('srvgate (2 workers) / HAProxy (nbthread 2), req/s', `${(srvgate2.requestsPerSecond / haproxy.requestsPerSecond).toFixed(2)}×`, 'stretch 0.5×')
       report('srvgate (2 workers) p99 / HAProxy (nbthread 2) p99', `${(srvgate2.p99Ms / haproxy.p99Ms).toFixed(2)}×`, '≤ 2×')
+    }
+    // The floors' ratios say what the target asks of the stack itself, at the same load.
+    for (const floor of contestants.filter((candidate) => candidate.name.startsWith('stack floor'))) {
+      const result = median(floor.name) as WrkResult
+      if (haproxy2 !== undefined) report(`${floor.name.replace(', 2 workers', '')}: p99 / HAProxy's`, `${(result.p99Ms / (median(haproxy2.name) as WrkResult).p99Ms).toFixed(2)}×`)
     }
     if (process.env.BENCH_HTTPS !== '0') await httpsRows(report, dir, nameserver, children)
   } finally {
@@ -283,7 +301,7 @@ ${tls === undefined ? 'http' : 'https'}://:${port} {
   return spawn('unshare', ['--mount', 'sh', '-c', command], { stdio: 'ignore', env: { ...process.env, GOMAXPROCS: String(procs), HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } })
 }
 
-function startSrvgate (dir: string, port: number, nameserver: string, workers: number, tls?: BenchTls): ChildProcess {
+function startSrvgate (dir: string, port: number, nameserver: string, workers: number, tls?: BenchTls, nodeFlags: readonly string[] = []): ChildProcess {
   const file = join(dir, `srvgate-${workers}${tls === undefined ? '' : '-tls'}.yaml`)
   writeFileSync(file, `
 listen: { ${tls === undefined ? 'http' : 'https'}: "127.0.0.1:${port}", admin: "127.0.0.1:0" }
@@ -295,5 +313,5 @@ backends: { web: { discovery: { resolver: bind, srv: ${SRV} }, balance: round-ro
 frontends: [ { name: www, match: { host: ${HOST} }, backend: web }, { name: local, match: { host: localhost }, backend: web } ]
 `)
   // Default logging: one JSON access-log line per request, as operators run it.
-  return spawn(process.execPath, ['dist/main.js', 'run', '-c', file], { stdio: 'ignore' })
+  return spawn(process.execPath, [...nodeFlags, 'dist/main.js', 'run', '-c', file], { stdio: 'ignore' })
 }
