@@ -39,12 +39,17 @@ test('admin: healthz, readyz, metrics and state', async (t) => {
   assert.equal((await send(`${gateway.adminUrl}/healthz`)).status, 200)
   assert.equal((await send(`${gateway.adminUrl}/readyz`)).status, 200)
   ;(upstreams[0] as Upstream).behaviour = (_request, response) => { response.statusCode = 500; response.end('{}'); return true }
-  for (let round = 0; round < 6; round++) await get()
+  let answered5xx = 0
+  for (let round = 0; round < 6; round++) if ((await get()).status >= 500) answered5xx++
   await send(`${gateway.url}/`, { host: 'nowhere.example.org' })
+  // Two failures eject the instance; with several workers (the default here) the ejection
+  // applies one IPC round trip later, so a request routed meanwhile may still reach it.
+  // Whatever the count, the metrics must say exactly what the client saw.
+  assert.ok(answered5xx >= 2 && answered5xx <= 4, `5xx answers: ${answered5xx}`)
 
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-  assert.match(metrics, /srvgate_http_requests_total\{frontend="prod",backend="web-prod",status_class="2xx"\} \d+/)
-  assert.match(metrics, /srvgate_http_requests_total\{frontend="prod",backend="web-prod",status_class="5xx"\} 2/)
+  assert.match(metrics, new RegExp(`srvgate_http_requests_total\\{frontend="prod",backend="web-prod",status_class="2xx"\\} ${6 - answered5xx}\n`))
+  assert.match(metrics, new RegExp(`srvgate_http_requests_total\\{frontend="prod",backend="web-prod",status_class="5xx"\\} ${answered5xx}\n`))
   // A request with no route is labelled, not left with empty labels.
   assert.match(metrics, /srvgate_http_requests_total\{frontend="\(none\)",backend="\(none\)",status_class="4xx"\} 1/)
   assert.doesNotMatch(metrics, /frontend=""/)
