@@ -7,6 +7,7 @@ import type { FinishedRequest } from '../proxy/plugin.js'
 import type { Clock } from '../util/clock.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'
 import type { ServedCertificate } from '../tls/certificates.js'
+import { HistogramTally } from './histogram-tally.js'
 
 /** Instance states as the metrics and /admin/state name them. */
 export type InstanceState = 'up' | 'ejected' | 'failing-check' | 'dns-removed'
@@ -77,7 +78,8 @@ export class GatewayMetrics {
       help: 'Time from a request\'s arrival to the end of its answer, at the edge, by frontend, backend and status class.',
       labelNames: ['frontend', 'backend', 'status_class'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: edge
+      registers: edge,
+      collect () { for (const byBackend of self.#edgeChildren.values()) for (const byStatus of byBackend.values()) for (const tally of byStatus.values()) tally.duration.flush() }
     })
     this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers: edge, collect () { this.set(self.#inFlight) } })
     this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers: edgeControl })
@@ -89,7 +91,8 @@ export class GatewayMetrics {
       help: 'Time from sending a request to an instance until its response headers (or failure), per attempt.',
       labelNames: ['backend', 'outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers
+      registers,
+      collect () { for (const tally of self.#latencyChildren.values()) tally.flush() }
     })
     this.retries = new Counter({ name: 'srvgate_upstream_retries_total', help: 'Requests sent again to another instance, by reason.', labelNames: ['backend', 'reason'], registers })
     this.ejections = new Counter({ name: 'srvgate_outlier_ejections_total', help: 'Instances ejected by passive health checks.', labelNames: ['backend'], registers: control })
@@ -176,7 +179,7 @@ export class GatewayMetrics {
   readonly #edgeChildren = new Map<string, Map<string, Map<string, EdgeTally>>>()
   #edgeCount = 0
   readonly #protocolTallies = new Map<string, Tally<'protocol'>>()
-  readonly #latencyChildren = new Map<string, { observe: (value: number) => void }>()
+  readonly #latencyChildren = new Map<string, HistogramTally<'backend' | 'outcome'>>()
   #inFlight = 0
 
   /** DNS queries sent since start (the dashboard's chart). */
@@ -209,19 +212,22 @@ export class GatewayMetrics {
       byBackend.set(backend, byStatus)
     }
     let children = byStatus.get(statusClass)
-    if (children === undefined) {
+    // Bounded by frontends × metric labels × status classes (templated backends share a label).
+    if (children === undefined && this.#edgeCount < MAX_COUNTED) {
       const labels = { frontend, backend, status_class: statusClass }
-      children = { labels, pending: 0, duration: this.requestDuration.labels(labels) }
-      // Bounded by frontends × metric labels × status classes (templated backends share a label).
-      if (this.#edgeCount < MAX_COUNTED) {
-        byStatus.set(statusClass, children)
-        this.#edgeCount++
-      } else {
-        this.requests.inc(labels)
-      }
+      children = { labels, pending: 0, duration: new HistogramTally(this.requestDuration, labels) }
+      byStatus.set(statusClass, children)
+      this.#edgeCount++
     }
-    children.pending++
-    children.duration.observe(request.durationSeconds)
+    if (children !== undefined) {
+      children.pending++
+      children.duration.observe(request.durationSeconds)
+    } else {
+      // Past the bound: prom-client's own calls, nothing kept here.
+      const labels = { frontend, backend, status_class: statusClass }
+      this.requests.inc(labels)
+      this.requestDuration.observe(labels, request.durationSeconds)
+    }
     // Rare enough (splits, failover) that prom-client's label lookup is fine here.
     if (request.split !== undefined) this.splitRequests.labels(request.split, backend).inc()
     if (request.failoverTarget !== undefined) this.failoverRequests.labels(backend, request.failoverTarget).inc()
@@ -262,12 +268,12 @@ export class GatewayMetrics {
 
   #latencyChild (backend: string, outcome: Outcome): { observe: (value: number) => void } {
     const key = `${backend}\u0000${outcome}`
-    let child = this.#latencyChildren.get(key)
-    if (child === undefined) {
-      child = this.upstreamLatency.labels({ backend, outcome })
-      if (this.#latencyChildren.size < MAX_COUNTED) this.#latencyChildren.set(key, child)
-    }
-    return child
+    const child = this.#latencyChildren.get(key)
+    if (child !== undefined) return child
+    if (this.#latencyChildren.size >= MAX_COUNTED) return this.upstreamLatency.labels({ backend, outcome })
+    const tally = new HistogramTally(this.upstreamLatency, { backend, outcome })
+    this.#latencyChildren.set(key, tally)
+    return tally
   }
 
   /** The HTTPS listener's handshakes (tls/listener.ts reports them). */
@@ -296,7 +302,7 @@ const MAX_COUNTED = 4096
  * even through a bound child, which cost ~1 µs a request (docs/BENCHMARKS.md).
  */
 type Tally<Label extends string> = { readonly labels: Partial<Record<Label, string>>, pending: number }
-type EdgeTally = Tally<'frontend' | 'backend' | 'status_class'> & { readonly duration: { observe: (value: number) => void } }
+type EdgeTally = Tally<'frontend' | 'backend' | 'status_class'> & { readonly duration: HistogramTally<'frontend' | 'backend' | 'status_class'> }
 
 function flushTallies<Label extends string> (counter: Counter<Label>, tallies: Iterable<Tally<Label>>): void {
   for (const tally of tallies) {

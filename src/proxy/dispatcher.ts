@@ -4,7 +4,8 @@ import type { Backend } from '../upstream/backend.js'
 import type { BackendOptions } from '../config/types.js'
 import { tolerantConnector } from './interim-continue.js'
 import { systemClock, type Clock } from '../util/clock.js'
-import { FailoverRequest, type DispatcherEvents, type ProxyContext } from './failover-request.js'
+import { FailoverRequest, type DispatcherEvents, type FailoverDeps, type ProxyContext } from './failover-request.js'
+import { ConnectionWaits } from './connection-waits.js'
 
 /**
  * Where every proxied request goes (plugin.ts for requests, upgrade.ts for
@@ -22,20 +23,16 @@ export class GatewayDispatcher {
    * one keep-alive pool per instance origin (an instance that leaves is closed alone).
    */
   readonly #settingsByKey = new Map<string, PoolSettings>()
-  readonly #events: DispatcherEvents
-  readonly #clock: Clock
+  readonly #deps: FailoverDeps
 
   constructor (events: DispatcherEvents = {}, clock: Clock = systemClock) {
-    this.#events = events
-    this.#clock = clock
+    this.#deps = { poolFor: (backend, origin) => this.poolFor(backend, origin), clock, events, waits: new ConnectionWaits(clock) }
   }
 
   /** Send one request (method, path, headers; the body comes from the context) to the context's backend. */
   forward (context: ProxyContext, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    new FailoverRequest(this.#poolFor, this.#clock, context, options, handler, this.#events).start()
+    new FailoverRequest(this.#deps, context, options, handler).start()
   }
-
-  readonly #poolFor = (backend: Backend, origin: string): Pool => this.poolFor(backend, origin)
 
   /**
    * The pool for one instance under a backend's settings (connect timeout,

@@ -7,6 +7,7 @@ import type { ClientGone } from './client-gone.js'
 import { ReplayableBody } from './replayable-body.js'
 import { judgeAttempt, type AttemptResult, type Verdict } from './retry-policy.js'
 import type { Clock, Timer } from '../util/clock.js'
+import type { ConnectionWaits, WaitingAttempt } from './connection-waits.js'
 
 /** What the dispatcher knows of one proxied request; also read by the access log. */
 export type ProxyContext = {
@@ -72,6 +73,14 @@ export type DispatcherEvents = {
 /** Where an attempt is sent: the keep-alive pool for one instance under a backend's settings. */
 export type PoolFor = (backend: Backend, origin: string) => Dispatcher
 
+/** What every FailoverRequest of one GatewayDispatcher shares. */
+export type FailoverDeps = {
+  readonly poolFor: PoolFor
+  readonly clock: Clock
+  readonly events: DispatcherEvents
+  readonly waits: ConnectionWaits
+}
+
 /** A pool wait under this share of timeouts.response is left to undici's headersTimeout. */
 const POOL_WAIT_SLACK = 0.02
 
@@ -81,31 +90,28 @@ const POOL_WAIT_SLACK = 0.02
  * through judgeAttempt (retry-policy.ts), whose verdict this class carries out.
  */
 export class FailoverRequest {
-  readonly #poolFor: PoolFor
-  readonly #clock: Clock
+  readonly #deps: FailoverDeps
   readonly #context: ProxyContext
   readonly #options: Dispatcher.DispatchOptions
   readonly #downstream: Dispatcher.DispatchHandler
-  readonly #events: DispatcherEvents
   readonly #body: ReplayableBody | undefined
   #isCommitted = false
   #isAborted = false
   #isFinished = false
   #current: Attempt | undefined
 
-  constructor (poolFor: PoolFor, clock: Clock, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler, events: DispatcherEvents) {
-    this.#poolFor = poolFor
-    this.#clock = clock
+  constructor (deps: FailoverDeps, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler) {
+    this.#deps = deps
     this.#context = context
     this.#options = options
     this.#downstream = downstream
-    this.#events = events
     const body = context.body ?? options.body
-    this.#body = body instanceof Readable ? new ReplayableBody(body, context.bodyIdleTimeoutMs, clock) : undefined
+    this.#body = body instanceof Readable ? new ReplayableBody(body, context.bodyIdleTimeoutMs, deps.clock) : undefined
   }
 
   get downstream (): Dispatcher.DispatchHandler { return this.#downstream }
-  get clock (): Clock { return this.#clock }
+  get clock (): Clock { return this.#deps.clock }
+  get waits (): ConnectionWaits { return this.#deps.waits }
   get context (): ProxyContext { return this.#context }
   get isCommitted (): boolean { return this.#isCommitted }
 
@@ -148,7 +154,7 @@ export class FailoverRequest {
   retry (reason: string): void {
     this.#context.retries++
     this.#context.retryReasons.push(reason)
-    this.#events.retried?.(this.#context.backend.metricLabel, reason)
+    this.#deps.events.retried?.(this.#context.backend.metricLabel, reason)
     this.#next()
   }
 
@@ -172,7 +178,7 @@ export class FailoverRequest {
 
   report (attempt: Attempt, outcome: Outcome): void {
     attempt.backend.report(attempt.instance, outcome)
-    this.#events.attemptFinished?.(attempt.backend.metricLabel, attempt.instance, outcome, attempt.elapsedMs)
+    this.#deps.events.attemptFinished?.(attempt.backend.metricLabel, attempt.instance, outcome, attempt.elapsedMs)
   }
 
   /**
@@ -203,7 +209,7 @@ export class FailoverRequest {
     tried.add(instance.key)
     this.#context.instance = instance
     this.#context.servedBy = backend
-    this.#events.picked?.(backend.metricLabel, instance, tried.size)
+    this.#deps.events.picked?.(backend.metricLabel, instance, tried.size)
     const attempt = new Attempt(this, backend, instance, backend.options.timeouts.responseMs)
     this.#current = attempt
     // Copied key by key: a spread object given more keys costs microseconds on Node 20 (see headers.ts).
@@ -218,7 +224,7 @@ export class FailoverRequest {
     // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
     options.bodyTimeout = backend.options.timeouts.responseMs
     try {
-      this.#poolFor(backend, options.origin as string).dispatch(options as unknown as Dispatcher.DispatchOptions, attempt)
+      this.#deps.poolFor(backend, options.origin as string).dispatch(options as unknown as Dispatcher.DispatchOptions, attempt)
     } catch (error) {
       attempt.onError(error as Error)
       return
@@ -235,7 +241,7 @@ export class FailoverRequest {
  * ran out in the pool queue), undici's later calls are ignored: a request
  * undici cannot unqueue is aborted the moment it gets a connection.
  */
-class Attempt implements Dispatcher.DispatchHandler {
+class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
   /** The backend of the chain the instance belongs to: its health counts the attempt. */
   readonly backend: Backend
   readonly instance: Instance
@@ -264,12 +270,16 @@ class Attempt implements Dispatcher.DispatchHandler {
    * Called once undici's dispatch has returned. A connection handed over
    * inside dispatch (onConnect came already) needs no bound. Otherwise the
    * request waits in the pool, or for a new connection, and timeouts.response
-   * covers that wait too. Since undici 7.30 an idle keep-alive connection is
-   * checked for one event-loop turn before it is reused (GHSA-35p6-xmwp-9g52),
-   * so nearly every request gets here with no connection yet and arms the
-   * timer (measured: one per request at 16k req/s; ~0.5 µs).
+   * covers that wait too: ConnectionWaits looks again a millisecond later
+   * (nearly every attempt has its connection by then) and calls boundWait.
    */
   dispatched (): void {
+    if (this.#isDetached || this.#abort !== undefined) return
+    this.#request.waits.add(this)
+  }
+
+  /** Still no connection: what is left of timeouts.response bounds the wait. */
+  boundWait (): void {
     if (this.#isDetached || this.#abort !== undefined) return
     const backend = this.backend
     const responseMs = this.#responseMs
@@ -294,11 +304,10 @@ class Attempt implements Dispatcher.DispatchHandler {
       return
     }
     this.#abort = abort
-    // Handed a connection inside dispatch: no timer was armed (see dispatched()).
-    if (this.#timer === undefined) return
-    // Uploading the body is bounded by client.bodyIdleTimeout, not by this timer.
+    // Uploading the body is bounded by client.bodyIdleTimeout, not by the wait's timer.
     this.#waitedMs = this.elapsedMs
-    this.#timer.cancel()
+    this.#timer?.cancel()
+    this.#timer = undefined
   }
 
   /** undici core calls it once the whole request is written (not in its types). */
