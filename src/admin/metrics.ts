@@ -72,14 +72,14 @@ export class GatewayMetrics {
     // eslint-disable-next-line no-new
     new Gauge({ name: 'srvgate_build_info', help: 'Always 1; the labels say which srvgate and Node.js run.', labelNames: ['version', 'nodejs_version'], registers: edgeControl })
       .set({ version: options.version, nodejs_version: process.version }, 1)
-    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers: edge, collect () { for (const byBackend of self.#edgeChildren.values()) for (const byStatus of byBackend.values()) flushTallies(this, byStatus.values()) } })
+    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers: edge, collect () { flushTallies(this, self.#edgeTallies()) } })
     this.requestDuration = new Histogram({
       name: 'srvgate_http_request_duration_seconds',
       help: 'Time from a request\'s arrival to the end of its answer, at the edge, by frontend, backend and status class.',
       labelNames: ['frontend', 'backend', 'status_class'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: edge,
-      collect () { for (const byBackend of self.#edgeChildren.values()) for (const byStatus of byBackend.values()) for (const tally of byStatus.values()) tally.duration.flush() }
+      collect () { for (const tally of self.#edgeTallies()) tally.duration.flush() }
     })
     this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers: edge, collect () { this.set(self.#inFlight) } })
     this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers: edgeControl })
@@ -92,7 +92,7 @@ export class GatewayMetrics {
       labelNames: ['backend', 'outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
-      collect () { for (const tally of self.#latencyChildren.values()) tally.flush() }
+      collect () { for (const byOutcome of self.#latencyTallies.values()) for (const tally of byOutcome.values()) tally.flush() }
     })
     this.retries = new Counter({ name: 'srvgate_upstream_retries_total', help: 'Requests sent again to another instance, by reason.', labelNames: ['backend', 'reason'], registers })
     this.ejections = new Counter({ name: 'srvgate_outlier_ejections_total', help: 'Instances ejected by passive health checks.', labelNames: ['backend'], registers: control })
@@ -179,7 +179,9 @@ export class GatewayMetrics {
   readonly #edgeChildren = new Map<string, Map<string, Map<string, EdgeTally>>>()
   #edgeCount = 0
   readonly #protocolTallies = new Map<string, Tally<'protocol'>>()
-  readonly #latencyChildren = new Map<string, HistogramTally<'backend' | 'outcome'>>()
+  /** Upstream latency per (backend, outcome), by label values like the edge tallies. */
+  readonly #latencyTallies = new Map<string, Map<Outcome, HistogramTally<'backend' | 'outcome'>>>()
+  #latencyCount = 0
   #inFlight = 0
 
   /** DNS queries sent since start (the dashboard's chart). */
@@ -267,13 +269,23 @@ export class GatewayMetrics {
   }
 
   #latencyChild (backend: string, outcome: Outcome): { observe: (value: number) => void } {
-    const key = `${backend}\u0000${outcome}`
-    const child = this.#latencyChildren.get(key)
-    if (child !== undefined) return child
-    if (this.#latencyChildren.size >= MAX_COUNTED) return this.upstreamLatency.labels({ backend, outcome })
-    const tally = new HistogramTally(this.upstreamLatency, { backend, outcome })
-    this.#latencyChildren.set(key, tally)
-    return tally
+    let byOutcome = this.#latencyTallies.get(backend)
+    if (byOutcome === undefined) {
+      byOutcome = new Map()
+      this.#latencyTallies.set(backend, byOutcome)
+    }
+    const tally = byOutcome.get(outcome)
+    if (tally !== undefined) return tally
+    // Past the bound: prom-client's own calls, nothing kept here.
+    if (this.#latencyCount >= MAX_COUNTED) return this.upstreamLatency.labels({ backend, outcome })
+    const made = new HistogramTally(this.upstreamLatency, { backend, outcome })
+    byOutcome.set(outcome, made)
+    this.#latencyCount++
+    return made
+  }
+
+  * #edgeTallies (): Generator<EdgeTally> {
+    for (const byBackend of this.#edgeChildren.values()) for (const byStatus of byBackend.values()) yield * byStatus.values()
   }
 
   /** The HTTPS listener's handshakes (tls/listener.ts reports them). */
