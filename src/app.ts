@@ -9,8 +9,10 @@ import type { Backend } from './upstream/backend.js'
 import type { Instance } from './discovery/instance-set.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
-import { clientErrorOf, errorReply, writeRawReply } from './proxy/error-reply.js'
+import { clientErrorOf, errorReply, writeRawReply, writeStreamReply } from './proxy/error-reply.js'
 import type { IncomingMessage } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { ConfigError, ErrorCode, ProxyError, formatIssue, type GatewayError } from './errors.js'
 import { ResolverCaches } from './upstream/resolver-caches.js'
@@ -26,6 +28,7 @@ import { VERSION } from './util/version.js'
 import { LineBatch } from './util/line-batch.js'
 import { CertificateStore } from './tls/certificates.js'
 import { TlsListener } from './tls/listener.js'
+import { ClientConnections, defaultMaxConnections } from './edge/client-connections.js'
 
 export type GatewayDeps = {
   readonly clock?: Clock
@@ -165,7 +168,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 
   let state: RoutingState
   const role = deps.role ?? 'single'
-  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role, certificates: () => tlsListener?.store.certificates ?? [], upstreamConnections: () => dispatcher.openConnections })
+  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role, certificates: () => tlsListener?.store.certificates ?? [], upstreamConnections: () => dispatcher.openConnections, clientConnections: () => clientConnections.open })
   const onError = (error: unknown): void => { log.error({ err: error }, 'discovery failed unexpectedly') }
   // app.ts owns the resolver caches across reloads: unchanged resolvers keep theirs.
   let caches = new ResolverCaches(config.resolvers, { clock, random, dnsObserver: metrics.dnsObserver, onCacheRead: metrics.onCacheRead, onError })
@@ -221,17 +224,42 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     const peer = (socket as { remoteAddress?: string }).remoteAddress ?? ''
     accessLog.record(accessRecordOf(request, { requestId, clientIp: peer, status, durationMs: 0, error: error.code, errorDetail: error.message }))
   }
+  /** The same for an HTTP/2 stream that never reaches fastify: an answer with its own :status on the stream. */
+  const refuseStream = (request: Http2ServerRequest, response: Http2ServerResponse, error: GatewayError): void => {
+    const requestId = requestIdOf(request.headers['x-request-id'])
+    const { status } = errorReply(error)
+    writeStreamReply(response, requestId, errorReply(error))
+    metrics.requestRefused({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0, protocol: 'HTTP/2' })
+    accessLog.record(accessRecordOf(request as unknown as IncomingMessage, { requestId, clientIp: request.socket?.remoteAddress ?? '', status, durationMs: 0, error: error.code, errorDetail: error.message }))
+  }
+  const connectRefusal = (): ProxyError => new ProxyError(ErrorCode.METHOD_NOT_ALLOWED, 'CONNECT: srvgate is not a forward proxy')
   // srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket).
   const onConnectMethod = (request: IncomingMessage, socket: Duplex): void => {
     socket.on('error', () => {})
-    refuseRaw(socket, request, new ProxyError(ErrorCode.METHOD_NOT_ALLOWED, 'CONNECT: srvgate is not a forward proxy'))
+    refuseRaw(socket, request, connectRefusal())
   }
   publicApp.server.on('connect', onConnectMethod)
+  // Every client connection of this process, plain and TLS, counted against client.maxConnections at accept.
+  const clientConnections = new ClientConnections(() => ({
+    maxConnections: state.config.client.maxConnections ?? defaultMaxConnections(),
+    maxConnectionsPerIp: state.config.client.maxConnectionsPerIp
+  }), (listener, reason) => { metrics.clientConnectionsRefused.inc({ listener, reason }) })
+  // Before Node's own listener: a refused connection is gone before a parser is made for it.
+  publicApp.server.prependListener('connection', (socket: Socket) => { clientConnections.admit(socket, 'http') })
   // The HTTPS listener (HTTP/2 and HTTP/1.1) hands its requests to the same fastify instance: one
   // set of hooks and routes for both listeners. Certificates are read here and on every reload.
   const tlsListener = config.tls === undefined || config.listen.https === undefined
     ? undefined
-    : new TlsListener(await CertificateStore.load(config.tls, clock.wallNow()), config.tls, (request, response) => { publicApp.routing(request as never, response as never) }, metrics.tlsEvents, config.client.headersTimeoutMs)
+    : new TlsListener({
+      store: await CertificateStore.load(config.tls, clock.wallNow()),
+      tls: config.tls,
+      onRequest: (request, response) => { publicApp.routing(request as never, response as never) },
+      limits: () => state.config.client,
+      clock,
+      connections: clientConnections,
+      headTimedOut: (socket) => { refuseRaw(socket, undefined, clientErrorOf('ERR_HTTP_REQUEST_HEADERS_TIMEOUT')) },
+      events: metrics.tlsEvents
+    })
   const warnExpiring = (store: CertificateStore): void => {
     for (const warning of store.warnings) log.warn({ path: warning.path }, `certificate: ${warning.message}`)
   }
@@ -245,7 +273,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       }
       onClientError(error, socket)
     })
-    tlsListener.server.on('connect', onConnectMethod)
+    // CONNECT over HTTP/2 (RFC 9113 §8.5) comes as a request and its response: a 2xx would mean "tunnel open".
+    tlsListener.server.on('connect', (request: IncomingMessage | Http2ServerRequest, socketOrResponse: Duplex | Http2ServerResponse) => {
+      if (request.httpVersionMajor === 2) refuseStream(request as Http2ServerRequest, socketOrResponse as Http2ServerResponse, connectRefusal())
+      else onConnectMethod(request as IncomingMessage, socketOrResponse as Duplex)
+    })
   }
   // What reaches fastify but no proxy route (a target fastify's router refuses) still gets the JSON shape.
   publicApp.setNotFoundHandler(async (request, reply) => {
@@ -286,6 +318,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       warnExpiring(candidate.certificates)
     }
     applyClientLimits(publicApp, next)
+    tlsListener?.applyLimits(next.client)
     accessLog.format = next.accessLog.format
     status.loadedAt = isoNow(clock)
     status.lastReload = { at: status.loadedAt, result: 'ok' }

@@ -35,6 +35,7 @@ export class GatewayMetrics {
   readonly splitRequests: Counter<'split' | 'backend'>
   readonly failoverRequests: Counter<'backend' | 'target'>
   readonly tlsHandshakes: Counter<'result'>
+  readonly clientConnectionsRefused: Counter<'listener' | 'reason'>
   readonly tlsHandshakeFailures: Counter<'reason'>
   readonly dnsFaceQueries: Counter<'name' | 'type' | 'transport' | 'rcode'>
   readonly dnsFaceStaleAnswers: Counter<'name'>
@@ -49,7 +50,7 @@ export class GatewayMetrics {
    * process does (discovery, health, attempts, pools), into their registry;
    * no edge, reload, TLS or DNS face metrics, no process metrics.
    */
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry, readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number }) {
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry, readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number, readonly clientConnections?: () => number }) {
     this.#clock = options.clock
     // prom-client calls collect() with the metric as `this`: the gateway's own counts are reached through `self`.
     const self = this
@@ -136,6 +137,14 @@ export class GatewayMetrics {
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })
     this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers: edge })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge, collect () { flushTallies(this, self.#protocolTallies.values()) } })
+    this.clientConnectionsRefused = new Counter({ name: 'srvgate_client_connections_refused_total', help: 'Client connections closed at accept by listener (http, https) and reason (max_connections: client.maxConnections of this process reached; max_connections_per_ip: client.maxConnectionsPerIp of that address reached).', labelNames: ['listener', 'reason'], registers: edge })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'srvgate_client_connections',
+      help: 'Client connections open now on the public listeners (http and https), what client.maxConnections bounds.',
+      registers: edge,
+      collect () { this.set(options.clientConnections?.() ?? 0) }
+    })
     this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers: edge })
     this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers: edge })
     // eslint-disable-next-line no-new

@@ -249,7 +249,7 @@ type Document = {
   tls?: { certificates: Array<{ cert: string, key: string }>, default?: string, minVersion: 'TLSv1.2' | 'TLSv1.3', redirectHttp: boolean, hsts?: { maxAge: string, includeSubDomains: boolean } }
   admin: { token?: string }
   drain: { delay: string, timeout: string }
-  client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number }
+  client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number, maxConnections?: number, maxConnectionsPerIp?: number, maxConcurrentStreams: number, bufferBodyBytes: number, bufferTotalBytes: number, minBodyRate: number }
   trustedProxies: string[]
   templatedBackends: { max: number, idleTimeout: string }
   accessLog: { format: 'json' | 'common' }
@@ -398,7 +398,13 @@ class Compiler {
         bodyIdleTimeoutMs: duration(document.client.bodyIdleTimeout),
         keepAliveTimeoutMs: duration(document.client.keepAliveTimeout),
         maxHeaderCount: document.client.maxHeaderCount,
-        maxHeaderBytes: document.client.maxHeaderBytes
+        maxHeaderBytes: document.client.maxHeaderBytes,
+        maxConnections: document.client.maxConnections,
+        maxConnectionsPerIp: document.client.maxConnectionsPerIp,
+        maxConcurrentStreams: document.client.maxConcurrentStreams,
+        bufferBodyBytes: document.client.bufferBodyBytes,
+        bufferTotalBytes: document.client.bufferTotalBytes,
+        minBodyRate: document.client.minBodyRate
       },
       trustedProxies: new CidrSet(document.trustedProxies.map(cidr)),
       templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout) },

@@ -176,7 +176,13 @@ export const gatewaySchema = {
         bodyIdleTimeout: duration('30s', 'Longest pause while a request body arrives, else 408 and the connection closes.'),
         keepAliveTimeout: duration('5s', 'An idle keep-alive connection from a client is closed after this.'),
         maxHeaderCount: { type: 'integer', minimum: 1, maximum: 10000, default: 100, description: 'Most header fields in a request (Envoy and HAProxy use about 100); more is 431.' },
-        maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384, description: 'Largest request head in bytes (Node\'s default); more is 431.' }
+        maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384, description: 'Largest request head in bytes (Node\'s default); more is 431.' },
+        maxConnections: { type: 'integer', minimum: 1, maximum: 10000000, description: 'Most client connections one process holds open, over the http and https listeners together; past it a new connection is closed at once (srvgate_client_connections_refused_total). Unset: half of the process\'s descriptor limit less 64 (HAProxy derives maxconn from ulimit -n the same way), leaving room for instance connections.' },
+        maxConnectionsPerIp: { type: 'integer', minimum: 1, maximum: 10000000, description: 'Most client connections one address holds open per process; past it its new connections are closed at once. Unset: no per-address cap (addresses behind one NAT share it).' },
+        maxConcurrentStreams: { type: 'integer', minimum: 1, maximum: 10000, default: 100, description: 'HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: most requests one HTTP/2 connection has open at once (HAProxy and Envoy: 100).' },
+        bufferBodyBytes: { type: 'integer', minimum: 0, maximum: 1073741824, default: 1048576, description: 'A request body up to this size is received whole, in memory, before an instance connection is taken (nginx proxy_request_buffering), and can be replayed on a retry. Larger bodies stream. 0: every body streams.' },
+        bufferTotalBytes: { type: 'integer', minimum: 0, maximum: 17179869184, default: 67108864, description: 'Most bytes of request bodies one process buffers at once; past it, bodies stream.' },
+        minBodyRate: { type: 'integer', minimum: 0, maximum: 1073741824, default: 1024, description: 'A streamed request body slower than this (bytes per second, averaged over 10 s) is cut with 408. 0: no floor.' }
       }
     },
     trustedProxies: {

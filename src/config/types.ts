@@ -65,6 +65,17 @@ export type ClientLimits = {
   readonly keepAliveTimeoutMs: Milliseconds
   readonly maxHeaderCount: number
   readonly maxHeaderBytes: number
+  /** Per process, over the public listeners; undefined: derived from the descriptor limit (edge/client-connections.ts). */
+  readonly maxConnections: number | undefined
+  /** Per client address, per process; undefined: no cap. */
+  readonly maxConnectionsPerIp: number | undefined
+  readonly maxConcurrentStreams: number
+  /** Bodies up to this many bytes are received whole before an instance connection is taken (0: none). */
+  readonly bufferBodyBytes: number
+  /** Most body bytes buffered at once in this process. */
+  readonly bufferTotalBytes: number
+  /** Bytes per second a streamed body must keep up, averaged over 10 s (0: no floor). */
+  readonly minBodyRate: number
 }
 
 /** Which discovered addresses may be instances; built-in refusals are added by upstream/address-policy.ts. */

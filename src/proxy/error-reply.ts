@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import type { Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 
@@ -14,6 +15,7 @@ export function errorReply (error: GatewayError): ErrorReply {
     case ErrorCode.REQUEST_MALFORMED: return { status: 400, body: { error: 'bad_request' } }
     case ErrorCode.REQUEST_HEADERS_TOO_LARGE: return { status: 431, body: { error: 'request_headers_too_large' } }
     case ErrorCode.METHOD_NOT_ALLOWED: return { status: 405, body: { error: 'method_not_allowed' } }
+    case ErrorCode.MISDIRECTED_REQUEST: return { status: 421, body: { error: 'misdirected_request' } }
     case ErrorCode.CLIENT_TIMEOUT: return { status: 408, body: { error: 'request_timeout' } }
     // Never sent (nobody is left to read it): the status the access log and metrics record.
     case ErrorCode.CLIENT_GONE: return { status: 499, body: { error: 'client_closed_request' } }
@@ -38,6 +40,14 @@ export function writeRawReply (socket: Duplex, requestId: string, reply: ErrorRe
   if (!socket.writable) return
   const text = JSON.stringify(reply.body)
   socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
+}
+
+/** An HTTP/2 stream outside fastify (CONNECT): the answer as the stream's own :status and DATA. */
+export function writeStreamReply (response: Http2ServerResponse, requestId: string, reply: ErrorReply): void {
+  if (response.headersSent || response.destroyed) return
+  const text = JSON.stringify(reply.body)
+  response.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-request-id': requestId })
+  response.end(text)
 }
 
 /** Node's parser refused the request: 431 for oversized headers, 408 for a request too slow to arrive, else 400. */

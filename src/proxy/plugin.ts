@@ -17,6 +17,7 @@ import { hasBody, hostHeaderOf, pathOf, requestKeyOf, routeRequest, type Request
 import { errorReply, findProxyError } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
 import { ResponseWriter } from './response-writer.js'
+import { TlsListener } from '../tls/listener.js'
 import { failureCode } from './retry-policy.js'
 
 /** One answered request, for the metrics. */
@@ -224,6 +225,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const routed = routeRequest(state, request.raw as RequestLine, {
       clientGone,
       clientIp: record.clientIp,
+      certificateNames: isSecure ? TlsListener.servedTo(request.raw.socket)?.names : undefined,
       onDecision: (decision, backend, split) => {
         record.decision = decision
         record.backend = backend
@@ -308,7 +310,9 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
   if (error.code === ErrorCode.CLIENT_GONE) return reply
   const { status, body } = errorReply(error)
   // A request refused mid-body leaves unread bytes on the connection: close it.
-  if (error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete)) reply.header('connection', 'close')
+  // HTTP/2 has no Connection field (Node refuses to send one): Node resets the stream once the
+  // answer is out (RST_STREAM NO_ERROR, RFC 9113 §8.1), and the connection serves on.
+  if (request.raw.httpVersionMajor !== 2 && (error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete))) reply.header('connection', 'close')
   return await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
 }
 

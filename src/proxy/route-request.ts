@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { GatewayConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError } from '../errors.js'
 import { normalizeHost, type RequestFacts } from '../routing/matcher.js'
+import { carriesName } from '../tls/certificates.js'
 import type { RouteDecision, Router } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { BackendRegistry } from '../upstream/registry.js'
@@ -28,6 +29,11 @@ export type RouteOptions = {
   readonly onDecision?: (decision: RouteDecision, backend?: Backend, split?: Split) => void
   /** The client's address as the gateway believes it (a split's stickyOn: client-ip). */
   readonly clientIp?: string
+  /**
+   * The DNS names of the certificate the connection's TLS handshake served for
+   * the client's SNI; undefined: not TLS, or no SNI sent (nothing named, nothing coalesced).
+   */
+  readonly certificateNames?: readonly string[] | undefined
 }
 
 /**
@@ -44,6 +50,11 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   }
   const host = hasOneHost(request.rawHeaders) ? normalizeHost(hostHeaderOf(request.headers)) : undefined
   if (host === undefined) return new ProxyError(ErrorCode.REQUEST_MALFORMED, `bad Host header: ${JSON.stringify(hostHeaderOf(request.headers) ?? null)}`)
+  // A connection made for one name and reused for another its certificate does not carry
+  // (HTTP/2 coalescing, or a forged :authority): RFC 9110 §15.5.20, the client retries on a new connection.
+  if (options.certificateNames !== undefined && !carriesName(options.certificateNames, host)) {
+    return new ProxyError(ErrorCode.MISDIRECTED_REQUEST, `${host} is not a name of the certificate this connection was made for`)
+  }
   const path = pathOf(request.url)
   // A `..` segment climbs out of the path an instance expects (and out of a stripPrefix): refused, never normalized.
   if (DOT_DOT_SEGMENT.test(path.replace(/%2e/gi, '.'))) return new ProxyError(ErrorCode.REQUEST_MALFORMED, 'a .. segment in the path')

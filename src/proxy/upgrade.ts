@@ -13,6 +13,7 @@ import { DROPPED_RESPONSE, clientIpOf, forwardRequestHeaders, requestIdOf } from
 import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import type { AccessLog } from './access-log.js'
 import type { FinishedRequest } from './plugin.js'
+import { TlsListener } from '../tls/listener.js'
 
 export type UpgradeDeps = {
   readonly state: () => RoutingState
@@ -86,7 +87,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const peerIp = request.socket.remoteAddress ?? ''
   const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
   const clientIp = clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted)
-  const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp })
+  const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp, certificateNames: TlsListener.servedTo(request.socket)?.names })
   if (routed instanceof ProxyError) {
     if (routed.code === ErrorCode.CLIENT_GONE) {
       deps.accessLog.record(accessRecordOf(request, { requestId, clientIp: request.socket.remoteAddress ?? '', status: 499, durationMs: Math.round(deps.clock.now() - started), error: routed.code, upgrade: 'websocket' }))

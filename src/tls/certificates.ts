@@ -126,6 +126,11 @@ function dnsNames (subjectAltName: string | undefined): string[] {
   return subjectAltName.split(',').map((entry) => entry.trim()).filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice(4).toLowerCase())
 }
 
+/** True when a certificate with `names` may answer for `host` (lower case, no port): the name itself, or the wildcard of its parent. */
+export function carriesName (names: readonly string[], host: string): boolean {
+  return names.includes(host) || matchesWildcard(names, host)
+}
+
 function matchesWildcard (names: readonly string[], name: string): boolean {
   const dot = name.indexOf('.')
   return dot > 0 && names.includes(`*${name.slice(dot)}`)

@@ -1,15 +1,42 @@
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2'
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { TlsConfig } from '../config/types.js'
-import { REFUSING_CONTEXT, type CertificateStore } from './certificates.js'
+import type { ClientConnections } from '../edge/client-connections.js'
+import type { Clock } from '../util/clock.js'
+import { REFUSING_CONTEXT, type CertificateStore, type ServedCertificate } from './certificates.js'
 import { MAX_CLIENT_HELLO, UNRECOGNIZED_NAME, alertRecord, readClientHello } from './client-hello.js'
+import { ConnectionTimer, type TimerLimits } from './connection-timer.js'
+
+/** What the listener needs of the client limits, read per connection (a reload changes them for new phases). */
+export type TlsListenerLimits = TimerLimits & { readonly maxConcurrentStreams: number }
+
+export type TlsListenerOptions = {
+  readonly store: CertificateStore
+  readonly tls: TlsConfig
+  readonly onRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void
+  readonly limits: () => TlsListenerLimits
+  readonly clock: Clock
+  /** The process's client connections (http and https together): a connection over a cap is closed at accept. */
+  readonly connections: ClientConnections
+  /** An HTTP/1.1 request head not complete within client.headersTimeout: answer 408 on the socket. */
+  readonly headTimedOut: (socket: Socket) => void
+  readonly events?: HandshakeEvents
+}
+
+/** The connection's timer and the certificate its handshake served, kept on the TLS socket. */
+const CONNECTION = Symbol('srvgate.tlsConnection')
+type ConnectionFacts = { readonly timer: ConnectionTimer, readonly served: ServedCertificate | undefined }
+type WithFacts = { [CONNECTION]?: ConnectionFacts }
 
 /**
  * The HTTPS listener: HTTP/2 and HTTP/1.1 by ALPN on one port, the
  * certificate chosen per handshake by SNI from the store that is current at
  * that moment (a reload swaps the store; connections already open keep
  * theirs). A client without SNI gets `default`, or no certificate at all.
+ * Every connection is admitted by the process's ClientConnections and timed
+ * by a ConnectionTimer (tls/connection-timer.ts), so the limits plain HTTP
+ * has hold here too.
  */
 export class TlsListener {
   /**
@@ -26,52 +53,123 @@ export class TlsListener {
   readonly #sessions = new Set<ServerHttp2Session>()
   /** Every TCP connection, handshake finished or not: what drain.timeout cuts. */
   readonly #connections = new Set<Socket>()
+  /**
+   * Timers of connections whose handshake is not done, by peer address and
+   * port: the TLS socket Node makes has no public link to the TCP socket it wraps.
+   */
+  readonly #handshaking = new Map<string, ConnectionTimer>()
 
-  constructor (store: CertificateStore, tls: TlsConfig, onRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void, events: HandshakeEvents = {}, handshakeTimeoutMs = 10_000) {
+  constructor (options: TlsListenerOptions) {
+    const { store, tls, limits, clock, events = {} } = options
     this.#store = store
     this.#minVersion = tls.minVersion
+    const headersTimeoutMs = limits().headersTimeoutMs
     this.server = createSecureServer({
       allowHTTP1: true,
-      // A client that opens a connection and never finishes its handshake is let go (client.headersTimeout).
-      handshakeTimeout: handshakeTimeoutMs,
+      // A backstop only: the connection's timer closes an unfinished handshake at client.headersTimeout from accept.
+      handshakeTimeout: headersTimeoutMs + 1000,
+      settings: { maxConcurrentStreams: limits().maxConcurrentStreams },
       // Unknown names were refused before TLS (unrecognized_name, #readHello); one a reload removed in
       // between gets a context without a certificate: handshake_failure, never another name's certificate.
       SNICallback: (servername, callback) => { callback(null, this.#store.select(servername)?.context ?? REFUSING_CONTEXT) },
       ...ownCertificate(store, tls.minVersion)
-    }, onRequest)
-    this.listener = createNetServer((socket) => {
-      this.#connections.add(socket)
-      socket.once('close', () => { this.#connections.delete(socket) })
-      // With a default certificate every name is answered: nothing to refuse, no need to read ahead.
-      if (this.#store.default !== undefined) this.server.emit('connection', socket)
-      else this.#readHello(socket, handshakeTimeoutMs, events)
+    }, (request, response) => {
+      // HTTP/1.1 over TLS: the head is in, the connection is busy until the answer is done.
+      if (request.httpVersionMajor !== 2) {
+        const timer = (request.socket as WithFacts)[CONNECTION]?.timer
+        if (timer !== undefined) {
+          timer.requestStarted()
+          response.once('close', () => { timer.requestEnded() })
+        }
+      }
+      options.onRequest(request, response)
     })
-    // A handshake that failed or timed out (handshakeTimeout): count it and close the connection
+    const timerEvents = {
+      handshakeTimedOut: (raw: Socket) => {
+        if (this.#handshaking.has(peerKey(raw))) {
+          // Handed to TLS: its tlsClientError counts the reason given here.
+          raw.destroy(Object.assign(new Error('TLS handshake not done within client.headersTimeout'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' }))
+        } else {
+          events.handshakeFailed?.('timeout')
+          raw.destroy()
+        }
+      },
+      headTimedOut: options.headTimedOut
+    }
+    this.listener = createNetServer((socket) => {
+      if (!options.connections.admit(socket, 'https')) return
+      this.#connections.add(socket)
+      const timer = new ConnectionTimer(socket, clock, limits, timerEvents)
+      const key = peerKey(socket)
+      socket.once('close', () => {
+        this.#connections.delete(socket)
+        if (this.#handshaking.get(key) === timer) this.#handshaking.delete(key)
+      })
+      // With a default certificate every name is answered: nothing to refuse, no need to read ahead.
+      if (this.#store.default !== undefined) this.#handOver(socket, key, timer)
+      else this.#readHello(socket, key, timer, events)
+    })
+    // A handshake that failed or timed out: count it and close the connection
     // (with a listener here, Node leaves that to us).
     this.server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
       events.handshakeFailed?.(failureReason(error.code))
       socket.destroy()
     })
-    this.server.on('secureConnection', (socket: TLSSocket) => {
+    // First, before Node's own listener makes the HTTP/2 session: the session finds its facts on the socket.
+    this.server.prependListener('secureConnection', (socket: TLSSocket) => {
       events.handshake?.()
+      const key = peerKey(socket)
+      const timer = this.#handshaking.get(key)
+      this.#handshaking.delete(key)
+      if (timer !== undefined) {
+        timer.secured(socket)
+        // Without SNI the client named nothing: no certificate to hold its requests to (RFC 9110 §15.5.20 is about names).
+        const servername = typeof socket.servername === 'string' && socket.servername !== '' ? socket.servername : undefined
+        ;(socket as WithFacts)[CONNECTION] = { timer, served: servername === undefined ? undefined : this.#store.select(servername) }
+      }
       this.#sockets.add(socket)
       socket.once('close', () => { this.#sockets.delete(socket) })
     })
     this.server.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session)
       session.once('close', () => { this.#sessions.delete(session) })
+      const timer = (session.socket as unknown as WithFacts)[CONNECTION]?.timer
+      if (timer === undefined) return
+      timer.session(session)
+      const ended = (): void => { timer.requestEnded() }
+      session.on('stream', (stream: ServerHttp2Stream) => {
+        timer.requestStarted()
+        stream.once('close', ended)
+      })
     })
+    // A WebSocket over HTTP/1.1: a tunnel now, no longer an idle keep-alive connection.
+    this.server.on('upgrade', (_request: unknown, socket: WithFacts) => { socket[CONNECTION]?.timer.tunnel() })
+  }
+
+  /**
+   * The certificate the handshake of a request's connection served for its
+   * SNI name (undefined: no SNI, or not a TLS connection of this listener).
+   * For HTTP/2 the request's socket is Node's proxy, which reads through to the TLS socket.
+   */
+  static servedTo (socket: unknown): ServedCertificate | undefined {
+    return (socket as WithFacts | null)?.[CONNECTION]?.served
+  }
+
+  /** Limits a reload changed that apply to connections made from now on. */
+  applyLimits (limits: TlsListenerLimits): void {
+    this.server.updateSettings({ maxConcurrentStreams: limits.maxConcurrentStreams })
+  }
+
+  #handOver (socket: Socket, key: string, timer: ConnectionTimer): void {
+    this.#handshaking.set(key, timer)
+    this.server.emit('connection', socket)
   }
 
   get store (): CertificateStore { return this.#store }
 
-  /** Wait for the ClientHello (bounded in size and by the handshake timeout), then refuse or hand over. */
-  #readHello (socket: Socket, timeoutMs: number, events: HandshakeEvents): void {
+  /** Wait for the ClientHello (bounded in size, and in time by the connection's deadline), then refuse or hand over. */
+  #readHello (socket: Socket, key: string, timer: ConnectionTimer, events: HandshakeEvents): void {
     let received: Buffer = Buffer.alloc(0)
-    socket.setTimeout(timeoutMs, () => {
-      events.handshakeFailed?.('timeout')
-      socket.destroy()
-    })
     socket.on('error', () => {})
     const onData = (chunk: Buffer): void => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk])
@@ -79,7 +177,6 @@ export class TlsListener {
       if (hello.kind === 'incomplete' && received.length < MAX_CLIENT_HELLO) return
       socket.off('data', onData)
       socket.off('end', onEnd)
-      socket.setTimeout(0)
       if (hello.kind === 'hello' && hello.serverName !== undefined && this.#store.select(hello.serverName) === undefined) {
         events.handshakeFailed?.('unknown_name')
         socket.end(alertRecord(UNRECOGNIZED_NAME))
@@ -88,7 +185,7 @@ export class TlsListener {
       // The TLS server reads what was already received before the socket's own stream.
       socket.pause()
       socket.unshift(received)
-      this.server.emit('connection', socket)
+      this.#handOver(socket, key, timer)
     }
     const onEnd = (): void => { socket.destroy() }
     socket.on('data', onData)
@@ -123,6 +220,11 @@ export class TlsListener {
     for (const socket of this.#sockets) socket.destroy()
     for (const socket of this.#connections) socket.destroy()
   }
+}
+
+/** A connection's peer, the same on the TCP socket and on the TLS socket that wraps it. */
+function peerKey (socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`
 }
 
 export type HandshakeEvents = {

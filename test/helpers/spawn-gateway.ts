@@ -23,6 +23,8 @@ export type SpawnOptions = {
   readonly adminPort?: number
   /** SRVGATE_WORKERS; unset: the product's default (one worker per core). */
   readonly workers?: number
+  /** Run under this descriptor limit (`prlimit --nofile`, like `ulimit -n`). */
+  readonly fileLimit?: number
 }
 
 export class SpawnedGateway {
@@ -79,7 +81,9 @@ export class SpawnedGateway {
     const dir = options.dir ?? ownDir as string
     const configPath = options.configPath ?? join(dir, 'gateway.yaml')
     writeFileSync(configPath, SpawnedGateway.render(config, port, adminPort))
-    const child = spawn(process.execPath, [SRVGATE_BIN, 'run', '-c', configPath, ...(options.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.workers === undefined ? {} : { SRVGATE_WORKERS: String(options.workers) }), ...options.env } })
+    const command = [process.execPath, SRVGATE_BIN, 'run', '-c', configPath, ...(options.args ?? [])]
+    if (options.fileLimit !== undefined) command.unshift('prlimit', `--nofile=${options.fileLimit}:${options.fileLimit}`)
+    const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.workers === undefined ? {} : { SRVGATE_WORKERS: String(options.workers) }), ...options.env } })
     const gateway = new SpawnedGateway(port, adminPort, configPath, child)
     t.after(async () => {
       await gateway.stop()

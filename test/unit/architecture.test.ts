@@ -10,7 +10,7 @@ import { join, relative, dirname, normalize } from 'node:path'
 /** Lower layers first. A module imports from its own folder or from a strictly lower layer. */
 const LAYER: Record<string, number> = {
   errors: 0, util: 0,
-  config: 1, dns: 1,
+  config: 1, dns: 1, edge: 1,
   discovery: 2, routing: 2, tls: 2,
   balance: 3, health: 3,
   upstream: 4,
