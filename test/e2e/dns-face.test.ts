@@ -276,3 +276,23 @@ dns:
   const moved = (await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).json()
   assert.match(String(moved.summary), /restart to apply dns\.listen/)
 })
+
+test('an SRV record naming the DNS face\'s own address is refused like srvgate\'s other listeners: not an instance, shown in /admin/state, and requests answer 503 at once instead of waiting for timeouts.response', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'u2', { host: '127.0.0.2' })
+  dns.setService(WEB, [{ address: upstream.host, port: upstream.port }])
+  const { gateway, facePort } = await faceGateway(t, dns.address, WEB, { extra: ', timeouts: { response: 5s }', workers: 1 })
+  dns.setService(WEB, [{ address: '127.0.0.1', port: facePort }])
+  type Refusal = { key: string, reason: string }
+  const refusals = async (): Promise<Refusal[]> => {
+    const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { backends: Array<{ name: string, refused: Refusal[], instances: unknown[] }> }
+    return state.backends.find((backend) => backend.name === 'web-prod')?.refused ?? []
+  }
+  await until(async () => (await refusals()).length > 0 || (await send(`${gateway.url}/`, { host: 'www.example.com', timeoutMs: 8000 })).status !== 200, 5000, 'the new answer applied')
+  assert.deepEqual(await refusals(), [{ key: `127.0.0.1:${facePort}`, reason: 'srvgate\'s own dns.listen listener' }])
+  const started = Date.now()
+  const response = await send(`${gateway.url}/`, { host: 'www.example.com', timeoutMs: 8000 })
+  assert.equal(response.status, 503, `answered ${response.status} after ${Date.now() - started} ms`)
+  assert.deepEqual(response.json(), { error: 'no_healthy_upstream', backend: 'web-prod' })
+  assert.ok(Date.now() - started < 1000, `at once, not after timeouts.response: ${Date.now() - started} ms`)
+})
