@@ -237,7 +237,7 @@ test('garbage never crashes the face: random bytes, cut queries, pointer loops, 
   const after = dig(facePort, `web.${FACE_ZONE}`, 'A')
   assert.equal(after.status, 'NOERROR', 'and answering')
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-  assert.match(metrics, /^srvgate_dns_face_rate_limited_total\{transport="udp"\} [1-9]\d*$/m)
+  assert.match(metrics, /^srvgate_dns_face_rate_limited_total\{transport="udp",limit="source"\} [1-9]\d*$/m)
   assert.match(metrics, /^srvgate_dns_face_queries_total\{name="\(none\)",type="-",transport="udp",rcode="formerr"\} [1-9]\d*$/m)
   assert.equal(gateway.logs.filter((line) => line.msg === 'DNS face: a query could not be answered').length, 0, 'no query was a bug')
 })
