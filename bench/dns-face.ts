@@ -48,7 +48,7 @@ dns:
   listen: ["127.0.0.1:${facePort}"]
   zone: ${ZONE}
   names: { web: { backend: web } }
-  rateLimit: { perSecond: 1000000, burst: 1000000 }
+  rateLimit: { perSecond: 1000000, burst: 1000000, globalPerSecond: 1000000 }
 `)
   try {
     const dir = mkdtempSync(join(tmpdir(), 'srvgate-dnsperf-'))

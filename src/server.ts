@@ -146,7 +146,10 @@ async function startDnsFace (gateway: Gateway, dns: NonNullable<GatewayConfig['d
       if (outcome.isStale) metrics.dnsFaceStaleAnswers.labels(outcome.name).inc()
       if (outcome.isTruncated) metrics.dnsFaceTruncated.labels(outcome.name).inc()
     },
-    onRateLimited: (transport) => { metrics.dnsFaceRateLimited.labels(transport).inc() },
+    onRateLimited: (transport, limit) => { metrics.dnsFaceRateLimited.labels(transport, limit).inc() },
+    onTcpRefused: (reason) => { metrics.dnsFaceTcpRefused.labels(reason).inc() },
+    onTcpTimeout: (timeout) => { metrics.dnsFaceTcpTimeouts.labels(timeout).inc() },
+    onTcpConnections: (open) => { metrics.dnsFaceTcpConnections.set(open) },
     onError: (error) => { log.error({ err: error }, 'DNS face: a query could not be answered') }
   })
   await face.listen(dns.listen)

@@ -40,7 +40,10 @@ export class GatewayMetrics {
   readonly dnsFaceQueries: Counter<'name' | 'type' | 'transport' | 'rcode'>
   readonly dnsFaceStaleAnswers: Counter<'name'>
   readonly dnsFaceTruncated: Counter<'name'>
-  readonly dnsFaceRateLimited: Counter<'transport'>
+  readonly dnsFaceRateLimited: Counter<'transport' | 'limit'>
+  readonly dnsFaceTcpRefused: Counter<'reason'>
+  readonly dnsFaceTcpTimeouts: Counter<'timeout'>
+  readonly dnsFaceTcpConnections: Gauge
   readonly #backends: () => readonly Backend[]
 
   readonly #clock: Clock
@@ -133,7 +136,10 @@ export class GatewayMetrics {
     this.dnsFaceQueries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers: edgeControl })
     this.dnsFaceStaleAnswers = new Counter({ name: 'srvgate_dns_face_stale_answers_total', help: 'DNS face answers built from stale instance sets (DNS behind srvgate failing), with TTL 30 s.', labelNames: ['name'], registers: edgeControl })
     this.dnsFaceTruncated = new Counter({ name: 'srvgate_dns_face_truncated_answers_total', help: 'DNS face UDP answers cut with TC set (the client asks again over TCP).', labelNames: ['name'], registers: edgeControl })
-    this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by the per-source rate limit (dns.rateLimit).', labelNames: ['transport'], registers: edgeControl })
+    this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by dns.rateLimit, by transport and limit (source: the source block\'s bucket, /24 or /56; global: globalPerSecond, UDP only).', labelNames: ['transport', 'limit'], registers: edgeControl })
+    this.dnsFaceTcpRefused = new Counter({ name: 'srvgate_dns_face_tcp_refused_total', help: 'DNS face TCP connections closed at once, by the cap they met (max-connections, max-connections-per-source: dns.tcp).', labelNames: ['reason'], registers: edgeControl })
+    this.dnsFaceTcpTimeouts = new Counter({ name: 'srvgate_dns_face_tcp_timeouts_total', help: 'DNS face TCP connections closed by a deadline (message: not whole within dns.tcp.messageTimeout; idle: dns.tcp.idleTimeout).', labelNames: ['timeout'], registers: edgeControl })
+    this.dnsFaceTcpConnections = new Gauge({ name: 'srvgate_dns_face_tcp_connections', help: 'DNS face TCP connections open now (bounded by dns.tcp.maxConnections).', registers: edgeControl })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })
     this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers: edge })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge, collect () { flushTallies(this, self.#protocolTallies.values()) } })

@@ -255,7 +255,7 @@ type Document = {
   accessLog: { format: 'json' | 'common' }
   statePath?: string
   workers?: number
-  dns?: { listen: string[], zone: string, ttl: string, names: Record<string, { backend?: string, gateway?: true }>, rateLimit: { perSecond: number, burst: number } }
+  dns?: { listen: string[], zone: string, ttl: string, names: Record<string, { backend?: string, gateway?: true }>, rateLimit: { perSecond: number, burst: number, globalPerSecond: number }, tcp: { messageTimeout: string, idleTimeout: string, maxConnections: number, maxConnectionsPerSource: number } }
   resolvers: Record<string, {
     nameservers: string[], timeout: string, attempts: number, ttl: { min: string, max: string }, targetTtl: { min: string, max: string },
     staleFor: string, negativeTtl: string, emptyGrace: string, ednsPayload: number, addressPolicy?: AddressPolicyDocument
@@ -431,7 +431,17 @@ class Compiler {
       else if (entry.backend !== undefined && !backends.has(entry.backend)) this.issues.push({ path: `${path}.backend`, message: `unknown backend "${entry.backend}"${backends.size === 0 ? ' (none are defined)' : ` (known: ${[...backends.keys()].join(', ')})`}` })
       return [label, entry.backend === undefined ? { kind: 'gateway' as const } : { kind: 'backend' as const, backend: entry.backend }] as const
     }))
-    return { listen: input.listen.map(address), zone, ttlSeconds: Math.floor(ttlMs / 1000), names, rateLimit: { perSecond: input.rateLimit.perSecond, burst: input.rateLimit.burst } }
+    const tcp = {
+      messageTimeoutMs: duration(input.tcp.messageTimeout),
+      idleTimeoutMs: duration(input.tcp.idleTimeout),
+      maxConnections: input.tcp.maxConnections,
+      maxConnectionsPerSource: input.tcp.maxConnectionsPerSource
+    }
+    // 0 would close every connection before its first query.
+    if (tcp.messageTimeoutMs <= 0) this.issues.push({ path: 'dns.tcp.messageTimeout', message: 'must be more than 0s' })
+    if (tcp.idleTimeoutMs <= 0) this.issues.push({ path: 'dns.tcp.idleTimeout', message: 'must be more than 0s' })
+    const { perSecond, burst, globalPerSecond } = input.rateLimit
+    return { listen: input.listen.map(address), zone, ttlSeconds: Math.floor(ttlMs / 1000), names, rateLimit: { perSecond, burst, globalPerSecond }, tcp }
   }
 
   templateSplit (input: TemplateSplitDocument, path: string, resolvers: ReadonlyMap<string, ResolverConfig>): TemplateSplitConfig {

@@ -287,10 +287,23 @@ export const gatewaySchema = {
           type: 'object',
           additionalProperties: false,
           default: {},
-          description: 'Per source address, a token bucket; queries beyond it are dropped (and counted).',
+          description: 'A token bucket per source block (/24 for IPv4, /56 for IPv6, as BIND\'s RRL), and one over all UDP answers; queries beyond them are dropped (and counted).',
           properties: {
-            perSecond: { type: 'integer', minimum: 1, maximum: 1000000, default: 500, description: 'Queries per second one source address may send.' },
-            burst: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000, description: 'Queries one source may send at once after a quiet time.' }
+            perSecond: { type: 'integer', minimum: 1, maximum: 1000000, default: 500, description: 'Queries per second one source block (/24, /56) may send.' },
+            burst: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000, description: 'Queries one source block may send at once after a quiet time.' },
+            globalPerSecond: { type: 'integer', minimum: 1, maximum: 1000000, default: 20000, description: 'UDP answers per second over all sources (spoofed sources are free, so only this bounds a flood); TCP is bounded by dns.tcp instead.' }
+          }
+        },
+        tcp: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'DNS over TCP (RFC 7766 §6.2.3): deadlines and connection caps, so clients that hold connections cannot lock others out. Connections over a cap are closed at once (the oldest are never cut to make room).',
+          properties: {
+            messageTimeout: duration('2s', 'A whole message (length prefix and body) must arrive within this after its first byte; a connection\'s first message within this after it opens. Else the connection is closed.'),
+            idleTimeout: duration('10s', 'A connection with no message under way is closed after this (between messages, after an answer).'),
+            maxConnections: { type: 'integer', minimum: 1, maximum: 100000, default: 256, description: 'TCP connections open at once over every dns.listen address (BIND tcp-clients); more are refused.' },
+            maxConnectionsPerSource: { type: 'integer', minimum: 1, maximum: 100000, default: 16, description: 'TCP connections open at once from one source address (an IPv6 /64); more are refused.' }
           }
         }
       }

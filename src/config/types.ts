@@ -44,7 +44,20 @@ export type DnsFaceConfig = {
   readonly ttlSeconds: number
   /** Label → what it answers with. */
   readonly names: ReadonlyMap<string, { readonly kind: 'backend', readonly backend: string } | { readonly kind: 'gateway' }>
-  readonly rateLimit: { readonly perSecond: number, readonly burst: number }
+  readonly rateLimit: { readonly perSecond: number, readonly burst: number, readonly globalPerSecond: number }
+  readonly tcp: DnsFaceTcpConfig
+}
+
+/** DNS over TCP's limits (RFC 7766 §6.2.3). */
+export type DnsFaceTcpConfig = {
+  /** A whole message within this after its first byte (the first message: after the connection opened). Default 2 s. */
+  readonly messageTimeoutMs: Milliseconds
+  /** No message under way for this long: closed. Default 10 s. */
+  readonly idleTimeoutMs: Milliseconds
+  /** Connections open at once over all dns.listen addresses. Default 256. */
+  readonly maxConnections: number
+  /** Connections open at once from one address (IPv6: one /64). Default 16. */
+  readonly maxConnectionsPerSource: number
 }
 
 export type TlsConfig = {

@@ -1,11 +1,14 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Address } from '../util/address.js'
+import type { Milliseconds } from '../util/duration.js'
 import type { DnsFaceConfig } from '../config/types.js'
 import { AnswerCache, respond, type FaceInstance, type FaceOutcome, type FaceTransport, type FaceView } from '../dns/responder.js'
 import type { Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
-import { SourceRateLimit } from './rate-limit.js'
+import { SourceRateLimit, type RateVerdict } from './rate-limit.js'
+import { ConnectionCaps, type Admission } from './connection-caps.js'
+import { TcpSession, type TcpTimeout } from './tcp-session.js'
 
 export type DnsFaceDeps = {
   /** The view of the configuration that runs now (read per query: a reload changes names at once). */
@@ -17,21 +20,29 @@ export type DnsFaceDeps = {
   readonly clock: Clock
   readonly random: Random
   readonly onQuery?: (outcome: FaceOutcome, transport: FaceTransport) => void
-  readonly onRateLimited?: (transport: FaceTransport) => void
+  readonly onRateLimited?: (transport: FaceTransport, limit: Exclude<RateVerdict, 'answer'>) => void
+  /** A TCP connection closed at once: over dns.tcp.maxConnections or maxConnectionsPerSource. */
+  readonly onTcpRefused?: (reason: Exclude<Admission, 'admitted'>) => void
+  /** A TCP connection closed by a dns.tcp deadline. */
+  readonly onTcpTimeout?: (timeout: TcpTimeout) => void
+  /** TCP connections open now, after each change. */
+  readonly onTcpConnections?: (open: number) => void
   readonly onError?: (error: unknown) => void
 }
 
-/** An idle TCP client is closed after this (RFC 7766 §6.2.3 suggests seconds, not minutes). */
-const TCP_IDLE_MS = 10_000
-const MAX_TCP_CONNECTIONS = 256
+/** Before any configuration (never in practice: the face starts with one): the schema's defaults. */
+const DEFAULT_RATE_LIMIT = { perSecond: 500, burst: 1000, globalPerSecond: 20_000 }
+const DEFAULT_TCP = { messageTimeoutMs: 2000 as Milliseconds, idleTimeoutMs: 10_000 as Milliseconds, maxConnections: 256, maxConnectionsPerSource: 16 }
 /** Bursts must not be lost in the kernel before the rate limit sees them. */
 const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 /**
- * The DNS face's listeners: UDP and TCP on each `dns.listen` address. Every
- * query goes through the per-source rate limit, then `respond` (dns/
- * responder.ts) against the view of the running configuration. Nothing a
- * client sends can throw out of here: every failure is an answer or a drop.
+ * The DNS face's listeners: UDP and TCP on each `dns.listen` address. A TCP
+ * connection is admitted by the connection caps and served by a TcpSession
+ * (framing, deadlines). Every query goes through the rate limit, then
+ * `respond` (dns/responder.ts) against the view of the running
+ * configuration. Nothing a client sends can throw out of here: every failure
+ * is an answer or a drop.
  */
 export class DnsFace {
   readonly #deps: DnsFaceDeps
@@ -39,13 +50,15 @@ export class DnsFace {
   readonly #tcp: Server[] = []
   readonly #connections = new Set<Socket>()
   readonly #limit: SourceRateLimit
+  readonly #caps: ConnectionCaps
   readonly #cache = new AnswerCache()
   /** The addresses bound (port 0 asked: the one given), UDP and TCP alike. */
   readonly addresses: Array<{ host: string, port: number }> = []
 
   constructor (deps: DnsFaceDeps) {
     this.#deps = deps
-    this.#limit = new SourceRateLimit(deps.clock, () => deps.config()?.rateLimit ?? { perSecond: 1, burst: 1 })
+    this.#limit = new SourceRateLimit(deps.clock, () => deps.config()?.rateLimit ?? DEFAULT_RATE_LIMIT)
+    this.#caps = new ConnectionCaps(() => this.#tcpLimits())
   }
 
   async listen (addresses: readonly Address[]): Promise<void> {
@@ -73,8 +86,9 @@ export class DnsFace {
 
   /** One query from `source`, answered from `local` (the address a gateway name falls back to). */
   #answer (query: Buffer, transport: FaceTransport, source: string, local: string): Buffer | undefined {
-    if (!this.#limit.take(source)) {
-      this.#deps.onRateLimited?.(transport)
+    const verdict = this.#limit.take(source, transport === 'udp')
+    if (verdict !== 'answer') {
+      this.#deps.onRateLimited?.(transport, verdict)
       return undefined
     }
     try {
@@ -119,7 +133,6 @@ export class DnsFace {
 
   async #listenTcp (address: Address): Promise<void> {
     const server = createServer((socket) => { this.#serveTcp(socket) })
-    server.maxConnections = MAX_TCP_CONNECTIONS
     this.#tcp.push(server)
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -131,27 +144,34 @@ export class DnsFace {
     server.on('error', (error) => { this.#deps.onError?.(error) })
   }
 
-  /** RFC 7766: messages with a two-octet length, several per connection, answered in order. */
+  /** A new TCP connection: admitted by the caps (else closed at once), then one TcpSession. */
   #serveTcp (socket: Socket): void {
-    this.#connections.add(socket)
-    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy())
     socket.on('error', () => {})
-    socket.on('close', () => this.#connections.delete(socket))
-    let pending: Buffer = Buffer.alloc(0)
-    socket.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-      while (pending.length >= 2) {
-        const length = pending.readUInt16BE(0)
-        if (pending.length < 2 + length) break
-        const query = pending.subarray(2, 2 + length)
-        pending = pending.subarray(2 + length)
-        const answer = this.#answer(query, 'tcp', socket.remoteAddress ?? '', socket.localAddress ?? '')
-        if (answer === undefined) continue
-        const framed = Buffer.alloc(2 + answer.length)
-        framed.writeUInt16BE(answer.length, 0)
-        answer.copy(framed, 2)
-        socket.write(framed)
-      }
+    const source = socket.remoteAddress ?? ''
+    const admission = this.#caps.admit(source)
+    if (admission !== 'admitted') {
+      this.#deps.onTcpRefused?.(admission)
+      socket.destroy()
+      return
+    }
+    this.#connections.add(socket)
+    this.#deps.onTcpConnections?.(this.#caps.open)
+    socket.on('close', () => {
+      this.#connections.delete(socket)
+      this.#caps.release(source)
+      this.#deps.onTcpConnections?.(this.#caps.open)
     })
+    const local = socket.localAddress ?? ''
+    // eslint-disable-next-line no-new -- the session lives on the socket's events
+    new TcpSession(socket, {
+      clock: this.#deps.clock,
+      limits: () => this.#tcpLimits(),
+      answer: (query) => this.#answer(query, 'tcp', source, local),
+      ...(this.#deps.onTcpTimeout === undefined ? {} : { onTimeout: this.#deps.onTcpTimeout })
+    })
+  }
+
+  #tcpLimits (): DnsFaceConfig['tcp'] {
+    return this.#deps.config()?.tcp ?? DEFAULT_TCP
   }
 }

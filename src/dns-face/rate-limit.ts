@@ -1,45 +1,89 @@
 import type { Clock } from '../util/clock.js'
+import { sourceBlock } from '../util/cidr.js'
 
-/** Sources remembered at once; beyond it the longest unseen is forgotten (a flood of spoofed sources cannot grow memory). */
-const MAX_SOURCES = 10_000
+/**
+ * Blocks remembered: up to twice this, in two generations (a flood of
+ * spoofed sources cannot grow memory). A block seen in the last generation
+ * moves to the current one; when the current one is full the last is
+ * dropped whole (quick-lru's scheme: no per-query reordering of a map).
+ */
+const GENERATION_SIZE = 10_000
+/**
+ * BIND's RRL defaults (ipv4-prefix-length 24, ipv6-prefix-length 56): one
+ * bucket per block, so a sender cycling through the addresses it holds (a
+ * /24 of hosts, an IPv6 site's /56) shares one burst instead of one each.
+ */
+const IPV4_BITS = 24
+const IPV6_BITS = 56
+
+export type RateLimits = {
+  readonly perSecond: number
+  readonly burst: number
+  /** Answers per second over all sources, UDP only; also the global bucket's size (one second's worth). */
+  readonly globalPerSecond: number
+}
+
+/** Why a query was not answered, or 'answer'. */
+export type RateVerdict = 'answer' | 'source' | 'global'
 
 type Bucket = { tokens: number, atMs: number }
 
 /**
- * A token bucket per source address (BIND's rate-limit, simplified): each
- * source may send `burst` queries at once and `perSecond` after that. The
- * limits are read on each query, so a reload changes them at once.
+ * A token bucket per source block (BIND's rate-limit, simplified): each /24
+ * or /56 may send `burst` queries at once and `perSecond` after that. Over
+ * them, one bucket for all UDP answers (`globalPerSecond`): spoofed sources
+ * are free, and past MAX_SOURCES every new one would bring a fresh burst, so
+ * only a global ceiling bounds what a flood costs and reflects. TCP stays
+ * out of the global bucket (as BIND's RRL leaves TCP alone): its sources
+ * cannot be spoofed, the connection caps bound it, and it is the way back
+ * for a client a UDP flood crowds out. The limits are read on each query, so
+ * a reload changes them at once.
  */
 export class SourceRateLimit {
   readonly #clock: Clock
-  readonly #limits: () => { readonly perSecond: number, readonly burst: number }
-  readonly #buckets = new Map<string, Bucket>()
+  readonly #limits: () => RateLimits
+  #buckets = new Map<string, Bucket>()
+  #previous = new Map<string, Bucket>()
+  readonly #global: Bucket
 
-  constructor (clock: Clock, limits: () => { readonly perSecond: number, readonly burst: number }) {
+  constructor (clock: Clock, limits: () => RateLimits) {
     this.#clock = clock
     this.#limits = limits
+    this.#global = { tokens: limits().globalPerSecond, atMs: clock.now() }
   }
 
-  /** True when `source` may be answered now (a token is spent). */
-  take (source: string): boolean {
-    const { perSecond, burst } = this.#limits()
+  /** 'answer' when a query from `source` may be answered now (its tokens spent), else which limit refused it. */
+  take (source: string, isUdp: boolean): RateVerdict {
+    const { perSecond, burst, globalPerSecond } = this.#limits()
     const now = this.#clock.now()
-    let bucket = this.#buckets.get(source)
-    if (bucket === undefined) {
-      bucket = { tokens: burst, atMs: now }
-      if (this.#buckets.size >= MAX_SOURCES) {
-        const oldest = this.#buckets.keys().next().value
-        if (oldest !== undefined) this.#buckets.delete(oldest)
-      }
-    } else {
-      // Re-inserted: the map's order is "least recently seen first".
-      this.#buckets.delete(source)
-      bucket.tokens = Math.min(burst, bucket.tokens + (now - bucket.atMs) * perSecond / 1000)
-      bucket.atMs = now
+    const key = sourceBlock(source, IPV4_BITS, IPV6_BITS)
+    const bucket = this.#bucket(key, now, burst)
+    refill(bucket, now, perSecond, burst)
+    if (bucket.tokens < 1) return 'source'
+    if (isUdp) {
+      refill(this.#global, now, globalPerSecond, globalPerSecond)
+      if (this.#global.tokens < 1) return 'global'
+      this.#global.tokens -= 1
     }
-    this.#buckets.set(source, bucket)
-    if (bucket.tokens < 1) return false
     bucket.tokens -= 1
-    return true
+    return 'answer'
   }
+
+  /** The bucket of `key`: current, carried over from the last generation, or new and full. */
+  #bucket (key: string, now: number, burst: number): Bucket {
+    const current = this.#buckets.get(key)
+    if (current !== undefined) return current
+    const bucket = this.#previous.get(key) ?? { tokens: burst, atMs: now }
+    if (this.#buckets.size >= GENERATION_SIZE) {
+      this.#previous = this.#buckets
+      this.#buckets = new Map()
+    }
+    this.#buckets.set(key, bucket)
+    return bucket
+  }
+}
+
+function refill (bucket: Bucket, now: number, perSecond: number, size: number): void {
+  bucket.tokens = Math.min(size, bucket.tokens + (now - bucket.atMs) * perSecond / 1000)
+  bucket.atMs = now
 }

@@ -17,11 +17,15 @@ const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128'].map((text) => parseCidr(
 export type OwnListeners = ReadonlyArray<{ readonly name: string, readonly port: number, readonly addresses: CidrSet | 'any-local' }>
 
 export function ownListeners (config: GatewayConfig): OwnListeners {
-  return [['listen.http', config.listen.http], ['listen.https', config.listen.https], ['listen.admin', config.listen.admin]].filter((entry): entry is [string, NonNullable<typeof config.listen.http>] => entry[1] !== undefined).map(([name, address]) => {
-    const { host, port } = address as Address
+  // dns.listen too: an HTTP request sent to the DNS face's TCP port reads as a length prefix
+  // ("GE" = 18245 bytes) and would wait there until timeouts.response.
+  const named: Array<[string, Address | undefined]> = [['listen.http', config.listen.http], ['listen.https', config.listen.https], ['listen.admin', config.listen.admin],
+    ...(config.dns?.listen ?? []).map((address): [string, Address] => ['dns.listen', address])]
+  return named.filter((entry): entry is [string, Address] => entry[1] !== undefined).map(([name, address]) => {
+    const { host, port } = address
     const isWildcard = host === '0.0.0.0' || host === '::'
     const single = parseCidr(host === 'localhost' ? '127.0.0.1' : host)
-    return { name: name as string, port, addresses: isWildcard || single === undefined ? 'any-local' : new CidrSet([single]) }
+    return { name, port, addresses: isWildcard || single === undefined ? 'any-local' : new CidrSet([single]) }
   })
 }
 

@@ -53,3 +53,50 @@ export class CidrSet {
 function familyName (family: 4 | 6): 'ipv4' | 'ipv6' {
   return family === 4 ? 'ipv4' : 'ipv6'
 }
+
+/**
+ * The block of `bits` leading bits holding `address`, as a key:
+ * `sourceBlock('192.0.2.77', 24, 56)` is `'192.0.2.0/24'`. IPv4-mapped IPv6
+ * addresses (::ffff:192.0.2.77) count as IPv4; a zone (%eth0) is dropped;
+ * text that is not an address is its own key. Asked once per DNS face
+ * query: integer maths, no allocation beyond the key.
+ */
+export function sourceBlock (address: string, ipv4Bits: number, ipv6Bits: number): string {
+  const bare = address.includes('%') ? address.slice(0, address.indexOf('%')) : address
+  if (!bare.includes(':')) return isIP(bare) === 4 ? ipv4Block(bare, ipv4Bits) : address
+  if (isIP(bare) !== 6) return address
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1]
+  if (mapped !== undefined) return ipv4Block(mapped, ipv4Bits)
+  const groups = ipv6Groups(bare)
+  let key = ''
+  for (let index = 0; index < 8; index++) key += `${index === 0 ? '' : ':'}${((groups[index] as number) & maskOf(ipv6Bits - index * 16, 16)).toString(16)}`
+  return `${key}/${ipv6Bits}`
+}
+
+function ipv4Block (address: string, bits: number): string {
+  const octets = address.split('.')
+  let key = ''
+  for (let index = 0; index < 4; index++) key += `${index === 0 ? '' : '.'}${Number(octets[index]) & maskOf(bits - index * 8, 8)}`
+  return `${key}/${bits}`
+}
+
+/** The top `bits` of a `width`-bit field set (clamped to 0..width). */
+function maskOf (bits: number, width: number): number {
+  const kept = Math.max(0, Math.min(width, bits))
+  return ((1 << width) - 1) ^ ((1 << (width - kept)) - 1)
+}
+
+/** A valid IPv6 address's eight 16-bit groups (`::` expanded, a dotted IPv4 tail as two groups). */
+function ipv6Groups (address: string): number[] {
+  let text = address
+  const tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)?.[1]
+  if (tail !== undefined) {
+    const [a = 0, b = 0, c = 0, d = 0] = tail.split('.').map(Number)
+    text = `${text.slice(0, -tail.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+  }
+  const [head = '', rest] = text.split('::')
+  const parse = (part: string): number[] => part === '' ? [] : part.split(':').map((group) => parseInt(group, 16))
+  const left = parse(head)
+  const right = rest === undefined ? [] : parse(rest)
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right]
+}

@@ -14,13 +14,13 @@ import { BindServer, ZONE } from '../helpers/bind-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { keepAlive, load, send } from '../helpers/http.js'
-import { Packet, decode, dig, queryBytes, tcpExchange, udpExchange } from '../helpers/dns-client.js'
+import { Packet, TcpDnsConnection, decode, dig, queryBytes, tcpExchange, udpExchange } from '../helpers/dns-client.js'
 
 const WEB = '_web._prod.service.consul'
 const FACE_ZONE = 'srvgate.internal'
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-async function faceGateway (t: TestContext, dnsAddress: string, srv: string, options: { workers?: number, extra?: string, resolver?: string } = {}) {
+async function faceGateway (t: TestContext, dnsAddress: string, srv: string, options: { workers?: number, extra?: string, resolver?: string, dns?: string } = {}) {
   const facePort = await freePort()
   const gateway = await SpawnedGateway.start(t, `
 listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
@@ -37,6 +37,7 @@ dns:
   names:
     web: { backend: web-prod }
     www: { gateway: true }
+${options.dns ?? ''}
 `, { workers: options.workers })
   const resolver = new Resolver({ timeout: 1000, tries: 1 })
   resolver.setServers([`127.0.0.1:${facePort}`])
@@ -237,7 +238,7 @@ test('garbage never crashes the face: random bytes, cut queries, pointer loops, 
   const after = dig(facePort, `web.${FACE_ZONE}`, 'A')
   assert.equal(after.status, 'NOERROR', 'and answering')
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-  assert.match(metrics, /^srvgate_dns_face_rate_limited_total\{transport="udp"\} [1-9]\d*$/m)
+  assert.match(metrics, /^srvgate_dns_face_rate_limited_total\{transport="udp",limit="source"\} [1-9]\d*$/m)
   assert.match(metrics, /^srvgate_dns_face_queries_total\{name="\(none\)",type="-",transport="udp",rcode="formerr"\} [1-9]\d*$/m)
   assert.equal(gateway.logs.filter((line) => line.msg === 'DNS face: a query could not be answered').length, 0, 'no query was a bug')
 })
@@ -275,4 +276,152 @@ dns:
   writeFileSync(gateway.configPath, original.replace(`"[::1]:${facePort}"`, `"[::1]:${await freePort()}"`))
   const moved = (await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).json()
   assert.match(String(moved.summary), /restart to apply dns\.listen/)
+})
+
+test('an SRV record naming the DNS face\'s own address is refused like srvgate\'s other listeners: not an instance, shown in /admin/state, and requests answer 503 at once instead of waiting for timeouts.response', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'u2', { host: '127.0.0.2' })
+  dns.setService(WEB, [{ address: upstream.host, port: upstream.port }])
+  const { gateway, facePort } = await faceGateway(t, dns.address, WEB, { extra: ', timeouts: { response: 5s }', workers: 1 })
+  dns.setService(WEB, [{ address: '127.0.0.1', port: facePort }])
+  type Refusal = { key: string, reason: string }
+  const refusals = async (): Promise<Refusal[]> => {
+    const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { backends: Array<{ name: string, refused: Refusal[], instances: unknown[] }> }
+    return state.backends.find((backend) => backend.name === 'web-prod')?.refused ?? []
+  }
+  await until(async () => (await refusals()).length > 0 || (await send(`${gateway.url}/`, { host: 'www.example.com', timeoutMs: 8000 })).status !== 200, 5000, 'the new answer applied')
+  assert.deepEqual(await refusals(), [{ key: `127.0.0.1:${facePort}`, reason: 'srvgate\'s own dns.listen listener' }])
+  const started = Date.now()
+  const response = await send(`${gateway.url}/`, { host: 'www.example.com', timeoutMs: 8000 })
+  assert.equal(response.status, 503, `answered ${response.status} after ${Date.now() - started} ms`)
+  assert.deepEqual(response.json(), { error: 'no_healthy_upstream', backend: 'web-prod' })
+  assert.ok(Date.now() - started < 1000, `at once, not after timeouts.response: ${Date.now() - started} ms`)
+})
+
+/**
+ * Trickling clients, as in the attack: each connects from `localAddress`,
+ * sends one byte of a length prefix (a 32-byte message), then one byte
+ * every `everyMs`, never finishing the message within the test.
+ */
+async function trickle (t: TestContext, port: number, sources: readonly string[], everyMs: number): Promise<TcpDnsConnection[]> {
+  const opened = await Promise.all(sources.map(async (source) => await TcpDnsConnection.open(t, port, source)))
+  const connections = opened.filter((connection): connection is TcpDnsConnection => connection !== undefined)
+  assert.equal(connections.length, sources.length, 'every connect succeeded (refusals are closes after accept)')
+  for (const connection of connections) connection.write(Buffer.from([0]))
+  let sent = 1
+  const timer = setInterval(() => {
+    // Bounded: 33 bytes at most, and never a whole message (0x00 0x20 + 32 bytes would be 34).
+    if (++sent > 33) { clearInterval(timer); return }
+    for (const connection of connections) connection.write(Buffer.from([sent === 2 ? 0x20 : 0x41]))
+  }, everyMs)
+  t.after(() => { clearInterval(timer) })
+  return connections
+}
+
+const metricValue = (metrics: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0)
+
+test('300 trickling TCP connections from one source: it holds dns.tcp.maxConnectionsPerSource (16), the rest are refused at once, dig +tcp from another source is answered at once, and every trickled message is cut 2 s (messageTimeout) after its first byte', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
+  const { gateway, facePort } = await faceGateway(t, dns.address, WEB, { workers: 1 })
+  const flood = await trickle(t, facePort, Array.from({ length: 300 }, () => '127.0.0.2'), 400)
+  await sleep(700)
+  const started = Date.now()
+  const answer = dig(facePort, `web.${FACE_ZONE}`, 'A', ['+tcp'])
+  assert.deepEqual([answer.status, answer.answers.length], ['NOERROR', 1], 'dig +tcp from 127.0.0.1 answered while the trickles hold')
+  assert.ok(Date.now() - started < 1500, `at once: ${Date.now() - started} ms`)
+  const held = flood.filter((connection) => !connection.isClosed)
+  assert.equal(held.length, 16, `the source holds maxConnectionsPerSource; ${300 - held.length} refused`)
+
+  const cuts = await Promise.all(held.map(async (connection) => (await connection.closed) - connection.openedAt))
+  assert.ok(cuts.every((ms) => ms >= 1800 && ms < 3000), `each trickled message cut at messageTimeout after its first byte: ${cuts.join(', ')} ms`)
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.equal(metricValue(metrics, 'srvgate_dns_face_tcp_refused_total{reason="max-connections-per-source"}'), 284)
+  assert.equal(metricValue(metrics, 'srvgate_dns_face_tcp_timeouts_total{timeout="message"}'), 16)
+  assert.equal(metricValue(metrics, 'srvgate_dns_face_tcp_connections'), 0, 'every connection gone')
+})
+
+test('trickles from many sources fill dns.tcp.maxConnections: new connections are refused, never the oldest; a client connected before keeps being answered, and a new one is answered once the trickles meet messageTimeout', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
+  const { gateway, facePort } = await faceGateway(t, dns.address, WEB, { workers: 1, dns: '  tcp: { maxConnections: 40, maxConnectionsPerSource: 8 }' })
+  const query = queryBytes(`web.${FACE_ZONE}`, Packet.TYPE.A)
+  const early = await TcpDnsConnection.open(t, facePort) as TcpDnsConnection
+  early.query(query)
+  assert.ok(await early.answer() !== undefined, 'the early client is answered')
+
+  const floodStarted = Date.now()
+  const sources = Array.from({ length: 10 }, (_, index) => `127.0.0.${index + 2}`).flatMap((source) => Array.from({ length: 8 }, () => source))
+  const flood = await trickle(t, facePort, sources, 400)
+  await sleep(500)
+  assert.equal(flood.filter((connection) => !connection.isClosed).length, 39, 'the budget is full: 40 with the early client')
+  early.query(query)
+  assert.ok(await early.answer() !== undefined, 'the early client is still answered: never cut to make room')
+  assert.equal(await tcpExchange(facePort, query, 1000), undefined, 'a new connection is refused while the budget is full')
+
+  let answered: Buffer | undefined
+  while (answered === undefined && Date.now() - floodStarted < 5000) answered = await tcpExchange(facePort, query, 500)
+  const after = Date.now() - floodStarted
+  assert.ok(answered !== undefined && decode(answered).answers.length === 1, 'a new client answered once the trickles are cut')
+  assert.ok(after < 3000, `within messageTimeout of the flood: ${after} ms`)
+  early.query(query)
+  assert.ok(await early.answer() !== undefined, 'and the early client all along')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.ok(metricValue(metrics, 'srvgate_dns_face_tcp_refused_total{reason="max-connections"}') >= 42, 'the 41 trickles over the budget and the new client, counted')
+  assert.equal(metricValue(metrics, 'srvgate_dns_face_tcp_refused_total{reason="max-connections-per-source"}'), 0)
+})
+
+test('dns.tcp deadlines: a silent connection closes at messageTimeout, an idle one idleTimeout after its answer; whole queries keep a connection answered past both; a message split within messageTimeout is answered, one split beyond it is not', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
+  const { gateway, facePort } = await faceGateway(t, dns.address, WEB, { workers: 1, dns: '  tcp: { messageTimeout: 500ms, idleTimeout: 1s }' })
+  const query = queryBytes(`web.${FACE_ZONE}`, Packet.TYPE.A)
+  const framed = Buffer.concat([Buffer.from([0, query.length]), query])
+  const [silent, idle, busy, split, late] = await Promise.all([1, 2, 3, 4, 5].map(async () => await TcpDnsConnection.open(t, facePort) as TcpDnsConnection))
+  idle?.query(query)
+  const idleAnswered = (await idle?.answer()) === undefined ? undefined : Date.now()
+  assert.ok(idleAnswered !== undefined)
+  split?.write(framed.subarray(0, 10))
+  late?.write(framed.subarray(0, 10))
+  const answers: Array<Buffer | undefined> = []
+  for (let round = 0; round < 6; round++) {
+    busy?.query(query)
+    answers.push(await busy?.answer(400))
+    if (round === 0) split?.write(framed.subarray(10))
+    await sleep(300)
+  }
+  late?.write(framed.subarray(10))
+  assert.ok(answers.every((answer) => answer !== undefined), 'a query every 300 ms: every one answered, for longer than both deadlines')
+  assert.equal(busy?.isClosed, false)
+  assert.ok(await split?.answer(100) !== undefined, 'the two halves within messageTimeout: answered')
+  assert.equal(await late?.answer(100), undefined, 'the second half after messageTimeout: never answered')
+
+  const silentFor = (await (silent as TcpDnsConnection).closed) - (silent as TcpDnsConnection).openedAt
+  assert.ok(silentFor >= 400 && silentFor < 1200, `silent: closed after ${silentFor} ms (messageTimeout 500ms)`)
+  const idleFor = (await (idle as TcpDnsConnection).closed) - idleAnswered
+  assert.ok(idleFor >= 850 && idleFor < 1800, `idle: closed ${idleFor} ms after its answer (idleTimeout 1s)`)
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.ok(metricValue(metrics, 'srvgate_dns_face_tcp_timeouts_total{timeout="message"}') >= 2, 'silent and late')
+  assert.ok(metricValue(metrics, 'srvgate_dns_face_tcp_timeouts_total{timeout="idle"}') >= 1, 'idle (and split, after its answer)')
+})
+
+test('the rate limit counts 127.0.0.2-5 as one /24 source; a sender cycling through /24s meets dns.rateLimit.globalPerSecond; TCP stays outside the global ceiling', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
+  const { gateway, facePort } = await faceGateway(t, dns.address, WEB, { workers: 1, dns: '  rateLimit: { perSecond: 1, burst: 10, globalPerSecond: 30 }' })
+  const query = queryBytes(`web.${FACE_ZONE}`, Packet.TYPE.A)
+  const ask = async (sources: readonly string[]): Promise<number> =>
+    (await Promise.all(sources.map(async (source) => await udpExchange(facePort, query, 700, '127.0.0.1', source)))).filter((answer) => answer !== undefined).length
+  const oneBlock = Array.from({ length: 4 }, (_, index) => `127.0.0.${index + 2}`).flatMap((source) => Array.from({ length: 5 }, () => source))
+  const sameBlock = await ask(oneBlock)
+  assert.ok(sameBlock >= 10 && sameBlock <= 12, `20 queries from four addresses of 127.0.0.0/24: one burst of 10 answered, not four (${sameBlock})`)
+
+  const started = Date.now()
+  const manyBlocks = await ask(Array.from({ length: 100 }, (_, index) => `127.1.${index}.1`))
+  const ceiling = 30 + Math.ceil((Date.now() - started) * 30 / 1000)
+  assert.ok(manyBlocks >= 15 && manyBlocks <= ceiling, `100 queries from 100 /24s, each with a fresh burst: ${manyBlocks} answered, at most ${ceiling} (globalPerSecond 30)`)
+  assert.ok(await tcpExchange(facePort, query, 1000, '127.2.0.1') !== undefined, 'over TCP, answered despite the spent global ceiling')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.ok(metricValue(metrics, 'srvgate_dns_face_rate_limited_total{transport="udp",limit="source"}') >= 8)
+  assert.ok(metricValue(metrics, 'srvgate_dns_face_rate_limited_total{transport="udp",limit="global"}') >= 100 - ceiling)
 })

@@ -252,7 +252,7 @@ frontends:
   ])
 })
 
-test('the DNS face: names compile; a split, an unknown backend, both or neither of backend and gateway, and a TTL under 1s are named by path', () => {
+test('the DNS face: names compile, with the rate limit\'s and dns.tcp\'s defaults; a split, an unknown backend, both or neither of backend and gateway, a TTL under 1s and a 0 TCP deadline are named by path', () => {
   const config = parseConfigText(`${MINIMAL}
 dns:
   listen: [127.0.0.1:8653, "[::1]:8653"]
@@ -262,7 +262,8 @@ dns:
   assert.equal(config.dns?.zone, 'srvgate.internal')
   assert.equal(config.dns?.ttlSeconds, 5)
   assert.deepEqual([...config.dns?.names ?? []], [['web', { kind: 'backend', backend: 'web' }], ['www', { kind: 'gateway' }]])
-  assert.deepEqual(config.dns?.rateLimit, { perSecond: 500, burst: 1000 })
+  assert.deepEqual(config.dns?.rateLimit, { perSecond: 500, burst: 1000, globalPerSecond: 20_000 })
+  assert.deepEqual(config.dns?.tcp, { messageTimeoutMs: 2000, idleTimeoutMs: 10_000, maxConnections: 256, maxConnectionsPerSource: 16 })
   assert.deepEqual(config.dns?.listen.map((address) => address.label), ['127.0.0.1:8653', '[::1]:8653'])
   assert.deepEqual(issuesOf(`
 listen: { http: 127.0.0.1:8080 }
@@ -278,11 +279,14 @@ dns:
   zone: srvgate.internal
   ttl: 500ms
   names: { a: { backend: both }, b: { backend: nowhere }, c: { backend: web, gateway: true }, d: {} }
+  tcp: { messageTimeout: 0s, idleTimeout: 0ms }
 `), [
     'dns.ttl: must be at least 1s (DNS TTLs are whole seconds; 0 would defeat caching)',
     'dns.names.a.backend: "both" is a split: a DNS name answers for a backend with discovery',
     'dns.names.b.backend: unknown backend "nowhere" (known: web)',
     'dns.names.c: needs one of backend or gateway: true',
-    'dns.names.d: needs one of backend or gateway: true'
+    'dns.names.d: needs one of backend or gateway: true',
+    'dns.tcp.messageTimeout: must be more than 0s',
+    'dns.tcp.idleTimeout: must be more than 0s'
   ])
 })
