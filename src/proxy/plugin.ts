@@ -215,6 +215,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       const { backend, path } = routed
       record.context = newProxyContext(backend, request.method, {
         hashKey: backend.options.hashOn === undefined ? undefined : requestKeyOf(backend.options.hashOn, request.headers, path, record.clientIp),
+        split: routed.split,
+        splitKey: routed.splitKey,
         clientGone,
         body: hasBody(request.raw) ? request.raw : undefined,
         bodyIdleTimeoutMs: state.config.client.bodyIdleTimeoutMs

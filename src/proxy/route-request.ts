@@ -19,8 +19,8 @@ export type RequestLine = {
   readonly rawHeaders: readonly string[]
 }
 
-/** Where a request goes; `split` when `backend` is the member a split chose. */
-export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string, readonly split?: Split | undefined }
+/** Where a request goes; `split` when `backend` is the member a split chose (by `splitKey`, its sticky key, if any). */
+export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string, readonly split?: Split | undefined, readonly splitKey?: string | undefined }
 
 export type RouteOptions = {
   /** Fired when the client has gone: a wait on DNS ends at once. */
@@ -87,7 +87,7 @@ function splitMember (split: Split, decision: RouteDecision, path: string, reque
   const member = split.choose(key)
   options.onDecision?.(decision, member, split)
   if (member === undefined) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${split.name}: no member has a usable instance`, split.name)
-  return { decision, backend: member, path, split }
+  return { decision, backend: member, path, split, splitKey: key }
 }
 
 function usable (backend: Backend, decision: RouteDecision, path: string): Routed | ProxyError {

@@ -71,11 +71,13 @@ export class BackendRegistry {
     this.#deps = deps
     this.#ownListeners = deps.ownListeners ?? ownListeners(config)
     this.caches = deps.caches ?? new ResolverCaches(config.resolvers, deps)
+    const alternativeNames = staticAlternatives(config)
     for (const backend of config.backends.values()) {
+      const alternatives = this.#staticBackends(alternativeNames.get(backend.name) ?? [])
       // Each failover target is a backend of its own (its discovery, health, and pools), named after the head.
-      const failover = backend.failover.map((discovery, index) => this.#make(failoverName(backend.name, index), discovery, backend))
+      const failover = backend.failover.map((discovery, index) => this.#make(failoverName(backend.name, index), discovery, backend, undefined, undefined, alternatives))
       // The head first, then its targets in order: how the state and the dashboard list them.
-      this.#addStatic(this.#make(backend.name, backend.discovery, backend, undefined, failover), backend.discovery)
+      this.#addStatic(this.#make(backend.name, backend.discovery, backend, undefined, failover, alternatives), backend.discovery)
       backend.failover.forEach((discovery, index) => { this.#addStatic(failover[index] as Backend, discovery) })
     }
     for (const split of config.splits.values()) {
@@ -86,7 +88,7 @@ export class BackendRegistry {
       idleMs: deps.templateIdleMs ?? config.templatedBackends.idleTimeoutMs,
       clock: deps.clock,
       caches: this.caches,
-      make: (name, template, env) => this.#make(name, { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }, template, { template: template.template, env })
+      make: (name, template, env) => this.#make(name, { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }, template, { template: template.template, env }, undefined, this.#templateSiblings(template, env))
     })
   }
 
@@ -175,12 +177,29 @@ export class BackendRegistry {
     ]
   }
 
+  /** The static backends of these names, looked up once they are all made (on the first failure due for ejection). */
+  #staticBackends (names: readonly string[]): () => readonly Backend[] {
+    let backends: readonly Backend[] | undefined
+    return () => (backends ??= names.flatMap((name) => this.#static.get(name) ?? []))
+  }
+
+  /** A templated backend's split siblings of the same env that are alive now (a templated split's other members). */
+  #templateSiblings (template: BackendTemplateConfig, env: string): () => readonly Backend[] {
+    const names: string[] = []
+    for (const frontend of this.#config.frontends) {
+      const target = frontend.backend
+      if (target.kind !== 'template-split' || !target.split.members.some((member) => member.template === template)) continue
+      for (const member of target.split.members) if (member.weight > 0 && member.template !== template) names.push(member.template.template.replaceAll(ENV, env))
+    }
+    return names.length === 0 ? () => [] : () => names.flatMap((name) => this.#templated.named(name) ?? [])
+  }
+
   #addStatic (backend: Backend, discovery: DiscoveryConfig): void {
     this.#static.set(backend.name, backend)
     this.#resolverOf.set(backend.name, discovery.resolver)
   }
 
-  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly Backend[]): Backend {
+  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly Backend[], alternatives?: () => readonly Backend[]): Backend {
     const cache = this.caches.get(discovery.resolver)
     const resolver = this.#config.resolvers.get(discovery.resolver)
     if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/load.ts checks this)`)
@@ -210,9 +229,29 @@ export class BackendRegistry {
       events: this.#deps.events,
       health: this.#deps.healthOf?.(name),
       metricLabel: templated?.template,
-      failover
+      failover,
+      alternatives
     })
   }
+}
+
+/**
+ * For each static backend, the backends whose own instances take its traffic
+ * when it has none: the whole failover chain it belongs to (the head and
+ * every target), and the chains of its siblings in every split it is a
+ * member of with a weight (a weight-0 sibling gets no share).
+ */
+function staticAlternatives (config: GatewayConfig): Map<string, string[]> {
+  const chain = (name: string): string[] => [name, ...(config.backends.get(name)?.failover ?? []).map((_, index) => failoverName(name, index))]
+  const names = new Map<string, string[]>()
+  for (const backend of config.backends.keys()) names.set(backend, chain(backend))
+  for (const split of config.splits.values()) {
+    for (const member of split.members) {
+      const siblings = split.members.filter((other) => other.backend !== member.backend && other.weight > 0)
+      names.get(member.backend)?.push(...siblings.flatMap((sibling) => chain(sibling.backend)))
+    }
+  }
+  return names
 }
 
 /** `api~failover-1`: `~` is not allowed in configured names, so a target's name never clashes with one. */
