@@ -40,6 +40,7 @@ export class GatewayMetrics {
   readonly dnsFaceStaleAnswers: Counter<'name'>
   readonly dnsFaceTruncated: Counter<'name'>
   readonly dnsFaceRateLimited: Counter<'transport'>
+  readonly templatedRefused: Counter<'reason'>
   readonly #backends: () => readonly Backend[]
 
   readonly #clock: Clock
@@ -133,6 +134,8 @@ export class GatewayMetrics {
     this.dnsFaceStaleAnswers = new Counter({ name: 'srvgate_dns_face_stale_answers_total', help: 'DNS face answers built from stale instance sets (DNS behind srvgate failing), with TTL 30 s.', labelNames: ['name'], registers: edgeControl })
     this.dnsFaceTruncated = new Counter({ name: 'srvgate_dns_face_truncated_answers_total', help: 'DNS face UDP answers cut with TC set (the client asks again over TCP).', labelNames: ['name'], registers: edgeControl })
     this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by the per-source rate limit (dns.rateLimit).', labelNames: ['transport'], registers: edgeControl })
+    // Counted where refused: a cluster's primary (newPerSecond, its bound) or a worker (its own bound); /metrics sums them.
+    this.templatedRefused = new Counter({ name: 'srvgate_templated_backends_refused_total', help: 'New environments that got no templated backend, by reason (rate: templatedBackends.newPerSecond spent, answered 503 with Retry-After, DNS not asked; bound: templatedBackends.max reached with every one busy).', labelNames: ['reason'], registers: edge })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })
     this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers: edge })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge, collect () { flushTallies(this, self.#protocolTallies.values()) } })
@@ -160,6 +163,8 @@ export class GatewayMetrics {
   }
 
   readonly onCacheRead = (result: CacheReadResult): void => { this.cacheReads.inc({ result }) }
+
+  readonly templateRefused = (reason: 'rate' | 'bound'): void => { this.templatedRefused.inc({ reason }) }
 
   readonly dispatcherEvents: DispatcherEvents = {
     retried: (backend, reason) => { this.retries.inc({ backend, reason }) },

@@ -251,7 +251,7 @@ type Document = {
   drain: { delay: string, timeout: string }
   client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number }
   trustedProxies: string[]
-  templatedBackends: { max: number, idleTimeout: string }
+  templatedBackends: { max: number, idleTimeout: string, newPerSecond: number }
   accessLog: { format: 'json' | 'common' }
   statePath?: string
   workers?: number
@@ -401,7 +401,7 @@ class Compiler {
         maxHeaderBytes: document.client.maxHeaderBytes
       },
       trustedProxies: new CidrSet(document.trustedProxies.map(cidr)),
-      templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout) },
+      templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout), newPerSecond: document.templatedBackends.newPerSecond },
       accessLog: { format: document.accessLog.format },
       statePath: document.statePath,
       workers: document.workers,

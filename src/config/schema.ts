@@ -190,7 +190,8 @@ export const gatewaySchema = {
       description: 'Bounds on backends made from templates (web-{env}) on demand.',
       properties: {
         max: { type: 'integer', minimum: 1, maximum: 100000, default: 256, description: 'Most templated backends alive at once; the least recently used idle one makes room.' },
-        idleTimeout: duration('5m', 'A templated backend unused this long is reclaimed.')
+        idleTimeout: duration('5m', 'A templated backend unused this long is reclaimed.'),
+        newPerSecond: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'New templated backends made per second (a token bucket, burst: the same number), for the whole gateway: past it a request for an environment not alive is answered 503 with Retry-After and DNS is asked nothing. Environments alive, or alive before a reload, are not counted.' }
       }
     },
     accessLog: {

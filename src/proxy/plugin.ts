@@ -308,9 +308,10 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
   if (reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed !== false) return reply
   // Nobody is left to read an answer.
   if (error.code === ErrorCode.CLIENT_GONE) return reply
-  const { status, body } = errorReply(error)
+  const { status, body, retryAfterS } = errorReply(error)
   // A request refused mid-body leaves unread bytes on the connection: close it.
   if (error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete)) reply.header('connection', 'close')
+  if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS))
   return await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
 }
 

@@ -10,7 +10,7 @@ import { Backend, type BackendEvents, type Outcome } from './backend.js'
 import { DiscoveryWatcher, type DiscoverySnapshot, type DiscoverySource } from '../discovery/watcher.js'
 import { AddressPolicy, ownListeners, type OwnListeners } from './address-policy.js'
 import { ResolverCaches } from './resolver-caches.js'
-import { ENV, TemplatedBackends } from './templated-backends.js'
+import { ENV, TemplatedBackends, type TemplateRefusal } from './templated-backends.js'
 import { savedSetsOf, seedCaches, type ResolvedBackend } from './saved-sets.js'
 import { Split } from './split.js'
 
@@ -29,6 +29,10 @@ export type RegistryDeps = {
   readonly maxTemplated?: number
   /** Default: templatedBackends.idleTimeout. */
   readonly templateIdleMs?: number
+  /** A templated backend of this name was alive in the registry this one replaces: made again without spending newPerSecond. */
+  readonly wasAlive?: (name: string) => boolean
+  /** A new env got no templated backend (metrics). */
+  readonly onTemplateRefused?: (reason: TemplateRefusal['reason']) => void
   /** A cluster worker: instance sets and health come from the primary, passive outcomes go to it. */
   readonly remote?: RemoteView
   /** Addresses never to be instances because they are our own listeners; default: the configuration's (srvgate/client has none). */
@@ -86,6 +90,10 @@ export class BackendRegistry {
     this.#templated = new TemplatedBackends({
       max: deps.maxTemplated ?? config.templatedBackends.max,
       idleMs: deps.templateIdleMs ?? config.templatedBackends.idleTimeoutMs,
+      // Limited where DNS is asked: here, or in a cluster's primary for every worker (a worker's ask reaches it).
+      newPerSecond: deps.remote === undefined ? config.templatedBackends.newPerSecond : undefined,
+      wasAlive: deps.wasAlive,
+      onRefused: deps.onTemplateRefused,
       clock: deps.clock,
       caches: this.caches,
       make: (name, template, env) => this.#make(name, { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }, template, { template: template.template, env }, undefined, this.#templateSiblings(template, env))
@@ -113,14 +121,14 @@ export class BackendRegistry {
 
   /**
    * The split a templated split makes for `env`: each member is the templated
-   * backend of that env (made on first use, like any). Undefined when a
-   * member cannot be made (the templated bound is reached, all busy).
+   * backend of that env (made on first use, like any). A refusal when a
+   * member cannot be made (newPerSecond spent, or the bound reached, all busy).
    */
-  templateSplit (config: TemplateSplitConfig, env: string): Split | undefined {
+  templateSplit (config: TemplateSplitConfig, env: string): Split | TemplateRefusal {
     const members: Backend[] = []
     for (const member of config.members) {
       const backend = this.#templated.get(member.template, env)
-      if (backend === undefined) return undefined
+      if (!(backend instanceof Backend)) return backend
       members.push(backend)
     }
     const key = `${config.template}\u0000${env}`
@@ -149,10 +157,10 @@ export class BackendRegistry {
   /**
    * The backend a template makes for `env` (already checked against the
    * frontend's pattern). Its first resolution may still be running: await
-   * `backend.ready()`. Undefined when the bound is reached and no templated
-   * backend is idle enough to give way.
+   * `backend.ready()`. A refusal past templatedBackends.newPerSecond, or when
+   * the bound is reached and no templated backend is idle enough to give way.
    */
-  template (template: BackendTemplateConfig, env: string): Backend | undefined {
+  template (template: BackendTemplateConfig, env: string): Backend | TemplateRefusal {
     return this.#templated.get(template, env)
   }
 

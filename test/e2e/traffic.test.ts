@@ -385,3 +385,53 @@ frontends:
   assert.equal(retries, 3, 'three connect failures (outlier.consecutiveFailures), then no attempt on the dead instance')
   assert.equal(dc2[0]?.requests, 10)
 })
+
+for (const workers of [1, 2]) {
+  test(`templatedBackends.newPerSecond: a burst of new environment names past the bucket gets 503 + Retry-After and no DNS query; an environment alive keeps 200 (workers: ${workers})`, async (t) => {
+    const dns = await ConsulLikeDnsServer.start(t)
+    await service(t, dns, '_web._pr-1.service.consul', 'pr-1', 1)
+    const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+templatedBackends: { newPerSecond: 2 }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "^pr-[0-9]+$" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+`, { workers })
+    const get = async (env: string): Promise<Response> => await send(`${gateway.url}/`, { host: `${env}.preview.example.com`, agent: keepAlive })
+    assert.equal((await get('pr-1')).status, 200, 'pr-1 made: one of the two tokens')
+
+    // 30 names never seen, at once, with pr-1 asked alongside.
+    const names = Array.from({ length: 30 }, (_, index) => `pr-${1000 + index}`)
+    const [flood, alive] = await Promise.all([
+      Promise.all(names.map(async (env) => ({ env, response: await get(env) }))),
+      Promise.all(Array.from({ length: 10 }, async () => await get('pr-1')))
+    ])
+    assert.deepEqual(alive.map((response) => response.status), Array(10).fill(200), 'an environment alive is not limited')
+    const limited = flood.filter(({ response }) => response.json().error === 'template_rate_limited')
+    const admitted = flood.filter(({ response }) => response.json().error !== 'template_rate_limited')
+    // One token left after pr-1, plus what 2 a second adds while the burst runs.
+    assert.ok(admitted.length <= 3, `${admitted.length} of 30 new names got past a bucket of 2`)
+    assert.ok(limited.length >= 27)
+    for (const { response } of limited) {
+      assert.equal(response.status, 503)
+      assert.equal(response.headers['retry-after'], '1')
+      assert.deepEqual(response.json(), { error: 'template_rate_limited' })
+    }
+    for (const { response } of admitted) assert.equal(response.json().error, 'no_healthy_upstream', 'an admitted name is asked (NXDOMAIN)')
+    const asked = new Set(dns.queries.map((query) => query.name))
+    for (const { env } of limited) assert.equal(asked.has(`_web._${env}.service.consul`), false, `${env}: DNS asked nothing`)
+    for (const { env } of admitted) assert.equal(asked.has(`_web._${env}.service.consul`), true)
+
+    const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+    assert.equal(metric(metrics, /^srvgate_templated_backends_refused_total\{reason="rate"\} (\d+)$/m), limited.length)
+    assert.equal((await get('pr-1')).status, 200)
+    // A rate, not a ban: a second later a new name is made and asked.
+    await sleep(1000)
+    assert.equal((await get('pr-2000')).json().error, 'no_healthy_upstream')
+    assert.ok(dns.queries.some((query) => query.name === '_web._pr-2000.service.consul'))
+  })
+}
