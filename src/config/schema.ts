@@ -58,7 +58,7 @@ const backendOptions = {
     properties: {
       consecutiveFailures: { type: 'integer', minimum: 1, default: 3, description: 'Connect failures, timeouts, resets or 5xx in a row that eject an instance.' },
       ejectFor: duration('10s', 'Base ejection time; grows with repeated ejections (capped at 5m).'),
-      maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 50, description: 'Most of a backend\'s instances ejected at once.' }
+      maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 50, description: 'Most of a backend\'s instances ejected at once (its errors are not turned into 503s). Not applied while its traffic has somewhere else to go (a split sibling or failover target with a usable instance): then every failing instance may be ejected, the last one too. 0: never eject.' }
     }
   },
   retry: {
