@@ -228,7 +228,7 @@ export class Backend {
   }
 
   /** Another backend would take this one's traffic now: one of its alternatives has a usable instance of its own. */
-  #hasAlternative (): boolean {
+  readonly #hasAlternative = (): boolean => {
     for (const other of this.#alternatives()) if (other !== this && other.#hasOwnUsable(undefined)) return true
     return false
   }
@@ -311,7 +311,7 @@ export class Backend {
     const set = this.set
     let ejected = 0
     for (const member of set.instances) if (this.health.peek(member.key)?.isEjected(now) === true) ejected++
-    if (this.#outlier.recordFailure(record, now, ejected, set.size, () => this.#hasAlternative())) {
+    if (this.#outlier.recordFailure(record, now, ejected, set.size, this.#hasAlternative)) {
       this.#usableFor = undefined
       this.#events.instanceEjected?.(this.metricLabel, instance, record.ejectedUntilMs)
       this.#events.healthChanged?.(this, instance.key)

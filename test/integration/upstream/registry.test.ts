@@ -96,3 +96,41 @@ test('templatedBackends.newPerSecond: past the bucket a new env is refused (rate
   assert.ok(registry.template(template, 'pr-4') instanceof Backend, 'a token half a second later')
   assert.deepEqual(dns.queries.slice(asked).map((query) => query.name).filter((name) => name.includes('pr-3')), [], 'nothing asked for the refused env')
 })
+
+test('a templated split member\'s only instance may be ejected while its sibling of the same env has a usable one (the cap holds for a lone templated backend)', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService('_web-pr-1._v1.service.consul', [{ address: '127.0.0.1', port: 9001 }])
+  dns.setService('_web-pr-1._v2.service.consul', [{ address: '127.0.0.1', port: 9002 }])
+  const config = parseConfigText(`
+listen: { http: 127.0.0.1:0 }
+resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 200ms, max: 1s } } }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend:
+      template: web-{env}
+      split:
+        - { template: "web-{env}-v2", weight: 10, discovery: { resolver: consul, srv: "_web-{env}._v2.service.consul" } }
+        - { template: "web-{env}-v1", weight: 90, discovery: { resolver: consul, srv: "_web-{env}._v1.service.consul" } }
+`, {})
+  const registry = new BackendRegistry(config, { clock: new ManualClock(), random: new SeededRandom(1) })
+  await registry.start()
+  t.after(() => registry.stop())
+  const target = config.frontends[0]?.backend
+  assert.equal(target?.kind, 'template-split')
+  const split = registry.templateSplit((target as { split: import('../../../src/config/types.js').TemplateSplitConfig }).split, 'pr-1')
+  assert.ok(!(split instanceof TemplateRefusal))
+  await Promise.all(split.members.map(async ({ backend }) => { await backend.ready() }))
+  const [v2, v1] = split.members.map(({ backend }) => backend) as [Backend, Backend]
+  const dead = v1.set.instances[0]
+  assert.ok(dead !== undefined)
+  for (let index = 0; index < 3; index++) v1.report(dead, 'connect-failure')
+  assert.equal(v1.hasUsableInstance(), false, 'web-pr-1-v1\'s only instance ejected: web-pr-1-v2 takes its share')
+  assert.equal(split.choose(undefined), v2)
+  // v2's only instance now has no alternative (v1 is all ejected): the cap keeps it.
+  const last = v2.set.instances[0]
+  assert.ok(last !== undefined)
+  for (let index = 0; index < 5; index++) v2.report(last, 'connect-failure')
+  assert.equal(v2.hasUsableInstance(), true)
+})
