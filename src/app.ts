@@ -179,6 +179,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     caches: nextCaches,
     // Backends of the same name keep their health (ejections, checks, in-flight counts).
     healthOf: (name) => previous?.named(name)?.health,
+    // Environments alive before a reload are made again without spending templatedBackends.newPerSecond.
+    wasAlive: (name) => previous?.named(name) !== undefined,
+    onTemplateRefused: metrics.templateRefused,
     dnsObserver: metrics.dnsObserver,
     events: {
       instanceEjected: metrics.backendEvents.instanceEjected,

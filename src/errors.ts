@@ -23,6 +23,7 @@ export const ErrorCode = {
   CLIENT_TIMEOUT: 'SG_ERR_CLIENT_TIMEOUT',
   CLIENT_GONE: 'SG_ERR_CLIENT_GONE',
   NO_HEALTHY_INSTANCE: 'SG_ERR_NO_HEALTHY_INSTANCE',
+  TEMPLATE_RATE_LIMITED: 'SG_ERR_TEMPLATE_RATE_LIMITED',
   UPSTREAM_CONNECT: 'SG_ERR_UPSTREAM_CONNECT',
   UPSTREAM_RESET: 'SG_ERR_UPSTREAM_RESET',
   UPSTREAM_TIMEOUT: 'SG_ERR_UPSTREAM_TIMEOUT',
@@ -76,9 +77,12 @@ export class ProxyError extends GatewayError {
   override name = 'ProxyError' as const
   /** The backend concerned, when one was chosen (named in 503 bodies). */
   readonly backend: string | undefined
-  constructor (code: ErrorCode, message: string, backend?: string, options?: ErrorOptions) {
+  /** Seconds after which asking again may succeed (a refusal that says when: Retry-After). */
+  readonly retryAfterS: number | undefined
+  constructor (code: ErrorCode, message: string, backend?: string, options?: ErrorOptions & { readonly retryAfterS?: number }) {
     super(code, message, options)
     this.backend = backend
+    this.retryAfterS = options?.retryAfterS
   }
 }
 

@@ -44,6 +44,7 @@ export class GatewayMetrics {
   readonly dnsFaceTcpRefused: Counter<'reason'>
   readonly dnsFaceTcpTimeouts: Counter<'timeout'>
   readonly dnsFaceTcpConnections: Gauge
+  readonly templatedRefused: Counter<'reason'>
   readonly #backends: () => readonly Backend[]
 
   readonly #clock: Clock
@@ -140,6 +141,8 @@ export class GatewayMetrics {
     this.dnsFaceTcpRefused = new Counter({ name: 'srvgate_dns_face_tcp_refused_total', help: 'DNS face TCP connections closed at once, by the cap they met (max-connections, max-connections-per-source: dns.tcp).', labelNames: ['reason'], registers: edgeControl })
     this.dnsFaceTcpTimeouts = new Counter({ name: 'srvgate_dns_face_tcp_timeouts_total', help: 'DNS face TCP connections closed by a deadline (message: not whole within dns.tcp.messageTimeout; idle: dns.tcp.idleTimeout).', labelNames: ['timeout'], registers: edgeControl })
     this.dnsFaceTcpConnections = new Gauge({ name: 'srvgate_dns_face_tcp_connections', help: 'DNS face TCP connections open now (bounded by dns.tcp.maxConnections).', registers: edgeControl })
+    // Counted where refused: a cluster's primary (newPerSecond, its bound) or a worker (its own bound); /metrics sums them.
+    this.templatedRefused = new Counter({ name: 'srvgate_templated_backends_refused_total', help: 'New environments that got no templated backend, by reason (rate: templatedBackends.newPerSecond spent, answered 503 with Retry-After, DNS not asked; bound: templatedBackends.max reached with every one busy).', labelNames: ['reason'], registers: edge })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })
     this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers: edge })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge, collect () { flushTallies(this, self.#protocolTallies.values()) } })
@@ -175,6 +178,8 @@ export class GatewayMetrics {
   }
 
   readonly onCacheRead = (result: CacheReadResult): void => { this.cacheReads.inc({ result }) }
+
+  readonly templateRefused = (reason: 'rate' | 'bound'): void => { this.templatedRefused.inc({ reason }) }
 
   readonly dispatcherEvents: DispatcherEvents = {
     retried: (backend, reason) => { this.retries.inc({ backend, reason }) },

@@ -2,6 +2,7 @@ import { PENDING_SNAPSHOT, type DiscoverySnapshot, type DiscoverySource } from '
 import type { Lookup } from '../dns/resolver.js'
 import type { RemoteView } from '../upstream/registry.js'
 import type { Outcome } from '../upstream/backend.js'
+import { ErrorCode } from '../errors.js'
 import { TEMPLATE_REFUSED, fromWire, type ToPrimary, type WireBackend, type WireSnapshot } from './protocol.js'
 
 type OnChange = (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void
@@ -66,7 +67,7 @@ export class RemoteDiscovery implements DiscoverySource {
     if (previous.set !== next.set || previous.status !== next.status || previous.isStale !== next.isStale) this.#onChange(next, previous)
     if (next.status !== 'pending') this.#resolveFirst?.()
     // The waiting request has its answer (503); the backend goes, so the next one asks again.
-    if (wire.lastError?.code === TEMPLATE_REFUSED) this.#onRefused?.()
+    if (wire.lastError?.code === TEMPLATE_REFUSED || wire.lastError?.code === ErrorCode.TEMPLATE_RATE_LIMITED) this.#onRefused?.()
   }
 }
 

@@ -4,7 +4,9 @@ import type { Gateway, WorkerPeers, WorkerStats, WorkersStatus } from '../app.js
 type Log = Gateway['publicApp']['log']
 import { templatesOf } from '../config/types.js'
 import type { RoutingState } from '../proxy/route-request.js'
-import type { Backend } from '../upstream/backend.js'
+import { Backend } from '../upstream/backend.js'
+import { TemplateRefusal } from '../upstream/templated-backends.js'
+import { ErrorCode } from '../errors.js'
 import type { PublicAddresses } from '../traffic.js'
 import { systemClock, type Timer } from '../util/clock.js'
 import { TEMPLATE_REFUSED, isToPrimary, toWire, wireBackend, type ToPrimary, type ToWorker } from './protocol.js'
@@ -233,13 +235,12 @@ export class WorkerPool implements WorkerPeers {
     const state = this.#registryOf(generation)
     const config = state?.config.frontends.flatMap((frontend) => templatesOf(frontend.backend)).find((candidate) => candidate.template === template)
     const backend = config === undefined ? undefined : state?.registry.template(config, env)
-    if (backend === undefined || backend.name !== name) {
-      this.#send(member.worker, {
-        type: 'srvgate:set',
-        generation,
-        name,
-        snapshot: { status: 'failed', instances: [], isStale: false, lastError: { code: TEMPLATE_REFUSED, message: 'templatedBackends.max reached with every templated backend busy' }, refused: [] }
-      })
+    if (!(backend instanceof Backend) || backend.name !== name) {
+      // Past newPerSecond the worker answers 503 with Retry-After (route-request.ts); at the bound, no_healthy_upstream.
+      const lastError = backend instanceof TemplateRefusal && backend.reason === 'rate'
+        ? { code: ErrorCode.TEMPLATE_RATE_LIMITED, message: `templatedBackends.newPerSecond spent; the next in ${backend.retryAfterMs} ms` }
+        : { code: TEMPLATE_REFUSED, message: 'templatedBackends.max reached with every templated backend busy' }
+      this.#send(member.worker, { type: 'srvgate:set', generation, name, snapshot: { status: 'failed', instances: [], isStale: false, lastError, refused: [] } })
       return
     }
     backend.hold()

@@ -251,7 +251,7 @@ type Document = {
   drain: { delay: string, timeout: string }
   client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number, maxConnections?: number, maxConnectionsPerIp?: number, maxConcurrentStreams: number, bufferBodyBytes: number, bufferTotalBytes: number, minBodyRate: number }
   trustedProxies: string[]
-  templatedBackends: { max: number, idleTimeout: string }
+  templatedBackends: { max: number, idleTimeout: string, newPerSecond: number }
   accessLog: { format: 'json' | 'common' }
   statePath?: string
   workers?: number
@@ -407,7 +407,7 @@ class Compiler {
         minBodyRate: document.client.minBodyRate
       },
       trustedProxies: new CidrSet(document.trustedProxies.map(cidr)),
-      templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout) },
+      templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout), newPerSecond: document.templatedBackends.newPerSecond },
       accessLog: { format: document.accessLog.format },
       statePath: document.statePath,
       workers: document.workers,

@@ -58,7 +58,7 @@ const backendOptions = {
     properties: {
       consecutiveFailures: { type: 'integer', minimum: 1, default: 3, description: 'Connect failures, timeouts, resets or 5xx in a row that eject an instance.' },
       ejectFor: duration('10s', 'Base ejection time; grows with repeated ejections (capped at 5m).'),
-      maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 50, description: 'Most of a backend\'s instances ejected at once.' }
+      maxEjectedPercent: { type: 'integer', minimum: 0, maximum: 100, default: 50, description: 'Most of a backend\'s instances ejected at once (its errors are not turned into 503s). Not applied while its traffic has somewhere else to go (a split sibling or failover target with a usable instance): then every failing instance may be ejected, the last one too. 0: never eject.' }
     }
   },
   retry: {
@@ -196,7 +196,8 @@ export const gatewaySchema = {
       description: 'Bounds on backends made from templates (web-{env}) on demand.',
       properties: {
         max: { type: 'integer', minimum: 1, maximum: 100000, default: 256, description: 'Most templated backends alive at once; the least recently used idle one makes room.' },
-        idleTimeout: duration('5m', 'A templated backend unused this long is reclaimed.')
+        idleTimeout: duration('5m', 'A templated backend unused this long is reclaimed.'),
+        newPerSecond: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'New templated backends made per second (a token bucket, burst: the same number), for the whole gateway: past it a request for an environment not alive is answered 503 with Retry-After and DNS is asked nothing. Environments alive, or alive before a reload, are not counted.' }
       }
     },
     accessLog: {

@@ -21,7 +21,8 @@ export type GatewayConfig = {
   readonly client: ClientLimits
   /** Peers whose forwarding headers are believed; empty: none. */
   readonly trustedProxies: CidrSet
-  readonly templatedBackends: { readonly max: number, readonly idleTimeoutMs: Milliseconds }
+  /** Bounds on templated backends: how many alive, how long idle, how many made a second (a token bucket, burst = newPerSecond). */
+  readonly templatedBackends: { readonly max: number, readonly idleTimeoutMs: Milliseconds, readonly newPerSecond: number }
   readonly accessLog: { readonly format: 'json' | 'common' }
   /** Where last-known instance sets are kept; undefined: not kept. */
   readonly statePath: string | undefined

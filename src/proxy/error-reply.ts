@@ -3,7 +3,8 @@ import type { Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 
-export type ErrorReply = { readonly status: number, readonly body: Readonly<Record<string, string>> }
+/** What the client gets; `retryAfterS` becomes a Retry-After header (RFC 9110 §10.2.3: delay-seconds). */
+export type ErrorReply = { readonly status: number, readonly body: Readonly<Record<string, string>>, readonly retryAfterS?: number | undefined }
 
 /**
  * The one map from an error code to what the client sees (spec §3). Bodies
@@ -21,6 +22,9 @@ export function errorReply (error: GatewayError): ErrorReply {
     case ErrorCode.CLIENT_GONE: return { status: 499, body: { error: 'client_closed_request' } }
     case ErrorCode.NO_HEALTHY_INSTANCE:
       return { status: 503, body: { error: 'no_healthy_upstream', backend: error instanceof ProxyError ? error.backend ?? '' : '' } }
+    // Too many new environments at once: nothing is wrong with this one, ask again shortly.
+    case ErrorCode.TEMPLATE_RATE_LIMITED:
+      return { status: 503, body: { error: 'template_rate_limited' }, retryAfterS: error instanceof ProxyError ? error.retryAfterS ?? 1 : 1 }
     case ErrorCode.UPSTREAM_TIMEOUT: return { status: 504, body: { error: 'upstream_timeout' } }
     default: return { status: 502, body: { error: 'upstream_error' } }
   }
@@ -39,7 +43,8 @@ export function findProxyError (error: unknown): ProxyError | undefined {
 export function writeRawReply (socket: Duplex, requestId: string, reply: ErrorReply): void {
   if (!socket.writable) return
   const text = JSON.stringify(reply.body)
-  socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
+  const retryAfter = reply.retryAfterS === undefined ? '' : `retry-after: ${reply.retryAfterS}\r\n`
+  socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${retryAfter}x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
 }
 
 /** An HTTP/2 stream outside fastify (CONNECT): the answer as the stream's own :status and DATA. */

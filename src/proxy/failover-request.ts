@@ -3,9 +3,10 @@ import type { Dispatcher } from 'undici'
 import type { Instance } from '../discovery/instance-set.js'
 import { ErrorCode, ProxyError } from '../errors.js'
 import type { Backend, Outcome } from '../upstream/backend.js'
+import type { Split } from '../upstream/split.js'
 import type { ClientGone } from './client-gone.js'
 import { ReplayableBody } from './replayable-body.js'
-import { judgeAttempt, type AttemptResult, type Verdict } from './retry-policy.js'
+import { judgeAttempt, mayLeaveMember, type AttemptResult, type Verdict } from './retry-policy.js'
 import type { Clock, Timer } from '../util/clock.js'
 import type { ConnectionWaits, WaitingAttempt } from './connection-waits.js'
 
@@ -14,6 +15,9 @@ export type ProxyContext = {
   readonly backend: Backend
   readonly method: string
   readonly hashKey: string | undefined
+  /** The split that chose `backend`, and the request's sticky key for it: a connect failure may move on to another member. */
+  readonly split: Split | undefined
+  readonly splitKey: string | undefined
   readonly tried: Set<string>
   /** Fired when the client has gone: every layer the request reached lets it go. */
   readonly clientGone: ClientGone | undefined
@@ -23,7 +27,7 @@ export type ProxyContext = {
   readonly bodyIdleTimeoutMs: number
   /** The instance that answered (or was tried last). */
   instance: Instance | undefined
-  /** The backend of the failover chain that instance belongs to: `backend` itself, or a failover target. */
+  /** The backend that instance belongs to: `backend` itself, a failover target, or another member of the split. */
   servedBy: Backend | undefined
   retries: number
   readonly retryReasons: string[]
@@ -34,6 +38,8 @@ export type ProxyContext = {
 
 export type ContextOptions = {
   readonly hashKey?: string | undefined
+  readonly split?: Split | undefined
+  readonly splitKey?: string | undefined
   readonly clientGone?: ClientGone | undefined
   readonly body?: Readable | undefined
   readonly bodyIdleTimeoutMs?: number
@@ -44,6 +50,8 @@ export function newProxyContext (backend: Backend, method: string, options: Cont
     backend,
     method,
     hashKey: options.hashKey,
+    split: options.split,
+    splitKey: options.splitKey,
     tried: new Set(),
     clientGone: options.clientGone,
     body: options.body,
@@ -57,10 +65,10 @@ export function newProxyContext (backend: Backend, method: string, options: Cont
   }
 }
 
-/** The failover target that served a request, when not the backend's own discovery. */
+/** The failover target that served a request, when not the backend's own discovery (another split member is not one). */
 export function failoverOf (context: ProxyContext | undefined): Backend | undefined {
   const servedBy = context?.servedBy
-  return servedBy === undefined || servedBy === context?.backend ? undefined : servedBy
+  return servedBy === undefined || servedBy === context?.backend || context?.backend.failover.includes(servedBy) !== true ? undefined : servedBy
 }
 
 export type DispatcherEvents = {
@@ -99,12 +107,15 @@ export class FailoverRequest {
   #isAborted = false
   #isFinished = false
   #current: Attempt | undefined
+  /** The backend whose chain attempts go to: the routed one, until a connect failure moves the request to another split member. */
+  #member: Backend
 
   constructor (deps: FailoverDeps, context: ProxyContext, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler) {
     this.#deps = deps
     this.#context = context
     this.#options = options
     this.#downstream = downstream
+    this.#member = context.backend
     const body = context.body ?? options.body
     this.#body = body instanceof Readable ? new ReplayableBody(body, context.bodyIdleTimeoutMs, deps.clock) : undefined
   }
@@ -155,7 +166,7 @@ export class FailoverRequest {
     this.#context.retries++
     this.#context.retryReasons.push(reason)
     this.#deps.events.retried?.(this.#context.backend.metricLabel, reason)
-    this.#next()
+    this.#next(mayLeaveMember(reason))
   }
 
   complete (trailers: string[] | null): void {
@@ -194,12 +205,18 @@ export class FailoverRequest {
     this.fail(error)
   }
 
-  #next (): void {
-    const { tried, hashKey } = this.#context
+  #next (canLeaveMember = false): void {
+    const { tried, hashKey, split } = this.#context
     const head = this.#context.backend
     // The head of a failover chain while it has an instance not yet tried, else the next datacenter's.
-    const backend = head.serving(tried)
-    const instance = backend.pick(tried, hashKey)
+    let backend = this.#member.serving(tried)
+    let instance = backend.pick(tried, hashKey)
+    const other = instance === undefined && canLeaveMember ? split?.chooseUntried(this.#context.splitKey, tried) : undefined
+    if (other !== undefined) {
+      this.#member = other
+      backend = other.serving(tried)
+      instance = backend.pick(tried, hashKey)
+    }
     if (instance === undefined) {
       const hadAttempts = tried.size > 0
       this.fail(new ProxyError(hadAttempts ? ErrorCode.UPSTREAM_CONNECT : ErrorCode.NO_HEALTHY_INSTANCE,

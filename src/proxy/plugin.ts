@@ -216,6 +216,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       const { backend, path } = routed
       record.context = newProxyContext(backend, request.method, {
         hashKey: backend.options.hashOn === undefined ? undefined : requestKeyOf(backend.options.hashOn, request.headers, path, record.clientIp),
+        split: routed.split,
+        splitKey: routed.splitKey,
         clientGone,
         body: hasBody(request.raw) ? request.raw : undefined,
         bodyIdleTimeoutMs: state.config.client.bodyIdleTimeoutMs
@@ -308,11 +310,12 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
   if (reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed !== false) return reply
   // Nobody is left to read an answer.
   if (error.code === ErrorCode.CLIENT_GONE) return reply
-  const { status, body } = errorReply(error)
+  const { status, body, retryAfterS } = errorReply(error)
   // A request refused mid-body leaves unread bytes on the connection: close it.
   // HTTP/2 has no Connection field (Node refuses to send one): Node resets the stream once the
   // answer is out (RST_STREAM NO_ERROR, RFC 9113 §8.1), and the connection serves on.
   if (request.raw.httpVersionMajor !== 2 && (error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete))) reply.header('connection', 'close')
+  if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS))
   return await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
 }
 

@@ -41,6 +41,16 @@ export function shouldRetry (question: RetryQuestion): boolean {
 }
 
 /**
+ * Retries stay in the split member routing chose (a canary's failures never
+ * spill over into the stable side), except after a connect failure: nothing
+ * was sent, so once the member has no instance left to try, another member
+ * may take the request, as it takes an emptied member's share.
+ */
+export function mayLeaveMember (reason: string): boolean {
+  return reason === 'connect-failure'
+}
+
+/**
  * Errors undici raises when no connection could be made: the request was not
  * sent. A TLS handshake an instance fails (a certificate for another name, an
  * unknown CA, expired) is one of them: that instance is counted and skipped.

@@ -7,6 +7,7 @@ import type { RouteDecision, Router } from '../routing/router.js'
 import type { Backend } from '../upstream/backend.js'
 import type { BackendRegistry } from '../upstream/registry.js'
 import type { Split } from '../upstream/split.js'
+import { TemplateRefusal } from '../upstream/templated-backends.js'
 import type { ClientGone } from './client-gone.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
@@ -20,8 +21,8 @@ export type RequestLine = {
   readonly rawHeaders: readonly string[]
 }
 
-/** Where a request goes; `split` when `backend` is the member a split chose. */
-export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string, readonly split?: Split | undefined }
+/** Where a request goes; `split` when `backend` is the member a split chose (by `splitKey`, its sticky key, if any). */
+export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string, readonly split?: Split | undefined, readonly splitKey?: string | undefined }
 
 export type RouteOptions = {
   /** Fired when the client has gone: a wait on DNS ends at once. */
@@ -65,20 +66,22 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   if (target.kind === 'split') return splitMember(state.registry.split(target.name) as Split, decision, path, request, options)
   if (target.kind === 'template-split') {
     const split = state.registry.templateSplit(target.split, decision.env as string)
-    if (split === undefined) {
+    if (split instanceof TemplateRefusal) {
       options.onDecision?.(decision, undefined)
-      return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound, all busy', target.split.template.replaceAll('{env}', decision.env ?? ''))
+      return refusalError(split, target.split.template.replaceAll('{env}', decision.env ?? ''), state)
     }
     // Every member's first resolution is waited for: the first request of an env is shared like the rest.
     if (split.members.every(({ backend }) => backend.isReady)) return splitMember(split, decision, path, request, options)
     return afterFirstResolutions(split, decision, path, request, options)
   }
   const backend = target.kind === 'static' ? state.registry.get(target.name) : state.registry.template(target.template, decision.env as string)
-  options.onDecision?.(decision, backend)
-  if (backend === undefined) {
-    const name = target.kind === 'template' ? target.template.template.replaceAll('{env}', decision.env ?? '') : target.name
-    return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound, all busy', name)
+  if (backend instanceof TemplateRefusal) {
+    options.onDecision?.(decision, undefined)
+    return refusalError(backend, target.kind === 'template' ? target.template.template.replaceAll('{env}', decision.env ?? '') : '', state)
   }
+  options.onDecision?.(decision, backend)
+  // A static name the configuration has not (config/load.ts checks references): no instance of it.
+  if (backend === undefined) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'no such backend', target.kind === 'static' ? target.name : undefined)
   // Only a templated backend's first resolution is waited for; a ready backend costs no promise.
   return backend.isReady ? usable(backend, decision, path) : afterFirstResolution(backend, decision, path, options.clientGone)
 }
@@ -89,7 +92,26 @@ async function afterFirstResolutions (split: Split, decision: RouteDecision, pat
   if (gone === undefined) await ready
   else await untilEither(ready, gone)
   if (gone?.isGone === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', split.name)
+  // A cluster's primary refused a member (newPerSecond spent): the env waits, as in one process, rather than go lopsided.
+  const limited = split.members.find(({ backend }) => isRateLimited(backend))
+  if (limited !== undefined) return rateLimitedByPrimary(limited.backend)
   return splitMember(split, decision, path, request, options)
+}
+
+/** What a refused templated backend answers: 503 with Retry-After past newPerSecond, 503 no_healthy_upstream at the bound. */
+function refusalError (refusal: TemplateRefusal, name: string, state: RoutingState): ProxyError {
+  if (refusal.reason === 'bound') return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound, all busy', name)
+  return new ProxyError(ErrorCode.TEMPLATE_RATE_LIMITED, `${name}: templatedBackends.newPerSecond (${state.config.templatedBackends.newPerSecond}) spent; DNS not asked`, name, { retryAfterS: Math.max(1, Math.ceil(refusal.retryAfterMs / 1000)) })
+}
+
+/** A cluster worker's templated backend the primary would not make yet (its newPerSecond spent). */
+function isRateLimited (backend: Backend): boolean {
+  return backend.snapshot.lastError?.code === ErrorCode.TEMPLATE_RATE_LIMITED
+}
+
+function rateLimitedByPrimary (backend: Backend): ProxyError {
+  // newPerSecond is at least 1: the primary's next token is never more than a second away.
+  return new ProxyError(ErrorCode.TEMPLATE_RATE_LIMITED, `${backend.name}: ${backend.snapshot.lastError?.message ?? 'templatedBackends.newPerSecond spent'}`, backend.name, { retryAfterS: 1 })
 }
 
 /** A split's member for this request (by its sticky key, if the split has one): one with a usable instance, or 503. */
@@ -98,11 +120,13 @@ function splitMember (split: Split, decision: RouteDecision, path: string, reque
   const member = split.choose(key)
   options.onDecision?.(decision, member, split)
   if (member === undefined) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${split.name}: no member has a usable instance`, split.name)
-  return { decision, backend: member, path, split }
+  return { decision, backend: member, path, split, splitKey: key }
 }
 
 function usable (backend: Backend, decision: RouteDecision, path: string): Routed | ProxyError {
-  if (!backend.hasUsableInstance()) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
+  if (!backend.hasUsableInstance()) {
+    return isRateLimited(backend) ? rateLimitedByPrimary(backend) : new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
+  }
   return { decision, backend, path }
 }
 

@@ -97,7 +97,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     return
   }
   const { backend, decision, split } = routed
-  const context = newProxyContext(backend, 'GET', { clientGone })
+  const context = newProxyContext(backend, 'GET', { clientGone, split, splitKey: routed.splitKey })
   const headers = forwardRequestHeaders({ ...request.headers }, request.headers, {
     peerIp,
     isPeerTrusted: isTrusted(peerIp),

@@ -43,6 +43,13 @@ export type BackendParts = {
   readonly metricLabel?: string
   /** Backends of other datacenters, in order, that take over while this one has no usable instance. */
   readonly failover?: readonly Backend[]
+  /**
+   * Every backend whose own instances take this one's traffic when it has
+   * none (its split siblings, the rest of its failover chain; itself may be
+   * listed): while one has a usable instance, maxEjectedPercent does not hold
+   * the last instances back (health/outlier.ts). Default: none.
+   */
+  readonly alternatives?: () => readonly Backend[]
 }
 
 /** What another process needs to know of one instance's health (cluster/protocol.ts carries it). */
@@ -63,6 +70,8 @@ export type BackendEvents = {
   /** An instance was ejected or crossed an active check's rise or fall: a cluster primary sends it on. */
   readonly healthChanged?: (backend: Backend, key: string) => void
 }
+
+const noAlternatives = (): readonly Backend[] => []
 
 function createPolicy (name: BackendOptions['balance'], random: Random): BalancePolicy {
   switch (name) {
@@ -93,6 +102,7 @@ export class Backend {
   /** The failover chain after this backend (Consul prepared-query failover): empty for most. */
   readonly failover: readonly Backend[]
   readonly #forwardReport: ((key: string, outcome: Outcome) => void) | undefined
+  readonly #alternatives: () => readonly Backend[]
   readonly #checker: ActiveChecker | undefined
   readonly #policy: BalancePolicy
   readonly #outlier: OutlierDetector
@@ -125,6 +135,7 @@ export class Backend {
     this.#events = parts.events ?? {}
     this.#lastUsedMs = parts.clock.now()
     this.failover = parts.failover ?? []
+    this.#alternatives = parts.alternatives ?? noAlternatives
     this.#pickContext = { hashKey: undefined, inFlight: (instance) => this.health.peek(instance.key)?.inFlight ?? 0 }
     // balance: hash keeps its keys where they land: slow start would move them.
     this.#slowStart = options.slowStartMs === undefined || options.balance === 'hash'
@@ -211,6 +222,17 @@ export class Backend {
     return this.#hasOwnUsable(undefined) || this.failover.some((target) => target.#hasOwnUsable(undefined))
   }
 
+  /** True when the chain (this backend, its failover targets) has a usable instance not in `tried`. */
+  hasUntriedInstance (tried: ReadonlySet<string>): boolean {
+    return this.#hasOwnUsable(tried) || this.failover.some((target) => target.#hasOwnUsable(tried))
+  }
+
+  /** Another backend would take this one's traffic now: one of its alternatives has a usable instance of its own. */
+  readonly #hasAlternative = (): boolean => {
+    for (const other of this.#alternatives()) if (other !== this && other.#hasOwnUsable(undefined)) return true
+    return false
+  }
+
   /**
    * The backend of the chain a request's next attempt goes to: this one while
    * it has a usable instance not yet tried, else the first failover target
@@ -289,7 +311,7 @@ export class Backend {
     const set = this.set
     let ejected = 0
     for (const member of set.instances) if (this.health.peek(member.key)?.isEjected(now) === true) ejected++
-    if (this.#outlier.recordFailure(record, now, ejected, set.size)) {
+    if (this.#outlier.recordFailure(record, now, ejected, set.size, this.#hasAlternative)) {
       this.#usableFor = undefined
       this.#events.instanceEjected?.(this.metricLabel, instance, record.ejectedUntilMs)
       this.#events.healthChanged?.(this, instance.key)

@@ -10,7 +10,7 @@ import { Backend, type BackendEvents, type Outcome } from './backend.js'
 import { DiscoveryWatcher, type DiscoverySnapshot, type DiscoverySource } from '../discovery/watcher.js'
 import { AddressPolicy, ownListeners, type OwnListeners } from './address-policy.js'
 import { ResolverCaches } from './resolver-caches.js'
-import { ENV, TemplatedBackends } from './templated-backends.js'
+import { ENV, TemplatedBackends, type TemplateRefusal } from './templated-backends.js'
 import { savedSetsOf, seedCaches, type ResolvedBackend } from './saved-sets.js'
 import { Split } from './split.js'
 
@@ -29,6 +29,10 @@ export type RegistryDeps = {
   readonly maxTemplated?: number
   /** Default: templatedBackends.idleTimeout. */
   readonly templateIdleMs?: number
+  /** A templated backend of this name was alive in the registry this one replaces: made again without spending newPerSecond. */
+  readonly wasAlive?: (name: string) => boolean
+  /** A new env got no templated backend (metrics). */
+  readonly onTemplateRefused?: (reason: TemplateRefusal['reason']) => void
   /** A cluster worker: instance sets and health come from the primary, passive outcomes go to it. */
   readonly remote?: RemoteView
   /** Addresses never to be instances because they are our own listeners; default: the configuration's (srvgate/client has none). */
@@ -71,11 +75,13 @@ export class BackendRegistry {
     this.#deps = deps
     this.#ownListeners = deps.ownListeners ?? ownListeners(config)
     this.caches = deps.caches ?? new ResolverCaches(config.resolvers, deps)
+    const alternativeNames = staticAlternatives(config)
     for (const backend of config.backends.values()) {
+      const alternatives = this.#staticBackends(alternativeNames.get(backend.name) ?? [])
       // Each failover target is a backend of its own (its discovery, health, and pools), named after the head.
-      const failover = backend.failover.map((discovery, index) => this.#make(failoverName(backend.name, index), discovery, backend))
+      const failover = backend.failover.map((discovery, index) => this.#make(failoverName(backend.name, index), discovery, backend, undefined, undefined, alternatives))
       // The head first, then its targets in order: how the state and the dashboard list them.
-      this.#addStatic(this.#make(backend.name, backend.discovery, backend, undefined, failover), backend.discovery)
+      this.#addStatic(this.#make(backend.name, backend.discovery, backend, undefined, failover, alternatives), backend.discovery)
       backend.failover.forEach((discovery, index) => { this.#addStatic(failover[index] as Backend, discovery) })
     }
     for (const split of config.splits.values()) {
@@ -84,9 +90,13 @@ export class BackendRegistry {
     this.#templated = new TemplatedBackends({
       max: deps.maxTemplated ?? config.templatedBackends.max,
       idleMs: deps.templateIdleMs ?? config.templatedBackends.idleTimeoutMs,
+      // Limited where DNS is asked: here, or in a cluster's primary for every worker (a worker's ask reaches it).
+      newPerSecond: deps.remote === undefined ? config.templatedBackends.newPerSecond : undefined,
+      wasAlive: deps.wasAlive,
+      onRefused: deps.onTemplateRefused,
       clock: deps.clock,
       caches: this.caches,
-      make: (name, template, env) => this.#make(name, { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }, template, { template: template.template, env })
+      make: (name, template, env) => this.#make(name, { ...template.discovery, name: template.discovery.name.replaceAll(ENV, env) }, template, { template: template.template, env }, undefined, this.#templateSiblings(template, env))
     })
   }
 
@@ -111,14 +121,14 @@ export class BackendRegistry {
 
   /**
    * The split a templated split makes for `env`: each member is the templated
-   * backend of that env (made on first use, like any). Undefined when a
-   * member cannot be made (the templated bound is reached, all busy).
+   * backend of that env (made on first use, like any). A refusal when a
+   * member cannot be made (newPerSecond spent, or the bound reached, all busy).
    */
-  templateSplit (config: TemplateSplitConfig, env: string): Split | undefined {
+  templateSplit (config: TemplateSplitConfig, env: string): Split | TemplateRefusal {
     const members: Backend[] = []
     for (const member of config.members) {
       const backend = this.#templated.get(member.template, env)
-      if (backend === undefined) return undefined
+      if (!(backend instanceof Backend)) return backend
       members.push(backend)
     }
     const key = `${config.template}\u0000${env}`
@@ -147,10 +157,10 @@ export class BackendRegistry {
   /**
    * The backend a template makes for `env` (already checked against the
    * frontend's pattern). Its first resolution may still be running: await
-   * `backend.ready()`. Undefined when the bound is reached and no templated
-   * backend is idle enough to give way.
+   * `backend.ready()`. A refusal past templatedBackends.newPerSecond, or when
+   * the bound is reached and no templated backend is idle enough to give way.
    */
-  template (template: BackendTemplateConfig, env: string): Backend | undefined {
+  template (template: BackendTemplateConfig, env: string): Backend | TemplateRefusal {
     return this.#templated.get(template, env)
   }
 
@@ -175,12 +185,29 @@ export class BackendRegistry {
     ]
   }
 
+  /** The static backends of these names, looked up once they are all made (on the first failure due for ejection). */
+  #staticBackends (names: readonly string[]): () => readonly Backend[] {
+    let backends: readonly Backend[] | undefined
+    return () => (backends ??= names.flatMap((name) => this.#static.get(name) ?? []))
+  }
+
+  /** A templated backend's split siblings of the same env that are alive now (a templated split's other members). */
+  #templateSiblings (template: BackendTemplateConfig, env: string): () => readonly Backend[] {
+    const names: string[] = []
+    for (const frontend of this.#config.frontends) {
+      const target = frontend.backend
+      if (target.kind !== 'template-split' || !target.split.members.some((member) => member.template === template)) continue
+      for (const member of target.split.members) if (member.weight > 0 && member.template !== template) names.push(member.template.template.replaceAll(ENV, env))
+    }
+    return names.length === 0 ? () => [] : () => names.flatMap((name) => this.#templated.named(name) ?? [])
+  }
+
   #addStatic (backend: Backend, discovery: DiscoveryConfig): void {
     this.#static.set(backend.name, backend)
     this.#resolverOf.set(backend.name, discovery.resolver)
   }
 
-  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly Backend[]): Backend {
+  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly Backend[], alternatives?: () => readonly Backend[]): Backend {
     const cache = this.caches.get(discovery.resolver)
     const resolver = this.#config.resolvers.get(discovery.resolver)
     if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/load.ts checks this)`)
@@ -210,9 +237,29 @@ export class BackendRegistry {
       events: this.#deps.events,
       health: this.#deps.healthOf?.(name),
       metricLabel: templated?.template,
-      failover
+      failover,
+      alternatives
     })
   }
+}
+
+/**
+ * For each static backend, the backends whose own instances take its traffic
+ * when it has none: the whole failover chain it belongs to (the head and
+ * every target), and the chains of its siblings in every split it is a
+ * member of with a weight (a weight-0 sibling gets no share).
+ */
+function staticAlternatives (config: GatewayConfig): Map<string, string[]> {
+  const chain = (name: string): string[] => [name, ...(config.backends.get(name)?.failover ?? []).map((_, index) => failoverName(name, index))]
+  const names = new Map<string, string[]>()
+  for (const backend of config.backends.keys()) names.set(backend, chain(backend))
+  for (const split of config.splits.values()) {
+    for (const member of split.members) {
+      const siblings = split.members.filter((other) => other.backend !== member.backend && other.weight > 0)
+      names.get(member.backend)?.push(...siblings.flatMap((sibling) => chain(sibling.backend)))
+    }
+  }
+  return names
 }
 
 /** `api~failover-1`: `~` is not allowed in configured names, so a target's name never clashes with one. */

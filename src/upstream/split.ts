@@ -7,7 +7,8 @@ export type SplitMember = { readonly backend: Backend, readonly weight: number }
 /**
  * A backend made of backends (Consul's service-splitter): each request goes
  * to one member, by weight, among the members that have a usable instance,
- * so an emptied member's share goes to the others and never anywhere else.
+ * so an emptied member's share goes to the others and never anywhere else
+ * (a member whose instances are all ejected is emptied too).
  * Without a sticky key the shares are exact (smooth weighted round-robin,
  * as nginx); with one, weighted rendezvous hashing sends a key to the same
  * member on every replica, with no state, and moves only the keys of a
@@ -37,15 +38,29 @@ export class Split {
 
   /** The member for a request (its sticky key, if any); undefined when no member has a usable instance. */
   choose (key: string | undefined): Backend | undefined {
-    return key === undefined ? this.#rotate() : this.#rendezvous(key)
+    return key === undefined ? this.#rotate(undefined) : this.#rendezvous(key, undefined)
   }
 
-  #rotate (): Backend | undefined {
+  /**
+   * Another member for a request whose member has no instance left to try
+   * after a connect failure (nothing was sent, so nothing is replayed): by
+   * the same rule as `choose`, among the members with a usable instance not
+   * in `tried`. A sticky key's second choice is the same on every replica.
+   */
+  chooseUntried (key: string | undefined, tried: ReadonlySet<string>): Backend | undefined {
+    return key === undefined ? this.#rotate(tried) : this.#rendezvous(key, tried)
+  }
+
+  static #isOpen (backend: Backend, tried: ReadonlySet<string> | undefined): boolean {
+    return tried === undefined ? backend.hasUsableInstance() : backend.hasUntriedInstance(tried)
+  }
+
+  #rotate (tried: ReadonlySet<string> | undefined): Backend | undefined {
     let total = 0
     let best = -1
     for (let index = 0; index < this.members.length; index++) {
       const { backend, weight } = this.members[index] as SplitMember
-      if (weight === 0 || !backend.hasUsableInstance()) continue
+      if (weight === 0 || !Split.#isOpen(backend, tried)) continue
       const current = (this.#current[index] as number) + weight
       this.#current[index] = current
       total += weight
@@ -56,11 +71,11 @@ export class Split {
     return (this.members[best] as SplitMember).backend
   }
 
-  #rendezvous (key: string): Backend | undefined {
+  #rendezvous (key: string, tried: ReadonlySet<string> | undefined): Backend | undefined {
     let best: Backend | undefined
     let bestScore = -Infinity
     for (const { backend, weight } of this.members) {
-      if (weight === 0 || !backend.hasUsableInstance()) continue
+      if (weight === 0 || !Split.#isOpen(backend, tried)) continue
       // A uniform draw in (0, 1) per key and member; -weight / ln(u) makes the winner's odds its weight's share.
       const draw = (hash32(`${key}\u0000${backend.name}`) + 0.5) / 4294967296
       const score = -weight / Math.log(draw)

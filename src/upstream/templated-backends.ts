@@ -2,6 +2,7 @@ import type { BackendTemplateConfig } from '../config/types.js'
 import type { ResolverCaches } from './resolver-caches.js'
 import type { Backend } from './backend.js'
 import type { Clock, Timer } from '../util/clock.js'
+import { TokenBucket } from '../util/token-bucket.js'
 
 export type TemplatedBackendsOptions = {
   /** Most alive at once (templatedBackends.max): a flood of hosts cannot grow memory. */
@@ -10,9 +11,35 @@ export type TemplatedBackendsOptions = {
   readonly idleMs: number
   readonly clock: Clock
   readonly caches: ResolverCaches
+  /**
+   * New ones made per second at most (templatedBackends.newPerSecond; burst:
+   * the same number); undefined: not limited here (a cluster worker: the
+   * primary, which asks DNS, limits for every worker).
+   */
+  readonly newPerSecond?: number | undefined
+  /** A backend of this name was alive before the reload that made this pool: made again without a token. */
+  readonly wasAlive?: ((name: string) => boolean) | undefined
+  /** A new env got no backend, and why (metrics). */
+  readonly onRefused?: ((reason: TemplateRefusal['reason']) => void) | undefined
   /** Makes the backend for one env (the registry knows how backends are built). */
   readonly make: (name: string, template: BackendTemplateConfig, env: string) => Backend
 }
+
+/**
+ * Why a new env got no backend: `bound` (templatedBackends.max reached with
+ * every one busy) or `rate` (templatedBackends.newPerSecond spent; the next
+ * token comes in retryAfterMs). An expected outcome, so a value, not a throw.
+ */
+export class TemplateRefusal {
+  readonly reason: 'bound' | 'rate'
+  readonly retryAfterMs: number
+  constructor (reason: 'bound' | 'rate', retryAfterMs = 0) {
+    this.reason = reason
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+const BOUND = new TemplateRefusal('bound')
 
 type Entry = { readonly backend: Backend, readonly resolver: string }
 
@@ -21,17 +48,24 @@ export const ENV = '{env}'
 /**
  * The one owner of templated backends (`web-{env}`): made on first use,
  * started at once, bounded in number (the least recently used idle one makes
- * room; if all are busy, none is made), reclaimed when idle. A reclaimed
+ * room; if all are busy, none is made) and in rate (a token bucket: a flood
+ * of names cannot turn into a flood of DNS queries), reclaimed when idle. A reclaimed
  * backend's cache entry goes too (negative answers stay: dns/cache.ts keeps
  * them apart, so cycling names cannot turn into a query per request).
  */
 export class TemplatedBackends {
   readonly #options: TemplatedBackendsOptions
   readonly #entries = new Map<string, Entry>()
+  readonly #bucket: TokenBucket | undefined
   #sweeper: Timer | undefined
   #isStopped = false
 
-  constructor (options: TemplatedBackendsOptions) { this.#options = options }
+  constructor (options: TemplatedBackendsOptions) {
+    this.#options = options
+    // Burst = one second's worth: a handful of previews opened together (a CI run, a review page) is
+    // made at once; a flood is held to the rate after its first second.
+    this.#bucket = options.newPerSecond === undefined ? undefined : new TokenBucket(options.clock, { perSecond: options.newPerSecond, burst: options.newPerSecond })
+  }
 
   /** Sweep for idle backends every min(idleTimeout, 1 minute). */
   start (): void {
@@ -50,13 +84,17 @@ export class TemplatedBackends {
     for (const { backend } of this.#entries.values()) backend.stop()
   }
 
-  /** The backend for `env`, made on first use; undefined at the bound with every one busy. */
-  get (template: BackendTemplateConfig, env: string): Backend | undefined {
+  /** The backend for `env`, made on first use; a refusal past newPerSecond, or at the bound with every one busy. */
+  get (template: BackendTemplateConfig, env: string): Backend | TemplateRefusal {
     const key = `${template.template}\u0000${env}`
     const existing = this.#entries.get(key)
     if (existing !== undefined) return existing.backend
-    if (this.#entries.size >= this.#options.max && !this.#evictOne()) return undefined
-    const backend = this.#options.make(template.template.replaceAll(ENV, env), template, env)
+    const name = template.template.replaceAll(ENV, env)
+    // The rate first: a refused name must not evict an idle backend on its way out.
+    const bucket = this.#bucket
+    if (bucket !== undefined && this.#options.wasAlive?.(name) !== true && !bucket.take()) return this.#refuse(new TemplateRefusal('rate', bucket.waitMs()))
+    if (this.#entries.size >= this.#options.max && !this.#evictOne()) return this.#refuse(BOUND)
+    const backend = this.#options.make(name, template, env)
     this.#entries.set(key, { backend, resolver: template.discovery.resolver })
     void backend.start()
     return backend
@@ -82,6 +120,11 @@ export class TemplatedBackends {
     for (const [key, { backend }] of this.#entries) {
       if (now - backend.lastUsedMs >= this.#options.idleMs && !backend.isBusy) this.#remove(key)
     }
+  }
+
+  #refuse (refusal: TemplateRefusal): TemplateRefusal {
+    this.#options.onRefused?.(refusal.reason)
+    return refusal
   }
 
   /** Make room: the least recently used templated backend with nothing in flight. */

@@ -298,3 +298,140 @@ frontends:
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
   assert.ok(metric(metrics, /^srvgate_split_requests_total\{split="web-\{env\}",backend="web-\{env\}-v2"\} (\d+)$/m) > 0, 'metric labels are the templates: bounded cardinality')
 })
+
+type StateBackend = { name: string, instances: Array<{ key: string, state: string }>, failover?: { serving?: string } }
+type AdminState = { backends: StateBackend[], splits: Array<{ name: string, members: Array<{ backend: string, usable: boolean }> }> }
+
+/** An instance whose process is gone: its port was listening, and is closed now; DNS still lists it. */
+async function deadInstance (t: TestContext, name: string): Promise<Upstream> {
+  const upstream = await Upstream.start(t, name)
+  await upstream.kill()
+  return upstream
+}
+
+for (const workers of [1, 2]) {
+  test(`split 10/90 whose 90 side's only instance is dead (still in DNS): no request fails, the dead instance is ejected, its share goes to the sibling (workers: ${workers})`, async (t) => {
+    const dns = await ConsulLikeDnsServer.start(t)
+    const canary = await service(t, dns, '_web._v2.service.consul', 'v2', 1)
+    const dead = await deadInstance(t, 'v1-0')
+    dns.setService('_web._v1.service.consul', records([dead]))
+    const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+backends:
+  web-v1: { discovery: { resolver: consul, srv: _web._v1.service.consul } }
+  web-v2: { discovery: { resolver: consul, srv: _web._v2.service.consul } }
+  web-prod:
+    split:
+      - { backend: web-v2, weight: 10 }
+      - { backend: web-v1, weight: 90 }
+frontends:
+  - { name: www, match: { host: www.example.com }, backend: web-prod }
+`, { workers })
+    const get = async (): Promise<Response> => await send(`${gateway.url}/`, { host: 'www.example.com', agent: keepAlive })
+    // Before: 36 of 40 answered 502 (50 % of one instance rounds to 0 ejections; retries stayed in web-v1).
+    const first = await load(get, { concurrency: 2, until: () => false, maxRequests: 40 })
+    assert.deepEqual(first.failures, [], `${first.failures.length} of ${first.total} failed`)
+    assert.equal(first.byInstance.get('v2-0'), 40, 'every request answered by the sibling')
+
+    const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as AdminState
+    const v1 = state.backends.find((backend) => backend.name === 'web-v1')
+    assert.equal(v1?.instances[0]?.key, `127.0.0.1:${dead.port}`)
+    assert.equal(v1?.instances[0]?.state, 'ejected', 'the only instance is ejected: web-v2 takes its traffic')
+    assert.deepEqual(state.splits[0]?.members.map((member) => [member.backend, member.usable]), [['web-v2', true], ['web-v1', false]])
+    const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+    assert.equal(metric(metrics, /^srvgate_outlier_ejections_total\{backend="web-v1"\} (\d+)$/m), 1)
+
+    // Afterwards the split sends web-v1's share to web-v2 directly: no attempt on the dead instance, no retry.
+    const retriesBefore = metric(metrics, /^srvgate_upstream_retries_total\{backend="web-v1",reason="connect-failure"\} (\d+)$/m)
+    assert.ok(retriesBefore >= 3, `the connect failures were retried into the sibling (${retriesBefore})`)
+    const after = await load(get, { concurrency: 2, until: () => false, maxRequests: 20 })
+    assert.deepEqual(after.failures, [])
+    const later = (await send(`${gateway.adminUrl}/metrics`)).body
+    assert.equal(metric(later, /^srvgate_split_requests_total\{split="web-prod",backend="web-v2"\} (\d+)$/m) - metric(metrics, /^srvgate_split_requests_total\{split="web-prod",backend="web-v2"\} (\d+)$/m), 20, 'the whole share routed to web-v2')
+    assert.equal(metric(later, /^srvgate_upstream_retries_total\{backend="web-v1",reason="connect-failure"\} (\d+)$/m), retriesBefore, 'nothing more tried on the dead instance')
+    assert.equal(canary[0]?.requests, 60)
+  })
+}
+
+test('failover: the head\'s only instance is dead (still in DNS): it is ejected and the failover target serves; no request fails', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const dead = await deadInstance(t, 'dc1-0')
+  dns.setService('_api._prod.service.dc1.consul', records([dead]))
+  const dc2 = await service(t, dns, '_api._prod.service.dc2.consul', 'dc2', 1)
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+backends:
+  api:
+    discovery: { resolver: consul, srv: _api._prod.service.dc1.consul }
+    failover:
+      - { resolver: consul, srv: _api._prod.service.dc2.consul }
+frontends:
+  - { name: api, match: {}, backend: api }
+`, { workers: 1 })
+  const get = async (): Promise<Response> => await send(`${gateway.url}/`, { host: 'api.example.com', agent: keepAlive })
+  const result = await load(get, { concurrency: 1, until: () => false, maxRequests: 10 })
+  assert.deepEqual(result.failures, [])
+  assert.equal(result.byInstance.get('dc2-0'), 10)
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as AdminState
+  const api = state.backends.find((backend) => backend.name === 'api')
+  assert.equal(api?.instances[0]?.state, 'ejected', 'the head\'s last instance is ejected: the target takes over')
+  assert.equal(api?.failover?.serving, 'api~failover-1')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  const retries = metric(metrics, /^srvgate_upstream_retries_total\{backend="api",reason="connect-failure"\} (\d+)$/m)
+  assert.equal(retries, 3, 'three connect failures (outlier.consecutiveFailures), then no attempt on the dead instance')
+  assert.equal(dc2[0]?.requests, 10)
+})
+
+for (const workers of [1, 2]) {
+  test(`templatedBackends.newPerSecond: a burst of new environment names past the bucket gets 503 + Retry-After and no DNS query; an environment alive keeps 200 (workers: ${workers})`, async (t) => {
+    const dns = await ConsulLikeDnsServer.start(t)
+    await service(t, dns, '_web._pr-1.service.consul', 'pr-1', 1)
+    const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+templatedBackends: { newPerSecond: 2 }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "^pr-[0-9]+$" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+`, { workers })
+    const get = async (env: string): Promise<Response> => await send(`${gateway.url}/`, { host: `${env}.preview.example.com`, agent: keepAlive })
+    assert.equal((await get('pr-1')).status, 200, 'pr-1 made: one of the two tokens')
+
+    // 30 names never seen, at once, with pr-1 asked alongside.
+    const names = Array.from({ length: 30 }, (_, index) => `pr-${1000 + index}`)
+    const [flood, alive] = await Promise.all([
+      Promise.all(names.map(async (env) => ({ env, response: await get(env) }))),
+      Promise.all(Array.from({ length: 10 }, async () => await get('pr-1')))
+    ])
+    assert.deepEqual(alive.map((response) => response.status), Array(10).fill(200), 'an environment alive is not limited')
+    const limited = flood.filter(({ response }) => response.json().error === 'template_rate_limited')
+    const admitted = flood.filter(({ response }) => response.json().error !== 'template_rate_limited')
+    // One token left after pr-1, plus what 2 a second adds while the burst runs.
+    assert.ok(admitted.length <= 3, `${admitted.length} of 30 new names got past a bucket of 2`)
+    assert.ok(limited.length >= 27)
+    for (const { response } of limited) {
+      assert.equal(response.status, 503)
+      assert.equal(response.headers['retry-after'], '1')
+      assert.deepEqual(response.json(), { error: 'template_rate_limited' })
+    }
+    for (const { response } of admitted) assert.equal(response.json().error, 'no_healthy_upstream', 'an admitted name is asked (NXDOMAIN)')
+    const asked = new Set(dns.queries.map((query) => query.name))
+    for (const { env } of limited) assert.equal(asked.has(`_web._${env}.service.consul`), false, `${env}: DNS asked nothing`)
+    for (const { env } of admitted) assert.equal(asked.has(`_web._${env}.service.consul`), true)
+
+    const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+    assert.equal(metric(metrics, /^srvgate_templated_backends_refused_total\{reason="rate"\} (\d+)$/m), limited.length)
+    assert.equal((await get('pr-1')).status, 200)
+    // A rate, not a ban: a second later a new name is made and asked.
+    await sleep(1000)
+    assert.equal((await get('pr-2000')).json().error, 'no_healthy_upstream')
+    assert.ok(dns.queries.some((query) => query.name === '_web._pr-2000.service.consul'))
+  })
+}

@@ -57,6 +57,38 @@ test('maxEjectedPercent caps how many instances are out at once', () => {
   assert.equal(health.isEjected(0), false)
 })
 
+test('maxEjectedPercent with an alternative (a split sibling, a failover target): the cap is lifted, the last instance may go; 0 still means never', () => {
+  const detector = new OutlierDetector(POLICY)
+  // Table: ejected, total, has an alternative → may eject.
+  const rows: Array<[number, number, boolean, boolean]> = [
+    [0, 1, false, false],
+    [0, 1, true, true],
+    [1, 2, false, false],
+    [1, 2, true, true],
+    [2, 4, true, true],
+    [3, 4, true, true],
+    [4, 4, true, false],
+    [0, 0, true, false]
+  ]
+  for (const [ejected, total, hasAlternative, expected] of rows) {
+    assert.equal(detector.mayEject(ejected, total, hasAlternative), expected, `${ejected} of ${total} out, alternative: ${String(hasAlternative)}`)
+  }
+  assert.equal(new OutlierDetector({ ...POLICY, maxEjectedPercent: 0 }).mayEject(0, 1, true), false, 'maxEjectedPercent 0: passive ejection is off')
+
+  // The only instance of a member whose sibling is usable: ejected at the third failure in a row.
+  const only = new InstanceHealth('10.0.0.1:80')
+  let asked = 0
+  const sibling = (): boolean => { asked++; return true }
+  assert.equal(detector.recordFailure(only, 0, 0, 1, sibling), false)
+  assert.equal(detector.recordFailure(only, 0, 0, 1, sibling), false)
+  assert.equal(asked, 0, 'the alternative is looked at only when an ejection is due')
+  assert.equal(detector.recordFailure(only, 0, 0, 1, sibling), true)
+  assert.equal(only.isEjected(9_999), true)
+  // The same with nowhere else to go: kept (its errors would otherwise become 503s).
+  const alone = new InstanceHealth('10.0.0.2:80')
+  for (let index = 0; index < 5; index++) assert.equal(detector.recordFailure(alone, 0, 0, 1, () => false), false)
+})
+
 test('the health table keeps records across refreshes and purges only absent, idle instances', () => {
   const table = new HealthTable()
   const kept = table.get('10.0.0.1:80')

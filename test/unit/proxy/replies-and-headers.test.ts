@@ -20,6 +20,12 @@ test('spec §3: each error code has its status and body, with no address or mess
   }
 })
 
+test('a new environment past templatedBackends.newPerSecond: 503 template_rate_limited with Retry-After in whole seconds', () => {
+  const error = new ProxyError(ErrorCode.TEMPLATE_RATE_LIMITED, 'web-pr-7: newPerSecond spent', 'web-pr-7', { retryAfterS: 2 })
+  assert.deepEqual(errorReply(error), { status: 503, body: { error: 'template_rate_limited' }, retryAfterS: 2 })
+  assert.equal(errorReply(new ProxyError(ErrorCode.TEMPLATE_RATE_LIMITED, 'x')).retryAfterS, 1, 'never without a Retry-After')
+})
+
 test('our error is found inside a chain of causes', () => {
   const ours = new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, 'x')
   const wrapped = new Error('Internal Server Error', { cause: new Error('middle', { cause: ours }) })

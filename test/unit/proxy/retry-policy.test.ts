@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { classifyError, failureCode, judgeAttempt, shouldRetry, type AttemptFailure, type AttemptResult, type Verdict } from '../../../src/proxy/retry-policy.js'
+import { classifyError, failureCode, judgeAttempt, shouldRetry, type AttemptFailure, type AttemptResult, type Verdict, mayLeaveMember } from '../../../src/proxy/retry-policy.js'
 import { ErrorCode } from '../../../src/errors.js'
 import type { RetryOn } from '../../../src/config/types.js'
 
@@ -69,4 +69,9 @@ test('failureCode: our codes kept, undici\'s mapped once', () => {
   assert.equal(failureCode(Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' })), ErrorCode.UPSTREAM_TIMEOUT)
   assert.equal(failureCode(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), ErrorCode.UPSTREAM_CONNECT)
   assert.equal(failureCode(new Error('x')), ErrorCode.UPSTREAM_ERROR)
+})
+
+test('a split member is left only after a connect failure (nothing was sent), never after an answer, a reset or a timeout', () => {
+  const rows: Array<[string, boolean]> = [['connect-failure', true], ['status-502', false], ['status-503', false], ['status-504', false], ['reset', false], ['timeout', false], ['error', false]]
+  for (const [reason, expected] of rows) assert.equal(mayLeaveMember(reason), expected, reason)
 })

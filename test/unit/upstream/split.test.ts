@@ -4,7 +4,7 @@ import type { HashKey } from '../../../src/config/types.js'
 import type { Backend } from '../../../src/upstream/backend.js'
 import { Split } from '../../../src/upstream/split.js'
 
-/** What a split asks of a member: its name and whether it has a usable instance. */
+/** What a split asks of a member: its name, whether it has a usable instance, and which (one instance each, named after it). */
 type Member = { readonly name: string, usable: boolean }
 
 function splitOf (weights: Record<string, number>, stickyOn?: HashKey): { split: Split, members: Map<string, Member> } {
@@ -13,7 +13,7 @@ function splitOf (weights: Record<string, number>, stickyOn?: HashKey): { split:
     { name: 'web-prod', members: Object.entries(weights).map(([backend, weight]) => ({ backend, weight })), stickyOn },
     (name) => {
       const member = members.get(name) as Member
-      return { name, hasUsableInstance: () => member.usable } as unknown as Backend
+      return { name, hasUsableInstance: () => member.usable, hasUntriedInstance: (tried: ReadonlySet<string>) => member.usable && !tried.has(`${name}-0`) } as unknown as Backend
     }
   )
   return { split, members }
@@ -74,5 +74,24 @@ test('split: a member leaving moves only its own keys (rendezvous hashing)', () 
     const after = split.choose(key)?.name
     if (name !== 'c') assert.equal(after, name, `${key} stayed on ${String(name)}`)
     else assert.notEqual(after, 'c')
+  }
+})
+
+test('split: after a connect failure, another member with an untried instance, by weight; a sticky key\'s second choice is stable; none left: undefined', () => {
+  const { split, members } = splitOf({ a: 1, b: 1, c: 2 })
+  // a's only instance was tried: b and c share a's spilled requests by their weights.
+  assert.deepEqual(counts(() => split.chooseUntried(undefined, new Set(['a-0'])), 300), { b: 100, c: 200 })
+  assert.deepEqual(counts(() => split.chooseUntried(undefined, new Set(['a-0', 'c-0'])), 10), { b: 10 })
+  ;(members.get('b') as Member).usable = false
+  assert.equal(split.chooseUntried(undefined, new Set(['a-0', 'c-0'])), undefined, 'b ejected, a and c tried: nowhere left')
+  ;(members.get('b') as Member).usable = true
+
+  const sticky = splitOf({ a: 1, b: 1, c: 2 }, { kind: 'cookie', name: 'session' }).split
+  for (let index = 0; index < 50; index++) {
+    const key = `session-${index}`
+    const first = sticky.choose(key)?.name as string
+    const second = sticky.chooseUntried(key, new Set([`${first}-0`]))?.name
+    assert.notEqual(second, first)
+    assert.equal(sticky.chooseUntried(key, new Set([`${first}-0`]))?.name, second, `${key}: the same second choice every time`)
   }
 })
