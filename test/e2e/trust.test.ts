@@ -370,6 +370,32 @@ frontends: [ { name: xff, match: { host: xff.example.com }, backend: xff } ]
   assert.equal(line.clientIp, '203.0.113.50')
 })
 
+test('8b. client-address headers other proxies set (True-Client-IP, X-Client-IP, X-Original-Forwarded-For, CF-Connecting-IP): dropped from untrusted peers, passed from trustedProxies', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'echo')
+  dns.setService('_echo.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const routes = `
+backends: { echo: { discovery: { resolver: consul, srv: _echo.service.consul } } }
+frontends: [ { name: echo, match: { host: echo.example.com }, backend: echo } ]
+`
+  const posing = { 'true-client-ip': '198.51.100.7', 'x-client-ip': '198.51.100.7', 'x-original-forwarded-for': '198.51.100.7', 'cf-connecting-ip': '198.51.100.7' }
+  const received = async (gateway: SpawnedGateway): Promise<Record<string, unknown>> => {
+    const response = await send(`${gateway.url}/`, { host: 'echo.example.com', headers: { ...posing, 'x-kept': 'yes' } })
+    assert.equal(response.status, 200)
+    return (response.json() as unknown as UpstreamReply).headers
+  }
+  const [untrusted, trusted] = await Promise.all([
+    SpawnedGateway.start(t, base(dns, routes), { workers: 1 }),
+    SpawnedGateway.start(t, base(dns, `trustedProxies: [127.0.0.0/8]\n${routes}`), { workers: 1 })
+  ])
+  const fromUntrusted = await received(untrusted)
+  for (const name of Object.keys(posing)) assert.equal(fromUntrusted[name], undefined, `${name} from an untrusted peer reached the instance`)
+  assert.equal(fromUntrusted['x-kept'], 'yes', 'other headers pass')
+  assert.equal(fromUntrusted['x-real-ip'], '127.0.0.1')
+  const fromTrusted = await received(trusted)
+  for (const [name, value] of Object.entries(posing)) assert.equal(fromTrusted[name], value, `${name} from a trusted proxy passes`)
+})
+
 test('9. admin listener: no cross-origin or foreign-Host reload, 404 without echoing the URL', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const gateway = await SpawnedGateway.start(t, base(dns))
