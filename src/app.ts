@@ -377,6 +377,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   await adminApp.register(adminPlugin, {
     token: config.adminToken,
     listenHost: config.listen.admin.host,
+    allowedHosts: config.adminAllowedHosts,
     contentType: metrics.registry.contentType,
     // With workers: this process's registry and every worker's, aggregated by prom-client.
     exposition: async () => await metrics.exposition(workers === undefined ? undefined : (await workers.stats()).map((stats) => stats.metrics)),
@@ -511,6 +512,7 @@ function changedListeners (running: GatewayConfig, next: GatewayConfig): string[
   if (running.listen.https?.label !== next.listen.https?.label) changed.push('listen.https')
   if (running.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
   if (running.adminToken !== next.adminToken) changed.push('admin.token')
+  if ([...running.adminAllowedHosts].join() !== [...next.adminAllowedHosts].join()) changed.push('admin.allowedHosts')
   if (running.statePath !== next.statePath) changed.push('statePath')
   if (running.workers !== next.workers) changed.push('workers')
   if (running.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')

@@ -247,7 +247,7 @@ type SplitDocument = { split: Array<{ backend: string, weight: number }>, sticky
 type Document = {
   listen: { http?: string, https?: string, admin: string }
   tls?: { certificates: Array<{ cert: string, key: string }>, default?: string, minVersion: 'TLSv1.2' | 'TLSv1.3', redirectHttp: boolean, hsts?: { maxAge: string, includeSubDomains: boolean } }
-  admin: { token?: string }
+  admin: { token?: string, allowedHosts: string[] }
   drain: { delay: string, timeout: string }
   client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number }
   trustedProxies: string[]
@@ -392,6 +392,7 @@ class Compiler {
       listen,
       tls,
       adminToken: document.admin.token,
+      adminAllowedHosts: new Set(document.admin.allowedHosts.map((name) => name.toLowerCase().replace(/\.$/, ''))),
       drain: { delayMs: duration(document.drain.delay), timeoutMs: duration(document.drain.timeout) },
       client: {
         headersTimeoutMs: duration(document.client.headersTimeout),

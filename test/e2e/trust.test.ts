@@ -419,6 +419,40 @@ test('9. admin listener: no cross-origin or foreign-Host reload, 404 without ech
   assert.equal((await send(`${guarded.adminUrl}/admin/reload`, { method: 'POST', headers: { ...bearer, origin: 'http://evil.example' } })).status, 403)
 })
 
+test('9b. admin reads (state, metrics, dashboard) answer only a Host naming the listener (DNS rebinding); probes answer any Host; admin.allowedHosts adds names; a token governs when set', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const [open, guarded] = await Promise.all([
+    SpawnedGateway.start(t, base(dns, 'admin: { allowedHosts: [srvgate-admin.monitoring.svc] }'), { workers: 1 }),
+    SpawnedGateway.start(t, base(dns, 'admin: { token: "t0ken" }'), { workers: 1 })
+  ])
+  const rebound = `evil.example:${open.adminPort}`
+  for (const path of ['/admin/state', '/metrics', '/', '/?token=x']) {
+    const refused = await send(`${open.adminUrl}${path}`, { host: rebound })
+    assert.equal(refused.status, 403, `${path} with a foreign Host`)
+    assert.equal(refused.json().error, 'forbidden', 'the shape of the write refusal')
+    assert.equal(typeof refused.json().reason, 'string')
+    assert.doesNotMatch(refused.body, /backends|srvgate_|<html/i, 'nothing of the answer leaks')
+    for (const host of [`127.0.0.1:${open.adminPort}`, `localhost:${open.adminPort}`, 'srvgate-admin.monitoring.svc:9090', 'SRVGATE-ADMIN.monitoring.svc.']) {
+      assert.equal((await send(`${open.adminUrl}${path}`, { host })).status, 200, `${path} with Host ${host}`)
+    }
+  }
+  // The port is part of the listener's own names: another port on 127.0.0.1 is another site.
+  assert.equal((await send(`${open.adminUrl}/metrics`, { host: `127.0.0.1:${open.adminPort + 1}` })).status, 403)
+  assert.equal((await send(`${open.adminUrl}/metrics`, { host: 'srvgate-admin.monitoring.svc.evil.example' })).status, 403)
+  for (const path of ['/healthz', '/readyz']) assert.equal((await send(`${open.adminUrl}${path}`, { host: rebound })).status, 200, `${path} answers any Host`)
+  assert.equal((await send(`${open.adminUrl}/admin/reload`, { method: 'POST', host: rebound })).status, 403)
+
+  // With a token, the token decides: any Host with it, none without it.
+  const bearer = { authorization: 'Bearer t0ken' }
+  const guardedHost = `prometheus-scrapes-this.svc:${guarded.adminPort}`
+  for (const path of ['/admin/state', '/metrics']) {
+    assert.equal((await send(`${guarded.adminUrl}${path}`, { host: guardedHost, headers: bearer })).status, 200)
+    assert.equal((await send(`${guarded.adminUrl}${path}`, { host: guardedHost })).status, 401)
+  }
+  assert.equal((await send(`${guarded.adminUrl}/?token=t0ken`, { host: guardedHost })).status, 200)
+  assert.equal((await send(`${guarded.adminUrl}/healthz`, { host: guardedHost })).status, 200)
+})
+
 test('13. the access log: one line per request, 503 included, with client, agent, bytes and upstream facts; ISO time and level names', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstream = await Upstream.start(t, 'logged')
