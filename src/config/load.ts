@@ -11,6 +11,7 @@ import type {
   DnsFaceConfig, GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn, SplitConfig, TemplateSplitConfig
 } from './types.js'
 import { validateAgainstSchema } from './validate.js'
+import { listenerClashes } from './listener-clash.js'
 
 type Environment = Readonly<Record<string, string | undefined>>
 
@@ -384,6 +385,11 @@ class Compiler {
           redirectHttp: document.tls.redirectHttp,
           hsts: document.tls.hsts === undefined ? undefined : `max-age=${Math.floor(duration(document.tls.hsts.maxAge) / 1000)}${document.tls.hsts.includeSubDomains ? '; includeSubDomains' : ''}`
         }
+    const dns = document.dns === undefined ? undefined : this.dnsFace(document.dns, backends, splits)
+    this.issues.push(...listenerClashes([
+      ...(['http', 'https', 'admin'] as const).flatMap((field) => listen[field] === undefined ? [] : [{ path: `listen.${field}`, address: listen[field] }]),
+      ...(dns?.listen ?? []).map((address, index) => ({ path: `dns.listen[${index}]`, address, isIpv6Only: true }))
+    ]))
     if (document.admin.token === undefined && !isLoopback(listen.admin)) {
       this.warnings.push({ path: 'listen.admin', message: `the admin listener (${listen.admin.label}) is reachable beyond loopback and has no token (admin.token)` })
     }
@@ -410,7 +416,7 @@ class Compiler {
       backends,
       splits,
       frontends,
-      dns: document.dns === undefined ? undefined : this.dnsFace(document.dns, backends, splits)
+      dns
     }
   }
 
