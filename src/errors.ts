@@ -83,6 +83,16 @@ export class ProxyError extends GatewayError {
   }
 }
 
+/**
+ * srvgate/client after close(): discovery has stopped and the pools are
+ * closing, so a request would run on a view that no longer changes (undici's
+ * Agent refuses the same way, with its own ClientClosedError).
+ */
+export class ClientClosedError extends GatewayError {
+  override name = 'ClientClosedError' as const
+  constructor () { super(ErrorCode.CLIENT_CLOSED, 'the srvgate client is closed: close() was called') }
+}
+
 export class UsageError extends GatewayError {
   override name = 'UsageError' as const
   constructor (message: string) { super(ErrorCode.CLI_USAGE, message) }
