@@ -97,6 +97,8 @@ export async function startGateway (configPath: string, options: StartOptions = 
     await gateway.close().catch(() => {})
     throw error
   }
+  // Ready, and said so, only now: with workers the first of them serves before the last one and the DNS face are up.
+  gateway.setListening()
   log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal }, 'srvgate listening')
 
   // cert-manager and Kubernetes secrets rewrite certificate files in place (a symlink swap):
