@@ -119,6 +119,8 @@ export type Gateway = {
   readonly commit: (candidate: Candidate) => string
   readonly abort: (candidate: Candidate) => void
   readonly setDraining: () => void
+  /** Every configured listener answers (server.ts: http, https, admin, the DNS face; a worker: its own). Ready needs it. */
+  readonly setListening: () => void
   readonly close: () => Promise<void>
 }
 
@@ -215,7 +217,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   state = { config, generation, router: new Router(config.frontends), registry: makeRegistry(config, generation, caches) }
   const dispatcher = new GatewayDispatcher(metrics.dispatcherEvents, clock)
   let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
-  const status = { isStarted: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
+  const status = { isStarted: false, isListening: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
 
   const accessLog = new AccessLog(config.accessLog.format, log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(log))
   /** A request answered on the raw socket (Node could not parse it, or CONNECT): same JSON shape, one access-log line. */
@@ -369,8 +371,9 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     metrics,
     accessLog,
     get state () { return state },
-    // A primary is ready once a worker serves traffic.
-    get isReady () { return status.isStarted && !status.isDraining && (workers === undefined || workers.status().running > 0) },
+    // Ready once warm and every listener answers (a balancer that trusts readyz must find each one
+    // up, the DNS face included), and, in a primary, while a worker serves traffic.
+    get isReady () { return status.isStarted && status.isListening && !status.isDraining && (workers === undefined || workers.status().running > 0) },
     get isDraining () { return status.isDraining },
     tlsListener,
     start: async () => {
@@ -397,6 +400,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     commit,
     abort,
     setDraining: () => { status.isDraining = true },
+    setListening: () => { status.isListening = true },
     close: async () => {
       await tlsListener?.close()
       await publicApp.close()
@@ -413,6 +417,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   await adminApp.register(adminPlugin, {
     token: config.adminToken,
     listenHost: config.listen.admin.host,
+    allowedHosts: config.adminAllowedHosts,
     contentType: metrics.registry.contentType,
     // With workers: this process's registry and every worker's, aggregated by prom-client.
     exposition: async () => await metrics.exposition(workers === undefined ? undefined : (await workers.stats()).map((stats) => stats.metrics)),
@@ -547,6 +552,7 @@ function changedListeners (running: GatewayConfig, next: GatewayConfig): string[
   if (running.listen.https?.label !== next.listen.https?.label) changed.push('listen.https')
   if (running.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
   if (running.adminToken !== next.adminToken) changed.push('admin.token')
+  if ([...running.adminAllowedHosts].join() !== [...next.adminAllowedHosts].join()) changed.push('admin.allowedHosts')
   if (running.statePath !== next.statePath) changed.push('statePath')
   if (running.workers !== next.workers) changed.push('workers')
   if (running.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')

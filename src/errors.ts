@@ -29,6 +29,8 @@ export const ErrorCode = {
   UPSTREAM_TIMEOUT: 'SG_ERR_UPSTREAM_TIMEOUT',
   UPSTREAM_ERROR: 'SG_ERR_UPSTREAM_ERROR',
   CLI_USAGE: 'SG_ERR_CLI_USAGE',
+  LISTEN_FAILED: 'SG_ERR_LISTEN_FAILED',
+  CLIENT_CLOSED: 'SG_ERR_CLIENT_CLOSED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -86,7 +88,43 @@ export class ProxyError extends GatewayError {
   }
 }
 
+/**
+ * srvgate/client after close(): discovery has stopped and the pools are
+ * closing, so a request would run on a view that no longer changes (undici's
+ * Agent refuses the same way, with its own ClientClosedError).
+ */
+export class ClientClosedError extends GatewayError {
+  override name = 'ClientClosedError' as const
+  constructor () { super(ErrorCode.CLIENT_CLOSED, 'the srvgate client is closed: close() was called') }
+}
+
 export class UsageError extends GatewayError {
   override name = 'UsageError' as const
   constructor (message: string) { super(ErrorCode.CLI_USAGE, message) }
+}
+
+/**
+ * A listener could not be bound at start: which field of the file, which
+ * address, and why in a person's words (as the demo names its --port option).
+ */
+export class ListenError extends GatewayError {
+  override name = 'ListenError' as const
+  /** The configuration field: `listen.http`, `dns.listen[1]`. */
+  readonly path: string
+  /** `host:port` as configured. */
+  readonly address: string
+  constructor (path: string, address: string, cause: unknown) {
+    super(ErrorCode.LISTEN_FAILED, `${path}: ${address}: ${listenReason(path, cause)}`, { cause })
+    this.path = path
+    this.address = address
+  }
+}
+
+function listenReason (path: string, cause: unknown): string {
+  switch ((cause as NodeJS.ErrnoException | undefined)?.code) {
+    case 'EADDRINUSE': return `already in use (EADDRINUSE): stop what listens there, or choose another address for ${path}`
+    case 'EACCES': return 'permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE'
+    case 'EADDRNOTAVAIL': return 'not an address of this machine (EADDRNOTAVAIL)'
+    default: return `cannot listen: ${cause instanceof Error ? cause.message : String(cause)}`
+  }
 }

@@ -4,7 +4,8 @@ import { watchConfigFile } from './config/watch.js'
 import { systemClock, type Timer } from './util/clock.js'
 import { WorkerPool } from './cluster/worker-pool.js'
 import { workerCount } from './cluster/worker-count.js'
-import { drainTraffic, listenTraffic, within, type PublicAddresses } from './traffic.js'
+import { drainTraffic, listenTraffic, naming, within, type PublicAddresses } from './traffic.js'
+import { ListenError } from './errors.js'
 import type { GatewayConfig } from './config/types.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
@@ -96,6 +97,8 @@ export async function startGateway (configPath: string, options: StartOptions = 
     await gateway.close().catch(() => {})
     throw error
   }
+  // Ready, and said so, only now: with workers the first of them serves before the last one and the DNS face are up.
+  gateway.setListening()
   log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal }, 'srvgate listening')
 
   // cert-manager and Kubernetes secrets rewrite certificate files in place (a symlink swap):
@@ -152,12 +155,19 @@ async function startDnsFace (gateway: Gateway, dns: NonNullable<GatewayConfig['d
     onTcpConnections: (open) => { metrics.dnsFaceTcpConnections.set(open) },
     onError: (error) => { log.error({ err: error }, 'DNS face: a query could not be answered') }
   })
-  await face.listen(dns.listen)
+  try {
+    await face.listen(dns.listen)
+  } catch (error) {
+    // The face (closed already) binds each address over UDP and TCP: the failing one is the entry with the error's port.
+    const { port } = error as { port?: number }
+    const index = Math.max(0, dns.listen.findIndex((address) => address.port === port))
+    throw new ListenError(`dns.listen[${index}]`, dns.listen[index]?.label ?? '', error)
+  }
   return face
 }
 
 async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['admin']): Promise<{ host: string, port: number }> {
-  await app.listen({ host: address.host, port: address.port })
+  await naming('listen.admin', address.label, app.listen({ host: address.host, port: address.port }))
   return boundAddress(app.server.address(), address)
 }
 

@@ -1,6 +1,7 @@
 import type { Gateway } from './app.js'
 import type { GatewayConfig } from './config/types.js'
 import { boundAddress } from './util/address.js'
+import { ListenError } from './errors.js'
 import { sleep, systemClock, type Timer } from './util/clock.js'
 
 /** Where the public listeners ended up (their ports, when 0 was asked). */
@@ -10,22 +11,32 @@ export type PublicAddresses = { readonly http?: { host: string, port: number }, 
 export async function listenTraffic (gateway: Gateway, listen: GatewayConfig['listen']): Promise<PublicAddresses> {
   const addresses: { http?: { host: string, port: number }, https?: { host: string, port: number } } = {}
   if (listen.http !== undefined) {
-    await gateway.publicApp.listen({ host: listen.http.host, port: listen.http.port })
-    addresses.http = boundAddress(gateway.publicApp.server.address(), listen.http)
+    const http = listen.http
+    await naming('listen.http', http.label, gateway.publicApp.listen({ host: http.host, port: http.port }))
+    addresses.http = boundAddress(gateway.publicApp.server.address(), http)
   }
   const tls = gateway.tlsListener
   if (listen.https !== undefined && tls !== undefined) {
     const https = listen.https
-    await new Promise<void>((resolve, reject) => {
+    await naming('listen.https', https.label, new Promise<void>((resolve, reject) => {
       tls.listener.once('error', reject)
       tls.listener.listen(https.port, https.host, () => {
         tls.listener.removeListener('error', reject)
         resolve()
       })
-    })
+    }))
     addresses.https = boundAddress(tls.listener.address(), https)
   }
   return addresses
+}
+
+/** A bind that fails says which field of the file to change (EADDRINUSE alone names no field). */
+export async function naming<T> (path: string, address: string, binding: Promise<T>): Promise<T> {
+  try {
+    return await binding
+  } catch (error) {
+    throw new ListenError(path, address, error)
+  }
 }
 
 /**

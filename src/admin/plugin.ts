@@ -10,6 +10,8 @@ export type AdminOptions = {
   readonly token: string | undefined
   /** The host the admin listener was configured with (listen.admin), a name it answers to. */
   readonly listenHost: string
+  /** admin.allowedHosts: more names it answers to without a token, on any port (lower case). */
+  readonly allowedHosts: ReadonlySet<string>
   /** The Prometheus exposition: this process's metrics, or a cluster's aggregated. */
   readonly exposition: () => Promise<string>
   readonly contentType: string
@@ -28,19 +30,23 @@ const OPEN_PATHS = new Set(['/healthz', '/readyz'])
  */
 export async function adminPlugin (app: FastifyInstance, options: AdminOptions): Promise<void> {
   const token = options.token
-  // A page on another site can make a browser POST here (CSRF), or point its own name at
-  // this address (DNS rebinding): a state-changing request must name the admin listener
-  // itself in Origin when a browser sends one, and, without a token, in Host too. (With a
-  // token, a browser cannot send it cross-origin, and operators may reach the listener by
+  // A page on another site can point its own name at this address (DNS rebinding) and then
+  // read what it likes: /admin/state and /metrics name every instance, the dashboard fetches
+  // them. Without a token, every path but the probes must be asked for by a name of the
+  // admin listener itself in Host. A page can also make a browser POST here (CSRF): a
+  // state-changing request must name the listener in Origin when a browser sends one. (With
+  // a token, a browser cannot send it cross-origin, and operators may reach the listener by
   // any name.)
   app.addHook('onRequest', async (request, reply) => {
-    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return
+    if (OPEN_PATHS.has(request.url.split('?')[0] ?? '')) return
     const local = { address: request.socket.localAddress ?? '', port: request.socket.localPort ?? 0 }
+    if (token === undefined && !isAdminHost(request.headers.host, local, options)) {
+      return await reply.code(403).send({ error: 'forbidden', reason: 'Host must name the admin listener itself (its address, localhost, or a name in admin.allowedHosts)' })
+    }
+    if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return
     const origin = request.headers.origin
     const originHost = origin === undefined ? undefined : hostOfOrigin(origin)
-    const isOwnHost = token !== undefined || isAdminHost(request.headers.host, local, options.listenHost)
-    const isOwnOrigin = origin === undefined || (originHost !== undefined && isAdminHost(originHost, local, options.listenHost))
-    if (!isOwnHost || !isOwnOrigin) {
+    if (origin !== undefined && (originHost === undefined || !isAdminHost(originHost, local, options))) {
       return await reply.code(403).send({ error: 'forbidden', reason: 'Host and Origin must name the admin listener itself' })
     }
   })
@@ -90,17 +96,21 @@ function hostOfOrigin (origin: string): string | undefined {
 /**
  * The Host names this listener: the port it accepted on, and its own address,
  * `localhost`, the configured listen.admin host, or (bound to every address)
- * any IP literal. A name pointed at it by someone else's DNS is not it.
+ * any IP literal; or a name of admin.allowedHosts, on any port (a Service or
+ * a port mapping may put another port in front). A name pointed at it by
+ * someone else's DNS is none of these.
  */
-function isAdminHost (host: string | undefined, local: { readonly address: string, readonly port: number }, listenHost: string): boolean {
+function isAdminHost (host: string | undefined, local: { readonly address: string, readonly port: number }, options: Pick<AdminOptions, 'listenHost' | 'allowedHosts'>): boolean {
   if (host === undefined) return false
   const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/i.exec(host.trim().toLowerCase())
   if (match === null) return false
   const name = (match[1] ?? match[2] ?? '').replace(/\.$/, '')
+  if (options.allowedHosts.has(name)) return true
   const port = match[3] === undefined ? 80 : Number(match[3])
   if (port !== local.port) return false
+  const listenHost = options.listenHost.toLowerCase()
   const localAddress = local.address.replace(/^::ffff:/, '')
-  if (name === 'localhost' || name === localAddress || name === listenHost.toLowerCase()) return true
+  if (name === 'localhost' || name === localAddress || name === listenHost) return true
   const isWildcard = listenHost === '0.0.0.0' || listenHost === '::'
   return isWildcard && isIP(name) !== 0
 }

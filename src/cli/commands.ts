@@ -63,8 +63,9 @@ Options:
       --log-level LEVEL trace, debug, info (default), warn, error
   -h, --help            this help
 
-Exit codes: 0 stopped cleanly, 1 invalid configuration, 2 wrong usage,
-3 could not start (address in use, ...).`,
+Exit codes: 0 stopped cleanly, 1 invalid configuration (two listeners on
+one address included), 2 wrong usage, 3 could not start (a listener that
+cannot bind: the message names its field and address).`,
     run: runRun
   },
   check: {

@@ -12,10 +12,13 @@ import { systemClock } from '../util/clock.js'
 import { systemRandom } from '../util/random.js'
 import { VERSION } from '../util/version.js'
 import { clientConfigFromFile, compileClientConfig, type ClientConfigInput } from './client-config.js'
-import { ServiceDispatcher } from './service-dispatcher.js'
+import { ServiceDispatcher, refuseClosed } from './service-dispatcher.js'
+import { ClientClosedError } from '../errors.js'
 
 export { fetch, request, Agent } from 'undici'
 export type { Dispatcher } from 'undici'
+/** What every request after close() rejects with (`code: 'SG_ERR_CLIENT_CLOSED'`). */
+export { ClientClosedError }
 
 export type ClientOptions = ClientConfigInput & ClientExtras
 
@@ -100,9 +103,12 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
     this.#ownsFallback = extras.dispatcher === undefined
     this.#fallback = extras.dispatcher ?? new Agent()
     const serviceOf = (name: string) => registry.get(name)
-    this.dispatcher = new ServiceDispatcher(serviceOf, this.#proxy, (options, handler) => this.#fallback.dispatch(options, handler), async () => { await this.close() })
+    const isClosed = (): boolean => this.#closing !== undefined
+    // Closed, the client refuses every request it is handed, other hosts too (its Agent is closing);
+    // composed as an interceptor, only requests to services: the other hosts are the Agent's.
+    this.dispatcher = new ServiceDispatcher(serviceOf, this.#proxy, (options, handler) => isClosed() ? refuseClosed(handler) : this.#fallback.dispatch(options, handler), async () => { await this.close() }, isClosed)
     this.interceptor = (dispatch) => {
-      const services = new ServiceDispatcher(serviceOf, this.#proxy, dispatch, async () => {})
+      const services = new ServiceDispatcher(serviceOf, this.#proxy, dispatch, async () => {}, isClosed)
       return (options, handler) => services.dispatch(options, handler)
     }
     // Every service resolves in the background from now on; a request waits only for a first resolution still running.
@@ -116,11 +122,14 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
 
   /** `fetch` from the same undici copy, through this client. */
   async fetch (input: Parameters<typeof undiciFetch>[0], init: Parameters<typeof undiciFetch>[1] = {}): ReturnType<typeof undiciFetch> {
+    // Refused here, not inside fetch: undici's fetch would wrap the error in TypeError('fetch failed').
+    if (this.#closing !== undefined) throw new ClientClosedError()
     return await undiciFetch(input, { ...init, dispatcher: this.dispatcher })
   }
 
   /** `request` from the same undici copy, through this client. */
   async request (url: string | URL, options: RequestOptions = {}): Promise<Dispatcher.ResponseData> {
+    if (this.#closing !== undefined) throw new ClientClosedError()
     return await undiciRequest(url, { ...options, dispatcher: this.dispatcher })
   }
 
@@ -129,7 +138,11 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
     return this.#registry.get(service)?.usableGroups().flat().map((instance) => instance.key) ?? []
   }
 
-  /** Stop discovery and checks, close every pool (requests under way finish first) and the fallback Agent it made. */
+  /**
+   * Stop discovery and checks, close every pool (requests under way finish
+   * first) and the fallback Agent it made. From the call on, every new
+   * request rejects with ClientClosedError (SG_ERR_CLIENT_CLOSED).
+   */
   async close (): Promise<void> {
     this.#closing ??= (async () => {
       this.#registry.stop()

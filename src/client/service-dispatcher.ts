@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import { Dispatcher } from 'undici'
-import { ErrorCode, ProxyError } from '../errors.js'
+import { ClientClosedError, ErrorCode, ProxyError } from '../errors.js'
 import type { GatewayDispatcher } from '../proxy/dispatcher.js'
 import { newProxyContext } from '../proxy/failover-request.js'
 import { requestKeyOf } from '../proxy/route-request.js'
@@ -26,24 +26,31 @@ export class ServiceDispatcher extends Dispatcher {
   readonly #next: Dispatcher['dispatch']
   readonly #hosts = new Map<string, { readonly name: string, readonly host: string } | typeof PASS_THROUGH>()
   readonly #onClose: () => Promise<void>
+  readonly #isClosed: () => boolean
 
-  constructor (serviceOf: ServiceOf, proxy: GatewayDispatcher, next: Dispatcher['dispatch'], onClose: () => Promise<void>) {
+  constructor (serviceOf: ServiceOf, proxy: GatewayDispatcher, next: Dispatcher['dispatch'], onClose: () => Promise<void>, isClosed: () => boolean) {
     super()
     this.#serviceOf = serviceOf
     this.#proxy = proxy
     this.#next = next
     this.#onClose = onClose
+    this.#isClosed = isClosed
   }
 
   override dispatch (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const logical = this.#logical(options.origin)
     const backend = logical === undefined ? undefined : this.#serviceOf(logical.name)
     if (logical === undefined || backend === undefined) return this.#next(options, handler)
+    // After close() the sets no longer change: never serve from that frozen view.
+    if (this.#isClosed()) return refuseClosed(handler)
     if (backend.isReady) {
       this.#forward(backend, logical.host, options, handler)
     } else {
       // The service's first resolution still runs (a request right after createClient): the only wait on DNS.
-      backend.ready().then(() => { this.#forward(backend, logical.host, options, handler) }, (error: Error) => { handler.onError?.(error) })
+      backend.ready().then(() => {
+        if (this.#isClosed()) refuseClosed(handler)
+        else this.#forward(backend, logical.host, options, handler)
+      }, (error: Error) => { handler.onError?.(error) })
     }
     return true
   }
@@ -81,6 +88,12 @@ export class ServiceDispatcher extends Dispatcher {
     }
     return entry === PASS_THROUGH ? undefined : entry
   }
+}
+
+/** As undici's dispatchers refuse after close(): the error to the handler, false to the caller. */
+export function refuseClosed (handler: Dispatcher.DispatchHandler): false {
+  handler.onError?.(new ClientClosedError())
+  return false
 }
 
 type Headers = Dispatcher.DispatchOptions['headers']

@@ -142,7 +142,9 @@ async function start (
   })
   applyHealth(gateway.state.registry, backends)
   await gateway.start()
-  return { gateway, addresses: await listenTraffic(gateway, config.listen) }
+  const addresses = await listenTraffic(gateway, config.listen)
+  gateway.setListening()
+  return { gateway, addresses }
 }
 
 async function statsOf (gateway: Gateway): Promise<WorkerStats> {

@@ -11,6 +11,7 @@ import type {
   DnsFaceConfig, GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn, SplitConfig, TemplateSplitConfig
 } from './types.js'
 import { validateAgainstSchema } from './validate.js'
+import { listenerClashes } from './listener-clash.js'
 
 type Environment = Readonly<Record<string, string | undefined>>
 
@@ -247,7 +248,7 @@ type SplitDocument = { split: Array<{ backend: string, weight: number }>, sticky
 type Document = {
   listen: { http?: string, https?: string, admin: string }
   tls?: { certificates: Array<{ cert: string, key: string }>, default?: string, minVersion: 'TLSv1.2' | 'TLSv1.3', redirectHttp: boolean, hsts?: { maxAge: string, includeSubDomains: boolean } }
-  admin: { token?: string }
+  admin: { token?: string, allowedHosts: string[] }
   drain: { delay: string, timeout: string }
   client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number, maxConnections?: number, maxConnectionsPerIp?: number, maxConcurrentStreams: number, bufferBodyBytes: number, bufferTotalBytes: number, minBodyRate: number }
   trustedProxies: string[]
@@ -384,6 +385,11 @@ class Compiler {
           redirectHttp: document.tls.redirectHttp,
           hsts: document.tls.hsts === undefined ? undefined : `max-age=${Math.floor(duration(document.tls.hsts.maxAge) / 1000)}${document.tls.hsts.includeSubDomains ? '; includeSubDomains' : ''}`
         }
+    const dns = document.dns === undefined ? undefined : this.dnsFace(document.dns, backends, splits)
+    this.issues.push(...listenerClashes([
+      ...(['http', 'https', 'admin'] as const).flatMap((field) => listen[field] === undefined ? [] : [{ path: `listen.${field}`, address: listen[field] }]),
+      ...(dns?.listen ?? []).map((address, index) => ({ path: `dns.listen[${index}]`, address, isIpv6Only: true }))
+    ]))
     if (document.admin.token === undefined && !isLoopback(listen.admin)) {
       this.warnings.push({ path: 'listen.admin', message: `the admin listener (${listen.admin.label}) is reachable beyond loopback and has no token (admin.token)` })
     }
@@ -392,6 +398,7 @@ class Compiler {
       listen,
       tls,
       adminToken: document.admin.token,
+      adminAllowedHosts: new Set(document.admin.allowedHosts.map((name) => name.toLowerCase().replace(/\.$/, ''))),
       drain: { delayMs: duration(document.drain.delay), timeoutMs: duration(document.drain.timeout) },
       client: {
         headersTimeoutMs: duration(document.client.headersTimeout),
@@ -415,7 +422,7 @@ class Compiler {
       backends,
       splits,
       frontends,
-      dns: document.dns === undefined ? undefined : this.dnsFace(document.dns, backends, splits)
+      dns
     }
   }
 

@@ -163,7 +163,13 @@ export const gatewaySchema = {
       default: {},
       description: 'The admin listener\'s access.',
       properties: {
-        token: { type: 'string', minLength: 1, description: 'Bearer token required on the admin listener.' }
+        token: { type: 'string', minLength: 1, description: 'Bearer token required on the admin listener.' },
+        allowedHosts: {
+          type: 'array',
+          default: [],
+          items: { type: 'string', pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$' },
+          description: 'Without a token, every admin path but /healthz and /readyz answers only a Host naming the listener itself (its address, localhost, the listen.admin host, with its port), against DNS rebinding. These names are accepted too, on any port: the name Prometheus scrapes by (a Kubernetes Service, a compose service). Names only, no port. Ignored with a token.'
+        }
       }
     },
     client: {

@@ -17,6 +17,8 @@ export type GatewayConfig = {
   readonly tls: TlsConfig | undefined
   /** Bearer token for the admin listener; undefined: no token required. */
   readonly adminToken: string | undefined
+  /** admin.allowedHosts, lower case: more names the admin listener answers to without a token (default none). */
+  readonly adminAllowedHosts: ReadonlySet<string>
   readonly drain: { readonly delayMs: Milliseconds, readonly timeoutMs: Milliseconds }
   readonly client: ClientLimits
   /** Peers whose forwarding headers are believed; empty: none. */

@@ -55,7 +55,8 @@ const PATTERN_MESSAGES: Record<string, string> = {
   pathPrefix: 'must start with /',
   stripPrefix: 'must start with /',
   name: 'must be letters, digits, _ . - (starting with a letter or digit)',
-  method: 'must be an upper-case HTTP method such as GET'
+  method: 'must be an upper-case HTTP method such as GET',
+  allowedHosts: 'must be a host name without a port, such as srvgate or srvgate.monitoring.svc'
 }
 
 function describeError (error: ErrorObject): ConfigIssue[] {

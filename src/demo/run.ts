@@ -69,6 +69,7 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
     await gateway.start()
     await listenOn(gateway.publicApp, options.port, '--port')
     await listenOn(gateway.adminApp, options.adminPort, '--admin-port')
+    gateway.setListening()
   } catch (error) {
     // All or nothing: what was started goes again before the error is reported.
     await gateway.close().catch(() => {})

@@ -209,3 +209,42 @@ test('srvgate run on a port already in use exits 3 with a clear message', async 
   assert.equal(result.code, 3)
   assert.match(result.stderr, /could not start: .*EADDRINUSE/)
 })
+
+test('srvgate check and run: two listeners on one address (or a wildcard over it) are a configuration error naming both fields, exit 1', async () => {
+  const port = await freePort()
+  const same = tempFile('clash.yaml', `listen: { http: "127.0.0.1:${port}", admin: "127.0.0.1:${port}" }\n`)
+  for (const command of ['check', 'run']) {
+    const result = await srvgate([command, '-c', same])
+    assert.equal(result.code, 1, `${command}: ${result.stderr}`)
+    assert.match(result.stderr, new RegExp(`listen\\.admin: same address as listen\\.http \\(127\\.0\\.0\\.1:${port}\\) \\(line 1\\)`))
+  }
+  const dnsPort = await freePort()
+  const wildcard = tempFile('wildcard.yaml', `listen: { http: "0.0.0.0:${port}", admin: "127.0.0.1:${dnsPort}" }\ndns: { listen: ["127.0.0.1:${port}"], zone: srvgate.internal, names: {} }\n`)
+  const result = await srvgate(['check', '-c', wildcard])
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, new RegExp(`dns\\.listen\\[0\\]: 127\\.0\\.0\\.1:${port} overlaps listen\\.http \\(0\\.0\\.0\\.0:${port}\\): 0\\.0\\.0\\.0 listens on every IPv4 address of port ${port}`))
+})
+
+test('srvgate run: a listener whose address another socket holds names its field and address (http with workers, admin, a DNS face UDP port), exit 3', async (t) => {
+  const { createServer } = await import('node:net')
+  const { createSocket } = await import('node:dgram')
+  const busy = createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+  const udp = createSocket('udp4')
+  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve))
+  t.after(() => { busy.close(); udp.close() })
+  const taken = (busy.address() as { port: number }).port
+  const takenUdp = udp.address().port
+  const [free, freeAdmin, freeDns] = [await freePort(), await freePort(), await freePort()]
+  const cases = [
+    { field: 'listen.http', port: taken, workers: '2', text: `listen: { http: "127.0.0.1:${taken}", admin: "127.0.0.1:${freeAdmin}" }\n` },
+    { field: 'listen.admin', port: taken, workers: '1', text: `listen: { http: "127.0.0.1:${free}", admin: "127.0.0.1:${taken}" }\n` },
+    { field: 'dns.listen[1]', port: takenUdp, workers: '1', text: `listen: { http: "127.0.0.1:${free}", admin: "127.0.0.1:${freeAdmin}" }\ndns: { listen: ["127.0.0.1:${freeDns}", "127.0.0.1:${takenUdp}"], zone: srvgate.internal, names: {} }\n` }
+  ]
+  for (const row of cases) {
+    const result = await srvgate(['run', '-c', tempFile('busy.yaml', row.text)], { env: { SRVGATE_WORKERS: row.workers } })
+    assert.equal(result.code, 3, `${row.field}: ${result.stderr}`)
+    const field = row.field.replace(/[.[\]]/g, '\\$&')
+    assert.match(result.stderr, new RegExp(`could not start: .*${field}: 127\\.0\\.0\\.1:${row.port}: already in use \\(EADDRINUSE\\): stop what listens there, or choose another address for ${field}`), result.stderr)
+  }
+})

@@ -11,7 +11,7 @@ import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Registry } from 'prom-client'
-import { Agent, createClient, createClientFromFile, request, type SrvgateClient } from 'srvgate/client'
+import { Agent, ClientClosedError, createClient, createClientFromFile, request, type SrvgateClient } from 'srvgate/client'
 import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
 import { BindServer, ZONE } from '../helpers/bind-server.js'
 import { Upstream } from '../helpers/upstream.js'
@@ -168,6 +168,37 @@ test('client: a request the caller abandons (AbortSignal) is let go at the insta
   const started = Date.now()
   await assert.rejects(client.request('http://web/'), (error: Error & { code?: string }) => error.code === 'SG_ERR_UPSTREAM_TIMEOUT')
   assert.ok(Date.now() - started < 2000, 'timeouts.response (800ms) bounds it')
+})
+
+test('client: after close(), fetch, request and dispatcher.dispatch reject with ClientClosedError (SG_ERR_CLIENT_CLOSED), never an answer from the frozen view; through the interceptor, only services are refused', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'before-close')
+  dns.setService(WEB, records([upstream]))
+  const client = clientFor(t, dns.address)
+  const agent = new Agent().compose(client.interceptor)
+  t.after(async () => { await agent.close() })
+  await client.ready()
+  assert.equal((await client.request('http://web/')).statusCode, 200)
+  await client.close()
+  const isClosedError = (error: Error & { code?: string }): boolean => error instanceof ClientClosedError && error.code === 'SG_ERR_CLIENT_CLOSED'
+  await assert.rejects(client.fetch('http://web/after'), isClosedError)
+  await assert.rejects(client.request('http://web/after'), isClosedError)
+  await assert.rejects(client.request(`http://127.0.0.1:${upstream.port}/other-host`), isClosedError, 'other hosts too: the client is closed')
+  await assert.rejects(request('http://web/after', { dispatcher: client.dispatcher }), isClosedError)
+  // The raw Dispatcher contract, as undici's Agent keeps it after close(): the error to the handler, false returned.
+  const refused = await new Promise<{ returned: boolean, error: Error & { code?: string } }>((resolve) => {
+    let returned = true
+    returned = client.dispatcher.dispatch({ origin: 'http://web', path: '/raw', method: 'GET' }, {
+      onError: (error: Error) => { queueMicrotask(() => { resolve({ returned, error }) }) }
+    } as never)
+  })
+  assert.equal(refused.returned, false)
+  assert.ok(isClosedError(refused.error), String(refused.error))
+  await assert.rejects(request('http://web/after', { dispatcher: agent }), isClosedError)
+  const other = await request(`http://127.0.0.1:${upstream.port}/direct`, { dispatcher: agent })
+  assert.equal(other.statusCode, 200, 'the Agent the interceptor is composed onto keeps its own hosts')
+  await other.body.dump()
+  assert.equal(upstream.requests, 2, 'nothing after close() reached the instance')
 })
 
 test('client: a gateway\'s own file gives the services; the interceptor composes onto an undici Agent from the same copy', async (t) => {

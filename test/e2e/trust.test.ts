@@ -370,6 +370,32 @@ frontends: [ { name: xff, match: { host: xff.example.com }, backend: xff } ]
   assert.equal(line.clientIp, '203.0.113.50')
 })
 
+test('8b. client-address headers other proxies set (True-Client-IP, X-Client-IP, X-Original-Forwarded-For, CF-Connecting-IP): dropped from untrusted peers, passed from trustedProxies', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'echo')
+  dns.setService('_echo.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const routes = `
+backends: { echo: { discovery: { resolver: consul, srv: _echo.service.consul } } }
+frontends: [ { name: echo, match: { host: echo.example.com }, backend: echo } ]
+`
+  const posing = { 'true-client-ip': '198.51.100.7', 'x-client-ip': '198.51.100.7', 'x-original-forwarded-for': '198.51.100.7', 'cf-connecting-ip': '198.51.100.7' }
+  const received = async (gateway: SpawnedGateway): Promise<Record<string, unknown>> => {
+    const response = await send(`${gateway.url}/`, { host: 'echo.example.com', headers: { ...posing, 'x-kept': 'yes' } })
+    assert.equal(response.status, 200)
+    return (response.json() as unknown as UpstreamReply).headers
+  }
+  const [untrusted, trusted] = await Promise.all([
+    SpawnedGateway.start(t, base(dns, routes), { workers: 1 }),
+    SpawnedGateway.start(t, base(dns, `trustedProxies: [127.0.0.0/8]\n${routes}`), { workers: 1 })
+  ])
+  const fromUntrusted = await received(untrusted)
+  for (const name of Object.keys(posing)) assert.equal(fromUntrusted[name], undefined, `${name} from an untrusted peer reached the instance`)
+  assert.equal(fromUntrusted['x-kept'], 'yes', 'other headers pass')
+  assert.equal(fromUntrusted['x-real-ip'], '127.0.0.1')
+  const fromTrusted = await received(trusted)
+  for (const [name, value] of Object.entries(posing)) assert.equal(fromTrusted[name], value, `${name} from a trusted proxy passes`)
+})
+
 test('9. admin listener: no cross-origin or foreign-Host reload, 404 without echoing the URL', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const gateway = await SpawnedGateway.start(t, base(dns))
@@ -391,6 +417,40 @@ test('9. admin listener: no cross-origin or foreign-Host reload, 404 without ech
   const bearer = { authorization: 'Bearer t0ken' }
   assert.equal((await send(`${guarded.adminUrl}/admin/reload`, { method: 'POST', host: `gateway.internal:${guarded.adminPort}`, headers: bearer })).status, 200)
   assert.equal((await send(`${guarded.adminUrl}/admin/reload`, { method: 'POST', headers: { ...bearer, origin: 'http://evil.example' } })).status, 403)
+})
+
+test('9b. admin reads (state, metrics, dashboard) answer only a Host naming the listener (DNS rebinding); probes answer any Host; admin.allowedHosts adds names; a token governs when set', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const [open, guarded] = await Promise.all([
+    SpawnedGateway.start(t, base(dns, 'admin: { allowedHosts: [srvgate-admin.monitoring.svc] }'), { workers: 1 }),
+    SpawnedGateway.start(t, base(dns, 'admin: { token: "t0ken" }'), { workers: 1 })
+  ])
+  const rebound = `evil.example:${open.adminPort}`
+  for (const path of ['/admin/state', '/metrics', '/', '/?token=x']) {
+    const refused = await send(`${open.adminUrl}${path}`, { host: rebound })
+    assert.equal(refused.status, 403, `${path} with a foreign Host`)
+    assert.equal(refused.json().error, 'forbidden', 'the shape of the write refusal')
+    assert.equal(typeof refused.json().reason, 'string')
+    assert.doesNotMatch(refused.body, /backends|srvgate_|<html/i, 'nothing of the answer leaks')
+    for (const host of [`127.0.0.1:${open.adminPort}`, `localhost:${open.adminPort}`, 'srvgate-admin.monitoring.svc:9090', 'SRVGATE-ADMIN.monitoring.svc.']) {
+      assert.equal((await send(`${open.adminUrl}${path}`, { host })).status, 200, `${path} with Host ${host}`)
+    }
+  }
+  // The port is part of the listener's own names: another port on 127.0.0.1 is another site.
+  assert.equal((await send(`${open.adminUrl}/metrics`, { host: `127.0.0.1:${open.adminPort + 1}` })).status, 403)
+  assert.equal((await send(`${open.adminUrl}/metrics`, { host: 'srvgate-admin.monitoring.svc.evil.example' })).status, 403)
+  for (const path of ['/healthz', '/readyz']) assert.equal((await send(`${open.adminUrl}${path}`, { host: rebound })).status, 200, `${path} answers any Host`)
+  assert.equal((await send(`${open.adminUrl}/admin/reload`, { method: 'POST', host: rebound })).status, 403)
+
+  // With a token, the token decides: any Host with it, none without it.
+  const bearer = { authorization: 'Bearer t0ken' }
+  const guardedHost = `prometheus-scrapes-this.svc:${guarded.adminPort}`
+  for (const path of ['/admin/state', '/metrics']) {
+    assert.equal((await send(`${guarded.adminUrl}${path}`, { host: guardedHost, headers: bearer })).status, 200)
+    assert.equal((await send(`${guarded.adminUrl}${path}`, { host: guardedHost })).status, 401)
+  }
+  assert.equal((await send(`${guarded.adminUrl}/?token=t0ken`, { host: guardedHost })).status, 200)
+  assert.equal((await send(`${guarded.adminUrl}/healthz`, { host: guardedHost })).status, 200)
 })
 
 test('13. the access log: one line per request, 503 included, with client, agent, bytes and upstream facts; ISO time and level names', async (t) => {

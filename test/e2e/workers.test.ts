@@ -251,3 +251,45 @@ test('templated backends at their bound across workers: a worker refused while a
   assert.equal(status, 200, 'the refused environment is asked for again, not kept as failed')
   assert.match((await send(`${gateway.url}/`, { host: 'pr-2.preview.example.com', agent: second })).body, /"instance":"pr-2"/)
 })
+
+test('readiness waits for every listener: at the first /readyz 200 (polled from spawn), the public listener and the DNS face over UDP and TCP answer, with 2 workers', async (t) => {
+  const { freePort } = await import('../helpers/dns-server.js')
+  const { Packet, decode, queryBytes, tcpExchange, udpExchange } = await import('../helpers/dns-client.js')
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'ready')
+  dns.setService(WEB, [{ address: '127.0.0.1', port: upstream.port }])
+  const facePort = await freePort()
+  const gateway = await SpawnedGateway.spawn(t, config(dns, `
+dns:
+  listen: ["127.0.0.1:${facePort}"]
+  zone: srvgate.internal
+  names: { web: { backend: web-prod } }
+`), { workers: 2 })
+  // As a load balancer would: /readyz as often as it answers, from the moment the process starts.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => { agent.destroy() })
+  const deadline = Date.now() + 20_000
+  let polls = 0
+  for (;;) {
+    assert.ok(Date.now() < deadline && polls < 100_000, `not ready within 20 s (${polls} polls): ${gateway.stderr}`)
+    polls++
+    const status = await send(`${gateway.adminUrl}/readyz`, { agent, timeoutMs: 1000 }).then((response) => response.status, () => 0)
+    if (status === 200) break
+    if (status === 0) await sleep(2)
+  }
+  // Asked at once, in parallel: a query the face is not yet bound for is lost (UDP) or refused (TCP).
+  const query = queryBytes('web.srvgate.internal', Packet.TYPE.A)
+  const [udp, tcp, http] = await Promise.all([
+    udpExchange(facePort, query, 1000),
+    tcpExchange(facePort, query, 1000),
+    send(`${gateway.url}/`, { host: 'www.example.com', agent: false, timeoutMs: 2000 }).then((response) => response.status, (error: Error) => error.message)
+  ])
+  assert.ok(udp !== undefined, `the DNS face did not answer over UDP when /readyz said ready (after ${polls} polls)`)
+  assert.ok(tcp !== undefined, 'the DNS face did not answer over TCP when /readyz said ready')
+  assert.deepEqual(decode(udp).answers.map((answer) => (answer as { address?: string }).address), ['127.0.0.1'])
+  assert.deepEqual(decode(tcp).answers.map((answer) => (answer as { address?: string }).address), ['127.0.0.1'])
+  assert.equal(http, 200, 'the public listener answers')
+  // The log line operators and scripts wait for comes with readiness, not before it: every listener is named in it.
+  const listening = await gateway.waitForLog((line) => line.msg === 'srvgate listening')
+  assert.deepEqual(listening.dns, [{ host: '127.0.0.1', port: facePort }])
+})

@@ -10,6 +10,7 @@ export async function startInProcess (t: TestContext, yaml: string, options: { c
   const gateway = await buildGateway(config, { clock: options.clock })
   await gateway.start()
   await gateway.publicApp.listen({ host: '127.0.0.1', port: 0 })
+  gateway.setListening()
   t.after(async () => { await gateway.close() })
   const address = gateway.publicApp.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0

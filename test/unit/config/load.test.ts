@@ -290,3 +290,28 @@ dns:
     'dns.tcp.idleTimeout: must be more than 0s'
   ])
 })
+
+test('listeners that would share a socket are an error naming both fields: same address, a wildcard over its family, localhost, the DNS face (UDP and TCP) over a TCP listener', () => {
+  const clash = (listen: string, dns?: string): string[] => issuesOf(`${MINIMAL.replace('listen: { http: 127.0.0.1:8080 }', `listen: ${listen}`)}${dns === undefined ? '' : `\ndns: { listen: ${dns}, zone: srvgate.internal, names: {} }\n`}`)
+  const cases: Array<{ name: string, listen: string, dns?: string, issues: string[] }> = [
+    { name: 'same address', listen: '{ http: 127.0.0.1:8080, admin: 127.0.0.1:8080 }', issues: ['listen.admin: same address as listen.http (127.0.0.1:8080)'] },
+    { name: '0.0.0.0 takes every IPv4 address', listen: '{ http: 0.0.0.0:8080, admin: 127.0.0.1:8080 }', issues: ['listen.admin: 127.0.0.1:8080 overlaps listen.http (0.0.0.0:8080): 0.0.0.0 listens on every IPv4 address of port 8080'] },
+    { name: ':: takes IPv4 too (dual-stack)', listen: '{ http: "[::]:8443", admin: 10.0.0.5:8443 }', issues: ['listen.admin: 10.0.0.5:8443 overlaps listen.http ([::]:8443): :: listens on every address of port 8443, IPv4 included (dual-stack)'] },
+    { name: 'the DNS face binds :: IPv6-only', listen: '{ http: "[::1]:8653", admin: 127.0.0.1:9901 }', dns: '["[::]:8653"]', issues: ['dns.listen[0]: [::]:8653 overlaps listen.http ([::1]:8653): :: listens on every IPv6 address of port 8653'] },
+    { name: 'localhost is loopback', listen: '{ http: "[::1]:8080", admin: localhost:8080 }', issues: ['listen.admin: localhost:8080 overlaps listen.http ([::1]:8080): localhost is 127.0.0.1 or ::1 on port 8080'] },
+    { name: 'IPv6 written two ways', listen: '{ http: "[::1]:8080", admin: "[0:0:0:0:0:0:0:1]:8080" }', issues: ['listen.admin: same address as listen.http ([::1]:8080)'] },
+    { name: 'the DNS face on a TCP listener\'s port', listen: '{ http: 127.0.0.1:8080, admin: 127.0.0.1:9901 }', dns: '[127.0.0.1:8653, 0.0.0.0:9901]', issues: ['dns.listen[1]: 0.0.0.0:9901 overlaps listen.admin (127.0.0.1:9901): 0.0.0.0 listens on every IPv4 address of port 9901'] },
+    { name: 'two DNS face entries', listen: '{ http: 127.0.0.1:8080 }', dns: '[127.0.0.1:8653, 127.0.0.1:8653]', issues: ['dns.listen[1]: same address as dns.listen[0] (127.0.0.1:8653)'] }
+  ]
+  for (const row of cases) assert.deepEqual(clash(row.listen, row.dns), row.issues, row.name)
+  // Different ports, different addresses of one family, different families, and port 0 (the kernel picks) are fine.
+  for (const listen of ['{ http: 0.0.0.0:8080, admin: 127.0.0.1:9901 }', '{ http: 10.0.0.5:8080, admin: 127.0.0.1:8080 }', '{ http: 0.0.0.0:8080, admin: "[::1]:8080" }', '{ http: 127.0.0.1:0, admin: 127.0.0.1:0 }']) {
+    assert.doesNotThrow(() => parseConfigText(MINIMAL.replace('listen: { http: 127.0.0.1:8080 }', `listen: ${listen}`), {}), listen)
+  }
+})
+
+test('admin.allowedHosts: host names, compiled to lower case without a trailing dot; a port is refused by path', () => {
+  assert.deepEqual([...parseConfigText(`${MINIMAL}\nadmin: { allowedHosts: [Srvgate, prometheus-target.monitoring.svc.] }\n`, {}).adminAllowedHosts], ['srvgate', 'prometheus-target.monitoring.svc'])
+  assert.deepEqual([...parseConfigText(MINIMAL, {}).adminAllowedHosts], [])
+  assert.deepEqual(issuesOf(`${MINIMAL}\nadmin: { allowedHosts: ["srvgate:9901"] }\n`), ['admin.allowedHosts[0]: must be a host name without a port, such as srvgate or srvgate.monitoring.svc'])
+})
