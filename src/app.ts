@@ -29,6 +29,7 @@ import { LineBatch } from './util/line-batch.js'
 import { CertificateStore } from './tls/certificates.js'
 import { TlsListener } from './tls/listener.js'
 import { ClientConnections, defaultMaxConnections } from './edge/client-connections.js'
+import { BodyBudget } from './proxy/body-buffer.js'
 
 export type GatewayDeps = {
   readonly clock?: Clock
@@ -170,7 +171,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
 
   let state: RoutingState
   const role = deps.role ?? 'single'
-  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role, certificates: () => tlsListener?.store.certificates ?? [], upstreamConnections: () => dispatcher.openConnections, clientConnections: () => clientConnections.open })
+  const metrics = new GatewayMetrics(() => state.registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role, certificates: () => tlsListener?.store.certificates ?? [], upstreamConnections: () => dispatcher.openConnections, clientConnections: () => clientConnections.open, bufferedBodyBytes: () => bodies.reserved })
   const onError = (error: unknown): void => { log.error({ err: error }, 'discovery failed unexpectedly') }
   // app.ts owns the resolver caches across reloads: unchanged resolvers keep theirs.
   let caches = new ResolverCaches(config.resolvers, { clock, random, dnsObserver: metrics.dnsObserver, onCacheRead: metrics.onCacheRead, onError })
@@ -244,6 +245,8 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     refuseRaw(socket, request, connectRefusal())
   }
   publicApp.server.on('connect', onConnectMethod)
+  // Request bodies received whole before an instance is asked, within client.bufferTotalBytes.
+  const bodies = new BodyBudget()
   // Every client connection of this process, plain and TLS, counted against client.maxConnections at accept.
   const clientConnections = new ClientConnections(() => ({
     maxConnections: state.config.client.maxConnections ?? defaultMaxConnections(),
@@ -409,7 +412,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       await dispatcher.close()
     }
   }
-  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining })
+  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining, bodies })
   const upgrades = { state: () => state, dispatcher, log, accessLog, clock, onFinished: metrics.requestRefused }
   handleUpgrades(publicApp.server, upgrades)
   // WebSockets over HTTP/1.1 on the HTTPS listener too.

@@ -54,7 +54,7 @@ export class GatewayMetrics {
    * process does (discovery, health, attempts, pools), into their registry;
    * no edge, reload, TLS or DNS face metrics, no process metrics.
    */
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry, readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number, readonly clientConnections?: () => number }) {
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry, readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number, readonly clientConnections?: () => number, readonly bufferedBodyBytes?: () => number }) {
     this.#clock = options.clock
     // prom-client calls collect() with the metric as `this`: the gateway's own counts are reached through `self`.
     const self = this
@@ -153,6 +153,13 @@ export class GatewayMetrics {
       help: 'Client connections open now on the public listeners (http and https), what client.maxConnections bounds.',
       registers: edge,
       collect () { this.set(options.clientConnections?.() ?? 0) }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'srvgate_request_body_buffered_bytes',
+      help: 'Bytes of request bodies held in memory now (received whole before an instance is asked; bounded by client.bufferTotalBytes per process).',
+      registers: edge,
+      collect () { this.set(options.bufferedBodyBytes?.() ?? 0) }
     })
     this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers: edge })
     this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers: edge })

@@ -6,6 +6,7 @@ import { tolerantConnector } from './interim-continue.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { FailoverRequest, type DispatcherEvents, type FailoverDeps, type ProxyContext } from './failover-request.js'
 import { ConnectionWaits } from './connection-waits.js'
+import { UploadSlots } from './upload-slots.js'
 
 /**
  * Where every proxied request goes (plugin.ts for requests, upgrade.ts for
@@ -26,7 +27,7 @@ export class GatewayDispatcher {
   readonly #deps: FailoverDeps
 
   constructor (events: DispatcherEvents = {}, clock: Clock = systemClock) {
-    this.#deps = { poolFor: (backend, origin) => this.poolFor(backend, origin), clock, events, waits: new ConnectionWaits(clock) }
+    this.#deps = { poolFor: (backend, origin) => this.poolFor(backend, origin), clock, events, waits: new ConnectionWaits(clock), uploads: new UploadSlots() }
   }
 
   /** Send one request (method, path, headers; the body comes from the context) to the context's backend. */

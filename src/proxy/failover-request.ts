@@ -9,6 +9,7 @@ import { ReplayableBody } from './replayable-body.js'
 import { judgeAttempt, mayLeaveMember, type AttemptResult, type Verdict } from './retry-policy.js'
 import type { Clock, Timer } from '../util/clock.js'
 import type { ConnectionWaits, WaitingAttempt } from './connection-waits.js'
+import type { UploadSlots } from './upload-slots.js'
 
 /** What the dispatcher knows of one proxied request; also read by the access log. */
 export type ProxyContext = {
@@ -21,10 +22,15 @@ export type ProxyContext = {
   readonly tried: Set<string>
   /** Fired when the client has gone: every layer the request reached lets it go. */
   readonly clientGone: ClientGone | undefined
-  /** The client's body (fastify parses none here: it streams through). */
-  readonly body: Readable | undefined
+  /**
+   * The client's body: a stream (fastify parses none here), or the whole body
+   * when it was received before an instance was asked (client.bufferBodyBytes).
+   */
+  readonly body: Readable | Buffer | undefined
   /** Longest pause while the client's body arrives (client.bodyIdleTimeout). */
   readonly bodyIdleTimeoutMs: number
+  /** Slowest a streamed body may arrive, bytes per second over 10 s (client.minBodyRate; 0: no floor). */
+  readonly minBodyRate: number
   /** The instance that answered (or was tried last). */
   instance: Instance | undefined
   /** The backend that instance belongs to: `backend` itself, a failover target, or another member of the split. */
@@ -41,8 +47,10 @@ export type ContextOptions = {
   readonly split?: Split | undefined
   readonly splitKey?: string | undefined
   readonly clientGone?: ClientGone | undefined
-  readonly body?: Readable | undefined
+  readonly body?: Readable | Buffer | undefined
   readonly bodyIdleTimeoutMs?: number
+  /** client.minBodyRate, bytes per second, for a streamed body (0: no floor). */
+  readonly minBodyRate?: number
 }
 
 export function newProxyContext (backend: Backend, method: string, options: ContextOptions = {}): ProxyContext {
@@ -56,6 +64,7 @@ export function newProxyContext (backend: Backend, method: string, options: Cont
     clientGone: options.clientGone,
     body: options.body,
     bodyIdleTimeoutMs: options.bodyIdleTimeoutMs ?? 0,
+    minBodyRate: options.minBodyRate ?? 0,
     instance: undefined,
     servedBy: undefined,
     retries: 0,
@@ -87,6 +96,8 @@ export type FailoverDeps = {
   readonly clock: Clock
   readonly events: DispatcherEvents
   readonly waits: ConnectionWaits
+  /** Streamed bodies' share of each instance's connections. */
+  readonly uploads: UploadSlots
 }
 
 /** A pool wait under this share of timeouts.response is left to undici's headersTimeout. */
@@ -103,6 +114,8 @@ export class FailoverRequest {
   readonly #options: Dispatcher.DispatchOptions
   readonly #downstream: Dispatcher.DispatchHandler
   readonly #body: ReplayableBody | undefined
+  /** A body received whole before any instance was asked: every attempt sends it again. */
+  readonly #wholeBody: Buffer | undefined
   #isCommitted = false
   #isAborted = false
   #isFinished = false
@@ -117,7 +130,8 @@ export class FailoverRequest {
     this.#downstream = downstream
     this.#member = context.backend
     const body = context.body ?? options.body
-    this.#body = body instanceof Readable ? new ReplayableBody(body, context.bodyIdleTimeoutMs, deps.clock) : undefined
+    this.#body = body instanceof Readable ? new ReplayableBody(body, { idleTimeoutMs: context.bodyIdleTimeoutMs, minBytesPerSecond: context.minBodyRate }, deps.clock) : undefined
+    this.#wholeBody = Buffer.isBuffer(body) ? body : undefined
   }
 
   get downstream (): Dispatcher.DispatchHandler { return this.#downstream }
@@ -236,10 +250,24 @@ export class FailoverRequest {
     options.origin = tls === undefined ? instance.origin : instance.tlsOrigin
     // undici takes the SNI (and the name it verifies) from the Host header unless told: the instance's name is serverName.
     if (tls !== undefined) options.servername = tls.serverName
-    options.body = this.#body !== undefined ? this.#body.forAttempt() : this.#options.body
     options.headersTimeout = backend.options.timeouts.responseMs
     // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
     options.bodyTimeout = backend.options.timeouts.responseMs
+    const body = this.#body
+    if (body === undefined) {
+      options.body = this.#wholeBody ?? this.#options.body
+      this.#send(backend, attempt, options)
+      return
+    }
+    // A streamed body takes one of the instance's upload slots first (upload-slots.ts says why).
+    const send = (): void => {
+      options.body = body.forAttempt()
+      this.#send(backend, attempt, options)
+    }
+    if (attempt.takeUploadSlot(this.#deps.uploads, options.origin as string, send)) send()
+  }
+
+  #send (backend: Backend, attempt: Attempt, options: Record<string, unknown>): void {
     try {
       this.#deps.poolFor(backend, options.origin as string).dispatch(options as unknown as Dispatcher.DispatchOptions, attempt)
     } catch (error) {
@@ -273,6 +301,10 @@ class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
   #timer: Timer | undefined
   /** A 5xx being drained before the next instance is asked. */
   #discarding: Verdict & { status: number } | undefined
+  /** Gives back the upload slot this attempt's streamed body holds. */
+  #releaseSlot: (() => void) | undefined
+  /** Leaves the queue for an upload slot, while waiting in it. */
+  #withdrawWait: (() => void) | undefined
 
   constructor (request: FailoverRequest, backend: Backend, instance: Instance, responseMs: number) {
     this.#request = request
@@ -309,6 +341,42 @@ class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
 
   get elapsedMs (): number { return this.#request.clock.now() - this.#startedMs }
 
+  /**
+   * A streamed body's slot at the instance: true when taken now; otherwise
+   * `send` runs once one frees, and what is left of timeouts.response bounds
+   * the wait (504), as it bounds a wait in the pool.
+   */
+  takeUploadSlot (slots: UploadSlots, origin: string, send: () => void): boolean {
+    const cap = Math.max(1, Math.floor(this.backend.options.maxConnectionsPerInstance / 2))
+    const granted = (): void => {
+      this.#withdrawWait = undefined
+      this.#timer?.cancel()
+      this.#timer = undefined
+      this.#releaseSlot = () => { slots.give(origin) }
+      // Let go while it waited: the slot goes on to the next upload.
+      if (this.#isDetached) this.#giveSlot()
+      else send()
+    }
+    if (slots.take(origin, cap, granted)) {
+      this.#releaseSlot = () => { slots.give(origin) }
+      return true
+    }
+    this.#withdrawWait = () => { slots.withdraw(origin, granted) }
+    const backend = this.backend
+    this.#timer = this.#request.clock.setTimeout(() => {
+      if (this.#isDetached) return
+      this.#detach()
+      this.#request.fail(new ProxyError(ErrorCode.UPSTREAM_TIMEOUT, `${backend.name} instance ${this.instance.key}: no upload slot free within ${this.#responseMs} ms (streamed bodies hold at most ${cap} of maxConnectionsPerInstance ${backend.options.maxConnectionsPerInstance})`, backend.name))
+    }, this.#responseMs)
+    return false
+  }
+
+  #giveSlot (): void {
+    const release = this.#releaseSlot
+    this.#releaseSlot = undefined
+    release?.()
+  }
+
   /** The request no longer waits on this attempt: release the instance and abort what undici has. */
   letGo (error: Error): void {
     this.#detach()
@@ -329,6 +397,8 @@ class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
 
   /** undici core calls it once the whole request is written (not in its types). */
   onRequestSent (): void {
+    // The body is all sent: the connection is an ordinary request's now.
+    this.#giveSlot()
     if (this.#isDetached) return
     // What is left of timeouts.response after the pool wait bounds the wait for headers.
     // Without a noticeable wait, undici's own headersTimeout (the whole budget) does it: no timer.
@@ -423,6 +493,9 @@ class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
   #detach (): void {
     this.#isDetached = true
     this.#timer?.cancel()
+    this.#withdrawWait?.()
+    this.#withdrawWait = undefined
+    this.#giveSlot()
     if (this.#isReleased) return
     this.#isReleased = true
     this.backend.end(this.instance)

@@ -17,6 +17,8 @@ import { hasBody, hostHeaderOf, pathOf, requestKeyOf, routeRequest, type Request
 import { errorReply, findProxyError } from './error-reply.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
 import { ResponseWriter } from './response-writer.js'
+import { BodyBudget, bufferableLength, receiveBody } from './body-buffer.js'
+import type { Readable } from 'node:stream'
 import { TlsListener } from '../tls/listener.js'
 import { failureCode } from './retry-policy.js'
 
@@ -48,6 +50,8 @@ export type ProxyPluginOptions = {
   readonly onStarted?: () => void
   /** While draining, responses carry `Connection: close` so clients move to another replica. */
   readonly isDraining?: () => boolean
+  /** The process's budget for bodies received whole (client.bufferTotalBytes). */
+  readonly bodies: BodyBudget
 }
 
 /** What the gateway decided for a request; read by the access log. */
@@ -65,6 +69,8 @@ export type RequestRecord = {
   readonly isSecure: boolean
   readonly startedMs: number
   isFinished: boolean
+  /** Bytes of the process's body budget this request's body holds (0: none; given back when it finishes). */
+  bufferedBytes: number
 }
 
 declare module 'fastify' {
@@ -124,6 +130,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const record = request.srvgate
     if (record === null || record.isFinished) return
     record.isFinished = true
+    if (record.bufferedBytes > 0) options.bodies.release(record.bufferedBytes)
     if (!isAnswered && record.error === undefined) record.error = new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
     const status = isAnswered ? reply.statusCode : 499
     const durationMs = Math.round((options.clock.now() - record.startedMs) * 100) / 100
@@ -173,7 +180,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       isPeerTrusted: isTrusted(peerIp),
       isSecure,
       startedMs: options.clock.now(),
-      isFinished: false
+      isFinished: false,
+      bufferedBytes: 0
     }
     request.srvgate = record
     ;(reply.raw as WithReply)[REPLY] = reply
@@ -213,16 +221,41 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
         void sendError(reply, routed)
         return
       }
-      const { backend, path } = routed
-      record.context = newProxyContext(backend, request.method, {
-        hashKey: backend.options.hashOn === undefined ? undefined : requestKeyOf(backend.options.hashOn, request.headers, path, record.clientIp),
-        split: routed.split,
-        splitKey: routed.splitKey,
-        clientGone,
-        body: hasBody(request.raw) ? request.raw : undefined,
-        bodyIdleTimeoutMs: state.config.client.bodyIdleTimeoutMs
+      const limits = state.config.client
+      const start = (body: Readable | Buffer | undefined): void => {
+        const { backend, path } = routed
+        record.context = newProxyContext(backend, request.method, {
+          hashKey: backend.options.hashOn === undefined ? undefined : requestKeyOf(backend.options.hashOn, request.headers, path, record.clientIp),
+          split: routed.split,
+          splitKey: routed.splitKey,
+          clientGone,
+          body,
+          bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs,
+          minBodyRate: limits.minBodyRate
+        })
+        done()
+      }
+      if (!hasBody(request.raw)) {
+        start(undefined)
+        return
+      }
+      // A body that fits is received whole before an instance connection is taken (nginx's
+      // proxy_request_buffering): a slow upload then holds memory the budget bounds, not a connection.
+      const length = bufferableLength(request.headers, limits.bufferBodyBytes)
+      if (length === undefined || !options.bodies.reserve(length, limits.bufferTotalBytes)) {
+        start(request.raw)
+        return
+      }
+      record.bufferedBytes = length
+      void receiveBody(request.raw, length, { idleTimeoutMs: limits.bodyIdleTimeoutMs, clock: options.clock, clientGone }).then((received) => {
+        if (!(received instanceof ProxyError)) start(received)
+        else if (received.code !== ErrorCode.CLIENT_GONE) void sendError(reply, received)
+        else {
+          record.error = received
+          reply.hijack()
+          done()
+        }
       })
-      done()
     }
     const routed = routeRequest(state, request.raw as RequestLine, {
       clientGone,

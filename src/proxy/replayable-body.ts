@@ -2,6 +2,16 @@ import { Readable } from 'node:stream'
 import { ErrorCode, ProxyError } from '../errors.js'
 import { systemClock, type Clock, type Timer } from '../util/clock.js'
 
+export type BodyLimits = {
+  /** Longest pause while undici waits for the client's next bytes (client.bodyIdleTimeout); 0: none. */
+  readonly idleTimeoutMs?: number
+  /** Slowest the client may send, averaged over RATE_WINDOW_MS (client.minBodyRate); 0: no floor. */
+  readonly minBytesPerSecond?: number
+}
+
+/** The window client.minBodyRate is averaged over. */
+export const RATE_WINDOW_MS = 10_000
+
 /**
  * Hands a request body to one attempt at a time without giving the source
  * away: each attempt gets a fresh stream that reads from the source only when
@@ -13,21 +23,27 @@ import { systemClock, type Clock, type Timer } from '../util/clock.js'
  * The client's side is watched too: a source that was already gone when
  * undici asked, or that closes before its end, fails the attempt with
  * CLIENT_GONE; a source that sends nothing for `idleTimeoutMs` while undici
- * waits for it fails it with CLIENT_TIMEOUT (HAProxy's `timeout client`), so
- * a slow or abandoned upload never holds an instance's connection.
+ * waits for it fails it with CLIENT_TIMEOUT (HAProxy's `timeout client`), and
+ * so does a client that keeps sending, but slower than `minBytesPerSecond`
+ * over a RATE_WINDOW_MS window in which undici waited on it for at least half
+ * the time (a body held back by a slow instance is not the client's fault):
+ * a slow or abandoned upload never holds an instance's connection for long.
  */
 export class ReplayableBody {
   readonly #source: Readable
   readonly #idleTimeoutMs: number
+  readonly #minBytesPerSecond: number
   #bytesPulled = 0
   #failure: ProxyError | undefined
   #current: Readable | undefined
   readonly #clock: Clock
   #idleTimer: Timer | undefined
+  #rateTimer: Timer | undefined
 
-  constructor (source: Readable, idleTimeoutMs = 0, clock: Clock = systemClock) {
+  constructor (source: Readable, limits: BodyLimits = {}, clock: Clock = systemClock) {
     this.#source = source
-    this.#idleTimeoutMs = idleTimeoutMs
+    this.#idleTimeoutMs = limits.idleTimeoutMs ?? 0
+    this.#minBytesPerSecond = limits.minBytesPerSecond ?? 0
     this.#clock = clock
   }
 
@@ -42,6 +58,7 @@ export class ReplayableBody {
   /** The request is over: stop watching the source. */
   abandon (): void {
     this.#idleTimer?.cancel()
+    this.#rateTimer?.cancel()
     this.#current?.destroy()
     this.#current = undefined
   }
@@ -50,21 +67,50 @@ export class ReplayableBody {
   forAttempt (): Readable {
     this.#current?.destroy()
     this.#idleTimer?.cancel()
+    this.#rateTimer?.cancel()
     const source = this.#source
     let wantsData = false
     let isAttached = false
+    // client.minBodyRate: bytes and time spent waiting on the client in the current window.
+    let windowBytes = 0
+    let starvedMs = 0
+    let starvedSince: number | undefined
     const pump = (): void => {
       this.#idleTimer?.cancel()
+      if (starvedSince !== undefined) {
+        starvedMs += this.#clock.now() - starvedSince
+        starvedSince = undefined
+      }
       while (wantsData) {
         const chunk = source.read() as Buffer | null
         if (chunk === null) {
           if (source.readableEnded) end()
-          else armIdleTimer()
+          else {
+            starvedSince = this.#clock.now()
+            armIdleTimer()
+          }
           return
         }
         this.#bytesPulled += chunk.length
+        windowBytes += chunk.length
         wantsData = attempt.push(chunk)
       }
+    }
+    const armRateTimer = (): void => {
+      const floor = this.#minBytesPerSecond
+      if (floor <= 0) return
+      this.#rateTimer = this.#clock.setTimeout(() => {
+        const now = this.#clock.now()
+        if (starvedSince !== undefined) {
+          starvedMs += now - starvedSince
+          starvedSince = now
+        }
+        const isClientSlow = starvedMs >= RATE_WINDOW_MS / 2 && windowBytes < floor * RATE_WINDOW_MS / 1000
+        windowBytes = 0
+        starvedMs = 0
+        if (isClientSlow) fail(new ProxyError(ErrorCode.CLIENT_TIMEOUT, `request body slower than client.minBodyRate (${floor} bytes/s over ${RATE_WINDOW_MS / 1000} s)`))
+        else armRateTimer()
+      }, RATE_WINDOW_MS)
     }
     const armIdleTimer = (): void => {
       if (this.#idleTimeoutMs <= 0) return
@@ -87,6 +133,7 @@ export class ReplayableBody {
     const onClose = (): void => { if (!source.readableEnded) fail(new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection mid-body')) }
     const detach = (): void => {
       this.#idleTimer?.cancel()
+      this.#rateTimer?.cancel()
       source.removeListener('readable', pump)
       source.removeListener('end', end)
       source.removeListener('error', onError)
@@ -104,6 +151,7 @@ export class ReplayableBody {
           source.once('end', end)
           source.once('error', onError)
           source.once('close', onClose)
+          armRateTimer()
         }
         pump()
       },
