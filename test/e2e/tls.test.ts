@@ -12,27 +12,18 @@ import { createServer as createHttpsServer } from 'node:https'
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls'
 import { join } from 'node:path'
 import { WebSocket, WebSocketServer } from 'ws'
-import { ConsulLikeDnsServer, freePort } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
-import { SpawnedGateway } from '../helpers/spawn-gateway.js'
-import { TestCa, type Issued } from '../helpers/certificates.js'
+import type { Issued } from '../helpers/certificates.js'
 import { srvgate } from '../helpers/cli.js'
 import { send } from '../helpers/http.js'
 import { replaceEveryInstance } from '../helpers/rolling.js'
+import { WEB, httpsSetup, startHttps, type HttpsSetup } from '../helpers/https.js'
 
-const WEB = '_web._prod.service.consul'
+
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-type Setup = { dns: ConsulLikeDnsServer, ca: TestCa, www: Issued, preview: Issued, upstreams: Upstream[] }
-
-async function setup (t: TestContext): Promise<Setup> {
-  const dns = await ConsulLikeDnsServer.start(t)
-  const upstreams = await Promise.all(['a', 'b'].map(async (name) => await Upstream.start(t, name)))
-  dns.setService(WEB, upstreams.map((upstream) => ({ address: '127.0.0.1', port: upstream.port })))
-  dns.setService('_web._pr-1.service.consul', [{ address: '127.0.0.1', port: (upstreams[1] as Upstream).port }])
-  const ca = TestCa.create(t)
-  return { dns, ca, www: ca.issue(['www.example.com', 'api.example.com']), preview: ca.issue(['*.preview.example.com']), upstreams }
-}
+type Setup = HttpsSetup
+const setup = httpsSetup
 
 function config (s: Setup, tls: string, listen = 'http: "127.0.0.1:${PORT}", https: "127.0.0.1:${HTTPS_PORT}"'): string {
   return `
@@ -50,11 +41,7 @@ frontends:
 
 const certificates = (...issued: Issued[]): string => `  certificates:\n${issued.map((item) => `    - { cert: ${item.cert}, key: ${item.key} }`).join('\n')}`
 
-async function startTls (t: TestContext, text: string, options: { workers?: number, dir?: string, configPath?: string } = {}): Promise<{ gateway: SpawnedGateway, httpsPort: number }> {
-  const httpsPort = await freePort()
-  const gateway = await SpawnedGateway.start(t, text.replaceAll('${HTTPS_PORT}', String(httpsPort)), options)
-  return { gateway, httpsPort }
-}
+const startTls = startHttps
 
 /** The certificate a TLS handshake with `servername` gets (undefined: none; the handshake's alert in `error`). */
 async function handshake (port: number, servername: string | undefined, ca: string): Promise<{ cert?: PeerCertificate, alpn?: string | false | null, error?: string }> {
