@@ -91,12 +91,14 @@ ${PREVIEW}
   const backend = await backendState(gateway, 'web-pr-9')
   assert.deepEqual(backend?.instances.map((instance) => instance.inFlight), [0])
 
-  // An upload that is abandoned mid-body once forwarded: the instance's connection is let go too.
+  // An upload that is abandoned mid-body once forwarded (chunked: it streams; a body with a
+  // content-length this small is received whole before anything is forwarded): the instance's
+  // connection is let go too.
   const upstreamClosed = new Promise<void>((resolve) => {
     upstream.behaviour = () => true
     upstream.onRequestStart = (request) => { request.on('close', () => { resolve() }) }
   })
-  const midBody = await openRaw(gateway.port, 'POST /upload HTTP/1.1\r\nHost: pr-9.preview.example.com\r\nx-request-id: left-mid-body\r\nContent-Length: 100\r\n\r\n0123456789')
+  const midBody = await openRaw(gateway.port, 'POST /upload HTTP/1.1\r\nHost: pr-9.preview.example.com\r\nx-request-id: left-mid-body\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n')
   await sleep(300)
   midBody.socket.destroy()
   await Promise.race([upstreamClosed, sleep(3000).then(() => { throw new Error('the upstream request was never let go') })])
