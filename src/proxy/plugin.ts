@@ -1,4 +1,5 @@
 import { METHODS, type IncomingMessage, type ServerResponse } from 'node:http'
+import { constants as http2Constants } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -345,11 +346,22 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
   if (error.code === ErrorCode.CLIENT_GONE) return reply
   const { status, body, retryAfterS } = errorReply(error)
   // A request refused mid-body leaves unread bytes on the connection: close it.
-  // HTTP/2 has no Connection field (Node refuses to send one): Node resets the stream once the
-  // answer is out (RST_STREAM NO_ERROR, RFC 9113 §8.1), and the connection serves on.
-  if (request.raw.httpVersionMajor !== 2 && (error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete))) reply.header('connection', 'close')
+  const leavesBodyUnread = error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete)
+  const isHttp2 = request.raw.httpVersionMajor === 2
+  // HTTP/2 has no Connection field (Node refuses to send one): the stream is reset instead, below.
+  if (leavesBodyUnread && !isHttp2) reply.header('connection', 'close')
   if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS))
-  return await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
+  const sent = await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
+  // The answer is out; RST_STREAM NO_ERROR tells the client to stop sending (RFC 9113 §8.1). Without
+  // it Node keeps the stream open while the client's side is, the request never finishes and its
+  // connection stays busy for as long as the client likes.
+  if (leavesBodyUnread && isHttp2) resetStream(request.raw)
+  return sent
+}
+
+function resetStream (request: IncomingMessage): void {
+  const stream = (request as unknown as { stream?: { readonly closed: boolean, close: (code: number) => void } }).stream
+  if (stream !== undefined && !stream.closed) stream.close(http2Constants.NGHTTP2_NO_ERROR)
 }
 
 /** RFC 9110 §9.3.7: `OPTIONS *` asks about the server itself; undici cannot send a `*` target, so srvgate answers. */

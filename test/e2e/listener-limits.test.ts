@@ -102,7 +102,7 @@ test('HTTPS: client.headersTimeout bounds handshake and head from accept, keepAl
 
 test('HTTPS: client.bodyIdleTimeout applies to bodies over TLS and over HTTP/2 (408 with its own :status)', async (t) => {
   const s = await httpsSetup(t)
-  const { httpsPort } = await startHttps(t, httpsConfig(s, 'client: { bodyIdleTimeout: 1s }'))
+  const { gateway, httpsPort } = await startHttps(t, httpsConfig(s, 'client: { bodyIdleTimeout: 1s }'), { workers: 1 })
   const ca = s.ca.caPem
   const host = 'www.example.com'
   const started = Date.now()
@@ -123,8 +123,8 @@ test('HTTPS: client.bodyIdleTimeout applies to bodies over TLS and over HTTP/2 (
         let body = ''
         stream.on('response', (headers) => { status = Number(headers[':status']) })
         stream.on('data', (chunk: Buffer) => { body += chunk.toString() })
-        // The answer's end: the client's own side stays open until it ends it (the server has reset the stream).
-        stream.on('end', () => { resolve({ status, body, ms: Date.now() - started }) })
+        // Closed, not only answered: the server resets the stream (the client's side would otherwise stay open).
+        stream.on('close', () => { resolve({ status, body, ms: Date.now() - started }) })
         stream.on('error', () => {})
       })
     })()
@@ -134,7 +134,11 @@ test('HTTPS: client.bodyIdleTimeout applies to bodies over TLS and over HTTP/2 (
   assert.ok(overTls.ms > 700 && overTls.ms < 4000, `TLS: closed after ${overTls.ms} ms`)
   assert.equal(overH2.status, 408)
   assert.deepEqual(JSON.parse(overH2.body), { error: 'request_timeout' })
-  assert.ok(overH2.ms > 700 && overH2.ms < 4000, `HTTP/2: answered after ${overH2.ms} ms`)
+  assert.ok(overH2.ms > 700 && overH2.ms < 4000, `HTTP/2: closed after ${overH2.ms} ms`)
+  // Both requests finished as 408 (not 499 when the client finally leaves), nothing left in flight.
+  await gateway.waitForLog(() => gateway.logs.filter((line) => line.msg === 'request').length >= 2, 3000)
+  assert.deepEqual(gateway.logs.filter((line) => line.msg === 'request').map((line) => line.status), [408, 408])
+  assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /^srvgate_http_requests_in_flight 0$/m)
 })
 
 test('HTTP/2: CONNECT gets :status 405 with the JSON body; 400 and 431 come as their own :status; the connection serves on', async (t) => {
