@@ -162,6 +162,12 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       socket.destroy()
       return
     }
+    // A connection that never sent a byte (a browser's preconnect, an L4 health check) is closed
+    // without an answer or a log line, as HAProxy's `option http-ignore-probes` does.
+    if (isHeadTimeout(error.code) && (socket as { bytesRead?: number }).bytesRead === 0) {
+      socket.destroy()
+      return
+    }
     const refusal = clientErrorOf(error.code)
     if (refuseRequestUnderWay(socket, refusal)) return
     refuseRaw(socket, undefined, refusal)
@@ -265,7 +271,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       limits: () => state.config.client,
       clock,
       connections: clientConnections,
-      headTimedOut: (socket) => { refuseRaw(socket, undefined, clientErrorOf('ERR_HTTP_REQUEST_HEADERS_TIMEOUT')) },
+      headTimedOut: (socket, hasRequestBytes) => {
+        // As on plain HTTP: a connection that sent no request byte after its handshake is closed silently.
+        if (hasRequestBytes) refuseRaw(socket, undefined, clientErrorOf('ERR_HTTP_REQUEST_HEADERS_TIMEOUT'))
+        else socket.destroy()
+      },
       events: metrics.tlsEvents
     })
   const warnExpiring = (store: CertificateStore): void => {
@@ -274,8 +284,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   if (tlsListener !== undefined) {
     warnExpiring(tlsListener.store)
     tlsListener.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-      // A handshake that failed (no certificate for the name, a client that gave up): no request to answer.
-      if (String(error.code).startsWith('ERR_SSL') || (socket as { encrypted?: boolean }).encrypted !== true) {
+      // A handshake that failed or ran out of time (no certificate for the name, a client that gave up,
+      // client.headersTimeout): tlsClientError counted it, and there is no request to answer.
+      const code = String(error.code)
+      if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || (socket as { encrypted?: boolean }).encrypted !== true) {
         socket.destroy()
         return
       }
@@ -546,6 +558,10 @@ function inFlightOf (stats: readonly WorkerStats[]): Map<string, Map<string, num
     }
   }
   return sum
+}
+
+function isHeadTimeout (code: string | undefined): boolean {
+  return code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_REQUEST_HEADERS_TIMEOUT'
 }
 
 /** Settings bound once at start; a reload that changes them says so instead of half-applying. */

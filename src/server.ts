@@ -14,6 +14,7 @@ import { boundAddress } from './util/address.js'
 import { systemRandom } from './util/random.js'
 import { DnsFace } from './dns-face/dns-face.js'
 import { faceView } from './upstream/face-view.js'
+import { defaultMaxConnections } from './edge/client-connections.js'
 
 export type RunningGateway = {
   readonly gateway: Gateway
@@ -99,7 +100,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
   }
   // Ready, and said so, only now: with workers the first of them serves before the last one and the DNS face are up.
   gateway.setListening()
-  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal }, 'srvgate listening')
+  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal, maxConnections: config.client.maxConnections ?? defaultMaxConnections() }, 'srvgate listening')
 
   // cert-manager and Kubernetes secrets rewrite certificate files in place (a symlink swap):
   // a change reloads, which reads and checks the new files and keeps the old ones if they are bad.

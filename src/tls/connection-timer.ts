@@ -8,8 +8,11 @@ export type TimerLimits = { readonly headersTimeoutMs: number, readonly keepAliv
 export type TimerEvents = {
   /** The deadline passed before the handshake was done: the listener counts it and closes the connection. */
   readonly handshakeTimedOut: (raw: Socket) => void
-  /** The head deadline passed with a request head under way on HTTP/1.1: answer 408 on the socket, then close. */
-  readonly headTimedOut: (socket: Socket) => void
+  /**
+   * The head deadline passed on HTTP/1.1: answer 408 on the socket and close, or, when no byte of a
+   * request came after the handshake (a preconnect), close without an answer.
+   */
+  readonly headTimedOut: (socket: Socket, hasRequestBytes: boolean) => void
 }
 
 /** After GOAWAY, how long a session that does not close by itself is given before it is destroyed. */
@@ -38,6 +41,9 @@ export class ConnectionTimer {
   /** The TLS socket once the handshake is done (what a 408 is written on). */
   #secure: Socket | undefined
   #session: ServerHttp2Session | undefined
+  /** The TCP bytes read when the handshake was done: more since means a request was begun. */
+  #securedAtBytes = 0
+  #hadRequest = false
 
   constructor (raw: Socket, clock: Clock, limits: () => TimerLimits, events: TimerEvents) {
     this.#raw = raw
@@ -49,11 +55,15 @@ export class ConnectionTimer {
   }
 
   /** The handshake is done: the TLS socket, and its HTTP/2 session if ALPN chose h2. */
-  secured (socket: Socket): void { this.#secure = socket }
+  secured (socket: Socket): void {
+    this.#secure = socket
+    this.#securedAtBytes = this.#raw.bytesRead
+  }
   session (session: ServerHttp2Session): void { this.#session = session }
 
   /** An HTTP/1.1 request head is complete, or an HTTP/2 stream opened. */
   requestStarted (): void {
+    this.#hadRequest = true
     this.#active++
     this.#cancel()
   }
@@ -79,7 +89,7 @@ export class ConnectionTimer {
   #headTimedOut (): void {
     const secure = this.#secure
     if (secure === undefined) this.#events.handshakeTimedOut(this.#raw)
-    else if (this.#session === undefined && secure.writable) this.#events.headTimedOut(secure)
+    else if (this.#session === undefined && secure.writable) this.#events.headTimedOut(secure, this.#hadRequest || this.#raw.bytesRead > this.#securedAtBytes)
     else this.#close()
   }
 

@@ -19,8 +19,8 @@ export type TlsListenerOptions = {
   readonly clock: Clock
   /** The process's client connections (http and https together): a connection over a cap is closed at accept. */
   readonly connections: ClientConnections
-  /** An HTTP/1.1 request head not complete within client.headersTimeout: answer 408 on the socket. */
-  readonly headTimedOut: (socket: Socket) => void
+  /** An HTTP/1.1 request head not complete within client.headersTimeout: answer 408 on the socket (or close it, when no request byte came). */
+  readonly headTimedOut: (socket: Socket, hasRequestBytes: boolean) => void
   readonly events?: HandshakeEvents
 }
 

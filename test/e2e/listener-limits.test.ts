@@ -277,3 +277,26 @@ test('client.maxConnections: with `ulimit -n 1024`, 1,000 held connections do no
   const refused = [...metrics.matchAll(/^srvgate_client_connections_refused_total\{listener="https?",reason="max_connections"\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0)
   assert.equal(refused, refusedAtAccept)
 })
+
+test('a connection that sends no request byte (a preconnect, a probe) is closed at client.headersTimeout with no answer and no access-log line, on http and https', async (t) => {
+  const s = await httpsSetup(t)
+  const tls = `tls:\n  default: www.example.com\n  certificates:\n    - { cert: ${s.www.cert}, key: ${s.www.key} }`
+  const { gateway, httpsPort } = await startHttps(t, httpsConfig(s, 'client: { headersTimeout: 1s }', tls), { workers: 1 })
+  const started = Date.now()
+  const plain = netConnect(gateway.port, '127.0.0.1')
+  const bare = netConnect(httpsPort, '127.0.0.1')
+  const [plainClosed, bareClosed, preconnect] = await Promise.all([
+    closedAfter(plain, started, 5000),
+    closedAfter(bare, started, 5000),
+    (async () => await closedAfter(await tlsSocket(t, httpsPort, 'www.example.com', s.ca.caPem), started, 5000))()
+  ])
+  for (const [what, closed] of [['plain', plainClosed], ['TCP only, on https', bareClosed], ['TLS preconnect', preconnect]] as const) {
+    assert.ok(closed.ms > 700 && closed.ms < 3500, `${what}: closed after ${closed.ms} ms`)
+    assert.equal(closed.received, '', `${what}: no answer`)
+  }
+  await sleep(300)
+  assert.deepEqual(gateway.logs.filter((line) => line.msg === 'request'), [], 'no access-log line')
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.match(metrics, /^srvgate_tls_handshake_failures_total\{reason="timeout"\} 1$/m)
+  assert.doesNotMatch(metrics, /^srvgate_http_requests_total\{.*status_class="4xx"/m)
+})
