@@ -250,7 +250,7 @@ type Document = {
   tls?: { certificates: Array<{ cert: string, key: string }>, default?: string, minVersion: 'TLSv1.2' | 'TLSv1.3', redirectHttp: boolean, hsts?: { maxAge: string, includeSubDomains: boolean } }
   admin: { token?: string, allowedHosts: string[] }
   drain: { delay: string, timeout: string }
-  client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, maxHeaderCount: number, maxHeaderBytes: number, maxConnections?: number, maxConnectionsPerIp?: number, maxConcurrentStreams: number, bufferBodyBytes: number, bufferTotalBytes: number, minBodyRate: number }
+  client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, sendTimeout: string, maxHeaderCount: number, maxHeaderBytes: number, maxConnections?: number, maxConnectionsPerIp?: number, maxConcurrentStreams: number, bufferBodyBytes: number, bufferTotalBytes: number, minBodyRate: number }
   trustedProxies: string[]
   templatedBackends: { max: number, idleTimeout: string, newPerSecond: number }
   accessLog: { format: 'json' | 'common' }
@@ -404,6 +404,7 @@ class Compiler {
         headersTimeoutMs: duration(document.client.headersTimeout),
         bodyIdleTimeoutMs: duration(document.client.bodyIdleTimeout),
         keepAliveTimeoutMs: duration(document.client.keepAliveTimeout),
+        sendTimeoutMs: duration(document.client.sendTimeout),
         maxHeaderCount: document.client.maxHeaderCount,
         maxHeaderBytes: document.client.maxHeaderBytes,
         maxConnections: document.client.maxConnections,

@@ -181,6 +181,7 @@ export const gatewaySchema = {
         headersTimeout: duration('10s', 'The whole request head must arrive within this, else 408.'),
         bodyIdleTimeout: duration('30s', 'Longest pause while a request body arrives, else 408 and the connection closes.'),
         keepAliveTimeout: duration('5s', 'An idle keep-alive connection from a client is closed after this.'),
+        sendTimeout: duration('30s', 'A client that reads nothing of an answer for this long has it cut, and the instance\'s connection is let go (nginx send_timeout, HAProxy timeout client).'),
         maxHeaderCount: { type: 'integer', minimum: 1, maximum: 10000, default: 100, description: 'Most header fields in a request (Envoy and HAProxy use about 100); more is 431.' },
         maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384, description: 'Largest request head in bytes (Node\'s default); more is 431.' },
         maxConnections: { type: 'integer', minimum: 1, maximum: 10000000, description: 'Most client connections one process holds open, over the http and https listeners together; past it a new connection is closed at once (srvgate_client_connections_refused_total). Unset: half of the process\'s descriptor limit less 64 (HAProxy derives maxconn from ulimit -n the same way), leaving room for instance connections.' },

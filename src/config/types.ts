@@ -79,6 +79,8 @@ export type ClientLimits = {
   readonly headersTimeoutMs: Milliseconds
   readonly bodyIdleTimeoutMs: Milliseconds
   readonly keepAliveTimeoutMs: Milliseconds
+  /** Longest a client may leave an answer unread before it is cut. */
+  readonly sendTimeoutMs: Milliseconds
   readonly maxHeaderCount: number
   readonly maxHeaderBytes: number
   /** Per process, over the public listeners; undefined: derived from the descriptor limit (edge/client-connections.ts). */

@@ -195,8 +195,11 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     let isAnswered = false
     reply.raw.once('finish', () => { isAnswered = true })
     reply.raw.once('close', () => {
+      // Node's compat layer also emits 'finish' for a stream that closed before its end was
+      // written (a reset, or the whole connection dropped: rstCode 0 then): only an answer
+      // whose end was written and not reset counts.
       const rstCode = (reply.raw as { stream?: { rstCode?: number } }).stream?.rstCode
-      if (rstCode !== undefined && rstCode !== 0) isAnswered = false
+      if ((rstCode !== undefined && rstCode !== 0) || !reply.raw.writableEnded) isAnswered = false
       if (!isAnswered) clientGone.fire()
       finish(request, reply, isAnswered)
     })
@@ -294,6 +297,9 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const writer = new ResponseWriter(reply.raw as ServerResponse, {
       addOwnHeaders: (headers) => { addOwnHeaders(headers, request.id, record, options.isDraining?.() === true && request.raw.httpVersionMajor !== 2) },
       onCommit: () => { reply.hijack() },
+      sendTimeoutMs: record.state.config.client.sendTimeoutMs,
+      clock: options.clock,
+      onSendTimeout: () => { record.error ??= new ProxyError(ErrorCode.CLIENT_TIMEOUT, `the client read none of the answer for client.sendTimeout (${record.state.config.client.sendTimeoutMs} ms)`) },
       onError: (error) => {
         // Errors from the dispatcher are ProxyErrors; anything else gets its code from the one vocabulary.
         const ours = findProxyError(error) ?? new ProxyError(failureCode((error as { cause?: unknown }).cause ?? error), error.message, undefined, { cause: error })

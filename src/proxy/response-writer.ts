@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { forwardResponseRawHeaders } from './headers.js'
+import type { Clock, Timer } from '../util/clock.js'
 
 export type ResponseWriterOptions = {
   /** Adds the headers srvgate puts on every answer (x-request-id; Connection: close while draining) to a flat name, value list. */
@@ -9,6 +10,11 @@ export type ResponseWriterOptions = {
   readonly onError: (error: Error) => void
   /** The instance's status line is about to go to the client (fastify stops managing the reply). */
   readonly onCommit: () => void
+  /** Longest the client may leave the answer unread (client.sendTimeout); 0: no bound. */
+  readonly sendTimeoutMs: number
+  readonly clock: Clock
+  /** The client read nothing for sendTimeoutMs: the answer is cut, and the request abandoned as for a client that left. */
+  readonly onSendTimeout: () => void
 }
 
 /**
@@ -17,6 +23,9 @@ export type ResponseWriterOptions = {
  * headers go in one writeHead (hop-by-hop headers dropped), each body chunk
  * in one write, with backpressure: when the client reads slower than the
  * instance sends, undici stops reading the instance until the client drains.
+ * A client that drains nothing for client.sendTimeout (nginx's send_timeout,
+ * HAProxy's timeout client) has its answer cut: a client that stops reading
+ * never keeps an instance's connection.
  *
  * This replaces @fastify/reply-from's path (a Readable per response piped
  * into fastify's reply): measured at 87 µs vs 37 µs per request for the same
@@ -26,6 +35,7 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
   readonly #response: ServerResponse
   readonly #options: ResponseWriterOptions
   #resume: (() => void) | undefined
+  #stalled: Timer | undefined
 
   constructor (response: ServerResponse, options: ResponseWriterOptions) {
     this.#response = response
@@ -51,18 +61,31 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     if (response.write(chunk)) return true
     // The client reads slower: undici pauses the instance's socket until the client drains.
     response.once('drain', this.#onDrain)
+    const { sendTimeoutMs, clock } = this.#options
+    if (sendTimeoutMs > 0) this.#stalled = clock.setTimeout(this.#onStalled, sendTimeoutMs)
     return false
   }
 
   onComplete (): void {
+    this.#stalled?.cancel()
     this.#response.end()
   }
 
   onError (error: Error): void {
+    this.#stalled?.cancel()
     this.#options.onError(error)
     // Mid-body, the only honest thing left is to cut the connection (the client sees a short answer).
     if (this.#response.headersSent && !this.#response.writableFinished) this.#response.destroy()
   }
 
-  readonly #onDrain = (): void => { this.#resume?.() }
+  readonly #onDrain = (): void => {
+    this.#stalled?.cancel()
+    this.#resume?.()
+  }
+
+  readonly #onStalled = (): void => {
+    this.#response.off('drain', this.#onDrain)
+    this.#options.onSendTimeout()
+    this.#response.destroy()
+  }
 }
