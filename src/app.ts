@@ -10,7 +10,7 @@ import type { Instance } from './discovery/instance-set.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
 import { clientErrorOf, errorReply, writeRawReply, writeStreamReply } from './proxy/error-reply.js'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -29,6 +29,7 @@ import { LineBatch } from './util/line-batch.js'
 import { CertificateStore } from './tls/certificates.js'
 import { TlsListener } from './tls/listener.js'
 import { ClientConnections, defaultMaxConnections } from './edge/client-connections.js'
+import { IdleConnections } from './edge/idle-connections.js'
 import { BodyBudget } from './proxy/body-buffer.js'
 
 export type GatewayDeps = {
@@ -260,6 +261,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   }), (listener, reason) => { metrics.clientConnectionsRefused.inc({ listener, reason }) })
   // Before Node's own listener: a refused connection is gone before a parser is made for it.
   publicApp.server.prependListener('connection', (socket: Socket) => { clientConnections.admit(socket, 'http') })
+  // Keep-alive connections between requests: bounded from the end of the last answer, CRLFs or not.
+  const idleConnections = new IdleConnections(clock, () => state.config.client.keepAliveTimeoutMs + state.config.client.headersTimeoutMs)
+  publicApp.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket
+    idleConnections.busy(socket)
+    response.once('close', () => { idleConnections.idle(socket) })
+  })
   // The HTTPS listener (HTTP/2 and HTTP/1.1) hands its requests to the same fastify instance: one
   // set of hooks and routes for both listeners. Certificates are read here and on every reload.
   const tlsListener = config.tls === undefined || config.listen.https === undefined
@@ -417,6 +425,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     setDraining: () => { status.isDraining = true },
     setListening: () => { status.isListening = true },
     close: async () => {
+      idleConnections.stop()
       await tlsListener?.close()
       await publicApp.close()
       await adminApp.close()
