@@ -50,6 +50,7 @@ export class DnsFace {
   readonly #tcp: Server[] = []
   readonly #connections = new Set<Socket>()
   readonly #limit: SourceRateLimit
+  readonly #tcpLimit: SourceRateLimit
   readonly #caps: ConnectionCaps
   readonly #cache = new AnswerCache()
   /** The addresses bound (port 0 asked: the one given), UDP and TCP alike. */
@@ -58,6 +59,7 @@ export class DnsFace {
   constructor (deps: DnsFaceDeps) {
     this.#deps = deps
     this.#limit = new SourceRateLimit(deps.clock, () => deps.config()?.rateLimit ?? DEFAULT_RATE_LIMIT)
+    this.#tcpLimit = new SourceRateLimit(deps.clock, () => deps.config()?.rateLimit ?? DEFAULT_RATE_LIMIT)
     this.#caps = new ConnectionCaps(() => this.#tcpLimits())
   }
 
@@ -86,7 +88,9 @@ export class DnsFace {
 
   /** One query from `source`, answered from `local` (the address a gateway name falls back to). */
   #answer (query: Buffer, transport: FaceTransport, source: string, local: string): Buffer | undefined {
-    const verdict = this.#limit.take(source, transport === 'udp')
+    // TCP has buckets of its own: a UDP flood with spoofed sources from a client's /24 must not
+    // spend the tokens of the TCP queries that are its way back (a TCP source cannot be spoofed).
+    const verdict = transport === 'udp' ? this.#limit.take(source, true) : this.#tcpLimit.take(source, false)
     if (verdict !== 'answer') {
       this.#deps.onRateLimited?.(transport, verdict)
       return undefined

@@ -425,3 +425,35 @@ test('the rate limit counts 127.0.0.2-5 as one /24 source; a sender cycling thro
   assert.ok(metricValue(metrics, 'srvgate_dns_face_rate_limited_total{transport="udp",limit="source"}') >= 8)
   assert.ok(metricValue(metrics, 'srvgate_dns_face_rate_limited_total{transport="udp",limit="global"}') >= 100 - ceiling)
 })
+
+test('TCP has rate-limit buckets of its own: a UDP flood from a client\'s /24 (spoofable) never spends its TCP queries; pipelined queries in one write are all answered, in order, a few per turn', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
+  const { facePort } = await faceGateway(t, dns.address, WEB, { workers: 1, dns: '  rateLimit: { perSecond: 1, burst: 5 }' })
+  const query = queryBytes(`web.${FACE_ZONE}`, Packet.TYPE.A)
+  // Spend 127.0.0.0/24's UDP bucket from 127.0.0.9.
+  const flood = await Promise.all(Array.from({ length: 20 }, async () => await udpExchange(facePort, query, 500, '127.0.0.1', '127.0.0.9')))
+  assert.ok(flood.filter((answer) => answer !== undefined).length <= 6, 'the UDP bucket is spent')
+  assert.ok(await tcpExchange(facePort, query, 1000, '127.0.0.1') !== undefined, 'TCP from the same /24 is still answered')
+
+  // One write of 200 queries, ids 1..200: 200 answers in order (within the TCP bucket: a source of their own, 127.3.0.1).
+  const { gateway: pipelined, facePort: port } = await faceGateway(t, dns.address, WEB, { workers: 1, dns: '  rateLimit: { perSecond: 1000, burst: 1000 }' })
+  t.after(async () => { await pipelined.stop() })
+  const connection = await TcpDnsConnection.open(t, port, '127.3.0.1')
+  assert.ok(connection !== undefined)
+  const frames = Array.from({ length: 200 }, (_, index) => {
+    const bytes = queryBytes(`web.${FACE_ZONE}`, Packet.TYPE.A, { id: index + 1 })
+    const framed = Buffer.alloc(2 + bytes.length)
+    framed.writeUInt16BE(bytes.length, 0)
+    bytes.copy(framed, 2)
+    return framed
+  })
+  connection.write(Buffer.concat(frames))
+  const ids: number[] = []
+  for (let index = 0; index < 200; index++) {
+    const answer = await connection.answer(3000)
+    if (answer === undefined) break
+    ids.push(answer.readUInt16BE(0))
+  }
+  assert.deepEqual(ids, Array.from({ length: 200 }, (_, index) => index + 1))
+})
