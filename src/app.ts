@@ -17,7 +17,7 @@ import type { Duplex } from 'node:stream'
 import { ConfigError, ErrorCode, ProxyError, formatIssue, type GatewayError } from './errors.js'
 import { ResolverCaches } from './upstream/resolver-caches.js'
 import { AccessLog, accessRecordOf } from './proxy/access-log.js'
-import { proxyPlugin, refuseRequestUnderWay, sendError } from './proxy/plugin.js'
+import { isProxiedMethod, proxyPlugin, refuseRequestUnderWay, sendError } from './proxy/plugin.js'
 import { pathOf, type RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
 import { Router } from './routing/router.js'
@@ -275,7 +275,12 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     : new TlsListener({
       store: await CertificateStore.load(config.tls, clock.wallNow()),
       tls: config.tls,
-      onRequest: (request, response) => { publicApp.routing(request as never, response as never) },
+      onRequest: (request, response) => {
+        // HTTP/1.1's parser refuses a method it does not know (400); HTTP/2 hands any token over,
+        // and fastify's router would fail it as an error of its own.
+        if (request.httpVersionMajor === 2 && !isProxiedMethod(request.method)) refuseStream(request, response, new ProxyError(ErrorCode.REQUEST_MALFORMED, `unknown method ${JSON.stringify(request.method)}`))
+        else publicApp.routing(request as never, response as never)
+      },
       limits: () => state.config.client,
       clock,
       connections: clientConnections,

@@ -84,6 +84,10 @@ declare module 'fastify' {
  * every method stream through as they came, GET and DELETE included.
  */
 const PROXIED_METHODS: readonly string[] = METHODS.filter((method) => method !== 'CONNECT')
+const PROXIED_METHOD_SET: ReadonlySet<string> = new Set(PROXIED_METHODS)
+
+/** A method srvgate forwards (what Node's HTTP/1.1 parser knows, CONNECT aside). */
+export function isProxiedMethod (method: string): boolean { return PROXIED_METHOD_SET.has(method) }
 
 /**
  * The fastify reply behind a raw response under way, so a body Node fails to

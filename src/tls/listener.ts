@@ -9,7 +9,7 @@ import { MAX_CLIENT_HELLO, UNRECOGNIZED_NAME, alertRecord, readClientHello } fro
 import { ConnectionTimer, type TimerLimits } from './connection-timer.js'
 
 /** What the listener needs of the client limits, read per connection (a reload changes them for new phases). */
-export type TlsListenerLimits = TimerLimits & { readonly maxConcurrentStreams: number }
+export type TlsListenerLimits = TimerLimits & { readonly maxConcurrentStreams: number, readonly maxHeaderBytes: number, readonly maxHeaderCount: number }
 
 export type TlsListenerOptions = {
   readonly store: CertificateStore
@@ -68,7 +68,11 @@ export class TlsListener {
       allowHTTP1: true,
       // A backstop only: the connection's timer closes an unfinished handshake at client.headersTimeout from accept.
       handshakeTimeout: headersTimeoutMs + 1000,
-      settings: { maxConcurrentStreams: limits().maxConcurrentStreams },
+      // SETTINGS_MAX_HEADER_LIST_SIZE tells clients client.maxHeaderBytes; nghttp2's own cap on header
+      // pairs (128 by default, a silent ENHANCE_YOUR_CALM past it) is raised so client.maxHeaderCount
+      // answers 431 first, as on HTTP/1.1; maxSessionMemory still bounds what a session holds.
+      settings: { maxConcurrentStreams: limits().maxConcurrentStreams, maxHeaderListSize: limits().maxHeaderBytes },
+      maxHeaderListPairs: Math.max(2000, 2 * limits().maxHeaderCount),
       // Unknown names were refused before TLS (unrecognized_name, #readHello); one a reload removed in
       // between gets a context without a certificate: handshake_failure, never another name's certificate.
       SNICallback: (servername, callback) => { callback(null, this.#store.select(servername)?.context ?? REFUSING_CONTEXT) },

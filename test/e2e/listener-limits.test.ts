@@ -141,7 +141,7 @@ test('HTTPS: client.bodyIdleTimeout applies to bodies over TLS and over HTTP/2 (
   assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /^srvgate_http_requests_in_flight 0$/m)
 })
 
-test('HTTP/2: CONNECT gets :status 405 with the JSON body; 400 and 431 come as their own :status; the connection serves on', async (t) => {
+test('HTTP/2: CONNECT gets :status 405 with the JSON body; 400 and 431 (hundreds of fields too) come as their own :status; an unknown method is 400; the connection serves on', async (t) => {
   const s = await httpsSetup(t)
   const { gateway, httpsPort } = await startHttps(t, httpsConfig(s, 'client: { maxHeaderCount: 20 }'))
   const host = 'www.example.com'
@@ -158,6 +158,14 @@ test('HTTP/2: CONNECT gets :status 405 with the JSON body; 400 and 431 come as t
   const tooMany = await h2Request(session, many)
   assert.equal(tooMany.status, 431)
   assert.deepEqual(JSON.parse(tooMany.body), { error: 'request_headers_too_large' })
+  // Far more fields than nghttp2's own default cap (128 pairs): still 431, not a reset.
+  const hundreds: Record<string, string> = { ':path': '/', ':authority': host }
+  for (let index = 0; index < 300; index++) hundreds[`x-field-${index}`] = 'v'
+  assert.equal((await h2Request(session, hundreds)).status, 431)
+  // A method token HTTP/1.1's parser would refuse: 400, never sent on.
+  const lower = await h2Request(session, { ':method': 'get', ':path': '/', ':authority': host })
+  assert.equal(lower.status, 400)
+  assert.deepEqual(JSON.parse(lower.body), { error: 'bad_request' })
   assert.equal((await h2Request(session, { ':path': '/', ':authority': host })).status, 200)
   const line = await gateway.waitForLog((entry) => entry.status === 405)
   assert.equal(line.error, 'SG_ERR_METHOD_NOT_ALLOWED')
