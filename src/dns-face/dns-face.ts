@@ -59,7 +59,7 @@ export class DnsFace {
   constructor (deps: DnsFaceDeps) {
     this.#deps = deps
     this.#limit = new SourceRateLimit(deps.clock, () => deps.config()?.rateLimit ?? DEFAULT_RATE_LIMIT)
-    this.#tcpLimit = new SourceRateLimit(deps.clock, () => deps.config()?.rateLimit ?? DEFAULT_RATE_LIMIT)
+    this.#tcpLimit = new SourceRateLimit(deps.clock, () => deps.config()?.rateLimit ?? DEFAULT_RATE_LIMIT, { perAddress: true })
     this.#caps = new ConnectionCaps(() => this.#tcpLimits())
   }
 
@@ -88,8 +88,9 @@ export class DnsFace {
 
   /** One query from `source`, answered from `local` (the address a gateway name falls back to). */
   #answer (query: Buffer, transport: FaceTransport, source: string, local: string): Buffer | undefined {
-    // TCP has buckets of its own: a UDP flood with spoofed sources from a client's /24 must not
-    // spend the tokens of the TCP queries that are its way back (a TCP source cannot be spoofed).
+    // TCP has buckets of its own, one per address: a UDP flood with spoofed sources from a client's
+    // /24 must not spend the tokens of the TCP queries that are its way back, and a TCP source,
+    // which cannot be spoofed, spends only its own.
     const verdict = transport === 'udp' ? this.#limit.take(source, true) : this.#tcpLimit.take(source, false)
     if (verdict !== 'answer') {
       this.#deps.onRateLimited?.(transport, verdict)

@@ -46,17 +46,24 @@ export class SourceRateLimit {
   #previous = new Map<string, Bucket>()
   readonly #global: Bucket
 
-  constructor (clock: Clock, limits: () => RateLimits) {
+  readonly #bits: { readonly ipv4: number, readonly ipv6: number }
+
+  /**
+   * `perAddress`: one bucket per address, not per block (TCP: a source that
+   * cannot be spoofed is no reason to make its neighbours share its tokens).
+   */
+  constructor (clock: Clock, limits: () => RateLimits, options: { readonly perAddress?: boolean } = {}) {
     this.#clock = clock
     this.#limits = limits
     this.#global = { tokens: limits().globalPerSecond, atMs: clock.now() }
+    this.#bits = options.perAddress === true ? { ipv4: 32, ipv6: 128 } : { ipv4: IPV4_BITS, ipv6: IPV6_BITS }
   }
 
   /** 'answer' when a query from `source` may be answered now (its tokens spent), else which limit refused it. */
   take (source: string, isUdp: boolean): RateVerdict {
     const { perSecond, burst, globalPerSecond } = this.#limits()
     const now = this.#clock.now()
-    const key = sourceBlock(source, IPV4_BITS, IPV6_BITS)
+    const key = sourceBlock(source, this.#bits.ipv4, this.#bits.ipv6)
     const bucket = this.#bucket(key, now, burst)
     refill(bucket, now, perSecond, burst)
     if (bucket.tokens < 1) return 'source'

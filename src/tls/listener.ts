@@ -1,4 +1,4 @@
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import { constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { TlsConfig } from '../config/types.js'
@@ -9,7 +9,7 @@ import { MAX_CLIENT_HELLO, UNRECOGNIZED_NAME, alertRecord, readClientHello } fro
 import { ConnectionTimer, type TimerLimits } from './connection-timer.js'
 
 /** What the listener needs of the client limits, read per connection (a reload changes them for new phases). */
-export type TlsListenerLimits = TimerLimits & { readonly maxConcurrentStreams: number, readonly maxHeaderBytes: number, readonly maxHeaderCount: number }
+export type TlsListenerLimits = TimerLimits & { readonly sendTimeoutMs: number, readonly maxConcurrentStreams: number, readonly maxHeaderBytes: number, readonly maxHeaderCount: number }
 
 export type TlsListenerOptions = {
   readonly store: CertificateStore
@@ -144,6 +144,11 @@ export class TlsListener {
       session.on('stream', (stream: ServerHttp2Stream) => {
         timer.requestStarted()
         stream.once('close', ended)
+        // An answer the client will not take (a window kept at 0) leaves its stream open, and the
+        // connection busy, for ever: client.sendTimeout without progress while output waits resets it.
+        stream.setTimeout(limits().sendTimeoutMs, () => {
+          if (stream.bufferSize > 0 || (stream.writableEnded && !stream.writableFinished)) stream.close(constants.NGHTTP2_CANCEL)
+        })
       })
     })
     // A WebSocket over HTTP/1.1: a tunnel now, no longer an idle keep-alive connection.

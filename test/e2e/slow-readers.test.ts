@@ -121,3 +121,19 @@ test('a plain keep-alive connection fed bare CRLFs between requests is still clo
   clearInterval(feed)
   assert.ok(closed.ms >= 0 && closed.ms < 4500, `closed after ${closed.ms} ms`)
 })
+
+test('an HTTP/2 client that keeps its window at 0 cannot hold its connection with small answers: each stream is reset after client.sendTimeout, then the idle session goes', async (t) => {
+  const s = await httpsSetup(t)
+  const { gateway, httpsPort } = await startHttps(t, httpsConfig(s, 'client: { sendTimeout: 1s, keepAliveTimeout: 1s }'), { workers: 1 })
+  const session = await stalledSession(t, httpsPort, s.ca.caPem, 0)
+  const started = Date.now()
+  // A small proxied answer, and one srvgate writes itself (421: a name the certificate does not carry).
+  for (const authority of ['www.example.com', 'pr-1.preview.example.com']) {
+    const stream = session.request({ ':path': '/', ':authority': authority })
+    stream.on('error', () => {})
+  }
+  const closed = await closedAfter(session as never, started, 8000)
+  assert.ok(closed.ms >= 0 && closed.ms < 4500, `the session closed after ${closed.ms} ms`)
+  await sleep(200)
+  assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /^srvgate_client_connections 0$/m)
+})

@@ -76,3 +76,12 @@ test('tokens come back at perSecond up to burst; a reload\'s limits apply to the
   clock.advance(1000)
   assert.deepEqual(take(2), ['answer', 'global'], 'the global ceiling lowered by a reload')
 })
+
+test('perAddress (TCP): each address has its own bucket, neighbours in its /24 spend none of it', () => {
+  const clock = new ManualClock()
+  const limit = new SourceRateLimit(clock, () => ({ perSecond: 1, burst: 2, globalPerSecond: 1000 }), { perAddress: true })
+  assert.equal(limit.take('192.0.2.1', false), 'answer')
+  assert.equal(limit.take('192.0.2.1', false), 'answer')
+  assert.equal(limit.take('192.0.2.1', false), 'source')
+  assert.equal(limit.take('192.0.2.2', false), 'answer', 'a neighbour has its own burst')
+})
