@@ -28,6 +28,8 @@ import { request as httpsRequest } from 'node:https'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const ONLY = process.env.BENCH_PEERS
+/** BENCH_BASELINE=DIR: another built srvgate checkout (a worktree of an earlier commit) run beside this one, for before/after in one run. */
+const BASELINE = process.env.BENCH_BASELINE
 const WRK_ARGS = { threads: 2, connections: 64 }
 const SRV = `_web._tcp.${ZONE}`
 const HOST = 'www.example.com'
@@ -75,6 +77,7 @@ export async function peersSection (report: (name: string, value: string, target
       await add(`stack floor: undici dispatch behind ${server === 'http' ? 'node:http' : 'fastify'}, 2 workers`, (port) => spawn(process.execPath, ['bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
     }
     for (const workers of [2, 1]) await add(`srvgate, ${workers} worker${workers === 1 ? '' : 's'}`, (port) => startSrvgate(dir, port, nameserver, workers))
+    if (BASELINE !== undefined) await add('srvgate baseline, 2 workers', (port) => startSrvgate(dir, port, nameserver, 2, undefined, [], BASELINE))
     // BENCH_NODE_VARIANTS="name:--flag --flag;name2:--flag" adds srvgate (2 workers) under other Node flags, side by side.
     for (const variant of (process.env.BENCH_NODE_VARIANTS ?? '').split(';').filter((part) => part.includes(':'))) {
       const [name, flags] = variant.split(/:(.*)/s) as [string, string]
@@ -151,6 +154,7 @@ async function httpsRows (report: (name: string, value: string, target?: string)
   if (has('haproxy')) starts.push([`HAProxy ${version('haproxy', ['-v'])}, nbthread 2, TLS`, (port) => startHaproxy(dir, port, nameserver, 2, tls)])
   if (has('caddy')) starts.push([`Caddy ${version('caddy', ['version'])}, GOMAXPROCS 2, TLS`, (port) => startCaddy(dir, port, nameserver, 2, tls)])
   starts.push(['srvgate, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, tls)])
+  if (BASELINE !== undefined) starts.push(['srvgate baseline, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, tls, [], BASELINE)])
   for (const [name, start] of starts) {
     if (ONLY !== undefined && !ONLY.split(',').some((part) => name.toLowerCase().startsWith(part.trim().toLowerCase()))) continue
     const port = await freePort()
@@ -301,8 +305,8 @@ ${tls === undefined ? 'http' : 'https'}://:${port} {
   return spawn('unshare', ['--mount', 'sh', '-c', command], { stdio: 'ignore', env: { ...process.env, GOMAXPROCS: String(procs), HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } })
 }
 
-function startSrvgate (dir: string, port: number, nameserver: string, workers: number, tls?: BenchTls, nodeFlags: readonly string[] = []): ChildProcess {
-  const file = join(dir, `srvgate-${workers}${tls === undefined ? '' : '-tls'}.yaml`)
+function startSrvgate (dir: string, port: number, nameserver: string, workers: number, tls?: BenchTls, nodeFlags: readonly string[] = [], root = '.'): ChildProcess {
+  const file = join(dir, `srvgate-${workers}${tls === undefined ? '' : '-tls'}-${port}.yaml`)
   writeFileSync(file, `
 listen: { ${tls === undefined ? 'http' : 'https'}: "127.0.0.1:${port}", admin: "127.0.0.1:0" }
 ${tls === undefined ? '' : `tls: { certificates: [ { cert: ${tls.cert}, key: ${tls.key} } ] }`}
@@ -313,5 +317,5 @@ backends: { web: { discovery: { resolver: bind, srv: ${SRV} }, balance: round-ro
 frontends: [ { name: www, match: { host: ${HOST} }, backend: web }, { name: local, match: { host: localhost }, backend: web } ]
 `)
   // Default logging: one JSON access-log line per request, as operators run it.
-  return spawn(process.execPath, [...nodeFlags, 'dist/main.js', 'run', '-c', file], { stdio: 'ignore' })
+  return spawn(process.execPath, [...nodeFlags, join(root, 'dist/main.js'), 'run', '-c', file], { stdio: 'ignore' })
 }
