@@ -10,8 +10,16 @@ const RESERVED_DESCRIPTORS = 64
  * other half stays for instance connects (HAProxy derives maxconn from
  * `ulimit -n` the same way).
  */
-export function defaultMaxConnections (limit = descriptorLimit()): number {
+export function defaultMaxConnections (limit = processLimit()): number {
   return Math.max(1, Math.floor((limit - RESERVED_DESCRIPTORS) / 2))
+}
+
+let readLimit: number | undefined
+
+/** The process's descriptor limit, read once (a file read per connection showed in the handshake rate). */
+function processLimit (): number {
+  readLimit ??= descriptorLimit()
+  return readLimit
 }
 
 export type ConnectionLimits = { readonly maxConnections: number, readonly maxConnectionsPerIp: number | undefined }
