@@ -10,7 +10,7 @@ import type { Instance } from './discovery/instance-set.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
 import { clientErrorOf, errorReply, writeRawReply, writeStreamReply } from './proxy/error-reply.js'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -263,11 +263,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   publicApp.server.prependListener('connection', (socket: Socket) => { clientConnections.admit(socket, 'http') })
   // Keep-alive connections between requests: bounded from the end of the last answer, CRLFs or not.
   const idleConnections = new IdleConnections(clock, () => state.config.client.keepAliveTimeoutMs + state.config.client.headersTimeoutMs)
-  publicApp.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket
-    idleConnections.busy(socket)
-    response.once('close', () => { idleConnections.idle(socket) })
-  })
+  // (told by proxy/plugin.ts as each request starts and ends: no listener of its own per request)
   // The HTTPS listener (HTTP/2 and HTTP/1.1) hands its requests to the same fastify instance: one
   // set of hooks and routes for both listeners. Certificates are read here and on every reload.
   const tlsListener = config.tls === undefined || config.listen.https === undefined
@@ -438,7 +434,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       await dispatcher.close()
     }
   }
-  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining, bodies })
+  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining, bodies, idle: idleConnections })
   const upgrades = { state: () => state, dispatcher, log, accessLog, clock, onFinished: metrics.requestRefused }
   handleUpgrades(publicApp.server, upgrades)
   // WebSockets over HTTP/1.1 on the HTTPS listener too.

@@ -5,7 +5,9 @@ import type { Clock, Timer } from '../util/clock.js'
 const SWEEP_MS = 1000
 
 const WATCHED = Symbol('srvgate.idleWatched')
-type Watched = Socket & { [WATCHED]?: true }
+/** Requests under way on the connection (HTTP/1.1 pipelining can have more than one). */
+const UNDER_WAY = Symbol('srvgate.requestsUnderWay')
+type Watched = Socket & { [WATCHED]?: true, [UNDER_WAY]?: number }
 
 /**
  * Plain-HTTP keep-alive connections between requests, closed once idle for
@@ -28,12 +30,18 @@ export class IdleConnections {
   }
 
   /** A request arrived on `socket`. */
-  busy (socket: Socket): void { this.#idleSince.delete(socket) }
-
-  /** The answer on `socket` is done: idle from now until its next request. */
-  idle (socket: Socket): void {
-    if (socket.destroyed) return
+  busy (socket: Socket): void {
     const watched = socket as Watched
+    watched[UNDER_WAY] = (watched[UNDER_WAY] ?? 0) + 1
+    this.#idleSince.delete(socket)
+  }
+
+  /** An answer on `socket` is done: idle from now until its next request, once none is under way. */
+  idle (socket: Socket): void {
+    const watched = socket as Watched
+    const left = (watched[UNDER_WAY] ?? 1) - 1
+    watched[UNDER_WAY] = left
+    if (left > 0 || socket.destroyed) return
     if (watched[WATCHED] !== true) {
       watched[WATCHED] = true
       socket.once('close', () => { this.#idleSince.delete(socket) })

@@ -53,6 +53,8 @@ export type ProxyPluginOptions = {
   readonly isDraining?: () => boolean
   /** The process's budget for bodies received whole (client.bufferTotalBytes). */
   readonly bodies: BodyBudget
+  /** Plain-HTTP keep-alive connections between requests (edge/idle-connections.ts): told when each request starts and ends. */
+  readonly idle?: { readonly busy: (socket: Socket) => void, readonly idle: (socket: Socket) => void }
 }
 
 /** What the gateway decided for a request; read by the access log. */
@@ -191,6 +193,9 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     request.srvgate = record
     ;(reply.raw as WithReply)[REPLY] = reply
     options.onStarted?.()
+    const socket = request.raw.socket
+    const isPlain = !isSecure && socket !== null
+    if (isPlain) options.idle?.busy(socket)
     // 'close' comes once the answer is written, or earlier when the client leaves:
     // then the request is abandoned in every layer it reached.
     const clientGone = new ClientGone()
@@ -206,6 +211,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       if ((rstCode !== undefined && rstCode !== 0) || !reply.raw.writableEnded) isAnswered = false
       if (!isAnswered) clientGone.fire()
       finish(request, reply, isAnswered)
+      if (isPlain) options.idle?.idle(socket)
     })
     const tls = state.config.tls
     if (isSecure && tls?.hsts !== undefined) reply.header('strict-transport-security', tls.hsts)
