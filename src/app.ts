@@ -9,7 +9,7 @@ import type { Backend } from './upstream/backend.js'
 import type { Instance } from './discovery/instance-set.js'
 import { GatewayDispatcher } from './proxy/dispatcher.js'
 import { requestIdOf } from './proxy/headers.js'
-import { clientErrorOf, errorReply, writeRawReply, writeStreamReply } from './proxy/error-reply.js'
+import { clientErrorOf, errorReply, isHeadTimeout, writeRawReply, writeStreamReply } from './proxy/error-reply.js'
 import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
@@ -568,10 +568,6 @@ function inFlightOf (stats: readonly WorkerStats[]): Map<string, Map<string, num
     }
   }
   return sum
-}
-
-function isHeadTimeout (code: string | undefined): boolean {
-  return code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_REQUEST_HEADERS_TIMEOUT'
 }
 
 /** Settings bound once at start; a reload that changes them says so instead of half-applying. */

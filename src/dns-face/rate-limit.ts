@@ -1,5 +1,6 @@
 import type { Clock } from '../util/clock.js'
 import { sourceBlock } from '../util/cidr.js'
+import { refill, type BucketState } from '../util/token-bucket.js'
 
 /**
  * Blocks remembered: up to twice this, in two generations (a flood of
@@ -26,7 +27,7 @@ export type RateLimits = {
 /** Why a query was not answered, or 'answer'. */
 export type RateVerdict = 'answer' | 'source' | 'global'
 
-type Bucket = { tokens: number, atMs: number }
+type Bucket = BucketState
 
 /**
  * A token bucket per source block (BIND's rate-limit, simplified): each /24
@@ -88,9 +89,4 @@ export class SourceRateLimit {
     this.#buckets.set(key, bucket)
     return bucket
   }
-}
-
-function refill (bucket: Bucket, now: number, perSecond: number, size: number): void {
-  bucket.tokens = Math.min(size, bucket.tokens + (now - bucket.atMs) * perSecond / 1000)
-  bucket.atMs = now
 }

@@ -58,6 +58,11 @@ export function writeStreamReply (response: Http2ServerResponse, requestId: stri
 /** Node's parser refused the request: 431 for oversized headers, 408 for a request too slow to arrive, else 400. */
 export function clientErrorOf (code: string | undefined): ProxyError {
   if (code === 'HPE_HEADER_OVERFLOW') return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, 'request head larger than client.maxHeaderBytes')
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_REQUEST_HEADERS_TIMEOUT') return new ProxyError(ErrorCode.CLIENT_TIMEOUT, 'request head not received within client.headersTimeout')
+  if (isHeadTimeout(code)) return new ProxyError(ErrorCode.CLIENT_TIMEOUT, 'request head not received within client.headersTimeout')
   return new ProxyError(ErrorCode.REQUEST_MALFORMED, `unparseable request (${code ?? 'unknown'})`)
+}
+
+/** Node gave up waiting for a request head (client.headersTimeout). */
+export function isHeadTimeout (code: string | undefined): boolean {
+  return code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_REQUEST_HEADERS_TIMEOUT'
 }

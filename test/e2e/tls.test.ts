@@ -17,7 +17,7 @@ import type { Issued } from '../helpers/certificates.js'
 import { srvgate } from '../helpers/cli.js'
 import { send } from '../helpers/http.js'
 import { replaceEveryInstance } from '../helpers/rolling.js'
-import { WEB, httpsSetup, startHttps, type HttpsSetup } from '../helpers/https.js'
+import { WEB, httpsConfig, httpsSetup, startHttps, type HttpsSetup } from '../helpers/https.js'
 
 
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -25,18 +25,8 @@ const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(
 type Setup = HttpsSetup
 const setup = httpsSetup
 
-function config (s: Setup, tls: string, listen = 'http: "127.0.0.1:${PORT}", https: "127.0.0.1:${HTTPS_PORT}"'): string {
-  return `
-listen: { ${listen}, admin: "127.0.0.1:\${ADMIN_PORT}" }
-tls:
-${tls}
-resolvers: { consul: { nameservers: ["${s.dns.address}"], ttl: { min: 250ms, max: 1s }, timeout: 300ms } }
-backends:
-  web-prod: { discovery: { resolver: consul, srv: ${WEB} }, retry: { attempts: 2 } }
-frontends:
-  - { name: preview, match: { host: "{env}.preview.example.com" }, env: { pattern: "pr-[0-9]+" }, backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } } }
-  - { name: prod, match: { host: www.example.com }, backend: web-prod }
-`
+function config (s: Setup, tls: string, listen?: string): string {
+  return httpsConfig(s, '', `tls:\n${tls}`, listen)
 }
 
 const certificates = (...issued: Issued[]): string => `  certificates:\n${issued.map((item) => `    - { cert: ${item.cert}, key: ${item.key} }`).join('\n')}`

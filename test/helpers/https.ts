@@ -26,9 +26,9 @@ export async function httpsSetup (t: TestContext): Promise<HttpsSetup> {
 }
 
 /** The gateway's configuration: `tls` and `more` are YAML sections added as given. */
-export function httpsConfig (s: HttpsSetup, more = '', tls = `tls:\n  certificates:\n    - { cert: ${s.www.cert}, key: ${s.www.key} }\n    - { cert: ${s.preview.cert}, key: ${s.preview.key} }`): string {
+export function httpsConfig (s: HttpsSetup, more = '', tls = `tls:\n  certificates:\n    - { cert: ${s.www.cert}, key: ${s.www.key} }\n    - { cert: ${s.preview.cert}, key: ${s.preview.key} }`, listen = 'http: "127.0.0.1:${PORT}", https: "127.0.0.1:${HTTPS_PORT}"'): string {
   return `
-listen: { http: "127.0.0.1:\${PORT}", https: "127.0.0.1:\${HTTPS_PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+listen: { ${listen}, admin: "127.0.0.1:\${ADMIN_PORT}" }
 ${tls}
 resolvers: { consul: { nameservers: ["${s.dns.address}"], ttl: { min: 250ms, max: 1s }, timeout: 300ms } }
 backends:
