@@ -1,4 +1,3 @@
-import pino from 'pino'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { GatewayMetrics } from './admin/metrics.js'
 import { adminPlugin, type ReloadResult } from './admin/plugin.js'
@@ -25,7 +24,7 @@ import { BackendRegistry, type RemoteView } from './upstream/registry.js'
 import { dateAt, isoNow, systemClock, type Clock } from './util/clock.js'
 import { systemRandom, type Random } from './util/random.js'
 import { VERSION } from './util/version.js'
-import { LineBatch } from './util/line-batch.js'
+import { processLogger, requestLogger, pinoBindings, stdoutLines } from './log/process-log.js'
 import { CertificateStore } from './tls/certificates.js'
 import { TlsListener } from './tls/listener.js'
 import { ClientConnections, defaultMaxConnections } from './edge/client-connections.js'
@@ -131,15 +130,13 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? systemRandom
   // Every log line, run or demo: ISO 8601 times and level names, what people and log shippers read without a table.
-  const pinoLog = deps.logger === undefined || deps.logger === false
-    ? undefined
-    : pino({ ...(typeof deps.logger === 'object' ? deps.logger as pino.LoggerOptions : {}), timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }, stdoutDestination())
+  const pinoLog = deps.logger === undefined || deps.logger === false ? undefined : processLogger(deps.logger, clock)
   const publicApp = Fastify({
     // fastify gets no logger of its own: with one it makes a pino child and two response
     // listeners for every request (~3 µs, docs/BENCHMARKS.md). request.log and reply.log,
     // where fastify reports what goes wrong with a request, come from RequestLogger instead.
     logger: false,
-    ...(pinoLog === undefined ? {} : { childLoggerFactory: (_none: FastifyBaseLogger, bindings: pino.Bindings) => new RequestLogger(pinoLog, bindings) as unknown as FastifyBaseLogger }),
+    ...(pinoLog === undefined ? {} : { childLoggerFactory: (_none: FastifyBaseLogger, bindings: Record<string, unknown>) => requestLogger(pinoLog, bindings) }),
     // One access-log line per request comes from proxy/plugin.ts instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (request) => requestIdOf(request.headers['x-request-id']),
@@ -470,77 +467,6 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     reload: gateway.reload
   })
   return gateway
-}
-
-let stdout: ReturnType<typeof pino.destination> | undefined
-let accessLines: LineBatch | undefined
-
-/**
- * Where every log line of this process goes (pino JSON and the common access
- * format alike): stdout through one sonic-boom, asynchronous, so a request
- * never waits on a write, and lines that arrive while a write is under way go
- * out together in the next one (batched under load, at once when idle).
- * Flushed synchronously when the process exits.
- */
-function stdoutDestination (): ReturnType<typeof pino.destination> {
-  if (stdout === undefined) {
-    const destination = pino.destination({ dest: 1, sync: false })
-    stdout = destination
-    process.once('exit', () => {
-      accessLines?.flush()
-      try { destination.flushSync() } catch { /* stdout already closed: nothing to save */ }
-    })
-  }
-  return stdout
-}
-
-/** Access lines, gathered into one write per 20 ms into the same destination (util/line-batch.ts says why). */
-function stdoutLines (): LineBatch {
-  if (accessLines === undefined) {
-    const destination = stdoutDestination()
-    accessLines = new LineBatch((chunk) => { destination.write(chunk) }, systemClock)
-  }
-  return accessLines
-}
-
-/**
- * request.log and reply.log: a child of the process's logger carrying the
- * request id, made only when a line about the request is written (fastify's
- * own warnings and errors about a request come through here). Not made per
- * request: fastify's factory runs for every request, and a pino child costs
- * its bindings' serialization.
- */
-export class RequestLogger {
-  readonly #parent: pino.Logger
-  readonly #bindings: pino.Bindings
-  #child: pino.Logger | undefined
-
-  constructor (parent: pino.Logger, bindings: pino.Bindings) {
-    this.#parent = parent
-    this.#bindings = bindings
-  }
-
-  get #logger (): pino.Logger {
-    this.#child ??= this.#parent.child(this.#bindings)
-    return this.#child
-  }
-
-  get level (): string { return this.#parent.level }
-  set level (level: string) { this.#logger.level = level }
-  fatal (...args: unknown[]): void { Reflect.apply(this.#logger.fatal, this.#logger, args) }
-  error (...args: unknown[]): void { Reflect.apply(this.#logger.error, this.#logger, args) }
-  warn (...args: unknown[]): void { Reflect.apply(this.#logger.warn, this.#logger, args) }
-  info (...args: unknown[]): void { Reflect.apply(this.#logger.info, this.#logger, args) }
-  debug (...args: unknown[]): void { Reflect.apply(this.#logger.debug, this.#logger, args) }
-  trace (...args: unknown[]): void { Reflect.apply(this.#logger.trace, this.#logger, args) }
-  silent (): void {}
-  child (bindings: pino.Bindings, options?: pino.ChildLoggerOptions): pino.Logger { return this.#logger.child(bindings, options) }
-}
-
-/** The logger's serialized base fields (pid, hostname), for lines srvgate writes itself; none when logging is off. */
-function pinoBindings (log: FastifyBaseLogger): string {
-  const bindings = (log as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym]
-  return typeof bindings === 'string' ? bindings : ''
 }
 
 /** Requests per backend name, summed over the workers. */

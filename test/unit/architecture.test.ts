@@ -9,7 +9,7 @@ import { join, relative, dirname, normalize } from 'node:path'
 
 /** Lower layers first. A module imports from its own folder or from a strictly lower layer. */
 const LAYER: Record<string, number> = {
-  errors: 0, util: 0,
+  errors: 0, util: 0, log: 1,
   config: 1, dns: 1, edge: 1,
   discovery: 2, routing: 2, tls: 2,
   balance: 3, health: 3,
@@ -29,7 +29,7 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   dns2: ['dns/transport.ts', 'dns/responder.ts', 'demo/'],
   'lru-cache': ['dns/cache.ts'],
   fastify: ['proxy/', 'admin/', 'app.ts', 'server.ts'],
-  pino: ['app.ts'],
+  pino: ['log/'],
   ajv: ['config/validate.ts'],
   yaml: ['config/load.ts'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/']

@@ -1,0 +1,94 @@
+import pino from 'pino'
+import { isoNow, systemClock, type Clock } from '../util/clock.js'
+import { LineBatch } from '../util/line-batch.js'
+
+/**
+ * pino's one home: the process's logger, its stdout destination, the lazy
+ * per-request logger fastify is given, and the one private field srvgate
+ * reads (the serialized base bindings).
+ */
+
+export type ProcessLogger = pino.Logger
+export type LoggerOptions = { readonly level?: string } | true
+
+/** Every log line, run or demo: ISO 8601 times and level names, what people and log shippers read without a table. */
+export function processLogger (options: LoggerOptions, clock: Clock): pino.Logger {
+  return pino({ ...(typeof options === 'object' ? options : {}), timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }, stdoutDestination())
+}
+
+let stdout: ReturnType<typeof pino.destination> | undefined
+let accessLines: LineBatch | undefined
+
+/**
+ * Where every log line of this process goes (pino JSON and the common access
+ * format alike): stdout through one sonic-boom, asynchronous, so a request
+ * never waits on a write, and lines that arrive while a write is under way go
+ * out together in the next one (batched under load, at once when idle).
+ * Flushed synchronously when the process exits.
+ */
+function stdoutDestination (): ReturnType<typeof pino.destination> {
+  if (stdout === undefined) {
+    const destination = pino.destination({ dest: 1, sync: false })
+    stdout = destination
+    process.once('exit', () => {
+      accessLines?.flush()
+      try { destination.flushSync() } catch { /* stdout already closed: nothing to save */ }
+    })
+  }
+  return stdout
+}
+
+/** Access lines, gathered into one write per 20 ms into the same destination (util/line-batch.ts says why). */
+export function stdoutLines (): LineBatch {
+  if (accessLines === undefined) {
+    const destination = stdoutDestination()
+    accessLines = new LineBatch((chunk) => { destination.write(chunk) }, systemClock)
+  }
+  return accessLines
+}
+
+/**
+ * request.log and reply.log: a child of the process's logger carrying the
+ * request id, made only when a line about the request is written (fastify's
+ * own warnings and errors about a request come through here). Not made per
+ * request: fastify's factory runs for every request, and a pino child costs
+ * its bindings' serialization.
+ */
+export class RequestLogger implements pino.BaseLogger {
+  readonly #parent: pino.Logger
+  readonly #bindings: pino.Bindings
+  #child: pino.Logger | undefined
+
+  constructor (parent: pino.Logger, bindings: pino.Bindings) {
+    this.#parent = parent
+    this.#bindings = bindings
+  }
+
+  get #logger (): pino.Logger {
+    this.#child ??= this.#parent.child(this.#bindings)
+    return this.#child
+  }
+
+  get level (): string { return this.#parent.level }
+  set level (level: string) { this.#logger.level = level }
+  get msgPrefix (): string | undefined { return this.#parent.msgPrefix }
+  readonly fatal: pino.LogFn = (...args: unknown[]) => { Reflect.apply(this.#logger.fatal, this.#logger, args) }
+  readonly error: pino.LogFn = (...args: unknown[]) => { Reflect.apply(this.#logger.error, this.#logger, args) }
+  readonly warn: pino.LogFn = (...args: unknown[]) => { Reflect.apply(this.#logger.warn, this.#logger, args) }
+  readonly info: pino.LogFn = (...args: unknown[]) => { Reflect.apply(this.#logger.info, this.#logger, args) }
+  readonly debug: pino.LogFn = (...args: unknown[]) => { Reflect.apply(this.#logger.debug, this.#logger, args) }
+  readonly trace: pino.LogFn = (...args: unknown[]) => { Reflect.apply(this.#logger.trace, this.#logger, args) }
+  silent (): void {}
+  child (bindings: pino.Bindings, options?: pino.ChildLoggerOptions): pino.Logger { return this.#logger.child(bindings, options) }
+}
+
+/** The logger's serialized base fields (pid, hostname), for lines srvgate writes itself; none when logging is off. */
+export function pinoBindings (log: object): string {
+  const bindings: unknown = Reflect.get(log, pino.symbols.chindingsSym)
+  return typeof bindings === 'string' ? bindings : ''
+}
+
+/** fastify's childLoggerFactory: a RequestLogger (a pino BaseLogger whose child is a real pino child). */
+export function requestLogger (parent: pino.Logger, bindings: pino.Bindings): RequestLogger {
+  return new RequestLogger(parent, bindings)
+}
