@@ -1,23 +1,26 @@
 import { fileURLToPath } from 'node:url'
 import { readConfigFile } from './config/load.js'
 import { watchConfigFile } from './config/watch.js'
-import { systemClock, type Timer } from './util/clock.js'
+import { systemClock, within, type Timer } from './util/clock.js'
 import { WorkerPool } from './cluster/worker-pool.js'
 import { workerCount } from './cluster/worker-count.js'
-import { drainTraffic, listenTraffic, naming, within, type PublicAddresses } from './traffic.js'
+import { drainTraffic, listenTraffic, naming, type PublicAddresses } from './data-plane/listeners.js'
 import { ListenError } from './errors.js'
 import type { GatewayConfig } from './config/types.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
-import { buildGateway, type Gateway } from './app.js'
 import { boundAddress } from './util/address.js'
 import { systemRandom } from './util/random.js'
 import { DnsFace } from './dns-face/dns-face.js'
 import { faceView } from './upstream/face-view.js'
 import { defaultMaxConnections } from './edge/client-connections.js'
+import type { ControlPlane } from './control-plane/control-plane.js'
+import type { Log } from './log/process-log.js'
+import { primaryProcess, singleProcess, type Roles } from './roles.js'
 
 export type RunningGateway = {
-  readonly gateway: Gateway
+  readonly roles: Roles
+  readonly log: Log
   readonly config: GatewayConfig
   /** The public listeners' addresses (their ports, when 0 was asked). */
   readonly addresses: PublicAddresses
@@ -41,10 +44,10 @@ export type StartOptions = {
   readonly signal?: AbortSignal
 }
 
-/** Start-up was called off by a signal: not a failure (exit 0). */
 /** The worker entry point, next to this file once built. */
 const WORKER_ENTRY = fileURLToPath(new URL('./cluster/worker-main.js', import.meta.url))
 
+/** Start-up was called off by a signal: not a failure (exit 0). */
 export class StartAborted extends Error {
   override name = 'StartAborted'
 }
@@ -56,22 +59,22 @@ export async function startGateway (configPath: string, options: StartOptions = 
   let writer: StateFileWriter | undefined
   // With workers, this process is the primary: one discovery, one health view, no traffic.
   const pool = workerTotal > 1 ? new WorkerPool({ count: workerTotal, exec: WORKER_ENTRY, args: ['--log-level', logLevel] }) : undefined
-  const gateway = await buildGateway(config, {
-    logger: { level: logLevel },
+  const roleOptions = {
+    logLevel,
     configPath,
     onSetChanged: () => writer?.schedule(),
-    loadConfig: async () => await readConfigFile(configPath),
-    ...(pool === undefined ? {} : { role: 'primary' as const, workers: pool })
-  })
-  const log = gateway.log
+    loadConfig: async () => await readConfigFile(configPath)
+  }
+  const roles = pool === undefined ? await singleProcess(config, roleOptions) : await primaryProcess(config, pool, roleOptions)
+  const { control, data, log } = roles
   if (config.statePath !== undefined) {
     const statePath = config.statePath
-    writer = new StateFileWriter(statePath, () => gateway.state.registry.savedSets(), {
+    writer = new StateFileWriter(statePath, () => control.state.registry.savedSets(), {
       onError: (error) => { log.error({ err: error, statePath }, 'could not write the state file') }
     })
     const saved = await readStateFile(statePath)
     if (saved.problem !== undefined) log.warn({ statePath, problem: saved.problem }, 'state file ignored')
-    const seeded = gateway.state.registry.seed(saved.sets)
+    const seeded = control.state.registry.seed(saved.sets)
     if (seeded > 0) log.info({ statePath, sets: seeded }, 'last-known instance sets loaded; served stale if DNS is unreachable')
   }
   for (const warning of config.warnings) log.warn({ path: warning.path, line: warning.line, configPath }, `configuration: ${warning.path}: ${warning.message}`)
@@ -82,31 +85,32 @@ export async function startGateway (configPath: string, options: StartOptions = 
   const checkAborted = (): void => { if (signal?.aborted === true) throw new StartAborted('start-up called off by a signal') }
   try {
     // The admin listener comes up first: /readyz answers 503 while the first resolutions run.
-    adminAddress = await listen(gateway.adminApp, config.listen.admin)
+    await naming('listen.admin', config.listen.admin.label, roles.admin.listen({ host: config.listen.admin.host, port: config.listen.admin.port }))
+    adminAddress = boundAddress(roles.admin.server.address(), config.listen.admin)
     checkAborted()
-    await untilAborted(gateway.start(), signal)
+    await untilAborted(roles.start(), signal)
     checkAborted()
     addresses = pool === undefined
-      ? await listenTraffic(gateway, config.listen)
-      : await untilAborted(pool.start(() => gateway.state, text, log), signal)
+      ? data === undefined ? {} : await listenTraffic(data, config.listen)
+      : await untilAborted(pool.start(() => control.state, text, log), signal)
     // The DNS face answers from the health view: in this process (one process, or the primary).
-    face = config.dns === undefined ? undefined : await startDnsFace(gateway, config.dns, addresses)
+    face = config.dns === undefined ? undefined : await startDnsFace(control, config.dns, addresses)
   } catch (error) {
     // All or nothing: a half-started gateway closes what it opened before reporting.
     pool?.killAll()
     await face?.close()
-    await gateway.close().catch(() => {})
+    await roles.close().catch(() => {})
     throw error
   }
   // Ready, and said so, only now: with workers the first of them serves before the last one and the DNS face are up.
-  gateway.setListening()
+  control.setListening()
   log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal, maxConnections: config.client.maxConnections ?? defaultMaxConnections() }, 'srvgate listening')
 
   // cert-manager and Kubernetes secrets rewrite certificate files in place (a symlink swap):
   // a change reloads, which reads and checks the new files and keeps the old ones if they are bad.
   const certificateWatch = watchCertificates(config, () => {
     log.info('a certificate or key file changed: reloading')
-    void gateway.reload()
+    void control.reload()
   }, (error) => { log.warn({ err: error }, 'cannot watch a certificate file; SIGHUP still reloads it') })
 
   let draining: Promise<void> | undefined
@@ -115,33 +119,33 @@ export async function startGateway (configPath: string, options: StartOptions = 
       certificateWatch.stop()
       // DNS clients move to another replica at once: an answer naming a draining gateway helps nobody.
       await face?.close()
-      if (pool === undefined) {
-        await drainTraffic(gateway)
-      } else {
+      control.setDraining()
+      if (data !== undefined) {
+        await drainTraffic(data, control.state.config.drain)
+      } else if (pool !== undefined) {
         // Every worker drains on its own listener connections; the primary waits for all of them.
-        const { delayMs, timeoutMs } = gateway.state.config.drain
-        gateway.setDraining()
+        const { delayMs, timeoutMs } = control.state.config.drain
         log.info({ delayMs, timeoutMs, workers: pool.status().running }, 'draining: readyz answers 503; every worker drains')
-        if (await within(pool.drain(), delayMs + timeoutMs + 5000) === 'timeout') {
+        if (await within(systemClock, pool.drain(), delayMs + timeoutMs + 5000) === 'timeout') {
           log.warn('workers still running after drain.delay + drain.timeout: killing them')
           pool.killAll()
         }
       }
       await writer?.flush()
-      await within(gateway.close(), 2000)
+      await within(systemClock, roles.close(), 2000)
       log.info('drained')
     })()
     await draining
   }
-  return { gateway, config, text, addresses, adminAddress, reload: gateway.reload, drain }
+  return { roles, log, config, text, addresses, adminAddress, reload: async () => await control.reload(), drain }
 }
 
-async function startDnsFace (gateway: Gateway, dns: NonNullable<GatewayConfig['dns']>, addresses: PublicAddresses): Promise<DnsFace> {
-  const metrics = gateway.metrics
-  const log = gateway.log
+async function startDnsFace (control: ControlPlane, dns: NonNullable<GatewayConfig['dns']>, addresses: PublicAddresses): Promise<DnsFace> {
+  const metrics = control.metrics
+  const log = control.log
   const face = new DnsFace({
-    view: (address) => faceView(gateway.state.config, gateway.state.registry, address),
-    config: () => gateway.state.config.dns,
+    view: (address) => faceView(control.state.config, control.state.registry, address),
+    config: () => control.state.config.dns,
     publicAddress: addresses.http ?? addresses.https,
     clock: systemClock,
     random: systemRandom,
@@ -165,11 +169,6 @@ async function startDnsFace (gateway: Gateway, dns: NonNullable<GatewayConfig['d
     throw new ListenError(`dns.listen[${index}]`, dns.listen[index]?.label ?? '', error)
   }
   return face
-}
-
-async function listen (app: Gateway['publicApp'], address: GatewayConfig['listen']['admin']): Promise<{ host: string, port: number }> {
-  await naming('listen.admin', address.label, app.listen({ host: address.host, port: address.port }))
-  return boundAddress(app.server.address(), address)
 }
 
 /** Every certificate and key file of the configuration, watched (folder watches, debounced): one callback per burst of changes. */

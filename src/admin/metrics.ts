@@ -17,6 +17,11 @@ export type InstanceState = 'up' | 'ejected' | 'failing-check' | 'dns-removed'
  * registry of its own. The gateway's parts report through the observer
  * objects below; instance counts are read from the backends at scrape time.
  */
+/** Counts the data plane keeps, read at scrape time. */
+export type TrafficSources = { readonly upstreamConnections: () => number, readonly clientConnections: () => number, readonly bufferedBodyBytes: () => number }
+
+const NO_TRAFFIC: TrafficSources = { upstreamConnections: () => 0, clientConnections: () => 0, bufferedBodyBytes: () => 0 }
+
 export class GatewayMetrics {
   readonly registry: Registry
   readonly requests: Counter<'frontend' | 'backend' | 'status_class'>
@@ -48,13 +53,15 @@ export class GatewayMetrics {
   readonly #backends: () => readonly Backend[]
 
   readonly #clock: Clock
+  #traffic: TrafficSources = NO_TRAFFIC
+  #certificates: () => readonly ServedCertificate[] = () => []
 
   /**
    * `role: 'client'` (srvgate/client): only what a library in someone else's
    * process does (discovery, health, attempts, pools), into their registry;
    * no edge, reload, TLS or DNS face metrics, no process metrics.
    */
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry, readonly certificates?: () => readonly ServedCertificate[], readonly upstreamConnections?: () => number, readonly clientConnections?: () => number, readonly bufferedBodyBytes?: () => number }) {
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry }) {
     this.#clock = options.clock
     // prom-client calls collect() with the metric as `this`: the gateway's own counts are reached through `self`.
     const self = this
@@ -131,7 +138,7 @@ export class GatewayMetrics {
       name: 'srvgate_upstream_connections',
       help: 'Connections open to instances now (idle keep-alive ones included); bounded by the instances srvgate knows: a departed instance\'s close once its requests finish.',
       registers,
-      collect () { this.set(options.upstreamConnections?.() ?? 0) }
+      collect () { this.set(self.#traffic.upstreamConnections()) }
     })
     // The DNS face runs where the health view is: one process, or a cluster's primary.
     this.dnsFaceQueries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers: edgeControl })
@@ -152,14 +159,14 @@ export class GatewayMetrics {
       name: 'srvgate_client_connections',
       help: 'Client connections open now on the public listeners (http and https), what client.maxConnections bounds.',
       registers: edge,
-      collect () { this.set(options.clientConnections?.() ?? 0) }
+      collect () { this.set(self.#traffic.clientConnections()) }
     })
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'srvgate_request_body_buffered_bytes',
       help: 'Bytes of request bodies held in memory now (received whole before an instance is asked; bounded by client.bufferTotalBytes per process).',
       registers: edge,
-      collect () { this.set(options.bufferedBodyBytes?.() ?? 0) }
+      collect () { this.set(self.#traffic.bufferedBodyBytes()) }
     })
     this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers: edge })
     this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers: edge })
@@ -171,7 +178,7 @@ export class GatewayMetrics {
       registers: edgeControl,
       collect () {
         this.reset()
-        for (const certificate of options.certificates?.() ?? []) this.set({ file: certificate.certPath, serial: certificate.serial, names: certificate.names.join(',') }, certificate.notAfterMs / 1000)
+        for (const certificate of self.#certificates()) this.set({ file: certificate.certPath, serial: certificate.serial, names: certificate.names.join(',') }, certificate.notAfterMs / 1000)
       }
     })
   }
@@ -210,6 +217,12 @@ export class GatewayMetrics {
   readonly #latencyTallies = new Map<string, Map<Outcome, HistogramTally<'backend' | 'outcome'>>>()
   #latencyCount = 0
   #inFlight = 0
+
+  /** The data plane's live counts, read when /metrics is scraped (set once it is built). */
+  countTraffic (sources: Partial<TrafficSources>): void { this.#traffic = { ...NO_TRAFFIC, ...sources } }
+
+  /** The certificates served, read when /metrics is scraped (the control plane's view of the files). */
+  countCertificates (certificates: () => readonly ServedCertificate[]): void { this.#certificates = certificates }
 
   /** DNS queries sent since start (the dashboard's chart). */
   get dnsQueryCount (): number { return this.#dnsQueryCount }

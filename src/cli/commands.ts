@@ -267,7 +267,7 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
     return ExitCode.UNAVAILABLE
   }
   const gateway = running
-  const log = gateway.gateway.log
+  const log = gateway.log
   if (isHangupPending) void gateway.reload()
   const watcher = values.watch === true
     ? watchConfigFile(file, () => {

@@ -8,6 +8,7 @@ import type { Instance } from '../discovery/instance-set.js'
 import { GatewayDispatcher } from '../proxy/dispatcher.js'
 import type { Outcome } from '../upstream/backend.js'
 import { BackendRegistry } from '../upstream/registry.js'
+import { departedOrigins } from '../upstream/departed.js'
 import { systemClock } from '../util/clock.js'
 import { systemRandom } from '../util/random.js'
 import { VERSION } from '../util/version.js'
@@ -67,7 +68,7 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
     const metrics = extras.registry === undefined
       ? undefined
       : new GatewayMetrics(() => this.#registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), {
-        version: VERSION, clock, role: 'client', registry: extras.registry, upstreamConnections: () => this.#proxy.openConnections
+        version: VERSION, clock, role: 'client', registry: extras.registry
       })
     const registry: BackendRegistry = new BackendRegistry(config, {
       clock,
@@ -100,6 +101,7 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
         this.emit('attempt', { service, instance: instance.key, outcome, durationMs })
       }
     }, clock)
+    metrics?.countTraffic({ upstreamConnections: () => this.#proxy.openConnections })
     this.#ownsFallback = extras.dispatcher === undefined
     this.#fallback = extras.dispatcher ?? new Agent()
     const serviceOf = (name: string) => registry.get(name)
@@ -154,13 +156,7 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
 
   /** Instances no service lists any more: their pools close once their requests finish. */
   #retireDeparted (removed: readonly Instance[]): void {
-    const services = this.#registry.all()
-    const gone = new Set<string>()
-    for (const instance of removed) {
-      if (services.some((backend) => backend.set.has(instance.key))) continue
-      gone.add(instance.origin)
-      gone.add(instance.tlsOrigin)
-    }
+    const gone = departedOrigins(removed, this.#registry.all())
     if (gone.size > 0) this.#proxy.retire(gone)
   }
 }

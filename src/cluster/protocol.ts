@@ -11,8 +11,8 @@ import type { DiscoverySnapshot, DiscoveryStatus, RefusedInstance } from '../dis
 import { InstanceSet, toInstance } from '../discovery/instance-set.js'
 import { DnsError, type ErrorCode } from '../errors.js'
 import type { Backend, HealthView, Outcome } from '../upstream/backend.js'
-import type { WorkerStats } from '../app.js'
-import type { PublicAddresses } from '../traffic.js'
+import type { DataPlaneStats } from '../data-plane/stats.js'
+import type { PublicAddresses } from '../data-plane/listeners.js'
 
 /** One backend's discovery snapshot, by value. */
 export type WireSnapshot = {
@@ -46,7 +46,7 @@ export type ToPrimary =
   | { readonly type: 'srvgate:report', readonly generation: number, readonly name: string, readonly key: string, readonly outcome: Outcome }
   | { readonly type: 'srvgate:template', readonly generation: number, readonly name: string, readonly template: string, readonly env: string }
   | { readonly type: 'srvgate:release', readonly generation: number, readonly name: string }
-  | { readonly type: 'srvgate:stats', readonly id: number, readonly stats: WorkerStats }
+  | { readonly type: 'srvgate:stats', readonly id: number, readonly stats: DataPlaneStats }
 
 export function isToWorker (message: unknown): message is ToWorker {
   return isSrvgateMessage(message)

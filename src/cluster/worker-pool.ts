@@ -1,13 +1,13 @@
 import cluster, { type Worker } from 'node:cluster'
-import type { Gateway, WorkerPeers, WorkerStats, WorkersStatus } from '../app.js'
-
-type Log = Gateway['publicApp']['log']
+import type { DataPlanes, WorkersStatus } from '../control-plane/data-planes.js'
+import type { DataPlaneStats } from '../data-plane/stats.js'
+import type { Log } from '../log/process-log.js'
 import { templatesOf } from '../config/types.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import { Backend } from '../upstream/backend.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
 import { ErrorCode } from '../errors.js'
-import type { PublicAddresses } from '../traffic.js'
+import type { PublicAddresses } from '../data-plane/listeners.js'
 import { systemClock, type Timer } from '../util/clock.js'
 import { TEMPLATE_REFUSED, isToPrimary, toWire, wireBackend, type ToPrimary, type ToWorker } from './protocol.js'
 
@@ -40,7 +40,7 @@ type Member = {
  * changes, takes passive reports and template requests, runs the two-phase
  * reload, replaces a worker that dies, and drains them all.
  */
-export class WorkerPool implements WorkerPeers {
+export class WorkerPool implements DataPlanes {
   readonly #options: WorkerPoolOptions
   readonly #members = new Map<number, Member>()
   #state!: () => RoutingState
@@ -52,7 +52,7 @@ export class WorkerPool implements WorkerPeers {
   /** A reload under way: a worker that starts meanwhile waits for its outcome, then gets what runs. */
   #reloading: Promise<void> | undefined
   readonly #prepared = new Map<string, (error: string | undefined) => void>()
-  readonly #stats = new Map<number, { readonly results: WorkerStats[], waiting: number, readonly done: () => void }>()
+  readonly #stats = new Map<number, { readonly results: DataPlaneStats[], waiting: number, readonly done: () => void }>()
   #nextStatsId = 1
   #listening: { resolve: (addresses: PublicAddresses) => void, reject: (error: Error) => void } | undefined
 
@@ -83,7 +83,12 @@ export class WorkerPool implements WorkerPeers {
     return { configured: this.#options.count, running: pids.length, replaced: this.#replaced, pids }
   }
 
-  // ---- WorkerPeers: what app.ts asks of the workers ----
+  // ---- DataPlanes: what the control plane asks of the workers ----
+
+  readonly isServing = (): boolean => this.status().running > 0
+  readonly workers = (): WorkersStatus => this.status()
+  /** Each worker retires its own pools, told by its own view of the sets. */
+  readonly setChanged = (): void => {}
 
   async prepare (generation: number, text: string, state: RoutingState): Promise<void> {
     let settle: () => void = () => {}
@@ -117,11 +122,11 @@ export class WorkerPool implements WorkerPeers {
     this.#broadcast({ type: 'srvgate:health', generation, name: backend.name, health: backend.healthView(key) })
   }
 
-  async stats (): Promise<WorkerStats[]> {
+  async stats (): Promise<DataPlaneStats[]> {
     const serving = [...this.#members.values()].filter((member) => member.isServing && member.worker.isConnected())
     if (serving.length === 0) return []
     const id = this.#nextStatsId++
-    const results: WorkerStats[] = []
+    const results: DataPlaneStats[] = []
     let timer: Timer | undefined
     await new Promise<void>((resolve) => {
       this.#stats.set(id, { results, waiting: serving.length, done: resolve })

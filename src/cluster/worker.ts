@@ -1,9 +1,10 @@
-import { buildGateway, type Candidate, type Gateway, type WorkerStats } from '../app.js'
 import { parseConfigText } from '../config/load.js'
 import type { GatewayConfig } from '../config/types.js'
-import { drainTraffic, listenTraffic, type PublicAddresses } from '../traffic.js'
+import { drainTraffic, listenTraffic } from '../data-plane/listeners.js'
+import { statsOf } from '../data-plane/stats.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import type { BackendRegistry } from '../upstream/registry.js'
+import { WorkerGateway, type PendingGeneration } from './worker-gateway.js'
 import { GenerationView } from './remote-view.js'
 import { isToWorker, type ToPrimary, type ToWorker, type WireBackend } from './protocol.js'
 
@@ -21,13 +22,13 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
   // Ctrl-C reaches the whole process group: the primary decides when workers drain.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {})
   const views = new Map<number, GenerationView>()
-  let gateway: Gateway | undefined
-  let pending: { readonly generation: number, readonly candidate: Candidate } | undefined
+  let gateway: WorkerGateway | undefined
+  let pending: PendingGeneration | undefined
   let isDraining = false
 
   const registryOf = (generation: number): BackendRegistry | undefined => {
     if (gateway?.state.generation === generation) return gateway.state.registry
-    return pending?.generation === generation ? pending.candidate.state.registry : undefined
+    return pending?.generation === generation ? pending.state.registry : undefined
   }
   const applyHealth = (registry: BackendRegistry, backends: readonly WireBackend[]): void => {
     for (const backend of backends) for (const view of backend.health) registry.named(backend.name)?.applyHealth(view)
@@ -36,7 +37,7 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
     if (isDraining) return
     isDraining = true
     if (gateway !== undefined) {
-      await drainTraffic(gateway)
+      await drainTraffic(gateway.data, gateway.state.config.drain)
       await gateway.close().catch(() => {})
     }
     process.exit(0)
@@ -58,9 +59,9 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
         views.set(generation, new GenerationView(generation, backends, send))
         if (message.phase === 'init') {
           try {
-            const started = await start(config, generation, options.logLevel, views, applyHealth, backends)
-            gateway = started.gateway
-            send({ type: 'srvgate:listening', addresses: started.addresses })
+            gateway = await WorkerGateway.start(config, generation, options.logLevel, views)
+            applyHealth(gateway.state.registry, backends)
+            send({ type: 'srvgate:listening', addresses: await listenTraffic(gateway.data, config.listen) })
           } catch (error) {
             send({ type: 'srvgate:start-failed', error: (error as Error).message })
             process.exit(1)
@@ -69,9 +70,8 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
         }
         if (gateway === undefined) return
         try {
-          const candidate = await gateway.prepare(config, generation)
-          applyHealth(candidate.state.registry, backends)
-          pending = { generation, candidate }
+          pending = await gateway.prepare(config, generation)
+          applyHealth(pending.state.registry, backends)
           send({ type: 'srvgate:prepared', generation })
         } catch (error) {
           views.delete(generation)
@@ -81,12 +81,12 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
       }
       case 'srvgate:commit':
         if (gateway === undefined || pending?.generation !== message.generation) return
-        gateway.commit(pending.candidate)
+        gateway.commit(pending)
         pending = undefined
         for (const generation of views.keys()) if (generation < message.generation) views.delete(generation)
         return
       case 'srvgate:abort':
-        if (gateway !== undefined && pending?.generation === message.generation) gateway.abort(pending.candidate)
+        if (pending?.generation === message.generation) pending.state.registry.stop()
         if (pending?.generation === message.generation) pending = undefined
         views.delete(message.generation)
         return
@@ -98,7 +98,7 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
         return
       }
       case 'srvgate:stats':
-        if (gateway !== undefined) send({ type: 'srvgate:stats', id: message.id, stats: await statsOf(gateway) })
+        if (gateway !== undefined) send({ type: 'srvgate:stats', id: message.id, stats: await statsOf(gateway.data.metrics, gateway.state.registry) })
         return
       case 'srvgate:drain':
         void drain()
@@ -114,47 +114,10 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
       return
     }
     queue = queue.then(async () => { await handle(message) }).catch((error: unknown) => {
-      gateway?.log.error({ err: error }, 'cluster message failed')
+      gateway?.data.log.error({ err: error }, 'cluster message failed')
     })
   })
   // The primary is gone (killed): nobody will tell us to drain, so drain now.
   process.on('disconnect', () => { void drain() })
   send({ type: 'srvgate:hello' })
-}
-
-async function start (
-  config: GatewayConfig,
-  generation: number,
-  logLevel: string,
-  views: ReadonlyMap<number, GenerationView>,
-  applyHealth: (registry: BackendRegistry, backends: readonly WireBackend[]) => void,
-  backends: readonly WireBackend[]
-): Promise<{ gateway: Gateway, addresses: PublicAddresses }> {
-  const gateway = await buildGateway(config, {
-    logger: { level: logLevel },
-    role: 'worker',
-    generation,
-    remote: (forGeneration) => {
-      const view = views.get(forGeneration)
-      if (view === undefined) throw new Error(`no instance sets for configuration generation ${forGeneration}`)
-      return view
-    }
-  })
-  applyHealth(gateway.state.registry, backends)
-  await gateway.start()
-  const addresses = await listenTraffic(gateway, config.listen)
-  gateway.setListening()
-  return { gateway, addresses }
-}
-
-async function statsOf (gateway: Gateway): Promise<WorkerStats> {
-  const inFlight: Array<readonly [string, string, number]> = []
-  for (const backend of gateway.state.registry.all()) {
-    for (const record of backend.health.values()) if (record.inFlight > 0) inFlight.push([backend.name, record.key, record.inFlight])
-  }
-  return {
-    metrics: await gateway.metrics.registry.getMetricsAsJSON(),
-    byBackend: [...gateway.metrics.requestsByBackend],
-    inFlight
-  }
 }

@@ -1,6 +1,6 @@
 import { boundAddress } from '../util/address.js'
 import { systemClock, type Timer } from '../util/clock.js'
-import { buildGateway, type Gateway } from '../app.js'
+import { singleProcess, type Roles } from '../roles.js'
 import { compileConfig } from '../config/load.js'
 import { DemoInstance } from './instances.js'
 import { DemoRegistry } from './registry.js'
@@ -14,7 +14,7 @@ export type DemoOptions = {
   readonly print: (line: string) => void
 }
 
-export type RunningDemo = { readonly stop: () => Promise<void>, readonly gateway: Gateway }
+export type RunningDemo = { readonly stop: () => Promise<void>, readonly gateway: Roles }
 
 const SERVICES: Record<string, { readonly env: string, readonly count: number }> = {
   '_web._prod.service.demo': { env: 'prod', count: 3 },
@@ -64,12 +64,12 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
       { name: 'prod', match: {}, backend: 'web-prod' }
     ]
   }, {})
-  const gateway = await buildGateway(config, { logger: { level: options.logLevel } })
+  const gateway = await singleProcess(config, { logLevel: options.logLevel })
   try {
     await gateway.start()
-    await listenOn(gateway.publicApp, options.port, '--port')
-    await listenOn(gateway.adminApp, options.adminPort, '--admin-port')
-    gateway.setListening()
+    await listenOn(gateway.data.app, options.port, '--port')
+    await listenOn(gateway.admin, options.adminPort, '--admin-port')
+    gateway.control.setListening()
   } catch (error) {
     // All or nothing: what was started goes again before the error is reported.
     await gateway.close().catch(() => {})
@@ -77,8 +77,8 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
     await registry.stop()
     throw error
   }
-  const { port } = boundAddress(gateway.publicApp.server.address(), { host: '127.0.0.1', port: options.port })
-  const adminPort = boundAddress(gateway.adminApp.server.address(), { host: '127.0.0.1', port: options.adminPort }).port
+  const { port } = boundAddress(gateway.data.app.server.address(), { host: '127.0.0.1', port: options.port })
+  const adminPort = boundAddress(gateway.admin.server.address(), { host: '127.0.0.1', port: options.adminPort }).port
 
   let churnTimer: Timer | undefined
   const retiring = new Set<DemoInstance>()
@@ -139,7 +139,7 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
 }
 
 /** Listen, or say which option moves the port when it is taken. */
-async function listenOn (app: Gateway['publicApp'], port: number, option: string): Promise<void> {
+async function listenOn (app: Roles['admin'], port: number, option: string): Promise<void> {
   try {
     await app.listen({ host: '127.0.0.1', port })
   } catch (error) {

@@ -92,3 +92,11 @@ export function pinoBindings (log: object): string {
 export function requestLogger (parent: pino.Logger, bindings: pino.Bindings): RequestLogger {
   return new RequestLogger(parent, bindings)
 }
+
+/** What srvgate's modules log through: pino's logger (a FastifyBaseLogger too). */
+export type Log = pino.Logger
+
+/** A logger that writes nothing (logging off: tests that read no logs). */
+export function silentLogger (): pino.Logger {
+  return pino({ level: 'silent' })
+}

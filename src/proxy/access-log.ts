@@ -44,7 +44,7 @@ export type RecordFacts = Pick<AccessRecord, 'requestId' | 'clientIp' | 'status'
  * handshakes and requests answered on the raw socket alike. The request line
  * comes from `request` when Node parsed one (path without query or userinfo).
  */
-export function accessRecordOf (request: IncomingMessage | undefined, facts: RecordFacts): AccessRecord {
+export function accessRecordOf (request: Pick<IncomingMessage, 'method' | 'url' | 'httpVersion' | 'headers'> | undefined, facts: RecordFacts): AccessRecord {
   // Written out, not spread over defaults: one object of one shape per request (see headers.ts on spreads).
   const record: AccessRecord = {
     requestId: facts.requestId,

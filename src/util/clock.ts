@@ -133,3 +133,14 @@ export class ManualClock implements Clock {
 async function settle (): Promise<void> {
   for (let round = 0; round < 5; round++) await new Promise((resolve) => setImmediate(resolve))
 }
+
+/** `work`'s value, or 'timeout' after `ms` on `clock` (the timer is cancelled either way). */
+export async function within<T> (clock: Clock, work: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: Timer | undefined
+  const deadline = new Promise<'timeout'>((resolve) => { timer = clock.setTimeout(() => { resolve('timeout') }, ms) })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    timer?.cancel()
+  }
+}

@@ -1,20 +1,21 @@
-/** buildGateway() in-process on port 0, for integration tests that need its internals. */
+/** The one-process roles (control plane and data plane) on port 0, for integration tests that need their internals. */
 import type { TestContext } from 'node:test'
-import { buildGateway, type Gateway } from '../../src/app.js'
+import { singleProcess, type Roles } from '../../src/roles.js'
+import type { ControlPlane } from '../../src/control-plane/control-plane.js'
 import { parseConfigText } from '../../src/config/load.js'
 import type { Clock } from '../../src/util/clock.js'
 
 /** Start a gateway in this process; with a ManualClock its timers (discovery, checks, ejections) move only when the test says. */
-export async function startInProcess (t: TestContext, yaml: string, options: { clock?: Clock } = {}): Promise<{ gateway: Gateway, url: string }> {
+export async function startInProcess (t: TestContext, yaml: string, options: { clock?: Clock } = {}): Promise<{ gateway: ControlPlane, roles: Roles, url: string }> {
   const config = parseConfigText(yaml, {})
-  const gateway = await buildGateway(config, { clock: options.clock })
-  await gateway.start()
-  await gateway.publicApp.listen({ host: '127.0.0.1', port: 0 })
-  gateway.setListening()
-  t.after(async () => { await gateway.close() })
-  const address = gateway.publicApp.server.address()
+  const roles = await singleProcess(config, { clock: options.clock })
+  await roles.start()
+  await roles.data.app.listen({ host: '127.0.0.1', port: 0 })
+  roles.control.setListening()
+  t.after(async () => { await roles.close() })
+  const address = roles.data.app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
-  return { gateway, url: `http://127.0.0.1:${port}` }
+  return { gateway: roles.control, roles, url: `http://127.0.0.1:${port}` }
 }
 
 /** Poll until `predicate` holds: for real I/O (a DNS answer, an HTTP check) to land, never for a timer. */

@@ -16,19 +16,21 @@ const LAYER: Record<string, number> = {
   upstream: 4,
   proxy: 5,
   admin: 6,
-  app: 7, client: 7,
-  traffic: 8, 'dns-face': 8,
-  cluster: 9,
-  server: 10, demo: 10,
-  cli: 11,
-  main: 12
+  client: 7, 'data-plane': 7, process: 7,
+  'dns-face': 8,
+  'control-plane': 9,
+  cluster: 10,
+  roles: 11,
+  server: 12, demo: 12,
+  cli: 13,
+  main: 14
 }
 
 /** Which modules may import a package (prefix match on the path under src/). */
 const PACKAGE_DOORS: Record<string, string[]> = {
   dns2: ['dns/transport.ts', 'dns/responder.ts', 'demo/'],
   'lru-cache': ['dns/cache.ts'],
-  fastify: ['proxy/', 'admin/', 'app.ts', 'server.ts'],
+  fastify: ['proxy/', 'admin/', 'data-plane/', 'control-plane/admin-app.ts'],
   pino: ['log/'],
   ajv: ['config/validate.ts'],
   yaml: ['config/load.ts'],

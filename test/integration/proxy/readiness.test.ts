@@ -2,28 +2,28 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ConsulLikeDnsServer } from '../../helpers/dns-server.js'
-import { buildGateway } from '../../../src/app.js'
+import { singleProcess } from '../../../src/roles.js'
 import { parseConfigText } from '../../../src/config/load.js'
 
 test('ready needs both: the first resolutions done, and the word that every listener is up; draining ends it', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   dns.setService('_web._prod.service.consul', [{ address: '127.0.0.1', port: 9 }])
-  const gateway = await buildGateway(parseConfigText(`
+  const gateway = await singleProcess(parseConfigText(`
 listen: { http: 127.0.0.1:0 }
 resolvers: { consul: { nameservers: ["${dns.address}"] } }
 backends: { web: { discovery: { resolver: consul, srv: _web._prod.service.consul } } }
 frontends: [ { name: all, match: {}, backend: web } ]
 `, {}))
   t.after(async () => { await gateway.close() })
-  const readyz = async (): Promise<number> => (await gateway.adminApp.inject({ url: '/readyz' })).statusCode
+  const readyz = async (): Promise<number> => (await gateway.admin.inject({ url: '/readyz' })).statusCode
   assert.equal(await readyz(), 503, 'cold')
   await gateway.start()
-  assert.equal(gateway.isReady, false, 'warm, but no listener has been said to answer yet')
+  assert.equal(gateway.control.isReady, false, 'warm, but no listener has been said to answer yet')
   assert.equal(await readyz(), 503)
-  await gateway.publicApp.listen({ host: '127.0.0.1', port: 0 })
-  gateway.setListening()
-  assert.equal(gateway.isReady, true)
+  await gateway.data.app.listen({ host: '127.0.0.1', port: 0 })
+  gateway.control.setListening()
+  assert.equal(gateway.control.isReady, true)
   assert.equal(await readyz(), 200)
-  gateway.setDraining()
+  gateway.control.setDraining()
   assert.equal(await readyz(), 503)
 })

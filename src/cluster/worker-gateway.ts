@@ -1,0 +1,86 @@
+import type { GatewayConfig } from '../config/types.js'
+import { DataPlane, type DataCandidate } from '../data-plane/data-plane.js'
+import type { RoutingState } from '../proxy/route-request.js'
+import { processParts, type ProcessParts } from '../process.js'
+import { Router } from '../routing/router.js'
+import { BackendRegistry, type RemoteView } from '../upstream/registry.js'
+
+/** A generation prepared beside the running one, not yet serving. */
+export type PendingGeneration = { readonly generation: number, readonly state: RoutingState, readonly candidate: DataCandidate }
+
+/**
+ * A cluster worker's composition root: a data plane and the routing state
+ * it serves, whose instance sets and health are the primary's (one
+ * RemoteView per configuration generation). No discovery, no health checks,
+ * no admin app, no state file here.
+ */
+export class WorkerGateway {
+  readonly data: DataPlane
+  readonly #parts: ProcessParts
+  readonly #views: (generation: number) => RemoteView
+  #state: RoutingState
+
+  static async start (config: GatewayConfig, generation: number, logLevel: string, views: ReadonlyMap<number, RemoteView>): Promise<WorkerGateway> {
+    const viewOf = (forGeneration: number): RemoteView => {
+      const view = views.get(forGeneration)
+      if (view === undefined) throw new Error(`no instance sets for configuration generation ${forGeneration}`)
+      return view
+    }
+    let worker: WorkerGateway | undefined
+    const parts = processParts({ logLevel }, 'worker', () => worker?.state.registry.all() ?? [])
+    worker = new WorkerGateway(parts, viewOf, await DataPlane.create(config, { ...parts, routing: () => (worker as WorkerGateway).state }), config, generation)
+    await worker.data.start()
+    await worker.state.registry.start()
+    return worker
+  }
+
+  private constructor (parts: ProcessParts, views: (generation: number) => RemoteView, data: DataPlane, config: GatewayConfig, generation: number) {
+    this.#parts = parts
+    this.#views = views
+    this.data = data
+    this.#state = this.#routingState(config, generation, undefined)
+  }
+
+  get state (): RoutingState { return this.#state }
+
+  /** Build `config` beside the running generation (the primary's sets for it arrive through its view). */
+  async prepare (config: GatewayConfig, generation: number): Promise<PendingGeneration> {
+    const candidate = await this.data.prepare(config)
+    const state = this.#routingState(config, generation, this.#state.registry)
+    try {
+      await state.registry.start()
+    } catch (error) {
+      state.registry.stop()
+      throw error
+    }
+    return { generation, state, candidate }
+  }
+
+  /** Swap in one step. */
+  commit (pending: PendingGeneration): void {
+    const previous = this.#state
+    this.#state = pending.state
+    previous.registry.stop()
+    this.data.commit(pending.state.config, pending.candidate)
+  }
+
+  async close (): Promise<void> {
+    await this.data.close()
+    this.#state.registry.stop()
+  }
+
+  #routingState (config: GatewayConfig, generation: number, previous: BackendRegistry | undefined): RoutingState {
+    const { clock, random, metrics } = this.#parts
+    const registry = new BackendRegistry(config, {
+      clock,
+      random,
+      // Backends of the same name keep their in-flight counts and the health the primary last sent.
+      healthOf: (name) => previous?.named(name)?.health,
+      wasAlive: (name) => previous?.named(name) !== undefined,
+      onTemplateRefused: metrics.templateRefused,
+      events: { setChanged: (_label, _added, removed) => { this.data.retireDeparted(removed) } },
+      remote: this.#views(generation)
+    })
+    return { config, generation, router: new Router(config.frontends), registry }
+  }
+}

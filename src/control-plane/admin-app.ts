@@ -1,0 +1,79 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import { adminPlugin } from '../admin/plugin.js'
+import { gatewayState } from '../admin/state.js'
+import type { DataPlaneStats } from '../data-plane/stats.js'
+import { dateAt, type Clock } from '../util/clock.js'
+import type { ControlPlane } from './control-plane.js'
+import type { DataPlanes } from './data-planes.js'
+
+/**
+ * The admin listener's app (/healthz, /readyz, /metrics, /admin/state,
+ * /admin/reload, the dashboard), answered from the control plane and, with
+ * worker processes, every worker's figures.
+ */
+export type AdminApp = FastifyInstance
+
+export async function adminApp (control: ControlPlane, dataPlanes: DataPlanes, clock: Clock): Promise<AdminApp> {
+  const app = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) })
+  const config = control.state.config
+  const metrics = control.metrics
+  await app.register(adminPlugin, {
+    token: config.adminToken,
+    listenHost: config.listen.admin.host,
+    allowedHosts: config.adminAllowedHosts,
+    contentType: metrics.registry.contentType,
+    // With workers: this process's registry and every worker's, aggregated by prom-client.
+    exposition: async () => await metrics.exposition(dataPlanes.stats === undefined ? undefined : (await dataPlanes.stats()).map((stats) => stats.metrics)),
+    isReady: () => control.isReady,
+    state: async () => {
+      const stats = await dataPlanes.stats?.()
+      const state = control.state
+      return gatewayState(state.config, state, {
+        isReady: control.isReady,
+        isDraining: control.status.isDraining,
+        configPath: control.configPath,
+        loadedAt: control.status.loadedAt,
+        lastReload: control.status.lastReload,
+        certificates: control.certificates?.certificates.map((certificate) => ({
+          file: certificate.certPath,
+          names: certificate.names,
+          serial: certificate.serial,
+          notAfter: dateAt(certificate.notAfterMs).toISOString(),
+          daysLeft: Math.floor((certificate.notAfterMs - clock.wallNow()) / 86_400_000)
+        })),
+        workers: dataPlanes.workers?.()
+      }, clock, stats === undefined
+        ? { byBackend: metrics.requestsByBackend, dnsQueries: metrics.dnsQueryCount }
+        : { byBackend: sumByBackend(stats), dnsQueries: metrics.dnsQueryCount, inFlight: inFlightOf(stats) })
+    },
+    reload: async () => await control.reload()
+  })
+  return app
+}
+
+/** Requests per backend name, summed over the workers. */
+function sumByBackend (stats: readonly DataPlaneStats[]): Map<string, { requests: number, errors: number }> {
+  const sum = new Map<string, { requests: number, errors: number }>()
+  for (const { byBackend } of stats) {
+    for (const [name, counts] of byBackend) {
+      const total = sum.get(name) ?? { requests: 0, errors: 0 }
+      total.requests += counts.requests
+      total.errors += counts.errors
+      sum.set(name, total)
+    }
+  }
+  return sum
+}
+
+/** In-flight requests by backend name, then instance key, summed over the workers. */
+function inFlightOf (stats: readonly DataPlaneStats[]): Map<string, Map<string, number>> {
+  const sum = new Map<string, Map<string, number>>()
+  for (const { inFlight } of stats) {
+    for (const [name, key, count] of inFlight) {
+      const byKey = sum.get(name) ?? new Map<string, number>()
+      byKey.set(key, (byKey.get(key) ?? 0) + count)
+      sum.set(name, byKey)
+    }
+  }
+  return sum
+}

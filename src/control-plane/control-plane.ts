@@ -1,0 +1,217 @@
+import type { GatewayMetrics } from '../admin/metrics.js'
+import type { ReloadResult } from '../admin/plugin.js'
+import type { GatewayStatus } from '../admin/state.js'
+import type { LoadedConfig } from '../config/load.js'
+import type { GatewayConfig } from '../config/types.js'
+import { ConfigError, formatIssue } from '../errors.js'
+import type { Log } from '../log/process-log.js'
+import type { RoutingState } from '../proxy/route-request.js'
+import { Router } from '../routing/router.js'
+import { CertificateStore } from '../tls/certificates.js'
+import { BackendRegistry } from '../upstream/registry.js'
+import { ResolverCaches } from '../upstream/resolver-caches.js'
+import { isoNow, type Clock } from '../util/clock.js'
+import type { Random } from '../util/random.js'
+import type { DataPlanes } from './data-planes.js'
+import { changedListeners } from './restart-only.js'
+
+export type ControlPlaneDeps = {
+  readonly clock: Clock
+  readonly random: Random
+  readonly log: Log
+  readonly metrics: GatewayMetrics
+  /** Where the configuration came from, for /admin/state. */
+  readonly configPath?: string
+  /** Called when a backend's instance set changes, and after a reload (the state file is written). */
+  readonly onSetChanged?: () => void
+  /** Reads the configuration again (the file, with nameserver host names resolved anew). Without it, a reload is refused. */
+  readonly loadConfig?: () => Promise<LoadedConfig>
+}
+
+/** A configuration built and warmed beside the running one, not yet serving. */
+type Candidate = { readonly state: RoutingState, readonly caches: ResolverCaches, readonly certificates: CertificateStore | undefined }
+
+/**
+ * The control plane's composition root: the configuration, discovery (the
+ * resolver caches and every backend's instance set), health (ejections and
+ * checks), the certificates' files, and the reload that builds a new
+ * generation beside the running one and switches every data plane to it in
+ * one step. It serves no traffic: its data planes read its facts (in this
+ * process, or in worker processes through cluster/).
+ */
+export class ControlPlane {
+  readonly log: Log
+  readonly metrics: GatewayMetrics
+  readonly status: { isStarted: boolean, isListening: boolean, isDraining: boolean, loadedAt: string, lastReload: GatewayStatus['lastReload'] }
+  readonly configPath: string | undefined
+  readonly #deps: ControlPlaneDeps
+  readonly #running: GatewayConfig
+  #dataPlanes: DataPlanes | undefined
+  #state: RoutingState
+  #caches: ResolverCaches
+  #certificates: CertificateStore | undefined
+  #reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
+
+  static async create (config: GatewayConfig, deps: ControlPlaneDeps, generation = 0): Promise<ControlPlane> {
+    // The files the HTTPS listener serves: read here for /admin/state, /metrics and expiry warnings.
+    const certificates = config.tls === undefined || config.listen.https === undefined ? undefined : await CertificateStore.load(config.tls, deps.clock.wallNow())
+    return new ControlPlane(config, deps, generation, certificates)
+  }
+
+  private constructor (config: GatewayConfig, deps: ControlPlaneDeps, generation: number, certificates: CertificateStore | undefined) {
+    this.#deps = deps
+    this.#running = config
+    this.log = deps.log
+    this.metrics = deps.metrics
+    this.configPath = deps.configPath
+    this.status = { isStarted: false, isListening: false, isDraining: false, loadedAt: isoNow(deps.clock), lastReload: undefined }
+    this.#certificates = certificates
+    deps.metrics.countCertificates(() => this.#certificates?.certificates ?? [])
+    if (certificates !== undefined) this.#warnExpiring(certificates)
+    // The control plane owns the resolver caches across reloads: unchanged resolvers keep theirs.
+    this.#caches = new ResolverCaches(config.resolvers, { clock: deps.clock, random: deps.random, dnsObserver: deps.metrics.dnsObserver, onCacheRead: deps.metrics.onCacheRead, onError: this.#onError })
+    this.#state = this.#routingState(config, generation, this.#caches, undefined)
+  }
+
+  /** The data planes that serve this configuration; set once, before start. */
+  serve (dataPlanes: DataPlanes): void { this.#dataPlanes = dataPlanes }
+
+  get state (): RoutingState { return this.#state }
+  get certificates (): CertificateStore | undefined { return this.#certificates }
+
+  // Ready once warm and every listener answers (a balancer that trusts readyz must find each one
+  // up, the DNS face included), and while a data plane serves traffic.
+  get isReady (): boolean { return this.status.isStarted && this.status.isListening && !this.status.isDraining && this.#dataPlanes?.isServing() === true }
+
+  /** Warm every backend (first resolution done or failed into a known state). */
+  async start (): Promise<void> {
+    await this.#state.registry.start()
+    this.status.isStarted = true
+  }
+
+  setListening (): void { this.status.isListening = true }
+  setDraining (): void { this.status.isDraining = true }
+
+  /**
+   * SIGHUP, POST /admin/reload, --watch: load the configuration again, build
+   * and warm it beside the old one, swap in one step. One at a time (a burst
+   * of SIGHUPs applies in order, never two swaps racing); a failure keeps the
+   * old configuration and is recorded.
+   */
+  async reload (): Promise<ReloadResult> {
+    const run = this.#reloads.then(async () => await this.#loadAndApply())
+    this.#reloads = run.catch((error: unknown) => ({ ok: false, errors: [String(error)] }))
+    const result = await run
+    if (!result.ok) {
+      this.status.lastReload = { at: isoNow(this.#deps.clock), result: 'error', error: result.errors.join('; ') }
+      this.metrics.reloaded(false)
+      this.log.error({ errors: result.errors }, 'reload failed; the previous configuration stays in use')
+    } else {
+      this.log.info({ summary: result.summary }, 'configuration reloaded')
+    }
+    return result
+  }
+
+  close (): void { this.#state.registry.stop() }
+
+  /** The reload path, one straight line: load, build and warm beside (in every data plane too), swap, record. */
+  async #loadAndApply (): Promise<ReloadResult> {
+    if (this.#deps.loadConfig === undefined) return { ok: false, errors: ['this gateway was not started from a file'] }
+    let loaded: LoadedConfig
+    try {
+      loaded = await this.#deps.loadConfig()
+    } catch (error) {
+      return { ok: false, errors: error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message] }
+    }
+    let candidate: Candidate
+    try {
+      candidate = await this.#prepare(loaded.config, this.#state.generation + 1)
+    } catch (error) {
+      return { ok: false, errors: [(error as Error).message] }
+    }
+    const dataPlanes = this.#dataPlanes
+    if (dataPlanes !== undefined) {
+      // Every data plane builds the same text beside its running one, or none switches.
+      try {
+        await dataPlanes.prepare(candidate.state.generation, loaded.text, candidate.state)
+      } catch (error) {
+        candidate.state.registry.stop()
+        return { ok: false, errors: [(error as Error).message] }
+      }
+      dataPlanes.commit(candidate.state.generation)
+    }
+    return { ok: true, summary: this.#commit(candidate) }
+  }
+
+  /** Build and warm `next` beside the running configuration; nothing changes for requests yet. */
+  async #prepare (next: GatewayConfig, generation: number): Promise<Candidate> {
+    const caches = this.#caches.next(next.resolvers)
+    // New certificates are read first: a broken or mismatched file refuses the reload, the old ones keep serving.
+    const certificates = this.#certificates === undefined || next.tls === undefined ? undefined : await CertificateStore.load(next.tls, this.#deps.clock.wallNow())
+    const state = this.#routingState(next, generation, caches, this.#state.registry)
+    try {
+      await state.registry.start()
+    } catch (error) {
+      state.registry.stop()
+      throw error
+    }
+    return { state, caches, certificates }
+  }
+
+  /** Swap in one step; returns the summary. */
+  #commit (candidate: Candidate): string {
+    const next = candidate.state.config
+    const previous = this.#state
+    this.#state = candidate.state
+    this.#caches = candidate.caches
+    previous.registry.stop()
+    if (candidate.certificates !== undefined) {
+      this.#certificates = candidate.certificates
+      this.#warnExpiring(candidate.certificates)
+    }
+    this.status.loadedAt = isoNow(this.#deps.clock)
+    this.status.lastReload = { at: this.status.loadedAt, result: 'ok' }
+    this.metrics.reloaded(true)
+    this.#deps.onSetChanged?.()
+    // Listeners are bound once: compared with what runs, not with the last file read.
+    const ignored = changedListeners(this.#running, next)
+    const summary = `${next.frontends.length} frontends, ${next.backends.size} backends`
+    return ignored.length === 0 ? summary : `${summary}; restart to apply ${ignored.join(', ')}`
+  }
+
+  #routingState (config: GatewayConfig, generation: number, caches: ResolverCaches, previous: BackendRegistry | undefined): RoutingState {
+    const { clock, random, metrics, log } = this.#deps
+    const registry = new BackendRegistry(config, {
+      clock,
+      random,
+      caches,
+      // Backends of the same name keep their health (ejections, checks, in-flight counts).
+      healthOf: (name) => previous?.named(name)?.health,
+      // Environments alive before a reload are made again without spending templatedBackends.newPerSecond.
+      wasAlive: (name) => previous?.named(name) !== undefined,
+      onTemplateRefused: metrics.templateRefused,
+      dnsObserver: metrics.dnsObserver,
+      events: {
+        instanceEjected: metrics.backendEvents.instanceEjected,
+        setChanged: (_label, _added, removed) => {
+          this.#deps.onSetChanged?.()
+          this.#dataPlanes?.setChanged(removed)
+        },
+        activeCheckChanged: (backend, instance, isFailing) => {
+          log[isFailing ? 'warn' : 'info']({ backend, instance: instance.key }, isFailing ? 'instance failing its health check: taken out' : 'instance passing its health check again')
+        },
+        discoveryChanged: (backend) => { this.#dataPlanes?.discoveryChanged(generation, backend) },
+        healthChanged: (backend, key) => { this.#dataPlanes?.healthChanged(generation, backend, key) }
+      },
+      onCacheRead: metrics.onCacheRead,
+      onError: this.#onError
+    })
+    return { config, generation, router: new Router(config.frontends), registry }
+  }
+
+  readonly #onError = (error: unknown): void => { this.log.error({ err: error }, 'discovery failed unexpectedly') }
+
+  #warnExpiring (store: CertificateStore): void {
+    for (const warning of store.warnings) this.log.warn({ path: warning.path }, `certificate: ${warning.message}`)
+  }
+}

@@ -1,0 +1,31 @@
+import type { DataPlaneStats } from '../data-plane/stats.js'
+import type { Instance } from '../discovery/instance-set.js'
+import type { RoutingState } from '../proxy/route-request.js'
+import type { Backend } from '../upstream/backend.js'
+
+export type WorkersStatus = { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
+
+/**
+ * What the control plane asks of the data planes that serve its
+ * configuration: the cluster's workers (cluster/worker-pool.ts), or the one
+ * data plane of the same process (cluster/in-process.ts). A reload is
+ * two-phase: every data plane prepares the new generation beside the old
+ * one, then all commit, or all abort.
+ */
+export type DataPlanes = {
+  /** Resolves when every data plane has the generation ready; rejects (after aborting it everywhere) otherwise. */
+  readonly prepare: (generation: number, text: string, state: RoutingState) => Promise<void>
+  readonly commit: (generation: number) => void
+  /** A backend's snapshot changed (set, status, staleness). */
+  readonly discoveryChanged: (generation: number, backend: Backend) => void
+  /** An instance was ejected or crossed an active check's rise or fall. */
+  readonly healthChanged: (generation: number, backend: Backend, key: string) => void
+  /** Instances left a backend's set: pools no backend needs any more can close. */
+  readonly setChanged: (removed: readonly Instance[]) => void
+  /** At least one data plane serves traffic (readiness). */
+  readonly isServing: () => boolean
+  /** Other processes' figures, for /metrics and /admin/state; undefined: this process's own metrics count everything. */
+  readonly stats?: () => Promise<DataPlaneStats[]>
+  /** With worker processes: how many are configured, run, and were replaced. */
+  readonly workers?: () => WorkersStatus
+}

@@ -1,0 +1,17 @@
+import type { GatewayConfig } from '../config/types.js'
+
+/** Settings bound once at start; a reload that changes them says so instead of half-applying. */
+export function changedListeners (running: GatewayConfig, next: GatewayConfig): string[] {
+  const changed: string[] = []
+  if (running.listen.http?.label !== next.listen.http?.label) changed.push('listen.http')
+  if (running.listen.https?.label !== next.listen.https?.label) changed.push('listen.https')
+  if (running.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
+  if (running.adminToken !== next.adminToken) changed.push('admin.token')
+  if ([...running.adminAllowedHosts].join() !== [...next.adminAllowedHosts].join()) changed.push('admin.allowedHosts')
+  if (running.statePath !== next.statePath) changed.push('statePath')
+  if (running.workers !== next.workers) changed.push('workers')
+  if (running.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')
+  const listeners = (config: GatewayConfig): string => config.dns?.listen.map((address) => address.label).join(',') ?? ''
+  if (listeners(running) !== listeners(next)) changed.push('dns.listen')
+  return changed
+}

@@ -1,0 +1,189 @@
+import type { IncomingMessage } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import type { GatewayMetrics } from '../admin/metrics.js'
+import type { GatewayConfig } from '../config/types.js'
+import type { Instance } from '../discovery/instance-set.js'
+import { ClientConnections, defaultMaxConnections } from '../edge/client-connections.js'
+import { IdleConnections } from '../edge/idle-connections.js'
+import { ErrorCode, ProxyError } from '../errors.js'
+import { pinoBindings, stdoutLines, type Log } from '../log/process-log.js'
+import { AccessLog } from '../proxy/access-log.js'
+import { BodyBudget } from '../proxy/body-buffer.js'
+import { GatewayDispatcher } from '../proxy/dispatcher.js'
+import { clientErrorOf } from '../proxy/error-reply.js'
+import { isProxiedMethod, proxyPlugin } from '../proxy/plugin.js'
+import type { RoutingState } from '../proxy/route-request.js'
+import { handleUpgrades } from '../proxy/upgrade.js'
+import { CertificateStore } from '../tls/certificates.js'
+import { TlsListener } from '../tls/listener.js'
+import { departedOrigins } from '../upstream/departed.js'
+import type { Clock } from '../util/clock.js'
+import { onClientError, publicApp, applyClientLimits } from './public-app.js'
+import { Refusals, connectRefusal } from './refusals.js'
+
+export type DataPlaneDeps = {
+  readonly clock: Clock
+  /** srvgate's own lines (listening, draining). */
+  readonly log: Log
+  /** The logger request.log children come from; undefined: logging off. */
+  readonly requestLog: Log | undefined
+  readonly metrics: GatewayMetrics
+  /** The routing state requests run against: read once per request, replaced whole by a reload. */
+  readonly routing: () => RoutingState
+}
+
+/** What a reload reads for the data plane before anything switches: the HTTPS listener's certificates. */
+export type DataCandidate = { readonly certificates: CertificateStore | undefined }
+
+/**
+ * The data plane's composition root: the listeners (plain HTTP through
+ * fastify, HTTPS and HTTP/2 through the TLS listener into the same fastify),
+ * the request path (proxy plugin, upgrades, refusals), the pools to
+ * instances, and the limits on client connections and bodies. It owns no
+ * discovery and no health: it reads the control plane's facts through
+ * `routing()` (the same process's registry, or a worker's view of the
+ * primary's) and is told of each reload's commit.
+ */
+export class DataPlane {
+  readonly app: FastifyInstance
+  readonly tlsListener: TlsListener | undefined
+  readonly pools: GatewayDispatcher
+  readonly accessLog: AccessLog
+  readonly log: Log
+  readonly metrics: GatewayMetrics
+  readonly #deps: DataPlaneDeps
+  readonly #running: GatewayConfig
+  readonly #idle: IdleConnections
+  /** Request bodies received whole before an instance is asked, within client.bufferTotalBytes. */
+  readonly #bodies = new BodyBudget()
+  #isDraining = false
+
+  static async create (config: GatewayConfig, deps: DataPlaneDeps): Promise<DataPlane> {
+    // Certificates are read before anything is built: a bad file fails the start with nothing open.
+    const store = config.tls === undefined || config.listen.https === undefined ? undefined : await CertificateStore.load(config.tls, deps.clock.wallNow())
+    const plane = new DataPlane(config, deps, store)
+    await plane.#registerRequestPath()
+    return plane
+  }
+
+  private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined) {
+    const { clock, metrics } = deps
+    this.#deps = deps
+    this.#running = config
+    this.log = deps.log
+    this.metrics = metrics
+    // Access lines go to stdout batched, with the logger's base fields (pid, hostname) written by srvgate itself.
+    this.accessLog = new AccessLog(config.accessLog.format, deps.log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(deps.log))
+    const refusals = new Refusals(metrics, this.accessLog)
+    this.app = publicApp(config, deps.requestLog, () => refusals)
+    this.pools = new GatewayDispatcher(metrics.dispatcherEvents, clock)
+    const limits = (): GatewayConfig['client'] => deps.routing().config.client
+    // Every client connection of this process, plain and TLS, counted against client.maxConnections at accept.
+    const connections = new ClientConnections(() => ({
+      maxConnections: limits().maxConnections ?? defaultMaxConnections(),
+      maxConnectionsPerIp: limits().maxConnectionsPerIp
+    }), (listener, reason) => { metrics.clientConnectionsRefused.inc({ listener, reason }) })
+    // Before Node's own listener: a refused connection is gone before a parser is made for it.
+    this.app.server.prependListener('connection', (socket: Socket) => { connections.admit(socket, 'http') })
+    // Keep-alive connections between requests: bounded from the end of the last answer, CRLFs or not
+    // (told by proxy/plugin.ts as each request starts and ends: no listener of its own per request).
+    this.#idle = new IdleConnections(clock, () => limits().keepAliveTimeoutMs + limits().headersTimeoutMs)
+    const onConnect = (request: IncomingMessage, socket: Duplex): void => {
+      socket.on('error', () => {})
+      refusals.raw(socket, request, connectRefusal())
+    }
+    this.app.server.on('connect', onConnect)
+    const app = this.app
+    // The HTTPS listener (HTTP/2 and HTTP/1.1) hands its requests to the same fastify instance: one
+    // set of hooks and routes for both listeners.
+    this.tlsListener = store === undefined || config.tls === undefined
+      ? undefined
+      : new TlsListener({
+        store,
+        tls: config.tls,
+        onRequest: (request, response) => {
+          // HTTP/1.1's parser refuses a method it does not know (400); HTTP/2 hands any token over,
+          // and fastify's router would fail it as an error of its own.
+          if (request.httpVersionMajor === 2 && !isProxiedMethod(request.method)) refusals.stream(request, response, new ProxyError(ErrorCode.REQUEST_MALFORMED, `unknown method ${JSON.stringify(request.method)}`))
+          // fastify is typed for the plain server it listens on; it routes HTTP/2 compatibility requests all the same.
+          else app.routing(request as never, response as never)
+        },
+        limits,
+        clock,
+        connections,
+        headTimedOut: (socket, hasRequestBytes) => {
+          // As on plain HTTP: a connection that sent no request byte after its handshake is closed silently.
+          if (hasRequestBytes) refusals.raw(socket, undefined, clientErrorOf('ERR_HTTP_REQUEST_HEADERS_TIMEOUT'))
+          else socket.destroy()
+        },
+        events: metrics.tlsEvents
+      })
+    this.tlsListener?.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      // A handshake that failed or ran out of time (no certificate for the name, a client that gave up,
+      // client.headersTimeout): tlsClientError counted it, and there is no request to answer.
+      const code = String(error.code)
+      if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || (socket as { encrypted?: boolean }).encrypted !== true) {
+        socket.destroy()
+        return
+      }
+      onClientError(error, socket, refusals)
+    })
+    // CONNECT over HTTP/2 (RFC 9113 §8.5) comes as a request and its response: a 2xx would mean "tunnel open".
+    this.tlsListener?.server.on('connect', (request: IncomingMessage | Http2ServerRequest, socketOrResponse: Duplex | Http2ServerResponse) => {
+      if (request.httpVersionMajor === 2) refusals.stream(request as Http2ServerRequest, socketOrResponse as Http2ServerResponse, connectRefusal())
+      else onConnect(request as IncomingMessage, socketOrResponse as Duplex)
+    })
+    metrics.countTraffic({ upstreamConnections: () => this.pools.openConnections, clientConnections: () => connections.open, bufferedBodyBytes: () => this.#bodies.reserved })
+  }
+
+  async #registerRequestPath (): Promise<void> {
+    const { clock, metrics, routing } = this.#deps
+    await this.app.register(proxyPlugin, { state: routing, dispatcher: this.pools, accessLog: this.accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle })
+    const upgrades = { state: routing, dispatcher: this.pools, log: this.log, accessLog: this.accessLog, clock, onFinished: metrics.requestRefused }
+    handleUpgrades(this.app.server, upgrades)
+    // WebSockets over HTTP/1.1 on the HTTPS listener too.
+    if (this.tlsListener !== undefined) handleUpgrades(this.tlsListener.server as never, upgrades)
+  }
+
+  get isDraining (): boolean { return this.#isDraining }
+
+  /** The HTTPS listener routes through fastify without fastify listening on it. */
+  async start (): Promise<void> { await this.app.ready() }
+
+  /** Read what the next configuration needs here; a broken or mismatched certificate refuses the reload. */
+  async prepare (next: GatewayConfig): Promise<DataCandidate> {
+    const certificates = this.tlsListener === undefined || next.tls === undefined ? undefined : await CertificateStore.load(next.tls, this.#deps.clock.wallNow())
+    return { certificates }
+  }
+
+  /** The new configuration runs (the routing state has switched already): what the listeners take on reload. */
+  commit (next: GatewayConfig, candidate: DataCandidate): void {
+    if (candidate.certificates !== undefined) this.tlsListener?.use(candidate.certificates)
+    applyClientLimits(this.app, next)
+    this.tlsListener?.applyLimits(next.client)
+    this.accessLog.format = next.accessLog.format
+  }
+
+  /** Instances that left DNS and no backend lists any more: their pools close once their requests finish. */
+  retireDeparted (removed: readonly Instance[]): void {
+    if (removed.length === 0) return
+    const gone = departedOrigins(removed, this.#deps.routing().registry.all())
+    if (gone.size > 0) this.pools.retire(gone)
+  }
+
+  /** While draining, answers carry `Connection: close` and readiness fails. */
+  setDraining (): void { this.#isDraining = true }
+
+  /** The configuration the listeners were bound with (a reload that changes them needs a restart). */
+  get running (): GatewayConfig { return this.#running }
+
+  async close (): Promise<void> {
+    this.#idle.stop()
+    await this.tlsListener?.close()
+    await this.app.close()
+    await this.pools.close()
+  }
+}

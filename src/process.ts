@@ -1,0 +1,25 @@
+import { GatewayMetrics } from './admin/metrics.js'
+import { instanceState } from './admin/state.js'
+import { processLogger, silentLogger, type Log } from './log/process-log.js'
+import type { Backend } from './upstream/backend.js'
+import { systemClock, type Clock } from './util/clock.js'
+import { systemRandom, type Random } from './util/random.js'
+import { VERSION } from './util/version.js'
+
+export type ProcessOptions = {
+  readonly clock?: Clock
+  readonly random?: Random
+  /** The log level; undefined: logging off (tests that read no logs). */
+  readonly logLevel?: string
+}
+
+/** What every srvgate process has whatever its role: a clock, randomness, its logger and its metrics. */
+export type ProcessParts = { readonly clock: Clock, readonly random: Random, readonly log: Log, readonly requestLog: Log | undefined, readonly metrics: GatewayMetrics }
+
+/** The process's parts for a role; `backends` is read when /metrics is scraped (the registry the role serves from). */
+export function processParts (options: ProcessOptions, role: 'single' | 'primary' | 'worker', backends: () => readonly Backend[]): ProcessParts {
+  const clock = options.clock ?? systemClock
+  const requestLog = options.logLevel === undefined ? undefined : processLogger({ level: options.logLevel }, clock)
+  const metrics = new GatewayMetrics(backends, (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role })
+  return { clock, random: options.random ?? systemRandom, log: requestLog ?? silentLogger(), requestLog, metrics }
+}
