@@ -59,6 +59,7 @@ export class DataPlane {
   readonly #idle: IdleConnections
   /** Request bodies received whole before an instance is asked, within client.bufferTotalBytes. */
   readonly #bodies = new BodyBudget()
+  #client: GatewayConfig['client']
   #isDraining = false
 
   static async create (config: GatewayConfig, deps: DataPlaneDeps): Promise<DataPlane> {
@@ -80,7 +81,9 @@ export class DataPlane {
     const refusals = new Refusals(metrics, this.accessLog)
     this.app = publicApp(config, deps.requestLog, () => refusals)
     this.pools = new GatewayDispatcher(metrics.dispatcherEvents, clock)
-    const limits = (): GatewayConfig['client'] => deps.routing().config.client
+    this.#client = config.client
+    // The limits of the configuration running now: replaced at each commit.
+    const limits = (): GatewayConfig['client'] => this.#client
     // Every client connection of this process, plain and TLS, counted against client.maxConnections at accept.
     const connections = new ClientConnections(() => ({
       maxConnections: limits().maxConnections ?? defaultMaxConnections(),
@@ -162,6 +165,7 @@ export class DataPlane {
   /** The new configuration runs (the routing state has switched already): what the listeners take on reload. */
   commit (next: GatewayConfig, candidate: DataCandidate): void {
     if (candidate.certificates !== undefined) this.tlsListener?.use(candidate.certificates)
+    this.#client = next.client
     applyClientLimits(this.app, next)
     this.tlsListener?.applyLimits(next.client)
     this.accessLog.format = next.accessLog.format

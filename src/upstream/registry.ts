@@ -17,7 +17,7 @@ import { Split } from './split.js'
 export type RegistryDeps = {
   readonly clock: Clock
   readonly random: Random
-  /** The resolver caches to use (app.ts owns them across reloads); default: new ones for this config. */
+  /** The resolver caches to use (the control plane owns them across reloads); default: new ones for this config. */
   readonly caches?: ResolverCaches
   /** The health table of the backend of this name before a reload, if any: ejections and checks survive it. */
   readonly healthOf?: (name: string) => HealthTable | undefined
@@ -55,7 +55,7 @@ export type RemoteView = {
  * Every backend of one configuration by name: the static ones, warmed at
  * start, and the templated ones (TemplatedBackends owns them). It builds
  * backends (address policy, resolver cache, health carried over) and nothing
- * else: caches come from app.ts, the state file's sets from saved-sets.ts.
+ * else: caches come from the control plane, the state file's sets from saved-sets.ts.
  */
 export class BackendRegistry {
   readonly caches: ResolverCaches
@@ -174,9 +174,6 @@ export class BackendRegistry {
   seed (sets: readonly SavedSet[]): number {
     return seedCaches(this.caches, sets, this.#resolved().filter(({ backend }) => this.#static.get(backend.name) === backend))
   }
-
-  /** Reclaim idle templated backends now (the sweeper does it every minute). */
-  reclaimIdle (): void { this.#templated.reclaimIdle() }
 
   #resolved (): ResolvedBackend[] {
     return [
