@@ -14,6 +14,7 @@ import { HealthTable } from '../health/instance-health.js'
 import { OutlierDetector } from '../health/outlier.js'
 import type { Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
+import type { ForwardedOutcomes } from './forwarded-outcomes.js'
 
 /** How one attempt on an instance ended (Envoy: local-origin failures vs upstream status). */
 export type Outcome = 'success' | 'connect-failure' | 'timeout' | 'reset' | 'status-5xx'
@@ -31,7 +32,7 @@ export type BackendParts = {
    * Passive outcomes go here instead of being judged locally: a cluster worker
    * sends them to the primary, which decides ejections once for every worker.
    */
-  readonly forwardReport?: (key: string, outcome: Outcome) => void
+  readonly forwardOutcomes?: ForwardedOutcomes
   /** Run active health checks in this process (default true; workers leave them to the primary). */
   readonly runsChecks?: boolean
   readonly clock: Clock
@@ -101,7 +102,7 @@ export class Backend {
   readonly health: HealthTable
   /** The failover chain after this backend (Consul prepared-query failover): empty for most. */
   readonly failover: readonly Backend[]
-  readonly #forwardReport: ((key: string, outcome: Outcome) => void) | undefined
+  readonly #forwarded: ForwardedOutcomes | undefined
   readonly #alternatives: () => readonly Backend[]
   readonly #checker: ActiveChecker | undefined
   readonly #policy: BalancePolicy
@@ -128,7 +129,7 @@ export class Backend {
     this.options = options
     // The backend wires its own discovery and checks: it owns what they change.
     this.watcher = parts.discovery((snapshot, previous) => { this.#onDiscoveryChange(snapshot, previous) })
-    this.#forwardReport = parts.forwardReport
+    this.#forwarded = parts.forwardOutcomes
     this.#policy = createPolicy(options.balance, parts.random)
     this.#outlier = new OutlierDetector(options.outlier)
     this.#clock = parts.clock
@@ -214,6 +215,7 @@ export class Backend {
     }
     if (added.length > 0 || removed.length > 0) this.#events.setChanged?.(this.metricLabel, added, removed)
     this.health.purge((key) => snapshot.set.has(key))
+    this.#forwarded?.retain((key) => snapshot.set.has(key))
     this.#events.discoveryChanged?.(this)
   }
 
@@ -288,18 +290,8 @@ export class Backend {
 
   /** Passive health: connect failures, timeouts, resets and 5xx count against an instance. */
   report (instance: Instance, outcome: Outcome): void {
-    const forward = this.#forwardReport
-    if (forward !== undefined) {
-      // A worker: the primary counts and decides. A success matters only when it ends a run
-      // of failures, so the hot path sends nothing while an instance is fine.
-      const record = this.health.get(instance.key)
-      if (outcome === 'success') {
-        if (record.consecutiveFailures === 0) return
-        record.consecutiveFailures = 0
-      } else {
-        record.consecutiveFailures++
-      }
-      forward(instance.key, outcome)
+    if (this.#forwarded !== undefined) {
+      this.#forwarded.report(instance.key, outcome)
       return
     }
     const record = this.health.get(instance.key)

@@ -13,6 +13,7 @@ import { ResolverCaches } from './resolver-caches.js'
 import { ENV, TemplatedBackends, type TemplateRefusal } from './templated-backends.js'
 import { savedSetsOf, seedCaches, type ResolvedBackend } from './saved-sets.js'
 import { Split } from './split.js'
+import { ForwardedOutcomes } from './forwarded-outcomes.js'
 
 export type RegistryDeps = {
   readonly clock: Clock
@@ -227,7 +228,7 @@ export class BackendRegistry {
       options,
       // A templated backend the primary could not make (its bound reached) is forgotten here too: the next request asks again.
       discovery: remote === undefined ? local : (onChange) => remote.discovery(name, lookup, onChange, templated === undefined ? undefined : { ...templated, onRefused: () => { this.#templated.forget(name) } }),
-      forwardReport: remote === undefined ? undefined : (key, outcome) => { remote.report(name, key, outcome) },
+      forwardOutcomes: remote === undefined ? undefined : new ForwardedOutcomes((key, outcome) => { remote.report(name, key, outcome) }),
       runsChecks: remote === undefined,
       clock: this.#deps.clock,
       random: this.#deps.random,
