@@ -47,12 +47,7 @@ export class WorkerGateway {
   async prepare (config: GatewayConfig, generation: number): Promise<PendingGeneration> {
     const candidate = await this.data.prepare(config)
     const state = this.#routingState(config, generation, this.#state.registry)
-    try {
-      await state.registry.start()
-    } catch (error) {
-      state.registry.stop()
-      throw error
-    }
+    await state.registry.startBeside()
     return { generation, state, candidate }
   }
 

@@ -149,12 +149,7 @@ export class ControlPlane {
     // New certificates are read first: a broken or mismatched file refuses the reload, the old ones keep serving.
     const certificates = this.#certificates === undefined || next.tls === undefined ? undefined : await CertificateStore.load(next.tls, this.#deps.clock.wallNow())
     const state = this.#routingState(next, generation, caches, this.#state.registry)
-    try {
-      await state.registry.start()
-    } catch (error) {
-      state.registry.stop()
-      throw error
-    }
+    await state.registry.startBeside()
     return { state, caches, certificates }
   }
 

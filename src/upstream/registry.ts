@@ -107,6 +107,16 @@ export class BackendRegistry {
     this.#templated.start()
   }
 
+  /** Start beside a running registry (a reload's candidate): stopped again if its start fails. */
+  async startBeside (): Promise<void> {
+    try {
+      await this.start()
+    } catch (error) {
+      this.stop()
+      throw error
+    }
+  }
+
   stop (): void {
     for (const backend of this.#static.values()) backend.stop()
     this.#templated.stop()
