@@ -132,9 +132,12 @@ function headerRecord (headers: Headers): Record<string, string | string[] | und
  */
 function replayableSource (body: Dispatcher.DispatchOptions['body']): Dispatcher.DispatchOptions['body'] | Readable {
   if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array || body instanceof Readable) return body
-  const iterable = body as unknown as Partial<AsyncIterable<Uint8Array> & Iterable<Uint8Array>>
-  if (typeof iterable[Symbol.asyncIterator] === 'function' || typeof iterable[Symbol.iterator] === 'function') {
-    return Readable.from(iterable as AsyncIterable<Uint8Array>, { objectMode: false })
-  }
+  if (isIterable(body)) return Readable.from(body, { objectMode: false })
   return body
+}
+
+/** undici takes (async) iterables of bytes as bodies, though its DispatchOptions type does not say so. */
+function isIterable (body: unknown): body is AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
+  if (typeof body !== 'object' || body === null) return false
+  return (Symbol.asyncIterator in body && typeof body[Symbol.asyncIterator] === 'function') || (Symbol.iterator in body && typeof body[Symbol.iterator] === 'function')
 }

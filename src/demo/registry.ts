@@ -58,11 +58,11 @@ export class DemoRegistry {
     if (question.type === Packet.TYPE.SRV && instances.length > 0) {
       for (const instance of instances) {
         const target = `${instance.node}.node.demo`
-        response.answers.push({ name, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 0, priority: 1, weight: 1, port: instance.port, target } as never)
-        response.additionals.push({ name: target, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 0, address: instance.address } as never)
+        response.answers.push(new Packet.Resource({ name, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 0, priority: 1, weight: 1, port: instance.port, target }))
+        response.additionals.push(new Packet.Resource({ name: target, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 0, address: instance.address }))
       }
     } else if (question.type === Packet.TYPE.A && node !== undefined) {
-      response.answers.push({ name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 0, address: node.address } as never)
+      response.answers.push(new Packet.Resource({ name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 0, address: node.address }))
     } else if (instances.length === 0 && node === undefined) {
       response.header.rcode = Packet.RCODE.NXDOMAIN
     }

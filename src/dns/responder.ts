@@ -53,7 +53,7 @@ const MAX_UDP_LIMIT = 4096
 const TYPE = Packet.TYPE
 const TYPE_NAMES = new Map<number, string>([[TYPE.A, 'A'], [TYPE.AAAA, 'AAAA'], [TYPE.SRV, 'SRV'], [TYPE.SOA, 'SOA'], [TYPE.NS, 'NS'], [TYPE.TXT, 'TXT'], [TYPE.MX, 'MX'], [TYPE.ANY, 'ANY'], [64, 'SVCB'], [65, 'HTTPS']])
 type DecodedPacket = InstanceType<typeof Packet>
-type Record = DecodedPacket['answers'][number]
+type Record = InstanceType<typeof Packet.Resource>
 
 /** The name of an address (for SRV targets): `10-0-0-7.addr.ZONE`, `fd00--7.addr.ZONE`. */
 export function addressName (address: string, zone: string): string {
@@ -274,13 +274,11 @@ class Answer {
     const zone = this.#view.zone
     const srvName = `_${label}._tcp.${zone}`
     const owner = this.#name === `${label}.${zone}` ? this.#name : srvName
-    const answers = instances.map((instance) => ({
-      name: owner, type: TYPE.SRV, class: Packet.CLASS.IN, ttl, priority: instance.priority, weight: instance.weight, port: instance.port, target: addressName(instance.address, zone)
-    }) as unknown as Record)
+    const answers = instances.map((instance) => srvRecord(owner, ttl, instance, addressName(instance.address, zone)))
     const targets = [...new Set(instances.map((instance) => instance.address))]
     const opt = this.#response.additionals
     // At most (names uncompressed): each SRV 2 + 10 + 6 + its target's name; each address 2 + 10 + 4 or 16.
-    const srvSizes = answers.map((record) => 18 + wireLength(String((record as { target?: string }).target)))
+    const srvSizes = answers.map((record) => 18 + wireLength(record.target ?? ''))
     const additionalsSize = targets.reduce((sum, address) => sum + wireLength(addressName(address, zone)) + 10 + (address.includes(':') ? 16 : 4), 0)
     const base = this.#baseSize()
     this.#response.answers = answers
@@ -306,7 +304,7 @@ class Answer {
   #soa (): Record {
     const zone = this.#view.zone
     const ttl = this.#view.ttlSeconds
-    return { name: zone, type: TYPE.SOA, class: Packet.CLASS.IN, ttl, primary: `ns.${zone}`, admin: `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expiration: 86400, minimum: ttl } as unknown as Record
+    return new Packet.Resource({ name: zone, type: TYPE.SOA, class: Packet.CLASS.IN, ttl, primary: `ns.${zone}`, admin: `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expiration: 86400, minimum: ttl })
   }
 
   #done (name: string, isStale: boolean, rcode: FaceOutcome['rcode'] = 'noerror', isTruncated = false): FaceOutcome {
@@ -323,8 +321,13 @@ function encode (packet: DecodedPacket): Buffer {
   return packet.toBuffer() as Buffer
 }
 
+// dns2's Resource constructor gives a record its type (and its toBuffer) from fields alone: no cast of a literal.
 function addressRecord (name: string, address: string, ttl: number): Record {
-  return { name, type: address.includes(':') ? TYPE.AAAA : TYPE.A, class: Packet.CLASS.IN, ttl, address } as unknown as Record
+  return new Packet.Resource({ name, type: address.includes(':') ? TYPE.AAAA : TYPE.A, class: Packet.CLASS.IN, ttl, address })
+}
+
+function srvRecord (name: string, ttl: number, instance: FaceInstance, target: string): Record {
+  return new Packet.Resource({ name, type: TYPE.SRV, class: Packet.CLASS.IN, ttl, priority: instance.priority, weight: instance.weight, port: instance.port, target })
 }
 
 /** Distinct addresses of one family, each weighted by the SRV weights of its instances (at least 1). */

@@ -1,8 +1,11 @@
 import { hash32 } from '../balance/hash.js'
+import { SmoothWeighted } from '../balance/smooth-weighted.js'
 import type { HashKey, SplitConfig } from '../config/types.js'
 import type { Backend } from './backend.js'
 
 export type SplitMember = { readonly backend: Backend, readonly weight: number }
+
+const memberIndex = (_member: SplitMember, index: number): number => index
 
 /**
  * A backend made of backends (Consul's service-splitter): each request goes
@@ -20,15 +23,14 @@ export class Split {
   readonly metricLabel: string
   readonly stickyOn: HashKey | undefined
   readonly members: readonly SplitMember[]
-  /** Smooth weighted round-robin state, one per member. */
-  readonly #current: Float64Array
+  /** Smooth weighted round-robin state, keyed by member index. */
+  readonly #rotation = new SmoothWeighted<number>()
 
   constructor (config: SplitConfig, backendOf: (name: string) => Backend, metricLabel = config.name) {
     this.name = config.name
     this.metricLabel = metricLabel
     this.stickyOn = config.stickyOn
     this.members = config.members.map(({ backend, weight }) => ({ backend: backendOf(backend), weight }))
-    this.#current = new Float64Array(this.members.length)
   }
 
   /** Its members, by index, are these backends (a templated split's members are remade when reclaimed). */
@@ -56,19 +58,8 @@ export class Split {
   }
 
   #rotate (tried: ReadonlySet<string> | undefined): Backend | undefined {
-    let total = 0
-    let best = -1
-    for (let index = 0; index < this.members.length; index++) {
-      const { backend, weight } = this.members[index] as SplitMember
-      if (weight === 0 || !Split.#isOpen(backend, tried)) continue
-      const current = (this.#current[index] as number) + weight
-      this.#current[index] = current
-      total += weight
-      if (best < 0 || current > (this.#current[best] as number)) best = index
-    }
-    if (best < 0) return undefined
-    this.#current[best] = (this.#current[best] as number) - total
-    return (this.members[best] as SplitMember).backend
+    const weightOf = (member: SplitMember): number => member.weight === 0 || !Split.#isOpen(member.backend, tried) ? 0 : member.weight
+    return this.#rotation.pick(this.members, memberIndex, weightOf)?.backend
   }
 
   #rendezvous (key: string, tried: ReadonlySet<string> | undefined): Backend | undefined {

@@ -35,8 +35,6 @@ export class CidrSet {
     })
   }
 
-  get isEmpty (): boolean { return this.blocks.length === 0 }
-
   /** The first block holding `address`, or undefined (also for text that is not an IP address). */
   find (address: string): Cidr | undefined {
     if (!this.matches(address)) return undefined

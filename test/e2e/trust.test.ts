@@ -254,7 +254,7 @@ frontends: [ { name: many, match: { host: many.example.com }, backend: many } ]
   assert.ok(addressQueries <= 20, `${addressQueries} address queries for 20 targets over ${srvQueries} refreshes`)
 })
 
-test('7. edge parsing: header count, every method, CONNECT, OPTIONS *, POST upgrades, Host ports, rejections logged, no userinfo in logs', async (t) => {
+test('6. edge parsing: header count, every method, CONNECT, OPTIONS *, POST upgrades, Host ports, rejections logged, no userinfo in logs', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstream = await Upstream.start(t, 'edge')
   dns.setService('_edge.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
@@ -354,7 +354,7 @@ frontends: [ { name: edge, match: { host: www.example.com }, backend: edge }, { 
   assert.ok(upstream.requests > before)
 })
 
-test('8. forwarding headers: replaced from untrusted peers, extended from trustedProxies, client IP from the chain', async (t) => {
+test('7. forwarding headers: replaced from untrusted peers, extended from trustedProxies, client IP from the chain', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstream = await Upstream.start(t, 'xff')
   dns.setService('_xff.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
@@ -372,7 +372,7 @@ frontends: [ { name: xff, match: { host: xff.example.com }, backend: xff } ]
   assert.equal(line.clientIp, '203.0.113.50')
 })
 
-test('8b. client-address headers other proxies set (True-Client-IP, X-Client-IP, X-Original-Forwarded-For, CF-Connecting-IP): dropped from untrusted peers, passed from trustedProxies', async (t) => {
+test('7b. client-address headers other proxies set (True-Client-IP, X-Client-IP, X-Original-Forwarded-For, CF-Connecting-IP): dropped from untrusted peers, passed from trustedProxies', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstream = await Upstream.start(t, 'echo')
   dns.setService('_echo.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
@@ -398,7 +398,7 @@ frontends: [ { name: echo, match: { host: echo.example.com }, backend: echo } ]
   for (const [name, value] of Object.entries(posing)) assert.equal(fromTrusted[name], value, `${name} from a trusted proxy passes`)
 })
 
-test('9. admin listener: no cross-origin or foreign-Host reload, 404 without echoing the URL', async (t) => {
+test('8. admin listener: no cross-origin or foreign-Host reload, 404 without echoing the URL', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const gateway = await SpawnedGateway.start(t, base(dns))
   const reloadUrl = `${gateway.adminUrl}/admin/reload`
@@ -421,7 +421,7 @@ test('9. admin listener: no cross-origin or foreign-Host reload, 404 without ech
   assert.equal((await send(`${guarded.adminUrl}/admin/reload`, { method: 'POST', headers: { ...bearer, origin: 'http://evil.example' } })).status, 403)
 })
 
-test('9b. admin reads (state, metrics, dashboard) answer only a Host naming the listener (DNS rebinding); probes answer any Host; admin.allowedHosts adds names; a token governs when set', async (t) => {
+test('8b. admin reads (state, metrics, dashboard) answer only a Host naming the listener (DNS rebinding); probes answer any Host; admin.allowedHosts adds names; a token governs when set', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const [open, guarded] = await Promise.all([
     SpawnedGateway.start(t, base(dns, 'admin: { allowedHosts: [srvgate-admin.monitoring.svc] }'), { workers: 1 }),
@@ -455,7 +455,7 @@ test('9b. admin reads (state, metrics, dashboard) answer only a Host naming the 
   assert.equal((await send(`${guarded.adminUrl}/healthz`, { host: guardedHost })).status, 200)
 })
 
-test('13. the access log: one line per request, 503 included, with client, agent, bytes and upstream facts; ISO time and level names', async (t) => {
+test('9. the access log: one line per request, 503 included, with client, agent, bytes and upstream facts; ISO time and level names', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstream = await Upstream.start(t, 'logged')
   dns.setService('_logged.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
@@ -517,7 +517,7 @@ frontends: [ { name: slow, match: { host: slow.example.com }, backend: slow } ]
   assert.equal(hungUp.process.exitCode, null)
 })
 
-test('10. the restart notice compares with the listeners that run, reload after reload; --watch follows a ConfigMap symlink swap', async (t) => {
+test('11. the restart notice compares with the listeners that run, reload after reload; --watch follows a ConfigMap symlink swap', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, renameSync, readFileSync } = await import('node:fs')
   const { join } = await import('node:path')
@@ -551,7 +551,7 @@ test('10. the restart notice compares with the listeners that run, reload after 
   assert.equal((await send(`${gateway.url}/`, { host: 'nowhere.example' })).status, 404, 'still serving on the first port')
 })
 
-test('11. nameservers given as host names are resolved at load, by run, check and resolve alike; a bad name is a configuration error (exit 1)', async (t) => {
+test('12. nameservers given as host names are resolved at load, by run, check and resolve alike; a bad name is a configuration error (exit 1)', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   dns.setService('_named.service.consul', [{ address: '10.0.0.7', port: 8080 }])
   const { mkdtempSync, writeFileSync } = await import('node:fs')
@@ -577,7 +577,7 @@ test('11. nameservers given as host names are resolved at load, by run, check an
   assert.equal(viaServer.code, 0, viaServer.stderr)
 })
 
-test('12. the cache-read counter counts what discovery sees: no misses while nothing changes', async (t) => {
+test('13. the cache-read counter counts what discovery sees: no misses while nothing changes', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   dns.setService('_idle.service.consul', [{ address: '127.0.0.1', port: 9 }])
   const gateway = await SpawnedGateway.start(t, base(dns, `
@@ -592,7 +592,7 @@ frontends: [ { name: idle, match: { host: idle.example.com }, backend: idle } ]
   assert.ok(await reads('hit') > hitBefore, 'the watcher\'s reads are hits')
 })
 
-test('13. accessLog.format common: one Apache combined line per request, for people who grep', async (t) => {
+test('14. accessLog.format common: one Apache combined line per request, for people who grep', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const upstream = await Upstream.start(t, 'common')
   dns.setService('_common.service.consul', [{ address: '127.0.0.1', port: upstream.port }])

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Packet } from 'dns2'
-import { AnswerCache, respond, type FaceInstance, type FaceView } from '../../../src/dns/responder.js'
+import { AnswerCache, respond, STALE_TTL_SECONDS, type FaceInstance, type FaceView } from '../../../src/dns/responder.js'
 import { SeededRandom } from '../../../src/util/random.js'
 
 const ZONE = 'srvgate.internal'
@@ -58,4 +58,141 @@ test('responder: an SRV answer is encoded once per version and reused with each 
   assert.deepEqual((again.bytes as Buffer).subarray(2), (first.bytes as Buffer).subarray(2), 'the same answer otherwise')
   const moved = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 3), 'udp', viewOf([instance('10.0.0.2', 9090)], 'v2'), new SeededRandom(1), cache)
   assert.deepEqual(answerOf(moved.bytes).answers.map((record) => (record as { port?: number }).port), [9090], 'a new version is answered anew')
+})
+
+/** A query's header with the question's bytes (or none) after it: a message dns2 would not write. */
+function rawQuery (id: number, flags: number, counts: readonly [number, number, number, number], body: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(12)
+  header.writeUInt16BE(id, 0)
+  header.writeUInt16BE(flags, 2)
+  counts.forEach((count, index) => { header.writeUInt16BE(count, 4 + index * 2) })
+  return Buffer.concat([header, body])
+}
+
+const staleView = (instances: readonly FaceInstance[]): FaceView => ({
+  zone: ZONE, ttlSeconds: 5, target: (label) => label === 'web' ? { kind: 'instances', instances, preferred: instances, isStale: true, version: instances } : undefined, isKnownAddress: () => false
+})
+
+test('responder: nothing is answered to a message too short for a header, or to a response', () => {
+  const random = new SeededRandom(1)
+  const short = respond(Buffer.from([0, 1, 1, 0, 0, 1]), 'udp', viewOf([]), random)
+  assert.deepEqual([short.bytes, short.rcode], [undefined, 'dropped'])
+  const response = query(`web.${ZONE}`, Packet.TYPE.A, 9)
+  response[2] = (response[2] as number) | 0x80
+  const echoed = respond(response, 'udp', viewOf([instance('10.0.0.1')]), random)
+  assert.deepEqual([echoed.bytes, echoed.rcode], [undefined, 'dropped'], 'answering a response makes loops')
+})
+
+test('responder: FORMERR, header only with the ID, opcode and RD echoed, for a question or record that cannot be read, two questions, an answer in a query or two OPTs', () => {
+  const random = new SeededRandom(1)
+  const view = viewOf([instance('10.0.0.1')])
+  const cut = rawQuery(41, 0x0100, [1, 0, 0, 0], Buffer.from([3, 0x77, 0x65]))
+  const two = query(`web.${ZONE}`, Packet.TYPE.A, 42)
+  two.writeUInt16BE(2, 4)
+  const twice = Buffer.concat([two, query(`web.${ZONE}`, Packet.TYPE.A).subarray(12)])
+  const withAnswer = Buffer.from(query(`web.${ZONE}`, Packet.TYPE.A, 43))
+  withAnswer.writeUInt16BE(1, 6)
+  const withAnswerRecord = Buffer.concat([withAnswer, Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 0, 0, 1])])
+  const twoOpts = (() => {
+    const packet = Packet.parse(query(`web.${ZONE}`, Packet.TYPE.A, 44, 1232))
+    const opt = Packet.Resource.EDNS([], { udpPayloadSize: 1232 })
+    opt.name = ''
+    packet.additionals.push(opt)
+    return packet.toBuffer() as Buffer
+  })()
+  // A readable question, then an additional record cut short.
+  const brokenAdditional = Buffer.from(query(`web.${ZONE}`, Packet.TYPE.A, 45))
+  brokenAdditional.writeUInt16BE(1, 10)
+  const withBrokenAdditional = Buffer.concat([brokenAdditional, Buffer.from([0, 0, 41, 2])])
+  for (const [bytes, id] of [[cut, 41], [twice, 42], [withAnswerRecord, 43], [twoOpts, 44], [withBrokenAdditional, 45]] as const) {
+    const outcome = respond(bytes, 'udp', view, random)
+    assert.equal(outcome.rcode, 'formerr', `query ${id}`)
+    const answer = outcome.bytes as Buffer
+    assert.equal(answer.length, 12, `query ${id}: the header alone`)
+    assert.equal(answer.readUInt16BE(0), id)
+    assert.equal((answer[2] as number) >> 7, 1, 'QR')
+    assert.equal((answer[2] as number) & 0x01, 1, 'RD echoed')
+    assert.equal((answer[3] as number) & 0x0f, Packet.RCODE.FORMERR)
+    assert.equal(answer.readUInt16BE(4), 0, 'no question echoed')
+  }
+})
+
+test('responder: NOTIMP for an opcode other than QUERY, with the question echoed', () => {
+  const notify = query(`web.${ZONE}`, Packet.TYPE.SOA, 51)
+  notify[2] = ((notify[2] as number) & 0x87) | (4 << 3)
+  const outcome = respond(notify, 'udp', viewOf([instance('10.0.0.1')]), new SeededRandom(1))
+  assert.equal(outcome.rcode, 'notimp')
+  const answer = answerOf(outcome.bytes)
+  assert.deepEqual([answer.header.id, answer.header.qr, answer.header.rcode, answer.answers.length], [51, 1, Packet.RCODE.NOTIMP, 0])
+  assert.equal(answer.questions[0]?.name, `web.${ZONE}`)
+})
+
+test('responder: REFUSED for a name outside the zone and for a class other than IN or ANY; ANY is answered as IN', () => {
+  const random = new SeededRandom(1)
+  const view = viewOf([instance('10.0.0.1')])
+  const outside = respond(query('web.example.com', Packet.TYPE.A, 61), 'udp', view, random)
+  assert.deepEqual([outside.rcode, outside.name, answerOf(outside.bytes).header.rcode], ['refused', '(outside)', Packet.RCODE.REFUSED])
+  // A name that merely ends like the zone is outside it.
+  assert.equal(respond(query(`web.not${ZONE}`, Packet.TYPE.A, 62), 'udp', view, random).rcode, 'refused')
+  const chaos = new Packet()
+  chaos.header.id = 63
+  chaos.questions.push(new Packet.Question(`web.${ZONE}`, Packet.TYPE.A, Packet.CLASS.CH))
+  const outcome = respond(chaos.toBuffer() as Buffer, 'udp', view, random)
+  assert.deepEqual([outcome.rcode, answerOf(outcome.bytes).header.rcode, answerOf(outcome.bytes).answers.length], ['refused', Packet.RCODE.REFUSED, 0])
+  const any = new Packet()
+  any.questions.push(new Packet.Question(`web.${ZONE}`, Packet.TYPE.A, Packet.CLASS.ANY))
+  assert.equal(respond(any.toBuffer() as Buffer, 'udp', view, random).rcode, 'noerror')
+})
+
+test('responder: NXDOMAIN with the zone\'s SOA for a label not configured, a deeper name, and an address no name answers with', () => {
+  const random = new SeededRandom(1)
+  const view: FaceView = { ...viewOf([instance('10.0.0.7')]), isKnownAddress: (address) => address === '10.0.0.7' }
+  for (const name of [`nope.${ZONE}`, `a.b.web.${ZONE}`, `_nope._tcp.${ZONE}`, `10-0-0-8.addr.${ZONE}`, `not-an-address.addr.${ZONE}`]) {
+    const outcome = respond(query(name, Packet.TYPE.A, 71), 'udp', view, random)
+    assert.deepEqual([outcome.rcode, outcome.name], ['nxdomain', '(unknown)'], name)
+    const answer = answerOf(outcome.bytes)
+    assert.equal(answer.header.rcode, Packet.RCODE.NXDOMAIN, name)
+    assert.equal(answer.header.aa, 1)
+    assert.deepEqual(answer.authorities.map((record) => [record.type, record.name, record.ttl]), [[Packet.TYPE.SOA, ZONE, 5]], `${name}: SOA for negative caching`)
+  }
+  const known = respond(query(`10-0-0-7.addr.${ZONE}`, Packet.TYPE.A, 72), 'udp', view, random)
+  assert.deepEqual([known.rcode, answerOf(known.bytes).answers.map((record) => record.address)], ['noerror', ['10.0.0.7']])
+  // A configured name with nothing for this type is NOERROR, never NXDOMAIN (it will come back).
+  const empty = respond(query(`web.${ZONE}`, Packet.TYPE.TXT, 73), 'udp', view, random)
+  assert.deepEqual([empty.rcode, answerOf(empty.bytes).answers.length, answerOf(empty.bytes).authorities[0]?.type], ['noerror', 0, Packet.TYPE.SOA])
+})
+
+test('responder: an SRV answer that does not fit 512 bytes is cut whole records at a time with TC set and no additionals; over TCP it is whole', () => {
+  const many = Array.from({ length: 40 }, (_, index) => instance(`10.2.0.${index}`, 8000 + index))
+  const random = new SeededRandom(1)
+  const udp = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 81), 'udp', viewOf(many), random)
+  assert.equal(udp.isTruncated, true)
+  const bytes = udp.bytes as Buffer
+  assert.ok(bytes.length <= 512, `${bytes.length} bytes`)
+  const cut = answerOf(bytes)
+  assert.equal(cut.header.tc, 1)
+  assert.ok(cut.answers.length > 0 && cut.answers.length < many.length, `${cut.answers.length} of ${many.length} SRV records`)
+  assert.deepEqual(cut.answers.map((record) => record.port), many.slice(0, cut.answers.length).map((one) => one.port), 'the first ones, whole')
+  assert.equal(cut.additionals.length, 0)
+  const larger = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 82, 4096), 'udp', viewOf(many), random)
+  assert.equal(larger.isTruncated, false, 'EDNS0 4096: it fits')
+  const tcp = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 83), 'tcp', viewOf(many), random)
+  const whole = answerOf(tcp.bytes)
+  assert.deepEqual([tcp.isTruncated, whole.header.tc, whole.answers.length, whole.additionals.length], [false, 0, 40, 40])
+  const few = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 84), 'udp', viewOf(many.slice(0, 3)), random)
+  assert.deepEqual([few.isTruncated, answerOf(few.bytes).header.tc, answerOf(few.bytes).additionals.length], [false, 0, 3])
+})
+
+test('responder: answers from stale data carry the stale TTL (RFC 8767), in A and SRV answers alike; fresh ones the configured TTL', () => {
+  const instances = [instance('10.0.0.1', 8080)]
+  const random = new SeededRandom(1)
+  const a = respond(query(`web.${ZONE}`, Packet.TYPE.A), 'udp', staleView(instances), random)
+  assert.equal(a.isStale, true)
+  assert.deepEqual(answerOf(a.bytes).answers.map((record) => record.ttl), [STALE_TTL_SECONDS])
+  const srv = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV), 'udp', staleView(instances), random)
+  assert.equal(srv.isStale, true)
+  const answer = answerOf(srv.bytes)
+  assert.deepEqual([...answer.answers, ...answer.additionals].map((record) => record.ttl), [STALE_TTL_SECONDS, STALE_TTL_SECONDS])
+  const fresh = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV), 'udp', viewOf(instances), random)
+  assert.deepEqual([fresh.isStale, answerOf(fresh.bytes).answers[0]?.ttl], [false, 5])
 })
