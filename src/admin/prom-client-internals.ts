@@ -10,10 +10,12 @@ import { LibraryShapeError } from '../errors.js'
  *
  * Why: prom-client's public `observe`, even through a bound child, validates
  * the labels, builds their key string and looks it up on every call. The two
- * per-request histograms observed that way cost 2.1-2.3 µs a request more
- * than a tally in a tight loop (best of 7, 2026-12-03) and 4.2 µs a request
- * in the pinned proxy benchmark (57.5 → 53.3 µs, docs/BENCHMARKS.md,
- * 2026-11-30): over the 2 µs a private field must save to stay.
+ * per-request histograms observed that way cost more than through the tally
+ * (2026-12-03, a 2-core box under load 10-26, 8 runs each, best of 7
+ * within a run): 1.7-5.7 µs a request more in a tight loop (median 4.0), and
+ * 3.0-13.4 µs (median 5) among a simulated request's allocations; 4.2 µs a
+ * request in the pinned proxy benchmark (57.5 → 53.3 µs, docs/BENCHMARKS.md,
+ * 2026-11-30). Over the 2 µs a private field must save to stay.
  *
  * Every read is checked: a field that is gone or of another shape throws
  * LibraryShapeError instead of counting into nothing, and
