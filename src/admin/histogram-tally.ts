@@ -1,5 +1,5 @@
 import type { Histogram } from 'prom-client'
-import { histogramUpperBounds, seriesStore, storedSeries, type StoredSeries } from './prom-client-internals.js'
+import { addToSeries, histogramUpperBounds, seriesStore, storedSeries, type StoredSeries } from './prom-client-internals.js'
 
 /**
  * Observations of one labelled series of a prom-client Histogram, counted
@@ -46,16 +46,8 @@ export class HistogramTally<Label extends string> {
   /** Add what was observed since the last flush to prom-client's series. */
   flush (): void {
     if (this.#count === 0) return
-    const series = this.#seriesNow()
-    const bounds = this.#bounds
-    for (let index = 0; index < bounds.length; index++) {
-      const count = this.#counts[index] as number
-      if (count === 0) continue
-      series.bucketValues[bounds[index] as number] = (series.bucketValues[bounds[index] as number] ?? 0) + count
-      this.#counts[index] = 0
-    }
-    series.sum += this.#sum
-    series.count += this.#count
+    addToSeries(this.#seriesNow(), this.#bounds, this.#counts, this.#sum, this.#count)
+    this.#counts.fill(0)
     this.#sum = 0
     this.#count = 0
   }

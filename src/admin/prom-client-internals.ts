@@ -8,6 +8,9 @@ import { LibraryShapeError } from '../errors.js'
  * (histogram-tally.ts) comes here, and only when the registry is read, never
  * per request.
  *
+ * (HistogramTally keeps its counts; reads and additions to prom-client's
+ * series happen here.)
+ *
  * Why: prom-client's public `observe`, even through a bound child, validates
  * the labels, builds their key string and looks it up on every call. The two
  * per-request histograms observed that way cost more than through the tally
@@ -55,6 +58,18 @@ export function storedSeries (histogram: Histogram<string>, labels: Partial<Reco
   const made = findSeries(seriesStore(histogram), labels, bounds)
   if (made === undefined) throw new LibraryShapeError(LIBRARY, `Histogram#hashMap keeps no series for ${JSON.stringify(labels)} after zero()`)
   return made
+}
+
+/** Adds counts per bucket (not cumulative, one per upper bound in order), a sum and a count to a series. */
+export function addToSeries (series: StoredSeries, bounds: readonly number[], counts: ArrayLike<number>, sum: number, count: number): void {
+  for (let index = 0; index < bounds.length; index++) {
+    const added = counts[index] as number
+    if (added === 0) continue
+    const bound = bounds[index] as number
+    series.bucketValues[bound] = (series.bucketValues[bound] ?? 0) + added
+  }
+  series.sum += sum
+  series.count += count
 }
 
 function findSeries (store: object, labels: object, bounds: readonly number[]): StoredSeries | undefined {

@@ -5,8 +5,10 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { Histogram, Registry } from 'prom-client'
-import { histogramUpperBounds, seriesStore, storedSeries } from '../../../src/admin/prom-client-internals.js'
+import { addToSeries, histogramUpperBounds, seriesStore, storedSeries } from '../../../src/admin/prom-client-internals.js'
 import { ErrorCode, LibraryShapeError } from '../../../src/errors.js'
 
 const BUCKETS = [0.001, 0.01, 0.1, 1]
@@ -33,14 +35,12 @@ test('hashMap: the series prom-client\'s public observe() writes, per bucket (no
   assert.equal(web.count, 3)
   assert.equal(web.sum, 3.5078125)
   assert.equal(storedSeries(latency, { backend: 'api', outcome: 'success' }).bucketValues[0.001], 1)
-  // (Sums of powers of two: exact in floating point.) Counted into the stored series, read by prom-client's public get(): cumulative buckets, +Inf, sum, count.
-  web.bucketValues[0.001] = (web.bucketValues[0.001] as number) + 2
-  web.sum += 0.0009765625
-  web.count += 2
+  // (Sums of powers of two: exact in floating point.) Added to the stored series, read by prom-client's public get(): cumulative buckets, +Inf, sum, count.
+  addToSeries(web, BUCKETS, [2, 1, 0, 0], 0.015625, 3)
   const values = (await latency.get()).values.filter((value) => (value.labels as Record<string, unknown>).backend === 'web')
   assert.deepEqual(values.map((value) => [value.metricName, (value.labels as Record<string, unknown>).le, value.value]), [
-    ['latency_seconds_bucket', 0.001, 2], ['latency_seconds_bucket', 0.01, 3], ['latency_seconds_bucket', 0.1, 3], ['latency_seconds_bucket', 1, 4],
-    ['latency_seconds_bucket', '+Inf', 5], ['latency_seconds_sum', undefined, 3.5087890625], ['latency_seconds_count', undefined, 5]
+    ['latency_seconds_bucket', 0.001, 2], ['latency_seconds_bucket', 0.01, 4], ['latency_seconds_bucket', 0.1, 4], ['latency_seconds_bucket', 1, 5],
+    ['latency_seconds_bucket', '+Inf', 6], ['latency_seconds_sum', undefined, 3.5234375], ['latency_seconds_count', undefined, 6]
   ])
 })
 
@@ -74,4 +74,16 @@ test('another shape throws LibraryShapeError (SG_ERR_LIBRARY_SHAPE) instead of c
   const unbounded = histogram().histogram
   Reflect.set(unbounded, 'upperBounds', undefined)
   assert.throws(() => histogramUpperBounds(unbounded), LibraryShapeError)
+})
+
+function sourceFiles (dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : []
+  })
+}
+
+test('no other module of src/ names prom-client\'s private fields: they have one door', () => {
+  const readers = sourceFiles('src').filter((file) => /\b(hashMap|upperBounds|bucketValues)\b/.test(readFileSync(file, 'utf8')))
+  assert.deepEqual(readers, [join('src', 'admin', 'prom-client-internals.ts')])
 })

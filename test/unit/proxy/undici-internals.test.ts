@@ -6,7 +6,9 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { connect as netConnect, createServer, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { Client, buildConnector } from 'undici'
 import { tapUpstreamSocket, type SocketTap } from '../../../src/proxy/undici-internals.js'
 
@@ -105,4 +107,16 @@ test('read(0) (Node starting a read) leaves buffered bytes for undici, even whil
   assert.equal(socket.read(0), null)
   assert.equal(socket.readableLength, ANSWER.length, 'read(0) took nothing')
   assert.equal((socket.read() as Buffer).toString('latin1'), ANSWER)
+})
+
+function sourceFiles (dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : []
+  })
+}
+
+test('no other module of src/ patches a socket\'s methods: the patch has one door', () => {
+  const patchers = sourceFiles('src').filter((file) => /\.(read|write|end|destroy|emit|push)\s*=[^=]/.test(readFileSync(file, 'utf8')))
+  assert.deepEqual(patchers, [join('src', 'proxy', 'undici-internals.ts')])
 })
