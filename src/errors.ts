@@ -30,6 +30,7 @@ export const ErrorCode = {
   UPSTREAM_ERROR: 'SG_ERR_UPSTREAM_ERROR',
   CLI_USAGE: 'SG_ERR_CLI_USAGE',
   LISTEN_FAILED: 'SG_ERR_LISTEN_FAILED',
+  LIBRARY_SHAPE: 'SG_ERR_LIBRARY_SHAPE',
   CLIENT_CLOSED: 'SG_ERR_CLIENT_CLOSED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
@@ -96,6 +97,20 @@ export class ProxyError extends GatewayError {
 export class ClientClosedError extends GatewayError {
   override name = 'ClientClosedError' as const
   constructor () { super(ErrorCode.CLIENT_CLOSED, 'the srvgate client is closed: close() was called') }
+}
+
+/**
+ * A library's private field is not what srvgate's one module for that library
+ * reads (after an upgrade of the library). That module's unit test fails first.
+ */
+export class LibraryShapeError extends GatewayError {
+  override name = 'LibraryShapeError' as const
+  /** The package whose shape changed (`prom-client`). */
+  readonly library: string
+  constructor (library: string, message: string) {
+    super(ErrorCode.LIBRARY_SHAPE, `${library}: ${message}: its private storage changed shape`)
+    this.library = library
+  }
 }
 
 export class UsageError extends GatewayError {

@@ -1,8 +1,5 @@
 import type { Histogram } from 'prom-client'
-
-/** How prom-client 15 stores one labelled series of a Histogram (lib/histogram.js, createBaseValues). */
-type StoredSeries = { readonly labels: object, readonly bucketValues: Record<number, number>, sum: number, count: number }
-type HistogramStorage = { readonly hashMap: Record<string, StoredSeries>, readonly upperBounds: readonly number[] }
+import { addToSeries, histogramUpperBounds, seriesStore, storedSeries, type StoredSeries } from './prom-client-internals.js'
 
 /**
  * Observations of one labelled series of a prom-client Histogram, counted
@@ -10,12 +7,12 @@ type HistogramStorage = { readonly hashMap: Record<string, StoredSeries>, readon
  * is read (from its `collect` hook: /metrics, and each worker's
  * getMetricsAsJSON() for the cluster's aggregation). prom-client's
  * `observe` validates the labels, builds their key string, looks it up and
- * adds to a bucket keyed by a float on every call: measured at ~4 µs a
- * request for the two per-request histograms (docs/BENCHMARKS.md,
- * 2026-11-30). Here an observation is a bucket index and three additions;
- * the buckets, the exposition, the aggregation and the series stay
- * prom-client's, and test/unit/admin/histogram-tally.test.ts fails if its
- * storage changes shape.
+ * adds to a bucket keyed by a float on every call; here an observation is a
+ * bucket index and three additions (what that saves a request:
+ * prom-client-internals.ts). The buckets, the exposition, the aggregation
+ * and the series stay prom-client's; its private storage is reached only
+ * through prom-client-internals.ts, and test/unit/admin/histogram-tally.test.ts
+ * compares the result with prom-client's own `observe`.
  */
 export class HistogramTally<Label extends string> {
   readonly #histogram: Histogram<Label>
@@ -31,7 +28,7 @@ export class HistogramTally<Label extends string> {
   constructor (histogram: Histogram<Label>, labels: Partial<Record<Label, string>>) {
     this.#histogram = histogram
     this.#labels = labels
-    this.#bounds = storageOf(histogram).upperBounds
+    this.#bounds = histogramUpperBounds(histogram)
     this.#counts = new Float64Array(this.#bounds.length)
   }
 
@@ -49,47 +46,18 @@ export class HistogramTally<Label extends string> {
   /** Add what was observed since the last flush to prom-client's series. */
   flush (): void {
     if (this.#count === 0) return
-    const series = this.#seriesNow()
-    const bounds = this.#bounds
-    for (let index = 0; index < bounds.length; index++) {
-      const count = this.#counts[index] as number
-      if (count === 0) continue
-      series.bucketValues[bounds[index] as number] = (series.bucketValues[bounds[index] as number] ?? 0) + count
-      this.#counts[index] = 0
-    }
-    series.sum += this.#sum
-    series.count += this.#count
+    addToSeries(this.#seriesNow(), this.#bounds, this.#counts, this.#sum, this.#count)
+    this.#counts.fill(0)
     this.#sum = 0
     this.#count = 0
   }
 
-  /**
-   * prom-client's series for these labels: found once (by the labels object it
-   * keeps), made with zero() when it has none, found again after a reset().
-   */
+  /** prom-client's series for these labels: found once, found again after a reset() (which replaces its store). */
   #seriesNow (): StoredSeries {
-    const storage = storageOf(this.#histogram)
-    if (this.#series !== undefined && this.#seriesIn === storage.hashMap) return this.#series
-    let series = findSeries(storage, this.#labels)
-    if (series === undefined) {
-      this.#histogram.zero(this.#labels)
-      series = findSeries(storage, this.#labels)
-    }
-    if (series === undefined) throw new Error(`prom-client's Histogram keeps no series for ${JSON.stringify(this.#labels)}: its storage changed shape`)
-    this.#series = series
-    this.#seriesIn = storage.hashMap
-    return series
+    const store = seriesStore(this.#histogram)
+    if (this.#series !== undefined && this.#seriesIn === store) return this.#series
+    this.#series = storedSeries(this.#histogram, this.#labels)
+    this.#seriesIn = store
+    return this.#series
   }
-}
-
-function storageOf (histogram: Histogram<string>): HistogramStorage {
-  return histogram as unknown as HistogramStorage
-}
-
-function findSeries (storage: HistogramStorage, labels: object): StoredSeries | undefined {
-  const wanted = Object.entries(labels)
-  return Object.values(storage.hashMap).find((series) => {
-    const have = series.labels as Record<string, unknown>
-    return Object.keys(have).length === wanted.length && wanted.every(([name, value]) => have[name] === value)
-  })
 }

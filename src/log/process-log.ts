@@ -1,19 +1,34 @@
+import { hostname } from 'node:os'
 import pino from 'pino'
 import { isoNow, systemClock, type Clock } from '../util/clock.js'
 import { LineBatch } from '../util/line-batch.js'
 
 /**
  * pino's one home: the process's logger, its stdout destination, the lazy
- * per-request logger fastify is given, and the one private field srvgate
- * reads (the serialized base bindings).
+ * per-request logger fastify is given, and the base fields srvgate's own
+ * lines share with pino's. No private field of pino is read.
  */
 
 export type ProcessLogger = pino.Logger
 export type LoggerOptions = { readonly level?: string } | true
 
 /** Every log line, run or demo: ISO 8601 times and level names, what people and log shippers read without a table. */
-export function processLogger (options: LoggerOptions, clock: Clock): pino.Logger {
-  return pino({ ...(typeof options === 'object' ? options : {}), timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }, stdoutDestination())
+export function processLogger (options: LoggerOptions, clock: Clock, destination: pino.DestinationStream = stdoutDestination()): pino.Logger {
+  // pino's default base, given explicitly: the access lines (pinoBindings) carry the same fields from the same object.
+  const base = { pid: process.pid, hostname: hostname() }
+  const logger = pino({ ...(typeof options === 'object' ? options : {}), base, timestamp: () => `,"time":"${isoNow(clock)}"`, formatters: { level: (label: string) => ({ level: label }) } }, destination)
+  serializedBases.set(logger, serializeFields(base))
+  return logger
+}
+
+/** Each process logger's base fields, serialized once (read once, when the access log is made). */
+const serializedBases = new WeakMap<object, string>()
+
+/** `,"name":value` per field: how pino writes the base after level and time (test/unit/log/process-log.test.ts holds it to that). */
+function serializeFields (fields: Readonly<Record<string, string | number>>): string {
+  let text = ''
+  for (const [name, value] of Object.entries(fields)) text += `,${JSON.stringify(name)}:${JSON.stringify(value)}`
+  return text
 }
 
 let stdout: ReturnType<typeof pino.destination> | undefined
@@ -82,10 +97,15 @@ export class RequestLogger implements pino.BaseLogger {
   child (bindings: pino.Bindings, options?: pino.ChildLoggerOptions): pino.Logger { return this.#logger.child(bindings, options) }
 }
 
-/** The logger's serialized base fields (pid, hostname), for lines srvgate writes itself; none when logging is off. */
+/**
+ * A process logger's base fields serialized as pino writes them
+ * (`,"pid":…,"hostname":"…"`), for lines srvgate writes itself; none for any
+ * other logger (logging off). Made from the base given to pino, not read from
+ * pino's private serialized copy (`chindingsSym`, once per start: it saved
+ * nothing a request).
+ */
 export function pinoBindings (log: object): string {
-  const bindings: unknown = Reflect.get(log, pino.symbols.chindingsSym)
-  return typeof bindings === 'string' ? bindings : ''
+  return serializedBases.get(log) ?? ''
 }
 
 /** fastify's childLoggerFactory: a RequestLogger (a pino BaseLogger whose child is a real pino child). */

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import pino from 'pino'
-import { RequestLogger } from '../../src/log/process-log.js'
+import { RequestLogger } from '../../../src/log/process-log.js'
 
 function capture (): { logger: pino.Logger, lines: () => Array<Record<string, unknown>>, children: () => number } {
   let text = ''
