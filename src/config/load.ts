@@ -8,10 +8,12 @@ import { parseDuration, type Milliseconds } from '../util/duration.js'
 import { CidrSet, parseCidr, type Cidr } from '../util/cidr.js'
 import type {
   AddressPolicyConfig, BackendConfig, BackendOptions, BackendTemplateConfig, DiscoveryConfig, FrontendConfig,
-  DnsFaceConfig, GatewayConfig, HashKey, HostMatch, ResolverConfig, RetryOn, SplitConfig, TemplateSplitConfig
+  DnsFaceConfig, GatewayConfig, HashKey, HostMatch, ResolverConfig, SplitConfig, TemplateSplitConfig
 } from './types.js'
 import { validateAgainstSchema } from './validate.js'
 import { listenerClashes } from './listener-clash.js'
+import type { GatewayDocument as Document } from './schema.js'
+import type { AddressPolicyDocument, BackendOptionsDocument, DiscoveryDocument, SplitDocument, TemplateSplitDocument } from './schema-backend.js'
 
 type Environment = Readonly<Record<string, string | undefined>>
 
@@ -221,54 +223,6 @@ function substituteEnvironment (value: unknown, path: string, env: Environment, 
     }
   }
   return value
-}
-
-// The document's shape after schema validation and defaults (see schema.ts).
-type DiscoveryDocument = { resolver: string, srv?: string, a?: string, port?: number }
-type AddressPolicyDocument = { allow?: string[], deny?: string[] }
-type BackendOptionsDocument = {
-  balance: BackendOptions['balance']
-  hashOn?: string
-  healthCheck?: { path: string, interval: string, timeout: string, rise: number, fall: number }
-  outlier: { consecutiveFailures: number, ejectFor: string, maxEjectedPercent: number }
-  retry: { attempts: number, on: RetryOn[] }
-  timeouts: { connect: string, response: string }
-  maxConnectionsPerInstance: number
-  tls?: { serverName: string, ca?: string, verify: boolean }
-  maxConnectionAge?: string
-  addressPolicy?: AddressPolicyDocument
-  slowStart?: string
-}
-type TemplateSplitDocument = {
-  template: string
-  split: Array<BackendOptionsDocument & { template: string, weight: number, discovery: DiscoveryDocument }>
-  stickyOn?: string
-}
-type SplitDocument = { split: Array<{ backend: string, weight: number }>, stickyOn?: string }
-type Document = {
-  listen: { http?: string, https?: string, admin: string }
-  tls?: { certificates: Array<{ cert: string, key: string }>, default?: string, minVersion: 'TLSv1.2' | 'TLSv1.3', redirectHttp: boolean, hsts?: { maxAge: string, includeSubDomains: boolean } }
-  admin: { token?: string, allowedHosts: string[] }
-  drain: { delay: string, timeout: string }
-  client: { headersTimeout: string, bodyIdleTimeout: string, keepAliveTimeout: string, sendTimeout: string, maxHeaderCount: number, maxHeaderBytes: number, maxConnections?: number, maxConnectionsPerIp?: number, maxConcurrentStreams: number, bufferBodyBytes: number, bufferTotalBytes: number, minBodyRate: number }
-  trustedProxies: string[]
-  templatedBackends: { max: number, idleTimeout: string, newPerSecond: number }
-  accessLog: { format: 'json' | 'common' }
-  statePath?: string
-  workers?: number
-  dns?: { listen: string[], zone: string, ttl: string, names: Record<string, { backend?: string, gateway?: true }>, rateLimit: { perSecond: number, burst: number, globalPerSecond: number }, tcp: { messageTimeout: string, idleTimeout: string, maxConnections: number, maxConnectionsPerSource: number } }
-  resolvers: Record<string, {
-    nameservers: string[], timeout: string, attempts: number, ttl: { min: string, max: string }, targetTtl: { min: string, max: string },
-    staleFor: string, negativeTtl: string, emptyGrace: string, ednsPayload: number, addressPolicy?: AddressPolicyDocument
-  }>
-  backends: Record<string, (BackendOptionsDocument & { discovery: DiscoveryDocument, failover?: DiscoveryDocument[] }) | SplitDocument>
-  frontends: Array<{
-    name: string
-    match: { host?: string, pathPrefix?: string, headers?: Record<string, string>, method?: string | string[] }
-    env?: { pattern: string }
-    backend: string | (BackendOptionsDocument & { template: string, discovery: DiscoveryDocument }) | TemplateSplitDocument
-    rewrite?: { stripPrefix?: string }
-  }>
 }
 
 const ENV_PLACEHOLDER = '{env}'
