@@ -31,7 +31,7 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   fastify: ['proxy/', 'admin/', 'app.ts', 'server.ts'],
   pino: ['log/'],
   ajv: ['config/validate.ts'],
-  yaml: ['config/load.ts'],
+  yaml: ['config/read.ts'],
   '@sinclair/typebox': ['config/'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/']
 }
