@@ -1,10 +1,7 @@
-import type { ConfigIssue } from '../errors.js'
 import type { BackendConfig, BackendOptions, BackendTemplateConfig, DiscoveryConfig, SplitConfig, TemplateSplitConfig } from './types.js'
 import type { BackendOptionsDocument, DiscoveryBackendDocument, DiscoveryDocument, SplitDocument, TemplateSplitDocument } from './schema-backend.js'
 import { ENV_PLACEHOLDER, addressPolicy, duration, hashKey, isDnsName } from './convert.js'
-
-/** What compiling finds wrong (issues) or suspicious (warnings), in document order. */
-export type Findings = { readonly issues: ConfigIssue[], readonly warnings: ConfigIssue[] }
+import type { Findings } from './findings.js'
 
 /** backends: those with discovery, and the splits of them (splits do not nest). */
 export function compileBackends (input: Record<string, DiscoveryBackendDocument | SplitDocument>, findings: Findings): { backends: Map<string, BackendConfig>, splits: Map<string, SplitConfig> } {

@@ -1,7 +1,7 @@
 import type { BackendConfig, DnsFaceConfig, SplitConfig } from './types.js'
 import type { GatewayDocument } from './schema.js'
 import { address, duration, isDnsName, knownNames } from './convert.js'
-import type { Findings } from './compile-backends.js'
+import type { Findings } from './findings.js'
 
 /** dns: the DNS face's zone, names (each a backend with discovery, or the gateway itself) and limits. */
 export function compileDnsFace (input: NonNullable<GatewayDocument['dns']>, backends: ReadonlyMap<string, BackendConfig>, splits: ReadonlyMap<string, SplitConfig>, { issues }: Findings): DnsFaceConfig {

@@ -2,7 +2,8 @@ import type { ConfigIssue } from '../errors.js'
 import type { BackendTemplateConfig, FrontendConfig, HostMatch, SplitConfig } from './types.js'
 import type { GatewayDocument } from './schema.js'
 import { ENV_PLACEHOLDER, HOST_LABEL } from './convert.js'
-import { compileBackendOptions, compileDiscovery, compileTemplateSplit, type Findings } from './compile-backends.js'
+import { compileBackendOptions, compileDiscovery, compileTemplateSplit } from './compile-backends.js'
+import type { Findings } from './findings.js'
 
 /** frontends, in file order; then the ones an earlier frontend always takes first are warned of. */
 export function compileFrontends (input: GatewayDocument['frontends'], splits: ReadonlyMap<string, SplitConfig>, findings: Findings): FrontendConfig[] {

@@ -2,7 +2,7 @@ import { isLoopback } from '../util/address.js'
 import type { DnsFaceConfig, GatewayConfig, TlsConfig } from './types.js'
 import type { GatewayDocument } from './schema.js'
 import { address, duration } from './convert.js'
-import type { Findings } from './compile-backends.js'
+import type { Findings } from './findings.js'
 import { listenerClashes } from './listener-clash.js'
 
 type Listen = GatewayConfig['listen']

@@ -6,9 +6,11 @@ import { toJsonSchema } from './json-schema.js'
 /**
  * The configuration document, defined once with TypeBox: its JSON Schema
  * (draft 2020-12, with every default) and its TypeScript type both come from
- * here. ajv validates against the schema and fills defaults;
- * `config/gateway.schema.json` (for editors) and the README reference are
- * written from it by `npm run schema` and `npm run docs`, kept in step by tests.
+ * here. `npm run schema` prints it to `config/gateway.schema.json`, which
+ * editors read and the loader validates with (ajv fills the defaults; see
+ * validate.ts for why not this module); `npm run docs` writes the README
+ * reference from it. Tests keep both in step. At run time only the types
+ * below are used: nothing outside the schema sources imports this as a value.
  *
  * Custom formats: `duration` ('250ms', '1s', '5m'), `address` ('host:port',
  * '[::1]:8600') and `cidr`; each is checked by a util/ parser.
