@@ -20,7 +20,7 @@ test('keys print in the published order: type first, required after additionalPr
   assert.deepEqual(Object.keys(schema), ['$schema', 'title', 'type', 'additionalProperties', 'required', 'description', 'properties', 'anyOf'])
   // Property names keep the order they were written in, not a sorted one.
   assert.deepEqual(Object.keys(schema.properties as object), ['b', 'a'])
-  assert.deepEqual(Object.keys((schema.properties as Record<string, object>).b), ['type', 'minLength', 'description'])
+  assert.deepEqual(Object.keys((schema.properties as { b: object }).b), ['type', 'minLength', 'description'])
 })
 
 test('items: a scalar item schema prints before the description, an object or enum after it', () => {
