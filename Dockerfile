@@ -16,6 +16,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The configuration schema the loader validates with (src/config/validate.ts reads it beside dist/).
+COPY config/gateway.schema.json ./config/
 COPY config/gateway.yaml /etc/srvgate/gateway.yaml
 RUN mkdir -p /var/lib/srvgate && chown node:node /var/lib/srvgate
 USER node

@@ -1,4 +1,5 @@
-// Writes config/gateway.schema.json (for editors) from src/config/schema.ts.
+// Writes config/gateway.schema.json from src/config/schema.ts (TypeBox): for editors, and the schema
+// src/config/validate.ts validates with.
 // test/unit/config/load.test.ts ("config/gateway.schema.json … is the schema the loader uses") fails when the two differ.
 import { writeFileSync } from 'node:fs'
 import { gatewaySchema } from '../src/config/schema.js'

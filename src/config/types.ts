@@ -48,20 +48,11 @@ export type DnsFaceConfig = {
   /** Label → what it answers with. */
   readonly names: ReadonlyMap<string, { readonly kind: 'backend', readonly backend: string } | { readonly kind: 'gateway' }>
   readonly rateLimit: { readonly perSecond: number, readonly burst: number, readonly globalPerSecond: number }
-  readonly tcp: DnsFaceTcpConfig
+  readonly tcp: { readonly messageTimeoutMs: Milliseconds, readonly idleTimeoutMs: Milliseconds, readonly maxConnections: number, readonly maxConnectionsPerSource: number }
 }
 
-/** DNS over TCP's limits (RFC 7766 §6.2.3). */
-export type DnsFaceTcpConfig = {
-  /** A whole message within this after its first byte (the first message: after the connection opened). Default 2 s. */
-  readonly messageTimeoutMs: Milliseconds
-  /** No message under way for this long: closed. Default 10 s. */
-  readonly idleTimeoutMs: Milliseconds
-  /** Connections open at once over all dns.listen addresses. Default 256. */
-  readonly maxConnections: number
-  /** Connections open at once from one address (IPv6: one /64). Default 16. */
-  readonly maxConnectionsPerSource: number
-}
+/** DNS over TCP's limits (RFC 7766 §6.2.3): dns.tcp, durations in ms; schema.ts says what each means and its default. */
+export type DnsFaceTcpConfig = DnsFaceConfig['tcp']
 
 export type TlsConfig = {
   /** Files, read by tls/certificates.ts at start and on every reload. */

@@ -33,7 +33,8 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   fastify: ['proxy/', 'admin/', 'data-plane/', 'control-plane/admin-app.ts'],
   pino: ['log/'],
   ajv: ['config/validate.ts'],
-  yaml: ['config/load.ts'],
+  yaml: ['config/read.ts'],
+  '@sinclair/typebox': ['config/'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/']
 }
 

@@ -1,0 +1,42 @@
+import { isLoopback } from '../util/address.js'
+import type { DnsFaceConfig, GatewayConfig, TlsConfig } from './types.js'
+import type { GatewayDocument } from './schema.js'
+import { address, duration } from './convert.js'
+import type { Findings } from './findings.js'
+import { listenerClashes } from './listener-clash.js'
+
+type Listen = GatewayConfig['listen']
+
+export function compileListen (input: GatewayDocument['listen']): Listen {
+  return {
+    http: input.http === undefined ? undefined : address(input.http),
+    https: input.https === undefined ? undefined : address(input.https),
+    admin: address(input.admin)
+  }
+}
+
+/** tls: the certificates listen.https serves. Without them https is an issue like any other, reported with the rest. */
+export function compileTls (input: GatewayDocument['tls'], listen: Listen, { issues, warnings }: Findings): TlsConfig | undefined {
+  if (listen.https !== undefined && input === undefined) issues.push({ path: 'tls', message: 'is required when listen.https is set (tls.certificates)' })
+  if (listen.https === undefined && input !== undefined) warnings.push({ path: 'tls', message: 'is ignored without listen.https' })
+  if (input?.redirectHttp === true && listen.http === undefined) warnings.push({ path: 'tls.redirectHttp', message: 'has no http listener to redirect from' })
+  if (input === undefined) return undefined
+  return {
+    certificates: input.certificates.map(({ cert, key }) => ({ certPath: cert, keyPath: key })),
+    defaultName: input.default?.toLowerCase(),
+    minVersion: input.minVersion,
+    redirectHttp: input.redirectHttp,
+    hsts: input.hsts === undefined ? undefined : `max-age=${Math.floor(duration(input.hsts.maxAge) / 1000)}${input.hsts.includeSubDomains ? '; includeSubDomains' : ''}`
+  }
+}
+
+/** Listeners that would share a socket, and an admin listener open beyond loopback without a token. */
+export function checkListeners (listen: Listen, dns: DnsFaceConfig | undefined, adminToken: string | undefined, { issues, warnings }: Findings): void {
+  issues.push(...listenerClashes([
+    ...(['http', 'https', 'admin'] as const).flatMap((field) => listen[field] === undefined ? [] : [{ path: `listen.${field}`, address: listen[field] }]),
+    ...(dns?.listen ?? []).map((address, index) => ({ path: `dns.listen[${index}]`, address, isIpv6Only: true }))
+  ]))
+  if (adminToken === undefined && !isLoopback(listen.admin)) {
+    warnings.push({ path: 'listen.admin', message: `the admin listener (${listen.admin.label}) is reachable beyond loopback and has no token (admin.token)` })
+  }
+}
