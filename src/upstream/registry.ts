@@ -218,7 +218,7 @@ export class BackendRegistry {
   #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly Backend[], alternatives?: () => readonly Backend[]): Backend {
     const cache = this.caches.get(discovery.resolver)
     const resolver = this.#config.resolvers.get(discovery.resolver)
-    if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/load.ts checks this)`)
+    if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/references.ts checks this)`)
     const lookup: Lookup = discovery.kind === 'srv' ? { kind: 'srv', name: discovery.name } : { kind: 'address', name: discovery.name, port: discovery.port }
     const remote = this.#deps.remote
     const policy = new AddressPolicy([resolver.addressPolicy, options.addressPolicy], this.#ownListeners)
