@@ -6,7 +6,7 @@ import type { GatewayConfig } from './config/types.js'
 import type { LoadedConfig } from './config/load.js'
 import type { Backend } from './upstream/backend.js'
 import type { Instance } from './discovery/instance-set.js'
-import { GatewayDispatcher } from './proxy/dispatcher.js'
+import { UpstreamPools } from './proxy/upstream-pools.js'
 import { requestIdOf } from './proxy/headers.js'
 import { clientErrorOf, errorReply, isHeadTimeout, writeRawReply, writeStreamReply } from './proxy/error-reply.js'
 import type { IncomingMessage } from 'node:http'
@@ -100,7 +100,7 @@ export type Gateway = {
   /** The HTTPS listener, when listen.https is set (server.ts and workers listen on it). */
   readonly tlsListener: TlsListener | undefined
   readonly adminApp: FastifyInstance
-  readonly dispatcher: GatewayDispatcher
+  readonly dispatcher: UpstreamPools
   readonly metrics: GatewayMetrics
   readonly accessLog: AccessLog
   /** The routing state requests run against; replaced whole by `reload`. */
@@ -220,7 +220,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   }
   let generation = deps.generation ?? 0
   state = { config, generation, router: new Router(config.frontends), registry: makeRegistry(config, generation, caches) }
-  const dispatcher = new GatewayDispatcher(metrics.dispatcherEvents, clock)
+  const dispatcher = new UpstreamPools(metrics.dispatcherEvents, clock)
   let reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
   const status = { isStarted: false, isListening: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
 
@@ -230,7 +230,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     const requestId = requestIdOf(request?.headers['x-request-id'])
     const { status } = errorReply(error)
     writeRawReply(socket, requestId, errorReply(error))
-    metrics.requestRefused({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
+    metrics.requestEnded({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
     const peer = (socket as { remoteAddress?: string }).remoteAddress ?? ''
     accessLog.record(accessRecordOf(request, { requestId, clientIp: peer, status, durationMs: 0, error: error.code, errorDetail: error.message }))
   }
@@ -239,7 +239,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     const requestId = requestIdOf(request.headers['x-request-id'])
     const { status } = errorReply(error)
     writeStreamReply(response, requestId, errorReply(error))
-    metrics.requestRefused({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0, protocol: 'HTTP/2' })
+    metrics.requestEnded({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0, protocol: 'HTTP/2' })
     accessLog.record(accessRecordOf(request as unknown as IncomingMessage, { requestId, clientIp: request.socket?.remoteAddress ?? '', status, durationMs: 0, error: error.code, errorDetail: error.message }))
   }
   const connectRefusal = (): ProxyError => new ProxyError(ErrorCode.METHOD_NOT_ALLOWED, 'CONNECT: srvgate is not a forward proxy')
@@ -432,7 +432,7 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
     }
   }
   await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining, bodies, idle: idleConnections })
-  const upgrades = { state: () => state, dispatcher, log, accessLog, clock, onFinished: metrics.requestRefused }
+  const upgrades = { state: () => state, dispatcher, log, accessLog, clock, onFinished: metrics.requestEnded }
   handleUpgrades(publicApp.server, upgrades)
   // WebSockets over HTTP/1.1 on the HTTPS listener too.
   if (tlsListener !== undefined) handleUpgrades(tlsListener.server as never, upgrades)

@@ -219,11 +219,14 @@ export class GatewayMetrics {
   /** A request that went through the proxy plugin ended (answered or abandoned). */
   readonly requestFinished = (request: FinishedRequest): void => {
     this.#inFlight--
-    this.requestRefused(request)
+    this.requestEnded(request)
   }
 
-  /** A request answered without entering the plugin (raw refusals, WebSocket handshakes). */
-  readonly requestRefused = (request: FinishedRequest): void => {
+  /**
+   * Every finished request, counted once: proxied ones through requestFinished (which also
+   * leaves the in-flight gauge), raw refusals and WebSocket handshakes directly.
+   */
+  readonly requestEnded = (request: FinishedRequest): void => {
     if (request.protocol !== undefined) this.#protocolTally(request.protocol).pending++
     const frontend = request.frontend ?? '(none)'
     const backend = request.backend ?? '(none)'

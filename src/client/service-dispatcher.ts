@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { Dispatcher } from 'undici'
 import { ClientClosedError, ErrorCode, ProxyError } from '../errors.js'
-import type { GatewayDispatcher } from '../proxy/dispatcher.js'
+import type { UpstreamPools } from '../proxy/upstream-pools.js'
 import { newProxyContext } from '../proxy/failover-request.js'
 import { requestKeyOf } from '../proxy/route-request.js'
 import type { Backend } from '../upstream/backend.js'
@@ -22,13 +22,13 @@ const MAX_ORIGINS = 1024
  */
 export class ServiceDispatcher extends Dispatcher {
   readonly #serviceOf: ServiceOf
-  readonly #proxy: GatewayDispatcher
+  readonly #proxy: UpstreamPools
   readonly #next: Dispatcher['dispatch']
   readonly #hosts = new Map<string, { readonly name: string, readonly host: string } | typeof PASS_THROUGH>()
   readonly #onClose: () => Promise<void>
   readonly #isClosed: () => boolean
 
-  constructor (serviceOf: ServiceOf, proxy: GatewayDispatcher, next: Dispatcher['dispatch'], onClose: () => Promise<void>, isClosed: () => boolean) {
+  constructor (serviceOf: ServiceOf, proxy: UpstreamPools, next: Dispatcher['dispatch'], onClose: () => Promise<void>, isClosed: () => boolean) {
     super()
     this.#serviceOf = serviceOf
     this.#proxy = proxy

@@ -90,7 +90,7 @@ export type DispatcherEvents = {
 /** Where an attempt is sent: the keep-alive pool for one instance under a backend's settings. */
 export type PoolFor = (backend: Backend, origin: string) => Dispatcher
 
-/** What every FailoverRequest of one GatewayDispatcher shares. */
+/** What every FailoverRequest of one UpstreamPools shares. */
 export type FailoverDeps = {
   readonly poolFor: PoolFor
   readonly clock: Clock

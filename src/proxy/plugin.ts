@@ -10,7 +10,7 @@ import type { Backend } from '../upstream/backend.js'
 import type { Split } from '../upstream/split.js'
 import type { Clock } from '../util/clock.js'
 import { accessRecordOf, type AccessLog } from './access-log.js'
-import type { GatewayDispatcher } from './dispatcher.js'
+import type { UpstreamPools } from './upstream-pools.js'
 import { failoverOf, newProxyContext, type ProxyContext } from './failover-request.js'
 import { ClientGone } from './client-gone.js'
 import { normalizeHost } from '../routing/matcher.js'
@@ -42,7 +42,7 @@ export type FinishedRequest = {
 export type ProxyPluginOptions = {
   /** Read once per request, at its start: a reload never changes a request midway. */
   readonly state: () => RoutingState
-  readonly dispatcher: GatewayDispatcher
+  readonly dispatcher: UpstreamPools
   readonly accessLog: AccessLog
   readonly clock: Clock
   /** Called once per request, answered or abandoned (metrics). */
@@ -122,7 +122,7 @@ type MarkedSocket = Socket & { [MARK]?: { read: number, written: number } }
 /**
  * The data plane: route in onRequest (404 / 503 answered here, never
  * forwarded), then one route for every method and path that sends the
- * request through the GatewayDispatcher and writes the answer straight to the
+ * request through the UpstreamPools and writes the answer straight to the
  * client (response-writer.ts). A request whose client leaves is abandoned
  * wherever it is, and its access-log line says 499.
  */

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
-import type { GatewayDispatcher } from './dispatcher.js'
+import type { UpstreamPools } from './upstream-pools.js'
 import { failoverOf, newProxyContext } from './failover-request.js'
 import { accessRecordOf } from './access-log.js'
 import { ClientGone } from './client-gone.js'
@@ -17,7 +17,7 @@ import { TlsListener } from '../tls/listener.js'
 
 export type UpgradeDeps = {
   readonly state: () => RoutingState
-  readonly dispatcher: GatewayDispatcher
+  readonly dispatcher: UpstreamPools
   readonly log: FastifyBaseLogger
   readonly accessLog: AccessLog
   readonly clock: Clock

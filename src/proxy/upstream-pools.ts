@@ -17,7 +17,7 @@ import { UploadSlots } from './upload-slots.js'
  * included. What to retry is decided in retry-policy.ts; this class only owns
  * the pools.
  */
-export class GatewayDispatcher {
+export class UpstreamPools {
   readonly #settings = new WeakMap<BackendOptions, PoolSettings>()
   /**
    * Backends with the same pool settings share one PoolSettings, across reloads too; each holds
