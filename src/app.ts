@@ -8,15 +8,15 @@ import type { Backend } from './upstream/backend.js'
 import type { Instance } from './discovery/instance-set.js'
 import { UpstreamPools } from './proxy/upstream-pools.js'
 import { requestIdOf } from './proxy/headers.js'
-import { clientErrorOf, errorReply, isHeadTimeout, writeRawReply, writeStreamReply } from './proxy/error-reply.js'
+import { clientErrorOf, isHeadTimeout } from './proxy/error-reply.js'
 import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { ConfigError, ErrorCode, ProxyError, formatIssue, type GatewayError } from './errors.js'
 import { ResolverCaches } from './upstream/resolver-caches.js'
-import { AccessLog, accessRecordOf } from './proxy/access-log.js'
-import { isProxiedMethod, proxyPlugin, refuseRequestUnderWay, sendError } from './proxy/plugin.js'
+import { AccessLog } from './proxy/access-log.js'
+import { RequestEnd, isProxiedMethod, proxyPlugin, refuseRequestUnderWay, sendError } from './proxy/plugin.js'
 import { pathOf, type RoutingState } from './proxy/route-request.js'
 import { handleUpgrades } from './proxy/upgrade.js'
 import { Router } from './routing/router.js'
@@ -225,23 +225,10 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
   const status = { isStarted: false, isListening: false, isDraining: false, loadedAt: isoNow(clock), lastReload: undefined as GatewayStatus['lastReload'] }
 
   const accessLog = new AccessLog(config.accessLog.format, log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(log))
-  /** A request answered on the raw socket (Node could not parse it, or CONNECT): same JSON shape, one access-log line. */
-  const refuseRaw = (socket: Duplex, request: IncomingMessage | undefined, error: GatewayError): void => {
-    const requestId = requestIdOf(request?.headers['x-request-id'])
-    const { status } = errorReply(error)
-    writeRawReply(socket, requestId, errorReply(error))
-    metrics.requestEnded({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
-    const peer = (socket as { remoteAddress?: string }).remoteAddress ?? ''
-    accessLog.record(accessRecordOf(request, { requestId, clientIp: peer, status, durationMs: 0, error: error.code, errorDetail: error.message }))
-  }
-  /** The same for an HTTP/2 stream that never reaches fastify: an answer with its own :status on the stream. */
-  const refuseStream = (request: Http2ServerRequest, response: Http2ServerResponse, error: GatewayError): void => {
-    const requestId = requestIdOf(request.headers['x-request-id'])
-    const { status } = errorReply(error)
-    writeStreamReply(response, requestId, errorReply(error))
-    metrics.requestEnded({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0, protocol: 'HTTP/2' })
-    accessLog.record(accessRecordOf(request as unknown as IncomingMessage, { requestId, clientIp: request.socket?.remoteAddress ?? '', status, durationMs: 0, error: error.code, errorDetail: error.message }))
-  }
+  /** A request answered on the raw socket (Node could not parse it, or CONNECT) or on an HTTP/2 stream that never reaches fastify: proxy/request-end.ts. */
+  const requestEnd = new RequestEnd(accessLog, metrics, clock)
+  const refuseRaw = (socket: Duplex, request: IncomingMessage | undefined, error: GatewayError): void => { requestEnd.refuseRaw(socket, request, error) }
+  const refuseStream = (request: Http2ServerRequest, response: Http2ServerResponse, error: GatewayError): void => { requestEnd.refuseStream(request, response, error) }
   const connectRefusal = (): ProxyError => new ProxyError(ErrorCode.METHOD_NOT_ALLOWED, 'CONNECT: srvgate is not a forward proxy')
   // srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket).
   const onConnectMethod = (request: IncomingMessage, socket: Duplex): void => {
@@ -431,11 +418,11 @@ export async function buildGateway (config: GatewayConfig, deps: GatewayDeps = {
       await dispatcher.close()
     }
   }
-  await publicApp.register(proxyPlugin, { state: () => state, dispatcher, accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => status.isDraining, bodies, idle: idleConnections })
-  const upgrades = { state: () => state, dispatcher, log, accessLog, clock, onFinished: metrics.requestEnded }
+  await publicApp.register(proxyPlugin, { state: () => state, pools: dispatcher, ends: requestEnd, clock, isDraining: () => status.isDraining, bodies, idle: idleConnections })
+  const upgrades = { state: () => state, pools: dispatcher, log, ends: requestEnd }
   handleUpgrades(publicApp.server, upgrades)
   // WebSockets over HTTP/1.1 on the HTTPS listener too.
-  if (tlsListener !== undefined) handleUpgrades(tlsListener.server as never, upgrades)
+  if (tlsListener !== undefined) handleUpgrades(tlsListener.server, upgrades)
   await adminApp.register(adminPlugin, {
     token: config.adminToken,
     listenHost: config.listen.admin.host,
