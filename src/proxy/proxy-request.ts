@@ -300,6 +300,8 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   #fail (error: Error): void {
     if (this.#isSettled) return
     this.#isSettled = true
+    // Ours are worded for the record; the downstream words anything else (and its first error wins there too).
+    if (error instanceof ProxyError) this.error ??= error
     this.#downstream?.onError?.(error)
   }
 
