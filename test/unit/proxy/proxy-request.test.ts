@@ -207,6 +207,8 @@ test('a connect failure, then a retry on another instance: never the same one tw
   assert.deepEqual(record.retryReasons, ['connect-failure'])
   assert.equal(record.instance, (second as string).slice('http://'.length))
   assert.deepEqual(outcomes.map(([, outcome]) => outcome), ['connect-failure', 'success'])
+  assert.equal(backend.health.get((first as string).slice('http://'.length)).consecutiveFailures, 1, 'passive health counted the refusal')
+  assert.equal(backend.health.get((second as string).slice('http://'.length)).consecutiveFailures, 0)
   for (const instance of backend.set.instances) assert.equal(backend.health.get(instance.key).inFlight, 0, 'every attempt released its instance')
 })
 
