@@ -171,7 +171,10 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
    */
   forward (deps: ForwardDeps, options: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler): void {
     const backend = this.backend
-    if (!this.#isRouted || backend === undefined) throw new Error('ProxyRequest.forward before routeTo')
+    if (!this.#isRouted || backend === undefined) {
+      downstream.onError?.(new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'forwarded before it was routed'))
+      return
+    }
     this.#deps = deps
     this.#options = options
     this.#downstream = downstream

@@ -32,9 +32,9 @@ export type UpgradeDeps = {
  * that refuses the upgrade has its answer relayed as it is.
  *
  * Other Upgrade tokens (h2c) are ignored (RFC 9110 §7.8) and the request is
- * served as a plain one, when it has no body.
+ * served as a plain one, when it has no body. `server`: the plain HTTP
+ * server or the HTTPS listener's (both emit 'upgrade' for HTTP/1.1).
  */
-/** `server`: the plain HTTP server or the HTTPS listener's (both emit 'upgrade' for HTTP/1.1, and take 'request'). */
 export function handleUpgrades (server: EventEmitter, deps: UpgradeDeps): void {
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
@@ -44,7 +44,7 @@ export function handleUpgrades (server: EventEmitter, deps: UpgradeDeps): void {
     }
     if (request.method !== 'GET') {
       // RFC 6455 §4.1: the opening handshake is a GET. Never rewritten into one.
-      deps.ends.refuseRaw(socket, request, new ProxyError(ErrorCode.REQUEST_MALFORMED, `a WebSocket handshake must be GET, not ${request.method ?? ''}`))
+      deps.ends.refuseRaw(socket, request, new ProxyError(ErrorCode.REQUEST_MALFORMED, `a WebSocket handshake must be GET, not ${request.method ?? ''}`), 'websocket')
       return
     }
     tunnel(request, socket, head, deps).catch((error: unknown) => {
