@@ -48,8 +48,9 @@ export function refuseRequestUnderWay (socket: Duplex, error: GatewayError): boo
 export async function sendError (reply: FastifyReply, error: GatewayError): Promise<FastifyReply> {
   const request = reply.request
   // The first error is the cause: a later one (the body's stream failing after a 400) is its consequence.
-  const proxied = request.srvgate
-  if (proxied !== null) proxied.error ??= error
+  // Undefined outside the proxy plugin's context (app.ts's not-found and error handlers): its decorator is not there.
+  const proxied: ProxyRequest | null | undefined = request.srvgate
+  if (proxied !== null && proxied !== undefined) proxied.error ??= error
   // Not request.raw.destroyed: undici destroys the request body stream on failure while the client still waits.
   if (reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed !== false) return reply
   // Nobody is left to read an answer.
