@@ -2,8 +2,8 @@ import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefault
 import type { CacheReadResult } from '../dns/cache.js'
 import type { DnsObserver } from '../dns/types.js'
 import type { Instance } from '../discovery/instance-set.js'
-import type { DispatcherEvents } from '../proxy/failover-request.js'
-import type { FinishedRequest } from '../proxy/plugin.js'
+import type { DispatcherEvents } from '../proxy/proxy-request.js'
+import type { FinishedRequest } from '../proxy/request-end.js'
 import type { Clock } from '../util/clock.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'
 import type { ServedCertificate } from '../tls/certificates.js'
@@ -232,11 +232,14 @@ export class GatewayMetrics {
   /** A request that went through the proxy plugin ended (answered or abandoned). */
   readonly requestFinished = (request: FinishedRequest): void => {
     this.#inFlight--
-    this.requestRefused(request)
+    this.requestEnded(request)
   }
 
-  /** A request answered without entering the plugin (raw refusals, WebSocket handshakes). */
-  readonly requestRefused = (request: FinishedRequest): void => {
+  /**
+   * Every finished request, counted once: proxied ones through requestFinished (which also
+   * leaves the in-flight gauge), raw refusals and WebSocket handshakes directly.
+   */
+  readonly requestEnded = (request: FinishedRequest): void => {
     if (request.protocol !== undefined) this.#protocolTally(request.protocol).pending++
     const frontend = request.frontend ?? '(none)'
     const backend = request.backend ?? '(none)'

@@ -5,7 +5,7 @@ import { GatewayMetrics } from '../admin/metrics.js'
 import { instanceState } from '../admin/state.js'
 import type { GatewayConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
-import { GatewayDispatcher } from '../proxy/dispatcher.js'
+import { UpstreamPools } from '../proxy/upstream-pools.js'
 import type { Outcome } from '../upstream/backend.js'
 import { BackendRegistry } from '../upstream/registry.js'
 import { departedOrigins } from '../upstream/departed.js'
@@ -56,7 +56,7 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
   /** The same as an undici interceptor: `agent.compose(client.interceptor)`. */
   readonly interceptor: Dispatcher.DispatcherComposeInterceptor
   readonly #registry: BackendRegistry
-  readonly #proxy: GatewayDispatcher
+  readonly #proxy: UpstreamPools
   readonly #fallback: Dispatcher
   readonly #ownsFallback: boolean
   #closing: Promise<void> | undefined
@@ -90,7 +90,7 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
       }
     })
     this.#registry = registry
-    this.#proxy = new GatewayDispatcher({
+    this.#proxy = new UpstreamPools({
       picked: (service, instance, attempt) => { this.emit('pick', { service, instance: instance.key, attempt }) },
       retried: (service, reason) => {
         metrics?.dispatcherEvents.retried?.(service, reason)

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream'
 import { Dispatcher } from 'undici'
 import { ClientClosedError, ErrorCode, ProxyError } from '../errors.js'
-import type { GatewayDispatcher } from '../proxy/dispatcher.js'
-import { newProxyContext } from '../proxy/failover-request.js'
+import type { UpstreamPools } from '../proxy/upstream-pools.js'
+import { ProxyRequest } from '../proxy/proxy-request.js'
 import { requestKeyOf } from '../proxy/route-request.js'
 import type { Backend } from '../upstream/backend.js'
 
@@ -16,19 +16,19 @@ const MAX_ORIGINS = 1024
 /**
  * An undici Dispatcher in front of another one (an Agent by default):
  * requests whose origin's host names a service go to that service's
- * instances through the gateway's own FailoverRequest (pick, pools, retries
+ * instances through the gateway's own ProxyRequest (pick, pools, retries
  * on another instance, outlier reports); every other request passes through
  * to the next dispatcher untouched.
  */
 export class ServiceDispatcher extends Dispatcher {
   readonly #serviceOf: ServiceOf
-  readonly #proxy: GatewayDispatcher
+  readonly #proxy: UpstreamPools
   readonly #next: Dispatcher['dispatch']
   readonly #hosts = new Map<string, { readonly name: string, readonly host: string } | typeof PASS_THROUGH>()
   readonly #onClose: () => Promise<void>
   readonly #isClosed: () => boolean
 
-  constructor (serviceOf: ServiceOf, proxy: GatewayDispatcher, next: Dispatcher['dispatch'], onClose: () => Promise<void>, isClosed: () => boolean) {
+  constructor (serviceOf: ServiceOf, proxy: UpstreamPools, next: Dispatcher['dispatch'], onClose: () => Promise<void>, isClosed: () => boolean) {
     super()
     this.#serviceOf = serviceOf
     this.#proxy = proxy
@@ -68,11 +68,12 @@ export class ServiceDispatcher extends Dispatcher {
     const path = options.path
     const hashOn = backend.options.hashOn
     const body = replayableSource(options.body)
-    const context = newProxyContext(backend, options.method, {
+    const request = new ProxyRequest(options.method, undefined)
+    request.routeTo(backend, {
       hashKey: hashOn === undefined ? undefined : requestKeyOf(hashOn, headerRecord(headers), path.split('?')[0] ?? path, ''),
       body: body instanceof Readable ? body : undefined
     })
-    this.#proxy.forward(context, { ...options, origin: '', headers, body: body instanceof Readable ? null : body }, handler)
+    this.#proxy.forward(request, { ...options, origin: '', headers, body: body instanceof Readable ? null : body }, handler)
   }
 
   /** `http://web` or `http://web:8080` → { name: 'web', host: 'web:8080' }; cached per origin string. */
@@ -128,7 +129,7 @@ function headerRecord (headers: Headers): Record<string, string | string[] | und
 /**
  * A body that can be sent again on another instance: strings and buffers as
  * they are; streams and async iterables (fetch's bodies) as a Readable, which
- * the FailoverRequest keeps whole until an instance has it.
+ * the ProxyRequest keeps whole until an instance has it.
  */
 function replayableSource (body: Dispatcher.DispatchOptions['body']): Dispatcher.DispatchOptions['body'] | Readable {
   if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array || body instanceof Readable) return body

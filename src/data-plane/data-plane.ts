@@ -12,7 +12,8 @@ import { ErrorCode, ProxyError } from '../errors.js'
 import { pinoBindings, stdoutLines, type Log } from '../log/process-log.js'
 import { AccessLog } from '../proxy/access-log.js'
 import { BodyBudget } from '../proxy/body-buffer.js'
-import { GatewayDispatcher } from '../proxy/dispatcher.js'
+import { UpstreamPools } from '../proxy/upstream-pools.js'
+import { RequestEnd } from '../proxy/request-end.js'
 import { clientErrorOf } from '../proxy/error-reply.js'
 import { isProxiedMethod, proxyPlugin } from '../proxy/plugin.js'
 import type { RoutingState } from '../proxy/route-request.js'
@@ -22,7 +23,6 @@ import { TlsListener } from '../tls/listener.js'
 import { departedOrigins } from '../upstream/departed.js'
 import type { Clock } from '../util/clock.js'
 import { onClientError, publicApp, applyClientLimits } from './public-app.js'
-import { Refusals, connectRefusal } from './refusals.js'
 
 export type DataPlaneDeps = {
   readonly clock: Clock
@@ -50,7 +50,9 @@ export type DataCandidate = { readonly certificates: CertificateStore | undefine
 export class DataPlane {
   readonly app: FastifyInstance
   readonly tlsListener: TlsListener | undefined
-  readonly pools: GatewayDispatcher
+  readonly pools: UpstreamPools
+  /** Where every request ends, proxied or refused: its metrics and its access record. */
+  readonly ends: RequestEnd
   readonly accessLog: AccessLog
   readonly log: Log
   readonly metrics: GatewayMetrics
@@ -78,9 +80,10 @@ export class DataPlane {
     this.metrics = metrics
     // Access lines go to stdout batched, with the logger's base fields (pid, hostname) written by srvgate itself.
     this.accessLog = new AccessLog(config.accessLog.format, deps.log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(deps.log))
-    const refusals = new Refusals(metrics, this.accessLog)
-    this.app = publicApp(config, deps.requestLog, () => refusals)
-    this.pools = new GatewayDispatcher(metrics.dispatcherEvents, clock)
+    const ends = new RequestEnd(this.accessLog, metrics, clock)
+    this.ends = ends
+    this.app = publicApp(config, deps.requestLog, ends)
+    this.pools = new UpstreamPools(metrics.dispatcherEvents, clock)
     this.#client = config.client
     // The limits of the configuration running now: replaced at each commit.
     const limits = (): GatewayConfig['client'] => this.#client
@@ -96,7 +99,7 @@ export class DataPlane {
     this.#idle = new IdleConnections(clock, () => limits().keepAliveTimeoutMs + limits().headersTimeoutMs)
     const onConnect = (request: IncomingMessage, socket: Duplex): void => {
       socket.on('error', () => {})
-      refusals.raw(socket, request, connectRefusal())
+      ends.refuseRaw(socket, request, connectRefusal())
     }
     this.app.server.on('connect', onConnect)
     const app = this.app
@@ -110,7 +113,7 @@ export class DataPlane {
         onRequest: (request, response) => {
           // HTTP/1.1's parser refuses a method it does not know (400); HTTP/2 hands any token over,
           // and fastify's router would fail it as an error of its own.
-          if (request.httpVersionMajor === 2 && !isProxiedMethod(request.method)) refusals.stream(request, response, new ProxyError(ErrorCode.REQUEST_MALFORMED, `unknown method ${JSON.stringify(request.method)}`))
+          if (request.httpVersionMajor === 2 && !isProxiedMethod(request.method)) ends.refuseStream(request, response, new ProxyError(ErrorCode.REQUEST_MALFORMED, `unknown method ${JSON.stringify(request.method)}`))
           // fastify is typed for the plain server it listens on; it routes HTTP/2 compatibility requests all the same.
           else app.routing(request as never, response as never)
         },
@@ -119,7 +122,7 @@ export class DataPlane {
         connections,
         headTimedOut: (socket, hasRequestBytes) => {
           // As on plain HTTP: a connection that sent no request byte after its handshake is closed silently.
-          if (hasRequestBytes) refusals.raw(socket, undefined, clientErrorOf('ERR_HTTP_REQUEST_HEADERS_TIMEOUT'))
+          if (hasRequestBytes) ends.refuseRaw(socket, undefined, clientErrorOf('ERR_HTTP_REQUEST_HEADERS_TIMEOUT'))
           else socket.destroy()
         },
         events: metrics.tlsEvents
@@ -132,23 +135,23 @@ export class DataPlane {
         socket.destroy()
         return
       }
-      onClientError(error, socket, refusals)
+      onClientError(error, socket, ends)
     })
     // CONNECT over HTTP/2 (RFC 9113 §8.5) comes as a request and its response: a 2xx would mean "tunnel open".
     this.tlsListener?.server.on('connect', (request: IncomingMessage | Http2ServerRequest, socketOrResponse: Duplex | Http2ServerResponse) => {
-      if (request.httpVersionMajor === 2) refusals.stream(request as Http2ServerRequest, socketOrResponse as Http2ServerResponse, connectRefusal())
+      if (request.httpVersionMajor === 2) ends.refuseStream(request as Http2ServerRequest, socketOrResponse as Http2ServerResponse, connectRefusal())
       else onConnect(request as IncomingMessage, socketOrResponse as Duplex)
     })
     metrics.countTraffic({ upstreamConnections: () => this.pools.openConnections, clientConnections: () => connections.open, bufferedBodyBytes: () => this.#bodies.reserved })
   }
 
   async #registerRequestPath (): Promise<void> {
-    const { clock, metrics, routing } = this.#deps
-    await this.app.register(proxyPlugin, { state: routing, dispatcher: this.pools, accessLog: this.accessLog, clock, onStarted: metrics.requestStarted, onFinished: metrics.requestFinished, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle })
-    const upgrades = { state: routing, dispatcher: this.pools, log: this.log, accessLog: this.accessLog, clock, onFinished: metrics.requestRefused }
+    const { clock, routing } = this.#deps
+    await this.app.register(proxyPlugin, { state: routing, pools: this.pools, ends: this.ends, clock, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle })
+    const upgrades = { state: routing, pools: this.pools, log: this.log, ends: this.ends }
     handleUpgrades(this.app.server, upgrades)
     // WebSockets over HTTP/1.1 on the HTTPS listener too.
-    if (this.tlsListener !== undefined) handleUpgrades(this.tlsListener.server as never, upgrades)
+    if (this.tlsListener !== undefined) handleUpgrades(this.tlsListener.server, upgrades)
   }
 
   get isDraining (): boolean { return this.#isDraining }
@@ -190,4 +193,9 @@ export class DataPlane {
     await this.app.close()
     await this.pools.close()
   }
+}
+
+/** srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket). */
+function connectRefusal (): ProxyError {
+  return new ProxyError(ErrorCode.METHOD_NOT_ALLOWED, 'CONNECT: srvgate is not a forward proxy')
 }

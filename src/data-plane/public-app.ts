@@ -7,7 +7,7 @@ import { clientErrorOf, isHeadTimeout } from '../proxy/error-reply.js'
 import { requestIdOf } from '../proxy/headers.js'
 import { refuseRequestUnderWay, sendError } from '../proxy/plugin.js'
 import { pathOf } from '../proxy/route-request.js'
-import type { Refusals } from './refusals.js'
+import type { RequestEnd } from '../proxy/request-end.js'
 
 /**
  * The fastify instance every public request goes through (plain HTTP listens
@@ -15,7 +15,7 @@ import type { Refusals } from './refusals.js'
  * request Node cannot parse, and the answers for what reaches fastify but no
  * proxy route.
  */
-export function publicApp (config: GatewayConfig, log: Log | undefined, refusals: () => Refusals): FastifyInstance {
+export function publicApp (config: GatewayConfig, log: Log | undefined, ends: RequestEnd): FastifyInstance {
   const app = Fastify({
     // fastify gets no logger of its own: with one it makes a pino child and two response
     // listeners for every request (~3 µs, docs/BENCHMARKS.md). request.log and reply.log,
@@ -35,7 +35,7 @@ export function publicApp (config: GatewayConfig, log: Log | undefined, refusals
     // requireHostHeader off: a request without Host reaches routing and gets the documented 400 (Node's own has no JSON, no x-request-id).
     http: { maxHeaderSize: config.client.maxHeaderBytes, connectionsCheckingInterval: 1000, requireHostHeader: false },
     // Requests Node cannot parse still get a JSON answer with an x-request-id and an access-log line (spec §3).
-    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => { onClientError(error, socket, refusals()) }
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => { onClientError(error, socket, ends) }
   })
   applyClientLimits(app, config)
   // What reaches fastify but no proxy route (a target fastify's router refuses) still gets the JSON shape.
@@ -52,7 +52,7 @@ export function publicApp (config: GatewayConfig, log: Log | undefined, refusals
 }
 
 /** A client error on a connection, plain or TLS (after its handshake): answered when there is someone to answer. */
-export function onClientError (error: NodeJS.ErrnoException, socket: Duplex, refusals: Refusals): void {
+export function onClientError (error: NodeJS.ErrnoException, socket: Duplex, ends: RequestEnd): void {
   // The client reset or ended its connection mid-request: nobody to answer (a request under way logs 499).
   if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE') {
     socket.destroy()
@@ -66,7 +66,7 @@ export function onClientError (error: NodeJS.ErrnoException, socket: Duplex, ref
   }
   const refusal = clientErrorOf(error.code)
   if (refuseRequestUnderWay(socket, refusal)) return
-  refusals.raw(socket, undefined, refusal)
+  ends.refuseRaw(socket, undefined, refusal)
 }
 
 /** The limits a running listener can take on reload (maxHeaderBytes needs a restart). */

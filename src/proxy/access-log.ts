@@ -1,6 +1,7 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import { firstValue, hostHeaderOf, pathOf } from './route-request.js'
+import { firstValue } from './headers.js'
+import { hostHeaderOf, pathOf } from './route-request.js'
 import { dateAt, isoNow, type Clock } from '../util/clock.js'
 
 /** What one request did, as the access log writes it: exactly one per request, never a body or a secret. */
@@ -34,6 +35,14 @@ export type AccessRecord = {
   readonly upgrade?: string
 }
 
+/** The request line and headers, as Node parsed them (HTTP/1.1 and HTTP/2 alike). */
+export type RequestHead = {
+  readonly method?: string | undefined
+  readonly url?: string | undefined
+  readonly httpVersion: string
+  readonly headers: IncomingHttpHeaders
+}
+
 export type AccessLogFormat = 'json' | 'common'
 
 /** What every record needs; the rest defaults to "nothing happened" (no route, no instance, no bytes). */
@@ -44,7 +53,7 @@ export type RecordFacts = Pick<AccessRecord, 'requestId' | 'clientIp' | 'status'
  * handshakes and requests answered on the raw socket alike. The request line
  * comes from `request` when Node parsed one (path without query or userinfo).
  */
-export function accessRecordOf (request: Pick<IncomingMessage, 'method' | 'url' | 'httpVersion' | 'headers'> | undefined, facts: RecordFacts): AccessRecord {
+export function accessRecordOf (request: RequestHead | undefined, facts: RecordFacts): AccessRecord {
   // Written out, not spread over defaults: one object of one shape per request (see headers.ts on spreads).
   const record: AccessRecord = {
     requestId: facts.requestId,

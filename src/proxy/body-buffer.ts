@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { ErrorCode, ProxyError } from '../errors.js'
 import type { Clock, Timer } from '../util/clock.js'
@@ -89,4 +90,16 @@ export async function receiveBody (source: Readable, length: number, options: { 
     source.once('error', onError)
     arm()
   })
+}
+
+/**
+ * RFC 9112 §6.3: a request has a body when it says so (Content-Length other
+ * than 0, or Transfer-Encoding). HTTP/2 (RFC 9113 §8.1) needs neither: a
+ * request has a body unless its HEADERS frame ended the stream.
+ */
+export function hasBody (request: { readonly headers: IncomingHttpHeaders, readonly stream?: { readonly endAfterHeaders?: boolean } }): boolean {
+  const length = request.headers['content-length']
+  if (length !== undefined) return length !== '0'
+  if (request.stream?.endAfterHeaders !== undefined) return !request.stream.endAfterHeaders
+  return request.headers['transfer-encoding'] !== undefined
 }

@@ -60,8 +60,8 @@ export function forwardRequestHeaders (incoming: IncomingHttpHeaders, clientHead
   if (facts.isPeerTrusted) {
     const chain = [clientHeaders['x-forwarded-for'] ?? []].flat()
     headers['x-forwarded-for'] = [...chain, facts.peerIp].join(', ')
-    headers['x-forwarded-proto'] = firstOf(clientHeaders['x-forwarded-proto']) ?? facts.proto
-    headers['x-forwarded-host'] = firstOf(clientHeaders['x-forwarded-host']) ?? facts.host
+    headers['x-forwarded-proto'] = firstValue(clientHeaders['x-forwarded-proto']) ?? facts.proto
+    headers['x-forwarded-host'] = firstValue(clientHeaders['x-forwarded-host']) ?? facts.host
     const previous = [clientHeaders.forwarded ?? []].flat()
     headers.forwarded = [...previous, `for=${forwardedFor}`].join(', ')
   } else {
@@ -95,7 +95,8 @@ export function clientIpOf (peerIp: string, forwardedFor: string | string[] | un
   return client
 }
 
-function firstOf (value: string | string[] | undefined): string | undefined {
+/** The first of a header's values (Node gives an array for repeated set-cookie-like fields, and for HTTP/2's). */
+export function firstValue (value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 

@@ -1,20 +1,19 @@
 import type { ServerResponse } from 'node:http'
+import type { FastifyReply } from 'fastify'
 import type { Dispatcher } from 'undici'
+import { ErrorCode, ProxyError } from '../errors.js'
 import { forwardResponseRawHeaders } from './headers.js'
+import { findProxyError } from './error-reply.js'
+import type { ProxyRequest } from './proxy-request.js'
+import { sendError } from './reply-error.js'
+import { failureCode } from './retry-policy.js'
 import type { Clock, Timer } from '../util/clock.js'
 
-export type ResponseWriterOptions = {
-  /** Adds the headers srvgate puts on every answer (x-request-id; Connection: close while draining) to a flat name, value list. */
-  readonly addOwnHeaders: (headers: string[]) => void
-  /** The request failed: before the status line it gets srvgate's JSON error; after, the connection is cut. */
-  readonly onError: (error: Error) => void
-  /** The instance's status line is about to go to the client (fastify stops managing the reply). */
-  readonly onCommit: () => void
-  /** Longest the client may leave the answer unread (client.sendTimeout); 0: no bound. */
-  readonly sendTimeoutMs: number
+/** What every ResponseWriter of one plugin shares. */
+export type WriterDeps = {
   readonly clock: Clock
-  /** The client read nothing for sendTimeoutMs: the answer is cut, and the request abandoned as for a client that left. */
-  readonly onSendTimeout: () => void
+  /** While draining, HTTP/1.1 answers carry `Connection: close` so clients move to another replica. */
+  readonly isDraining: () => boolean
 }
 
 /**
@@ -32,14 +31,21 @@ export type ResponseWriterOptions = {
  * fastify route (docs/BENCHMARKS.md, 2026-11-30).
  */
 export class ResponseWriter implements Dispatcher.DispatchHandler {
+  readonly #reply: FastifyReply
   readonly #response: ServerResponse
-  readonly #options: ResponseWriterOptions
+  readonly #request: ProxyRequest
+  readonly #deps: WriterDeps
+  /** Longest the client may leave the answer unread (client.sendTimeout); 0: no bound. */
+  readonly #sendTimeoutMs: number
   #resume: (() => void) | undefined
   #stalled: Timer | undefined
 
-  constructor (response: ServerResponse, options: ResponseWriterOptions) {
-    this.#response = response
-    this.#options = options
+  constructor (reply: FastifyReply, request: ProxyRequest, deps: WriterDeps) {
+    this.#reply = reply
+    this.#response = reply.raw
+    this.#request = request
+    this.#deps = deps
+    this.#sendTimeoutMs = request.state?.config.client.sendTimeoutMs ?? 0
   }
 
   onConnect (): void {}
@@ -47,9 +53,10 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     const response = this.#response
     if (response.destroyed) return false
-    this.#options.onCommit()
+    // The instance's status line goes to the client: fastify stops managing the reply.
+    this.#reply.hijack()
     const headers = forwardResponseRawHeaders(rawHeaders)
-    this.#options.addOwnHeaders(headers)
+    this.#addOwnHeaders(headers)
     response.writeHead(statusCode, headers)
     this.#resume = resume
     return true
@@ -61,8 +68,7 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     if (response.write(chunk)) return true
     // The client reads slower: undici pauses the instance's socket until the client drains.
     response.once('drain', this.#onDrain)
-    const { sendTimeoutMs, clock } = this.#options
-    if (sendTimeoutMs > 0) this.#stalled = clock.setTimeout(this.#onStalled, sendTimeoutMs)
+    if (this.#sendTimeoutMs > 0) this.#stalled = this.#deps.clock.setTimeout(this.#onStalled, this.#sendTimeoutMs)
     return false
   }
 
@@ -73,7 +79,9 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
 
   onError (error: Error): void {
     this.#stalled?.cancel()
-    this.#options.onError(error)
+    // Before the status line, srvgate's JSON error; errors from the pools are ProxyErrors, anything else gets its code from the one vocabulary.
+    const ours = findProxyError(error) ?? new ProxyError(failureCode((error as { cause?: unknown }).cause ?? error), error.message, undefined, { cause: error })
+    void sendError(this.#reply, ours)
     // Mid-body, the only honest thing left is to cut the connection (the client sees a short answer).
     if (this.#response.headersSent && !this.#response.writableFinished) this.#response.destroy()
   }
@@ -85,7 +93,21 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
 
   readonly #onStalled = (): void => {
     this.#response.off('drain', this.#onDrain)
-    this.#options.onSendTimeout()
+    // The client read nothing for client.sendTimeout: the answer is cut, and the request abandoned as for a client that left.
+    this.#request.error ??= new ProxyError(ErrorCode.CLIENT_TIMEOUT, `the client read none of the answer for client.sendTimeout (${this.#sendTimeoutMs} ms)`)
     this.#response.destroy()
+  }
+
+  /**
+   * x-request-id, Strict-Transport-Security on HTTPS, and, while draining,
+   * Connection: close on HTTP/1.1 (HTTP/2 has no such field; its connections
+   * are told to go with GOAWAY): what onRequest and onSend give fastify's own replies.
+   */
+  #addOwnHeaders (headers: string[]): void {
+    const request = this.#request
+    headers.push('x-request-id', request.requestId)
+    const hsts = request.isSecure ? request.state?.config.tls?.hsts : undefined
+    if (hsts !== undefined) headers.push('strict-transport-security', hsts)
+    if (request.protocol !== 'HTTP/2' && this.#deps.isDraining()) headers.push('connection', 'close')
   }
 }

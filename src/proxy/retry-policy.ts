@@ -76,10 +76,30 @@ export type AttemptResult =
   | { readonly kind: 'status', readonly status: number }
   | { readonly kind: 'error', readonly error: unknown }
 
+/**
+ * How an attempt ended, in the policy's words: passive health's outcomes,
+ * plus `unclassified` for an error none of the rules above knows (its code is
+ * not a connect, reset or timeout code).
+ */
+export type AttemptOutcome = Outcome | 'unclassified'
+
+/**
+ * What passive health and the attempt metrics record for an outcome. An
+ * unclassified error counts against the instance as a reset always has: a
+ * failure that is the instance's (or its connection's), never retried
+ * (judgeAttempt), ejecting like any other failure. It keeps that name
+ * outside, because `reset` is one of the documented values of the client's
+ * `attempt` event and of the latency metric's `outcome` label; inside, the
+ * verdict says what it is.
+ */
+export function healthOutcomeOf (outcome: AttemptOutcome): Outcome {
+  return outcome === 'unclassified' ? 'reset' : outcome
+}
+
 /** What an attempt's result means: for the instance's health, for a retry, for the client's answer. */
 export type Verdict = {
   /** Counted against (or for) the instance; undefined when the client was at fault (gone, slow, malformed body). */
-  readonly outcome: Outcome | undefined
+  readonly outcome: AttemptOutcome | undefined
   /** Another instance may be tried (retry.on, attempts, idempotency, a replayable body). */
   readonly retryable: boolean
   /** The code the client's answer is made of when nothing else is tried; undefined: the instance's answer goes through. */
@@ -108,7 +128,7 @@ export function judgeAttempt (result: AttemptResult, context: VerdictContext): V
     case 'connect-failure': return { outcome: 'connect-failure', retryable: shouldRetry({ ...context, failure: { kind } }), code: ErrorCode.UPSTREAM_CONNECT }
     case 'reset': return { outcome: 'reset', retryable: shouldRetry({ ...context, failure: { kind } }), code: ErrorCode.UPSTREAM_RESET }
     case 'timeout': return { outcome: 'timeout', retryable: false, code: ErrorCode.UPSTREAM_TIMEOUT }
-    default: return { outcome: 'reset', retryable: false, code: ErrorCode.UPSTREAM_ERROR }
+    default: return { outcome: 'unclassified', retryable: false, code: ErrorCode.UPSTREAM_ERROR }
   }
 }
 

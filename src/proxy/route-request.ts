@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { GatewayConfig, HashKey } from '../config/types.js'
+import type { FrontendConfig, GatewayConfig, HashKey } from '../config/types.js'
 import { ErrorCode, ProxyError } from '../errors.js'
 import { normalizeHost, type RequestFacts } from '../routing/matcher.js'
 import { carriesName } from '../tls/certificates.js'
@@ -9,6 +9,7 @@ import type { BackendRegistry } from '../upstream/registry.js'
 import type { Split } from '../upstream/split.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
 import type { ClientGone } from './client-gone.js'
+import { firstValue } from './headers.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
 /** What requests run against; `generation` counts applied configurations (a cluster's processes agree on it). */
@@ -24,10 +25,16 @@ export type RequestLine = {
 /** Where a request goes; `split` when `backend` is the member a split chose (by `splitKey`, its sticky key, if any). */
 export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string, readonly split?: Split | undefined, readonly splitKey?: string | undefined }
 
+/** Who hears routing's choice of frontend and backend (proxy-request.ts's ProxyRequest). */
+export interface RouteListener {
+  decided: (decision: RouteDecision, backend?: Backend, split?: Split) => void
+}
+
 export type RouteOptions = {
   /** Fired when the client has gone: a wait on DNS ends at once. */
   readonly clientGone?: ClientGone
-  readonly onDecision?: (decision: RouteDecision, backend?: Backend, split?: Split) => void
+  /** Told what routing chose as soon as it knows, refusals included (the request object: no closure per request). */
+  readonly listener?: RouteListener
   /** The client's address as the gateway believes it (a split's stickyOn: client-ip). */
   readonly clientIp?: string
   /**
@@ -67,7 +74,7 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   if (target.kind === 'template-split') {
     const split = state.registry.templateSplit(target.split, decision.env as string)
     if (split instanceof TemplateRefusal) {
-      options.onDecision?.(decision, undefined)
+      options.listener?.decided(decision, undefined)
       return refusalError(split, target.split.template.replaceAll('{env}', decision.env ?? ''), state)
     }
     // Every member's first resolution is waited for: the first request of an env is shared like the rest.
@@ -76,10 +83,10 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   }
   const backend = target.kind === 'static' ? state.registry.get(target.name) : state.registry.template(target.template, decision.env as string)
   if (backend instanceof TemplateRefusal) {
-    options.onDecision?.(decision, undefined)
+    options.listener?.decided(decision, undefined)
     return refusalError(backend, target.kind === 'template' ? target.template.template.replaceAll('{env}', decision.env ?? '') : '', state)
   }
-  options.onDecision?.(decision, backend)
+  options.listener?.decided(decision, backend)
   // A static name the configuration has not (config/load.ts checks references): no instance of it.
   if (backend === undefined) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'no such backend', target.kind === 'static' ? target.name : undefined)
   // Only a templated backend's first resolution is waited for; a ready backend costs no promise.
@@ -118,7 +125,7 @@ function rateLimitedByPrimary (backend: Backend): ProxyError {
 function splitMember (split: Split, decision: RouteDecision, path: string, request: RequestLine, options: RouteOptions): Routed | ProxyError {
   const key = split.stickyOn === undefined ? undefined : requestKeyOf(split.stickyOn, request.headers, path, options.clientIp ?? '')
   const member = split.choose(key)
-  options.onDecision?.(decision, member, split)
+  options.listener?.decided(decision, member, split)
   if (member === undefined) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${split.name}: no member has a usable instance`, split.name)
   return { decision, backend: member, path, split, splitKey: key }
 }
@@ -206,18 +213,18 @@ export function pathOf (url: string): string {
   return match === null ? target : match[1] ?? '/'
 }
 
-/**
- * RFC 9112 §6.3: a request has a body when it says so (Content-Length > 0 or
- * Transfer-Encoding). HTTP/2 (RFC 9113 §8.1) needs neither: a request has a
- * body unless its HEADERS frame ended the stream.
- */
-export function hasBody (request: { readonly headers: IncomingHttpHeaders, readonly stream?: { readonly endAfterHeaders?: boolean } }): boolean {
-  const length = request.headers['content-length']
-  if (length !== undefined) return length !== '0'
-  if (request.stream?.endAfterHeaders !== undefined) return !request.stream.endAfterHeaders
-  return request.headers['transfer-encoding'] !== undefined
+
+/** The target sent to the instance: origin-form, `stripPrefix` applied to the path, the query kept as sent. */
+export function upstreamPath (url: string, frontend: FrontendConfig | undefined): string {
+  const queryAt = url.indexOf('?')
+  const path = pathOf(url)
+  const query = queryAt < 0 ? '' : url.slice(queryAt)
+  return stripPrefix(frontend, path) + query
 }
 
-export function firstValue (value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
+function stripPrefix (frontend: FrontendConfig | undefined, dest: string): string {
+  const prefix = frontend?.rewrite.stripPrefix
+  if (prefix === undefined || !dest.startsWith(prefix)) return dest
+  const rest = dest.slice(prefix.length)
+  return rest.startsWith('/') ? rest : `/${rest}`
 }

@@ -1,27 +1,25 @@
-import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
+import { ServerResponse, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import type { EventEmitter } from 'node:events'
+import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
-import type { GatewayDispatcher } from './dispatcher.js'
-import { failoverOf, newProxyContext } from './failover-request.js'
-import { accessRecordOf } from './access-log.js'
+import type { UpstreamPools } from './upstream-pools.js'
+import { ProxyRequest } from './proxy-request.js'
 import { ClientGone } from './client-gone.js'
-import type { Clock } from '../util/clock.js'
 import { errorReply, writeRawReply } from './error-reply.js'
 import { DROPPED_RESPONSE, clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
+import type { RequestEnd } from './request-end.js'
 import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
-import type { AccessLog } from './access-log.js'
-import type { FinishedRequest } from './plugin.js'
 import { TlsListener } from '../tls/listener.js'
 
 export type UpgradeDeps = {
   readonly state: () => RoutingState
-  readonly dispatcher: GatewayDispatcher
+  readonly pools: UpstreamPools
   readonly log: FastifyBaseLogger
-  readonly accessLog: AccessLog
-  readonly clock: Clock
-  readonly onFinished?: (request: FinishedRequest) => void
+  /** Where each handshake ends: its metrics and its access record (request-end.ts). */
+  readonly ends: RequestEnd
 }
 
 /**
@@ -34,9 +32,10 @@ export type UpgradeDeps = {
  * that refuses the upgrade has its answer relayed as it is.
  *
  * Other Upgrade tokens (h2c) are ignored (RFC 9110 §7.8) and the request is
- * served as a plain one, when it has no body.
+ * served as a plain one, when it has no body. `server`: the plain HTTP
+ * server or the HTTPS listener's (both emit 'upgrade' for HTTP/1.1).
  */
-export function handleUpgrades (server: Server, deps: UpgradeDeps): void {
+export function handleUpgrades (server: EventEmitter, deps: UpgradeDeps): void {
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {})
     if (String(request.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
@@ -45,7 +44,7 @@ export function handleUpgrades (server: Server, deps: UpgradeDeps): void {
     }
     if (request.method !== 'GET') {
       // RFC 6455 §4.1: the opening handshake is a GET. Never rewritten into one.
-      refuse(request, socket, deps, new ProxyError(ErrorCode.REQUEST_MALFORMED, `a WebSocket handshake must be GET, not ${request.method ?? ''}`))
+      deps.ends.refuseRaw(socket, request, new ProxyError(ErrorCode.REQUEST_MALFORMED, `a WebSocket handshake must be GET, not ${request.method ?? ''}`), 'websocket')
       return
     }
     tunnel(request, socket, head, deps).catch((error: unknown) => {
@@ -55,107 +54,128 @@ export function handleUpgrades (server: Server, deps: UpgradeDeps): void {
   })
 }
 
-function serveAsPlainRequest (server: Server, request: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const hasBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0
-  if (hasBody) {
+/**
+ * A body of at least one byte is announced (chunked, or a Content-Length above
+ * 0). Not body-buffer.ts's hasBody (any Content-Length but "0"): what this
+ * refuses is a body an Upgrade would leave unread on the connection.
+ */
+function announcesBodyBytes (headers: IncomingHttpHeaders): boolean {
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0
+}
+
+function serveAsPlainRequest (server: EventEmitter, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  if (announcesBodyBytes(request.headers)) {
     writeError(socket, requestIdOf(request.headers['x-request-id']), new ProxyError(ErrorCode.REQUEST_MALFORMED, 'a body with an Upgrade srvgate does not tunnel'))
+    return
+  }
+  // Node hands every upgrade a net.Socket (a TLSSocket on the HTTPS listener); its types say Duplex.
+  if (!(socket instanceof Socket)) {
+    socket.destroy()
     return
   }
   if (head.length > 0) socket.unshift(head)
   const response = new ServerResponse(request)
   response.shouldKeepAlive = false
-  response.assignSocket(socket as never)
+  response.assignSocket(socket)
   response.on('finish', () => { socket.end() })
   server.emit('request', request, response)
 }
 
-/** A handshake answered by srvgate itself: the documented JSON shape and one access-log line. */
-function refuse (request: IncomingMessage, socket: Duplex, deps: UpgradeDeps, error: GatewayError): void {
-  const requestId = requestIdOf(request.headers['x-request-id'])
-  writeError(socket, requestId, error)
-  const status = errorReply(error).status
-  deps.onFinished?.({ frontend: undefined, backend: undefined, backendName: undefined, status, durationSeconds: 0 })
-  deps.accessLog.record(accessRecordOf(request, { requestId, clientIp: request.socket.remoteAddress ?? '', status, durationMs: 0, error: error.code, errorDetail: error.message, upgrade: 'websocket' }))
-}
-
 async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, deps: UpgradeDeps): Promise<void> {
-  const requestId = requestIdOf(request.headers['x-request-id'])
-  const started = deps.clock.now()
+  const { ends } = deps
   const state = deps.state()
+  const proxied = new ProxyRequest('GET', ends.clock.now())
+  const requestId = requestIdOf(request.headers['x-request-id'])
+  proxied.requestId = requestId
+  proxied.state = state
+  proxied.upgrade = 'websocket'
   const clientGone = new ClientGone()
+  proxied.clientGone = clientGone
   socket.once('close', () => { clientGone.fire() })
   const peerIp = request.socket.remoteAddress ?? ''
   const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
-  const clientIp = clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted)
-  const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp, certificateNames: TlsListener.servedTo(request.socket)?.names })
+  proxied.clientIp = clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted)
+  proxied.isPeerTrusted = isTrusted(peerIp)
+  // Upgrades come over HTTP/1.1 on either listener; a TLS socket is the HTTPS one.
+  proxied.isSecure = (request.socket as { encrypted?: boolean }).encrypted === true
+  const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp: proxied.clientIp, certificateNames: TlsListener.servedTo(request.socket)?.names, listener: proxied })
   if (routed instanceof ProxyError) {
-    if (routed.code === ErrorCode.CLIENT_GONE) {
-      deps.accessLog.record(accessRecordOf(request, { requestId, clientIp: request.socket.remoteAddress ?? '', status: 499, durationMs: Math.round(deps.clock.now() - started), error: routed.code, upgrade: 'websocket' }))
-      return
+    proxied.error = routed
+    if (routed.code === ErrorCode.CLIENT_GONE) ends.ended(request, proxied, 499)
+    else {
+      writeError(socket, requestId, routed)
+      ends.ended(request, proxied, errorReply(routed).status)
     }
-    refuse(request, socket, deps, routed)
     return
   }
-  const { backend, decision, split } = routed
-  const context = newProxyContext(backend, 'GET', { clientGone, split, splitKey: routed.splitKey })
+  proxied.protocol = 'HTTP/1.1'
+  proxied.routeTo(routed.backend, { split: routed.split, splitKey: routed.splitKey })
   const headers = forwardRequestHeaders({ ...request.headers }, request.headers, {
     peerIp,
-    isPeerTrusted: isTrusted(peerIp),
-    clientIp,
+    isPeerTrusted: proxied.isPeerTrusted,
+    clientIp: proxied.clientIp,
     host: request.headers.host ?? '',
-    // Upgrades come over HTTP/1.1 on either listener; a TLS socket is the HTTPS one.
-    proto: (request.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
+    proto: proxied.isSecure ? 'https' : 'http',
     requestId
   })
-  const finish = (status: number, error?: GatewayError): void => {
-    const durationMs = Math.round((deps.clock.now() - started) * 100) / 100
-    const failover = failoverOf(context)
-    deps.onFinished?.({ frontend: decision.frontend.name, backend: backend.metricLabel, backendName: backend.name, status, durationSeconds: durationMs / 1000, protocol: 'HTTP/1.1', split: split?.metricLabel, failoverTarget: failover?.lookup.name })
-    deps.accessLog.record(accessRecordOf(request, {
-      requestId,
-      status,
-      durationMs,
-      upgrade: 'websocket',
-      clientIp,
-      frontend: decision.frontend.name, backend: backend.name, split: split?.name, failover: failover?.name, instance: context.instance?.key,
-      upstreamStatus: context.upstreamStatus, retries: context.retries, retryReasons: context.retryReasons.length === 0 ? undefined : context.retryReasons, error: error?.code, errorDetail: error?.message
-    }))
+  // The origin is the instance's, set per attempt by the ProxyRequest.
+  const options: Dispatcher.DispatchOptions = { origin: '', path: request.url ?? '/', method: 'GET', headers, upgrade: 'websocket', body: null }
+  deps.pools.forward(proxied, options, new HandshakeRelay(proxied, socket, head, request, ends))
+}
+
+/** The downstream of a handshake's ProxyRequest: the instance's 101 (then the tunnel), or its refusal, or srvgate's error, on the client's socket. */
+class HandshakeRelay implements Dispatcher.DispatchHandler {
+  #isRelaying = false
+
+  constructor (readonly request: ProxyRequest, readonly socket: Duplex, readonly head: Buffer, readonly incoming: IncomingMessage, readonly ends: RequestEnd) {}
+
+  onConnect (): void {}
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean {
+    // The instance declined the upgrade: relay its answer and close.
+    if (statusCode < 200) return true
+    this.#isRelaying = true
+    this.socket.write(statusLine(statusCode, statusText) + headerLines(rawHeaders, this.request.requestId) + 'connection: close\r\n\r\n')
+    this.ends.ended(this.incoming, this.request, statusCode)
+    return true
   }
-  let isRelaying = false
-  const handler: Dispatcher.DispatchHandler = {
-    onConnect: () => {},
-    onHeaders: (statusCode: number, rawHeaders: Buffer[], _resume: () => void, statusText: string): boolean => {
-      // The instance declined the upgrade: relay its answer and close.
-      if (statusCode < 200) return true
-      isRelaying = true
-      socket.write(statusLine(statusCode, statusText) + headerLines(rawHeaders, requestId) + 'connection: close\r\n\r\n')
-      finish(statusCode)
-      return true
-    },
-    onData: (chunk: Buffer): boolean => { socket.write(chunk); return true },
-    onComplete: () => { socket.end() },
-    onUpgrade: (statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex) => {
-      socket.write(statusLine(statusCode, 'Switching Protocols') + headerLines(rawHeaders, requestId) + 'connection: Upgrade\r\nupgrade: websocket\r\n\r\n')
-      if (head.length > 0) upstream.write(head)
-      upstream.on('error', () => { socket.destroy() })
-      socket.on('error', () => { upstream.destroy() })
-      upstream.on('close', () => { socket.destroy() })
-      socket.on('close', () => { upstream.destroy() })
-      upstream.pipe(socket)
-      socket.pipe(upstream)
-      finish(101)
-    },
-    onError: (error: Error) => {
-      if (isRelaying) { socket.destroy(); return }
-      if (clientGone.isGone) { finish(499, new ProxyError(ErrorCode.CLIENT_GONE, 'the client left during the handshake')); return }
-      const proxyError = error instanceof ProxyError ? error : new ProxyError(ErrorCode.UPSTREAM_ERROR, error.message, backend.name, { cause: error })
-      writeError(socket, requestId, proxyError)
-      finish(errorReply(proxyError).status, proxyError)
+
+  onData (chunk: Buffer): boolean {
+    this.socket.write(chunk)
+    return true
+  }
+
+  onComplete (): void { this.socket.end() }
+
+  onUpgrade (statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+    const socket = this.socket
+    socket.write(statusLine(statusCode, 'Switching Protocols') + headerLines(rawHeaders, this.request.requestId) + 'connection: Upgrade\r\nupgrade: websocket\r\n\r\n')
+    if (this.head.length > 0) upstream.write(this.head)
+    upstream.on('error', () => { socket.destroy() })
+    socket.on('error', () => { upstream.destroy() })
+    upstream.on('close', () => { socket.destroy() })
+    socket.on('close', () => { upstream.destroy() })
+    upstream.pipe(socket)
+    socket.pipe(upstream)
+    this.ends.ended(this.incoming, this.request, 101)
+  }
+
+  onError (error: Error): void {
+    const request = this.request
+    if (this.#isRelaying) {
+      this.socket.destroy()
+      return
     }
+    if (request.clientGone?.isGone === true) {
+      request.error ??= new ProxyError(ErrorCode.CLIENT_GONE, 'the client left during the handshake')
+      this.ends.ended(this.incoming, request, 499)
+      return
+    }
+    const proxyError = error instanceof ProxyError ? error : new ProxyError(ErrorCode.UPSTREAM_ERROR, error.message, request.backend?.name, { cause: error })
+    request.error ??= proxyError
+    writeError(this.socket, request.requestId, proxyError)
+    this.ends.ended(this.incoming, request, errorReply(proxyError).status)
   }
-  // The origin is the instance's, set per attempt by the FailoverRequest.
-  const options: Dispatcher.DispatchOptions = { origin: '', path: request.url ?? '/', method: 'GET', headers: headers as Record<string, string>, upgrade: 'websocket', body: null }
-  deps.dispatcher.forward(context, options, handler)
 }
 
 function statusLine (status: number, text: string): string {

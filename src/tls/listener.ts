@@ -3,6 +3,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { TLSSocket } from 'node:tls'
 import type { TlsConfig } from '../config/types.js'
 import type { ClientConnections } from '../edge/client-connections.js'
+import { responseOnSocket } from '../edge/node-http-internals.js'
 import type { Clock } from '../util/clock.js'
 import { REFUSING_CONTEXT, type CertificateStore, type ServedCertificate } from './certificates.js'
 import { MAX_CLIENT_HELLO, UNRECOGNIZED_NAME, alertRecord, readClientHello } from './client-hello.js'
@@ -137,7 +138,7 @@ export class TlsListener {
     this.server.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session)
       session.once('close', () => { this.#sessions.delete(session) })
-      const timer = (session.socket as unknown as WithFacts)[CONNECTION]?.timer
+      const timer = (session.socket as WithFacts)[CONNECTION]?.timer
       if (timer === undefined) return
       timer.session(session)
       const ended = (): void => { timer.requestEnded() }
@@ -218,8 +219,7 @@ export class TlsListener {
     this.server.close()
     for (const session of this.#sessions) session.close()
     for (const socket of this.#sockets) {
-      const busy = (socket as TLSSocket & { _httpMessage?: unknown })._httpMessage
-      if (socket.alpnProtocol !== 'h2' && (busy === null || busy === undefined)) socket.destroy()
+      if (socket.alpnProtocol !== 'h2' && responseOnSocket(socket) === undefined) socket.destroy()
     }
     return await closed
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { classifyError, failureCode, judgeAttempt, shouldRetry, type AttemptFailure, type AttemptResult, type Verdict, mayLeaveMember } from '../../../src/proxy/retry-policy.js'
+import { classifyError, failureCode, healthOutcomeOf, judgeAttempt, shouldRetry, type AttemptFailure, type AttemptResult, type Verdict, mayLeaveMember } from '../../../src/proxy/retry-policy.js'
 import { ErrorCode } from '../../../src/errors.js'
 import type { RetryOn } from '../../../src/config/types.js'
 
@@ -59,9 +59,14 @@ test('judgeAttempt: one verdict per result, for health, retry and the client\'s 
     ['the client left: nothing counts against the instance', error(ErrorCode.CLIENT_GONE), context, { outcome: undefined, retryable: false, code: ErrorCode.CLIENT_GONE }],
     ['the client stalled its upload: 408, not the instance\'s fault', error(ErrorCode.CLIENT_TIMEOUT), context, { outcome: undefined, retryable: false, code: ErrorCode.CLIENT_TIMEOUT }],
     ['a malformed body: 400', error(ErrorCode.REQUEST_MALFORMED), context, { outcome: undefined, retryable: false, code: ErrorCode.REQUEST_MALFORMED }],
-    ['anything else: 502, not retried', error('EWHATEVER'), context, { outcome: 'reset', retryable: false, code: ErrorCode.UPSTREAM_ERROR }]
+    ['anything else: 502, not retried, classified as such', error('EWHATEVER'), context, { outcome: 'unclassified', retryable: false, code: ErrorCode.UPSTREAM_ERROR }]
   ]
   for (const [name, result, rowContext, expected] of rows) assert.deepEqual(judgeAttempt(result, rowContext), expected, name)
+})
+
+test('healthOutcomeOf: an unclassified error counts against the instance as a reset; every other outcome as it is', () => {
+  assert.equal(healthOutcomeOf('unclassified'), 'reset')
+  for (const outcome of ['success', 'connect-failure', 'timeout', 'reset', 'status-5xx'] as const) assert.equal(healthOutcomeOf(outcome), outcome)
 })
 
 test('failureCode: our codes kept, undici\'s mapped once', () => {

@@ -4,35 +4,35 @@ import type { Backend } from '../upstream/backend.js'
 import type { BackendOptions } from '../config/types.js'
 import { tolerantConnector } from './interim-continue.js'
 import { systemClock, type Clock } from '../util/clock.js'
-import { FailoverRequest, type DispatcherEvents, type FailoverDeps, type ProxyContext } from './failover-request.js'
+import type { DispatcherEvents, ForwardDeps, ProxyRequest } from './proxy-request.js'
 import { ConnectionWaits } from './connection-waits.js'
 import { UploadSlots } from './upload-slots.js'
 
 /**
- * Where every proxied request goes (plugin.ts for requests, upgrade.ts for
- * WebSocket handshakes): a FailoverRequest per request. Each attempt picks an
- * instance from the backend (never one already tried), sends the request
- * through a keep-alive pool for that instance, and on a connect failure, or
- * a retryable status for an idempotent method, tries another one, body
- * included. What to retry is decided in retry-policy.ts; this class only owns
- * the pools.
+ * The upstream pools, and the requests run over them (plugin.ts for
+ * requests, upgrade.ts for WebSocket handshakes, the client's
+ * ServiceDispatcher): each ProxyRequest's attempts go through the keep-alive
+ * pool of the instance they picked. Not an undici Dispatcher itself: it
+ * hands each attempt to the Pool its instance and settings call for. What to
+ * retry is decided in retry-policy.ts and carried out by the ProxyRequest;
+ * this class only owns the pools.
  */
-export class GatewayDispatcher {
+export class UpstreamPools {
   readonly #settings = new WeakMap<BackendOptions, PoolSettings>()
   /**
    * Backends with the same pool settings share one PoolSettings, across reloads too; each holds
    * one keep-alive pool per instance origin (an instance that leaves is closed alone).
    */
   readonly #settingsByKey = new Map<string, PoolSettings>()
-  readonly #deps: FailoverDeps
+  readonly #deps: ForwardDeps
 
   constructor (events: DispatcherEvents = {}, clock: Clock = systemClock) {
     this.#deps = { poolFor: (backend, origin) => this.poolFor(backend, origin), clock, events, waits: new ConnectionWaits(clock), uploads: new UploadSlots() }
   }
 
-  /** Send one request (method, path, headers; the body comes from the context) to the context's backend. */
-  forward (context: ProxyContext, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    new FailoverRequest(this.#deps, context, options, handler).start()
+  /** Send a routed request (method, path, headers; the body comes from its route) to its backend, the answer to `handler`. */
+  forward (request: ProxyRequest, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    request.forward(this.#deps, options, handler)
   }
 
   /**
