@@ -32,7 +32,7 @@ export type ProxyPluginOptions = {
 
 /** Bytes a socket had read and written when its previous request ended (keep-alive accounting); a symbol, like reply-error.ts's REPLY. */
 const MARK = Symbol('srvgate.bytes')
-type MarkedSocket = Socket & { [MARK]?: { read: number, written: number } }
+type MarkedSocket = Socket & { [MARK]?: { bytesRead: number, bytesWritten: number } }
 
 const NOT_DRAINING = (): boolean => false
 
@@ -202,12 +202,12 @@ function countSocketBytes (proxied: ProxyRequest, socket: MarkedSocket | null): 
   const mark = socket[MARK]
   const read = socket.bytesRead
   const written = socket.bytesWritten
-  proxied.bytesIn = read - (mark?.read ?? 0)
-  proxied.bytesOut = written - (mark?.written ?? 0)
-  if (mark === undefined) socket[MARK] = { read, written }
+  proxied.bytesIn = read - (mark?.bytesRead ?? 0)
+  proxied.bytesOut = written - (mark?.bytesWritten ?? 0)
+  if (mark === undefined) socket[MARK] = { bytesRead: read, bytesWritten: written }
   else {
-    mark.read = read
-    mark.written = written
+    mark.bytesRead = read
+    mark.bytesWritten = written
   }
 }
 
