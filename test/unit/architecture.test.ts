@@ -32,6 +32,7 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   pino: ['log/'],
   ajv: ['config/validate.ts'],
   yaml: ['config/load.ts'],
+  '@sinclair/typebox': ['cluster/'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/']
 }
 
