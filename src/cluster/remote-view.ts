@@ -5,7 +5,8 @@ import type { Outcome } from '../upstream/backend.js'
 import type { TemplateRefusal } from '../upstream/templated-backends.js'
 import { InstanceSet } from '../discovery/instance-set.js'
 import { DnsError, ErrorCode } from '../errors.js'
-import type { ToPrimary, WireBackend, WireSnapshot } from './protocol.js'
+import type { MessageOf, ToPrimary, ToWorker, WireBackend, WireSnapshot } from './protocol.js'
+import type { HealthView } from '../upstream/backend.js'
 import { fromWire } from './wire.js'
 
 type OnChange = (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void
@@ -140,4 +141,30 @@ export class GenerationView implements RemoteView {
 
   /** The health views sent with the configuration, to apply once the registry is built. */
   initialHealth (): WireBackend[] { return [...this.#initial.values()] }
+}
+
+/** What the primary says about one generation's backends, as it changes. */
+export type BackendMessage = MessageOf<ToWorker, 'srvgate:set' | 'srvgate:health' | 'srvgate:template-refused'>
+
+/**
+ * A worker applies one: a set and a refusal to the generation's view (its
+ * RemoteDiscovery sources), health to the backend the generation's registry
+ * built. A generation already gone (committed away, aborted) has neither: the
+ * message is late and dropped.
+ */
+export function applyFromPrimary (
+  message: BackendMessage,
+  view: GenerationView | undefined,
+  registry: { readonly named: (name: string) => { readonly applyHealth: (view: HealthView) => void } | undefined } | undefined
+): void {
+  switch (message.type) {
+    case 'srvgate:set':
+      view?.apply(message.name, message.snapshot)
+      return
+    case 'srvgate:health':
+      registry?.named(message.name)?.applyHealth(message.health)
+      return
+    case 'srvgate:template-refused':
+      view?.refuse(message.name, message.reason, message.retryAfterMs)
+  }
 }

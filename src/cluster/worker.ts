@@ -4,7 +4,7 @@ import type { GatewayConfig } from '../config/types.js'
 import { drainTraffic, listenTraffic, type PublicAddresses } from '../traffic.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import type { BackendRegistry } from '../upstream/registry.js'
-import { GenerationView } from './remote-view.js'
+import { GenerationView, applyFromPrimary } from './remote-view.js'
 import { PROTOCOL_VERSION, type ToPrimary, type ToWorker, type WireBackend } from './protocol.js'
 import { channelToPrimary } from './channel.js'
 import { stateOfGeneration } from './generations.js'
@@ -95,15 +95,10 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
         views.delete(message.generation)
         return
       case 'srvgate:set':
-        views.get(message.generation)?.apply(message.name, message.snapshot)
-        return
+      case 'srvgate:health':
       case 'srvgate:template-refused':
-        views.get(message.generation)?.refuse(message.name, message.reason, message.retryAfterMs)
+        applyFromPrimary(message, views.get(message.generation), registryOf(message.generation))
         return
-      case 'srvgate:health': {
-        registryOf(message.generation)?.named(message.name)?.applyHealth(message.health)
-        return
-      }
       case 'srvgate:stats':
         if (gateway !== undefined) send({ type: 'srvgate:stats', id: message.id, stats: await statsOf(gateway) })
         return
