@@ -1,11 +1,14 @@
 /**
  * Every message received is checked against its schema (protocol.ts) before
  * anything reads it. The validators are compiled once, when this module
- * loads, with TypeBox's TypeCompiler rather than ajv: its checks are plain
- * generated JavaScript for exactly these schemas, measured at about twice
- * ajv's speed on our messages, and ajv stays behind its one door
- * (config/validate.ts). A message is looked up by its type field first, so
- * only its own schema runs, and a refusal names the field at fault.
+ * loads, with TypeBox's TypeCompiler rather than ajv: both generate plain
+ * JavaScript for the schema, and measured on our messages TypeCompiler checks
+ * 1.5 to 4 times as fast (a passive report ~30-80 ns against ~130-300 ns; a
+ * set of 20 instances ~0.8-1.1 µs against 1.1-1.8 µs, on a busy 2-core box)
+ * and compiles in milliseconds where ajv takes tens to hundreds; ajv also
+ * stays behind its one door (config/validate.ts). A message is looked up by
+ * its type field first, so only its own schema runs, and a refusal names the
+ * field at fault.
  */
 import type { Static, TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
