@@ -144,7 +144,8 @@ class ProcessEnd extends Endpoint<ToPrimary, ToWorkerSchema> {
  * passive failure report is judged, and the ejection it decides is applied,
  * before the same request's retry picks its next instance. The price is
  * re-entrancy: a handler may be called from inside the other side's `send`,
- * so it must not assume the sender's state is settled. Messages are not
+ * so it must not assume the sender's state is settled, and a handler that
+ * throws throws into that `send`, as a direct call would. Messages are not
  * copied (both sides treat them as read-only facts); they are still checked,
  * so the in-process path is held to the same protocol as IPC.
  */
