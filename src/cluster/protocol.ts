@@ -6,84 +6,105 @@
  * own monotonic clock). Every message about backends names the configuration
  * generation it belongs to, so a reload's new backends and the old ones never
  * mix.
+ *
+ * Each message is written once, as a TypeBox schema: its TypeScript type is
+ * the schema's `Static`, and message-check.ts checks every message received
+ * against it, so nothing that crosses the boundary is trusted by cast.
  */
-import type { DiscoverySnapshot, DiscoveryStatus, RefusedInstance } from '../discovery/watcher.js'
-import { InstanceSet, toInstance } from '../discovery/instance-set.js'
-import { DnsError, type ErrorCode } from '../errors.js'
-import type { Backend, HealthView, Outcome } from '../upstream/backend.js'
-import type { DataPlaneStats } from '../data-plane/stats.js'
-import type { PublicAddresses } from '../data-plane/listeners.js'
+import { Type, type Static, type TLiteral, type TObject, type TProperties } from '@sinclair/typebox'
+import { ErrorCode } from '../errors.js'
 
-/** One backend's discovery snapshot, by value. */
-export type WireSnapshot = {
-  readonly status: DiscoveryStatus
-  readonly instances: ReadonlyArray<{ readonly address: string, readonly port: number, readonly priority: number, readonly weight: number }>
-  readonly isStale: boolean
-  readonly lastError: { readonly code: string, readonly message: string } | undefined
-  readonly refused: readonly RefusedInstance[]
+/**
+ * Raised whenever a message's shape or meaning changes. A worker says it in
+ * its hello; the primary refuses a worker that speaks another version (a
+ * worker forked from files replaced on disk under a running primary).
+ */
+export const PROTOCOL_VERSION = 1
+
+/** Ours start with this; prom-client's own cluster messages share the channel and do not. */
+export const MESSAGE_PREFIX = 'srvgate:'
+
+/** Deeply read-only: a message received is a fact, never edited. */
+export type Frozen<T> = T extends object ? { readonly [K in keyof T]: Frozen<T[K]> } : T
+
+function message<Name extends string, Fields extends TProperties> (name: Name, fields: Fields): TObject<{ type: TLiteral<`srvgate:${Name}`> } & Fields> {
+  return Type.Object({ type: Type.Literal(`srvgate:${name}` as const), ...fields })
 }
+
+const Generation = Type.Integer({ minimum: 0 })
+const Port = Type.Integer({ minimum: 0, maximum: 65535 })
+const Text = Type.String()
+
+/** One backend's discovery snapshot, by value (wire.ts makes and reads it). */
+export const WireSnapshotSchema = Type.Object({
+  status: Type.Union([Type.Literal('pending'), Type.Literal('answer'), Type.Literal('empty'), Type.Literal('failed')]),
+  instances: Type.Array(Type.Object({ address: Text, port: Port, priority: Type.Integer({ minimum: 0 }), weight: Type.Integer({ minimum: 0 }) })),
+  isStale: Type.Boolean(),
+  // JSON drops an undefined field: no error is no field.
+  lastError: Type.Optional(Type.Object({ code: Type.Enum(ErrorCode), message: Text })),
+  refused: Type.Array(Type.Object({ key: Text, reason: Text }))
+})
+export type WireSnapshot = Frozen<Static<typeof WireSnapshotSchema>>
+
+/** One instance's health as the primary decided it; relative times (each process has its own monotonic clock). */
+const HealthSchema = Type.Object({
+  key: Text,
+  ejectedForMs: Type.Number({ minimum: 0 }),
+  ejections: Type.Integer({ minimum: 0 }),
+  isFailingActiveCheck: Type.Boolean()
+})
 
 /** A backend as a worker needs it when it starts or prepares a generation. */
-export type WireBackend = { readonly name: string, readonly snapshot: WireSnapshot, readonly health: readonly HealthView[] }
+const WireBackendSchema = Type.Object({ name: Text, snapshot: WireSnapshotSchema, health: Type.Array(HealthSchema) })
+export type WireBackend = Frozen<Static<typeof WireBackendSchema>>
 
-/** The primary could not make a templated backend (templatedBackends.max reached, all held): the worker forgets it. */
-export const TEMPLATE_REFUSED = 'SG_TEMPLATE_BOUND'
+const OutcomeSchema = Type.Union([Type.Literal('success'), Type.Literal('connect-failure'), Type.Literal('timeout'), Type.Literal('reset'), Type.Literal('status-5xx')])
 
-export type ToWorker =
-  | { readonly type: 'srvgate:config', readonly phase: 'init' | 'prepare', readonly generation: number, readonly text: string, readonly backends: readonly WireBackend[] }
-  | { readonly type: 'srvgate:commit', readonly generation: number }
-  | { readonly type: 'srvgate:abort', readonly generation: number }
-  | { readonly type: 'srvgate:set', readonly generation: number, readonly name: string, readonly snapshot: WireSnapshot }
-  | { readonly type: 'srvgate:health', readonly generation: number, readonly name: string, readonly health: HealthView }
-  | { readonly type: 'srvgate:stats', readonly id: number }
-  | { readonly type: 'srvgate:drain' }
+const Address = Type.Object({ host: Text, port: Port })
 
-export type ToPrimary =
-  | { readonly type: 'srvgate:hello' }
-  | { readonly type: 'srvgate:listening', readonly addresses: PublicAddresses }
-  | { readonly type: 'srvgate:start-failed', readonly error: string }
-  | { readonly type: 'srvgate:prepared', readonly generation: number, readonly error?: string }
-  | { readonly type: 'srvgate:report', readonly generation: number, readonly name: string, readonly key: string, readonly outcome: Outcome }
-  | { readonly type: 'srvgate:template', readonly generation: number, readonly name: string, readonly template: string, readonly env: string }
-  | { readonly type: 'srvgate:release', readonly generation: number, readonly name: string }
-  | { readonly type: 'srvgate:stats', readonly id: number, readonly stats: DataPlaneStats }
+/** A worker's figures for /metrics and /admin/state (data-plane/stats.ts's DataPlaneStats). */
+const StatsSchema = Type.Object({
+  // prom-client's getMetricsAsJSON(): its own shape, aggregated by prom-client in the primary.
+  metrics: Type.Array(Type.Unknown()),
+  byBackend: Type.Array(Type.Tuple([Text, Type.Object({ requests: Type.Number({ minimum: 0 }), errors: Type.Number({ minimum: 0 }) })])),
+  inFlight: Type.Array(Type.Tuple([Text, Text, Type.Number({ minimum: 0 })]))
+})
 
-export function isToWorker (message: unknown): message is ToWorker {
-  return isSrvgateMessage(message)
-}
+/** Primary → worker. */
+export const TO_WORKER = [
+  message('config', { phase: Type.Union([Type.Literal('init'), Type.Literal('prepare')]), generation: Generation, text: Text, backends: Type.Array(WireBackendSchema) }),
+  message('commit', { generation: Generation }),
+  message('abort', { generation: Generation }),
+  message('set', { generation: Generation, name: Text, snapshot: WireSnapshotSchema }),
+  message('health', { generation: Generation, name: Text, health: HealthSchema }),
+  /**
+   * The primary would not make a templated backend the worker asked for:
+   * `rate` (templatedBackends.newPerSecond spent; the next in retryAfterMs)
+   * or `bound` (templatedBackends.max reached with every one busy). The
+   * worker answers the waiting request and forgets the backend.
+   */
+  message('template-refused', { generation: Generation, name: Text, reason: Type.Union([Type.Literal('rate'), Type.Literal('bound')]), retryAfterMs: Type.Number({ minimum: 0 }) }),
+  message('stats', { id: Type.Integer({ minimum: 0 }) }),
+  message('drain', {})
+] as const
 
-export function isToPrimary (message: unknown): message is ToPrimary {
-  return isSrvgateMessage(message)
-}
+/** Worker → primary. */
+export const TO_PRIMARY = [
+  // Its shape never changes: it is how versions are told apart.
+  message('hello', { version: Type.Integer({ minimum: 0 }) }),
+  message('listening', { addresses: Type.Object({ http: Type.Optional(Address), https: Type.Optional(Address) }) }),
+  message('start-failed', { error: Text }),
+  message('prepared', { generation: Generation, error: Type.Optional(Text) }),
+  message('report', { generation: Generation, name: Text, key: Text, outcome: OutcomeSchema }),
+  message('template', { generation: Generation, name: Text, template: Text, env: Text }),
+  message('release', { generation: Generation, name: Text }),
+  message('stats', { id: Type.Integer({ minimum: 0 }), stats: StatsSchema })
+] as const
 
-/** prom-client's own cluster messages share the channel: ours are prefixed. */
-function isSrvgateMessage (message: unknown): boolean {
-  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && (message as { type: string }).type.startsWith('srvgate:')
-}
+export type ToWorkerSchema = (typeof TO_WORKER)[number]
+export type ToPrimarySchema = (typeof TO_PRIMARY)[number]
+export type ToWorker = Frozen<Static<ToWorkerSchema>>
+export type ToPrimary = Frozen<Static<ToPrimarySchema>>
 
-export function toWire (snapshot: DiscoverySnapshot): WireSnapshot {
-  return {
-    status: snapshot.status,
-    instances: snapshot.set.instances.map(({ address, port, priority, weight }) => ({ address, port, priority, weight })),
-    isStale: snapshot.isStale,
-    lastError: snapshot.lastError === undefined ? undefined : { code: snapshot.lastError.code, message: snapshot.lastError.message },
-    refused: snapshot.refused
-  }
-}
-
-/** The snapshot a worker keeps; `previous`'s set object is kept when nothing changed (readers compare by identity). */
-export function fromWire (wire: WireSnapshot, previous: DiscoverySnapshot): DiscoverySnapshot {
-  const set = new InstanceSet(wire.instances.map(toInstance))
-  return {
-    status: wire.status,
-    set: set.equals(previous.set) ? previous.set : set,
-    isStale: wire.isStale,
-    lastError: wire.lastError === undefined ? undefined : new DnsError(wire.lastError.code as ErrorCode, wire.lastError.message),
-    resolution: undefined,
-    refused: wire.refused
-  }
-}
-
-export function wireBackend (backend: Backend): WireBackend {
-  return { name: backend.name, snapshot: toWire(backend.snapshot), health: backend.healthViews() }
-}
+/** The one message of a direction with this type field. */
+export type MessageOf<M extends { readonly type: string }, T extends M['type']> = Extract<M, { readonly type: T }>

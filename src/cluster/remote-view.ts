@@ -2,8 +2,12 @@ import { PENDING_SNAPSHOT, type DiscoverySnapshot, type DiscoverySource } from '
 import type { Lookup } from '../dns/resolver.js'
 import type { RemoteView } from '../upstream/registry.js'
 import type { Outcome } from '../upstream/backend.js'
-import { ErrorCode } from '../errors.js'
-import { TEMPLATE_REFUSED, fromWire, type ToPrimary, type WireBackend, type WireSnapshot } from './protocol.js'
+import type { TemplateRefusal } from '../upstream/templated-backends.js'
+import { InstanceSet } from '../discovery/instance-set.js'
+import { DnsError, ErrorCode } from '../errors.js'
+import type { MessageOf, ToPrimary, ToWorker, WireBackend, WireSnapshot } from './protocol.js'
+import type { HealthView } from '../upstream/backend.js'
+import { fromWire } from './wire.js'
 
 type OnChange = (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void
 
@@ -61,13 +65,33 @@ export class RemoteDiscovery implements DiscoverySource {
 
   apply (wire: WireSnapshot): void {
     if (this.#isStopped) return
+    this.#become(fromWire(wire, this.#snapshot))
+  }
+
+  /**
+   * The primary would not make this templated backend. The waiting request
+   * gets its answer: no instance, and past newPerSecond the rate-limited
+   * error route-request.ts answers with a Retry-After. Then the backend goes
+   * (onRefused), so the next request asks again.
+   */
+  refuse (reason: TemplateRefusal['reason'], retryAfterMs: number): void {
+    if (this.#isStopped) return
+    this.#become({
+      status: 'failed',
+      set: InstanceSet.EMPTY,
+      isStale: false,
+      lastError: reason === 'rate' ? new DnsError(ErrorCode.TEMPLATE_RATE_LIMITED, `templatedBackends.newPerSecond spent; the next in ${retryAfterMs} ms`) : undefined,
+      resolution: undefined,
+      refused: []
+    })
+    this.#onRefused?.()
+  }
+
+  #become (next: DiscoverySnapshot): void {
     const previous = this.#snapshot
-    const next = fromWire(wire, previous)
     this.#snapshot = next
     if (previous.set !== next.set || previous.status !== next.status || previous.isStale !== next.isStale) this.#onChange(next, previous)
     if (next.status !== 'pending') this.#resolveFirst?.()
-    // The waiting request has its answer (503); the backend goes, so the next one asks again.
-    if (wire.lastError?.code === TEMPLATE_REFUSED || wire.lastError?.code === ErrorCode.TEMPLATE_RATE_LIMITED) this.#onRefused?.()
   }
 }
 
@@ -113,6 +137,34 @@ export class GenerationView implements RemoteView {
 
   apply (name: string, snapshot: WireSnapshot): void { this.#sources.get(name)?.apply(snapshot) }
 
+  refuse (name: string, reason: TemplateRefusal['reason'], retryAfterMs: number): void { this.#sources.get(name)?.refuse(reason, retryAfterMs) }
+
   /** The health views sent with the configuration, to apply once the registry is built. */
   initialHealth (): WireBackend[] { return [...this.#initial.values()] }
+}
+
+/** What the primary says about one generation's backends, as it changes. */
+export type BackendMessage = MessageOf<ToWorker, 'srvgate:set' | 'srvgate:health' | 'srvgate:template-refused'>
+
+/**
+ * A worker applies one: a set and a refusal to the generation's view (its
+ * RemoteDiscovery sources), health to the backend the generation's registry
+ * built. A generation already gone (committed away, aborted) has neither: the
+ * message is late and dropped.
+ */
+export function applyFromPrimary (
+  message: BackendMessage,
+  view: GenerationView | undefined,
+  registry: { readonly named: (name: string) => { readonly applyHealth: (view: HealthView) => void } | undefined } | undefined
+): void {
+  switch (message.type) {
+    case 'srvgate:set':
+      view?.apply(message.name, message.snapshot)
+      return
+    case 'srvgate:health':
+      registry?.named(message.name)?.applyHealth(message.health)
+      return
+    case 'srvgate:template-refused':
+      view?.refuse(message.name, message.reason, message.retryAfterMs)
+  }
 }

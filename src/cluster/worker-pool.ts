@@ -6,10 +6,13 @@ import { templatesOf } from '../config/types.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import { Backend } from '../upstream/backend.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
-import { ErrorCode } from '../errors.js'
 import type { PublicAddresses } from '../data-plane/listeners.js'
 import { systemClock, type Timer } from '../util/clock.js'
-import { TEMPLATE_REFUSED, isToPrimary, toWire, wireBackend, type ToPrimary, type ToWorker } from './protocol.js'
+import { PROTOCOL_VERSION, type MessageOf, type ToPrimary, type ToWorker } from './protocol.js'
+import { toWire, wireBackend } from './wire.js'
+import { channelToWorker, type PrimaryEnd } from './channel.js'
+import { askToPrepare } from './ask-prepare.js'
+import { stateOfGeneration } from './generations.js'
 
 export type WorkerPoolOptions = {
   readonly count: number
@@ -27,11 +30,14 @@ const STATS_TIMEOUT_MS = 2_000
 
 type Member = {
   readonly worker: Worker
+  readonly channel: PrimaryEnd
   readonly forkedAtMs: number
   /** Listening, with the running configuration. */
   isServing: boolean
   /** Templated backends this worker holds, as generation and name. */
   readonly holds: Set<string>
+  /** Speaks another protocol version: killed, not replaced (its successor would run the same files). */
+  isRefused: boolean
 }
 
 /**
@@ -51,7 +57,6 @@ export class WorkerPool implements DataPlanes {
   #pending: { readonly generation: number, readonly state: RoutingState } | undefined
   /** A reload under way: a worker that starts meanwhile waits for its outcome, then gets what runs. */
   #reloading: Promise<void> | undefined
-  readonly #prepared = new Map<string, (error: string | undefined) => void>()
   readonly #stats = new Map<number, { readonly results: DataPlaneStats[], waiting: number, readonly done: () => void }>()
   #nextStatsId = 1
   #listening: { resolve: (addresses: PublicAddresses) => void, reject: (error: Error) => void } | undefined
@@ -70,7 +75,6 @@ export class WorkerPool implements DataPlanes {
     // enough (docs/BENCHMARKS.md); Node 20 has no SO_REUSEPORT to do better.
     cluster.schedulingPolicy = cluster.SCHED_NONE
     cluster.setupPrimary({ exec: this.#options.exec, args: [...this.#options.args] })
-    cluster.on('message', (worker, message: unknown) => { if (isToPrimary(message)) this.#onMessage(worker, message) })
     cluster.on('exit', (worker, code, signal) => { this.#onExit(worker, code, signal) })
     const listening = new Promise<PublicAddresses>((resolve, reject) => { this.#listening = { resolve, reject } })
     for (let index = 0; index < this.#options.count; index++) this.#fork()
@@ -96,8 +100,8 @@ export class WorkerPool implements DataPlanes {
     this.#pending = { generation, state }
     try {
       const serving = [...this.#members.values()].filter((member) => member.isServing)
-      const message: ToWorker = { type: 'srvgate:config', phase: 'prepare', generation, text, backends: state.registry.all().map(wireBackend) }
-      const results = await Promise.all(serving.map(async (member) => await this.#prepareOne(member, generation, message)))
+      const message: MessageOf<ToWorker, 'srvgate:config'> = { type: 'srvgate:config', phase: 'prepare', generation, text, backends: state.registry.all().map(wireBackend) }
+      const results = await Promise.all(serving.map(async (member) => await this.#prepareOne(member, message)))
       const failed = results.filter((result): result is string => result !== undefined)
       if (failed.length === 0) {
         this.#text = text
@@ -131,7 +135,7 @@ export class WorkerPool implements DataPlanes {
     await new Promise<void>((resolve) => {
       this.#stats.set(id, { results, waiting: serving.length, done: resolve })
       timer = systemClock.setTimeout(resolve, STATS_TIMEOUT_MS)
-      for (const member of serving) this.#send(member.worker, { type: 'srvgate:stats', id })
+      for (const member of serving) member.channel.send({ type: 'srvgate:stats', id })
     })
     timer?.cancel()
     this.#stats.delete(id)
@@ -141,11 +145,11 @@ export class WorkerPool implements DataPlanes {
   /** SIGTERM: every worker drains (readyz is already 503); resolves when all have exited. */
   async drain (): Promise<void> {
     this.#isDraining = true
-    const exits = [...this.#members.values()].map(async ({ worker }) => {
+    const exits = [...this.#members.values()].map(async ({ worker, channel }) => {
       if (worker.isDead()) return
       await new Promise<void>((resolve) => {
         worker.once('exit', () => { resolve() })
-        this.#send(worker, { type: 'srvgate:drain' })
+        channel.send({ type: 'srvgate:drain' })
       })
     })
     await Promise.all(exits)
@@ -161,15 +165,17 @@ export class WorkerPool implements DataPlanes {
 
   #fork (): void {
     const worker = cluster.fork()
-    this.#members.set(worker.id, { worker, forkedAtMs: systemClock.now(), isServing: false, holds: new Set() })
+    const member: Member = { worker, channel: channelToWorker(worker, this.#log), forkedAtMs: systemClock.now(), isServing: false, holds: new Set(), isRefused: false }
+    this.#members.set(worker.id, member)
+    member.channel.onMessage((message) => { this.#onMessage(member, message) })
   }
 
-  #onMessage (worker: Worker, message: ToPrimary): void {
-    const member = this.#members.get(worker.id)
-    if (member === undefined) return
+  #onMessage (member: Member, message: ToPrimary): void {
+    const worker = member.worker
     switch (message.type) {
       case 'srvgate:hello':
-        void this.#init(member)
+        if (message.version === PROTOCOL_VERSION) void this.#init(member)
+        else this.#refuse(member, message.version)
         return
       case 'srvgate:listening':
         member.isServing = true
@@ -188,7 +194,7 @@ export class WorkerPool implements DataPlanes {
         }
         return
       case 'srvgate:prepared':
-        this.#prepared.get(`${worker.id}:${message.generation}`)?.(message.error)
+        // askToPrepare, which sent the configuration, takes the answer.
         return
       case 'srvgate:report':
         this.#registryOf(message.generation)?.registry.named(message.name)?.reportKey(message.key, message.outcome)
@@ -204,30 +210,39 @@ export class WorkerPool implements DataPlanes {
       case 'srvgate:stats': {
         const waiting = this.#stats.get(message.id)
         if (waiting === undefined) return
-        waiting.results.push(message.stats)
+        // A copy of prom-client's part: its aggregator takes mutable arrays.
+        waiting.results.push({ ...message.stats, metrics: [...message.stats.metrics] })
         if (--waiting.waiting === 0) waiting.done()
       }
     }
+  }
+
+  /**
+   * A worker that speaks another protocol version (forked from files replaced
+   * on disk under a running primary): it gets no configuration and is killed.
+   * It is not replaced: its successor would run the same files.
+   */
+  #refuse (member: Member, version: number): void {
+    member.isRefused = true
+    const { worker } = member
+    const reason = `worker ${worker.id} speaks cluster protocol version ${version}, this primary ${PROTOCOL_VERSION}: restart srvgate to run the installed version`
+    this.#log.error({ worker: worker.id, pid: worker.process.pid, version, expected: PROTOCOL_VERSION }, 'worker refused: another cluster protocol version (restart srvgate)')
+    if (this.#listening !== undefined) {
+      this.#listening.reject(new Error(reason))
+      this.#listening = undefined
+    }
+    worker.process.kill('SIGKILL')
   }
 
   /** A worker said hello: after any reload under way, it gets what runs now. */
   async #init (member: Member): Promise<void> {
     await this.#reloading
     const state = this.#state()
-    this.#send(member.worker, { type: 'srvgate:config', phase: 'init', generation: state.generation, text: this.#text, backends: state.registry.all().map(wireBackend) })
+    member.channel.send({ type: 'srvgate:config', phase: 'init', generation: state.generation, text: this.#text, backends: state.registry.all().map(wireBackend) })
   }
 
-  async #prepareOne (member: Member, generation: number, message: ToWorker): Promise<string | undefined> {
-    const key = `${member.worker.id}:${generation}`
-    let timer: Timer | undefined
-    const error = await new Promise<string | undefined>((resolve) => {
-      this.#prepared.set(key, resolve)
-      timer = systemClock.setTimeout(() => { resolve(`worker ${member.worker.id} did not answer within ${PREPARE_TIMEOUT_MS / 1000} s`) }, PREPARE_TIMEOUT_MS)
-      member.worker.once('exit', () => { resolve(`worker ${member.worker.id} exited`) })
-      this.#send(member.worker, message)
-    })
-    timer?.cancel()
-    this.#prepared.delete(key)
+  async #prepareOne (member: Member, message: MessageOf<ToWorker, 'srvgate:config'>): Promise<string | undefined> {
+    const error = await askToPrepare(member.channel, message, { clock: systemClock, timeoutMs: PREPARE_TIMEOUT_MS, name: `worker ${member.worker.id}` })
     if (error !== undefined && !member.worker.isDead()) {
       // Replaced with the configuration that keeps running: its successor starts from it.
       member.worker.process.kill('SIGKILL')
@@ -241,24 +256,21 @@ export class WorkerPool implements DataPlanes {
     const config = state?.config.frontends.flatMap((frontend) => templatesOf(frontend.backend)).find((candidate) => candidate.template === template)
     const backend = config === undefined ? undefined : state?.registry.template(config, env)
     if (!(backend instanceof Backend) || backend.name !== name) {
-      // Past newPerSecond the worker answers 503 with Retry-After (route-request.ts); at the bound, no_healthy_upstream.
-      const lastError = backend instanceof TemplateRefusal && backend.reason === 'rate'
-        ? { code: ErrorCode.TEMPLATE_RATE_LIMITED, message: `templatedBackends.newPerSecond spent; the next in ${backend.retryAfterMs} ms` }
-        : { code: TEMPLATE_REFUSED, message: 'templatedBackends.max reached with every templated backend busy' }
-      this.#send(member.worker, { type: 'srvgate:set', generation, name, snapshot: { status: 'failed', instances: [], isStale: false, lastError, refused: [] } })
+      // Past newPerSecond the worker answers 503 with Retry-After (route-request.ts); at the bound (or a template
+      // this generation does not have), no_healthy_upstream.
+      const refusal = backend instanceof TemplateRefusal ? backend : new TemplateRefusal('bound')
+      member.channel.send({ type: 'srvgate:template-refused', generation, name, reason: refusal.reason, retryAfterMs: refusal.retryAfterMs })
       return
     }
     backend.hold()
     member.holds.add(`${generation}\u0000${name}`)
     await backend.ready()
-    this.#send(member.worker, { type: 'srvgate:set', generation, name, snapshot: toWire(backend.snapshot) })
-    for (const health of backend.healthViews()) this.#send(member.worker, { type: 'srvgate:health', generation, name, health })
+    member.channel.send({ type: 'srvgate:set', generation, name, snapshot: toWire(backend.snapshot) })
+    for (const health of backend.healthViews()) member.channel.send({ type: 'srvgate:health', generation, name, health })
   }
 
   #registryOf (generation: number): RoutingState | undefined {
-    const state = this.#state()
-    if (state.generation === generation) return state
-    return this.#pending?.generation === generation ? this.#pending.state : undefined
+    return stateOfGeneration(generation, this.#state(), this.#pending?.state)
   }
 
   #onExit (worker: Worker, code: number | null, signal: string | null): void {
@@ -269,7 +281,7 @@ export class WorkerPool implements DataPlanes {
       const [generation, name] = hold.split('\u0000') as [string, string]
       this.#registryOf(Number(generation))?.registry.named(name)?.release()
     }
-    if (this.#isDraining) return
+    if (this.#isDraining || member.isRefused) return
     if (this.#listening !== undefined) {
       this.#listening.reject(new Error(`a worker exited during start-up (${signal ?? `code ${String(code)}`})`))
       this.#listening = undefined
@@ -285,15 +297,6 @@ export class WorkerPool implements DataPlanes {
   }
 
   #broadcast (message: ToWorker): void {
-    for (const { worker } of this.#members.values()) this.#send(worker, message)
-  }
-
-  #send (worker: Worker, message: ToWorker): void {
-    if (!worker.isConnected()) return
-    try {
-      worker.send(message)
-    } catch {
-      // The channel closed between the check and the send: its exit event follows.
-    }
+    for (const { channel } of this.#members.values()) channel.send(message)
   }
 }

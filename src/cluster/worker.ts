@@ -5,8 +5,10 @@ import { statsOf } from '../data-plane/stats.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import type { BackendRegistry } from '../upstream/registry.js'
 import { WorkerGateway, type PendingGeneration } from './worker-gateway.js'
-import { GenerationView } from './remote-view.js'
-import { isToWorker, type ToPrimary, type ToWorker, type WireBackend } from './protocol.js'
+import { GenerationView, applyFromPrimary } from './remote-view.js'
+import { PROTOCOL_VERSION, type ToPrimary, type ToWorker, type WireBackend } from './protocol.js'
+import { channelToPrimary } from './channel.js'
+import { stateOfGeneration } from './generations.js'
 
 /**
  * A cluster worker: serves traffic on the shared public listener with the
@@ -16,20 +18,22 @@ import { isToWorker, type ToPrimary, type ToWorker, type WireBackend } from './p
  * order, so a set sent after a configuration always finds it.
  */
 export async function runWorker (options: { readonly logLevel: string }): Promise<void> {
-  const send = (message: ToPrimary): void => {
-    if (process.connected) process.send?.(message)
-  }
   // Ctrl-C reaches the whole process group: the primary decides when workers drain.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {})
   const views = new Map<number, GenerationView>()
   let gateway: WorkerGateway | undefined
   let pending: PendingGeneration | undefined
   let isDraining = false
+  const channel = channelToPrimary({
+    // Before the gateway (and its logger) exists, a plain line on stderr.
+    error: (fields, message) => {
+      if (gateway !== undefined) gateway.data.log.error(fields, message)
+      else process.stderr.write(`${JSON.stringify({ level: 'error', pid: process.pid, ...fields, msg: message })}\n`)
+    }
+  })
+  const send = (message: ToPrimary): void => { channel.send(message) }
 
-  const registryOf = (generation: number): BackendRegistry | undefined => {
-    if (gateway?.state.generation === generation) return gateway.state.registry
-    return pending?.generation === generation ? pending.state.registry : undefined
-  }
+  const registryOf = (generation: number): BackendRegistry | undefined => stateOfGeneration(generation, gateway?.state, pending?.state)?.registry
   const applyHealth = (registry: BackendRegistry, backends: readonly WireBackend[]): void => {
     for (const backend of backends) for (const view of backend.health) registry.named(backend.name)?.applyHealth(view)
   }
@@ -91,12 +95,10 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
         views.delete(message.generation)
         return
       case 'srvgate:set':
-        views.get(message.generation)?.apply(message.name, message.snapshot)
+      case 'srvgate:health':
+      case 'srvgate:template-refused':
+        applyFromPrimary(message, views.get(message.generation), registryOf(message.generation))
         return
-      case 'srvgate:health': {
-        registryOf(message.generation)?.named(message.name)?.applyHealth(message.health)
-        return
-      }
       case 'srvgate:stats':
         if (gateway !== undefined) send({ type: 'srvgate:stats', id: message.id, stats: await statsOf(gateway.data.metrics, gateway.state.registry) })
         return
@@ -106,8 +108,7 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
   }
 
   let queue = Promise.resolve()
-  process.on('message', (message: unknown) => {
-    if (!isToWorker(message)) return
+  channel.onMessage((message) => {
     // Stats and drain must not wait behind a slow prepare: they do not touch configuration.
     if (message.type === 'srvgate:drain' || message.type === 'srvgate:stats') {
       void handle(message)
@@ -118,6 +119,6 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
     })
   })
   // The primary is gone (killed): nobody will tell us to drain, so drain now.
-  process.on('disconnect', () => { void drain() })
-  send({ type: 'srvgate:hello' })
+  channel.onClose(() => { void drain() })
+  send({ type: 'srvgate:hello', version: PROTOCOL_VERSION })
 }

@@ -34,7 +34,7 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   pino: ['log/'],
   ajv: ['config/validate.ts'],
   yaml: ['config/read.ts'],
-  '@sinclair/typebox': ['config/'],
+  '@sinclair/typebox': ['config/', 'cluster/'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/']
 }
 

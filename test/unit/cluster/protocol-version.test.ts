@@ -1,0 +1,74 @@
+/**
+ * The protocol version, over real node:cluster IPC: the WorkerPool forks a
+ * stand-in worker (fixtures/hello-worker.mjs) that says hello with the
+ * version it is told. The same version is configured and listens; another is
+ * refused: logged, killed, sent no configuration, not replaced.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import cluster from 'node:cluster'
+import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import pino from 'pino'
+import { WorkerPool } from '../../../src/cluster/worker-pool.js'
+import { PROTOCOL_VERSION } from '../../../src/cluster/protocol.js'
+import type { RoutingState } from '../../../src/proxy/route-request.js'
+
+const EXEC = fileURLToPath(new URL('./fixtures/hello-worker.mjs', import.meta.url))
+
+// What #init reads of the running state: a generation and no backends.
+const STATE = { generation: 1, registry: { all: () => [] } } as unknown as RoutingState
+
+function capture (): { log: pino.Logger, lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const log = pino({ level: 'debug' }, new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
+      done()
+    }
+  }))
+  return { log, lines }
+}
+
+/** Every exit of a worker this process forked, from now on. */
+function exits (): Array<{ code: number | null, signal: string | null }> {
+  const seen: Array<{ code: number | null, signal: string | null }> = []
+  cluster.on('exit', (_worker, code, signal) => { seen.push({ code, signal }) })
+  return seen
+}
+
+async function until (condition: () => boolean, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 200 && !condition(); attempt++) await new Promise((resolve) => { setTimeout(resolve, 25) })
+  assert.ok(condition(), what)
+}
+
+test('a worker that speaks this version gets the configuration and listens', async (t) => {
+  const { log } = capture()
+  const seen = exits()
+  const pool = new WorkerPool({ count: 1, exec: EXEC, args: [String(PROTOCOL_VERSION), '23520'] })
+  t.after(() => { pool.killAll() })
+  assert.deepEqual(await pool.start(() => STATE, 'listen: {}\n', log), { http: { host: '127.0.0.1', port: 23520 } })
+  assert.equal(pool.status().running, 1)
+  await pool.drain()
+  assert.deepEqual(seen, [{ code: 0, signal: null }])
+})
+
+test('a worker that speaks another version is refused: logged, killed before any configuration, not replaced', async (t) => {
+  const { log, lines } = capture()
+  const seen = exits()
+  const pool = new WorkerPool({ count: 1, exec: EXEC, args: [String(PROTOCOL_VERSION + 1), '23521'] })
+  t.after(() => { pool.killAll() })
+  await assert.rejects(pool.start(() => STATE, 'listen: {}\n', log), new RegExp(`protocol version ${PROTOCOL_VERSION + 1}, this primary ${PROTOCOL_VERSION}`))
+  // Killed, not exited on its own: a configuration would have made it answer (and it exits 4 only after 20 s).
+  await until(() => seen.length === 1, 'the worker exits')
+  assert.deepEqual(seen, [{ code: null, signal: 'SIGKILL' }])
+  const refusal = lines.find((line) => line.msg === 'worker refused: another cluster protocol version (restart srvgate)')
+  assert.equal(refusal?.level, 50)
+  assert.equal(refusal?.version, PROTOCOL_VERSION + 1)
+  assert.equal(refusal?.expected, PROTOCOL_VERSION)
+  // Not replaced: a new fork would run the same files and be refused again. A worker that dies
+  // young is replaced a second later (MIN_LIFE_MS): waited past that.
+  await new Promise((resolve) => { setTimeout(resolve, 1_500) })
+  assert.equal(Object.keys(cluster.workers ?? {}).length, 0)
+  assert.equal(pool.status().running, 0)
+})
