@@ -72,6 +72,22 @@ export class DemoRegistry {
 
 /** A free port on `host`, for servers that need one port for both TCP and UDP (dns2). */
 export async function freePort (host = '127.0.0.1'): Promise<number> {
+  // The kernel may hand a port it just gave back out again: a caller asking for two
+  // ports (a listener and the admin listener) must never get the same one twice.
+  for (let attempt = 0; attempt < 32; attempt++) {
+    const port = await probePort(host)
+    if (handedOut.has(port)) continue
+    handedOut.add(port)
+    if (handedOut.size > 4096) handedOut.delete(handedOut.values().next().value as number)
+    return port
+  }
+  throw new Error('no free port found that was not handed out already')
+}
+
+/** Ports freePort gave this process, oldest first (bounded). */
+const handedOut = new Set<number>()
+
+async function probePort (host: string): Promise<number> {
   return await new Promise((resolve, reject) => {
     const probe = createNetServer()
     probe.once('error', reject)
