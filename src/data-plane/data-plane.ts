@@ -114,8 +114,9 @@ export class DataPlane {
           // HTTP/1.1's parser refuses a method it does not know (400); HTTP/2 hands any token over,
           // and fastify's router would fail it as an error of its own.
           if (request.httpVersionMajor === 2 && !isProxiedMethod(request.method)) ends.refuseStream(request, response, new ProxyError(ErrorCode.REQUEST_MALFORMED, `unknown method ${JSON.stringify(request.method)}`))
-          // fastify is typed for the plain server it listens on; it routes HTTP/2 compatibility requests all the same.
-          else app.routing(request as never, response as never)
+          // fastify is typed for the plain server it listens on (IncomingMessage); its router takes Node's
+          // HTTP/2 compatibility request and response all the same (method, url, headers, the response API).
+          else Reflect.apply(app.routing, app, [request, response])
         },
         limits,
         clock,
