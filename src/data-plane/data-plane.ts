@@ -57,7 +57,6 @@ export class DataPlane {
   readonly log: Log
   readonly metrics: GatewayMetrics
   readonly #deps: DataPlaneDeps
-  readonly #running: GatewayConfig
   readonly #idle: IdleConnections
   /** Request bodies received whole before an instance is asked, within client.bufferTotalBytes. */
   readonly #bodies = new BodyBudget()
@@ -75,7 +74,6 @@ export class DataPlane {
   private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined) {
     const { clock, metrics } = deps
     this.#deps = deps
-    this.#running = config
     this.log = deps.log
     this.metrics = metrics
     // Access lines go to stdout batched, with the logger's base fields (pid, hostname) written by srvgate itself.
@@ -184,9 +182,6 @@ export class DataPlane {
 
   /** While draining, answers carry `Connection: close` and readiness fails. */
   setDraining (): void { this.#isDraining = true }
-
-  /** The configuration the listeners were bound with (a reload that changes them needs a restart). */
-  get running (): GatewayConfig { return this.#running }
 
   async close (): Promise<void> {
     this.#idle.stop()
