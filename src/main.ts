@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-import { runCli } from './cli/commands.js'
-import { processOutput } from './cli/output.js'
-import { systemClock } from './util/clock.js'
+import { keepYoungGenerationSmall } from './cluster/primary-heap.js'
+
+// Before anything else loads (the CLI, the configuration's libraries): see primary-heap.ts.
+keepYoungGenerationSmall()
+const [{ runCli }, { processOutput }, { systemClock }] = await Promise.all([import('./cli/commands.js'), import('./cli/output.js'), import('./util/clock.js')])
 
 const code = await runCli(process.argv.slice(2), processOutput)
 process.exitCode = code

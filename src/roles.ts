@@ -1,11 +1,11 @@
-import type { LoadedConfig } from './config/load.js'
+import type { LoadedConfig } from './config/load-file.js'
 import type { GatewayConfig } from './config/types.js'
 import { adminApp, type AdminApp } from './control-plane/admin-app.js'
 import { ControlPlane } from './control-plane/control-plane.js'
 import type { DataPlanes } from './control-plane/data-planes.js'
-import { DataPlane } from './data-plane/data-plane.js'
-import { InProcessDataPlane } from './cluster/in-process.js'
+import type { DataPlane } from './data-plane/data-plane.js'
 import type { Log } from './log/process-log.js'
+import { letYoungGenerationGrow } from './cluster/primary-heap.js'
 import { processParts, type ProcessOptions } from './process.js'
 
 export type RoleOptions = ProcessOptions & {
@@ -47,10 +47,14 @@ function roles (log: Log, control: ControlPlane, admin: AdminApp, data: DataPlan
  * server.ts (or a test) does.
  */
 export async function singleProcess (config: GatewayConfig, options: RoleOptions = {}): Promise<Roles & { readonly data: DataPlane }> {
+  letYoungGenerationGrow()
   let control: ControlPlane | undefined
   const parts = processParts(options, 'single', () => control?.state.registry.all() ?? [])
   control = await ControlPlane.create(config, { ...parts, configPath: options.configPath, onSetChanged: options.onSetChanged, loadConfig: options.loadConfig })
   const routing = control
+  // The data plane's modules (the public app, the proxy, undici) load here, on demand: a
+  // cluster's primary, which never serves traffic, never loads them (about 15 MB of RSS).
+  const [{ DataPlane }, { InProcessDataPlane }] = await Promise.all([import('./data-plane/data-plane.js'), import('./cluster/in-process.js')])
   const data = await DataPlane.create(config, { ...parts, routing: () => routing.state })
   const planes = new InProcessDataPlane(data)
   control.serve(planes)

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { readConfigFile } from './config/load.js'
+import { readConfigFile } from './config/load-file.js'
 import { watchConfigFile } from './config/watch.js'
 import { systemClock, within, type Timer } from './util/clock.js'
 import { WorkerPool } from './cluster/worker-pool.js'

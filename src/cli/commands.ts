@@ -1,11 +1,11 @@
-import { loadConfigFile } from '../config/load.js'
+import { loadConfigFile } from '../config/load-file.js'
 import type { GatewayConfig } from '../config/types.js'
 import { ConfigError, UsageError, formatIssue, type ConfigIssue } from '../errors.js'
 import { CertificateStore } from '../tls/certificates.js'
 import { systemClock } from '../util/clock.js'
 import { StartAborted, startGateway, type RunningGateway } from '../server.js'
 import { watchConfigFile } from '../config/watch.js'
-import { runDemo, type RunningDemo } from '../demo/run.js'
+import type { RunningDemo } from '../demo/run.js'
 import { parseDuration } from '../util/duration.js'
 import { ExitCode, describeError, table, type Output } from './output.js'
 import { parse, type Command } from './args.js'
@@ -185,6 +185,8 @@ async function runDemoCommand (args: string[], output: Output): Promise<ExitCode
   if (every === undefined || every < 100) throw new UsageError(`--churn-every must be a duration of at least 100ms, not "${String(values['churn-every'])}"`)
   let demo: RunningDemo
   try {
+    // Loaded here, not at start: `run` (the primary) never loads the demo's data plane.
+    const { runDemo } = await import('../demo/run.js')
     demo = await runDemo({ port, adminPort, churnEveryMs: values.churn === true ? every : 0, logLevel: String(values['log-level']), print: output.out })
   } catch (error) {
     output.err(`srvgate demo: could not start: ${describeError(error).join('; ')}`)

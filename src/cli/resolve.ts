@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises'
-import { compileConfig, loadConfigFile } from '../config/load.js'
+import { loadConfigFile } from '../config/load-file.js'
 import type { ResolverConfig } from '../config/types.js'
 import { clampTtlMs } from '../dns/cache-rules.js'
 import { DnsResolver } from '../dns/resolver.js'
@@ -105,7 +105,9 @@ async function resolveAs (resolver: DnsResolver, name: string, type: RecordType)
 type ResolverSettings = Pick<ResolverConfig, 'nameservers' | 'timeoutMs' | 'attempts' | 'ednsPayload' | 'ttl'>
 
 async function resolverSettings (values: { server?: string[] | undefined, config?: string | undefined, resolver?: string | undefined, timeout?: string | undefined }): Promise<ResolverSettings> {
-  // The schema's own defaults, not copies: a resolver with nothing but a nameserver.
+  // The schema's own defaults, not copies: a resolver with nothing but a nameserver. Loaded here
+  // (it brings the YAML parser and ajv), not with the CLI: `srvgate run` checks its file in a thread.
+  const { compileConfig } = await import('../config/load.js')
   let base: ResolverSettings = compileConfig({ listen: { http: '127.0.0.1:1' }, resolvers: { default: { nameservers: [DEFAULT_NAMESERVER] } } }, {}).resolvers.get('default') as ResolverConfig
   if (values.config !== undefined) {
     const config = await loadConfigFile(values.config)

@@ -1,4 +1,5 @@
-import { compileConfig, readConfigFile } from '../config/load.js'
+import { compileConfig } from '../config/load.js'
+import { readConfigFile } from '../config/load-file.js'
 import type { GatewayConfig } from '../config/types.js'
 import { ConfigError, ErrorCode } from '../errors.js'
 

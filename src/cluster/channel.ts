@@ -36,6 +36,7 @@ export abstract class Endpoint<Out, S extends MessageSchema> implements Channel<
   readonly #check: MessageCheck<S>
   readonly #log: ProtocolLog
   readonly #invalid = new InvalidMessageLog()
+  #explained: Promise<void> = Promise.resolve()
   readonly #onMessage = new Set<(message: Frozen<Static<S>>) => void>()
   readonly #onClose = new Set<() => void>()
   #isClosed = false
@@ -75,7 +76,13 @@ export abstract class Endpoint<Out, S extends MessageSchema> implements Channel<
     if (message === undefined) return
     if (message instanceof InvalidMessage) {
       const count = this.#invalid.note(message)
-      if (count !== undefined) this.#log.error({ type: message.type, reason: message.reason, invalidSoFar: count }, 'cluster message dropped: it does not match its schema')
+      if (count !== undefined) {
+        // Dropped now; explained a moment later (the explanation loads TypeBox, message-check.ts), in the order received.
+        const { type } = message
+        this.#explained = this.#explained.then(async () => {
+          this.#log.error({ type, reason: await message.reason(), invalidSoFar: count }, 'cluster message dropped: it does not match its schema')
+        })
+      }
       return
     }
     // A handler that unsubscribes itself meanwhile is fine: Set iteration allows it.

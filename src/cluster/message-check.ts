@@ -1,39 +1,57 @@
 /**
  * Every message received is checked against its schema (protocol.ts) before
- * anything reads it. The validators are compiled once, when this module
- * loads, with TypeBox's TypeCompiler rather than ajv: both generate plain
- * JavaScript for the schema, and measured on our messages TypeCompiler checks
- * 1.5 to 4 times as fast (a passive report ~30-80 ns against ~130-300 ns; a
- * set of 20 instances ~0.8-1.1 µs against 1.1-1.8 µs, on a busy 2-core box)
- * and compiles in milliseconds where ajv takes tens to hundreds; ajv also
- * stays behind its one door (config/validate.ts). A message is looked up by
- * its type field first, so only its own schema runs, and a refusal names the
- * field at fault.
+ * anything reads it. The checks are TypeBox's TypeCompiler output, generated
+ * at build time (generated-message-checks.ts, `npm run protocol`), so no
+ * process loads TypeBox to check messages: it is 218 modules and ~5 MB of
+ * RSS at start, which a cluster's primary (issue 20: ≤ 75 MB) cannot spare.
+ * TypeCompiler rather than ajv: both generate plain JavaScript for the
+ * schema, and measured on our messages TypeCompiler's checks run 1.5 to 4
+ * times as fast (a passive report ~30-80 ns against ~130-300 ns; a set of 20
+ * instances ~0.8-1.1 µs against 1.1-1.8 µs, on a busy 2-core box). A message
+ * is looked up by its type field first, so only its own check runs. Why an
+ * invalid message failed, with the field at fault, is found afterwards
+ * (message-errors.ts, loaded then).
  */
-import type { Static, TSchema } from '@sinclair/typebox'
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
-import { MESSAGE_PREFIX, TO_PRIMARY, TO_WORKER, type Frozen } from './protocol.js'
+import type { Static } from '@sinclair/typebox'
+import { TO_PRIMARY_CHECKS, TO_WORKER_CHECKS } from './generated-message-checks.js'
+import { MESSAGE_PREFIX } from './protocol-version.js'
+import type { Frozen, ToPrimarySchema, ToWorkerSchema } from './protocol.js'
+
+type Direction = 'to-worker' | 'to-primary'
 
 /** A message of ours that does not match its schema: dropped, never read. */
 export class InvalidMessage {
   /** The message's type field (`srvgate:…`). */
   readonly type: string
-  /** What is wrong, with the field's path. */
-  readonly reason: string
-  constructor (type: string, reason: string) {
+  readonly #direction: Direction
+  readonly #raw: unknown
+  readonly #isKnown: boolean
+
+  constructor (direction: Direction, type: string, raw: unknown, isKnown: boolean) {
+    this.#direction = direction
     this.type = type
-    this.reason = reason
+    this.#raw = raw
+    this.#isKnown = isKnown
+  }
+
+  /** What is wrong, with the field's path: loads TypeBox the first time (never on a healthy cluster's path). */
+  async reason (): Promise<string> {
+    if (!this.#isKnown) return 'unknown message type'
+    const { firstError } = await import('./message-errors.js')
+    return firstError(this.#direction, this.type, this.#raw)
   }
 }
 
 /** A message's schema: an object whose type field is one literal. */
-export type MessageSchema = TSchema & { readonly properties: { readonly type: { readonly const: string } } }
+export type MessageSchema = ToWorkerSchema | ToPrimarySchema
 
 export class MessageCheck<S extends MessageSchema> {
-  readonly #checks = new Map<string, TypeCheck<S>>()
+  readonly #direction: Direction
+  readonly #checks: Readonly<Record<string, (value: unknown) => boolean>>
 
-  constructor (schemas: readonly S[]) {
-    for (const schema of schemas) this.#checks.set(schema.properties.type.const, TypeCompiler.Compile(schema))
+  constructor (direction: Direction, checks: Readonly<Record<string, (value: unknown) => boolean>>) {
+    this.#direction = direction
+    this.#checks = checks
   }
 
   /**
@@ -44,16 +62,15 @@ export class MessageCheck<S extends MessageSchema> {
   read (raw: unknown): Frozen<Static<S>> | InvalidMessage | undefined {
     const type = typeOf(raw)
     if (type === undefined) return undefined
-    const check = this.#checks.get(type)
-    if (check === undefined) return new InvalidMessage(type, 'unknown message type')
-    if (isValid(check, raw)) return raw
-    const error = check.Errors(raw).First()
-    return new InvalidMessage(type, error === undefined ? 'invalid' : `${error.path === '' ? '/' : error.path}: ${error.message}`)
+    const check = Object.hasOwn(this.#checks, type) ? this.#checks[type] : undefined
+    if (check === undefined) return new InvalidMessage(this.#direction, type, raw, false)
+    if (isValid<S>(check, raw)) return raw
+    return new InvalidMessage(this.#direction, type, raw, true)
   }
 }
 
-function isValid<S extends MessageSchema> (check: TypeCheck<S>, raw: unknown): raw is Frozen<Static<S>> {
-  return check.Check(raw)
+function isValid<S extends MessageSchema> (check: (value: unknown) => boolean, raw: unknown): raw is Frozen<Static<S>> {
+  return check(raw)
 }
 
 function typeOf (raw: unknown): string | undefined {
@@ -63,9 +80,9 @@ function typeOf (raw: unknown): string | undefined {
 }
 
 /** What a worker may receive. */
-export const toWorkerCheck = new MessageCheck(TO_WORKER)
+export const toWorkerCheck = new MessageCheck<ToWorkerSchema>('to-worker', TO_WORKER_CHECKS)
 /** What the primary may receive. */
-export const toPrimaryCheck = new MessageCheck(TO_PRIMARY)
+export const toPrimaryCheck = new MessageCheck<ToPrimarySchema>('to-primary', TO_PRIMARY_CHECKS)
 
 /**
  * When to log an invalid message: the first of each type, then the 10th,

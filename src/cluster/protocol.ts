@@ -8,21 +8,15 @@
  * mix.
  *
  * Each message is written once, as a TypeBox schema: its TypeScript type is
- * the schema's `Static`, and message-check.ts checks every message received
- * against it, so nothing that crosses the boundary is trusted by cast.
+ * the schema's `Static`, and every message received is checked against it
+ * (message-check.ts), so nothing that crosses the boundary is trusted by
+ * cast. The checks are compiled from these schemas at build time
+ * (scripts/write-message-checks.ts → generated-message-checks.ts): at run
+ * time only an invalid message's explanation (message-errors.ts) loads
+ * TypeBox. The version is protocol-version.ts.
  */
 import { Type, type Static, type TLiteral, type TObject, type TProperties } from '@sinclair/typebox'
 import { ErrorCode } from '../errors.js'
-
-/**
- * Raised whenever a message's shape or meaning changes. A worker says it in
- * its hello; the primary refuses a worker that speaks another version (a
- * worker forked from files replaced on disk under a running primary).
- */
-export const PROTOCOL_VERSION = 1
-
-/** Ours start with this; prom-client's own cluster messages share the channel and do not. */
-export const MESSAGE_PREFIX = 'srvgate:'
 
 /** Deeply read-only: a message received is a fact, never edited. */
 export type Frozen<T> = T extends object ? { readonly [K in keyof T]: Frozen<T[K]> } : T

@@ -2,57 +2,41 @@ import { ConfigError, ErrorCode, type ConfigIssue } from '../errors.js'
 import type { GatewayConfig } from './types.js'
 import type { GatewayDocument } from './schema.js'
 import { validateAgainstSchema } from './validate.js'
-import { parseYamlText, readConfigText } from './read.js'
+import { parseYamlText } from './read.js'
 import { substituteEnvironment, type Environment } from './environment.js'
 import { referenceIssues } from './references.js'
 import { compileDocument } from './compile.js'
-import { resolveNameserverHosts, systemLookup, type HostLookup } from './nameserver-hosts.js'
-import { backendCaIssues } from './ca-files.js'
 import { deepFreeze } from './freeze.js'
+import type { CheckedDocument } from './check-in-thread.js'
+import { compileChecked } from './load-file.js'
 
 /**
- * Loading a configuration, stage by stage: read the file (read.ts), parse
- * YAML keeping lines (read.ts), substitute `${ENV}` (environment.ts),
- * validate and fill defaults (validate.ts), check references (references.ts),
- * compile (compile.ts), then resolve nameserver host names
- * (nameserver-hosts.ts) and check CA files (ca-files.ts). All or nothing:
- * every issue a stage finds is reported at once, in one ConfigError.
+ * Checking a configuration's text, stage by stage: parse YAML keeping lines
+ * (read.ts), substitute `${ENV}` (environment.ts), validate and fill
+ * defaults (validate.ts), check references (references.ts), compile
+ * (compile.ts). All or nothing: every issue a stage finds is reported at
+ * once, in one ConfigError. Reading a file is load-file.ts, which runs this
+ * in a worker thread.
  */
 
 export type { Environment } from './environment.js'
-export type { HostLookup } from './nameserver-hosts.js'
-
-/**
- * Read, validate and compile a configuration file, then resolve nameservers
- * given as host names (`consul:8600`, as in a compose file). All or nothing:
- * throws ConfigError with every issue. Called at start and on every reload,
- * so a nameserver that moved is followed by a reload.
- */
-export async function loadConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<GatewayConfig> {
-  return (await readConfigFile(file, env, hostLookup)).config
-}
-
-/** A configuration and the text it was compiled from (a cluster's workers compile the same bytes). */
-export type LoadedConfig = { readonly config: GatewayConfig, readonly text: string }
-
-/** loadConfigFile, keeping the text. */
-export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<LoadedConfig> {
-  const text = await readConfigText(file)
-  const compiled = parseConfigText(text, env)
-  // Both look outside the file (DNS, the file system): one report for the two.
-  const [resolved, caIssues] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled)])
-  const issues = [...resolved.issues, ...caIssues]
-  if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
-  return { config: deepFreeze(resolved.config), text }
-}
 
 /** Parse YAML or JSON text and compile it; every issue and warning carries its line in the text. */
 export function parseConfigText (text: string, env: Environment = process.env): GatewayConfig {
+  return compileChecked(checkConfigText(text, env))
+}
+
+/**
+ * Parse, substitute, validate and compile YAML or JSON text, keeping only
+ * what crosses a thread: the validated document (defaults filled) and the
+ * warnings, each with its line. Throws ConfigError with every issue, each
+ * with its line.
+ */
+export function checkConfigText (text: string, env: Environment = process.env): CheckedDocument {
   const parsed = parseYamlText(text)
   try {
-    const config = compileConfig(parsed.value, env)
-    if (config.warnings.length === 0) return config
-    return deepFreeze({ ...config, warnings: parsed.withLines(config.warnings) })
+    const { document, config } = validateAndCompile(parsed.value, env)
+    return { document, warnings: parsed.withLines(config.warnings) }
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     throw new ConfigError(error.code, parsed.withLines(error.issues), { cause: error.cause })
@@ -61,6 +45,10 @@ export function parseConfigText (text: string, env: Environment = process.env): 
 
 /** Validate a parsed document (a fresh copy is filled with defaults) and compile it. */
 export function compileConfig (input: unknown, env: Environment = process.env): GatewayConfig {
+  return deepFreeze(validateAndCompile(input, env).config)
+}
+
+function validateAndCompile (input: unknown, env: Environment): { readonly document: GatewayDocument, readonly config: GatewayConfig } {
   const substituted = substituteEnvironment(input ?? {}, env)
   const document = substituted.value
   const schemaIssues = validateAgainstSchema(document)
@@ -71,8 +59,9 @@ export function compileConfig (input: unknown, env: Environment = process.env): 
   const references = referenceIssues(document)
   if (shapeIssues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, [...shapeIssues, ...references])
   // The schema has checked the shape and filled every default: the document is a GatewayDocument now.
-  const { config, findings } = compileDocument(document as GatewayDocument)
+  const checked = document as GatewayDocument
+  const { config, findings } = compileDocument(checked)
   const issues = [...references, ...findings.issues]
   if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
-  return deepFreeze(config)
+  return { document: checked, config }
 }

@@ -1,15 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document as YamlDocument } from 'yaml'
 import { ConfigError, ErrorCode, type ConfigIssue } from '../errors.js'
-
-/** The file's text; a file that cannot be read is a configuration error naming it. */
-export async function readConfigText (file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8')
-  } catch (cause) {
-    throw new ConfigError(ErrorCode.CONFIG_READ, [{ path: '', message: `cannot read ${file}: ${(cause as Error).message}` }], { cause })
-  }
-}
 
 /** A parsed document and where its nodes are in the text. */
 export type ParsedText = {

@@ -1,7 +1,7 @@
 import type { GatewayMetrics } from '../admin/metrics.js'
 import type { ReloadResult } from '../admin/plugin.js'
 import type { GatewayStatus } from '../admin/state.js'
-import type { LoadedConfig } from '../config/load.js'
+import type { LoadedConfig } from '../config/load-file.js'
 import type { GatewayConfig } from '../config/types.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import type { Log } from '../log/process-log.js'

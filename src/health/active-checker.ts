@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici'
+import type { Agent } from 'undici'
 import type { HealthCheckConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { Random } from '../util/random.js'
@@ -33,19 +33,23 @@ const JITTER = 0.2
 export class ActiveChecker {
   readonly #options: ActiveCheckerOptions
   readonly #probe: Probe
-  readonly #agent: Agent | undefined
+  #agent: Promise<Agent> | undefined
   #timer: Timer | undefined
   #isStopped = false
 
   constructor (options: ActiveCheckerOptions) {
     this.#options = options
-    if (options.probe === undefined) {
-      const agent = new Agent({ connect: { timeout: options.check.timeoutMs }, keepAliveTimeout: options.check.intervalMs * 2 })
-      this.#agent = agent
-      this.#probe = async (instance, check) => await httpProbe(agent, instance, check)
-    } else {
-      this.#probe = options.probe
-    }
+    this.#probe = options.probe ?? (async (instance, check) => await httpProbe(await this.#agentOnce(), instance, check))
+  }
+
+  /**
+   * undici (and its WebAssembly HTTP parser, about 10 MB of RSS) is loaded on
+   * the first probe, not at import: a control plane with no active checks never
+   * pays for it.
+   */
+  async #agentOnce (): Promise<Agent> {
+    this.#agent ??= import('undici').then(({ Agent }) => new Agent({ connect: { timeout: this.#options.check.timeoutMs }, keepAliveTimeout: this.#options.check.intervalMs * 2 }))
+    return await this.#agent
   }
 
   start (): void { this.#schedule(this.#options.random.next() * this.#options.check.intervalMs) }
@@ -53,7 +57,7 @@ export class ActiveChecker {
   stop (): void {
     this.#isStopped = true
     this.#timer?.cancel()
-    void this.#agent?.close()
+    void this.#agent?.then(async (agent) => { await agent.close() })
   }
 
   /** One round over every instance (exposed for tests). */
@@ -101,8 +105,9 @@ export class ActiveChecker {
 }
 
 async function httpProbe (agent: Agent, instance: Instance, check: HealthCheckConfig): Promise<boolean> {
-  const response = await request(`${instance.origin}${check.path}`, {
-    dispatcher: agent,
+  const response = await agent.request({
+    origin: instance.origin,
+    path: check.path,
     method: 'GET',
     headersTimeout: check.timeoutMs,
     bodyTimeout: check.timeoutMs,

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { WorkerPool } from '../../../src/cluster/worker-pool.js'
-import { PROTOCOL_VERSION } from '../../../src/cluster/protocol.js'
+import { PROTOCOL_VERSION } from '../../../src/cluster/protocol-version.js'
 import type { RoutingState } from '../../../src/proxy/route-request.js'
 
 const EXEC = fileURLToPath(new URL('./fixtures/hello-worker.mjs', import.meta.url))

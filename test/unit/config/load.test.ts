@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { loadConfigFile, parseConfigText } from '../../../src/config/load.js'
+import { parseConfigText } from '../../../src/config/load.js'
+import { loadConfigFile } from '../../../src/config/load-file.js'
 import { gatewaySchema } from '../../../src/config/schema.js'
 import { ConfigError } from '../../../src/errors.js'
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseConfigText, readConfigFile } from '../../../src/config/load.js'
+import { parseConfigText } from '../../../src/config/load.js'
+import { readConfigFile } from '../../../src/config/load-file.js'
 import { ConfigError, type ConfigIssue } from '../../../src/errors.js'
 
 function issuesOf (run: () => unknown): readonly ConfigIssue[] {

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseYamlText, readConfigText } from '../../../src/config/read.js'
+import { parseYamlText } from '../../../src/config/read.js'
+import { readConfigText } from '../../../src/config/read-text.js'
 import { ConfigError } from '../../../src/errors.js'
 
 const TEXT = `listen:

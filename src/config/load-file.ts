@@ -1,0 +1,50 @@
+import { ConfigError, ErrorCode } from '../errors.js'
+import type { GatewayConfig } from './types.js'
+import { readConfigText } from './read-text.js'
+import type { Environment } from './environment.js'
+import { compileDocument } from './compile.js'
+import { resolveNameserverHosts, systemLookup, type HostLookup } from './nameserver-hosts.js'
+import { backendCaIssues } from './ca-files.js'
+import { deepFreeze } from './freeze.js'
+import { checkConfigTextInThread, type CheckedDocument } from './check-in-thread.js'
+
+/**
+ * Loading a configuration file: read it, check its text in a worker thread
+ * (load.ts's stages, check-in-thread.ts), compile the checked document here,
+ * then resolve nameserver host names (nameserver-hosts.ts) and check CA
+ * files (ca-files.ts). Nothing here loads the YAML parser or ajv.
+ */
+
+export type { HostLookup } from './nameserver-hosts.js'
+
+/**
+ * Read, validate and compile a configuration file, then resolve nameservers
+ * given as host names (`consul:8600`, as in a compose file). All or nothing:
+ * throws ConfigError with every issue. Called at start and on every reload,
+ * so a nameserver that moved is followed by a reload.
+ */
+export async function loadConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<GatewayConfig> {
+  return (await readConfigFile(file, env, hostLookup)).config
+}
+
+/** A configuration and the text it was compiled from (a cluster's workers compile the same bytes). */
+export type LoadedConfig = { readonly config: GatewayConfig, readonly text: string }
+
+/** loadConfigFile, keeping the text. */
+export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<LoadedConfig> {
+  const text = await readConfigText(file)
+  // Parsed and validated in a worker thread: the YAML parser and ajv's compiled schema never load here.
+  const compiled = compileChecked(await checkConfigTextInThread(text, env))
+  // Both look outside the file (DNS, the file system): one report for the two.
+  const [resolved, caIssues] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled)])
+  const issues = [...resolved.issues, ...caIssues]
+  if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
+  return { config: deepFreeze(resolved.config), text }
+}
+
+/** A checked document compiled again where it is used (a compiled configuration holds class instances: it cannot cross a thread). */
+export function compileChecked (checked: CheckedDocument): GatewayConfig {
+  const { config } = compileDocument(checked.document)
+  return deepFreeze({ ...config, warnings: checked.warnings })
+}
+
