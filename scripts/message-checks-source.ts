@@ -22,14 +22,11 @@ export function messageChecksSource (): string {
   ].join('\n')
 }
 
+/** One line per message type: the schemas share parts (a snapshot travels in two messages), and their code is TypeBox's, not ours to read. */
 function checks (schemas: Schemas): string {
   const entries = schemas.map((schema) => {
-    const body = TypeCompiler.Code(schema, [], { language: 'javascript' })
-    return `  '${schema.properties.type.const}': (() => {\n${indent(body, 4)}\n  })()`
+    const body = TypeCompiler.Code(schema, [], { language: 'javascript' }).split('\n').map((line) => line.trim()).join(' ')
+    return `  '${schema.properties.type.const}': (() => { ${body} })()`
   })
   return `{\n${entries.join(',\n')}\n}`
-}
-
-function indent (text: string, spaces: number): string {
-  return text.split('\n').map((line) => line === '' ? line : `${' '.repeat(spaces)}${line}`).join('\n')
 }

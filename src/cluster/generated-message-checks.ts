@@ -4,205 +4,23 @@
 // @ts-nocheck
 
 export const TO_WORKER_CHECKS = {
-  'srvgate:config': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:config') &&
-        (((value['phase'] === 'init')) || ((value['phase'] === 'prepare'))) &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0 &&
-        (typeof value['text'] === 'string') &&
-        Array.isArray(value['backends']) &&
-        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['name'] === 'string') && (typeof value['snapshot'] === 'object' && value['snapshot'] !== null && !Array.isArray(value['snapshot'])) && (((value['snapshot']['status'] === 'pending')) || ((value['snapshot']['status'] === 'answer')) || ((value['snapshot']['status'] === 'empty')) || ((value['snapshot']['status'] === 'failed'))) && Array.isArray(value['snapshot']['instances']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['address'] === 'string') && Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0 && Number.isInteger(value['priority']) && value['priority'] >= 0 && Number.isInteger(value['weight']) && value['weight'] >= 0))) { return false }; return true; })(value['snapshot']['instances']) && (typeof value['snapshot']['isStale'] === 'boolean') && (value['snapshot']['lastError'] !== undefined ? ((typeof value['snapshot']['lastError'] === 'object' && value['snapshot']['lastError'] !== null && !Array.isArray(value['snapshot']['lastError'])) && (((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_INVALID')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_READ')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_PARSE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_UNREACHABLE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_SERVFAIL')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_REFUSED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_BAD_RCODE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_ANSWER_REJECTED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_TCP_FAILED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_NO_ADDRESS')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_ROUTE_NOT_FOUND')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_REQUEST_MALFORMED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_REQUEST_HEADERS_TOO_LARGE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_METHOD_NOT_ALLOWED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_MISDIRECTED_REQUEST')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_GONE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_NO_HEALTHY_INSTANCE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_TEMPLATE_RATE_LIMITED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_CONNECT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_RESET')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_ERROR')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLI_USAGE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_LISTEN_FAILED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_LIBRARY_SHAPE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_CLOSED'))) && (typeof value['snapshot']['lastError']['message'] === 'string')) : true) && Array.isArray(value['snapshot']['refused']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['key'] === 'string') && (typeof value['reason'] === 'string')))) { return false }; return true; })(value['snapshot']['refused']) && Array.isArray(value['health']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['key'] === 'string') && Number.isFinite(value['ejectedForMs']) && value['ejectedForMs'] >= 0 && Number.isInteger(value['ejections']) && value['ejections'] >= 0 && (typeof value['isFailingActiveCheck'] === 'boolean')))) { return false }; return true; })(value['health'])))) { return false }; return true; })(value['backends'])
-      )
-    }
-  })(),
-  'srvgate:commit': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:commit') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0
-      )
-    }
-  })(),
-  'srvgate:abort': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:abort') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0
-      )
-    }
-  })(),
-  'srvgate:set': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:set') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0 &&
-        (typeof value['name'] === 'string') &&
-        (typeof value['snapshot'] === 'object' && value['snapshot'] !== null && !Array.isArray(value['snapshot'])) &&
-        (((value['snapshot']['status'] === 'pending')) || ((value['snapshot']['status'] === 'answer')) || ((value['snapshot']['status'] === 'empty')) || ((value['snapshot']['status'] === 'failed'))) &&
-        Array.isArray(value['snapshot']['instances']) &&
-        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['address'] === 'string') && Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0 && Number.isInteger(value['priority']) && value['priority'] >= 0 && Number.isInteger(value['weight']) && value['weight'] >= 0))) { return false }; return true; })(value['snapshot']['instances']) &&
-        (typeof value['snapshot']['isStale'] === 'boolean') &&
-        (value['snapshot']['lastError'] !== undefined ? ((typeof value['snapshot']['lastError'] === 'object' && value['snapshot']['lastError'] !== null && !Array.isArray(value['snapshot']['lastError'])) && (((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_INVALID')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_READ')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_PARSE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_UNREACHABLE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_SERVFAIL')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_REFUSED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_BAD_RCODE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_ANSWER_REJECTED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_TCP_FAILED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_NO_ADDRESS')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_ROUTE_NOT_FOUND')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_REQUEST_MALFORMED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_REQUEST_HEADERS_TOO_LARGE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_METHOD_NOT_ALLOWED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_MISDIRECTED_REQUEST')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_GONE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_NO_HEALTHY_INSTANCE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_TEMPLATE_RATE_LIMITED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_CONNECT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_RESET')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_ERROR')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLI_USAGE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_LISTEN_FAILED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_LIBRARY_SHAPE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_CLOSED'))) && (typeof value['snapshot']['lastError']['message'] === 'string')) : true) &&
-        Array.isArray(value['snapshot']['refused']) &&
-        ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['key'] === 'string') && (typeof value['reason'] === 'string')))) { return false }; return true; })(value['snapshot']['refused'])
-      )
-    }
-  })(),
-  'srvgate:health': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:health') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0 &&
-        (typeof value['name'] === 'string') &&
-        (typeof value['health'] === 'object' && value['health'] !== null && !Array.isArray(value['health'])) &&
-        (typeof value['health']['key'] === 'string') &&
-        Number.isFinite(value['health']['ejectedForMs']) &&
-        value['health']['ejectedForMs'] >= 0 &&
-        Number.isInteger(value['health']['ejections']) &&
-        value['health']['ejections'] >= 0 &&
-        (typeof value['health']['isFailingActiveCheck'] === 'boolean')
-      )
-    }
-  })(),
-  'srvgate:template-refused': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:template-refused') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0 &&
-        (typeof value['name'] === 'string') &&
-        (((value['reason'] === 'rate')) || ((value['reason'] === 'bound'))) &&
-        Number.isFinite(value['retryAfterMs']) &&
-        value['retryAfterMs'] >= 0
-      )
-    }
-  })(),
-  'srvgate:stats': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:stats') &&
-        Number.isInteger(value['id']) &&
-        value['id'] >= 0
-      )
-    }
-  })(),
-  'srvgate:drain': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:drain')
-      )
-    }
-  })()
+  'srvgate:config': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:config') && (((value['phase'] === 'init')) || ((value['phase'] === 'prepare'))) && Number.isInteger(value['generation']) && value['generation'] >= 0 && (typeof value['text'] === 'string') && Array.isArray(value['backends']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['name'] === 'string') && (typeof value['snapshot'] === 'object' && value['snapshot'] !== null && !Array.isArray(value['snapshot'])) && (((value['snapshot']['status'] === 'pending')) || ((value['snapshot']['status'] === 'answer')) || ((value['snapshot']['status'] === 'empty')) || ((value['snapshot']['status'] === 'failed'))) && Array.isArray(value['snapshot']['instances']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['address'] === 'string') && Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0 && Number.isInteger(value['priority']) && value['priority'] >= 0 && Number.isInteger(value['weight']) && value['weight'] >= 0))) { return false }; return true; })(value['snapshot']['instances']) && (typeof value['snapshot']['isStale'] === 'boolean') && (value['snapshot']['lastError'] !== undefined ? ((typeof value['snapshot']['lastError'] === 'object' && value['snapshot']['lastError'] !== null && !Array.isArray(value['snapshot']['lastError'])) && (((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_INVALID')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_READ')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_PARSE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_UNREACHABLE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_SERVFAIL')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_REFUSED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_BAD_RCODE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_ANSWER_REJECTED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_TCP_FAILED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_NO_ADDRESS')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_ROUTE_NOT_FOUND')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_REQUEST_MALFORMED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_REQUEST_HEADERS_TOO_LARGE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_METHOD_NOT_ALLOWED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_MISDIRECTED_REQUEST')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_GONE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_NO_HEALTHY_INSTANCE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_TEMPLATE_RATE_LIMITED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_CONNECT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_RESET')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_ERROR')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLI_USAGE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_LISTEN_FAILED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_LIBRARY_SHAPE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_CLOSED'))) && (typeof value['snapshot']['lastError']['message'] === 'string')) : true) && Array.isArray(value['snapshot']['refused']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['key'] === 'string') && (typeof value['reason'] === 'string')))) { return false }; return true; })(value['snapshot']['refused']) && Array.isArray(value['health']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['key'] === 'string') && Number.isFinite(value['ejectedForMs']) && value['ejectedForMs'] >= 0 && Number.isInteger(value['ejections']) && value['ejections'] >= 0 && (typeof value['isFailingActiveCheck'] === 'boolean')))) { return false }; return true; })(value['health'])))) { return false }; return true; })(value['backends']) ) } })(),
+  'srvgate:commit': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:commit') && Number.isInteger(value['generation']) && value['generation'] >= 0 ) } })(),
+  'srvgate:abort': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:abort') && Number.isInteger(value['generation']) && value['generation'] >= 0 ) } })(),
+  'srvgate:set': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:set') && Number.isInteger(value['generation']) && value['generation'] >= 0 && (typeof value['name'] === 'string') && (typeof value['snapshot'] === 'object' && value['snapshot'] !== null && !Array.isArray(value['snapshot'])) && (((value['snapshot']['status'] === 'pending')) || ((value['snapshot']['status'] === 'answer')) || ((value['snapshot']['status'] === 'empty')) || ((value['snapshot']['status'] === 'failed'))) && Array.isArray(value['snapshot']['instances']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['address'] === 'string') && Number.isInteger(value['port']) && value['port'] <= 65535 && value['port'] >= 0 && Number.isInteger(value['priority']) && value['priority'] >= 0 && Number.isInteger(value['weight']) && value['weight'] >= 0))) { return false }; return true; })(value['snapshot']['instances']) && (typeof value['snapshot']['isStale'] === 'boolean') && (value['snapshot']['lastError'] !== undefined ? ((typeof value['snapshot']['lastError'] === 'object' && value['snapshot']['lastError'] !== null && !Array.isArray(value['snapshot']['lastError'])) && (((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_INVALID')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_READ')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CONFIG_PARSE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_UNREACHABLE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_SERVFAIL')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_REFUSED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_BAD_RCODE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_ANSWER_REJECTED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_TCP_FAILED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_DNS_NO_ADDRESS')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_ROUTE_NOT_FOUND')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_REQUEST_MALFORMED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_REQUEST_HEADERS_TOO_LARGE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_METHOD_NOT_ALLOWED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_MISDIRECTED_REQUEST')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_GONE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_NO_HEALTHY_INSTANCE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_TEMPLATE_RATE_LIMITED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_CONNECT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_RESET')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_TIMEOUT')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_UPSTREAM_ERROR')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLI_USAGE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_LISTEN_FAILED')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_LIBRARY_SHAPE')) || ((value['snapshot']['lastError']['code'] === 'SG_ERR_CLIENT_CLOSED'))) && (typeof value['snapshot']['lastError']['message'] === 'string')) : true) && Array.isArray(value['snapshot']['refused']) && ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['key'] === 'string') && (typeof value['reason'] === 'string')))) { return false }; return true; })(value['snapshot']['refused']) ) } })(),
+  'srvgate:health': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:health') && Number.isInteger(value['generation']) && value['generation'] >= 0 && (typeof value['name'] === 'string') && (typeof value['health'] === 'object' && value['health'] !== null && !Array.isArray(value['health'])) && (typeof value['health']['key'] === 'string') && Number.isFinite(value['health']['ejectedForMs']) && value['health']['ejectedForMs'] >= 0 && Number.isInteger(value['health']['ejections']) && value['health']['ejections'] >= 0 && (typeof value['health']['isFailingActiveCheck'] === 'boolean') ) } })(),
+  'srvgate:template-refused': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:template-refused') && Number.isInteger(value['generation']) && value['generation'] >= 0 && (typeof value['name'] === 'string') && (((value['reason'] === 'rate')) || ((value['reason'] === 'bound'))) && Number.isFinite(value['retryAfterMs']) && value['retryAfterMs'] >= 0 ) } })(),
+  'srvgate:stats': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:stats') && Number.isInteger(value['id']) && value['id'] >= 0 ) } })(),
+  'srvgate:drain': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:drain') ) } })()
 }
 
 export const TO_PRIMARY_CHECKS = {
-  'srvgate:hello': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:hello') &&
-        Number.isInteger(value['version']) &&
-        value['version'] >= 0
-      )
-    }
-  })(),
-  'srvgate:listening': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:listening') &&
-        (typeof value['addresses'] === 'object' && value['addresses'] !== null && !Array.isArray(value['addresses'])) &&
-        (value['addresses']['http'] !== undefined ? ((typeof value['addresses']['http'] === 'object' && value['addresses']['http'] !== null && !Array.isArray(value['addresses']['http'])) && (typeof value['addresses']['http']['host'] === 'string') && Number.isInteger(value['addresses']['http']['port']) && value['addresses']['http']['port'] <= 65535 && value['addresses']['http']['port'] >= 0) : true) &&
-        (value['addresses']['https'] !== undefined ? ((typeof value['addresses']['https'] === 'object' && value['addresses']['https'] !== null && !Array.isArray(value['addresses']['https'])) && (typeof value['addresses']['https']['host'] === 'string') && Number.isInteger(value['addresses']['https']['port']) && value['addresses']['https']['port'] <= 65535 && value['addresses']['https']['port'] >= 0) : true)
-      )
-    }
-  })(),
-  'srvgate:start-failed': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:start-failed') &&
-        (typeof value['error'] === 'string')
-      )
-    }
-  })(),
-  'srvgate:prepared': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:prepared') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0 &&
-        (value['error'] !== undefined ? ((typeof value['error'] === 'string')) : true)
-      )
-    }
-  })(),
-  'srvgate:report': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:report') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0 &&
-        (typeof value['name'] === 'string') &&
-        (typeof value['key'] === 'string') &&
-        (((value['outcome'] === 'success')) || ((value['outcome'] === 'connect-failure')) || ((value['outcome'] === 'timeout')) || ((value['outcome'] === 'reset')) || ((value['outcome'] === 'status-5xx')))
-      )
-    }
-  })(),
-  'srvgate:template': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:template') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0 &&
-        (typeof value['name'] === 'string') &&
-        (typeof value['template'] === 'string') &&
-        (typeof value['env'] === 'string')
-      )
-    }
-  })(),
-  'srvgate:release': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:release') &&
-        Number.isInteger(value['generation']) &&
-        value['generation'] >= 0 &&
-        (typeof value['name'] === 'string')
-      )
-    }
-  })(),
-  'srvgate:stats': (() => {
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (value['type'] === 'srvgate:stats') &&
-        Number.isInteger(value['id']) &&
-        value['id'] >= 0 &&
-        (typeof value['stats'] === 'object' && value['stats'] !== null && !Array.isArray(value['stats'])) &&
-        Array.isArray(value['stats']['metrics']) &&
-        ((array) => { for(const value of array) if(!((true))) { return false }; return true; })(value['stats']['metrics']) &&
-        Array.isArray(value['stats']['byBackend']) &&
-        ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && ((typeof value[0] === 'string')) && ((typeof value[1] === 'object' && value[1] !== null && !Array.isArray(value[1])) && Number.isFinite(value[1]['requests']) && value[1]['requests'] >= 0 && Number.isFinite(value[1]['errors']) && value[1]['errors'] >= 0)))) { return false }; return true; })(value['stats']['byBackend']) &&
-        Array.isArray(value['stats']['inFlight']) &&
-        ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 3) && ((typeof value[0] === 'string')) && ((typeof value[1] === 'string')) && (Number.isFinite(value[2]) && value[2] >= 0)))) { return false }; return true; })(value['stats']['inFlight'])
-      )
-    }
-  })()
+  'srvgate:hello': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:hello') && Number.isInteger(value['version']) && value['version'] >= 0 ) } })(),
+  'srvgate:listening': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:listening') && (typeof value['addresses'] === 'object' && value['addresses'] !== null && !Array.isArray(value['addresses'])) && (value['addresses']['http'] !== undefined ? ((typeof value['addresses']['http'] === 'object' && value['addresses']['http'] !== null && !Array.isArray(value['addresses']['http'])) && (typeof value['addresses']['http']['host'] === 'string') && Number.isInteger(value['addresses']['http']['port']) && value['addresses']['http']['port'] <= 65535 && value['addresses']['http']['port'] >= 0) : true) && (value['addresses']['https'] !== undefined ? ((typeof value['addresses']['https'] === 'object' && value['addresses']['https'] !== null && !Array.isArray(value['addresses']['https'])) && (typeof value['addresses']['https']['host'] === 'string') && Number.isInteger(value['addresses']['https']['port']) && value['addresses']['https']['port'] <= 65535 && value['addresses']['https']['port'] >= 0) : true) ) } })(),
+  'srvgate:start-failed': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:start-failed') && (typeof value['error'] === 'string') ) } })(),
+  'srvgate:prepared': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:prepared') && Number.isInteger(value['generation']) && value['generation'] >= 0 && (value['error'] !== undefined ? ((typeof value['error'] === 'string')) : true) ) } })(),
+  'srvgate:report': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:report') && Number.isInteger(value['generation']) && value['generation'] >= 0 && (typeof value['name'] === 'string') && (typeof value['key'] === 'string') && (((value['outcome'] === 'success')) || ((value['outcome'] === 'connect-failure')) || ((value['outcome'] === 'timeout')) || ((value['outcome'] === 'reset')) || ((value['outcome'] === 'status-5xx'))) ) } })(),
+  'srvgate:template': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:template') && Number.isInteger(value['generation']) && value['generation'] >= 0 && (typeof value['name'] === 'string') && (typeof value['template'] === 'string') && (typeof value['env'] === 'string') ) } })(),
+  'srvgate:release': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:release') && Number.isInteger(value['generation']) && value['generation'] >= 0 && (typeof value['name'] === 'string') ) } })(),
+  'srvgate:stats': (() => { return function check(value) { return ( (typeof value === 'object' && value !== null && !Array.isArray(value)) && (value['type'] === 'srvgate:stats') && Number.isInteger(value['id']) && value['id'] >= 0 && (typeof value['stats'] === 'object' && value['stats'] !== null && !Array.isArray(value['stats'])) && Array.isArray(value['stats']['metrics']) && ((array) => { for(const value of array) if(!((true))) { return false }; return true; })(value['stats']['metrics']) && Array.isArray(value['stats']['byBackend']) && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && ((typeof value[0] === 'string')) && ((typeof value[1] === 'object' && value[1] !== null && !Array.isArray(value[1])) && Number.isFinite(value[1]['requests']) && value[1]['requests'] >= 0 && Number.isFinite(value[1]['errors']) && value[1]['errors'] >= 0)))) { return false }; return true; })(value['stats']['byBackend']) && Array.isArray(value['stats']['inFlight']) && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 3) && ((typeof value[0] === 'string')) && ((typeof value[1] === 'string')) && (Number.isFinite(value[2]) && value[2] >= 0)))) { return false }; return true; })(value['stats']['inFlight']) ) } })()
 }
