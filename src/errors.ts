@@ -32,6 +32,10 @@ export const ErrorCode = {
   LISTEN_FAILED: 'SG_ERR_LISTEN_FAILED',
   LIBRARY_SHAPE: 'SG_ERR_LIBRARY_SHAPE',
   CLIENT_CLOSED: 'SG_ERR_CLIENT_CLOSED',
+  ADMIN_UNREACHABLE: 'SG_ERR_ADMIN_UNREACHABLE',
+  ADMIN_UNAUTHORIZED: 'SG_ERR_ADMIN_UNAUTHORIZED',
+  PID_FILE_IN_USE: 'SG_ERR_PID_FILE_IN_USE',
+  PID_FILE_UNUSABLE: 'SG_ERR_PID_FILE_UNUSABLE',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -141,5 +145,30 @@ function listenReason (path: string, cause: unknown): string {
     case 'EACCES': return 'permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE'
     case 'EADDRNOTAVAIL': return 'not an address of this machine (EADDRNOTAVAIL)'
     default: return `cannot listen: ${cause instanceof Error ? cause.message : String(cause)}`
+  }
+}
+
+/**
+ * A command that asks a running gateway's admin API (`srvgate reload`) did
+ * not get an answer it can use: nothing listens there, no answer in time, the
+ * token was refused, or the answer is not srvgate's. The gateway did not act.
+ */
+export class AdminRequestError extends GatewayError {
+  override name = 'AdminRequestError' as const
+  /** The admin URL asked (never with a token: tokens travel in a header). */
+  readonly url: string
+  constructor (code: ErrorCode, url: string, message: string, options?: ErrorOptions) {
+    super(code, message, options)
+    this.url = url
+  }
+}
+
+/** `run --pid-file PATH` cannot use PATH: it names a running process, or holds something else. */
+export class PidFileError extends GatewayError {
+  override name = 'PidFileError' as const
+  readonly path: string
+  constructor (code: ErrorCode, path: string, message: string, options?: ErrorOptions) {
+    super(code, message, options)
+    this.path = path
   }
 }

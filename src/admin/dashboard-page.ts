@@ -90,7 +90,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
     const workers = state.workers;
     document.getElementById('meta').textContent = 'config loaded ' + utc(state.loadedAt) + (reload ? ' · last reload ' + reload.result + ' at ' + utc(reload.at) : '') +
       (workers ? ' · workers ' + workers.running + '/' + workers.configured + (workers.replaced > 0 ? ' (' + workers.replaced + ' replaced)' : '') : '') + ' · updated ' + utc(state.generatedAt);
-    document.getElementById('reload-error').textContent = reload && reload.result === 'error' ? 'reload refused: ' + (reload.error || 'see the logs') + ' (the previous configuration keeps serving)' : '';
+    const restart = state.restartNeeded && state.restartNeeded.length > 0 ? 'restart needed to apply ' + state.restartNeeded.join(', ') + ' (the running values stay until then)' : '';
+    document.getElementById('reload-error').textContent = [reload && reload.result === 'error' ? 'reload refused: ' + (reload.error || 'see the logs') + ' (the previous configuration keeps serving)' : '', restart].filter(Boolean).join(' · ');
     const dnsRate = dnsHistory.length > 0 ? dnsHistory[dnsHistory.length - 1].queries : 0;
     document.getElementById('dns-rate').textContent = dnsRate.toFixed(1);
     document.getElementById('dns-chart').innerHTML = chart(dnsHistory, ['queries'], now, 360, 40);

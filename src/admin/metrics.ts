@@ -29,6 +29,7 @@ export class GatewayMetrics {
   readonly inFlight: Gauge
   readonly lastReloadSuccessful: Gauge
   readonly lastReloadSuccessTimestamp: Gauge
+  readonly restartNeeded: Gauge<'field'>
   readonly upstreamLatency: Histogram<'backend' | 'outcome'>
   readonly retries: Counter<'backend' | 'reason'>
   readonly ejections: Counter<'backend'>
@@ -96,6 +97,7 @@ export class GatewayMetrics {
     this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers: edge, collect () { this.set(self.#inFlight) } })
     this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers: edgeControl })
     this.lastReloadSuccessTimestamp = new Gauge({ name: 'srvgate_config_last_reload_success_timestamp_seconds', help: 'When a configuration was last applied (start or reload), Unix time.', registers: edgeControl })
+    this.restartNeeded = new Gauge({ name: 'srvgate_config_restart_needed', help: '1 for each field bound at start (listen.http, workers, dns.listen, ...) that the applied configuration changes: the new value waits for a restart. No series when everything applied.', labelNames: ['field'], registers: edgeControl })
     this.lastReloadSuccessful.set(1)
     this.lastReloadSuccessTimestamp.set(this.#clock.wallNow() / 1000)
     this.upstreamLatency = new Histogram({
@@ -340,11 +342,15 @@ export class GatewayMetrics {
     }
   }
 
-  /** A reload applied (ok) or refused. */
-  readonly reloaded = (isOk: boolean): void => {
+  /** A reload applied (with the restart-only fields it could not apply) or refused (undefined: what runs is unchanged). */
+  readonly reloaded = (isOk: boolean, restartNeeded?: readonly string[]): void => {
     this.reloads.inc({ result: isOk ? 'ok' : 'error' })
     this.lastReloadSuccessful.set(isOk ? 1 : 0)
     if (isOk) this.lastReloadSuccessTimestamp.set(this.#clock.wallNow() / 1000)
+    if (restartNeeded === undefined) return
+    // Compared with what runs: a file that goes back to it clears the series.
+    this.restartNeeded.reset()
+    for (const field of restartNeeded) this.restartNeeded.set({ field }, 1)
   }
 }
 

@@ -3,7 +3,12 @@ import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { DASHBOARD_PAGE } from './dashboard-page.js'
 
-export type ReloadResult = { readonly ok: true, readonly summary: string } | { readonly ok: false, readonly errors: readonly string[] }
+/**
+ * What POST /admin/reload answers (200 applied, 422 refused). `restartNeeded`
+ * lists the fields bound at start (listeners, workers, ...) whose new values
+ * were not applied and wait for a restart; empty when everything applied.
+ */
+export type ReloadResult = { readonly ok: true, readonly summary: string, readonly restartNeeded: readonly string[] } | { readonly ok: false, readonly errors: readonly string[] }
 
 export type AdminOptions = {
   /** Bearer token for everything but the probes; undefined: none. */

@@ -12,6 +12,8 @@ export type GatewayStatus = {
   readonly configPath: string | undefined
   readonly loadedAt: string
   readonly lastReload: { readonly at: string, readonly result: 'ok' | 'error', readonly error?: string } | undefined
+  /** Fields of the applied configuration bound at start (listeners, workers, ...) that differ from what runs: they wait for a restart. */
+  readonly restartNeeded: readonly string[]
   /** With an HTTPS listener: the certificates it serves. */
   readonly certificates?: ReadonlyArray<{ readonly file: string, readonly names: readonly string[], readonly serial: string, readonly notAfter: string, readonly daysLeft: number }>
   /** With worker processes: how many are configured, run now, and were replaced since start. */

@@ -10,6 +10,8 @@ import { parseDuration } from '../util/duration.js'
 import { ExitCode, describeError, table, type Output } from './output.js'
 import { parse, type Command } from './args.js'
 import { resolveCommand } from './resolve.js'
+import { reloadCommand } from './reload.js'
+import { PidFile } from './pid-file.js'
 import { VERSION } from '../util/version.js'
 
 
@@ -37,7 +39,7 @@ Ctrl-C stops everything it started. Exit codes: 0 stopped, 2 wrong usage,
   },
   run: {
     summary: 'run the gateway',
-    usage: 'srvgate run -c FILE [--watch] [--log-level LEVEL]',
+    usage: 'srvgate run -c FILE [--watch] [--pid-file PATH] [--log-level LEVEL]',
     help: `Loads FILE, resolves every backend once, then listens on listen.http
 and/or listen.https (traffic; HTTPS serves HTTP/2 and HTTP/1.1) and
 listen.admin (healthz, readyz, metrics, state, dashboard). Logs are JSON
@@ -54,18 +56,24 @@ on any error the old config keeps serving). SIGTERM or
 SIGINT drains: readyz turns 503, after drain.delay the listener closes,
 in-flight requests finish (up to drain.timeout, then they are cut), exit 0.
 Signals that arrive during start-up are honoured: SIGTERM stops (exit 0),
-SIGHUP reloads once started.
+SIGHUP reloads once started. Signals go to this process (with workers, the
+primary), not to a wrapper: under \`npx srvgate run … &\`, $! is npx's pid
+and \`kill -HUP $!\` kills npx, not srvgate. Use \`srvgate reload -c FILE\`,
+--pid-file, or start it with \`exec node …/dist/main.js run\`.
 
 Options:
   -c, --config FILE     the configuration file (required)
       --watch           reload when FILE changes (also a Kubernetes ConfigMap
                         update, which swaps a symlink); SIGHUP works either way
+      --pid-file PATH   write this process's pid to PATH once listening, remove it
+                        on exit; refuse to start if PATH names a running process
       --log-level LEVEL trace, debug, info (default), warn, error
   -h, --help            this help
 
 Exit codes: 0 stopped cleanly, 1 invalid configuration (two listeners on
 one address included), 2 wrong usage, 3 could not start (a listener that
-cannot bind: the message names its field and address).`,
+cannot bind: the message names its field and address; a --pid-file that
+names a running process).`,
     run: runRun
   },
   check: {
@@ -82,7 +90,8 @@ Options:
 Exit codes: 0 valid, 1 invalid, 2 wrong usage.`,
     run: runCheck
   },
-  resolve: resolveCommand
+  resolve: resolveCommand,
+  reload: reloadCommand
 }
 
 function mainHelp (): string {
@@ -222,7 +231,7 @@ function portOption (text: string, name: string): number {
 }
 
 async function runRun (args: string[], output: Output): Promise<ExitCode> {
-  const { values } = parse({ args, strict: true, options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', default: 'info' }, watch: { type: 'boolean', default: false } } })
+  const { values } = parse({ args, strict: true, options: { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string', default: 'info' }, watch: { type: 'boolean', default: false }, 'pid-file': { type: 'string' } } })
   const file = values.config
   if (typeof file !== 'string') throw new UsageError('--config FILE is required')
   const level = String(values['log-level'])
@@ -252,7 +261,9 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
     process.removeListener('SIGINT', onInt)
     process.removeListener('SIGHUP', onHangup)
   }
+  let pidFile: PidFile | undefined
   try {
+    pidFile = values['pid-file'] === undefined ? undefined : await PidFile.claim(values['pid-file'])
     running = await startGateway(file, { logLevel: level, signal: stopping.signal })
   } catch (error) {
     removeHandlers()
@@ -270,6 +281,19 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
   }
   const gateway = running
   const log = gateway.log
+  let exitCode: ExitCode = ExitCode.OK
+  if (pidFile !== undefined) {
+    // Written once every listener is up: a supervisor that waits for the file finds a gateway that serves.
+    try {
+      await pidFile.write()
+      if (pidFile.stalePid !== undefined) log.warn({ pidFile: pidFile.path, stalePid: pidFile.stalePid }, 'the pid file named a process that has gone: replaced')
+    } catch (error) {
+      output.err(`srvgate run: ${describeError(error).join('; ')}; stopping`)
+      pidFile = undefined
+      exitCode = ExitCode.UNAVAILABLE
+      onStop('pid-file')
+    }
+  }
   if (isHangupPending) void gateway.reload()
   const watcher = values.watch === true
     ? watchConfigFile(file, () => {
@@ -287,6 +311,7 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
     return ExitCode.UNAVAILABLE
   } finally {
     removeHandlers()
+    await pidFile?.remove()
   }
-  return ExitCode.OK
+  return exitCode
 }

@@ -6,6 +6,7 @@ import { DnsResolver } from '../dns/resolver.js'
 import { DnsTransport } from '../dns/transport.js'
 import type { DnsObserver, RecordType, Resolution } from '../dns/types.js'
 import { DnsError, UsageError } from '../errors.js'
+import { knownNames } from '../config/convert.js'
 import { formatHostPort, makeAddress, parseAddress } from '../util/address.js'
 import { formatDuration, parseDuration } from '../util/duration.js'
 import { parse, type Command } from './args.js'
@@ -32,8 +33,9 @@ Options:
       --json            print one JSON document for scripts
   -h, --help            this help
 
-Exit codes: 0 records found, 1 NXDOMAIN or no records, 2 wrong usage,
-3 DNS failure (timeout, SERVFAIL, every answer rejected).`,
+Exit codes: 0 records found, 1 NXDOMAIN or no records, or an invalid FILE
+(or one with no resolver NAME), 2 wrong usage, 3 DNS failure (timeout,
+SERVFAIL, every answer rejected).`,
     run: runResolve
   }
 
@@ -57,6 +59,11 @@ async function runResolve (args: string[], output: Output): Promise<ExitCode> {
   // --nameserver is the spec's word; --server stays for those who learnt it.
   const servers = [...(values.server ?? []), ...(values.nameserver ?? [])]
   const settings = await resolverSettings({ ...values, server: servers.length === 0 ? undefined : servers })
+  if ('missing' in settings) {
+    // Well-formed, but FILE has no such resolver: the input checked and found wanting (1), as an invalid FILE is; not wrong usage (2).
+    output.err(`srvgate resolve: ${settings.missing}`)
+    return ExitCode.FAILED
+  }
 
   const queries: QueryNote[] = []
   const rejections: RejectionNote[] = []
@@ -104,7 +111,8 @@ async function resolveAs (resolver: DnsResolver, name: string, type: RecordType)
 
 type ResolverSettings = Pick<ResolverConfig, 'nameservers' | 'timeoutMs' | 'attempts' | 'ednsPayload' | 'ttl'>
 
-async function resolverSettings (values: { server?: string[] | undefined, config?: string | undefined, resolver?: string | undefined, timeout?: string | undefined }): Promise<ResolverSettings> {
+/** The settings to query with; `missing` when FILE has no resolver of that name (or none at all). */
+async function resolverSettings (values: { server?: string[] | undefined, config?: string | undefined, resolver?: string | undefined, timeout?: string | undefined }): Promise<ResolverSettings | { missing: string }> {
   // The schema's own defaults, not copies: a resolver with nothing but a nameserver. Loaded here
   // (it brings the YAML parser and ajv), not with the CLI: `srvgate run` checks its file in a thread.
   const { compileConfig } = await import('../config/load.js')
@@ -112,7 +120,7 @@ async function resolverSettings (values: { server?: string[] | undefined, config
   if (values.config !== undefined) {
     const config = await loadConfigFile(values.config)
     const resolver = values.resolver === undefined ? [...config.resolvers.values()][0] : config.resolvers.get(values.resolver)
-    if (resolver === undefined) throw new UsageError(values.resolver === undefined ? `${values.config} defines no resolver` : `${values.config} has no resolver "${values.resolver}"`)
+    if (resolver === undefined) return { missing: values.resolver === undefined ? `${values.config} defines no resolver` : `${values.config} has no resolver "${values.resolver}"${knownNames([...config.resolvers.keys()])}` }
     base = resolver
   } else if (values.resolver !== undefined) {
     throw new UsageError('--resolver needs --config')

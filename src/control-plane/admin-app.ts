@@ -34,6 +34,7 @@ export async function adminApp (control: ControlPlane, dataPlanes: DataPlanes, c
         configPath: control.configPath,
         loadedAt: control.status.loadedAt,
         lastReload: control.status.lastReload,
+        restartNeeded: control.status.restartNeeded,
         certificates: control.certificates?.certificates.map((certificate) => ({
           file: certificate.certPath,
           names: certificate.names,

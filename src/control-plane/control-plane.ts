@@ -42,7 +42,7 @@ type Candidate = { readonly state: RoutingState, readonly caches: ResolverCaches
 export class ControlPlane {
   readonly log: Log
   readonly metrics: GatewayMetrics
-  readonly status: { isStarted: boolean, isListening: boolean, isDraining: boolean, loadedAt: string, lastReload: GatewayStatus['lastReload'] }
+  readonly status: { isStarted: boolean, isListening: boolean, isDraining: boolean, loadedAt: string, lastReload: GatewayStatus['lastReload'], restartNeeded: readonly string[] }
   readonly configPath: string | undefined
   readonly #deps: ControlPlaneDeps
   readonly #running: GatewayConfig
@@ -50,7 +50,7 @@ export class ControlPlane {
   #state: RoutingState
   #caches: ResolverCaches
   #certificates: CertificateStore | undefined
-  #reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '' })
+  #reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '', restartNeeded: [] })
 
   static async create (config: GatewayConfig, deps: ControlPlaneDeps, generation = 0): Promise<ControlPlane> {
     // The files the HTTPS listener serves: read here for /admin/state, /metrics and expiry warnings.
@@ -64,7 +64,7 @@ export class ControlPlane {
     this.log = deps.log
     this.metrics = deps.metrics
     this.configPath = deps.configPath
-    this.status = { isStarted: false, isListening: false, isDraining: false, loadedAt: isoNow(deps.clock), lastReload: undefined }
+    this.status = { isStarted: false, isListening: false, isDraining: false, loadedAt: isoNow(deps.clock), lastReload: undefined, restartNeeded: [] }
     this.#certificates = certificates
     deps.metrics.countCertificates(() => this.#certificates?.certificates ?? [])
     if (certificates !== undefined) this.#warnExpiring(certificates)
@@ -106,8 +106,11 @@ export class ControlPlane {
       this.status.lastReload = { at: isoNow(this.#deps.clock), result: 'error', error: result.errors.join('; ') }
       this.metrics.reloaded(false)
       this.log.error({ errors: result.errors }, 'reload failed; the previous configuration stays in use')
+    } else if (result.restartNeeded.length > 0) {
+      // Applied, but not all of it: an operator who reads only the level must still see it.
+      this.log.warn({ summary: result.summary, restartNeeded: result.restartNeeded }, 'configuration reloaded')
     } else {
-      this.log.info({ summary: result.summary }, 'configuration reloaded')
+      this.log.info({ summary: result.summary, restartNeeded: result.restartNeeded }, 'configuration reloaded')
     }
     return result
   }
@@ -140,7 +143,7 @@ export class ControlPlane {
       }
       dataPlanes.commit(candidate.state.generation)
     }
-    return { ok: true, summary: this.#commit(candidate) }
+    return { ok: true, ...this.#commit(candidate) }
   }
 
   /** Build and warm `next` beside the running configuration; nothing changes for requests yet. */
@@ -153,8 +156,8 @@ export class ControlPlane {
     return { state, caches, certificates }
   }
 
-  /** Swap in one step; returns the summary. */
-  #commit (candidate: Candidate): string {
+  /** Swap in one step; returns the summary and the fields that wait for a restart. */
+  #commit (candidate: Candidate): { summary: string, restartNeeded: string[] } {
     const next = candidate.state.config
     const previous = this.#state
     this.#state = candidate.state
@@ -164,14 +167,15 @@ export class ControlPlane {
       this.#certificates = candidate.certificates
       this.#warnExpiring(candidate.certificates)
     }
+    // Listeners are bound once: compared with what runs, not with the last file read.
+    const restartNeeded = changedListeners(this.#running, next)
     this.status.loadedAt = isoNow(this.#deps.clock)
     this.status.lastReload = { at: this.status.loadedAt, result: 'ok' }
-    this.metrics.reloaded(true)
+    this.status.restartNeeded = restartNeeded
+    this.metrics.reloaded(true, restartNeeded)
     this.#deps.onSetChanged?.()
-    // Listeners are bound once: compared with what runs, not with the last file read.
-    const ignored = changedListeners(this.#running, next)
     const summary = `${next.frontends.length} frontends, ${next.backends.size} backends`
-    return ignored.length === 0 ? summary : `${summary}; restart to apply ${ignored.join(', ')}`
+    return { summary: restartNeeded.length === 0 ? summary : `${summary}; restart to apply ${restartNeeded.join(', ')}`, restartNeeded }
   }
 
   #routingState (config: GatewayConfig, generation: number, caches: ResolverCaches, previous: BackendRegistry | undefined): RoutingState {

@@ -5,7 +5,7 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { chromium, type Browser } from 'playwright-core'
 import { startDemo } from '../helpers/demo.js'
 import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
@@ -66,7 +66,7 @@ frontends:
   await page.screenshot({ path: 'test-output/dashboard-ejected.png', fullPage: true })
 })
 
-test('the dashboard: per-environment rates and charts, DNS queries over time, readable TTLs and ages, UTC times, a refused reload says why', async (t) => {
+test('the dashboard: per-environment rates and charts, DNS queries over time, readable TTLs and ages, UTC times, a refused reload says why, an applied one what waits for a restart', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const one = await Upstream.start(t, 'pr-1')
   const two = await Upstream.start(t, 'pr-2')
@@ -124,6 +124,11 @@ frontends:
   await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })
   await page.locator('#reload-error').filter({ hasText: 'reload refused' }).waitFor({ timeout: 5000 })
   assert.match(await page.locator('#reload-error').innerText(), /reload refused: Map keys must be unique/)
+  // A file that applies but changes a field bound at start: the page says what waits for a restart.
+  writeFileSync(gateway.configPath, readFileSync(gateway.configPath, 'utf8').replace('\nbackends: { broken: 1 }\n', '\nworkers: 3\n'))
+  assert.equal((await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).status, 200)
+  await page.locator('#reload-error').filter({ hasText: 'restart needed' }).waitFor({ timeout: 5000 })
+  assert.equal(await page.locator('#reload-error').innerText(), 'restart needed to apply workers (the running values stay until then)')
   await page.screenshot({ path: 'test-output/dashboard-environments.png', fullPage: true })
   }
 })
