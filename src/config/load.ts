@@ -38,7 +38,7 @@ export type LoadedConfig = { readonly config: GatewayConfig, readonly text: stri
 /** loadConfigFile, keeping the text. */
 export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<LoadedConfig> {
   const text = await readConfigText(file)
-  const compiled = parseConfigText(text, env)
+  const compiled = parseConfigText(text, env, file)
   // Both look outside the file (DNS, the file system): one report for the two.
   const [resolved, caIssues] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled)])
   const issues = [...resolved.issues, ...caIssues]
@@ -46,9 +46,9 @@ export async function readConfigFile (file: string, env: Environment = process.e
   return { config: deepFreeze(resolved.config), text }
 }
 
-/** Parse YAML or JSON text and compile it; every issue and warning carries its line in the text. */
-export function parseConfigText (text: string, env: Environment = process.env): GatewayConfig {
-  const parsed = parseYamlText(text)
+/** Parse YAML or JSON text and compile it; every issue and warning carries its line in the text (a syntax error, `file` too). */
+export function parseConfigText (text: string, env: Environment = process.env, file?: string): GatewayConfig {
+  const parsed = parseYamlText(text, file)
   try {
     const config = compileConfig(parsed.value, env)
     if (config.warnings.length === 0) return config
