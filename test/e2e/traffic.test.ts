@@ -194,10 +194,14 @@ for (const workers of [1, 2]) {
     assert.equal(await serving(), 'api')
 
     const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-    const failedOver = metric(metrics, /^srvgate_failover_requests_total\{backend="api",target="_api._prod.service.dc2.consul"\} (\d+)$/m)
+    // One name for the target everywhere (the access log, /admin/state, this label); its DNS name beside it.
+    const failedOver = metric(metrics, /^srvgate_failover_requests_total\{backend="api",target="api~failover-1",discovery="_api._prod.service.dc2.consul"\} (\d+)$/m)
     assert.ok(failedOver >= dc2Before && failedOver <= dc2During, `the failover counter (${failedOver}) counts dc2's requests (${dc2Before}..${dc2During})`)
     const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.failover === 'api~failover-1')
     assert.equal(line.backend, 'api')
+    assert.equal(line.failoverDiscovery, '_api._prod.service.dc2.consul')
+    const targets = (await state()).backends.find((backend) => backend.name === 'api')?.failover?.targets.map((target) => target.name)
+    assert.deepEqual(targets, ['api~failover-1', 'api~failover-2'])
 
     dns.setService('_api._prod.service.dc1.consul', [])
     dns.setService('_api._prod.service.dc2.consul', [])
