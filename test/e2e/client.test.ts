@@ -244,15 +244,8 @@ resolvers:
 backends:
   web-v1: { discovery: { resolver: consul, srv: _web._v1.service.consul } }
   web-v2: { discovery: { resolver: consul, srv: _web._v2.service.consul } }
-  web-prod:
-    split:
-      - { backend: web-v2, weight: 10 }
-      - { backend: web-v1, weight: 90 }
-  web-sticky:
-    split:
-      - { backend: web-v2, weight: 10 }
-      - { backend: web-v1, weight: 90 }
-    stickyOn: header:x-user
+  web-prod: { split: [ { backend: web-v2, weight: 10 }, { backend: web-v1, weight: 90 } ] }
+  web-sticky: { split: [ { backend: web-v2, weight: 10 }, { backend: web-v1, weight: 90 } ], stickyOn: "header:x-user" }
 frontends:
   - { name: sticky, match: { host: sticky.example.com }, backend: web-sticky }
 `
