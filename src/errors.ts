@@ -49,7 +49,17 @@ export class GatewayError extends Error {
 }
 
 /** One problem in a configuration document, located by its path (`backends.web.retry.attempts`) and, from a file, its line. */
-export type ConfigIssue = { readonly path: string, readonly message: string, readonly line?: number }
+export type ConfigIssue = {
+  readonly path: string
+  readonly message: string
+  readonly line?: number
+  /** Where in the text a YAML syntax error sits (1-based), with `line`: the issue is located by place, not path. */
+  readonly column?: number
+  /** The file the text came from, when known (`gateway.yaml:10:30`). */
+  readonly file?: string
+  /** The source line and a caret under `column`, for a person's terminal (never in one-line forms). */
+  readonly excerpt?: readonly string[]
+}
 
 export class ConfigError extends GatewayError {
   override name = 'ConfigError' as const
@@ -61,8 +71,12 @@ export class ConfigError extends GatewayError {
   }
 }
 
+/** One line: `path: message (line N)`, or `file:line:column: message` for an issue located by place. */
 export function formatIssue (issue: ConfigIssue): string {
   const text = issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`
+  if (issue.line !== undefined && issue.column !== undefined) {
+    return `${issue.file === undefined ? `line ${issue.line}, column ${issue.column}` : `${issue.file}:${issue.line}:${issue.column}`}: ${text}`
+  }
   return issue.line === undefined ? text : `${text} (line ${issue.line})`
 }
 

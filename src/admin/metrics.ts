@@ -39,7 +39,7 @@ export class GatewayMetrics {
   readonly reloads: Counter<'result'>
   readonly protocolRequests: Counter<'protocol'>
   readonly splitRequests: Counter<'split' | 'backend'>
-  readonly failoverRequests: Counter<'backend' | 'target'>
+  readonly failoverRequests: Counter<'backend' | 'target' | 'discovery'>
   readonly tlsHandshakes: Counter<'result'>
   readonly clientConnectionsRefused: Counter<'listener' | 'reason'>
   readonly tlsHandshakeFailures: Counter<'reason'>
@@ -153,7 +153,7 @@ export class GatewayMetrics {
     // Counted where refused: a cluster's primary (newPerSecond, its bound) or a worker (its own bound); /metrics sums them.
     this.templatedRefused = new Counter({ name: 'srvgate_templated_backends_refused_total', help: 'New environments that got no templated backend, by reason (rate: templatedBackends.newPerSecond spent, answered 503 with Retry-After, DNS not asked; bound: templatedBackends.max reached with every one busy).', labelNames: ['reason'], registers: edge })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })
-    this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend and target name.', labelNames: ['backend', 'target'], registers: edge })
+    this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend, target (api~failover-1, as in the access log and /admin/state) and the target\'s DNS name.', labelNames: ['backend', 'target', 'discovery'], registers: edge })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge, collect () { flushTallies(this, self.#protocolTallies.values()) } })
     this.clientConnectionsRefused = new Counter({ name: 'srvgate_client_connections_refused_total', help: 'Client connections closed at accept by listener (http, https) and reason (max_connections: client.maxConnections of this process reached; max_connections_per_ip: client.maxConnectionsPerIp of that address reached).', labelNames: ['listener', 'reason'], registers: edge })
     // eslint-disable-next-line no-new
@@ -277,7 +277,8 @@ export class GatewayMetrics {
     }
     // Rare enough (splits, failover) that prom-client's label lookup is fine here.
     if (request.split !== undefined) this.splitRequests.labels(request.split, backend).inc()
-    if (request.failoverTarget !== undefined) this.failoverRequests.labels(backend, request.failoverTarget).inc()
+    // Bounded: failover targets are a static backend's, one DNS name each, from the file.
+    if (request.failoverTarget !== undefined) this.failoverRequests.labels(backend, request.failoverTarget, request.failoverDiscovery ?? '').inc()
     const name = request.backendName
     if (name === undefined) return
     // Templated backends come and go: the map keeps at most MAX_COUNTED names, dropping the oldest.

@@ -19,10 +19,10 @@ export const processOutput: Output = {
 export const ExitCode = { OK: 0, FAILED: 1, USAGE: 2, UNAVAILABLE: 3 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
-/** An error for a person: what went wrong, every config issue on its own line, the stable code last. */
+/** An error for a person: what went wrong, every config issue on its own line (a YAML error with its excerpt), the stable code last. */
 export function describeError (error: unknown): string[] {
   if (error instanceof ConfigError) {
-    return [...error.issues.map((issue) => `  ${formatIssue(issue)}`), `(${error.code})`]
+    return [...error.issues.flatMap((issue) => [`  ${formatIssue(issue)}`, ...(issue.excerpt ?? []).map((line) => `    ${line}`)]), `(${error.code})`]
   }
   if (error instanceof GatewayError) return [`${error.message} (${error.code})`]
   return [error instanceof Error ? error.message : String(error)]

@@ -104,7 +104,8 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
     metrics?.countTraffic({ upstreamConnections: () => this.#proxy.openConnections })
     this.#ownsFallback = extras.dispatcher === undefined
     this.#fallback = extras.dispatcher ?? new Agent()
-    const serviceOf = (name: string) => registry.get(name)
+    // A split's name is a service too: each request goes to one member, as at the gateway.
+    const serviceOf = (name: string) => registry.get(name) ?? registry.split(name)
     const isClosed = (): boolean => this.#closing !== undefined
     // Closed, the client refuses every request it is handed, other hosts too (its Agent is closing);
     // composed as an interceptor, only requests to services: the other hosts are the Agent's.
@@ -135,9 +136,10 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
     return await undiciRequest(url, { ...options, dispatcher: this.dispatcher })
   }
 
-  /** Each service's usable instances now, lowest priority group first (what the next pick chooses from). */
+  /** Each service's usable instances now, lowest priority group first (what the next pick chooses from); a split's, member by member. */
   instances (service: string): string[] {
-    return this.#registry.get(service)?.usableGroups().flat().map((instance) => instance.key) ?? []
+    const backends = this.#registry.split(service)?.members.map((member) => member.backend) ?? [this.#registry.get(service)]
+    return backends.flatMap((backend) => backend?.usableGroups().flat().map((instance) => instance.key) ?? [])
   }
 
   /**

@@ -3,11 +3,15 @@ import { Dispatcher } from 'undici'
 import { ClientClosedError, ErrorCode, ProxyError } from '../errors.js'
 import type { UpstreamPools } from '../proxy/upstream-pools.js'
 import { ProxyRequest } from '../proxy/proxy-request.js'
-import { requestKeyOf } from '../proxy/route-request.js'
+import { noMemberError, requestKeyOf, splitChoice } from '../proxy/route-request.js'
 import type { Backend } from '../upstream/backend.js'
+import { Split } from '../upstream/split.js'
+
+/** A service: a backend, or a split of backends (each request goes to one member, as at the gateway). */
+export type Service = Backend | Split
 
 /** A logical origin (`http://web`) → the service it names, or undefined (ordinary DNS). */
-export type ServiceOf = (hostname: string) => Backend | undefined
+export type ServiceOf = (hostname: string) => Service | undefined
 
 const PASS_THROUGH = Symbol('pass through')
 /** Parsed origins, bounded: a program calling many hosts cannot grow this. */
@@ -39,17 +43,17 @@ export class ServiceDispatcher extends Dispatcher {
 
   override dispatch (options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const logical = this.#logical(options.origin)
-    const backend = logical === undefined ? undefined : this.#serviceOf(logical.name)
-    if (logical === undefined || backend === undefined) return this.#next(options, handler)
+    const service = logical === undefined ? undefined : this.#serviceOf(logical.name)
+    if (logical === undefined || service === undefined) return this.#next(options, handler)
     // After close() the sets no longer change: never serve from that frozen view.
     if (this.#isClosed()) return refuseClosed(handler)
-    if (backend.isReady) {
-      this.#forward(backend, logical.host, options, handler)
+    if (isReady(service)) {
+      this.#forward(service, logical.host, options, handler)
     } else {
       // The service's first resolution still runs (a request right after createClient): the only wait on DNS.
-      backend.ready().then(() => {
+      ready(service).then(() => {
         if (this.#isClosed()) refuseClosed(handler)
-        else this.#forward(backend, logical.host, options, handler)
+        else this.#forward(service, logical.host, options, handler)
       }, (error: Error) => { handler.onError?.(error) })
     }
     return true
@@ -59,18 +63,22 @@ export class ServiceDispatcher extends Dispatcher {
 
   override async destroy (): Promise<void> { await this.#onClose() }
 
-  #forward (backend: Backend, host: string, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
-    if (!backend.hasUsableInstance()) {
-      handler.onError?.(new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `no usable instance of ${backend.name} (${backend.snapshot.status})`, backend.name))
+  #forward (service: Service, host: string, options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    const headers = withHost(options.headers, host)
+    const path = options.path.split('?')[0] ?? options.path
+    const record = headerRecord(headers)
+    const routed = routeToService(service, record, path)
+    if (routed instanceof ProxyError) {
+      handler.onError?.(routed)
       return
     }
-    const headers = withHost(options.headers, host)
-    const path = options.path
-    const hashOn = backend.options.hashOn
+    const hashOn = routed.backend.options.hashOn
     const body = replayableSource(options.body)
     const request = new ProxyRequest(options.method, undefined)
-    request.routeTo(backend, {
-      hashKey: hashOn === undefined ? undefined : requestKeyOf(hashOn, headerRecord(headers), path.split('?')[0] ?? path, ''),
+    request.routeTo(routed.backend, {
+      split: routed.split,
+      splitKey: routed.splitKey,
+      hashKey: hashOn === undefined ? undefined : requestKeyOf(hashOn, record, path, ''),
       body: body instanceof Readable ? body : undefined
     })
     this.#proxy.forward(request, { ...options, origin: '', headers, body: body instanceof Readable ? null : body }, handler)
@@ -89,6 +97,32 @@ export class ServiceDispatcher extends Dispatcher {
     }
     return entry === PASS_THROUGH ? undefined : entry
   }
+}
+
+type RoutedToService = { readonly backend: Backend, readonly split?: Split | undefined, readonly splitKey?: string | undefined }
+
+/**
+ * The backend a request goes to (for a split, the member by the gateway's
+ * own rule: weights, stickyOn; a connect failure may then move on to another
+ * member), or the error that answers it. The caller's process has no client
+ * address to key by: a `client-ip` split is shared by weight.
+ */
+function routeToService (service: Service, headers: Record<string, string | string[] | undefined>, path: string): RoutedToService | ProxyError {
+  if (!(service instanceof Split)) {
+    return service.hasUsableInstance() ? { backend: service } : new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `no usable instance of ${service.name} (${service.snapshot.status})`, service.name)
+  }
+  const { member, key } = splitChoice(service, headers, path, undefined)
+  return member === undefined ? noMemberError(service) : { backend: member, split: service, splitKey: key }
+}
+
+/** A split is ready once every member's first resolution is done: the first request is shared like the rest. */
+function isReady (service: Service): boolean {
+  return service instanceof Split ? service.members.every(({ backend }) => backend.isReady) : service.isReady
+}
+
+async function ready (service: Service): Promise<void> {
+  if (service instanceof Split) await Promise.all(service.members.map(async ({ backend }) => { await backend.ready() }))
+  else await service.ready()
 }
 
 /** As undici's dispatchers refuse after close(): the error to the handler, false to the caller. */

@@ -2,7 +2,8 @@ import { ConfigError } from '../errors.js'
 import type { Address } from '../util/address.js'
 import type { Environment } from './environment.js'
 import { compileConfig } from './load.js'
-import { parseYamlText, readConfigText } from './read.js'
+import { parseYamlText } from './read.js'
+import { readConfigText } from './read-text.js'
 
 /** Where a gateway started from a file answers its admin API, and the token it asks for. */
 export type AdminAccess = { readonly address: Address, readonly token: string | undefined }

@@ -23,15 +23,15 @@ export type CheckAnswer =
  * checking the configuration in it raised that to 76 MB. In a thread the
  * memory goes with the thread. A thread starts in 30–60 ms, once a reload.
  */
-export async function checkConfigTextInThread (text: string, env: Environment): Promise<CheckedDocument> {
+export async function checkConfigTextInThread (text: string, env: Environment, file: string): Promise<CheckedDocument> {
   // Run from the TypeScript sources (the unit tests, under tsx), a thread could not load them
   // (tsx's hooks do not reach worker threads on Node 20): checked here instead. Every test that
   // starts the built CLI goes through the thread.
   if (FROM_SOURCES) {
     const { checkConfigText } = await import('./load.js')
-    return checkConfigText(text, env)
+    return checkConfigText(text, env, file)
   }
-  const worker = new Worker(THREAD_ENTRY, { workerData: { text, env: { ...env } } })
+  const worker = new Worker(THREAD_ENTRY, { workerData: { text, env: { ...env }, file } })
   const answer = await new Promise<CheckAnswer>((resolve, reject) => {
     worker.once('message', resolve)
     worker.once('error', reject)

@@ -7,10 +7,10 @@ import { ConfigError } from '../errors.js'
 import type { CheckAnswer } from './check-in-thread.js'
 import { checkConfigText, type Environment } from './load.js'
 
-const { text, env } = workerData as { readonly text: string, readonly env: Environment }
+const { text, env, file } = workerData as { readonly text: string, readonly env: Environment, readonly file: string }
 let answer: CheckAnswer
 try {
-  answer = { checked: checkConfigText(text, env) }
+  answer = { checked: checkConfigText(text, env, file) }
 } catch (error) {
   answer = error instanceof ConfigError
     ? { configError: { code: error.code, issues: error.issues } }

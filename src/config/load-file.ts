@@ -34,7 +34,7 @@ export type LoadedConfig = { readonly config: GatewayConfig, readonly text: stri
 export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<LoadedConfig> {
   const text = await readConfigText(file)
   // Parsed and validated in a worker thread: the YAML parser and ajv's compiled schema never load here.
-  const compiled = compileChecked(await checkConfigTextInThread(text, env))
+  const compiled = compileChecked(await checkConfigTextInThread(text, env, file))
   // Both look outside the file (DNS, the file system): one report for the two.
   const [resolved, caIssues] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled)])
   const issues = [...resolved.issues, ...caIssues]

@@ -21,19 +21,19 @@ import { compileChecked } from './load-file.js'
 
 export type { Environment } from './environment.js'
 
-/** Parse YAML or JSON text and compile it; every issue and warning carries its line in the text. */
-export function parseConfigText (text: string, env: Environment = process.env): GatewayConfig {
-  return compileChecked(checkConfigText(text, env))
+/** Parse YAML or JSON text and compile it; every issue and warning carries its line in the text (a syntax error, `file` too). */
+export function parseConfigText (text: string, env: Environment = process.env, file?: string): GatewayConfig {
+  return compileChecked(checkConfigText(text, env, file))
 }
 
 /**
  * Parse, substitute, validate and compile YAML or JSON text, keeping only
  * what crosses a thread: the validated document (defaults filled) and the
  * warnings, each with its line. Throws ConfigError with every issue, each
- * with its line.
+ * with its line (a syntax error, `file` too).
  */
-export function checkConfigText (text: string, env: Environment = process.env): CheckedDocument {
-  const parsed = parseYamlText(text)
+export function checkConfigText (text: string, env: Environment = process.env, file?: string): CheckedDocument {
+  const parsed = parseYamlText(text, file)
   try {
     const { document, config } = validateAndCompile(parsed.value, env)
     return { document, warnings: parsed.withLines(config.warnings) }

@@ -1,5 +1,6 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document as YamlDocument } from 'yaml'
 import { ConfigError, ErrorCode, type ConfigIssue } from '../errors.js'
+import { yamlErrorIssue } from './yaml-error.js'
 
 /** A parsed document and where its nodes are in the text. */
 export type ParsedText = {
@@ -8,13 +9,19 @@ export type ParsedText = {
   readonly withLines: (issues: readonly ConfigIssue[]) => ConfigIssue[]
 }
 
-/** Parse YAML or JSON text (JSON is read by the YAML parser); duplicate keys are parse errors. */
-export function parseYamlText (text: string): ParsedText {
+/**
+ * Parse YAML or JSON text (JSON is read by the YAML parser); duplicate keys
+ * are parse errors. A syntax error is one issue, where the parser first
+ * stumbled, with an excerpt (yaml-error.ts): its later errors follow from
+ * the first (33 of them for one unquoted `web-{env}` in a flow mapping).
+ */
+export function parseYamlText (text: string, file?: string): ParsedText {
   const lineCounter = new LineCounter()
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter })
-  if (document.errors.length > 0) {
-    // yaml's messages already say "at line N, column M".
-    throw new ConfigError(ErrorCode.CONFIG_PARSE, document.errors.map((error) => ({ path: '', message: error.message.split('\n')[0] ?? error.message })))
+  const first = document.errors[0]
+  if (first !== undefined) {
+    const at = first.linePos?.[0] ?? lineCounter.linePos(first.pos[0])
+    throw new ConfigError(ErrorCode.CONFIG_PARSE, [yamlErrorIssue(text, { message: first.message, line: at.line, column: at.col }, file)])
   }
   return {
     value: document.toJS(),

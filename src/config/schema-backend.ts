@@ -1,4 +1,5 @@
 import { Type, type Static, type TObject } from '@sinclair/typebox'
+import { DURATION_PATTERN } from '../util/duration.js'
 import { Closed, Defaulted, IfThenElse, Implied, OneOf, Section } from './schema-kit.js'
 
 /**
@@ -7,10 +8,13 @@ import { Closed, Defaulted, IfThenElse, Implied, OneOf, Section } from './schema
  * members of a templated split. schema.ts assembles the whole document.
  */
 
-export const duration = (defaultValue: string, description: string) =>
-  Defaulted(Type.String({ format: 'duration', default: defaultValue, description }))
+/** A duration string: the format (checked by util/duration.ts) and the same syntax as a pattern, for editors. */
+export const durationString = (options: { default?: string, description: string }) =>
+  Type.String({ format: 'duration', pattern: DURATION_PATTERN, ...options })
 
-const optionalDuration = (description: string) => Type.Optional(Type.String({ format: 'duration', description }))
+export const duration = (defaultValue: string, description: string) => Defaulted(durationString({ default: defaultValue, description }))
+
+const optionalDuration = (description: string) => Type.Optional(durationString({ description }))
 
 export const cidrList = (description: string, options: { default?: string[] } = {}) => Type.Array(Type.String({ format: 'cidr' }), { description, ...options })
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { addressPolicy, backend, cidrList, duration, frontendBackend, integer } from './schema-backend.js'
+import { addressPolicy, backend, cidrList, duration, durationString, frontendBackend, integer } from './schema-backend.js'
 import { Closed, Constant, Defaulted, IfThenElse, MapOf, OneOf, Section } from './schema-kit.js'
 import { toJsonSchema } from './json-schema.js'
 
@@ -12,7 +12,7 @@ import { toJsonSchema } from './json-schema.js'
  * reference from it. Tests keep both in step. At run time only the types
  * below are used: nothing outside the schema sources imports this as a value.
  *
- * Custom formats: `duration` ('250ms', '1s', '5m'), `address` ('host:port',
+ * Custom formats: `duration` ('250ms', '1s', '1h30m'; also a pattern, for editors), `address` ('host:port',
  * '[::1]:8600') and `cidr`; each is checked by a util/ parser.
  */
 
@@ -81,7 +81,7 @@ const tls = Type.Optional(Closed({
   minVersion: Defaulted(OneOf(['TLSv1.2', 'TLSv1.3'], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' })),
   redirectHttp: Defaulted(Type.Boolean({ default: false, description: 'The http listener answers 308 to https (same host, path and query).' })),
   hsts: Type.Optional(Closed({
-    maxAge: Type.String({ format: 'duration', description: 'max-age, e.g. 365d.' }),
+    maxAge: durationString({ description: 'max-age, e.g. 365d.' }),
     includeSubDomains: Defaulted(Type.Boolean({ default: false, description: 'Add includeSubDomains.' }))
   }, {
     description: 'Strict-Transport-Security on HTTPS answers (never on plain HTTP).'

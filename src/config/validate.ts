@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import AjvModule, { type ErrorObject } from 'ajv/dist/2020.js'
 import { parseAddress } from '../util/address.js'
-import { parseDuration } from '../util/duration.js'
+import { parseDuration, readDuration } from '../util/duration.js'
 import { parseCidr } from '../util/cidr.js'
 import type { ConfigIssue } from '../errors.js'
 
@@ -96,9 +96,15 @@ function describeError (error: ErrorObject): ConfigIssue[] {
     }
     case 'enum':
       return [{ path, message: `must be one of: ${(params.allowedValues as unknown[]).join(', ')}` }]
-    case 'format':
-      return [{ path, message: FORMAT_MESSAGES[String(params.format)] ?? error.message ?? 'is invalid' }]
+    case 'format': {
+      const message = FORMAT_MESSAGES[String(params.format)] ?? error.message ?? 'is invalid'
+      // `1h1h`, `30m1h`, `1h30`: say what is wrong with it, not only what a duration looks like.
+      const reading = params.format === 'duration' && typeof error.data === 'string' ? readDuration(error.data) : undefined
+      return [{ path, message: reading !== undefined && 'problem' in reading && reading.problem !== undefined ? `${message}; ${reading.problem}` : message }]
+    }
     case 'pattern':
+      // A duration's pattern is its format again, for editors: the format's message says it.
+      if (parent?.format === 'duration') return []
       return [{ path, message: PATTERN_MESSAGES[field.replace(/\]$/, '')] ?? PATTERN_MESSAGES[previousField(path)] ?? `must match ${String(params.pattern)}` }]
     case 'minLength':
       return [{ path, message: 'must not be empty' }]

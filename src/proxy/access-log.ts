@@ -23,8 +23,10 @@ export type AccessRecord = {
   readonly backend: string | undefined
   /** The split that chose the backend (backend is the member). */
   readonly split?: string | undefined
-  /** The failover target that served the request (`api~failover-1`), when not the backend's own discovery. */
+  /** The failover target that served the request (`api~failover-1`: the backend's `failover[0]`), when not the backend's own discovery. */
   readonly failover?: string | undefined
+  /** That target's DNS name (`_api._prod.service.dc2.consul`). */
+  readonly failoverDiscovery?: string | undefined
   readonly instance: string | undefined
   readonly upstreamStatus: number | undefined
   readonly upstreamMs: number | undefined
@@ -72,6 +74,7 @@ export function accessRecordOf (request: RequestHead | undefined, facts: RecordF
     backend: facts.backend,
     split: facts.split,
     failover: facts.failover,
+    failoverDiscovery: facts.failoverDiscovery,
     instance: facts.instance,
     upstreamStatus: facts.upstreamStatus,
     upstreamMs: facts.upstreamMs,
@@ -135,6 +138,7 @@ export function jsonLine (record: AccessRecord, head: string): string {
   if (record.backend !== undefined) line += `,"backend":${jsonString(record.backend)}`
   if (record.split !== undefined) line += `,"split":${jsonString(record.split)}`
   if (record.failover !== undefined) line += `,"failover":${jsonString(record.failover)}`
+  if (record.failoverDiscovery !== undefined) line += `,"failoverDiscovery":${jsonString(record.failoverDiscovery)}`
   if (record.instance !== undefined) line += `,"instance":${jsonString(record.instance)}`
   if (record.upstreamStatus !== undefined) line += `,"upstreamStatus":${jsonNumber(record.upstreamStatus)}`
   if (record.upstreamMs !== undefined) line += `,"upstreamMs":${jsonNumber(record.upstreamMs)}`
@@ -169,5 +173,5 @@ function commonLine (record: AccessRecord, at: Date): string {
   return `${record.clientIp || '-'} - - [${time}] ${quoted(`${record.method} ${record.path} HTTP/${record.httpVersion}`)} ${record.status} ${record.bytesOut} ${quoted(record.referer)} ${quoted(record.userAgent)}` +
     ` rid=${record.requestId} host=${dash(record.host)} fe=${dash(record.frontend)} be=${dash(record.backend)} inst=${dash(record.instance)} ups=${dash(record.upstreamStatus)}` +
     ` ups_ms=${dash(record.upstreamMs === undefined ? undefined : Math.round(record.upstreamMs * 100) / 100)} ms=${record.durationMs} in=${record.bytesIn} retries=${record.retries}` +
-    `${record.split === undefined ? '' : ` split=${record.split}`}${record.failover === undefined ? '' : ` failover=${record.failover}`}${record.error === undefined ? '' : ` err=${record.error}`}`
+    `${record.split === undefined ? '' : ` split=${record.split}`}${record.failover === undefined ? '' : ` failover=${record.failover} failover_discovery=${dash(record.failoverDiscovery)}`}${record.error === undefined ? '' : ` err=${record.error}`}`
 }

@@ -23,8 +23,10 @@ export type FinishedRequest = {
   readonly protocol?: Protocol | undefined
   /** The split that chose the backend, if any (its metric label: the template for a templated split). */
   readonly split?: string | undefined
-  /** A failover target (another datacenter's name) served the request instead of the backend's own discovery. */
+  /** A failover target served the request instead of the backend's own discovery: its name (`api~failover-1`)… */
   readonly failoverTarget?: string | undefined
+  /** …and the DNS name it discovers instances by (`_api._prod.service.dc2.consul`). */
+  readonly failoverDiscovery?: string | undefined
 }
 
 /** The metrics' side of a request's end (admin/metrics.ts). */
@@ -109,7 +111,7 @@ export class RequestEnd {
     const startedMs = request.startedMs
     const durationMs = startedMs === undefined ? 0 : Math.round((this.#clock.now() - startedMs) * 100) / 100
     const { backend, split, failover, error, upstreamMs } = request
-    const finished: FinishedRequest = { frontend: request.frontend, backend: backend?.metricLabel, backendName: backend?.name, status, durationSeconds: durationMs / 1000, protocol: request.protocol, split: split?.metricLabel, failoverTarget: failover?.lookup.name }
+    const finished: FinishedRequest = { frontend: request.frontend, backend: backend?.metricLabel, backendName: backend?.name, status, durationSeconds: durationMs / 1000, protocol: request.protocol, split: split?.metricLabel, failoverTarget: failover?.name, failoverDiscovery: failover?.lookup.name }
     if (request.isInFlight) this.#metrics.requestFinished(finished)
     else this.#metrics.requestEnded(finished)
     if (!this.#accessLog.isEnabled) return
@@ -124,6 +126,7 @@ export class RequestEnd {
       backend: backend?.name,
       split: split?.name,
       failover: failover?.name,
+      failoverDiscovery: failover?.lookup.name,
       instance: request.instance?.key,
       upstreamStatus: request.upstreamStatus,
       upstreamMs: upstreamMs === undefined ? undefined : Math.round(upstreamMs * 100) / 100,

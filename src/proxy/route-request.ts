@@ -123,11 +123,27 @@ function rateLimitedByPrimary (backend: Backend): ProxyError {
 
 /** A split's member for this request (by its sticky key, if the split has one): one with a usable instance, or 503. */
 function splitMember (split: Split, decision: RouteDecision, path: string, request: RequestLine, options: RouteOptions): Routed | ProxyError {
-  const key = split.stickyOn === undefined ? undefined : requestKeyOf(split.stickyOn, request.headers, path, options.clientIp ?? '')
-  const member = split.choose(key)
+  const { member, key } = splitChoice(split, request.headers, path, options.clientIp ?? '')
   options.listener?.decided(decision, member, split)
-  if (member === undefined) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${split.name}: no member has a usable instance`, split.name)
+  if (member === undefined) return noMemberError(split)
   return { decision, backend: member, path, split, splitKey: key }
+}
+
+/**
+ * The member a split gives a request, and the sticky key it was chosen by
+ * (the gateway's rule, srvgate/client's too): the key's member when the
+ * split has `stickyOn` and the request carries it, else by weight.
+ * `clientIp` undefined: the caller has no client address (client-ip keys nothing).
+ */
+export function splitChoice (split: Split, headers: IncomingHttpHeaders, path: string, clientIp: string | undefined): { readonly member: Backend | undefined, readonly key: string | undefined } {
+  const stickyOn = split.stickyOn
+  const key = stickyOn === undefined || (stickyOn.kind === 'client-ip' && clientIp === undefined) ? undefined : requestKeyOf(stickyOn, headers, path, clientIp ?? '')
+  return { member: split.choose(key), key }
+}
+
+/** What a split with no member to take a request answers: 503 naming the split. */
+export function noMemberError (split: Split): ProxyError {
+  return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${split.name}: no member has a usable instance`, split.name)
 }
 
 function usable (backend: Backend, decision: RouteDecision, path: string): Routed | ProxyError {

@@ -88,6 +88,31 @@ frontends:
   assert.match(result.stderr, /frontends\[0\]\.backend: unknown backend "missing" \(known: web\) \(line 11\)/)
 })
 
+test('srvgate check: a YAML error is one message with file:line:column and a caret; an unquoted {env} in a flow mapping says which value to quote', async () => {
+  // The README's templated split as it was pasted before issue 22: yaml reported 33 errors for it.
+  const file = tempFile('pasted.yaml', `listen: { http: 127.0.0.1:8080 }
+resolvers: { consul: { nameservers: [127.0.0.1:8600] } }
+frontends:
+  - name: preview
+    match: { host: "{env}.preview.example.com" }
+    env: { pattern: "^pr-[0-9]+$" }
+    backend: { template: web-{env}, split: [ { template: web-{env}-v2, weight: 10, discovery: { resolver: consul, srv: "_web._{env}.service.consul" } } ] }
+`)
+  const result = await srvgate(['check', '-c', file])
+  assert.equal(result.code, 1)
+  assert.deepEqual(result.stderr.trimEnd().split('\n'), [
+    `${file}: invalid configuration`,
+    `  ${file}:7:26: quote this value: "web-{env}" (inside { } or [ ], an unquoted { or } ends a value)`,
+    '        backend: { template: web-{env}, split: [ { template: web-{env}-v2, weight: 10, discovery: { reso…',
+    '                             ^',
+    '(SG_ERR_CONFIG_PARSE)'
+  ])
+  const duplicate = tempFile('dup.yaml', 'listen: { http: 127.0.0.1:8080 }\nlisten: {}\n')
+  const other = await srvgate(['check', '-c', duplicate])
+  assert.equal(other.code, 1)
+  assert.deepEqual(other.stderr.trimEnd().split('\n'), [`${duplicate}: invalid configuration`, `  ${duplicate}:2:1: Map keys must be unique`, '    listen: {}', '    ^', '(SG_ERR_CONFIG_PARSE)'])
+})
+
 test('srvgate check: warnings for frontends that can never match and for srv with port; counts read as English', async () => {
   const file = tempFile('shadowed.yaml', `listen: { http: 127.0.0.1:8080 }
 resolvers: { consul: { nameservers: [127.0.0.1:8600] } }

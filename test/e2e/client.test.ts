@@ -16,6 +16,8 @@ import { ConsulLikeDnsServer, type SrvInstance } from '../helpers/dns-server.js'
 import { BindServer, ZONE } from '../helpers/bind-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { replaceEveryInstance, replaceEveryInstanceInBind } from '../helpers/rolling.js'
+import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { send } from '../helpers/http.js'
 
 const WEB = '_web._prod.service.consul'
 const sleep = async (ms: number) => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -228,6 +230,79 @@ frontends: [ { name: all, match: {}, backend: web } ]
   const passed = await request(`http://127.0.0.1:${upstream.port}/direct`, { dispatcher: agent })
   assert.equal(passed.statusCode, 200, 'other hosts go on through the Agent')
   await passed.body.dump()
+})
+
+test('client: a gateway file\'s split backend is a service: the gateway\'s exact shares, the gateway\'s member for each sticky key, a dead member\'s share moves on; no member left is an error naming the split', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const v1 = await Promise.all([0, 1].map(async (index) => await Upstream.start(t, `v1-${index}`)))
+  const v2 = [await Upstream.start(t, 'v2-0')]
+  dns.setService('_web._v1.service.consul', records(v1))
+  dns.setService('_web._v2.service.consul', records(v2))
+  const sections = `
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ttl: { min: 250ms, max: 1s }, timeout: 300ms, attempts: 2, emptyGrace: 0s }
+backends:
+  web-v1: { discovery: { resolver: consul, srv: _web._v1.service.consul } }
+  web-v2: { discovery: { resolver: consul, srv: _web._v2.service.consul } }
+  web-prod: { split: [ { backend: web-v2, weight: 10 }, { backend: web-v1, weight: 90 } ] }
+  web-sticky: { split: [ { backend: web-v2, weight: 10 }, { backend: web-v1, weight: 90 } ], stickyOn: "header:x-user" }
+frontends:
+  - { name: sticky, match: { host: sticky.example.com }, backend: web-sticky }
+`
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-client-split-'))
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, `listen: { http: 127.0.0.1:8080 }\n${sections}`)
+  const client = await createClientFromFile(file)
+  t.after(async () => { await client.close() })
+  await client.ready()
+  const memberOf = (instance: string): string => instance.split('-')[0] as string
+  const through = async (url: string, headers: Record<string, string> = {}): Promise<string> => {
+    const response = await client.request(url, { headers })
+    assert.equal(response.statusCode, 200)
+    return (await response.body.json() as { instance: string }).instance
+  }
+
+  // Without a sticky key the shares are exact, as at the gateway: 10 in every 100.
+  const shares = new Map<string, number>()
+  for (let index = 0; index < 100; index++) {
+    const member = memberOf(await through('http://web-prod/'))
+    shares.set(member, (shares.get(member) ?? 0) + 1)
+  }
+  assert.deepEqual(Object.fromEntries(shares), { v1: 90, v2: 10 })
+  assert.deepEqual(client.instances('web-prod').sort(), [...v1, ...v2].map((upstream) => `127.0.0.1:${upstream.port}`).sort())
+
+  // A sticky key goes to the member the gateway (run from the same sections) sends it to.
+  const gateway = await SpawnedGateway.start(t, `listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }\n${sections}`, { workers: 1 })
+  const keys = Array.from({ length: 100 }, (_, index) => `user-${index}`)
+  const byClient: string[] = []
+  const byGateway: string[] = []
+  for (const key of keys) {
+    byClient.push(memberOf(await through('http://web-sticky/', { 'x-user': key })))
+    byGateway.push(memberOf(String((await send(`${gateway.url}/`, { host: 'sticky.example.com', headers: { 'x-user': key } })).json().instance)))
+  }
+  assert.deepEqual(byClient, byGateway, 'the same member for every key, in the client and at the gateway')
+  assert.ok(byClient.includes('v1') && byClient.includes('v2'), 'keys land on both members')
+  assert.equal(memberOf(await through('http://web-sticky/', { 'x-user': 'user-7' })), byClient[7], 'a key stays')
+
+  // The canary's instance dies while DNS still lists it: its requests move to web-v1 (nothing was sent), none fails.
+  await v2[0]?.kill()
+  // Its pooled connections were reset (a reset after sending is retried inside the member only): let the pool see them go.
+  await sleep(200)
+  const afterDeath = await Promise.all(Array.from({ length: 40 }, async () => memberOf(await through('http://web-prod/'))))
+  assert.ok(afterDeath.every((member) => member === 'v1'), afterDeath.join(' '))
+  assert.ok(!client.instances('web-prod').includes(`127.0.0.1:${v2[0]?.port ?? 0}`), 'the dead instance is ejected, the last of its member too')
+
+  // No member with a usable instance: an error naming the split, never a fall-through to system DNS.
+  dns.setService('_web._v1.service.consul', [])
+  dns.setService('_web._v2.service.consul', [])
+  const deadline = Date.now() + 5000
+  let error: (Error & { code?: string }) | undefined
+  while (error === undefined && Date.now() < deadline) {
+    try { await through('http://web-prod/') } catch (caught) { error = caught as Error & { code?: string } }
+    await sleep(50)
+  }
+  assert.equal(error?.code, 'SG_ERR_NO_HEALTHY_INSTANCE', String(error))
+  assert.match(error?.message ?? '', /web-prod: no member has a usable instance/)
 })
 
 test('client: BIND9 and nsupdate, every instance replaced under load, then one crashes: 0 failed requests', async (t) => {

@@ -194,10 +194,14 @@ for (const workers of [1, 2]) {
     assert.equal(await serving(), 'api')
 
     const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-    const failedOver = metric(metrics, /^srvgate_failover_requests_total\{backend="api",target="_api._prod.service.dc2.consul"\} (\d+)$/m)
+    // One name for the target everywhere (the access log, /admin/state, this label); its DNS name beside it.
+    const failedOver = metric(metrics, /^srvgate_failover_requests_total\{backend="api",target="api~failover-1",discovery="_api._prod.service.dc2.consul"\} (\d+)$/m)
     assert.ok(failedOver >= dc2Before && failedOver <= dc2During, `the failover counter (${failedOver}) counts dc2's requests (${dc2Before}..${dc2During})`)
     const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.failover === 'api~failover-1')
     assert.equal(line.backend, 'api')
+    assert.equal(line.failoverDiscovery, '_api._prod.service.dc2.consul')
+    const targets = (await state()).backends.find((backend) => backend.name === 'api')?.failover?.targets.map((target) => target.name)
+    assert.deepEqual(targets, ['api~failover-1', 'api~failover-2'])
 
     dns.setService('_api._prod.service.dc1.consul', [])
     dns.setService('_api._prod.service.dc2.consul', [])
@@ -384,6 +388,47 @@ frontends:
   const retries = metric(metrics, /^srvgate_upstream_retries_total\{backend="api",reason="connect-failure"\} (\d+)$/m)
   assert.equal(retries, 3, 'three connect failures (outlier.consecutiveFailures), then no attempt on the dead instance')
   assert.equal(dc2[0]?.requests, 10)
+})
+
+test('a backend\'s only instance is dead but still in DNS: passive health keeps it (every request a 502); an active health check takes it out (503 at once, no attempt) — the caution in README and docs/OPERATIONS.md', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const dead = await deadInstance(t, 'solo-0')
+  dns.setService('_solo._prod.service.consul', records([dead]))
+  dns.setService('_checked._prod.service.consul', records([dead]))
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers:
+  consul: { nameservers: ["${dns.address}"], ${RESOLVER} }
+backends:
+  solo: { discovery: { resolver: consul, srv: _solo._prod.service.consul } }
+  checked:
+    discovery: { resolver: consul, srv: _checked._prod.service.consul }
+    healthCheck: { interval: 200ms, timeout: 100ms, fall: 2 }
+frontends:
+  - { name: solo, match: { host: solo.example.com }, backend: solo }
+  - { name: checked, match: { host: checked.example.com }, backend: checked }
+`, { workers: 1 })
+  const statuses = async (host: string): Promise<number[]> => await Promise.all(Array.from({ length: 10 }, async () => (await send(`${gateway.url}/`, { host })).status))
+  // maxEjectedPercent (50) never ejects a backend's last instance: each request is a connect failure.
+  assert.deepEqual(await statuses('solo.example.com'), Array(10).fill(502))
+  assert.deepEqual(await statuses('solo.example.com'), Array(10).fill(502), 'still: passive health alone never leaves it')
+  // The check fails twice (fall: 2) within about 2 × 200 ms: the instance is out, requests are answered without trying it.
+  const deadline = Date.now() + 5000
+  let last = await send(`${gateway.url}/`, { host: 'checked.example.com' })
+  while (last.status !== 503 && Date.now() < deadline) {
+    await sleep(100)
+    last = await send(`${gateway.url}/`, { host: 'checked.example.com' })
+  }
+  assert.equal(last.status, 503)
+  assert.equal(last.json().error, 'no_healthy_upstream')
+  const attempts = async (backend: string): Promise<number> => {
+    const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+    return metric(metrics, new RegExp(`^srvgate_upstream_latency_seconds_count\\{backend="${backend}",outcome="connect-failure"\\} (\\d+)$`, 'm'))
+  }
+  assert.equal(await attempts('solo'), 20, 'one connect attempt per request to the unchecked backend')
+  const attemptsBefore = await attempts('checked')
+  assert.deepEqual(await statuses('checked.example.com'), Array(10).fill(503))
+  assert.equal(await attempts('checked'), attemptsBefore, 'no attempt on the dead instance once the check has failed')
 })
 
 for (const workers of [1, 2]) {

@@ -61,6 +61,17 @@ test('defaults are documented in the schema and applied, durations compiled to m
   assert.equal(backend?.healthCheck, undefined)
 })
 
+test('compound durations (1h30m, 1m30s) are accepted wherever a duration is; a malformed one is named by path with the reason', () => {
+  const config = parseConfigText(MINIMAL.replace('{ nameservers: [127.0.0.1:8600] }', '{ nameservers: [127.0.0.1:8600], staleFor: 1h30m, timeout: 1s500ms }') + 'drain: { timeout: 1m30s }\n', {})
+  assert.equal(config.resolvers.get('consul')?.staleForMs, 5_400_000)
+  assert.equal(config.resolvers.get('consul')?.timeoutMs, 1500)
+  assert.equal(config.drain.timeoutMs, 90_000)
+  assert.deepEqual(issuesOf(MINIMAL + 'drain: { delay: 1h1h, timeout: 30m1h }\n'), [
+    'drain.delay: must be a duration such as 250ms, 1s or 5m; 1h1h has h twice (each unit once, largest first: 1h30m)',
+    'drain.timeout: must be a duration such as 250ms, 1s or 5m; 30m1h has h after a smaller unit (largest first: 1h30m, not 30m1h)'
+  ])
+})
+
 test('the compiled configuration is frozen', () => {
   const config = parseConfigText(MINIMAL, {})
   assert.ok(Object.isFrozen(config))
@@ -118,7 +129,7 @@ frontends:
     'listen.http: must be host:port, such as 127.0.0.1:8600 or [::1]:8600',
     'resolvers.consul.attempts: must be an integer >= 1',
     'resolvers.consul.nameservers: must have at least 1 item(s)',
-    'resolvers.consul.timeout: must be a duration such as 250ms, 1s or 5m'
+    'resolvers.consul.timeout: must be a duration such as 250ms, 1s or 5m; "x" is not a unit (d, h, m, s, ms)'
   ].sort())
 })
 

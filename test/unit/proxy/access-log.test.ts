@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import pino from 'pino'
-import { accessRecordOf, jsonLine, type AccessRecord } from '../../../src/proxy/access-log.js'
+import { AccessLog, accessRecordOf, jsonLine, type AccessRecord } from '../../../src/proxy/access-log.js'
 import { LineBatch } from '../../../src/util/line-batch.js'
 import { ManualClock } from '../../../src/util/clock.js'
 
@@ -36,6 +36,7 @@ const FULL = accessRecordOf(undefined, {
   backend: 'web-v2',
   split: 'web',
   failover: 'web~failover-1',
+  failoverDiscovery: '_web._prod.service.dc2.consul',
   instance: '10.0.0.1:8080',
   upstreamStatus: 503,
   upstreamMs: 11.29,
@@ -73,6 +74,14 @@ test('numbers that JSON cannot hold are written as null, never as bare NaN', () 
   const parsed = JSON.parse(jsonLine(record, '{"level":"info"')) as Record<string, unknown>
   assert.equal(parsed.durationMs, null)
   assert.equal(parsed.upstreamMs, null)
+})
+
+test('a failover target is named as in /admin/state and the metric label (api~failover-1), its DNS name beside it, in both formats', () => {
+  assert.match(jsonLine(FULL, pinoLine(FULL).head), /"failover":"web~failover-1","failoverDiscovery":"_web._prod\.service\.dc2\.consul"/)
+  const lines: string[] = []
+  const log = new AccessLog('common', pino({ enabled: false }), new ManualClock(), (line) => { lines.push(line) })
+  log.record(FULL)
+  assert.match(lines[0] ?? '', / split=web failover=web~failover-1 failover_discovery=_web\._prod\.service\.dc2\.consul err=/)
 })
 
 test('LineBatch: lines wait at most maxDelayMs, then go out as one write, in order', () => {

@@ -288,5 +288,8 @@ test('failover: once the backend has no instance left to try, another datacenter
   assert.equal(record.instance, '127.0.0.1:9002')
   assert.deepEqual(record.retryReasons, ['connect-failure'])
   assert.deepEqual(outcomes, [['127.0.0.1:9001', 'connect-failure'], ['127.0.0.1:9002', 'success']])
-  assert.equal(finished[0]?.failoverTarget, '_api.service.dc2.consul')
+  assert.equal(record.failoverDiscovery, '_api.service.dc2.consul')
+  // The metrics are told the same name, with the DNS name beside it.
+  assert.equal(finished[0]?.failoverTarget, 'api~failover-1')
+  assert.equal(finished[0]?.failoverDiscovery, '_api.service.dc2.consul')
 })
