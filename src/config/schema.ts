@@ -100,7 +100,7 @@ const dns = Type.Optional(Closed({
   }, {
     description: 'backend: the usable instances of that backend; gateway: true: srvgate\'s own public listener.'
   }), {
-    description: 'Names under zone: NAME.zone (A, AAAA) and _NAME._tcp.zone (SRV).',
+    description: 'Names under zone: NAME.zone (A, AAAA) and _NAME._tcp.zone (SRV). ns is reserved: ns.zone is the face itself (the zone\'s NS and SOA), answering with the dns.listen addresses.',
     propertyNames: { pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' }
   }),
   rateLimit: Section({

@@ -44,6 +44,8 @@ export type DnsFaceConfig = {
   readonly listen: readonly Address[]
   /** Lower case, without the root dot. */
   readonly zone: string
+  /** The face's own name (`ns.ZONE`): the SOA's MNAME and the zone's NS, answering with the dns.listen addresses. */
+  readonly nameserver: string
   readonly ttlSeconds: number
   /** Label → what it answers with. */
   readonly names: ReadonlyMap<string, { readonly kind: 'backend', readonly backend: string } | { readonly kind: 'gateway' }>

@@ -260,6 +260,7 @@ dns:
   names: { web: { backend: web }, www: { gateway: true } }
 `, {})
   assert.equal(config.dns?.zone, 'srvgate.internal')
+  assert.equal(config.dns?.nameserver, 'ns.srvgate.internal')
   assert.equal(config.dns?.ttlSeconds, 5)
   assert.deepEqual([...config.dns?.names ?? []], [['web', { kind: 'backend', backend: 'web' }], ['www', { kind: 'gateway' }]])
   assert.deepEqual(config.dns?.rateLimit, { perSecond: 500, burst: 1000, globalPerSecond: 20_000 })
@@ -278,7 +279,7 @@ dns:
   listen: [127.0.0.1:8653]
   zone: srvgate.internal
   ttl: 500ms
-  names: { a: { backend: both }, b: { backend: nowhere }, c: { backend: web, gateway: true }, d: {} }
+  names: { a: { backend: both }, b: { backend: nowhere }, c: { backend: web, gateway: true }, d: {}, ns: { backend: web } }
   tcp: { messageTimeout: 0s, idleTimeout: 0ms }
 `), [
     'dns.ttl: must be at least 1s (DNS TTLs are whole seconds; 0 would defeat caching)',
@@ -286,6 +287,7 @@ dns:
     'dns.names.b.backend: unknown backend "nowhere" (known: web)',
     'dns.names.c: needs one of backend or gateway: true',
     'dns.names.d: needs one of backend or gateway: true',
+    'dns.names.ns: "ns" is the DNS face\'s own name (ns.srvgate.internal: the zone\'s NS, answering with dns.listen\'s addresses); choose another label',
     'dns.tcp.messageTimeout: must be more than 0s',
     'dns.tcp.idleTimeout: must be more than 0s'
   ])
