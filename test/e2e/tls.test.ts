@@ -153,7 +153,7 @@ test('HTTPS: SNI picks the certificate (exact, then wildcard); HTTP/2 and HTTP/1
   assert.match(metrics, /^srvgate_tls_handshake_failures_total\{reason="unknown_name"\} [2-9]\d*$/m)
   assert.match(metrics, /^srvgate_http_protocol_requests_total\{protocol="HTTP\/2"\} [1-9]\d*$/m)
   assert.match(metrics, /^srvgate_http_protocol_requests_total\{protocol="HTTP\/1\.1"\} [1-9]\d*$/m)
-  const expiry = new RegExp(`^srvgate_tls_certificate_expiry_seconds\\{file="${s.preview.cert.replaceAll('/', '\\/')}",serial="${s.preview.serial}",names="\\*\\.preview\\.example\\.com"\\} (\\d+)$`, 'm')
+  const expiry = new RegExp(`^srvgate_tls_certificate_expiry_timestamp_seconds\\{file="${s.preview.cert.replaceAll('/', '\\/')}",serial="${s.preview.serial}",names="\\*\\.preview\\.example\\.com"\\} (\\d+)$`, 'm')
   const notAfter = Number(expiry.exec(metrics)?.[1])
   assert.ok(Math.abs(notAfter - (Date.now() / 1000 + 30 * 86_400)) < 3600, `notAfter ${notAfter}`)
   const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { certificates: Array<{ names: string[], serial: string, daysLeft: number }> }
