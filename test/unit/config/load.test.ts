@@ -317,3 +317,11 @@ test('admin.allowedHosts: host names, compiled to lower case without a trailing 
   assert.deepEqual([...parseConfigText(MINIMAL, {}).adminAllowedHosts], [])
   assert.deepEqual(issuesOf(`${MINIMAL}\nadmin: { allowedHosts: ["srvgate:9901"] }\n`), ['admin.allowedHosts[0]: must be a host name without a port, such as srvgate or srvgate.monitoring.svc'])
 })
+
+test('accessLog.query: false by default; true; a list compiled to a set of keys; anything else named by path', () => {
+  assert.equal(parseConfigText(MINIMAL).accessLog.query, false)
+  assert.equal(parseConfigText(`${MINIMAL}\naccessLog: { query: true }`).accessLog.query, true)
+  assert.deepEqual(parseConfigText(`${MINIMAL}\naccessLog: { format: common, query: [page, q] }`).accessLog, { format: 'common', query: new Set(['page', 'q']) })
+  assert.deepEqual(issuesOf(`${MINIMAL}\naccessLog: { query: page }`), ['accessLog.query: must be a boolean or an array'])
+  assert.deepEqual(issuesOf(`${MINIMAL}\naccessLog: { query: [page, ""] }`), ['accessLog.query[1]: must not be empty'])
+})
