@@ -1,4 +1,5 @@
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client'
+import type { Counter, Gauge, Histogram, Registry, MetricObjectWithValues, MetricValue } from 'prom-client'
+import { loadPromClient } from './prom-client-loader.js'
 import type { CacheReadResult } from '../dns/cache.js'
 import type { DnsObserver } from '../dns/types.js'
 import type { Instance } from '../discovery/instance-set.js'
@@ -63,6 +64,7 @@ export class GatewayMetrics {
    */
   constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry }) {
     this.#clock = options.clock
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = loadPromClient()
     // prom-client calls collect() with the metric as `this`: the gateway's own counts are reached through `self`.
     const self = this
     this.#backends = backends
@@ -298,7 +300,7 @@ export class GatewayMetrics {
     if (workers === undefined) return await this.registry.metrics()
     const own = await this.registry.getMetricsAsJSON()
     const all = [own, ...workers] as Array<Array<MetricObjectWithValues<MetricValue<string>>>>
-    return await AggregatorRegistry.aggregate(all).metrics()
+    return await loadPromClient().AggregatorRegistry.aggregate(all).metrics()
   }
 
 
