@@ -14,6 +14,7 @@ function typeOf (node: Node): string {
   if (node.format === 'duration') return 'duration'
   if (node.format === 'address') return 'host:port'
   if (node.if !== undefined) return [...new Set(shapesOf(node).map(typeOf))].join(' or ')
+  if (Array.isArray(node.type)) return (node.type as string[]).map((type) => typeOf({ ...node, type })).join(' or ')
   if (node.type === 'array') return `list of ${typeOf(node.items as Node)}`
   return String(node.type ?? 'object')
 }

@@ -144,7 +144,7 @@ async function startDnsFace (control: ControlPlane, dns: NonNullable<GatewayConf
   const metrics = control.metrics
   const log = control.log
   const face = new DnsFace({
-    view: (address) => faceView(control.state.config, control.state.registry, address),
+    view: (address, local) => faceView(control.state.config, control.state.registry, address, local),
     config: () => control.state.config.dns,
     publicAddress: addresses.http ?? addresses.https,
     clock: systemClock,

@@ -12,6 +12,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>srvgate</title>
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <style>
   :root { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; background: #f5f6f8; }
   body { margin: 0; padding: 24px 32px; }

@@ -1,4 +1,5 @@
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client'
+import type { Counter, Gauge, Histogram, Registry, MetricObjectWithValues, MetricValue } from 'prom-client'
+import { loadPromClient } from './prom-client-loader.js'
 import type { CacheReadResult } from '../dns/cache.js'
 import type { DnsObserver } from '../dns/types.js'
 import type { Instance } from '../discovery/instance-set.js'
@@ -64,6 +65,7 @@ export class GatewayMetrics {
    */
   constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry }) {
     this.#clock = options.clock
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = loadPromClient()
     // prom-client calls collect() with the metric as `this`: the gateway's own counts are reached through `self`.
     const self = this
     this.#backends = backends
@@ -143,7 +145,7 @@ export class GatewayMetrics {
       collect () { this.set(self.#traffic.upstreamConnections()) }
     })
     // The DNS face runs where the health view is: one process, or a cluster's primary.
-    this.dnsFaceQueries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers: edgeControl })
+    this.dnsFaceQueries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (nameserver): the face\'s own name, (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers: edgeControl })
     this.dnsFaceStaleAnswers = new Counter({ name: 'srvgate_dns_face_stale_answers_total', help: 'DNS face answers built from stale instance sets (DNS behind srvgate failing), with TTL 30 s.', labelNames: ['name'], registers: edgeControl })
     this.dnsFaceTruncated = new Counter({ name: 'srvgate_dns_face_truncated_answers_total', help: 'DNS face UDP answers cut with TC set (the client asks again over TCP).', labelNames: ['name'], registers: edgeControl })
     this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by dns.rateLimit, by transport and limit (source: the source block\'s bucket, /24 or /56; global: globalPerSecond, UDP only).', labelNames: ['transport', 'limit'], registers: edgeControl })
@@ -174,7 +176,7 @@ export class GatewayMetrics {
     this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers: edge })
     // eslint-disable-next-line no-new
     new Gauge({
-      name: 'srvgate_tls_certificate_expiry_seconds',
+      name: 'srvgate_tls_certificate_expiry_timestamp_seconds',
       help: 'When each certificate of tls.certificates stops being valid (notAfter), Unix time.',
       labelNames: ['file', 'serial', 'names'],
       registers: edgeControl,
@@ -301,7 +303,7 @@ export class GatewayMetrics {
     if (workers === undefined) return await this.registry.metrics()
     const own = await this.registry.getMetricsAsJSON()
     const all = [own, ...workers] as Array<Array<MetricObjectWithValues<MetricValue<string>>>>
-    return await AggregatorRegistry.aggregate(all).metrics()
+    return await loadPromClient().AggregatorRegistry.aggregate(all).metrics()
   }
 
 

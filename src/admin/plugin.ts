@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { DASHBOARD_PAGE } from './dashboard-page.js'
+import { FAVICON_SVG } from './favicon.js'
 
 /**
  * What POST /admin/reload answers (200 applied, 422 refused). `restartNeeded`
@@ -26,12 +27,12 @@ export type AdminOptions = {
   readonly reload: () => Promise<ReloadResult>
 }
 
-/** Probes stay open so a load balancer or kubelet needs no secret. */
-const OPEN_PATHS = new Set(['/healthz', '/readyz'])
+/** Probes stay open so a load balancer or kubelet needs no secret; so does the icon, which says nothing (a browser asks for it without the dashboard's token). */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/favicon.ico'])
 
 /**
  * The admin listener: /healthz (alive), /readyz, /metrics (Prometheus text),
- * /admin/state (JSON), POST /admin/reload, / (dashboard).
+ * /admin/state (JSON), POST /admin/reload, / (dashboard), /favicon.ico.
  */
 export async function adminPlugin (app: FastifyInstance, options: AdminOptions): Promise<void> {
   const token = options.token
@@ -87,6 +88,8 @@ export async function adminPlugin (app: FastifyInstance, options: AdminOptions):
   })
 
   app.get('/', async (_request, reply) => await reply.header('content-type', 'text/html; charset=utf-8').send(DASHBOARD_PAGE))
+
+  app.get('/favicon.ico', async (_request, reply) => await reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400').send(FAVICON_SVG))
 
   // The URL is not echoed: it may carry a token.
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))

@@ -46,6 +46,7 @@ function dnsFaceState (config: GatewayConfig, routing: RoutingState) {
   return {
     zone: dns.zone,
     listen: dns.listen.map((address) => address.label),
+    nameserver: view.nameserver,
     ttlSeconds: dns.ttlSeconds,
     names: [...dns.names].map(([label, entry]) => {
       const target = view.target(label)

@@ -32,7 +32,7 @@ export function compileDocument (document: GatewayDocument): { readonly config: 
     client: compileClient(document.client),
     trustedProxies: new CidrSet(document.trustedProxies.map(cidr)),
     templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout), newPerSecond: document.templatedBackends.newPerSecond },
-    accessLog: { format: document.accessLog.format },
+    accessLog: { format: document.accessLog.format, query: typeof document.accessLog.query === 'boolean' ? document.accessLog.query : new Set(document.accessLog.query) },
     statePath: document.statePath,
     workers: document.workers,
     resolvers,

@@ -61,7 +61,14 @@ const templatedBackends = Section({
 }, 'Bounds on backends made from templates (web-{env}) on demand.')
 
 const accessLog = Section({
-  format: Defaulted(OneOf(['json', 'common'], { default: 'json', description: 'json: pino JSON lines; common: Apache combined log format, for people who grep.' }))
+  format: Defaulted(OneOf(['json', 'common'], { default: 'json', description: 'json: pino JSON lines; common: Apache combined log format, for people who grep.' })),
+  // One node with two types (not anyOf): ajv reports one message for a wrong value, the reference prints one row.
+  query: Defaulted(Type.Unsafe<boolean | string[]>({
+    type: ['boolean', 'array'],
+    items: { type: 'string', minLength: 1 },
+    default: false,
+    description: 'The query string in the log (it may carry tokens): false: never; true: as sent; a list of keys: those keys with their values, every other key with its value replaced by REDACTED (a part without =, by REDACTED alone). Keys are compared decoded and case-sensitively.'
+  }))
 }, 'One line per request on stdout.')
 
 const drain = Section({
@@ -100,7 +107,7 @@ const dns = Type.Optional(Closed({
   }, {
     description: 'backend: the usable instances of that backend; gateway: true: srvgate\'s own public listener.'
   }), {
-    description: 'Names under zone: NAME.zone (A, AAAA) and _NAME._tcp.zone (SRV).',
+    description: 'Names under zone: NAME.zone (A, AAAA) and _NAME._tcp.zone (SRV). ns is reserved: ns.zone is the face itself (the zone\'s NS and SOA), answering with the dns.listen addresses.',
     propertyNames: { pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' }
   }),
   rateLimit: Section({

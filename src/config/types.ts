@@ -25,7 +25,7 @@ export type GatewayConfig = {
   readonly trustedProxies: CidrSet
   /** Bounds on templated backends: how many alive, how long idle, how many made a second (a token bucket, burst = newPerSecond). */
   readonly templatedBackends: { readonly max: number, readonly idleTimeoutMs: Milliseconds, readonly newPerSecond: number }
-  readonly accessLog: { readonly format: 'json' | 'common' }
+  readonly accessLog: AccessLogConfig
   /** Where last-known instance sets are kept; undefined: not kept. */
   readonly statePath: string | undefined
   /** Worker processes; undefined: one per core (cluster/worker-count.ts; SRVGATE_WORKERS wins). */
@@ -40,10 +40,19 @@ export type GatewayConfig = {
   readonly dns: DnsFaceConfig | undefined
 }
 
+/** accessLog: schema.ts says what each field means and its default. */
+export type AccessLogConfig = {
+  readonly format: 'json' | 'common'
+  /** The query string: false never, true as sent, a set: only these keys' values (decoded keys). */
+  readonly query: boolean | ReadonlySet<string>
+}
+
 export type DnsFaceConfig = {
   readonly listen: readonly Address[]
   /** Lower case, without the root dot. */
   readonly zone: string
+  /** The face's own name (`ns.ZONE`): the SOA's MNAME and the zone's NS, answering with the dns.listen addresses. */
+  readonly nameserver: string
   readonly ttlSeconds: number
   /** Label → what it answers with. */
   readonly names: ReadonlyMap<string, { readonly kind: 'backend', readonly backend: string } | { readonly kind: 'gateway' }>

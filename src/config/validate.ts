@@ -17,7 +17,7 @@ const gatewaySchema = JSON.parse(readFileSync(new URL('../../config/gateway.sche
 // ajv ships CommonJS with `exports.default`; NodeNext sees the module object.
 const Ajv2020 = AjvModule.default
 
-const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false })
+const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true })
 ajv.addFormat('duration', { type: 'string', validate: (text: string) => parseDuration(text) !== undefined })
 ajv.addFormat('address', { type: 'string', validate: (text: string) => parseAddress(text) !== undefined })
 ajv.addFormat('cidr', { type: 'string', validate: (text: string) => parseCidr(text) !== undefined })
@@ -88,7 +88,8 @@ function describeError (error: ErrorObject): ConfigIssue[] {
     case 'type':
       // `timeout: 30` is the commonest slip: say what was meant.
       if (parent?.format === 'duration' && typeof error.data === 'number') return [{ path, message: `must be a duration such as ${error.data}s or ${error.data}ms (a number has no unit)` }]
-      return [{ path, message: `must be ${article(String(params.type))}` }]
+      // A field of two types (accessLog.query: boolean or list) names both.
+      return [{ path, message: `must be ${String(params.type).split(',').map(article).join(' or ')}` }]
     case 'minimum':
     case 'maximum': {
       const kind = parent?.type === 'integer' ? 'an integer' : 'a number'

@@ -77,7 +77,7 @@ export class DataPlane {
     this.log = deps.log
     this.metrics = metrics
     // Access lines go to stdout batched, with the logger's base fields (pid, hostname) written by srvgate itself.
-    this.accessLog = new AccessLog(config.accessLog.format, deps.log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(deps.log))
+    this.accessLog = new AccessLog(config.accessLog, deps.log, clock, (line) => { stdoutLines().push(line) }, pinoBindings(deps.log))
     const ends = new RequestEnd(this.accessLog, metrics, clock)
     this.ends = ends
     this.app = publicApp(config, deps.requestLog, ends)
@@ -170,7 +170,7 @@ export class DataPlane {
     this.#client = next.client
     applyClientLimits(this.app, next)
     this.tlsListener?.applyLimits(next.client)
-    this.accessLog.format = next.accessLog.format
+    this.accessLog.config = next.accessLog
   }
 
   /** Instances that left DNS and no backend lists any more: their pools close once their requests finish. */

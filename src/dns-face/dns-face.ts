@@ -11,8 +11,8 @@ import { ConnectionCaps, type Admission } from './connection-caps.js'
 import { TcpSession, type TcpTimeout } from './tcp-session.js'
 
 export type DnsFaceDeps = {
-  /** The view of the configuration that runs now (read per query: a reload changes names at once). */
-  readonly view: (gateway: FaceInstance | undefined) => FaceView | undefined
+  /** The view of the configuration that runs now (read per query: a reload changes names at once); `local`: the address the query came in on. */
+  readonly view: (gateway: FaceInstance | undefined, local: string) => FaceView | undefined
   /** The current `dns` section (its rate limit applies per query). */
   readonly config: () => DnsFaceConfig | undefined
   /** srvgate's public listener (for `gateway: true` names); an unspecified host is replaced by the face's own address. */
@@ -97,7 +97,7 @@ export class DnsFace {
       return undefined
     }
     try {
-      const view = this.#deps.view(this.#gatewayAddress(local))
+      const view = this.#deps.view(this.#gatewayAddress(local), local)
       if (view === undefined) return undefined
       const outcome = respond(query, transport, view, this.#deps.random, this.#cache)
       this.#deps.onQuery?.(outcome, transport)

@@ -24,6 +24,8 @@ export type FaceTarget = (
 
 export type FaceView = {
   readonly zone: string
+  /** The face's own name (the zone's NS and the SOA's MNAME) and the addresses it answers with: the face's own. */
+  readonly nameserver: { readonly name: string, readonly addresses: readonly string[] }
   readonly ttlSeconds: number
   /** The target of a configured label; undefined: not configured (NXDOMAIN). */
   readonly target: (label: string) => FaceTarget | undefined
@@ -38,7 +40,7 @@ export type FaceOutcome = {
   /** The answer; undefined: dropped (not a query, or too short to answer). */
   readonly bytes: Buffer | undefined
   readonly rcode: 'noerror' | 'nxdomain' | 'formerr' | 'notimp' | 'refused' | 'dropped'
-  /** The configured label asked for, `(zone)`, `(address)`, `(unknown)` or `(none)`: bounded for metric labels. */
+  /** The configured label asked for, `(zone)`, `(nameserver)`, `(address)`, `(unknown)` or `(none)`: bounded for metric labels. */
   readonly name: string
   readonly type: string
   readonly isStale: boolean
@@ -124,6 +126,7 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const relative = name === zone ? '' : name.slice(0, -(zone.length + 1))
   const labels = relative === '' ? [] : relative.split('.')
   if (labels.length === 0) return answer.apex()
+  if (name === view.nameserver.name) return answer.nameserver()
   if (labels.length === 2 && labels[1] === 'addr') return answer.address(addressOfLabel(labels[0] as string))
   const srvLabel = labels.length === 2 && labels[1] === '_tcp' && labels[0]?.startsWith('_') === true ? labels[0].slice(1) : undefined
   const label = srvLabel ?? (labels.length === 1 ? labels[0] as string : undefined)
@@ -237,10 +240,29 @@ class Answer {
     this.#limit = limit
   }
 
+  /** The zone itself: its SOA, and its NS (the face's own name) with that name's addresses beside it. */
   apex (): FaceOutcome {
-    if (this.#type === TYPE.SOA || this.#type === TYPE.ANY) this.#response.answers.push(this.#soa())
-    else this.#response.authorities.push(this.#soa())
+    const type = this.#type
+    if (type === TYPE.SOA || type === TYPE.ANY) this.#response.answers.push(this.#soa())
+    if (type === TYPE.NS || type === TYPE.ANY) {
+      const { name, addresses } = this.#view.nameserver
+      this.#response.answers.push(new Packet.Resource({ name: this.#view.zone, type: TYPE.NS, class: Packet.CLASS.IN, ttl: this.#view.ttlSeconds, ns: name }))
+      // RFC 1034 §4.3.2: the NS target's addresses go in the additional section, before the OPT as #srv places them.
+      this.#response.additionals.unshift(...addresses.map((address) => addressRecord(name, address, this.#view.ttlSeconds)))
+    }
+    if (this.#response.answers.length === 0) this.#response.authorities.push(this.#soa())
     return this.#done('(zone)', false)
+  }
+
+  /** The face's own name: the addresses it listens on (NODATA with an SOA for a family it has none of). */
+  nameserver (): FaceOutcome {
+    const type = this.#type
+    for (const address of this.#view.nameserver.addresses) {
+      const recordType = address.includes(':') ? TYPE.AAAA : TYPE.A
+      if (type === recordType || type === TYPE.ANY) this.#response.answers.push(addressRecord(this.#name, address, this.#view.ttlSeconds))
+    }
+    if (this.#response.answers.length === 0) this.#response.authorities.push(this.#soa())
+    return this.#done('(nameserver)', false)
   }
 
   /** An SRV target's own name: its address, while some name answers with it. */
@@ -304,7 +326,7 @@ class Answer {
   #soa (): Record {
     const zone = this.#view.zone
     const ttl = this.#view.ttlSeconds
-    return new Packet.Resource({ name: zone, type: TYPE.SOA, class: Packet.CLASS.IN, ttl, primary: `ns.${zone}`, admin: `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expiration: 86400, minimum: ttl })
+    return new Packet.Resource({ name: zone, type: TYPE.SOA, class: Packet.CLASS.IN, ttl, primary: this.#view.nameserver.name, admin: `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expiration: 86400, minimum: ttl })
   }
 
   #done (name: string, isStale: boolean, rcode: FaceOutcome['rcode'] = 'noerror', isTruncated = false): FaceOutcome {

@@ -3,6 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import { firstValue } from './headers.js'
 import { hostHeaderOf, pathOf } from './route-request.js'
 import { dateAt, isoNow, type Clock } from '../util/clock.js'
+import type { AccessLogConfig } from '../config/types.js'
+import { loggedQuery } from './logged-query.js'
 
 /** What one request did, as the access log writes it: exactly one per request, never a body or a secret. */
 export type AccessRecord = {
@@ -10,8 +12,10 @@ export type AccessRecord = {
   readonly clientIp: string
   readonly method: string
   readonly host: string | undefined
-  /** Without the query string (it may carry tokens) and without userinfo. */
+  /** Without the query string and without userinfo. */
   readonly path: string
+  /** The query string, without its `?`, as accessLog.query lets it be shown (it may carry tokens: by default never). */
+  readonly query?: string | undefined
   readonly httpVersion: string
   readonly status: number
   readonly durationMs: number
@@ -45,7 +49,7 @@ export type RequestHead = {
   readonly headers: IncomingHttpHeaders
 }
 
-export type AccessLogFormat = 'json' | 'common'
+export type AccessLogFormat = AccessLogConfig['format']
 
 /** What every record needs; the rest defaults to "nothing happened" (no route, no instance, no bytes). */
 export type RecordFacts = Pick<AccessRecord, 'requestId' | 'clientIp' | 'status' | 'durationMs'> & Partial<AccessRecord>
@@ -53,9 +57,10 @@ export type RecordFacts = Pick<AccessRecord, 'requestId' | 'clientIp' | 'status'
 /**
  * The one builder of access records, for proxied requests, WebSocket
  * handshakes and requests answered on the raw socket alike. The request line
- * comes from `request` when Node parsed one (path without query or userinfo).
+ * comes from `request` when Node parsed one (path without query or userinfo;
+ * the query as `query` lets it be shown).
  */
-export function accessRecordOf (request: RequestHead | undefined, facts: RecordFacts): AccessRecord {
+export function accessRecordOf (request: RequestHead | undefined, facts: RecordFacts, query: AccessLogConfig['query'] = false): AccessRecord {
   // Written out, not spread over defaults: one object of one shape per request (see headers.ts on spreads).
   const record: AccessRecord = {
     requestId: facts.requestId,
@@ -63,6 +68,7 @@ export function accessRecordOf (request: RequestHead | undefined, facts: RecordF
     method: facts.method ?? request?.method ?? '-',
     host: 'host' in facts ? facts.host : request === undefined ? undefined : hostHeaderOf(request.headers),
     path: facts.path ?? (request === undefined ? '-' : pathOf(request.url ?? '/')),
+    query: loggedQuery(request?.url, query),
     httpVersion: facts.httpVersion ?? request?.httpVersion ?? '1.1',
     status: facts.status,
     durationMs: facts.durationMs,
@@ -98,22 +104,30 @@ export function accessRecordOf (request: RequestHead | undefined, facts: RecordF
  */
 export class AccessLog {
   #format: AccessLogFormat
+  #query: AccessLogConfig['query']
   readonly #log: FastifyBaseLogger
   readonly #write: (line: string) => void
   readonly #clock: Clock
   /** pino's serialized bindings (`,"pid":…,"hostname":"…"`), so both kinds of line carry the same fields. */
   readonly #bindings: string
 
-  constructor (format: AccessLogFormat, log: FastifyBaseLogger, clock: Clock, write: (line: string) => void = (line) => { process.stdout.write(line) }, bindings = '') {
-    this.#format = format
+  constructor (config: AccessLogConfig, log: FastifyBaseLogger, clock: Clock, write: (line: string) => void = (line) => { process.stdout.write(line) }, bindings = '') {
+    this.#format = config.format
+    this.#query = config.query
     this.#log = log
     this.#clock = clock
     this.#write = write
     this.#bindings = bindings
   }
 
-  /** A reload may change the format. */
-  set format (format: AccessLogFormat) { this.#format = format }
+  /** A reload may change the format and what the query shows. */
+  set config (config: AccessLogConfig) {
+    this.#format = config.format
+    this.#query = config.query
+  }
+
+  /** What records show of the query string (accessLog.query). */
+  get query (): AccessLogConfig['query'] { return this.#query }
 
   /** False when no line would be written (json below --log-level info): callers skip building the record. */
   get isEnabled (): boolean { return this.#format === 'common' || ((this.#log as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') ?? false) }
@@ -131,7 +145,9 @@ export class AccessLog {
 export function jsonLine (record: AccessRecord, head: string): string {
   let line = `${head},"requestId":${jsonString(record.requestId)},"clientIp":${jsonString(record.clientIp)},"method":${jsonString(record.method)}`
   if (record.host !== undefined) line += `,"host":${jsonString(record.host)}`
-  line += `,"path":${jsonString(record.path)},"httpVersion":${jsonString(record.httpVersion)},"status":${jsonNumber(record.status)},"durationMs":${jsonNumber(record.durationMs)},"bytesIn":${jsonNumber(record.bytesIn)},"bytesOut":${jsonNumber(record.bytesOut)}`
+  line += `,"path":${jsonString(record.path)}`
+  if (record.query !== undefined) line += `,"query":${jsonString(record.query)}`
+  line += `,"httpVersion":${jsonString(record.httpVersion)},"status":${jsonNumber(record.status)},"durationMs":${jsonNumber(record.durationMs)},"bytesIn":${jsonNumber(record.bytesIn)},"bytesOut":${jsonNumber(record.bytesOut)}`
   if (record.userAgent !== undefined) line += `,"userAgent":${jsonString(record.userAgent)}`
   if (record.referer !== undefined) line += `,"referer":${jsonString(record.referer)}`
   if (record.frontend !== undefined) line += `,"frontend":${jsonString(record.frontend)}`
@@ -170,7 +186,7 @@ function commonLine (record: AccessRecord, at: Date): string {
   const time = `${pad(at.getUTCDate())}/${MONTHS[at.getUTCMonth()] ?? ''}/${at.getUTCFullYear()}:${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())} +0000`
   const quoted = (value: string | undefined): string => value === undefined || value === '' ? '"-"' : `"${value.replace(/["\\\r\n]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`
   const dash = (value: string | number | undefined): string => value === undefined || value === '' ? '-' : String(value)
-  return `${record.clientIp || '-'} - - [${time}] ${quoted(`${record.method} ${record.path} HTTP/${record.httpVersion}`)} ${record.status} ${record.bytesOut} ${quoted(record.referer)} ${quoted(record.userAgent)}` +
+  return `${record.clientIp || '-'} - - [${time}] ${quoted(`${record.method} ${record.path}${record.query === undefined ? '' : `?${record.query}`} HTTP/${record.httpVersion}`)} ${record.status} ${record.bytesOut === 0 ? '-' : record.bytesOut} ${quoted(record.referer)} ${quoted(record.userAgent)}` +
     ` rid=${record.requestId} host=${dash(record.host)} fe=${dash(record.frontend)} be=${dash(record.backend)} inst=${dash(record.instance)} ups=${dash(record.upstreamStatus)}` +
     ` ups_ms=${dash(record.upstreamMs === undefined ? undefined : Math.round(record.upstreamMs * 100) / 100)} ms=${record.durationMs} in=${record.bytesIn} retries=${record.retries}` +
     `${record.split === undefined ? '' : ` split=${record.split}`}${record.failover === undefined ? '' : ` failover=${record.failover} failover_discovery=${dash(record.failoverDiscovery)}`}${record.error === undefined ? '' : ` err=${record.error}`}`

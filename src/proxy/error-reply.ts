@@ -40,19 +40,23 @@ export function findProxyError (error: unknown): ProxyError | undefined {
 }
 
 /** Where no fastify reply exists (a WebSocket handshake, a request Node could not parse): write the answer on the socket. */
-export function writeRawReply (socket: Duplex, requestId: string, reply: ErrorReply): void {
-  if (!socket.writable) return
+/** Written on a raw socket; the body's bytes (0: the socket was gone). */
+export function writeRawReply (socket: Duplex, requestId: string, reply: ErrorReply): number {
+  if (!socket.writable) return 0
   const text = JSON.stringify(reply.body)
   const retryAfter = reply.retryAfterS === undefined ? '' : `retry-after: ${reply.retryAfterS}\r\n`
   socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${retryAfter}x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
+  return Buffer.byteLength(text)
 }
 
-/** An HTTP/2 stream outside fastify (CONNECT): the answer as the stream's own :status and DATA. */
-export function writeStreamReply (response: Http2ServerResponse, requestId: string, reply: ErrorReply): void {
-  if (response.headersSent || response.destroyed) return
+/** An HTTP/2 stream outside fastify (CONNECT): the answer as the stream's own :status and DATA; the body's bytes (0: not written). */
+export function writeStreamReply (response: Http2ServerResponse, requestId: string, reply: ErrorReply): number {
+  if (response.headersSent || response.destroyed) return 0
   const text = JSON.stringify(reply.body)
-  response.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-request-id': requestId })
+  const length = Buffer.byteLength(text)
+  response.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': length, 'x-request-id': requestId })
   response.end(text)
+  return length
 }
 
 /** Node's parser refused the request: 431 for oversized headers, 408 for a request too slow to arrive, else 400. */

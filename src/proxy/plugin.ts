@@ -30,10 +30,6 @@ export type ProxyPluginOptions = {
   readonly idle?: { readonly busy: (socket: Socket) => void, readonly idle: (socket: Socket) => void }
 }
 
-/** Bytes a socket had read and written when its previous request ended (keep-alive accounting); a symbol, like reply-error.ts's REPLY. */
-const MARK = Symbol('srvgate.bytes')
-type MarkedSocket = Socket & { [MARK]?: { bytesRead: number, bytesWritten: number } }
-
 const NOT_DRAINING = (): boolean => false
 
 /**
@@ -58,7 +54,6 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     proxied.isEnded = true
     if (proxied.bufferedBytes > 0) bodies.release(proxied.bufferedBytes)
     if (!isAnswered && proxied.error === undefined) proxied.error = new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
-    if (ends.isLogging) countSocketBytes(proxied, request.raw.socket)
     ends.ended(request.raw, proxied, isAnswered ? reply.statusCode : 499)
   }
 
@@ -172,6 +167,9 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
 
   app.addHook('onSend', async (request, reply, payload) => {
     if (options.isDraining?.() === true && request.raw.httpVersionMajor !== 2) reply.header('connection', 'close')
+    // srvgate's own answers (errors, OPTIONS *, the https redirect): their body's bytes, for the access log.
+    const proxied = request.srvgate
+    if (proxied !== null && request.method !== 'HEAD') proxied.bytesOut += bodyLength(payload)
     return payload
   })
 
@@ -195,20 +193,9 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
   app.route({ method: [...PROXIED_METHODS], url: '/*', handler: forward })
 }
 
-/** Bytes in and out since the previous request on this connection ended (requests on one connection are sequential). */
-function countSocketBytes (proxied: ProxyRequest, socket: MarkedSocket | null): void {
-  // HTTP/2 multiplexes requests on one connection: no per-request connection counts (logged as 0).
-  if (socket === null || proxied.protocol === 'HTTP/2') return
-  const mark = socket[MARK]
-  const read = socket.bytesRead
-  const written = socket.bytesWritten
-  proxied.bytesIn = read - (mark?.bytesRead ?? 0)
-  proxied.bytesOut = written - (mark?.bytesWritten ?? 0)
-  if (mark === undefined) socket[MARK] = { bytesRead: read, bytesWritten: written }
-  else {
-    mark.bytesRead = read
-    mark.bytesWritten = written
-  }
+/** Bytes of a payload fastify sends as it is (strings and buffers: srvgate's own answers are JSON text). */
+function bodyLength (payload: unknown): number {
+  return typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : 0
 }
 
 // What the data plane (data-plane/) calls besides the plugin: the methods srvgate forwards, and the answers to what Node's parser refused.

@@ -93,7 +93,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   upstreamMs: number | undefined = undefined
   /** The first error is the cause: later ones (the body's stream failing after a 400) are its consequences. */
   error: GatewayError | undefined = undefined
-  bytesIn = 0
+  /** Bytes of the answer's body sent to the client: the instance's (response-writer.ts), or srvgate's own (plugin.ts). */
   bytesOut = 0
   isEnded = false
 
@@ -132,6 +132,9 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   }
 
   get frontend (): string | undefined { return this.decision?.frontend.name }
+
+  /** Bytes of the request body received from the client: whole before any attempt, or as far as attempts read it. */
+  get bytesIn (): number { return this.#wholeBody?.length ?? this.#body?.bytesReceived ?? 0 }
 
   /** Routing chose a frontend (and, unless refused, a backend): called by routeRequest as soon as it knows. */
   decided (decision: RouteDecision, backend?: Backend, split?: Split): void {

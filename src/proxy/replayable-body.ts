@@ -49,6 +49,9 @@ export class ReplayableBody {
 
   get canReplay (): boolean { return this.#bytesPulled === 0 }
 
+  /** Bytes read from the client so far. */
+  get bytesReceived (): number { return this.#bytesPulled }
+
   /** The client's side of the body broke (it went away or stalled mid-upload): not an instance's fault. */
   get hasSourceFailed (): boolean { return this.#failure !== undefined }
 

@@ -61,7 +61,9 @@ export interface EndedRequest {
   readonly retries: number
   readonly retryReasons: readonly string[] | undefined
   readonly error: GatewayError | undefined
+  /** Bytes of the request body received from the client (HTTP/1.x and HTTP/2 alike; the head not counted). */
   readonly bytesIn: number
+  /** Bytes of the response body sent to the client (the status line and headers not counted, as Apache's %b). */
   readonly bytesOut: number
 }
 
@@ -79,9 +81,8 @@ export class Refusal implements EndedRequest {
   readonly retries = 0
   readonly retryReasons = undefined
   readonly bytesIn = 0
-  readonly bytesOut = 0
 
-  constructor (readonly requestId: string, readonly clientIp: string, readonly error: GatewayError, readonly protocol: Protocol | undefined = undefined, readonly upgrade: 'websocket' | undefined = undefined) {}
+  constructor (readonly requestId: string, readonly clientIp: string, readonly error: GatewayError, readonly bytesOut: number, readonly protocol: Protocol | undefined = undefined, readonly upgrade: 'websocket' | undefined = undefined) {}
 }
 
 /**
@@ -136,21 +137,21 @@ export class RequestEnd {
       // The why, for the operator (may name an internal address; never sent to the client).
       errorDetail: error?.message,
       upgrade: request.upgrade
-    }))
+    }, this.#accessLog.query))
   }
 
   /** A request answered on the raw socket (Node could not parse it, CONNECT, a bad WebSocket handshake): the JSON shape, one end. */
   refuseRaw (socket: Duplex, head: RequestHead | undefined, error: GatewayError, upgrade?: 'websocket'): void {
     const requestId = requestIdOf(head?.headers['x-request-id'])
-    writeRawReply(socket, requestId, errorReply(error))
+    const bytesOut = writeRawReply(socket, requestId, errorReply(error))
     const peer = (socket as { remoteAddress?: string }).remoteAddress ?? ''
-    this.ended(head, new Refusal(requestId, peer, error, undefined, upgrade), errorReply(error).status)
+    this.ended(head, new Refusal(requestId, peer, error, bytesOut, undefined, upgrade), errorReply(error).status)
   }
 
   /** The same for an HTTP/2 stream that never reaches fastify: an answer with its own :status on the stream. */
   refuseStream (request: Http2ServerRequest, response: Http2ServerResponse, error: GatewayError): void {
     const requestId = requestIdOf(request.headers['x-request-id'])
-    writeStreamReply(response, requestId, errorReply(error))
-    this.ended(request, new Refusal(requestId, request.socket?.remoteAddress ?? '', error, 'HTTP/2'), errorReply(error).status)
+    const bytesOut = writeStreamReply(response, requestId, errorReply(error))
+    this.ended(request, new Refusal(requestId, request.socket?.remoteAddress ?? '', error, bytesOut, 'HTTP/2'), errorReply(error).status)
   }
 }

@@ -103,7 +103,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     proxied.error = routed
     if (routed.code === ErrorCode.CLIENT_GONE) ends.ended(request, proxied, 499)
     else {
-      writeError(socket, requestId, routed)
+      proxied.bytesOut = writeError(socket, requestId, routed)
       ends.ended(request, proxied, errorReply(routed).status)
     }
     return
@@ -173,7 +173,7 @@ class HandshakeRelay implements Dispatcher.DispatchHandler {
     }
     const proxyError = error instanceof ProxyError ? error : new ProxyError(ErrorCode.UPSTREAM_ERROR, error.message, request.backend?.name, { cause: error })
     request.error ??= proxyError
-    writeError(this.socket, request.requestId, proxyError)
+    request.bytesOut = writeError(this.socket, request.requestId, proxyError)
     this.ends.ended(this.incoming, request, errorReply(proxyError).status)
   }
 }
@@ -194,6 +194,7 @@ function headerLines (rawHeaders: ReadonlyArray<Buffer | string> | null, request
   return `${lines}x-request-id: ${requestId}\r\n`
 }
 
-function writeError (socket: Duplex, requestId: string, error: GatewayError): void {
-  writeRawReply(socket, requestId, errorReply(error))
+/** The error's JSON answer on the socket; its body's bytes. */
+function writeError (socket: Duplex, requestId: string, error: GatewayError): number {
+  return writeRawReply(socket, requestId, errorReply(error))
 }

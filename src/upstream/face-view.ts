@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../config/types.js'
+import type { Address } from '../util/address.js'
 import type { FaceInstance, FaceTarget, FaceView } from '../dns/responder.js'
 import type { Backend } from './backend.js'
 import type { BackendRegistry } from './registry.js'
@@ -11,7 +12,7 @@ const NOTHING_TRIED: ReadonlySet<string> = new Set()
  * usable instances (in DNS, not ejected, not failing checks), staleness; a
  * `gateway: true` name, srvgate's own public address.
  */
-export function faceView (config: GatewayConfig, registry: BackendRegistry, gateway: FaceInstance | undefined): FaceView | undefined {
+export function faceView (config: GatewayConfig, registry: BackendRegistry, gateway: FaceInstance | undefined, local?: string): FaceView | undefined {
   const dns = config.dns
   if (dns === undefined) return undefined
   const target = (label: string): FaceTarget | undefined => {
@@ -23,10 +24,26 @@ export function faceView (config: GatewayConfig, registry: BackendRegistry, gate
   }
   return {
     zone: dns.zone,
+    nameserver: { name: dns.nameserver, addresses: nameserverAddresses(dns.listen, local) },
     ttlSeconds: dns.ttlSeconds,
     target,
     isKnownAddress: (address) => [...dns.names.keys()].some((label) => target(label)?.instances.some((instance) => instance.address === address) === true)
   }
+}
+
+/**
+ * The addresses of the face's own name: every dns.listen host but the
+ * unspecified ones (0.0.0.0, ::), and `local`, the address a query came in
+ * on, when only an unspecified one took it (known over TCP; a UDP socket is
+ * not told which address a datagram was sent to).
+ */
+export function nameserverAddresses (listen: readonly Address[], local?: string): string[] {
+  const hosts = [...new Set(listen.map((address) => address.host))].filter((host) => !isUnspecified(host))
+  return local === undefined || isUnspecified(local) || local === '' || hosts.includes(local) ? hosts : [...hosts, local]
+}
+
+function isUnspecified (host: string): boolean {
+  return host === '0.0.0.0' || host === '::'
 }
 
 /** The instances the gateway would choose from now: the serving backend of a failover chain, lowest group first. */

@@ -243,7 +243,7 @@ test('garbage never crashes the face: random bytes, cut queries, pointer loops, 
   assert.equal(gateway.logs.filter((line) => line.msg === 'DNS face: a query could not be answered').length, 0, 'no query was a bug')
 })
 
-test('the DNS face on IPv4 and IPv6 at once; a reload changes its names and TTL at once, and a changed dns.listen says restart', async (t) => {
+test('the DNS face on IPv4 and IPv6 at once; the zone\'s NS is the face\'s own name with both addresses; a reload changes its names and TTL at once, and a changed dns.listen says restart', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
   dns.setService('_api._prod.service.consul', [{ address: '10.0.0.9', port: 9090 }])
@@ -265,6 +265,17 @@ dns:
   const v6tcp = spawnSync('dig', ['@::1', '-p', String(facePort), '+tcp', '+short', `web.${FACE_ZONE}`, 'A'], { encoding: 'utf8', timeout: 10_000 })
   assert.equal(v6tcp.stdout.trim(), '10.0.0.7', 'and over TCP on IPv6')
   assert.equal(dig(facePort, `api.${FACE_ZONE}`, 'A').status, 'NXDOMAIN')
+
+  // The zone's NS is the face's own name, resolving to the addresses it listens on; the SOA names it.
+  const ns = dig(facePort, FACE_ZONE, 'NS', [], '::1')
+  assert.deepEqual([ns.status, ns.answers.map((line) => line.split(/\s+/).slice(3).join(' '))], ['NOERROR', [`NS ns.${FACE_ZONE}.`]])
+  assert.deepEqual(ns.additional.filter((line) => !line.startsWith(';')).map((line) => line.split(/\s+/).filter((_, index) => index !== 1).join(' ')).sort(), [`ns.${FACE_ZONE}. IN A 127.0.0.1`, `ns.${FACE_ZONE}. IN AAAA ::1`], 'its addresses beside it')
+  const nsA = spawnSync('dig', ['@127.0.0.1', '-p', String(facePort), '+short', `ns.${FACE_ZONE}`, 'A'], { encoding: 'utf8', timeout: 10_000 })
+  const nsAaaa = spawnSync('dig', ['@127.0.0.1', '-p', String(facePort), '+tcp', '+short', `ns.${FACE_ZONE}`, 'AAAA'], { encoding: 'utf8', timeout: 10_000 })
+  assert.deepEqual([nsA.stdout.trim(), nsAaaa.stdout.trim()], ['127.0.0.1', '::1'])
+  assert.match(dig(facePort, FACE_ZONE, 'SOA').answers.join(), /SOA\s+ns\.srvgate\.internal\. hostmaster\.srvgate\.internal\./, 'the SOA names the face itself')
+  const { dnsFace } = (await send(`${gateway.adminUrl}/admin/state`)).json() as { dnsFace: { nameserver: unknown } }
+  assert.deepEqual(dnsFace.nameserver, { name: `ns.${FACE_ZONE}`, addresses: ['127.0.0.1', '::1'] })
 
   const original = readFileSync(gateway.configPath, 'utf8')
   writeFileSync(gateway.configPath, original.replace('names: { web: { backend: web-prod } }', 'ttl: 42s\n  names: { api: { backend: api } }'))

@@ -88,7 +88,7 @@ test('admin: healthz, readyz, metrics and state', async (t) => {
   assert.equal(entry?.isStale, false)
 })
 
-test('admin token and the warning for an open admin listener', async (t) => {
+test('admin token (the probes and the dashboard\'s icon open without it) and the warning for an open admin listener', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   const guarded = await SpawnedGateway.start(t, configText(dns, 'admin: { token: "${TOKEN}" }'), { env: { TOKEN: 's3cret-token' } })
   assert.equal((await send(`${guarded.adminUrl}/healthz`)).status, 200)
@@ -97,6 +97,10 @@ test('admin token and the warning for an open admin listener', async (t) => {
   assert.equal((await send(`${guarded.adminUrl}/admin/state`, { headers: { authorization: 'Bearer wrong' } })).status, 401)
   assert.equal((await send(`${guarded.adminUrl}/admin/state`, { headers: { authorization: 'Bearer s3cret-token' } })).status, 200)
   assert.equal((await send(`${guarded.adminUrl}/?token=s3cret-token`)).status, 200)
+  // The dashboard's icon: served (not a 404), and without the token a browser does not send for it.
+  const icon = await send(`${guarded.adminUrl}/favicon.ico`)
+  assert.deepEqual([icon.status, icon.headers['content-type']], [200, 'image/svg+xml'])
+  assert.match(icon.body, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^]*<\/svg>$/)
   assert.equal(guarded.logs.some((line) => String(line.msg).includes('no token')), false)
 
   const open = await SpawnedGateway.start(t, configText(dns).replace('admin: "127.0.0.1:${ADMIN_PORT}"', 'admin: "0.0.0.0:${ADMIN_PORT}"'))

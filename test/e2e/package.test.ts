@@ -8,10 +8,11 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import { compileConfig, parseConfigText } from '../../src/config/load.js'
 import { ConsulLikeDnsServer, freePort } from '../helpers/dns-server.js'
@@ -141,4 +142,59 @@ test('deploy/compose: Consul, two registered services and srvgate; the mounted c
   assert.equal((services.match(/^services \{/gm) ?? []).length, 2)
   const config = compileConfig(parseAllDocuments(readFileSync('deploy/compose/gateway.yaml', 'utf8'))[0]?.toJS(), {})
   assert.deepEqual([...config.backends.keys()], ['web-prod', 'web-staging'])
+})
+
+/** The packages under node_modules that `files` (paths or file: URLs) belong to. */
+function packagesOf (files: readonly string[]): string[] {
+  const names = new Set<string>()
+  for (const file of files) {
+    const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*node_modules\/)/.exec(decodeURIComponent(file))
+    if (match !== null) names.add(match[1] as string)
+  }
+  return [...names].sort()
+}
+
+test('npm pack: LICENSE, dist built (no source maps, no sources), no install-time script; installed from the tarball it runs, and srvgate/client loads none of the gateway\'s server side', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-pack-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  const env = { ...process.env, npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' }
+  // prepack builds dist/ first: what is packed is never a stale build.
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { env, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] })) as Array<{ filename: string, files: Array<{ path: string }> }>
+  const files = (packed?.files ?? []).map((file) => file.path)
+  for (const needed of ['LICENSE', 'README.md', 'package.json', 'dist/main.js', 'dist/client/client.js', 'dist/client/client.d.ts', 'config/gateway.schema.json']) assert.ok(files.includes(needed), `${needed} is packed`)
+  assert.deepEqual(files.filter((file) => file.endsWith('.map') || file.endsWith('.ts') && !file.endsWith('.d.ts') || file.startsWith('src/')), [], 'no source maps, no sources')
+  assert.match(readFileSync('LICENSE', 'utf8'), /^\s*Apache License\s+Version 2\.0, January 2004/)
+  assert.match(readFileSync('LICENSE', 'utf8'), /END OF TERMS AND CONDITIONS/)
+  assert.equal(JSON.parse(readFileSync('package.json', 'utf8')).license, 'Apache-2.0')
+  const tarball = join(dir, packed?.filename as string)
+  const manifest = JSON.parse(execFileSync('tar', ['-xOzf', tarball, 'package/package.json'], { encoding: 'utf8' })) as { scripts: Record<string, string> }
+  // npm runs these when a consumer installs the package (prepare too, for git and folder installs).
+  for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(manifest.scripts[script], undefined, `no ${script} script`)
+  for (const file of ['dist/main.js', 'dist/client/client.js']) assert.doesNotMatch(execFileSync('tar', ['-xOzf', tarball, `package/${file}`], { encoding: 'utf8' }), /sourceMappingURL/)
+
+  const consumer = join(dir, 'consumer')
+  mkdirSync(consumer)
+  writeFileSync(join(consumer, 'package.json'), '{ "name": "consumer", "version": "1.0.0", "private": true, "type": "module" }\n')
+  const install = spawnSync('npm', ['install', '--ignore-scripts=false', tarball], { cwd: consumer, env, encoding: 'utf8', timeout: 300_000 })
+  assert.equal(install.status, 0, install.stderr)
+  assert.doesNotMatch(`${install.stdout}${install.stderr}`, /install-scripts|srvgate@[\d.]+ \(/, 'npm finds no install script to approve')
+  const help = spawnSync(join(consumer, 'node_modules/.bin/srvgate'), ['--help'], { cwd: consumer, encoding: 'utf8', timeout: 20_000 })
+  assert.equal(help.status, 0, help.stderr)
+  assert.match(help.stdout, /Usage: srvgate <command>/)
+
+  // What `import('srvgate/client')` loads: every ESM resolution (a hook) and every CommonJS module (require.cache).
+  const log = join(dir, 'loaded.txt')
+  const hooks = pathToFileURL(resolve('test/fixtures/record-loads.mjs')).href
+  const program = `import { createRequire } from 'node:module'
+const { createClient } = await import('srvgate/client')
+const client = createClient({ resolvers: { r: { nameservers: ['127.0.0.1:1'] } }, services: { web: { discovery: { resolver: 'r', srv: '_web._tcp.example' } } } })
+await client.close()
+console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)))`
+  const loaded = spawnSync(process.execPath, ['--import', `data:text/javascript,import { register } from 'node:module'; register(${JSON.stringify(hooks)})`, '--input-type=module', '-e', program], { cwd: consumer, env: { ...process.env, SRVGATE_LOADED_LOG: log }, encoding: 'utf8', timeout: 20_000 })
+  assert.equal(loaded.status, 0, loaded.stderr)
+  const packages = packagesOf([...JSON.parse(loaded.stdout) as string[], ...readFileSync(log, 'utf8').split('\n')])
+  assert.ok(packages.includes('srvgate') && packages.includes('undici'), packages.join(' '))
+  assert.deepEqual(packages.filter((name) => /^(fastify|@fastify\/|pino|prom-client|@sinclair\/typebox)/.test(name)), [], `the client loads no server side: ${packages.join(' ')}`)
+  // The whole set, so a new package in the client's graph is seen (docs/CLIENT.md gives their sizes).
+  assert.deepEqual(packages, ['ajv', 'dns2', 'fast-deep-equal', 'fast-uri', 'json-schema-traverse', 'lru-cache', 'srvgate', 'undici', 'yaml'])
 })

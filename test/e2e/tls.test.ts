@@ -5,7 +5,7 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { connect as http2Connect } from 'node:http2'
 import { createServer as createHttpsServer } from 'node:https'
@@ -15,7 +15,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { Upstream } from '../helpers/upstream.js'
 import type { Issued } from '../helpers/certificates.js'
 import { srvgate } from '../helpers/cli.js'
-import { send } from '../helpers/http.js'
+import { curl, send } from '../helpers/http.js'
 import { replaceEveryInstance } from '../helpers/rolling.js'
 import { WEB, httpsConfig, httpsSetup, startHttps, type HttpsSetup } from '../helpers/https.js'
 
@@ -43,17 +43,6 @@ async function handshake (port: number, servername: string | undefined, ca: stri
     })
     socket.once('error', (error) => { resolve({ error: error.message }) })
   })
-}
-
-/** curl in its own process, awaited (not spawnSync: the DNS server and instances live in this process). */
-async function curl (args: string[]): Promise<{ status: number, stdout: string, stderr: string }> {
-  const child = spawn('curl', ['-s', '-S', '--max-time', '10', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  return { status: status ?? -1, stdout, stderr }
 }
 
 /** One HTTP/2 request; its status, headers and body. */
@@ -153,7 +142,7 @@ test('HTTPS: SNI picks the certificate (exact, then wildcard); HTTP/2 and HTTP/1
   assert.match(metrics, /^srvgate_tls_handshake_failures_total\{reason="unknown_name"\} [2-9]\d*$/m)
   assert.match(metrics, /^srvgate_http_protocol_requests_total\{protocol="HTTP\/2"\} [1-9]\d*$/m)
   assert.match(metrics, /^srvgate_http_protocol_requests_total\{protocol="HTTP\/1\.1"\} [1-9]\d*$/m)
-  const expiry = new RegExp(`^srvgate_tls_certificate_expiry_seconds\\{file="${s.preview.cert.replaceAll('/', '\\/')}",serial="${s.preview.serial}",names="\\*\\.preview\\.example\\.com"\\} (\\d+)$`, 'm')
+  const expiry = new RegExp(`^srvgate_tls_certificate_expiry_timestamp_seconds\\{file="${s.preview.cert.replaceAll('/', '\\/')}",serial="${s.preview.serial}",names="\\*\\.preview\\.example\\.com"\\} (\\d+)$`, 'm')
   const notAfter = Number(expiry.exec(metrics)?.[1])
   assert.ok(Math.abs(notAfter - (Date.now() / 1000 + 30 * 86_400)) < 3600, `notAfter ${notAfter}`)
   const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { certificates: Array<{ names: string[], serial: string, daysLeft: number }> }

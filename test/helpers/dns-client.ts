@@ -151,9 +151,9 @@ export function decode (bytes: Buffer): Decoded {
   return Packet.parse(bytes)
 }
 
-/** `dig` from bind9-dnsutils: the status line's rcode, the answer lines and the TTLs seen. */
-export function dig (port: number, name: string, type: string, extra: string[] = []): { status: string, answers: string[], ttls: number[], authority: string[], flags: string } {
-  const result = spawnSync('dig', ['@127.0.0.1', '-p', String(port), '+norecurse', '+time=2', '+tries=1', ...extra, name, type], { encoding: 'utf8', timeout: 10_000 })
+/** `dig` from bind9-dnsutils: the status line's rcode, the answer lines and the TTLs seen, the authority and additional lines. */
+export function dig (port: number, name: string, type: string, extra: string[] = [], server = '127.0.0.1'): { status: string, answers: string[], ttls: number[], authority: string[], additional: string[], flags: string } {
+  const result = spawnSync('dig', [`@${server}`, '-p', String(port), '+norecurse', '+time=2', '+tries=1', ...extra, name, type], { encoding: 'utf8', timeout: 10_000 })
   const out = result.stdout
   const status = /status: ([A-Z]+)/.exec(out)?.[1] ?? `none (${result.stderr.trim()}${out.trim()})`
   const flags = /;; flags: ([a-z ]+);/.exec(out)?.[1] ?? ''
@@ -163,7 +163,7 @@ export function dig (port: number, name: string, type: string, extra: string[] =
     return out.slice(start).split('\n').slice(1).filter((line, index, lines) => lines.slice(0, index + 1).every((seen) => seen.trim() !== '')).filter((line) => line.trim() !== '')
   }
   const answers = section('ANSWER')
-  return { status, answers, ttls: answers.map((line) => Number(line.split(/\s+/)[1])), authority: section('AUTHORITY'), flags }
+  return { status, answers, ttls: answers.map((line) => Number(line.split(/\s+/)[1])), authority: section('AUTHORITY'), additional: section('ADDITIONAL'), flags }
 }
 
 export { Packet }

@@ -1,4 +1,5 @@
 /** HTTP requests with any Host header (fetch forbids setting it), over a keep-alive agent. */
+import { spawn } from 'node:child_process'
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 
 export type Response = { status: number, headers: IncomingHttpHeaders, body: string, json: () => Record<string, unknown> }
@@ -58,4 +59,15 @@ export async function load (make: () => Promise<Response>, options: { concurrenc
   }
   await Promise.all(Array.from({ length: options.concurrency }, worker))
   return { total, failures, byInstance }
+}
+
+/** curl in its own process, awaited (not spawnSync: the DNS server and instances live in this process): its exit status and output. */
+export async function curl (args: string[]): Promise<{ status: number, stdout: string, stderr: string }> {
+  const child = spawn('curl', ['-s', '-S', '--max-time', '10', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  return { status: status ?? -1, stdout, stderr }
 }

@@ -272,6 +272,7 @@ dns:
   names: { web: { backend: web }, www: { gateway: true } }
 `, {})
   assert.equal(config.dns?.zone, 'srvgate.internal')
+  assert.equal(config.dns?.nameserver, 'ns.srvgate.internal')
   assert.equal(config.dns?.ttlSeconds, 5)
   assert.deepEqual([...config.dns?.names ?? []], [['web', { kind: 'backend', backend: 'web' }], ['www', { kind: 'gateway' }]])
   assert.deepEqual(config.dns?.rateLimit, { perSecond: 500, burst: 1000, globalPerSecond: 20_000 })
@@ -290,7 +291,7 @@ dns:
   listen: [127.0.0.1:8653]
   zone: srvgate.internal
   ttl: 500ms
-  names: { a: { backend: both }, b: { backend: nowhere }, c: { backend: web, gateway: true }, d: {} }
+  names: { a: { backend: both }, b: { backend: nowhere }, c: { backend: web, gateway: true }, d: {}, ns: { backend: web } }
   tcp: { messageTimeout: 0s, idleTimeout: 0ms }
 `), [
     'dns.ttl: must be at least 1s (DNS TTLs are whole seconds; 0 would defeat caching)',
@@ -298,6 +299,7 @@ dns:
     'dns.names.b.backend: unknown backend "nowhere" (known: web)',
     'dns.names.c: needs one of backend or gateway: true',
     'dns.names.d: needs one of backend or gateway: true',
+    'dns.names.ns: "ns" is the DNS face\'s own name (ns.srvgate.internal: the zone\'s NS, answering with dns.listen\'s addresses); choose another label',
     'dns.tcp.messageTimeout: must be more than 0s',
     'dns.tcp.idleTimeout: must be more than 0s'
   ])
@@ -326,4 +328,12 @@ test('admin.allowedHosts: host names, compiled to lower case without a trailing 
   assert.deepEqual([...parseConfigText(`${MINIMAL}\nadmin: { allowedHosts: [Srvgate, prometheus-target.monitoring.svc.] }\n`, {}).adminAllowedHosts], ['srvgate', 'prometheus-target.monitoring.svc'])
   assert.deepEqual([...parseConfigText(MINIMAL, {}).adminAllowedHosts], [])
   assert.deepEqual(issuesOf(`${MINIMAL}\nadmin: { allowedHosts: ["srvgate:9901"] }\n`), ['admin.allowedHosts[0]: must be a host name without a port, such as srvgate or srvgate.monitoring.svc'])
+})
+
+test('accessLog.query: false by default; true; a list compiled to a set of keys; anything else named by path', () => {
+  assert.equal(parseConfigText(MINIMAL).accessLog.query, false)
+  assert.equal(parseConfigText(`${MINIMAL}\naccessLog: { query: true }`).accessLog.query, true)
+  assert.deepEqual(parseConfigText(`${MINIMAL}\naccessLog: { format: common, query: [page, q] }`).accessLog, { format: 'common', query: new Set(['page', 'q']) })
+  assert.deepEqual(issuesOf(`${MINIMAL}\naccessLog: { query: page }`), ['accessLog.query: must be a boolean or an array'])
+  assert.deepEqual(issuesOf(`${MINIMAL}\naccessLog: { query: [page, ""] }`), ['accessLog.query[1]: must not be empty'])
 })

@@ -5,10 +5,11 @@ import { AnswerCache, respond, STALE_TTL_SECONDS, type FaceInstance, type FaceVi
 import { SeededRandom } from '../../../src/util/random.js'
 
 const ZONE = 'srvgate.internal'
+const NAMESERVER = { name: `ns.${ZONE}`, addresses: ['127.0.0.1', '::1'] }
 const instance = (address: string, port = 80): FaceInstance => ({ address, port, priority: 1, weight: 1 })
 
 function viewOf (instances: readonly FaceInstance[], version: unknown = instances): FaceView {
-  return { zone: ZONE, ttlSeconds: 5, target: (label) => label === 'web' ? { kind: 'instances', instances, preferred: instances, isStale: false, version } : undefined, isKnownAddress: () => false }
+  return { zone: ZONE, nameserver: NAMESERVER, ttlSeconds: 5, target: (label) => label === 'web' ? { kind: 'instances', instances, preferred: instances, isStale: false, version } : undefined, isKnownAddress: () => false }
 }
 
 function query (name: string, type: number, id = 1, edns?: number): Buffer {
@@ -70,7 +71,7 @@ function rawQuery (id: number, flags: number, counts: readonly [number, number, 
 }
 
 const staleView = (instances: readonly FaceInstance[]): FaceView => ({
-  zone: ZONE, ttlSeconds: 5, target: (label) => label === 'web' ? { kind: 'instances', instances, preferred: instances, isStale: true, version: instances } : undefined, isKnownAddress: () => false
+  zone: ZONE, nameserver: NAMESERVER, ttlSeconds: 5, target: (label) => label === 'web' ? { kind: 'instances', instances, preferred: instances, isStale: true, version: instances } : undefined, isKnownAddress: () => false
 })
 
 test('responder: nothing is answered to a message too short for a header, or to a response', () => {
@@ -160,6 +161,27 @@ test('responder: NXDOMAIN with the zone\'s SOA for a label not configured, a dee
   // A configured name with nothing for this type is NOERROR, never NXDOMAIN (it will come back).
   const empty = respond(query(`web.${ZONE}`, Packet.TYPE.TXT, 73), 'udp', view, random)
   assert.deepEqual([empty.rcode, answerOf(empty.bytes).answers.length, answerOf(empty.bytes).authorities[0]?.type], ['noerror', 0, Packet.TYPE.SOA])
+})
+
+test('responder: the zone\'s NS is the face\'s own name, with its addresses in the additional section; that name answers A and AAAA; the SOA names it', () => {
+  const random = new SeededRandom(1)
+  const view = viewOf([instance('10.0.0.7')])
+  const ns = respond(query(ZONE, Packet.TYPE.NS, 91, 1232), 'udp', view, random)
+  const answer = answerOf(ns.bytes)
+  assert.deepEqual([ns.rcode, ns.name, answer.header.aa], ['noerror', '(zone)', 1])
+  assert.deepEqual(answer.answers.map((record) => [record.type, record.name, record.ns, record.ttl]), [[Packet.TYPE.NS, ZONE, `ns.${ZONE}`, 5]])
+  assert.deepEqual(answer.additionals.map((record) => [record.type, record.name, record.address]), [[Packet.TYPE.A, `ns.${ZONE}`, '127.0.0.1'], [Packet.TYPE.AAAA, `ns.${ZONE}`, '::1'], [Packet.TYPE.EDNS, '', undefined]], 'glue, then the OPT')
+  const any = answerOf(respond(query(ZONE, Packet.TYPE.ANY, 92), 'udp', view, random).bytes)
+  assert.deepEqual(any.answers.map((record) => record.type), [Packet.TYPE.SOA, Packet.TYPE.NS])
+  assert.equal(answerOf(respond(query(ZONE, Packet.TYPE.SOA, 93), 'udp', view, random).bytes).answers[0]?.primary, `ns.${ZONE}`)
+  const a = respond(query(`NS.${ZONE}`, Packet.TYPE.A, 94), 'udp', view, random)
+  assert.deepEqual([a.rcode, a.name, answerOf(a.bytes).answers.map((record) => record.address)], ['noerror', '(nameserver)', ['127.0.0.1']])
+  assert.deepEqual(answerOf(respond(query(`ns.${ZONE}`, Packet.TYPE.AAAA, 95), 'udp', view, random).bytes).answers.map((record) => record.address), ['::1'])
+  const onlyV4 = { ...view, nameserver: { name: `ns.${ZONE}`, addresses: ['127.0.0.1'] } }
+  const none = answerOf(respond(query(`ns.${ZONE}`, Packet.TYPE.AAAA, 96), 'udp', onlyV4, random).bytes)
+  assert.deepEqual([none.header.rcode, none.answers.length, none.authorities[0]?.type], [Packet.RCODE.NOERROR, 0, Packet.TYPE.SOA], 'no address of that family: NODATA')
+  const mx = answerOf(respond(query(ZONE, Packet.TYPE.MX, 97), 'udp', view, random).bytes)
+  assert.deepEqual([mx.answers.length, mx.authorities[0]?.type], [0, Packet.TYPE.SOA])
 })
 
 test('responder: an SRV answer that does not fit 512 bytes is cut whole records at a time with TC set and no additionals; over TCP it is whole', () => {

@@ -144,7 +144,7 @@ frontends: [ { name: api, match: { host: api.example.com }, backend: api } ]
   const lines: string[] = []
   const finished: FinishedRequest[] = []
   const metrics = { requestStarted: () => {}, requestFinished: (request: FinishedRequest) => { finished.push(request) }, requestEnded: (request: FinishedRequest) => { finished.push(request) } }
-  const ends = new RequestEnd(new AccessLog('json', pino({ level: 'info' }), clock, (line) => { lines.push(line) }), metrics, clock)
+  const ends = new RequestEnd(new AccessLog({ format: 'json', query: false }, pino({ level: 'info' }), clock, (line) => { lines.push(line) }), metrics, clock)
   /** A GET (or `method`) routed to api and forwarded, its answer to a Downstream. */
   const send = (method = 'GET'): { proxied: ProxyRequest, downstream: Downstream, clientGone: ClientGone } => {
     const proxied = new ProxyRequest(method, clock.now())

@@ -13,7 +13,7 @@ function setup () {
   const clock = new ManualClock()
   const lines: string[] = []
   const calls: Array<['finished' | 'ended', FinishedRequest]> = []
-  const ends = new RequestEnd(new AccessLog('json', pino({ level: 'info' }), clock, (line) => { lines.push(line) }), {
+  const ends = new RequestEnd(new AccessLog({ format: 'json', query: false }, pino({ level: 'info' }), clock, (line) => { lines.push(line) }), {
     requestStarted: () => {},
     requestFinished: (request) => { calls.push(['finished', request]) },
     requestEnded: (request) => { calls.push(['ended', request]) }
@@ -31,7 +31,6 @@ test('a request in flight leaves the gauge (requestFinished); its record has its
   request.clientIp = '192.0.2.1'
   request.protocol = 'HTTP/1.1'
   request.isInFlight = true
-  request.bytesIn = 40
   request.bytesOut = 120
   request.error = new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'none', 'api')
   clock.advance(12.5)
@@ -40,7 +39,7 @@ test('a request in flight leaves the gauge (requestFinished); its record has its
   const [record] = records()
   assert.equal(record?.path, '/a', 'no query string in the log')
   assert.equal(record?.durationMs, 12.5)
-  assert.equal(record?.bytesIn, 40)
+  assert.equal(record?.bytesIn, 0, 'no body received')
   assert.equal(record?.bytesOut, 120)
   assert.equal(record?.error, ErrorCode.NO_HEALTHY_INSTANCE)
   assert.equal(record?.errorDetail, 'none')
@@ -58,6 +57,7 @@ test('a refusal on the raw socket: the JSON answer written, counted by requestEn
   assert.deepEqual(calls.map(([kind, finished]) => [kind, finished.status, finished.durationSeconds, finished.frontend]), [['ended', 405, 0, undefined]])
   const [record] = records()
   assert.equal(record?.requestId, 'abc-1')
+  assert.equal(record?.bytesOut, Buffer.byteLength('{"error":"method_not_allowed"}'), 'the body written, not the head')
   assert.equal(record?.clientIp, '198.51.100.4')
   assert.equal(record?.status, 405)
   assert.equal(record?.durationMs, 0)
