@@ -79,7 +79,7 @@ test('numbers that JSON cannot hold are written as null, never as bare NaN', () 
 test('a failover target is named as in /admin/state and the metric label (api~failover-1), its DNS name beside it, in both formats', () => {
   assert.match(jsonLine(FULL, pinoLine(FULL).head), /"failover":"web~failover-1","failoverDiscovery":"_web._prod\.service\.dc2\.consul"/)
   const lines: string[] = []
-  const log = new AccessLog('common', pino({ enabled: false }), new ManualClock(), (line) => { lines.push(line) })
+  const log = new AccessLog({ format: 'common', query: false }, pino({ enabled: false }), new ManualClock(), (line) => { lines.push(line) })
   log.record(FULL)
   assert.match(lines[0] ?? '', / split=web failover=web~failover-1 failover_discovery=_web\._prod\.service\.dc2\.consul err=/)
 })
