@@ -1,7 +1,6 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { ReloadResult } from '../admin/plugin.js'
-import { readAdminAccess } from '../config/admin-access.js'
 import { AdminRequestError, ConfigError, ErrorCode, UsageError } from '../errors.js'
 import { formatHostPort } from '../util/address.js'
 import { formatDuration, parseDuration } from '../util/duration.js'
@@ -60,6 +59,8 @@ async function runReload (args: string[], output: Output): Promise<ExitCode> {
   } else {
     const file = values.config as string
     try {
+      // Loaded here (the YAML parser and ajv come with it), not with the CLI that `srvgate run` is too.
+      const { readAdminAccess } = await import('../config/admin-access.js')
       const access = await readAdminAccess(file)
       // A listener bound to every address answers on loopback.
       const host = access.address.host === '0.0.0.0' ? '127.0.0.1' : access.address.host === '::' ? '::1' : access.address.host

@@ -1,0 +1,49 @@
+/**
+ * What a cluster's primary loads (issue 20: its RSS after start ≤ 75 MB):
+ * the modules reachable by static imports from the CLI and server.ts. The
+ * data plane, the proxy, undici, the YAML parser, ajv and TypeBox are loaded
+ * only where they are needed, by `import()`: in a single process (roles.ts),
+ * a configuration check thread (config/check-in-thread.ts), the first active
+ * check (health/active-checker.ts), an invalid IPC message's explanation
+ * (cluster/message-check.ts), or the commands that need them. A static import
+ * that pulls one of them back into the primary fails here.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { dirname, relative, resolve } from 'node:path'
+
+const ROOTS = ['src/main.ts', 'src/cli/commands.ts', 'src/server.ts']
+const NOT_IN_THE_PRIMARY = [/^src\/data-plane\/(?!listeners\.ts)/, /^src\/proxy\//, /^src\/demo\/(?!registry\.ts)/, /^src\/config\/(load|read|validate)\.ts$/, /^src\/cluster\/(protocol|message-errors)\.ts$/, /^(undici|yaml|ajv|@sinclair\/typebox)(\/|$)/]
+
+/** `import … from 'x'` and `export … from 'x'` that survive compiling (not `import type`), and bare `import 'x'`. */
+function staticImports (text: string): string[] {
+  return [...text.matchAll(/^(?:import|export)(?!\s+type\s)[^'"]*?from\s+'([^']+)'|^import\s+'([^']+)'/gms)].map((match) => (match[1] ?? match[2]) as string)
+}
+
+function reachable (roots: readonly string[]): Map<string, string> {
+  const parentOf = new Map<string, string>(roots.map((root) => [root, '(root)']))
+  const queue = [...roots]
+  while (queue.length > 0) {
+    const file = queue.shift() as string
+    for (const specifier of staticImports(readFileSync(file, 'utf8'))) {
+      const target = specifier.startsWith('.') ? relative('.', resolve(dirname(file), specifier.replace(/\.js$/, '.ts'))) : specifier
+      if (parentOf.has(target)) continue
+      parentOf.set(target, file)
+      if (target.startsWith('src/')) queue.push(target)
+    }
+  }
+  return parentOf
+}
+
+test('a cluster primary statically loads no data plane, proxy, undici, YAML parser, ajv or TypeBox', () => {
+  const loaded = reachable(ROOTS)
+  const found = [...loaded].filter(([module]) => NOT_IN_THE_PRIMARY.some((pattern) => pattern.test(module))).map(([module, parent]) => `${module} (imported by ${parent})`)
+  assert.deepEqual(found, [])
+})
+
+test('the walk sees what it should: fastify, pino and the control plane are there; a value import is followed, a type import is not', () => {
+  const loaded = reachable(ROOTS)
+  for (const module of ['fastify', 'pino', 'src/control-plane/control-plane.ts', 'src/config/load-file.ts']) assert.ok(loaded.has(module), module)
+  assert.deepEqual(staticImports("import { a } from './a.js'\nimport type { B } from './b.js'\nimport './c.js'\nexport { d } from './d.js'\n"), ['./a.js', './c.js', './d.js'])
+})
