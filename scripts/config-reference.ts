@@ -1,6 +1,12 @@
-// The configuration reference in README.md, generated from the schema:
+// The configuration reference in docs/CONFIG.md, generated from the schema:
 //   npm run docs        rewrites the block between the config-reference markers
-// test/unit/config/reference.test.ts fails when README.md and the schema differ.
+// test/unit/config/reference.test.ts fails when docs/CONFIG.md and the schema differ.
+//
+// A backend's fields (discovery, balance, healthCheck, retry…) are the same
+// for a static backend, a templated one and a templated split's member, and a
+// failover target is a discovery: each field is documented once, where it
+// first appears, with the other places it applies; a row whose fields are
+// documented elsewhere says where.
 import { gatewaySchema } from '../src/config/schema.js'
 
 type Node = Record<string, unknown>
@@ -24,28 +30,86 @@ function shapesOf (node: Node): Node[] {
   return node.if === undefined ? [node] : [...shapesOf(node.else as Node), ...shapesOf(node.then as Node)]
 }
 
-function walk (node: Node, path: string, required: readonly string[], rows: Row[]): void {
+/** The state of one walk: the rows, where each field (by name, schema and required-ness) was first documented, and the notes to add. */
+type Walk = {
+  rows: Row[]
+  /** field signature → its first path */
+  seen: Map<string, string>
+  /** first path → the other parents the field also applies to */
+  alsoUnder: Map<string, string[]>
+  /** parent path → (parent path of the documented fields → their names) */
+  sharedFields: Map<string, Map<string, string[]>>
+}
+
+function parentOf (path: string): string {
+  return path.slice(0, path.lastIndexOf('.'))
+}
+
+function push<K, V> (map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key) ?? []
+  if (!list.includes(value)) list.push(value)
+  map.set(key, list)
+}
+
+function walk (node: Node, path: string, required: readonly string[], state: Walk): void {
   const name = path.split('.').pop() ?? ''
   if (path !== '') {
     const defaultValue = node.default === undefined ? (required.includes(name) ? 'required' : '') : JSON.stringify(node.default)
-    rows.push({ path, type: typeOf(node), defaultValue, description: String(node.description ?? '') })
+    state.rows.push({ path, type: typeOf(node), defaultValue, description: String(node.description ?? '') })
   }
   // if/then/else: the fields of both shapes (a backend with discovery, or a split), each once.
-  const shapes = shapesOf(node)
-  for (const objectNode of shapes) {
+  for (const objectNode of shapesOf(node)) {
     const properties = objectNode.properties as Record<string, Node> | undefined
+    const requiredHere = (objectNode.required as string[] | undefined) ?? []
     for (const [key, child] of Object.entries(properties ?? {})) {
       const childPath = path === '' ? key : `${path}.${key}`
-      if (!rows.some((row) => row.path === childPath)) walk(child, childPath, (objectNode.required as string[] | undefined) ?? [], rows)
+      if (state.rows.some((row) => row.path === childPath)) continue
+      const signature = JSON.stringify([key, requiredHere.includes(key), child])
+      const first = state.seen.get(signature)
+      if (first !== undefined && parentOf(first) !== path) {
+        // The same field, documented already under another parent.
+        push(state.alsoUnder, first, path)
+        const byParent = state.sharedFields.get(path) ?? new Map<string, string[]>()
+        push(byParent, parentOf(first), key)
+        state.sharedFields.set(path, byParent)
+        continue
+      }
+      state.seen.set(signature, childPath)
+      walk(child, childPath, requiredHere, state)
     }
-    if (typeof objectNode.additionalProperties === 'object') walk(objectNode.additionalProperties as Node, `${path}.<name>`, [], rows)
-    if (objectNode.type === 'array' && typeof objectNode.items === 'object' && (objectNode.items as Node).properties !== undefined) walk(objectNode.items as Node, `${path}[]`, [], rows)
+    if (typeof objectNode.additionalProperties === 'object') walk(objectNode.additionalProperties as Node, `${path}.<name>`, [], state)
+    if (objectNode.type === 'array' && typeof objectNode.items === 'object' && (objectNode.items as Node).properties !== undefined) walk(objectNode.items as Node, `${path}[]`, [], state)
   }
 }
 
+const code = (text: string): string => `\`${text}\``
+
+/** What the parents that share fields are, in words. */
+const KINDS: Record<string, string> = {
+  'resolvers.<name>': 'resolvers',
+  'backends.<name>': 'backends',
+  'backends.<name>.discovery': 'a backend\'s discovery',
+  'backends.<name>.failover[]': 'failover targets',
+  'backends.<name>.split[]': 'split members',
+  'frontends[].backend': 'templated backends',
+  'frontends[].backend.split[]': 'templated split members'
+}
+const place = (path: string): string => KINDS[path] === undefined ? code(path) : `${KINDS[path]} (${code(path)})`
+
+function withNotes (row: Row, state: Walk): string {
+  const notes: string[] = []
+  const also = state.alsoUnder.get(row.path)
+  if (also !== undefined) notes.push(`Applies to ${[parentOf(row.path), ...also].map(place).join(', ')}.`)
+  const shared = state.sharedFields.get(row.path)
+  if (shared !== undefined) {
+    notes.push(...[...shared].map(([parent, keys]) => `Also takes ${keys.map(code).join(', ')}, as documented under ${place(parent)}.`))
+  }
+  return [row.description, ...notes].filter((text) => text !== '').join(' ')
+}
+
 export function configReference (): string {
-  const rows: Row[] = []
-  walk(gatewaySchema as unknown as Node, '', [], rows)
-  const lines = rows.map((row) => `| \`${row.path}\` | ${row.type} | ${row.defaultValue === '' ? '' : `\`${row.defaultValue}\``.replace('`required`', 'required')} | ${row.description} |`)
+  const state: Walk = { rows: [], seen: new Map(), alsoUnder: new Map(), sharedFields: new Map() }
+  walk(gatewaySchema as unknown as Node, '', [], state)
+  const lines = state.rows.map((row) => `| ${code(row.path)} | ${row.type} | ${row.defaultValue === '' ? '' : code(row.defaultValue).replace('`required`', 'required')} | ${withNotes(row, state)} |`)
   return [START, '| field | type | default | what it does |', '| --- | --- | --- | --- |', ...lines, END].join('\n')
 }

@@ -8,7 +8,7 @@ import { toJsonSchema } from './json-schema.js'
  * (draft 2020-12, with every default) and its TypeScript type both come from
  * here. `npm run schema` prints it to `config/gateway.schema.json`, which
  * editors read and the loader validates with (ajv fills the defaults; see
- * validate.ts for why not this module); `npm run docs` writes the README
+ * validate.ts for why not this module); `npm run docs` writes the docs/CONFIG.md
  * reference from it. Tests keep both in step. At run time only the types
  * below are used: nothing outside the schema sources imports this as a value.
  *

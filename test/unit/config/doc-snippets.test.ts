@@ -1,7 +1,7 @@
 /**
  * Every YAML example an operator may paste parses (issue 22: the README's
  * inline templated split, `{ template: web-{env}, … }`, did not): fenced
- * yaml blocks of README.md and docs/*.md, inline code that writes a flow
+ * yaml blocks of README.md and docs/*.md (CONFIG.md, GUIDE.md among them), inline code that writes a flow
  * mapping around a placeholder, and config/*.yaml.
  */
 import { test } from 'node:test'
@@ -44,7 +44,7 @@ test('inline code writing a flow mapping around {env} or ${NAME} parses (the pla
       assert.equal(parseError(span), undefined, `${file}: ${span}`)
     }
   }
-  assert.ok(spans >= 1, 'the README\'s templated split is among them')
+  assert.ok(spans >= 1, 'the templated split of docs/GUIDE.md is among them')
 })
 
 test('config/*.yaml parse', () => {
