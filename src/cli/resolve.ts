@@ -114,7 +114,7 @@ type ResolverSettings = Pick<ResolverConfig, 'nameservers' | 'timeoutMs' | 'atte
 /** The settings to query with; `missing` when FILE has no resolver of that name (or none at all). */
 async function resolverSettings (values: { server?: string[] | undefined, config?: string | undefined, resolver?: string | undefined, timeout?: string | undefined }): Promise<ResolverSettings | { missing: string }> {
   // The schema's own defaults, not copies: a resolver with nothing but a nameserver. Loaded here
-  // (it brings the YAML parser and ajv), not with the CLI: `srvgate run` checks its file in a thread.
+  // (it brings the YAML parser and ajv), not with the CLI: `srvgate run` checks its file in a child process.
   const { compileConfig } = await import('../config/load.js')
   let base: ResolverSettings = compileConfig({ listen: { http: '127.0.0.1:1' }, resolvers: { default: { nameservers: [DEFAULT_NAMESERVER] } } }, {}).resolvers.get('default') as ResolverConfig
   if (values.config !== undefined) {

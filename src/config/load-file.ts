@@ -6,11 +6,11 @@ import { compileDocument } from './compile.js'
 import { resolveNameserverHosts, systemLookup, type HostLookup } from './nameserver-hosts.js'
 import { backendCaIssues } from './ca-files.js'
 import { deepFreeze } from './freeze.js'
-import { checkConfigTextInThread, type CheckedDocument } from './check-in-thread.js'
+import { checkConfigTextApart, type CheckedDocument } from './check-in-child.js'
 
 /**
- * Loading a configuration file: read it, check its text in a worker thread
- * (load.ts's stages, check-in-thread.ts), compile the checked document here,
+ * Loading a configuration file: read it, check its text in a child process
+ * (load.ts's stages, check-in-child.ts), compile the checked document here,
  * then resolve nameserver host names (nameserver-hosts.ts) and check CA
  * files (ca-files.ts). Nothing here loads the YAML parser or ajv.
  */
@@ -33,8 +33,8 @@ export type LoadedConfig = { readonly config: GatewayConfig, readonly text: stri
 /** loadConfigFile, keeping the text. */
 export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<LoadedConfig> {
   const text = await readConfigText(file)
-  // Parsed and validated in a worker thread: the YAML parser and ajv's compiled schema never load here.
-  const compiled = compileChecked(await checkConfigTextInThread(text, env, file))
+  // Parsed and validated in a short-lived child process: the YAML parser and ajv never load here.
+  const compiled = compileChecked(await checkConfigTextApart(text, env, file))
   // Both look outside the file (DNS, the file system): one report for the two.
   const [resolved, caIssues] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled)])
   const issues = [...resolved.issues, ...caIssues]
@@ -42,7 +42,7 @@ export async function readConfigFile (file: string, env: Environment = process.e
   return { config: deepFreeze(resolved.config), text }
 }
 
-/** A checked document compiled again where it is used (a compiled configuration holds class instances: it cannot cross a thread). */
+/** A checked document compiled again where it is used (a compiled configuration holds class instances: it cannot cross processes). */
 export function compileChecked (checked: CheckedDocument): GatewayConfig {
   const { config } = compileDocument(checked.document)
   return deepFreeze({ ...config, warnings: checked.warnings })

@@ -7,7 +7,7 @@ import { substituteEnvironment, type Environment } from './environment.js'
 import { referenceIssues } from './references.js'
 import { compileDocument } from './compile.js'
 import { deepFreeze } from './freeze.js'
-import type { CheckedDocument } from './check-in-thread.js'
+import type { CheckedDocument } from './check-in-child.js'
 import { compileChecked } from './load-file.js'
 
 /**
@@ -16,7 +16,7 @@ import { compileChecked } from './load-file.js'
  * defaults (validate.ts), check references (references.ts), compile
  * (compile.ts). All or nothing: every issue a stage finds is reported at
  * once, in one ConfigError. Reading a file is load-file.ts, which runs this
- * in a worker thread.
+ * in a child process.
  */
 
 export type { Environment } from './environment.js'
@@ -28,7 +28,7 @@ export function parseConfigText (text: string, env: Environment = process.env, f
 
 /**
  * Parse, substitute, validate and compile YAML or JSON text, keeping only
- * what crosses a thread: the validated document (defaults filled) and the
+ * what crosses to another process: the validated document (defaults filled) and the
  * warnings, each with its line. Throws ConfigError with every issue, each
  * with its line (a syntax error, `file` too).
  */

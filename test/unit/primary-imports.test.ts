@@ -3,7 +3,7 @@
  * the modules reachable by static imports from the CLI and server.ts. The
  * data plane, the proxy, undici, the YAML parser, ajv and TypeBox are loaded
  * only where they are needed, by `import()`: in a single process (roles.ts),
- * a configuration check thread (config/check-in-thread.ts), the first active
+ * a configuration check thread (config/check-in-child.ts), the first active
  * check (health/active-checker.ts), an invalid IPC message's explanation
  * (cluster/message-check.ts), or the commands that need them. A static import
  * that pulls one of them back into the primary fails here.
