@@ -27,6 +27,25 @@ export type Roles = {
   readonly close: () => Promise<void>
 }
 
+/** The control plane of either role, serving `dataPlanes`, with its admin app. */
+async function controlRole (config: GatewayConfig, dataPlanes: DataPlanes, options: RoleOptions): Promise<{ readonly log: Log, readonly control: ControlPlane, readonly admin: AdminApp, readonly close: () => Promise<void> }> {
+  let control: ControlPlane | undefined
+  const parts = processParts(options, 'primary', () => control?.state.registry.all() ?? [])
+  control = await ControlPlane.create(config, { ...parts, configPath: options.configPath, onSetChanged: options.onSetChanged, loadConfig: options.loadConfig })
+  const running = control
+  running.serve(dataPlanes)
+  const admin = await adminApp(running, dataPlanes, parts.clock)
+  return {
+    log: parts.log,
+    control: running,
+    admin,
+    close: async () => {
+      await admin.close()
+      running.close()
+    }
+  }
+}
+
 /**
  * One process, both planes: the control plane and its one data plane, the
  * same WorkerLoop a cluster worker runs, joined by the in-memory channel
@@ -36,51 +55,30 @@ export type Roles = {
  */
 export async function singleProcess (loaded: { readonly config: GatewayConfig, readonly text: string }, options: RoleOptions = {}): Promise<Roles & { readonly data: DataPlane, readonly inProcess: InProcessDataPlane }> {
   letYoungGenerationGrow()
-  let control: ControlPlane | undefined
-  const parts = processParts(options, 'primary', () => control?.state.registry.all() ?? [])
-  control = await ControlPlane.create(loaded.config, { ...parts, configPath: options.configPath, onSetChanged: options.onSetChanged, loadConfig: options.loadConfig })
-  const running = control
   // The data plane's modules (the public app, the proxy, undici) load here, on demand: a
   // cluster's primary, which never serves traffic, never loads them (about 15 MB of RSS).
   const { InProcessDataPlane } = await import('./cluster/in-process.js')
   const planes = new InProcessDataPlane({ clock: options.clock, random: options.random, logLevel: options.logLevel })
-  running.serve(planes)
-  const admin = await adminApp(running, planes, parts.clock)
+  const { log, control, admin, close } = await controlRole(loaded.config, planes, options)
   return {
-    log: parts.log,
-    control: running,
+    log,
+    control,
     admin,
     get data () { return planes.data },
     inProcess: planes,
     start: async () => {
-      await running.start()
-      await planes.start(() => running.state, loaded.text, parts.log)
+      await control.start()
+      await planes.start(() => control.state, loaded.text, log)
     },
     close: async () => {
       await planes.close()
-      await admin.close()
-      running.close()
+      await close()
     }
   }
 }
 
 /** A cluster's primary: the control plane alone; its data planes are the workers. */
 export async function primaryProcess (config: GatewayConfig, workers: DataPlanes, options: RoleOptions = {}): Promise<Roles> {
-  let control: ControlPlane | undefined
-  const parts = processParts(options, 'primary', () => control?.state.registry.all() ?? [])
-  control = await ControlPlane.create(config, { ...parts, configPath: options.configPath, onSetChanged: options.onSetChanged, loadConfig: options.loadConfig })
-  const running = control
-  running.serve(workers)
-  const admin = await adminApp(running, workers, parts.clock)
-  return {
-    log: parts.log,
-    control: running,
-    admin,
-    data: undefined,
-    start: async () => { await running.start() },
-    close: async () => {
-      await admin.close()
-      running.close()
-    }
-  }
+  const { log, control, admin, close } = await controlRole(config, workers, options)
+  return { log, control, admin, data: undefined, start: async () => { await control.start() }, close }
 }
