@@ -17,7 +17,15 @@ export type ProcessOptions = {
 export type ProcessParts = { readonly clock: Clock, readonly random: Random, readonly log: Log, readonly requestLog: Log | undefined, readonly metrics: GatewayMetrics }
 
 /** The process's parts for a role; `backends` is read when /metrics is scraped (the registry the role serves from). */
-export function processParts (options: ProcessOptions, role: 'single' | 'primary' | 'worker', backends: () => readonly Backend[]): ProcessParts {
+/**
+ * The role a process's metrics take: `primary` is the control plane (with the process's
+ * own metrics), `worker` a cluster worker's data plane (with its process's), `in-process`
+ * the data plane beside the control plane in one process (the process's own metrics are
+ * the control plane's already).
+ */
+export type MetricsRole = 'primary' | 'worker' | 'in-process'
+
+export function processParts (options: ProcessOptions, role: MetricsRole, backends: () => readonly Backend[]): ProcessParts {
   const clock = options.clock ?? systemClock
   const requestLog = options.logLevel === undefined ? undefined : processLogger({ level: options.logLevel }, clock)
   const metrics = new GatewayMetrics(backends, (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role })

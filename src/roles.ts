@@ -4,6 +4,7 @@ import { adminApp, type AdminApp } from './control-plane/admin-app.js'
 import { ControlPlane } from './control-plane/control-plane.js'
 import type { DataPlanes } from './control-plane/data-planes.js'
 import type { DataPlane } from './data-plane/data-plane.js'
+import type { InProcessDataPlane } from './cluster/in-process.js'
 import type { Log } from './log/process-log.js'
 import { letYoungGenerationGrow } from './cluster/primary-heap.js'
 import { processParts, type ProcessOptions } from './process.js'
@@ -20,52 +21,64 @@ export type Roles = {
   readonly control: ControlPlane
   readonly admin: AdminApp
   readonly data: DataPlane | undefined
-  /** Warm every backend; the data plane's routes ready. */
+  /** Warm every backend; one process: start its data plane. */
   readonly start: () => Promise<void>
   /** Close what the roles opened (listeners, pools, discovery). */
   readonly close: () => Promise<void>
 }
 
-function roles (log: Log, control: ControlPlane, admin: AdminApp, data: DataPlane | undefined): Roles {
+/** The control plane of either role, serving `dataPlanes`, with its admin app. */
+async function controlRole (config: GatewayConfig, dataPlanes: DataPlanes, options: RoleOptions): Promise<{ readonly log: Log, readonly control: ControlPlane, readonly admin: AdminApp, readonly close: () => Promise<void> }> {
+  let control: ControlPlane | undefined
+  const parts = processParts(options, 'primary', () => control?.state.registry.all() ?? [])
+  control = await ControlPlane.create(config, { ...parts, configPath: options.configPath, onSetChanged: options.onSetChanged, loadConfig: options.loadConfig })
+  const running = control
+  running.serve(dataPlanes)
+  const admin = await adminApp(running, dataPlanes, parts.clock)
   return {
-    log,
-    control,
+    log: parts.log,
+    control: running,
     admin,
-    data,
-    start: async () => { await Promise.all([control.start(), data?.start()]) },
     close: async () => {
-      await data?.close()
       await admin.close()
-      control.close()
+      running.close()
     }
   }
 }
 
 /**
- * One process, both planes: the control plane and the data plane that reads
- * its routing state directly, joined by InProcessDataPlane. Never listens:
- * server.ts (or a test) does.
+ * One process, both planes: the control plane and its one data plane, the
+ * same WorkerLoop a cluster worker runs, joined by the in-memory channel
+ * (cluster/in-process.ts): one code path for one process and a cluster. The
+ * data plane exists once `start()` has run. Never listens: server.ts (or a
+ * test) does.
  */
-export async function singleProcess (config: GatewayConfig, options: RoleOptions = {}): Promise<Roles & { readonly data: DataPlane }> {
+export async function singleProcess (loaded: { readonly config: GatewayConfig, readonly text: string }, options: RoleOptions = {}): Promise<Roles & { readonly data: DataPlane, readonly inProcess: InProcessDataPlane }> {
   letYoungGenerationGrow()
-  let control: ControlPlane | undefined
-  const parts = processParts(options, 'single', () => control?.state.registry.all() ?? [])
-  control = await ControlPlane.create(config, { ...parts, configPath: options.configPath, onSetChanged: options.onSetChanged, loadConfig: options.loadConfig })
-  const routing = control
   // The data plane's modules (the public app, the proxy, undici) load here, on demand: a
   // cluster's primary, which never serves traffic, never loads them (about 15 MB of RSS).
-  const [{ DataPlane }, { InProcessDataPlane }] = await Promise.all([import('./data-plane/data-plane.js'), import('./cluster/in-process.js')])
-  const data = await DataPlane.create(config, { ...parts, routing: () => routing.state })
-  const planes = new InProcessDataPlane(data)
-  control.serve(planes)
-  return { ...roles(parts.log, control, await adminApp(control, planes, parts.clock), data), data }
+  const { InProcessDataPlane } = await import('./cluster/in-process.js')
+  const planes = new InProcessDataPlane({ clock: options.clock, random: options.random, logLevel: options.logLevel })
+  const { log, control, admin, close } = await controlRole(loaded.config, planes, options)
+  return {
+    log,
+    control,
+    admin,
+    get data () { return planes.data },
+    inProcess: planes,
+    start: async () => {
+      await control.start()
+      await planes.start(() => control.state, loaded.text, log)
+    },
+    close: async () => {
+      await planes.close()
+      await close()
+    }
+  }
 }
 
 /** A cluster's primary: the control plane alone; its data planes are the workers. */
 export async function primaryProcess (config: GatewayConfig, workers: DataPlanes, options: RoleOptions = {}): Promise<Roles> {
-  let control: ControlPlane | undefined
-  const parts = processParts(options, 'primary', () => control?.state.registry.all() ?? [])
-  control = await ControlPlane.create(config, { ...parts, configPath: options.configPath, onSetChanged: options.onSetChanged, loadConfig: options.loadConfig })
-  control.serve(workers)
-  return roles(parts.log, control, await adminApp(control, workers, parts.clock), undefined)
+  const { log, control, admin, close } = await controlRole(config, workers, options)
+  return { log, control, admin, data: undefined, start: async () => { await control.start() }, close }
 }

@@ -3,6 +3,7 @@ import { readConfigFile } from './config/load-file.js'
 import { watchConfigFile } from './config/watch.js'
 import { systemClock, within, type Timer } from './util/clock.js'
 import { WorkerPool } from './cluster/worker-pool.js'
+import { clusterWorkers } from './cluster/cluster-workers.js'
 import { workerCount } from './cluster/worker-count.js'
 import { drainTraffic, listenTraffic, naming, type PublicAddresses } from './data-plane/listeners.js'
 import { ListenError } from './errors.js'
@@ -58,15 +59,16 @@ export async function startGateway (configPath: string, options: StartOptions = 
   const logLevel = options.logLevel ?? 'info'
   let writer: StateFileWriter | undefined
   // With workers, this process is the primary: one discovery, one health view, no traffic.
-  const pool = workerTotal > 1 ? new WorkerPool({ count: workerTotal, exec: WORKER_ENTRY, args: ['--log-level', logLevel] }) : undefined
+  const pool = workerTotal > 1 ? new WorkerPool({ count: workerTotal, spawner: clusterWorkers(WORKER_ENTRY, ['--log-level', logLevel]) }) : undefined
   const roleOptions = {
     logLevel,
     configPath,
     onSetChanged: () => writer?.schedule(),
     loadConfig: async () => await readConfigFile(configPath)
   }
-  const roles = pool === undefined ? await singleProcess(config, roleOptions) : await primaryProcess(config, pool, roleOptions)
-  const { control, data, log } = roles
+  const roles = pool === undefined ? await singleProcess({ config, text }, roleOptions) : await primaryProcess(config, pool, roleOptions)
+  // roles.data (one process) exists once roles.start() has run.
+  const { control, log } = roles
   if (config.statePath !== undefined) {
     const statePath = config.statePath
     writer = new StateFileWriter(statePath, () => control.state.registry.savedSets(), {
@@ -91,7 +93,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     await untilAborted(roles.start(), signal)
     checkAborted()
     addresses = pool === undefined
-      ? data === undefined ? {} : await listenTraffic(data, config.listen)
+      ? roles.data === undefined ? {} : await listenTraffic(roles.data, config.listen)
       : await untilAborted(pool.start(() => control.state, text, log), signal)
     // The DNS face answers from the health view: in this process (one process, or the primary).
     face = config.dns === undefined ? undefined : await startDnsFace(control, config.dns, addresses)
@@ -120,8 +122,8 @@ export async function startGateway (configPath: string, options: StartOptions = 
       // DNS clients move to another replica at once: an answer naming a draining gateway helps nobody.
       await face?.close()
       control.setDraining()
-      if (data !== undefined) {
-        await drainTraffic(data, control.state.config.drain)
+      if (roles.data !== undefined) {
+        await drainTraffic(roles.data, control.state.config.drain)
       } else if (pool !== undefined) {
         // Every worker drains on its own listener connections; the primary waits for all of them.
         const { delayMs, timeoutMs } = control.state.config.drain

@@ -63,7 +63,7 @@ export class GatewayMetrics {
    * process does (discovery, health, attempts, pools), into their registry;
    * no edge, reload, TLS or DNS face metrics, no process metrics.
    */
-  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'single' | 'primary' | 'worker' | 'client', readonly registry?: Registry }) {
+  constructor (backends: () => readonly Backend[], instanceState: (backend: Backend, instance: Instance) => InstanceState, options: { readonly version: string, readonly clock: Clock, readonly role?: 'primary' | 'worker' | 'in-process' | 'client', readonly registry?: Registry }) {
     this.#clock = options.clock
     const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = loadPromClient()
     // prom-client calls collect() with the metric as `this`: the gateway's own counts are reached through `self`.
@@ -73,12 +73,14 @@ export class GatewayMetrics {
     const registers = [this.registry]
     // In a cluster, what the primary alone does (discovery, health, reloads) is registered there
     // only; requests are counted where they are served. /metrics aggregates the registries.
-    const control = options.role === 'worker' ? [] : registers
+    const isDataPlane = options.role === 'worker' || options.role === 'in-process'
+    const control = isDataPlane ? [] : registers
     const isClient = options.role === 'client'
     // What only a gateway has: its edge, its reloads, its listeners.
     const edge = isClient ? [] : registers
     const edgeControl = isClient ? [] : control
-    if (!isClient) {
+    // One process: the control plane's registry has them already (/metrics aggregates both).
+    if (!isClient && options.role !== 'in-process') {
       // The standard process_* and nodejs_* names dashboards expect, minus prom-client's
       // `_total` gauges (a gauge never ends in _total): nodejs_active_resources{type} has their counts.
       collectDefaultMetrics({ register: this.registry })

@@ -1,38 +1,95 @@
 import type { DataPlanes } from '../control-plane/data-planes.js'
-import type { DataCandidate, DataPlane } from '../data-plane/data-plane.js'
-import type { GatewayConfig } from '../config/types.js'
-import type { Instance } from '../discovery/instance-set.js'
+import type { DataPlane } from '../data-plane/data-plane.js'
+import type { DataPlaneStats } from '../data-plane/stats.js'
+import type { Log } from '../log/process-log.js'
+import type { ProcessOptions } from '../process.js'
 import type { RoutingState } from '../proxy/route-request.js'
+import type { Backend } from '../upstream/backend.js'
+import { inProcessChannel } from './channel.js'
+import type { WorkerGateway } from './worker-gateway.js'
+import { WorkerLoop } from './worker-loop.js'
+import { WorkerPool, type DataPlaneProcess } from './worker-pool.js'
 
 /**
  * One process serving its own configuration: the control plane's one data
- * plane is in the same process and reads the control plane's routing state
- * directly, so sets and health need no relaying; a reload still runs the
- * same two phases as with workers (prepare reads the certificates, commit
- * applies them and the listeners' limits).
+ * plane runs beside it, the same WorkerLoop a cluster worker runs, joined by
+ * the in-memory channel instead of IPC (synchronous and checked,
+ * cluster/channel.ts). So there is one code path for both: the data plane
+ * gets the configuration's text, its instance sets and health as messages,
+ * reports passive outcomes and asks for templated backends as messages, and a
+ * reload runs the same two phases. It does not bind listeners or drain on its
+ * own: server.ts (or a test) does, as it did before.
  */
 export class InProcessDataPlane implements DataPlanes {
-  readonly #data: DataPlane
-  #pending: { readonly generation: number, readonly config: GatewayConfig, readonly candidate: DataCandidate } | undefined
+  readonly #pool: WorkerPool
+  readonly #process: ProcessOptions
+  #loop: WorkerLoop | undefined
+  #closed: Promise<void> = Promise.resolve()
 
-  constructor (data: DataPlane) { this.#data = data }
-
-  readonly prepare = async (generation: number, _text: string, state: RoutingState): Promise<void> => {
-    this.#pending = { generation, config: state.config, candidate: await this.#data.prepare(state.config) }
+  constructor (options: ProcessOptions) {
+    this.#process = options
+    this.#pool = new WorkerPool({ count: 1, spawner: { setup: () => {}, spawn: (log) => this.#spawn(log) } })
   }
 
-  readonly commit = (generation: number): void => {
-    const pending = this.#pending
-    if (pending?.generation !== generation) return
-    this.#pending = undefined
-    this.#data.commit(pending.config, pending.candidate)
+  /** Start the data plane with the running configuration (its text) and every instance set. */
+  async start (state: () => RoutingState, text: string, log: Log): Promise<void> {
+    await this.#pool.start(state, text, log)
   }
 
-  // The data plane reads the same registry: nothing to relay.
-  readonly discoveryChanged = (): void => {}
-  readonly healthChanged = (): void => {}
+  /** The data plane and the routing state it serves from, once started. */
+  get gateway (): WorkerGateway {
+    const gateway = this.#loop?.gateway
+    if (gateway === undefined) throw new Error('the data plane has not started (start() first)')
+    return gateway
+  }
 
-  readonly setChanged = (removed: readonly Instance[]): void => { this.#data.retireDeparted(removed) }
+  get data (): DataPlane { return this.gateway.data }
 
-  readonly isServing = (): boolean => true
+  readonly prepare = async (generation: number, text: string, state: RoutingState): Promise<void> => { await this.#pool.prepare(generation, text, state) }
+  readonly commit = (generation: number): void => { this.#pool.commit(generation) }
+  readonly discoveryChanged = (generation: number, backend: Backend): void => { this.#pool.discoveryChanged(generation, backend) }
+  readonly healthChanged = (generation: number, backend: Backend, key: string): void => { this.#pool.healthChanged(generation, backend, key) }
+  /** The data plane retires its own pools, told by its own view of the sets. */
+  readonly setChanged = (): void => {}
+  readonly isServing = (): boolean => this.#pool.isServing()
+  readonly stats = async (): Promise<DataPlaneStats[]> => await this.#pool.stats()
+
+  /** Close the data plane (its pools, its registry); the listeners are the caller's. */
+  async close (): Promise<void> {
+    this.#pool.killAll()
+    await this.#closed
+  }
+
+  #spawn (log: Log): DataPlaneProcess {
+    const { primary, worker, close } = inProcessChannel(log)
+    const exits = new Set<(code: number | null, signal: string | null) => void>()
+    let isDead = false
+    let closed: () => void = () => {}
+    this.#closed = new Promise((resolve) => { closed = resolve })
+    const loop = new WorkerLoop({
+      channel: worker,
+      process: { ...this.#process, role: 'in-process' },
+      listen: async () => ({}),
+      drain: async () => {},
+      exit: (code) => {
+        if (isDead) return
+        isDead = true
+        close()
+        for (const handler of exits) handler(code, null)
+        closed()
+      }
+    })
+    this.#loop = loop
+    // After the pool has subscribed to its end (the channel delivers at once).
+    queueMicrotask(() => { loop.hello() })
+    return {
+      id: 1,
+      pid: process.pid,
+      channel: primary,
+      isDead: () => isDead,
+      isConnected: () => !isDead,
+      kill: () => { void loop.drain() },
+      onExit: (handler) => { exits.add(handler) }
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import type { GatewayConfig } from '../config/types.js'
 import { DataPlane, type DataCandidate } from '../data-plane/data-plane.js'
 import type { RoutingState } from '../proxy/route-request.js'
-import { processParts, type ProcessParts } from '../process.js'
+import { processParts, type ProcessOptions, type ProcessParts } from '../process.js'
 import { Router } from '../routing/router.js'
 import { BackendRegistry, type RemoteView } from '../upstream/registry.js'
 
@@ -20,14 +20,14 @@ export class WorkerGateway {
   readonly #views: (generation: number) => RemoteView
   #state: RoutingState
 
-  static async start (config: GatewayConfig, generation: number, logLevel: string, views: ReadonlyMap<number, RemoteView>): Promise<WorkerGateway> {
+  static async start (config: GatewayConfig, generation: number, options: ProcessOptions & { readonly role: 'worker' | 'in-process' }, views: ReadonlyMap<number, RemoteView>): Promise<WorkerGateway> {
     const viewOf = (forGeneration: number): RemoteView => {
       const view = views.get(forGeneration)
       if (view === undefined) throw new Error(`no instance sets for configuration generation ${forGeneration}`)
       return view
     }
     let worker: WorkerGateway | undefined
-    const parts = processParts({ logLevel }, 'worker', () => worker?.state.registry.all() ?? [])
+    const parts = processParts(options, options.role, () => worker?.state.registry.all() ?? [])
     worker = new WorkerGateway(parts, viewOf, await DataPlane.create(config, { ...parts, routing: () => (worker as WorkerGateway).state }), config, generation)
     await worker.data.start()
     await worker.state.registry.start()

@@ -1,4 +1,3 @@
-import cluster, { type Worker } from 'node:cluster'
 import type { DataPlanes, WorkersStatus } from '../control-plane/data-planes.js'
 import type { DataPlaneStats } from '../data-plane/stats.js'
 import type { Log } from '../log/process-log.js'
@@ -11,15 +10,33 @@ import { systemClock, type Timer } from '../util/clock.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
 import type { MessageOf, ToPrimary, ToWorker } from './protocol.js'
 import { toWire, wireBackend } from './wire.js'
-import { channelToWorker, type PrimaryEnd } from './channel.js'
+import type { PrimaryEnd } from './channel.js'
 import { askToPrepare } from './ask-prepare.js'
 import { stateOfGeneration } from './generations.js'
 
 export type WorkerPoolOptions = {
   readonly count: number
-  /** The worker entry point (cluster/worker-main.js) and its arguments. */
-  readonly exec: string
-  readonly args: readonly string[]
+  /** How a data plane is started: a forked cluster worker (cluster-workers.ts) or one beside the control plane (in-process.ts). */
+  readonly spawner: Spawner
+}
+
+/** A data plane the pool runs, whatever its process. */
+export type DataPlaneProcess = {
+  readonly id: number
+  readonly pid: number | undefined
+  readonly channel: PrimaryEnd
+  readonly isDead: () => boolean
+  readonly isConnected: () => boolean
+  /** At once, no drain (start-up failed, a prepare failed, the drain overran). */
+  readonly kill: () => void
+  readonly onExit: (handler: (code: number | null, signal: string | null) => void) => void
+}
+
+export type Spawner = {
+  /** Once, before the first spawn. */
+  readonly setup: () => void
+  /** A new data plane; it says hello on its channel once the pool has subscribed (after this returns). */
+  readonly spawn: (log: Log) => DataPlaneProcess
 }
 
 /** A worker that has not prepared a reload by then is taken as failed (and replaced). */
@@ -30,7 +47,7 @@ const MIN_LIFE_MS = 1_000
 const STATS_TIMEOUT_MS = 2_000
 
 type Member = {
-  readonly worker: Worker
+  readonly worker: DataPlaneProcess
   readonly channel: PrimaryEnd
   readonly forkedAtMs: number
   /** Listening, with the running configuration. */
@@ -69,14 +86,7 @@ export class WorkerPool implements DataPlanes {
     this.#state = state
     this.#log = log
     this.#text = text
-    // The kernel hands connections to the workers (SCHED_NONE), not the primary (SCHED_RR):
-    // a connection the primary has passed to a worker that dies before taking it is lost
-    // in the primary and hangs its client forever; accepted by the kernel, it is reset.
-    // No primary hop per connection either. Under load the kernel spreads them evenly
-    // enough (docs/BENCHMARKS.md); Node 20 has no SO_REUSEPORT to do better.
-    cluster.schedulingPolicy = cluster.SCHED_NONE
-    cluster.setupPrimary({ exec: this.#options.exec, args: [...this.#options.args] })
-    cluster.on('exit', (worker, code, signal) => { this.#onExit(worker, code, signal) })
+    this.#options.spawner.setup()
     const listening = new Promise<PublicAddresses>((resolve, reject) => { this.#listening = { resolve, reject } })
     for (let index = 0; index < this.#options.count; index++) this.#fork()
     return await listening
@@ -84,7 +94,7 @@ export class WorkerPool implements DataPlanes {
 
   status (): WorkersStatus {
     const pids: number[] = []
-    for (const member of this.#members.values()) if (member.isServing && member.worker.process.pid !== undefined) pids.push(member.worker.process.pid)
+    for (const member of this.#members.values()) if (member.isServing && member.worker.pid !== undefined) pids.push(member.worker.pid)
     return { configured: this.#options.count, running: pids.length, replaced: this.#replaced, pids }
   }
 
@@ -149,7 +159,7 @@ export class WorkerPool implements DataPlanes {
     const exits = [...this.#members.values()].map(async ({ worker, channel }) => {
       if (worker.isDead()) return
       await new Promise<void>((resolve) => {
-        worker.once('exit', () => { resolve() })
+        worker.onExit(() => { resolve() })
         channel.send({ type: 'srvgate:drain' })
       })
     })
@@ -159,16 +169,17 @@ export class WorkerPool implements DataPlanes {
   /** Kill every worker now (start-up failed, or the drain overran). */
   killAll (): void {
     this.#isDraining = true
-    for (const { worker } of this.#members.values()) if (!worker.isDead()) worker.process.kill('SIGKILL')
+    for (const { worker } of this.#members.values()) if (!worker.isDead()) worker.kill()
   }
 
   // ---- internals ----
 
   #fork (): void {
-    const worker = cluster.fork()
-    const member: Member = { worker, channel: channelToWorker(worker, this.#log), forkedAtMs: systemClock.now(), isServing: false, holds: new Set(), isRefused: false }
+    const worker = this.#options.spawner.spawn(this.#log)
+    const member: Member = { worker, channel: worker.channel, forkedAtMs: systemClock.now(), isServing: false, holds: new Set(), isRefused: false }
     this.#members.set(worker.id, member)
     member.channel.onMessage((message) => { this.#onMessage(member, message) })
+    worker.onExit((code, signal) => { this.#onExit(worker, code, signal) })
   }
 
   #onMessage (member: Member, message: ToPrimary): void {
@@ -180,7 +191,7 @@ export class WorkerPool implements DataPlanes {
         return
       case 'srvgate:listening':
         member.isServing = true
-        this.#log.debug({ worker: worker.id, pid: worker.process.pid }, 'worker listening')
+        this.#log.debug({ worker: worker.id, pid: worker.pid }, 'worker listening')
         if (this.#listening !== undefined && this.status().running === this.#options.count) {
           this.#listening.resolve(message.addresses)
           this.#listening = undefined
@@ -227,12 +238,12 @@ export class WorkerPool implements DataPlanes {
     member.isRefused = true
     const { worker } = member
     const reason = `worker ${worker.id} speaks cluster protocol version ${version}, this primary ${PROTOCOL_VERSION}: restart srvgate to run the installed version`
-    this.#log.error({ worker: worker.id, pid: worker.process.pid, version, expected: PROTOCOL_VERSION }, 'worker refused: another cluster protocol version (restart srvgate)')
+    this.#log.error({ worker: worker.id, pid: worker.pid, version, expected: PROTOCOL_VERSION }, 'worker refused: another cluster protocol version (restart srvgate)')
     if (this.#listening !== undefined) {
       this.#listening.reject(new Error(reason))
       this.#listening = undefined
     }
-    worker.process.kill('SIGKILL')
+    worker.kill()
   }
 
   /** A worker said hello: after any reload under way, it gets what runs now. */
@@ -246,7 +257,7 @@ export class WorkerPool implements DataPlanes {
     const error = await askToPrepare(member.channel, message, { clock: systemClock, timeoutMs: PREPARE_TIMEOUT_MS, name: `worker ${member.worker.id}` })
     if (error !== undefined && !member.worker.isDead()) {
       // Replaced with the configuration that keeps running: its successor starts from it.
-      member.worker.process.kill('SIGKILL')
+      member.worker.kill()
     }
     return error
   }
@@ -274,7 +285,7 @@ export class WorkerPool implements DataPlanes {
     return stateOfGeneration(generation, this.#state(), this.#pending?.state)
   }
 
-  #onExit (worker: Worker, code: number | null, signal: string | null): void {
+  #onExit (worker: DataPlaneProcess, code: number | null, signal: string | null): void {
     const member = this.#members.get(worker.id)
     if (member === undefined) return
     this.#members.delete(worker.id)
@@ -292,7 +303,7 @@ export class WorkerPool implements DataPlanes {
     // replaced a second later, so a worker that cannot live does not turn into a fork loop.
     this.#replaced++
     const livedMs = systemClock.now() - member.forkedAtMs
-    this.#log.warn({ worker: worker.id, pid: worker.process.pid, code, signal, livedMs: Math.round(livedMs) }, 'worker exited: replacing it')
+    this.#log.warn({ worker: worker.id, pid: worker.pid, code, signal, livedMs: Math.round(livedMs) }, 'worker exited: replacing it')
     if (livedMs >= MIN_LIFE_MS) this.#fork()
     else systemClock.setTimeout(() => { if (!this.#isDraining) this.#fork() }, MIN_LIFE_MS, { unref: true })
   }

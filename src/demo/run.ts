@@ -44,7 +44,7 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
     for (let index = 0; index < count; index++) await launch(service, env)
   }
 
-  const config = compileConfig({
+  const document = {
     listen: { http: `127.0.0.1:${options.port}`, admin: `127.0.0.1:${options.adminPort}` },
     drain: { delay: '0s', timeout: '5s' },
     resolvers: { registry: { nameservers: [registry.address], ttl: { min: '500ms', max: '5s' }, timeout: '300ms' } },
@@ -63,8 +63,9 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
       { name: 'canary-header', match: { headers: { 'x-env': 'staging' } }, backend: 'web-staging' },
       { name: 'prod', match: {}, backend: 'web-prod' }
     ]
-  }, {})
-  const gateway = await singleProcess(config, { logLevel: options.logLevel })
+  }
+  // The data plane compiles the text it is given (JSON is YAML), as a cluster worker does.
+  const gateway = await singleProcess({ config: compileConfig(document, {}), text: JSON.stringify(document) }, { logLevel: options.logLevel })
   try {
     await gateway.start()
     await listenOn(gateway.data.app, options.port, '--port')

@@ -1,14 +1,14 @@
 /** The one-process roles (control plane and data plane) on port 0, for integration tests that need their internals. */
 import type { TestContext } from 'node:test'
-import { singleProcess, type Roles } from '../../src/roles.js'
+import { singleProcess } from '../../src/roles.js'
 import type { ControlPlane } from '../../src/control-plane/control-plane.js'
 import { parseConfigText } from '../../src/config/load.js'
 import type { Clock } from '../../src/util/clock.js'
 
 /** Start a gateway in this process; with a ManualClock its timers (discovery, checks, ejections) move only when the test says. */
-export async function startInProcess (t: TestContext, yaml: string, options: { clock?: Clock } = {}): Promise<{ gateway: ControlPlane, roles: Roles, url: string }> {
+export async function startInProcess (t: TestContext, yaml: string, options: { clock?: Clock } = {}): Promise<{ gateway: ControlPlane, roles: Awaited<ReturnType<typeof singleProcess>>, url: string }> {
   const config = parseConfigText(yaml, {})
-  const roles = await singleProcess(config, { clock: options.clock })
+  const roles = await singleProcess({ config, text: yaml }, { clock: options.clock })
   await roles.start()
   await roles.data.app.listen({ host: '127.0.0.1', port: 0 })
   roles.control.setListening()

@@ -8,12 +8,13 @@ import { parseConfigText } from '../../../src/config/load.js'
 test('ready needs both: the first resolutions done, and the word that every listener is up; draining ends it', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   dns.setService('_web._prod.service.consul', [{ address: '127.0.0.1', port: 9 }])
-  const gateway = await singleProcess(parseConfigText(`
+  const text = `
 listen: { http: 127.0.0.1:0 }
 resolvers: { consul: { nameservers: ["${dns.address}"] } }
 backends: { web: { discovery: { resolver: consul, srv: _web._prod.service.consul } } }
 frontends: [ { name: all, match: {}, backend: web } ]
-`, {}))
+`
+  const gateway = await singleProcess({ config: parseConfigText(text, {}), text })
   t.after(async () => { await gateway.close() })
   const readyz = async (): Promise<number> => (await gateway.admin.inject({ url: '/readyz' })).statusCode
   assert.equal(await readyz(), 503, 'cold')

@@ -11,6 +11,7 @@ import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { WorkerPool } from '../../../src/cluster/worker-pool.js'
+import { clusterWorkers } from '../../../src/cluster/cluster-workers.js'
 import { PROTOCOL_VERSION } from '../../../src/cluster/protocol-version.js'
 import type { RoutingState } from '../../../src/proxy/route-request.js'
 
@@ -45,7 +46,7 @@ async function until (condition: () => boolean, what: string): Promise<void> {
 test('a worker that speaks this version gets the configuration and listens', async (t) => {
   const { log } = capture()
   const seen = exits()
-  const pool = new WorkerPool({ count: 1, exec: EXEC, args: [String(PROTOCOL_VERSION), '23520'] })
+  const pool = new WorkerPool({ count: 1, spawner: clusterWorkers(EXEC, [String(PROTOCOL_VERSION), '23520']) })
   t.after(() => { pool.killAll() })
   assert.deepEqual(await pool.start(() => STATE, 'listen: {}\n', log), { http: { host: '127.0.0.1', port: 23520 } })
   assert.equal(pool.status().running, 1)
@@ -56,7 +57,7 @@ test('a worker that speaks this version gets the configuration and listens', asy
 test('a worker that speaks another version is refused: logged, killed before any configuration, not replaced', async (t) => {
   const { log, lines } = capture()
   const seen = exits()
-  const pool = new WorkerPool({ count: 1, exec: EXEC, args: [String(PROTOCOL_VERSION + 1), '23521'] })
+  const pool = new WorkerPool({ count: 1, spawner: clusterWorkers(EXEC, [String(PROTOCOL_VERSION + 1), '23521']) })
   t.after(() => { pool.killAll() })
   await assert.rejects(pool.start(() => STATE, 'listen: {}\n', log), new RegExp(`protocol version ${PROTOCOL_VERSION + 1}, this primary ${PROTOCOL_VERSION}`))
   // Killed, not exited on its own: a configuration would have made it answer (and it exits 4 only after 20 s).

@@ -1,0 +1,150 @@
+import { parseConfigText } from '../config/load.js'
+import type { GatewayConfig } from '../config/types.js'
+import type { PublicAddresses } from '../data-plane/listeners.js'
+import type { DataPlane } from '../data-plane/data-plane.js'
+import { statsOf } from '../data-plane/stats.js'
+import { ConfigError, formatIssue } from '../errors.js'
+import type { ProcessOptions } from '../process.js'
+import type { BackendRegistry } from '../upstream/registry.js'
+import { WorkerGateway, type PendingGeneration } from './worker-gateway.js'
+import { GenerationView, applyFromPrimary } from './remote-view.js'
+import { PROTOCOL_VERSION } from './protocol-version.js'
+import type { ToWorker, WireBackend } from './protocol.js'
+import type { WorkerEnd } from './channel.js'
+import { stateOfGeneration } from './generations.js'
+
+export type WorkerLoopOptions = {
+  /** Its end of the channel to the control plane: node:cluster IPC, or in-process. */
+  readonly channel: WorkerEnd
+  /** The data plane's clock, randomness and log level (metrics role included). */
+  readonly process: ProcessOptions & { readonly role: 'worker' | 'in-process' }
+  /** Bind the configuration's public listeners (a cluster worker), or nothing (one process: server.ts listens). */
+  readonly listen: (data: DataPlane, config: GatewayConfig) => Promise<PublicAddresses>
+  /** Drained (told to, or the control plane is gone), or could not start. */
+  readonly exit: (code: number) => Promise<void> | void
+  /** Drain the data plane's traffic before exit (a cluster worker); one process drains in server.ts. */
+  readonly drain: (gateway: WorkerGateway) => Promise<void>
+}
+
+/**
+ * A data plane fed by its control plane over a channel: serves traffic with
+ * the configuration and instance sets the control plane sends; reports
+ * passive failures; never asks DNS, never checks health, never writes the
+ * state file, never reloads on its own. The same loop runs in a cluster
+ * worker (cluster/worker.ts, over IPC) and beside the control plane in one
+ * process (cluster/in-process.ts, over the in-memory channel). Messages are
+ * handled one at a time, in order, so a set sent after a configuration
+ * always finds it.
+ */
+export class WorkerLoop {
+  readonly #options: WorkerLoopOptions
+  readonly #views = new Map<number, GenerationView>()
+  #gateway: WorkerGateway | undefined
+  #pending: PendingGeneration | undefined
+  #isDraining = false
+  #queue = Promise.resolve()
+
+  constructor (options: WorkerLoopOptions) {
+    this.#options = options
+    const { channel } = options
+    channel.onMessage((message) => {
+      // Stats and drain must not wait behind a slow prepare: they do not touch configuration.
+      if (message.type === 'srvgate:drain' || message.type === 'srvgate:stats') {
+        void this.#handle(message)
+        return
+      }
+      this.#queue = this.#queue.then(async () => { await this.#handle(message) }).catch((error: unknown) => {
+        this.#gateway?.data.log.error({ err: error }, 'cluster message failed')
+      })
+    })
+    // The control plane is gone (the primary killed): nobody will tell us to drain, so drain now.
+    channel.onClose(() => { void this.drain() })
+  }
+
+  /** The data plane serving, once the control plane's configuration has arrived. */
+  get gateway (): WorkerGateway | undefined { return this.#gateway }
+
+  /** Say hello: the control plane answers with the configuration. */
+  hello (): void { this.#options.channel.send({ type: 'srvgate:hello', version: PROTOCOL_VERSION }) }
+
+  async drain (): Promise<void> {
+    if (this.#isDraining) return
+    this.#isDraining = true
+    if (this.#gateway !== undefined) {
+      await this.#options.drain(this.#gateway)
+      await this.#gateway.close().catch(() => {})
+    }
+    await this.#options.exit(0)
+  }
+
+  async #handle (message: ToWorker): Promise<void> {
+    const send = this.#options.channel.send.bind(this.#options.channel)
+    switch (message.type) {
+      case 'srvgate:config': {
+        const { generation, text, backends } = message
+        let config: GatewayConfig
+        try {
+          config = parseConfigText(text)
+        } catch (error) {
+          const reason = error instanceof ConfigError ? error.issues.map(formatIssue).join('; ') : (error as Error).message
+          if (message.phase === 'prepare') send({ type: 'srvgate:prepared', generation, error: reason })
+          else send({ type: 'srvgate:start-failed', error: reason })
+          return
+        }
+        this.#views.set(generation, new GenerationView(generation, backends, send))
+        if (message.phase === 'init') {
+          try {
+            this.#gateway = await WorkerGateway.start(config, generation, this.#options.process, this.#views)
+            applyHealth(this.#gateway.state.registry, backends)
+            send({ type: 'srvgate:listening', addresses: await this.#options.listen(this.#gateway.data, config) })
+          } catch (error) {
+            send({ type: 'srvgate:start-failed', error: (error as Error).message })
+            await this.#options.exit(1)
+          }
+          return
+        }
+        if (this.#gateway === undefined) return
+        try {
+          this.#pending = await this.#gateway.prepare(config, generation)
+          applyHealth(this.#pending.state.registry, backends)
+          send({ type: 'srvgate:prepared', generation })
+        } catch (error) {
+          this.#views.delete(generation)
+          send({ type: 'srvgate:prepared', generation, error: (error as Error).message })
+        }
+        return
+      }
+      case 'srvgate:commit':
+        if (this.#gateway === undefined || this.#pending?.generation !== message.generation) return
+        this.#gateway.commit(this.#pending)
+        this.#pending = undefined
+        for (const generation of this.#views.keys()) if (generation < message.generation) this.#views.delete(generation)
+        return
+      case 'srvgate:abort':
+        if (this.#pending?.generation === message.generation) {
+          this.#pending.state.registry.stop()
+          this.#pending = undefined
+        }
+        this.#views.delete(message.generation)
+        return
+      case 'srvgate:set':
+      case 'srvgate:health':
+      case 'srvgate:template-refused':
+        applyFromPrimary(message, this.#views.get(message.generation), this.#registryOf(message.generation))
+        return
+      case 'srvgate:stats':
+        if (this.#gateway !== undefined) send({ type: 'srvgate:stats', id: message.id, stats: await statsOf(this.#gateway.data.metrics, this.#gateway.state.registry) })
+        return
+      case 'srvgate:drain':
+        void this.drain()
+    }
+  }
+
+  #registryOf (generation: number): BackendRegistry | undefined {
+    return stateOfGeneration(generation, this.#gateway?.state, this.#pending?.state)?.registry
+  }
+}
+
+function applyHealth (registry: BackendRegistry, backends: readonly WireBackend[]): void {
+  for (const backend of backends) for (const view of backend.health) registry.named(backend.name)?.applyHealth(view)
+}
