@@ -21,7 +21,8 @@ import { join } from 'node:path'
 import { BindServer, ZONE } from '../test/helpers/bind-server.js'
 import { freePort } from '../test/helpers/dns-server.js'
 import { send } from '../test/helpers/http.js'
-import { cpuMsOfTree, wrk, type WrkResult } from './wrk.js'
+import { cpuMsOfTree, processTree, wrk, type WrkResult } from './wrk.js'
+import { hey, rssOf, type PacedResult } from './hey.js'
 import { TestCa } from '../test/helpers/certificates.js'
 import { request as httpsRequest } from 'node:https'
 
@@ -31,6 +32,10 @@ const ONLY = process.env.BENCH_PEERS
 /** BENCH_BASELINE=DIR: another built srvgate checkout (a worktree of an earlier commit) run beside this one, for before/after in one run. */
 const BASELINE = process.env.BENCH_BASELINE
 const WRK_ARGS = { threads: 2, connections: 64 }
+/** BENCH_RATES=2000,5000: the fixed rates of the paced rows (req/s; below every contestant's capacity). BENCH_RATES=0 skips them. */
+const RATES = (process.env.BENCH_RATES ?? '2000,5000').split(',').map(Number).filter((rate) => rate > 0)
+/** BENCH_PACED_CONNECTIONS: hey's connections at each fixed rate (hey paces each one: rate / connections per second). */
+const PACED_CONNECTIONS = Number(process.env.BENCH_PACED_CONNECTIONS ?? 50)
 const SRV = `_web._tcp.${ZONE}`
 const HOST = 'www.example.com'
 
@@ -126,6 +131,8 @@ export async function peersSection (report: (name: string, value: string, target
       const result = median(floor.name) as WrkResult
       if (haproxy2 !== undefined) report(`${floor.name.replace(', 2 workers', '')}: p99 / HAProxy's`, `${(result.p99Ms / (median(haproxy2.name) as WrkResult).p99Ms).toFixed(2)}×`)
     }
+    if (RATES.length > 0) await pacedRows(report, contestants, median)
+    for (const contestant of contestants.filter((candidate) => candidate.name.startsWith('srvgate'))) reportRss(report, contestant)
     if (process.env.BENCH_HTTPS !== '0') await httpsRows(report, dir, nameserver, children)
   } finally {
     const exits = children.map(async (child) => { await new Promise((resolve) => { if (child.exitCode !== null || child.signalCode !== null) resolve(null); else child.once('exit', resolve) }) })
@@ -133,6 +140,71 @@ export async function peersSection (report: (name: string, value: string, target
     await Promise.all(exits)
     await bind?.stop()
   }
+}
+
+/**
+ * Latency below capacity: each contestant at fixed rates (hey, paced), in
+ * interleaved rounds, the median round by p99. The rows the issue names:
+ * srvgate with 2 workers, the node:http stack floor, HAProxy (nbthread 2),
+ * Caddy (GOMAXPROCS 2), nginx. On this 2-core box the load generator shares
+ * the contestants' cores (nothing can be pinned apart: the contestants use
+ * both); at these rates hey takes a fraction of one.
+ */
+async function pacedRows (report: (name: string, value: string, target?: string) => void, contestants: readonly Contestant[], closed: (name: string) => WrkResult | undefined): Promise<void> {
+  const paced = contestants.filter(({ name }) => name.startsWith('srvgate') ? !name.includes('1 worker') : name.startsWith('stack floor') ? name.includes('node:http') : name.startsWith('HAProxy') ? name.endsWith('nbthread 2') : name.startsWith('Caddy') ? name.endsWith('GOMAXPROCS 2') : name.startsWith('nginx'))
+  if (paced.length === 0) return
+  if (!has('hey')) {
+    console.log('peers: hey not found (apt-get install hey): paced rows left out')
+    return
+  }
+  console.log(`\n## peers at fixed rates (hey -c${PACED_CONNECTIONS} -q rate/${PACED_CONNECTIONS} -z${SECONDS}s, keep-alive; ${ROUNDS} interleaved rounds, median by p99; load generator unpinned: 2 cores shared)`)
+  const results = new Map<string, PacedResult[]>()
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const rate of RATES) {
+      for (const contestant of paced) {
+        const result = await hey(`http://127.0.0.1:${contestant.port}/`, { ratePerSecond: rate, connections: PACED_CONNECTIONS, seconds: SECONDS, host: HOST })
+        const key = `${contestant.name}@${rate}`
+        results.set(key, [...(results.get(key) ?? []), result])
+      }
+    }
+  }
+  const median = (key: string): PacedResult | undefined => {
+    const rounds = [...(results.get(key) ?? [])].sort((a, b) => a.p99Ms - b.p99Ms)
+    return rounds[Math.floor(rounds.length / 2)]
+  }
+  const ms = (value: number): string => value.toFixed(2).padStart(6)
+  for (const contestant of paced) {
+    const loop = closed(contestant.name)
+    const cells = RATES.map((rate) => {
+      const result = median(`${contestant.name}@${rate}`)
+      // Below 95 % of the rate asked: the contestant (or hey, sharing its cores) fell behind; its percentiles are not at that rate.
+      const isBehind = result !== undefined && result.requestsPerSecond < 0.95 * result.askedPerSecond
+      return result === undefined ? '' : `@${rate}: ${result.requestsPerSecond.toFixed(0).padStart(5)}/s${isBehind ? ' (behind)' : ''} p50 ${ms(result.p50Ms)} p90 ${ms(result.p90Ms)} p99 ${ms(result.p99Ms)} ms${result.errors > 0 ? ` errors ${result.errors}` : ''}`
+    })
+    report(contestant.name, `${loop === undefined ? '' : `closed ${loop.requestsPerSecond.toFixed(0)} req/s p99 ${loop.p99Ms.toFixed(2)} ms | `}${cells.join(' | ')}`)
+  }
+  // Issue 21's target: srvgate's p99 at each rate at most Caddy's, and at most 1.2× the stack floor's.
+  const srvgate = paced.find(({ name }) => name.startsWith('srvgate, 2 workers'))
+  const caddy = paced.find(({ name }) => name.startsWith('Caddy'))
+  const floor = paced.find(({ name }) => name.startsWith('stack floor'))
+  for (const rate of RATES) {
+    const own = srvgate === undefined ? undefined : median(`${srvgate.name}@${rate}`)
+    if (own === undefined) continue
+    const against = (other: Contestant | undefined): string => {
+      const result = other === undefined ? undefined : median(`${other.name}@${rate}`)
+      return result === undefined ? '–' : `${(own.p99Ms / result.p99Ms).toFixed(2)}×`
+    }
+    report(`srvgate p99 at ${rate}/s: / Caddy's, / the floor's`, `${against(caddy)}, ${against(floor)}`, '≤ 1.0×, ≤ 1.2×')
+  }
+}
+
+/** Issue 21 item 6: each srvgate process's resident memory (the primary, then its workers), from `ps -o rss`, at the end of the run. */
+function reportRss (report: (name: string, value: string, target?: string) => void, contestant: Contestant): void {
+  const [primary, ...workers] = processTree(contestant.child.pid as number)
+  if (primary === undefined) return
+  const sizes = rssOf([primary, ...workers])
+  const mb = (pid: number): string => `${((sizes.get(pid) ?? NaN) / 1024).toFixed(0)} MB`
+  report(`${contestant.name}: RSS at the end`, workers.length === 0 ? `one process ${mb(primary)}` : `primary ${mb(primary)}, workers ${workers.map(mb).join(', ')}`, 'workers ≤ 100 MB')
 }
 
 /**
@@ -198,7 +270,7 @@ async function answersTls (port: number): Promise<boolean> {
 
 /** The bench's own setup step: Debian packages of the peers, when this machine may install them. */
 function installMissing (): void {
-  const missing = [['haproxy', 'haproxy'], ['caddy', 'caddy'], ['nginx', 'nginx-light'], ['wrk', 'wrk'], ['/usr/sbin/named', 'bind9']].filter(([command]) => !has(command as string)).map(([, pkg]) => pkg as string)
+  const missing = [['haproxy', 'haproxy'], ['caddy', 'caddy'], ['nginx', 'nginx-light'], ['wrk', 'wrk'], ['hey', 'hey'], ['/usr/sbin/named', 'bind9']].filter(([command]) => !has(command as string)).map(([, pkg]) => pkg as string)
   if (missing.length === 0) return
   console.log(`peers: installing ${missing.join(' ')} (apt-get)`)
   const result = spawnSync('apt-get', ['install', '-y', '-q', ...missing], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 })
