@@ -19,7 +19,7 @@ import { VERSION } from '../util/version.js'
 const COMMANDS: Record<string, Command> = {
   demo: {
     summary: 'run a self-contained gateway with demo instances (no Consul needed)',
-    usage: 'srvgate demo [--port PORT] [--admin-port PORT] [--churn [--churn-every DUR]]',
+    usage: 'srvgate demo [--port PORT] [--admin-port PORT] [--churn [--churn-every DUR]] [--log-level LEVEL]',
     help: `Starts, in this process and on loopback: an SRV registry (a small
 Consul-like DNS server), demo instances in prod, staging and a preview
 environment, and srvgate in front of them. Prints curl commands for

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { deserialize, serialize } from 'node:v8'
 import { ConfigError, type ConfigIssue, type ErrorCode } from '../errors.js'
+import { systemClock } from '../util/clock.js'
 import type { Environment } from './environment.js'
 import type { GatewayDocument } from './schema.js'
 
@@ -52,16 +53,16 @@ async function askChild (request: CheckRequest): Promise<CheckAnswer> {
   child.stdout.on('data', (chunk: Buffer) => { chunks.push(chunk) })
   child.stdin.end(serialize(request))
   return await new Promise<CheckAnswer>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = systemClock.setTimeout(() => {
       child.kill('SIGKILL')
       reject(new Error(`the configuration check took longer than ${CHECK_TIMEOUT_MS / 1000}s: stopped`))
     }, CHECK_TIMEOUT_MS)
     child.once('error', (error) => {
-      clearTimeout(timer)
+      timer.cancel()
       reject(error)
     })
     child.once('close', (code, signal) => {
-      clearTimeout(timer)
+      timer.cancel()
       try {
         resolve(deserialize(Buffer.concat(chunks)) as CheckAnswer)
       } catch {

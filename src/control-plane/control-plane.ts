@@ -174,7 +174,7 @@ export class ControlPlane {
     this.status.restartNeeded = restartNeeded
     this.metrics.reloaded(true, restartNeeded)
     this.#deps.onSetChanged?.()
-    const summary = `${next.frontends.length} frontends, ${next.backends.size} backends`
+    const summary = `${next.frontends.length} frontend${next.frontends.length === 1 ? '' : 's'}, ${next.backends.size} backend${next.backends.size === 1 ? '' : 's'}`
     return { summary: restartNeeded.length === 0 ? summary : `${summary}; restart to apply ${restartNeeded.join(', ')}`, restartNeeded }
   }
 

@@ -40,16 +40,16 @@ test('srvgate reload -c FILE: applied (0), applied with fields that wait for a r
 
   const plain = await reload()
   assert.equal(plain.code, 0, plain.stderr)
-  assert.equal(plain.stdout.trim(), 'reloaded: 1 frontends, 1 backends')
+  assert.equal(plain.stdout.trim(), 'reloaded: 1 frontend, 1 backend')
   assert.equal(plain.stderr, '')
 
   writeFileSync(gateway.configPath, original.replace('workers: 1', 'workers: 2').replace(`http: "127.0.0.1:${gateway.port}"`, `http: "127.0.0.1:${await freePort()}"`))
   const partial = await reload()
   assert.equal(partial.code, 0, partial.stderr)
-  assert.match(partial.stdout, /^reloaded: 1 frontends, 1 backends; restart to apply listen\.http, workers$/m)
+  assert.match(partial.stdout, /^reloaded: 1 frontend, 1 backend; restart to apply listen\.http, workers$/m)
   assert.match(partial.stderr, /warning: applied, but listen\.http, workers are bound at start: the running values stay until a restart/)
   const json = JSON.parse((await reload('--json')).stdout) as { ok: boolean, restartNeeded: string[] }
-  assert.deepEqual(json, { ok: true, summary: '1 frontends, 1 backends; restart to apply listen.http, workers', restartNeeded: ['listen.http', 'workers'] })
+  assert.deepEqual(json, { ok: true, summary: '1 frontend, 1 backend; restart to apply listen.http, workers', restartNeeded: ['listen.http', 'workers'] })
   const line = await gateway.waitForLog((entry) => entry.msg === 'configuration reloaded' && Array.isArray(entry.restartNeeded) && entry.restartNeeded.length > 0)
   assert.equal(line.level, 'warn')
   assert.deepEqual(line.restartNeeded, ['listen.http', 'workers'])
