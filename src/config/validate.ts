@@ -39,6 +39,11 @@ export function validateAgainstSchema (document: unknown): ConfigIssue[] {
   })
 }
 
+/** Fields people put in `backends.NAME` that belong elsewhere: where they go (issue 22: a new operator's first week). */
+const MISPLACED_IN_A_BACKEND: Readonly<Record<string, string>> = {
+  template: 'a templated backend is written where a frontend names its backend: frontends[].backend: { template: "web-{env}", discovery: { … } }'
+}
+
 /** `/backends/web-prod/retry/attempts` → `backends.web-prod.retry.attempts`; `/frontends/0` → `frontends[0]`. */
 function pointerToPath (pointer: string): string {
   if (pointer === '') return ''
@@ -79,8 +84,11 @@ function describeError (error: ErrorObject): ConfigIssue[] {
   switch (error.keyword) {
     case 'required':
       return [{ path: join(path, String(params.missingProperty)), message: 'is required' }]
-    case 'additionalProperties':
-      return [{ path: join(path, String(params.additionalProperty)), message: 'is not a known field' }]
+    case 'additionalProperties': {
+      const name = String(params.additionalProperty)
+      const hint = /^backends\.[^.[]+$/.test(path) ? MISPLACED_IN_A_BACKEND[name] : undefined
+      return [{ path: join(path, name), message: hint === undefined ? 'is not a known field' : `is not a known field of a backend: ${hint}` }]
+    }
     case 'dependentRequired':
       return [{ path: join(path, String(params.missingProperty)), message: `is required when ${String(params.property)} is set` }]
     case 'propertyNames':

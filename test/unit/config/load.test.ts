@@ -98,6 +98,17 @@ test('${NAME} is replaced from the environment; an unset one is an error with it
   assert.deepEqual(issuesOf(text, { HOST: '127.0.0.1' }), ['admin.token: environment variable TOKEN is not set'])
 })
 
+test('a templated backend written under backends says where it goes', () => {
+  assert.deepEqual(issuesOf(`
+listen: { http: 127.0.0.1:8080 }
+resolvers: { consul: { nameservers: [127.0.0.1:8600] } }
+backends:
+  web: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+frontends:
+  - { name: all, match: {}, backend: web }
+`).filter((issue) => issue.includes('template')), ['backends.web.template: is not a known field of a backend: a templated backend is written where a frontend names its backend: frontends[].backend: { template: "web-{env}", discovery: { … } }'])
+})
+
 test('every error is reported at once, each with its path', () => {
   const issues = issuesOf(`
 listen: { http: nope }
