@@ -6,7 +6,7 @@ import { systemClock } from '../util/clock.js'
 import { StartAborted, startGateway, type RunningGateway } from '../server.js'
 import { watchConfigFile } from '../config/watch.js'
 import type { RunningDemo } from '../demo/run.js'
-import { parseDuration } from '../util/duration.js'
+import { readDuration } from '../util/duration.js'
 import { ExitCode, describeError, table, type Output } from './output.js'
 import { parse, type Command } from './args.js'
 import { resolveCommand } from './resolve.js'
@@ -190,8 +190,13 @@ async function runDemoCommand (args: string[], output: Output): Promise<ExitCode
   })
   const port = portOption(String(values.port), '--port')
   const adminPort = portOption(String(values['admin-port']), '--admin-port')
-  const every = parseDuration(String(values['churn-every']))
-  if (every === undefined || every < 100) throw new UsageError(`--churn-every must be a duration of at least 100ms, not "${String(values['churn-every'])}"`)
+  const reading = readDuration(String(values['churn-every']))
+  if (!('value' in reading) || reading.value < 100) {
+    const why = 'problem' in reading && reading.problem !== undefined ? `: ${reading.problem}` : ''
+    throw new UsageError(`--churn-every must be a duration of at least 100ms, not "${String(values['churn-every'])}"${why}`)
+  }
+  const every = reading.value
+  if (values.churn !== true && args.some((arg) => arg.startsWith('--churn-every'))) output.err('srvgate demo: --churn-every has no effect without --churn')
   let demo: RunningDemo
   try {
     // Loaded here, not at start: `run` (the primary) never loads the demo's data plane.

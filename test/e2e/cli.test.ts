@@ -45,6 +45,12 @@ test('usage errors exit 2 with the usage line', async () => {
   }
 })
 
+test('srvgate demo --churn-every says why a duration is wrong, as check does', async () => {
+  const result = await srvgate(['demo', '--churn-every', '30m1h'])
+  assert.equal(result.code, 2)
+  assert.match(result.stderr, /--churn-every must be a duration of at least 100ms, not "30m1h": 30m1h has h after a smaller unit \(largest first: 1h30m, not 30m1h\)/)
+})
+
 test('srvgate check: a valid file prints a one-line summary and exits 0', async () => {
   const result = await srvgate(['check', '-c', 'config/gateway.yaml'])
   assert.equal(result.code, 0)
