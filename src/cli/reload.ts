@@ -129,7 +129,11 @@ async function post (url: URL, headers: Record<string, string>, timeoutMs: numbe
     const request = send(url, { method: 'POST', headers: { ...headers, 'content-length': '0' }, signal: AbortSignal.timeout(timeoutMs) }, (response) => {
       let body = ''
       response.setEncoding('utf8')
-      response.on('data', (chunk: string) => { body += chunk })
+      response.on('data', (chunk: string) => {
+        body += chunk
+        // srvgate's answer is a few KB: whatever sends more is not srvgate's admin listener.
+        if (body.length > MAX_ANSWER_CHARS) response.destroy(new Error(`its answer passed ${MAX_ANSWER_CHARS / 1_000_000} MB (not srvgate's admin listener?)`))
+      })
       response.on('end', () => { resolve({ status: response.statusCode ?? 0, body }) })
       response.on('error', reject)
     })
@@ -157,8 +161,21 @@ function reloadResultOf (status: number, body: string): ReloadResult | undefined
   }
   const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string')
   if (status === 200 && parsed.ok === true && typeof parsed.summary === 'string') {
-    return { ok: true, summary: parsed.summary, restartNeeded: isStrings(parsed.restartNeeded) ? parsed.restartNeeded : [] }
+    return { ok: true, summary: printable(parsed.summary), restartNeeded: isStrings(parsed.restartNeeded) ? parsed.restartNeeded.map(printable) : [] }
   }
-  if (status === 422 && parsed.ok === false && isStrings(parsed.errors)) return { ok: false, errors: parsed.errors }
+  if (status === 422 && parsed.ok === false && isStrings(parsed.errors)) return { ok: false, errors: parsed.errors.map(printable) }
   return undefined
+}
+
+/** A larger answer is cut off (2 MB of UTF-16 in memory at most). */
+const MAX_ANSWER_CHARS = 1_000_000
+
+/**
+ * What the answer says, safe to print on a terminal: control characters
+ * (escape sequences that retitle or clear it, a newline that fakes a line of
+ * output) are shown as \xHH instead of acting. The answer comes from whatever
+ * listens at the admin address.
+ */
+function printable (text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }

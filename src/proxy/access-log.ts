@@ -185,9 +185,10 @@ function commonLine (record: AccessRecord, at: Date): string {
   const pad = (value: number): string => String(value).padStart(2, '0')
   const time = `${pad(at.getUTCDate())}/${MONTHS[at.getUTCMonth()] ?? ''}/${at.getUTCFullYear()}:${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())} +0000`
   const quoted = (value: string | undefined): string => value === undefined || value === '' ? '"-"' : `"${value.replace(/["\\\r\n]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`
-  const dash = (value: string | number | undefined): string => value === undefined || value === '' ? '-' : String(value)
+  // A client chooses some of these (the Host, a trusted request id): a space or a quote in one must not make a field of its own.
+  const dash = (value: string | number | undefined): string => value === undefined || value === '' ? '-' : typeof value === 'number' ? String(value) : value.replace(/[\s"\\\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
   return `${record.clientIp || '-'} - - [${time}] ${quoted(`${record.method} ${record.path}${record.query === undefined ? '' : `?${record.query}`} HTTP/${record.httpVersion}`)} ${record.status} ${record.bytesOut === 0 ? '-' : record.bytesOut} ${quoted(record.referer)} ${quoted(record.userAgent)}` +
-    ` rid=${record.requestId} host=${dash(record.host)} fe=${dash(record.frontend)} be=${dash(record.backend)} inst=${dash(record.instance)} ups=${dash(record.upstreamStatus)}` +
+    ` rid=${dash(record.requestId)} host=${dash(record.host)} fe=${dash(record.frontend)} be=${dash(record.backend)} inst=${dash(record.instance)} ups=${dash(record.upstreamStatus)}` +
     ` ups_ms=${dash(record.upstreamMs === undefined ? undefined : Math.round(record.upstreamMs * 100) / 100)} ms=${record.durationMs} in=${record.bytesIn} retries=${record.retries}` +
     `${record.split === undefined ? '' : ` split=${record.split}`}${record.failover === undefined ? '' : ` failover=${record.failover} failover_discovery=${dash(record.failoverDiscovery)}`}${record.error === undefined ? '' : ` err=${record.error}`}`
 }

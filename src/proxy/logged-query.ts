@@ -19,11 +19,14 @@ export function loggedQuery (url: string | undefined, rule: AccessLogConfig['que
   const hash = url.indexOf('#', mark)
   const query = url.slice(mark + 1, hash < 0 ? undefined : hash)
   if (rule === true) return query
-  return query.split('&').map((part) => {
+  // `;` separates parts too for some applications (Rack 2, Go before 1.17, Python before 3.9.2):
+  // `page=1;token=…` must not show the token under page's name. Separators are kept as sent.
+  return query.split(/([&;])/).map((part, index) => {
+    if (index % 2 === 1) return part
     const equals = part.indexOf('=')
     if (equals < 0) return part === '' || rule.has(decoded(part)) ? part : REDACTED
     return rule.has(decoded(part.slice(0, equals))) ? part : `${part.slice(0, equals)}=${REDACTED}`
-  }).join('&')
+  }).join('')
 }
 
 /** A key as the application reads it (`+` a space, %XX decoded); a malformed escape is compared as sent. */

@@ -5,6 +5,7 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -96,6 +97,32 @@ test('srvgate reload: the admin token from FILE, or SRVGATE_ADMIN_TOKEN with --a
   const nobody = await srvgate(['reload', '--admin', `http://127.0.0.1:${await freePort()}`])
   assert.equal(nobody.code, 3)
   assert.match(nobody.stderr, /cannot reach the admin listener at http:\/\/127\.0\.0\.1:\d+: nothing listens there \(ECONNREFUSED\); is the gateway running\? \(SG_ERR_ADMIN_UNREACHABLE\)/)
+})
+
+test('srvgate reload against something else at the admin address: escape codes in its answer are shown, not run; an endless answer is cut off (3)', async (t) => {
+  let reply: (response: import('node:http').ServerResponse) => void = () => {}
+  const impostor = createServer((_request, response) => { reply(response) })
+  await new Promise<void>((resolve) => { impostor.listen(0, '127.0.0.1', resolve) })
+  t.after(() => { impostor.closeAllConnections(); impostor.close() })
+  const address = impostor.address()
+  const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+
+  reply = (response) => { response.writeHead(422, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, errors: ['\u001b]0;pwned\u0007\u001b[2Jbad\nfake line'] })) }
+  const refused = await srvgate(['reload', '--admin', url])
+  assert.equal(refused.code, 1)
+  assert.doesNotMatch(refused.stderr, /\u001b|\u0007/)
+  assert.match(refused.stderr, /\\x1b\]0;pwned\\x07\\x1b\[2Jbad\\x0afake line/)
+
+  // 64 KB chunks for as long as the client reads: srvgate's answer is a few KB.
+  reply = (response) => {
+    response.writeHead(200, { 'content-type': 'application/json' })
+    const chunk = Buffer.alloc(65_536, 0x20)
+    const more = (): void => { while (!response.destroyed && response.write(chunk)); if (!response.destroyed) response.once('drain', more) }
+    more()
+  }
+  const flooded = await srvgate(['reload', '--admin', url, '--timeout', '20s'])
+  assert.equal(flooded.code, 3)
+  assert.match(flooded.stderr, /answer passed 1 MB/)
 })
 
 test('srvgate reload -c FILE finds the admin listener in a file broken elsewhere (the gateway says what is wrong); a FILE that is not YAML sends nothing (1)', async (t) => {

@@ -69,6 +69,14 @@ test('strings that need escaping come out as valid JSON with the same values', (
   }
 })
 
+test('common format: a Host with spaces or quotes cannot make fields of its own', () => {
+  const lines: string[] = []
+  const log = new AccessLog({ format: 'common', query: false }, pino({ enabled: false }), new ManualClock(), (line) => { lines.push(line) })
+  log.record({ ...FULL, host: 'www.test rid=FAKE be="admin"' })
+  assert.match(lines[0] ?? '', / host=www\.test\\x20rid=FAKE\\x20be=\\x22admin\\x22 fe=/)
+  assert.equal((lines[0] ?? '').match(/ rid=/g)?.length, 1)
+})
+
 test('numbers that JSON cannot hold are written as null, never as bare NaN', () => {
   const record = { ...FULL, durationMs: Number.NaN, upstreamMs: Number.POSITIVE_INFINITY }
   const parsed = JSON.parse(jsonLine(record, '{"level":"info"')) as Record<string, unknown>
