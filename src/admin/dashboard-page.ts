@@ -52,6 +52,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <table id="dns"><thead><tr><th>Name</th><th>Answer</th><th>TTL received → clamped</th><th>Age</th><th>Nameserver</th><th>State</th></tr></thead><tbody></tbody></table>
 <script>
   const token = new URLSearchParams(location.search).get('token');
+  // Kept in memory from here: not in the address bar, the history, or a bookmark.
+  if (token) history.replaceState(null, '', location.pathname);
   const headers = token ? { authorization: 'Bearer ' + token } : {};
   const WINDOW_MS = 5 * 60 * 1000;
   let previous = null;

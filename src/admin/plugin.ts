@@ -87,7 +87,8 @@ export async function adminPlugin (app: FastifyInstance, options: AdminOptions):
     return await reply.code(result.ok ? 200 : 422).send(result)
   })
 
-  app.get('/', async (_request, reply) => await reply.header('content-type', 'text/html; charset=utf-8').send(DASHBOARD_PAGE))
+  // Opened as /?token=…: no Referer carries it anywhere, and no cache keeps the page.
+  app.get('/', async (_request, reply) => await reply.headers({ 'content-type': 'text/html; charset=utf-8', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' }).send(DASHBOARD_PAGE))
 
   app.get('/favicon.ico', async (_request, reply) => await reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400').send(FAVICON_SVG))
 

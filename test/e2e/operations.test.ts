@@ -96,7 +96,11 @@ test('admin token (the probes and the dashboard\'s icon open without it) and the
   assert.equal((await send(`${guarded.adminUrl}/metrics`)).status, 401)
   assert.equal((await send(`${guarded.adminUrl}/admin/state`, { headers: { authorization: 'Bearer wrong' } })).status, 401)
   assert.equal((await send(`${guarded.adminUrl}/admin/state`, { headers: { authorization: 'Bearer s3cret-token' } })).status, 200)
-  assert.equal((await send(`${guarded.adminUrl}/?token=s3cret-token`)).status, 200)
+  const dashboard = await send(`${guarded.adminUrl}/?token=s3cret-token`)
+  assert.equal(dashboard.status, 200)
+  // Opened with its token in the URL: no Referer carries it on, no cache keeps it, and the page takes it out of the address bar.
+  assert.deepEqual([dashboard.headers['referrer-policy'], dashboard.headers['cache-control']], ['no-referrer', 'no-store'])
+  assert.match(dashboard.body, /history\.replaceState\(null, '', location\.pathname\)/)
   // The dashboard's icon: served (not a 404), and without the token a browser does not send for it.
   const icon = await send(`${guarded.adminUrl}/favicon.ico`)
   assert.deepEqual([icon.status, icon.headers['content-type']], [200, 'image/svg+xml'])
