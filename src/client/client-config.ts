@@ -1,5 +1,6 @@
-import { compileConfig } from '../config/load.js'
+import { checkConfigText, compileConfig } from '../config/load.js'
 import { readConfigFile } from '../config/load-file.js'
+import { systemLookup } from '../config/nameserver-hosts.js'
 import type { GatewayConfig } from '../config/types.js'
 import { ConfigError, ErrorCode } from '../errors.js'
 
@@ -30,5 +31,7 @@ export function compileClientConfig (input: ClientConfigInput, env: NodeJS.Proce
 
 /** The resolvers and backends of a gateway configuration file (YAML or JSON); its listeners and frontends are ignored. */
 export async function clientConfigFromFile (path: string, env: NodeJS.ProcessEnv = process.env): Promise<GatewayConfig> {
-  return (await readConfigFile(path, env)).config
+  // Checked in this process: the client has the checker loaded already (compileClientConfig), and a
+  // library must not start processes of its own in someone else's service.
+  return (await readConfigFile(path, env, systemLookup, checkConfigText)).config
 }

@@ -30,11 +30,17 @@ export async function loadConfigFile (file: string, env: Environment = process.e
 /** A configuration and the text it was compiled from (a cluster's workers compile the same bytes). */
 export type LoadedConfig = { readonly config: GatewayConfig, readonly text: string }
 
-/** loadConfigFile, keeping the text. */
-export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup): Promise<LoadedConfig> {
+/** How a file's text is checked: apart (check-in-child.ts), or here (load.ts's checkConfigText, for a process that has the checker loaded anyway). */
+export type TextCheck = (text: string, env: Environment, file: string) => Promise<CheckedDocument> | CheckedDocument
+
+/**
+ * loadConfigFile, keeping the text. By default the text is parsed and
+ * validated in a short-lived child process, so the YAML parser and ajv never
+ * load here (the gateway's primary).
+ */
+export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup, check: TextCheck = checkConfigTextApart): Promise<LoadedConfig> {
   const text = await readConfigText(file)
-  // Parsed and validated in a short-lived child process: the YAML parser and ajv never load here.
-  const compiled = compileChecked(await checkConfigTextApart(text, env, file))
+  const compiled = compileChecked(await check(text, env, file))
   // Both look outside the file (DNS, the file system): one report for the two.
   const [resolved, caIssues] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled)])
   const issues = [...resolved.issues, ...caIssues]
