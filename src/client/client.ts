@@ -70,7 +70,7 @@ export class SrvgateClient extends EventEmitter<ClientEvents> {
       : new GatewayMetrics(() => this.#registry.all(), (backend, instance) => instanceState(backend, instance, clock.now()), {
         version: VERSION, clock, role: 'client', registry: extras.registry
       })
-    const registry: BackendRegistry = new BackendRegistry(config, {
+    const registry: BackendRegistry = BackendRegistry.control(config, {
       clock,
       random: systemRandom,
       // A library has no listeners of its own to protect.

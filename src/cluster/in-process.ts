@@ -4,7 +4,9 @@ import type { DataPlaneStats } from '../data-plane/stats.js'
 import type { Log } from '../log/process-log.js'
 import type { ProcessOptions } from '../process.js'
 import type { RoutingState } from '../proxy/route-request.js'
-import type { Backend } from '../upstream/backend.js'
+import type { DiscoverySnapshot } from '../discovery/watcher.js'
+import type { HealthFact } from '../upstream/backend.js'
+import type { ControlBackend } from '../upstream/control-backend.js'
 import { inProcessChannel } from './channel.js'
 import type { WorkerGateway } from './worker-gateway.js'
 import { WorkerLoop } from './worker-loop.js'
@@ -32,7 +34,7 @@ export class InProcessDataPlane implements DataPlanes {
   }
 
   /** Start the data plane with the running configuration (its text) and every instance set. */
-  async start (state: () => RoutingState, text: string, log: Log): Promise<void> {
+  async start (state: () => RoutingState<ControlBackend>, text: string, log: Log): Promise<void> {
     await this.#pool.start(state, text, log)
   }
 
@@ -45,10 +47,10 @@ export class InProcessDataPlane implements DataPlanes {
 
   get data (): DataPlane { return this.gateway.data }
 
-  readonly prepare = async (generation: number, text: string, state: RoutingState): Promise<void> => { await this.#pool.prepare(generation, text, state) }
+  readonly prepare = async (generation: number, text: string, state: RoutingState<ControlBackend>): Promise<void> => { await this.#pool.prepare(generation, text, state) }
   readonly commit = (generation: number): void => { this.#pool.commit(generation) }
-  readonly discoveryChanged = (generation: number, backend: Backend): void => { this.#pool.discoveryChanged(generation, backend) }
-  readonly healthChanged = (generation: number, backend: Backend, key: string): void => { this.#pool.healthChanged(generation, backend, key) }
+  readonly discoveryChanged = (generation: number, name: string, snapshot: DiscoverySnapshot): void => { this.#pool.discoveryChanged(generation, name, snapshot) }
+  readonly healthChanged = (generation: number, name: string, health: HealthFact): void => { this.#pool.healthChanged(generation, name, health) }
   /** The data plane retires its own pools, told by its own view of the sets. */
   readonly setChanged = (): void => {}
   readonly isServing = (): boolean => this.#pool.isServing()

@@ -5,7 +5,7 @@
 import type { DiscoverySnapshot } from '../discovery/watcher.js'
 import { InstanceSet, toInstance } from '../discovery/instance-set.js'
 import { DnsError } from '../errors.js'
-import type { Backend } from '../upstream/backend.js'
+import type { ControlBackend } from '../upstream/control-backend.js'
 import type { WireBackend, WireSnapshot } from './protocol.js'
 
 export function toWire (snapshot: DiscoverySnapshot): WireSnapshot {
@@ -31,6 +31,6 @@ export function fromWire (wire: WireSnapshot, previous: DiscoverySnapshot): Disc
   }
 }
 
-export function wireBackend (backend: Backend): WireBackend {
-  return { name: backend.name, snapshot: toWire(backend.snapshot), health: backend.healthViews() }
+export function wireBackend (backend: ControlBackend): WireBackend {
+  return { name: backend.name, snapshot: toWire(backend.snapshot), health: backend.healthFacts() }
 }

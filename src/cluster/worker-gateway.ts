@@ -3,25 +3,26 @@ import { DataPlane, type DataCandidate } from '../data-plane/data-plane.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import { processParts, type ProcessOptions, type ProcessParts } from '../process.js'
 import { Router } from '../routing/router.js'
-import { BackendRegistry, type RemoteView } from '../upstream/registry.js'
+import { BackendRegistry, type ControlPlaneFacts } from '../upstream/registry.js'
+import type { ReplicaBackend } from '../upstream/replica-backend.js'
 
 /** A generation prepared beside the running one, not yet serving. */
-export type PendingGeneration = { readonly generation: number, readonly state: RoutingState, readonly candidate: DataCandidate }
+export type PendingGeneration = { readonly generation: number, readonly state: RoutingState<ReplicaBackend>, readonly candidate: DataCandidate }
 
 /**
  * A cluster worker's composition root: a data plane and the routing state
  * it serves, whose instance sets and health are the primary's (one
- * RemoteView per configuration generation). No discovery, no health checks,
+ * ControlPlaneFacts per configuration generation). No discovery, no health checks,
  * no admin app, no state file here.
  */
 export class WorkerGateway {
   readonly data: DataPlane
   readonly #parts: ProcessParts
-  readonly #views: (generation: number) => RemoteView
-  #state: RoutingState
+  readonly #views: (generation: number) => ControlPlaneFacts
+  #state: RoutingState<ReplicaBackend>
 
-  static async start (config: GatewayConfig, generation: number, options: ProcessOptions & { readonly role: 'worker' | 'in-process' }, views: ReadonlyMap<number, RemoteView>): Promise<WorkerGateway> {
-    const viewOf = (forGeneration: number): RemoteView => {
+  static async start (config: GatewayConfig, generation: number, options: ProcessOptions & { readonly role: 'worker' | 'in-process' }, views: ReadonlyMap<number, ControlPlaneFacts>): Promise<WorkerGateway> {
+    const viewOf = (forGeneration: number): ControlPlaneFacts => {
       const view = views.get(forGeneration)
       if (view === undefined) throw new Error(`no instance sets for configuration generation ${forGeneration}`)
       return view
@@ -34,14 +35,14 @@ export class WorkerGateway {
     return worker
   }
 
-  private constructor (parts: ProcessParts, views: (generation: number) => RemoteView, data: DataPlane, config: GatewayConfig, generation: number) {
+  private constructor (parts: ProcessParts, views: (generation: number) => ControlPlaneFacts, data: DataPlane, config: GatewayConfig, generation: number) {
     this.#parts = parts
     this.#views = views
     this.data = data
     this.#state = this.#routingState(config, generation, undefined)
   }
 
-  get state (): RoutingState { return this.#state }
+  get state (): RoutingState<ReplicaBackend> { return this.#state }
 
   /** Build `config` beside the running generation (the primary's sets for it arrive through its view). */
   async prepare (config: GatewayConfig, generation: number): Promise<PendingGeneration> {
@@ -64,18 +65,17 @@ export class WorkerGateway {
     this.#state.registry.stop()
   }
 
-  #routingState (config: GatewayConfig, generation: number, previous: BackendRegistry | undefined): RoutingState {
+  #routingState (config: GatewayConfig, generation: number, previous: BackendRegistry<ReplicaBackend> | undefined): RoutingState<ReplicaBackend> {
     const { clock, random, metrics } = this.#parts
-    const registry = new BackendRegistry(config, {
+    const registry = BackendRegistry.replica(config, {
       clock,
       random,
       // Backends of the same name keep their in-flight counts and the health the primary last sent.
       healthOf: (name) => previous?.named(name)?.health,
       wasAlive: (name) => previous?.named(name) !== undefined,
       onTemplateRefused: metrics.templateRefused,
-      events: { setChanged: (_label, _added, removed) => { this.data.retireDeparted(removed) } },
-      remote: this.#views(generation)
-    })
+      events: { setChanged: (_label, _added, removed) => { this.data.retireDeparted(removed) } }
+    }, this.#views(generation))
     return { config, generation, router: new Router(config.frontends), registry }
   }
 }

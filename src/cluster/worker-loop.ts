@@ -6,8 +6,9 @@ import { statsOf } from '../data-plane/stats.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import type { ProcessOptions } from '../process.js'
 import type { BackendRegistry } from '../upstream/registry.js'
+import type { ReplicaBackend } from '../upstream/replica-backend.js'
 import { WorkerGateway, type PendingGeneration } from './worker-gateway.js'
-import { GenerationView, applyFromPrimary } from './remote-view.js'
+import { GenerationFacts, applyFromPrimary } from './control-facts.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
 import type { ToWorker, WireBackend } from './protocol.js'
 import type { WorkerEnd } from './channel.js'
@@ -38,7 +39,7 @@ export type WorkerLoopOptions = {
  */
 export class WorkerLoop {
   readonly #options: WorkerLoopOptions
-  readonly #views = new Map<number, GenerationView>()
+  readonly #views = new Map<number, GenerationFacts>()
   #gateway: WorkerGateway | undefined
   #pending: PendingGeneration | undefined
   #isDraining = false
@@ -91,7 +92,7 @@ export class WorkerLoop {
           else send({ type: 'srvgate:start-failed', error: reason })
           return
         }
-        this.#views.set(generation, new GenerationView(generation, backends, send))
+        this.#views.set(generation, new GenerationFacts(generation, backends, send))
         if (message.phase === 'init') {
           try {
             this.#gateway = await WorkerGateway.start(config, generation, this.#options.process, this.#views)
@@ -140,11 +141,11 @@ export class WorkerLoop {
     }
   }
 
-  #registryOf (generation: number): BackendRegistry | undefined {
+  #registryOf (generation: number): BackendRegistry<ReplicaBackend> | undefined {
     return stateOfGeneration(generation, this.#gateway?.state, this.#pending?.state)?.registry
   }
 }
 
-function applyHealth (registry: BackendRegistry, backends: readonly WireBackend[]): void {
+function applyHealth (registry: BackendRegistry<ReplicaBackend>, backends: readonly WireBackend[]): void {
   for (const backend of backends) for (const view of backend.health) registry.named(backend.name)?.applyHealth(view)
 }

@@ -3,7 +3,9 @@ import type { DataPlaneStats } from '../data-plane/stats.js'
 import type { Log } from '../log/process-log.js'
 import { templatesOf } from '../config/types.js'
 import type { RoutingState } from '../proxy/route-request.js'
-import { Backend } from '../upstream/backend.js'
+import type { DiscoverySnapshot } from '../discovery/watcher.js'
+import type { HealthFact } from '../upstream/backend.js'
+import type { ControlBackend } from '../upstream/control-backend.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
 import type { PublicAddresses } from '../data-plane/listeners.js'
 import { systemClock, type Timer } from '../util/clock.js'
@@ -67,12 +69,12 @@ type Member = {
 export class WorkerPool implements DataPlanes {
   readonly #options: WorkerPoolOptions
   readonly #members = new Map<number, Member>()
-  #state!: () => RoutingState
+  #state!: () => RoutingState<ControlBackend>
   #log!: Log
   #text = ''
   #replaced = 0
   #isDraining = false
-  #pending: { readonly generation: number, readonly state: RoutingState } | undefined
+  #pending: { readonly generation: number, readonly state: RoutingState<ControlBackend> } | undefined
   /** A reload under way: a worker that starts meanwhile waits for its outcome, then gets what runs. */
   #reloading: Promise<void> | undefined
   readonly #stats = new Map<number, { readonly results: DataPlaneStats[], waiting: number, readonly done: () => void }>()
@@ -82,7 +84,7 @@ export class WorkerPool implements DataPlanes {
   constructor (options: WorkerPoolOptions) { this.#options = options }
 
   /** Fork every worker with the running configuration; resolves with the public address once all listen. */
-  async start (state: () => RoutingState, text: string, log: Log): Promise<PublicAddresses> {
+  async start (state: () => RoutingState<ControlBackend>, text: string, log: Log): Promise<PublicAddresses> {
     this.#state = state
     this.#log = log
     this.#text = text
@@ -105,7 +107,7 @@ export class WorkerPool implements DataPlanes {
   /** Each worker retires its own pools, told by its own view of the sets. */
   readonly setChanged = (): void => {}
 
-  async prepare (generation: number, text: string, state: RoutingState): Promise<void> {
+  async prepare (generation: number, text: string, state: RoutingState<ControlBackend>): Promise<void> {
     let settle: () => void = () => {}
     this.#reloading = new Promise((resolve) => { settle = resolve })
     this.#pending = { generation, state }
@@ -129,12 +131,12 @@ export class WorkerPool implements DataPlanes {
 
   commit (generation: number): void { this.#broadcast({ type: 'srvgate:commit', generation }) }
 
-  discoveryChanged (generation: number, backend: Backend): void {
-    this.#broadcast({ type: 'srvgate:set', generation, name: backend.name, snapshot: toWire(backend.snapshot) })
+  discoveryChanged (generation: number, name: string, snapshot: DiscoverySnapshot): void {
+    this.#broadcast({ type: 'srvgate:set', generation, name, snapshot: toWire(snapshot) })
   }
 
-  healthChanged (generation: number, backend: Backend, key: string): void {
-    this.#broadcast({ type: 'srvgate:health', generation, name: backend.name, health: backend.healthView(key) })
+  healthChanged (generation: number, name: string, health: HealthFact): void {
+    this.#broadcast({ type: 'srvgate:health', generation, name, health })
   }
 
   async stats (): Promise<DataPlaneStats[]> {
@@ -267,7 +269,7 @@ export class WorkerPool implements DataPlanes {
     const state = this.#registryOf(generation)
     const config = state?.config.frontends.flatMap((frontend) => templatesOf(frontend.backend)).find((candidate) => candidate.template === template)
     const backend = config === undefined ? undefined : state?.registry.template(config, env)
-    if (!(backend instanceof Backend) || backend.name !== name) {
+    if (backend === undefined || backend instanceof TemplateRefusal || backend.name !== name) {
       // Past newPerSecond the worker answers 503 with Retry-After (route-request.ts); at the bound (or a template
       // this generation does not have), no_healthy_upstream.
       const refusal = backend instanceof TemplateRefusal ? backend : new TemplateRefusal('bound')
@@ -278,10 +280,10 @@ export class WorkerPool implements DataPlanes {
     member.holds.add(`${generation}\u0000${name}`)
     await backend.ready()
     member.channel.send({ type: 'srvgate:set', generation, name, snapshot: toWire(backend.snapshot) })
-    for (const health of backend.healthViews()) member.channel.send({ type: 'srvgate:health', generation, name, health })
+    for (const health of backend.healthFacts()) member.channel.send({ type: 'srvgate:health', generation, name, health })
   }
 
-  #registryOf (generation: number): RoutingState | undefined {
+  #registryOf (generation: number): RoutingState<ControlBackend> | undefined {
     return stateOfGeneration(generation, this.#state(), this.#pending?.state)
   }
 

@@ -9,6 +9,7 @@ import type { RoutingState } from '../proxy/route-request.js'
 import { Router } from '../routing/router.js'
 import { CertificateStore } from '../tls/certificates.js'
 import { BackendRegistry } from '../upstream/registry.js'
+import type { ControlBackend } from '../upstream/control-backend.js'
 import { ResolverCaches } from '../upstream/resolver-caches.js'
 import { isoNow, type Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
@@ -29,7 +30,7 @@ export type ControlPlaneDeps = {
 }
 
 /** A configuration built and warmed beside the running one, not yet serving. */
-type Candidate = { readonly state: RoutingState, readonly caches: ResolverCaches, readonly certificates: CertificateStore | undefined }
+type Candidate = { readonly state: RoutingState<ControlBackend>, readonly caches: ResolverCaches, readonly certificates: CertificateStore | undefined }
 
 /**
  * The control plane's composition root: the configuration, discovery (the
@@ -47,7 +48,7 @@ export class ControlPlane {
   readonly #deps: ControlPlaneDeps
   readonly #running: GatewayConfig
   #dataPlanes: DataPlanes | undefined
-  #state: RoutingState
+  #state: RoutingState<ControlBackend>
   #caches: ResolverCaches
   #certificates: CertificateStore | undefined
   #reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '', restartNeeded: [] })
@@ -76,7 +77,7 @@ export class ControlPlane {
   /** The data planes that serve this configuration; set once, before start. */
   serve (dataPlanes: DataPlanes): void { this.#dataPlanes = dataPlanes }
 
-  get state (): RoutingState { return this.#state }
+  get state (): RoutingState<ControlBackend> { return this.#state }
   get certificates (): CertificateStore | undefined { return this.#certificates }
 
   // Ready once warm and every listener answers (a balancer that trusts readyz must find each one
@@ -178,9 +179,9 @@ export class ControlPlane {
     return { summary: restartNeeded.length === 0 ? summary : `${summary}; restart to apply ${restartNeeded.join(', ')}`, restartNeeded }
   }
 
-  #routingState (config: GatewayConfig, generation: number, caches: ResolverCaches, previous: BackendRegistry | undefined): RoutingState {
+  #routingState (config: GatewayConfig, generation: number, caches: ResolverCaches, previous: BackendRegistry<ControlBackend> | undefined): RoutingState<ControlBackend> {
     const { clock, random, metrics, log } = this.#deps
-    const registry = new BackendRegistry(config, {
+    const registry = BackendRegistry.control(config, {
       clock,
       random,
       caches,
@@ -199,8 +200,8 @@ export class ControlPlane {
         activeCheckChanged: (backend, instance, isFailing) => {
           log[isFailing ? 'warn' : 'info']({ backend, instance: instance.key }, isFailing ? 'instance failing its health check: taken out' : 'instance passing its health check again')
         },
-        discoveryChanged: (backend) => { this.#dataPlanes?.discoveryChanged(generation, backend) },
-        healthChanged: (backend, key) => { this.#dataPlanes?.healthChanged(generation, backend, key) }
+        discoveryChanged: (backend, snapshot) => { this.#dataPlanes?.discoveryChanged(generation, backend, snapshot) },
+        healthChanged: (backend, fact) => { this.#dataPlanes?.healthChanged(generation, backend, fact) }
       },
       onCacheRead: metrics.onCacheRead,
       onError: this.#onError

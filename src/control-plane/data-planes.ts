@@ -1,7 +1,9 @@
 import type { DataPlaneStats } from '../data-plane/stats.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { RoutingState } from '../proxy/route-request.js'
-import type { Backend } from '../upstream/backend.js'
+import type { DiscoverySnapshot } from '../discovery/watcher.js'
+import type { HealthFact } from '../upstream/backend.js'
+import type { ControlBackend } from '../upstream/control-backend.js'
 
 export type WorkersStatus = { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
 
@@ -14,12 +16,12 @@ export type WorkersStatus = { readonly configured: number, readonly running: num
  */
 export type DataPlanes = {
   /** Resolves when every data plane has the generation ready; rejects (after aborting it everywhere) otherwise. */
-  readonly prepare: (generation: number, text: string, state: RoutingState) => Promise<void>
+  readonly prepare: (generation: number, text: string, state: RoutingState<ControlBackend>) => Promise<void>
   readonly commit: (generation: number) => void
   /** A backend's snapshot changed (set, status, staleness). */
-  readonly discoveryChanged: (generation: number, backend: Backend) => void
+  readonly discoveryChanged: (generation: number, backend: string, snapshot: DiscoverySnapshot) => void
   /** An instance was ejected or crossed an active check's rise or fall. */
-  readonly healthChanged: (generation: number, backend: Backend, key: string) => void
+  readonly healthChanged: (generation: number, backend: string, health: HealthFact) => void
   /** Instances left a backend's set: pools no backend needs any more can close. */
   readonly setChanged: (removed: readonly Instance[]) => void
   /** At least one data plane serves traffic (readiness). */

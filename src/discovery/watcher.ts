@@ -27,7 +27,7 @@ export type RefusedInstance = { readonly key: string, readonly reason: string }
 /**
  * Where a backend's instance set comes from: DNS through the resolver cache
  * (DiscoveryWatcher: one process, or a cluster's primary), or the primary's
- * view over IPC (cluster/remote-view.ts RemoteDiscovery: a worker).
+ * view over IPC (cluster/control-facts.ts RemoteDiscovery: a worker).
  */
 export interface DiscoverySource {
   readonly lookup: Lookup

@@ -13,7 +13,7 @@ import { firstValue } from './headers.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
 /** What requests run against; `generation` counts applied configurations (a cluster's processes agree on it). */
-export type RoutingState = { readonly config: GatewayConfig, readonly generation: number, readonly router: Router, readonly registry: BackendRegistry }
+export type RoutingState<B extends Backend = Backend> = { readonly config: GatewayConfig, readonly generation: number, readonly router: Router, readonly registry: BackendRegistry<B> }
 
 export type RequestLine = {
   readonly method: string
@@ -70,55 +70,46 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   const decision = state.router.route(facts)
   if (decision === undefined) return new ProxyError(ErrorCode.ROUTE_NOT_FOUND, `no frontend matches ${host}${path}`)
   const target = decision.frontend.backend
+  const newPerSecond = state.config.templatedBackends.newPerSecond
   if (target.kind === 'split') return splitMember(state.registry.split(target.name) as Split, decision, path, request, options)
   if (target.kind === 'template-split') {
     const split = state.registry.templateSplit(target.split, decision.env as string)
     if (split instanceof TemplateRefusal) {
       options.listener?.decided(decision, undefined)
-      return refusalError(split, target.split.template.replaceAll('{env}', decision.env ?? ''), state)
+      return refusalError(split, target.split.template.replaceAll('{env}', decision.env ?? ''), newPerSecond)
     }
     // Every member's first resolution is waited for: the first request of an env is shared like the rest.
     if (split.members.every(({ backend }) => backend.isReady)) return splitMember(split, decision, path, request, options)
-    return afterFirstResolutions(split, decision, path, request, options)
+    return afterFirstResolutions(split, decision, path, request, options, newPerSecond)
   }
   const backend = target.kind === 'static' ? state.registry.get(target.name) : state.registry.template(target.template, decision.env as string)
   if (backend instanceof TemplateRefusal) {
     options.listener?.decided(decision, undefined)
-    return refusalError(backend, target.kind === 'template' ? target.template.template.replaceAll('{env}', decision.env ?? '') : '', state)
+    return refusalError(backend, target.kind === 'template' ? target.template.template.replaceAll('{env}', decision.env ?? '') : '', newPerSecond)
   }
   options.listener?.decided(decision, backend)
   // A static name the configuration has not (config/load.ts checks references): no instance of it.
   if (backend === undefined) return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'no such backend', target.kind === 'static' ? target.name : undefined)
   // Only a templated backend's first resolution is waited for; a ready backend costs no promise.
-  return backend.isReady ? usable(backend, decision, path) : afterFirstResolution(backend, decision, path, options.clientGone)
+  return backend.isReady ? usable(backend, decision, path, newPerSecond) : afterFirstResolution(backend, decision, path, options.clientGone, newPerSecond)
 }
 
-async function afterFirstResolutions (split: Split, decision: RouteDecision, path: string, request: RequestLine, options: RouteOptions): Promise<Routed | ProxyError> {
+async function afterFirstResolutions (split: Split, decision: RouteDecision, path: string, request: RequestLine, options: RouteOptions, newPerSecond: number): Promise<Routed | ProxyError> {
   const ready = Promise.all(split.members.map(async ({ backend }) => { await backend.ready() })).then(() => {})
   const gone = options.clientGone
   if (gone === undefined) await ready
   else await untilEither(ready, gone)
   if (gone?.isGone === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', split.name)
-  // A cluster's primary refused a member (newPerSecond spent): the env waits, as in one process, rather than go lopsided.
-  const limited = split.members.find(({ backend }) => isRateLimited(backend))
-  if (limited !== undefined) return rateLimitedByPrimary(limited.backend)
+  // The control plane refused a member (newPerSecond spent, or its bound): the env waits, as in one process, rather than go lopsided.
+  const refused = split.members.find(({ backend }) => backend.refusal !== undefined)
+  if (refused !== undefined) return refusalError(refused.backend.refusal as TemplateRefusal, refused.backend.name, newPerSecond)
   return splitMember(split, decision, path, request, options)
 }
 
 /** What a refused templated backend answers: 503 with Retry-After past newPerSecond, 503 no_healthy_upstream at the bound. */
-function refusalError (refusal: TemplateRefusal, name: string, state: RoutingState): ProxyError {
+function refusalError (refusal: TemplateRefusal, name: string, newPerSecond: number): ProxyError {
   if (refusal.reason === 'bound') return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, 'templated backends at their bound, all busy', name)
-  return new ProxyError(ErrorCode.TEMPLATE_RATE_LIMITED, `${name}: templatedBackends.newPerSecond (${state.config.templatedBackends.newPerSecond}) spent; DNS not asked`, name, { retryAfterS: Math.max(1, Math.ceil(refusal.retryAfterMs / 1000)) })
-}
-
-/** A cluster worker's templated backend the primary would not make yet (its newPerSecond spent). */
-function isRateLimited (backend: Backend): boolean {
-  return backend.snapshot.lastError?.code === ErrorCode.TEMPLATE_RATE_LIMITED
-}
-
-function rateLimitedByPrimary (backend: Backend): ProxyError {
-  // newPerSecond is at least 1: the primary's next token is never more than a second away.
-  return new ProxyError(ErrorCode.TEMPLATE_RATE_LIMITED, `${backend.name}: ${backend.snapshot.lastError?.message ?? 'templatedBackends.newPerSecond spent'}`, backend.name, { retryAfterS: 1 })
+  return new ProxyError(ErrorCode.TEMPLATE_RATE_LIMITED, `${name}: templatedBackends.newPerSecond (${newPerSecond}) spent; DNS not asked`, name, { retryAfterS: Math.max(1, Math.ceil(refusal.retryAfterMs / 1000)) })
 }
 
 /** A split's member for this request (by its sticky key, if the split has one): one with a usable instance, or 503. */
@@ -146,9 +137,10 @@ export function noMemberError (split: Split): ProxyError {
   return new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${split.name}: no member has a usable instance`, split.name)
 }
 
-function usable (backend: Backend, decision: RouteDecision, path: string): Routed | ProxyError {
+function usable (backend: Backend, decision: RouteDecision, path: string, newPerSecond: number): Routed | ProxyError {
   if (!backend.hasUsableInstance()) {
-    return isRateLimited(backend) ? rateLimitedByPrimary(backend) : new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
+    const refusal = backend.refusal
+    return refusal !== undefined ? refusalError(refusal, backend.name, newPerSecond) : new ProxyError(ErrorCode.NO_HEALTHY_INSTANCE, `${backend.name}: ${backend.snapshot.status}`, backend.name)
   }
   return { decision, backend, path }
 }
@@ -171,11 +163,11 @@ export function requestKeyOf (key: HashKey, headers: IncomingHttpHeaders, path: 
   }
 }
 
-async function afterFirstResolution (backend: Backend, decision: RouteDecision, path: string, gone: ClientGone | undefined): Promise<Routed | ProxyError> {
+async function afterFirstResolution (backend: Backend, decision: RouteDecision, path: string, gone: ClientGone | undefined, newPerSecond: number): Promise<Routed | ProxyError> {
   if (gone === undefined) await backend.ready()
   else await untilEither(backend.ready(), gone)
   if (gone?.isGone === true) return new ProxyError(ErrorCode.CLIENT_GONE, 'the client left while the first resolution ran', backend.name)
-  return usable(backend, decision, path)
+  return usable(backend, decision, path, newPerSecond)
 }
 
 const DOT_DOT_SEGMENT = /(^|\/)\.\.(\/|$)/

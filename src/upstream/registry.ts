@@ -6,11 +6,13 @@ import type { DnsObserver } from '../dns/types.js'
 import type { HealthTable } from '../health/instance-health.js'
 import { isoNow, type Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
-import { Backend, type BackendEvents, type Outcome } from './backend.js'
+import type { Backend, BackendEvents, BackendParts, Outcome } from './backend.js'
+import { ControlBackend } from './control-backend.js'
+import { ReplicaBackend, type FactsSource } from './replica-backend.js'
 import { DiscoveryWatcher, type DiscoverySnapshot, type DiscoverySource } from '../discovery/watcher.js'
 import { AddressPolicy, ownListeners, type OwnListeners } from './address-policy.js'
 import { ResolverCaches } from './resolver-caches.js'
-import { ENV, TemplatedBackends, type TemplateRefusal } from './templated-backends.js'
+import { ENV, TemplatedBackends, TemplateRefusal } from './templated-backends.js'
 import { savedSetsOf, seedCaches, type ResolvedBackend } from './saved-sets.js'
 import { Split } from './split.js'
 import { ForwardedOutcomes } from './forwarded-outcomes.js'
@@ -34,22 +36,58 @@ export type RegistryDeps = {
   readonly wasAlive?: (name: string) => boolean
   /** A new env got no templated backend (metrics). */
   readonly onTemplateRefused?: (reason: TemplateRefusal['reason']) => void
-  /** A cluster worker: instance sets and health come from the primary, passive outcomes go to it. */
-  readonly remote?: RemoteView
   /** Addresses never to be instances because they are our own listeners; default: the configuration's (srvgate/client has none). */
   readonly ownListeners?: OwnListeners
 }
 
-/** A cluster worker's window on the primary (cluster/remote-view.ts). */
-export type RemoteView = {
-  /** The primary's view of one backend; a templated one is asked for by template and env. */
+/**
+ * The one read-only interface through which a data plane reads the control
+ * plane's facts, in a worker or in the same process (cluster/control-facts.ts):
+ * each backend's set, and whether a templated one was refused. Its passive
+ * outcomes go back the same way; health facts are applied to its backends.
+ */
+export type ControlPlaneFacts = {
+  /** The control plane's set of one backend; a templated one is asked for by template and env. */
   readonly discovery: (
     name: string,
     lookup: Lookup,
     onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void,
     template: { readonly template: string, readonly env: string, readonly onRefused: () => void } | undefined
-  ) => DiscoverySource
+  ) => FactsSource
   readonly report: (backend: string, key: string, outcome: Outcome) => void
+}
+
+/** What the registry knows of a backend it makes; a kind turns it into a ControlBackend or a ReplicaBackend. */
+type BackendSpec = Omit<BackendParts, 'discovery'> & {
+  readonly lookup: Lookup
+  /** Its own DiscoveryWatcher on the resolver cache (what a ControlBackend watches). */
+  readonly watch: (onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void) => DiscoverySource
+  readonly templated: { readonly template: string, readonly env: string } | undefined
+  readonly alternatives: (() => readonly Backend[]) | undefined
+  /** The registry forgets this templated backend (the control plane refused it): the next request asks again. */
+  readonly forget: () => void
+}
+
+type BackendKind<B extends Backend> = {
+  readonly make: (spec: BackendSpec) => B
+  /** templatedBackends.newPerSecond is spent here: where DNS is asked (the control plane, for every data plane). */
+  readonly limitsNew: boolean
+}
+
+const CONTROL: BackendKind<ControlBackend> = {
+  make: (spec) => new ControlBackend({ ...spec, discovery: spec.watch }),
+  limitsNew: true
+}
+
+function replicaOf (facts: ControlPlaneFacts): BackendKind<ReplicaBackend> {
+  return {
+    make: (spec) => new ReplicaBackend({
+      ...spec,
+      discovery: (onChange) => facts.discovery(spec.name, spec.lookup, onChange, spec.templated === undefined ? undefined : { ...spec.templated, onRefused: spec.forget }),
+      forwardOutcomes: new ForwardedOutcomes((key, outcome) => { facts.report(spec.name, key, outcome) })
+    }),
+    limitsNew: false
+  }
 }
 
 /**
@@ -57,23 +95,37 @@ export type RemoteView = {
  * start, and the templated ones (TemplatedBackends owns them). It builds
  * backends (address policy, resolver cache, health carried over) and nothing
  * else: caches come from the control plane, the state file's sets from saved-sets.ts.
+ * A control plane's registry holds ControlBackends; a data plane's holds
+ * ReplicaBackends over the control plane's facts.
  */
-export class BackendRegistry {
+export class BackendRegistry<B extends Backend = Backend> {
   readonly caches: ResolverCaches
   readonly #config: GatewayConfig
   readonly #deps: RegistryDeps
-  readonly #static = new Map<string, Backend>()
+  readonly #kind: BackendKind<B>
+  readonly #static = new Map<string, B>()
   /** The resolver of each static backend, failover targets included (the state file names it). */
   readonly #resolverOf = new Map<string, string>()
   readonly #splits = new Map<string, Split>()
   /** Templated splits per env, bounded like templated backends (least recently used first out). */
   readonly #templateSplits = new Map<string, Split>()
-  readonly #templated: TemplatedBackends
+  readonly #templated: TemplatedBackends<B>
   readonly #ownListeners: OwnListeners
 
-  constructor (config: GatewayConfig, deps: RegistryDeps) {
+  /** The control plane's registry (and srvgate/client's): its backends watch DNS and decide health. */
+  static control (config: GatewayConfig, deps: RegistryDeps): BackendRegistry<ControlBackend> {
+    return new BackendRegistry(config, deps, CONTROL)
+  }
+
+  /** A data plane's registry: its backends follow the control plane's facts. */
+  static replica (config: GatewayConfig, deps: RegistryDeps, facts: ControlPlaneFacts): BackendRegistry<ReplicaBackend> {
+    return new BackendRegistry(config, deps, replicaOf(facts))
+  }
+
+  private constructor (config: GatewayConfig, deps: RegistryDeps, kind: BackendKind<B>) {
     this.#config = config
     this.#deps = deps
+    this.#kind = kind
     this.#ownListeners = deps.ownListeners ?? ownListeners(config)
     this.caches = deps.caches ?? new ResolverCaches(config.resolvers, deps)
     const alternativeNames = staticAlternatives(config)
@@ -83,7 +135,7 @@ export class BackendRegistry {
       const failover = backend.failover.map((discovery, index) => this.#make(failoverName(backend.name, index), discovery, backend, undefined, undefined, alternatives))
       // The head first, then its targets in order: how the state and the dashboard list them.
       this.#addStatic(this.#make(backend.name, backend.discovery, backend, undefined, failover, alternatives), backend.discovery)
-      backend.failover.forEach((discovery, index) => { this.#addStatic(failover[index] as Backend, discovery) })
+      backend.failover.forEach((discovery, index) => { this.#addStatic(failover[index] as B, discovery) })
     }
     for (const split of config.splits.values()) {
       this.#splits.set(split.name, new Split(split, (name) => this.#static.get(name) as Backend))
@@ -92,7 +144,7 @@ export class BackendRegistry {
       max: deps.maxTemplated ?? config.templatedBackends.max,
       idleMs: deps.templateIdleMs ?? config.templatedBackends.idleTimeoutMs,
       // Limited where DNS is asked: here, or in a cluster's primary for every worker (a worker's ask reaches it).
-      newPerSecond: deps.remote === undefined ? config.templatedBackends.newPerSecond : undefined,
+      newPerSecond: kind.limitsNew ? config.templatedBackends.newPerSecond : undefined,
       wasAlive: deps.wasAlive,
       onRefused: deps.onTemplateRefused,
       clock: deps.clock,
@@ -122,7 +174,7 @@ export class BackendRegistry {
     this.#templated.stop()
   }
 
-  get (name: string): Backend | undefined { return this.#static.get(name) }
+  get (name: string): B | undefined { return this.#static.get(name) }
 
   /** A split backend by name (config.splits). */
   split (name: string): Split | undefined { return this.#splits.get(name) }
@@ -139,7 +191,7 @@ export class BackendRegistry {
     const members: Backend[] = []
     for (const member of config.members) {
       const backend = this.#templated.get(member.template, env)
-      if (!(backend instanceof Backend)) return backend
+      if (backend instanceof TemplateRefusal) return backend
       members.push(backend)
     }
     const key = `${config.template}\u0000${env}`
@@ -163,7 +215,7 @@ export class BackendRegistry {
   }
 
   /** A static or alive templated backend by its name (`web-pr-1`). */
-  named (name: string): Backend | undefined { return this.#static.get(name) ?? this.#templated.named(name) }
+  named (name: string): B | undefined { return this.#static.get(name) ?? this.#templated.named(name) }
 
   /**
    * The backend a template makes for `env` (already checked against the
@@ -171,12 +223,12 @@ export class BackendRegistry {
    * `backend.ready()`. A refusal past templatedBackends.newPerSecond, or when
    * the bound is reached and no templated backend is idle enough to give way.
    */
-  template (template: BackendTemplateConfig, env: string): Backend | TemplateRefusal {
+  template (template: BackendTemplateConfig, env: string): B | TemplateRefusal {
     return this.#templated.get(template, env)
   }
 
   /** Every backend alive, static first. */
-  all (): Backend[] { return this.#resolved().map(({ backend }) => backend) }
+  all (): B[] { return this.#resolved().map(({ backend }) => backend) }
 
   /** The last answers of every backend, for the state file. */
   savedSets (): SavedSet[] { return savedSetsOf(this.#resolved(), isoNow(this.#deps.clock)) }
@@ -186,7 +238,7 @@ export class BackendRegistry {
     return seedCaches(this.caches, sets, this.#resolved().filter(({ backend }) => this.#static.get(backend.name) === backend))
   }
 
-  #resolved (): ResolvedBackend[] {
+  #resolved (): Array<ResolvedBackend<B>> {
     return [
       ...[...this.#static.values()].map((backend) => ({ backend, resolver: this.#resolverOf.get(backend.name) ?? '' })),
       ...this.#templated.entries()
@@ -210,19 +262,18 @@ export class BackendRegistry {
     return names.length === 0 ? () => [] : () => names.flatMap((name) => this.#templated.named(name) ?? [])
   }
 
-  #addStatic (backend: Backend, discovery: DiscoveryConfig): void {
+  #addStatic (backend: B, discovery: DiscoveryConfig): void {
     this.#static.set(backend.name, backend)
     this.#resolverOf.set(backend.name, discovery.resolver)
   }
 
-  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly Backend[], alternatives?: () => readonly Backend[]): Backend {
+  #make (name: string, discovery: DiscoveryConfig, options: BackendOptions, templated?: { readonly template: string, readonly env: string }, failover?: readonly B[], alternatives?: () => readonly Backend[]): B {
     const cache = this.caches.get(discovery.resolver)
     const resolver = this.#config.resolvers.get(discovery.resolver)
     if (cache === undefined || resolver === undefined) throw new Error(`backend ${name}: resolver ${discovery.resolver} missing (config/references.ts checks this)`)
     const lookup: Lookup = discovery.kind === 'srv' ? { kind: 'srv', name: discovery.name } : { kind: 'address', name: discovery.name, port: discovery.port }
-    const remote = this.#deps.remote
     const policy = new AddressPolicy([resolver.addressPolicy, options.addressPolicy], this.#ownListeners)
-    const local = (onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void): DiscoverySource => new DiscoveryWatcher({
+    const watch = (onChange: (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void): DiscoverySource => new DiscoveryWatcher({
       lookup,
       cache,
       refusal: (address, port) => policy.refusal(address, port),
@@ -233,13 +284,13 @@ export class BackendRegistry {
       onChange,
       onError: this.#deps.onError
     })
-    return new Backend({
+    return this.#kind.make({
       name,
       options,
-      // A templated backend the primary could not make (its bound reached) is forgotten here too: the next request asks again.
-      discovery: remote === undefined ? local : (onChange) => remote.discovery(name, lookup, onChange, templated === undefined ? undefined : { ...templated, onRefused: () => { this.#templated.forget(name) } }),
-      forwardOutcomes: remote === undefined ? undefined : new ForwardedOutcomes((key, outcome) => { remote.report(name, key, outcome) }),
-      runsChecks: remote === undefined,
+      lookup,
+      watch,
+      templated,
+      forget: () => { this.#templated.forget(name) },
       clock: this.#deps.clock,
       random: this.#deps.random,
       events: this.#deps.events,

@@ -4,7 +4,7 @@ import type { Backend } from './backend.js'
 import type { ResolverCaches } from './resolver-caches.js'
 
 /** A backend and the resolver it asks. */
-export type ResolvedBackend = { readonly backend: Backend, readonly resolver: string }
+export type ResolvedBackend<B extends Backend = Backend> = { readonly backend: B, readonly resolver: string }
 
 /**
  * Every backend's last answer (templated ones too, so a restart while DNS is

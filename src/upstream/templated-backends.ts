@@ -4,7 +4,7 @@ import type { Backend } from './backend.js'
 import type { Clock, Timer } from '../util/clock.js'
 import { TokenBucket } from '../util/token-bucket.js'
 
-export type TemplatedBackendsOptions = {
+export type TemplatedBackendsOptions<B extends Backend> = {
   /** Most alive at once (templatedBackends.max): a flood of hosts cannot grow memory. */
   readonly max: number
   /** One unused this long is reclaimed (templatedBackends.idleTimeout). */
@@ -22,7 +22,7 @@ export type TemplatedBackendsOptions = {
   /** A new env got no backend, and why (metrics). */
   readonly onRefused?: ((reason: TemplateRefusal['reason']) => void) | undefined
   /** Makes the backend for one env (the registry knows how backends are built). */
-  readonly make: (name: string, template: BackendTemplateConfig, env: string) => Backend
+  readonly make: (name: string, template: BackendTemplateConfig, env: string) => B
 }
 
 /**
@@ -41,7 +41,7 @@ export class TemplateRefusal {
 
 const BOUND = new TemplateRefusal('bound')
 
-type Entry = { readonly backend: Backend, readonly resolver: string }
+type Entry<B extends Backend> = { readonly backend: B, readonly resolver: string }
 
 export const ENV = '{env}'
 
@@ -53,14 +53,14 @@ export const ENV = '{env}'
  * backend's cache entry goes too (negative answers stay: dns/cache.ts keeps
  * them apart, so cycling names cannot turn into a query per request).
  */
-export class TemplatedBackends {
-  readonly #options: TemplatedBackendsOptions
-  readonly #entries = new Map<string, Entry>()
+export class TemplatedBackends<B extends Backend> {
+  readonly #options: TemplatedBackendsOptions<B>
+  readonly #entries = new Map<string, Entry<B>>()
   readonly #bucket: TokenBucket | undefined
   #sweeper: Timer | undefined
   #isStopped = false
 
-  constructor (options: TemplatedBackendsOptions) {
+  constructor (options: TemplatedBackendsOptions<B>) {
     this.#options = options
     // Burst = one second's worth: a handful of previews opened together (a CI run, a review page) is
     // made at once; a flood is held to the rate after its first second.
@@ -85,7 +85,7 @@ export class TemplatedBackends {
   }
 
   /** The backend for `env`, made on first use; a refusal past newPerSecond, or at the bound with every one busy. */
-  get (template: BackendTemplateConfig, env: string): Backend | TemplateRefusal {
+  get (template: BackendTemplateConfig, env: string): B | TemplateRefusal {
     const key = `${template.template}\u0000${env}`
     const existing = this.#entries.get(key)
     if (existing !== undefined) return existing.backend
@@ -101,7 +101,7 @@ export class TemplatedBackends {
   }
 
   /** The alive backend of this name (a cluster worker applying what the primary sent); bounded by max. */
-  named (name: string): Backend | undefined {
+  named (name: string): B | undefined {
     for (const { backend } of this.#entries.values()) if (backend.name === name) return backend
     return undefined
   }
@@ -112,7 +112,7 @@ export class TemplatedBackends {
   }
 
   /** Every templated backend alive, with its resolver. */
-  entries (): Entry[] { return [...this.#entries.values()] }
+  entries (): Array<Entry<B>> { return [...this.#entries.values()] }
 
   /** Reclaim every backend unused for idleMs with nothing in flight (the sweeper's job; a test calls it too). */
   reclaimIdle (): void {

@@ -1,8 +1,8 @@
 /**
  * One process is the control plane and one data plane joined by the
  * in-memory channel (cluster/in-process.ts): the same messages as a cluster.
- * The data plane's Backend is its own (a remote view), never the control
- * plane's; the control plane decides an ejection and the data plane sees it
+ * The data plane's backend is its own ReplicaBackend, never the control
+ * plane's ControlBackend; the control plane decides an ejection and the data plane sees it
  * through a health message, before the next request.
  */
 import { test } from 'node:test'
@@ -10,6 +10,8 @@ import assert from 'node:assert/strict'
 import { ConsulLikeDnsServer } from '../../helpers/dns-server.js'
 import { Upstream, type UpstreamReply } from '../../helpers/upstream.js'
 import { startInProcess } from '../../helpers/gateway.js'
+import { ControlBackend } from '../../../src/upstream/control-backend.js'
+import { ReplicaBackend } from '../../../src/upstream/replica-backend.js'
 import { send } from '../../helpers/http.js'
 
 const WEB = '_web._prod.service.consul'
@@ -32,6 +34,8 @@ frontends:
   const data = roles.inProcess.gateway.state.registry.named('web')
   assert.ok(control !== undefined && data !== undefined)
   assert.notEqual(control, data, 'two Backend objects: the control plane\'s and the data plane\'s')
+  assert.ok(control instanceof ControlBackend, 'the control plane decides health')
+  assert.ok(data instanceof ReplicaBackend, 'the data plane follows the control plane\'s facts')
   assert.deepEqual(data.set.instances.map((instance) => instance.key).sort(), control.set.instances.map((instance) => instance.key).sort(), 'the set came as a message')
   const seen: string[] = []
   for (let round = 0; round < 6; round++) {

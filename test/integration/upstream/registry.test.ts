@@ -23,7 +23,7 @@ frontends:
 ${extra}`, {})
   // The sweeper and discovery run on a ManualClock: reclaiming is a timeline, not a sleep.
   const clock = new ManualClock()
-  const registry = new BackendRegistry(config, { clock, random: new SeededRandom(1), ...options })
+  const registry = BackendRegistry.control(config, { clock, random: new SeededRandom(1), ...options })
   await registry.start()
   t.after(() => registry.stop())
   const frontend = config.frontends[0]
@@ -114,7 +114,7 @@ frontends:
         - { template: "web-{env}-v2", weight: 10, discovery: { resolver: consul, srv: "_web-{env}._v2.service.consul" } }
         - { template: "web-{env}-v1", weight: 90, discovery: { resolver: consul, srv: "_web-{env}._v1.service.consul" } }
 `, {})
-  const registry = new BackendRegistry(config, { clock: new ManualClock(), random: new SeededRandom(1) })
+  const registry = BackendRegistry.control(config, { clock: new ManualClock(), random: new SeededRandom(1) })
   await registry.start()
   t.after(() => registry.stop())
   const target = config.frontends[0]?.backend

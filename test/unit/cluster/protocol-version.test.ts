@@ -14,11 +14,12 @@ import { WorkerPool } from '../../../src/cluster/worker-pool.js'
 import { clusterWorkers } from '../../../src/cluster/cluster-workers.js'
 import { PROTOCOL_VERSION } from '../../../src/cluster/protocol-version.js'
 import type { RoutingState } from '../../../src/proxy/route-request.js'
+import type { ControlBackend } from '../../../src/upstream/control-backend.js'
 
 const EXEC = fileURLToPath(new URL('./fixtures/hello-worker.mjs', import.meta.url))
 
 // What #init reads of the running state: a generation and no backends.
-const STATE = { generation: 1, registry: { all: () => [] } } as unknown as RoutingState
+const STATE = { generation: 1, registry: { all: () => [] } } as unknown as RoutingState<ControlBackend>
 
 function capture (): { log: pino.Logger, lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []

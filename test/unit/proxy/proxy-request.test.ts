@@ -128,7 +128,7 @@ ${backendYaml}
 frontends: [ { name: api, match: { host: api.example.com }, backend: api } ]
 `, {})
   const clock = new ManualClock()
-  const registry = new BackendRegistry(config, { clock, random: new SeededRandom(1) })
+  const registry = BackendRegistry.control(config, { clock, random: new SeededRandom(1) })
   await registry.start()
   t.after(() => { registry.stop() })
   const backend = registry.get('api') as Backend

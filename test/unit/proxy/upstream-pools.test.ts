@@ -56,7 +56,7 @@ backends: { web: { discovery: { resolver: consul, srv: _web.service.consul } } }
 frontends: [ { name: web, match: { host: web.example.com }, backend: web } ]
 `, {})
   const clock = new ManualClock()
-  const registry = new BackendRegistry(config, { clock, random: new SeededRandom(1) })
+  const registry = BackendRegistry.control(config, { clock, random: new SeededRandom(1) })
   await registry.start()
   t.after(() => { registry.stop() })
   const pools = new UpstreamPools({}, clock)

@@ -1,16 +1,19 @@
 /**
  * Backend, the stateful core of a request's choice: the instance set from
- * discovery × per-instance health × the balance policy. Driven through a
- * real discovery source (RemoteDiscovery, fed snapshots as the primary's
- * would be) on the ManualClock.
+ * discovery × per-instance health × the balance policy. A ControlBackend
+ * decides health; a ReplicaBackend forwards outcomes and applies what was
+ * decided. Driven through a real discovery source (RemoteDiscovery, fed
+ * snapshots as the control plane's would be) on the ManualClock.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseConfigText } from '../../../src/config/load.js'
 import type { BackendConfig } from '../../../src/config/types.js'
-import { RemoteDiscovery } from '../../../src/cluster/remote-view.js'
+import { RemoteDiscovery } from '../../../src/cluster/control-facts.js'
 import type { WireSnapshot } from '../../../src/cluster/protocol.js'
-import { Backend, type Outcome } from '../../../src/upstream/backend.js'
+import type { Backend, Outcome } from '../../../src/upstream/backend.js'
+import { ControlBackend } from '../../../src/upstream/control-backend.js'
+import { ReplicaBackend } from '../../../src/upstream/replica-backend.js'
 import { ForwardedOutcomes } from '../../../src/upstream/forwarded-outcomes.js'
 import { ManualClock } from '../../../src/util/clock.js'
 import { systemRandom } from '../../../src/util/random.js'
@@ -29,24 +32,39 @@ function snapshot (instances: Array<[port: number, priority?: number]>): WireSna
   return { status: instances.length === 0 ? 'empty' : 'answer', instances: instances.map(([port, priority]) => ({ address: '10.0.0.1', port, priority: priority ?? 1, weight: 1 })), isStale: false, lastError: undefined, refused: [] }
 }
 
-type Made = { backend: Backend, source: RemoteDiscovery, events: string[], forwarded: Array<[string, Outcome]> }
+type Made<B> = { backend: B, source: RemoteDiscovery, events: string[], forwarded: Array<[string, Outcome]> }
 
-function backend (clock: ManualClock, config: BackendConfig, parts: { forward?: boolean, name?: string, failover?: Backend[] } = {}): Made {
+function backend (clock: ManualClock, config: BackendConfig, parts: { name?: string, failover?: Backend[] } = {}): Made<ControlBackend> {
   const events: string[] = []
-  const forwarded: Array<[string, Outcome]> = []
   let source: RemoteDiscovery | undefined
-  const made = new Backend({
+  const made = new ControlBackend({
     name: parts.name ?? 'web',
     options: config,
     discovery: (onChange) => (source = new RemoteDiscovery({ kind: 'srv', name: '_web._tcp.consul' }, onChange)),
-    forwardOutcomes: parts.forward === true ? new ForwardedOutcomes((key, outcome) => { forwarded.push([key, outcome]) }) : undefined,
     clock,
     random: systemRandom,
     failover: parts.failover,
     events: {
       instanceEjected: (name, instance) => { events.push(`ejected ${instance.key}`) },
-      healthChanged: (_backend, key) => { events.push(`health ${key}`) }
+      healthChanged: (_backend, fact) => { events.push(`health ${fact.key}`) }
     }
+  })
+  return { backend: made, source: source as RemoteDiscovery, events, forwarded: [] }
+}
+
+/** A data plane's copy: the same set source, outcomes forwarded, health applied. */
+function replica (clock: ManualClock, config: BackendConfig): Made<ReplicaBackend> {
+  const events: string[] = []
+  const forwarded: Array<[string, Outcome]> = []
+  let source: RemoteDiscovery | undefined
+  const made = new ReplicaBackend({
+    name: 'web',
+    options: config,
+    discovery: (onChange) => (source = new RemoteDiscovery({ kind: 'srv', name: '_web._tcp.consul' }, onChange)),
+    forwardOutcomes: new ForwardedOutcomes((key, outcome) => { forwarded.push([key, outcome]) }),
+    clock,
+    random: systemRandom,
+    events: { instanceEjected: (name, instance) => { events.push(`ejected ${instance.key}`) } }
   })
   return { backend: made, source: source as RemoteDiscovery, events, forwarded }
 }
@@ -77,11 +95,11 @@ test('passive health: consecutiveFailures in a row eject for ejectFor on the clo
   web.report(one, 'status-5xx')
   assert.deepEqual(events, ['ejected 10.0.0.1:1', 'health 10.0.0.1:1'])
   for (let index = 0; index < 5; index++) assert.equal(web.pick(NONE, undefined)?.port, 2, 'ejected: never picked')
-  assert.equal(web.healthViews().length, 1)
-  assert.equal(web.healthViews()[0]?.ejectedForMs, 10_000)
+  assert.equal(web.healthFacts().length, 1)
+  assert.equal(web.healthFacts()[0]?.ejectedForMs, 10_000)
   clock.advance(10_000)
   assert.deepEqual(new Set([web.pick(NONE, undefined)?.port, web.pick(NONE, undefined)?.port]), new Set([1, 2]), 'back after ejectFor')
-  assert.deepEqual(web.healthViews(), [])
+  assert.deepEqual(web.healthFacts(), [])
 })
 
 test('maxEjectedPercent holds the last instance back: the backend never ejects itself empty', () => {
@@ -94,9 +112,9 @@ test('maxEjectedPercent holds the last instance back: the backend never ejects i
   assert.equal(web.pick(NONE, undefined)?.port, 2)
 })
 
-test('a worker forwards its outcomes instead of judging them: failures, and only the success that ends a run', () => {
+test('a ReplicaBackend forwards its outcomes instead of judging them: failures, and only the success that ends a run', () => {
   const clock = new ManualClock()
-  const { backend: web, source, events, forwarded } = backend(clock, options(', outlier: { consecutiveFailures: 1 }'), { forward: true })
+  const { backend: web, source, events, forwarded } = replica(clock, options(', outlier: { consecutiveFailures: 1 }'))
   source.apply(snapshot([[1], [2]]))
   const one = web.set.get('10.0.0.1:1')
   assert.ok(one !== undefined)
@@ -107,7 +125,7 @@ test('a worker forwards its outcomes instead of judging them: failures, and only
   web.report(one, 'success')
   assert.deepEqual(forwarded, [['10.0.0.1:1', 'timeout'], ['10.0.0.1:1', 'timeout'], ['10.0.0.1:1', 'success']])
   assert.deepEqual(events, [], 'nothing is judged here: the primary decides')
-  // The primary's decision arrives as a health view.
+  // The control plane's decision arrives as a health fact.
   web.applyHealth({ key: '10.0.0.1:1', ejectedForMs: 5000, ejections: 1, isFailingActiveCheck: false })
   for (let index = 0; index < 4; index++) assert.equal(web.pick(NONE, undefined)?.port, 2)
   // Let back in early by the primary.

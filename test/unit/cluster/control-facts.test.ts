@@ -1,7 +1,7 @@
 /**
  * A worker's side of one configuration generation, joined to a scripted
  * primary by the in-memory channel: a real BackendRegistry builds its
- * backends on the GenerationView; the primary's sets, health and template
+ * backends on the GenerationFacts; the primary's sets, health and template
  * refusals arrive as messages (checked on receipt) and are applied the way a
  * worker applies them (applyFromPrimary, found by generation with
  * stateOfGeneration); passive outcomes and template requests go back. The
@@ -10,7 +10,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { inProcessChannel } from '../../../src/cluster/channel.js'
-import { GenerationView, applyFromPrimary } from '../../../src/cluster/remote-view.js'
+import { GenerationFacts, applyFromPrimary } from '../../../src/cluster/control-facts.js'
 import { stateOfGeneration } from '../../../src/cluster/generations.js'
 import type { MessageOf, ToPrimary, ToWorker, WireSnapshot } from '../../../src/cluster/protocol.js'
 import { parseConfigText } from '../../../src/config/load.js'
@@ -51,8 +51,8 @@ async function worker (t: import('node:test').TestContext) {
   const { primary, worker: end } = inProcessChannel({ error: (fields) => { throw new Error(`invalid message: ${JSON.stringify(fields)}`) } })
   const atPrimary: ToPrimary[] = []
   primary.onMessage((message) => { atPrimary.push(message) })
-  const view = new GenerationView(1, [{ name: 'web', snapshot: answer(23501, 23502), health: [] }], (message) => { end.send(message) })
-  const registry = new BackendRegistry(config, { clock, random: new SeededRandom(1), remote: view })
+  const view = new GenerationFacts(1, [{ name: 'web', snapshot: answer(23501, 23502), health: [] }], (message) => { end.send(message) })
+  const registry = BackendRegistry.replica(config, { clock, random: new SeededRandom(1) }, view)
   const running = { generation: 1, view, registry }
   end.onMessage((message) => {
     if (message.type !== 'srvgate:set' && message.type !== 'srvgate:health' && message.type !== 'srvgate:template-refused') return
@@ -139,12 +139,12 @@ function refuseAll (primary: Awaited<ReturnType<typeof worker>>['primary'], reas
 
 test('a refusal past newPerSecond: the waiting request is answered 503 with Retry-After, the backend forgotten, the next request asks again', async (t) => {
   const { primary, atPrimary, registry, routing } = await worker(t)
-  refuseAll(primary, 'rate', 400)
+  refuseAll(primary, 'rate', 2400)
   const request = { method: 'GET', url: '/', headers: { host: 'pr-2.preview.example.com' }, rawHeaders: ['Host', 'pr-2.preview.example.com'] }
   const routed = await routeRequest(routing, request)
   assert.ok(routed instanceof ProxyError)
   assert.equal(routed.code, ErrorCode.TEMPLATE_RATE_LIMITED)
-  assert.deepEqual(errorReply(routed), { ...errorReply(routed), status: 503, retryAfterS: 1 })
+  assert.deepEqual(errorReply(routed), { ...errorReply(routed), status: 503, retryAfterS: 3 }, 'the control plane\'s wait, rounded up to seconds')
   assert.equal(registry.named('web-pr-2'), undefined, 'forgotten: the next request asks again')
   assert.deepEqual(atPrimary.map(({ type }) => type), ['srvgate:template', 'srvgate:release'])
   await routeRequest(routing, request)
@@ -166,4 +166,5 @@ test('a refusal at the bound: the waiting request is answered no_healthy_upstrea
   await backend.ready()
   assert.equal(backend.snapshot.status, 'failed')
   assert.equal(backend.snapshot.lastError, undefined)
+  assert.deepEqual({ ...backend.refusal }, { reason: 'bound', retryAfterMs: 0 }, 'the refusal is the backend\'s, not a DNS error in its snapshot')
 })

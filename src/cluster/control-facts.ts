@@ -1,12 +1,12 @@
-import { PENDING_SNAPSHOT, type DiscoverySnapshot, type DiscoverySource } from '../discovery/watcher.js'
+import { PENDING_SNAPSHOT, type DiscoverySnapshot } from '../discovery/watcher.js'
 import type { Lookup } from '../dns/resolver.js'
-import type { RemoteView } from '../upstream/registry.js'
+import type { ControlPlaneFacts } from '../upstream/registry.js'
 import type { Outcome } from '../upstream/backend.js'
-import type { TemplateRefusal } from '../upstream/templated-backends.js'
+import { TemplateRefusal } from '../upstream/templated-backends.js'
+import type { FactsSource } from '../upstream/replica-backend.js'
 import { InstanceSet } from '../discovery/instance-set.js'
-import { DnsError, ErrorCode } from '../errors.js'
 import type { MessageOf, ToPrimary, ToWorker, WireBackend, WireSnapshot } from './protocol.js'
-import type { HealthView } from '../upstream/backend.js'
+import type { HealthFact } from '../upstream/backend.js'
 import { fromWire } from './wire.js'
 
 type OnChange = (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => void
@@ -16,12 +16,13 @@ type OnChange = (snapshot: DiscoverySnapshot, previous: DiscoverySnapshot) => vo
  * pushed over IPC. It never asks DNS; a connect failure is reported to the
  * primary, whose own watcher refreshes (rate-limited once for every worker).
  */
-export class RemoteDiscovery implements DiscoverySource {
+export class RemoteDiscovery implements FactsSource {
   readonly lookup: Lookup
   readonly #onChange: OnChange
   readonly #onStart: (() => void) | undefined
   readonly #onStop: (() => void) | undefined
   #snapshot: DiscoverySnapshot = PENDING_SNAPSHOT
+  #refusal: TemplateRefusal | undefined
   #first: Promise<void> | undefined
   #resolveFirst: (() => void) | undefined
   #isStopped = false
@@ -37,6 +38,7 @@ export class RemoteDiscovery implements DiscoverySource {
   }
 
   get snapshot (): DiscoverySnapshot { return this.#snapshot }
+  get refusal (): TemplateRefusal | undefined { return this.#refusal }
 
   /** The snapshot the primary sent with the configuration: known before the backend starts, no change reported. */
   seed (wire: WireSnapshot): void { this.#snapshot = fromWire(wire, this.#snapshot) }
@@ -69,21 +71,15 @@ export class RemoteDiscovery implements DiscoverySource {
   }
 
   /**
-   * The primary would not make this templated backend. The waiting request
-   * gets its answer: no instance, and past newPerSecond the rate-limited
-   * error route-request.ts answers with a Retry-After. Then the backend goes
-   * (onRefused), so the next request asks again.
+   * The control plane would not make this templated backend. The waiting
+   * request gets its answer: no instance, and the refusal, which
+   * route-request.ts answers with (503, with Retry-After past newPerSecond).
+   * Then the backend goes (onRefused), so the next request asks again.
    */
   refuse (reason: TemplateRefusal['reason'], retryAfterMs: number): void {
     if (this.#isStopped) return
-    this.#become({
-      status: 'failed',
-      set: InstanceSet.EMPTY,
-      isStale: false,
-      lastError: reason === 'rate' ? new DnsError(ErrorCode.TEMPLATE_RATE_LIMITED, `templatedBackends.newPerSecond spent; the next in ${retryAfterMs} ms`) : undefined,
-      resolution: undefined,
-      refused: []
-    })
+    this.#refusal = new TemplateRefusal(reason, retryAfterMs)
+    this.#become({ status: 'failed', set: InstanceSet.EMPTY, isStale: false, lastError: undefined, resolution: undefined, refused: [] })
     this.#onRefused?.()
   }
 
@@ -100,7 +96,7 @@ export class RemoteDiscovery implements DiscoverySource {
  * registry of that generation builds its backends' discovery from it, and the
  * worker's message loop applies the primary's sets to it.
  */
-export class GenerationView implements RemoteView {
+export class GenerationFacts implements ControlPlaneFacts {
   readonly generation: number
   readonly #initial: ReadonlyMap<string, WireBackend>
   readonly #sources = new Map<string, RemoteDiscovery>()
@@ -112,7 +108,7 @@ export class GenerationView implements RemoteView {
     this.#send = send
   }
 
-  readonly discovery = (name: string, lookup: Lookup, onChange: OnChange, template: { readonly template: string, readonly env: string, readonly onRefused: () => void } | undefined): DiscoverySource => {
+  readonly discovery = (name: string, lookup: Lookup, onChange: OnChange, template: { readonly template: string, readonly env: string, readonly onRefused: () => void } | undefined): FactsSource => {
     const generation = this.generation
     const source = new RemoteDiscovery(lookup, onChange, template === undefined
       ? {}
@@ -154,8 +150,8 @@ export type BackendMessage = MessageOf<ToWorker, 'srvgate:set' | 'srvgate:health
  */
 export function applyFromPrimary (
   message: BackendMessage,
-  view: GenerationView | undefined,
-  registry: { readonly named: (name: string) => { readonly applyHealth: (view: HealthView) => void } | undefined } | undefined
+  view: GenerationFacts | undefined,
+  registry: { readonly named: (name: string) => { readonly applyHealth: (view: HealthFact) => void } | undefined } | undefined
 ): void {
   switch (message.type) {
     case 'srvgate:set':
