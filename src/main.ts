@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-import { keepYoungGenerationSmall } from './cluster/primary-heap.js'
+import { keepPrimaryLean } from './cluster/primary-v8.js'
 
-// Before anything else loads (the CLI, the configuration's libraries): see primary-heap.ts.
-keepYoungGenerationSmall()
+// Before anything else loads (the CLI, the configuration's libraries): see cluster/primary-v8.ts.
+keepPrimaryLean()
 const [{ runCli }, { processOutput }, { systemClock }] = await Promise.all([import('./cli/commands.js'), import('./cli/output.js'), import('./util/clock.js')])
 
 const code = await runCli(process.argv.slice(2), processOutput)

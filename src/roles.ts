@@ -6,7 +6,7 @@ import type { DataPlanes } from './control-plane/data-planes.js'
 import type { DataPlane } from './data-plane/data-plane.js'
 import type { InProcessDataPlane } from './cluster/in-process.js'
 import type { Log } from './log/process-log.js'
-import { letYoungGenerationGrow } from './cluster/primary-heap.js'
+import { serveTraffic } from './cluster/primary-v8.js'
 import { processParts, type ProcessOptions } from './process.js'
 
 export type RoleOptions = ProcessOptions & {
@@ -54,7 +54,7 @@ async function controlRole (config: GatewayConfig, dataPlanes: DataPlanes, optio
  * test) does.
  */
 export async function singleProcess (loaded: { readonly config: GatewayConfig, readonly text: string }, options: RoleOptions = {}): Promise<Roles & { readonly data: DataPlane, readonly inProcess: InProcessDataPlane }> {
-  letYoungGenerationGrow()
+  serveTraffic()
   // The data plane's modules (the public app, the proxy, undici) load here, on demand: a
   // cluster's primary, which never serves traffic, never loads them (about 15 MB of RSS).
   const { InProcessDataPlane } = await import('./cluster/in-process.js')

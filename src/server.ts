@@ -13,6 +13,7 @@ import type { ReloadResult } from './admin/plugin.js'
 import { boundAddress } from './util/address.js'
 import { systemRandom } from './util/random.js'
 import { DnsFace } from './dns-face/dns-face.js'
+import { serveTraffic } from './cluster/primary-v8.js'
 import { faceView } from './upstream/face-view.js'
 import { defaultMaxConnections } from './edge/client-connections.js'
 import type { ControlPlane } from './control-plane/control-plane.js'
@@ -143,6 +144,8 @@ export async function startGateway (configPath: string, options: StartOptions = 
 }
 
 async function startDnsFace (control: ControlPlane, dns: NonNullable<GatewayConfig['dns']>, addresses: PublicAddresses): Promise<DnsFace> {
+  // The face answers queries in this process (a cluster's primary too): its code gets optimized.
+  serveTraffic()
   const metrics = control.metrics
   const log = control.log
   const face = new DnsFace({
