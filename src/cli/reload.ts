@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http'
+import { nodeHttp } from '../util/node-http.js'
 import { request as httpsRequest } from 'node:https'
 import type { ReloadResult } from '../admin/plugin.js'
 import { AdminRequestError, ConfigError, ErrorCode, UsageError } from '../errors.js'
@@ -124,7 +124,7 @@ async function askReload (url: URL, token: string | undefined, timeoutMs: number
 
 /** One POST with no body, node:http(s) (fetch refuses ports such as 6000 or 6667 that an admin listener may use). */
 async function post (url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number, body: string }> {
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+  const send = url.protocol === 'https:' ? httpsRequest : nodeHttp.request
   return await new Promise((resolve, reject) => {
     const request = send(url, { method: 'POST', headers: { ...headers, 'content-length': '0' }, signal: AbortSignal.timeout(timeoutMs) }, (response) => {
       let body = ''

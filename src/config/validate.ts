@@ -1,35 +1,24 @@
-import { readFileSync } from 'node:fs'
-import AjvModule, { type ErrorObject } from 'ajv/dist/2020.js'
-import { parseAddress } from '../util/address.js'
-import { parseDuration, readDuration } from '../util/duration.js'
-import { parseCidr } from '../util/cidr.js'
+import type { ErrorObject } from 'ajv'
+import { readDuration } from '../util/duration.js'
 import type { ConfigIssue } from '../errors.js'
+import { checkDocument } from './generated-validate.js'
 
 /**
- * The schema as published for editors, written from schema.ts by `npm run
- * schema` (load.test.ts fails when the two differ). Read here rather than
- * built from schema.ts so that no process loads TypeBox to start: it alone
- * is 266 modules and about 14 MB of RSS, in the primary and every worker.
- * It sits beside dist/ in the repository, the npm package and the image.
+ * The configuration's checker: config/gateway.schema.json (written from
+ * schema.ts by `npm run schema`, for editors) compiled by ajv at build time
+ * into generated-validate.ts, so that no process loads TypeBox (266 modules,
+ * about 14 MB of RSS) or compiles the schema (about 18 MB) to start:
+ * scripts/validator-source.ts. Its errors are ajv's; below, a person's words
+ * for them.
  */
-const gatewaySchema = JSON.parse(readFileSync(new URL('../../config/gateway.schema.json', import.meta.url), 'utf8')) as object
-
-// ajv ships CommonJS with `exports.default`; NodeNext sees the module object.
-const Ajv2020 = AjvModule.default
-
-const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true })
-ajv.addFormat('duration', { type: 'string', validate: (text: string) => parseDuration(text) !== undefined })
-ajv.addFormat('address', { type: 'string', validate: (text: string) => parseAddress(text) !== undefined })
-ajv.addFormat('cidr', { type: 'string', validate: (text: string) => parseCidr(text) !== undefined })
-const validateDocument = ajv.compile(gatewaySchema)
 
 /**
  * Validate a configuration document against the schema, filling defaults in
  * place. Returns every problem, each with its path in the document.
  */
 export function validateAgainstSchema (document: unknown): ConfigIssue[] {
-  if (validateDocument(document)) return []
-  const issues = (validateDocument.errors ?? []).flatMap(describeError)
+  if (checkDocument(document)) return []
+  const issues = (checkDocument.errors ?? []).flatMap(describeError)
   const seen = new Set<string>()
   return issues.filter((issue) => {
     const key = `${issue.path}\u0000${issue.message}`

@@ -3,6 +3,7 @@ import { adminPlugin } from '../admin/plugin.js'
 import { gatewayState } from '../admin/state.js'
 import type { DataPlaneStats } from '../data-plane/stats.js'
 import { dateAt, type Clock } from '../util/clock.js'
+import { schemaless } from '../util/fastify-schemaless.js'
 import type { ControlPlane } from './control-plane.js'
 import type { DataPlanes } from './data-planes.js'
 
@@ -14,7 +15,7 @@ import type { DataPlanes } from './data-planes.js'
 export type AdminApp = FastifyInstance
 
 export async function adminApp (control: ControlPlane, dataPlanes: DataPlanes, clock: Clock): Promise<AdminApp> {
-  const app = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }) })
+  const app = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }), ...schemaless })
   const config = control.state.config
   const metrics = control.metrics
   await app.register(adminPlugin, {

@@ -8,6 +8,7 @@ import { requestIdOf } from '../proxy/headers.js'
 import { refuseRequestUnderWay, sendError } from '../proxy/plugin.js'
 import { pathOf } from '../proxy/route-request.js'
 import type { RequestEnd } from '../proxy/request-end.js'
+import { schemaless } from '../util/fastify-schemaless.js'
 
 /**
  * The fastify instance every public request goes through (plain HTTP listens
@@ -35,7 +36,8 @@ export function publicApp (config: GatewayConfig, log: Log | undefined, ends: Re
     // requireHostHeader off: a request without Host reaches routing and gets the documented 400 (Node's own has no JSON, no x-request-id).
     http: { maxHeaderSize: config.client.maxHeaderBytes, connectionsCheckingInterval: 1000, requireHostHeader: false },
     // Requests Node cannot parse still get a JSON answer with an x-request-id and an access-log line (spec §3).
-    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => { onClientError(error, socket, ends) }
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => { onClientError(error, socket, ends) },
+    ...schemaless
   })
   applyClientLimits(app, config)
   // What reaches fastify but no proxy route (a target fastify's router refuses) still gets the JSON shape.

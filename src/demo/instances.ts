@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
+import { nodeHttp } from '../util/node-http.js'
 
 /** A demo instance: answers every request with a line naming its environment, itself and its address. */
 export class DemoInstance {
@@ -10,7 +11,7 @@ export class DemoInstance {
   constructor (env: string, name: string) {
     this.env = env
     this.name = name
-    this.#server = createServer((request, response) => {
+    this.#server = nodeHttp.createServer((request, response) => {
       request.resume()
       if (request.url === '/healthz') {
         response.end('ok\n')

@@ -1,4 +1,5 @@
-import { ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
+import { nodeHttp } from '../util/node-http.js'
 
 /**
  * The one reader of Node's private HTTP/1.1 server state. Node's server keeps
@@ -19,5 +20,5 @@ import { ServerResponse } from 'node:http'
  */
 export function responseOnSocket (socket: object): ServerResponse | undefined {
   const message = (socket as { _httpMessage?: unknown })._httpMessage
-  return message instanceof ServerResponse ? message : undefined
+  return message instanceof nodeHttp.ServerResponse ? message : undefined
 }

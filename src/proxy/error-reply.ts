@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { nodeHttp } from '../util/node-http.js'
 import type { Http2ServerResponse } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
@@ -45,7 +45,7 @@ export function writeRawReply (socket: Duplex, requestId: string, reply: ErrorRe
   if (!socket.writable) return 0
   const text = JSON.stringify(reply.body)
   const retryAfter = reply.retryAfterS === undefined ? '' : `retry-after: ${reply.retryAfterS}\r\n`
-  socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${retryAfter}x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
+  socket.end(`HTTP/1.1 ${reply.status} ${nodeHttp.STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${retryAfter}x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
   return Buffer.byteLength(text)
 }
 

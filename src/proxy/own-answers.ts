@@ -1,4 +1,4 @@
-import { METHODS } from 'node:http'
+import { nodeHttp } from '../util/node-http.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCode, ProxyError } from '../errors.js'
 import { normalizeHost } from '../routing/matcher.js'
@@ -10,7 +10,7 @@ import { hostHeaderOf, pathOf } from './route-request.js'
  * proxy: the data plane answers it 405). Registered without a body parser: bodies of
  * every method stream through as they came, GET and DELETE included.
  */
-export const PROXIED_METHODS: readonly string[] = METHODS.filter((method) => method !== 'CONNECT')
+export const PROXIED_METHODS: readonly string[] = nodeHttp.METHODS.filter((method) => method !== 'CONNECT')
 const PROXIED_METHOD_SET: ReadonlySet<string> = new Set(PROXIED_METHODS)
 
 /** A method srvgate forwards (what Node's HTTP/1.1 parser knows, CONNECT aside). */

@@ -1,4 +1,5 @@
-import { ServerResponse, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import { nodeHttp } from '../util/node-http.js'
 import type { EventEmitter } from 'node:events'
 import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -74,7 +75,7 @@ function serveAsPlainRequest (server: EventEmitter, request: IncomingMessage, so
     return
   }
   if (head.length > 0) socket.unshift(head)
-  const response = new ServerResponse(request)
+  const response = new nodeHttp.ServerResponse(request)
   response.shouldKeepAlive = false
   response.assignSocket(socket)
   response.on('finish', () => { socket.end() })
@@ -179,7 +180,7 @@ class HandshakeRelay implements Dispatcher.DispatchHandler {
 }
 
 function statusLine (status: number, text: string): string {
-  return `HTTP/1.1 ${status} ${text === '' ? STATUS_CODES[status] ?? '' : text}\r\n`
+  return `HTTP/1.1 ${status} ${text === '' ? nodeHttp.STATUS_CODES[status] ?? '' : text}\r\n`
 }
 
 /** The instance's response headers minus hop-by-hop ones, plus our request id. */

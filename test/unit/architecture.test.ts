@@ -4,8 +4,9 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join, relative, dirname, normalize } from 'node:path'
+import { sourceFiles } from '../helpers/source-files.js'
 
 /** Lower layers first. A module imports from its own folder or from a strictly lower layer. */
 const LAYER: Record<string, number> = {
@@ -30,19 +31,12 @@ const LAYER: Record<string, number> = {
 const PACKAGE_DOORS: Record<string, string[]> = {
   dns2: ['dns/transport.ts', 'dns/responder.ts', 'demo/'],
   'lru-cache': ['dns/cache.ts'],
-  fastify: ['proxy/', 'admin/', 'data-plane/', 'control-plane/admin-app.ts'],
+  fastify: ['proxy/', 'admin/', 'data-plane/', 'control-plane/admin-app.ts', 'util/fastify-schemaless.ts'],
   pino: ['log/'],
-  ajv: ['config/validate.ts'],
+  ajv: ['config/validate.ts', 'config/generated-validate.ts'],
   yaml: ['config/read.ts'],
   '@sinclair/typebox': ['config/', 'cluster/'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/']
-}
-
-function sourceFiles (dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name)
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : []
-  })
 }
 
 function area (file: string): string {

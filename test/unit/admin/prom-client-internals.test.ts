@@ -5,11 +5,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Histogram, Registry } from 'prom-client'
 import { addToSeries, histogramUpperBounds, seriesStore, storedSeries } from '../../../src/admin/prom-client-internals.js'
 import { ErrorCode, LibraryShapeError } from '../../../src/errors.js'
+import { sourceFiles } from '../../helpers/source-files.js'
 
 const BUCKETS = [0.001, 0.01, 0.1, 1]
 
@@ -75,13 +76,6 @@ test('another shape throws LibraryShapeError (SG_ERR_LIBRARY_SHAPE) instead of c
   Reflect.set(unbounded, 'upperBounds', undefined)
   assert.throws(() => histogramUpperBounds(unbounded), LibraryShapeError)
 })
-
-function sourceFiles (dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name)
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : []
-  })
-}
 
 test('no other module of src/ names prom-client\'s private fields: they have one door', () => {
   const readers = sourceFiles('src').filter((file) => /\b(hashMap|upperBounds|bucketValues)\b/.test(readFileSync(file, 'utf8')))

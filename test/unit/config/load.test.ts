@@ -5,6 +5,7 @@ import { parseConfigText } from '../../../src/config/load.js'
 import { loadConfigFile } from '../../../src/config/load-file.js'
 import { gatewaySchema } from '../../../src/config/schema.js'
 import { ConfigError } from '../../../src/errors.js'
+import { validatorSource } from '../../../scripts/validator-source.js'
 
 const MINIMAL = `
 listen: { http: 127.0.0.1:8080 }
@@ -205,6 +206,11 @@ test('a missing file is a read error naming the file', async () => {
 test('config/gateway.schema.json (for editors) is the schema the loader uses', () => {
   const file = JSON.parse(readFileSync('config/gateway.schema.json', 'utf8')) as unknown
   assert.deepEqual(file, JSON.parse(JSON.stringify(gatewaySchema)), 'run `npm run schema` to rewrite it')
+})
+
+test('src/config/generated-validate.ts is ajv\'s code for that schema, as `npm run schema` writes it', () => {
+  const onDisk = readFileSync('src/config/generated-validate.ts', 'utf8')
+  assert.ok(onDisk === validatorSource(JSON.parse(readFileSync('config/gateway.schema.json', 'utf8')) as object), 'stale: run `npm run schema`')
 })
 
 test('the compiled configuration is read-only for real: Maps and Sets refuse changes, objects are frozen', () => {

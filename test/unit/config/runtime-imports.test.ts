@@ -1,23 +1,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { relative } from 'node:path'
+import { sourceFiles, valueImports } from '../../helpers/source-files.js'
 
 // The TypeBox definition of the schema, and TypeBox itself: build-time and types only.
 const SCHEMA_SOURCES = new Set(['config/schema.ts', 'config/schema-backend.ts', 'config/schema-kit.ts', 'config/json-schema.ts'])
 const SCHEMA_SPECIFIER = /^(@sinclair\/typebox(\/.*)?|\.{1,2}\/(config\/)?(schema|schema-backend|schema-kit|json-schema)\.js)$/
-
-function sourceFiles (dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name)
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : []
-  })
-}
-
-/** `import … from 'x'` and `export … from 'x'` statements that survive compiling (not `import type`). */
-function valueImports (text: string): string[] {
-  return [...text.matchAll(/^(import|export)(?!\s+type\s)[^'"]*?from\s+'([^']+)'/gms)].map((match) => match[2] as string)
-}
 
 /**
  * The one run-time user, known and bounded: the explanation of an invalid
@@ -40,4 +29,14 @@ test('no module the gateway runs loads TypeBox or the schemas it builds, but the
 test('the check sees a value import of the schema, and lets a type-only one through', () => {
   assert.deepEqual(valueImports("import { gatewaySchema } from './schema.js'\nimport type { GatewayDocument } from './schema.js'\n"), ['./schema.js'])
   assert.deepEqual(valueImports("import {\n  Type\n} from '@sinclair/typebox'\nexport type { X } from './schema-kit.js'\n"), ['@sinclair/typebox'])
+})
+
+test('no module the gateway runs compiles a schema with ajv: the configuration\'s validator is ajv\'s code, written at build time (generated-validate.ts)', () => {
+  // ajv's runtime helpers (ajv/dist/runtime/*), which the generated code requires, are not its compiler.
+  const compiler = /^ajv(\/(?!dist\/runtime\/).*)?$/
+  const violations = sourceFiles('src').flatMap((path) =>
+    valueImports(readFileSync(path, 'utf8')).filter((specifier) => compiler.test(specifier)).map((specifier) => `${path} imports ${specifier}`))
+  assert.deepEqual(violations, [])
+  assert.equal(compiler.test('ajv/dist/2020.js'), true)
+  assert.equal(compiler.test('ajv/dist/runtime/equal'), false)
 })

@@ -6,11 +6,12 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { connect as netConnect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Client, buildConnector } from 'undici'
 import { tapUpstreamSocket, type SocketTap } from '../../../src/proxy/undici-internals.js'
+import { sourceFiles } from '../../helpers/source-files.js'
 
 const ANSWER = 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello'
 
@@ -108,13 +109,6 @@ test('read(0) (Node starting a read) leaves buffered bytes for undici, even whil
   assert.equal(socket.readableLength, ANSWER.length, 'read(0) took nothing')
   assert.equal((socket.read() as Buffer).toString('latin1'), ANSWER)
 })
-
-function sourceFiles (dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name)
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : []
-  })
-}
 
 test('no other module of src/ patches a socket\'s methods: the patch has one door', () => {
   const patchers = sourceFiles('src').filter((file) => /\.(read|write|end|destroy|emit|push)\s*=[^=]/.test(readFileSync(file, 'utf8')))

@@ -1,0 +1,15 @@
+import { parseAddress } from '../util/address.js'
+import { parseCidr } from '../util/cidr.js'
+import { parseDuration } from '../util/duration.js'
+
+/**
+ * The schema's own string formats (`format: duration` etc.), as ajv format
+ * definitions: the generated validator (generated-validate.ts) checks values
+ * with these, and scripts/validator-source.ts gives them to ajv when it
+ * writes that file.
+ */
+export const FORMATS = {
+  duration: { type: 'string', validate: (text: string) => parseDuration(text) !== undefined },
+  address: { type: 'string', validate: (text: string) => parseAddress(text) !== undefined },
+  cidr: { type: 'string', validate: (text: string) => parseCidr(text) !== undefined }
+} as const
