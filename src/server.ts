@@ -12,7 +12,7 @@ import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { boundAddress } from './util/address.js'
 import { systemRandom } from './util/random.js'
-import { DnsFace } from './dns-face/dns-face.js'
+import type { DnsFace } from './dns-face/dns-face.js'
 import { serveTraffic } from './cluster/primary-v8.js'
 import { faceView } from './upstream/face-view.js'
 import { defaultMaxConnections } from './edge/client-connections.js'
@@ -146,6 +146,8 @@ export async function startGateway (configPath: string, options: StartOptions = 
 async function startDnsFace (control: ControlPlane, dns: NonNullable<GatewayConfig['dns']>, addresses: PublicAddresses): Promise<DnsFace> {
   // The face answers queries in this process (a cluster's primary too): its code gets optimized.
   serveTraffic()
+  // Loaded only when dns is configured: a primary without a face keeps its memory (docs/BENCHMARKS.md, "the primary's RSS").
+  const { DnsFace } = await import('./dns-face/dns-face.js')
   const metrics = control.metrics
   const log = control.log
   const face = new DnsFace({

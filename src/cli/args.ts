@@ -3,8 +3,10 @@ import { UsageError } from '../errors.js'
 import type { ExitCode, Output } from './output.js'
 
 /** One CLI command: what --help prints, and what it runs. */
-export type Command = {
-  readonly summary: string
+export type Command = CommandBody & { readonly summary: string }
+
+/** A command without its one-line summary: the part of a command loaded only when it runs (commands.ts, LazyCommand). */
+export type CommandBody = {
   readonly usage: string
   readonly help: string
   readonly run: (args: string[], output: Output) => Promise<ExitCode>

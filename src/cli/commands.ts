@@ -8,15 +8,20 @@ import { watchConfigFile } from '../config/watch.js'
 import type { RunningDemo } from '../demo/run.js'
 import { readDuration } from '../util/duration.js'
 import { ExitCode, describeError, table, type Output } from './output.js'
-import { parse, type Command } from './args.js'
-import { resolveCommand } from './resolve.js'
-import { reloadCommand } from './reload.js'
-import { PidFile } from './pid-file.js'
+import { parse, type Command, type CommandBody } from './args.js'
+import type { PidFile } from './pid-file.js'
 import { VERSION } from '../util/version.js'
 
 
 
-const COMMANDS: Record<string, Command> = {
+/**
+ * A command whose module loads only when it runs (or its help is asked for):
+ * `run` in a cluster's primary never loads resolve's DNS client or reload's
+ * HTTP client (docs/BENCHMARKS.md, "the primary's RSS").
+ */
+type LazyCommand = { readonly summary: string, readonly load: () => Promise<CommandBody> }
+
+const COMMANDS: Record<string, Command | LazyCommand> = {
   demo: {
     summary: 'run a self-contained gateway with demo instances (no Consul needed)',
     usage: 'srvgate demo [--port PORT] [--admin-port PORT] [--churn [--churn-every DUR]] [--log-level LEVEL]',
@@ -90,8 +95,14 @@ Options:
 Exit codes: 0 valid, 1 invalid, 2 wrong usage.`,
     run: runCheck
   },
-  resolve: resolveCommand,
-  reload: reloadCommand
+  resolve: {
+    summary: 'show what the resolver sees for a DNS name',
+    load: async () => (await import('./resolve.js')).resolveCommand
+  },
+  reload: {
+    summary: 'ask a running gateway to reload its configuration',
+    load: async () => (await import('./reload.js')).reloadCommand
+  }
 }
 
 function mainHelp (): string {
@@ -119,11 +130,12 @@ export async function runCli (argv: readonly string[], output: Output): Promise<
     output.out(`srvgate ${VERSION}`)
     return ExitCode.OK
   }
-  const command = COMMANDS[name]
-  if (command === undefined) {
+  const entry = COMMANDS[name]
+  if (entry === undefined) {
     output.err(`srvgate: unknown command "${name}"\n\n${mainHelp()}`)
     return ExitCode.USAGE
   }
+  const command = 'load' in entry ? await entry.load() : entry
   if (args.includes('--help') || args.includes('-h')) {
     output.out(`Usage: ${command.usage}\n\n${command.help}`)
     return ExitCode.OK
@@ -268,7 +280,7 @@ async function runRun (args: string[], output: Output): Promise<ExitCode> {
   }
   let pidFile: PidFile | undefined
   try {
-    pidFile = values['pid-file'] === undefined ? undefined : await PidFile.claim(values['pid-file'])
+    pidFile = values['pid-file'] === undefined ? undefined : await (await import('./pid-file.js')).PidFile.claim(values['pid-file'])
     running = await startGateway(file, { logLevel: level, signal: stopping.signal })
   } catch (error) {
     removeHandlers()

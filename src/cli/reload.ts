@@ -4,7 +4,7 @@ import type { ReloadResult } from '../admin/plugin.js'
 import { AdminRequestError, ConfigError, ErrorCode, UsageError } from '../errors.js'
 import { formatHostPort } from '../util/address.js'
 import { formatDuration, parseDuration } from '../util/duration.js'
-import { parse, type Command } from './args.js'
+import { parse, type CommandBody } from './args.js'
 import { ExitCode, describeError, type Output } from './output.js'
 
 /** The environment variable `--admin URL` takes the token from (argv is visible to every user in `ps`). */
@@ -13,8 +13,7 @@ export const TOKEN_VARIABLE = 'SRVGATE_ADMIN_TOKEN'
 const DEFAULT_TIMEOUT = '30s'
 
 /** `srvgate reload`: POST /admin/reload to a running gateway, as SIGHUP does, and say how it went. */
-export const reloadCommand: Command = {
-  summary: 'ask a running gateway to reload its configuration',
+export const reloadCommand: CommandBody = {
   usage: 'srvgate reload (-c FILE | --admin URL) [--timeout DUR] [--json]',
   help: `Asks a running gateway, through its admin listener, to reload its
 configuration file, as SIGHUP does (POST /admin/reload), and prints the

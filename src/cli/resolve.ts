@@ -9,14 +9,13 @@ import { DnsError, UsageError } from '../errors.js'
 import { knownNames } from '../config/convert.js'
 import { formatHostPort, makeAddress, parseAddress } from '../util/address.js'
 import { formatDuration, parseDuration } from '../util/duration.js'
-import { parse, type Command } from './args.js'
+import { parse, type CommandBody } from './args.js'
 import { ExitCode, table, type Output } from './output.js'
 
 const DEFAULT_NAMESERVER = '127.0.0.1:8600'
 
 /** `srvgate resolve`: what the gateway's resolver sees for a name, with the gateway's own defaults and clamp. */
-export const resolveCommand: Command = {
-    summary: 'show what the resolver sees for a DNS name',
+export const resolveCommand: CommandBody = {
     usage: 'srvgate resolve NAME [--type SRV|A|AAAA] [--nameserver HOST:PORT] [-c FILE [--resolver NAME]]',
     help: `Queries NAME the way the gateway does (EDNS0 over UDP, TCP when the
 answer is cut, answers checked) and prints the instances with priority,
@@ -36,8 +35,8 @@ Options:
 Exit codes: 0 records found, 1 NXDOMAIN or no records, or an invalid FILE
 (or one with no resolver NAME), 2 wrong usage, 3 DNS failure (timeout,
 SERVFAIL, every answer rejected).`,
-    run: runResolve
-  }
+  run: runResolve
+}
 
 type RejectionNote = { nameserver: string, transport: string, reason: string, detail: string }
 type QueryNote = { nameserver: string, transport: string, outcome: string }

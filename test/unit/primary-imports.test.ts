@@ -5,7 +5,8 @@
  * only where they are needed, by `import()`: in a single process (roles.ts),
  * a configuration check thread (config/check-in-child.ts), the first active
  * check (health/active-checker.ts), an invalid IPC message's explanation
- * (cluster/message-check.ts), or the commands that need them. A static import
+ * (cluster/message-check.ts), a configured DNS face (server.ts), --pid-file,
+ * or the commands that need them (resolve, reload: cli/commands.ts). A static import
  * that pulls one of them back into the primary fails here.
  */
 import { test } from 'node:test'
@@ -14,7 +15,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
 
 const ROOTS = ['src/main.ts', 'src/cli/commands.ts', 'src/server.ts']
-const NOT_IN_THE_PRIMARY = [/^src\/data-plane\/(?!listeners\.ts)/, /^src\/proxy\//, /^src\/demo\/(?!registry\.ts)/, /^src\/config\/(load|read|validate)\.ts$/, /^src\/cluster\/(protocol|message-errors)\.ts$/, /^(undici|yaml|ajv|@sinclair\/typebox)(\/|$)/]
+const NOT_IN_THE_PRIMARY = [/^src\/data-plane\/(?!listeners\.ts)/, /^src\/proxy\//, /^src\/demo\/(?!registry\.ts)/, /^src\/config\/(load|read|validate)\.ts$/, /^src\/cluster\/(protocol|message-errors)\.ts$/, /^src\/cli\/(resolve|reload|pid-file)\.ts$/, /^src\/dns-face\//, /^(undici|yaml|ajv|@sinclair\/typebox)(\/|$)/]
 
 /** `import … from 'x'` and `export … from 'x'` that survive compiling (not `import type`), and bare `import 'x'`. */
 function staticImports (text: string): string[] {
@@ -36,7 +37,7 @@ function reachable (roots: readonly string[]): Map<string, string> {
   return parentOf
 }
 
-test('a cluster primary statically loads no data plane, proxy, undici, YAML parser, ajv or TypeBox', () => {
+test('a cluster primary statically loads no data plane, proxy, undici, YAML parser, ajv, TypeBox, DNS face or other command', () => {
   const loaded = reachable(ROOTS)
   const found = [...loaded].filter(([module]) => NOT_IN_THE_PRIMARY.some((pattern) => pattern.test(module))).map(([module, parent]) => `${module} (imported by ${parent})`)
   assert.deepEqual(found, [])
