@@ -82,11 +82,16 @@ export async function peersSection (report: (name: string, value: string, target
       await add(`stack floor: undici dispatch behind ${server === 'http' ? 'node:http' : 'fastify'}, 2 workers`, (port) => spawn(process.execPath, ['bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
     }
     for (const workers of [2, 1]) await add(`srvgate, ${workers} worker${workers === 1 ? '' : 's'}`, (port) => startSrvgate(dir, port, nameserver, workers))
-    if (BASELINE !== undefined) await add('srvgate baseline, 2 workers', (port) => startSrvgate(dir, port, nameserver, 2, undefined, [], BASELINE))
+    if (BASELINE !== undefined) await add('srvgate baseline, 2 workers', (port) => startSrvgate(dir, port, nameserver, 2, { root: BASELINE }))
     // BENCH_NODE_VARIANTS="name:--flag --flag;name2:--flag" adds srvgate (2 workers) under other Node flags, side by side.
     for (const variant of (process.env.BENCH_NODE_VARIANTS ?? '').split(';').filter((part) => part.includes(':'))) {
       const [name, flags] = variant.split(/:(.*)/s) as [string, string]
-      await add(`srvgate, 2 workers, ${name}`, (port) => startSrvgate(dir, port, nameserver, 2, undefined, flags.split(' ').filter(Boolean)))
+      await add(`srvgate, 2 workers, ${name}`, (port) => startSrvgate(dir, port, nameserver, 2, { nodeFlags: flags.split(' ').filter(Boolean) }))
+    }
+    // BENCH_NODE_BINARIES="node22:/path/to/node" adds srvgate (2 workers) under another Node binary, side by side.
+    for (const binary of (process.env.BENCH_NODE_BINARIES ?? '').split(';').filter((part) => part.includes(':'))) {
+      const [name, node] = binary.split(/:(.*)/s) as [string, string]
+      await add(`srvgate, 2 workers, ${name} (${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()})`, (port) => startSrvgate(dir, port, nameserver, 2, { node }))
     }
 
     const results = new Map<string, WrkResult[]>()
@@ -133,7 +138,7 @@ export async function peersSection (report: (name: string, value: string, target
     }
     if (RATES.length > 0) await pacedRows(report, contestants, median)
     for (const contestant of contestants.filter((candidate) => candidate.name.startsWith('srvgate'))) reportRss(report, contestant)
-    if (process.env.BENCH_HTTPS !== '0') await httpsRows(report, dir, nameserver, children)
+    if (process.env.BENCH_HTTPS !== '0') await httpsRows(report, dir, nameserver, instancePorts, children)
   } finally {
     const exits = children.map(async (child) => { await new Promise((resolve) => { if (child.exitCode !== null || child.signalCode !== null) resolve(null); else child.once('exit', resolve) }) })
     for (const child of children) child.kill('SIGTERM')
@@ -214,8 +219,8 @@ function reportRss (report: (name: string, value: string, target?: string) => vo
  * (nbthread 2), Caddy (GOMAXPROCS 2) and srvgate (2 workers) terminating TLS
  * with the same ECDSA P-256 certificate for `localhost`.
  */
-async function httpsRows (report: (name: string, value: string, target?: string) => void, dir: string, nameserver: string, children: ChildProcess[]): Promise<void> {
-  console.log(`\n## peers over HTTPS (one round each: wrk -t2 -c64 -d${SECONDS}s with Connection: close; h2load -t2 -c64 -m10 -D ${SECONDS})`)
+async function httpsRows (report: (name: string, value: string, target?: string) => void, dir: string, nameserver: string, instancePorts: readonly number[], children: ChildProcess[]): Promise<void> {
+  console.log(`\n## peers over HTTPS (one round each: wrk -t2 -c64 -d${SECONDS}s kept alive, then with Connection: close; h2load -t2 -c64 -m10 -D ${SECONDS})`)
   if (!has('h2load')) console.log('peers: h2load not found (apt-get install nghttp2-client): HTTP/2 rows left out')
   const ca = TestCa.create({ after: () => {} } as never)
   const issued = ca.issue(['localhost', 'www.example.com'])
@@ -225,8 +230,11 @@ async function httpsRows (report: (name: string, value: string, target?: string)
   const starts: Array<[string, (port: number) => ChildProcess | undefined]> = []
   if (has('haproxy')) starts.push([`HAProxy ${version('haproxy', ['-v'])}, nbthread 2, TLS`, (port) => startHaproxy(dir, port, nameserver, 2, tls)])
   if (has('caddy')) starts.push([`Caddy ${version('caddy', ['version'])}, GOMAXPROCS 2, TLS`, (port) => startCaddy(dir, port, nameserver, 2, tls)])
-  starts.push(['srvgate, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, tls)])
-  if (BASELINE !== undefined) starts.push(['srvgate baseline, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, tls, [], BASELINE)])
+  // The stack's HTTPS floor: node:http2's secure server (allowHTTP1) forwarding with undici, none of srvgate's code.
+  starts.push(['stack floor: undici dispatch behind node:http2 (allowHTTP1), 2 workers, TLS', (port) => spawn(process.execPath, ['bench/stack-floor.mjs', 'tls', String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore', env: { ...process.env, FLOOR_CERT: issued.cert, FLOOR_KEY: issued.key } })])
+  starts.push(['srvgate, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, { tls })])
+  if (BASELINE !== undefined) starts.push(['srvgate baseline, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, { tls, root: BASELINE })])
+  const rows = new Map<string, { h1: number, handshakes: number, h2: number | undefined }>()
   for (const [name, start] of starts) {
     if (ONLY !== undefined && !ONLY.split(',').some((part) => name.toLowerCase().startsWith(part.trim().toLowerCase()))) continue
     const port = await freePort()
@@ -237,9 +245,19 @@ async function httpsRows (report: (name: string, value: string, target?: string)
       console.log(`peers: ${name} did not answer over HTTPS on ${port}; left out`)
       continue
     }
+    const keptAlive = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST })
     const handshakes = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST, extraHeaders: ['Connection: close'] })
     const h2 = has('h2load') ? await h2load(`https://localhost:${port}/`, SECONDS) : undefined
-    report(name, `${handshakes.requestsPerSecond.toFixed(0).padStart(6)} handshakes/s (errors ${handshakes.errors})${h2 === undefined ? '' : `  ${h2.requestsPerSecond.toFixed(0).padStart(6)} HTTP/2 req/s (failed ${h2.failed})`}`)
+    rows.set(name, { h1: keptAlive.requestsPerSecond, handshakes: handshakes.requestsPerSecond, h2: h2?.requestsPerSecond })
+    report(name, `${keptAlive.requestsPerSecond.toFixed(0).padStart(6)} HTTP/1.1 req/s  ${handshakes.requestsPerSecond.toFixed(0).padStart(6)} handshakes/s (errors ${keptAlive.errors + handshakes.errors})${h2 === undefined ? '' : `  ${h2.requestsPerSecond.toFixed(0).padStart(6)} HTTP/2 req/s (failed ${h2.failed})`}`)
+  }
+  // Issue 21's HTTPS targets, and the same ratios for the stack's floor: what Node's TLS and HTTP/2 allow at all.
+  const caddy = [...rows].find(([name]) => name.startsWith('Caddy'))?.[1]
+  if (caddy === undefined) return
+  for (const [name, row] of rows) {
+    if (!name.startsWith('srvgate') && !name.startsWith('stack floor')) continue
+    const ratio = (mine: number | undefined, theirs: number | undefined): string => mine === undefined || theirs === undefined ? 'n/a' : `${(mine / theirs).toFixed(2)}×`
+    report(`${name.replace(/, 2 workers, TLS$/, '')} / Caddy: HTTP/1.1, handshakes, HTTP/2`, `${ratio(row.h1, caddy.h1)}, ${ratio(row.handshakes, caddy.handshakes)}, ${ratio(row.h2, caddy.h2)}`, name.startsWith('srvgate') ? '≥ 1.1×, ≥ 1.0×, ≥ 1.0×' : undefined)
   }
 }
 
@@ -270,7 +288,7 @@ async function answersTls (port: number): Promise<boolean> {
 
 /** The bench's own setup step: Debian packages of the peers, when this machine may install them. */
 function installMissing (): void {
-  const missing = [['haproxy', 'haproxy'], ['caddy', 'caddy'], ['nginx', 'nginx-light'], ['wrk', 'wrk'], ['hey', 'hey'], ['/usr/sbin/named', 'bind9']].filter(([command]) => !has(command as string)).map(([, pkg]) => pkg as string)
+  const missing = [['haproxy', 'haproxy'], ['caddy', 'caddy'], ['nginx', 'nginx-light'], ['wrk', 'wrk'], ['hey', 'hey'], ['h2load', 'nghttp2-client'], ['/usr/sbin/named', 'bind9']].filter(([command]) => !has(command as string)).map(([, pkg]) => pkg as string)
   if (missing.length === 0) return
   console.log(`peers: installing ${missing.join(' ')} (apt-get)`)
   const result = spawnSync('apt-get', ['install', '-y', '-q', ...missing], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 })
@@ -377,7 +395,10 @@ ${tls === undefined ? 'http' : 'https'}://:${port} {
   return spawn('unshare', ['--mount', 'sh', '-c', command], { stdio: 'ignore', env: { ...process.env, GOMAXPROCS: String(procs), HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } })
 }
 
-function startSrvgate (dir: string, port: number, nameserver: string, workers: number, tls?: BenchTls, nodeFlags: readonly string[] = [], root = '.'): ChildProcess {
+/** How a srvgate contestant differs from the plain one: TLS, Node flags, another checkout (root), another Node binary. */
+type SrvgateVariant = { readonly tls?: BenchTls, readonly nodeFlags?: readonly string[], readonly root?: string, readonly node?: string }
+
+function startSrvgate (dir: string, port: number, nameserver: string, workers: number, { tls, nodeFlags = [], root = '.', node = process.execPath }: SrvgateVariant = {}): ChildProcess {
   const file = join(dir, `srvgate-${workers}${tls === undefined ? '' : '-tls'}-${port}.yaml`)
   writeFileSync(file, `
 listen: { ${tls === undefined ? 'http' : 'https'}: "127.0.0.1:${port}", admin: "127.0.0.1:0" }
@@ -389,5 +410,5 @@ backends: { web: { discovery: { resolver: bind, srv: ${SRV} }, balance: round-ro
 frontends: [ { name: www, match: { host: ${HOST} }, backend: web }, { name: local, match: { host: localhost }, backend: web } ]
 `)
   // Default logging: one JSON access-log line per request, as operators run it.
-  return spawn(process.execPath, [...nodeFlags, join(root, 'dist/main.js'), 'run', '-c', file], { stdio: 'ignore' })
+  return spawn(node, [...nodeFlags, join(root, 'dist/main.js'), 'run', '-c', file], { stdio: 'ignore' })
 }

@@ -2,6 +2,7 @@ import cluster from 'node:cluster'
 import type { Log } from '../log/process-log.js'
 import { channelToWorker } from './channel.js'
 import type { DataPlaneProcess, Spawner } from './worker-pool.js'
+import { workerExecArgv } from './worker-v8.js'
 
 /** The data planes as forked node:cluster workers running `exec` (cluster/worker-main.js) with `args`. */
 export function clusterWorkers (exec: string, args: readonly string[]): Spawner {
@@ -13,7 +14,7 @@ export function clusterWorkers (exec: string, args: readonly string[]): Spawner 
       // No primary hop per connection either. Under load the kernel spreads them evenly
       // enough (docs/BENCHMARKS.md).
       cluster.schedulingPolicy = cluster.SCHED_NONE
-      cluster.setupPrimary({ exec, args: [...args] })
+      cluster.setupPrimary({ exec, args: [...args], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) })
     },
     spawn: (log: Log): DataPlaneProcess => {
       const worker = cluster.fork()

@@ -6,7 +6,7 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:http'
 import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
@@ -89,6 +89,9 @@ test('workers: 2 in the file, SRVGATE_WORKERS wins; the admin state names them; 
   assert.equal(workers.configured, 2)
   assert.equal(workers.running, 2)
   assert.equal(workers.pids.length, 2)
+  // Forked with the young generation capped (cluster/worker-v8.ts); the primary is not.
+  for (const pid of workers.pids) assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--max-semi-space-size=4'), `worker ${pid}`)
+  assert.ok(!readFileSync(`/proc/${gateway.process.pid as number}/cmdline`, 'utf8').includes('--max-semi-space-size'))
   assert.deepEqual(await spread(gateway, 'www.example.com', 10), Array(10).fill(200))
   await gateway.waitForLog(() => gateway.logs.filter((line) => line.msg === 'request').length >= 10)
   assert.deepEqual(servingPids(gateway, 'www.example.com'), new Set(workers.pids), 'both workers served requests')
