@@ -245,6 +245,7 @@ async function httpsRows (report: (name: string, value: string, target?: string)
       console.log(`peers: ${name} did not answer over HTTPS on ${port}; left out`)
       continue
     }
+    await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: 2, host: HOST }) // warm-up, as the closed loop's
     const keptAlive = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST })
     const handshakes = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST, extraHeaders: ['Connection: close'] })
     const h2 = has('h2load') ? await h2load(`https://localhost:${port}/`, SECONDS) : undefined

@@ -101,7 +101,8 @@ export class TlsListener {
       },
       headTimedOut: options.headTimedOut
     }
-    this.listener = createNetServer((socket) => {
+    // TCP_NODELAY, as Node's http.Server (the plain listener) sets by default: an answer's last TLS record goes out at once.
+    this.listener = createNetServer({ noDelay: true }, (socket) => {
       if (!options.connections.admit(socket, 'https')) return
       this.#connections.add(socket)
       const timer = new ConnectionTimer(socket, clock, limits, timerEvents)
