@@ -31,6 +31,10 @@ const result = spawnSync(process.execPath, [
   // deadlines (TCP trickles, rate limits), so 120 s left no margin on a busy machine.
   '--test-timeout=300000',
   '--test-concurrency=1',
+  // A file whose tests (and their after hooks) have all finished exits even if something it
+  // started still holds the event loop: a CI run once sat 12 minutes after a file's last test
+  // passed. --test-timeout covers tests, not that.
+  '--test-force-exit',
   ...files
 ], { stdio: 'inherit' })
 process.exit(result.status ?? 1)

@@ -119,11 +119,10 @@ class ClusterWorkerEnd extends Endpoint<ToWorker, ToPrimarySchema> {
 
   send (message: ToWorker): void {
     if (this.isClosed || !this.#worker.isConnected()) return
-    try {
-      this.#worker.send(message)
-    } catch {
-      // The channel closed between the check and the send: its close notice follows.
-    }
+    // A worker killed a moment ago is still connected until its exit is seen: the write fails
+    // (EPIPE). Without a callback Node emits that as an 'error' event on the worker, which
+    // nothing listens to, and the primary dies of it. Dropped instead: the close notice follows.
+    this.#worker.send(message, dropSendError)
   }
 }
 
@@ -140,9 +139,13 @@ class ProcessEnd extends Endpoint<ToPrimary, ToWorkerSchema> {
   }
 
   send (message: ToPrimary): void {
-    if (!this.isClosed && process.connected) process.send?.(message)
+    // As the primary's end: a primary gone a moment ago fails the write; the close notice follows.
+    if (!this.isClosed && process.connected) process.send?.(message, undefined, undefined, dropSendError)
   }
 }
+
+/** A send that failed because the other side is gone: nothing to do, its close notice is on its way. */
+function dropSendError (): void {}
 
 /**
  * Both ends in one process, joined in memory. Delivery is synchronous: a

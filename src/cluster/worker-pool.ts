@@ -258,7 +258,10 @@ export class WorkerPool implements DataPlanes {
   async #prepareOne (member: Member, message: MessageOf<ToWorker, 'srvgate:config'>): Promise<string | undefined> {
     const error = await askToPrepare(member.channel, message, { clock: systemClock, timeoutMs: PREPARE_TIMEOUT_MS, name: `worker ${member.worker.id}` })
     if (error !== undefined && !member.worker.isDead()) {
-      // Replaced with the configuration that keeps running: its successor starts from it.
+      // Replaced with the configuration that keeps running: its successor starts from it. No
+      // longer counted as serving from now, not from when its exit is seen: /admin/state and the
+      // 422 agree, and no stats request is sent to it meanwhile.
+      member.isServing = false
       member.worker.kill()
     }
     return error

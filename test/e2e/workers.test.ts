@@ -218,6 +218,10 @@ test('a reload applies in every worker or in none: a worker that cannot prepare 
   const refused = await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST', timeoutMs: 20_000 })
   assert.equal(refused.status, 422, refused.body)
   assert.match(refused.body, /1 of 2 workers could not apply it .*did not answer within 10 s.*every worker keeps the previous configuration/)
+  // From the answer on, the killed worker is not counted, whether or not its exit was seen yet;
+  // asking for the state meanwhile (the primary asks each serving worker for figures) is safe.
+  const rightAfter = await workersOf(gateway)
+  assert.ok(!rightAfter.pids.includes(stopped), `${stopped} is still listed: ${JSON.stringify(rightAfter)}`)
   const workers = await untilRunning(gateway, 2)
   assert.equal(workers.replaced, 1)
   assert.equal(workers.running, 2)

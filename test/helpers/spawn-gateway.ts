@@ -126,11 +126,24 @@ export class SpawnedGateway {
   /** SIGTERM and wait for the exit code. */
   async stop (): Promise<number | null> {
     if (this.#isClosed) return this.process.exitCode
-    const exited = new Promise<number | null>((resolve) => this.process.once('close', (code) => resolve(code)))
-    this.process.kill('SIGTERM')
-    const timer = setTimeout(() => this.process.kill('SIGKILL'), 15_000)
-    const code = await exited
+    const child = this.process
+    const closed = new Promise<void>((resolve) => { child.once('close', () => { resolve() }) })
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+      await exited
+      clearTimeout(timer)
+    }
+    // Its output is read to the end ('close'), unless a process it left behind (a worker a test
+    // stopped with SIGSTOP) still holds the pipes: that is not waited for past 2 s.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([closed, new Promise((resolve) => { timer = setTimeout(resolve, 2000) })])
     clearTimeout(timer)
-    return code
+    if (!this.#isClosed) {
+      child.stdout?.destroy()
+      child.stderr?.destroy()
+    }
+    return child.exitCode
   }
 }
