@@ -11,12 +11,12 @@ type ProfileNode = { id: number, callFrame: { functionName: string, url: string 
 type Profile = { nodes: ProfileNode[], samples: number[], timeDeltas: number[] }
 
 const LAYERS: Array<[string, (url: string, name: string) => boolean]> = [
-  ['srvgate dispatcher (failover, body, connector)', (url) => /\/dist\/proxy\/(failover-request|dispatcher|replayable-body|interim-continue|client-gone)/.test(url)],
+  ['srvgate request and attempts (failover, body, answer writing)', (url) => /\/dist\/proxy\/(proxy-request|attempt|response-writer|upstream-pools|replayable-body|body-buffer|interim-continue|client-gone|upload-slots|retry-policy)/.test(url)],
   ['srvgate header rewriting', (url) => url.includes('/dist/proxy/headers')],
   ['srvgate routing and instance choice', (url) => /\/dist\/(proxy\/route-request|routing\/|upstream\/|balance\/|health\/)/.test(url)],
-  ['logging (access log, pino)', (url) => url.includes('/dist/proxy/access-log') || url.includes('pino') || url.includes('sonic-boom')],
+  ['logging (access log, pino)', (url) => /\/dist\/(proxy\/(access-log|logged-query)|log\/|util\/line-batch)/.test(url) || url.includes('pino') || url.includes('sonic-boom')],
   ['metrics (prom-client)', (url) => url.includes('/dist/admin/metrics') || url.includes('prom-client')],
-  ['srvgate plugin hooks (ids, records, client gone)', (url) => url.includes('/dist/proxy/plugin')],
+  ['srvgate plugin hooks (ids, records, request end)', (url) => /\/dist\/(proxy\/(plugin|request-end|reply-error|own-answers)|edge\/|data-plane\/)/.test(url)],
   ['fastify (router, hooks, reply)', (url) => /\/(fastify|find-my-way|avvio)\//.test(url)],
   ['undici (client, parser)', (url) => url.includes('undici')],
   ['node http (parsing, ServerResponse)', (url) => url.includes('node:_http') || url.includes('node:internal/http')],
