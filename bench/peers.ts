@@ -78,8 +78,9 @@ export async function peersSection (report: (name: string, value: string, target
     }
     await add(`nginx ${version('nginx', ['-v'])} (static upstream), 2 workers`, (port) => startNginxProxy(dir, port, instancePorts))
     // What the named stack costs with none of srvgate's code: undici dispatch behind fastify, and behind bare node:http.
-    for (const server of ['fastify', 'http']) {
-      await add(`stack floor: undici dispatch behind ${server === 'http' ? 'node:http' : 'fastify'}, 2 workers`, (port) => spawn(process.execPath, ['bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
+    // And the node:http floor with the spec's per-request duties (id, forwarding fields, metrics, access line) and nothing else.
+    for (const server of ['fastify', 'http', 'duties']) {
+      await add(`stack floor: undici dispatch behind ${FLOOR_NAMES[server] as string}, 2 workers`, (port) => spawn(process.execPath, ['bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
     }
     for (const workers of [2, 1]) await add(`srvgate, ${workers} worker${workers === 1 ? '' : 's'}`, (port) => startSrvgate(dir, port, nameserver, workers))
     if (BASELINE !== undefined) await add('srvgate baseline, 2 workers', (port) => startSrvgate(dir, port, nameserver, 2, { root: BASELINE }))
@@ -131,13 +132,28 @@ export async function peersSection (report: (name: string, value: string, target
       report('srvgate (2 workers) / HAProxy (nbthread 2), req/s', `${(srvgate2.requestsPerSecond / haproxy.requestsPerSecond).toFixed(2)}×`, 'stretch 0.5×')
       report('srvgate (2 workers) p99 / HAProxy (nbthread 2) p99', `${(srvgate2.p99Ms / haproxy.p99Ms).toFixed(2)}×`, '≤ 2×')
     }
+    // Issue 21's item 4: srvgate at ≥ 0.85× the node:http floor. The duties floor says what the
+    // spec's per-request work alone costs that floor, with no structure around it.
+    const httpFloor = find(HTTP_FLOOR)
+    const dutiesFloor = find(`stack floor: undici dispatch behind ${FLOOR_NAMES.duties as string}`)
+    if (httpFloor !== undefined) {
+      if (srvgate2 !== undefined) report('srvgate (2 workers) / the node:http floor, req/s', `${(srvgate2.requestsPerSecond / httpFloor.requestsPerSecond).toFixed(2)}×`, '≥ 0.85×')
+      if (dutiesFloor !== undefined) report('the floor with the per-request duties / the node:http floor, req/s', `${(dutiesFloor.requestsPerSecond / httpFloor.requestsPerSecond).toFixed(2)}×`)
+      if (srvgate2 !== undefined && dutiesFloor !== undefined) report('srvgate (2 workers) / the floor with the duties, req/s', `${(srvgate2.requestsPerSecond / dutiesFloor.requestsPerSecond).toFixed(2)}×`)
+      // What the card's stack allows srvgate at best: the duties' share times fastify's (both against node:http).
+      const fastifyFloor = find(`stack floor: undici dispatch behind ${FLOOR_NAMES.fastify as string}, 2 workers`)
+      if (dutiesFloor !== undefined && fastifyFloor !== undefined) {
+        report('ceiling on fastify: (duties floor / node:http floor) × (fastify floor / node:http floor)', `${(dutiesFloor.requestsPerSecond / httpFloor.requestsPerSecond * fastifyFloor.requestsPerSecond / httpFloor.requestsPerSecond).toFixed(2)}×`, '≥ 0.85× for the target to be reachable')
+      }
+    }
     // The floors' ratios say what the target asks of the stack itself, at the same load.
     for (const floor of contestants.filter((candidate) => candidate.name.startsWith('stack floor'))) {
       const result = median(floor.name) as WrkResult
       if (haproxy2 !== undefined) report(`${floor.name.replace(', 2 workers', '')}: p99 / HAProxy's`, `${(result.p99Ms / (median(haproxy2.name) as WrkResult).p99Ms).toFixed(2)}×`)
     }
     if (RATES.length > 0) await pacedRows(report, contestants, median)
-    for (const contestant of contestants.filter((candidate) => candidate.name.startsWith('srvgate'))) reportRss(report, contestant)
+    // The floors' too: what a worker of the bare stack holds after the same load (item 6's ≤ 100 MB).
+    for (const contestant of contestants.filter((candidate) => candidate.name.startsWith('srvgate') || candidate.name.startsWith('stack floor'))) reportRss(report, contestant)
     if (process.env.BENCH_HTTPS !== '0') await httpsRows(report, dir, nameserver, instancePorts, children)
   } finally {
     const exits = children.map(async (child) => { await new Promise((resolve) => { if (child.exitCode !== null || child.signalCode !== null) resolve(null); else child.once('exit', resolve) }) })
@@ -146,6 +162,10 @@ export async function peersSection (report: (name: string, value: string, target
     await bind?.stop()
   }
 }
+
+/** The stack floors bench/stack-floor.mjs serves, by its first argument. */
+const FLOOR_NAMES: Record<string, string> = { fastify: 'fastify', http: 'node:http', duties: 'node:http, with the per-request duties' }
+const HTTP_FLOOR = 'stack floor: undici dispatch behind node:http, 2 workers'
 
 /**
  * Latency below capacity: each contestant at fixed rates (hey, paced), in
@@ -156,7 +176,7 @@ export async function peersSection (report: (name: string, value: string, target
  * both); at these rates hey takes a fraction of one.
  */
 async function pacedRows (report: (name: string, value: string, target?: string) => void, contestants: readonly Contestant[], closed: (name: string) => WrkResult | undefined): Promise<void> {
-  const paced = contestants.filter(({ name }) => name.startsWith('srvgate') ? !name.includes('1 worker') : name.startsWith('stack floor') ? name.includes('node:http') : name.startsWith('HAProxy') ? name.endsWith('nbthread 2') : name.startsWith('Caddy') ? name.endsWith('GOMAXPROCS 2') : name.startsWith('nginx'))
+  const paced = contestants.filter(({ name }) => name.startsWith('srvgate') ? !name.includes('1 worker') : name.startsWith('stack floor') ? name.includes('node:http,') : name.startsWith('HAProxy') ? name.endsWith('nbthread 2') : name.startsWith('Caddy') ? name.endsWith('GOMAXPROCS 2') : name.startsWith('nginx'))
   if (paced.length === 0) return
   if (!has('hey')) {
     console.log('peers: hey not found (apt-get install hey): paced rows left out')
@@ -191,7 +211,7 @@ async function pacedRows (report: (name: string, value: string, target?: string)
   // Issue 21's target: srvgate's p99 at each rate at most Caddy's, and at most 1.2× the stack floor's.
   const srvgate = paced.find(({ name }) => name.startsWith('srvgate, 2 workers'))
   const caddy = paced.find(({ name }) => name.startsWith('Caddy'))
-  const floor = paced.find(({ name }) => name.startsWith('stack floor'))
+  const floor = paced.find(({ name }) => name === HTTP_FLOOR)
   for (const rate of RATES) {
     const own = srvgate === undefined ? undefined : median(`${srvgate.name}@${rate}`)
     if (own === undefined) continue
@@ -209,7 +229,7 @@ function reportRss (report: (name: string, value: string, target?: string) => vo
   if (primary === undefined) return
   const sizes = rssOf([primary, ...workers])
   const mb = (pid: number): string => `${((sizes.get(pid) ?? NaN) / 1024).toFixed(0)} MB`
-  report(`${contestant.name}: RSS at the end`, workers.length === 0 ? `one process ${mb(primary)}` : `primary ${mb(primary)}, workers ${workers.map(mb).join(', ')}`, 'workers ≤ 100 MB')
+  report(`${contestant.name}: RSS at the end`, workers.length === 0 ? `one process ${mb(primary)}` : `primary ${mb(primary)}, workers ${workers.map(mb).join(', ')}`, contestant.name.startsWith('srvgate') ? 'workers ≤ 100 MB' : undefined)
 }
 
 /**
