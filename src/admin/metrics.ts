@@ -44,6 +44,7 @@ export class GatewayMetrics {
   readonly tlsHandshakes: Counter<'result'>
   readonly clientConnectionsRefused: Counter<'listener' | 'reason'>
   readonly tlsHandshakeFailures: Counter<'reason'>
+  readonly tlsResumedHandshakes: Counter
   readonly dnsFaceQueries: Counter<'name' | 'type' | 'transport' | 'rcode'>
   readonly dnsFaceStaleAnswers: Counter<'name'>
   readonly dnsFaceTruncated: Counter<'name'>
@@ -176,6 +177,7 @@ export class GatewayMetrics {
     })
     this.tlsHandshakes = new Counter({ name: 'srvgate_tls_handshakes_total', help: 'TLS handshakes on the HTTPS listener, by result (ok, failed).', labelNames: ['result'], registers: edge })
     this.tlsHandshakeFailures = new Counter({ name: 'srvgate_tls_handshake_failures_total', help: 'Failed TLS handshakes by reason (unknown_name: no certificate for the SNI name and no default; protocol: version or cipher; timeout: not finished within client.headersTimeout; client_closed; other).', labelNames: ['reason'], registers: edge })
+    this.tlsResumedHandshakes = new Counter({ name: 'srvgate_tls_resumed_handshakes_total', help: 'TLS handshakes on the HTTPS listener that resumed a session by ticket (no key exchange, no certificate sent); also counted in srvgate_tls_handshakes_total.', registers: edge })
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'srvgate_tls_certificate_expiry_timestamp_seconds',
@@ -340,7 +342,10 @@ export class GatewayMetrics {
 
   /** The HTTPS listener's handshakes (tls/listener.ts reports them). */
   readonly tlsEvents = {
-    handshake: (): void => { this.tlsHandshakes.inc({ result: 'ok' }) },
+    handshake: (resumed: boolean): void => {
+      this.tlsHandshakes.inc({ result: 'ok' })
+      if (resumed) this.tlsResumedHandshakes.inc()
+    },
     handshakeFailed: (reason: string): void => {
       this.tlsHandshakes.inc({ result: 'failed' })
       this.tlsHandshakeFailures.inc({ reason })

@@ -53,6 +53,7 @@ export class InProcessDataPlane implements DataPlanes {
   readonly healthChanged = (generation: number, name: string, health: HealthFact): void => { this.#pool.healthChanged(generation, name, health) }
   /** The data plane retires its own pools, told by its own view of the sets. */
   readonly setChanged = (): void => {}
+  readonly sessionTicketKey = (key: Buffer): void => { this.#pool.sessionTicketKey(key) }
   readonly isServing = (): boolean => this.#pool.isServing()
   readonly stats = async (): Promise<DataPlaneStats[]> => await this.#pool.stats()
 

@@ -79,6 +79,8 @@ export const TO_WORKER = [
    */
   message('template-refused', { generation: Generation, name: Text, reason: Type.Union([Type.Literal('rate'), Type.Literal('bound')]), retryAfterMs: Type.Number({ minimum: 0 }) }),
   message('stats', { id: Type.Integer({ minimum: 0 }) }),
+  /** The HTTPS listener's session ticket key (tls/session-tickets.ts), base64 of its 48 bytes: at start, before the configuration, and at each rotation. */
+  message('session-ticket-key', { key: Type.String({ pattern: '^[A-Za-z0-9+/]{64}$' }) }),
   message('drain', {})
 ] as const
 

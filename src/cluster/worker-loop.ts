@@ -43,6 +43,8 @@ export class WorkerLoop {
   #gateway: WorkerGateway | undefined
   #pending: PendingGeneration | undefined
   #isDraining = false
+  /** The control plane's session ticket key: it comes before the configuration, and again at each rotation. */
+  #ticketKey: Buffer | undefined
   #queue = Promise.resolve()
 
   constructor (options: WorkerLoopOptions) {
@@ -97,6 +99,7 @@ export class WorkerLoop {
           try {
             this.#gateway = await WorkerGateway.start(config, generation, this.#options.process, this.#views)
             applyHealth(this.#gateway.state.registry, backends)
+            if (this.#ticketKey !== undefined) this.#gateway.data.useSessionTicketKey(this.#ticketKey)
             send({ type: 'srvgate:listening', addresses: await this.#options.listen(this.#gateway.data, config) })
           } catch (error) {
             send({ type: 'srvgate:start-failed', error: (error as Error).message })
@@ -132,6 +135,10 @@ export class WorkerLoop {
       case 'srvgate:health':
       case 'srvgate:template-refused':
         applyFromPrimary(message, this.#views.get(message.generation), this.#registryOf(message.generation))
+        return
+      case 'srvgate:session-ticket-key':
+        this.#ticketKey = Buffer.from(message.key, 'base64')
+        this.#gateway?.data.useSessionTicketKey(this.#ticketKey)
         return
       case 'srvgate:stats':
         if (this.#gateway !== undefined) send({ type: 'srvgate:stats', id: message.id, stats: await statsOf(this.#gateway.data.metrics, this.#gateway.state.registry) })

@@ -72,6 +72,8 @@ export class WorkerPool implements DataPlanes {
   #state!: () => RoutingState<ControlBackend>
   #log!: Log
   #text = ''
+  /** The HTTPS listeners' session ticket key, base64: each worker gets it before its configuration. */
+  #ticketKey: string | undefined
   #replaced = 0
   #isDraining = false
   #pending: { readonly generation: number, readonly state: RoutingState<ControlBackend> } | undefined
@@ -106,6 +108,11 @@ export class WorkerPool implements DataPlanes {
   readonly workers = (): WorkersStatus => this.status()
   /** Each worker retires its own pools, told by its own view of the sets. */
   readonly setChanged = (): void => {}
+
+  readonly sessionTicketKey = (key: Buffer): void => {
+    this.#ticketKey = key.toString('base64')
+    this.#broadcast({ type: 'srvgate:session-ticket-key', key: this.#ticketKey })
+  }
 
   async prepare (generation: number, text: string, state: RoutingState<ControlBackend>): Promise<void> {
     let settle: () => void = () => {}
@@ -252,6 +259,8 @@ export class WorkerPool implements DataPlanes {
   async #init (member: Member): Promise<void> {
     await this.#reloading
     const state = this.#state()
+    // First: the worker's HTTPS listener issues no ticket with a key of its own.
+    if (this.#ticketKey !== undefined) member.channel.send({ type: 'srvgate:session-ticket-key', key: this.#ticketKey })
     member.channel.send({ type: 'srvgate:config', phase: 'init', generation: state.generation, text: this.#text, backends: state.registry.all().map(wireBackend) })
   }
 

@@ -15,17 +15,23 @@ export function compileListen (input: GatewayDocument['listen']): Listen {
   }
 }
 
+/** A shorter rotation would throw away the tickets it issues almost as soon as clients hold them. */
+const MIN_TICKET_ROTATION_MS = 60_000
+
 /** tls: the certificates listen.https serves. Without them https is an issue like any other, reported with the rest. */
 export function compileTls (input: GatewayDocument['tls'], listen: Listen, { issues, warnings }: Findings): TlsConfig | undefined {
   if (listen.https !== undefined && input === undefined) issues.push({ path: 'tls', message: 'is required when listen.https is set (tls.certificates)' })
   if (listen.https === undefined && input !== undefined) warnings.push({ path: 'tls', message: 'is ignored without listen.https' })
   if (input?.redirectHttp === true && listen.http === undefined) warnings.push({ path: 'tls.redirectHttp', message: 'has no http listener to redirect from' })
   if (input === undefined) return undefined
+  const rotateEveryMs = duration(input.sessionTickets.rotateEvery)
+  if (rotateEveryMs < MIN_TICKET_ROTATION_MS) issues.push({ path: 'tls.sessionTickets.rotateEvery', message: `is ${input.sessionTickets.rotateEvery}: at least 1m (each rotation makes every ticket out there useless)` })
   return {
     certificates: input.certificates.map(({ cert, key }) => ({ certPath: cert, keyPath: key })),
     defaultName: input.default?.toLowerCase(),
     minVersion: input.minVersion,
     redirectHttp: input.redirectHttp,
+    sessionTickets: { enabled: input.sessionTickets.enabled, rotateEveryMs },
     hsts: input.hsts === undefined ? undefined : `max-age=${Math.floor(duration(input.hsts.maxAge) / 1000)}${input.hsts.includeSubDomains ? '; includeSubDomains' : ''}`
   }
 }

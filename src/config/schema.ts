@@ -87,6 +87,10 @@ const tls = Type.Optional(Closed({
   default: Type.Optional(Type.String({ minLength: 1, description: 'A name of one of the certificates: served to clients that send no SNI or a name no certificate carries. Unset: such handshakes fail with an alert.' })),
   minVersion: Defaulted(OneOf(['TLSv1.2', 'TLSv1.3'], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' })),
   redirectHttp: Defaulted(Type.Boolean({ default: false, description: 'The http listener answers 308 to https (same host, path and query).' })),
+  sessionTickets: Section({
+    enabled: Defaulted(Type.Boolean({ default: true, description: 'Resume TLS sessions by ticket (RFC 8446 §4.6.1; RFC 5077 for TLS 1.2): a returning client skips the key exchange and the certificate. One key, made at start, held by the primary and shared by every worker, so a ticket works on any worker. false: every handshake is a full one. A change takes a restart.' })),
+    rotateEvery: duration('12h', 'A new ticket key this often (a fresh one at every start too). srvgate keeps one key: a ticket made with the previous key gets a full handshake, as it would after a restart.')
+  }, 'Session resumption by ticket on listen.https.'),
   hsts: Type.Optional(Closed({
     maxAge: durationString({ description: 'max-age, e.g. 365d.' }),
     includeSubDomains: Defaulted(Type.Boolean({ default: false, description: 'Add includeSubDomains.' }))

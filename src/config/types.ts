@@ -70,6 +70,8 @@ export type TlsConfig = {
   readonly defaultName: string | undefined
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
   readonly redirectHttp: boolean
+  /** Resumption by ticket: the key is the control plane's (tls/session-tickets.ts), rotated every rotateEveryMs. */
+  readonly sessionTickets: { readonly enabled: boolean, readonly rotateEveryMs: Milliseconds }
   /** The Strict-Transport-Security value, built once. */
   readonly hsts: string | undefined
 }

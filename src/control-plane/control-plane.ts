@@ -8,6 +8,7 @@ import type { Log } from '../log/process-log.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import { Router } from '../routing/router.js'
 import { CertificateStore } from '../tls/certificates.js'
+import { SessionTicketKeys } from '../tls/session-tickets.js'
 import { BackendRegistry } from '../upstream/registry.js'
 import type { ControlBackend } from '../upstream/control-backend.js'
 import { ResolverCaches } from '../upstream/resolver-caches.js'
@@ -51,6 +52,8 @@ export class ControlPlane {
   #state: RoutingState<ControlBackend>
   #caches: ResolverCaches
   #certificates: CertificateStore | undefined
+  /** The HTTPS listeners' ticket key, one for every data plane (undefined: no HTTPS, or tickets off). */
+  readonly #ticketKeys: SessionTicketKeys | undefined
   #reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '', restartNeeded: [] })
 
   static async create (config: GatewayConfig, deps: ControlPlaneDeps, generation = 0): Promise<ControlPlane> {
@@ -72,10 +75,17 @@ export class ControlPlane {
     // The control plane owns the resolver caches across reloads: unchanged resolvers keep theirs.
     this.#caches = new ResolverCaches(config.resolvers, { clock: deps.clock, random: deps.random, dnsObserver: deps.metrics.dnsObserver, onCacheRead: deps.metrics.onCacheRead, onError: this.#onError })
     this.#state = this.#routingState(config, generation, this.#caches, undefined)
+    const tickets = config.tls?.sessionTickets
+    this.#ticketKeys = certificates === undefined || tickets?.enabled !== true
+      ? undefined
+      : new SessionTicketKeys({ clock: deps.clock, rotateEveryMs: tickets.rotateEveryMs, onKey: (key) => { this.#dataPlanes?.sessionTicketKey(key) } })
   }
 
   /** The data planes that serve this configuration; set once, before start. */
-  serve (dataPlanes: DataPlanes): void { this.#dataPlanes = dataPlanes }
+  serve (dataPlanes: DataPlanes): void {
+    this.#dataPlanes = dataPlanes
+    if (this.#ticketKeys !== undefined) dataPlanes.sessionTicketKey(this.#ticketKeys.key)
+  }
 
   get state (): RoutingState<ControlBackend> { return this.#state }
   get certificates (): CertificateStore | undefined { return this.#certificates }
@@ -116,7 +126,10 @@ export class ControlPlane {
     return result
   }
 
-  close (): void { this.#state.registry.stop() }
+  close (): void {
+    this.#state.registry.stop()
+    this.#ticketKeys?.stop()
+  }
 
   /** The reload path, one straight line: load, build and warm beside (in every data plane too), swap, record. */
   async #loadAndApply (): Promise<ReloadResult> {
@@ -168,6 +181,7 @@ export class ControlPlane {
       this.#certificates = candidate.certificates
       this.#warnExpiring(candidate.certificates)
     }
+    if (next.tls !== undefined) this.#ticketKeys?.setRotateEvery(next.tls.sessionTickets.rotateEveryMs)
     // Listeners are bound once: compared with what runs, not with the last file read.
     const restartNeeded = changedListeners(this.#running, next)
     this.status.loadedAt = isoNow(this.#deps.clock)

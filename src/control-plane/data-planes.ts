@@ -24,6 +24,8 @@ export type DataPlanes = {
   readonly healthChanged: (generation: number, backend: string, health: HealthFact) => void
   /** Instances left a backend's set: pools no backend needs any more can close. */
   readonly setChanged: (removed: readonly Instance[]) => void
+  /** The HTTPS listeners' session ticket key (at start, and at each rotation): every data plane uses the same. */
+  readonly sessionTicketKey: (key: Buffer) => void
   /** At least one data plane serves traffic (readiness). */
   readonly isServing: () => boolean
   /** Other processes' figures, for /metrics and /admin/state; undefined: this process's own metrics count everything. */

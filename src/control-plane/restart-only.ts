@@ -11,6 +11,8 @@ export function changedListeners (running: GatewayConfig, next: GatewayConfig): 
   if (running.statePath !== next.statePath) changed.push('statePath')
   if (running.workers !== next.workers) changed.push('workers')
   if (running.client.maxHeaderBytes !== next.client.maxHeaderBytes) changed.push('client.maxHeaderBytes')
+  // The listener is made with tickets or without (SSL_OP_NO_TICKET); rotateEvery applies on reload.
+  if ((running.tls?.sessionTickets.enabled ?? true) !== (next.tls?.sessionTickets.enabled ?? true)) changed.push('tls.sessionTickets.enabled')
   const listeners = (config: GatewayConfig): string => config.dns?.listen.map((address) => address.label).join(',') ?? ''
   if (listeners(running) !== listeners(next)) changed.push('dns.listen')
   return changed

@@ -173,6 +173,9 @@ export class DataPlane {
     this.accessLog.config = next.accessLog
   }
 
+  /** The control plane's session ticket key: a ticket this process issues resumes on every other data plane. */
+  useSessionTicketKey (key: Buffer): void { this.tlsListener?.useTicketKey(key) }
+
   /** Instances that left DNS and no backend lists any more: their pools close once their requests finish. */
   retireDeparted (removed: readonly Instance[]): void {
     if (removed.length === 0) return

@@ -1,5 +1,6 @@
 import { constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
+import { constants as cryptoConstants } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import type { TlsConfig } from '../config/types.js'
 import type { ClientConnections } from '../edge/client-connections.js'
@@ -50,6 +51,10 @@ export class TlsListener {
   readonly server: Http2SecureServer
   #store: CertificateStore
   readonly #minVersion: TlsConfig['minVersion']
+  /** SSL_OP_NO_TICKET when tls.sessionTickets.enabled is false, for the listener's own context as for SNI's. */
+  readonly #secureOptions: number
+  /** The control plane's key (tls/session-tickets.ts); until it comes, Node's own random one. */
+  #ticketKey: Buffer | undefined
   readonly #sockets = new Set<TLSSocket>()
   readonly #sessions = new Set<ServerHttp2Session>()
   /** Every TCP connection, handshake finished or not: what drain.timeout cuts. */
@@ -64,6 +69,7 @@ export class TlsListener {
     const { store, tls, limits, clock, events = {} } = options
     this.#store = store
     this.#minVersion = tls.minVersion
+    this.#secureOptions = tls.sessionTickets.enabled ? 0 : cryptoConstants.SSL_OP_NO_TICKET
     const headersTimeoutMs = limits().headersTimeoutMs
     this.server = createSecureServer({
       allowHTTP1: true,
@@ -77,7 +83,7 @@ export class TlsListener {
       // Unknown names were refused before TLS (unrecognized_name, #readHello); one a reload removed in
       // between gets a context without a certificate: handshake_failure, never another name's certificate.
       SNICallback: (servername, callback) => { callback(null, this.#store.select(servername)?.context ?? REFUSING_CONTEXT) },
-      ...ownCertificate(store, tls.minVersion)
+      ...this.#ownContext(store)
     }, (request, response) => {
       // HTTP/1.1 over TLS: the head is in, the connection is busy until the answer is done.
       if (request.httpVersionMajor !== 2) {
@@ -123,7 +129,7 @@ export class TlsListener {
     })
     // First, before Node's own listener makes the HTTP/2 session: the session finds its facts on the socket.
     this.server.prependListener('secureConnection', (socket: TLSSocket) => {
-      events.handshake?.()
+      events.handshake?.(socket.isSessionReused())
       const key = peerKey(socket)
       const timer = this.#handshaking.get(key)
       this.#handshaking.delete(key)
@@ -206,7 +212,25 @@ export class TlsListener {
   /** New handshakes use `store`; connections already open keep their certificate. */
   use (store: CertificateStore): void {
     this.#store = store
-    this.server.setSecureContext(ownCertificate(store, this.#minVersion))
+    // A new context of its own: the ticket key goes with it, or it would be a random one again.
+    this.server.setSecureContext({ ...this.#ownContext(store), ...(this.#ticketKey === undefined ? {} : { ticketKeys: this.#ticketKey }) })
+  }
+
+  /**
+   * Tickets are made and read with `key` from now on. OpenSSL takes the key
+   * of the listener's own context for every handshake, SNI's contexts
+   * included (test/unit/tls/session-tickets.test.ts).
+   */
+  useTicketKey (key: Buffer): void {
+    this.#ticketKey = key
+    this.server.setTicketKeys(key)
+  }
+
+  /** The listener's own context, for clients that send no SNI: the default certificate, or none. */
+  #ownContext (store: CertificateStore): { cert?: Buffer, key?: Buffer, minVersion: TlsConfig['minVersion'], secureOptions: number } {
+    const fallback = store.default
+    const common = { minVersion: this.#minVersion, secureOptions: this.#secureOptions }
+    return fallback === undefined ? common : { cert: fallback.cert, key: fallback.key, ...common }
   }
 
   /**
@@ -238,7 +262,8 @@ function peerKey (socket: Socket): string {
 }
 
 export type HandshakeEvents = {
-  readonly handshake?: () => void
+  /** A handshake done; `resumed`: by a session ticket, without the key exchange and the certificate. */
+  readonly handshake?: (resumed: boolean) => void
   readonly handshakeFailed?: (reason: string) => void
 }
 
@@ -253,10 +278,4 @@ function failureReason (code: string | undefined): string {
   if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout'
   if (code !== undefined && /VERSION|PROTOCOL|CIPHER|NO_SHARED/.test(code)) return 'protocol'
   return 'other'
-}
-
-/** The listener's own context, for clients that send no SNI: the default certificate, or none. */
-function ownCertificate (store: CertificateStore, minVersion: TlsConfig['minVersion']): { cert?: Buffer, key?: Buffer, minVersion: TlsConfig['minVersion'] } {
-  const fallback = store.default
-  return fallback === undefined ? { minVersion } : { cert: fallback.cert, key: fallback.key, minVersion }
 }

@@ -417,3 +417,70 @@ test('HTTP/2: client.maxHeaderCount counts header fields, not pseudo-headers; ov
   assert.equal(await statusWith(20), 200, '20 fields and 4 pseudo-headers: within the limit')
   assert.equal(await statusWith(21), 431)
 })
+
+type WorkersState = { workers: { running: number, replaced: number, pids: number[] } }
+
+/** One GET over a new TLS connection offering `session`: whether the handshake resumed, the ticket received, the status line. */
+async function ticketGet (port: number, ca: string, session?: Buffer): Promise<{ reused: boolean, session: Buffer | undefined, status: string }> {
+  return await new Promise((resolve, reject) => {
+    let reused = false
+    let ticket: Buffer | undefined
+    let answer = ''
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'www.example.com', ca, session, ALPNProtocols: ['http/1.1'] })
+    socket.on('session', (received: Buffer) => { ticket = received })
+    socket.once('secureConnect', () => {
+      reused = socket.isSessionReused()
+      socket.write('GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n')
+    })
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
+    socket.once('error', reject)
+    socket.once('close', () => { resolve({ reused, session: ticket, status: answer.split('\r\n')[0] ?? '' }) })
+  })
+}
+
+test('session tickets: a ticket one worker issued resumes on every worker (one key, the primary\'s), a worker started after a crash included; counted in srvgate_tls_resumed_handshakes_total', async (t) => {
+  const s = await setup(t)
+  const { gateway, httpsPort } = await startTls(t, config(s, certificates(s.www)), { workers: 2 })
+  const workers = async (): Promise<WorkersState['workers']> => ((await send(`${gateway.adminUrl}/admin/state`)).json() as unknown as WorkersState).workers
+  const first = await ticketGet(httpsPort, s.ca.caPem)
+  assert.equal(first.status, 'HTTP/1.1 200 OK')
+  assert.ok(first.session !== undefined)
+  const resumedOn = async (count: number): Promise<void> => {
+    for (let index = 0; index < count; index++) {
+      const again = await ticketGet(httpsPort, s.ca.caPem, first.session)
+      assert.equal(again.status, 'HTTP/1.1 200 OK')
+      assert.equal(again.reused, true, `connection ${index + 1} resumed`)
+    }
+  }
+  await resumedOn(10)
+  // The kernel and the primary spread connections: both workers took some, and resumed every one.
+  const servedBy = (): Set<unknown> => new Set(gateway.logs.filter((line) => line.msg === 'request' && line.host === 'www.example.com').map((line) => line.pid))
+  const before = await workers()
+  assert.deepEqual(servedBy(), new Set(before.pids), 'both workers served')
+  assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /^srvgate_tls_resumed_handshakes_total 10$/m)
+  // A crashed worker's successor gets the key before it listens.
+  process.kill(before.pids[0] as number, 'SIGKILL')
+  const deadline = Date.now() + 10_000
+  let after = await workers()
+  while ((after.running < 2 || after.replaced < 1) && Date.now() < deadline) {
+    await sleep(100)
+    after = await workers()
+  }
+  assert.equal(after.running, 2)
+  const successor = after.pids.find((pid) => !before.pids.includes(pid))
+  assert.ok(successor !== undefined)
+  for (let round = 0; round < 10 && !servedBy().has(successor); round++) await resumedOn(2)
+  assert.ok(servedBy().has(successor), 'the new worker served resumed connections')
+})
+
+test('tls.sessionTickets.enabled false: no connection resumes; a reload that turns them on says a restart is needed', async (t) => {
+  const s = await setup(t)
+  const tls = `${certificates(s.www)}\n  sessionTickets: { enabled: false }`
+  const { gateway, httpsPort } = await startTls(t, config(s, tls), { workers: 2 })
+  const first = await ticketGet(httpsPort, s.ca.caPem)
+  for (let index = 0; index < 4; index++) assert.equal((await ticketGet(httpsPort, s.ca.caPem, first.session)).reused, false)
+  writeFileSync(gateway.configPath, readFileSync(gateway.configPath, 'utf8').replace('sessionTickets: { enabled: false }', 'sessionTickets: { enabled: true }'))
+  const reload = (await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).json() as { restartNeeded: string[] }
+  assert.deepEqual(reload.restartNeeded, ['tls.sessionTickets.enabled'])
+  assert.equal((await ticketGet(httpsPort, s.ca.caPem, first.session)).reused, false)
+})

@@ -48,6 +48,7 @@ const TO_WORKER_SAMPLES: ToWorker[] = [
   { type: 'srvgate:template-refused', generation: 1, name: 'web-pr-1', reason: 'rate', retryAfterMs: 400 },
   { type: 'srvgate:template-refused', generation: 1, name: 'web-pr-2', reason: 'bound', retryAfterMs: 0 },
   { type: 'srvgate:stats', id: 7 },
+  { type: 'srvgate:session-ticket-key', key: Buffer.alloc(48, 1).toString('base64') },
   { type: 'srvgate:drain' }
 ]
 
@@ -116,6 +117,8 @@ test('an invalid message of ours is dropped and logged with its type and the fie
     [{ type: 'srvgate:set', generation: 1, name: 'web', snapshot: { ...SNAPSHOT, lastError: { code: 'SG_TEMPLATE_BOUND', message: 'a fake DNS error' } } }, 'srvgate:set', /lastError/],
     [{ type: 'srvgate:set', generation: 1, name: 'web', snapshot: { ...SNAPSHOT, status: 'maybe' } }, 'srvgate:set', /status/],
     [{ type: 'srvgate:template-refused', generation: 1, name: 'web-pr-1', reason: 'busy', retryAfterMs: 0 }, 'srvgate:template-refused', /reason/],
+    // A ticket key of 32 bytes: OpenSSL wants 48, and a short one must not reach setTicketKeys.
+    [{ type: 'srvgate:session-ticket-key', key: Buffer.alloc(32, 1).toString('base64') }, 'srvgate:session-ticket-key', /key/],
     [{ type: 'srvgate:reticulate', generation: 1 }, 'srvgate:reticulate', /unknown message type/]
   ]
   for (const [raw, type, reason] of invalid) {
