@@ -234,7 +234,10 @@ function reportRss (report: (name: string, value: string, target?: string) => vo
 
 /**
  * HTTPS beside the same peers: new TLS handshakes per second (wrk, every
- * request on a new connection: `Connection: close`) and HTTP/2 requests per
+ * request on a new connection: `Connection: close`), the same with every
+ * client resuming its session by ticket (h2load --h1 with `Connection:
+ * close`: h2load offers each connection's previous session, wrk only some
+ * of the time), and HTTP/2 requests per
  * second (h2load, Debian's nghttp2-client), one round each, for HAProxy
  * (nbthread 2), Caddy (GOMAXPROCS 2) and srvgate (2 workers) terminating TLS
  * with the same ECDSA P-256 certificate for `localhost`.
@@ -254,7 +257,7 @@ async function httpsRows (report: (name: string, value: string, target?: string)
   starts.push(['stack floor: undici dispatch behind node:http2 (allowHTTP1), 2 workers, TLS', (port) => spawn(process.execPath, ['bench/stack-floor.mjs', 'tls', String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore', env: { ...process.env, FLOOR_CERT: issued.cert, FLOOR_KEY: issued.key } })])
   starts.push(['srvgate, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, { tls })])
   if (BASELINE !== undefined) starts.push(['srvgate baseline, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, { tls, root: BASELINE })])
-  const rows = new Map<string, { h1: number, handshakes: number, h2: number | undefined }>()
+  const rows = new Map<string, { h1: number, handshakes: number, resumed: number | undefined, h2: number | undefined }>()
   for (const [name, start] of starts) {
     if (ONLY !== undefined && !ONLY.split(',').some((part) => name.toLowerCase().startsWith(part.trim().toLowerCase()))) continue
     const port = await freePort()
@@ -268,9 +271,11 @@ async function httpsRows (report: (name: string, value: string, target?: string)
     await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: 2, host: HOST }) // warm-up, as the closed loop's
     const keptAlive = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST })
     const handshakes = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST, extraHeaders: ['Connection: close'] })
+    const resumed = has('h2load') ? await h2load(`https://localhost:${port}/`, SECONDS, ['--h1', '-m1', '-H', 'connection: close']) : undefined
     const h2 = has('h2load') ? await h2load(`https://localhost:${port}/`, SECONDS) : undefined
-    rows.set(name, { h1: keptAlive.requestsPerSecond, handshakes: handshakes.requestsPerSecond, h2: h2?.requestsPerSecond })
-    report(name, `${keptAlive.requestsPerSecond.toFixed(0).padStart(6)} HTTP/1.1 req/s  ${handshakes.requestsPerSecond.toFixed(0).padStart(6)} handshakes/s (errors ${keptAlive.errors + handshakes.errors})${h2 === undefined ? '' : `  ${h2.requestsPerSecond.toFixed(0).padStart(6)} HTTP/2 req/s (failed ${h2.failed})`}`)
+    rows.set(name, { h1: keptAlive.requestsPerSecond, handshakes: handshakes.requestsPerSecond, resumed: resumed?.requestsPerSecond, h2: h2?.requestsPerSecond })
+    const resumedText = resumed === undefined ? '' : `  ${resumed.requestsPerSecond.toFixed(0).padStart(6)} resumed handshakes/s (failed ${resumed.failed})`
+    report(name, `${keptAlive.requestsPerSecond.toFixed(0).padStart(6)} HTTP/1.1 req/s  ${handshakes.requestsPerSecond.toFixed(0).padStart(6)} handshakes/s (errors ${keptAlive.errors + handshakes.errors})${resumedText}${h2 === undefined ? '' : `  ${h2.requestsPerSecond.toFixed(0).padStart(6)} HTTP/2 req/s (failed ${h2.failed})`}`)
   }
   // Issue 21's HTTPS targets, and the same ratios for the stack's floor: what Node's TLS and HTTP/2 allow at all.
   const caddy = [...rows].find(([name]) => name.startsWith('Caddy'))?.[1]
@@ -278,13 +283,13 @@ async function httpsRows (report: (name: string, value: string, target?: string)
   for (const [name, row] of rows) {
     if (!name.startsWith('srvgate') && !name.startsWith('stack floor')) continue
     const ratio = (mine: number | undefined, theirs: number | undefined): string => mine === undefined || theirs === undefined ? 'n/a' : `${(mine / theirs).toFixed(2)}×`
-    report(`${name.replace(/, 2 workers, TLS$/, '')} / Caddy: HTTP/1.1, handshakes, HTTP/2`, `${ratio(row.h1, caddy.h1)}, ${ratio(row.handshakes, caddy.handshakes)}, ${ratio(row.h2, caddy.h2)}`, name.startsWith('srvgate') ? '≥ 1.1×, ≥ 1.0×, ≥ 1.0×' : undefined)
+    report(`${name.replace(/, 2 workers, TLS$/, '')} / Caddy: HTTP/1.1, handshakes, resumed, HTTP/2`, `${ratio(row.h1, caddy.h1)}, ${ratio(row.handshakes, caddy.handshakes)}, ${ratio(row.resumed, caddy.resumed)}, ${ratio(row.h2, caddy.h2)}`, name.startsWith('srvgate') ? '≥ 1.1×, ≥ 1.0×, (none), ≥ 1.0×' : undefined)
   }
 }
 
 /** h2load's "finished in …, N req/s" and its failed count. */
-async function h2load (url: string, seconds: number): Promise<{ requestsPerSecond: number, failed: number }> {
-  const child = spawn('h2load', ['-t2', '-c64', '-m10', '-D', String(seconds), '-H', `host: ${HOST}`, url], { stdio: ['ignore', 'pipe', 'ignore'] })
+async function h2load (url: string, seconds: number, extra: readonly string[] = ['-m10']): Promise<{ requestsPerSecond: number, failed: number }> {
+  const child = spawn('h2load', ['-t2', '-c64', ...extra, '-D', String(seconds), '-H', `host: ${HOST}`, url], { stdio: ['ignore', 'pipe', 'ignore'] })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   await new Promise((resolve) => child.on('close', resolve))
