@@ -22,6 +22,7 @@ import { BindServer, ZONE } from '../test/helpers/bind-server.js'
 import { freePort } from '../test/helpers/dns-server.js'
 import { send } from '../test/helpers/http.js'
 import { cpuMsOfTree, processTree, wrk, type WrkResult } from './wrk.js'
+import { WORKER_SEMI_SPACE_MB } from '../src/cluster/worker-v8.js'
 import { hey, rssOf, type PacedResult } from './hey.js'
 import { TestCa } from '../test/helpers/certificates.js'
 import { request as httpsRequest } from 'node:https'
@@ -29,6 +30,8 @@ import { request as httpsRequest } from 'node:https'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const ONLY = process.env.BENCH_PEERS
+/** BENCH_HTTPS=only: the HTTPS rows alone (the plain closed loop and paced rows left out). */
+const PLAIN = process.env.BENCH_HTTPS !== 'only'
 /** BENCH_BASELINE=DIR: another built srvgate checkout (a worktree of an earlier commit) run beside this one, for before/after in one run. */
 const BASELINE = process.env.BENCH_BASELINE
 const WRK_ARGS = { threads: 2, connections: 64 }
@@ -80,7 +83,8 @@ export async function peersSection (report: (name: string, value: string, target
     // What the named stack costs with none of srvgate's code: undici dispatch behind fastify, and behind bare node:http.
     // And the node:http floor with the spec's per-request duties (id, forwarding fields, metrics, access line) and nothing else.
     for (const server of ['fastify', 'http', 'duties']) {
-      await add(`stack floor: undici dispatch behind ${FLOOR_NAMES[server] as string}, 2 workers`, (port) => spawn(process.execPath, ['bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
+      // With the young-generation cap srvgate's workers have: their memory compares with srvgate's.
+      await add(`stack floor: undici dispatch behind ${FLOOR_NAMES[server] as string}, 2 workers`, (port) => spawn(process.execPath, [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`, 'bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
     }
     for (const workers of [2, 1]) await add(`srvgate, ${workers} worker${workers === 1 ? '' : 's'}`, (port) => startSrvgate(dir, port, nameserver, workers))
     if (BASELINE !== undefined) await add('srvgate baseline, 2 workers', (port) => startSrvgate(dir, port, nameserver, 2, { root: BASELINE }))
@@ -95,10 +99,18 @@ export async function peersSection (report: (name: string, value: string, target
       await add(`srvgate, 2 workers, ${name} (${spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()})`, (port) => startSrvgate(dir, port, nameserver, 2, { node }))
     }
 
+    // Item 6's measure, before any closed loop: 5 s at 200 req/s, then RSS 5 s later.
+    if (PLAIN && has('hey')) {
+      for (const contestant of contestants.filter(hasWorkersToWeigh)) {
+        await hey(`http://127.0.0.1:${contestant.port}/`, { ratePerSecond: 200, connections: 2, seconds: 5, host: HOST })
+        await new Promise((resolve) => setTimeout(resolve, 5000))
+        reportRss(report, contestant, 'RSS 5 s after 5 s at 200 req/s')
+      }
+    }
     const results = new Map<string, WrkResult[]>()
     const cpu = new Map<string, number>()
-    for (const contestant of contestants) await wrk(`http://127.0.0.1:${contestant.port}/`, { ...WRK_ARGS, seconds: 2, host: HOST }) // warm-up
-    for (let round = 0; round < ROUNDS; round++) {
+    if (PLAIN) for (const contestant of contestants) await wrk(`http://127.0.0.1:${contestant.port}/`, { ...WRK_ARGS, seconds: 2, host: HOST }) // warm-up
+    for (let round = 0; round < (PLAIN ? ROUNDS : 0); round++) {
       for (const contestant of contestants) {
         const before = cpuMsOfTree(contestant.child.pid as number)
         const result = await wrk(`http://127.0.0.1:${contestant.port}/`, { ...WRK_ARGS, seconds: SECONDS, host: HOST })
@@ -148,12 +160,12 @@ export async function peersSection (report: (name: string, value: string, target
     }
     // The floors' ratios say what the target asks of the stack itself, at the same load.
     for (const floor of contestants.filter((candidate) => candidate.name.startsWith('stack floor'))) {
-      const result = median(floor.name) as WrkResult
-      if (haproxy2 !== undefined) report(`${floor.name.replace(', 2 workers', '')}: p99 / HAProxy's`, `${(result.p99Ms / (median(haproxy2.name) as WrkResult).p99Ms).toFixed(2)}×`)
+      const result = median(floor.name)
+      if (result !== undefined && haproxy2 !== undefined) report(`${floor.name.replace(', 2 workers', '')}: p99 / HAProxy's`, `${(result.p99Ms / (median(haproxy2.name) as WrkResult).p99Ms).toFixed(2)}×`)
     }
-    if (RATES.length > 0) await pacedRows(report, contestants, median)
+    if (PLAIN && RATES.length > 0) await pacedRows(report, contestants, median)
     // The floors' too: what a worker of the bare stack holds after the same load (item 6's ≤ 100 MB).
-    for (const contestant of contestants.filter((candidate) => candidate.name.startsWith('srvgate') || candidate.name.startsWith('stack floor'))) reportRss(report, contestant)
+    if (PLAIN) for (const contestant of contestants.filter(hasWorkersToWeigh)) reportRss(report, contestant, 'RSS at the end')
     if (process.env.BENCH_HTTPS !== '0') await httpsRows(report, dir, nameserver, instancePorts, children)
   } finally {
     const exits = children.map(async (child) => { await new Promise((resolve) => { if (child.exitCode !== null || child.signalCode !== null) resolve(null); else child.once('exit', resolve) }) })
@@ -223,13 +235,17 @@ async function pacedRows (report: (name: string, value: string, target?: string)
   }
 }
 
-/** Issue 21 item 6: each srvgate process's resident memory (the primary, then its workers), from `ps -o rss`, at the end of the run. */
-function reportRss (report: (name: string, value: string, target?: string) => void, contestant: Contestant): void {
+/** Issue 21 item 6: each srvgate (or floor) process's resident memory (the primary, then its workers), from `ps -o rss`, at the end of the run. */
+function hasWorkersToWeigh (contestant: Contestant): boolean {
+  return contestant.name.startsWith('srvgate') || contestant.name.startsWith('stack floor')
+}
+
+function reportRss (report: (name: string, value: string, target?: string) => void, contestant: Contestant, when: string): void {
   const [primary, ...workers] = processTree(contestant.child.pid as number)
   if (primary === undefined) return
   const sizes = rssOf([primary, ...workers])
   const mb = (pid: number): string => `${((sizes.get(pid) ?? NaN) / 1024).toFixed(0)} MB`
-  report(`${contestant.name}: RSS at the end`, workers.length === 0 ? `one process ${mb(primary)}` : `primary ${mb(primary)}, workers ${workers.map(mb).join(', ')}`, contestant.name.startsWith('srvgate') ? 'workers ≤ 100 MB' : undefined)
+  report(`${contestant.name}: ${when}`, workers.length === 0 ? `one process ${mb(primary)}` : `primary ${mb(primary)}, workers ${workers.map(mb).join(', ')}`, contestant.name.startsWith('srvgate') ? 'workers ≤ 100 MB' : undefined)
 }
 
 /**
@@ -271,7 +287,9 @@ async function httpsRows (report: (name: string, value: string, target?: string)
     await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: 2, host: HOST }) // warm-up, as the closed loop's
     const keptAlive = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST })
     const handshakes = await wrk(`https://localhost:${port}/`, { threads: 2, connections: 64, seconds: SECONDS, host: HOST, extraHeaders: ['Connection: close'] })
-    const resumed = has('h2load') ? await h2load(`https://localhost:${port}/`, SECONDS, ['--h1', '-m1', '-H', 'connection: close']) : undefined
+    // By count: h2load's -D never ends once its connections close after each request. Over HTTP/1.1,
+    // h2load writes its own Host and then a `host` given with -H (two: a 400); :authority replaces its own.
+    const resumed = has('h2load') ? await h2load(`https://localhost:${port}/`, undefined, ['--h1', '-m1', '-n', String(SECONDS * 1000), '-H', 'connection: close', '-H', `:authority: ${HOST}`]) : undefined
     const h2 = has('h2load') ? await h2load(`https://localhost:${port}/`, SECONDS) : undefined
     rows.set(name, { h1: keptAlive.requestsPerSecond, handshakes: handshakes.requestsPerSecond, resumed: resumed?.requestsPerSecond, h2: h2?.requestsPerSecond })
     const resumedText = resumed === undefined ? '' : `  ${resumed.requestsPerSecond.toFixed(0).padStart(6)} resumed handshakes/s (failed ${resumed.failed})`
@@ -288,8 +306,8 @@ async function httpsRows (report: (name: string, value: string, target?: string)
 }
 
 /** h2load's "finished in …, N req/s" and its failed count. */
-async function h2load (url: string, seconds: number, extra: readonly string[] = ['-m10']): Promise<{ requestsPerSecond: number, failed: number }> {
-  const child = spawn('h2load', ['-t2', '-c64', ...extra, '-D', String(seconds), '-H', `host: ${HOST}`, url], { stdio: ['ignore', 'pipe', 'ignore'] })
+async function h2load (url: string, seconds: number | undefined, extra: readonly string[] = ['-m10', '-H', `host: ${HOST}`]): Promise<{ requestsPerSecond: number, failed: number }> {
+  const child = spawn('h2load', ['-t2', '-c64', ...extra, ...(seconds === undefined ? [] : ['-D', String(seconds)]), url], { stdio: ['ignore', 'pipe', 'ignore'] })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   await new Promise((resolve) => child.on('close', resolve))

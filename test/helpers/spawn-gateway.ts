@@ -17,6 +17,8 @@ export type SpawnOptions = {
   readonly dir?: string
   /** Write the configuration here instead of DIR/gateway.yaml. */
   readonly configPath?: string
+  /** Node's own flags, before the script (V8 flags NODE_OPTIONS refuses); the workers inherit them. */
+  readonly nodeArgs?: string[]
   /** More arguments for `srvgate run` (--watch). */
   readonly args?: string[]
   readonly port?: number
@@ -81,7 +83,7 @@ export class SpawnedGateway {
     const dir = options.dir ?? ownDir as string
     const configPath = options.configPath ?? join(dir, 'gateway.yaml')
     writeFileSync(configPath, SpawnedGateway.render(config, port, adminPort))
-    const command = [process.execPath, SRVGATE_BIN, 'run', '-c', configPath, ...(options.args ?? [])]
+    const command = [process.execPath, ...(options.nodeArgs ?? []), SRVGATE_BIN, 'run', '-c', configPath, ...(options.args ?? [])]
     if (options.fileLimit !== undefined) command.unshift('prlimit', `--nofile=${options.fileLimit}:${options.fileLimit}`)
     const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(options.workers === undefined ? {} : { SRVGATE_WORKERS: String(options.workers) }), ...options.env } })
     const gateway = new SpawnedGateway(port, adminPort, configPath, child)
