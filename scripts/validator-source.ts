@@ -17,6 +17,21 @@ import { FORMATS } from '../src/config/formats.js'
 const Ajv2020 = AjvModule.default
 const standaloneCode = standaloneModule.default
 
+/**
+ * The schema without its prose (`description`, `title`): ajv's verbose code
+ * embeds the whole schema, descriptions included, and every process that
+ * validates (each worker) held it twice over, as a two-byte string (the
+ * descriptions' §, ×, ≥ made V8 store the module's source as UTF-16): 1.4 MB
+ * of a worker's heap. validate.ts words its messages from keywords, never
+ * from prose. A field named `description` is an object under `properties`,
+ * never a string: only string values are dropped.
+ */
+function withoutProse (value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutProse)
+  if (value === null || typeof value !== 'object') return value
+  return Object.fromEntries(Object.entries(value).filter(([key, field]) => !((key === 'description' || key === 'title') && typeof field === 'string')).map(([key, field]) => [key, withoutProse(field)]))
+}
+
 export function validatorSource (schema: object): string {
   const ajv = new Ajv2020({
     allErrors: true,
@@ -40,7 +55,7 @@ export function validatorSource (schema: object): string {
     'import { FORMATS } from \'./formats.js\'',
     '// ajv\'s code asks for its runtime helpers (ucs2length, equal) with require.',
     'const require = createRequire(import.meta.url)',
-    standaloneCode(ajv, ajv.compile(schema)),
+    standaloneCode(ajv, ajv.compile(withoutProse(schema))),
     '/** The schema\'s check, typed as ajv\'s (the code above is not type-checked). */',
     'export const checkDocument: ValidateFunction = validate',
     ''
