@@ -20,7 +20,9 @@ export async function spawnBenchGateway (name: string, body: string): Promise<Be
 listen: { http: "127.0.0.1:${port}", admin: "127.0.0.1:${adminPort}" }
 drain: { delay: 0s, timeout: 5s }
 ${body}`)
-  const child = spawn(process.execPath, ['dist/main.js', 'run', '-c', join(dir, 'gateway.yaml'), '--log-level', 'error'], { stdio: 'ignore' })
+  // BENCH_GATEWAY_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof": profile the gateway a section runs.
+  const nodeFlags = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+  const child = spawn(process.execPath, [...nodeFlags, 'dist/main.js', 'run', '-c', join(dir, 'gateway.yaml'), '--log-level', 'error'], { stdio: 'ignore' })
   for (let attempt = 0; attempt < 100; attempt++) {
     try { if ((await send(`http://127.0.0.1:${adminPort}/readyz`, { agent: false })).status === 200) break } catch {}
     await new Promise((resolve) => setTimeout(resolve, 100))

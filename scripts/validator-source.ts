@@ -55,7 +55,7 @@ export function validatorSource (schema: object): string {
     'import { FORMATS } from \'./formats.js\'',
     '// ajv\'s code asks for its runtime helpers (ucs2length, equal) with require.',
     'const require = createRequire(import.meta.url)',
-    standaloneCode(ajv, ajv.compile(withoutProse(schema))),
+    standaloneCode(ajv, ajv.compile(withoutProse(schema) as object)),
     '/** The schema\'s check, typed as ajv\'s (the code above is not type-checked). */',
     'export const checkDocument: ValidateFunction = validate',
     ''
