@@ -25,12 +25,24 @@ export interface Clock {
   setTimeout (callback: () => void, delayMs: number, options?: TimerOptions): Timer
 }
 
+/**
+ * The longest delay Node's setTimeout honours (a signed 32-bit count of ms,
+ * about 24.8 days): a longer one is set to 1 ms with a TimeoutOverflowWarning,
+ * so a timer of 30 days would fire at once, and again, and again.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
 export const systemClock: Clock = {
   now: () => performance.now() as Milliseconds,
   wallNow: () => Date.now(),
   setTimeout: (callback, delayMs, options) => {
-    const handle = setTimeout(callback, delayMs)
-    if (options?.unref === true) handle.unref()
+    let handle: ReturnType<typeof setTimeout>
+    // A delay past Node's limit is waited out in steps of at most the limit.
+    const arm = (remainingMs: number): void => {
+      handle = remainingMs > MAX_TIMER_MS ? setTimeout(() => { arm(remainingMs - MAX_TIMER_MS) }, MAX_TIMER_MS) : setTimeout(callback, remainingMs)
+      if (options?.unref === true) handle.unref()
+    }
+    arm(delayMs)
     return { cancel: () => { clearTimeout(handle) } }
   }
 }
