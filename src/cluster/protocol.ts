@@ -66,7 +66,13 @@ const StatsSchema = Type.Object({
 
 /** Primary → worker. */
 export const TO_WORKER = [
-  message('config', { phase: Type.Union([Type.Literal('init'), Type.Literal('prepare')]), generation: Generation, text: Text, backends: Type.Array(WireBackendSchema) }),
+  /**
+   * `startText`: a worker replacing one that died, after a reload changed a
+   * field bound at start (listen.http/https, client.maxHeaderBytes,
+   * tls.sessionTickets.enabled): the text the others started with, whose
+   * values of those fields it keeps (control-plane/restart-only.ts).
+   */
+  message('config', { phase: Type.Union([Type.Literal('init'), Type.Literal('prepare')]), generation: Generation, text: Text, startText: Type.Optional(Text), backends: Type.Array(WireBackendSchema) }),
   message('commit', { generation: Generation }),
   message('abort', { generation: Generation }),
   message('set', { generation: Generation, name: Text, snapshot: WireSnapshotSchema }),

@@ -3,6 +3,7 @@ import type { GatewayConfig } from '../config/types.js'
 import type { PublicAddresses } from '../data-plane/listeners.js'
 import type { DataPlane } from '../data-plane/data-plane.js'
 import { statsOf } from '../data-plane/stats.js'
+import { withStartOnly } from '../control-plane/restart-only.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import type { ProcessOptions } from '../process.js'
 import type { BackendRegistry } from '../upstream/registry.js'
@@ -88,6 +89,8 @@ export class WorkerLoop {
         let config: GatewayConfig
         try {
           config = parseConfigText(text)
+          // A replacement keeps what the other workers bound at start (a reload could not change it).
+          if (message.startText !== undefined) config = withStartOnly(parseConfigText(message.startText), config)
         } catch (error) {
           const reason = error instanceof ConfigError ? error.issues.map(formatIssue).join('; ') : (error as Error).message
           if (message.phase === 'prepare') send({ type: 'srvgate:prepared', generation, error: reason })

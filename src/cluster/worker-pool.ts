@@ -72,6 +72,8 @@ export class WorkerPool implements DataPlanes {
   #state!: () => RoutingState<ControlBackend>
   #log!: Log
   #text = ''
+  /** The text the workers started with: its start-only fields hold until a restart, for replacements too. */
+  #startText = ''
   /** The HTTPS listeners' session ticket key, base64: each worker gets it before its configuration. */
   #ticketKey: string | undefined
   #replaced = 0
@@ -90,6 +92,7 @@ export class WorkerPool implements DataPlanes {
     this.#state = state
     this.#log = log
     this.#text = text
+    this.#startText = text
     this.#options.spawner.setup()
     const listening = new Promise<PublicAddresses>((resolve, reject) => { this.#listening = { resolve, reject } })
     for (let index = 0; index < this.#options.count; index++) this.#fork()
@@ -261,7 +264,8 @@ export class WorkerPool implements DataPlanes {
     const state = this.#state()
     // First: the worker's HTTPS listener issues no ticket with a key of its own.
     if (this.#ticketKey !== undefined) member.channel.send({ type: 'srvgate:session-ticket-key', key: this.#ticketKey })
-    member.channel.send({ type: 'srvgate:config', phase: 'init', generation: state.generation, text: this.#text, backends: state.registry.all().map(wireBackend) })
+    const startText = this.#text === this.#startText ? {} : { startText: this.#startText }
+    member.channel.send({ type: 'srvgate:config', phase: 'init', generation: state.generation, text: this.#text, ...startText, backends: state.registry.all().map(wireBackend) })
   }
 
   async #prepareOne (member: Member, message: MessageOf<ToWorker, 'srvgate:config'>): Promise<string | undefined> {

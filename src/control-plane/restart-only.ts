@@ -17,3 +17,21 @@ export function changedListeners (running: GatewayConfig, next: GatewayConfig): 
   if (listeners(running) !== listeners(next)) changed.push('dns.listen')
   return changed
 }
+
+/**
+ * `next` with what a data plane binds when it starts taken from `running`
+ * (the listeners, the header cap, tickets on or off): a worker started to
+ * replace one that died serves as the others do, not a change the last
+ * reload could only announce as waiting for a restart.
+ */
+export function withStartOnly (running: GatewayConfig, next: GatewayConfig): GatewayConfig {
+  // Without listen.https at start there is nothing to serve it with; with it, the others keep
+  // their certificates when a reload removed tls, so this one reads the same files.
+  const tls = running.listen.https === undefined ? next.tls : next.tls ?? running.tls
+  return {
+    ...next,
+    listen: { ...next.listen, http: running.listen.http, https: running.listen.https },
+    client: { ...next.client, maxHeaderBytes: running.client.maxHeaderBytes },
+    tls: tls === undefined ? undefined : { ...tls, sessionTickets: { ...tls.sessionTickets, enabled: running.tls?.sessionTickets.enabled ?? tls.sessionTickets.enabled } }
+  }
+}

@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Agent } from 'node:http'
-import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
+import { ConsulLikeDnsServer, freePort } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { load, send } from '../helpers/http.js'
@@ -299,4 +299,31 @@ dns:
   // The log line operators and scripts wait for comes with readiness, not before it: every listener is named in it.
   const listening = await gateway.waitForLog((line) => line.msg === 'srvgate listening')
   assert.deepEqual(listening.dns, [{ host: '127.0.0.1', port: facePort }])
+})
+
+test('a worker that replaces one that died keeps what the others bound at start: a reload that moved listen.http (restart needed) does not open the new port', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  await twoInstances(t, dns)
+  const gateway = await SpawnedGateway.start(t, config(dns), { workers: 2 })
+  const moved = await freePort()
+  writeFileSync(gateway.configPath, readFileSync(gateway.configPath, 'utf8').replace(`http: "127.0.0.1:${gateway.port}"`, `http: "127.0.0.1:${moved}"`))
+  const reload = (await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).json() as { restartNeeded: string[] }
+  assert.deepEqual(reload.restartNeeded, ['listen.http'])
+  const before = (await workersOf(gateway)).pids
+  const victim = before[0] as number
+  process.kill(victim, 'SIGKILL')
+  await gateway.waitForLog((line) => line.msg === 'worker exited: replacing it')
+  const workers = await untilRunning(gateway, 2)
+  assert.equal(workers.replaced, 1)
+  assert.ok(!workers.pids.includes(victim))
+  // The new port: nobody listens (the replacement would have bound it alone).
+  const refused = await send(`http://127.0.0.1:${moved}/`, { host: 'www.example.com', agent: false, timeoutMs: 2000 }).then((answer) => `answered ${answer.status}`, (error: NodeJS.ErrnoException) => error.code)
+  assert.equal(refused, 'ECONNREFUSED')
+  // The port of the start: the replacement answers there with the other worker.
+  const successor = workers.pids.find((pid) => !before.includes(pid))
+  assert.ok(successor !== undefined)
+  for (let round = 0; round < 20 && !servingPids(gateway, 'www.example.com').has(successor); round++) {
+    assert.deepEqual(new Set(await spread(gateway, 'www.example.com', 10)), new Set([200]))
+  }
+  assert.ok(servingPids(gateway, 'www.example.com').has(successor), 'the replacement serves on the port of the start')
 })

@@ -40,6 +40,7 @@ const HEALTH = { key: '127.0.0.1:23501', ejectedForMs: 2500.5, ejections: 2, isF
 const TO_WORKER_SAMPLES: ToWorker[] = [
   { type: 'srvgate:config', phase: 'init', generation: 1, text: 'listen: {}\n', backends: [{ name: 'web', snapshot: SNAPSHOT, health: [HEALTH] }] },
   { type: 'srvgate:config', phase: 'prepare', generation: 2, text: '', backends: [] },
+  { type: 'srvgate:config', phase: 'init', generation: 3, text: 'listen: { http: ":8081" }\n', startText: 'listen: { http: ":8080" }\n', backends: [] },
   { type: 'srvgate:commit', generation: 2 },
   { type: 'srvgate:abort', generation: 3 },
   { type: 'srvgate:set', generation: 1, name: 'web', snapshot: SNAPSHOT },

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { compileConfig } from '../../../src/config/load.js'
-import { changedListeners } from '../../../src/control-plane/restart-only.js'
+import { changedListeners, withStartOnly } from '../../../src/control-plane/restart-only.js'
 
 const BASE = {
   listen: { http: '127.0.0.1:8080', admin: '127.0.0.1:9901' },
@@ -24,6 +24,7 @@ const ROWS: Array<{ name: string, change: (document: Record<string, any>) => voi
   { name: 'dns.listen grown', change: (d) => { d.dns.listen = ['127.0.0.1:8653', '[::1]:8653'] }, expected: ['dns.listen'] },
   { name: 'DNS face removed', change: (d) => { delete d.dns }, expected: ['dns.listen'] },
   { name: 'several at once, in one order', change: (d) => { d.workers = 1; d.listen.http = '127.0.0.1:8081'; d.dns.listen = ['127.0.0.1:8654'] }, expected: ['listen.http', 'workers', 'dns.listen'] },
+  { name: 'tls.sessionTickets.enabled', change: (d) => { d.listen.https = '127.0.0.1:8443'; d.tls = { certificates: [{ cert: '/etc/srvgate/a.pem', key: '/etc/srvgate/a-key.pem' }], sessionTickets: { enabled: false } } }, expected: ['listen.https', 'tls.sessionTickets.enabled'] },
   { name: 'what a reload applies (dns.ttl) is not restart-only', change: (d) => { d.dns.ttl = '9s' }, expected: [] }
 ]
 
@@ -34,3 +35,33 @@ for (const row of ROWS) {
     assert.deepEqual(changedListeners(compileConfig(BASE), compileConfig(next)), row.expected)
   })
 }
+
+const TLS = { certificates: [{ cert: '/etc/srvgate/a.pem', key: '/etc/srvgate/a-key.pem' }] }
+
+test('withStartOnly: a replacement worker keeps the listeners, the header cap and tickets on or off of the start; everything a reload applies comes from the new file', () => {
+  const running = compileConfig({ ...BASE, listen: { ...BASE.listen, https: '127.0.0.1:8443' }, tls: TLS, client: { maxHeaderBytes: 16384 } })
+  const next = compileConfig({ ...BASE, listen: { ...BASE.listen, http: '127.0.0.1:8081', https: '127.0.0.1:8444' }, tls: { ...TLS, sessionTickets: { enabled: false, rotateEvery: '1h' } }, client: { maxHeaderBytes: 8192, headersTimeout: '3s' }, templatedBackends: { max: 7 } })
+  const kept = withStartOnly(running, next)
+  assert.equal(kept.listen.http?.label, '127.0.0.1:8080')
+  assert.equal(kept.listen.https?.label, '127.0.0.1:8443')
+  assert.equal(kept.client.maxHeaderBytes, 16384)
+  assert.equal(kept.tls?.sessionTickets.enabled, true)
+  // What a reload applies is the new file's.
+  assert.equal(kept.tls?.sessionTickets.rotateEveryMs, 3_600_000)
+  assert.equal(kept.client.headersTimeoutMs, 3000)
+  assert.equal(kept.templatedBackends.max, 7)
+  assert.equal(kept.frontends, next.frontends)
+  assert.equal(kept.backends, next.backends)
+  // Nothing changed: the same values.
+  assert.deepEqual(changedListeners(running, kept), [])
+})
+
+test('withStartOnly: https added by a reload stays unbound; tls removed by a reload keeps the certificates the others serve', () => {
+  const plain = compileConfig(BASE)
+  const added = withStartOnly(plain, compileConfig({ ...BASE, listen: { ...BASE.listen, https: '127.0.0.1:8443' }, tls: TLS }))
+  assert.equal(added.listen.https, undefined)
+  const withHttps = compileConfig({ ...BASE, listen: { ...BASE.listen, https: '127.0.0.1:8443' }, tls: TLS })
+  const removed = withStartOnly(withHttps, compileConfig(BASE))
+  assert.equal(removed.listen.https?.label, '127.0.0.1:8443')
+  assert.deepEqual(removed.tls?.certificates, withHttps.tls?.certificates)
+})
