@@ -28,7 +28,14 @@ export function readClientHello (bytes: Buffer): ClientHelloRead {
     // Record: type 22 (handshake), version 3.x, length.
     if (bytes[offset] !== 22 || bytes[offset + 1] !== 3) return OTHER
     const length = bytes.readUInt16BE(offset + 3)
-    if (length === 0 || length > MAX_CLIENT_HELLO) return OTHER
+    if (length > MAX_CLIENT_HELLO) return OTHER
+    // An empty record (RFC 8446 §5.1 forbids them; OpenSSL takes them): skipped, as OpenSSL will,
+    // or a client could slip an unknown name past this check with one. Bounded by MAX_CLIENT_HELLO below.
+    if (length === 0) {
+      offset += 5
+      if (offset >= MAX_CLIENT_HELLO) return OTHER
+      continue
+    }
     if (bytes.length < offset + 5 + length) return INCOMPLETE
     const fragment = bytes.subarray(offset + 5, offset + 5 + length)
     fragments.push(fragment)

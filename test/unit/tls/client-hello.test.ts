@@ -77,6 +77,11 @@ test('ClientHello: the server name is read from a real client\'s hello, whole or
   const body = hello.subarray(5)
   const split = Buffer.concat([Buffer.from([22, 3, 1, 0, 40]), body.subarray(0, 40), Buffer.from([22, 3, 1, (body.length - 40) >> 8, (body.length - 40) & 0xff]), body.subarray(40)])
   assert.deepEqual(readClientHello(split), { kind: 'hello', serverName: 'www.example.com' })
+  // Empty handshake records before it (OpenSSL takes them): skipped, the name still read, never left to TLS.
+  const empty = Buffer.from([22, 3, 1, 0, 0])
+  assert.deepEqual(readClientHello(Buffer.concat([empty, empty, hello])), { kind: 'hello', serverName: 'www.example.com' })
+  assert.equal(readClientHello(empty).kind, 'incomplete')
+  assert.equal(readClientHello(Buffer.concat(Array.from({ length: 3300 }, () => empty))).kind, 'other', 'empty records bounded like any others')
   // Node sends no SNI for an IP address, nor when told not to.
   assert.deepEqual(readClientHello(await clientHelloOf({ servername: '' })), { kind: 'hello', serverName: undefined })
   assert.deepEqual(readClientHello(await clientHelloOf({})), { kind: 'hello', serverName: undefined })
