@@ -25,9 +25,10 @@ export function changedListeners (running: GatewayConfig, next: GatewayConfig): 
  * reload could only announce as waiting for a restart.
  */
 export function withStartOnly (running: GatewayConfig, next: GatewayConfig): GatewayConfig {
-  // Without listen.https at start there is nothing to serve it with; with it, the others keep
-  // their certificates when a reload removed tls, so this one reads the same files.
-  const tls = running.listen.https === undefined ? next.tls : next.tls ?? running.tls
+  // The certificates are the running file's: a reload that removed tls leaves this one without an
+  // HTTPS listener (the others keep the certificates they hold in memory; the files of the start may
+  // be gone, and reading them again would fail this worker's start over and over).
+  const { tls } = next
   return {
     ...next,
     listen: { ...next.listen, http: running.listen.http, https: running.listen.https },

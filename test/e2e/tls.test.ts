@@ -6,7 +6,8 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { connect as http2Connect } from 'node:http2'
 import { createServer as createHttpsServer } from 'node:https'
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls'
@@ -483,4 +484,33 @@ test('tls.sessionTickets.enabled false: no connection resumes; a reload that tur
   const reload = (await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).json() as { restartNeeded: string[] }
   assert.deepEqual(reload.restartNeeded, ['tls.sessionTickets.enabled'])
   assert.equal((await ticketGet(httpsPort, s.ca.caPem, first.session)).reused, false)
+})
+
+test('a reload removed tls (restart needed for listen.https) and the files are gone: a worker that replaces one that died starts, serving plain HTTP, never reading the files of the start', async (t) => {
+  const s = await setup(t)
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-gone-'))
+  t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+  copyFileSync(s.www.cert, join(dir, 'www.pem'))
+  copyFileSync(s.www.key, join(dir, 'www-key.pem'))
+  const { gateway } = await startTls(t, config(s, `  certificates:\n    - { cert: ${join(dir, 'www.pem')}, key: ${join(dir, 'www-key.pem')} }`), { workers: 2 })
+  const text = readFileSync(gateway.configPath, 'utf8')
+  writeFileSync(gateway.configPath, text.replace(/^tls:\n(  .*\n)+/m, '').replace(/, https: "127\.0\.0\.1:\d+"/, ''))
+  const reload = (await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })).json() as { ok: boolean, restartNeeded: string[] }
+  assert.deepEqual(reload.restartNeeded, ['listen.https'])
+  rmSync(dir, { recursive: true, force: true })
+  type Workers = { workers: { running: number, replaced: number, pids: number[] } }
+  const workers = async (): Promise<Workers['workers']> => ((await send(`${gateway.adminUrl}/admin/state`)).json() as unknown as Workers).workers
+  const before = await workers()
+  process.kill(before.pids[0] as number, 'SIGKILL')
+  await gateway.waitForLog((line) => line.msg === 'worker exited: replacing it')
+  // Past the time a worker that cannot start would have been replaced again (it is, a second after dying young).
+  await sleep(3000)
+  const after = await workers()
+  assert.equal(after.running, 2)
+  assert.equal(after.replaced, 1, 'one replacement, no loop')
+  assert.equal(gateway.logs.filter((line) => line.msg === 'a worker could not start').length, 0)
+  const successor = after.pids.find((pid) => !before.pids.includes(pid))
+  const servedBy = (): Set<unknown> => new Set(gateway.logs.filter((line) => line.msg === 'request' && line.host === 'www.example.com').map((line) => line.pid))
+  for (let round = 0; round < 40 && !servedBy().has(successor); round++) assert.equal((await send(`${gateway.url}/`, { host: 'www.example.com', agent: false })).status, 200)
+  assert.ok(servedBy().has(successor), 'the replacement serves plain HTTP')
 })
