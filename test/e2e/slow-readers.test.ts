@@ -43,6 +43,8 @@ async function stalledSession (t: TestContext, port: number, ca: string, streams
   const session = http2Connect(`https://www.example.com:${port}`, { ca, host: '127.0.0.1', servername: 'www.example.com', settings: { initialWindowSize: 0 } } as never)
   t.after(() => { session.destroy() })
   session.on('error', () => {})
+  // Connected before any stream: a handshake slow on a busy box cannot leave the streams unsent.
+  await new Promise<void>((resolve, reject) => { session.once('connect', () => { resolve() }); session.once('error', reject) })
   for (let index = 0; index < streams; index++) {
     const stream = session.request({ ':path': '/big', ':authority': 'www.example.com' })
     stream.on('error', () => {})
@@ -101,7 +103,11 @@ test('clients that stop reading their answers (HTTP/1.1 and HTTP/2) lose them af
   }
   assert.equal(after.inFlight, 0, 'no instance connection held for a client that does not read')
   assert.ok(readers.every((socket) => !socket.destroyed), 'the readers are still there')
-  await gateway.waitForLog(() => gateway.logs.filter((line) => line.error === 'SG_ERR_CLIENT_TIMEOUT').length >= 12, 5000)
+  const cutCount = (): number => gateway.logs.filter((line) => line.error === 'SG_ERR_CLIENT_TIMEOUT').length
+  await gateway.waitForLog(() => cutCount() >= 12, 5000).catch(() => {
+    const seen = gateway.logs.filter((line) => line.msg === 'request').map((line) => `${String(line.status)} ${String(line.error ?? '')} ${String(line.path ?? line.url ?? '')}`)
+    assert.fail(`${cutCount()} of 12 answers cut for client.sendTimeout; requests logged: ${seen.join('; ')}`)
+  })
   const cut = gateway.logs.find((line) => line.msg === 'request' && line.error === 'SG_ERR_CLIENT_TIMEOUT')
   assert.match(String(cut?.errorDetail), /client\.sendTimeout/)
   session.destroy()
