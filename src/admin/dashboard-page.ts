@@ -47,7 +47,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <div id="splits-section" hidden><h2 style="font-size:15px">Splits</h2>
 <table id="splits"><thead><tr><th>Split</th><th>Members · weight (red: no usable instance, its share goes to the others)</th><th>Sticky on</th></tr></thead><tbody></tbody></table></div>
 <div id="certificates-section" hidden><h2 style="font-size:15px">Certificates</h2>
-<table id="certificates"><thead><tr><th>File</th><th>Names</th><th>Serial</th><th>Expires</th></tr></thead><tbody></tbody></table></div>
+<table id="certificates"><thead><tr><th>Source</th><th>Names</th><th>Serial</th><th>Expires</th><th>Next renewal</th></tr></thead><tbody></tbody></table></div>
 <h2 style="font-size:15px">DNS</h2>
 <table id="dns"><thead><tr><th>Name</th><th>Answer</th><th>TTL received → clamped</th><th>Age</th><th>Nameserver</th><th>State</th></tr></thead><tbody></tbody></table>
 <script>
@@ -132,8 +132,9 @@ export const DASHBOARD_PAGE = `<!doctype html>
       (entry.isStale ? '<span class="pill warn">stale: ' + text(entry.lastError) + '</span>' : entry.isInEmptyGrace ? '<span class="pill warn">empty, in grace</span>' : '<span class="pill ok">fresh</span>') + '</td></tr>').join('');
     const certificates = state.certificates || [];
     document.getElementById('certificates-section').hidden = certificates.length === 0;
-    document.querySelector('#certificates tbody').innerHTML = certificates.map((certificate) => '<tr data-serial="' + text(certificate.serial) + '"><td>' + text(certificate.file) + '</td><td>' + text(certificate.names.join(', ')) +
-      '</td><td class="num">' + text(certificate.serial) + '</td><td><span class="pill ' + (certificate.daysLeft < 14 ? 'warn' : 'ok') + '">' + text(certificate.notAfter.slice(0, 10)) + ' (' + certificate.daysLeft + ' days)</span></td></tr>').join('');
+    document.querySelector('#certificates tbody').innerHTML = certificates.map((certificate) => '<tr data-serial="' + text(certificate.serial || '') + '"><td>' + text(certificate.source === 'acme' ? 'ACME' : certificate.file) + '</td><td>' + text(certificate.names.join(', ')) +
+      '</td><td class="num">' + text(certificate.serial || '—') + '</td><td>' + (certificate.notAfter === undefined ? '<span class="pill bad">none yet</span>' : '<span class="pill ' + (certificate.daysLeft < 14 ? 'warn' : 'ok') + '">' + text(certificate.notAfter.slice(0, 10)) + ' (' + certificate.daysLeft + ' days)</span>') +
+      '</td><td>' + text(certificate.nextRenewal === undefined ? '—' : certificate.nextRenewal.slice(0, 16).replace('T', ' ')) + (certificate.lastError === undefined ? '' : ' <span class="pill warn">' + text(certificate.lastError) + '</span>') + '</td></tr>').join('');
   }
   async function poll () {
     try {

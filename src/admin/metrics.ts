@@ -38,6 +38,7 @@ export class GatewayMetrics {
   readonly dnsRejected: Counter<'nameserver' | 'transport' | 'reason'>
   readonly cacheReads: Counter<'result'>
   readonly reloads: Counter<'result'>
+  readonly acmeOrders: Counter<'result'>
   readonly protocolRequests: Counter<'protocol'>
   readonly splitRequests: Counter<'split' | 'backend'>
   readonly failoverRequests: Counter<'backend' | 'target' | 'discovery'>
@@ -58,6 +59,7 @@ export class GatewayMetrics {
   readonly #clock: Clock
   #traffic: TrafficSources = NO_TRAFFIC
   #certificates: () => readonly ServedCertificate[] = () => []
+  #servedNames: () => ReadonlyArray<{ readonly name: string, readonly source: 'file' | 'acme', readonly notAfterMs: number }> = () => []
 
   /**
    * `role: 'client'` (srvgate/client): only what a library in someone else's
@@ -189,6 +191,18 @@ export class GatewayMetrics {
         for (const certificate of self.#certificates()) this.set({ file: certificate.certPath, serial: certificate.serial, names: certificate.names.join(',') }, certificate.notAfterMs / 1000)
       }
     })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'srvgate_certificate_expiry_timestamp_seconds',
+      help: 'When the certificate served for each name stops being valid (notAfter), Unix time; source: file (tls.certificates) or acme (tls.acme).',
+      labelNames: ['name', 'source'],
+      registers: edgeControl,
+      collect () {
+        this.reset()
+        for (const served of self.#servedNames()) this.set({ name: served.name, source: served.source }, served.notAfterMs / 1000)
+      }
+    })
+    this.acmeOrders = new Counter({ name: 'srvgate_acme_orders_total', help: 'Certificate orders to the ACME CA by result (issued, failed); a failed order is retried with backoff.', labelNames: ['result'], registers: edgeControl })
   }
 
   readonly dnsObserver: DnsObserver = {
@@ -231,6 +245,11 @@ export class GatewayMetrics {
 
   /** The certificates served, read when /metrics is scraped (the control plane's view of the files). */
   countCertificates (certificates: () => readonly ServedCertificate[]): void { this.#certificates = certificates }
+
+  /** The certificate each name is served with, whatever its source: srvgate_certificate_expiry_timestamp_seconds. */
+  countServedNames (served: () => ReadonlyArray<{ readonly name: string, readonly source: 'file' | 'acme', readonly notAfterMs: number }>): void { this.#servedNames = served }
+
+  readonly acmeOrdered = (result: 'issued' | 'failed'): void => { this.acmeOrders.inc({ result }) }
 
   /** DNS queries sent since start (the dashboard's chart). */
   get dnsQueryCount (): number { return this.#dnsQueryCount }

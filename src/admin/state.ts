@@ -15,9 +15,26 @@ export type GatewayStatus = {
   /** Fields of the applied configuration bound at start (listeners, workers, ...) that differ from what runs: they wait for a restart. */
   readonly restartNeeded: readonly string[]
   /** With an HTTPS listener: the certificates it serves. */
-  readonly certificates?: ReadonlyArray<{ readonly file: string, readonly names: readonly string[], readonly serial: string, readonly notAfter: string, readonly daysLeft: number }>
+  readonly certificates?: readonly CertificateState[]
   /** With worker processes: how many are configured, run now, and were replaced since start. */
   readonly workers?: { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
+}
+
+/**
+ * A certificate the HTTPS listener serves: from a file of tls.certificates,
+ * or obtained by tls.acme (one per name; before the first order succeeds it
+ * has no notAfter, and lastError says why).
+ */
+export type CertificateState = {
+  readonly source: 'file' | 'acme'
+  readonly file?: string
+  readonly names: readonly string[]
+  readonly serial?: string
+  readonly notAfter?: string
+  readonly daysLeft?: number
+  /** tls.acme: when it is ordered next (renewal, or a retry after lastError). */
+  readonly nextRenewal?: string
+  readonly lastError?: string
 }
 
 /** Counters the state shows next to the backends (from admin/metrics.ts). */

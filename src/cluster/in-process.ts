@@ -7,6 +7,8 @@ import type { RoutingState } from '../proxy/route-request.js'
 import type { DiscoverySnapshot } from '../discovery/watcher.js'
 import type { HealthFact } from '../upstream/backend.js'
 import type { ControlBackend } from '../upstream/control-backend.js'
+import type { ChallengeSet } from '../tls/acme-answers.js'
+import type { IssuedPem } from '../tls/certificates.js'
 import { inProcessChannel } from './channel.js'
 import type { WorkerGateway } from './worker-gateway.js'
 import { WorkerLoop } from './worker-loop.js'
@@ -54,6 +56,8 @@ export class InProcessDataPlane implements DataPlanes {
   /** The data plane retires its own pools, told by its own view of the sets. */
   readonly setChanged = (): void => {}
   readonly sessionTicketKey = (key: Buffer): void => { this.#pool.sessionTicketKey(key) }
+  readonly acmeChallenges = async (set: ChallengeSet): Promise<void> => { await this.#pool.acmeChallenges(set) }
+  readonly issuedCertificates = (certificates: readonly IssuedPem[]): void => { this.#pool.issuedCertificates(certificates) }
   readonly isServing = (): boolean => this.#pool.isServing()
   readonly stats = async (): Promise<DataPlaneStats[]> => await this.#pool.stats()
 

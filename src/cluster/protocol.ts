@@ -87,6 +87,18 @@ export const TO_WORKER = [
   message('stats', { id: Type.Integer({ minimum: 0 }) }),
   /** The HTTPS listener's session ticket key (tls/session-tickets.ts), base64 of its 48 bytes: at start, before the configuration, and at each rotation. */
   message('session-ticket-key', { key: Type.String({ pattern: '^[A-Za-z0-9+/]{64}$' }) }),
+  /**
+   * The ACME challenges under way (tls/acme-answers.ts), every one each time:
+   * the worker answers `acme-challenges-applied` with the id once it would
+   * answer the CA, and only then is the CA told to validate.
+   */
+  message('acme-challenges', {
+    id: Type.Integer({ minimum: 0 }),
+    http: Type.Array(Type.Object({ token: Text, keyAuthorization: Text })),
+    alpn: Type.Array(Type.Object({ name: Text, cert: Text, key: Text }))
+  }),
+  /** Every certificate the primary holds from tls.acme, PEM (a file for the same name wins): at start, before the configuration, and at each change. */
+  message('issued-certificates', { certificates: Type.Array(Type.Object({ cert: Text, key: Text })) }),
   message('drain', {})
 ] as const
 
@@ -100,7 +112,8 @@ export const TO_PRIMARY = [
   message('report', { generation: Generation, name: Text, key: Text, outcome: OutcomeSchema }),
   message('template', { generation: Generation, name: Text, template: Text, env: Text }),
   message('release', { generation: Generation, name: Text }),
-  message('stats', { id: Type.Integer({ minimum: 0 }), stats: StatsSchema })
+  message('stats', { id: Type.Integer({ minimum: 0 }), stats: StatsSchema }),
+  message('acme-challenges-applied', { id: Type.Integer({ minimum: 0 }) })
 ] as const
 
 export type ToWorkerSchema = (typeof TO_WORKER)[number]

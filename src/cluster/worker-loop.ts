@@ -8,6 +8,8 @@ import { ConfigError, formatIssue } from '../errors.js'
 import type { ProcessOptions } from '../process.js'
 import type { BackendRegistry } from '../upstream/registry.js'
 import type { ReplicaBackend } from '../upstream/replica-backend.js'
+import { NO_CHALLENGES, type ChallengeSet } from '../tls/acme-answers.js'
+import type { IssuedPem } from '../tls/certificates.js'
 import { WorkerGateway, type PendingGeneration } from './worker-gateway.js'
 import { GenerationFacts, applyFromPrimary } from './control-facts.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
@@ -46,6 +48,9 @@ export class WorkerLoop {
   #isDraining = false
   /** The control plane's session ticket key: it comes before the configuration, and again at each rotation. */
   #ticketKey: Buffer | undefined
+  /** tls.acme's certificates and challenges under way, from the control plane: they too come before the configuration. */
+  #issued: readonly IssuedPem[] = []
+  #challenges: ChallengeSet = NO_CHALLENGES
   #queue = Promise.resolve()
 
   constructor (options: WorkerLoopOptions) {
@@ -103,6 +108,8 @@ export class WorkerLoop {
             this.#gateway = await WorkerGateway.start(config, generation, this.#options.process, this.#views)
             applyHealth(this.#gateway.state.registry, backends)
             if (this.#ticketKey !== undefined) this.#gateway.data.useSessionTicketKey(this.#ticketKey)
+            this.#gateway.data.useIssued(this.#issued)
+            this.#gateway.data.useChallenges(this.#challenges)
             send({ type: 'srvgate:listening', addresses: await this.#options.listen(this.#gateway.data, config) })
           } catch (error) {
             send({ type: 'srvgate:start-failed', error: (error as Error).message })
@@ -142,6 +149,15 @@ export class WorkerLoop {
       case 'srvgate:session-ticket-key':
         this.#ticketKey = Buffer.from(message.key, 'base64')
         this.#gateway?.data.useSessionTicketKey(this.#ticketKey)
+        return
+      case 'srvgate:issued-certificates':
+        this.#issued = message.certificates
+        this.#gateway?.data.useIssued(this.#issued)
+        return
+      case 'srvgate:acme-challenges':
+        this.#challenges = { http: message.http, alpn: message.alpn }
+        this.#gateway?.data.useChallenges(this.#challenges)
+        send({ type: 'srvgate:acme-challenges-applied', id: message.id })
         return
       case 'srvgate:stats':
         if (this.#gateway !== undefined) send({ type: 'srvgate:stats', id: message.id, stats: await statsOf(this.#gateway.data.metrics, this.#gateway.state.registry) })

@@ -6,6 +6,8 @@ import type { RoutingState } from '../proxy/route-request.js'
 import type { DiscoverySnapshot } from '../discovery/watcher.js'
 import type { HealthFact } from '../upstream/backend.js'
 import type { ControlBackend } from '../upstream/control-backend.js'
+import type { ChallengeSet } from '../tls/acme-answers.js'
+import type { IssuedPem } from '../tls/certificates.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
 import type { PublicAddresses } from '../data-plane/listeners.js'
 import { systemClock, type Timer } from '../util/clock.js'
@@ -47,6 +49,8 @@ const PREPARE_TIMEOUT_MS = 10_000
 const MIN_LIFE_MS = 1_000
 /** /metrics and /admin/state wait this long for a worker's figures, then go without them. */
 const STATS_TIMEOUT_MS = 2_000
+/** Workers that have not taken a challenge by then: the CA is not told to validate (the order fails, and is tried again). */
+const CHALLENGES_TIMEOUT_MS = 5_000
 
 type Member = {
   readonly worker: DataPlaneProcess
@@ -76,6 +80,11 @@ export class WorkerPool implements DataPlanes {
   #startText = ''
   /** The HTTPS listeners' session ticket key, base64: each worker gets it before its configuration. */
   #ticketKey: string | undefined
+  /** The ACME challenges under way and the certificates obtained: a worker that starts gets them before its configuration. */
+  #challenges: MessageOf<ToWorker, 'srvgate:acme-challenges'> | undefined
+  #issued: MessageOf<ToWorker, 'srvgate:issued-certificates'> | undefined
+  #nextChallengesId = 1
+  readonly #challengeAcks = new Map<number, { readonly waiting: Set<number>, readonly done: () => void }>()
   #replaced = 0
   #isDraining = false
   #pending: { readonly generation: number, readonly state: RoutingState<ControlBackend> } | undefined
@@ -115,6 +124,30 @@ export class WorkerPool implements DataPlanes {
   readonly sessionTicketKey = (key: Buffer): void => {
     this.#ticketKey = key.toString('base64')
     this.#broadcast({ type: 'srvgate:session-ticket-key', key: this.#ticketKey })
+  }
+
+  readonly acmeChallenges = async (set: ChallengeSet): Promise<void> => {
+    const id = this.#nextChallengesId++
+    const message: MessageOf<ToWorker, 'srvgate:acme-challenges'> = { type: 'srvgate:acme-challenges', id, http: [...set.http], alpn: [...set.alpn] }
+    this.#challenges = message
+    const serving = [...this.#members.values()].filter((member) => member.isServing && member.worker.isConnected())
+    if (serving.length === 0) return
+    let timer: Timer | undefined
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#challengeAcks.set(id, { waiting: new Set(serving.map((member) => member.worker.id)), done: resolve })
+        timer = systemClock.setTimeout(() => { reject(new Error(`workers did not take the ACME challenges within ${CHALLENGES_TIMEOUT_MS} ms`)) }, CHALLENGES_TIMEOUT_MS)
+        for (const member of serving) member.channel.send(message)
+      })
+    } finally {
+      timer?.cancel()
+      this.#challengeAcks.delete(id)
+    }
+  }
+
+  readonly issuedCertificates = (certificates: readonly IssuedPem[]): void => {
+    this.#issued = { type: 'srvgate:issued-certificates', certificates: [...certificates] }
+    this.#broadcast(this.#issued)
   }
 
   async prepare (generation: number, text: string, state: RoutingState<ControlBackend>): Promise<void> {
@@ -231,6 +264,11 @@ export class WorkerPool implements DataPlanes {
         if (member.holds.delete(hold)) this.#registryOf(message.generation)?.registry.named(message.name)?.release()
         return
       }
+      case 'srvgate:acme-challenges-applied': {
+        const acks = this.#challengeAcks.get(message.id)
+        if (acks !== undefined && acks.waiting.delete(worker.id) && acks.waiting.size === 0) acks.done()
+        return
+      }
       case 'srvgate:stats': {
         const waiting = this.#stats.get(message.id)
         if (waiting === undefined) return
@@ -264,6 +302,9 @@ export class WorkerPool implements DataPlanes {
     const state = this.#state()
     // First: the worker's HTTPS listener issues no ticket with a key of its own.
     if (this.#ticketKey !== undefined) member.channel.send({ type: 'srvgate:session-ticket-key', key: this.#ticketKey })
+    // Before it listens: it serves the ACME certificates, and answers a validation under way, from its first connection.
+    if (this.#issued !== undefined) member.channel.send(this.#issued)
+    if (this.#challenges !== undefined) member.channel.send(this.#challenges)
     const startText = this.#text === this.#startText ? {} : { startText: this.#startText }
     member.channel.send({ type: 'srvgate:config', phase: 'init', generation: state.generation, text: this.#text, ...startText, backends: state.registry.all().map(wireBackend) })
   }

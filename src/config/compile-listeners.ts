@@ -1,5 +1,5 @@
 import { isLoopback } from '../util/address.js'
-import type { DnsFaceConfig, GatewayConfig, TlsConfig } from './types.js'
+import type { AcmeConfig, DnsFaceConfig, GatewayConfig, TlsConfig } from './types.js'
 import type { GatewayDocument } from './schema.js'
 import { address, duration } from './convert.js'
 import type { Findings } from './findings.js'
@@ -26,13 +26,35 @@ export function compileTls (input: GatewayDocument['tls'], listen: Listen, { iss
   if (input === undefined) return undefined
   const rotateEveryMs = duration(input.sessionTickets.rotateEvery)
   if (rotateEveryMs < MIN_TICKET_ROTATION_MS) issues.push({ path: 'tls.sessionTickets.rotateEvery', message: `is ${input.sessionTickets.rotateEvery}: at least 1m (each rotation makes every ticket out there useless)` })
+  if (input.certificates.length === 0 && input.acme === undefined) issues.push({ path: 'tls.certificates', message: 'must list at least one certificate, unless tls.acme is set' })
   return {
     certificates: input.certificates.map(({ cert, key }) => ({ certPath: cert, keyPath: key })),
     defaultName: input.default?.toLowerCase(),
     minVersion: input.minVersion,
     redirectHttp: input.redirectHttp,
     sessionTickets: { enabled: input.sessionTickets.enabled, rotateEveryMs },
-    hsts: input.hsts === undefined ? undefined : `max-age=${Math.floor(duration(input.hsts.maxAge) / 1000)}${input.hsts.includeSubDomains ? '; includeSubDomains' : ''}`
+    hsts: input.hsts === undefined ? undefined : `max-age=${Math.floor(duration(input.hsts.maxAge) / 1000)}${input.hsts.includeSubDomains ? '; includeSubDomains' : ''}`,
+    acme: input.acme === undefined ? undefined : compileAcme(input.acme, listen, { issues, warnings })
+  }
+}
+
+/** tls.acme: http-01 needs the plain listener; wildcards need DNS-01, which srvgate does not answer. */
+function compileAcme (input: NonNullable<NonNullable<GatewayDocument['tls']>['acme']>, listen: Listen, { issues, warnings }: Findings): AcmeConfig {
+  let challenges = input.challenges
+  if (challenges.includes('http-01') && listen.http === undefined) {
+    challenges = challenges.filter((challenge) => challenge !== 'http-01')
+    if (challenges.length === 0) issues.push({ path: 'tls.acme.challenges', message: 'http-01 needs listen.http (the CA connects to port 80); add listen.http or tls-alpn-01' })
+    else warnings.push({ path: 'tls.acme.challenges', message: 'http-01 needs listen.http: only tls-alpn-01 is used' })
+  }
+  return {
+    directoryUrl: input.directory,
+    directoryCaPath: input.directoryCa,
+    email: input.email,
+    eab: input.eab,
+    storageDir: input.storage.dir,
+    names: input.names.map((name) => name.toLowerCase()),
+    challenges,
+    renewBeforeMs: duration(input.renewBefore)
   }
 }
 

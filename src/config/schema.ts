@@ -76,14 +76,37 @@ const drain = Section({
   timeout: duration('30s', 'Longest wait for in-flight requests to finish.')
 }, 'What SIGTERM does before exiting 0.')
 
+const hostName = { pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$' }
+
+const acme = Type.Optional(Closed({
+  directory: Defaulted(Type.String({ pattern: '^https?://', default: 'https://acme-v02.api.letsencrypt.org/directory', description: 'The ACME directory URL (RFC 8555 §7.1.1). The default is Let\'s Encrypt\'s production CA.' })),
+  directoryCa: Type.Optional(Type.String({ minLength: 1, description: 'A PEM file of CA certificates to trust for the directory\'s own HTTPS (a private CA, a test CA); unset: the system\'s.' })),
+  email: Type.Optional(Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$', description: 'Contact for the ACME account (expiry notices).' })),
+  agreeToTerms: Constant(true, { description: 'Must be true: you agree to the CA\'s terms of service.' }),
+  eab: Type.Optional(Closed({
+    kid: Type.String({ minLength: 1, description: 'Key identifier from the CA.' }),
+    hmacKey: Type.String({ minLength: 1, description: 'The HMAC key from the CA, base64url.' })
+  }, { description: 'External account binding (RFC 8555 §7.3.4), for CAs that require one.' })),
+  storage: Section({
+    dir: Defaulted(Type.String({ minLength: 1, default: '/var/lib/srvgate/acme', description: 'Directory for the account key and the certificates (private keys mode 0600, written atomically). Each directory URL has its own folder in it.' }))
+  }, 'Where ACME accounts and certificates are kept; a restart serves from here, CA reachable or not.'),
+  names: Defaulted(Type.Array(Type.String(hostName), { uniqueItems: true, default: [], description: 'DNS names to obtain certificates for at start (one certificate each), renewed before they expire. No wildcards: those need DNS-01.' })),
+  challenges: Defaulted(Type.Array(OneOf(['http-01', 'tls-alpn-01']), { minItems: 1, uniqueItems: true, default: ['http-01', 'tls-alpn-01'], description: 'Challenge types srvgate answers: http-01 on listen.http (the CA connects to port 80), tls-alpn-01 on listen.https (port 443, RFC 8737).' })),
+  renewBefore: duration('30d', 'Renew this long before notAfter (at most a third of the certificate\'s lifetime before it).')
+}, {
+  required: ['agreeToTerms'],
+  description: 'Certificates obtained and renewed from an ACME CA (Let\'s Encrypt and others). The primary orders them; every worker serves them. A certificate file for a name wins over an ACME one.'
+}))
+
 const tls = Type.Optional(Closed({
-  certificates: Type.Array(Closed({
+  certificates: Defaulted(Type.Array(Closed({
     cert: Type.String({ minLength: 1, description: 'Certificate chain (PEM): the leaf first, then intermediates.' }),
     key: Type.String({ minLength: 1, description: 'Its private key (PEM).' })
   }), {
-    minItems: 1,
-    description: 'PEM files; each certificate serves the DNS names of its subjectAltName (exact names first, then the most specific wildcard).'
-  }),
+    default: [],
+    description: 'PEM files; each certificate serves the DNS names of its subjectAltName (exact names first, then the most specific wildcard). At least one, unless tls.acme is set.'
+  })),
+  acme,
   default: Type.Optional(Type.String({ minLength: 1, description: 'A name of one of the certificates: served to clients that send no SNI or a name no certificate carries. Unset: such handshakes fail with an alert.' })),
   minVersion: Defaulted(OneOf(['TLSv1.2', 'TLSv1.3'], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' })),
   redirectHttp: Defaulted(Type.Boolean({ default: false, description: 'The http listener answers 308 to https (same host, path and query).' })),

@@ -74,6 +74,24 @@ export type TlsConfig = {
   readonly sessionTickets: { readonly enabled: boolean, readonly rotateEveryMs: Milliseconds }
   /** The Strict-Transport-Security value, built once. */
   readonly hsts: string | undefined
+  /** Certificates from an ACME CA, ordered by the control plane (acme/). */
+  readonly acme: AcmeConfig | undefined
+}
+
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01'
+
+/** tls.acme, compiled: schema.ts says what each field means and its default. */
+export type AcmeConfig = {
+  readonly directoryUrl: string
+  readonly directoryCaPath: string | undefined
+  readonly email: string | undefined
+  readonly eab: { readonly kid: string, readonly hmacKey: string } | undefined
+  readonly storageDir: string
+  /** Lower-case, each its own certificate. */
+  readonly names: readonly string[]
+  /** The types this gateway can answer: http-01 only with listen.http. */
+  readonly challenges: readonly AcmeChallenge[]
+  readonly renewBeforeMs: Milliseconds
 }
 
 /** What clients may send, and how slowly (see schema.ts for the defaults). */

@@ -36,13 +36,25 @@ export async function adminApp (control: ControlPlane, dataPlanes: DataPlanes, c
         loadedAt: control.status.loadedAt,
         lastReload: control.status.lastReload,
         restartNeeded: control.status.restartNeeded,
-        certificates: control.certificates?.certificates.map((certificate) => ({
-          file: certificate.certPath,
-          names: certificate.names,
-          serial: certificate.serial,
-          notAfter: dateAt(certificate.notAfterMs).toISOString(),
-          daysLeft: Math.floor((certificate.notAfterMs - clock.wallNow()) / 86_400_000)
-        })),
+        certificates: control.certificates === undefined
+          ? undefined
+          : [
+              ...control.certificates.certificates.map((certificate) => ({
+                source: 'file' as const,
+                file: certificate.certPath,
+                names: certificate.names,
+                serial: certificate.serial,
+                notAfter: dateAt(certificate.notAfterMs).toISOString(),
+                daysLeft: Math.floor((certificate.notAfterMs - clock.wallNow()) / 86_400_000)
+              })),
+              ...(control.acme?.status() ?? []).map((status) => ({
+                source: 'acme' as const,
+                names: [status.name],
+                ...(status.notAfterMs === undefined ? {} : { notAfter: dateAt(status.notAfterMs).toISOString(), daysLeft: Math.floor((status.notAfterMs - clock.wallNow()) / 86_400_000) }),
+                ...(status.nextOrderAtMs === undefined ? {} : { nextRenewal: dateAt(status.nextOrderAtMs).toISOString() }),
+                ...(status.lastError === undefined ? {} : { lastError: status.lastError })
+              }))
+            ],
         workers: dataPlanes.workers?.()
       }, clock, stats === undefined
         ? { byBackend: metrics.requestsByBackend, dnsQueries: metrics.dnsQueryCount }

@@ -2,7 +2,8 @@ import type { GatewayMetrics } from '../admin/metrics.js'
 import type { ReloadResult } from '../admin/plugin.js'
 import type { GatewayStatus } from '../admin/state.js'
 import type { LoadedConfig } from '../config/load-file.js'
-import type { GatewayConfig } from '../config/types.js'
+import type { AcmeConfig, GatewayConfig } from '../config/types.js'
+import { AcmeCertificates, type AcmeDeps } from '../acme/acme-certificates.js'
 import { ConfigError, formatIssue } from '../errors.js'
 import type { Log } from '../log/process-log.js'
 import type { RoutingState } from '../proxy/route-request.js'
@@ -16,6 +17,21 @@ import { isoNow, type Clock } from '../util/clock.js'
 import type { Random } from '../util/random.js'
 import type { DataPlanes } from './data-planes.js'
 import { changedListeners } from './restart-only.js'
+
+/** What tls.acme needs of the control plane: its data planes (set once served), its log, clock and metrics. */
+function acmeDeps (deps: ControlPlaneDeps, control: () => ControlPlane | undefined): AcmeDeps {
+  return {
+    clock: deps.clock,
+    log: deps.log,
+    publish: (certificates) => { control()?.dataPlanes?.issuedCertificates(certificates) },
+    putChallenges: async (set) => {
+      const dataPlanes = control()?.dataPlanes
+      if (dataPlanes === undefined) throw new Error('no data plane to answer the challenge yet')
+      await dataPlanes.acmeChallenges(set)
+    },
+    ordered: deps.metrics.acmeOrdered
+  }
+}
 
 export type ControlPlaneDeps = {
   readonly clock: Clock
@@ -31,7 +47,7 @@ export type ControlPlaneDeps = {
 }
 
 /** A configuration built and warmed beside the running one, not yet serving. */
-type Candidate = { readonly state: RoutingState<ControlBackend>, readonly caches: ResolverCaches, readonly certificates: CertificateStore | undefined }
+type Candidate = { readonly state: RoutingState<ControlBackend>, readonly caches: ResolverCaches, readonly certificates: CertificateStore | undefined, readonly acme: AcmeCertificates | undefined }
 
 /**
  * The control plane's composition root: the configuration, discovery (the
@@ -54,15 +70,21 @@ export class ControlPlane {
   #certificates: CertificateStore | undefined
   /** The HTTPS listeners' ticket key, one for every data plane (undefined: no HTTPS, or tickets off). */
   readonly #ticketKeys: SessionTicketKeys | undefined
+  /** tls.acme's certificates: ordered here, served by every data plane. */
+  #acme: AcmeCertificates | undefined
   #reloads: Promise<ReloadResult> = Promise.resolve({ ok: true, summary: '', restartNeeded: [] })
 
   static async create (config: GatewayConfig, deps: ControlPlaneDeps, generation = 0): Promise<ControlPlane> {
     // The files the HTTPS listener serves: read here for /admin/state, /metrics and expiry warnings.
     const certificates = config.tls === undefined || config.listen.https === undefined ? undefined : await CertificateStore.load(config.tls, deps.clock.wallNow())
-    return new ControlPlane(config, deps, generation, certificates)
+    let control: ControlPlane | undefined
+    // What storage holds is read before anything listens: the first handshakes are served from it.
+    const acme = certificates === undefined || config.tls?.acme === undefined ? undefined : await AcmeCertificates.load(config.tls.acme, acmeDeps(deps, () => control))
+    control = new ControlPlane(config, deps, generation, certificates, acme)
+    return control
   }
 
-  private constructor (config: GatewayConfig, deps: ControlPlaneDeps, generation: number, certificates: CertificateStore | undefined) {
+  private constructor (config: GatewayConfig, deps: ControlPlaneDeps, generation: number, certificates: CertificateStore | undefined, acme: AcmeCertificates | undefined) {
     this.#deps = deps
     this.#running = config
     this.log = deps.log
@@ -70,7 +92,9 @@ export class ControlPlane {
     this.configPath = deps.configPath
     this.status = { isStarted: false, isListening: false, isDraining: false, loadedAt: isoNow(deps.clock), lastReload: undefined, restartNeeded: [] }
     this.#certificates = certificates
-    deps.metrics.countCertificates(() => this.#certificates?.certificates ?? [])
+    this.#acme = acme
+    deps.metrics.countCertificates(() => (this.#certificates?.certificates ?? []).filter((certificate) => certificate.source === 'file'))
+    deps.metrics.countServedNames(() => this.#servedNames())
     if (certificates !== undefined) this.#warnExpiring(certificates)
     // The control plane owns the resolver caches across reloads: unchanged resolvers keep theirs.
     this.#caches = new ResolverCaches(config.resolvers, { clock: deps.clock, random: deps.random, dnsObserver: deps.metrics.dnsObserver, onCacheRead: deps.metrics.onCacheRead, onError: this.#onError })
@@ -85,7 +109,12 @@ export class ControlPlane {
   serve (dataPlanes: DataPlanes): void {
     this.#dataPlanes = dataPlanes
     if (this.#ticketKeys !== undefined) dataPlanes.sessionTicketKey(this.#ticketKeys.key)
+    if (this.#acme !== undefined) dataPlanes.issuedCertificates(this.#acme.held())
   }
+
+  /** The data planes, for tls.acme: it publishes certificates and puts challenges up through them. */
+  get dataPlanes (): DataPlanes | undefined { return this.#dataPlanes }
+  get acme (): AcmeCertificates | undefined { return this.#acme }
 
   get state (): RoutingState<ControlBackend> { return this.#state }
   get certificates (): CertificateStore | undefined { return this.#certificates }
@@ -100,7 +129,11 @@ export class ControlPlane {
     this.status.isStarted = true
   }
 
-  setListening (): void { this.status.isListening = true }
+  /** Every listener answers: tls.acme can have challenges validated, so its orders start. */
+  setListening (): void {
+    this.status.isListening = true
+    this.#acme?.start()
+  }
   setDraining (): void { this.status.isDraining = true }
 
   /**
@@ -129,6 +162,7 @@ export class ControlPlane {
   close (): void {
     this.#state.registry.stop()
     this.#ticketKeys?.stop()
+    this.#acme?.stop()
   }
 
   /** The reload path, one straight line: load, build and warm beside (in every data plane too), swap, record. */
@@ -165,9 +199,11 @@ export class ControlPlane {
     const caches = this.#caches.next(next.resolvers)
     // New certificates are read first: a broken or mismatched file refuses the reload, the old ones keep serving.
     const certificates = this.#certificates === undefined || next.tls === undefined ? undefined : await CertificateStore.load(next.tls, this.#deps.clock.wallNow())
+    // tls.acme set by this reload: its stored certificates are read now; a running one takes the new names at commit.
+    const acme = certificates === undefined || next.tls?.acme === undefined || this.#acme !== undefined ? undefined : await AcmeCertificates.load(next.tls.acme, acmeDeps(this.#deps, () => this))
     const state = this.#routingState(next, generation, caches, this.#state.registry)
     await state.registry.startBeside()
-    return { state, caches, certificates }
+    return { state, caches, certificates, acme }
   }
 
   /** Swap in one step; returns the summary and the fields that wait for a restart. */
@@ -182,6 +218,7 @@ export class ControlPlane {
       this.#warnExpiring(candidate.certificates)
     }
     if (next.tls !== undefined) this.#ticketKeys?.setRotateEvery(next.tls.sessionTickets.rotateEveryMs)
+    this.#commitAcme(candidate.acme, candidate.certificates === undefined ? undefined : next.tls?.acme)
     // Listeners are bound once: compared with what runs, not with the last file read.
     const restartNeeded = changedListeners(this.#running, next)
     this.status.loadedAt = isoNow(this.#deps.clock)
@@ -221,6 +258,36 @@ export class ControlPlane {
       onError: this.#onError
     })
     return { config, generation, router: new Router(config.frontends), registry }
+  }
+
+  /** tls.acme after a reload: started, given its new names, or stopped (its certificates no longer served). */
+  #commitAcme (started: AcmeCertificates | undefined, next: AcmeConfig | undefined): void {
+    if (started !== undefined) {
+      this.#acme = started
+      this.#dataPlanes?.issuedCertificates(started.held())
+      if (this.status.isListening) started.start()
+      return
+    }
+    if (this.#acme === undefined) return
+    if (next === undefined) {
+      this.#acme.stop()
+      this.#acme = undefined
+      this.#dataPlanes?.issuedCertificates([])
+      return
+    }
+    this.#acme.apply(next).catch((error: unknown) => { this.log.error({ err: error }, 'acme: the new tls.acme could not be applied') })
+  }
+
+  /** Each name served and the notAfter of its certificate: a file's first, as the listener picks them. */
+  #servedNames (): Array<{ name: string, source: 'file' | 'acme', notAfterMs: number }> {
+    const served = new Map<string, { name: string, source: 'file' | 'acme', notAfterMs: number }>()
+    for (const certificate of this.#certificates?.certificates ?? []) {
+      for (const name of certificate.names) if (!served.has(name)) served.set(name, { name, source: 'file', notAfterMs: certificate.notAfterMs })
+    }
+    for (const status of this.#acme?.status() ?? []) {
+      if (status.notAfterMs !== undefined && !served.has(status.name)) served.set(status.name, { name: status.name, source: 'acme', notAfterMs: status.notAfterMs })
+    }
+    return [...served.values()]
   }
 
   readonly #onError = (error: unknown): void => { this.log.error({ err: error }, 'discovery failed unexpectedly') }

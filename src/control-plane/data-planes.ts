@@ -4,6 +4,8 @@ import type { RoutingState } from '../proxy/route-request.js'
 import type { DiscoverySnapshot } from '../discovery/watcher.js'
 import type { HealthFact } from '../upstream/backend.js'
 import type { ControlBackend } from '../upstream/control-backend.js'
+import type { ChallengeSet } from '../tls/acme-answers.js'
+import type { IssuedPem } from '../tls/certificates.js'
 
 export type WorkersStatus = { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
 
@@ -26,6 +28,10 @@ export type DataPlanes = {
   readonly setChanged: (removed: readonly Instance[]) => void
   /** The HTTPS listeners' session ticket key (at start, and at each rotation): every data plane uses the same. */
   readonly sessionTicketKey: (key: Buffer) => void
+  /** The ACME challenges under way; resolves once every serving data plane answers them (rejects after a timeout). */
+  readonly acmeChallenges: (set: ChallengeSet) => Promise<void>
+  /** Every certificate obtained by tls.acme (at start, and at each change): each data plane serves them. */
+  readonly issuedCertificates: (certificates: readonly IssuedPem[]) => void
   /** At least one data plane serves traffic (readiness). */
   readonly isServing: () => boolean
   /** Other processes' figures, for /metrics and /admin/state; undefined: this process's own metrics count everything. */

@@ -18,7 +18,8 @@ import { clientErrorOf } from '../proxy/error-reply.js'
 import { isProxiedMethod, proxyPlugin } from '../proxy/plugin.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import { handleUpgrades } from '../proxy/upgrade.js'
-import { CertificateStore } from '../tls/certificates.js'
+import { AcmeAnswers, type ChallengeSet } from '../tls/acme-answers.js'
+import { CertificateStore, type IssuedPem, type ServedCertificate } from '../tls/certificates.js'
 import { TlsListener } from '../tls/listener.js'
 import { departedOrigins } from '../upstream/departed.js'
 import type { Clock } from '../util/clock.js'
@@ -60,6 +61,11 @@ export class DataPlane {
   readonly #idle: IdleConnections
   /** Request bodies received whole before an instance is asked, within client.bufferTotalBytes. */
   readonly #bodies = new BodyBudget()
+  /** tls.acme's challenges under way (http-01 here, tls-alpn-01 in the TLS listener), from the control plane. */
+  readonly #acme = new AcmeAnswers()
+  /** tls.acme's certificates, from the control plane: every store this plane serves has them after its files. */
+  #issued: readonly IssuedPem[] = []
+  readonly #parsedIssued = new Map<string, ServedCertificate>()
   #client: GatewayConfig['client']
   #isDraining = false
 
@@ -124,7 +130,9 @@ export class DataPlane {
           if (hasRequestBytes) ends.refuseRaw(socket, undefined, clientErrorOf('ERR_HTTP_REQUEST_HEADERS_TIMEOUT'))
           else socket.destroy()
         },
-        events: metrics.tlsEvents
+        events: metrics.tlsEvents,
+        // Bound at start, as the listener is: a CA's tls-alpn-01 handshakes go to the challenge server.
+        ...(config.tls.acme === undefined ? {} : { acme: this.#acme })
       })
     this.tlsListener?.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       // A handshake that failed or ran out of time (no certificate for the name, a client that gave up,
@@ -146,7 +154,7 @@ export class DataPlane {
 
   async #registerRequestPath (): Promise<void> {
     const { clock, routing } = this.#deps
-    await this.app.register(proxyPlugin, { state: routing, pools: this.pools, ends: this.ends, clock, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle })
+    await this.app.register(proxyPlugin, { state: routing, pools: this.pools, ends: this.ends, clock, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle, acme: this.#acme })
     const upgrades = { state: routing, pools: this.pools, log: this.log, ends: this.ends }
     handleUpgrades(this.app.server, upgrades)
     // WebSockets over HTTP/1.1 on the HTTPS listener too.
@@ -166,12 +174,26 @@ export class DataPlane {
 
   /** The new configuration runs (the routing state has switched already): what the listeners take on reload. */
   commit (next: GatewayConfig, candidate: DataCandidate): void {
-    if (candidate.certificates !== undefined) this.tlsListener?.use(candidate.certificates)
+    if (candidate.certificates !== undefined) this.tlsListener?.use(candidate.certificates.withIssued(this.#issued, this.#parsedIssued))
     this.#client = next.client
     applyClientLimits(this.app, next)
     this.tlsListener?.applyLimits(next.client)
     this.accessLog.config = next.accessLog
   }
+
+  /** tls.acme's certificates as the control plane holds them now: served from the next handshake, after the files'. */
+  useIssued (issued: readonly IssuedPem[]): void {
+    this.#issued = issued
+    const listener = this.tlsListener
+    if (listener === undefined) return
+    // Parsed once each: one that left the set is forgotten.
+    const current = new Set(issued.map((pem) => pem.cert))
+    for (const cert of this.#parsedIssued.keys()) if (!current.has(cert)) this.#parsedIssued.delete(cert)
+    listener.use(listener.store.withIssued(issued, this.#parsedIssued))
+  }
+
+  /** tls.acme's challenges under way: answered from now on. */
+  useChallenges (set: ChallengeSet): void { this.#acme.use(set) }
 
   /** The control plane's session ticket key: a ticket this process issues resumes on every other data plane. */
   useSessionTicketKey (key: Buffer): void { this.tlsListener?.useTicketKey(key) }

@@ -8,6 +8,7 @@ import { BodyBudget, bufferableLength, hasBody, receiveBody } from './body-buffe
 import { ClientGone } from './client-gone.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
 import { PROXIED_METHODS, answerAsterisk, redirectToHttps } from './own-answers.js'
+import type { AcmeAnswers } from '../tls/acme-answers.js'
 import { ProxyRequest } from './proxy-request.js'
 import { markReply, sendError } from './reply-error.js'
 import type { RequestEnd } from './request-end.js'
@@ -28,7 +29,12 @@ export type ProxyPluginOptions = {
   readonly bodies: BodyBudget
   /** Plain-HTTP keep-alive connections between requests (edge/idle-connections.ts): told when each request starts and ends. */
   readonly idle?: { readonly busy: (socket: Socket) => void, readonly idle: (socket: Socket) => void }
+  /** tls.acme's http-01 tokens under way: answered on the plain listener, before any redirect or route. */
+  readonly acme?: AcmeAnswers
 }
+
+/** Where a CA fetches an http-01 token (RFC 8555 §8.3). */
+const ACME_HTTP_PATH = '/.well-known/acme-challenge/'
 
 const NOT_DRAINING = (): boolean => false
 
@@ -101,6 +107,14 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const tls = state.config.tls
     if (isSecure && tls?.hsts !== undefined) reply.header('strict-transport-security', tls.hsts)
     // A reply sent from the hook ends the chain: done() is not called after it.
+    // A token of ours: the CA's validation (a token srvgate does not hold goes on to the routes, as any path).
+    if (!isSecure && options.acme !== undefined && raw.url?.startsWith(ACME_HTTP_PATH) === true) {
+      const keyAuthorization = options.acme.keyAuthorization(raw.url.slice(ACME_HTTP_PATH.length))
+      if (keyAuthorization !== undefined) {
+        void reply.code(200).header('content-type', 'application/octet-stream').send(keyAuthorization)
+        return
+      }
+    }
     if (!isSecure && tls?.redirectHttp === true && state.config.listen.https !== undefined) {
       void redirectToHttps(request, reply, state.config.listen.https.port)
       return

@@ -8,8 +8,13 @@ import { dateAt } from '../util/clock.js'
 /** A certificate expiring sooner than this is reported by `check` and at every load. */
 export const EXPIRY_WARNING_MS = 14 * 24 * 3600 * 1000
 
+/** A certificate the control plane obtained from an ACME CA (acme/), as PEM text: how it reaches every data plane. */
+export type IssuedPem = { readonly cert: string, readonly key: string }
+
 /** One certificate as srvgate serves it. */
 export type ServedCertificate = {
+  /** tls.certificates (a file), or tls.acme (obtained by srvgate; certPath and keyPath are empty). */
+  readonly source: 'file' | 'acme'
   readonly certPath: string
   readonly keyPath: string
   /** Lower-case DNS names of its subjectAltName (`*.example.com` for a wildcard). */
@@ -36,12 +41,21 @@ export class CertificateStore {
   readonly warnings: readonly ConfigIssue[]
   readonly #byName: ReadonlyMap<string, ServedCertificate>
 
-  private constructor (certificates: ServedCertificate[], defaultCertificate: ServedCertificate | undefined, warnings: ConfigIssue[]) {
+  /** The files' certificates alone (withIssued adds ACME ones after them). */
+  readonly #files: readonly ServedCertificate[]
+  readonly #minVersion: TlsConfig['minVersion']
+  readonly #defaultName: string | undefined
+
+  private constructor (files: ServedCertificate[], issued: ServedCertificate[], defaultCertificate: ServedCertificate | undefined, warnings: ConfigIssue[], minVersion: TlsConfig['minVersion'], defaultName: string | undefined) {
+    this.#files = files
+    this.#minVersion = minVersion
+    this.#defaultName = defaultName
+    const certificates = [...files, ...issued]
     this.certificates = certificates
     this.default = defaultCertificate
     this.warnings = warnings
     const byName = new Map<string, ServedCertificate>()
-    // The first certificate listed for a name wins, as in the file.
+    // The first certificate listed for a name wins, as in the file; a file wins over an ACME certificate.
     for (const certificate of certificates) for (const name of certificate.names) if (!byName.has(name)) byName.set(name, certificate)
     this.#byName = byName
   }
@@ -84,17 +98,40 @@ export class CertificateStore {
         issues.push({ path: `${path}.cert`, message: `${certPath}: ${(error as Error).message}` })
         return undefined
       }
-      return { certPath, keyPath, names, serial: x509.serialNumber, notAfterMs, context, cert, key }
+      return { source: 'file', certPath, keyPath, names, serial: x509.serialNumber, notAfterMs, context, cert, key }
     }))
     const certificates = loaded.filter((certificate): certificate is ServedCertificate => certificate !== undefined)
     let defaultCertificate: ServedCertificate | undefined
     if (tls.defaultName !== undefined && issues.length === 0) {
       defaultCertificate = certificates.find((certificate) => certificate.names.includes(tls.defaultName as string)) ??
         certificates.find((certificate) => matchesWildcard(certificate.names, tls.defaultName as string))
-      if (defaultCertificate === undefined) issues.push({ path: 'tls.default', message: `no certificate carries the name "${tls.defaultName}"` })
+      // A name tls.acme obtains is served as the default once its certificate is there.
+      if (defaultCertificate === undefined && tls.acme?.names.includes(tls.defaultName) !== true) issues.push({ path: 'tls.default', message: `no certificate carries the name "${tls.defaultName}"` })
     }
     if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
-    return new CertificateStore(certificates, defaultCertificate, warnings)
+    return new CertificateStore(certificates, [], defaultCertificate, warnings, tls.minVersion, tls.defaultName)
+  }
+
+  /**
+   * The same files, with `issued` (the ACME certificates the control plane
+   * holds now) after them: a file for a name wins. `known` keeps what was
+   * parsed before (by its PEM text), so a new set costs only its new entries.
+   */
+  withIssued (issued: readonly IssuedPem[], known: Map<string, ServedCertificate> = new Map()): CertificateStore {
+    const served: ServedCertificate[] = []
+    for (const pem of issued) {
+      let certificate = known.get(pem.cert)
+      if (certificate === undefined) {
+        // The control plane checked it before sending: one that does not parse here is left out, never fatal.
+        certificate = issuedCertificate(pem, this.#minVersion)
+        if (certificate !== undefined) known.set(pem.cert, certificate)
+      }
+      if (certificate !== undefined) served.push(certificate)
+    }
+    const defaultName = this.#defaultName
+    const defaultCertificate = this.default?.source === 'file' ? this.default : undefined
+    const fallback = defaultName === undefined ? undefined : served.find((certificate) => carriesName(certificate.names, defaultName))
+    return new CertificateStore([...this.#files], served, defaultCertificate ?? fallback, [...this.warnings], this.#minVersion, defaultName)
   }
 
   /** The certificate for a client's SNI name; undefined: none, and no default (the handshake is refused). */
@@ -105,6 +142,20 @@ export class CertificateStore {
     const dot = name.indexOf('.')
     const wildcard = dot > 0 ? this.#byName.get(`*${name.slice(dot)}`) : undefined
     return wildcard ?? this.default
+  }
+}
+
+/** An ACME certificate as served; undefined when its PEM does not parse or its key does not match. */
+export function issuedCertificate (pem: IssuedPem, minVersion: TlsConfig['minVersion']): ServedCertificate | undefined {
+  try {
+    const x509 = new X509Certificate(pem.cert)
+    if (!x509.checkPrivateKey(createPrivateKey(pem.key))) return undefined
+    const cert = Buffer.from(pem.cert)
+    const key = Buffer.from(pem.key)
+    const context = createSecureContext({ cert, key, minVersion })
+    return { source: 'acme', certPath: '', keyPath: '', names: dnsNames(x509.subjectAltName), serial: x509.serialNumber, notAfterMs: Date.parse(x509.validTo), context, cert, key }
+  } catch {
+    return undefined
   }
 }
 

@@ -7,8 +7,8 @@
 export type ClientHelloRead =
   /** More bytes are needed (the hello spans TCP segments or records). */
   | { readonly kind: 'incomplete' }
-  /** A ClientHello: its server_name (a host name), or undefined without SNI. */
-  | { readonly kind: 'hello', readonly serverName: string | undefined }
+  /** A ClientHello: its server_name (a host name), or undefined without SNI; `protocols`: its ALPN list (RFC 7301), empty without. */
+  | { readonly kind: 'hello', readonly serverName: string | undefined, readonly protocols: readonly string[] }
   /** Not a TLS handshake: left to the TLS library to refuse in its own words. */
   | { readonly kind: 'other' }
 
@@ -62,19 +62,38 @@ function parseHello (hello: Buffer): ClientHelloRead {
   at += 2 + hello.readUInt16BE(at)
   if (hello.length < at + 1) return OTHER
   at += 1 + (hello[at] as number)
-  // No extensions at all: no SNI.
-  if (hello.length < at + 2) return { kind: 'hello', serverName: undefined }
+  // No extensions at all: no SNI, no ALPN.
+  if (hello.length < at + 2) return { kind: 'hello', serverName: undefined, protocols: [] }
   const end = Math.min(hello.length, at + 2 + hello.readUInt16BE(at))
   at += 2
+  let serverName: string | undefined
+  let protocols: readonly string[] = []
   while (at + 4 <= end) {
     const type = hello.readUInt16BE(at)
     const length = hello.readUInt16BE(at + 2)
     at += 4
     if (at + length > end) return OTHER
-    if (type === 0) return { kind: 'hello', serverName: hostNameIn(hello.subarray(at, at + length)) }
+    if (type === 0) serverName = hostNameIn(hello.subarray(at, at + length))
+    else if (type === 16) protocols = protocolsIn(hello.subarray(at, at + length))
     at += length
   }
-  return { kind: 'hello', serverName: undefined }
+  return { kind: 'hello', serverName, protocols }
+}
+
+/** application_layer_protocol_negotiation: a list of length-prefixed protocol names. */
+function protocolsIn (extension: Buffer): string[] {
+  if (extension.length < 2) return []
+  const end = Math.min(extension.length, 2 + extension.readUInt16BE(0))
+  const protocols: string[] = []
+  let at = 2
+  while (at < end) {
+    const length = extension[at] as number
+    at += 1
+    if (at + length > end) break
+    protocols.push(extension.toString('latin1', at, at + length))
+    at += length
+  }
+  return protocols
 }
 
 /** server_name extension: a list of (type, name); type 0 is host_name. */

@@ -1,11 +1,12 @@
 import { constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { constants as cryptoConstants } from 'node:crypto'
-import type { TLSSocket } from 'node:tls'
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls'
 import type { TlsConfig } from '../config/types.js'
 import type { ClientConnections } from '../edge/client-connections.js'
 import { responseOnSocket } from '../edge/node-http-internals.js'
 import type { Clock } from '../util/clock.js'
+import { ACME_TLS_ALPN, type AcmeAnswers } from './acme-answers.js'
 import { REFUSING_CONTEXT, type CertificateStore, type ServedCertificate } from './certificates.js'
 import { MAX_CLIENT_HELLO, UNRECOGNIZED_NAME, alertRecord, readClientHello } from './client-hello.js'
 import { ConnectionTimer, type TimerLimits } from './connection-timer.js'
@@ -24,6 +25,8 @@ export type TlsListenerOptions = {
   /** An HTTP/1.1 request head not complete within client.headersTimeout: answer 408 on the socket (or close it, when no request byte came). */
   readonly headTimedOut: (socket: Socket, hasRequestBytes: boolean) => void
   readonly events?: HandshakeEvents
+  /** tls.acme: the tls-alpn-01 challenges this data plane answers (RFC 8737). */
+  readonly acme?: AcmeAnswers
 }
 
 /** The connection's timer and the certificate its handshake served, kept on the TLS socket. */
@@ -64,10 +67,15 @@ export class TlsListener {
    * port: the TLS socket Node makes has no public link to the TCP socket it wraps.
    */
   readonly #handshaking = new Map<string, ConnectionTimer>()
+  readonly #acme: AcmeAnswers | undefined
+  /** Where a CA's tls-alpn-01 handshake goes: the challenge certificate, `acme-tls/1`, then the connection closes. */
+  readonly #acmeServer: TlsServer | undefined
 
   constructor (options: TlsListenerOptions) {
-    const { store, tls, limits, clock, events = {} } = options
+    const { store, tls, limits, clock, events = {}, acme } = options
     this.#store = store
+    this.#acme = acme
+    this.#acmeServer = acme === undefined ? undefined : acmeChallengeServer(acme)
     this.#minVersion = tls.minVersion
     this.#secureOptions = tls.sessionTickets.enabled ? 0 : cryptoConstants.SSL_OP_NO_TICKET
     const headersTimeoutMs = limits().headersTimeoutMs
@@ -117,8 +125,9 @@ export class TlsListener {
         this.#connections.delete(socket)
         if (this.#handshaking.get(key) === timer) this.#handshaking.delete(key)
       })
-      // With a default certificate every name is answered: nothing to refuse, no need to read ahead.
-      if (this.#store.default !== undefined) this.#handOver(socket, key, timer)
+      // With a default certificate every name is answered: nothing to refuse, no need to read ahead
+      // (unless a CA's tls-alpn-01 handshake may come: it goes elsewhere).
+      if (this.#store.default !== undefined && this.#acme === undefined) this.#handOver(socket, key, timer)
       else this.#readHello(socket, key, timer, events)
     })
     // A handshake that failed or timed out: count it and close the connection
@@ -194,6 +203,17 @@ export class TlsListener {
       if (hello.kind === 'incomplete' && received.length < MAX_CLIENT_HELLO) return
       socket.off('data', onData)
       socket.off('end', onEnd)
+      if (hello.kind === 'hello' && this.#acmeServer !== undefined && hello.protocols.includes(ACME_TLS_ALPN)) {
+        // A validation names a challenge under way, or gets the alert: never a served certificate under acme-tls/1.
+        if (hello.serverName === undefined || this.#acme?.alpnContext(hello.serverName) === undefined) {
+          socket.end(alertRecord(UNRECOGNIZED_NAME))
+          return
+        }
+        socket.pause()
+        socket.unshift(received)
+        this.#acmeServer.emit('connection', socket)
+        return
+      }
       if (hello.kind === 'hello' && hello.serverName !== undefined && this.#store.select(hello.serverName) === undefined) {
         events.handshakeFailed?.('unknown_name')
         socket.end(alertRecord(UNRECOGNIZED_NAME))
@@ -254,6 +274,20 @@ export class TlsListener {
     for (const socket of this.#sockets) socket.destroy()
     for (const socket of this.#connections) socket.destroy()
   }
+}
+
+/**
+ * The server a CA's tls-alpn-01 validation talks to: the challenge
+ * certificate for the name, the one protocol `acme-tls/1`, and the connection
+ * closed once the handshake is done (RFC 8737 §3: nothing is sent over it).
+ */
+function acmeChallengeServer (acme: AcmeAnswers): TlsServer {
+  const server = createTlsServer({
+    ALPNProtocols: [ACME_TLS_ALPN],
+    SNICallback: (servername, callback) => { callback(null, acme.alpnContext(servername) ?? REFUSING_CONTEXT) }
+  }, (socket) => { socket.end() })
+  server.on('tlsClientError', (_error, socket) => { socket.destroy() })
+  return server
 }
 
 /** A connection's peer, the same on the TCP socket and on the TLS socket that wraps it. */

@@ -18,7 +18,7 @@ const LAYER: Record<string, number> = {
   proxy: 5,
   admin: 6,
   client: 7, 'data-plane': 7, process: 7,
-  'dns-face': 8,
+  'dns-face': 8, acme: 8,
   'control-plane': 9,
   cluster: 10,
   roles: 11,
@@ -36,7 +36,8 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   ajv: ['config/validate.ts', 'config/generated-validate.ts'],
   yaml: ['config/read.ts'],
   '@sinclair/typebox': ['config/', 'cluster/'],
-  undici: ['proxy/', 'health/active-checker.ts', 'client/']
+  undici: ['proxy/', 'health/active-checker.ts', 'client/'],
+  'acme-client': ['acme/acme-ca.ts']
 }
 
 function area (file: string): string {

@@ -50,6 +50,9 @@ const TO_WORKER_SAMPLES: ToWorker[] = [
   { type: 'srvgate:template-refused', generation: 1, name: 'web-pr-2', reason: 'bound', retryAfterMs: 0 },
   { type: 'srvgate:stats', id: 7 },
   { type: 'srvgate:session-ticket-key', key: Buffer.alloc(48, 1).toString('base64') },
+  { type: 'srvgate:acme-challenges', id: 3, http: [{ token: 'tok', keyAuthorization: 'tok.thumb' }], alpn: [{ name: 'a.example.com', cert: 'PEM', key: 'PEM' }] },
+  { type: 'srvgate:acme-challenges', id: 4, http: [], alpn: [] },
+  { type: 'srvgate:issued-certificates', certificates: [{ cert: 'PEM', key: 'PEM' }] },
   { type: 'srvgate:drain' }
 ]
 
@@ -64,7 +67,8 @@ const TO_PRIMARY_SAMPLES: ToPrimary[] = [
   { type: 'srvgate:report', generation: 1, name: 'web', key: '127.0.0.1:23501', outcome: 'connect-failure' },
   { type: 'srvgate:template', generation: 1, name: 'web-pr-1', template: 'web-{env}', env: 'pr-1' },
   { type: 'srvgate:release', generation: 1, name: 'web-pr-1' },
-  { type: 'srvgate:stats', id: 7, stats: { metrics: [{ name: 'x', values: [] }], byBackend: [['web', { requests: 3, errors: 1 }]], inFlight: [['web', '127.0.0.1:23501', 2]] } }
+  { type: 'srvgate:stats', id: 7, stats: { metrics: [{ name: 'x', values: [] }], byBackend: [['web', { requests: 3, errors: 1 }]], inFlight: [['web', '127.0.0.1:23501', 2]] } },
+  { type: 'srvgate:acme-challenges-applied', id: 3 }
 ]
 
 test('every message type arrives as sent, both ways, synchronously, checked by its schema', () => {

@@ -71,20 +71,24 @@ async function clientHelloOf (options: Omit<ConnectionOptions, 'host' | 'port'>)
 
 test('ClientHello: the server name is read from a real client\'s hello, whole or byte by byte; none without SNI', async () => {
   const hello = await clientHelloOf({ servername: 'WWW.Example.com' })
-  assert.deepEqual(readClientHello(hello), { kind: 'hello', serverName: 'www.example.com' })
+  assert.deepEqual(readClientHello(hello), { kind: 'hello', serverName: 'www.example.com', protocols: [] })
   for (let cut = 0; cut < hello.length; cut++) assert.equal(readClientHello(hello.subarray(0, cut)).kind, 'incomplete', `${cut} bytes`)
   // The same hello split over two TLS records (a middlebox or a large hello does it).
   const body = hello.subarray(5)
   const split = Buffer.concat([Buffer.from([22, 3, 1, 0, 40]), body.subarray(0, 40), Buffer.from([22, 3, 1, (body.length - 40) >> 8, (body.length - 40) & 0xff]), body.subarray(40)])
-  assert.deepEqual(readClientHello(split), { kind: 'hello', serverName: 'www.example.com' })
+  assert.deepEqual(readClientHello(split), { kind: 'hello', serverName: 'www.example.com', protocols: [] })
   // Empty handshake records before it (OpenSSL takes them): skipped, the name still read, never left to TLS.
   const empty = Buffer.from([22, 3, 1, 0, 0])
-  assert.deepEqual(readClientHello(Buffer.concat([empty, empty, hello])), { kind: 'hello', serverName: 'www.example.com' })
+  assert.deepEqual(readClientHello(Buffer.concat([empty, empty, hello])), { kind: 'hello', serverName: 'www.example.com', protocols: [] })
   assert.equal(readClientHello(empty).kind, 'incomplete')
   assert.equal(readClientHello(Buffer.concat(Array.from({ length: 3300 }, () => empty))).kind, 'other', 'empty records bounded like any others')
   // Node sends no SNI for an IP address, nor when told not to.
-  assert.deepEqual(readClientHello(await clientHelloOf({ servername: '' })), { kind: 'hello', serverName: undefined })
-  assert.deepEqual(readClientHello(await clientHelloOf({})), { kind: 'hello', serverName: undefined })
+  assert.deepEqual(readClientHello(await clientHelloOf({ servername: '' })), { kind: 'hello', serverName: undefined, protocols: [] })
+  assert.deepEqual(readClientHello(await clientHelloOf({})), { kind: 'hello', serverName: undefined, protocols: [] })
+})
+
+test('ClientHello: the ALPN list is read beside the name (a CA\'s tls-alpn-01 validation offers acme-tls/1 alone)', async () => {
+  assert.deepEqual(readClientHello(await clientHelloOf({ servername: 'a.example.com', ALPNProtocols: ['acme-tls/1'] })), { kind: 'hello', serverName: 'a.example.com', protocols: ['acme-tls/1'] })
 })
 
 /**
@@ -113,12 +117,12 @@ function withExtensionsReversed (hello: Buffer): Buffer {
 test('ClientHello: with ALPN (h2, http/1.1) offered beside it, the server name is still read, wherever it stands among the extensions', async () => {
   const hello = await clientHelloOf({ servername: 'api.example.com', ALPNProtocols: ['h2', 'http/1.1'] })
   assert.ok(hello.includes(Buffer.from('\u0002h2\u0008http/1.1', 'latin1')), 'the hello carries the ALPN list')
-  assert.deepEqual(readClientHello(hello), { kind: 'hello', serverName: 'api.example.com' })
+  assert.deepEqual(readClientHello(hello), { kind: 'hello', serverName: 'api.example.com', protocols: ['h2', 'http/1.1'] })
   const reversed = withExtensionsReversed(hello)
   assert.notDeepEqual(reversed, hello)
-  assert.deepEqual(readClientHello(reversed), { kind: 'hello', serverName: 'api.example.com' })
+  assert.deepEqual(readClientHello(reversed), { kind: 'hello', serverName: 'api.example.com', protocols: ['h2', 'http/1.1'] })
   const alpnOnly = await clientHelloOf({ servername: '', ALPNProtocols: ['h2'] })
-  assert.deepEqual(readClientHello(alpnOnly), { kind: 'hello', serverName: undefined })
+  assert.deepEqual(readClientHello(alpnOnly), { kind: 'hello', serverName: undefined, protocols: ['h2'] })
 })
 
 test('ClientHello: a hello that reaches the server in several TCP segments is incomplete until its last byte, then read', async () => {
@@ -140,7 +144,7 @@ test('ClientHello: a hello that reaches the server in several TCP segments is in
   })
   assert.ok(seen.chunks.length > 1, `${seen.chunks.length} chunks`)
   assert.deepEqual(seen.reads.slice(0, -1).map((read) => read.kind), seen.reads.slice(0, -1).map(() => 'incomplete'))
-  assert.deepEqual(seen.reads.at(-1), { kind: 'hello', serverName: 'slow.example.com' })
+  assert.deepEqual(seen.reads.at(-1), { kind: 'hello', serverName: 'slow.example.com', protocols: ['h2'] })
   assert.deepEqual(seen.bytes, hello)
 })
 

@@ -73,7 +73,8 @@ async function setup (t: TestContext, options: { enabled?: boolean, withDefault?
     minVersion: 'TLSv1.2',
     redirectHttp: false,
     sessionTickets: { enabled: options.enabled ?? true, rotateEveryMs: ms(3_600_000) },
-    hsts: undefined
+    hsts: undefined,
+    acme: undefined
   }
   return { ca, tls, store: await CertificateStore.load(tls, Date.now()) }
 }

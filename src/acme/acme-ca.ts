@@ -1,0 +1,79 @@
+import { Agent } from 'node:https'
+import { readFileSync } from 'node:fs'
+import acme from 'acme-client'
+import type { AcmeChallenge, AcmeConfig } from '../config/types.js'
+import type { StoredCertificate } from './storage.js'
+
+/** A challenge to put up on every data plane before the CA is told to validate it. */
+export type PendingChallenge =
+  | { readonly type: 'http-01', readonly token: string, readonly keyAuthorization: string }
+  | { readonly type: 'tls-alpn-01', readonly name: string, readonly cert: string, readonly key: string }
+
+export type ChallengeHooks = {
+  /** Resolves once every data plane answers it (the CA is told to validate only then). */
+  readonly put: (challenge: PendingChallenge) => Promise<void>
+  readonly remove: (challenge: PendingChallenge) => void
+}
+
+/**
+ * The one door to acme-client (RFC 8555: JWS, nonces, the account, orders,
+ * polling, badNonce retried, 429 and 5xx retried with Retry-After): srvgate
+ * writes none of that by hand. One per directory URL and account key.
+ * acme-client's own check of a challenge (it fetches the token itself) is
+ * skipped: this process may not resolve the name to itself, and the CA's
+ * check is the one that counts.
+ */
+export class AcmeCa {
+  readonly #client: acme.Client
+  readonly #config: AcmeConfig
+
+  constructor (config: AcmeConfig, accountKey: string) {
+    this.#config = config
+    // The directory's own TLS: a private CA's root (or a test's); acme-client's requests all go
+    // through its one axios instance.
+    if (config.directoryCaPath !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: readFileSync(config.directoryCaPath) })
+    this.#client = new acme.Client({
+      directoryUrl: config.directoryUrl,
+      accountKey,
+      ...(config.eab === undefined ? {} : { externalAccountBinding: { kid: config.eab.kid, hmacKey: config.eab.hmacKey } })
+    })
+  }
+
+  /** A new account key: ECDSA P-256, as Caddy makes them. */
+  static async newAccountKey (): Promise<string> { return (await acme.crypto.createPrivateEcdsaKey('P-256')).toString() }
+
+  /** One certificate for `name` (its key made here, ECDSA P-256): the account is registered on first use. */
+  async order (name: string, hooks: ChallengeHooks): Promise<StoredCertificate> {
+    const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, await acme.crypto.createPrivateEcdsaKey('P-256'))
+    const challenges = new Map<string, PendingChallenge>()
+    const cert = await this.#client.auto({
+      csr,
+      ...(this.#config.email === undefined ? {} : { email: this.#config.email }),
+      termsOfServiceAgreed: true,
+      challengePriority: [...this.#config.challenges],
+      skipChallengeVerification: true,
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        const pending = await pendingChallenge(authz, challenge.type, 'token' in challenge ? challenge.token : '', keyAuthorization, this.#config.challenges)
+        challenges.set(challengeKey(authz.identifier.value, challenge.type), pending)
+        await hooks.put(pending)
+      },
+      challengeRemoveFn: async (authz, challenge) => {
+        const pending = challenges.get(challengeKey(authz.identifier.value, challenge.type))
+        if (pending !== undefined) hooks.remove(pending)
+      }
+    })
+    return { cert, key: key.toString() }
+  }
+}
+
+function challengeKey (name: string, type: string): string { return `${name}\u0000${type}` }
+
+async function pendingChallenge (authz: acme.Authorization, type: string, token: string, keyAuthorization: string, allowed: readonly AcmeChallenge[]): Promise<PendingChallenge> {
+  if (type === 'http-01' && allowed.includes('http-01')) return { type, token, keyAuthorization }
+  if (type === 'tls-alpn-01' && allowed.includes('tls-alpn-01')) {
+    const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
+    return { type, name: authz.identifier.value, cert: cert.toString(), key: key.toString() }
+  }
+  // The CA offered none of tls.acme.challenges (dns-01 only, for a wildcard say).
+  throw new Error(`the CA offered no challenge srvgate answers for ${authz.identifier.value} (offered ${type}; tls.acme.challenges: ${allowed.join(', ')})`)
+}

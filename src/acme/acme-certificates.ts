@@ -1,0 +1,236 @@
+import { X509Certificate } from 'node:crypto'
+import type { AcmeConfig } from '../config/types.js'
+import type { Log } from '../log/process-log.js'
+import type { ChallengeSet } from '../tls/acme-answers.js'
+import type { IssuedPem } from '../tls/certificates.js'
+import { dateAt, type Clock, type Timer } from '../util/clock.js'
+import type { AcmeCa, PendingChallenge } from './acme-ca.js'
+import { DirStorage, type StoredCertificate } from './storage.js'
+
+export type AcmeDeps = {
+  readonly clock: Clock
+  readonly log: Log
+  /** Every certificate held now: each data plane serves them (after the files'). */
+  readonly publish: (certificates: readonly IssuedPem[]) => void
+  /** The challenges under way, to every data plane; resolves once they all answer them. */
+  readonly putChallenges: (set: ChallengeSet) => Promise<void>
+  /** An order ended: `issued` or `failed` (srvgate_acme_orders_total). */
+  readonly ordered: (result: 'issued' | 'failed') => void
+}
+
+/** A certificate held for a name, with its validity read once. */
+type Held = StoredCertificate & { readonly notBeforeMs: number, readonly notAfterMs: number }
+
+type NameState = {
+  readonly name: string
+  held: Held | undefined
+  /** Monotonic time of the next order (renewal, or a retry). */
+  nextAtMs: number | undefined
+  timer: Timer | undefined
+  failures: number
+  lastError: string | undefined
+}
+
+/** What /admin/state shows of each name. */
+export type AcmeStatus = { readonly name: string, readonly notAfterMs: number | undefined, readonly nextOrderAtMs: number | undefined, readonly lastError: string | undefined }
+
+/**
+ * Retries after a failed order, as Caddy spaces them: soon at first, then
+ * no more than hourly (a CA counts failed validations: Let's Encrypt allows
+ * 5 an hour per name).
+ */
+const RETRY_DELAYS_MS = [60_000, 120_000, 300_000, 600_000, 1_200_000, 1_800_000, 3_600_000]
+
+/**
+ * OWNS tls.acme's CERTIFICATES: for each name of tls.acme.names, the one
+ * kept in storage (served at once, CA reachable or not), an order when there
+ * is none or it is due (renewBefore, at most a third of its lifetime before
+ * notAfter), retries spaced by RETRY_DELAYS_MS, and every change published
+ * to the data planes. Orders run one at a time. Lives in the control plane
+ * (the primary): the data planes only serve and answer challenges.
+ */
+export class AcmeCertificates {
+  readonly #deps: AcmeDeps
+  #config: AcmeConfig
+  #storage: DirStorage
+  #ca: Promise<AcmeCa> | undefined
+  readonly #names = new Map<string, NameState>()
+  readonly #challenges = new Map<string, PendingChallenge>()
+  #orders: Promise<void> = Promise.resolve()
+  #isStarted = false
+  #isStopped = false
+
+  /** What storage holds for `config.names`, read before anything listens. */
+  static async load (config: AcmeConfig, deps: AcmeDeps): Promise<AcmeCertificates> {
+    const certificates = new AcmeCertificates(config, deps)
+    await certificates.#adopt(config.names)
+    return certificates
+  }
+
+  private constructor (config: AcmeConfig, deps: AcmeDeps) {
+    this.#config = config
+    this.#deps = deps
+    this.#storage = new DirStorage(config.storageDir, config.directoryUrl)
+  }
+
+  /** Every certificate held and not expired, PEM: what the data planes serve. */
+  held (): IssuedPem[] {
+    const now = this.#deps.clock.wallNow()
+    const held: IssuedPem[] = []
+    for (const { held: certificate } of this.#names.values()) if (certificate !== undefined && certificate.notAfterMs > now) held.push({ cert: certificate.cert, key: certificate.key })
+    return held
+  }
+
+  status (): AcmeStatus[] {
+    const { clock } = this.#deps
+    return [...this.#names.values()].map((state) => ({
+      name: state.name,
+      notAfterMs: state.held?.notAfterMs,
+      nextOrderAtMs: state.nextAtMs === undefined ? undefined : clock.wallNow() + Math.max(0, state.nextAtMs - clock.now()),
+      lastError: state.lastError
+    }))
+  }
+
+  /** The listeners answer: order what is missing or due, and schedule the rest. */
+  start (): void {
+    this.#isStarted = true
+    for (const state of this.#names.values()) this.#schedule(state)
+  }
+
+  /** A reload: new names are read from storage and ordered, names gone stop being served and renewed. */
+  async apply (config: AcmeConfig): Promise<void> {
+    if (config.directoryUrl !== this.#config.directoryUrl || config.storageDir !== this.#config.storageDir || config.eab?.kid !== this.#config.eab?.kid) {
+      // Another CA or account: every name is read again from its folder.
+      for (const state of this.#names.values()) state.timer?.cancel()
+      this.#names.clear()
+      this.#storage = new DirStorage(config.storageDir, config.directoryUrl)
+      this.#ca = undefined
+    }
+    if (config.directoryCaPath !== this.#config.directoryCaPath) this.#ca = undefined
+    this.#config = config
+    for (const [name, state] of this.#names) {
+      if (config.names.includes(name)) continue
+      state.timer?.cancel()
+      this.#names.delete(name)
+    }
+    await this.#adopt(config.names.filter((name) => !this.#names.has(name)))
+    this.#publish()
+  }
+
+  stop (): void {
+    this.#isStopped = true
+    for (const state of this.#names.values()) state.timer?.cancel()
+  }
+
+  /** Names new to this manager: their stored certificates, then (once started) their schedules. */
+  async #adopt (names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      const state: NameState = { name, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined }
+      this.#names.set(name, state)
+      try {
+        const stored = await this.#storage.load(name)
+        if (stored !== undefined) state.held = heldOf(name, stored)
+      } catch (error) {
+        // Unreadable or not a certificate for the name: ordered anew, and said once.
+        state.lastError = `stored certificate unusable: ${(error as Error).message}`
+        this.#deps.log.warn({ name, storage: this.#storage.path, err: error }, 'acme: the stored certificate cannot be used; a new one is ordered')
+      }
+      if (this.#isStarted) this.#schedule(state)
+    }
+  }
+
+  #schedule (state: NameState): void {
+    if (this.#isStopped || this.#names.get(state.name) !== state) return
+    state.timer?.cancel()
+    const { clock } = this.#deps
+    const held = state.held
+    let delayMs: number
+    if (state.failures > 0) delayMs = RETRY_DELAYS_MS[Math.min(state.failures, RETRY_DELAYS_MS.length) - 1] as number
+    else if (held === undefined) delayMs = 0
+    else delayMs = Math.max(0, renewAtMs(held, this.#config.renewBeforeMs) - clock.wallNow())
+    state.nextAtMs = clock.now() + delayMs
+    state.timer = clock.setTimeout(() => {
+      state.timer = undefined
+      this.#orders = this.#orders.then(async () => { await this.#order(state) })
+    }, delayMs, { unref: true })
+  }
+
+  async #order (state: NameState): Promise<void> {
+    if (this.#isStopped || this.#names.get(state.name) !== state) return
+    const { log } = this.#deps
+    try {
+      const ca = await this.#account()
+      const issued = heldOf(state.name, await ca.order(state.name, { put: this.#put, remove: this.#remove }))
+      await this.#storage.save(state.name, issued)
+      state.held = issued
+      state.failures = 0
+      state.lastError = undefined
+      this.#deps.ordered('issued')
+      log.info({ name: state.name, notAfter: dateAt(issued.notAfterMs).toISOString() }, 'acme: certificate obtained')
+      this.#publish()
+    } catch (error) {
+      const message = (error as Error).message
+      state.failures++
+      this.#deps.ordered('failed')
+      // Logged once per cause: the same failure again, every retry, is only debug.
+      const isNew = message !== state.lastError
+      state.lastError = message
+      const fields = { name: state.name, failures: state.failures, ...(state.held === undefined ? {} : { servingUntil: dateAt(state.held.notAfterMs).toISOString() }) }
+      if (isNew) log[state.held === undefined ? 'error' : 'warn']({ ...fields, err: error }, state.held === undefined ? 'acme: order failed; retrying' : 'acme: renewal failed; the current certificate keeps serving, retrying')
+      else log.debug({ ...fields, error: message }, 'acme: order failed again')
+    } finally {
+      this.#schedule(state)
+    }
+  }
+
+  /** The account, made (or read from storage) at the first order. */
+  async #account (): Promise<AcmeCa> {
+    if (this.#ca === undefined) {
+      const config = this.#config
+      const storage = this.#storage
+      // acme-client (axios, node-forge: several MB) is loaded by the first order, never by a primary without one.
+      this.#ca = import('./acme-ca.js').then(async ({ AcmeCa }) => new AcmeCa(config, await storage.accountKey(AcmeCa.newAccountKey)))
+      this.#ca.catch(() => { this.#ca = undefined })
+    }
+    return await this.#ca
+  }
+
+  readonly #put = async (challenge: PendingChallenge): Promise<void> => {
+    this.#challenges.set(keyOf(challenge), challenge)
+    await this.#deps.putChallenges(this.#challengeSet())
+  }
+
+  readonly #remove = (challenge: PendingChallenge): void => {
+    if (!this.#challenges.delete(keyOf(challenge))) return
+    this.#deps.putChallenges(this.#challengeSet()).catch(() => {})
+  }
+
+  #challengeSet (): ChallengeSet {
+    const http: Array<ChallengeSet['http'][number]> = []
+    const alpn: Array<ChallengeSet['alpn'][number]> = []
+    for (const challenge of this.#challenges.values()) {
+      if (challenge.type === 'http-01') http.push({ token: challenge.token, keyAuthorization: challenge.keyAuthorization })
+      else alpn.push({ name: challenge.name, cert: challenge.cert, key: challenge.key })
+    }
+    return { http, alpn }
+  }
+
+  #publish (): void { this.#deps.publish(this.held()) }
+}
+
+function keyOf (challenge: PendingChallenge): string {
+  return challenge.type === 'http-01' ? `http-01\u0000${challenge.token}` : `tls-alpn-01\u0000${challenge.name}`
+}
+
+/** A stored or issued certificate, checked to carry `name`; its validity read. */
+function heldOf (name: string, stored: StoredCertificate): Held {
+  const x509 = new X509Certificate(stored.cert)
+  if (!x509.checkHost(name)) throw new Error(`the certificate does not carry ${name}`)
+  return { ...stored, notBeforeMs: Date.parse(x509.validFrom), notAfterMs: Date.parse(x509.validTo) }
+}
+
+/** When a certificate is renewed: renewBefore ahead of notAfter, but never before two thirds of its lifetime. */
+export function renewAtMs (held: { readonly notBeforeMs: number, readonly notAfterMs: number }, renewBeforeMs: number): number {
+  const lifetimeMs = held.notAfterMs - held.notBeforeMs
+  return held.notAfterMs - Math.min(renewBeforeMs, lifetimeMs / 3)
+}

@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+
+/** One certificate as kept: the chain (leaf first) and its private key, PEM. */
+export type StoredCertificate = { readonly cert: string, readonly key: string }
+
+/**
+ * tls.acme.storage.dir: the account key and one certificate per name, in a
+ * folder of their own per directory URL (a staging CA's certificates are
+ * never served as production ones; Caddy lays its storage out the same way).
+ * Private keys are mode 0600 in folders of mode 0700; every file is written
+ * whole to a temporary name, flushed, then renamed over the old one, so a
+ * crash leaves the old file or the new one, never half of either.
+ */
+export class DirStorage {
+  readonly #base: string
+
+  constructor (dir: string, directoryUrl: string) {
+    this.#base = join(dir, folderOf(directoryUrl))
+  }
+
+  /** Where this directory's files are (for messages). */
+  get path (): string { return this.#base }
+
+  /** The account's private key, PEM; made by `create` and kept the first time. */
+  async accountKey (create: () => Promise<string>): Promise<string> {
+    const path = join(this.#base, 'account.key')
+    const kept = await readIfThere(path)
+    if (kept !== undefined) return kept
+    const key = await create()
+    await writeAtomically(this.#base, 'account.key', key, 0o600)
+    return key
+  }
+
+  /** The certificate kept for `name`; undefined when there is none (or only half of one). */
+  async load (name: string): Promise<StoredCertificate | undefined> {
+    const folder = join(this.#base, 'certificates', name)
+    const [cert, key] = await Promise.all([readIfThere(join(folder, 'cert.pem')), readIfThere(join(folder, 'key.pem'))])
+    return cert === undefined || key === undefined ? undefined : { cert, key }
+  }
+
+  /** Keep `certificate` for `name`: the key first, so a cert file never stands beside another cert's key for long. */
+  async save (name: string, certificate: StoredCertificate): Promise<void> {
+    const folder = join(this.#base, 'certificates', name)
+    await writeAtomically(folder, 'key.pem', certificate.key, 0o600)
+    await writeAtomically(folder, 'cert.pem', certificate.cert, 0o644)
+  }
+}
+
+/** `https://acme-v02.api.letsencrypt.org/directory` → `acme-v02.api.letsencrypt.org-directory`: a file name, one per URL. */
+export function folderOf (directoryUrl: string): string {
+  const url = new URL(directoryUrl)
+  return `${url.host}${url.pathname}`.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^-+|-+$/g, '')
+}
+
+async function readIfThere (path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+async function writeAtomically (folder: string, name: string, text: string, mode: number): Promise<void> {
+  await mkdir(folder, { recursive: true, mode: 0o700 })
+  const temporary = join(folder, `.${name}.${randomBytes(6).toString('hex')}.tmp`)
+  try {
+    const handle = await open(temporary, 'wx', mode)
+    try {
+      await handle.writeFile(text)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(temporary, join(folder, name))
+  } catch (error) {
+    await rm(temporary, { force: true })
+    throw error
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * tls.acme against a real ACME CA: Pebble (Debian's pebble), validating
+ * http-01 on the gateway's plain listener and tls-alpn-01 on its HTTPS
+ * listener, with 2 workers, through the CLI. Pebble refuses 5 % of good
+ * nonces as bad (its default): nothing fails for it.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { X509Certificate } from 'node:crypto'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
+import { httpsConfig, httpsSetup, type HttpsSetup } from '../helpers/https.js'
+import { send } from '../helpers/http.js'
+import { Pebble } from '../helpers/pebble.js'
+import { freePort } from '../helpers/dns-server.js'
+import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+
+type Ports = { readonly http: number, readonly https: number }
+
+function acmeConfig (s: HttpsSetup, pebble: Pebble, storage: string, challenges: string[], names = ['www.example.com']): string {
+  const tls = `tls:
+  acme:
+    directory: ${pebble.directory}
+    directoryCa: ${pebble.directoryCa}
+    email: ops@example.com
+    agreeToTerms: true
+    storage: { dir: ${storage} }
+    names: [${names.join(', ')}]
+    challenges: [${challenges.join(', ')}]`
+  return httpsConfig(s, '', tls)
+}
+
+async function start (t: TestContext, config: string, ports: Ports): Promise<SpawnedGateway> {
+  return await SpawnedGateway.start(t, config.replaceAll('${HTTPS_PORT}', String(ports.https)), { port: ports.http, workers: 2 })
+}
+
+/** A handshake with SNI `name`, verified against `ca`: the leaf served, or the error. */
+async function served (port: number, name: string, ca: string): Promise<{ serial: string, notAfterMs: number, names: string } | Error> {
+  return await new Promise((resolve) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: name, ca, ALPNProtocols: ['http/1.1'] })
+    socket.setTimeout(3000, () => { socket.destroy(new Error('timeout')) })
+    socket.once('secureConnect', () => {
+      const leaf = socket.getPeerX509Certificate() as X509Certificate
+      resolve({ serial: leaf.serialNumber, notAfterMs: Date.parse(leaf.validTo), names: leaf.subjectAltName ?? '' })
+      socket.destroy()
+    })
+    socket.once('error', (error) => { resolve(error) })
+  })
+}
+
+async function until<T> (read: () => Promise<T>, done: (value: T) => boolean, withinMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + withinMs
+  let value = await read()
+  while (!done(value)) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${withinMs} ms (last: ${JSON.stringify(value instanceof Error ? value.message : value)})`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    value = await read()
+  }
+  return value
+}
+
+async function setup (t: TestContext, options: { validitySeconds?: number } = {}): Promise<{ s: HttpsSetup, pebble: Pebble, ports: Ports, storage: string }> {
+  const s = await httpsSetup(t)
+  const ports = { http: await freePort(), https: await freePort() }
+  const pebble = await Pebble.start(t, { httpPort: ports.http, tlsPort: ports.https, ...options })
+  const storage = mkdtempSync(join(tmpdir(), 'srvgate-acme-'))
+  t.after(() => { rmSync(storage, { recursive: true, force: true }) })
+  return { s, pebble, ports, storage }
+}
+
+for (const challenge of ['http-01', 'tls-alpn-01']) {
+  test(`tls.acme with ${challenge} alone and 2 workers: the name of tls.acme.names is served with Pebble's full chain, every worker serves it, state and metrics tell it`, async (t) => {
+    const { s, pebble, ports, storage } = await setup(t)
+    const gateway = await start(t, acmeConfig(s, pebble, storage, [challenge]), ports)
+    const root = await pebble.root()
+    // Before the order ends the name has no certificate: the handshake is refused, nothing else served.
+    const leaf = await until(async () => await served(ports.https, 'www.example.com', root), (value) => !(value instanceof Error), 30_000, 'a certificate for www.example.com')
+    assert.ok(!(leaf instanceof Error))
+    assert.match(leaf.names, /DNS:www\.example\.com/)
+    // Both workers serve it (new connections spread over them), and requests go through it.
+    for (let index = 0; index < 6; index++) {
+      const again = await served(ports.https, 'www.example.com', root)
+      assert.ok(!(again instanceof Error), String(again))
+      assert.equal(again.serial, leaf.serial)
+    }
+    const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, names: string[], notAfter?: string, nextRenewal?: string, lastError?: string }> }
+    const acme = state.certificates.find((certificate) => certificate.source === 'acme')
+    assert.deepEqual(acme?.names, ['www.example.com'])
+    assert.equal(Date.parse(acme?.notAfter ?? ''), leaf.notAfterMs)
+    assert.ok(Date.parse(acme?.nextRenewal ?? '') > Date.now(), 'the next renewal is ahead')
+    assert.equal(acme?.lastError, undefined)
+    const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+    assert.match(metrics, /^srvgate_acme_orders_total\{result="issued"\} 1$/m)
+    assert.match(metrics, new RegExp(`^srvgate_certificate_expiry_timestamp_seconds\\{name="www.example.com",source="acme"\\} ${leaf.notAfterMs / 1000}$`, 'm'))
+    // Kept: the key private to the gateway's user.
+    const folder = join(storage, readdirSync(storage)[0] as string)
+    assert.equal(statSync(join(folder, 'certificates', 'www.example.com', 'key.pem')).mode & 0o777, 0o600)
+    assert.equal(statSync(join(folder, 'account.key')).mode & 0o777, 0o600)
+    // A name no certificate carries is still refused.
+    assert.ok(await served(ports.https, 'other.example.com', root) instanceof Error)
+  })
+}
+
+test('tls.acme: a restart with the CA stopped serves the certificate from storage at once, and orders nothing', async (t) => {
+  const { s, pebble, ports, storage } = await setup(t)
+  const config = acmeConfig(s, pebble, storage, ['http-01', 'tls-alpn-01'])
+  const first = await start(t, config, ports)
+  const root = await pebble.root()
+  const leaf = await until(async () => await served(ports.https, 'www.example.com', root), (value) => !(value instanceof Error), 30_000, 'a certificate for www.example.com')
+  assert.ok(!(leaf instanceof Error))
+  assert.equal(await first.stop(), 0)
+  pebble.stop()
+  const second = await start(t, config, ports)
+  const again = await served(ports.https, 'www.example.com', root)
+  assert.ok(!(again instanceof Error), String(again))
+  assert.equal(again.serial, leaf.serial)
+  // Not due for renewal: the CA is not asked (it would fail, and say so).
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.doesNotMatch((await send(`${second.adminUrl}/metrics`)).body, /^srvgate_acme_orders_total\{/m)
+  assert.equal(second.logs.filter((line) => /^acme: /.test(String(line.msg))).length, 0)
+})
+
+test('tls.acme: a short certificate (Pebble\'s validity 15 s) is renewed at two thirds of its life; the new one is served, the old one until then', async (t) => {
+  const { s, pebble, ports, storage } = await setup(t, { validitySeconds: 15 })
+  const gateway = await start(t, acmeConfig(s, pebble, storage, ['tls-alpn-01']), ports)
+  const root = await pebble.root()
+  const first = await until(async () => await served(ports.https, 'www.example.com', root), (value) => !(value instanceof Error), 30_000, 'a certificate for www.example.com')
+  assert.ok(!(first instanceof Error))
+  const renewed = await until(async () => await served(ports.https, 'www.example.com', root), (value) => !(value instanceof Error) && value.serial !== first.serial, 20_000, 'a renewed certificate')
+  assert.ok(!(renewed instanceof Error))
+  assert.ok(renewed.notAfterMs > first.notAfterMs)
+  assert.equal(gateway.logs.filter((line) => line.msg === 'acme: certificate obtained').length >= 2, true)
+})
