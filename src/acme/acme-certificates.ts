@@ -1,11 +1,14 @@
 import { X509Certificate } from 'node:crypto'
 import type { AcmeConfig } from '../config/types.js'
 import type { Log } from '../log/process-log.js'
+import type { RoutingState } from '../proxy/route-request.js'
+import type { ControlBackend } from '../upstream/control-backend.js'
 import type { ChallengeSet } from '../tls/acme-answers.js'
 import type { IssuedPem } from '../tls/certificates.js'
 import { dateAt, type Clock, type Timer } from '../util/clock.js'
 import type { AcmeCa, PendingChallenge } from './acme-ca.js'
 import { DirStorage, type StoredCertificate } from './storage.js'
+import { OnDemandGate, type OnDemandRefusal } from './on-demand.js'
 
 export type AcmeDeps = {
   readonly clock: Clock
@@ -16,6 +19,10 @@ export type AcmeDeps = {
   readonly putChallenges: (set: ChallengeSet) => Promise<void>
   /** An order ended: `issued` or `failed` (srvgate_acme_orders_total). */
   readonly ordered: (result: 'issued' | 'failed') => void
+  /** The routing state running now: tls.acme.onDemand checks that an environment exists against it. */
+  readonly state: () => RoutingState<ControlBackend>
+  /** A handshake's name got no certificate on demand, and why (srvgate_acme_on_demand_refusals_total). */
+  readonly refusedOnDemand: (reason: OnDemandRefusal) => void
 }
 
 /** A certificate held for a name, with its validity read once. */
@@ -23,6 +30,8 @@ type Held = StoredCertificate & { readonly notBeforeMs: number, readonly notAfte
 
 type NameState = {
   readonly name: string
+  /** Obtained at a handshake (tls.acme.onDemand), not listed in tls.acme.names. */
+  readonly isOnDemand: boolean
   held: Held | undefined
   /** Monotonic time of the next order (renewal, or a retry). */
   nextAtMs: number | undefined
@@ -32,7 +41,7 @@ type NameState = {
 }
 
 /** What /admin/state shows of each name. */
-export type AcmeStatus = { readonly name: string, readonly notAfterMs: number | undefined, readonly nextOrderAtMs: number | undefined, readonly lastError: string | undefined }
+export type AcmeStatus = { readonly name: string, readonly isOnDemand: boolean, readonly notAfterMs: number | undefined, readonly nextOrderAtMs: number | undefined, readonly lastError: string | undefined }
 
 /**
  * Retries after a failed order, as Caddy spaces them: soon at first, then
@@ -57,6 +66,10 @@ export class AcmeCertificates {
   readonly #names = new Map<string, NameState>()
   readonly #challenges = new Map<string, PendingChallenge>()
   #orders: Promise<void> = Promise.resolve()
+  /** tls.acme.onDemand's check and bucket; undefined without onDemand. */
+  #gate: OnDemandGate | undefined
+  /** Names a handshake waits for: one check and one order each, however many handshakes wait. */
+  readonly #wanted = new Map<string, Promise<boolean>>()
   #isStarted = false
   #isStopped = false
 
@@ -71,6 +84,72 @@ export class AcmeCertificates {
     this.#config = config
     this.#deps = deps
     this.#storage = new DirStorage(config.storageDir, config.directoryUrl)
+    this.#gate = config.onDemand === undefined ? undefined : new OnDemandGate(config.onDemand, deps.clock, deps.state)
+  }
+
+  /**
+   * A handshake for `name` found no certificate: true once one is served
+   * for it (from storage, or ordered now), false when the name may not have
+   * one (tls.acme.onDemand's check, its bucket, its max) or it did not come
+   * within onDemand.wait. The order goes on after a handshake gives up.
+   */
+  async want (name: string): Promise<boolean> {
+    const gate = this.#gate
+    const onDemand = this.#config.onDemand
+    if (gate === undefined || onDemand === undefined || !this.#isStarted || this.#isStopped) return false
+    if (this.#isServed(this.#names.get(name))) return true
+    let wanted = this.#wanted.get(name)
+    if (wanted === undefined) {
+      wanted = this.#obtain(name, gate, onDemand.max).finally(() => { this.#wanted.delete(name) })
+      this.#wanted.set(name, wanted)
+    }
+    let timer: Timer | undefined
+    const gaveUp = new Promise<boolean>((resolve) => { timer = this.#deps.clock.setTimeout(() => { resolve(false) }, onDemand.waitMs, { unref: true }) })
+    try {
+      return await Promise.race([wanted, gaveUp])
+    } finally {
+      timer?.cancel()
+    }
+  }
+
+  async #obtain (name: string, gate: OnDemandGate, max: number): Promise<boolean> {
+    const refusal = await gate.check(name)
+    if (refusal !== undefined) return this.#refused(name, refusal)
+    let state = this.#names.get(name)
+    if (state === undefined) {
+      if ([...this.#names.values()].filter((candidate) => candidate.isOnDemand).length >= max) return this.#refused(name, 'max')
+      state = { name, isOnDemand: true, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined }
+      this.#names.set(name, state)
+      // Obtained before (an earlier run, another env of the same name): served from storage, no order.
+      const stored = await this.#storage.load(name).catch(() => undefined)
+      const held = stored === undefined ? undefined : heldOrUndefined(name, stored)
+      if (held !== undefined && held.notAfterMs > this.#deps.clock.wallNow()) {
+        state.held = held
+        this.#publish()
+        this.#schedule(state)
+        return true
+      }
+    }
+    if (this.#isServed(state)) return true
+    if (!gate.takeToken()) {
+      // Nothing held and no order made: the name is forgotten, and asked about again at its next handshake.
+      if (state.held === undefined && state.failures === 0) this.#names.delete(name)
+      return this.#refused(name, 'rate')
+    }
+    state.timer?.cancel()
+    state.timer = undefined
+    await this.#enqueue(state)
+    return this.#isServed(state)
+  }
+
+  #refused (name: string, reason: OnDemandRefusal): false {
+    this.#deps.refusedOnDemand(reason)
+    this.#deps.log.debug({ name, reason }, 'acme: no certificate on demand')
+    return false
+  }
+
+  #isServed (state: NameState | undefined): boolean {
+    return state?.held !== undefined && state.held.notAfterMs > this.#deps.clock.wallNow()
   }
 
   /** Every certificate held and not expired, PEM: what the data planes serve. */
@@ -85,6 +164,7 @@ export class AcmeCertificates {
     const { clock } = this.#deps
     return [...this.#names.values()].map((state) => ({
       name: state.name,
+      isOnDemand: state.isOnDemand,
       notAfterMs: state.held?.notAfterMs,
       nextOrderAtMs: state.nextAtMs === undefined ? undefined : clock.wallNow() + Math.max(0, state.nextAtMs - clock.now()),
       lastError: state.lastError
@@ -108,8 +188,11 @@ export class AcmeCertificates {
     }
     if (config.directoryCaPath !== this.#config.directoryCaPath) this.#ca = undefined
     this.#config = config
+    if (config.onDemand === undefined) this.#gate = undefined
+    else if (this.#gate === undefined) this.#gate = new OnDemandGate(config.onDemand, this.#deps.clock, this.#deps.state)
+    else this.#gate.policy = config.onDemand
     for (const [name, state] of this.#names) {
-      if (config.names.includes(name)) continue
+      if (config.names.includes(name) || (state.isOnDemand && config.onDemand !== undefined)) continue
       state.timer?.cancel()
       this.#names.delete(name)
     }
@@ -125,7 +208,7 @@ export class AcmeCertificates {
   /** Names new to this manager: their stored certificates, then (once started) their schedules. */
   async #adopt (names: readonly string[]): Promise<void> {
     for (const name of names) {
-      const state: NameState = { name, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined }
+      const state: NameState = { name, isOnDemand: false, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined }
       this.#names.set(name, state)
       try {
         const stored = await this.#storage.load(name)
@@ -151,13 +234,31 @@ export class AcmeCertificates {
     state.nextAtMs = clock.now() + delayMs
     state.timer = clock.setTimeout(() => {
       state.timer = undefined
-      this.#orders = this.#orders.then(async () => { await this.#order(state) })
+      void this.#enqueue(state)
     }, delayMs, { unref: true })
+  }
+
+  /** After the orders before it; resolves when this one has ended, either way. */
+  async #enqueue (state: NameState): Promise<void> {
+    const order = this.#orders.then(async () => { await this.#order(state) })
+    this.#orders = order
+    await order
   }
 
   async #order (state: NameState): Promise<void> {
     if (this.#isStopped || this.#names.get(state.name) !== state) return
     const { log } = this.#deps
+    // A renewal on demand: the environment must still exist (one reclaimed keeps its certificate in
+    // storage until it expires, served no more, renewed never).
+    if (state.isOnDemand && state.held !== undefined) {
+      const refusal = this.#gate === undefined ? 'no-frontend' : await this.#gate.check(state.name)
+      if (refusal !== undefined) {
+        this.#names.delete(state.name)
+        log.info({ name: state.name, reason: refusal }, 'acme: not renewed: the environment is gone')
+        this.#publish()
+        return
+      }
+    }
     try {
       const ca = await this.#account()
       const issued = heldOf(state.name, await ca.order(state.name, { put: this.#put, remove: this.#remove }))
@@ -178,9 +279,13 @@ export class AcmeCertificates {
       const fields = { name: state.name, failures: state.failures, ...(state.held === undefined ? {} : { servingUntil: dateAt(state.held.notAfterMs).toISOString() }) }
       if (isNew) log[state.held === undefined ? 'error' : 'warn']({ ...fields, err: error }, state.held === undefined ? 'acme: order failed; retrying' : 'acme: renewal failed; the current certificate keeps serving, retrying')
       else log.debug({ ...fields, error: message }, 'acme: order failed again')
-    } finally {
-      this.#schedule(state)
+      // On demand, nothing is retried by itself: the next handshake asks again (within the bucket).
+      if (state.isOnDemand && state.held === undefined) {
+        this.#names.delete(state.name)
+        return
+      }
     }
+    this.#schedule(state)
   }
 
   /** The account, made (or read from storage) at the first order. */
@@ -220,6 +325,14 @@ export class AcmeCertificates {
 
 function keyOf (challenge: PendingChallenge): string {
   return challenge.type === 'http-01' ? `http-01\u0000${challenge.token}` : `tls-alpn-01\u0000${challenge.name}`
+}
+
+function heldOrUndefined (name: string, stored: StoredCertificate): Held | undefined {
+  try {
+    return heldOf(name, stored)
+  } catch {
+    return undefined
+  }
 }
 
 /** A stored or issued certificate, checked to carry `name`; its validity read. */

@@ -39,6 +39,7 @@ export class GatewayMetrics {
   readonly cacheReads: Counter<'result'>
   readonly reloads: Counter<'result'>
   readonly acmeOrders: Counter<'result'>
+  readonly acmeOnDemandRefusals: Counter<'reason'>
   readonly protocolRequests: Counter<'protocol'>
   readonly splitRequests: Counter<'split' | 'backend'>
   readonly failoverRequests: Counter<'backend' | 'target' | 'discovery'>
@@ -202,6 +203,7 @@ export class GatewayMetrics {
         for (const served of self.#servedNames()) this.set({ name: served.name, source: served.source }, served.notAfterMs / 1000)
       }
     })
+    this.acmeOnDemandRefusals = new Counter({ name: 'srvgate_acme_on_demand_refusals_total', help: 'Handshakes for a name without a certificate that got none on demand, by reason (no-frontend, env-pattern, no-instance: the permission check; rate: onDemand.perMinute; max: onDemand.max).', labelNames: ['reason'], registers: edgeControl })
     this.acmeOrders = new Counter({ name: 'srvgate_acme_orders_total', help: 'Certificate orders to the ACME CA by result (issued, failed); a failed order is retried with backoff.', labelNames: ['result'], registers: edgeControl })
   }
 
@@ -250,6 +252,7 @@ export class GatewayMetrics {
   countServedNames (served: () => ReadonlyArray<{ readonly name: string, readonly source: 'file' | 'acme', readonly notAfterMs: number }>): void { this.#servedNames = served }
 
   readonly acmeOrdered = (result: 'issued' | 'failed'): void => { this.acmeOrders.inc({ result }) }
+  readonly acmeRefusedOnDemand = (reason: string): void => { this.acmeOnDemandRefusals.inc({ reason }) }
 
   /** DNS queries sent since start (the dashboard's chart). */
   get dnsQueryCount (): number { return this.#dnsQueryCount }

@@ -58,6 +58,7 @@ export class InProcessDataPlane implements DataPlanes {
   readonly sessionTicketKey = (key: Buffer): void => { this.#pool.sessionTicketKey(key) }
   readonly acmeChallenges = async (set: ChallengeSet): Promise<void> => { await this.#pool.acmeChallenges(set) }
   readonly issuedCertificates = (certificates: readonly IssuedPem[]): void => { this.#pool.issuedCertificates(certificates) }
+  readonly answerCertificateWanted = (want: (name: string) => Promise<boolean>): void => { this.#pool.answerCertificateWanted(want) }
   readonly isServing = (): boolean => this.#pool.isServing()
   readonly stats = async (): Promise<DataPlaneStats[]> => await this.#pool.stats()
 

@@ -99,6 +99,8 @@ export const TO_WORKER = [
   }),
   /** Every certificate the primary holds from tls.acme, PEM (a file for the same name wins): at start, before the configuration, and at each change. */
   message('issued-certificates', { certificates: Type.Array(Type.Object({ cert: Text, key: Text })) }),
+  /** The answer to `certificate-wanted`: `served` once issued-certificates (sent before it) carries one for the name. */
+  message('certificate-answer', { id: Type.Integer({ minimum: 0 }), served: Type.Boolean() }),
   message('drain', {})
 ] as const
 
@@ -113,7 +115,9 @@ export const TO_PRIMARY = [
   message('template', { generation: Generation, name: Text, template: Text, env: Text }),
   message('release', { generation: Generation, name: Text }),
   message('stats', { id: Type.Integer({ minimum: 0 }), stats: StatsSchema }),
-  message('acme-challenges-applied', { id: Type.Integer({ minimum: 0 }) })
+  message('acme-challenges-applied', { id: Type.Integer({ minimum: 0 }) }),
+  /** A handshake names a host no certificate carries, and tls.acme.onDemand is set: may it have one? */
+  message('certificate-wanted', { id: Type.Integer({ minimum: 0 }), name: Text })
 ] as const
 
 export type ToWorkerSchema = (typeof TO_WORKER)[number]

@@ -51,6 +51,9 @@ export class WorkerLoop {
   /** tls.acme's certificates and challenges under way, from the control plane: they too come before the configuration. */
   #issued: readonly IssuedPem[] = []
   #challenges: ChallengeSet = NO_CHALLENGES
+  /** Handshakes waiting for the control plane's answer about a name's certificate (tls.acme.onDemand). */
+  readonly #wanted = new Map<number, (served: boolean) => void>()
+  #nextWantedId = 1
   #queue = Promise.resolve()
 
   constructor (options: WorkerLoopOptions) {
@@ -67,7 +70,11 @@ export class WorkerLoop {
       })
     })
     // The control plane is gone (the primary killed): nobody will tell us to drain, so drain now.
-    channel.onClose(() => { void this.drain() })
+    channel.onClose(() => {
+      for (const answer of this.#wanted.values()) answer(false)
+      this.#wanted.clear()
+      void this.drain()
+    })
   }
 
   /** The data plane serving, once the control plane's configuration has arrived. */
@@ -105,7 +112,7 @@ export class WorkerLoop {
         this.#views.set(generation, new GenerationFacts(generation, backends, send))
         if (message.phase === 'init') {
           try {
-            this.#gateway = await WorkerGateway.start(config, generation, this.#options.process, this.#views)
+            this.#gateway = await WorkerGateway.start(config, generation, { ...this.#options.process, wantCertificate: this.#wantCertificate }, this.#views)
             applyHealth(this.#gateway.state.registry, backends)
             if (this.#ticketKey !== undefined) this.#gateway.data.useSessionTicketKey(this.#ticketKey)
             this.#gateway.data.useIssued(this.#issued)
@@ -154,6 +161,10 @@ export class WorkerLoop {
         this.#issued = message.certificates
         this.#gateway?.data.useIssued(this.#issued)
         return
+      case 'srvgate:certificate-answer':
+        this.#wanted.get(message.id)?.(message.served)
+        this.#wanted.delete(message.id)
+        return
       case 'srvgate:acme-challenges':
         this.#challenges = { http: message.http, alpn: message.alpn }
         this.#gateway?.data.useChallenges(this.#challenges)
@@ -165,6 +176,15 @@ export class WorkerLoop {
       case 'srvgate:drain':
         void this.drain()
     }
+  }
+
+  /** Ask the control plane for a certificate for `name`; true once issued-certificates has brought one. */
+  readonly #wantCertificate = async (name: string): Promise<boolean> => {
+    const id = this.#nextWantedId++
+    return await new Promise<boolean>((resolve) => {
+      this.#wanted.set(id, resolve)
+      this.#options.channel.send({ type: 'srvgate:certificate-wanted', id, name })
+    })
   }
 
   #registryOf (generation: number): BackendRegistry<ReplicaBackend> | undefined {

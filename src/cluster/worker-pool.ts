@@ -84,6 +84,7 @@ export class WorkerPool implements DataPlanes {
   #challenges: MessageOf<ToWorker, 'srvgate:acme-challenges'> | undefined
   #issued: MessageOf<ToWorker, 'srvgate:issued-certificates'> | undefined
   #nextChallengesId = 1
+  #wantCertificate: (name: string) => Promise<boolean> = async () => false
   readonly #challengeAcks = new Map<number, { readonly waiting: Set<number>, readonly done: () => void }>()
   #replaced = 0
   #isDraining = false
@@ -144,6 +145,8 @@ export class WorkerPool implements DataPlanes {
       this.#challengeAcks.delete(id)
     }
   }
+
+  readonly answerCertificateWanted = (want: (name: string) => Promise<boolean>): void => { this.#wantCertificate = want }
 
   readonly issuedCertificates = (certificates: readonly IssuedPem[]): void => {
     this.#issued = { type: 'srvgate:issued-certificates', certificates: [...certificates] }
@@ -262,6 +265,13 @@ export class WorkerPool implements DataPlanes {
       case 'srvgate:release': {
         const hold = `${message.generation}\u0000${message.name}`
         if (member.holds.delete(hold)) this.#registryOf(message.generation)?.registry.named(message.name)?.release()
+        return
+      }
+      case 'srvgate:certificate-wanted': {
+        const { id, name } = message
+        this.#wantCertificate(name).catch(() => false).then((served) => {
+          if (!worker.isDead()) member.channel.send({ type: 'srvgate:certificate-answer', id, served })
+        }, () => {})
         return
       }
       case 'srvgate:acme-challenges-applied': {

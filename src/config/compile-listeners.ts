@@ -1,5 +1,5 @@
 import { isLoopback } from '../util/address.js'
-import type { AcmeConfig, DnsFaceConfig, GatewayConfig, TlsConfig } from './types.js'
+import { templatesOf, type AcmeConfig, type DnsFaceConfig, type FrontendConfig, type GatewayConfig, type TlsConfig } from './types.js'
 import type { GatewayDocument } from './schema.js'
 import { address, duration } from './convert.js'
 import type { Findings } from './findings.js'
@@ -54,8 +54,27 @@ function compileAcme (input: NonNullable<NonNullable<GatewayDocument['tls']>['ac
     storageDir: input.storage.dir,
     names: input.names.map((name) => name.toLowerCase()),
     challenges,
-    renewBeforeMs: duration(input.renewBefore)
+    renewBeforeMs: duration(input.renewBefore),
+    onDemand: input.onDemand === undefined
+      ? undefined
+      : {
+          frontends: input.onDemand.frontends,
+          perMinute: input.onDemand.perMinute,
+          max: input.onDemand.max,
+          negativeTtlMs: duration(input.onDemand.negativeTtl),
+          waitMs: duration(input.onDemand.wait)
+        }
   }
+}
+
+/** tls.acme.onDemand.frontends: each a frontend whose host captures {env} and whose backend is a template. */
+export function checkOnDemandFrontends (acme: AcmeConfig | undefined, frontends: readonly FrontendConfig[], { issues }: Findings): void {
+  acme?.onDemand?.frontends.forEach((name, index) => {
+    const frontend = frontends.find((candidate) => candidate.name === name)
+    const path = `tls.acme.onDemand.frontends[${index}]`
+    if (frontend === undefined) issues.push({ path, message: `no frontend is named "${name}"` })
+    else if (frontend.match.host?.kind !== 'capture' || templatesOf(frontend.backend).length === 0) issues.push({ path, message: `frontend "${name}" is not templated (match.host with {env} and a backend template): only an environment that exists in DNS gets a certificate on demand` })
+  })
 }
 
 /** Listeners that would share a socket, and an admin listener open beyond loopback without a token. */

@@ -5,7 +5,7 @@ import { address, addressPolicy, cidr, duration } from './convert.js'
 import { compileBackends } from './compile-backends.js'
 import type { Findings } from './findings.js'
 import { compileFrontends } from './compile-frontends.js'
-import { checkListeners, compileListen, compileTls } from './compile-listeners.js'
+import { checkListeners, checkOnDemandFrontends, compileListen, compileTls } from './compile-listeners.js'
 import { compileDnsFace } from './compile-dns.js'
 
 /**
@@ -21,6 +21,7 @@ export function compileDocument (document: GatewayDocument): { readonly config: 
   const frontends = compileFrontends(document.frontends, splits, findings)
   const listen = compileListen(document.listen)
   const tls = compileTls(document.tls, listen, findings)
+  checkOnDemandFrontends(tls?.acme, frontends, findings)
   const dns = document.dns === undefined ? undefined : compileDnsFace(document.dns, backends, splits, findings)
   checkListeners(listen, dns, document.admin.token, findings)
   const config: GatewayConfig = {

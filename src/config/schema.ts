@@ -92,7 +92,16 @@ const acme = Type.Optional(Closed({
   }, 'Where ACME accounts and certificates are kept; a restart serves from here, CA reachable or not.'),
   names: Defaulted(Type.Array(Type.String(hostName), { uniqueItems: true, default: [], description: 'DNS names to obtain certificates for at start (one certificate each), renewed before they expire. No wildcards: those need DNS-01.' })),
   challenges: Defaulted(Type.Array(OneOf(['http-01', 'tls-alpn-01']), { minItems: 1, uniqueItems: true, default: ['http-01', 'tls-alpn-01'], description: 'Challenge types srvgate answers: http-01 on listen.http (the CA connects to port 80), tls-alpn-01 on listen.https (port 443, RFC 8737).' })),
-  renewBefore: duration('30d', 'Renew this long before notAfter (at most a third of the certificate\'s lifetime before it).')
+  renewBefore: duration('30d', 'Renew this long before notAfter (at most a third of the certificate\'s lifetime before it).'),
+  onDemand: Type.Optional(Closed({
+    frontends: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Templated frontends ({env} in match.host) whose environments get a certificate at their first handshake.' }),
+    perMinute: integer({ minimum: 1, maximum: 100000, default: 10, description: 'Orders on demand per minute at most (a token bucket holding this many).' }),
+    max: integer({ minimum: 1, maximum: 1000000, default: 1000, description: 'Certificates obtained on demand held at once at most.' }),
+    negativeTtl: duration('1m', 'A name refused (no such frontend, env not matching env.pattern, no usable instance) is refused again this long without asking.'),
+    wait: duration('20s', 'Longest a handshake is held while its certificate is obtained; then the unrecognized_name alert (the order goes on).')
+  }, {
+    description: 'Certificates obtained at the first handshake for an environment that exists: the host matches one of these frontends, its env passes env.pattern, and its templated backend has a usable instance. Anything else gets the unrecognized_name alert and causes no order.'
+  }))
 }, {
   required: ['agreeToTerms'],
   description: 'Certificates obtained and renewed from an ACME CA (Let\'s Encrypt and others). The primary orders them; every worker serves them. A certificate file for a name wins over an ACME one.'

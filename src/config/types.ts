@@ -92,6 +92,8 @@ export type AcmeConfig = {
   /** The types this gateway can answer: http-01 only with listen.http. */
   readonly challenges: readonly AcmeChallenge[]
   readonly renewBeforeMs: Milliseconds
+  /** tls.acme.onDemand: certificates at the first handshake of an environment that exists. */
+  readonly onDemand: { readonly frontends: readonly string[], readonly perMinute: number, readonly max: number, readonly negativeTtlMs: Milliseconds, readonly waitMs: Milliseconds } | undefined
 }
 
 /** What clients may send, and how slowly (see schema.ts for the defaults). */

@@ -29,7 +29,9 @@ function acmeDeps (deps: ControlPlaneDeps, control: () => ControlPlane | undefin
       if (dataPlanes === undefined) throw new Error('no data plane to answer the challenge yet')
       await dataPlanes.acmeChallenges(set)
     },
-    ordered: deps.metrics.acmeOrdered
+    ordered: deps.metrics.acmeOrdered,
+    refusedOnDemand: deps.metrics.acmeRefusedOnDemand,
+    state: () => (control() as ControlPlane).state
   }
 }
 
@@ -110,6 +112,7 @@ export class ControlPlane {
     this.#dataPlanes = dataPlanes
     if (this.#ticketKeys !== undefined) dataPlanes.sessionTicketKey(this.#ticketKeys.key)
     if (this.#acme !== undefined) dataPlanes.issuedCertificates(this.#acme.held())
+    dataPlanes.answerCertificateWanted(async (name) => await (this.#acme?.want(name) ?? false))
   }
 
   /** The data planes, for tls.acme: it publishes certificates and puts challenges up through them. */

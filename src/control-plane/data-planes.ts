@@ -32,6 +32,8 @@ export type DataPlanes = {
   readonly acmeChallenges: (set: ChallengeSet) => Promise<void>
   /** Every certificate obtained by tls.acme (at start, and at each change): each data plane serves them. */
   readonly issuedCertificates: (certificates: readonly IssuedPem[]) => void
+  /** Who answers a data plane's handshake for a name without a certificate (tls.acme.onDemand): true once one is served. */
+  readonly answerCertificateWanted: (want: (name: string) => Promise<boolean>) => void
   /** At least one data plane serves traffic (readiness). */
   readonly isServing: () => boolean
   /** Other processes' figures, for /metrics and /admin/state; undefined: this process's own metrics count everything. */

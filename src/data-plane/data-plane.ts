@@ -34,6 +34,8 @@ export type DataPlaneDeps = {
   readonly metrics: GatewayMetrics
   /** The routing state requests run against: read once per request, replaced whole by a reload. */
   readonly routing: () => RoutingState
+  /** tls.acme.onDemand: ask the control plane for a certificate for a name no certificate carries; true once served. */
+  readonly wantCertificate?: (name: string) => Promise<boolean>
 }
 
 /** What a reload reads for the data plane before anything switches: the HTTPS listener's certificates. */
@@ -132,7 +134,8 @@ export class DataPlane {
         },
         events: metrics.tlsEvents,
         // Bound at start, as the listener is: a CA's tls-alpn-01 handshakes go to the challenge server.
-        ...(config.tls.acme === undefined ? {} : { acme: this.#acme })
+        ...(config.tls.acme === undefined ? {} : { acme: this.#acme }),
+        ...(config.tls.acme?.onDemand === undefined || deps.wantCertificate === undefined ? {} : { onDemand: { waitMs: config.tls.acme.onDemand.waitMs, want: deps.wantCertificate } })
       })
     this.tlsListener?.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       // A handshake that failed or ran out of time (no certificate for the name, a client that gave up,

@@ -134,6 +134,14 @@ export class CertificateStore {
     return new CertificateStore([...this.#files], served, defaultCertificate ?? fallback, [...this.warnings], this.#minVersion, defaultName)
   }
 
+  /** A certificate carries the name itself (exact, or the wildcard of its parent): the default does not count. */
+  carries (servername: string): boolean {
+    const name = servername.toLowerCase().replace(/\.$/, '')
+    if (this.#byName.has(name)) return true
+    const dot = name.indexOf('.')
+    return dot > 0 && this.#byName.has(`*${name.slice(dot)}`)
+  }
+
   /** The certificate for a client's SNI name; undefined: none, and no default (the handshake is refused). */
   select (servername: string): ServedCertificate | undefined {
     const name = servername.toLowerCase().replace(/\.$/, '')

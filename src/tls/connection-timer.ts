@@ -54,6 +54,9 @@ export class ConnectionTimer {
     raw.once('close', () => { this.#cancel() })
   }
 
+  /** The handshake is held while the name's certificate is obtained (tls.acme.onDemand): the deadline moves past the wait. */
+  heldFor (ms: number): void { this.#arm(ms + this.#limits().headersTimeoutMs, () => { this.#headTimedOut() }) }
+
   /** The handshake is done: the TLS socket, and its HTTP/2 session if ALPN chose h2. */
   secured (socket: Socket): void {
     this.#secure = socket

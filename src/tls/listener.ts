@@ -5,7 +5,7 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import type { TlsConfig } from '../config/types.js'
 import type { ClientConnections } from '../edge/client-connections.js'
 import { responseOnSocket } from '../edge/node-http-internals.js'
-import type { Clock } from '../util/clock.js'
+import type { Clock, Timer } from '../util/clock.js'
 import { ACME_TLS_ALPN, type AcmeAnswers } from './acme-answers.js'
 import { REFUSING_CONTEXT, type CertificateStore, type ServedCertificate } from './certificates.js'
 import { MAX_CLIENT_HELLO, UNRECOGNIZED_NAME, alertRecord, readClientHello } from './client-hello.js'
@@ -27,6 +27,8 @@ export type TlsListenerOptions = {
   readonly events?: HandshakeEvents
   /** tls.acme: the tls-alpn-01 challenges this data plane answers (RFC 8737). */
   readonly acme?: AcmeAnswers
+  /** tls.acme.onDemand: a name no certificate carries is held while the control plane decides, and orders, up to waitMs. */
+  readonly onDemand?: { readonly waitMs: number, readonly want: (name: string) => Promise<boolean> }
 }
 
 /** The connection's timer and the certificate its handshake served, kept on the TLS socket. */
@@ -70,12 +72,16 @@ export class TlsListener {
   readonly #acme: AcmeAnswers | undefined
   /** Where a CA's tls-alpn-01 handshake goes: the challenge certificate, `acme-tls/1`, then the connection closes. */
   readonly #acmeServer: TlsServer | undefined
+  readonly #onDemand: TlsListenerOptions['onDemand']
+  readonly #clock: Clock
 
   constructor (options: TlsListenerOptions) {
     const { store, tls, limits, clock, events = {}, acme } = options
     this.#store = store
     this.#acme = acme
     this.#acmeServer = acme === undefined ? undefined : acmeChallengeServer(acme)
+    this.#onDemand = options.onDemand
+    this.#clock = clock
     this.#minVersion = tls.minVersion
     this.#secureOptions = tls.sessionTickets.enabled ? 0 : cryptoConstants.SSL_OP_NO_TICKET
     const headersTimeoutMs = limits().headersTimeoutMs
@@ -214,6 +220,10 @@ export class TlsListener {
         this.#acmeServer.emit('connection', socket)
         return
       }
+      if (hello.kind === 'hello' && hello.serverName !== undefined && this.#onDemand !== undefined && !this.#store.carries(hello.serverName)) {
+        this.#holdForCertificate(socket, key, timer, received, hello.serverName, this.#onDemand, events)
+        return
+      }
       if (hello.kind === 'hello' && hello.serverName !== undefined && this.#store.select(hello.serverName) === undefined) {
         events.handshakeFailed?.('unknown_name')
         socket.end(alertRecord(UNRECOGNIZED_NAME))
@@ -227,6 +237,30 @@ export class TlsListener {
     const onEnd = (): void => { socket.destroy() }
     socket.on('data', onData)
     socket.once('end', onEnd)
+  }
+
+  /**
+   * tls.acme.onDemand: the handshake waits (its bytes kept, the socket
+   * paused) while the control plane checks the name and obtains its
+   * certificate; then it goes on with it, or gets unrecognized_name.
+   */
+  #holdForCertificate (socket: Socket, key: string, timer: ConnectionTimer, received: Buffer, name: string, onDemand: NonNullable<TlsListenerOptions['onDemand']>, events: HandshakeEvents): void {
+    socket.pause()
+    timer.heldFor(onDemand.waitMs)
+    let gaveUp: Timer | undefined
+    const bounded = new Promise<boolean>((resolve) => { gaveUp = this.#clock.setTimeout(() => { resolve(false) }, onDemand.waitMs + 1000, { unref: true }) })
+    void Promise.race([onDemand.want(name).catch(() => false), bounded]).then((isServed) => {
+      gaveUp?.cancel()
+      if (socket.destroyed) return
+      // Served now, or (refused) the default certificate when there is one, as for any unknown name.
+      if ((isServed && this.#store.carries(name)) || (!isServed && this.#store.default !== undefined)) {
+        socket.unshift(received)
+        this.#handOver(socket, key, timer)
+        return
+      }
+      events.handshakeFailed?.('unknown_name')
+      socket.end(alertRecord(UNRECOGNIZED_NAME))
+    })
   }
 
   /** New handshakes use `store`; connections already open keep their certificate. */

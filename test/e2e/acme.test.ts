@@ -37,10 +37,10 @@ async function start (t: TestContext, config: string, ports: Ports): Promise<Spa
 }
 
 /** A handshake with SNI `name`, verified against `ca`: the leaf served, or the error. */
-async function served (port: number, name: string, ca: string): Promise<{ serial: string, notAfterMs: number, names: string } | Error> {
+async function served (port: number, name: string, ca: string, timeoutMs = 3000): Promise<{ serial: string, notAfterMs: number, names: string } | Error> {
   return await new Promise((resolve) => {
     const socket = tlsConnect({ host: '127.0.0.1', port, servername: name, ca, ALPNProtocols: ['http/1.1'] })
-    socket.setTimeout(3000, () => { socket.destroy(new Error('timeout')) })
+    socket.setTimeout(timeoutMs, () => { socket.destroy(new Error('timeout')) })
     socket.once('secureConnect', () => {
       const leaf = socket.getPeerX509Certificate() as X509Certificate
       resolve({ serial: leaf.serialNumber, notAfterMs: Date.parse(leaf.validTo), names: leaf.subjectAltName ?? '' })
@@ -132,4 +132,68 @@ test('tls.acme: a short certificate (Pebble\'s validity 15 s) is renewed at two 
   assert.ok(!(renewed instanceof Error))
   assert.ok(renewed.notAfterMs > first.notAfterMs)
   assert.equal(gateway.logs.filter((line) => line.msg === 'acme: certificate obtained').length >= 2, true)
+})
+
+function onDemandConfig (s: HttpsSetup, pebble: Pebble, storage: string, perMinute: number): string {
+  const tls = `tls:
+  acme:
+    directory: ${pebble.directory}
+    directoryCa: ${pebble.directoryCa}
+    agreeToTerms: true
+    storage: { dir: ${storage} }
+    onDemand: { frontends: [preview], perMinute: ${perMinute} }`
+  return httpsConfig(s, '', tls)
+}
+
+async function metricValue (gateway: SpawnedGateway, series: string): Promise<number> {
+  const line = (await send(`${gateway.adminUrl}/metrics`)).body.split('\n').find((candidate) => candidate.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.split(' ')[1])
+}
+
+test('tls.acme.onDemand: an environment with an instance gets its certificate at its first handshake; one with none, or outside env.pattern, gets unrecognized_name and causes no order', async (t) => {
+  const { s, pebble, ports, storage } = await setup(t)
+  const gateway = await start(t, onDemandConfig(s, pebble, storage, 10), ports)
+  const root = await pebble.root()
+  // pr-1 has an instance in DNS: the handshake is held while the order runs, then served.
+  const leaf = await served(ports.https, 'pr-1.preview.example.com', root, 25_000)
+  assert.ok(!(leaf instanceof Error), String(leaf))
+  assert.match(leaf.names, /DNS:pr-1\.preview\.example\.com/)
+  const answer = await new Promise<number>((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: ports.https, servername: 'pr-1.preview.example.com', ca: root, ALPNProtocols: ['http/1.1'] }, () => {
+      socket.write('GET / HTTP/1.1\r\nHost: pr-1.preview.example.com\r\nConnection: close\r\n\r\n')
+    })
+    let text = ''
+    socket.on('data', (chunk: Buffer) => { text += chunk.toString() })
+    socket.on('end', () => { resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0)) })
+    socket.on('error', reject)
+  })
+  assert.equal(answer, 200)
+  // pr-2 has no instance (no SRV records), staging fails env.pattern, www has no frontend on demand.
+  for (const name of ['pr-2.preview.example.com', 'staging.preview.example.com', 'www.example.com', 'pr-2.preview.example.com']) {
+    const refused = await served(ports.https, name, root)
+    assert.ok(refused instanceof Error, name)
+    assert.match(refused.message, /unrecognized name/i, name)
+  }
+  assert.equal(await metricValue(gateway, 'srvgate_acme_orders_total{result="issued"}'), 1)
+  assert.equal(await metricValue(gateway, 'srvgate_acme_orders_total{result="failed"}'), 0)
+  // Both pr-2 handshakes are refused (the second from the negative cache, without asking DNS again).
+  assert.equal(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="no-instance"}'), 2)
+  assert.equal(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="env-pattern"}'), 1)
+  assert.equal(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="no-frontend"}'), 1)
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, names: string[] }> }
+  assert.deepEqual(state.certificates.filter((certificate) => certificate.source === 'acme').map((certificate) => certificate.names), [['pr-1.preview.example.com']])
+})
+
+test('tls.acme.onDemand: a burst of 50 distinct environments that exist orders no more than perMinute certificates', async (t) => {
+  const { s, pebble, ports, storage } = await setup(t)
+  const envs = Array.from({ length: 50 }, (_, index) => `pr-${100 + index}`)
+  for (const env of envs) s.dns.setService(`_web._${env}.service.consul`, [{ address: '127.0.0.1', port: (s.upstreams[0] as { port: number }).port }])
+  const gateway = await start(t, onDemandConfig(s, pebble, storage, 4), ports)
+  const root = await pebble.root()
+  const results = await Promise.all(envs.map(async (env) => await served(ports.https, `${env}.preview.example.com`, root, 25_000)))
+  const servedCount = results.filter((result) => !(result instanceof Error)).length
+  const orders = await metricValue(gateway, 'srvgate_acme_orders_total{result="issued"}') + await metricValue(gateway, 'srvgate_acme_orders_total{result="failed"}')
+  assert.ok(orders <= 4, `${orders} orders`)
+  assert.ok(servedCount >= 1 && servedCount <= 4, `${servedCount} served`)
+  assert.ok(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="rate"}') >= 40)
 })
