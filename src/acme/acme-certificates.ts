@@ -7,7 +7,7 @@ import type { ChallengeSet } from '../tls/acme-answers.js'
 import type { IssuedPem } from '../tls/certificates.js'
 import { dateAt, type Clock, type Timer } from '../util/clock.js'
 import type { AcmeCa, PendingChallenge } from './acme-ca.js'
-import { DirStorage, type StoredCertificate } from './storage.js'
+import { DirStorage, type AcmeStorage, type Lease, type StoredCertificate } from './storage.js'
 import { OnDemandGate, type OnDemandRefusal } from './on-demand.js'
 
 export type AcmeDeps = {
@@ -23,6 +23,8 @@ export type AcmeDeps = {
   readonly state: () => RoutingState<ControlBackend>
   /** A handshake's name got no certificate on demand, and why (srvgate_acme_on_demand_refusals_total). */
   readonly refusedOnDemand: (reason: OnDemandRefusal) => void
+  /** storage.redis answers (true) or not (false): srvgate_acme_storage_up. */
+  readonly storageReachable: (isUp: boolean) => void
 }
 
 /** A certificate held for a name, with its validity read once. */
@@ -49,6 +51,8 @@ export type AcmeStatus = { readonly name: string, readonly isOnDemand: boolean, 
  * 5 an hour per name).
  */
 const RETRY_DELAYS_MS = [60_000, 120_000, 300_000, 600_000, 1_200_000, 1_800_000, 3_600_000]
+/** How long a replica looks for the certificate another replica (holding the lease) is ordering. */
+const OTHER_REPLICA_WAIT_MS = 30_000
 
 /**
  * OWNS tls.acme's CERTIFICATES: for each name of tls.acme.names, the one
@@ -61,7 +65,7 @@ const RETRY_DELAYS_MS = [60_000, 120_000, 300_000, 600_000, 1_200_000, 1_800_000
 export class AcmeCertificates {
   readonly #deps: AcmeDeps
   #config: AcmeConfig
-  #storage: DirStorage
+  #storage: AcmeStorage
   #ca: Promise<AcmeCa> | undefined
   readonly #names = new Map<string, NameState>()
   readonly #challenges = new Map<string, PendingChallenge>()
@@ -70,20 +74,23 @@ export class AcmeCertificates {
   #gate: OnDemandGate | undefined
   /** Names a handshake waits for: one check and one order each, however many handshakes wait. */
   readonly #wanted = new Map<string, Promise<boolean>>()
+  /** Names whose order runs now. */
+  readonly #isOrdering = new Set<string>()
   #isStarted = false
   #isStopped = false
 
   /** What storage holds for `config.names`, read before anything listens. */
   static async load (config: AcmeConfig, deps: AcmeDeps): Promise<AcmeCertificates> {
-    const certificates = new AcmeCertificates(config, deps)
+    const certificates = new AcmeCertificates(config, deps, await openStorage(config, deps))
     await certificates.#adopt(config.names)
     return certificates
   }
 
-  private constructor (config: AcmeConfig, deps: AcmeDeps) {
+  private constructor (config: AcmeConfig, deps: AcmeDeps, storage: AcmeStorage) {
     this.#config = config
     this.#deps = deps
-    this.#storage = new DirStorage(config.storageDir, config.directoryUrl)
+    this.#storage = storage
+    this.#listenForSaved(storage)
     this.#gate = config.onDemand === undefined ? undefined : new OnDemandGate(config.onDemand, deps.clock, deps.state)
   }
 
@@ -179,11 +186,14 @@ export class AcmeCertificates {
 
   /** A reload: new names are read from storage and ordered, names gone stop being served and renewed. */
   async apply (config: AcmeConfig): Promise<void> {
-    if (config.directoryUrl !== this.#config.directoryUrl || config.storageDir !== this.#config.storageDir || config.eab?.kid !== this.#config.eab?.kid) {
-      // Another CA or account: every name is read again from its folder.
+    if (config.directoryUrl !== this.#config.directoryUrl || JSON.stringify(config.storage) !== JSON.stringify(this.#config.storage) || config.eab?.kid !== this.#config.eab?.kid) {
+      // Another CA, account or storage: every name is read again from there.
       for (const state of this.#names.values()) state.timer?.cancel()
       this.#names.clear()
-      this.#storage = new DirStorage(config.storageDir, config.directoryUrl)
+      const previous = this.#storage
+      this.#storage = await openStorage(config, this.#deps)
+      this.#listenForSaved(this.#storage)
+      await previous.close().catch(() => {})
       this.#ca = undefined
     }
     if (config.directoryCaPath !== this.#config.directoryCaPath) this.#ca = undefined
@@ -203,6 +213,41 @@ export class AcmeCertificates {
   stop (): void {
     this.#isStopped = true
     for (const state of this.#names.values()) state.timer?.cancel()
+    void this.#storage.close().catch(() => {})
+  }
+
+  /**
+   * A challenge a data plane does not hold (storage.redis: another replica
+   * ordered the name, and the CA's validation came here): this process's
+   * own, or the one shared in storage.
+   */
+  async findChallenge (type: PendingChallenge['type'], key: string): Promise<PendingChallenge | undefined> {
+    const own = this.#challenges.get(`${type}\u0000${key}`)
+    if (own !== undefined) return own
+    return await this.#storage.findChallenge(type, key).catch(() => undefined)
+  }
+
+  /** Another replica saved a certificate: a name held here takes it when it is newer (no order of its own). */
+  #listenForSaved (storage: AcmeStorage): void {
+    storage.onSaved((name) => {
+      if (this.#storage !== storage) return
+      const state = this.#names.get(name)
+      if (state === undefined) return
+      void this.#takeStored(state).catch(() => false)
+    })
+  }
+
+  /** The certificate storage holds for the name, when it is newer than the one held: taken, published, rescheduled. */
+  async #takeStored (state: NameState): Promise<boolean> {
+    const stored = await this.#storage.load(state.name)
+    const held = stored === undefined ? undefined : heldOrUndefined(state.name, stored)
+    if (held === undefined || held.notAfterMs <= (state.held?.notAfterMs ?? this.#deps.clock.wallNow())) return false
+    state.held = held
+    state.failures = 0
+    state.lastError = undefined
+    this.#publish()
+    if (this.#isStarted && !this.#isOrdering.has(state.name)) this.#schedule(state)
+    return true
   }
 
   /** Names new to this manager: their stored certificates, then (once started) their schedules. */
@@ -223,14 +268,18 @@ export class AcmeCertificates {
   }
 
   #schedule (state: NameState): void {
-    if (this.#isStopped || this.#names.get(state.name) !== state) return
-    state.timer?.cancel()
-    const { clock } = this.#deps
     const held = state.held
     let delayMs: number
     if (state.failures > 0) delayMs = RETRY_DELAYS_MS[Math.min(state.failures, RETRY_DELAYS_MS.length) - 1] as number
     else if (held === undefined) delayMs = 0
-    else delayMs = Math.max(0, renewAtMs(held, this.#config.renewBeforeMs) - clock.wallNow())
+    else delayMs = Math.max(0, renewAtMs(held, this.#config.renewBeforeMs) - this.#deps.clock.wallNow())
+    this.#scheduleIn(state, delayMs)
+  }
+
+  #scheduleIn (state: NameState, delayMs: number): void {
+    if (this.#isStopped || this.#names.get(state.name) !== state) return
+    state.timer?.cancel()
+    const { clock } = this.#deps
     state.nextAtMs = clock.now() + delayMs
     state.timer = clock.setTimeout(() => {
       state.timer = undefined
@@ -259,7 +308,17 @@ export class AcmeCertificates {
         return
       }
     }
+    let lease: Lease | undefined
     try {
+      // Another replica may have obtained or renewed it (storage.redis): taken, not ordered again.
+      if (await this.#takeStored(state) && !this.#isDue(state)) return
+      lease = await this.#storage.lock(state.name)
+      if (lease === undefined) {
+        // Another replica orders it now: its certificate comes through storage.
+        await this.#waitForOther(state)
+        return
+      }
+      this.#isOrdering.add(state.name)
       const ca = await this.#account()
       const issued = heldOf(state.name, await ca.order(state.name, { put: this.#put, remove: this.#remove }))
       await this.#storage.save(state.name, issued)
@@ -284,8 +343,27 @@ export class AcmeCertificates {
         this.#names.delete(state.name)
         return
       }
+    } finally {
+      this.#isOrdering.delete(state.name)
+      await lease?.release()
     }
     this.#schedule(state)
+  }
+
+  #isDue (state: NameState): boolean {
+    return state.held === undefined || renewAtMs(state.held, this.#config.renewBeforeMs) <= this.#deps.clock.wallNow()
+  }
+
+  /** Another replica holds the lease: its certificate is looked for in storage for a while, then the schedule goes on. */
+  async #waitForOther (state: NameState): Promise<void> {
+    const { clock } = this.#deps
+    const untilMs = clock.now() + OTHER_REPLICA_WAIT_MS
+    while (clock.now() < untilMs && !this.#isStopped) {
+      await new Promise<void>((resolve) => { clock.setTimeout(resolve, 500, { unref: true }) })
+      if (await this.#takeStored(state).catch(() => false)) return
+    }
+    if (state.isOnDemand && state.held === undefined) this.#names.delete(state.name)
+    else this.#scheduleIn(state, OTHER_REPLICA_WAIT_MS)
   }
 
   /** The account, made (or read from storage) at the first order. */
@@ -302,11 +380,14 @@ export class AcmeCertificates {
 
   readonly #put = async (challenge: PendingChallenge): Promise<void> => {
     this.#challenges.set(keyOf(challenge), challenge)
+    // Shared first (storage.redis): the validation may reach another replica, which looks it up there.
+    await this.#storage.putChallenge(challenge)
     await this.#deps.putChallenges(this.#challengeSet())
   }
 
   readonly #remove = (challenge: PendingChallenge): void => {
     if (!this.#challenges.delete(keyOf(challenge))) return
+    this.#storage.removeChallenge(challenge).catch(() => {})
     this.#deps.putChallenges(this.#challengeSet()).catch(() => {})
   }
 
@@ -325,6 +406,14 @@ export class AcmeCertificates {
 
 function keyOf (challenge: PendingChallenge): string {
   return challenge.type === 'http-01' ? `http-01\u0000${challenge.token}` : `tls-alpn-01\u0000${challenge.name}`
+}
+
+/** The storage tls.acme.storage names; Redis's client is loaded only when it is used. */
+async function openStorage (config: AcmeConfig, deps: AcmeDeps): Promise<AcmeStorage> {
+  const storage = config.storage
+  if (storage.kind === 'dir') return new DirStorage(storage.dir, config.directoryUrl)
+  const { RedisStorage } = await import('./redis-storage.js')
+  return new RedisStorage(storage.url, storage.prefix, config.directoryUrl, deps.clock, { reachable: deps.storageReachable })
 }
 
 function heldOrUndefined (name: string, stored: StoredCertificate): Held | undefined {

@@ -5,6 +5,37 @@ import { join } from 'node:path'
 /** One certificate as kept: the chain (leaf first) and its private key, PEM. */
 export type StoredCertificate = { readonly cert: string, readonly key: string }
 
+/** A challenge as replicas share it: an http-01 token's answer, or a tls-alpn-01 certificate for a name. */
+export type SharedChallenge =
+  | { readonly type: 'http-01', readonly token: string, readonly keyAuthorization: string }
+  | { readonly type: 'tls-alpn-01', readonly name: string, readonly cert: string, readonly key: string }
+
+/** The right to order a name, held by one replica at a time (storage.redis); released after the order. */
+export type Lease = { readonly release: () => Promise<void> }
+
+/**
+ * Where tls.acme keeps its account key and certificates: a folder
+ * (DirStorage, one machine) or Redis (RedisStorage, replicas sharing them).
+ */
+export interface AcmeStorage {
+  /** Where, for messages. */
+  readonly path: string
+  readonly accountKey: (create: () => Promise<string>) => Promise<string>
+  readonly load: (name: string) => Promise<StoredCertificate | undefined>
+  readonly save: (name: string, certificate: StoredCertificate) => Promise<void>
+  /** The lease to order `name`; undefined while another replica holds it. */
+  readonly lock: (name: string) => Promise<Lease | undefined>
+  /** Challenges under way, for the replica the CA's validation reaches (storage.redis; a folder has no other replica). */
+  readonly putChallenge: (challenge: SharedChallenge) => Promise<void>
+  readonly removeChallenge: (challenge: SharedChallenge) => Promise<void>
+  readonly findChallenge: (type: SharedChallenge['type'], key: string) => Promise<SharedChallenge | undefined>
+  /** Another replica saved a certificate for this name (storage.redis). */
+  readonly onSaved: (listener: (name: string) => void) => void
+  readonly close: () => Promise<void>
+}
+
+const LOCAL_LEASE: Lease = { release: async () => {} }
+
 /**
  * tls.acme.storage.dir: the account key and one certificate per name, in a
  * folder of their own per directory URL (a staging CA's certificates are
@@ -13,7 +44,7 @@ export type StoredCertificate = { readonly cert: string, readonly key: string }
  * whole to a temporary name, flushed, then renamed over the old one, so a
  * crash leaves the old file or the new one, never half of either.
  */
-export class DirStorage {
+export class DirStorage implements AcmeStorage {
   readonly #base: string
 
   constructor (dir: string, directoryUrl: string) {
@@ -23,8 +54,16 @@ export class DirStorage {
   /** Where this directory's files are (for messages). */
   get path (): string { return this.#base }
 
+  /** One process orders: the lease is always there. */
+  readonly lock = async (): Promise<Lease> => LOCAL_LEASE
+  readonly putChallenge = async (): Promise<void> => {}
+  readonly removeChallenge = async (): Promise<void> => {}
+  readonly findChallenge = async (): Promise<undefined> => undefined
+  readonly onSaved = (): void => {}
+  readonly close = async (): Promise<void> => {}
+
   /** The account's private key, PEM; made by `create` and kept the first time. */
-  async accountKey (create: () => Promise<string>): Promise<string> {
+  readonly accountKey = async (create: () => Promise<string>): Promise<string> => {
     const path = join(this.#base, 'account.key')
     const kept = await readIfThere(path)
     if (kept !== undefined) return kept
@@ -34,14 +73,14 @@ export class DirStorage {
   }
 
   /** The certificate kept for `name`; undefined when there is none (or only half of one). */
-  async load (name: string): Promise<StoredCertificate | undefined> {
+  readonly load = async (name: string): Promise<StoredCertificate | undefined> => {
     const folder = join(this.#base, 'certificates', name)
     const [cert, key] = await Promise.all([readIfThere(join(folder, 'cert.pem')), readIfThere(join(folder, 'key.pem'))])
     return cert === undefined || key === undefined ? undefined : { cert, key }
   }
 
   /** Keep `certificate` for `name`: the key first, so a cert file never stands beside another cert's key for long. */
-  async save (name: string, certificate: StoredCertificate): Promise<void> {
+  readonly save = async (name: string, certificate: StoredCertificate): Promise<void> => {
     const folder = join(this.#base, 'certificates', name)
     await writeAtomically(folder, 'key.pem', certificate.key, 0o600)
     await writeAtomically(folder, 'cert.pem', certificate.cert, 0o644)

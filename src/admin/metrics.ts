@@ -40,6 +40,7 @@ export class GatewayMetrics {
   readonly reloads: Counter<'result'>
   readonly acmeOrders: Counter<'result'>
   readonly acmeOnDemandRefusals: Counter<'reason'>
+  readonly acmeStorageUp: Gauge
   readonly protocolRequests: Counter<'protocol'>
   readonly splitRequests: Counter<'split' | 'backend'>
   readonly failoverRequests: Counter<'backend' | 'target' | 'discovery'>
@@ -204,6 +205,7 @@ export class GatewayMetrics {
       }
     })
     this.acmeOnDemandRefusals = new Counter({ name: 'srvgate_acme_on_demand_refusals_total', help: 'Handshakes for a name without a certificate that got none on demand, by reason (no-frontend, env-pattern, no-instance: the permission check; rate: onDemand.perMinute; max: onDemand.max).', labelNames: ['reason'], registers: edgeControl })
+    this.acmeStorageUp = new Gauge({ name: 'srvgate_acme_storage_up', help: 'tls.acme.storage.redis answers (1) or not (0): while 0, certificates in hand keep serving and new orders wait for their retry.', registers: edgeControl })
     this.acmeOrders = new Counter({ name: 'srvgate_acme_orders_total', help: 'Certificate orders to the ACME CA by result (issued, failed); a failed order is retried with backoff.', labelNames: ['result'], registers: edgeControl })
   }
 

@@ -1,4 +1,4 @@
-import type { DataPlanes } from '../control-plane/data-planes.js'
+import type { AcmeAnswerer, DataPlanes } from '../control-plane/data-planes.js'
 import type { DataPlane } from '../data-plane/data-plane.js'
 import type { DataPlaneStats } from '../data-plane/stats.js'
 import type { Log } from '../log/process-log.js'
@@ -58,7 +58,7 @@ export class InProcessDataPlane implements DataPlanes {
   readonly sessionTicketKey = (key: Buffer): void => { this.#pool.sessionTicketKey(key) }
   readonly acmeChallenges = async (set: ChallengeSet): Promise<void> => { await this.#pool.acmeChallenges(set) }
   readonly issuedCertificates = (certificates: readonly IssuedPem[]): void => { this.#pool.issuedCertificates(certificates) }
-  readonly answerCertificateWanted = (want: (name: string) => Promise<boolean>): void => { this.#pool.answerCertificateWanted(want) }
+  readonly answerAcme = (answerer: AcmeAnswerer): void => { this.#pool.answerAcme(answerer) }
   readonly isServing = (): boolean => this.#pool.isServing()
   readonly stats = async (): Promise<DataPlaneStats[]> => await this.#pool.stats()
 

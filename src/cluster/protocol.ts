@@ -101,6 +101,8 @@ export const TO_WORKER = [
   message('issued-certificates', { certificates: Type.Array(Type.Object({ cert: Text, key: Text })) }),
   /** The answer to `certificate-wanted`: `served` once issued-certificates (sent before it) carries one for the name. */
   message('certificate-answer', { id: Type.Integer({ minimum: 0 }), served: Type.Boolean() }),
+  /** The answer to `challenge-wanted`: what the control plane (or shared storage) holds for it, if anything. */
+  message('challenge-answer', { id: Type.Integer({ minimum: 0 }), found: Type.Optional(Type.Object({ keyAuthorization: Type.Optional(Text), cert: Type.Optional(Text), key: Type.Optional(Text) })) }),
   message('drain', {})
 ] as const
 
@@ -117,7 +119,9 @@ export const TO_PRIMARY = [
   message('stats', { id: Type.Integer({ minimum: 0 }), stats: StatsSchema }),
   message('acme-challenges-applied', { id: Type.Integer({ minimum: 0 }) }),
   /** A handshake names a host no certificate carries, and tls.acme.onDemand is set: may it have one? */
-  message('certificate-wanted', { id: Type.Integer({ minimum: 0 }), name: Text })
+  message('certificate-wanted', { id: Type.Integer({ minimum: 0 }), name: Text }),
+  /** A CA's validation for a challenge this worker does not hold (tls.acme.storage.redis: another replica ordered it). */
+  message('challenge-wanted', { id: Type.Integer({ minimum: 0 }), challenge: Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01')]), key: Text })
 ] as const
 
 export type ToWorkerSchema = (typeof TO_WORKER)[number]

@@ -5,6 +5,7 @@ import { processParts, type ProcessOptions, type ProcessParts } from '../process
 import { Router } from '../routing/router.js'
 import { BackendRegistry, type ControlPlaneFacts } from '../upstream/registry.js'
 import type { ReplicaBackend } from '../upstream/replica-backend.js'
+import type { ChallengeLookup } from '../tls/acme-answers.js'
 
 /** A generation prepared beside the running one, not yet serving. */
 export type PendingGeneration = { readonly generation: number, readonly state: RoutingState<ReplicaBackend>, readonly candidate: DataCandidate }
@@ -21,7 +22,7 @@ export class WorkerGateway {
   readonly #views: (generation: number) => ControlPlaneFacts
   #state: RoutingState<ReplicaBackend>
 
-  static async start (config: GatewayConfig, generation: number, options: ProcessOptions & { readonly role: 'worker' | 'in-process', readonly wantCertificate?: (name: string) => Promise<boolean> }, views: ReadonlyMap<number, ControlPlaneFacts>): Promise<WorkerGateway> {
+  static async start (config: GatewayConfig, generation: number, options: ProcessOptions & { readonly role: 'worker' | 'in-process', readonly wantCertificate?: (name: string) => Promise<boolean>, readonly findChallenge?: ChallengeLookup }, views: ReadonlyMap<number, ControlPlaneFacts>): Promise<WorkerGateway> {
     const viewOf = (forGeneration: number): ControlPlaneFacts => {
       const view = views.get(forGeneration)
       if (view === undefined) throw new Error(`no instance sets for configuration generation ${forGeneration}`)
@@ -29,7 +30,7 @@ export class WorkerGateway {
     }
     let worker: WorkerGateway | undefined
     const parts = processParts(options, options.role, () => worker?.state.registry.all() ?? [])
-    worker = new WorkerGateway(parts, viewOf, await DataPlane.create(config, { ...parts, routing: () => (worker as WorkerGateway).state, wantCertificate: options.wantCertificate }), config, generation)
+    worker = new WorkerGateway(parts, viewOf, await DataPlane.create(config, { ...parts, routing: () => (worker as WorkerGateway).state, wantCertificate: options.wantCertificate, findChallenge: options.findChallenge }), config, generation)
     await worker.data.start()
     await worker.state.registry.start()
     return worker

@@ -53,6 +53,7 @@ export class WorkerLoop {
   #challenges: ChallengeSet = NO_CHALLENGES
   /** Handshakes waiting for the control plane's answer about a name's certificate (tls.acme.onDemand). */
   readonly #wanted = new Map<number, (served: boolean) => void>()
+  readonly #challengesWanted = new Map<number, (found: ChallengeFound) => void>()
   #nextWantedId = 1
   #queue = Promise.resolve()
 
@@ -73,6 +74,8 @@ export class WorkerLoop {
     channel.onClose(() => {
       for (const answer of this.#wanted.values()) answer(false)
       this.#wanted.clear()
+      for (const answer of this.#challengesWanted.values()) answer(undefined)
+      this.#challengesWanted.clear()
       void this.drain()
     })
   }
@@ -112,7 +115,7 @@ export class WorkerLoop {
         this.#views.set(generation, new GenerationFacts(generation, backends, send))
         if (message.phase === 'init') {
           try {
-            this.#gateway = await WorkerGateway.start(config, generation, { ...this.#options.process, wantCertificate: this.#wantCertificate }, this.#views)
+            this.#gateway = await WorkerGateway.start(config, generation, { ...this.#options.process, wantCertificate: this.#wantCertificate, findChallenge: this.#findChallenge }, this.#views)
             applyHealth(this.#gateway.state.registry, backends)
             if (this.#ticketKey !== undefined) this.#gateway.data.useSessionTicketKey(this.#ticketKey)
             this.#gateway.data.useIssued(this.#issued)
@@ -165,6 +168,10 @@ export class WorkerLoop {
         this.#wanted.get(message.id)?.(message.served)
         this.#wanted.delete(message.id)
         return
+      case 'srvgate:challenge-answer':
+        this.#challengesWanted.get(message.id)?.(message.found)
+        this.#challengesWanted.delete(message.id)
+        return
       case 'srvgate:acme-challenges':
         this.#challenges = { http: message.http, alpn: message.alpn }
         this.#gateway?.data.useChallenges(this.#challenges)
@@ -187,10 +194,21 @@ export class WorkerLoop {
     })
   }
 
+  /** A challenge this process does not hold, from the control plane (another replica's, through shared storage). */
+  readonly #findChallenge = async (type: 'http-01' | 'tls-alpn-01', key: string): Promise<ChallengeFound> => {
+    const id = this.#nextWantedId++
+    return await new Promise<ChallengeFound>((resolve) => {
+      this.#challengesWanted.set(id, resolve)
+      this.#options.channel.send({ type: 'srvgate:challenge-wanted', id, challenge: type, key })
+    })
+  }
+
   #registryOf (generation: number): BackendRegistry<ReplicaBackend> | undefined {
     return stateOfGeneration(generation, this.#gateway?.state, this.#pending?.state)?.registry
   }
 }
+
+type ChallengeFound = { readonly keyAuthorization?: string, readonly cert?: string, readonly key?: string } | undefined
 
 function applyHealth (registry: BackendRegistry<ReplicaBackend>, backends: readonly WireBackend[]): void {
   for (const backend of backends) for (const view of backend.health) registry.named(backend.name)?.applyHealth(view)

@@ -1,4 +1,4 @@
-import type { DataPlanes, WorkersStatus } from '../control-plane/data-planes.js'
+import type { AcmeAnswerer, DataPlanes, WorkersStatus } from '../control-plane/data-planes.js'
 import type { DataPlaneStats } from '../data-plane/stats.js'
 import type { Log } from '../log/process-log.js'
 import { templatesOf } from '../config/types.js'
@@ -84,7 +84,7 @@ export class WorkerPool implements DataPlanes {
   #challenges: MessageOf<ToWorker, 'srvgate:acme-challenges'> | undefined
   #issued: MessageOf<ToWorker, 'srvgate:issued-certificates'> | undefined
   #nextChallengesId = 1
-  #wantCertificate: (name: string) => Promise<boolean> = async () => false
+  #acme: AcmeAnswerer = { certificate: async () => false, challenge: async () => undefined }
   readonly #challengeAcks = new Map<number, { readonly waiting: Set<number>, readonly done: () => void }>()
   #replaced = 0
   #isDraining = false
@@ -146,7 +146,7 @@ export class WorkerPool implements DataPlanes {
     }
   }
 
-  readonly answerCertificateWanted = (want: (name: string) => Promise<boolean>): void => { this.#wantCertificate = want }
+  readonly answerAcme = (answerer: AcmeAnswerer): void => { this.#acme = answerer }
 
   readonly issuedCertificates = (certificates: readonly IssuedPem[]): void => {
     this.#issued = { type: 'srvgate:issued-certificates', certificates: [...certificates] }
@@ -269,8 +269,15 @@ export class WorkerPool implements DataPlanes {
       }
       case 'srvgate:certificate-wanted': {
         const { id, name } = message
-        this.#wantCertificate(name).catch(() => false).then((served) => {
+        this.#acme.certificate(name).catch(() => false).then((served) => {
           if (!worker.isDead()) member.channel.send({ type: 'srvgate:certificate-answer', id, served })
+        }, () => {})
+        return
+      }
+      case 'srvgate:challenge-wanted': {
+        const { id } = message
+        this.#acme.challenge(message.challenge, message.key).catch(() => undefined).then((found) => {
+          if (!worker.isDead()) member.channel.send({ type: 'srvgate:challenge-answer', id, ...(found === undefined ? {} : { found }) })
         }, () => {})
         return
       }

@@ -38,6 +38,8 @@ export function compileTls (input: GatewayDocument['tls'], listen: Listen, { iss
   }
 }
 
+const DEFAULT_ACME_DIR = '/var/lib/srvgate/acme'
+
 /** tls.acme: http-01 needs the plain listener; wildcards need DNS-01, which srvgate does not answer. */
 function compileAcme (input: NonNullable<NonNullable<GatewayDocument['tls']>['acme']>, listen: Listen, { issues, warnings }: Findings): AcmeConfig {
   let challenges = input.challenges
@@ -46,12 +48,13 @@ function compileAcme (input: NonNullable<NonNullable<GatewayDocument['tls']>['ac
     if (challenges.length === 0) issues.push({ path: 'tls.acme.challenges', message: 'http-01 needs listen.http (the CA connects to port 80); add listen.http or tls-alpn-01' })
     else warnings.push({ path: 'tls.acme.challenges', message: 'http-01 needs listen.http: only tls-alpn-01 is used' })
   }
+  if (input.storage.dir !== undefined && input.storage.redis !== undefined) issues.push({ path: 'tls.acme.storage', message: 'takes dir or redis, not both' })
   return {
     directoryUrl: input.directory,
     directoryCaPath: input.directoryCa,
     email: input.email,
     eab: input.eab,
-    storageDir: input.storage.dir,
+    storage: input.storage.redis === undefined ? { kind: 'dir', dir: input.storage.dir ?? DEFAULT_ACME_DIR } : { kind: 'redis', url: input.storage.redis.url, prefix: input.storage.redis.prefix },
     names: input.names.map((name) => name.toLowerCase()),
     challenges,
     renewBeforeMs: duration(input.renewBefore),

@@ -88,8 +88,12 @@ const acme = Type.Optional(Closed({
     hmacKey: Type.String({ minLength: 1, description: 'The HMAC key from the CA, base64url.' })
   }, { description: 'External account binding (RFC 8555 §7.3.4), for CAs that require one.' })),
   storage: Section({
-    dir: Defaulted(Type.String({ minLength: 1, default: '/var/lib/srvgate/acme', description: 'Directory for the account key and the certificates (private keys mode 0600, written atomically). Each directory URL has its own folder in it.' }))
-  }, 'Where ACME accounts and certificates are kept; a restart serves from here, CA reachable or not.'),
+    dir: Type.Optional(Type.String({ minLength: 1, description: 'Directory for the account key and the certificates (private keys mode 0600, written atomically); each directory URL has its own folder in it. The default when redis is not set: /var/lib/srvgate/acme.' })),
+    redis: Type.Optional(Closed({
+      url: Type.String({ pattern: '^rediss?://', description: 'redis://[user:password@]host:port[/db], or rediss:// for TLS.' }),
+      prefix: Defaulted(Type.String({ default: 'srvgate:acme:', description: 'Prefix of every key and channel srvgate uses.' }))
+    }, { description: 'Shared storage for several replicas behind one balancer: one account, each name ordered by one replica at a time (a lease), certificates and challenges seen by all within a second.' }))
+  }, 'Where ACME accounts and certificates are kept (dir or redis); a restart serves from here, CA reachable or not.'),
   names: Defaulted(Type.Array(Type.String(hostName), { uniqueItems: true, default: [], description: 'DNS names to obtain certificates for at start (one certificate each), renewed before they expire. No wildcards: those need DNS-01.' })),
   challenges: Defaulted(Type.Array(OneOf(['http-01', 'tls-alpn-01']), { minItems: 1, uniqueItems: true, default: ['http-01', 'tls-alpn-01'], description: 'Challenge types srvgate answers: http-01 on listen.http (the CA connects to port 80), tls-alpn-01 on listen.https (port 443, RFC 8737).' })),
   renewBefore: duration('30d', 'Renew this long before notAfter (at most a third of the certificate\'s lifetime before it).'),

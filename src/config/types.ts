@@ -86,7 +86,7 @@ export type AcmeConfig = {
   readonly directoryCaPath: string | undefined
   readonly email: string | undefined
   readonly eab: { readonly kid: string, readonly hmacKey: string } | undefined
-  readonly storageDir: string
+  readonly storage: { readonly kind: 'dir', readonly dir: string } | { readonly kind: 'redis', readonly url: string, readonly prefix: string }
   /** Lower-case, each its own certificate. */
   readonly names: readonly string[]
   /** The types this gateway can answer: http-01 only with listen.http. */

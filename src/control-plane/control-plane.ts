@@ -31,6 +31,11 @@ function acmeDeps (deps: ControlPlaneDeps, control: () => ControlPlane | undefin
     },
     ordered: deps.metrics.acmeOrdered,
     refusedOnDemand: deps.metrics.acmeRefusedOnDemand,
+    storageReachable: (isUp) => {
+      deps.metrics.acmeStorageUp.set(isUp ? 1 : 0)
+      if (isUp) deps.log.info('acme: storage reachable')
+      else deps.log.warn('acme: storage unreachable (redis); certificates in hand keep serving, new orders wait')
+    },
     state: () => (control() as ControlPlane).state
   }
 }
@@ -112,7 +117,14 @@ export class ControlPlane {
     this.#dataPlanes = dataPlanes
     if (this.#ticketKeys !== undefined) dataPlanes.sessionTicketKey(this.#ticketKeys.key)
     if (this.#acme !== undefined) dataPlanes.issuedCertificates(this.#acme.held())
-    dataPlanes.answerCertificateWanted(async (name) => await (this.#acme?.want(name) ?? false))
+    dataPlanes.answerAcme({
+      certificate: async (name) => await (this.#acme?.want(name) ?? false),
+      challenge: async (type, key) => {
+        const found = await this.#acme?.findChallenge(type, key)
+        if (found === undefined) return undefined
+        return found.type === 'http-01' ? { keyAuthorization: found.keyAuthorization } : { cert: found.cert, key: found.key }
+      }
+    })
   }
 
   /** The data planes, for tls.acme: it publishes certificates and puts challenges up through them. */

@@ -7,6 +7,13 @@ import type { ControlBackend } from '../upstream/control-backend.js'
 import type { ChallengeSet } from '../tls/acme-answers.js'
 import type { IssuedPem } from '../tls/certificates.js'
 
+/** The control plane's answers to a data plane's ACME questions. */
+export type AcmeAnswerer = {
+  /** true once a certificate for `name` is served (published before the answer). */
+  readonly certificate: (name: string) => Promise<boolean>
+  readonly challenge: (type: 'http-01' | 'tls-alpn-01', key: string) => Promise<{ readonly keyAuthorization?: string, readonly cert?: string, readonly key?: string } | undefined>
+}
+
 export type WorkersStatus = { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
 
 /**
@@ -32,8 +39,8 @@ export type DataPlanes = {
   readonly acmeChallenges: (set: ChallengeSet) => Promise<void>
   /** Every certificate obtained by tls.acme (at start, and at each change): each data plane serves them. */
   readonly issuedCertificates: (certificates: readonly IssuedPem[]) => void
-  /** Who answers a data plane's handshake for a name without a certificate (tls.acme.onDemand): true once one is served. */
-  readonly answerCertificateWanted: (want: (name: string) => Promise<boolean>) => void
+  /** Who answers a data plane's questions about ACME: a certificate for a handshake's name (onDemand), a challenge it does not hold (shared storage). */
+  readonly answerAcme: (answerer: AcmeAnswerer) => void
   /** At least one data plane serves traffic (readiness). */
   readonly isServing: () => boolean
   /** Other processes' figures, for /metrics and /admin/state; undefined: this process's own metrics count everything. */

@@ -18,7 +18,7 @@ import { clientErrorOf } from '../proxy/error-reply.js'
 import { isProxiedMethod, proxyPlugin } from '../proxy/plugin.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import { handleUpgrades } from '../proxy/upgrade.js'
-import { AcmeAnswers, type ChallengeSet } from '../tls/acme-answers.js'
+import { AcmeAnswers, type ChallengeLookup, type ChallengeSet } from '../tls/acme-answers.js'
 import { CertificateStore, type IssuedPem, type ServedCertificate } from '../tls/certificates.js'
 import { TlsListener } from '../tls/listener.js'
 import { departedOrigins } from '../upstream/departed.js'
@@ -36,6 +36,8 @@ export type DataPlaneDeps = {
   readonly routing: () => RoutingState
   /** tls.acme.onDemand: ask the control plane for a certificate for a name no certificate carries; true once served. */
   readonly wantCertificate?: (name: string) => Promise<boolean>
+  /** tls.acme.storage.redis: a challenge this process does not hold, asked of the control plane. */
+  readonly findChallenge?: ChallengeLookup
 }
 
 /** What a reload reads for the data plane before anything switches: the HTTPS listener's certificates. */
@@ -64,7 +66,7 @@ export class DataPlane {
   /** Request bodies received whole before an instance is asked, within client.bufferTotalBytes. */
   readonly #bodies = new BodyBudget()
   /** tls.acme's challenges under way (http-01 here, tls-alpn-01 in the TLS listener), from the control plane. */
-  readonly #acme = new AcmeAnswers()
+  readonly #acme: AcmeAnswers
   /** tls.acme's certificates, from the control plane: every store this plane serves has them after its files. */
   #issued: readonly IssuedPem[] = []
   readonly #parsedIssued = new Map<string, ServedCertificate>()
@@ -82,6 +84,8 @@ export class DataPlane {
   private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined) {
     const { clock, metrics } = deps
     this.#deps = deps
+    // Shared storage: a CA's validation may reach this replica for another one's order.
+    this.#acme = new AcmeAnswers(config.tls?.acme?.storage.kind === 'redis' ? deps.findChallenge : undefined)
     this.log = deps.log
     this.metrics = metrics
     // Access lines go to stdout batched, with the logger's base fields (pid, hostname) written by srvgate itself.

@@ -109,9 +109,18 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     // A reply sent from the hook ends the chain: done() is not called after it.
     // A token of ours: the CA's validation (a token srvgate does not hold goes on to the routes, as any path).
     if (!isSecure && options.acme !== undefined && raw.url?.startsWith(ACME_HTTP_PATH) === true) {
-      const keyAuthorization = options.acme.keyAuthorization(raw.url.slice(ACME_HTTP_PATH.length))
+      const token = raw.url.slice(ACME_HTTP_PATH.length)
+      const keyAuthorization = options.acme.keyAuthorization(token)
       if (keyAuthorization !== undefined) {
         void reply.code(200).header('content-type', 'application/octet-stream').send(keyAuthorization)
+        return
+      }
+      // Shared storage: another replica's token, found through the control plane, or 404 (the path is srvgate's).
+      if (options.acme.canLookup) {
+        void options.acme.findKeyAuthorization(token).then(async (found) => {
+          if (found !== undefined) await reply.code(200).header('content-type', 'application/octet-stream').send(found)
+          else await sendError(reply, new ProxyError(ErrorCode.ROUTE_NOT_FOUND, 'no ACME challenge under way for this token'))
+        })
         return
       }
     }

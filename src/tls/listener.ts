@@ -211,13 +211,23 @@ export class TlsListener {
       socket.off('end', onEnd)
       if (hello.kind === 'hello' && this.#acmeServer !== undefined && hello.protocols.includes(ACME_TLS_ALPN)) {
         // A validation names a challenge under way, or gets the alert: never a served certificate under acme-tls/1.
-        if (hello.serverName === undefined || this.#acme?.alpnContext(hello.serverName) === undefined) {
+        const acme = this.#acme
+        const acmeServer = this.#acmeServer
+        const serverName = hello.serverName
+        if (serverName === undefined || acme === undefined) {
           socket.end(alertRecord(UNRECOGNIZED_NAME))
           return
         }
         socket.pause()
-        socket.unshift(received)
-        this.#acmeServer.emit('connection', socket)
+        void acme.findAlpnContext(serverName).then((context) => {
+          if (socket.destroyed) return
+          if (context === undefined) {
+            socket.end(alertRecord(UNRECOGNIZED_NAME))
+            return
+          }
+          socket.unshift(received)
+          acmeServer.emit('connection', socket)
+        })
         return
       }
       if (hello.kind === 'hello' && hello.serverName !== undefined && this.#onDemand !== undefined && !this.#store.carries(hello.serverName)) {

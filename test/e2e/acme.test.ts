@@ -16,6 +16,7 @@ import { send } from '../helpers/http.js'
 import { Pebble } from '../helpers/pebble.js'
 import { freePort } from '../helpers/dns-server.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { RedisServer } from '../helpers/redis-server.js'
 
 type Ports = { readonly http: number, readonly https: number }
 
@@ -196,4 +197,39 @@ test('tls.acme.onDemand: a burst of 50 distinct environments that exist orders n
   assert.ok(orders <= 4, `${orders} orders`)
   assert.ok(servedCount >= 1 && servedCount <= 4, `${servedCount} served`)
   assert.ok(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="rate"}') >= 40)
+})
+
+test('tls.acme.storage.redis: two gateways sharing one Redis order each name once and both serve it (the CA validates at one of them, whichever ordered); Redis stopped mid-run costs no handshake', async (t) => {
+  const { s, pebble, ports } = await setup(t)
+  const redis = await RedisServer.start(t)
+  const names = ['www.example.com', 'api.example.com', 'shop.example.com']
+  const config = (storageRedis: string): string => acmeConfig(s, pebble, '', ['http-01', 'tls-alpn-01'], names).replace(/storage: \{ dir: [^}]*\}/, `storage: { redis: { url: "${storageRedis}", prefix: "test:" } }`)
+  // Pebble validates on gateway A's ports; B's challenges reach A, which finds them in Redis.
+  const a = await start(t, config(redis.url), ports)
+  const portsB = { http: await freePort(), https: await freePort() }
+  const b = await start(t, config(redis.url), portsB)
+  const root = await pebble.root()
+  for (const name of names) {
+    for (const port of [ports.https, portsB.https]) {
+      const leaf = await until(async () => await served(port, name, root), (value) => !(value instanceof Error), 40_000, `${name} on ${port}`)
+      assert.ok(!(leaf instanceof Error))
+    }
+    // The same certificate on both: one order.
+    const [fromA, fromB] = await Promise.all([served(ports.https, name, root), served(portsB.https, name, root)])
+    assert.ok(!(fromA instanceof Error) && !(fromB instanceof Error))
+    assert.equal(fromA.serial, fromB.serial, name)
+  }
+  const issued = await metricValue(a, 'srvgate_acme_orders_total{result="issued"}') + await metricValue(b, 'srvgate_acme_orders_total{result="issued"}')
+  assert.equal(issued, names.length, 'each name ordered once across the two replicas')
+  // Redis goes away: every handshake is still served, by both, from memory.
+  redis.stop()
+  await until(async () => await metricValue(a, 'srvgate_acme_storage_up'), (value) => value === 0, 5000, 'A sees Redis down')
+  for (let round = 0; round < 5; round++) {
+    for (const port of [ports.https, portsB.https]) {
+      for (const name of names) assert.ok(!(await served(port, name, root) instanceof Error), `${name} on ${port} with Redis down`)
+    }
+  }
+  assert.ok(a.logs.some((line) => line.msg === 'acme: storage unreachable (redis); certificates in hand keep serving, new orders wait'))
+  await redis.restart()
+  await until(async () => await metricValue(a, 'srvgate_acme_storage_up'), (value) => value === 1, 10_000, 'A sees Redis back')
 })

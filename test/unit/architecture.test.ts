@@ -37,7 +37,8 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   yaml: ['config/read.ts'],
   '@sinclair/typebox': ['config/', 'cluster/'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/'],
-  'acme-client': ['acme/acme-ca.ts']
+  'acme-client': ['acme/acme-ca.ts'],
+  ioredis: ['acme/redis-storage.ts']
 }
 
 function area (file: string): string {

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
 
 const ROOTS = ['src/main.ts', 'src/cli/commands.ts', 'src/server.ts']
-const NOT_IN_THE_PRIMARY = [/^src\/data-plane\/(?!listeners\.ts)/, /^src\/proxy\//, /^src\/demo\/(?!registry\.ts)/, /^src\/config\/(load|read|validate)\.ts$/, /^src\/cluster\/(protocol|message-errors)\.ts$/, /^src\/cli\/(resolve|reload|pid-file)\.ts$/, /^src\/dns-face\//, /^src\/acme\/acme-ca\.ts$/, /^(undici|yaml|ajv|@sinclair\/typebox|acme-client)(\/|$)/]
+const NOT_IN_THE_PRIMARY = [/^src\/data-plane\/(?!listeners\.ts)/, /^src\/proxy\//, /^src\/demo\/(?!registry\.ts)/, /^src\/config\/(load|read|validate)\.ts$/, /^src\/cluster\/(protocol|message-errors)\.ts$/, /^src\/cli\/(resolve|reload|pid-file)\.ts$/, /^src\/dns-face\//, /^src\/acme\/(acme-ca|redis-storage)\.ts$/, /^(undici|yaml|ajv|@sinclair\/typebox|acme-client|ioredis)(\/|$)/]
 
 /** `import … from 'x'` and `export … from 'x'` that survive compiling (not `import type`), and bare `import 'x'`. */
 function staticImports (text: string): string[] {

@@ -53,6 +53,9 @@ const TO_WORKER_SAMPLES: ToWorker[] = [
   { type: 'srvgate:acme-challenges', id: 3, http: [{ token: 'tok', keyAuthorization: 'tok.thumb' }], alpn: [{ name: 'a.example.com', cert: 'PEM', key: 'PEM' }] },
   { type: 'srvgate:acme-challenges', id: 4, http: [], alpn: [] },
   { type: 'srvgate:issued-certificates', certificates: [{ cert: 'PEM', key: 'PEM' }] },
+  { type: 'srvgate:certificate-answer', id: 5, served: true },
+  { type: 'srvgate:challenge-answer', id: 6, found: { keyAuthorization: 'tok.thumb' } },
+  { type: 'srvgate:challenge-answer', id: 7 },
   { type: 'srvgate:drain' }
 ]
 
@@ -68,7 +71,9 @@ const TO_PRIMARY_SAMPLES: ToPrimary[] = [
   { type: 'srvgate:template', generation: 1, name: 'web-pr-1', template: 'web-{env}', env: 'pr-1' },
   { type: 'srvgate:release', generation: 1, name: 'web-pr-1' },
   { type: 'srvgate:stats', id: 7, stats: { metrics: [{ name: 'x', values: [] }], byBackend: [['web', { requests: 3, errors: 1 }]], inFlight: [['web', '127.0.0.1:23501', 2]] } },
-  { type: 'srvgate:acme-challenges-applied', id: 3 }
+  { type: 'srvgate:acme-challenges-applied', id: 3 },
+  { type: 'srvgate:certificate-wanted', id: 5, name: 'pr-1.preview.example.com' },
+  { type: 'srvgate:challenge-wanted', id: 6, challenge: 'http-01', key: 'tok' }
 ]
 
 test('every message type arrives as sent, both ways, synchronously, checked by its schema', () => {
