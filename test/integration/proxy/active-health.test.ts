@@ -22,12 +22,14 @@ test('an instance failing its health check gets no traffic until it passes rise 
   }
   dns.setService(WEB, [{ address: '127.0.0.1', port: sick.port }, { address: '127.0.0.1', port: well.port }])
   // The checker's rounds and discovery's reads run on a ManualClock: the test moves time, and only waits for the HTTP checks to land.
+  // Each round waits for both instances' checks to land and be read: a check to the well instance still in flight
+  // on a busy box when the test moves time would time out (CI saw both instances out once).
   const clock = new ManualClock()
   const { url, gateway } = await startInProcess(t, `
 listen: { http: 127.0.0.1:0 }
 resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 200ms, max: 1s } } }
 backends:
-  web: { discovery: { resolver: consul, srv: ${WEB} }, balance: round-robin, healthCheck: { path: /healthz, interval: 100ms, timeout: 50ms, rise: 2, fall: 2 } }
+  web: { discovery: { resolver: consul, srv: ${WEB} }, balance: round-robin, healthCheck: { path: /healthz, interval: 100ms, timeout: 100ms, rise: 2, fall: 2 } }
 frontends:
   - { name: all, match: {}, backend: web }
 `, { clock })
@@ -39,8 +41,10 @@ frontends:
   // fall 2: two rounds (interval 100ms ± 20%), each answered over real sockets.
   for (let round = 0; round < 2; round++) {
     const checks = sick.requests
+    const wellChecks = well.requests
     await clock.advanceAndSettle(120)
-    await until(() => sick.requests > checks)
+    await until(() => sick.requests > checks && well.requests > wellChecks)
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
   await until(() => isFailing() === true)
   assert.deepEqual([...new Set(await instances(8))], ['well'])
