@@ -17,6 +17,7 @@ export const END = '<!-- config-reference:end -->'
 
 function typeOf (node: Node): string {
   if (Array.isArray(node.enum)) return (node.enum as unknown[]).map(String).join(' \\| ')
+  if (node.const !== undefined) return `\`${JSON.stringify(node.const)}\``
   if (node.format === 'duration') return 'duration'
   if (node.format === 'address') return 'host:port'
   if (node.if !== undefined) return [...new Set(shapesOf(node).map(typeOf))].join(' or ')

@@ -1,7 +1,8 @@
-import { Agent } from 'node:https'
+import { Agent, get as httpsGet } from 'node:https'
 import { readFileSync } from 'node:fs'
 import acme from 'acme-client'
 import type { AcmeChallenge, AcmeConfig } from '../config/types.js'
+import { nodeHttp } from '../util/node-http.js'
 import type { StoredCertificate } from './storage.js'
 
 /** A challenge to put up on every data plane before the CA is told to validate it. */
@@ -32,6 +33,13 @@ export class AcmeCa {
     // The directory's own TLS: a private CA's root (or a test's); acme-client's requests all go
     // through its one axios instance.
     if (config.directoryCaPath !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: readFileSync(config.directoryCaPath) })
+    // No request waits for ever: acme-client sets no timeout, and one CA connection that never answers held
+    // every later order behind it (an outside attack found it). Its retries of a network error wait 5+10+…
+    // seconds; two of them, 2 s apart, then the order fails and is retried on srvgate's schedule.
+    acme.axios.defaults.timeout = REQUEST_TIMEOUT_MS
+    const settings = acmeSettings()
+    settings.retryMaxAttempts = 2
+    settings.retryDefaultDelay = 2
     this.#client = new acme.Client({
       directoryUrl: config.directoryUrl,
       accountKey,
@@ -44,6 +52,14 @@ export class AcmeCa {
 
   /** One certificate for `name` (its key made here, ECDSA P-256): the account is registered on first use. */
   async order (name: string, hooks: ChallengeHooks): Promise<StoredCertificate> {
+    try {
+      return await this.#order(name, hooks)
+    } catch (error) {
+      throw await explained(error, this.#config)
+    }
+  }
+
+  async #order (name: string, hooks: ChallengeHooks): Promise<StoredCertificate> {
     const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, await acme.crypto.createPrivateEcdsaKey('P-256'))
     const challenges = new Map<string, PendingChallenge>()
     const cert = await this.#client.auto({
@@ -67,6 +83,45 @@ export class AcmeCa {
 }
 
 function challengeKey (name: string, type: string): string { return `${name}\u0000${type}` }
+
+/**
+ * acme-client's retry settings on its axios instance (its README shows
+ * `axios.defaults.acmeSettings` for the challenge ports; the type does not
+ * declare it). test/unit/acme/acme-ca.test.ts fails if the field goes.
+ */
+export function acmeSettings (): { retryMaxAttempts: number, retryDefaultDelay: number } {
+  const settings = (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number, retryDefaultDelay: number } }).acmeSettings
+  if (settings === undefined || typeof settings.retryMaxAttempts !== 'number') throw new Error('acme-client no longer has axios.defaults.acmeSettings')
+  return settings
+}
+
+/** One request to the CA; an order is several, each bounded by this. */
+const REQUEST_TIMEOUT_MS = 30_000
+
+/**
+ * acme-client loses a network error's cause once its retries are spent (it
+ * reads a response that is not there: "Cannot read properties of undefined").
+ * The directory is asked once more here, so the error says what an operator
+ * can act on: refused, timed out, a certificate not trusted (directoryCa).
+ */
+async function explained (error: unknown, config: AcmeConfig): Promise<Error> {
+  if (!(error instanceof TypeError)) return error instanceof Error ? error : new Error(String(error))
+  // Node's own client, not acme-client's axios (whose interceptor would lose the cause again).
+  const probe = await new Promise<{ status: number } | Error>((resolve) => {
+    const agent = acme.axios.defaults.httpsAgent as Agent | undefined
+    const request = (config.directoryUrl.startsWith('https:') ? httpsGet : nodeHttp.get)(config.directoryUrl, { timeout: 5000, ...(agent === undefined ? {} : { agent }) }, (response) => {
+      response.resume()
+      resolve({ status: response.statusCode ?? 0 })
+    })
+    request.on('timeout', () => { request.destroy(Object.assign(new Error('no answer within 5 s'), { code: 'ETIMEDOUT' })) })
+    request.on('error', (failure) => { resolve(failure) })
+  })
+  if (probe instanceof Error) {
+    const code = (probe as NodeJS.ErrnoException).code
+    return new Error(`cannot reach the ACME directory ${config.directoryUrl}${code === undefined ? '' : `: ${code}`} (${probe.message})`)
+  }
+  return new Error(`the ACME directory ${config.directoryUrl} answers HTTP ${probe.status}, yet the order failed without an answer (${error.message})`)
+}
 
 async function pendingChallenge (authz: acme.Authorization, type: string, token: string, keyAuthorization: string, allowed: readonly AcmeChallenge[]): Promise<PendingChallenge> {
   if (type === 'http-01' && allowed.includes('http-01')) return { type, token, keyAuthorization }

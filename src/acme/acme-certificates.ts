@@ -51,6 +51,32 @@ export type AcmeStatus = { readonly name: string, readonly isOnDemand: boolean, 
  * 5 an hour per name).
  */
 const RETRY_DELAYS_MS = [60_000, 120_000, 300_000, 600_000, 1_200_000, 1_800_000, 3_600_000]
+/** An order (account, authorizations, validation, certificate) that takes longer has failed. */
+const ORDER_TIMEOUT_MS = 5 * 60_000
+/** Failed on-demand names remembered at most (the oldest forgotten first). */
+const MAX_FAILED_NAMES = 10_000
+
+/** On-demand names whose last order failed, with their count: the next order waits for RETRY_DELAYS_MS. */
+class FailedNames {
+  readonly #clock: Clock
+  readonly #names = new Map<string, { readonly failures: number, readonly untilMs: number }>()
+
+  constructor (clock: Clock) { this.#clock = clock }
+
+  fail (name: string, failures: number): void {
+    if (this.#names.size >= MAX_FAILED_NAMES) this.#names.delete(this.#names.keys().next().value as string)
+    this.#names.delete(name)
+    this.#names.set(name, { failures, untilMs: this.#clock.now() + (RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number) })
+  }
+
+  forget (name: string): void { this.#names.delete(name) }
+
+  isWaiting (name: string): boolean { return (this.#names.get(name)?.untilMs ?? -Infinity) > this.#clock.now() }
+
+  /** Failures so far (kept across the wait, so delays grow); 0 for a name that never failed. */
+  failures (name: string): number { return this.#names.get(name)?.failures ?? 0 }
+}
+
 /** How long a replica looks for the certificate another replica (holding the lease) is ordering. */
 const OTHER_REPLICA_WAIT_MS = 30_000
 
@@ -76,6 +102,8 @@ export class AcmeCertificates {
   readonly #wanted = new Map<string, Promise<boolean>>()
   /** Names whose order runs now. */
   readonly #isOrdering = new Set<string>()
+  /** On-demand names whose last order failed: refused until their retry delay has passed. */
+  readonly #failedOnDemand: FailedNames
   #isStarted = false
   #isStopped = false
 
@@ -90,6 +118,7 @@ export class AcmeCertificates {
     this.#config = config
     this.#deps = deps
     this.#storage = storage
+    this.#failedOnDemand = new FailedNames(deps.clock)
     this.#listenForSaved(storage)
     this.#gate = config.onDemand === undefined ? undefined : new OnDemandGate(config.onDemand, deps.clock, deps.state)
   }
@@ -122,6 +151,7 @@ export class AcmeCertificates {
   async #obtain (name: string, gate: OnDemandGate, max: number): Promise<boolean> {
     const refusal = await gate.check(name)
     if (refusal !== undefined) return this.#refused(name, refusal)
+    if (this.#failedOnDemand.isWaiting(name)) return this.#refused(name, 'backoff')
     let state = this.#names.get(name)
     if (state === undefined) {
       if ([...this.#names.values()].filter((candidate) => candidate.isOnDemand).length >= max) return this.#refused(name, 'max')
@@ -145,8 +175,23 @@ export class AcmeCertificates {
     }
     state.timer?.cancel()
     state.timer = undefined
+    const failures = this.#failedOnDemand.failures(name)
+    state.failures = failures
     await this.#enqueue(state)
     return this.#isServed(state)
+  }
+
+  /** An order that has not ended by ORDER_TIMEOUT_MS fails (and the next one starts): nothing holds the queue for ever. */
+  async #bounded<T> (order: Promise<T>): Promise<T> {
+    let timer: Timer | undefined
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = this.#deps.clock.setTimeout(() => { reject(new Error(`the order did not end within ${ORDER_TIMEOUT_MS / 60_000} minutes`)) }, ORDER_TIMEOUT_MS, { unref: true })
+    })
+    try {
+      return await Promise.race([order, timedOut])
+    } finally {
+      timer?.cancel()
+    }
   }
 
   #refused (name: string, reason: OnDemandRefusal): false {
@@ -320,10 +365,11 @@ export class AcmeCertificates {
       }
       this.#isOrdering.add(state.name)
       const ca = await this.#account()
-      const issued = heldOf(state.name, await ca.order(state.name, { put: this.#put, remove: this.#remove }))
+      const issued = heldOf(state.name, await this.#bounded(ca.order(state.name, { put: this.#put, remove: this.#remove })))
       await this.#storage.save(state.name, issued)
       state.held = issued
       state.failures = 0
+      this.#failedOnDemand.forget(state.name)
       state.lastError = undefined
       this.#deps.ordered('issued')
       log.info({ name: state.name, notAfter: dateAt(issued.notAfterMs).toISOString() }, 'acme: certificate obtained')
@@ -338,9 +384,11 @@ export class AcmeCertificates {
       const fields = { name: state.name, failures: state.failures, ...(state.held === undefined ? {} : { servingUntil: dateAt(state.held.notAfterMs).toISOString() }) }
       if (isNew) log[state.held === undefined ? 'error' : 'warn']({ ...fields, err: error }, state.held === undefined ? 'acme: order failed; retrying' : 'acme: renewal failed; the current certificate keeps serving, retrying')
       else log.debug({ ...fields, error: message }, 'acme: order failed again')
-      // On demand, nothing is retried by itself: the next handshake asks again (within the bucket).
+      // On demand, nothing is retried by itself: the next handshake asks again, not before the
+      // retry delay (a name that fails validation must not make an order per handshake).
       if (state.isOnDemand && state.held === undefined) {
         this.#names.delete(state.name)
+        this.#failedOnDemand.fail(state.name, state.failures)
         return
       }
     } finally {

@@ -8,7 +8,7 @@ import type { Clock } from '../util/clock.js'
 type OnDemand = NonNullable<AcmeConfig['onDemand']>
 
 /** Why a name gets no certificate on demand (logged and counted; the client gets unrecognized_name). */
-export type OnDemandRefusal = 'no-frontend' | 'env-pattern' | 'no-instance' | 'rate' | 'max'
+export type OnDemandRefusal = 'no-frontend' | 'env-pattern' | 'no-instance' | 'rate' | 'max' | 'backoff'
 
 /** Names refused are remembered this many at most (the oldest forgotten first). */
 const MAX_REFUSED = 10_000
@@ -47,7 +47,9 @@ export class OnDemandGate {
     if (kept !== undefined && kept.untilMs > now) return kept.reason
     this.#refused.delete(name)
     const reason = await this.#evaluate(name)
-    if (reason !== undefined) this.#refuse(name, reason)
+    // A spent templatedBackends.newPerSecond says nothing about the environment: not kept (a burst of
+    // made-up names must not shut real environments out for negativeTtl).
+    if (reason !== undefined && reason !== 'rate') this.#refuse(name, reason)
     return reason
   }
 
@@ -77,7 +79,10 @@ export class OnDemandGate {
       reason = 'no-instance'
       for (const template of templatesOf(frontend.backend)) {
         const backend = state.registry.template(template, env)
-        if (backend instanceof TemplateRefusal) continue
+        if (backend instanceof TemplateRefusal) {
+          if (backend.reason === 'rate') reason = 'rate'
+          continue
+        }
         // Held while its first answer comes, as a request would hold it.
         backend.hold()
         try {

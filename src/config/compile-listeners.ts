@@ -40,6 +40,16 @@ export function compileTls (input: GatewayDocument['tls'], listen: Listen, { iss
 
 const DEFAULT_ACME_DIR = '/var/lib/srvgate/acme'
 
+const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/
+
+/** Why a name of tls.acme.names cannot have a certificate from srvgate; undefined: it can. */
+function acmeNameProblem (name: string): string | undefined {
+  if (name.startsWith('*.')) return 'a wildcard needs the DNS-01 challenge, which srvgate does not answer; list the names, or serve a wildcard from a file (tls.certificates)'
+  if (/^[0-9.]+$/.test(name) || name.includes(':')) return 'an IP address; tls.acme obtains certificates for DNS names'
+  if (!DNS_NAME.test(name.toLowerCase()) || name.length > 253) return 'not a DNS name with at least two labels (letters, digits and hyphens)'
+  return undefined
+}
+
 /** tls.acme: http-01 needs the plain listener; wildcards need DNS-01, which srvgate does not answer. */
 function compileAcme (input: NonNullable<NonNullable<GatewayDocument['tls']>['acme']>, listen: Listen, { issues, warnings }: Findings): AcmeConfig {
   let challenges = input.challenges
@@ -48,6 +58,10 @@ function compileAcme (input: NonNullable<NonNullable<GatewayDocument['tls']>['ac
     if (challenges.length === 0) issues.push({ path: 'tls.acme.challenges', message: 'http-01 needs listen.http (the CA connects to port 80); add listen.http or tls-alpn-01' })
     else warnings.push({ path: 'tls.acme.challenges', message: 'http-01 needs listen.http: only tls-alpn-01 is used' })
   }
+  input.names.forEach((name, index) => {
+    const problem = acmeNameProblem(name)
+    if (problem !== undefined) issues.push({ path: `tls.acme.names[${index}]`, message: `"${name}": ${problem}` })
+  })
   if (input.storage.dir !== undefined && input.storage.redis !== undefined) issues.push({ path: 'tls.acme.storage', message: 'takes dir or redis, not both' })
   return {
     directoryUrl: input.directory,

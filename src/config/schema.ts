@@ -22,7 +22,7 @@ const nameKey = { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }
 
 const listen = Closed({
   http: Type.Optional(address('Public plain-HTTP listener, host:port (optional once https is set).')),
-  https: Type.Optional(address('Public HTTPS listener (HTTP/2 and HTTP/1.1 by ALPN), host:port; needs tls.certificates.')),
+  https: Type.Optional(address('Public HTTPS listener (HTTP/2 and HTTP/1.1 by ALPN), host:port; needs tls.certificates or tls.acme.')),
   admin: Defaulted(Type.String({ format: 'address', default: '127.0.0.1:9901', description: 'Admin API, metrics and dashboard.' }))
 }, {
   anyOf: [{ required: ['http'] }, { required: ['https'] }],
@@ -76,8 +76,6 @@ const drain = Section({
   timeout: duration('30s', 'Longest wait for in-flight requests to finish.')
 }, 'What SIGTERM does before exiting 0.')
 
-const hostName = { pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$' }
-
 const acme = Type.Optional(Closed({
   directory: Defaulted(Type.String({ pattern: '^https?://', default: 'https://acme-v02.api.letsencrypt.org/directory', description: 'The ACME directory URL (RFC 8555 §7.1.1). The default is Let\'s Encrypt\'s production CA.' })),
   directoryCa: Type.Optional(Type.String({ minLength: 1, description: 'A PEM file of CA certificates to trust for the directory\'s own HTTPS (a private CA, a test CA); unset: the system\'s.' })),
@@ -94,7 +92,7 @@ const acme = Type.Optional(Closed({
       prefix: Defaulted(Type.String({ default: 'srvgate:acme:', description: 'Prefix of every key and channel srvgate uses.' }))
     }, { description: 'Shared storage for several replicas behind one balancer: one account, each name ordered by one replica at a time (a lease), certificates and challenges seen by all within a second.' }))
   }, 'Where ACME accounts and certificates are kept (dir or redis); a restart serves from here, CA reachable or not.'),
-  names: Defaulted(Type.Array(Type.String(hostName), { uniqueItems: true, default: [], description: 'DNS names to obtain certificates for at start (one certificate each), renewed before they expire. No wildcards: those need DNS-01.' })),
+  names: Defaulted(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: [], description: 'DNS names to obtain certificates for at start (one certificate each), renewed before they expire. No wildcards: those need DNS-01.' })),
   challenges: Defaulted(Type.Array(OneOf(['http-01', 'tls-alpn-01']), { minItems: 1, uniqueItems: true, default: ['http-01', 'tls-alpn-01'], description: 'Challenge types srvgate answers: http-01 on listen.http (the CA connects to port 80), tls-alpn-01 on listen.https (port 443, RFC 8737).' })),
   renewBefore: duration('30d', 'Renew this long before notAfter (at most a third of the certificate\'s lifetime before it).'),
   onDemand: Type.Optional(Closed({

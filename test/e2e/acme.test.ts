@@ -233,3 +233,32 @@ test('tls.acme.storage.redis: two gateways sharing one Redis order each name onc
   await redis.restart()
   await until(async () => await metricValue(a, 'srvgate_acme_storage_up'), (value) => value === 1, 10_000, 'A sees Redis back')
 })
+
+test('tls.acme: a CA that cannot be reached is said in words an operator can act on (state, log), once; an on-demand name whose order fails is not ordered again at every handshake', async (t) => {
+  const s = await httpsSetup(t)
+  // Pebble validates http-01 at a port where nothing listens: every order fails at validation.
+  const ports = { http: await freePort(), https: await freePort() }
+  const pebble = await Pebble.start(t, { httpPort: await freePort(), tlsPort: await freePort() })
+  const storage = mkdtempSync(join(tmpdir(), 'srvgate-acme-'))
+  t.after(() => { rmSync(storage, { recursive: true, force: true }) })
+  const tls = `tls:
+  acme:
+    directory: ${pebble.directory}
+    directoryCa: ${pebble.directoryCa}
+    agreeToTerms: true
+    storage: { dir: ${storage} }
+    challenges: [http-01]
+    onDemand: { frontends: [preview], perMinute: 20 }`
+  const gateway = await start(t, httpsConfig(s, '', tls), ports)
+  const root = await pebble.root()
+  for (let index = 0; index < 5; index++) assert.ok(await served(ports.https, 'pr-1.preview.example.com', root, 25_000) instanceof Error)
+  assert.equal(await metricValue(gateway, 'srvgate_acme_orders_total{result="failed"}'), 1, 'one order, then the retry delay')
+  assert.ok(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="backoff"}') >= 4)
+  // The CA stopped: a name at start cannot be ordered; the reason is the connection, not a library's TypeError.
+  pebble.stop()
+  const config = httpsConfig(s, '', tls.replace('onDemand: { frontends: [preview], perMinute: 20 }', 'names: [www.example.com]'))
+  const second = await start(t, config, { http: await freePort(), https: await freePort() })
+  const state = await until(async () => (await send(`${second.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, lastError?: string }> }, (value) => value.certificates.some((certificate) => certificate.lastError !== undefined), 40_000, 'an order failed')
+  assert.match(state.certificates.find((certificate) => certificate.source === 'acme')?.lastError ?? '', /cannot reach the ACME directory https:\/\/localhost:\d+\/dir: ECONNREFUSED/)
+  assert.equal(second.logs.filter((line) => line.msg === 'acme: order failed; retrying').length, 1)
+})
