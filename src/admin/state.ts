@@ -32,6 +32,8 @@ export type CertificateState = {
   readonly serial?: string
   readonly notAfter?: string
   readonly daysLeft?: number
+  /** tls.acme: obtained at a handshake (onDemand), not listed in tls.acme.names. */
+  readonly onDemand?: boolean
   /** tls.acme: when it is ordered next (renewal, or a retry after lastError). */
   readonly nextRenewal?: string
   readonly lastError?: string

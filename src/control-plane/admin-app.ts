@@ -50,6 +50,7 @@ export async function adminApp (control: ControlPlane, dataPlanes: DataPlanes, c
               ...(control.acme?.status() ?? []).map((status) => ({
                 source: 'acme' as const,
                 names: [status.name],
+                ...(status.isOnDemand ? { onDemand: true } : {}),
                 ...(status.notAfterMs === undefined ? {} : { notAfter: dateAt(status.notAfterMs).toISOString(), daysLeft: Math.floor((status.notAfterMs - clock.wallNow()) / 86_400_000) }),
                 ...(status.nextOrderAtMs === undefined ? {} : { nextRenewal: dateAt(status.nextOrderAtMs).toISOString() }),
                 ...(status.lastError === undefined ? {} : { lastError: status.lastError })

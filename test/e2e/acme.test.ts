@@ -181,8 +181,8 @@ test('tls.acme.onDemand: an environment with an instance gets its certificate at
   assert.equal(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="no-instance"}'), 2)
   assert.equal(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="env-pattern"}'), 1)
   assert.equal(await metricValue(gateway, 'srvgate_acme_on_demand_refusals_total{reason="no-frontend"}'), 1)
-  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, names: string[] }> }
-  assert.deepEqual(state.certificates.filter((certificate) => certificate.source === 'acme').map((certificate) => certificate.names), [['pr-1.preview.example.com']])
+  const state = (await send(`${gateway.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, names: string[], onDemand?: boolean }> }
+  assert.deepEqual(state.certificates.filter((certificate) => certificate.source === 'acme').map((certificate) => [certificate.names, certificate.onDemand]), [[['pr-1.preview.example.com'], true]])
 })
 
 test('tls.acme.onDemand: a burst of 50 distinct environments that exist orders no more than perMinute certificates', async (t) => {
