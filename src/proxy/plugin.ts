@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
+import type { ServerHttp2Stream } from 'node:http2'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCode, ProxyError } from '../errors.js'
 import type { Clock } from '../util/clock.js'
@@ -39,6 +40,17 @@ const ACME_HTTP_PATH = '/.well-known/acme-challenge/'
 const NOT_DRAINING = (): boolean => false
 
 /**
+ * Why an answer was not written: an HTTP/2 stream the TLS listener reset for
+ * client.sendTimeout (its timer can fire before the ResponseWriter's, which
+ * says the same) is a CLIENT_TIMEOUT; anything else is a client that left.
+ */
+function unansweredError (reply: FastifyReply): ProxyError {
+  const stream = (reply.raw as { stream?: ServerHttp2Stream }).stream
+  if (TlsListener.wasCutForSendTimeout(stream)) return new ProxyError(ErrorCode.CLIENT_TIMEOUT, 'the client read none of the answer for client.sendTimeout')
+  return new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
+}
+
+/**
  * The data plane's HTTP edge: a ProxyRequest per request, routed in
  * onRequest (404 / 503 answered here, never forwarded), then one route for
  * every method and path that sends it through the UpstreamPools and writes
@@ -59,7 +71,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     if (proxied === null || proxied.isEnded) return
     proxied.isEnded = true
     if (proxied.bufferedBytes > 0) bodies.release(proxied.bufferedBytes)
-    if (!isAnswered && proxied.error === undefined) proxied.error = new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
+    if (!isAnswered && proxied.error === undefined) proxied.error = unansweredError(reply)
     ends.ended(request.raw, proxied, isAnswered ? reply.statusCode : 499)
   }
 
@@ -100,7 +112,11 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       // whose end was written and not reset counts.
       const rstCode = (reply.raw as { stream?: { rstCode?: number } }).stream?.rstCode
       if ((rstCode !== undefined && rstCode !== 0) || !reply.raw.writableEnded) isAnswered = false
-      if (!isAnswered) clientGone.fire()
+      if (!isAnswered) {
+        // Worded before the layers let go (the first error wins): a reset for client.sendTimeout is not a client that left.
+        proxied.error ??= unansweredError(reply)
+        clientGone.fire()
+      }
       end(request, reply, isAnswered)
       if (isPlain) options.idle?.idle(socket)
     })

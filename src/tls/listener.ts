@@ -33,6 +33,8 @@ export type TlsListenerOptions = {
 
 /** The connection's timer and the certificate its handshake served, kept on the TLS socket. */
 const CONNECTION = Symbol('srvgate.tlsConnection')
+/** HTTP/2 streams this listener reset for client.sendTimeout: their access-log line says CLIENT_TIMEOUT, not a client that left. */
+const CUT_FOR_SEND_TIMEOUT = new WeakSet<ServerHttp2Stream>()
 type ConnectionFacts = { readonly timer: ConnectionTimer, readonly served: ServedCertificate | undefined }
 type WithFacts = { [CONNECTION]?: ConnectionFacts }
 
@@ -170,7 +172,9 @@ export class TlsListener {
         // An answer the client will not take (a window kept at 0) leaves its stream open, and the
         // connection busy, for ever: client.sendTimeout without progress while output waits resets it.
         stream.setTimeout(limits().sendTimeoutMs, () => {
-          if (stream.bufferSize > 0 || (stream.writableEnded && !stream.writableFinished)) stream.close(constants.NGHTTP2_CANCEL)
+          if (stream.bufferSize === 0 && !(stream.writableEnded && !stream.writableFinished)) return
+          CUT_FOR_SEND_TIMEOUT.add(stream)
+          stream.close(constants.NGHTTP2_CANCEL)
         })
       })
     })
@@ -185,6 +189,11 @@ export class TlsListener {
    */
   static servedTo (socket: unknown): ServedCertificate | undefined {
     return (socket as WithFacts | null)?.[CONNECTION]?.served
+  }
+
+  /** Whether this listener reset an HTTP/2 stream because its client took none of the answer for client.sendTimeout. */
+  static wasCutForSendTimeout (stream: ServerHttp2Stream | undefined): boolean {
+    return stream !== undefined && CUT_FOR_SEND_TIMEOUT.has(stream)
   }
 
   /** Limits a reload changed that apply to connections made from now on. */

@@ -105,7 +105,7 @@ test('clients that stop reading their answers (HTTP/1.1 and HTTP/2) lose them af
   assert.ok(readers.every((socket) => !socket.destroyed), 'the readers are still there')
   const cutCount = (): number => gateway.logs.filter((line) => line.error === 'SG_ERR_CLIENT_TIMEOUT').length
   await gateway.waitForLog(() => cutCount() >= 12, 5000).catch(() => {
-    const seen = gateway.logs.filter((line) => line.msg === 'request').map((line) => `${String(line.status)} ${String(line.error ?? '')} ${String(line.path ?? line.url ?? '')}`)
+    const seen = gateway.logs.filter((line) => line.msg === 'request').map((line) => `${String(line.status)} ${String(line.protocol)} ${String(line.error ?? '')} ${String(line.path ?? line.url ?? '')} ${String(line.errorDetail ?? '')}`)
     assert.fail(`${cutCount()} of 12 answers cut for client.sendTimeout; requests logged: ${seen.join('; ')}`)
   })
   const cut = gateway.logs.find((line) => line.msg === 'request' && line.error === 'SG_ERR_CLIENT_TIMEOUT')
@@ -142,4 +142,7 @@ test('an HTTP/2 client that keeps its window at 0 cannot hold its connection wit
   assert.ok(closed.ms >= 0 && closed.ms < 4500, `the session closed after ${closed.ms} ms`)
   await sleep(200)
   assert.match((await send(`${gateway.adminUrl}/metrics`)).body, /^srvgate_client_connections 0$/m)
+  // The proxied answer's line names the send timeout, not a client that left (the stream's reset is srvgate's).
+  const proxied = await gateway.waitForLog((line) => line.msg === 'request' && line.host === 'www.example.com')
+  assert.equal(proxied.error, 'SG_ERR_CLIENT_TIMEOUT', `logged: ${JSON.stringify(proxied)}`)
 })
