@@ -36,6 +36,8 @@ export const ErrorCode = {
   ADMIN_UNAUTHORIZED: 'SG_ERR_ADMIN_UNAUTHORIZED',
   PID_FILE_IN_USE: 'SG_ERR_PID_FILE_IN_USE',
   PID_FILE_UNUSABLE: 'SG_ERR_PID_FILE_UNUSABLE',
+  ACME_ORDER_FAILED: 'SG_ERR_ACME_ORDER_FAILED',
+  ACME_RATE_LIMITED: 'SG_ERR_ACME_RATE_LIMITED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -184,5 +186,19 @@ export class PidFileError extends GatewayError {
   constructor (code: ErrorCode, path: string, message: string, options?: ErrorOptions) {
     super(code, message, options)
     this.path = path
+  }
+}
+
+/**
+ * An ACME order that failed (tls.acme). `retryAfterMs`: the CA said when to
+ * ask again (a 429 or 503 with Retry-After, RFC 8555 §6.6); no order for the
+ * name is made before then.
+ */
+export class AcmeError extends GatewayError {
+  override name = 'AcmeError'
+  readonly retryAfterMs: number | undefined
+  constructor (code: typeof ErrorCode.ACME_ORDER_FAILED | typeof ErrorCode.ACME_RATE_LIMITED, message: string, retryAfterMs: number | undefined, options?: ErrorOptions) {
+    super(code, message, options)
+    this.retryAfterMs = retryAfterMs
   }
 }

@@ -2,6 +2,8 @@ import { Agent, get as httpsGet } from 'node:https'
 import { readFileSync } from 'node:fs'
 import acme from 'acme-client'
 import type { AcmeChallenge, AcmeConfig } from '../config/types.js'
+import { AcmeError, ErrorCode } from '../errors.js'
+import { systemClock } from '../util/clock.js'
 import { nodeHttp } from '../util/node-http.js'
 import type { StoredCertificate } from './storage.js'
 
@@ -18,8 +20,8 @@ export type ChallengeHooks = {
 
 /**
  * The one door to acme-client (RFC 8555: JWS, nonces, the account, orders,
- * polling, badNonce retried, 429 and 5xx retried with Retry-After): srvgate
- * writes none of that by hand. One per directory URL and account key.
+ * polling, badNonce retried): srvgate writes none of that by hand. A 429 or
+ * 503's Retry-After is noted here and carried by the order's AcmeError. One per directory URL and account key.
  * acme-client's own check of a challenge (it fetches the token itself) is
  * skipped: this process may not resolve the name to itself, and the CA's
  * check is the one that counts.
@@ -34,12 +36,14 @@ export class AcmeCa {
     // through its one axios instance.
     if (config.directoryCaPath !== undefined) acme.axios.defaults.httpsAgent = new Agent({ ca: readFileSync(config.directoryCaPath) })
     // No request waits for ever: acme-client sets no timeout, and one CA connection that never answers held
-    // every later order behind it (an outside attack found it). Its retries of a network error wait 5+10+…
-    // seconds; two of them, 2 s apart, then the order fails and is retried on srvgate's schedule.
+    // every later order behind it (an outside attack found it).
     acme.axios.defaults.timeout = REQUEST_TIMEOUT_MS
-    const settings = acmeSettings()
-    settings.retryMaxAttempts = 2
-    settings.retryDefaultDelay = 2
+    // No retry inside a request: acme-client would sleep out a Retry-After of hours there (a rate limit),
+    // past the order's 5-min bound, then send a stray request. A failed request fails the order, which
+    // srvgate retries on its own schedule, no sooner than the CA's Retry-After (bad nonces are still
+    // retried by acme-client at once: that is not this setting).
+    acmeSettings().retryMaxAttempts = 0
+    watchRetryAfter()
     this.#client = new acme.Client({
       directoryUrl: config.directoryUrl,
       accountKey,
@@ -52,10 +56,17 @@ export class AcmeCa {
 
   /** One certificate for `name` (its key made here, ECDSA P-256): the account is registered on first use. */
   async order (name: string, hooks: ChallengeHooks): Promise<StoredCertificate> {
+    const startedMs = systemClock.wallNow()
     try {
       return await this.#order(name, hooks)
     } catch (error) {
-      throw await explained(error, this.#config)
+      const cause = await explained(error, this.#config)
+      // The CA said when to ask again during this order (its clock is the wall clock).
+      const askAgain = askAgainAt.get(new URL(this.#config.directoryUrl).origin)
+      if (askAgain !== undefined && askAgain.seenMs >= startedMs && askAgain.untilMs > systemClock.wallNow()) {
+        throw new AcmeError(ErrorCode.ACME_RATE_LIMITED, cause.message, askAgain.untilMs - systemClock.wallNow(), { cause })
+      }
+      throw new AcmeError(ErrorCode.ACME_ORDER_FAILED, cause.message, undefined, { cause })
     }
   }
 
@@ -93,6 +104,44 @@ export function acmeSettings (): { retryMaxAttempts: number, retryDefaultDelay: 
   const settings = (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number, retryDefaultDelay: number } }).acmeSettings
   if (settings === undefined || typeof settings.retryMaxAttempts !== 'number') throw new Error('acme-client no longer has axios.defaults.acmeSettings')
   return settings
+}
+
+/** The last Retry-After each CA origin sent with a 429 or 503: when it may be asked again. */
+const askAgainAt = new Map<string, { readonly seenMs: number, readonly untilMs: number }>()
+let isWatchingRetryAfter = false
+
+/** Notes every CA answer's Retry-After (429 rateLimited, 503), on acme-client's one axios instance. */
+function watchRetryAfter (): void {
+  if (isWatchingRetryAfter) return
+  isWatchingRetryAfter = true
+  type Answer = { status: number, headers: Record<string, unknown>, config: { url?: string } } | undefined
+  const note = (response: Answer): void => {
+    if (response === undefined || (response.status !== 429 && response.status !== 503)) return
+    const nowMs = systemClock.wallNow()
+    if (response.config.url === undefined) return
+    const origin = new URL(response.config.url).origin
+    const waitMs = retryAfterMs(response.headers['retry-after'], nowMs)
+    // The latest answer counts: one without a Retry-After understood sets no wait.
+    if (waitMs === undefined) askAgainAt.delete(origin)
+    else askAgainAt.set(origin, { seenMs: nowMs, untilMs: nowMs + waitMs })
+  }
+  acme.axios.interceptors.response.use((response) => {
+    note(response as Answer)
+    return response
+  }, (error: { response?: Answer }) => {
+    note(error.response)
+    throw error
+  })
+}
+
+/** A Retry-After value (seconds, or an HTTP date) as milliseconds from `nowMs`; undefined when absent or not understood. */
+export function retryAfterMs (value: unknown, nowMs: number): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined
+  const text = value.trim()
+  if (/^\d+$/.test(text)) return Number(text) * 1000
+  const atMs = Date.parse(text)
+  if (Number.isNaN(atMs) || !/[A-Za-z]/.test(text)) return undefined
+  return Math.max(0, atMs - nowMs)
 }
 
 /** One request to the CA; an order is several, each bounded by this. */

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto'
+import { AcmeError, ErrorCode } from '../errors.js'
 import type { AcmeConfig } from '../config/types.js'
 import type { Log } from '../log/process-log.js'
 import type { RoutingState } from '../proxy/route-request.js'
@@ -40,6 +41,8 @@ type NameState = {
   timer: Timer | undefined
   failures: number
   lastError: string | undefined
+  /** The CA's Retry-After on the last failure (a rate limit): the retry waits at least this long. */
+  retryAfterMs: number | undefined
 }
 
 /** What /admin/state shows of each name. */
@@ -51,6 +54,11 @@ export type AcmeStatus = { readonly name: string, readonly isOnDemand: boolean, 
  * 5 an hour per name).
  */
 const RETRY_DELAYS_MS = [60_000, 120_000, 300_000, 600_000, 1_200_000, 1_800_000, 3_600_000]
+/** The wait before the next order after `failures` failed ones: the schedule's, or the CA's Retry-After when later. */
+function retryDelayMs (failures: number, retryAfterMs: number | undefined): number {
+  return Math.max(RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number, retryAfterMs ?? 0)
+}
+
 /** An order (account, authorizations, validation, certificate) that takes longer has failed. */
 const ORDER_TIMEOUT_MS = 5 * 60_000
 /** Failed on-demand names remembered at most (the oldest forgotten first). */
@@ -63,10 +71,10 @@ class FailedNames {
 
   constructor (clock: Clock) { this.#clock = clock }
 
-  fail (name: string, failures: number): void {
+  fail (name: string, failures: number, retryAfterMs: number | undefined): void {
     if (this.#names.size >= MAX_FAILED_NAMES) this.#names.delete(this.#names.keys().next().value as string)
     this.#names.delete(name)
-    this.#names.set(name, { failures, untilMs: this.#clock.now() + (RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number) })
+    this.#names.set(name, { failures, untilMs: this.#clock.now() + retryDelayMs(failures, retryAfterMs) })
   }
 
   forget (name: string): void { this.#names.delete(name) }
@@ -155,7 +163,7 @@ export class AcmeCertificates {
     let state = this.#names.get(name)
     if (state === undefined) {
       if ([...this.#names.values()].filter((candidate) => candidate.isOnDemand).length >= max) return this.#refused(name, 'max')
-      state = { name, isOnDemand: true, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined }
+      state = { name, isOnDemand: true, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined }
       this.#names.set(name, state)
       // Obtained before (an earlier run, another env of the same name): served from storage, no order.
       const stored = await this.#storage.load(name).catch(() => undefined)
@@ -185,7 +193,7 @@ export class AcmeCertificates {
   async #bounded<T> (order: Promise<T>): Promise<T> {
     let timer: Timer | undefined
     const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = this.#deps.clock.setTimeout(() => { reject(new Error(`the order did not end within ${ORDER_TIMEOUT_MS / 60_000} minutes`)) }, ORDER_TIMEOUT_MS, { unref: true })
+      timer = this.#deps.clock.setTimeout(() => { reject(new AcmeError(ErrorCode.ACME_ORDER_FAILED, `the order did not end within ${ORDER_TIMEOUT_MS / 60_000} minutes`, undefined)) }, ORDER_TIMEOUT_MS, { unref: true })
     })
     try {
       return await Promise.race([order, timedOut])
@@ -298,7 +306,7 @@ export class AcmeCertificates {
   /** Names new to this manager: their stored certificates, then (once started) their schedules. */
   async #adopt (names: readonly string[]): Promise<void> {
     for (const name of names) {
-      const state: NameState = { name, isOnDemand: false, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined }
+      const state: NameState = { name, isOnDemand: false, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined }
       this.#names.set(name, state)
       try {
         const stored = await this.#storage.load(name)
@@ -315,7 +323,7 @@ export class AcmeCertificates {
   #schedule (state: NameState): void {
     const held = state.held
     let delayMs: number
-    if (state.failures > 0) delayMs = RETRY_DELAYS_MS[Math.min(state.failures, RETRY_DELAYS_MS.length) - 1] as number
+    if (state.failures > 0) delayMs = retryDelayMs(state.failures, state.retryAfterMs)
     else if (held === undefined) delayMs = 0
     else delayMs = Math.max(0, renewAtMs(held, this.#config.renewBeforeMs) - this.#deps.clock.wallNow())
     this.#scheduleIn(state, delayMs)
@@ -371,6 +379,7 @@ export class AcmeCertificates {
       state.failures = 0
       this.#failedOnDemand.forget(state.name)
       state.lastError = undefined
+      state.retryAfterMs = undefined
       this.#deps.ordered('issued')
       log.info({ name: state.name, notAfter: dateAt(issued.notAfterMs).toISOString() }, 'acme: certificate obtained')
       this.#publish()
@@ -381,14 +390,20 @@ export class AcmeCertificates {
       // Logged once per cause: the same failure again, every retry, is only debug.
       const isNew = message !== state.lastError
       state.lastError = message
-      const fields = { name: state.name, failures: state.failures, ...(state.held === undefined ? {} : { servingUntil: dateAt(state.held.notAfterMs).toISOString() }) }
+      state.retryAfterMs = error instanceof AcmeError ? error.retryAfterMs : undefined
+      const fields = {
+        name: state.name,
+        failures: state.failures,
+        ...(state.held === undefined ? {} : { servingUntil: dateAt(state.held.notAfterMs).toISOString() }),
+        ...(state.retryAfterMs === undefined ? {} : { retryAfterS: Math.ceil(state.retryAfterMs / 1000) })
+      }
       if (isNew) log[state.held === undefined ? 'error' : 'warn']({ ...fields, err: error }, state.held === undefined ? 'acme: order failed; retrying' : 'acme: renewal failed; the current certificate keeps serving, retrying')
       else log.debug({ ...fields, error: message }, 'acme: order failed again')
       // On demand, nothing is retried by itself: the next handshake asks again, not before the
       // retry delay (a name that fails validation must not make an order per handshake).
       if (state.isOnDemand && state.held === undefined) {
         this.#names.delete(state.name)
-        this.#failedOnDemand.fail(state.name, state.failures)
+        this.#failedOnDemand.fail(state.name, state.failures, state.retryAfterMs)
         return
       }
     } finally {

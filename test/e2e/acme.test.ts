@@ -17,6 +17,7 @@ import { Pebble } from '../helpers/pebble.js'
 import { freePort } from '../helpers/dns-server.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { RedisServer } from '../helpers/redis-server.js'
+import { RateLimitingCa } from '../helpers/stub-acme.js'
 
 type Ports = { readonly http: number, readonly https: number }
 
@@ -261,4 +262,33 @@ test('tls.acme: a CA that cannot be reached is said in words an operator can act
   const state = await until(async () => (await send(`${second.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, lastError?: string }> }, (value) => value.certificates.some((certificate) => certificate.lastError !== undefined), 40_000, 'an order failed')
   assert.match(state.certificates.find((certificate) => certificate.source === 'acme')?.lastError ?? '', /cannot reach the ACME directory https:\/\/localhost:\d+\/dir: ECONNREFUSED/)
   assert.equal(second.logs.filter((line) => line.msg === 'acme: order failed; retrying').length, 1)
+})
+
+test('tls.acme: a CA that rate-limits (429 rateLimited, Retry-After: 1 h) is asked nothing more before then; the name says when it is tried next, and why', async (t) => {
+  const s = await httpsSetup(t)
+  const ca = await RateLimitingCa.start()
+  t.after(async () => { await ca.stop() })
+  const storage = mkdtempSync(join(tmpdir(), 'srvgate-acme-'))
+  t.after(() => { rmSync(storage, { recursive: true, force: true }) })
+  const tls = `tls:
+  acme:
+    directory: ${ca.directoryUrl}
+    agreeToTerms: true
+    storage: { dir: ${storage} }
+    names: [www.example.com]
+    challenges: [http-01]`
+  const gateway = await start(t, httpsConfig(s, '', tls), { http: await freePort(), https: await freePort() })
+  type Entry = { source: string, lastError?: string, nextRenewal?: string }
+  const state = await until(async () => (await send(`${gateway.adminUrl}/admin/state`)).json() as { certificates: Entry[] }, (value) => value.certificates.some((entry) => entry.lastError !== undefined), 20_000, 'the order failed')
+  const entry = state.certificates.find((certificate) => certificate.source === 'acme') as Entry
+  assert.match(entry.lastError ?? '', /too many new registrations/)
+  const nextInMs = Date.parse(entry.nextRenewal ?? '') - Date.now()
+  assert.ok(nextInMs > 3_500_000 && nextInMs <= 3_600_000, `next order in ${nextInMs} ms, not the usual first retry (1 min)`)
+  const failed = gateway.logs.find((line) => line.msg === 'acme: order failed; retrying')
+  assert.equal((failed?.err as { code?: string } | undefined)?.code, 'SG_ERR_ACME_RATE_LIMITED')
+  assert.equal(failed?.retryAfterS, 3600)
+  assert.equal(await metricValue(gateway, 'srvgate_acme_orders_total{result="failed"}'), 1)
+  // Nothing more reaches the CA while it asked to wait.
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  assert.deepEqual(ca.signedRequests, ['POST /account'])
 })
