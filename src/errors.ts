@@ -153,6 +153,13 @@ export class ListenError extends GatewayError {
     this.path = path
     this.address = address
   }
+
+  /** A bind of one entry of a list (`dns.listen`) that failed: the entry whose port the error carries, else the first. */
+  static ofEntry (path: string, entries: ReadonlyArray<{ readonly port: number, readonly label: string }>, cause: unknown): ListenError {
+    const { port } = cause as { port?: number }
+    const index = Math.max(0, entries.findIndex((entry) => entry.port === port))
+    return new ListenError(`${path}[${index}]`, entries[index]?.label ?? '', cause)
+  }
 }
 
 function listenReason (path: string, cause: unknown): string {

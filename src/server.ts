@@ -6,13 +6,14 @@ import { WorkerPool } from './cluster/worker-pool.js'
 import { clusterWorkers } from './cluster/cluster-workers.js'
 import { workerCount } from './cluster/worker-count.js'
 import { drainTraffic, listenTraffic, naming, type PublicAddresses } from './data-plane/listeners.js'
-import { ListenError } from './errors.js'
 import type { GatewayConfig } from './config/types.js'
 import { readStateFile, StateFileWriter } from './discovery/state-file.js'
 import type { ReloadResult } from './admin/plugin.js'
 import { boundAddress } from './util/address.js'
 import { systemRandom } from './util/random.js'
 import type { DnsFace } from './dns-face/dns-face.js'
+import { canShareUdpPort, reserveUdpPorts, type UdpReservation } from './util/shared-udp-port.js'
+import { ListenError } from './errors.js'
 import { serveTraffic } from './cluster/primary-v8.js'
 import { faceView } from './upstream/face-view.js'
 import { defaultMaxConnections } from './edge/client-connections.js'
@@ -83,6 +84,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
   for (const warning of config.warnings) log.warn({ path: warning.path, line: warning.line, configPath }, `configuration: ${warning.path}: ${warning.message}`)
   let addresses: PublicAddresses
   let face: DnsFace | undefined
+  let facePorts: UdpReservation | undefined
   let adminAddress: { host: string, port: number }
   const signal = options.signal
   const checkAborted = (): void => { if (signal?.aborted === true) throw new StartAborted('start-up called off by a signal') }
@@ -93,21 +95,28 @@ export async function startGateway (configPath: string, options: StartOptions = 
     checkAborted()
     await untilAborted(roles.start(), signal)
     checkAborted()
+    // The DNS face answers from every worker when their UDP sockets can share its port (SO_REUSEPORT);
+    // else from this process (one process, or the primary), from the health view.
+    if (pool !== undefined && config.dns !== undefined && canShareUdpPort()) {
+      const listen = config.dns.listen
+      facePorts = await reserveUdpPorts(listen).catch((error: unknown) => { throw ListenError.ofEntry('dns.listen', listen, error) })
+    }
     addresses = pool === undefined
       ? roles.data === undefined ? {} : await listenTraffic(roles.data, config.listen)
-      : await untilAborted(pool.start(() => control.state, text, log), signal)
-    // The DNS face answers from the health view: in this process (one process, or the primary).
-    face = config.dns === undefined ? undefined : await startDnsFace(control, config.dns, addresses)
+      : await untilAborted(pool.start(() => control.state, text, log, facePorts?.addresses), signal)
+    await facePorts?.release()
+    face = config.dns === undefined || facePorts !== undefined ? undefined : await startDnsFace(control, config.dns, addresses)
   } catch (error) {
     // All or nothing: a half-started gateway closes what it opened before reporting.
     pool?.killAll()
+    await facePorts?.release()
     await face?.close()
     await roles.close().catch(() => {})
     throw error
   }
   // Ready, and said so, only now: with workers the first of them serves before the last one and the DNS face are up.
   control.setListening()
-  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses, backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal, maxConnections: config.client.maxConnections ?? defaultMaxConnections() }, 'srvgate listening')
+  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses ?? facePorts?.addresses.map(({ host, port }) => ({ host, port })), dnsAnsweredBy: config.dns === undefined ? undefined : facePorts === undefined ? 'this process' : 'every worker', backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal, maxConnections: config.client.maxConnections ?? defaultMaxConnections() }, 'srvgate listening')
 
   // cert-manager and Kubernetes secrets rewrite certificate files in place (a symlink swap):
   // a change reloads, which reads and checks the new files and keeps the old ones if they are bad.
@@ -148,32 +157,20 @@ async function startDnsFace (control: ControlPlane, dns: NonNullable<GatewayConf
   serveTraffic()
   // Loaded only when dns is configured: a primary without a face keeps its memory (docs/BENCHMARKS.md, "the primary's RSS").
   const { DnsFace } = await import('./dns-face/dns-face.js')
-  const metrics = control.metrics
-  const log = control.log
+  const { faceReports } = await import('./dns-face/reports.js')
   const face = new DnsFace({
     view: (address, local) => faceView(control.state.config, control.state.registry, address, local),
     config: () => control.state.config.dns,
     publicAddress: addresses.http ?? addresses.https,
     clock: systemClock,
     random: systemRandom,
-    onQuery: (outcome, transport) => {
-      metrics.dnsFaceQueries.labels(outcome.name, outcome.type, transport, outcome.rcode).inc()
-      if (outcome.isStale) metrics.dnsFaceStaleAnswers.labels(outcome.name).inc()
-      if (outcome.isTruncated) metrics.dnsFaceTruncated.labels(outcome.name).inc()
-    },
-    onRateLimited: (transport, limit) => { metrics.dnsFaceRateLimited.labels(transport, limit).inc() },
-    onTcpRefused: (reason) => { metrics.dnsFaceTcpRefused.labels(reason).inc() },
-    onTcpTimeout: (timeout) => { metrics.dnsFaceTcpTimeouts.labels(timeout).inc() },
-    onTcpConnections: (open) => { metrics.dnsFaceTcpConnections.set(open) },
-    onError: (error) => { log.error({ err: error }, 'DNS face: a query could not be answered') }
+    ...faceReports(control.metrics, control.log)
   })
   try {
     await face.listen(dns.listen)
   } catch (error) {
     // The face (closed already) binds each address over UDP and TCP: the failing one is the entry with the error's port.
-    const { port } = error as { port?: number }
-    const index = Math.max(0, dns.listen.findIndex((address) => address.port === port))
-    throw new ListenError(`dns.listen[${index}]`, dns.listen[index]?.label ?? '', error)
+    throw ListenError.ofEntry('dns.listen', dns.listen, error)
   }
   return face
 }

@@ -6,6 +6,11 @@ import { Router } from '../routing/router.js'
 import { BackendRegistry, type ControlPlaneFacts } from '../upstream/registry.js'
 import type { ReplicaBackend } from '../upstream/replica-backend.js'
 import type { ChallengeLookup } from '../tls/acme-answers.js'
+import type { Address } from '../util/address.js'
+import { faceView } from '../upstream/face-view.js'
+import type { DnsFace } from '../dns-face/dns-face.js'
+import { workerShare } from '../dns-face/worker-share.js'
+import { ListenError } from '../errors.js'
 
 /** A generation prepared beside the running one, not yet serving. */
 export type PendingGeneration = { readonly generation: number, readonly state: RoutingState<ReplicaBackend>, readonly candidate: DataCandidate }
@@ -21,6 +26,7 @@ export class WorkerGateway {
   readonly #parts: ProcessParts
   readonly #views: (generation: number) => ControlPlaneFacts
   #state: RoutingState<ReplicaBackend>
+  #face: DnsFace | undefined
 
   static async start (config: GatewayConfig, generation: number, options: ProcessOptions & { readonly role: 'worker' | 'in-process', readonly wantCertificate?: (name: string) => Promise<boolean>, readonly findChallenge?: ChallengeLookup }, views: ReadonlyMap<number, ControlPlaneFacts>): Promise<WorkerGateway> {
     const viewOf = (forGeneration: number): ControlPlaneFacts => {
@@ -61,7 +67,41 @@ export class WorkerGateway {
     this.data.commit(pending.state.config, pending.candidate)
   }
 
+  /**
+   * The DNS face in this worker too (SO_REUSEPORT beside the others' sockets;
+   * TCP through the primary, as the HTTP listeners): answered from this
+   * worker's view, the instance sets and health the primary sent, so every
+   * worker answers alike within one IPC hop of a change. Its limits are this
+   * worker's share. Loaded only when asked: a worker without a face keeps its memory.
+   */
+  async startFace (listen: readonly Address[], workers: number, publicAddress: { readonly host: string, readonly port: number } | undefined): Promise<void> {
+    const { DnsFace } = await import('../dns-face/dns-face.js')
+    const { faceReports } = await import('../dns-face/reports.js')
+    const { clock, random, metrics, log } = this.#parts
+    const face = new DnsFace({
+      view: (address, local) => faceView(this.#state.config, this.#state.registry, address, local),
+      config: () => { const dns = this.#state.config.dns; return dns === undefined ? undefined : workerShare(dns, workers) },
+      publicAddress,
+      clock,
+      random,
+      ...faceReports(metrics, log)
+    })
+    try {
+      await face.listen(listen, { reusePort: true })
+    } catch (error) {
+      throw ListenError.ofEntry('dns.listen', listen, error)
+    }
+    this.#face = face
+  }
+
+  /** Draining: DNS clients go to another replica at once (an answer naming a draining gateway helps nobody). */
+  async closeFace (): Promise<void> {
+    await this.#face?.close()
+    this.#face = undefined
+  }
+
   async close (): Promise<void> {
+    await this.closeFace()
     await this.data.close()
     this.#state.registry.stop()
   }

@@ -13,7 +13,7 @@ import type { IssuedPem } from '../tls/certificates.js'
 import { WorkerGateway, type PendingGeneration } from './worker-gateway.js'
 import { GenerationFacts, applyFromPrimary } from './control-facts.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
-import type { ToWorker, WireBackend } from './protocol.js'
+import type { MessageOf, ToWorker, WireBackend } from './protocol.js'
 import type { WorkerEnd } from './channel.js'
 import { stateOfGeneration } from './generations.js'
 
@@ -51,6 +51,8 @@ export class WorkerLoop {
   /** tls.acme's certificates and challenges under way, from the control plane: they too come before the configuration. */
   #issued: readonly IssuedPem[] = []
   #challenges: ChallengeSet = NO_CHALLENGES
+  /** The DNS face this worker answers too (sent before the configuration), if any. */
+  #dnsFace: MessageOf<ToWorker, 'srvgate:dns-face'> | undefined
   /** Handshakes waiting for the control plane's answer about a name's certificate (tls.acme.onDemand). */
   readonly #wanted = new Map<number, (served: boolean) => void>()
   readonly #challengesWanted = new Map<number, (found: ChallengeFound) => void>()
@@ -120,7 +122,9 @@ export class WorkerLoop {
             if (this.#ticketKey !== undefined) this.#gateway.data.useSessionTicketKey(this.#ticketKey)
             this.#gateway.data.useIssued(this.#issued)
             this.#gateway.data.useChallenges(this.#challenges)
-            send({ type: 'srvgate:listening', addresses: await this.#options.listen(this.#gateway.data, config) })
+            const addresses = await this.#options.listen(this.#gateway.data, config)
+            if (this.#dnsFace !== undefined) await this.#gateway.startFace(this.#dnsFace.listen, this.#dnsFace.workers, addresses.http ?? addresses.https)
+            send({ type: 'srvgate:listening', addresses })
           } catch (error) {
             send({ type: 'srvgate:start-failed', error: (error as Error).message })
             await this.#options.exit(1)
@@ -155,6 +159,9 @@ export class WorkerLoop {
       case 'srvgate:health':
       case 'srvgate:template-refused':
         applyFromPrimary(message, this.#views.get(message.generation), this.#registryOf(message.generation))
+        return
+      case 'srvgate:dns-face':
+        this.#dnsFace = message
         return
       case 'srvgate:session-ticket-key':
         this.#ticketKey = Buffer.from(message.key, 'base64')

@@ -10,6 +10,7 @@ import type { ChallengeSet } from '../tls/acme-answers.js'
 import type { IssuedPem } from '../tls/certificates.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
 import type { PublicAddresses } from '../data-plane/listeners.js'
+import type { Address } from '../util/address.js'
 import { systemClock, type Timer } from '../util/clock.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
 import type { MessageOf, ToPrimary, ToWorker } from './protocol.js'
@@ -93,12 +94,15 @@ export class WorkerPool implements DataPlanes {
   #reloading: Promise<void> | undefined
   readonly #stats = new Map<number, { readonly results: DataPlaneStats[], waiting: number, readonly done: () => void }>()
   #nextStatsId = 1
+  /** The DNS face every worker answers (SO_REUSEPORT), when the primary does not. */
+  #dnsFace: MessageOf<ToWorker, 'srvgate:dns-face'> | undefined
   #listening: { resolve: (addresses: PublicAddresses) => void, reject: (error: Error) => void } | undefined
 
   constructor (options: WorkerPoolOptions) { this.#options = options }
 
   /** Fork every worker with the running configuration; resolves with the public address once all listen. */
-  async start (state: () => RoutingState<ControlBackend>, text: string, log: Log): Promise<PublicAddresses> {
+  async start (state: () => RoutingState<ControlBackend>, text: string, log: Log, dnsFace?: readonly Address[]): Promise<PublicAddresses> {
+    if (dnsFace !== undefined) this.#dnsFace = { type: 'srvgate:dns-face', listen: dnsFace.map((address) => ({ ...address })), workers: this.#options.count }
     this.#state = state
     this.#log = log
     this.#text = text
@@ -319,6 +323,8 @@ export class WorkerPool implements DataPlanes {
     const state = this.#state()
     // First: the worker's HTTPS listener issues no ticket with a key of its own.
     if (this.#ticketKey !== undefined) member.channel.send({ type: 'srvgate:session-ticket-key', key: this.#ticketKey })
+    // Before the configuration: the worker binds the DNS face once it listens.
+    if (this.#dnsFace !== undefined) member.channel.send(this.#dnsFace)
     // Before it listens: it serves the ACME certificates, and answers a validation under way, from its first connection.
     if (this.#issued !== undefined) member.channel.send(this.#issued)
     if (this.#challenges !== undefined) member.channel.send(this.#challenges)

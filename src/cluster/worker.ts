@@ -23,7 +23,10 @@ export async function runWorker (options: { readonly logLevel: string }): Promis
     channel,
     process: { logLevel: options.logLevel, role: 'worker' },
     listen: async (data, config) => await listenTraffic(data, config.listen),
-    drain: async (gateway) => { await drainTraffic(gateway.data, gateway.state.config.drain) },
+    drain: async (gateway) => {
+      await gateway.closeFace()
+      await drainTraffic(gateway.data, gateway.state.config.drain)
+    },
     exit: (code) => process.exit(code)
   })
   loop.hello()

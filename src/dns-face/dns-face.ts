@@ -1,6 +1,7 @@
-import { createSocket, type Socket as UdpSocket } from 'node:dgram'
+import type { Socket as UdpSocket } from 'node:dgram'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Address } from '../util/address.js'
+import { bindUdp } from '../util/shared-udp-port.js'
 import type { Milliseconds } from '../util/duration.js'
 import type { DnsFaceConfig } from '../config/types.js'
 import { AnswerCache, respond, type FaceInstance, type FaceOutcome, type FaceTransport, type FaceView } from '../dns/responder.js'
@@ -63,10 +64,15 @@ export class DnsFace {
     this.#caps = new ConnectionCaps(() => this.#tcpLimits())
   }
 
-  async listen (addresses: readonly Address[]): Promise<void> {
+  /**
+   * Bind UDP and TCP on each address. `reusePort` (a cluster worker): this
+   * process's own UDP socket joins the others on the port (SO_REUSEPORT),
+   * and TCP goes through the primary as the HTTP listeners do.
+   */
+  async listen (addresses: readonly Address[], options: { readonly reusePort?: boolean } = {}): Promise<void> {
     try {
       for (const address of addresses) {
-        const port = await this.#listenUdp(address)
+        const port = await this.#listenUdp(address, options.reusePort === true)
         await this.#listenTcp({ ...address, port })
         this.addresses.push({ host: address.host, port })
       }
@@ -117,16 +123,9 @@ export class DnsFace {
     return { address: host, port: listener.port, priority: 1, weight: 1 }
   }
 
-  async #listenUdp (address: Address): Promise<number> {
-    const socket = createSocket({ type: address.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: address.host.includes(':') })
+  async #listenUdp (address: Address, reusePort: boolean): Promise<number> {
+    const socket = await bindUdp(address, reusePort)
     this.#udp.push(socket)
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject)
-      socket.bind(address.port, address.host, () => {
-        socket.off('error', reject)
-        resolve()
-      })
-    })
     socket.setRecvBufferSize(UDP_RECEIVE_BUFFER)
     socket.on('error', (error) => { this.#deps.onError?.(error) })
     socket.on('message', (query, from) => {

@@ -1,0 +1,21 @@
+import type { GatewayMetrics } from '../admin/metrics.js'
+import type { Log } from '../log/process-log.js'
+import type { DnsFaceDeps } from './dns-face.js'
+
+type Reports = Pick<DnsFaceDeps, 'onQuery' | 'onRateLimited' | 'onTcpRefused' | 'onTcpTimeout' | 'onTcpConnections' | 'onError'>
+
+/** What the face reports, into a process's metrics and log: the same in the primary and in each worker (the primary adds the workers' up). */
+export function faceReports (metrics: GatewayMetrics, log: Log): Reports {
+  return {
+    onQuery: (outcome, transport) => {
+      metrics.dnsFaceQueries.labels(outcome.name, outcome.type, transport, outcome.rcode).inc()
+      if (outcome.isStale) metrics.dnsFaceStaleAnswers.labels(outcome.name).inc()
+      if (outcome.isTruncated) metrics.dnsFaceTruncated.labels(outcome.name).inc()
+    },
+    onRateLimited: (transport, limit) => { metrics.dnsFaceRateLimited.labels(transport, limit).inc() },
+    onTcpRefused: (reason) => { metrics.dnsFaceTcpRefused.labels(reason).inc() },
+    onTcpTimeout: (timeout) => { metrics.dnsFaceTcpTimeouts.labels(timeout).inc() },
+    onTcpConnections: (open) => { metrics.dnsFaceTcpConnections.set(open) },
+    onError: (error) => { log.error({ err: error }, 'DNS face: a query could not be answered') }
+  }
+}
