@@ -20,9 +20,14 @@ const INSTANCES = 8
 const QUERIES = [`web.${ZONE} A`, `_web._tcp.${ZONE} SRV`]
 
 type Figures = { readonly qps: number, readonly latencyMs: number, readonly lost: number }
+/** Latency percentiles at a fixed rate (dnsperf -Q, each query's time from -v). */
+type Paced = { readonly p50: number, readonly p90: number, readonly p99: number, readonly answered: number }
+
+/** A rate below every contestant's capacity on a 2-core box: latency, not throughput, is what it shows. */
+const PACED_QPS = Number(process.env.BENCH_DNS_PACED_QPS ?? 5000)
 
 export async function dnsFaceSection (report: (name: string, value: string, target?: string) => void): Promise<void> {
-  console.log(`\n## dns-face (${QUERIES.join(' + ')}, ${INSTANCES} instances, ${SECONDS}s each, EDNS0; BIND9 from a zone file beside srvgate's face)`)
+  console.log(`\n## dns-face (${QUERIES.join(' + ')}, ${INSTANCES} instances, ${SECONDS}s each, EDNS0; BIND9 from a zone file beside srvgate's face, 1 and 2 threads / workers; then p50/p90/p99 at ${PACED_QPS} q/s)`)
   if (!has('dnsperf')) {
     console.log('dns-face: installing dnsperf (apt-get)')
     spawnSync('apt-get', ['install', '-y', '-q', 'dnsperf'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 })
@@ -37,10 +42,31 @@ export async function dnsFaceSection (report: (name: string, value: string, targ
     `_svc._tcp 5 IN SRV 1 1 ${8000 + index} i${index}.${ZONE}.`,
     `i${index} 5 IN A 10.9.0.${index + 1}`
   ]).flat()
-  const bind = await BindServer.start({ after: () => {} } as never, records)
-  const facePort = await freePort()
-  const gateway = await spawnBenchGateway('dns-face', `
-workers: 1
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-dnsperf-'))
+  const queryFile = join(dir, 'queries.txt')
+  writeFileSync(queryFile, `${QUERIES.join('\n')}\n`)
+  const tool = has('dnsperf') ? 'dnsperf' : 'a Node load loop (dnsperf not found)'
+  const run = async (name: string, port: number): Promise<number> => {
+    const figures = has('dnsperf') ? dnsperf(port, queryFile) : await nodeLoop(port)
+    report(`${name}: queries/s (${tool})`, figures.qps.toFixed(0))
+    report(`${name}: average latency at saturation`, `${figures.latencyMs.toFixed(3)} ms`)
+    if (figures.lost > 0) report(`${name}: queries lost`, String(figures.lost))
+    if (has('dnsperf')) {
+      const paced = pacedDnsperf(port, queryFile)
+      report(`${name}: p50 / p90 / p99 at ${PACED_QPS} q/s`, `${paced.p50.toFixed(3)} / ${paced.p90.toFixed(3)} / ${paced.p99.toFixed(3)} ms (${paced.answered} answered)`)
+    }
+    return figures.qps
+  }
+  // One process each at a time, so none takes the others' cores: BIND with n threads, then srvgate with n workers.
+  for (const parallel of [1, 2]) {
+    const bind = await BindServer.start({ after: () => {} } as never, records, {}, { threads: parallel })
+    let bindQps = 0
+    try {
+      bindQps = await run(`BIND9 (named -n ${parallel}, zone file)`, bind.port)
+      const facePort = await freePort()
+      // The face asks this BIND for the instances; it then answers from memory (BIND idle meanwhile).
+      const gateway = await spawnBenchGateway('dns-face', `
+workers: ${parallel}
 resolvers: { bind: { nameservers: ["${bind.address}"] } }
 backends: { web: { discovery: { resolver: bind, srv: _svc._tcp.${ZONE} } } }
 frontends: [ { name: all, match: {}, backend: web } ]
@@ -50,20 +76,15 @@ dns:
   names: { web: { backend: web } }
   rateLimit: { perSecond: 1000000, burst: 1000000, globalPerSecond: 1000000 }
 `)
-  try {
-    const dir = mkdtempSync(join(tmpdir(), 'srvgate-dnsperf-'))
-    const queryFile = join(dir, 'queries.txt')
-    writeFileSync(queryFile, `${QUERIES.join('\n')}\n`)
-    const tool = has('dnsperf') ? 'dnsperf' : 'a Node load loop (dnsperf not found)'
-    for (const [name, port] of [['BIND9 (named -n 1, zone file)', bind.port], ['srvgate DNS face', facePort]] as const) {
-      const figures = has('dnsperf') ? dnsperf(port, queryFile) : await nodeLoop(port)
-      report(`${name}: queries/s (${tool})`, figures.qps.toFixed(0))
-      report(`${name}: average latency`, `${figures.latencyMs.toFixed(3)} ms`)
-      if (figures.lost > 0) report(`${name}: queries lost`, String(figures.lost))
+      try {
+        const faceQps = await run(`srvgate DNS face (workers: ${parallel})`, facePort)
+        report(`srvgate DNS face (workers: ${parallel}) / BIND9 (named -n ${parallel})`, `${(faceQps / Math.max(1, bindQps)).toFixed(2)}×`, '≥ 1.00×')
+      } finally {
+        gateway.child.kill('SIGTERM')
+      }
+    } finally {
+      await bind.stop()
     }
-  } finally {
-    gateway.child.kill('SIGTERM')
-    await bind.stop()
   }
 }
 
@@ -72,6 +93,15 @@ function dnsperf (port: number, queryFile: string): Figures {
   const out = result.stdout
   const number = (pattern: RegExp): number => Number(pattern.exec(out)?.[1] ?? 0)
   return { qps: number(/Queries per second:\s+([\d.]+)/), latencyMs: number(/Average Latency \(s\):\s+([\d.]+)/) * 1000, lost: number(/Queries lost:\s+(\d+)/) }
+}
+
+/** PACED_QPS for SECONDS with every query's time (-v): dnsperf itself prints only mean and deviation. */
+function pacedDnsperf (port: number, queryFile: string): Paced {
+  const result = spawnSync('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(SECONDS), '-c', '4', '-e', '-Q', String(PACED_QPS), '-v'], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000, maxBuffer: 256 * 1024 * 1024 })
+  // "> NOERROR web.srvgate.internal A 0.000123": the last field is the query's latency in seconds.
+  const latencies = result.stdout.split('\n').filter((line) => line.startsWith('> ')).map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000).filter(Number.isFinite).sort((a, b) => a - b)
+  const at = (fraction: number): number => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * fraction))] ?? 0
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), answered: latencies.length }
 }
 
 /** 64 queries in flight over UDP from one socket, for SECONDS: answered per second, mean latency. */

@@ -15,7 +15,7 @@ import type { DnsFace } from './dns-face/dns-face.js'
 import { canShareUdpPort, reserveUdpPorts, type UdpReservation } from './util/shared-udp-port.js'
 import { ListenError } from './errors.js'
 import { serveTraffic } from './cluster/primary-v8.js'
-import { faceView } from './upstream/face-view.js'
+import { faceViews } from './upstream/face-view.js'
 import { defaultMaxConnections } from './edge/client-connections.js'
 import type { ControlPlane } from './control-plane/control-plane.js'
 import type { Log } from './log/process-log.js'
@@ -159,7 +159,7 @@ async function startDnsFace (control: ControlPlane, dns: NonNullable<GatewayConf
   const { DnsFace } = await import('./dns-face/dns-face.js')
   const { faceReports } = await import('./dns-face/reports.js')
   const face = new DnsFace({
-    view: (address, local) => faceView(control.state.config, control.state.registry, address, local),
+    view: faceViews(() => control.state),
     config: () => control.state.config.dns,
     publicAddress: addresses.http ?? addresses.https,
     clock: systemClock,

@@ -1,4 +1,4 @@
-import type { GatewayConfig } from '../config/types.js'
+import type { DnsFaceConfig, GatewayConfig } from '../config/types.js'
 import { DataPlane, type DataCandidate } from '../data-plane/data-plane.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import { processParts, type ProcessOptions, type ProcessParts } from '../process.js'
@@ -7,7 +7,7 @@ import { BackendRegistry, type ControlPlaneFacts } from '../upstream/registry.js
 import type { ReplicaBackend } from '../upstream/replica-backend.js'
 import type { ChallengeLookup } from '../tls/acme-answers.js'
 import type { Address } from '../util/address.js'
-import { faceView } from '../upstream/face-view.js'
+import { faceViews } from '../upstream/face-view.js'
 import type { DnsFace } from '../dns-face/dns-face.js'
 import { workerShare } from '../dns-face/worker-share.js'
 import { ListenError } from '../errors.js'
@@ -78,9 +78,19 @@ export class WorkerGateway {
     const { DnsFace } = await import('../dns-face/dns-face.js')
     const { faceReports } = await import('../dns-face/reports.js')
     const { clock, random, metrics, log } = this.#parts
+    let sharedOf: DnsFaceConfig | undefined
+    let shared: DnsFaceConfig | undefined
     const face = new DnsFace({
-      view: (address, local) => faceView(this.#state.config, this.#state.registry, address, local),
-      config: () => { const dns = this.#state.config.dns; return dns === undefined ? undefined : workerShare(dns, workers) },
+      view: faceViews(() => this.#state),
+      config: () => {
+        // This worker's share, worked out once per configuration (read on every query).
+        const dns = this.#state.config.dns
+        if (dns !== sharedOf) {
+          sharedOf = dns
+          shared = dns === undefined ? undefined : workerShare(dns, workers)
+        }
+        return shared
+      },
       publicAddress,
       clock,
       random,

@@ -130,7 +130,8 @@ export class DnsFace {
     socket.on('error', (error) => { this.#deps.onError?.(error) })
     socket.on('message', (query, from) => {
       const answer = this.#answer(query, 'udp', from.address, address.host)
-      if (answer !== undefined) socket.send(answer, from.port, from.address, (error) => { if (error !== null) this.#deps.onError?.(error) })
+      // No callback: a failed send comes as the socket's 'error' (above), and none costs a closure and a tick.
+      if (answer !== undefined) socket.send(answer, from.port, from.address)
     })
     return socket.address().port
   }

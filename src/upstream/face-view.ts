@@ -32,6 +32,31 @@ export function faceView (config: GatewayConfig, registry: BackendRegistry, gate
 }
 
 /**
+ * faceView for each query, made once per routing state and local address:
+ * a view reads the registry live (target() asks it per query), so only a
+ * new configuration generation (a new state) or another local address needs
+ * a new one. Saves the view's objects and closures on every query.
+ */
+export function faceViews (state: () => { readonly config: GatewayConfig, readonly registry: BackendRegistry }): (gateway: FaceInstance | undefined, local: string) => FaceView | undefined {
+  let viewsOf: object | undefined
+  let views = new Map<string, FaceView | undefined>()
+  return (gateway, local) => {
+    const current = state()
+    if (current !== viewsOf) {
+      viewsOf = current
+      views = new Map()
+    }
+    const key = gateway === undefined ? local : `${local} ${gateway.address}:${gateway.port}`
+    let view = views.get(key)
+    if (view === undefined && !views.has(key)) {
+      view = faceView(current.config, current.registry, gateway, local)
+      views.set(key, view)
+    }
+    return view
+  }
+}
+
+/**
  * The addresses of the face's own name: every dns.listen host but the
  * unspecified ones (0.0.0.0, ::), and `local`, the address a query came in
  * on, when only an unspecified one took it (known over TCP; a UDP socket is

@@ -35,7 +35,7 @@ export class BindServer {
    * Start named with a zone holding `records` (zone-file lines, names relative to the zone);
    * `extraZones` adds more zones by name (the peers bench serves `localhost.` too).
    */
-  static async start (t: TestContext, records: string[] = [], extraZones: Readonly<Record<string, string[]>> = {}): Promise<BindServer> {
+  static async start (t: TestContext, records: string[] = [], extraZones: Readonly<Record<string, string[]>> = {}, options: { readonly threads?: number } = {}): Promise<BindServer> {
     const dir = mkdtempSync(join(tmpdir(), 'srvgate-bind-'))
     const port = await freePort()
     writeFileSync(join(dir, `${ZONE}.zone`), [
@@ -70,7 +70,7 @@ zone "${ZONE}" {
 };
 ${Object.keys(extraZones).map((zone) => `zone "${zone}" { type primary; file "${dir}/${zone}.zone"; };`).join('\n')}
 `)
-    const child = spawn(NAMED, ['-g', '-n', '1', '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(NAMED, ['-g', '-n', String(options.threads ?? 1), '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
     const server = new BindServer(port, child, dir)
     t.after(async () => { await server.stop() })
     await server.#waitUntilAnswering()
