@@ -63,7 +63,7 @@ async function until<T> (read: () => Promise<T>, done: (value: T) => boolean, wi
   return value
 }
 
-async function setup (t: TestContext, options: { validitySeconds?: number } = {}): Promise<{ s: HttpsSetup, pebble: Pebble, ports: Ports, storage: string }> {
+async function setup (t: TestContext, options: { validitySeconds?: number, eab?: Record<string, string> } = {}): Promise<{ s: HttpsSetup, pebble: Pebble, ports: Ports, storage: string }> {
   const s = await httpsSetup(t)
   const ports = { http: await freePort(), https: await freePort() }
   const pebble = await Pebble.start(t, { httpPort: ports.http, tlsPort: ports.https, ...options })
@@ -134,6 +134,25 @@ test('tls.acme: a short certificate (Pebble\'s validity 15 s) is renewed at two 
   assert.ok(!(renewed instanceof Error))
   assert.ok(renewed.notAfterMs > first.notAfterMs)
   assert.equal(gateway.logs.filter((line) => line.msg === 'acme: certificate obtained').length >= 2, true)
+})
+
+test('tls.acme.eab: a CA that requires external account binding registers the account with the configured kid and key; a wrong key is refused, said once, and nothing is served', async (t) => {
+  const hmacKey = Buffer.alloc(32, 7).toString('base64url')
+  const { s, pebble, ports, storage } = await setup(t, { eab: { 'kid-srvgate': hmacKey } })
+  const withEab = (key: string): string => acmeConfig(s, pebble, storage, ['tls-alpn-01']).replace('    agreeToTerms: true', `    agreeToTerms: true\n    eab: { kid: kid-srvgate, hmacKey: "${key}" }`)
+  const gateway = await start(t, withEab(hmacKey), ports)
+  const root = await pebble.root()
+  const leaf = await until(async () => await served(ports.https, 'www.example.com', root), (value) => !(value instanceof Error), 30_000, 'a certificate for www.example.com')
+  assert.ok(!(leaf instanceof Error))
+  assert.equal(await gateway.stop(), 0)
+  // A wrong key (in a fresh storage: no account yet): the CA refuses the account, the order fails.
+  const other = mkdtempSync(join(tmpdir(), 'srvgate-acme-'))
+  t.after(() => { rmSync(other, { recursive: true, force: true }) })
+  const wrong = withEab(Buffer.alloc(32, 9).toString('base64url')).replace(`storage: { dir: ${storage} }`, `storage: { dir: ${other} }`)
+  const refused = await start(t, wrong, { http: await freePort(), https: await freePort() })
+  const state = await until(async () => (await send(`${refused.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, lastError?: string }> }, (value) => value.certificates.some((certificate) => certificate.lastError !== undefined), 20_000, 'the order failed')
+  assert.match(state.certificates.find((certificate) => certificate.source === 'acme')?.lastError ?? '', /binding|MAC|signature|verif/i)
+  assert.equal(refused.logs.filter((line) => line.msg === 'acme: order failed; retrying').length, 1)
 })
 
 function onDemandConfig (s: HttpsSetup, pebble: Pebble, storage: string, perMinute: number): string {

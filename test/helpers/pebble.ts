@@ -22,6 +22,8 @@ export type PebbleOptions = {
   readonly validitySeconds?: number
   /** PEBBLE_WFE_NONCEREJECT: the share of good nonces refused as bad (Pebble's default: 5). */
   readonly nonceRejectPercent?: number
+  /** External account binding required, with these keys (kid → base64url HMAC key). */
+  readonly eab?: Readonly<Record<string, string>>
 }
 
 export class Pebble {
@@ -63,7 +65,8 @@ export class Pebble {
         httpPort: options.httpPort,
         tlsPort: options.tlsPort,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: options.eab !== undefined,
+        ...(options.eab === undefined ? {} : { externalAccountMACKeys: options.eab }),
         ...(options.validitySeconds === undefined ? {} : { certificateValidityPeriod: options.validitySeconds })
       }
     }))
