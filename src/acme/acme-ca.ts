@@ -4,6 +4,7 @@ import acme from 'acme-client'
 import type { AcmeChallenge, AcmeConfig } from '../config/types.js'
 import { AcmeError, ErrorCode } from '../errors.js'
 import { systemClock } from '../util/clock.js'
+import { retryAfterMs } from './ari.js'
 import { nodeHttp } from '../util/node-http.js'
 import type { StoredCertificate } from './storage.js'
 
@@ -132,16 +133,6 @@ function watchRetryAfter (): void {
     note(error.response)
     throw error
   })
-}
-
-/** A Retry-After value (seconds, or an HTTP date) as milliseconds from `nowMs`; undefined when absent or not understood. */
-export function retryAfterMs (value: unknown, nowMs: number): number | undefined {
-  if (typeof value !== 'string' || value.trim() === '') return undefined
-  const text = value.trim()
-  if (/^\d+$/.test(text)) return Number(text) * 1000
-  const atMs = Date.parse(text)
-  if (Number.isNaN(atMs) || !/[A-Za-z]/.test(text)) return undefined
-  return Math.max(0, atMs - nowMs)
 }
 
 /** One request to the CA; an order is several, each bounded by this. */

@@ -8,6 +8,8 @@ import type { ChallengeSet } from '../tls/acme-answers.js'
 import type { IssuedPem } from '../tls/certificates.js'
 import { dateAt, type Clock, type Timer } from '../util/clock.js'
 import type { AcmeCa, PendingChallenge } from './acme-ca.js'
+import type { AriClient, RenewalWindow } from './ari.js'
+import { systemRandom } from '../util/random.js'
 import { DirStorage, type AcmeStorage, type Lease, type StoredCertificate } from './storage.js'
 import { OnDemandGate, type OnDemandRefusal } from './on-demand.js'
 
@@ -43,10 +45,14 @@ type NameState = {
   lastError: string | undefined
   /** The CA's Retry-After on the last failure (a rate limit): the retry waits at least this long. */
   retryAfterMs: number | undefined
+  /** The CA's renewal window for the certificate held (ARI, RFC 9773) and the moment picked in it (wall clock). */
+  renewal: { readonly window: RenewalWindow, readonly atMs: number } | undefined
+  /** When renewalInfo is asked again for the certificate held. */
+  ariTimer: Timer | undefined
 }
 
 /** What /admin/state shows of each name. */
-export type AcmeStatus = { readonly name: string, readonly isOnDemand: boolean, readonly notAfterMs: number | undefined, readonly nextOrderAtMs: number | undefined, readonly lastError: string | undefined }
+export type AcmeStatus = { readonly name: string, readonly isOnDemand: boolean, readonly notAfterMs: number | undefined, readonly nextOrderAtMs: number | undefined, readonly lastError: string | undefined, readonly renewalWindow: RenewalWindow | undefined }
 
 /**
  * Retries after a failed order, as Caddy spaces them: soon at first, then
@@ -85,6 +91,9 @@ class FailedNames {
   failures (name: string): number { return this.#names.get(name)?.failures ?? 0 }
 }
 
+/** renewalInfo that could not be asked is asked again after this. */
+const ARI_RETRY_MS = 3_600_000
+
 /** How long a replica looks for the certificate another replica (holding the lease) is ordering. */
 const OTHER_REPLICA_WAIT_MS = 30_000
 
@@ -101,6 +110,8 @@ export class AcmeCertificates {
   #config: AcmeConfig
   #storage: AcmeStorage
   #ca: Promise<AcmeCa> | undefined
+  /** The CA's renewalInfo client (ARI), made at the first certificate held. */
+  #ari: Promise<AriClient> | undefined
   readonly #names = new Map<string, NameState>()
   readonly #challenges = new Map<string, PendingChallenge>()
   #orders: Promise<void> = Promise.resolve()
@@ -163,7 +174,7 @@ export class AcmeCertificates {
     let state = this.#names.get(name)
     if (state === undefined) {
       if ([...this.#names.values()].filter((candidate) => candidate.isOnDemand).length >= max) return this.#refused(name, 'max')
-      state = { name, isOnDemand: true, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined }
+      state = { name, isOnDemand: true, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined, renewal: undefined, ariTimer: undefined }
       this.#names.set(name, state)
       // Obtained before (an earlier run, another env of the same name): served from storage, no order.
       const stored = await this.#storage.load(name).catch(() => undefined)
@@ -172,6 +183,7 @@ export class AcmeCertificates {
         state.held = held
         this.#publish()
         this.#schedule(state)
+        this.#watchRenewal(state)
         return true
       }
     }
@@ -227,21 +239,25 @@ export class AcmeCertificates {
       isOnDemand: state.isOnDemand,
       notAfterMs: state.held?.notAfterMs,
       nextOrderAtMs: state.nextAtMs === undefined ? undefined : clock.wallNow() + Math.max(0, state.nextAtMs - clock.now()),
-      lastError: state.lastError
+      lastError: state.lastError,
+      renewalWindow: state.renewal?.window
     }))
   }
 
   /** The listeners answer: order what is missing or due, and schedule the rest. */
   start (): void {
     this.#isStarted = true
-    for (const state of this.#names.values()) this.#schedule(state)
+    for (const state of this.#names.values()) {
+      this.#schedule(state)
+      this.#watchRenewal(state)
+    }
   }
 
   /** A reload: new names are read from storage and ordered, names gone stop being served and renewed. */
   async apply (config: AcmeConfig): Promise<void> {
     if (config.directoryUrl !== this.#config.directoryUrl || JSON.stringify(config.storage) !== JSON.stringify(this.#config.storage) || config.eab?.kid !== this.#config.eab?.kid) {
       // Another CA, account or storage: every name is read again from there.
-      for (const state of this.#names.values()) state.timer?.cancel()
+      for (const state of this.#names.values()) this.#forget(state)
       this.#names.clear()
       const previous = this.#storage
       this.#storage = await openStorage(config, this.#deps)
@@ -249,14 +265,17 @@ export class AcmeCertificates {
       await previous.close().catch(() => {})
       this.#ca = undefined
     }
-    if (config.directoryCaPath !== this.#config.directoryCaPath) this.#ca = undefined
+    if (config.directoryCaPath !== this.#config.directoryCaPath || config.directoryUrl !== this.#config.directoryUrl) {
+      this.#ca = undefined
+      this.#ari = undefined
+    }
     this.#config = config
     if (config.onDemand === undefined) this.#gate = undefined
     else if (this.#gate === undefined) this.#gate = new OnDemandGate(config.onDemand, this.#deps.clock, this.#deps.state)
     else this.#gate.policy = config.onDemand
     for (const [name, state] of this.#names) {
       if (config.names.includes(name) || (state.isOnDemand && config.onDemand !== undefined)) continue
-      state.timer?.cancel()
+      this.#forget(state)
       this.#names.delete(name)
     }
     await this.#adopt(config.names.filter((name) => !this.#names.has(name)))
@@ -265,7 +284,7 @@ export class AcmeCertificates {
 
   stop (): void {
     this.#isStopped = true
-    for (const state of this.#names.values()) state.timer?.cancel()
+    for (const state of this.#names.values()) this.#forget(state)
     void this.#storage.close().catch(() => {})
   }
 
@@ -298,15 +317,17 @@ export class AcmeCertificates {
     state.held = held
     state.failures = 0
     state.lastError = undefined
+    state.renewal = undefined
     this.#publish()
     if (this.#isStarted && !this.#isOrdering.has(state.name)) this.#schedule(state)
+    this.#watchRenewal(state)
     return true
   }
 
   /** Names new to this manager: their stored certificates, then (once started) their schedules. */
   async #adopt (names: readonly string[]): Promise<void> {
     for (const name of names) {
-      const state: NameState = { name, isOnDemand: false, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined }
+      const state: NameState = { name, isOnDemand: false, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined, renewal: undefined, ariTimer: undefined }
       this.#names.set(name, state)
       try {
         const stored = await this.#storage.load(name)
@@ -316,7 +337,10 @@ export class AcmeCertificates {
         state.lastError = `stored certificate unusable: ${(error as Error).message}`
         this.#deps.log.warn({ name, storage: this.#storage.path, err: error }, 'acme: the stored certificate cannot be used; a new one is ordered')
       }
-      if (this.#isStarted) this.#schedule(state)
+      if (this.#isStarted) {
+        this.#schedule(state)
+        this.#watchRenewal(state)
+      }
     }
   }
 
@@ -325,7 +349,8 @@ export class AcmeCertificates {
     let delayMs: number
     if (state.failures > 0) delayMs = retryDelayMs(state.failures, state.retryAfterMs)
     else if (held === undefined) delayMs = 0
-    else delayMs = Math.max(0, renewAtMs(held, this.#config.renewBeforeMs) - this.#deps.clock.wallNow())
+    // The CA's window when it offers one (ARI), else renewBefore.
+    else delayMs = Math.max(0, (state.renewal?.atMs ?? renewAtMs(held, this.#config.renewBeforeMs)) - this.#deps.clock.wallNow())
     this.#scheduleIn(state, delayMs)
   }
 
@@ -380,6 +405,8 @@ export class AcmeCertificates {
       this.#failedOnDemand.forget(state.name)
       state.lastError = undefined
       state.retryAfterMs = undefined
+      state.renewal = undefined
+      this.#watchRenewal(state)
       this.#deps.ordered('issued')
       log.info({ name: state.name, notAfter: dateAt(issued.notAfterMs).toISOString() }, 'acme: certificate obtained')
       this.#publish()
@@ -427,6 +454,48 @@ export class AcmeCertificates {
     }
     if (state.isOnDemand && state.held === undefined) this.#names.delete(state.name)
     else this.#scheduleIn(state, OTHER_REPLICA_WAIT_MS)
+  }
+
+  /** A name no longer managed here: its timers stop. */
+  #forget (state: NameState): void {
+    state.timer?.cancel()
+    state.ariTimer?.cancel()
+  }
+
+  /**
+   * ARI (RFC 9773): the CA's renewal window for the certificate held, asked
+   * now and again at its Retry-After. A window moves the renewal to a moment
+   * picked in it (earlier than renewBefore when the CA must revoke, say);
+   * none (the CA offers no renewalInfo) leaves renewBefore. A CA that cannot
+   * be asked is asked again within the hour, and costs nothing else.
+   */
+  #watchRenewal (state: NameState): void {
+    state.ariTimer?.cancel()
+    state.ariTimer = undefined
+    const held = state.held
+    if (held === undefined || this.#isStopped || !this.#isStarted) return
+    const { clock, log } = this.#deps
+    const again = (delayMs: number): void => {
+      if (state.held !== held || this.#names.get(state.name) !== state) return
+      state.ariTimer = clock.setTimeout(() => { this.#watchRenewal(state) }, delayMs, { unref: true })
+    }
+    void (async () => {
+      const config = this.#config
+      this.#ari ??= import('./ari.js').then(({ AriClient }) => new AriClient(config.directoryUrl, config.directoryCaPath))
+      const info = await (await this.#ari).renewalInfo(held.cert, clock.wallNow())
+      if (info === undefined || state.held !== held || this.#names.get(state.name) !== state) return
+      const previous = state.renewal?.window
+      if (previous?.startMs !== info.window.startMs || previous.endMs !== info.window.endMs) {
+        const { pickRenewalTime } = await import('./ari.js')
+        state.renewal = { window: info.window, atMs: pickRenewalTime(info.window, clock.wallNow(), systemRandom.next()) }
+        log.info({ name: state.name, windowStart: dateAt(info.window.startMs).toISOString(), windowEnd: dateAt(info.window.endMs).toISOString(), renewAt: dateAt(state.renewal.atMs).toISOString() }, 'acme: the CA\'s renewal window (ARI)')
+        if (state.failures === 0 && !this.#isOrdering.has(state.name)) this.#schedule(state)
+      }
+      again(info.askAgainMs)
+    })().catch((error: unknown) => {
+      log.debug({ name: state.name, err: error }, 'acme: renewalInfo (ARI) could not be asked; asked again within the hour')
+      again(ARI_RETRY_MS)
+    })
   }
 
   /** The account, made (or read from storage) at the first order. */

@@ -36,6 +36,8 @@ export type CertificateState = {
   readonly onDemand?: boolean
   /** tls.acme: when it is ordered next (renewal, or a retry after lastError). */
   readonly nextRenewal?: string
+  /** tls.acme: the CA's suggested renewal window (ARI, RFC 9773), when it offers one; nextRenewal lies in it. */
+  readonly renewalWindow?: { readonly start: string, readonly end: string }
   readonly lastError?: string
 }
 

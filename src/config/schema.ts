@@ -94,7 +94,7 @@ const acme = Type.Optional(Closed({
   }, 'Where ACME accounts and certificates are kept (dir or redis); a restart serves from here, CA reachable or not.'),
   names: Defaulted(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: [], description: 'DNS names to obtain certificates for at start (one certificate each), renewed before they expire. No wildcards: those need DNS-01.' })),
   challenges: Defaulted(Type.Array(OneOf(['http-01', 'tls-alpn-01']), { minItems: 1, uniqueItems: true, default: ['http-01', 'tls-alpn-01'], description: 'Challenge types srvgate answers: http-01 on listen.http (the CA connects to port 80), tls-alpn-01 on listen.https (port 443, RFC 8737).' })),
-  renewBefore: duration('30d', 'Renew this long before notAfter (at most a third of the certificate\'s lifetime before it).'),
+  renewBefore: duration('30d', 'Renew this long before notAfter (at most a third of the certificate\'s lifetime before it), unless the CA suggests a renewal window (ARI, RFC 9773): then at a moment in that window.'),
   onDemand: Type.Optional(Closed({
     frontends: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'Templated frontends ({env} in match.host) whose environments get a certificate at their first handshake.' }),
     perMinute: integer({ minimum: 1, maximum: 100000, default: 10, description: 'Orders on demand per minute at most (a token bucket holding this many).' }),

@@ -53,6 +53,7 @@ export async function adminApp (control: ControlPlane, dataPlanes: DataPlanes, c
                 ...(status.isOnDemand ? { onDemand: true } : {}),
                 ...(status.notAfterMs === undefined ? {} : { notAfter: dateAt(status.notAfterMs).toISOString(), daysLeft: Math.floor((status.notAfterMs - clock.wallNow()) / 86_400_000) }),
                 ...(status.nextOrderAtMs === undefined ? {} : { nextRenewal: dateAt(status.nextOrderAtMs).toISOString() }),
+                ...(status.renewalWindow === undefined ? {} : { renewalWindow: { start: dateAt(status.renewalWindow.startMs).toISOString(), end: dateAt(status.renewalWindow.endMs).toISOString() } }),
                 ...(status.lastError === undefined ? {} : { lastError: status.lastError })
               }))
             ],

@@ -17,7 +17,7 @@ import { Pebble } from '../helpers/pebble.js'
 import { freePort } from '../helpers/dns-server.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { RedisServer } from '../helpers/redis-server.js'
-import { RateLimitingCa } from '../helpers/stub-acme.js'
+import { AriDirectory, RateLimitingCa } from '../helpers/stub-acme.js'
 
 type Ports = { readonly http: number, readonly https: number }
 
@@ -153,6 +153,38 @@ test('tls.acme.eab: a CA that requires external account binding registers the ac
   const state = await until(async () => (await send(`${refused.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, lastError?: string }> }, (value) => value.certificates.some((certificate) => certificate.lastError !== undefined), 20_000, 'the order failed')
   assert.match(state.certificates.find((certificate) => certificate.source === 'acme')?.lastError ?? '', /binding|MAC|signature|verif/i)
   assert.equal(refused.logs.filter((line) => line.msg === 'acme: order failed; retrying').length, 1)
+})
+
+test('tls.acme with a CA that offers ARI (RFC 9773): the certificate is renewed at a moment in the window the CA suggests, years before renewBefore; /admin/state shows the window', async (t) => {
+  const { s, pebble, ports, storage } = await setup(t)
+  const ari = await AriDirectory.start(pebble.directory, pebble.directoryCa)
+  t.after(async () => { await ari.stop() })
+  // Until the first certificate is held, the CA suggests nothing (404).
+  const gateway = await start(t, acmeConfig(s, pebble, storage, ['tls-alpn-01']).replace(`directory: ${pebble.directory}`, `directory: ${ari.directoryUrl}`), ports)
+  const root = await pebble.root()
+  const first = await until(async () => await served(ports.https, 'www.example.com', root), (value) => !(value instanceof Error), 30_000, 'a certificate for www.example.com')
+  assert.ok(!(first instanceof Error))
+  // The ID asked for is RFC 9773's: base64url(AKI keyIdentifier) "." base64url(serial).
+  await until(async () => ari.asked.length, (count) => count >= 1, 10_000, 'renewalInfo asked')
+  const [aki, serial] = (ari.asked[0] as string).split('.')
+  assert.match(aki ?? '', /^[A-Za-z0-9_-]{20,}$/)
+  const serialHex = Buffer.from(serial ?? '', 'base64url').toString('hex').replace(/^00/, '')
+  assert.equal(serialHex.toUpperCase(), first.serial.toUpperCase().replace(/^0+/, '').padStart(serialHex.length, '0'))
+  assert.equal(gateway.logs.filter((line) => line.msg === 'acme: certificate obtained').length, 1)
+  // The CA now says: renew within the next 2 to 3 seconds (Pebble's certificate runs for years).
+  const window = { start: new Date(Date.now() + 2000), end: new Date(Date.now() + 3000) }
+  ari.windows.set(ari.asked[0] as string, window)
+  // The gateway asks again at the CA's Retry-After (60 s); a restart asks at once.
+  assert.equal(await gateway.stop(), 0)
+  const again = await start(t, acmeConfig(s, pebble, storage, ['tls-alpn-01']).replace(`directory: ${pebble.directory}`, `directory: ${ari.directoryUrl}`), ports)
+  const state = await until(async () => (await send(`${again.adminUrl}/admin/state`)).json() as { certificates: Array<{ source: string, renewalWindow?: { start: string, end: string }, nextRenewal?: string }> }, (value) => value.certificates.some((entry) => entry.renewalWindow !== undefined), 10_000, 'the window in /admin/state')
+  const entry = state.certificates.find((certificate) => certificate.source === 'acme')
+  assert.equal(entry?.renewalWindow?.start, window.start.toISOString())
+  const renewAt = Date.parse(entry?.nextRenewal ?? '')
+  assert.ok(renewAt >= window.start.getTime() - 1000 && renewAt <= window.end.getTime() + 1000, `next renewal ${entry?.nextRenewal} in the window`)
+  const renewed = await until(async () => await served(ports.https, 'www.example.com', root), (value) => !(value instanceof Error) && value.serial !== first.serial, 30_000, 'a renewed certificate')
+  assert.ok(!(renewed instanceof Error))
+  assert.ok(again.logs.some((line) => line.msg === 'acme: the CA\'s renewal window (ARI)'))
 })
 
 function onDemandConfig (s: HttpsSetup, pebble: Pebble, storage: string, perMinute: number): string {

@@ -6,6 +6,8 @@
  */
 import { createServer, type Server } from 'node:http'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https'
 import type { AddressInfo } from 'node:net'
 
 export class RateLimitingCa {
@@ -46,6 +48,65 @@ export class RateLimitingCa {
 
   /** Requests other than the directory and nonces: what reached the account or an order. */
   get signedRequests (): string[] { return this.requests.filter((line) => !line.endsWith('/directory') && !line.includes('/nonce')) }
+
+  async stop (): Promise<void> {
+    this.#server.closeAllConnections()
+    await new Promise<void>((resolve) => { this.#server.close(() => { resolve() }) })
+  }
+}
+
+/**
+ * Pebble's directory with `renewalInfo` added (Debian's Pebble 2.4 has no
+ * ARI): GET /dir is Pebble's own, plus a renewalInfo URL served here, which
+ * answers every certificate ID with `window` (RFC 9773 §4.2). Everything
+ * else an ACME client asks goes to Pebble itself, whose URLs the directory names.
+ */
+export class AriDirectory {
+  readonly #server: Server
+  /** The certificate IDs asked, in order. */
+  readonly asked: string[] = []
+  /** What renewalInfo answers for a certificate ID; none: 404 (a real CA answers each certificate its own). */
+  readonly windows = new Map<string, { start: Date, end: Date }>()
+
+  private constructor (server: Server) { this.#server = server }
+
+  static async start (pebbleDirectory: string, pebbleCaPath: string): Promise<AriDirectory> {
+    let ari: AriDirectory | undefined
+    const agent = new HttpsAgent({ ca: readFileSync(pebbleCaPath) })
+    const server = createServer((request, response) => {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      if (request.url === '/dir') {
+        httpsGet(pebbleDirectory, { agent }, (upstream) => {
+          const chunks: Buffer[] = []
+          upstream.on('data', (chunk: Buffer) => chunks.push(chunk))
+          upstream.on('end', () => {
+            const directory = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>
+            response.writeHead(200, { 'content-type': 'application/json' })
+            response.end(JSON.stringify({ ...directory, renewalInfo: `${base}/ari/` }))
+          })
+        }).on('error', () => { response.writeHead(502).end() })
+        return
+      }
+      const match = /^\/ari\/(.+)$/.exec(request.url ?? '')
+      if (match !== null && ari !== undefined) {
+        ari.asked.push(match[1] as string)
+        const window = ari.windows.get(match[1] as string)
+        if (window === undefined) {
+          response.writeHead(404).end()
+          return
+        }
+        response.writeHead(200, { 'content-type': 'application/json', 'retry-after': '60' })
+        response.end(JSON.stringify({ suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() } }))
+        return
+      }
+      response.writeHead(404).end()
+    })
+    ari = new AriDirectory(server)
+    await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+    return ari
+  }
+
+  get directoryUrl (): string { return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/dir` }
 
   async stop (): Promise<void> {
     this.#server.closeAllConnections()

@@ -38,7 +38,8 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   '@sinclair/typebox': ['config/', 'cluster/'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/'],
   'acme-client': ['acme/acme-ca.ts'],
-  ioredis: ['acme/redis-storage.ts']
+  ioredis: ['acme/redis-storage.ts'],
+  '@peculiar/x509': ['acme/ari.ts']
 }
 
 function area (file: string): string {

@@ -1,7 +1,8 @@
 /** acme/acme-ca.ts: the one door to acme-client, against a real (stub) CA on loopback. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { AcmeCa, acmeSettings, retryAfterMs } from '../../../src/acme/acme-ca.js'
+import { AcmeCa, acmeSettings } from '../../../src/acme/acme-ca.js'
+import { retryAfterMs } from '../../../src/acme/ari.js'
 import { AcmeError, ErrorCode } from '../../../src/errors.js'
 import type { AcmeConfig } from '../../../src/config/types.js'
 import { RateLimitingCa } from '../../helpers/stub-acme.js'
