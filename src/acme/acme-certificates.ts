@@ -49,6 +49,8 @@ type NameState = {
   renewal: { readonly window: RenewalWindow, readonly atMs: number } | undefined
   /** When renewalInfo is asked again for the certificate held. */
   ariTimer: Timer | undefined
+  /** The window the last renewal followed: the same one again for the new certificate is not followed (no loop). */
+  followed: RenewalWindow | undefined
 }
 
 /** What /admin/state shows of each name. */
@@ -62,8 +64,11 @@ export type AcmeStatus = { readonly name: string, readonly isOnDemand: boolean, 
 const RETRY_DELAYS_MS = [60_000, 120_000, 300_000, 600_000, 1_200_000, 1_800_000, 3_600_000]
 /** The wait before the next order after `failures` failed ones: the schedule's, or the CA's Retry-After when later. */
 function retryDelayMs (failures: number, retryAfterMs: number | undefined): number {
-  return Math.max(RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number, retryAfterMs ?? 0)
+  return Math.max(RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS))
 }
+
+/** A CA's Retry-After is honoured up to a day: a larger one (or a wrong one) must not stop renewals until a restart. */
+const MAX_RETRY_AFTER_MS = 86_400_000
 
 /** An order (account, authorizations, validation, certificate) that takes longer has failed. */
 const ORDER_TIMEOUT_MS = 5 * 60_000
@@ -174,7 +179,7 @@ export class AcmeCertificates {
     let state = this.#names.get(name)
     if (state === undefined) {
       if ([...this.#names.values()].filter((candidate) => candidate.isOnDemand).length >= max) return this.#refused(name, 'max')
-      state = { name, isOnDemand: true, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined, renewal: undefined, ariTimer: undefined }
+      state = { name, isOnDemand: true, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined, renewal: undefined, ariTimer: undefined, followed: undefined }
       this.#names.set(name, state)
       // Obtained before (an earlier run, another env of the same name): served from storage, no order.
       const stored = await this.#storage.load(name).catch(() => undefined)
@@ -327,7 +332,7 @@ export class AcmeCertificates {
   /** Names new to this manager: their stored certificates, then (once started) their schedules. */
   async #adopt (names: readonly string[]): Promise<void> {
     for (const name of names) {
-      const state: NameState = { name, isOnDemand: false, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined, renewal: undefined, ariTimer: undefined }
+      const state: NameState = { name, isOnDemand: false, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined, renewal: undefined, ariTimer: undefined, followed: undefined }
       this.#names.set(name, state)
       try {
         const stored = await this.#storage.load(name)
@@ -390,6 +395,8 @@ export class AcmeCertificates {
     try {
       // Another replica may have obtained or renewed it (storage.redis): taken, not ordered again.
       if (await this.#takeStored(state) && !this.#isDue(state)) return
+      // Queued twice (a schedule moved while waiting behind other orders): the first made it current.
+      if (state.failures === 0 && !this.#isDue(state)) return
       lease = await this.#storage.lock(state.name)
       if (lease === undefined) {
         // Another replica orders it now: its certificate comes through storage.
@@ -405,6 +412,7 @@ export class AcmeCertificates {
       this.#failedOnDemand.forget(state.name)
       state.lastError = undefined
       state.retryAfterMs = undefined
+      state.followed = state.renewal?.window
       state.renewal = undefined
       this.#watchRenewal(state)
       this.#deps.ordered('issued')
@@ -441,7 +449,7 @@ export class AcmeCertificates {
   }
 
   #isDue (state: NameState): boolean {
-    return state.held === undefined || renewAtMs(state.held, this.#config.renewBeforeMs) <= this.#deps.clock.wallNow()
+    return state.held === undefined || (state.renewal?.atMs ?? renewAtMs(state.held, this.#config.renewBeforeMs)) <= this.#deps.clock.wallNow()
   }
 
   /** Another replica holds the lease: its certificate is looked for in storage for a while, then the schedule goes on. */
@@ -476,18 +484,25 @@ export class AcmeCertificates {
     if (held === undefined || this.#isStopped || !this.#isStarted) return
     const { clock, log } = this.#deps
     const again = (delayMs: number): void => {
-      if (state.held !== held || this.#names.get(state.name) !== state) return
+      if (this.#isStopped || state.held !== held || this.#names.get(state.name) !== state) return
       state.ariTimer = clock.setTimeout(() => { this.#watchRenewal(state) }, delayMs, { unref: true })
     }
     void (async () => {
       const config = this.#config
       this.#ari ??= import('./ari.js').then(({ AriClient }) => new AriClient(config.directoryUrl, config.directoryCaPath))
       const info = await (await this.#ari).renewalInfo(held.cert, clock.wallNow())
-      if (info === undefined || state.held !== held || this.#names.get(state.name) !== state) return
+      if (info === undefined || this.#isStopped || state.held !== held || this.#names.get(state.name) !== state) return
       const previous = state.renewal?.window
-      if (previous?.startMs !== info.window.startMs || previous.endMs !== info.window.endMs) {
+      // A window that ended before this certificate began, or the very window its renewal followed,
+      // is not about it (a CA answering an older one's, or a bug): followed, it would order again and again.
+      const followed = state.followed
+      if (info.window.endMs < held.notBeforeMs || (followed?.startMs === info.window.startMs && followed.endMs === info.window.endMs)) {
+        log.warn({ name: state.name, windowEnd: dateAt(info.window.endMs).toISOString(), notBefore: dateAt(held.notBeforeMs).toISOString() }, 'acme: the CA\'s renewal window (ARI) is not about this certificate (it ended before it began, or the last renewal followed it); renewBefore stays in charge')
+      } else if (previous?.startMs !== info.window.startMs || previous.endMs !== info.window.endMs) {
         const { pickRenewalTime } = await import('./ari.js')
-        state.renewal = { window: info.window, atMs: pickRenewalTime(info.window, clock.wallNow(), systemRandom.next()) }
+        // Never past notAfter less a tenth of the lifetime (at most a day): a window reaching beyond it would let the certificate lapse.
+        const latestMs = held.notAfterMs - Math.min(86_400_000, (held.notAfterMs - held.notBeforeMs) / 10)
+        state.renewal = { window: info.window, atMs: Math.min(latestMs, pickRenewalTime(info.window, clock.wallNow(), systemRandom.next())) }
         log.info({ name: state.name, windowStart: dateAt(info.window.startMs).toISOString(), windowEnd: dateAt(info.window.endMs).toISOString(), renewAt: dateAt(state.renewal.atMs).toISOString() }, 'acme: the CA\'s renewal window (ARI)')
         if (state.failures === 0 && !this.#isOrdering.has(state.name)) this.#schedule(state)
       }

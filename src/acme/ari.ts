@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { Agent, get as httpsGet } from 'node:https'
 import type { IncomingMessage } from 'node:http'
 import { nodeHttp } from '../util/node-http.js'
+import { systemClock } from '../util/clock.js'
 
 /** The CA's suggested renewal window (RFC 9773 §4.2), wall-clock milliseconds. */
 export type RenewalWindow = { readonly startMs: number, readonly endMs: number }
@@ -78,9 +79,12 @@ export class AriClient {
           resolve({ status: response.statusCode ?? 0, json, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined })
         })
         response.on('error', reject)
+        response.on('aborted', () => { reject(new Error('the answer was cut')) })
       }
-      const request = url.startsWith('https:') ? httpsGet(url, { timeout: REQUEST_TIMEOUT_MS, ...(this.#agent === undefined ? {} : { agent: this.#agent }) }, done) : nodeHttp.get(url, { timeout: REQUEST_TIMEOUT_MS }, done)
-      request.on('timeout', () => { request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)) })
+      const request = url.startsWith('https:') ? httpsGet(url, this.#agent === undefined ? {} : { agent: this.#agent }, done) : nodeHttp.get(url, done)
+      // A whole answer within the bound: a CA trickling a byte now and then is cut too, not only a silent one.
+      const deadline = systemClock.setTimeout(() => { request.destroy(new Error(`no whole answer within ${REQUEST_TIMEOUT_MS / 1000} s`)) }, REQUEST_TIMEOUT_MS, { unref: true })
+      request.on('close', () => { deadline.cancel() })
       request.on('error', reject)
     })
   }

@@ -90,8 +90,10 @@ export const TO_WORKER = [
    * dns.listen addresses with their ports bound (a port 0 made concrete by
    * the primary) and how many workers share the rate limits. Before the
    * configuration; not sent when the primary answers DNS itself.
+   * `required`: at start-up a bind that fails fails the start; a
+   * replacement worker that cannot bind serves HTTP and leaves DNS to the others.
    */
-  message('dns-face', { listen: Type.Array(Type.Object({ host: Text, port: Type.Integer({ minimum: 1, maximum: 65535 }), family: Type.Union([Type.Literal(0), Type.Literal(4), Type.Literal(6)]), label: Text })), workers: Type.Integer({ minimum: 1 }) }),
+  message('dns-face', { listen: Type.Array(Type.Object({ host: Text, port: Type.Integer({ minimum: 1, maximum: 65535 }), family: Type.Union([Type.Literal(0), Type.Literal(4), Type.Literal(6)]), label: Text })), workers: Type.Integer({ minimum: 1 }), required: Type.Boolean() }),
   /** The HTTPS listener's session ticket key (tls/session-tickets.ts), base64 of its 48 bytes: at start, before the configuration, and at each rotation. */
   message('session-ticket-key', { key: Type.String({ pattern: '^[A-Za-z0-9+/]{64}$' }) }),
   /**

@@ -98,6 +98,19 @@ export class WorkerLoop {
     await this.#options.exit(0)
   }
 
+  /** The DNS face in this worker too; closed again if a drain began meanwhile (drain skips the queue). */
+  async #startFace (gateway: WorkerGateway, face: MessageOf<ToWorker, 'srvgate:dns-face'>, addresses: PublicAddresses): Promise<void> {
+    try {
+      await gateway.startFace(face.listen, face.workers, addresses.http ?? addresses.https)
+    } catch (error) {
+      if (face.required) throw error
+      // A replacement that cannot bind (the address gone from the host): HTTP still served here, DNS by the others.
+      gateway.data.log.error({ err: error }, 'DNS face: this worker cannot bind it; the other workers answer')
+      return
+    }
+    if (this.#isDraining) await gateway.closeFace()
+  }
+
   async #handle (message: ToWorker): Promise<void> {
     const send = this.#options.channel.send.bind(this.#options.channel)
     switch (message.type) {
@@ -123,7 +136,7 @@ export class WorkerLoop {
             this.#gateway.data.useIssued(this.#issued)
             this.#gateway.data.useChallenges(this.#challenges)
             const addresses = await this.#options.listen(this.#gateway.data, config)
-            if (this.#dnsFace !== undefined) await this.#gateway.startFace(this.#dnsFace.listen, this.#dnsFace.workers, addresses.http ?? addresses.https)
+            if (this.#dnsFace !== undefined) await this.#startFace(this.#gateway, this.#dnsFace, addresses)
             send({ type: 'srvgate:listening', addresses })
           } catch (error) {
             send({ type: 'srvgate:start-failed', error: (error as Error).message })

@@ -102,7 +102,7 @@ export class WorkerPool implements DataPlanes {
 
   /** Fork every worker with the running configuration; resolves with the public address once all listen. */
   async start (state: () => RoutingState<ControlBackend>, text: string, log: Log, dnsFace?: readonly Address[]): Promise<PublicAddresses> {
-    if (dnsFace !== undefined) this.#dnsFace = { type: 'srvgate:dns-face', listen: dnsFace.map((address) => ({ ...address })), workers: this.#options.count }
+    if (dnsFace !== undefined) this.#dnsFace = { type: 'srvgate:dns-face', listen: dnsFace.map((address) => ({ ...address })), workers: this.#options.count, required: true }
     this.#state = state
     this.#log = log
     this.#text = text
@@ -324,7 +324,7 @@ export class WorkerPool implements DataPlanes {
     // First: the worker's HTTPS listener issues no ticket with a key of its own.
     if (this.#ticketKey !== undefined) member.channel.send({ type: 'srvgate:session-ticket-key', key: this.#ticketKey })
     // Before the configuration: the worker binds the DNS face once it listens.
-    if (this.#dnsFace !== undefined) member.channel.send(this.#dnsFace)
+    if (this.#dnsFace !== undefined) member.channel.send({ ...this.#dnsFace, required: this.#listening !== undefined })
     // Before it listens: it serves the ACME certificates, and answers a validation under way, from its first connection.
     if (this.#issued !== undefined) member.channel.send(this.#issued)
     if (this.#challenges !== undefined) member.channel.send(this.#challenges)

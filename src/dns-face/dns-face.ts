@@ -128,10 +128,11 @@ export class DnsFace {
     this.#udp.push(socket)
     socket.setRecvBufferSize(UDP_RECEIVE_BUFFER)
     socket.on('error', (error) => { this.#deps.onError?.(error) })
+    // One callback for every send (dgram drops a send's error when given none).
+    const sent = (error: Error | null): void => { if (error !== null) this.#deps.onError?.(error) }
     socket.on('message', (query, from) => {
       const answer = this.#answer(query, 'udp', from.address, address.host)
-      // No callback: a failed send comes as the socket's 'error' (above), and none costs a closure and a tick.
-      if (answer !== undefined) socket.send(answer, from.port, from.address)
+      if (answer !== undefined) socket.send(answer, from.port, from.address, sent)
     })
     return socket.address().port
   }

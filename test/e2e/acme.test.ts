@@ -174,6 +174,8 @@ test('tls.acme with a CA that offers ARI (RFC 9773): the certificate is renewed 
   // The CA now says: renew within the next 2 to 3 seconds (Pebble's certificate runs for years).
   const window = { start: new Date(Date.now() + 2000), end: new Date(Date.now() + 3000) }
   ari.windows.set(ari.asked[0] as string, window)
+  // A CA that answers that same window for any certificate: the renewed one is not renewed again for it (no loop of orders).
+  ari.otherwise = window
   // The gateway asks again at the CA's Retry-After (60 s); a restart asks at once.
   assert.equal(await gateway.stop(), 0)
   const again = await start(t, acmeConfig(s, pebble, storage, ['tls-alpn-01']).replace(`directory: ${pebble.directory}`, `directory: ${ari.directoryUrl}`), ports)
@@ -185,6 +187,9 @@ test('tls.acme with a CA that offers ARI (RFC 9773): the certificate is renewed 
   const renewed = await until(async () => await served(ports.https, 'www.example.com', root), (value) => !(value instanceof Error) && value.serial !== first.serial, 30_000, 'a renewed certificate')
   assert.ok(!(renewed instanceof Error))
   assert.ok(again.logs.some((line) => line.msg === 'acme: the CA\'s renewal window (ARI)'))
+  await again.waitForLog((line) => line.msg === 'acme: the CA\'s renewal window (ARI) is not about this certificate (it ended before it began, or the last renewal followed it); renewBefore stays in charge')
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  assert.equal(again.logs.filter((line) => line.msg === 'acme: certificate obtained').length, 1, 'one renewal, not a loop')
 })
 
 function onDemandConfig (s: HttpsSetup, pebble: Pebble, storage: string, perMinute: number): string {

@@ -67,6 +67,8 @@ export class AriDirectory {
   readonly asked: string[] = []
   /** What renewalInfo answers for a certificate ID; none: 404 (a real CA answers each certificate its own). */
   readonly windows = new Map<string, { start: Date, end: Date }>()
+  /** What every other certificate ID gets (a CA answering an old window for any certificate); undefined: 404. */
+  otherwise: { start: Date, end: Date } | undefined
 
   private constructor (server: Server) { this.#server = server }
 
@@ -90,7 +92,7 @@ export class AriDirectory {
       const match = /^\/ari\/(.+)$/.exec(request.url ?? '')
       if (match !== null && ari !== undefined) {
         ari.asked.push(match[1] as string)
-        const window = ari.windows.get(match[1] as string)
+        const window = ari.windows.get(match[1] as string) ?? ari.otherwise
         if (window === undefined) {
           response.writeHead(404).end()
           return

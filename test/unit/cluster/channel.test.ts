@@ -50,7 +50,7 @@ const TO_WORKER_SAMPLES: ToWorker[] = [
   { type: 'srvgate:template-refused', generation: 1, name: 'web-pr-2', reason: 'bound', retryAfterMs: 0 },
   { type: 'srvgate:stats', id: 7 },
   { type: 'srvgate:session-ticket-key', key: Buffer.alloc(48, 1).toString('base64') },
-  { type: 'srvgate:dns-face', listen: [{ host: '127.0.0.1', port: 8600, family: 4, label: '127.0.0.1:8600' }], workers: 2 },
+  { type: 'srvgate:dns-face', listen: [{ host: '127.0.0.1', port: 8600, family: 4, label: '127.0.0.1:8600' }], workers: 2, required: true },
   { type: 'srvgate:acme-challenges', id: 3, http: [{ token: 'tok', keyAuthorization: 'tok.thumb' }], alpn: [{ name: 'a.example.com', cert: 'PEM', key: 'PEM' }] },
   { type: 'srvgate:acme-challenges', id: 4, http: [], alpn: [] },
   { type: 'srvgate:issued-certificates', certificates: [{ cert: 'PEM', key: 'PEM' }] },
