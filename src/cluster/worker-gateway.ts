@@ -71,7 +71,7 @@ export class WorkerGateway {
    * The DNS face in this worker too (SO_REUSEPORT beside the others' sockets;
    * TCP through the primary, as the HTTP listeners): answered from this
    * worker's view, the instance sets and health the primary sent, so every
-   * worker answers alike within one IPC hop of a change. Its limits are this
+   * worker answers alike within one IPC hop of a change. Its rate limits are this
    * worker's share. Loaded only when asked: a worker without a face keeps its memory.
    */
   async startFace (listen: readonly Address[], workers: number, publicAddress: { readonly host: string, readonly port: number } | undefined): Promise<void> {

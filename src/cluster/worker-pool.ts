@@ -59,6 +59,8 @@ type Member = {
   readonly forkedAtMs: number
   /** Listening, with the running configuration. */
   isServing: boolean
+  /** The last generation sent to it (init or prepare): one that starts during a reload prepares it too. */
+  generation: number | undefined
   /** Templated backends this worker holds, as generation and name. */
   readonly holds: Set<string>
   /** Speaks another protocol version: killed, not replaced (its successor would run the same files). */
@@ -90,8 +92,8 @@ export class WorkerPool implements DataPlanes {
   #replaced = 0
   #isDraining = false
   #pending: { readonly generation: number, readonly state: RoutingState<ControlBackend> } | undefined
-  /** A reload under way: a worker that starts meanwhile waits for its outcome, then gets what runs. */
-  #reloading: Promise<void> | undefined
+  /** A reload under way, until its commit or abort: a worker that says hello meanwhile waits, then gets what runs. */
+  #reloading: { readonly done: Promise<void>, readonly settle: () => void } | undefined
   readonly #stats = new Map<number, { readonly results: DataPlaneStats[], waiting: number, readonly done: () => void }>()
   #nextStatsId = 1
   /** The DNS face every worker answers (SO_REUSEPORT), when the primary does not. */
@@ -159,27 +161,45 @@ export class WorkerPool implements DataPlanes {
 
   async prepare (generation: number, text: string, state: RoutingState<ControlBackend>): Promise<void> {
     let settle: () => void = () => {}
-    this.#reloading = new Promise((resolve) => { settle = resolve })
+    this.#reloading = { done: new Promise((resolve) => { settle = resolve }), settle }
     this.#pending = { generation, state }
+    let isPrepared = false
     try {
-      const serving = [...this.#members.values()].filter((member) => member.isServing)
+      // Every worker given a configuration, listening or not yet: one still starting takes the
+      // prepare after its init (a worker handles messages in order), or it would keep the old
+      // configuration forever. Only those already serving can refuse the reload: one that
+      // fails to start is replaced anyway, and its successor starts with what runs.
+      const told = [...this.#members.values()].filter((member) => member.generation !== undefined && !member.isRefused && !member.worker.isDead())
       const message: MessageOf<ToWorker, 'srvgate:config'> = { type: 'srvgate:config', phase: 'prepare', generation, text, backends: state.registry.all().map(wireBackend) }
-      const results = await Promise.all(serving.map(async (member) => await this.#prepareOne(member, message)))
+      const serving = told.filter((member) => member.isServing).length
+      const results = await Promise.all(told.map(async (member) => {
+        const wasServing = member.isServing
+        const error = await this.#prepareOne(member, message)
+        if (error === undefined || wasServing) return error
+        this.#log.warn({ worker: member.worker.id, pid: member.worker.pid, generation, error }, 'a starting worker could not prepare the reload: replaced, its successor starts with what runs')
+        return undefined
+      }))
       const failed = results.filter((result): result is string => result !== undefined)
       if (failed.length === 0) {
         this.#text = text
+        isPrepared = true
         return
       }
       this.#broadcast({ type: 'srvgate:abort', generation })
-      throw new Error(`${failed.length} of ${serving.length} workers could not apply it (${failed.join('; ')}); they are replaced, every worker keeps the previous configuration`)
+      throw new Error(`${failed.length} of ${serving} workers could not apply it (${failed.join('; ')}); they are replaced, every worker keeps the previous configuration`)
     } finally {
       this.#pending = undefined
-      this.#reloading = undefined
-      settle()
+      // Prepared: the reload ends at commit, when the control plane runs the new state.
+      if (!isPrepared) this.#endReload()
     }
   }
 
-  commit (generation: number): void { this.#broadcast({ type: 'srvgate:commit', generation }) }
+  commit (generation: number): void {
+    this.#broadcast({ type: 'srvgate:commit', generation })
+    // A hello waiting for the reload reads the state after the control plane's swap, which follows
+    // this call in the same turn: its worker starts with this generation and its text together.
+    this.#endReload()
+  }
 
   discoveryChanged (generation: number, name: string, snapshot: DiscoverySnapshot): void {
     this.#broadcast({ type: 'srvgate:set', generation, name, snapshot: toWire(snapshot) })
@@ -228,7 +248,7 @@ export class WorkerPool implements DataPlanes {
 
   #fork (): void {
     const worker = this.#options.spawner.spawn(this.#log)
-    const member: Member = { worker, channel: worker.channel, forkedAtMs: systemClock.now(), isServing: false, holds: new Set(), isRefused: false }
+    const member: Member = { worker, channel: worker.channel, forkedAtMs: systemClock.now(), isServing: false, generation: undefined, holds: new Set(), isRefused: false }
     this.#members.set(worker.id, member)
     member.channel.onMessage((message) => { this.#onMessage(member, message) })
     worker.onExit((code, signal) => { this.#onExit(worker, code, signal) })
@@ -319,8 +339,9 @@ export class WorkerPool implements DataPlanes {
 
   /** A worker said hello: after any reload under way, it gets what runs now. */
   async #init (member: Member): Promise<void> {
-    await this.#reloading
+    await this.#reloading?.done
     const state = this.#state()
+    member.generation = state.generation
     // First: the worker's HTTPS listener issues no ticket with a key of its own.
     if (this.#ticketKey !== undefined) member.channel.send({ type: 'srvgate:session-ticket-key', key: this.#ticketKey })
     // Before the configuration: the worker binds the DNS face once it listens.
@@ -333,6 +354,7 @@ export class WorkerPool implements DataPlanes {
   }
 
   async #prepareOne (member: Member, message: MessageOf<ToWorker, 'srvgate:config'>): Promise<string | undefined> {
+    member.generation = message.generation
     const error = await askToPrepare(member.channel, message, { clock: systemClock, timeoutMs: PREPARE_TIMEOUT_MS, name: `worker ${member.worker.id}` })
     if (error !== undefined && !member.worker.isDead()) {
       // Replaced with the configuration that keeps running: its successor starts from it. No
@@ -388,6 +410,12 @@ export class WorkerPool implements DataPlanes {
     this.#log.warn({ worker: worker.id, pid: worker.pid, code, signal, livedMs: Math.round(livedMs) }, 'worker exited: replacing it')
     if (livedMs >= MIN_LIFE_MS) this.#fork()
     else systemClock.setTimeout(() => { if (!this.#isDraining) this.#fork() }, MIN_LIFE_MS, { unref: true })
+  }
+
+  #endReload (): void {
+    const reloading = this.#reloading
+    this.#reloading = undefined
+    reloading?.settle()
   }
 
   #broadcast (message: ToWorker): void {

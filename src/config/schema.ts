@@ -156,8 +156,8 @@ const dns = Type.Optional(Closed({
   tcp: Section({
     messageTimeout: duration('2s', 'A whole message (length prefix and body) must arrive within this after its first byte; a connection\'s first message within this after it opens. Else the connection is closed.'),
     idleTimeout: duration('10s', 'A connection with no message under way is closed after this (between messages, after an answer).'),
-    maxConnections: integer({ minimum: 1, maximum: 100000, default: 256, description: 'TCP connections open at once over every dns.listen address (BIND tcp-clients); more are refused.' }),
-    maxConnectionsPerSource: integer({ minimum: 1, maximum: 100000, default: 16, description: 'TCP connections open at once from one source address (an IPv6 /64); more are refused.' })
+    maxConnections: integer({ minimum: 1, maximum: 100000, default: 256, description: 'TCP connections one process holds open at once over every dns.listen address (BIND tcp-clients); more are refused. Per process, as client.maxConnections: with workers each holds up to this many.' }),
+    maxConnectionsPerSource: integer({ minimum: 1, maximum: 100000, default: 16, description: 'TCP connections one process holds open at once from one source address (an IPv6 /64); more are refused. Per process: with workers, a source\'s connections spread round-robin over them.' })
   }, 'DNS over TCP (RFC 7766 §6.2.3): deadlines and connection caps, so clients that hold connections cannot lock others out. Connections over a cap are closed at once (the oldest are never cut to make room).')
 }, {
   description: 'The DNS face: srvgate answers A, AAAA and SRV queries for its own names from its health-filtered view (for DNS-only clients). Authoritative for zone only; never recursive.'

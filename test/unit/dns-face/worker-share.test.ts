@@ -7,11 +7,13 @@ import type { DnsFaceConfig } from '../../../src/config/types.js'
 
 const CONFIG = { rateLimit: { perSecond: 500, burst: 1000, globalPerSecond: 20_001 }, tcp: { messageTimeoutMs: 2000, idleTimeoutMs: 10_000, maxConnections: 256, maxConnectionsPerSource: 1 } } as unknown as DnsFaceConfig
 
-test('each worker has its share of every limit, rounded up and never 0; one worker has them all', () => {
+test('each worker has its share of every rate limit, rounded up and never 0, and the TCP caps whole (per process); one worker has them all', () => {
   assert.equal(workerShare(CONFIG, 1), CONFIG)
   const share = workerShare(CONFIG, 2)
   assert.deepEqual(share.rateLimit, { perSecond: 250, burst: 500, globalPerSecond: 10_001 })
-  assert.deepEqual(share.tcp, { messageTimeoutMs: 2000, idleTimeoutMs: 10_000, maxConnections: 128, maxConnectionsPerSource: 1 })
+  // Divided, round-robin skew would refuse a client at about half the cap (one worker's connections outliving the other's).
+  assert.deepEqual(share.tcp, { messageTimeoutMs: 2000, idleTimeoutMs: 10_000, maxConnections: 256, maxConnectionsPerSource: 1 })
+  assert.deepEqual(workerShare(CONFIG, 4).tcp, CONFIG.tcp)
   assert.deepEqual(workerShare(CONFIG, 3).rateLimit, { perSecond: 167, burst: 334, globalPerSecond: 6667 })
 })
 
