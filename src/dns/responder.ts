@@ -39,7 +39,7 @@ export type FaceTransport = 'udp' | 'tcp'
 export type FaceOutcome = {
   /** The answer; undefined: dropped (not a query, or too short to answer). */
   readonly bytes: Buffer | undefined
-  readonly rcode: 'noerror' | 'nxdomain' | 'formerr' | 'notimp' | 'refused' | 'dropped'
+  readonly rcode: 'noerror' | 'nxdomain' | 'formerr' | 'notimp' | 'refused' | 'badvers' | 'dropped'
   /** The configured label asked for, `(zone)`, `(nameserver)`, `(address)`, `(unknown)` or `(none)`: bounded for metric labels. */
   readonly name: string
   readonly type: string
@@ -50,6 +50,8 @@ export type FaceOutcome = {
 /** RFC 8767 §4: the TTL of an answer from stale data. */
 export const STALE_TTL_SECONDS = 30
 const PLAIN_UDP_LIMIT = 512
+/** RFC 6891's extended RCODE for an EDNS version not implemented. */
+const BADVERS = 16
 /** Largest UDP answer whatever a client advertises (RFC 6891 §6.2.5; DNS flag day 2020 suggests 1232, 4096 is common). */
 const MAX_UDP_LIMIT = 4096
 const TYPE = Packet.TYPE
@@ -112,6 +114,7 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const question = request.questions[0] as DecodedPacket['questions'][number]
   const type = TYPE_NAMES.get(question.type) ?? 'other'
   const opt = opts[0]
+  if (opt !== undefined && ednsVersion(opt) !== 0) return { bytes: badVersion(request), rcode: 'badvers', name: '(none)', type, isStale: false, isTruncated: false }
   const limit = transport === 'tcp' ? 65535 : opt === undefined ? PLAIN_UDP_LIMIT : Math.min(Math.max(PLAIN_UDP_LIMIT, opt.class), MAX_UDP_LIMIT)
   const name = String(question.name).toLowerCase().replace(/\.$/, '')
   const zone = view.zone
@@ -378,6 +381,24 @@ function headerOnly (query: Buffer, rcode: number): Buffer {
   answer[2] = 0x80 | ((query[2] as number) & 0x79)
   answer[3] = rcode & 0x0f
   return answer
+}
+
+/** The version in an OPT record: the second byte of its TTL field (RFC 6891 §6.1.3). */
+function ednsVersion (opt: Record): number {
+  return (Number(opt.ttl) >>> 16) & 0xff
+}
+
+/**
+ * RFC 6891 §6.1.3: a query of an EDNS version this server does not implement
+ * (only 0 exists) is answered BADVERS, its OPT naming the version it does (0),
+ * with no answer. BADVERS is 16, past the header's four bits: 1 in the OPT's
+ * extended RCODE, 0 in the header.
+ */
+function badVersion (request: DecodedPacket): Buffer {
+  const response = Packet.createResponseFromRequest(request)
+  response.header.rcode = 0
+  response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT, extendedRcode: BADVERS >> 4, version: 0 }))
+  return encode(response)
 }
 
 function errorAnswer (request: DecodedPacket, rcode: number): Buffer {

@@ -245,7 +245,7 @@ test('garbage never crashes the face: random bytes, cut queries, pointer loops, 
   assert.equal(gateway.logs.filter((line) => line.msg === 'DNS face: a query could not be answered').length, 0, 'no query was a bug')
 })
 
-test('the DNS face on IPv4 and IPv6 at once; the zone\'s NS is the face\'s own name with both addresses; a reload changes its names and TTL at once, and a changed dns.listen says restart', async (t) => {
+test('the DNS face on IPv4 and IPv6 at once; the zone\'s NS is the face\'s own name with both addresses; a reload changes its names and TTL at once, a changed dns.listen says restart; EDNS version 1 gets BADVERS', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
   dns.setService(WEB, [{ address: '10.0.0.7', port: 8080 }])
   dns.setService('_api._prod.service.consul', [{ address: '10.0.0.9', port: 9090 }])
@@ -267,6 +267,9 @@ dns:
   const v6tcp = spawnSync('dig', ['@::1', '-p', String(facePort), '+tcp', '+short', `web.${FACE_ZONE}`, 'A'], { encoding: 'utf8', timeout: 10_000 })
   assert.equal(v6tcp.stdout.trim(), '10.0.0.7', 'and over TCP on IPv6')
   assert.equal(dig(facePort, `api.${FACE_ZONE}`, 'A').status, 'NXDOMAIN')
+  // An EDNS version the face does not implement (RFC 6891 §6.1.3): BADVERS, as BIND answers it.
+  const future = dig(facePort, `web.${FACE_ZONE}`, 'A', ['+edns=1', '+noednsnegotiation'])
+  assert.deepEqual([future.status, future.answers.length], ['BADVERS', 0])
 
   // The zone's NS is the face's own name, resolving to the addresses it listens on; the SOA names it.
   const ns = dig(facePort, FACE_ZONE, 'NS', [], '::1')

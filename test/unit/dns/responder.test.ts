@@ -218,3 +218,22 @@ test('responder: answers from stale data carry the stale TTL (RFC 8767), in A an
   const fresh = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV), 'udp', viewOf(instances), random)
   assert.deepEqual([fresh.isStale, answerOf(fresh.bytes).answers[0]?.ttl], [false, 5])
 })
+
+test('responder: BADVERS for an EDNS version other than 0 (RFC 6891 §6.1.3): the question echoed, no answer, an OPT of version 0 carrying the extended RCODE', () => {
+  const bytes = Buffer.from(query(`web.${ZONE}`, Packet.TYPE.A, 61, 1232))
+  // The OPT record is last, 11 bytes (root, type, class, TTL, RDLENGTH 0): the TTL field's second byte is the version.
+  bytes[bytes.length - 5] = 1
+  assert.equal(Packet.parse(bytes).additionals[0]?.version, 1, 'the query asks EDNS version 1')
+  const outcome = respond(bytes, 'udp', viewOf([instance('10.0.0.1')]), new SeededRandom(1))
+  assert.equal(outcome.rcode, 'badvers')
+  const answer = answerOf(outcome.bytes)
+  assert.equal(answer.header.id, 61)
+  assert.equal(((outcome.bytes as Buffer)[3] as number) & 0x0f, 0, 'the header holds BADVERS\'s low four bits: 0')
+  assert.equal(answer.header.rcode, 16, 'read whole (header and OPT together): BADVERS')
+  assert.equal(answer.answers.length, 0)
+  assert.equal(answer.questions[0]?.name, `web.${ZONE}`)
+  const opt = answer.additionals[0]
+  assert.deepEqual([opt?.type, opt?.extendedRcode, opt?.version], [41, 1, 0], 'extended RCODE 1 (16 >> 4), version 0')
+  // Version 0 is answered as before.
+  assert.equal(respond(query(`web.${ZONE}`, Packet.TYPE.A, 62, 1232), 'udp', viewOf([instance('10.0.0.1')]), new SeededRandom(1)).rcode, 'noerror')
+})
