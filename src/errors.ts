@@ -189,10 +189,8 @@ export class AdminRequestError extends GatewayError {
 /** `run --pid-file PATH` cannot use PATH: it names a running process, or holds something else. */
 export class PidFileError extends GatewayError {
   override name = 'PidFileError' as const
-  readonly path: string
-  constructor (code: ErrorCode, path: string, message: string, options?: ErrorOptions) {
+  constructor (code: ErrorCode, readonly path: string, message: string, options?: ErrorOptions) {
     super(code, message, options)
-    this.path = path
   }
 }
 
@@ -204,8 +202,9 @@ export class PidFileError extends GatewayError {
 export class AcmeError extends GatewayError {
   override name = 'AcmeError'
   readonly retryAfterMs: number | undefined
-  constructor (code: typeof ErrorCode.ACME_ORDER_FAILED | typeof ErrorCode.ACME_RATE_LIMITED, message: string, retryAfterMs: number | undefined, options?: ErrorOptions) {
-    super(code, message, options)
-    this.retryAfterMs = retryAfterMs
+  /** Rate limited: the CA's Retry-After; else the order failed. */
+  constructor (message: string, options: ErrorOptions & { readonly retryAfterMs?: number } = {}) {
+    super(options.retryAfterMs === undefined ? ErrorCode.ACME_ORDER_FAILED : ErrorCode.ACME_RATE_LIMITED, message, options)
+    this.retryAfterMs = options.retryAfterMs
   }
 }

@@ -2,7 +2,7 @@ import { Agent, get as httpsGet } from 'node:https'
 import { readFileSync } from 'node:fs'
 import acme from 'acme-client'
 import type { AcmeChallenge, AcmeConfig } from '../config/types.js'
-import { AcmeError, ErrorCode } from '../errors.js'
+import { AcmeError } from '../errors.js'
 import { systemClock } from '../util/clock.js'
 import { retryAfterMs } from './ari.js'
 import { nodeHttp } from '../util/node-http.js'
@@ -65,9 +65,9 @@ export class AcmeCa {
       // The CA said when to ask again during this order (its clock is the wall clock).
       const askAgain = askAgainAt.get(new URL(this.#config.directoryUrl).origin)
       if (askAgain !== undefined && askAgain.seenMs >= startedMs && askAgain.untilMs > systemClock.wallNow()) {
-        throw new AcmeError(ErrorCode.ACME_RATE_LIMITED, cause.message, askAgain.untilMs - systemClock.wallNow(), { cause })
+        throw new AcmeError(cause.message, { cause, retryAfterMs: askAgain.untilMs - systemClock.wallNow() })
       }
-      throw new AcmeError(ErrorCode.ACME_ORDER_FAILED, cause.message, undefined, { cause })
+      throw new AcmeError(cause.message, { cause })
     }
   }
 

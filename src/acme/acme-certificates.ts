@@ -1,17 +1,19 @@
-import { X509Certificate } from 'node:crypto'
-import { AcmeError, ErrorCode } from '../errors.js'
+import { AcmeError } from '../errors.js'
 import type { AcmeConfig } from '../config/types.js'
 import type { Log } from '../log/process-log.js'
 import type { RoutingState } from '../proxy/route-request.js'
 import type { ControlBackend } from '../upstream/control-backend.js'
 import type { ChallengeSet } from '../tls/acme-answers.js'
 import type { IssuedPem } from '../tls/certificates.js'
-import { dateAt, type Clock, type Timer } from '../util/clock.js'
+import { dateAt, within, type Clock } from '../util/clock.js'
 import type { AcmeCa, PendingChallenge } from './acme-ca.js'
-import type { AriClient, RenewalWindow } from './ari.js'
-import { systemRandom } from '../util/random.js'
-import { DirStorage, type AcmeStorage, type Lease, type StoredCertificate } from './storage.js'
+import type { AriClient } from './ari.js'
+import { openStorage, type AcmeStorage, type Lease } from './storage.js'
 import { OnDemandGate, type OnDemandRefusal } from './on-demand.js'
+import { ChallengeBook } from './challenge-book.js'
+import { heldOf, heldOrUndefined, newNameState, recordFailure, recordIssued, renewAtMs, statusOf, type AcmeStatus, type NameState } from './name-state.js'
+import { FailedNames, retryDelayMs } from './order-backoff.js'
+import { RenewalWatch } from './renewal-watch.js'
 
 export type AcmeDeps = {
   readonly clock: Clock
@@ -30,74 +32,8 @@ export type AcmeDeps = {
   readonly storageReachable: (isUp: boolean) => void
 }
 
-/** A certificate held for a name, with its validity read once. */
-type Held = StoredCertificate & { readonly notBeforeMs: number, readonly notAfterMs: number }
-
-type NameState = {
-  readonly name: string
-  /** Obtained at a handshake (tls.acme.onDemand), not listed in tls.acme.names. */
-  readonly isOnDemand: boolean
-  held: Held | undefined
-  /** Monotonic time of the next order (renewal, or a retry). */
-  nextAtMs: number | undefined
-  timer: Timer | undefined
-  failures: number
-  lastError: string | undefined
-  /** The CA's Retry-After on the last failure (a rate limit): the retry waits at least this long. */
-  retryAfterMs: number | undefined
-  /** The CA's renewal window for the certificate held (ARI, RFC 9773) and the moment picked in it (wall clock). */
-  renewal: { readonly window: RenewalWindow, readonly atMs: number } | undefined
-  /** When renewalInfo is asked again for the certificate held. */
-  ariTimer: Timer | undefined
-  /** The window the last renewal followed: the same one again for the new certificate is not followed (no loop). */
-  followed: RenewalWindow | undefined
-}
-
-/** What /admin/state shows of each name. */
-export type AcmeStatus = { readonly name: string, readonly isOnDemand: boolean, readonly notAfterMs: number | undefined, readonly nextOrderAtMs: number | undefined, readonly lastError: string | undefined, readonly renewalWindow: RenewalWindow | undefined }
-
-/**
- * Retries after a failed order, as Caddy spaces them: soon at first, then
- * no more than hourly (a CA counts failed validations: Let's Encrypt allows
- * 5 an hour per name).
- */
-const RETRY_DELAYS_MS = [60_000, 120_000, 300_000, 600_000, 1_200_000, 1_800_000, 3_600_000]
-/** The wait before the next order after `failures` failed ones: the schedule's, or the CA's Retry-After when later. */
-function retryDelayMs (failures: number, retryAfterMs: number | undefined): number {
-  return Math.max(RETRY_DELAYS_MS[Math.min(failures, RETRY_DELAYS_MS.length) - 1] as number, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS))
-}
-
-/** A CA's Retry-After is honoured up to a day: a larger one (or a wrong one) must not stop renewals until a restart. */
-const MAX_RETRY_AFTER_MS = 86_400_000
-
 /** An order (account, authorizations, validation, certificate) that takes longer has failed. */
 const ORDER_TIMEOUT_MS = 5 * 60_000
-/** Failed on-demand names remembered at most (the oldest forgotten first). */
-const MAX_FAILED_NAMES = 10_000
-
-/** On-demand names whose last order failed, with their count: the next order waits for RETRY_DELAYS_MS. */
-class FailedNames {
-  readonly #clock: Clock
-  readonly #names = new Map<string, { readonly failures: number, readonly untilMs: number }>()
-
-  constructor (clock: Clock) { this.#clock = clock }
-
-  fail (name: string, failures: number, retryAfterMs: number | undefined): void {
-    if (this.#names.size >= MAX_FAILED_NAMES) this.#names.delete(this.#names.keys().next().value as string)
-    this.#names.delete(name)
-    this.#names.set(name, { failures, untilMs: this.#clock.now() + retryDelayMs(failures, retryAfterMs) })
-  }
-
-  forget (name: string): void { this.#names.delete(name) }
-
-  isWaiting (name: string): boolean { return (this.#names.get(name)?.untilMs ?? -Infinity) > this.#clock.now() }
-
-  /** Failures so far (kept across the wait, so delays grow); 0 for a name that never failed. */
-  failures (name: string): number { return this.#names.get(name)?.failures ?? 0 }
-}
-
-/** renewalInfo that could not be asked is asked again after this. */
-const ARI_RETRY_MS = 3_600_000
 
 /** How long a replica looks for the certificate another replica (holding the lease) is ordering. */
 const OTHER_REPLICA_WAIT_MS = 30_000
@@ -106,7 +42,7 @@ const OTHER_REPLICA_WAIT_MS = 30_000
  * OWNS tls.acme's CERTIFICATES: for each name of tls.acme.names, the one
  * kept in storage (served at once, CA reachable or not), an order when there
  * is none or it is due (renewBefore, at most a third of its lifetime before
- * notAfter), retries spaced by RETRY_DELAYS_MS, and every change published
+ * notAfter), retries spaced as order-backoff.ts says, and every change published
  * to the data planes. Orders run one at a time. Lives in the control plane
  * (the primary): the data planes only serve and answer challenges.
  */
@@ -118,7 +54,8 @@ export class AcmeCertificates {
   /** The CA's renewalInfo client (ARI), made at the first certificate held. */
   #ari: Promise<AriClient> | undefined
   readonly #names = new Map<string, NameState>()
-  readonly #challenges = new Map<string, PendingChallenge>()
+  readonly #challenges: ChallengeBook
+  readonly #renewals: RenewalWatch
   #orders: Promise<void> = Promise.resolve()
   /** tls.acme.onDemand's check and bucket; undefined without onDemand. */
   #gate: OnDemandGate | undefined
@@ -143,6 +80,14 @@ export class AcmeCertificates {
     this.#deps = deps
     this.#storage = storage
     this.#failedOnDemand = new FailedNames(deps.clock)
+    this.#challenges = new ChallengeBook(() => this.#storage, deps.putChallenges)
+    this.#renewals = new RenewalWatch({
+      clock: deps.clock,
+      log: deps.log,
+      ari: async () => await this.#ariClient(),
+      isCurrent: (state, held) => this.#isStarted && !this.#isStopped && state.held === held && this.#names.get(state.name) === state,
+      moved: (state) => { if (state.failures === 0 && !this.#isOrdering.has(state.name)) this.#schedule(state) }
+    })
     this.#listenForSaved(storage)
     this.#gate = config.onDemand === undefined ? undefined : new OnDemandGate(config.onDemand, deps.clock, deps.state)
   }
@@ -163,13 +108,8 @@ export class AcmeCertificates {
       wanted = this.#obtain(name, gate, onDemand.max).finally(() => { this.#wanted.delete(name) })
       this.#wanted.set(name, wanted)
     }
-    let timer: Timer | undefined
-    const gaveUp = new Promise<boolean>((resolve) => { timer = this.#deps.clock.setTimeout(() => { resolve(false) }, onDemand.waitMs, { unref: true }) })
-    try {
-      return await Promise.race([wanted, gaveUp])
-    } finally {
-      timer?.cancel()
-    }
+    const answer = await within(this.#deps.clock, wanted, onDemand.waitMs, { unref: true })
+    return answer !== 'timeout' && answer
   }
 
   async #obtain (name: string, gate: OnDemandGate, max: number): Promise<boolean> {
@@ -179,18 +119,10 @@ export class AcmeCertificates {
     let state = this.#names.get(name)
     if (state === undefined) {
       if ([...this.#names.values()].filter((candidate) => candidate.isOnDemand).length >= max) return this.#refused(name, 'max')
-      state = { name, isOnDemand: true, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined, renewal: undefined, ariTimer: undefined, followed: undefined }
+      state = newNameState(name, true)
       this.#names.set(name, state)
       // Obtained before (an earlier run, another env of the same name): served from storage, no order.
-      const stored = await this.#storage.load(name).catch(() => undefined)
-      const held = stored === undefined ? undefined : heldOrUndefined(name, stored)
-      if (held !== undefined && held.notAfterMs > this.#deps.clock.wallNow()) {
-        state.held = held
-        this.#publish()
-        this.#schedule(state)
-        this.#watchRenewal(state)
-        return true
-      }
+      if (await this.#takeStored(state).catch(() => false)) return true
     }
     if (this.#isServed(state)) return true
     if (!gate.takeToken()) {
@@ -208,15 +140,9 @@ export class AcmeCertificates {
 
   /** An order that has not ended by ORDER_TIMEOUT_MS fails (and the next one starts): nothing holds the queue for ever. */
   async #bounded<T> (order: Promise<T>): Promise<T> {
-    let timer: Timer | undefined
-    const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = this.#deps.clock.setTimeout(() => { reject(new AcmeError(ErrorCode.ACME_ORDER_FAILED, `the order did not end within ${ORDER_TIMEOUT_MS / 60_000} minutes`, undefined)) }, ORDER_TIMEOUT_MS, { unref: true })
-    })
-    try {
-      return await Promise.race([order, timedOut])
-    } finally {
-      timer?.cancel()
-    }
+    const result = await within(this.#deps.clock, order, ORDER_TIMEOUT_MS, { unref: true })
+    if (result === 'timeout') throw new AcmeError(`the order did not end within ${ORDER_TIMEOUT_MS / 60_000} minutes`)
+    return result
   }
 
   #refused (name: string, reason: OnDemandRefusal): false {
@@ -238,15 +164,7 @@ export class AcmeCertificates {
   }
 
   status (): AcmeStatus[] {
-    const { clock } = this.#deps
-    return [...this.#names.values()].map((state) => ({
-      name: state.name,
-      isOnDemand: state.isOnDemand,
-      notAfterMs: state.held?.notAfterMs,
-      nextOrderAtMs: state.nextAtMs === undefined ? undefined : clock.wallNow() + Math.max(0, state.nextAtMs - clock.now()),
-      lastError: state.lastError,
-      renewalWindow: state.renewal?.window
-    }))
+    return [...this.#names.values()].map((state) => statusOf(state, this.#deps.clock))
   }
 
   /** The listeners answer: order what is missing or due, and schedule the rest. */
@@ -254,7 +172,7 @@ export class AcmeCertificates {
     this.#isStarted = true
     for (const state of this.#names.values()) {
       this.#schedule(state)
-      this.#watchRenewal(state)
+      this.#renewals.watch(state)
     }
   }
 
@@ -299,9 +217,7 @@ export class AcmeCertificates {
    * own, or the one shared in storage.
    */
   async findChallenge (type: PendingChallenge['type'], key: string): Promise<PendingChallenge | undefined> {
-    const own = this.#challenges.get(`${type}\u0000${key}`)
-    if (own !== undefined) return own
-    return await this.#storage.findChallenge(type, key).catch(() => undefined)
+    return await this.#challenges.find(type, key)
   }
 
   /** Another replica saved a certificate: a name held here takes it when it is newer (no order of its own). */
@@ -325,14 +241,14 @@ export class AcmeCertificates {
     state.renewal = undefined
     this.#publish()
     if (this.#isStarted && !this.#isOrdering.has(state.name)) this.#schedule(state)
-    this.#watchRenewal(state)
+    this.#renewals.watch(state)
     return true
   }
 
   /** Names new to this manager: their stored certificates, then (once started) their schedules. */
   async #adopt (names: readonly string[]): Promise<void> {
     for (const name of names) {
-      const state: NameState = { name, isOnDemand: false, held: undefined, nextAtMs: undefined, timer: undefined, failures: 0, lastError: undefined, retryAfterMs: undefined, renewal: undefined, ariTimer: undefined, followed: undefined }
+      const state = newNameState(name, false)
       this.#names.set(name, state)
       try {
         const stored = await this.#storage.load(name)
@@ -344,7 +260,7 @@ export class AcmeCertificates {
       }
       if (this.#isStarted) {
         this.#schedule(state)
-        this.#watchRenewal(state)
+        this.#renewals.watch(state)
       }
     }
   }
@@ -405,35 +321,19 @@ export class AcmeCertificates {
       }
       this.#isOrdering.add(state.name)
       const ca = await this.#account()
-      const issued = heldOf(state.name, await this.#bounded(ca.order(state.name, { put: this.#put, remove: this.#remove })))
+      const issued = heldOf(state.name, await this.#bounded(ca.order(state.name, { put: this.#challenges.put, remove: this.#challenges.remove })))
       await this.#storage.save(state.name, issued)
-      state.held = issued
-      state.failures = 0
+      recordIssued(state, issued)
       this.#failedOnDemand.forget(state.name)
-      state.lastError = undefined
-      state.retryAfterMs = undefined
-      state.followed = state.renewal?.window
-      state.renewal = undefined
-      this.#watchRenewal(state)
+      this.#renewals.watch(state)
       this.#deps.ordered('issued')
       log.info({ name: state.name, notAfter: dateAt(issued.notAfterMs).toISOString() }, 'acme: certificate obtained')
       this.#publish()
     } catch (error) {
-      const message = (error as Error).message
-      state.failures++
+      const { isNew, fields } = recordFailure(state, error)
       this.#deps.ordered('failed')
-      // Logged once per cause: the same failure again, every retry, is only debug.
-      const isNew = message !== state.lastError
-      state.lastError = message
-      state.retryAfterMs = error instanceof AcmeError ? error.retryAfterMs : undefined
-      const fields = {
-        name: state.name,
-        failures: state.failures,
-        ...(state.held === undefined ? {} : { servingUntil: dateAt(state.held.notAfterMs).toISOString() }),
-        ...(state.retryAfterMs === undefined ? {} : { retryAfterS: Math.ceil(state.retryAfterMs / 1000) })
-      }
       if (isNew) log[state.held === undefined ? 'error' : 'warn']({ ...fields, err: error }, state.held === undefined ? 'acme: order failed; retrying' : 'acme: renewal failed; the current certificate keeps serving, retrying')
-      else log.debug({ ...fields, error: message }, 'acme: order failed again')
+      else log.debug({ ...fields, error: state.lastError }, 'acme: order failed again')
       // On demand, nothing is retried by itself: the next handshake asks again, not before the
       // retry delay (a name that fails validation must not make an order per handshake).
       if (state.isOnDemand && state.held === undefined) {
@@ -470,47 +370,11 @@ export class AcmeCertificates {
     state.ariTimer?.cancel()
   }
 
-  /**
-   * ARI (RFC 9773): the CA's renewal window for the certificate held, asked
-   * now and again at its Retry-After. A window moves the renewal to a moment
-   * picked in it (earlier than renewBefore when the CA must revoke, say);
-   * none (the CA offers no renewalInfo) leaves renewBefore. A CA that cannot
-   * be asked is asked again within the hour, and costs nothing else.
-   */
-  #watchRenewal (state: NameState): void {
-    state.ariTimer?.cancel()
-    state.ariTimer = undefined
-    const held = state.held
-    if (held === undefined || this.#isStopped || !this.#isStarted) return
-    const { clock, log } = this.#deps
-    const again = (delayMs: number): void => {
-      if (this.#isStopped || state.held !== held || this.#names.get(state.name) !== state) return
-      state.ariTimer = clock.setTimeout(() => { this.#watchRenewal(state) }, delayMs, { unref: true })
-    }
-    void (async () => {
-      const config = this.#config
-      this.#ari ??= import('./ari.js').then(({ AriClient }) => new AriClient(config.directoryUrl, config.directoryCaPath))
-      const info = await (await this.#ari).renewalInfo(held.cert, clock.wallNow())
-      if (info === undefined || this.#isStopped || state.held !== held || this.#names.get(state.name) !== state) return
-      const previous = state.renewal?.window
-      // A window that ended before this certificate began, or the very window its renewal followed,
-      // is not about it (a CA answering an older one's, or a bug): followed, it would order again and again.
-      const followed = state.followed
-      if (info.window.endMs < held.notBeforeMs || (followed?.startMs === info.window.startMs && followed.endMs === info.window.endMs)) {
-        log.warn({ name: state.name, windowEnd: dateAt(info.window.endMs).toISOString(), notBefore: dateAt(held.notBeforeMs).toISOString() }, 'acme: the CA\'s renewal window (ARI) is not about this certificate (it ended before it began, or the last renewal followed it); renewBefore stays in charge')
-      } else if (previous?.startMs !== info.window.startMs || previous.endMs !== info.window.endMs) {
-        const { pickRenewalTime } = await import('./ari.js')
-        // Never past notAfter less a tenth of the lifetime (at most a day): a window reaching beyond it would let the certificate lapse.
-        const latestMs = held.notAfterMs - Math.min(86_400_000, (held.notAfterMs - held.notBeforeMs) / 10)
-        state.renewal = { window: info.window, atMs: Math.min(latestMs, pickRenewalTime(info.window, clock.wallNow(), systemRandom.next())) }
-        log.info({ name: state.name, windowStart: dateAt(info.window.startMs).toISOString(), windowEnd: dateAt(info.window.endMs).toISOString(), renewAt: dateAt(state.renewal.atMs).toISOString() }, 'acme: the CA\'s renewal window (ARI)')
-        if (state.failures === 0 && !this.#isOrdering.has(state.name)) this.#schedule(state)
-      }
-      again(info.askAgainMs)
-    })().catch((error: unknown) => {
-      log.debug({ name: state.name, err: error }, 'acme: renewalInfo (ARI) could not be asked; asked again within the hour')
-      again(ARI_RETRY_MS)
-    })
+  /** The CA's renewalInfo client (ARI), made at the first certificate held. */
+  async #ariClient (): Promise<AriClient> {
+    const config = this.#config
+    this.#ari ??= import('./ari.js').then(({ AriClient }) => new AriClient(config.directoryUrl, config.directoryCaPath))
+    return await this.#ari
   }
 
   /** The account, made (or read from storage) at the first order. */
@@ -525,61 +389,5 @@ export class AcmeCertificates {
     return await this.#ca
   }
 
-  readonly #put = async (challenge: PendingChallenge): Promise<void> => {
-    this.#challenges.set(keyOf(challenge), challenge)
-    // Shared first (storage.redis): the validation may reach another replica, which looks it up there.
-    await this.#storage.putChallenge(challenge)
-    await this.#deps.putChallenges(this.#challengeSet())
-  }
-
-  readonly #remove = (challenge: PendingChallenge): void => {
-    if (!this.#challenges.delete(keyOf(challenge))) return
-    this.#storage.removeChallenge(challenge).catch(() => {})
-    this.#deps.putChallenges(this.#challengeSet()).catch(() => {})
-  }
-
-  #challengeSet (): ChallengeSet {
-    const http: Array<ChallengeSet['http'][number]> = []
-    const alpn: Array<ChallengeSet['alpn'][number]> = []
-    for (const challenge of this.#challenges.values()) {
-      if (challenge.type === 'http-01') http.push({ token: challenge.token, keyAuthorization: challenge.keyAuthorization })
-      else alpn.push({ name: challenge.name, cert: challenge.cert, key: challenge.key })
-    }
-    return { http, alpn }
-  }
-
   #publish (): void { this.#deps.publish(this.held()) }
-}
-
-function keyOf (challenge: PendingChallenge): string {
-  return challenge.type === 'http-01' ? `http-01\u0000${challenge.token}` : `tls-alpn-01\u0000${challenge.name}`
-}
-
-/** The storage tls.acme.storage names; Redis's client is loaded only when it is used. */
-async function openStorage (config: AcmeConfig, deps: AcmeDeps): Promise<AcmeStorage> {
-  const storage = config.storage
-  if (storage.kind === 'dir') return new DirStorage(storage.dir, config.directoryUrl)
-  const { RedisStorage } = await import('./redis-storage.js')
-  return new RedisStorage(storage.url, storage.prefix, config.directoryUrl, deps.clock, { reachable: deps.storageReachable })
-}
-
-function heldOrUndefined (name: string, stored: StoredCertificate): Held | undefined {
-  try {
-    return heldOf(name, stored)
-  } catch {
-    return undefined
-  }
-}
-
-/** A stored or issued certificate, checked to carry `name`; its validity read. */
-function heldOf (name: string, stored: StoredCertificate): Held {
-  const x509 = new X509Certificate(stored.cert)
-  if (!x509.checkHost(name)) throw new Error(`the certificate does not carry ${name}`)
-  return { ...stored, notBeforeMs: Date.parse(x509.validFrom), notAfterMs: Date.parse(x509.validTo) }
-}
-
-/** When a certificate is renewed: renewBefore ahead of notAfter, but never before two thirds of its lifetime. */
-export function renewAtMs (held: { readonly notBeforeMs: number, readonly notAfterMs: number }, renewBeforeMs: number): number {
-  const lifetimeMs = held.notAfterMs - held.notBeforeMs
-  return held.notAfterMs - Math.min(renewBeforeMs, lifetimeMs / 3)
 }

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { AcmeConfig } from '../config/types.js'
+import type { Clock } from '../util/clock.js'
 
 /** One certificate as kept: the chain (leaf first) and its private key, PEM. */
 export type StoredCertificate = { readonly cert: string, readonly key: string }
@@ -118,4 +120,12 @@ async function writeAtomically (folder: string, name: string, text: string, mode
     await rm(temporary, { force: true })
     throw error
   }
+}
+
+/** The storage tls.acme.storage names; Redis's client is loaded only when it is used. */
+export async function openStorage (config: AcmeConfig, deps: { readonly clock: Clock, readonly storageReachable: (isUp: boolean) => void }): Promise<AcmeStorage> {
+  const storage = config.storage
+  if (storage.kind === 'dir') return new DirStorage(storage.dir, config.directoryUrl)
+  const { RedisStorage } = await import('./redis-storage.js')
+  return new RedisStorage(storage.url, storage.prefix, config.directoryUrl, deps.clock, { reachable: deps.storageReachable })
 }

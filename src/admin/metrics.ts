@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'
 import type { ServedCertificate } from '../tls/certificates.js'
 import { HistogramTally } from './histogram-tally.js'
+import { DnsFaceMetrics } from './dns-face-metrics.js'
 
 /** Instance states as the metrics and /admin/state name them. */
 export type InstanceState = 'up' | 'ejected' | 'failing-check' | 'dns-removed'
@@ -48,13 +49,8 @@ export class GatewayMetrics {
   readonly clientConnectionsRefused: Counter<'listener' | 'reason'>
   readonly tlsHandshakeFailures: Counter<'reason'>
   readonly tlsResumedHandshakes: Counter
-  readonly dnsFaceQueries: Counter<'name' | 'type' | 'transport' | 'rcode'>
-  readonly dnsFaceStaleAnswers: Counter<'name'>
-  readonly dnsFaceTruncated: Counter<'name'>
-  readonly dnsFaceRateLimited: Counter<'transport' | 'limit'>
-  readonly dnsFaceTcpRefused: Counter<'reason'>
-  readonly dnsFaceTcpTimeouts: Counter<'timeout'>
-  readonly dnsFaceTcpConnections: Gauge
+  /** The DNS face's, counted where it answers (every worker, or the primary). */
+  readonly dnsFace: DnsFaceMetrics
   readonly templatedRefused: Counter<'reason'>
   readonly #backends: () => readonly Backend[]
 
@@ -151,15 +147,7 @@ export class GatewayMetrics {
       registers,
       collect () { this.set(self.#traffic.upstreamConnections()) }
     })
-    // The DNS face runs where the health view is: one process, or a cluster's primary.
-    // The DNS face answers in every worker (SO_REUSEPORT) or in the primary: counted where it answers.
-    this.dnsFaceQueries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (nameserver): the face\'s own name, (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers: edge })
-    this.dnsFaceStaleAnswers = new Counter({ name: 'srvgate_dns_face_stale_answers_total', help: 'DNS face answers built from stale instance sets (DNS behind srvgate failing), with TTL 30 s.', labelNames: ['name'], registers: edge })
-    this.dnsFaceTruncated = new Counter({ name: 'srvgate_dns_face_truncated_answers_total', help: 'DNS face UDP answers cut with TC set (the client asks again over TCP).', labelNames: ['name'], registers: edge })
-    this.dnsFaceRateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by dns.rateLimit, by transport and limit (source: the source block\'s bucket, /24 or /56; global: globalPerSecond, UDP only).', labelNames: ['transport', 'limit'], registers: edge })
-    this.dnsFaceTcpRefused = new Counter({ name: 'srvgate_dns_face_tcp_refused_total', help: 'DNS face TCP connections closed at once, by the cap they met (max-connections, max-connections-per-source: dns.tcp).', labelNames: ['reason'], registers: edge })
-    this.dnsFaceTcpTimeouts = new Counter({ name: 'srvgate_dns_face_tcp_timeouts_total', help: 'DNS face TCP connections closed by a deadline (message: not whole within dns.tcp.messageTimeout; idle: dns.tcp.idleTimeout).', labelNames: ['timeout'], registers: edge })
-    this.dnsFaceTcpConnections = new Gauge({ name: 'srvgate_dns_face_tcp_connections', help: 'DNS face TCP connections open now (bounded by dns.tcp.maxConnections).', registers: edge })
+    this.dnsFace = new DnsFaceMetrics(edge)
     // Counted where refused: a cluster's primary (newPerSecond, its bound) or a worker (its own bound); /metrics sums them.
     this.templatedRefused = new Counter({ name: 'srvgate_templated_backends_refused_total', help: 'New environments that got no templated backend, by reason (rate: templatedBackends.newPerSecond spent, answered 503 with Retry-After, DNS not asked; bound: templatedBackends.max reached with every one busy).', labelNames: ['reason'], registers: edge })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })

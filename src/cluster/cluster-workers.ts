@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import type { Log } from '../log/process-log.js'
 import { channelToWorker } from './channel.js'
-import type { DataPlaneProcess, Spawner } from './worker-pool.js'
+import type { DataPlaneProcess, Spawner } from './spawner.js'
 import { workerExecArgv } from './worker-v8.js'
 
 /** The data planes as forked node:cluster workers running `exec` (cluster/worker-main.js) with `args`. */

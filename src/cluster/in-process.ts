@@ -12,7 +12,8 @@ import type { IssuedPem } from '../tls/certificates.js'
 import { inProcessChannel } from './channel.js'
 import type { WorkerGateway } from './worker-gateway.js'
 import { WorkerLoop } from './worker-loop.js'
-import { WorkerPool, type DataPlaneProcess } from './worker-pool.js'
+import { WorkerPool } from './worker-pool.js'
+import type { DataPlaneProcess } from './spawner.js'
 
 /**
  * One process serving its own configuration: the control plane's one data

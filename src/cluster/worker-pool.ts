@@ -11,47 +11,26 @@ import type { IssuedPem } from '../tls/certificates.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
 import type { PublicAddresses } from '../data-plane/listeners.js'
 import type { Address } from '../util/address.js'
-import { systemClock, type Timer } from '../util/clock.js'
+import { systemClock } from '../util/clock.js'
+import { Gathering } from './gathering.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
 import type { MessageOf, ToPrimary, ToWorker } from './protocol.js'
 import { toWire, wireBackend } from './wire.js'
 import type { PrimaryEnd } from './channel.js'
+import type { DataPlaneProcess, Spawner } from './spawner.js'
 import { askToPrepare } from './ask-prepare.js'
 import { stateOfGeneration } from './generations.js'
+
+/** A worker that has not prepared a reload by then is taken as failed (and replaced). */
+const PREPARE_TIMEOUT_MS = 10_000
+/** A worker that dies younger than this is replaced after this long (no fork loop). */
+const MIN_LIFE_MS = 1_000
 
 export type WorkerPoolOptions = {
   readonly count: number
   /** How a data plane is started: a forked cluster worker (cluster-workers.ts) or one beside the control plane (in-process.ts). */
   readonly spawner: Spawner
 }
-
-/** A data plane the pool runs, whatever its process. */
-export type DataPlaneProcess = {
-  readonly id: number
-  readonly pid: number | undefined
-  readonly channel: PrimaryEnd
-  readonly isDead: () => boolean
-  readonly isConnected: () => boolean
-  /** At once, no drain (start-up failed, a prepare failed, the drain overran). */
-  readonly kill: () => void
-  readonly onExit: (handler: (code: number | null, signal: string | null) => void) => void
-}
-
-export type Spawner = {
-  /** Once, before the first spawn. */
-  readonly setup: () => void
-  /** A new data plane; it says hello on its channel once the pool has subscribed (after this returns). */
-  readonly spawn: (log: Log) => DataPlaneProcess
-}
-
-/** A worker that has not prepared a reload by then is taken as failed (and replaced). */
-const PREPARE_TIMEOUT_MS = 10_000
-/** A worker that dies younger than this is replaced after this long (no fork loop). */
-const MIN_LIFE_MS = 1_000
-/** /metrics and /admin/state wait this long for a worker's figures, then go without them. */
-const STATS_TIMEOUT_MS = 2_000
-/** Workers that have not taken a challenge by then: the CA is not told to validate (the order fails, and is tried again). */
-const CHALLENGES_TIMEOUT_MS = 5_000
 
 type Member = {
   readonly worker: DataPlaneProcess
@@ -86,16 +65,16 @@ export class WorkerPool implements DataPlanes {
   /** The ACME challenges under way and the certificates obtained: a worker that starts gets them before its configuration. */
   #challenges: MessageOf<ToWorker, 'srvgate:acme-challenges'> | undefined
   #issued: MessageOf<ToWorker, 'srvgate:issued-certificates'> | undefined
-  #nextChallengesId = 1
   #acme: AcmeAnswerer = { certificate: async () => false, challenge: async () => undefined }
-  readonly #challengeAcks = new Map<number, { readonly waiting: Set<number>, readonly done: () => void }>()
+  /** Workers that have not taken a challenge within 5 s: the CA is not told to validate (the order fails, and is tried again). */
+  readonly #challengeAcks = new Gathering<undefined>(systemClock, 5_000)
   #replaced = 0
   #isDraining = false
   #pending: { readonly generation: number, readonly state: RoutingState<ControlBackend> } | undefined
   /** A reload under way, until its commit or abort: a worker that says hello meanwhile waits, then gets what runs. */
   #reloading: { readonly done: Promise<void>, readonly settle: () => void } | undefined
-  readonly #stats = new Map<number, { readonly results: DataPlaneStats[], waiting: number, readonly done: () => void }>()
-  #nextStatsId = 1
+  /** /metrics and /admin/state wait 2 s for the workers' figures, then go without those missing. */
+  readonly #stats = new Gathering<DataPlaneStats>(systemClock, 2_000)
   /** The DNS face every worker answers (SO_REUSEPORT), when the primary does not. */
   #dnsFace: MessageOf<ToWorker, 'srvgate:dns-face'> | undefined
   #listening: { resolve: (addresses: PublicAddresses) => void, reject: (error: Error) => void } | undefined
@@ -134,22 +113,13 @@ export class WorkerPool implements DataPlanes {
   }
 
   readonly acmeChallenges = async (set: ChallengeSet): Promise<void> => {
-    const id = this.#nextChallengesId++
-    const message: MessageOf<ToWorker, 'srvgate:acme-challenges'> = { type: 'srvgate:acme-challenges', id, http: [...set.http], alpn: [...set.alpn] }
-    this.#challenges = message
     const serving = [...this.#members.values()].filter((member) => member.isServing && member.worker.isConnected())
-    if (serving.length === 0) return
-    let timer: Timer | undefined
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.#challengeAcks.set(id, { waiting: new Set(serving.map((member) => member.worker.id)), done: resolve })
-        timer = systemClock.setTimeout(() => { reject(new Error(`workers did not take the ACME challenges within ${CHALLENGES_TIMEOUT_MS} ms`)) }, CHALLENGES_TIMEOUT_MS)
-        for (const member of serving) member.channel.send(message)
-      })
-    } finally {
-      timer?.cancel()
-      this.#challengeAcks.delete(id)
-    }
+    const { isComplete } = await this.#challengeAcks.ask(serving.map((member) => member.worker.id), (id) => {
+      // Kept for a worker that starts later: it gets them before its configuration.
+      this.#challenges = { type: 'srvgate:acme-challenges', id, http: [...set.http], alpn: [...set.alpn] }
+      for (const member of serving) member.channel.send(this.#challenges)
+    })
+    if (!isComplete) throw new Error('workers did not take the ACME challenges within 5 s')
   }
 
   readonly answerAcme = (answerer: AcmeAnswerer): void => { this.#acme = answerer }
@@ -211,19 +181,12 @@ export class WorkerPool implements DataPlanes {
 
   async stats (): Promise<DataPlaneStats[]> {
     const serving = [...this.#members.values()].filter((member) => member.isServing && member.worker.isConnected())
-    if (serving.length === 0) return []
-    const id = this.#nextStatsId++
-    const results: DataPlaneStats[] = []
-    let timer: Timer | undefined
-    await new Promise<void>((resolve) => {
-      this.#stats.set(id, { results, waiting: serving.length, done: resolve })
-      timer = systemClock.setTimeout(resolve, STATS_TIMEOUT_MS)
+    const { answers } = await this.#stats.ask(serving.map((member) => member.worker.id), (id) => {
       for (const member of serving) member.channel.send({ type: 'srvgate:stats', id })
     })
-    timer?.cancel()
-    this.#stats.delete(id)
-    return results
+    return answers
   }
+
 
   /** SIGTERM: every worker drains (readyz is already 503); resolves when all have exited. */
   async drain (): Promise<void> {
@@ -305,18 +268,12 @@ export class WorkerPool implements DataPlanes {
         }, () => {})
         return
       }
-      case 'srvgate:acme-challenges-applied': {
-        const acks = this.#challengeAcks.get(message.id)
-        if (acks !== undefined && acks.waiting.delete(worker.id) && acks.waiting.size === 0) acks.done()
+      case 'srvgate:acme-challenges-applied':
+        this.#challengeAcks.answer(message.id, worker.id, undefined)
         return
-      }
-      case 'srvgate:stats': {
-        const waiting = this.#stats.get(message.id)
-        if (waiting === undefined) return
+      case 'srvgate:stats':
         // A copy of prom-client's part: its aggregator takes mutable arrays.
-        waiting.results.push({ ...message.stats, metrics: [...message.stats.metrics] })
-        if (--waiting.waiting === 0) waiting.done()
-      }
+        this.#stats.answer(message.id, worker.id, { ...message.stats, metrics: [...message.stats.metrics] })
     }
   }
 

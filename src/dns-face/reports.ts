@@ -8,14 +8,14 @@ type Reports = Pick<DnsFaceDeps, 'onQuery' | 'onRateLimited' | 'onTcpRefused' | 
 export function faceReports (metrics: GatewayMetrics, log: Log): Reports {
   return {
     onQuery: (outcome, transport) => {
-      metrics.dnsFaceQueries.labels(outcome.name, outcome.type, transport, outcome.rcode).inc()
-      if (outcome.isStale) metrics.dnsFaceStaleAnswers.labels(outcome.name).inc()
-      if (outcome.isTruncated) metrics.dnsFaceTruncated.labels(outcome.name).inc()
+      metrics.dnsFace.queries.labels(outcome.name, outcome.type, transport, outcome.rcode).inc()
+      if (outcome.isStale) metrics.dnsFace.staleAnswers.labels(outcome.name).inc()
+      if (outcome.isTruncated) metrics.dnsFace.truncated.labels(outcome.name).inc()
     },
-    onRateLimited: (transport, limit) => { metrics.dnsFaceRateLimited.labels(transport, limit).inc() },
-    onTcpRefused: (reason) => { metrics.dnsFaceTcpRefused.labels(reason).inc() },
-    onTcpTimeout: (timeout) => { metrics.dnsFaceTcpTimeouts.labels(timeout).inc() },
-    onTcpConnections: (open) => { metrics.dnsFaceTcpConnections.set(open) },
+    onRateLimited: (transport, limit) => { metrics.dnsFace.rateLimited.labels(transport, limit).inc() },
+    onTcpRefused: (reason) => { metrics.dnsFace.tcpRefused.labels(reason).inc() },
+    onTcpTimeout: (timeout) => { metrics.dnsFace.tcpTimeouts.labels(timeout).inc() },
+    onTcpConnections: (open) => { metrics.dnsFace.tcpConnections.set(open) },
     onError: (error) => { log.error({ err: error }, 'DNS face: a query could not be answered') }
   }
 }

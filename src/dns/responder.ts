@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { Packet } from 'dns2'
 import type { Random } from '../util/random.js'
+import { badVersion, ednsVersion, errorAnswer, headerOnly } from './error-answers.js'
 
 /**
  * The DNS face's answers (bytes in, bytes out, no I/O): authoritative for one
@@ -50,8 +51,6 @@ export type FaceOutcome = {
 /** RFC 8767 §4: the TTL of an answer from stale data. */
 export const STALE_TTL_SECONDS = 30
 const PLAIN_UDP_LIMIT = 512
-/** RFC 6891's extended RCODE for an EDNS version not implemented. */
-const BADVERS = 16
 /** Largest UDP answer whatever a client advertises (RFC 6891 §6.2.5; DNS flag day 2020 suggests 1232, 4096 is common). */
 const MAX_UDP_LIMIT = 4096
 const TYPE = Packet.TYPE
@@ -114,7 +113,7 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const question = request.questions[0] as DecodedPacket['questions'][number]
   const type = TYPE_NAMES.get(question.type) ?? 'other'
   const opt = opts[0]
-  if (opt !== undefined && ednsVersion(opt) !== 0) return { bytes: badVersion(request), rcode: 'badvers', name: '(none)', type, isStale: false, isTruncated: false }
+  if (opt !== undefined && ednsVersion(opt) !== 0) return { bytes: badVersion(request, MAX_UDP_LIMIT), rcode: 'badvers', name: '(none)', type, isStale: false, isTruncated: false }
   const limit = transport === 'tcp' ? 65535 : opt === undefined ? PLAIN_UDP_LIMIT : Math.min(Math.max(PLAIN_UDP_LIMIT, opt.class), MAX_UDP_LIMIT)
   const name = String(question.name).toLowerCase().replace(/\.$/, '')
   const zone = view.zone
@@ -371,36 +370,4 @@ function weightedOrder (entries: ReadonlyArray<{ readonly address: string, reado
     .map(({ address, weight }) => ({ address, key: Math.pow(random.next(), 1 / weight) }))
     .sort((a, b) => b.key - a.key)
     .map(({ address }) => address)
-}
-
-/** A header-only answer (FORMERR for a question that could not be read): the ID and opcode echoed, QR set. */
-function headerOnly (query: Buffer, rcode: number): Buffer {
-  const answer = Buffer.alloc(Packet.HEADER_SIZE)
-  query.copy(answer, 0, 0, 2)
-  // QR=1, the query's opcode and RD; AA, TC, RA, Z cleared.
-  answer[2] = 0x80 | ((query[2] as number) & 0x79)
-  answer[3] = rcode & 0x0f
-  return answer
-}
-
-/** The version in an OPT record: the second byte of its TTL field (RFC 6891 §6.1.3). */
-function ednsVersion (opt: Record): number {
-  return (Number(opt.ttl) >>> 16) & 0xff
-}
-
-/**
- * RFC 6891 §6.1.3: a query of an EDNS version this server does not implement
- * (only 0 exists) is answered BADVERS, its OPT naming the version it does (0),
- * with no answer. BADVERS is 16, past the header's four bits: 1 in the OPT's
- * extended RCODE, 0 in the header.
- */
-function badVersion (request: DecodedPacket): Buffer {
-  const response = Packet.createResponseFromRequest(request)
-  response.header.rcode = 0
-  response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT, extendedRcode: BADVERS >> 4, version: 0 }))
-  return encode(response)
-}
-
-function errorAnswer (request: DecodedPacket, rcode: number): Buffer {
-  return encode(Packet.createErrorResponseFromRequest(request, rcode))
 }

@@ -146,10 +146,10 @@ async function settle (): Promise<void> {
   for (let round = 0; round < 5; round++) await new Promise((resolve) => setImmediate(resolve))
 }
 
-/** `work`'s value, or 'timeout' after `ms` on `clock` (the timer is cancelled either way). */
-export async function within<T> (clock: Clock, work: Promise<T>, ms: number): Promise<T | 'timeout'> {
+/** `work`'s value, or 'timeout' after `ms` on `clock` (the timer is cancelled either way; `unref`: it keeps no process alive). */
+export async function within<T> (clock: Clock, work: Promise<T>, ms: number, options: { readonly unref?: boolean } = {}): Promise<T | 'timeout'> {
   let timer: Timer | undefined
-  const deadline = new Promise<'timeout'>((resolve) => { timer = clock.setTimeout(() => { resolve('timeout') }, ms) })
+  const deadline = new Promise<'timeout'>((resolve) => { timer = clock.setTimeout(() => { resolve('timeout') }, ms, { unref: options.unref === true }) })
   try {
     return await Promise.race([work, deadline])
   } finally {
