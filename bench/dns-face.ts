@@ -4,8 +4,11 @@
  * the instances it discovered (SRV records in that same BIND). Both are
  * loaded by dnsperf from Debian (installed here if missing; else a bounded
  * Node load loop), A and SRV queries mixed, EDNS0 on (neither truncates).
+ * Beside them, the floor: bare node:dgram processes echoing each query
+ * (bench/dns-floor.mjs), what a face on Node could reach if its own work
+ * cost nothing.
  */
-import { spawnSync } from 'node:child_process'
+import { fork, spawnSync, type ChildProcess } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,6 +17,7 @@ import { Packet } from 'dns2'
 import { BindServer, ZONE } from '../test/helpers/bind-server.js'
 import { freePort } from '../test/helpers/dns-server.js'
 import { spawnBenchGateway } from './spawn-gateway.js'
+import { cpuMsOfTree } from './wrk.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const INSTANCES = 8
@@ -46,14 +50,20 @@ export async function dnsFaceSection (report: (name: string, value: string, targ
   const queryFile = join(dir, 'queries.txt')
   writeFileSync(queryFile, `${QUERIES.join('\n')}\n`)
   const tool = has('dnsperf') ? 'dnsperf' : 'a Node load loop (dnsperf not found)'
-  const run = async (name: string, port: number): Promise<number> => {
+  // CPU a query, of the server's processes (its workers, BIND's threads): what the box's cores are shared by.
+  const run = async (name: string, port: number, pids: readonly number[]): Promise<number> => {
+    const cpu = (): number => pids.reduce((sum, pid) => sum + cpuMsOfTree(pid), 0)
+    const before = cpu()
     const figures = has('dnsperf') ? dnsperf(port, queryFile) : await nodeLoop(port)
-    report(`${name}: queries/s (${tool})`, figures.qps.toFixed(0))
+    const perQuery = (cpu() - before) * 1000 / Math.max(1, figures.qps * SECONDS)
+    report(`${name}: queries/s (${tool})`, `${figures.qps.toFixed(0)} (${perQuery.toFixed(1)} µs CPU a query)`)
     report(`${name}: average latency at saturation`, `${figures.latencyMs.toFixed(3)} ms`)
     if (figures.lost > 0) report(`${name}: queries lost`, String(figures.lost))
     if (has('dnsperf')) {
+      const pacedBefore = cpu()
       const paced = pacedDnsperf(port, queryFile)
-      report(`${name}: p50 / p90 / p99 at ${PACED_QPS} q/s`, `${paced.p50.toFixed(3)} / ${paced.p90.toFixed(3)} / ${paced.p99.toFixed(3)} ms (${paced.answered} answered)`)
+      const pacedPerQuery = (cpu() - pacedBefore) * 1000 / Math.max(1, paced.answered)
+      report(`${name}: p50 / p90 / p99 at ${PACED_QPS} q/s`, `${paced.p50.toFixed(3)} / ${paced.p90.toFixed(3)} / ${paced.p99.toFixed(3)} ms (${paced.answered} answered, ${pacedPerQuery.toFixed(1)} µs CPU a query)`)
     }
     return figures.qps
   }
@@ -62,7 +72,7 @@ export async function dnsFaceSection (report: (name: string, value: string, targ
     const bind = await BindServer.start({ after: () => {} } as never, records, {}, { threads: parallel })
     let bindQps = 0
     try {
-      bindQps = await run(`BIND9 (named -n ${parallel}, zone file)`, bind.port)
+      bindQps = await run(`BIND9 (named -n ${parallel}, zone file)`, bind.port, [bind.pid])
       const facePort = await freePort()
       // The face asks this BIND for the instances; it then answers from memory (BIND idle meanwhile).
       const gateway = await spawnBenchGateway('dns-face', `
@@ -77,10 +87,19 @@ dns:
   rateLimit: { perSecond: 1000000, burst: 1000000, globalPerSecond: 1000000 }
 `)
       try {
-        const faceQps = await run(`srvgate DNS face (workers: ${parallel})`, facePort)
+        const faceQps = await run(`srvgate DNS face (workers: ${parallel})`, facePort, [gateway.child.pid as number])
         report(`srvgate DNS face (workers: ${parallel}) / BIND9 (named -n ${parallel})`, `${(faceQps / Math.max(1, bindQps)).toFixed(2)}×`, '≥ 1.00×')
       } finally {
         gateway.child.kill('SIGTERM')
+      }
+      // What Node itself reaches with no DNS work at all: the most any face on node:dgram could.
+      const floorPort = await freePort()
+      const floors = await Promise.all(Array.from({ length: parallel }, async () => await startFloor(floorPort)))
+      try {
+        const floorQps = await run(`floor: bare node:dgram echo (${parallel} process${parallel === 1 ? '' : 'es'}, SO_REUSEPORT)`, floorPort, floors.map((floor) => floor.pid as number))
+        report(`floor (${parallel}) / BIND9 (named -n ${parallel})`, `${(floorQps / Math.max(1, bindQps)).toFixed(2)}×`)
+      } finally {
+        for (const floor of floors) floor.kill('SIGTERM')
       }
     } finally {
       await bind.stop()
@@ -136,6 +155,17 @@ async function nodeLoop (port: number): Promise<Figures> {
   await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000 + 500))
   socket.close()
   return { qps: answered / SECONDS, latencyMs: answered === 0 ? 0 : latencyTotal / answered, lost: sentAt.size }
+}
+
+/** One bench/dns-floor.mjs process, resolved once it listens (bounded: 10 s). */
+async function startFloor (port: number): Promise<ChildProcess> {
+  const child = fork('bench/dns-floor.mjs', [String(port)], { stdio: 'ignore' })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('the DNS floor did not listen within 10 s')) }, 10_000)
+    child.once('message', () => { clearTimeout(timer); resolve() })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the DNS floor exited (${String(code)})`)) })
+  })
+  return child
 }
 
 function has (command: string): boolean {

@@ -75,11 +75,23 @@ function addressOfLabel (label: string): string | undefined {
  * their target's version stands: dns2 encodes bit by bit (~50 µs a message),
  * so an SRV answer is encoded once per change, not once per query. The DNS
  * face owns one; A/AAAA answers are never cached (a new draw each query) but
- * assembled directly (fixed 16- or 28-octet records).
+ * assembled directly (fixed 16- or 28-octet records) from addresses encoded
+ * once per instance list.
  */
 export class AnswerCache {
   readonly #entries = new Map<string, { readonly version: unknown, readonly ttl: number, readonly outcome: FaceOutcome }>()
+  /** A/AAAA addresses encoded once per instance list (a backend keeps its lists by identity until they change). */
+  readonly #addresses = new WeakMap<readonly FaceInstance[], { 4?: EncodedAddresses, 6?: EncodedAddresses }>()
   static readonly MAX_ENTRIES = 1024
+
+  addresses (instances: readonly FaceInstance[], family: 4 | 6): EncodedAddresses {
+    let byFamily = this.#addresses.get(instances)
+    if (byFamily === undefined) {
+      byFamily = {}
+      this.#addresses.set(instances, byFamily)
+    }
+    return (byFamily[family] ??= encodedAddresses(instances, family))
+  }
 
   get (key: string, version: unknown, ttl: number): FaceOutcome | undefined {
     const entry = this.#entries.get(key)
@@ -121,37 +133,41 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   // Authoritative for the zone alone, and for class IN (ANY accepted as IN).
   if (question.class !== Packet.CLASS.IN && question.class !== Packet.CLASS.ANY) return refused('(none)')
   if (name !== zone && !name.endsWith(`.${zone}`)) return refused('(outside)')
-  const response = Packet.createResponseFromRequest(request)
-  response.header.aa = 1
-  if (opt !== undefined) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT }))
-  const answer = new Answer(response, question.type, name, view, limit)
+  // Built only for answers dns2 encodes: the A/AAAA path below writes its bytes itself.
+  const answer = (): Answer => {
+    const response = Packet.createResponseFromRequest(request)
+    response.header.aa = 1
+    if (opt !== undefined) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT }))
+    return new Answer(response, question.type, name, view, limit)
+  }
   const relative = name === zone ? '' : name.slice(0, -(zone.length + 1))
   const labels = relative === '' ? [] : relative.split('.')
-  if (labels.length === 0) return answer.apex()
-  if (name === view.nameserver.name) return answer.nameserver()
-  if (labels.length === 2 && labels[1] === 'addr') return answer.address(addressOfLabel(labels[0] as string))
+  if (labels.length === 0) return answer().apex()
+  if (name === view.nameserver.name) return answer().nameserver()
+  if (labels.length === 2 && labels[1] === 'addr') return answer().address(addressOfLabel(labels[0] as string))
   const srvLabel = labels.length === 2 && labels[1] === '_tcp' && labels[0]?.startsWith('_') === true ? labels[0].slice(1) : undefined
   const label = srvLabel ?? (labels.length === 1 ? labels[0] as string : undefined)
   const target = label === undefined ? undefined : view.target(label)
-  if (label === undefined || target === undefined) return answer.nxdomain()
+  if (label === undefined || target === undefined) return answer().nxdomain()
   const isSrvName = srvLabel !== undefined
   const questionEnd = plainQuestionEnd(query)
   const isStale = target.kind === 'instances' && target.isStale
   const ttl = isStale ? STALE_TTL_SECONDS : view.ttlSeconds
   const family = question.type === TYPE.A ? 4 : question.type === TYPE.AAAA ? 6 : undefined
   if (family !== undefined && !isSrvName) {
-    const addresses = weightedAddresses(target.kind === 'instances' ? target.preferred : target.instances, family)
-    if (addresses.length > 0) {
+    const instances = target.kind === 'instances' ? target.preferred : target.instances
+    const addresses = cache?.addresses(instances, family) ?? encodedAddresses(instances, family)
+    if (addresses.raws.length > 0) {
       // The query's own header and question; a question written with a pointer is written out plainly first.
       const prefix = questionEnd !== undefined ? query.subarray(0, questionEnd) : encode(Packet.createResponseFromRequest(request))
-      const bytes = addressAnswer(prefix, weightedOrder(addresses, random), family, ttl, opt !== undefined, limit)
+      const bytes = addressAnswer(prefix, addresses, random, family, ttl, opt !== undefined, limit)
       return { bytes, rcode: 'noerror', name: label, type, isStale, isTruncated: false }
     }
   }
   const key = questionEnd === undefined ? undefined : `${query.toString('latin1', 12, questionEnd)}|${limit}|${opt === undefined ? 0 : 1}`
   const cached = key === undefined ? undefined : cache?.get(key, target.version, ttl)
   if (cached !== undefined) return { ...cached, bytes: withIdOf(query, cached.bytes as Buffer) }
-  const outcome = answer.forTarget(label, target, isSrvName)
+  const outcome = answer().forTarget(label, target, isSrvName)
   if (key !== undefined) cache?.set(key, target.version, ttl, outcome)
   return outcome
 }
@@ -178,15 +194,16 @@ function withIdOf (query: Buffer, answer: Buffer): Buffer {
 
 /**
  * An A or AAAA answer assembled directly (RFC 1035 §4.1): `prefix` (a header
- * and the question), then as many addresses of `ordered` as fit `limit`, each
- * owned by a pointer to the question's name, then an OPT when the query had one.
- * Sizes are counted, not measured: dns2 encodes bit by bit (~50 µs a message).
+ * and the question), then as many addresses as fit `limit` in a weighted
+ * random order (a prefix of it is a weighted sample), each owned by a pointer
+ * to the question's name, then an OPT when the query had one. Sizes are
+ * counted, not measured: dns2 encodes bit by bit (~50 µs a message).
  */
-function addressAnswer (prefix: Buffer, ordered: readonly string[], family: 4 | 6, ttl: number, hasOpt: boolean, limit: number): Buffer {
+function addressAnswer (prefix: Buffer, addresses: EncodedAddresses, random: Random, family: 4 | 6, ttl: number, hasOpt: boolean, limit: number): Buffer {
   const recordSize = family === 4 ? 16 : 28
   const optSize = hasOpt ? 11 : 0
-  const count = Math.max(1, Math.min(ordered.length, Math.floor((limit - prefix.length - optSize) / recordSize)))
-  const bytes = Buffer.alloc(prefix.length + count * recordSize + optSize)
+  const count = Math.max(1, Math.min(addresses.raws.length, Math.floor((limit - prefix.length - optSize) / recordSize)))
+  const bytes = Buffer.allocUnsafe(prefix.length + count * recordSize + optSize)
   prefix.copy(bytes)
   // QR, the query's opcode (0) and RD; AA set; TC, RA, Z and RCODE clear.
   bytes[2] = 0x84 | ((prefix[2] as number) & 0x01)
@@ -196,14 +213,13 @@ function addressAnswer (prefix: Buffer, ordered: readonly string[], family: 4 | 
   bytes.writeUInt16BE(0, 8)
   bytes.writeUInt16BE(hasOpt ? 1 : 0, 10)
   let offset = prefix.length
-  for (const address of ordered.slice(0, count)) {
+  for (const index of weightedOrder(addresses, count, random)) {
     bytes.writeUInt16BE(0xc000 | Packet.HEADER_SIZE, offset)
     bytes.writeUInt16BE(family === 4 ? TYPE.A : TYPE.AAAA, offset + 2)
     bytes.writeUInt16BE(Packet.CLASS.IN, offset + 4)
     bytes.writeUInt32BE(ttl, offset + 6)
     bytes.writeUInt16BE(family === 4 ? 4 : 16, offset + 10)
-    const raw = family === 4 ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address)
-    raw.copy(bytes, offset + 12)
+    ;(addresses.raws[index] as Buffer).copy(bytes, offset + 12)
     offset += recordSize
   }
   if (hasOpt) {
@@ -211,6 +227,8 @@ function addressAnswer (prefix: Buffer, ordered: readonly string[], family: 4 | 
     bytes[offset] = 0
     bytes.writeUInt16BE(TYPE.EDNS, offset + 1)
     bytes.writeUInt16BE(MAX_UDP_LIMIT, offset + 3)
+    bytes.writeUInt32BE(0, offset + 5)
+    bytes.writeUInt16BE(0, offset + 9)
   }
   return bytes
 }
@@ -354,20 +372,36 @@ function srvRecord (name: string, ttl: number, instance: FaceInstance, target: s
   return new Packet.Resource({ name, type: TYPE.SRV, class: Packet.CLASS.IN, ttl, priority: instance.priority, weight: instance.weight, port: instance.port, target })
 }
 
-/** Distinct addresses of one family, each weighted by the SRV weights of its instances (at least 1). */
-function weightedAddresses (instances: readonly FaceInstance[], family: 4 | 6): Array<{ address: string, weight: number }> {
+/** Distinct addresses of one family, their wire bytes, each weighted by the SRV weights of its instances (at least 1). */
+export type EncodedAddresses = { readonly raws: readonly Buffer[], readonly weights: readonly number[], readonly isUniform: boolean }
+
+export function encodedAddresses (instances: readonly FaceInstance[], family: 4 | 6): EncodedAddresses {
   const weights = new Map<string, number>()
   for (const instance of instances) {
     if ((instance.address.includes(':') ? 6 : 4) !== family) continue
     weights.set(instance.address, (weights.get(instance.address) ?? 0) + Math.max(instance.weight, 1))
   }
-  return [...weights].map(([address, weight]) => ({ address, weight }))
+  const raws = [...weights.keys()].map((address) => family === 4 ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address))
+  const values = [...weights.values()]
+  return { raws, weights: values, isUniform: values.every((weight) => weight === values[0]) }
 }
 
-/** A weighted random order (Efraimidis–Spirakis: key u^(1/w), highest first): a prefix is a weighted sample. */
-function weightedOrder (entries: ReadonlyArray<{ readonly address: string, readonly weight: number }>, random: Random): string[] {
-  return entries
-    .map(({ address, weight }) => ({ address, key: Math.pow(random.next(), 1 / weight) }))
-    .sort((a, b) => b.key - a.key)
-    .map(({ address }) => address)
+/**
+ * The first `count` indices of a weighted random order. Equal weights (the
+ * common case): a partial Fisher–Yates shuffle, a uniform sample. Else
+ * Efraimidis–Spirakis: key u^(1/w), highest first, so a prefix is a weighted sample.
+ */
+function weightedOrder (addresses: EncodedAddresses, count: number, random: Random): number[] {
+  const order = addresses.raws.map((_, index) => index)
+  if (addresses.isUniform) {
+    for (let index = 0; index < count; index++) {
+      const pick = index + Math.floor(random.next() * (order.length - index))
+      const chosen = order[pick] as number
+      order[pick] = order[index] as number
+      order[index] = chosen
+    }
+    return order.slice(0, count)
+  }
+  const keys = addresses.weights.map((weight) => Math.pow(random.next(), 1 / weight))
+  return order.sort((a, b) => (keys[b] as number) - (keys[a] as number)).slice(0, count)
 }

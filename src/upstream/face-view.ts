@@ -71,11 +71,20 @@ function isUnspecified (host: string): boolean {
   return host === '0.0.0.0' || host === '::'
 }
 
+/** Targets made from a backend's usable groups, by the groups' identity: one per change, not one per query. */
+const targetsOf = new WeakMap<object, { readonly fresh: FaceTarget, readonly stale: FaceTarget }>()
+
 /** The instances the gateway would choose from now: the serving backend of a failover chain, lowest group first. */
 function backendTarget (backend: Backend): FaceTarget {
   const serving = backend.serving(NOTHING_TRIED)
   // The backend keeps its usable groups by identity until its set or an instance's health changes.
   const usable = serving.usableGroups()
-  const groups = usable.filter((group) => group.length > 0)
-  return { kind: 'instances', instances: groups.flat(), preferred: groups[0] ?? [], isStale: serving.snapshot.isStale, version: usable }
+  let targets = targetsOf.get(usable)
+  if (targets === undefined) {
+    const groups = usable.filter((group) => group.length > 0)
+    const made = (isStale: boolean): FaceTarget => ({ kind: 'instances', instances: groups.flat(), preferred: groups[0] ?? [], isStale, version: usable })
+    targets = { fresh: made(false), stale: made(true) }
+    targetsOf.set(usable, targets)
+  }
+  return serving.snapshot.isStale ? targets.stale : targets.fresh
 }

@@ -28,6 +28,9 @@ export class BindServer {
     process.stderr?.on('data', (chunk: Buffer) => { this.#output += chunk.toString() })
   }
 
+  /** named's process id (the bench reads its CPU time). */
+  get pid (): number { return this.#process.pid as number }
+
   get address (): string { return `127.0.0.1:${this.port}` }
   get address6 (): string { return `[::1]:${this.port}` }
 
