@@ -2,6 +2,8 @@ import { isIP } from 'node:net'
 import { Packet } from 'dns2'
 import type { Random } from '../util/random.js'
 import { badVersion, ednsVersion, errorAnswer, headerOnly } from './error-answers.js'
+import { readPlainQuery, type PlainQuery } from './plain-query.js'
+import { addressAnswer, encodedAddresses, MAX_UDP_LIMIT, type EncodedAddresses } from './address-answer.js'
 
 /**
  * The DNS face's answers (bytes in, bytes out, no I/O): authoritative for one
@@ -51,8 +53,6 @@ export type FaceOutcome = {
 /** RFC 8767 §4: the TTL of an answer from stale data. */
 export const STALE_TTL_SECONDS = 30
 const PLAIN_UDP_LIMIT = 512
-/** Largest UDP answer whatever a client advertises (RFC 6891 §6.2.5; DNS flag day 2020 suggests 1232, 4096 is common). */
-const MAX_UDP_LIMIT = 4096
 const TYPE = Packet.TYPE
 const TYPE_NAMES = new Map<number, string>([[TYPE.A, 'A'], [TYPE.AAAA, 'AAAA'], [TYPE.SRV, 'SRV'], [TYPE.SOA, 'SOA'], [TYPE.NS, 'NS'], [TYPE.TXT, 'TXT'], [TYPE.MX, 'MX'], [TYPE.ANY, 'ANY'], [64, 'SVCB'], [65, 'HTTPS']])
 type DecodedPacket = InstanceType<typeof Packet>
@@ -111,34 +111,40 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const none = { name: '(none)', type: '-', isStale: false, isTruncated: false }
   // Nothing to answer to: too short to carry an ID, or itself a response (answering responses makes loops).
   if (query.length < Packet.HEADER_SIZE || (query[2] as number) >> 7 === 1) return { ...none, bytes: undefined, rcode: 'dropped' }
-  let request: DecodedPacket
-  try {
-    request = Packet.parse(query)
-  } catch {
-    return { ...none, bytes: headerOnly(query, Packet.RCODE.FORMERR), rcode: 'formerr' }
+  // dns2 decodes what the plain reader does not take, and builds the answers it encodes.
+  let decoded: DecodedPacket | undefined
+  let read: ReadQuery | undefined = readPlainQuery(query)
+  if (read === undefined) {
+    let request: DecodedPacket
+    try {
+      request = Packet.parse(query)
+    } catch {
+      return { ...none, bytes: headerOnly(query, Packet.RCODE.FORMERR), rcode: 'formerr' }
+    }
+    if (request.header.opcode !== 0) return { ...none, bytes: errorAnswer(request, Packet.RCODE.NOTIMP), rcode: 'notimp' }
+    const opts = request.additionals.filter((record) => record.type === TYPE.EDNS)
+    if (request.errors.length > 0 || request.questions.length !== 1 || request.header.ancount > 0 || opts.length > 1) {
+      return { ...none, bytes: headerOnly(query, Packet.RCODE.FORMERR), rcode: 'formerr' }
+    }
+    decoded = request
+    read = queryOf(request, opts[0], plainQuestionEnd(query))
   }
-  if (request.header.opcode !== 0) return { ...none, bytes: errorAnswer(request, Packet.RCODE.NOTIMP), rcode: 'notimp' }
-  const opts = request.additionals.filter((record) => record.type === TYPE.EDNS)
-  if (request.errors.length > 0 || request.questions.length !== 1 || request.header.ancount > 0 || opts.length > 1) {
-    return { ...none, bytes: headerOnly(query, Packet.RCODE.FORMERR), rcode: 'formerr' }
-  }
-  const question = request.questions[0] as DecodedPacket['questions'][number]
-  const type = TYPE_NAMES.get(question.type) ?? 'other'
-  const opt = opts[0]
-  if (opt !== undefined && ednsVersion(opt) !== 0) return { bytes: badVersion(request, MAX_UDP_LIMIT), rcode: 'badvers', name: '(none)', type, isStale: false, isTruncated: false }
-  const limit = transport === 'tcp' ? 65535 : opt === undefined ? PLAIN_UDP_LIMIT : Math.min(Math.max(PLAIN_UDP_LIMIT, opt.class), MAX_UDP_LIMIT)
-  const name = String(question.name).toLowerCase().replace(/\.$/, '')
+  const request = (): DecodedPacket => (decoded ??= Packet.parse(query))
+  const { name, opt, questionEnd } = read
+  const type = TYPE_NAMES.get(read.type) ?? 'other'
+  if (opt !== undefined && opt.version !== 0) return { bytes: badVersion(request(), MAX_UDP_LIMIT), rcode: 'badvers', name: '(none)', type, isStale: false, isTruncated: false }
+  const limit = transport === 'tcp' ? 65535 : opt === undefined ? PLAIN_UDP_LIMIT : Math.min(Math.max(PLAIN_UDP_LIMIT, opt.udpPayloadSize), MAX_UDP_LIMIT)
   const zone = view.zone
-  const refused = (label: string): FaceOutcome => ({ bytes: errorAnswer(request, Packet.RCODE.REFUSED), rcode: 'refused', name: label, type, isStale: false, isTruncated: false })
+  const refused = (label: string): FaceOutcome => ({ bytes: errorAnswer(request(), Packet.RCODE.REFUSED), rcode: 'refused', name: label, type, isStale: false, isTruncated: false })
   // Authoritative for the zone alone, and for class IN (ANY accepted as IN).
-  if (question.class !== Packet.CLASS.IN && question.class !== Packet.CLASS.ANY) return refused('(none)')
+  if (read.class !== Packet.CLASS.IN && read.class !== Packet.CLASS.ANY) return refused('(none)')
   if (name !== zone && !name.endsWith(`.${zone}`)) return refused('(outside)')
   // Built only for answers dns2 encodes: the A/AAAA path below writes its bytes itself.
   const answer = (): Answer => {
-    const response = Packet.createResponseFromRequest(request)
+    const response = Packet.createResponseFromRequest(request())
     response.header.aa = 1
     if (opt !== undefined) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT }))
-    return new Answer(response, question.type, name, view, limit)
+    return new Answer(response, read.type, name, view, limit)
   }
   const relative = name === zone ? '' : name.slice(0, -(zone.length + 1))
   const labels = relative === '' ? [] : relative.split('.')
@@ -150,16 +156,15 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const target = label === undefined ? undefined : view.target(label)
   if (label === undefined || target === undefined) return answer().nxdomain()
   const isSrvName = srvLabel !== undefined
-  const questionEnd = plainQuestionEnd(query)
   const isStale = target.kind === 'instances' && target.isStale
   const ttl = isStale ? STALE_TTL_SECONDS : view.ttlSeconds
-  const family = question.type === TYPE.A ? 4 : question.type === TYPE.AAAA ? 6 : undefined
+  const family = read.type === TYPE.A ? 4 : read.type === TYPE.AAAA ? 6 : undefined
   if (family !== undefined && !isSrvName) {
     const instances = target.kind === 'instances' ? target.preferred : target.instances
     const addresses = cache?.addresses(instances, family) ?? encodedAddresses(instances, family)
     if (addresses.raws.length > 0) {
       // The query's own header and question; a question written with a pointer is written out plainly first.
-      const prefix = questionEnd !== undefined ? query.subarray(0, questionEnd) : encode(Packet.createResponseFromRequest(request))
+      const prefix = questionEnd !== undefined ? query.subarray(0, questionEnd) : encode(Packet.createResponseFromRequest(request()))
       const bytes = addressAnswer(prefix, addresses, random, family, ttl, opt !== undefined, limit)
       return { bytes, rcode: 'noerror', name: label, type, isStale, isTruncated: false }
     }
@@ -170,6 +175,21 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const outcome = answer().forTarget(label, target, isSrvName)
   if (key !== undefined) cache?.set(key, target.version, ttl, outcome)
   return outcome
+}
+
+/** What respond reads of a query: the plain reader's, or dns2's (whose question may not end plainly). */
+type ReadQuery = Omit<PlainQuery, 'questionEnd'> & { readonly questionEnd: number | undefined }
+
+/** What respond reads of a query dns2 decoded. */
+function queryOf (request: DecodedPacket, opt: Record | undefined, questionEnd: number | undefined): ReadQuery {
+  const question = request.questions[0] as DecodedPacket['questions'][number]
+  return {
+    name: String(question.name).toLowerCase().replace(/\.$/, ''),
+    type: question.type,
+    class: question.class,
+    questionEnd,
+    opt: opt === undefined ? undefined : { udpPayloadSize: opt.class, version: ednsVersion(opt) }
+  }
 }
 
 /** Where the question ends, when its name is plain labels (no compression pointer): what a cached answer is keyed by. */
@@ -192,59 +212,6 @@ function withIdOf (query: Buffer, answer: Buffer): Buffer {
   return bytes
 }
 
-/**
- * An A or AAAA answer assembled directly (RFC 1035 §4.1): `prefix` (a header
- * and the question), then as many addresses as fit `limit` in a weighted
- * random order (a prefix of it is a weighted sample), each owned by a pointer
- * to the question's name, then an OPT when the query had one. Sizes are
- * counted, not measured: dns2 encodes bit by bit (~50 µs a message).
- */
-function addressAnswer (prefix: Buffer, addresses: EncodedAddresses, random: Random, family: 4 | 6, ttl: number, hasOpt: boolean, limit: number): Buffer {
-  const recordSize = family === 4 ? 16 : 28
-  const optSize = hasOpt ? 11 : 0
-  const count = Math.max(1, Math.min(addresses.raws.length, Math.floor((limit - prefix.length - optSize) / recordSize)))
-  const bytes = Buffer.allocUnsafe(prefix.length + count * recordSize + optSize)
-  prefix.copy(bytes)
-  // QR, the query's opcode (0) and RD; AA set; TC, RA, Z and RCODE clear.
-  bytes[2] = 0x84 | ((prefix[2] as number) & 0x01)
-  bytes[3] = 0
-  bytes.writeUInt16BE(1, 4)
-  bytes.writeUInt16BE(count, 6)
-  bytes.writeUInt16BE(0, 8)
-  bytes.writeUInt16BE(hasOpt ? 1 : 0, 10)
-  let offset = prefix.length
-  for (const index of weightedOrder(addresses, count, random)) {
-    bytes.writeUInt16BE(0xc000 | Packet.HEADER_SIZE, offset)
-    bytes.writeUInt16BE(family === 4 ? TYPE.A : TYPE.AAAA, offset + 2)
-    bytes.writeUInt16BE(Packet.CLASS.IN, offset + 4)
-    bytes.writeUInt32BE(ttl, offset + 6)
-    bytes.writeUInt16BE(family === 4 ? 4 : 16, offset + 10)
-    ;(addresses.raws[index] as Buffer).copy(bytes, offset + 12)
-    offset += recordSize
-  }
-  if (hasOpt) {
-    // Root owner, type OPT (41), our UDP size as the class, extended rcode/version/flags 0, no options.
-    bytes[offset] = 0
-    bytes.writeUInt16BE(TYPE.EDNS, offset + 1)
-    bytes.writeUInt16BE(MAX_UDP_LIMIT, offset + 3)
-    bytes.writeUInt32BE(0, offset + 5)
-    bytes.writeUInt16BE(0, offset + 9)
-  }
-  return bytes
-}
-
-function ipv6Bytes (address: string): Buffer {
-  const [head = '', tail = ''] = address.split('::')
-  const groups = (part: string): string[] => part === '' ? [] : part.split(':')
-  const left = groups(head)
-  const right = address.includes('::') ? groups(tail) : []
-  const all = [...left, ...Array.from({ length: 8 - left.length - right.length }, () => '0'), ...right]
-  const bytes = Buffer.alloc(16)
-  all.forEach((group, index) => { bytes.writeUInt16BE(parseInt(group, 16), index * 2) })
-  return bytes
-}
-
-/** One response under construction: what fits the client decides how much is said. */
 class Answer {
   readonly #response: DecodedPacket
   readonly #type: number
@@ -372,36 +339,3 @@ function srvRecord (name: string, ttl: number, instance: FaceInstance, target: s
   return new Packet.Resource({ name, type: TYPE.SRV, class: Packet.CLASS.IN, ttl, priority: instance.priority, weight: instance.weight, port: instance.port, target })
 }
 
-/** Distinct addresses of one family, their wire bytes, each weighted by the SRV weights of its instances (at least 1). */
-export type EncodedAddresses = { readonly raws: readonly Buffer[], readonly weights: readonly number[], readonly isUniform: boolean }
-
-export function encodedAddresses (instances: readonly FaceInstance[], family: 4 | 6): EncodedAddresses {
-  const weights = new Map<string, number>()
-  for (const instance of instances) {
-    if ((instance.address.includes(':') ? 6 : 4) !== family) continue
-    weights.set(instance.address, (weights.get(instance.address) ?? 0) + Math.max(instance.weight, 1))
-  }
-  const raws = [...weights.keys()].map((address) => family === 4 ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address))
-  const values = [...weights.values()]
-  return { raws, weights: values, isUniform: values.every((weight) => weight === values[0]) }
-}
-
-/**
- * The first `count` indices of a weighted random order. Equal weights (the
- * common case): a partial Fisher–Yates shuffle, a uniform sample. Else
- * Efraimidis–Spirakis: key u^(1/w), highest first, so a prefix is a weighted sample.
- */
-function weightedOrder (addresses: EncodedAddresses, count: number, random: Random): number[] {
-  const order = addresses.raws.map((_, index) => index)
-  if (addresses.isUniform) {
-    for (let index = 0; index < count; index++) {
-      const pick = index + Math.floor(random.next() * (order.length - index))
-      const chosen = order[pick] as number
-      order[pick] = order[index] as number
-      order[index] = chosen
-    }
-    return order.slice(0, count)
-  }
-  const keys = addresses.weights.map((weight) => Math.pow(random.next(), 1 / weight))
-  return order.sort((a, b) => (keys[b] as number) - (keys[a] as number)).slice(0, count)
-}

@@ -29,7 +29,7 @@ const LAYER: Record<string, number> = {
 
 /** Which modules may import a package (prefix match on the path under src/). */
 const PACKAGE_DOORS: Record<string, string[]> = {
-  dns2: ['dns/transport.ts', 'dns/responder.ts', 'dns/error-answers.ts', 'demo/'],
+  dns2: ['dns/transport.ts', 'dns/responder.ts', 'dns/error-answers.ts', 'dns/address-answer.ts', 'demo/'],
   'lru-cache': ['dns/cache.ts'],
   fastify: ['proxy/', 'admin/', 'data-plane/', 'control-plane/admin-app.ts', 'util/fastify-schemaless.ts'],
   pino: ['log/'],
