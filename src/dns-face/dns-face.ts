@@ -54,6 +54,7 @@ export class DnsFace {
   readonly #tcpLimit: SourceRateLimit
   readonly #caps: ConnectionCaps
   readonly #cache = new AnswerCache()
+  #gatewayOf: { readonly local: string | undefined, readonly gateway: FaceInstance | undefined } = { local: undefined, gateway: undefined }
   /** The addresses bound (port 0 asked: the one given), UDP and TCP alike. */
   readonly addresses: Array<{ host: string, port: number }> = []
 
@@ -115,12 +116,14 @@ export class DnsFace {
     }
   }
 
+  /** srvgate's own address for `gateway: true` names, as seen from `local`; made once per local address (asked per query). */
   #gatewayAddress (local: string): FaceInstance | undefined {
+    if (this.#gatewayOf.local === local) return this.#gatewayOf.gateway
     const listener = this.#deps.publicAddress
-    if (listener === undefined) return undefined
-    const host = listener.host === '0.0.0.0' || listener.host === '::' ? local : listener.host
-    if (host === '0.0.0.0' || host === '::' || host === '') return undefined
-    return { address: host, port: listener.port, priority: 1, weight: 1 }
+    const host = listener === undefined ? '' : listener.host === '0.0.0.0' || listener.host === '::' ? local : listener.host
+    const gateway = listener === undefined || host === '0.0.0.0' || host === '::' || host === '' ? undefined : { address: host, port: listener.port, priority: 1, weight: 1 }
+    this.#gatewayOf = { local, gateway }
+    return gateway
   }
 
   async #listenUdp (address: Address, reusePort: boolean): Promise<number> {

@@ -48,6 +48,8 @@ export class SourceRateLimit {
   readonly #global: Bucket
 
   readonly #bits: { readonly ipv4: number, readonly ipv6: number }
+  /** The last source and its key: a resolver sends many queries in a row, and the key is a string built per address. */
+  #last = { source: '', key: '' }
 
   /**
    * `perAddress`: one bucket per address, not per block (TCP: a source that
@@ -64,7 +66,8 @@ export class SourceRateLimit {
   take (source: string, isUdp: boolean): RateVerdict {
     const { perSecond, burst, globalPerSecond } = this.#limits()
     const now = this.#clock.now()
-    const key = sourceBlock(source, this.#bits.ipv4, this.#bits.ipv6)
+    if (this.#last.source !== source) this.#last = { source, key: sourceBlock(source, this.#bits.ipv4, this.#bits.ipv6) }
+    const key = this.#last.key
     const bucket = this.#bucket(key, now, burst)
     refill(bucket, now, perSecond, burst)
     if (bucket.tokens < 1) return 'source'

@@ -40,18 +40,23 @@ export function faceView (config: GatewayConfig, registry: BackendRegistry, gate
 export function faceViews (state: () => { readonly config: GatewayConfig, readonly registry: BackendRegistry }): (gateway: FaceInstance | undefined, local: string) => FaceView | undefined {
   let viewsOf: object | undefined
   let views = new Map<string, FaceView | undefined>()
+  // The last one asked: queries come in runs from one local address (and the face keeps its gateway object per address).
+  let last: { readonly gateway: FaceInstance | undefined, readonly local: string, readonly view: FaceView | undefined } | undefined
   return (gateway, local) => {
     const current = state()
     if (current !== viewsOf) {
       viewsOf = current
       views = new Map()
+      last = undefined
     }
+    if (last !== undefined && last.gateway === gateway && last.local === local) return last.view
     const key = gateway === undefined ? local : `${local} ${gateway.address}:${gateway.port}`
     let view = views.get(key)
     if (view === undefined && !views.has(key)) {
       view = faceView(current.config, current.registry, gateway, local)
       views.set(key, view)
     }
+    last = { gateway, local, view }
     return view
   }
 }

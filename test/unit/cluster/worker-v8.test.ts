@@ -31,8 +31,13 @@ function youngGenerationAfterBurst (flags: readonly string[]): number {
 }
 
 test('V8 keeps a worker\'s young generation within the cap, and grows it past without', () => {
-  const capped = youngGenerationAfterBurst(workerExecArgv([], undefined))
-  assert.ok(capped <= 2 * WORKER_SEMI_SPACE_MB, `capped: ${capped} MB`)
-  const free = youngGenerationAfterBurst([])
-  assert.ok(free > 2 * WORKER_SEMI_SPACE_MB, `V8's own sizing grows it further: ${free} MB`)
+  // V8 sizes the young generation by what survives and how fast: a run with the whole suite
+  // starting processes beside it once came out otherwise (twice in a day, never alone). One more
+  // measurement then; a V8 that stopped honouring the cap fails both.
+  const measure = (): { capped: number, free: number } => ({ capped: youngGenerationAfterBurst(workerExecArgv([], undefined)), free: youngGenerationAfterBurst([]) })
+  const holds = ({ capped, free }: { capped: number, free: number }): boolean => capped <= 2 * WORKER_SEMI_SPACE_MB && free > 2 * WORKER_SEMI_SPACE_MB
+  let sizes = measure()
+  if (!holds(sizes)) sizes = measure()
+  assert.ok(sizes.capped <= 2 * WORKER_SEMI_SPACE_MB, `capped: ${sizes.capped} MB`)
+  assert.ok(sizes.free > 2 * WORKER_SEMI_SPACE_MB, `V8's own sizing grows it further: ${sizes.free} MB`)
 })
