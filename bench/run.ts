@@ -12,7 +12,7 @@
  *   memory    resident memory with 1,000 backends × 10 instances, 1 and 2 workers, idle and after load
  *   soak      slow and abandoned uploads mixed with normal traffic: in-flight back to 0, pools back to idle
  *   client    srvgate/client vs plain undici to the same instance: CPU per request; DNS queries per second under load
- *   dns-face  queries per second answered by the DNS face, beside BIND9 serving the same names (dnsperf)
+ *   dns-face  queries per second answered by the DNS face, beside BIND9 serving the same names and a bare node:dgram floor (dnsperf; CPU a query)
  *
  * `npm run bench -- resolver routing` runs some sections only.
  */
