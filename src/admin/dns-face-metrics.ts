@@ -17,7 +17,7 @@ export class DnsFaceMetrics {
 
   constructor (registers: Registry[]) {
     const { Counter, Gauge } = loadPromClient()
-    this.queries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (nameserver): the face\'s own name, (address), (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers })
+    this.queries = new Counter({ name: 'srvgate_dns_face_queries_total', help: 'Queries to the DNS face by name (a configured label, or (zone), (nameserver): the face\'s own name, (address), (empty): _tcp or addr, names above others, (unknown), (outside), (none)), type, transport and rcode (dropped: not answered).', labelNames: ['name', 'type', 'transport', 'rcode'], registers })
     this.staleAnswers = new Counter({ name: 'srvgate_dns_face_stale_answers_total', help: 'DNS face answers built from stale instance sets (DNS behind srvgate failing), with TTL 30 s.', labelNames: ['name'], registers })
     this.truncated = new Counter({ name: 'srvgate_dns_face_truncated_answers_total', help: 'DNS face UDP answers cut with TC set (the client asks again over TCP).', labelNames: ['name'], registers })
     this.rateLimited = new Counter({ name: 'srvgate_dns_face_rate_limited_total', help: 'DNS face queries dropped by dns.rateLimit, by transport and limit (source: the source block\'s bucket, /24 or /56; global: globalPerSecond, UDP only).', labelNames: ['transport', 'limit'], registers })

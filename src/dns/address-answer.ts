@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { Packet } from 'dns2'
 import type { Random } from '../util/random.js'
 import type { FaceInstance } from './responder.js'
@@ -18,7 +19,8 @@ export type EncodedAddresses = { readonly raws: readonly Buffer[], readonly weig
 export function encodedAddresses (instances: readonly FaceInstance[], family: 4 | 6): EncodedAddresses {
   const weights = new Map<string, number>()
   for (const instance of instances) {
-    if ((instance.address.includes(':') ? 6 : 4) !== family) continue
+    // Discovery and the listeners give IP literals; anything else would make a record of the wrong size.
+    if (isIP(instance.address) !== family) continue
     weights.set(instance.address, (weights.get(instance.address) ?? 0) + Math.max(instance.weight, 1))
   }
   const raws = [...weights.keys()].map((address) => family === 4 ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address))
@@ -53,7 +55,8 @@ function weightedOrder (addresses: EncodedAddresses, count: number, random: Rand
  * to the question's name, then an OPT when the query had one. Sizes are
  * counted, not measured: dns2 encodes bit by bit (~50 µs a message).
  */
-export function addressAnswer (prefix: Buffer, addresses: EncodedAddresses, random: Random, family: 4 | 6, ttl: number, hasOpt: boolean, limit: number): Buffer {
+export function addressAnswer (prefix: Buffer, addresses: EncodedAddresses, random: Random, family: 4 | 6, ttl: number, opt: { readonly isDnssecOk: boolean } | undefined, limit: number): Buffer {
+  const hasOpt = opt !== undefined
   const recordSize = family === 4 ? 16 : 28
   const optSize = hasOpt ? 11 : 0
   const count = Math.max(1, Math.min(addresses.raws.length, Math.floor((limit - prefix.length - optSize) / recordSize)))
@@ -77,11 +80,12 @@ export function addressAnswer (prefix: Buffer, addresses: EncodedAddresses, rand
     offset += recordSize
   }
   if (hasOpt) {
-    // Root owner, type OPT (41), our UDP size as the class, extended rcode/version/flags 0, no options.
+    // Root owner, type OPT (41), our UDP size as the class, extended rcode and version 0, the
+    // query's DO bit (RFC 3225 §3: copied into the response), no options.
     bytes[offset] = 0
     bytes.writeUInt16BE(TYPE.EDNS, offset + 1)
     bytes.writeUInt16BE(MAX_UDP_LIMIT, offset + 3)
-    bytes.writeUInt32BE(0, offset + 5)
+    bytes.writeUInt32BE(opt?.isDnssecOk === true ? 0x8000 : 0, offset + 5)
     bytes.writeUInt16BE(0, offset + 9)
   }
   return bytes

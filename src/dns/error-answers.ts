@@ -42,3 +42,19 @@ export function badVersion (request: DecodedPacket, udpPayloadSize: number): Buf
 export function errorAnswer (request: DecodedPacket, rcode: number): Buffer {
   return Packet.createErrorResponseFromRequest(request, rcode).toBuffer() as Buffer
 }
+
+/**
+ * An answer with no records that echoes the question exactly as it came
+ * (its bytes, pointers and all: they point into the same header and
+ * question), for names dns2 would echo otherwise (a label holding a dot).
+ */
+export function echoedQuestion (query: Buffer, questionEnd: number, rcode: number, isAuthoritative: boolean): Buffer {
+  const answer = Buffer.from(query.subarray(0, questionEnd))
+  // QR=1, opcode 0, AA as asked, RD echoed; TC, RA, Z cleared; one question, no records.
+  answer[2] = 0x80 | (isAuthoritative ? 0x04 : 0) | ((query[2] as number) & 0x01)
+  answer[3] = rcode & 0x0f
+  answer.writeUInt16BE(1, 4)
+  answer.writeUInt32BE(0, 6)
+  answer.writeUInt16BE(0, 10)
+  return answer
+}

@@ -13,7 +13,8 @@ export type PlainQuery = {
   readonly class: number
   /** Where the question ends: the answer's prefix, and what a cached answer is keyed by. */
   readonly questionEnd: number
-  readonly opt: { readonly udpPayloadSize: number, readonly version: number } | undefined
+  /** DO: the DNSSEC OK bit, which an answer copies (RFC 3225 §3). */
+  readonly opt: { readonly udpPayloadSize: number, readonly version: number, readonly isDnssecOk: boolean } | undefined
 }
 
 const HEADER_SIZE = 12
@@ -46,8 +47,27 @@ export function readPlainQuery (query: Buffer): PlainQuery | undefined {
   // The OPT: the root's name, type 41, the UDP size as its class, extended RCODE, version, flags, then its options.
   if (questionEnd + 11 > query.length || query[questionEnd] !== 0 || query.readUInt16BE(questionEnd + 1) !== TYPE_OPT) return undefined
   if (questionEnd + 11 + query.readUInt16BE(questionEnd + 9) !== query.length) return undefined
-  const opt = { udpPayloadSize: query.readUInt16BE(questionEnd + 3), version: query[questionEnd + 6] as number }
+  // An extended RCODE with its top bit set: dns2 clamps the whole field (and reads version 255); left to it, so both paths agree.
+  if ((query[questionEnd + 5] as number) >= 0x80 || !areOptionsPlain(query, questionEnd + 11)) return undefined
+  const opt = { udpPayloadSize: query.readUInt16BE(questionEnd + 3), version: query[questionEnd + 6] as number, isDnssecOk: ((query[questionEnd + 7] as number) & 0x80) !== 0 }
   return { name: labels.join('.'), type, class: klass, questionEnd, opt }
+}
+
+/**
+ * The OPT's options, from `start` to the end: each a 4-octet header and its
+ * length, exactly filling the data. Client subnet (8) and extended error (15)
+ * have contents dns2 checks: left to it.
+ */
+function areOptionsPlain (query: Buffer, start: number): boolean {
+  let offset = start
+  while (offset < query.length) {
+    if (offset + 4 > query.length) return false
+    const code = query.readUInt16BE(offset)
+    const length = query.readUInt16BE(offset + 2)
+    if (code === 8 || code === 15 || offset + 4 + length > query.length) return false
+    offset += 4 + length
+  }
+  return true
 }
 
 /** Letters, digits, hyphen and underscore (SRV's _service._proto): what dns2 and this reader would name alike. */
@@ -58,4 +78,37 @@ function isHostnameLabel (query: Buffer, start: number, length: number): boolean
     if (!isLetter && !(octet >= 0x30 && octet <= 0x39) && octet !== 0x2d && octet !== 0x5f) return false
   }
   return true
+}
+
+/** At most this many compression pointers followed in one name (RFC 1035 §4.1.4 sets no limit; loops must end). */
+const MAX_POINTERS = 32
+
+/**
+ * The question's name as its labels, octet for octet (latin1, lower case),
+ * compression pointers followed, and where the question ends; undefined for
+ * a name that cannot be read. dns2 joins labels with dots, so a label holding
+ * a dot (`web\.srvgate` is one label) reads as two there: this tells them apart.
+ */
+export function questionLabels (query: Buffer): { readonly labels: readonly string[], readonly questionEnd: number } | undefined {
+  const labels: string[] = []
+  let offset = HEADER_SIZE
+  let nameEnd: number | undefined
+  for (let pointers = 0; ;) {
+    const length = query[offset]
+    if (length === undefined) return undefined
+    if (length >= 0xc0) {
+      if (offset + 2 > query.length || ++pointers > MAX_POINTERS) return undefined
+      nameEnd ??= offset + 2
+      offset = query.readUInt16BE(offset) & 0x3fff
+      continue
+    }
+    if (length >= 0x40 || offset + 1 + length > query.length) return undefined
+    if (length === 0) {
+      nameEnd ??= offset + 1
+      break
+    }
+    labels.push(query.toString('latin1', offset + 1, offset + 1 + length).toLowerCase())
+    offset += 1 + length
+  }
+  return nameEnd + 4 <= query.length ? { labels, questionEnd: nameEnd + 4 } : undefined
 }

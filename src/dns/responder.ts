@@ -1,8 +1,8 @@
 import { isIP } from 'node:net'
 import { Packet } from 'dns2'
 import type { Random } from '../util/random.js'
-import { badVersion, ednsVersion, errorAnswer, headerOnly } from './error-answers.js'
-import { readPlainQuery, type PlainQuery } from './plain-query.js'
+import { badVersion, echoedQuestion, ednsVersion, errorAnswer, headerOnly } from './error-answers.js'
+import { questionLabels, readPlainQuery, type PlainQuery } from './plain-query.js'
 import { addressAnswer, encodedAddresses, MAX_UDP_LIMIT, type EncodedAddresses } from './address-answer.js'
 
 /**
@@ -126,6 +126,10 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
     if (request.errors.length > 0 || request.questions.length !== 1 || request.header.ancount > 0 || opts.length > 1) {
       return { ...none, bytes: headerOnly(query, Packet.RCODE.FORMERR), rcode: 'formerr' }
     }
+    // A label holding a dot: dns2 reads it as two labels (and would echo another name). No
+    // configured name has one: in the zone, no such name; outside it, not ours.
+    const raw = questionLabels(query)
+    if (raw !== undefined && raw.labels.some((label) => label.includes('.'))) return oddName(query, raw, view.zone)
     decoded = request
     read = queryOf(request, opts[0], plainQuestionEnd(query))
   }
@@ -143,7 +147,7 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const answer = (): Answer => {
     const response = Packet.createResponseFromRequest(request())
     response.header.aa = 1
-    if (opt !== undefined) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT }))
+    if (opt !== undefined) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT, doFlag: opt.isDnssecOk }))
     return new Answer(response, read.type, name, view, limit)
   }
   const relative = name === zone ? '' : name.slice(0, -(zone.length + 1))
@@ -154,6 +158,8 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const srvLabel = labels.length === 2 && labels[1] === '_tcp' && labels[0]?.startsWith('_') === true ? labels[0].slice(1) : undefined
   const label = srvLabel ?? (labels.length === 1 ? labels[0] as string : undefined)
   const target = label === undefined ? undefined : view.target(label)
+  // The empty non-terminals above _service._tcp and N-N-N-N.addr names exist (RFC 8020): NODATA, not NXDOMAIN.
+  if ((label === undefined || target === undefined) && labels.length === 1 && (labels[0] === '_tcp' || labels[0] === 'addr')) return answer().nodata()
   if (label === undefined || target === undefined) return answer().nxdomain()
   const isSrvName = srvLabel !== undefined
   const isStale = target.kind === 'instances' && target.isStale
@@ -165,16 +171,24 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
     if (addresses.raws.length > 0) {
       // The query's own header and question; a question written with a pointer is written out plainly first.
       const prefix = questionEnd !== undefined ? query.subarray(0, questionEnd) : encode(Packet.createResponseFromRequest(request()))
-      const bytes = addressAnswer(prefix, addresses, random, family, ttl, opt !== undefined, limit)
+      const bytes = addressAnswer(prefix, addresses, random, family, ttl, opt, limit)
       return { bytes, rcode: 'noerror', name: label, type, isStale, isTruncated: false }
     }
   }
-  const key = questionEnd === undefined ? undefined : `${query.toString('latin1', 12, questionEnd)}|${limit}|${opt === undefined ? 0 : 1}`
+  const key = questionEnd === undefined ? undefined : `${query.toString('latin1', 12, questionEnd)}|${limit}|${opt === undefined ? 0 : opt.isDnssecOk ? 2 : 1}`
   const cached = key === undefined ? undefined : cache?.get(key, target.version, ttl)
   if (cached !== undefined) return { ...cached, bytes: withIdOf(query, cached.bytes as Buffer) }
   const outcome = answer().forTarget(label, target, isSrvName)
   if (key !== undefined) cache?.set(key, target.version, ttl, outcome)
   return outcome
+}
+
+/** A question whose labels hold a dot, answered with its own bytes: NXDOMAIN in the zone, REFUSED outside it. */
+function oddName (query: Buffer, raw: { readonly labels: readonly string[], readonly questionEnd: number }, zone: string): FaceOutcome {
+  const zoneLabels = zone === '' ? [] : zone.split('.')
+  const inZone = raw.labels.length > zoneLabels.length && zoneLabels.every((label, index) => raw.labels[raw.labels.length - zoneLabels.length + index] === label)
+  const rcode = inZone ? Packet.RCODE.NXDOMAIN : Packet.RCODE.REFUSED
+  return { bytes: echoedQuestion(query, raw.questionEnd, rcode, inZone), rcode: inZone ? 'nxdomain' : 'refused', name: inZone ? '(unknown)' : '(outside)', type: TYPE_NAMES.get(query.readUInt16BE(raw.questionEnd - 4)) ?? 'other', isStale: false, isTruncated: false }
 }
 
 /** What respond reads of a query: the plain reader's, or dns2's (whose question may not end plainly). */
@@ -188,7 +202,7 @@ function queryOf (request: DecodedPacket, opt: Record | undefined, questionEnd: 
     type: question.type,
     class: question.class,
     questionEnd,
-    opt: opt === undefined ? undefined : { udpPayloadSize: opt.class, version: ednsVersion(opt) }
+    opt: opt === undefined ? undefined : { udpPayloadSize: opt.class, version: ednsVersion(opt), isDnssecOk: opt.doFlag === true }
   }
 }
 
@@ -259,6 +273,12 @@ class Answer {
     if (this.#type === wanted || this.#type === TYPE.ANY) this.#response.answers.push(addressRecord(this.#name, address, this.#view.ttlSeconds))
     else this.#response.authorities.push(this.#soa())
     return this.#done('(address)', false)
+  }
+
+  /** A name that exists with nothing of its own (an empty non-terminal): NOERROR, the SOA for negative caching. */
+  nodata (): FaceOutcome {
+    this.#response.authorities.push(this.#soa())
+    return this.#done('(empty)', false)
   }
 
   nxdomain (): FaceOutcome {

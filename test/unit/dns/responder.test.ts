@@ -237,3 +237,65 @@ test('responder: BADVERS for an EDNS version other than 0 (RFC 6891 §6.1.3): th
   // Version 0 is answered as before.
   assert.equal(respond(query(`web.${ZONE}`, Packet.TYPE.A, 62, 1232), 'udp', viewOf([instance('10.0.0.1')]), new SeededRandom(1)).rcode, 'noerror')
 })
+
+test('responder: a label holding a dot is one label (RFC 1035 §3.1), not two: NXDOMAIN in the zone, REFUSED outside it, the question echoed byte for byte', () => {
+  const view = viewOf([instance('10.0.0.1')])
+  const raw = (labels: readonly string[], type: number): Buffer => Buffer.concat([
+    rawQuery(71, 0x0100, [1, 0, 0, 0]),
+    ...labels.map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label, 'latin1')])),
+    Buffer.from([0, type >> 8, type & 0xff, 0, 1])
+  ])
+  for (const [labels, rcode, isAuthoritative] of [
+    [['web.srvgate', 'internal'], 'refused', false],
+    [['web.srvgate.internal'], 'refused', false],
+    [['web', 'srvgate.internal'], 'refused', false],
+    [['a.b', 'srvgate', 'internal'], 'nxdomain', true],
+    [['_web._tcp', 'srvgate', 'internal'], 'nxdomain', true]
+  ] as const) {
+    const query = raw(labels, Packet.TYPE.A)
+    const outcome = respond(query, 'udp', view, new SeededRandom(1))
+    assert.equal(outcome.rcode, rcode, labels.join(' | '))
+    const answer = outcome.bytes as Buffer
+    assert.deepEqual(answer.subarray(12), query.subarray(12), 'the question as it came')
+    assert.equal(answer.readUInt16BE(6), 0, 'no answer records')
+    assert.equal(((answer[2] as number) & 0x04) !== 0, isAuthoritative)
+    assert.equal((answer[3] as number) & 0x0f, rcode === 'refused' ? Packet.RCODE.REFUSED : Packet.RCODE.NXDOMAIN)
+  }
+})
+
+test('responder: the empty non-terminals above SRV and address names (_tcp.ZONE, addr.ZONE) exist: NOERROR with no answer and the SOA (RFC 8020), not NXDOMAIN', () => {
+  const view = viewOf([instance('10.0.0.1')])
+  for (const name of [`_tcp.${ZONE}`, `addr.${ZONE}`]) {
+    const outcome = respond(query(name, Packet.TYPE.A), 'udp', view, new SeededRandom(1))
+    assert.equal(outcome.rcode, 'noerror', name)
+    const answer = answerOf(outcome.bytes)
+    assert.deepEqual([answer.answers.length, answer.authorities[0]?.type], [0, Packet.TYPE.SOA], name)
+  }
+  assert.equal(respond(query(`_udp.${ZONE}`, Packet.TYPE.A), 'udp', view, new SeededRandom(1)).rcode, 'nxdomain', 'other names stay NXDOMAIN')
+})
+
+test('responder: the DO bit of a query is copied into the answer\'s OPT (RFC 3225 §3), for A answers written directly and SRV answers cached, and not set when the query had none', () => {
+  const view = viewOf([instance('10.0.0.1'), instance('10.0.0.2')])
+  const cache = new AnswerCache()
+  const withDo = (name: string, type: number, id: number, isDnssecOk: boolean): Buffer => {
+    const packet = Packet.parse(query(name, type, id, 1232))
+    const opt = Packet.Resource.EDNS([], { udpPayloadSize: 1232, doFlag: isDnssecOk })
+    opt.name = ''
+    packet.additionals = [opt]
+    return packet.toBuffer() as Buffer
+  }
+  for (const [name, type] of [[`web.${ZONE}`, Packet.TYPE.A], [`_web._tcp.${ZONE}`, Packet.TYPE.SRV]] as const) {
+    for (const isDnssecOk of [true, false, true]) {
+      const answer = answerOf(respond(withDo(name, type, 81, isDnssecOk), 'udp', view, new SeededRandom(1), cache).bytes)
+      const opt = answer.additionals.find((record) => record.type === Packet.TYPE.EDNS)
+      assert.equal(opt?.doFlag, isDnssecOk, `${name}, DO ${String(isDnssecOk)}`)
+    }
+  }
+})
+
+test('responder: an OPT whose options dns2 cannot read is FORMERR, as before the plain reader (it leaves them to dns2)', () => {
+  const plain = query(`web.${ZONE}`, Packet.TYPE.A, 91, 1232)
+  const cut = Buffer.concat([plain, Buffer.from([0, 8])])
+  cut.writeUInt16BE(2, plain.length - 2)
+  assert.equal(respond(cut, 'udp', viewOf([instance('10.0.0.1')]), new SeededRandom(1)).rcode, 'formerr')
+})
