@@ -143,6 +143,8 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   // Authoritative for the zone alone, and for class IN (ANY accepted as IN).
   if (read.class !== Packet.CLASS.IN && read.class !== Packet.CLASS.ANY) return refused('(none)')
   if (name !== zone && !name.endsWith(`.${zone}`)) return refused('(outside)')
+  // Zone transfers (AXFR 252, IXFR 251) are not offered: the zone is made from live state, per query.
+  if (read.type === 252 || read.type === 251) return refused('(zone)')
   // Built only for answers dns2 encodes: the A/AAAA path below writes its bytes itself.
   const answer = (): Answer => {
     const response = Packet.createResponseFromRequest(request())
@@ -164,9 +166,10 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const isSrvName = srvLabel !== undefined
   const isStale = target.kind === 'instances' && target.isStale
   const ttl = isStale ? STALE_TTL_SECONDS : view.ttlSeconds
-  const family = read.type === TYPE.A ? 4 : read.type === TYPE.AAAA ? 6 : undefined
+  const instances = target.kind === 'instances' ? target.preferred : target.instances
+  // ANY at a name: its addresses, IPv4 if it has some (RFC 8482: a subset of what the name holds).
+  const family = read.type === TYPE.A ? 4 : read.type === TYPE.AAAA ? 6 : read.type === TYPE.ANY ? (instances.some((instance) => isIP(instance.address) === 4) ? 4 : 6) : undefined
   if (family !== undefined && !isSrvName) {
-    const instances = target.kind === 'instances' ? target.preferred : target.instances
     const addresses = cache?.addresses(instances, family) ?? encodedAddresses(instances, family)
     if (addresses.raws.length > 0) {
       // The query's own header and question; a question written with a pointer is written out plainly first.

@@ -299,3 +299,11 @@ test('responder: an OPT whose options dns2 cannot read is FORMERR, as before the
   cut.writeUInt16BE(2, plain.length - 2)
   assert.equal(respond(cut, 'udp', viewOf([instance('10.0.0.1')]), new SeededRandom(1)).rcode, 'formerr')
 })
+
+test('responder: ANY at a configured name answers its addresses (RFC 8482: a subset), IPv6 for a name with none of IPv4; AXFR and IXFR are REFUSED (no transfers)', () => {
+  const four = answerOf(respond(query(`web.${ZONE}`, Packet.TYPE.ANY), 'udp', viewOf([instance('10.0.0.1'), instance('fd00::1')]), new SeededRandom(1)).bytes)
+  assert.deepEqual(four.answers.map((record) => [record.type, record.address]), [[Packet.TYPE.A, '10.0.0.1']])
+  const six = answerOf(respond(query(`web.${ZONE}`, Packet.TYPE.ANY), 'udp', viewOf([instance('fd00::1')]), new SeededRandom(1)).bytes)
+  assert.deepEqual(six.answers.map((record) => record.type), [Packet.TYPE.AAAA])
+  for (const type of [252, 251]) assert.equal(respond(query(ZONE, type), 'tcp', viewOf([instance('10.0.0.1')]), new SeededRandom(1)).rcode, 'refused', `type ${type}`)
+})
