@@ -43,7 +43,7 @@ export type FaceOutcome = {
   /** The answer; undefined: dropped (not a query, or too short to answer). */
   readonly bytes: Buffer | undefined
   readonly rcode: 'noerror' | 'nxdomain' | 'formerr' | 'notimp' | 'refused' | 'badvers' | 'dropped'
-  /** The configured label asked for, `(zone)`, `(nameserver)`, `(address)`, `(unknown)` or `(none)`: bounded for metric labels. */
+  /** The configured label asked for, `(zone)`, `(nameserver)`, `(address)`, `(empty)`, `(unknown)`, `(outside)` or `(none)`: bounded for metric labels. */
   readonly name: string
   readonly type: string
   readonly isStale: boolean
