@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'
 import type { ServedCertificate } from '../tls/certificates.js'
 import { HistogramTally } from './histogram-tally.js'
+import { flushTallies, type Tally } from './counter-tally.js'
 import { DnsFaceMetrics } from './dns-face-metrics.js'
 
 /** Instance states as the metrics and /admin/state name them. */
@@ -379,20 +380,6 @@ export class GatewayMetrics {
 
 const MAX_COUNTED = 4096
 
-/**
- * A counter's increments for one label set, kept as a plain number on the
- * request path and handed to prom-client when the registry is read (its
- * collect hook): prom-client validates and hashes the labels on every inc,
- * even through a bound child, which cost ~1 µs a request (docs/BENCHMARKS.md).
- */
-type Tally<Label extends string> = { readonly labels: Partial<Record<Label, string>>, pending: number }
 type EdgeTally = Tally<'frontend' | 'backend' | 'status_class'> & { readonly duration: HistogramTally<'frontend' | 'backend' | 'status_class'> }
 
-function flushTallies<Label extends string> (counter: Counter<Label>, tallies: Iterable<Tally<Label>>): void {
-  for (const tally of tallies) {
-    if (tally.pending === 0) continue
-    counter.inc(tally.labels, tally.pending)
-    tally.pending = 0
-  }
-}
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']

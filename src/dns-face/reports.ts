@@ -8,7 +8,7 @@ type Reports = Pick<DnsFaceDeps, 'onQuery' | 'onRateLimited' | 'onTcpRefused' | 
 export function faceReports (metrics: GatewayMetrics, log: Log): Reports {
   return {
     onQuery: (outcome, transport) => {
-      metrics.dnsFace.queries.labels(outcome.name, outcome.type, transport, outcome.rcode).inc()
+      metrics.dnsFace.countQuery(outcome.name, outcome.type, transport, outcome.rcode)
       if (outcome.isStale) metrics.dnsFace.staleAnswers.labels(outcome.name).inc()
       if (outcome.isTruncated) metrics.dnsFace.truncated.labels(outcome.name).inc()
     },

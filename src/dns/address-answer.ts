@@ -10,8 +10,13 @@ import type { FaceInstance } from './responder.js'
  */
 
 const TYPE = Packet.TYPE
-/** Largest UDP answer whatever a client advertises (RFC 6891 §6.2.5; DNS flag day 2020 suggests 1232, 4096 is common). */
-export const MAX_UDP_LIMIT = 4096
+/**
+ * Largest UDP answer whatever a client advertises, and the size the face's
+ * OPT advertises (RFC 6891 §6.2.5): DNS flag day 2020's 1232, which BIND 9.18
+ * also uses. A larger answer over UDP risks IP fragments, which are lost or
+ * spoofed; past it the answer is cut with TC and the client asks over TCP.
+ */
+export const MAX_UDP_LIMIT = 1232
 
 /** Distinct addresses of one family, their wire bytes, each weighted by the SRV weights of its instances (at least 1). */
 export type EncodedAddresses = { readonly raws: readonly Buffer[], readonly weights: readonly number[], readonly isUniform: boolean }

@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import { Packet } from 'dns2'
 import type { Random } from '../util/random.js'
 import { badVersion, echoedQuestion, ednsVersion, errorAnswer, headerOnly } from './error-answers.js'
+import { isWholeMessage } from './message-extent.js'
 import { questionLabels, readPlainQuery, type PlainQuery } from './plain-query.js'
 import { addressAnswer, encodedAddresses, MAX_UDP_LIMIT, type EncodedAddresses } from './address-answer.js'
 
@@ -123,7 +124,7 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
     }
     if (request.header.opcode !== 0) return { ...none, bytes: errorAnswer(request, Packet.RCODE.NOTIMP), rcode: 'notimp' }
     const opts = request.additionals.filter((record) => record.type === TYPE.EDNS)
-    if (request.errors.length > 0 || request.questions.length !== 1 || request.header.ancount > 0 || opts.length > 1) {
+    if (request.errors.length > 0 || !isWholeMessage(query) || request.questions.length !== 1 || request.header.ancount > 0 || opts.length > 1) {
       return { ...none, bytes: headerOnly(query, Packet.RCODE.FORMERR), rcode: 'formerr' }
     }
     // A label holding a dot: dns2 reads it as two labels (and would echo another name). No

@@ -196,8 +196,8 @@ test('responder: an SRV answer that does not fit 512 bytes is cut whole records 
   assert.ok(cut.answers.length > 0 && cut.answers.length < many.length, `${cut.answers.length} of ${many.length} SRV records`)
   assert.deepEqual(cut.answers.map((record) => record.port), many.slice(0, cut.answers.length).map((one) => one.port), 'the first ones, whole')
   assert.equal(cut.additionals.length, 0)
-  const larger = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 82, 4096), 'udp', viewOf(many), random)
-  assert.equal(larger.isTruncated, false, 'EDNS0 4096: it fits')
+  const larger = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 82, 4096), 'udp', viewOf(many.slice(0, 12)), random)
+  assert.equal(larger.isTruncated, false, 'EDNS0: twelve fit 1232 octets')
   const tcp = respond(query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 83), 'tcp', viewOf(many), random)
   const whole = answerOf(tcp.bytes)
   assert.deepEqual([tcp.isTruncated, whole.header.tc, whole.answers.length, whole.additionals.length], [false, 0, 40, 40])
@@ -306,4 +306,38 @@ test('responder: ANY at a configured name answers its addresses (RFC 8482: a sub
   const six = answerOf(respond(query(`web.${ZONE}`, Packet.TYPE.ANY), 'udp', viewOf([instance('fd00::1')]), new SeededRandom(1)).bytes)
   assert.deepEqual(six.answers.map((record) => record.type), [Packet.TYPE.AAAA])
   for (const type of [252, 251]) assert.equal(respond(query(ZONE, type), 'tcp', viewOf([instance('10.0.0.1')]), new SeededRandom(1)).rcode, 'refused', `type ${type}`)
+})
+
+test('responder: octets after the last record, or an OPT owned by another name than the root, are FORMERR (as BIND answers); a whole query beside them is answered', () => {
+  const view = viewOf([instance('10.0.0.1')])
+  const random = new SeededRandom(1)
+  const trailing = Buffer.concat([query(`web.${ZONE}`, Packet.TYPE.A, 92), Buffer.from([0xde, 0xad])])
+  const trailingAfterOpt = Buffer.concat([query(`web.${ZONE}`, Packet.TYPE.A, 93, 1232), Buffer.from([0])])
+  const owned = (() => {
+    const packet = Packet.parse(query(`web.${ZONE}`, Packet.TYPE.A, 94))
+    const opt = Packet.Resource.EDNS([], { udpPayloadSize: 1232 })
+    opt.name = 'web'
+    packet.additionals.push(opt)
+    return packet.toBuffer() as Buffer
+  })()
+  for (const [bytes, id] of [[trailing, 92], [trailingAfterOpt, 93], [owned, 94]] as const) {
+    const outcome = respond(bytes, 'udp', view, random)
+    assert.equal(outcome.rcode, 'formerr', `query ${id}`)
+    assert.equal((outcome.bytes as Buffer).readUInt16BE(0), id)
+  }
+  for (const whole of [query(`web.${ZONE}`, Packet.TYPE.A, 95), query(`web.${ZONE}`, Packet.TYPE.A, 96, 1232), query(`_web._tcp.${ZONE}`, Packet.TYPE.SRV, 97, 1232)]) {
+    assert.equal(respond(whole, 'udp', view, random).rcode, 'noerror')
+  }
+})
+
+test('responder: the OPT advertises 1232 octets (DNS flag day 2020, as BIND 9.18), and a UDP answer never exceeds it whatever the client advertises', () => {
+  const many = Array.from({ length: 40 }, (_, index) => instance(`10.2.0.${index}`, 8000 + index))
+  const random = new SeededRandom(1)
+  for (const type of [Packet.TYPE.A, Packet.TYPE.SRV]) {
+    const outcome = respond(query(type === Packet.TYPE.A ? `web.${ZONE}` : `_web._tcp.${ZONE}`, type, 98, 65535), 'udp', viewOf(many), random)
+    const bytes = outcome.bytes as Buffer
+    assert.ok(bytes.length <= 1232, `${bytes.length} octets`)
+    const opt = answerOf(bytes).additionals.find((record) => record.type === Packet.TYPE.EDNS)
+    assert.equal(opt?.class, 1232, `type ${type}`)
+  }
 })
