@@ -81,7 +81,9 @@ export function addressAnswer (prefix: Buffer, addresses: EncodedAddresses, rand
     bytes.writeUInt16BE(Packet.CLASS.IN, offset + 4)
     bytes.writeUInt32BE(ttl, offset + 6)
     bytes.writeUInt16BE(family === 4 ? 4 : 16, offset + 10)
-    ;(addresses.raws[index] as Buffer).copy(bytes, offset + 12)
+    // Octet by octet: 4 or 16 of them, where Buffer#copy's checks cost more than the copy.
+    const raw = addresses.raws[index] as Buffer
+    for (let octet = 0; octet < raw.length; octet++) bytes[offset + 12 + octet] = raw[octet] as number
     offset += recordSize
   }
   if (hasOpt) {

@@ -20,6 +20,8 @@ export type PlainQuery = {
 const HEADER_SIZE = 12
 const TYPE_OPT = 41
 const MAX_NAME_OCTETS = 255
+/** Where a name is assembled (one process, one query at a time: the reader never yields). */
+const NAME = Buffer.alloc(MAX_NAME_OCTETS)
 
 export function readPlainQuery (query: Buffer): PlainQuery | undefined {
   if (query.length < HEADER_SIZE + 5) return undefined
@@ -28,29 +30,37 @@ export function readPlainQuery (query: Buffer): PlainQuery | undefined {
   if (query.readUInt16BE(4) !== 1 || query.readUInt16BE(6) !== 0 || query.readUInt16BE(8) !== 0) return undefined
   const additionals = query.readUInt16BE(10)
   if (additionals > 1) return undefined
+  // The name's octets copied once into a scratch buffer, lower-cased, length octets turned into
+  // dots: one string made a query (not one a label, then a join and a toLowerCase).
   let offset = HEADER_SIZE
-  const labels: string[] = []
+  let size = 0
   for (;;) {
     const length = query[offset]
     if (length === undefined || length >= 0x40) return undefined
     offset++
     if (length === 0) break
-    if (offset + length > query.length || !isHostnameLabel(query, offset, length)) return undefined
-    labels.push(query.toString('latin1', offset, offset + length).toLowerCase())
-    offset += length
+    if (offset + length > query.length || size + length + 1 > MAX_NAME_OCTETS) return undefined
+    if (size > 0) NAME[size++] = 0x2e
+    for (const end = offset + length; offset < end; offset++) {
+      const octet = query[offset] as number
+      const lower = octet >= 0x41 && octet <= 0x5a ? octet | 0x20 : octet
+      if (!isHostnameOctet(lower)) return undefined
+      NAME[size++] = lower
+    }
   }
+  const name = NAME.toString('latin1', 0, size)
   if (offset - HEADER_SIZE > MAX_NAME_OCTETS || offset + 4 > query.length) return undefined
   const type = query.readUInt16BE(offset)
   const klass = query.readUInt16BE(offset + 2)
   const questionEnd = offset + 4
-  if (additionals === 0) return questionEnd === query.length ? { name: labels.join('.'), type, class: klass, questionEnd, opt: undefined } : undefined
+  if (additionals === 0) return questionEnd === query.length ? { name, type, class: klass, questionEnd, opt: undefined } : undefined
   // The OPT: the root's name, type 41, the UDP size as its class, extended RCODE, version, flags, then its options.
   if (questionEnd + 11 > query.length || query[questionEnd] !== 0 || query.readUInt16BE(questionEnd + 1) !== TYPE_OPT) return undefined
   if (questionEnd + 11 + query.readUInt16BE(questionEnd + 9) !== query.length) return undefined
   // An extended RCODE with its top bit set: dns2 clamps the whole field (and reads version 255); left to it, so both paths agree.
   if ((query[questionEnd + 5] as number) >= 0x80 || !areOptionsPlain(query, questionEnd + 11)) return undefined
   const opt = { udpPayloadSize: query.readUInt16BE(questionEnd + 3), version: query[questionEnd + 6] as number, isDnssecOk: ((query[questionEnd + 7] as number) & 0x80) !== 0 }
-  return { name: labels.join('.'), type, class: klass, questionEnd, opt }
+  return { name, type, class: klass, questionEnd, opt }
 }
 
 /**
@@ -70,14 +80,9 @@ function areOptionsPlain (query: Buffer, start: number): boolean {
   return true
 }
 
-/** Letters, digits, hyphen and underscore (SRV's _service._proto): what dns2 and this reader would name alike. */
-function isHostnameLabel (query: Buffer, start: number, length: number): boolean {
-  for (let index = start; index < start + length; index++) {
-    const octet = query[index] as number
-    const isLetter = (octet >= 0x61 && octet <= 0x7a) || (octet >= 0x41 && octet <= 0x5a)
-    if (!isLetter && !(octet >= 0x30 && octet <= 0x39) && octet !== 0x2d && octet !== 0x5f) return false
-  }
-  return true
+/** Lower-case letters, digits, hyphen and underscore (SRV's _service._proto): what dns2 and this reader would name alike. */
+function isHostnameOctet (octet: number): boolean {
+  return (octet >= 0x61 && octet <= 0x7a) || (octet >= 0x30 && octet <= 0x39) || octet === 0x2d || octet === 0x5f
 }
 
 /** At most this many compression pointers followed in one name (RFC 1035 §4.1.4 sets no limit; loops must end). */

@@ -143,7 +143,7 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const refused = (label: string): FaceOutcome => ({ bytes: errorAnswer(request(), Packet.RCODE.REFUSED), rcode: 'refused', name: label, type, isStale: false, isTruncated: false })
   // Authoritative for the zone alone, and for class IN (ANY accepted as IN).
   if (read.class !== Packet.CLASS.IN && read.class !== Packet.CLASS.ANY) return refused('(none)')
-  if (name !== zone && !name.endsWith(`.${zone}`)) return refused('(outside)')
+  if (!isInZone(name, zone)) return refused('(outside)')
   // Zone transfers (AXFR 252, IXFR 251) are not offered: the zone is made from live state, per query.
   if (read.type === 252 || read.type === 251) return refused('(zone)')
   // Built only for answers dns2 encodes: the A/AAAA path below writes its bytes itself.
@@ -153,16 +153,19 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
     if (opt !== undefined) response.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: MAX_UDP_LIMIT, doFlag: opt.isDnssecOk }))
     return new Answer(response, read.type, name, view, limit)
   }
+  // The name below the zone as its first label and the rest (undefined: one label), no array per query.
   const relative = name === zone ? '' : name.slice(0, -(zone.length + 1))
-  const labels = relative === '' ? [] : relative.split('.')
-  if (labels.length === 0) return answer().apex()
+  if (relative === '') return answer().apex()
   if (name === view.nameserver.name) return answer().nameserver()
-  if (labels.length === 2 && labels[1] === 'addr') return answer().address(addressOfLabel(labels[0] as string))
-  const srvLabel = labels.length === 2 && labels[1] === '_tcp' && labels[0]?.startsWith('_') === true ? labels[0].slice(1) : undefined
-  const label = srvLabel ?? (labels.length === 1 ? labels[0] as string : undefined)
+  const dot = relative.indexOf('.')
+  const first = dot === -1 ? relative : relative.slice(0, dot)
+  const rest = dot === -1 ? undefined : relative.slice(dot + 1)
+  if (rest === 'addr') return answer().address(addressOfLabel(first))
+  const srvLabel = rest === '_tcp' && first.startsWith('_') ? first.slice(1) : undefined
+  const label = srvLabel ?? (rest === undefined ? first : undefined)
   const target = label === undefined ? undefined : view.target(label)
   // The empty non-terminals above _service._tcp and N-N-N-N.addr names exist (RFC 8020): NODATA, not NXDOMAIN.
-  if ((label === undefined || target === undefined) && labels.length === 1 && (labels[0] === '_tcp' || labels[0] === 'addr')) return answer().nodata()
+  if ((label === undefined || target === undefined) && rest === undefined && (first === '_tcp' || first === 'addr')) return answer().nodata()
   if (label === undefined || target === undefined) return answer().nxdomain()
   const isSrvName = srvLabel !== undefined
   const isStale = target.kind === 'instances' && target.isStale
@@ -185,6 +188,12 @@ export function respond (query: Buffer, transport: FaceTransport, view: FaceView
   const outcome = answer().forTarget(label, target, isSrvName)
   if (key !== undefined) cache?.set(key, target.version, ttl, outcome)
   return outcome
+}
+
+/** `name` is the zone or below it (no string made: asked per query). */
+function isInZone (name: string, zone: string): boolean {
+  if (name.length === zone.length) return name === zone
+  return name.length > zone.length && name.charCodeAt(name.length - zone.length - 1) === 0x2e && name.endsWith(zone)
 }
 
 /** A question whose labels hold a dot, answered with its own bytes: NXDOMAIN in the zone, REFUSED outside it. */
