@@ -1,4 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
+import { lookup, type LookupOneOptions } from 'node:dns'
+import { isIP } from 'node:net'
 import type { Address } from './address.js'
 
 /**
@@ -51,7 +53,7 @@ export async function reserveUdpPorts (listen: readonly Address[]): Promise<UdpR
  */
 export async function bindUdp (address: Address, reusePort: boolean): Promise<UdpSocket> {
   const isV6 = address.host.includes(':')
-  const socket = createSocket({ type: isV6 ? 'udp6' : 'udp4', ipv6Only: isV6, reusePort })
+  const socket = createSocket({ type: isV6 ? 'udp6' : 'udp4', ipv6Only: isV6, reusePort, lookup: literalLookup() })
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject)
@@ -65,4 +67,28 @@ export async function bindUdp (address: Address, reusePort: boolean): Promise<Ud
     throw error
   }
   return socket
+}
+
+/**
+ * dgram asks its `lookup` for every send's address, and dns.lookup answers
+ * even an IP literal on the next tick: one more tick a query (and its object,
+ * which V8 builds on a slow path in a process this size), for an address the
+ * kernel gave as a literal. Literals are answered at once here (the last one
+ * remembered: a resolver sends in runs, so most queries skip even isIP);
+ * a name (a `dns.listen` host) still goes to dns.lookup.
+ */
+function literalLookup (): (host: string, options: LookupOneOptions | number, callback: (error: Error | null, address: string, family: number) => void) => void {
+  // dgram passes the socket's family as a number (its types say options); dns.lookup takes either.
+  let literal = { host: '', family: 0 }
+  return (host, options, callback) => {
+    if (host !== literal.host) {
+      const family = isIP(host)
+      if (family === 0) {
+        lookup(host, typeof options === 'number' ? { family: options } : options, callback)
+        return
+      }
+      literal = { host, family }
+    }
+    callback(null, host, literal.family)
+  }
 }
