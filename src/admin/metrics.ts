@@ -3,7 +3,7 @@ import { loadPromClient } from './prom-client-loader.js'
 import type { CacheReadResult } from '../dns/cache.js'
 import type { DnsObserver } from '../dns/types.js'
 import type { Instance } from '../discovery/instance-set.js'
-import type { DispatcherEvents } from '../proxy/proxy-request.js'
+import type { DispatcherEvents } from '../proxy/attempt.js'
 import type { FinishedRequest } from '../proxy/request-end.js'
 import type { Clock } from '../util/clock.js'
 import type { Backend, BackendEvents, Outcome } from '../upstream/backend.js'
@@ -11,6 +11,7 @@ import type { ServedCertificate } from '../tls/certificates.js'
 import { HistogramTally } from './histogram-tally.js'
 import { flushTallies, type Tally } from './counter-tally.js'
 import { DnsFaceMetrics } from './dns-face-metrics.js'
+import { TracingMetrics } from './tracing-metrics.js'
 
 /** Instance states as the metrics and /admin/state name them. */
 export type InstanceState = 'up' | 'ejected' | 'failing-check' | 'dns-removed'
@@ -52,6 +53,7 @@ export class GatewayMetrics {
   readonly tlsResumedHandshakes: Counter
   /** The DNS face's, counted where it answers (every worker, or the primary). */
   readonly dnsFace: DnsFaceMetrics
+  readonly tracing: TracingMetrics
   readonly templatedRefused: Counter<'reason'>
   readonly #backends: () => readonly Backend[]
 
@@ -149,6 +151,7 @@ export class GatewayMetrics {
       collect () { this.set(self.#traffic.upstreamConnections()) }
     })
     this.dnsFace = new DnsFaceMetrics(edge)
+    this.tracing = new TracingMetrics(edge)
     // Counted where refused: a cluster's primary (newPerSecond, its bound) or a worker (its own bound); /metrics sums them.
     this.templatedRefused = new Counter({ name: 'srvgate_templated_backends_refused_total', help: 'New environments that got no templated backend, by reason (rate: templatedBackends.newPerSecond spent, answered 503 with Retry-After, DNS not asked; bound: templatedBackends.max reached with every one busy).', labelNames: ['reason'], registers: edge })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })

@@ -7,6 +7,7 @@ import type { Findings } from './findings.js'
 import { compileFrontends } from './compile-frontends.js'
 import { checkListeners, checkOnDemandFrontends, compileListen, compileTls } from './compile-listeners.js'
 import { compileDnsFace } from './compile-dns.js'
+import { compileTracing } from './compile-tracing.js'
 
 /**
  * A validated document (defaults filled) → the compiled configuration, with
@@ -40,7 +41,8 @@ export function compileDocument (document: GatewayDocument): { readonly config: 
     backends,
     splits,
     frontends,
-    dns
+    dns,
+    tracing: compileTracing(document.tracing, findings)
   }
   return { config, findings }
 }

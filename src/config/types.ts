@@ -38,6 +38,22 @@ export type GatewayConfig = {
   readonly frontends: readonly FrontendConfig[]
   /** The DNS face; undefined: not served. */
   readonly dns: DnsFaceConfig | undefined
+  /** Spans over OTLP; undefined: no tracing (not a cost on any request). */
+  readonly tracing: TracingConfig | undefined
+}
+
+/** tracing, with the OTEL_* environment's values where the file sets none (compile-tracing.ts). */
+export type TracingConfig = {
+  /** The full OTLP/HTTP traces URL. */
+  readonly endpoint: string
+  readonly protocol: 'http/protobuf' | 'http/json'
+  readonly headers: Readonly<Record<string, string>>
+  readonly timeoutMs: Milliseconds
+  /** Share of new traces recorded, 0 to 1 (parent-based). */
+  readonly sampleRatio: number
+  readonly serviceName: string
+  /** Clients outside trustedProxies start a new trace: their traceparent is not continued. */
+  readonly restartAtEdge: boolean
 }
 
 /** accessLog: schema.ts says what each field means and its default. */

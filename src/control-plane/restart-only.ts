@@ -15,6 +15,8 @@ export function changedListeners (running: GatewayConfig, next: GatewayConfig): 
   if ((running.tls?.sessionTickets.enabled ?? true) !== (next.tls?.sessionTickets.enabled ?? true)) changed.push('tls.sessionTickets.enabled')
   const listeners = (config: GatewayConfig): string => config.dns?.listen.map((address) => address.label).join(',') ?? ''
   if (listeners(running) !== listeners(next)) changed.push('dns.listen')
+  // Each data plane makes its exporter when it starts.
+  if (JSON.stringify(running.tracing) !== JSON.stringify(next.tracing)) changed.push('tracing')
   return changed
 }
 
@@ -33,6 +35,7 @@ export function withStartOnly (running: GatewayConfig, next: GatewayConfig): Gat
     ...next,
     listen: { ...next.listen, http: running.listen.http, https: running.listen.https },
     client: { ...next.client, maxHeaderBytes: running.client.maxHeaderBytes },
+    tracing: running.tracing,
     tls: tls === undefined ? undefined : { ...tls, sessionTickets: { ...tls.sessionTickets, enabled: running.tls?.sessionTickets.enabled ?? tls.sessionTickets.enabled } }
   }
 }

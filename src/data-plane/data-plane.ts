@@ -22,7 +22,8 @@ import { AcmeAnswers, type ChallengeLookup, type ChallengeSet } from '../tls/acm
 import { CertificateStore, type IssuedPem, type ServedCertificate } from '../tls/certificates.js'
 import { TlsListener } from '../tls/listener.js'
 import { departedOrigins } from '../upstream/departed.js'
-import type { Clock } from '../util/clock.js'
+import { within, type Clock } from '../util/clock.js'
+import { Tracing } from '../tracing/tracing.js'
 import { onClientError, publicApp, applyClientLimits } from './public-app.js'
 
 export type DataPlaneDeps = {
@@ -72,6 +73,8 @@ export class DataPlane {
   readonly #parsedIssued = new Map<string, ServedCertificate>()
   #client: GatewayConfig['client']
   #isDraining = false
+  /** Spans of this process's requests (tracing: bound at start, as the listeners). */
+  readonly #tracing: Tracing | undefined
 
   static async create (config: GatewayConfig, deps: DataPlaneDeps): Promise<DataPlane> {
     // Certificates are read before anything is built: a bad file fails the start with nothing open.
@@ -94,6 +97,7 @@ export class DataPlane {
     this.ends = ends
     this.app = publicApp(config, deps.requestLog, ends)
     this.pools = new UpstreamPools(metrics.dispatcherEvents, clock)
+    this.#tracing = config.tracing === undefined ? undefined : new Tracing(config.tracing, metrics.tracing.events)
     this.#client = config.client
     // The limits of the configuration running now: replaced at each commit.
     const limits = (): GatewayConfig['client'] => this.#client
@@ -161,8 +165,8 @@ export class DataPlane {
 
   async #registerRequestPath (): Promise<void> {
     const { clock, routing } = this.#deps
-    await this.app.register(proxyPlugin, { state: routing, pools: this.pools, ends: this.ends, clock, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle, acme: this.#acme })
-    const upgrades = { state: routing, pools: this.pools, log: this.log, ends: this.ends }
+    await this.app.register(proxyPlugin, { state: routing, pools: this.pools, ends: this.ends, clock, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle, acme: this.#acme, tracing: this.#tracing })
+    const upgrades = { state: routing, pools: this.pools, log: this.log, ends: this.ends, tracing: this.#tracing }
     handleUpgrades(this.app.server, upgrades)
     // WebSockets over HTTP/1.1 on the HTTPS listener too.
     if (this.tlsListener !== undefined) handleUpgrades(this.tlsListener.server, upgrades)
@@ -220,8 +224,14 @@ export class DataPlane {
     await this.tlsListener?.close()
     await this.app.close()
     await this.pools.close()
+    // The spans of the last requests go out, for as long as the collector answers within the drain's bound.
+    const tracing = this.#tracing
+    if (tracing !== undefined) await within(this.#deps.clock, tracing.shutdown().catch(() => {}), TRACING_SHUTDOWN_MS, { unref: true })
   }
 }
+
+/** How long a closing data plane waits for its last spans to reach the collector. */
+const TRACING_SHUTDOWN_MS = 3000
 
 /** srvgate is not a forward proxy: CONNECT gets 405 in the documented shape (Node would drop the socket). */
 function connectRefusal (): ProxyError {

@@ -39,6 +39,9 @@ export type AccessRecord = {
   readonly error: string | undefined
   readonly errorDetail?: string | undefined
   readonly upgrade?: string
+  /** W3C trace context of the request's SERVER span (tracing on). */
+  readonly traceId?: string | undefined
+  readonly spanId?: string | undefined
 }
 
 /** The request line and headers, as Node parsed them (HTTP/1.1 and HTTP/2 alike). */
@@ -88,7 +91,9 @@ export function accessRecordOf (request: RequestHead | undefined, facts: RecordF
     retryReasons: facts.retryReasons,
     error: facts.error,
     errorDetail: facts.errorDetail,
-    upgrade: facts.upgrade
+    upgrade: facts.upgrade,
+    traceId: facts.traceId,
+    spanId: facts.spanId
   }
   return record
 }
@@ -163,6 +168,7 @@ export function jsonLine (record: AccessRecord, head: string): string {
   if (record.error !== undefined) line += `,"error":${jsonString(record.error)}`
   if (record.errorDetail !== undefined) line += `,"errorDetail":${jsonString(record.errorDetail)}`
   if (record.upgrade !== undefined) line += `,"upgrade":${jsonString(record.upgrade)}`
+  if (record.traceId !== undefined) line += `,"traceId":"${record.traceId}","spanId":"${record.spanId ?? ''}"`
   return `${line},"msg":"request"}\n`
 }
 
@@ -190,5 +196,5 @@ function commonLine (record: AccessRecord, at: Date): string {
   return `${record.clientIp || '-'} - - [${time}] ${quoted(`${record.method} ${record.path}${record.query === undefined ? '' : `?${record.query}`} HTTP/${record.httpVersion}`)} ${record.status} ${record.bytesOut === 0 ? '-' : record.bytesOut} ${quoted(record.referer)} ${quoted(record.userAgent)}` +
     ` rid=${dash(record.requestId)} host=${dash(record.host)} fe=${dash(record.frontend)} be=${dash(record.backend)} inst=${dash(record.instance)} ups=${dash(record.upstreamStatus)}` +
     ` ups_ms=${dash(record.upstreamMs === undefined ? undefined : Math.round(record.upstreamMs * 100) / 100)} ms=${record.durationMs} in=${record.bytesIn} retries=${record.retries}` +
-    `${record.split === undefined ? '' : ` split=${record.split}`}${record.failover === undefined ? '' : ` failover=${record.failover} failover_discovery=${dash(record.failoverDiscovery)}`}${record.error === undefined ? '' : ` err=${record.error}`}`
+    `${record.split === undefined ? '' : ` split=${record.split}`}${record.failover === undefined ? '' : ` failover=${record.failover} failover_discovery=${dash(record.failoverDiscovery)}`}${record.error === undefined ? '' : ` err=${record.error}`}${record.traceId === undefined ? '' : ` trace=${record.traceId} span=${record.spanId ?? '-'}`}`
 }

@@ -2,10 +2,11 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Instance } from '../discovery/instance-set.js'
 import { ErrorCode, ProxyError } from '../errors.js'
-import type { Backend } from '../upstream/backend.js'
+import type { Backend, Outcome } from '../upstream/backend.js'
 import type { Clock, Timer } from '../util/clock.js'
 import type { ConnectionWaits, WaitingAttempt } from './connection-waits.js'
 import type { UploadSlots } from './upload-slots.js'
+import type { AttemptSpan, RequestTrace } from '../tracing/request-trace.js'
 
 /**
  * What an attempt tells the request it belongs to, in the shape of undici's
@@ -28,6 +29,16 @@ export interface AttemptReports {
   onAttemptUpgrade: (attempt: Attempt, statusCode: number, headers: Buffer[] | string[] | null, socket: Duplex) => void
   onAttemptBodySent: (chunkSize: number, totalBytesSent: number) => void
   onAttemptResponseStarted: () => void
+  /** The pool gave the attempt a connection, after `waitedMs` (tracing's pool-wait event). */
+  onAttemptConnected: (attempt: Attempt, waitedMs: number) => void
+}
+
+/** What the metrics are told of attempts (admin/metrics.ts). */
+export type DispatcherEvents = {
+  /** An attempt is about to go to `instance` (`attempt` counts from 1). */
+  readonly picked?: (backend: string, instance: Instance, attempt: number) => void
+  readonly retried?: (backend: string, reason: string) => void
+  readonly attemptFinished?: (backend: string, instance: Instance, outcome: Outcome, durationMs: number) => void
 }
 
 /** What every attempt of one pools object shares. */
@@ -53,6 +64,8 @@ export class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
   /** The backend of the chain the instance belongs to: its health counts the attempt. */
   readonly backend: Backend
   readonly instance: Instance
+  /** Its CLIENT span, when the request is traced. */
+  span: AttemptSpan | undefined = undefined
   readonly #reports: AttemptReports
   readonly #deps: AttemptDeps
   readonly #responseMs: number
@@ -158,6 +171,7 @@ export class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
     this.#waitedMs = this.elapsedMs
     this.#timer?.cancel()
     this.#timer = undefined
+    if (this.span !== undefined) this.#reports.onAttemptConnected(this, this.#waitedMs)
   }
 
   /** undici core calls it once the whole request is written (not in its types). */
@@ -229,4 +243,17 @@ export class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
     this.#isReleased = true
     this.backend.end(this.instance)
   }
+}
+
+/**
+ * A traced request's attempt: its CLIENT span, and the instance told of it
+ * in `traceparent` (not the client's own). Headers are traced as the edges
+ * forward them, a plain object (undici's array and iterable forms are not).
+ */
+export function traceAttempt (trace: RequestTrace, attempt: Attempt, number: number, options: Dispatcher.DispatchOptions): void {
+  const headers = options.headers
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers) || Symbol.iterator in headers) return
+  const traced = trace.attempt(attempt.backend.name, attempt.instance, number, headers)
+  attempt.span = traced.span
+  options.headers = traced.headers
 }

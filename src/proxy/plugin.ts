@@ -16,6 +16,7 @@ import type { RequestEnd } from './request-end.js'
 import { ResponseWriter, type WriterDeps } from './response-writer.js'
 import { hostHeaderOf, requestKeyOf, routeRequest, upstreamPath, type RequestLine, type Routed, type RoutingState } from './route-request.js'
 import type { UpstreamPools } from './upstream-pools.js'
+import type { Tracing } from '../tracing/tracing.js'
 
 export type ProxyPluginOptions = {
   /** Read once per request, at its start: a reload never changes a request midway. */
@@ -32,6 +33,8 @@ export type ProxyPluginOptions = {
   readonly idle?: { readonly busy: (socket: Socket) => void, readonly idle: (socket: Socket) => void }
   /** tls.acme's http-01 tokens under way: answered on the plain listener, before any redirect or route. */
   readonly acme?: AcmeAnswers
+  /** Spans per request and attempt (tracing on); undefined: nothing is done per request for them. */
+  readonly tracing?: Tracing | undefined
 }
 
 /** Where a CA fetches an http-01 token (RFC 8555 §8.3). */
@@ -90,6 +93,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     proxied.state = state
     proxied.clientIp = clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted)
     proxied.isPeerTrusted = isTrusted(peerIp)
+    if (options.tracing !== undefined) proxied.trace = options.tracing.startRequest(request.headers, request.method, proxied.isPeerTrusted)
     proxied.isSecure = isSecure
     proxied.protocol = isHttp2 ? 'HTTP/2' : raw.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1'
     proxied.isInFlight = true

@@ -3,21 +3,15 @@ import type { Dispatcher } from 'undici'
 import type { Instance } from '../discovery/instance-set.js'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { RouteDecision } from '../routing/router.js'
-import type { Backend, Outcome } from '../upstream/backend.js'
+import type { Backend } from '../upstream/backend.js'
 import type { Split } from '../upstream/split.js'
-import { Attempt, type AttemptDeps, type AttemptReports } from './attempt.js'
+import { Attempt, traceAttempt, type AttemptDeps, type AttemptReports, type DispatcherEvents } from './attempt.js'
 import type { ClientGone } from './client-gone.js'
 import { ReplayableBody } from './replayable-body.js'
 import type { EndedRequest, Protocol } from './request-end.js'
 import { healthOutcomeOf, judgeAttempt, mayLeaveMember, type AttemptResult, type Verdict } from './retry-policy.js'
 import type { RoutingState } from './route-request.js'
-
-export type DispatcherEvents = {
-  /** An attempt is about to go to `instance` (`attempt` counts from 1). */
-  readonly picked?: (backend: string, instance: Instance, attempt: number) => void
-  readonly retried?: (backend: string, reason: string) => void
-  readonly attemptFinished?: (backend: string, instance: Instance, outcome: Outcome, durationMs: number) => void
-}
+import type { RequestTrace } from '../tracing/request-trace.js'
 
 /** What every request forwarded over one UpstreamPools shares. */
 export type ForwardDeps = AttemptDeps & {
@@ -74,6 +68,8 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   isInFlight = false
   /** Bytes of the process's body budget this request's body holds (0: none; given back when it ends). */
   bufferedBytes = 0
+  /** Its spans, when tracing is on: each attempt's CLIENT span, and the traceparent the instance is sent. */
+  trace: RequestTrace | undefined = undefined
 
   // Where it goes.
   decision: RouteDecision | undefined = undefined
@@ -139,6 +135,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   /** Routing chose a frontend (and, unless refused, a backend): called by routeRequest as soon as it knows. */
   decided (decision: RouteDecision, backend?: Backend, split?: Split): void {
     this.decision = decision
+    this.trace?.routed(decision)
     this.backend = backend
     this.split = split
   }
@@ -209,7 +206,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
       this.#discardedStatus = statusCode
       return true
     }
-    this.#report(attempt, verdict)
+    this.#report(attempt, verdict, statusCode)
     this.#isCommitted = true
     this.upstreamStatus = statusCode
     this.upstreamMs = attempt.elapsedMs
@@ -223,7 +220,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   onAttemptComplete (attempt: Attempt, trailers: string[] | null): void {
     const discarded = this.#discarding
     if (discarded !== undefined) {
-      this.#report(attempt, discarded)
+      this.#report(attempt, discarded, this.#discardedStatus)
       this.#retry(`status-${this.#discardedStatus}`)
       return
     }
@@ -258,7 +255,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   }
 
   onAttemptUpgrade (attempt: Attempt, statusCode: number, headers: Buffer[] | string[] | null, socket: Duplex): void {
-    this.#report(attempt, UPGRADED)
+    this.#report(attempt, UPGRADED, statusCode)
     this.#isCommitted = true
     this.#isSettled = true
     this.#downstream?.onUpgrade?.(statusCode, headers, socket)
@@ -266,6 +263,10 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
 
   onAttemptBodySent (chunkSize: number, totalBytesSent: number): void {
     this.#downstream?.onBodySent?.(chunkSize, totalBytesSent)
+  }
+
+  onAttemptConnected (attempt: Attempt, waitedMs: number): void {
+    if (attempt.span !== undefined) this.trace?.connected(attempt.span, waitedMs)
   }
 
   onAttemptResponseStarted (): void {
@@ -286,9 +287,11 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
     })
   }
 
-  #report (attempt: Attempt, verdict: Verdict): void {
+  #report (attempt: Attempt, verdict: Verdict, status?: number): void {
     if (this.#isReported || verdict.outcome === undefined) return
     this.#isReported = true
+    const span = attempt.span
+    if (span !== undefined) this.trace?.attemptEnded(span, verdict.outcome, status, verdict.retryable)
     const outcome = healthOutcomeOf(verdict.outcome)
     attempt.backend.report(attempt.instance, outcome)
     this.#deps?.events.attemptFinished?.(attempt.backend.metricLabel, attempt.instance, outcome, attempt.elapsedMs)
@@ -360,6 +363,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
     options.headersTimeout = backend.options.timeouts.responseMs
     // Like HAProxy's `timeout server`: the same limit bounds a stall in the middle of a body.
     options.bodyTimeout = backend.options.timeouts.responseMs
+    if (this.trace !== undefined) traceAttempt(this.trace, attempt, tried.size, options)
     const body = this.#body
     if (body === undefined) {
       if (this.#wholeBody !== undefined) options.body = this.#wholeBody

@@ -8,6 +8,8 @@ import type { Clock } from '../util/clock.js'
 import { accessRecordOf, type AccessLog, type RequestHead } from './access-log.js'
 import { errorReply, writeRawReply, writeStreamReply } from './error-reply.js'
 import { requestIdOf } from './headers.js'
+import { hostHeaderOf, pathOf } from './route-request.js'
+import type { RequestTrace } from '../tracing/request-trace.js'
 
 export type Protocol = 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2'
 
@@ -65,6 +67,8 @@ export interface EndedRequest {
   readonly bytesIn: number
   /** Bytes of the response body sent to the client (the status line and headers not counted, as Apache's %b). */
   readonly bytesOut: number
+  /** Its spans (tracing on): ended here, with the answer. */
+  readonly trace?: RequestTrace | undefined
 }
 
 /** A request answered by srvgate before anything else happened to it (Node could not parse it, CONNECT, a bad handshake). */
@@ -115,6 +119,19 @@ export class RequestEnd {
     const finished: FinishedRequest = { frontend: request.frontend, backend: backend?.metricLabel, backendName: backend?.name, status, durationSeconds: durationMs / 1000, protocol: request.protocol, split: split?.metricLabel, failoverTarget: failover?.name, failoverDiscovery: failover?.lookup.name }
     if (request.isInFlight) this.#metrics.requestFinished(finished)
     else this.#metrics.requestEnded(finished)
+    const trace = request.trace
+    trace?.end({
+      status,
+      path: head?.url === undefined ? undefined : pathOf(head.url),
+      host: head === undefined ? undefined : hostHeaderOf(head.headers),
+      clientIp: request.clientIp,
+      backend: backend?.name,
+      split: split?.name,
+      failoverTarget: failover?.name,
+      retries: request.retries,
+      errorCode: error?.code,
+      isUpgrade: request.upgrade !== undefined
+    })
     if (!this.#accessLog.isEnabled) return
     this.#accessLog.record(accessRecordOf(head, {
       requestId: request.requestId,
@@ -136,7 +153,9 @@ export class RequestEnd {
       error: error?.code,
       // The why, for the operator (may name an internal address; never sent to the client).
       errorDetail: error?.message,
-      upgrade: request.upgrade
+      upgrade: request.upgrade,
+      traceId: trace?.traceId,
+      spanId: trace?.spanId
     }, this.#accessLog.query))
   }
 

@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { UpstreamPools } from './upstream-pools.js'
 import { ProxyRequest } from './proxy-request.js'
+import type { Tracing } from '../tracing/tracing.js'
 import { ClientGone } from './client-gone.js'
 import { errorReply, writeRawReply } from './error-reply.js'
 import { DROPPED_RESPONSE, clientIpOf, forwardRequestHeaders, requestIdOf } from './headers.js'
@@ -21,6 +22,8 @@ export type UpgradeDeps = {
   readonly log: FastifyBaseLogger
   /** Where each handshake ends: its metrics and its access record (request-end.ts). */
   readonly ends: RequestEnd
+  /** A handshake is traced as any request (tracing on). */
+  readonly tracing?: Tracing | undefined
 }
 
 /**
@@ -97,6 +100,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
   proxied.clientIp = clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted)
   proxied.isPeerTrusted = isTrusted(peerIp)
+  if (deps.tracing !== undefined) proxied.trace = deps.tracing.startRequest(request.headers, 'GET', proxied.isPeerTrusted)
   // Upgrades come over HTTP/1.1 on either listener; a TLS socket is the HTTPS one.
   proxied.isSecure = (request.socket as { encrypted?: boolean }).encrypted === true
   const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp: proxied.clientIp, certificateNames: TlsListener.servedTo(request.socket)?.names, listener: proxied })

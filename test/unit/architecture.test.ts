@@ -13,7 +13,7 @@ const LAYER: Record<string, number> = {
   errors: 0, util: 0, log: 1,
   config: 1, dns: 1, edge: 1,
   discovery: 2, routing: 2, tls: 2,
-  balance: 3, health: 3,
+  balance: 3, health: 3, tracing: 3,
   upstream: 4,
   proxy: 5,
   admin: 6,
@@ -39,7 +39,14 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   undici: ['proxy/', 'health/active-checker.ts', 'client/'],
   'acme-client': ['acme/acme-ca.ts'],
   ioredis: ['acme/redis-storage.ts'],
-  '@peculiar/x509': ['acme/ari.ts']
+  '@peculiar/x509': ['acme/ari.ts'],
+  // OpenTelemetry's SDK, propagator and exporters: tracing/ alone (the request object holds a RequestTrace).
+  '@opentelemetry/api': ['tracing/'],
+  '@opentelemetry/core': ['tracing/'],
+  '@opentelemetry/resources': ['tracing/'],
+  '@opentelemetry/sdk-trace': ['tracing/'],
+  '@opentelemetry/exporter-trace-otlp-proto': ['tracing/'],
+  '@opentelemetry/exporter-trace-otlp-http': ['tracing/']
 }
 
 function area (file: string): string {

@@ -2,12 +2,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createSocket } from 'node:dgram'
 import { bindUdp } from '../../../src/util/shared-udp-port.js'
+import { makeAddress } from '../../../src/util/address.js'
 
 /** One datagram from `socket` to a receiver on 127.0.0.1, addressed as `host`: what arrives, and whether the send's callback ran before send() returned (it must not: dgram's contract). */
 async function sendTo (host: string): Promise<{ readonly received: string, readonly isCallbackDeferred: boolean }> {
   const receiver = createSocket('udp4')
   await new Promise<void>((resolve) => { receiver.bind(0, '127.0.0.1', resolve) })
-  const sender = await bindUdp({ host: '127.0.0.1', port: 0 }, false)
+  const sender = await bindUdp(makeAddress('127.0.0.1', 0), false)
   try {
     const received = new Promise<string>((resolve) => { receiver.once('message', (message) => { resolve(message.toString()) }) })
     let hasReturned = false
@@ -29,7 +30,7 @@ test('the face\'s UDP sockets send to an address literal (the one remembered, an
 })
 
 test('a name that does not resolve fails the send with the lookup\'s error, not a throw', async () => {
-  const sender = await bindUdp({ host: '127.0.0.1', port: 0 }, false)
+  const sender = await bindUdp(makeAddress('127.0.0.1', 0), false)
   try {
     const error = await new Promise<Error | null>((resolve) => { sender.send(Buffer.from('x'), 9, 'no-such-host.invalid', resolve) })
     assert.ok(error instanceof Error)
