@@ -12,6 +12,7 @@
  *   memory    resident memory with 1,000 backends × 10 instances, 1 and 2 workers, idle and after load
  *   soak      slow and abandoned uploads mixed with normal traffic: in-flight back to 0, pools back to idle
  *   client    srvgate/client vs plain undici to the same instance: CPU per request; DNS queries per second under load
+ *   tracing   CPU a request with tracing off, on and unsampled, on and all sampled (OTLP to a real receiver)
  *   dns-face  queries per second answered by the DNS face, beside BIND9 serving the same names and a bare node:dgram floor (dnsperf; CPU a query)
  *
  * `npm run bench -- resolver routing` runs some sections only.
@@ -32,6 +33,7 @@ import { peersSection } from './peers.js'
 import { memorySection } from './memory.js'
 import { dnsFaceSection } from './dns-face.js'
 import { clientSection } from './client.js'
+import { tracingSection } from './tracing.js'
 
 const POLICY = { ttl: { minMs: 1000, maxMs: 30_000 }, staleForMs: 60_000, negativeTtlMs: 5000, emptyGraceMs: 2000 }
 const WEB = { kind: 'srv', name: '_web._prod.service.consul' } as const
@@ -124,5 +126,6 @@ if (wanted('flood')) await floodSection(report)
 if (wanted('soak')) await soakSection(report)
 if (wanted('memory')) await memorySection(report)
 if (wanted('dns-face')) await dnsFaceSection(report)
+if (wanted('tracing')) await tracingSection(report)
 if (wanted('client')) await clientSection(report)
 if (wanted('peers')) await peersSection(report)

@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapPropagator, type Tracer } from '@opentelemetry/api'
+import { SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Instance } from '../discovery/instance-set.js'
 import type { RouteDecision } from '../routing/router.js'
@@ -18,13 +18,12 @@ export type TracedEnd = {
   readonly isUpgrade: boolean
 }
 
+/** A wait for a pooled connection at least this long is an event on the attempt's span. */
+const POOL_WAIT_EVENT_MS = 1
+
 /** An attempt's CLIENT span, as the request object holds it. */
 export type AttemptSpan = Span
 
-/** Writes the attempt's trace context into the forwarded headers (the propagator's setter). */
-const HEADER_SETTER = {
-  set: (carrier: Record<string, string>, key: string, value: string): void => { carrier[key] = value }
-}
 
 /**
  * One request's spans: its SERVER span (started when the request arrived,
@@ -35,21 +34,21 @@ const HEADER_SETTER = {
  */
 export class RequestTrace {
   readonly #tracer: Tracer
-  readonly #propagator: TextMapPropagator
   readonly #server: Span
-  readonly #context: Context
+  /** Where the request's trace came from (the client's context, or the root); the SERVER span's own made when an attempt needs it. */
+  readonly #parent: Context
+  #context: Context | undefined
   readonly #method: string
   #route: string | undefined
   #frontend: string | undefined
   #env: string | undefined
   #open: Span[] | undefined
 
-  constructor (tracer: Tracer, propagator: TextMapPropagator, method: string, server: Span, context: Context) {
+  constructor (tracer: Tracer, method: string, server: Span, parent: Context) {
     this.#method = method
     this.#tracer = tracer
-    this.#propagator = propagator
     this.#server = server
-    this.#context = context
+    this.#parent = parent
   }
 
   get traceId (): string { return this.#server.spanContext().traceId }
@@ -68,35 +67,39 @@ export class RequestTrace {
    * carry it to the instance (`headers` copied, `traceparent` and
    * `tracestate` replaced).
    */
-  attempt (backend: string, instance: Instance, number: number, headers: IncomingHttpHeaders): { readonly span: Span, readonly headers: IncomingHttpHeaders } {
-    const attributes: Attributes = { 'server.address': instance.address, 'server.port': instance.port, 'srvgate.backend': backend, 'srvgate.attempt': number }
-    const span = this.#tracer.startSpan(`${this.#method} ${backend}`, { kind: SpanKind.CLIENT, attributes }, this.#context)
-    ;(this.#open ??= []).push(span)
-    const carried: Record<string, string> = {}
-    this.#propagator.inject(trace.setSpan(this.#context, span), carried, HEADER_SETTER)
-    const forwarded: IncomingHttpHeaders = Object.assign({}, headers)
-    delete forwarded.traceparent
-    delete forwarded.tracestate
-    return { span, headers: Object.assign(forwarded, carried) }
+  attempt (backend: string, instance: Instance, number: number, headers: IncomingHttpHeaders): { readonly span: Span | undefined, readonly headers: IncomingHttpHeaders } {
+    // Not recorded: no CLIENT span (nothing would keep it); the instance is told of the trace and
+    // the decision, under the SERVER span's id.
+    const span = this.#server.isRecording()
+      ? this.#tracer.startSpan(`${this.#method} ${backend}`, { kind: SpanKind.CLIENT, attributes: { 'server.address': instance.address, 'server.port': instance.port, 'srvgate.backend': backend, 'srvgate.attempt': number } }, this.#context ??= trace.setSpan(this.#parent, this.#server))
+      : undefined
+    if (span !== undefined) (this.#open ??= []).push(span)
+    return { span, headers: withTraceContext(headers, (span ?? this.#server).spanContext()) }
   }
 
   /** An attempt's result as the retry policy judged it: `outcome` (success, 5xx, connect-failure, timeout…), the status it got. */
   attemptEnded (span: Span, outcome: string, status: number | undefined, isRetried: boolean): void {
     if (!this.#close(span)) return
     if (span.isRecording()) {
-      span.setAttribute('srvgate.outcome', outcome)
-      if (status !== undefined) span.setAttribute('http.response.status_code', status)
+      const attributes: Attributes = { 'srvgate.outcome': outcome }
+      if (status !== undefined) attributes['http.response.status_code'] = status
       if (outcome !== 'success') {
-        span.setAttribute('error.type', status !== undefined ? String(status) : outcome)
+        attributes['error.type'] = status !== undefined ? String(status) : outcome
         span.setStatus({ code: SpanStatusCode.ERROR, message: isRetried ? `${outcome}: retried` : outcome })
       }
+      span.setAttributes(attributes)
     }
     span.end()
   }
 
-  /** The pool gave the attempt a connection after `waitedMs`: an event on its span. */
+  /**
+   * The pool gave the attempt a connection after `waitedMs` (a new
+   * connection's connect included): an event on its span when that took 1 ms
+   * or more; a pooled connection handed over at once, the usual case, is no
+   * event (each costs the span an object).
+   */
   connected (span: Span, waitedMs: number): void {
-    if (span.isRecording()) span.addEvent('pool.connection', { 'srvgate.pool.wait_ms': waitedMs })
+    if (waitedMs >= POOL_WAIT_EVENT_MS && span.isRecording()) span.addEvent('pool.wait', { 'srvgate.pool.wait_ms': Math.round(waitedMs * 100) / 100 })
   }
 
   /** The request was answered (or abandoned): the SERVER span's name, attributes and end; open attempts end too. */
@@ -146,6 +149,22 @@ export class RequestTrace {
     open.splice(index, 1)
     return true
   }
+}
+
+/**
+ * The forwarded headers with the W3C trace context of `context` in place of
+ * the client's (traceparent version 00, its flags; tracestate as the trace
+ * carries it): a copy, written as the propagator would without its context
+ * objects, and without `delete` (which turns a header object into a slow
+ * dictionary for the rest of its trip).
+ */
+function withTraceContext (headers: IncomingHttpHeaders, context: SpanContext): IncomingHttpHeaders {
+  const forwarded: IncomingHttpHeaders = {}
+  for (const name in headers) if (name !== 'traceparent' && name !== 'tracestate') forwarded[name] = headers[name]
+  forwarded.traceparent = `00-${context.traceId}-${context.spanId}-0${(context.traceFlags & TraceFlags.SAMPLED).toString(16)}`
+  const state = context.traceState?.serialize()
+  if (state !== undefined && state !== '') forwarded.tracestate = state
+  return forwarded
 }
 
 function setDefined (attributes: Attributes, key: string, value: string | undefined): void {

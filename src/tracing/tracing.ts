@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, SpanKind, trace, type Context, type Tracer } from '@opentelemetry/api'
+import { ROOT_CONTEXT, SpanKind, type Context, type Tracer } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace'
@@ -69,7 +69,7 @@ export class Tracing {
       ? ROOT_CONTEXT
       : this.#propagator.extract(ROOT_CONTEXT, headers, HEADER_GETTER)
     const span = this.#tracer.startSpan(method, { kind: SpanKind.SERVER }, parent)
-    return new RequestTrace(this.#tracer, this.#propagator, method, span, trace.setSpan(parent, span))
+    return new RequestTrace(this.#tracer, method, span, parent)
   }
 
   /** Every span finished so far sent (or dropped), then the exporter closed: at drain's end. */

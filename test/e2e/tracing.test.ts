@@ -13,6 +13,10 @@ import { Upstream, type UpstreamReply } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { keepAlive, send } from '../helpers/http.js'
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp/receiver.js'
+import { h2Request, h2Session, httpsConfig, httpsSetup, startHttps } from '../helpers/https.js'
+import { createServer, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocket, WebSocketServer } from 'ws'
 
 const RESOLVER = 'ttl: { min: 250ms, max: 1s }, timeout: 300ms, attempts: 2'
 /** Batches leave every 100 ms (OTEL_BSP_SCHEDULE_DELAY), so a test waits for spans briefly. */
@@ -180,4 +184,77 @@ test('tracing: sampleRatio 0, 0.5 and 1 over 1,000 requests: none, about half an
     assert.equal(spans.some((span) => span.attributes['url.path'] === '/forced'), ratio === 0, `ratio ${ratio}: the forced request`)
     await gateway.stop()
   }
+})
+
+test('tracing: an HTTP/2 request over HTTPS and a WebSocket handshake are traced as any request; the exporter sends tracing.otlp.headers', async (t) => {
+  const receiver = await OtlpReceiver.start(t)
+  const s = await httpsSetup(t)
+  const echo = createServer()
+  const wss = new WebSocketServer({ noServer: true })
+  const handshakes: IncomingMessage[] = []
+  echo.on('upgrade', (request, socket, head) => {
+    handshakes.push(request)
+    wss.handleUpgrade(request, socket, head, (client) => { client.on('message', (data) => { client.send(`echo:${String(data)}`) }) })
+  })
+  await new Promise<void>((resolve) => { echo.listen(0, '127.0.0.1', resolve) })
+  t.after(async () => {
+    for (const client of wss.clients) client.terminate()
+    await new Promise((resolve) => { echo.close(resolve) })
+  })
+  const echoPort = (echo.address() as AddressInfo).port
+  s.dns.setService('_ws.service.consul', [{ address: '127.0.0.1', port: echoPort }])
+  const { gateway, httpsPort } = await startHttps(t, httpsConfig(s, `
+  - { name: ws, match: { host: ws.example.com }, backend: ws }
+tracing: { otlp: { endpoint: "${receiver.url}", headers: { authorization: "Bearer otlp-key" } } }
+`).replace('backends:\n', 'backends:\n  ws: { discovery: { resolver: consul, srv: _ws.service.consul } }\n'), { env: FAST_EXPORT })
+  const session = await h2Session(t, httpsPort, 'www.example.com', s.ca.caPem)
+  const answer = await h2Request(session, { ':method': 'GET', ':path': '/over-h2', ':authority': 'www.example.com' })
+  assert.equal(answer.status, 200)
+  const h2Parent = TRACEPARENT.exec(String(echoed(answer.body).headers.traceparent))
+  assert.ok(h2Parent !== null, 'the instance behind HTTP/2 gets a traceparent')
+
+  const socket = new WebSocket(`ws://127.0.0.1:${gateway.port}/chat`, { headers: { host: 'ws.example.com' } })
+  await new Promise<void>((resolve, reject) => { socket.once('open', () => { resolve() }); socket.once('error', reject) })
+  socket.send('hi')
+  assert.equal(String(await new Promise((resolve) => { socket.once('message', resolve) })), 'echo:hi')
+  socket.close()
+  const wsParent = TRACEPARENT.exec(String(handshakes[0]?.headers.traceparent))
+  assert.ok(wsParent !== null, 'the WebSocket instance gets a traceparent with the handshake')
+
+  const spans = await receiver.waitFor((all) => all.filter((span) => span.kind === 2).length >= 2)
+  const h2 = spans.find((span) => span.kind === 2 && span.traceId === h2Parent[1])
+  assert.equal(h2?.name, 'GET prod /')
+  assert.equal(h2?.attributes['url.path'], '/over-h2')
+  const ws = spans.find((span) => span.kind === 2 && span.traceId === wsParent[1])
+  assert.equal(ws?.name, 'GET ws /')
+  assert.equal(ws?.attributes['srvgate.upgrade'], 'websocket')
+  assert.equal(ws?.attributes['http.response.status_code'], 101)
+  assert.equal(receiver.requests[0]?.headers.authorization, 'Bearer otlp-key')
+})
+
+test('tracing: an attempt that waited for a pooled connection carries the wait as a pool.wait event', async (t) => {
+  const receiver = await OtlpReceiver.start(t)
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'slow')
+  upstream.behaviour = (request, response) => {
+    if (request.url !== '/slow') return false
+    setTimeout(() => { response.end('{}') }, 300)
+    return true
+  }
+  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"], ${RESOLVER} } }
+backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul }, maxConnectionsPerInstance: 1 } }
+frontends: [ { name: www, match: {}, backend: web } ]
+tracing: { otlp: { endpoint: "${receiver.url}" } }
+`, { workers: 1, env: FAST_EXPORT })
+  const [first, second] = await Promise.all([send(`${gateway.url}/slow`, { agent: false }), send(`${gateway.url}/slow`, { agent: false })])
+  assert.deepEqual([first.status, second.status], [200, 200])
+  const spans = await receiver.waitFor((all) => all.filter((span) => span.kind === 3).length >= 2)
+  // The wait runs until the pool hands a connection over: a new connection's connect is in it (a millisecond or so).
+  const waits = spans.filter((span) => span.kind === 3).map((span) => Number(span.events.find((event) => event.name === 'pool.wait')?.attributes['srvgate.pool.wait_ms'] ?? 0))
+  assert.equal(waits.length, 2)
+  assert.equal(waits.filter((ms) => ms >= 200).length, 1, `the second attempt waited for the one connection (the first's answer took 300 ms): ${JSON.stringify(waits)}`)
+  assert.ok(waits.some((ms) => ms < 200), JSON.stringify(waits))
 })

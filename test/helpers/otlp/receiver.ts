@@ -41,10 +41,10 @@ export class OtlpReceiver {
   #server: Server | undefined
   port = 0
 
-  static async start (t: TestContext): Promise<OtlpReceiver> {
+  static async start (t: TestContext | undefined): Promise<OtlpReceiver> {
     const receiver = new OtlpReceiver()
     await receiver.#listen()
-    t.after(async () => { await receiver.stop() })
+    t?.after(async () => { await receiver.stop() })
     return receiver
   }
 
