@@ -97,7 +97,7 @@ export class DataPlane {
     this.ends = ends
     this.app = publicApp(config, deps.requestLog, ends)
     this.pools = new UpstreamPools(metrics.dispatcherEvents, clock)
-    this.#tracing = config.tracing === undefined ? undefined : new Tracing(config.tracing, metrics.tracing.events)
+    this.#tracing = config.tracing === undefined ? undefined : new Tracing(config.tracing, metrics.tracing.events, clock)
     this.#client = config.client
     // The limits of the configuration running now: replaced at each commit.
     const limits = (): GatewayConfig['client'] => this.#client

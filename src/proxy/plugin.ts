@@ -93,7 +93,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     proxied.state = state
     proxied.clientIp = clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted)
     proxied.isPeerTrusted = isTrusted(peerIp)
-    if (options.tracing !== undefined) proxied.trace = options.tracing.startRequest(request.headers, request.method, proxied.isPeerTrusted)
+    if (options.tracing !== undefined) proxied.trace = options.tracing.startRequest(request.headers, request.method, proxied.isPeerTrusted, proxied.startedMs ?? clock.now())
     proxied.isSecure = isSecure
     proxied.protocol = isHttp2 ? 'HTTP/2' : raw.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1'
     proxied.isInFlight = true

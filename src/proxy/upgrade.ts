@@ -100,7 +100,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
   proxied.clientIp = clientIpOf(peerIp, request.headers['x-forwarded-for'], isTrusted)
   proxied.isPeerTrusted = isTrusted(peerIp)
-  if (deps.tracing !== undefined) proxied.trace = deps.tracing.startRequest(request.headers, 'GET', proxied.isPeerTrusted)
+  if (deps.tracing !== undefined) proxied.trace = deps.tracing.startRequest(request.headers, 'GET', proxied.isPeerTrusted, proxied.startedMs ?? ends.clock.now())
   // Upgrades come over HTTP/1.1 on either listener; a TLS socket is the HTTPS one.
   proxied.isSecure = (request.socket as { encrypted?: boolean }).encrypted === true
   const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp: proxied.clientIp, certificateNames: TlsListener.servedTo(request.socket)?.names, listener: proxied })

@@ -1,7 +1,8 @@
-import { SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api'
+import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type SpanContext } from '@opentelemetry/api'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Instance } from '../discovery/instance-set.js'
 import type { RouteDecision } from '../routing/router.js'
+import { RecordedSpan, type SpanOrigin } from './recorded-span.js'
 
 /** What the end of a request tells its span: the request object's facts (request-end.ts). */
 export type TracedEnd = {
@@ -18,42 +19,49 @@ export type TracedEnd = {
   readonly isUpgrade: boolean
 }
 
+/** What a trace needs of its process: ids, the clock, where ended spans go. */
+export type TraceDeps = {
+  readonly origin: SpanOrigin
+  readonly now: () => number
+  readonly spanId: () => string
+  readonly finished: (span: RecordedSpan) => void
+}
+
 /** A wait for a pooled connection at least this long is an event on the attempt's span. */
 const POOL_WAIT_EVENT_MS = 1
 
 /** An attempt's CLIENT span, as the request object holds it. */
-export type AttemptSpan = Span
-
+export type AttemptSpan = RecordedSpan
 
 /**
- * One request's spans: its SERVER span (started when the request arrived,
- * named `METHOD frontend route` once routed, ended with the answer) and a
- * CLIENT span per attempt, siblings under it, each the parent the instance
- * is told of in `traceparent`. An attempt still open when the request ends
+ * One request's trace: its SERVER span (from the request's arrival, named
+ * `METHOD frontend route` once routed, ended with the answer) and a CLIENT
+ * span per attempt, siblings under it, each the parent the instance is told
+ * of in `traceparent`. Not sampled: no span at all, only the ids the
+ * instance is told of (the trace's, and the SERVER span's id it would have
+ * had) with the flag saying so. An attempt still open when the request ends
  * (let go: the client left, the pool wait ran out) ends with it.
  */
 export class RequestTrace {
-  readonly #tracer: Tracer
-  readonly #server: Span
-  /** Where the request's trace came from (the client's context, or the root); the SERVER span's own made when an attempt needs it. */
-  readonly #parent: Context
-  #context: Context | undefined
+  readonly #deps: TraceDeps
   readonly #method: string
+  readonly #context: SpanContext
+  readonly #server: RecordedSpan | undefined
   #route: string | undefined
   #frontend: string | undefined
   #env: string | undefined
-  #open: Span[] | undefined
+  #open: RecordedSpan[] | undefined
 
-  constructor (tracer: Tracer, method: string, server: Span, parent: Context) {
+  constructor (deps: TraceDeps, method: string, context: SpanContext, parent: SpanContext | undefined, startMs: number) {
+    this.#deps = deps
     this.#method = method
-    this.#tracer = tracer
-    this.#server = server
-    this.#parent = parent
+    this.#context = context
+    this.#server = (context.traceFlags & TraceFlags.SAMPLED) === 0 ? undefined : new RecordedSpan(deps.origin, method, SpanKind.SERVER, context, parent, startMs, {})
   }
 
-  get traceId (): string { return this.#server.spanContext().traceId }
-  get spanId (): string { return this.#server.spanContext().spanId }
-  get isRecording (): boolean { return this.#server.isRecording() }
+  get traceId (): string { return this.#context.traceId }
+  get spanId (): string { return this.#context.spanId }
+  get isRecording (): boolean { return this.#server !== undefined }
 
   /** Routing chose a frontend: the span's name and route attributes. */
   routed (decision: RouteDecision): void {
@@ -63,65 +71,58 @@ export class RequestTrace {
   }
 
   /**
-   * An attempt on `instance` begins: its CLIENT span, and the headers that
-   * carry it to the instance (`headers` copied, `traceparent` and
-   * `tracestate` replaced).
+   * An attempt on `instance` begins: its CLIENT span (sampled requests), and
+   * the headers that carry the trace to the instance (`headers` copied,
+   * `traceparent` and `tracestate` srvgate's).
    */
-  attempt (backend: string, instance: Instance, number: number, headers: IncomingHttpHeaders): { readonly span: Span | undefined, readonly headers: IncomingHttpHeaders } {
-    // Not recorded: no CLIENT span (nothing would keep it); the instance is told of the trace and
-    // the decision, under the SERVER span's id.
-    const span = this.#server.isRecording()
-      ? this.#tracer.startSpan(`${this.#method} ${backend}`, { kind: SpanKind.CLIENT, attributes: { 'server.address': instance.address, 'server.port': instance.port, 'srvgate.backend': backend, 'srvgate.attempt': number } }, this.#context ??= trace.setSpan(this.#parent, this.#server))
-      : undefined
-    if (span !== undefined) (this.#open ??= []).push(span)
-    return { span, headers: withTraceContext(headers, (span ?? this.#server).spanContext()) }
+  attempt (backend: string, instance: Instance, number: number, headers: IncomingHttpHeaders): { readonly span: AttemptSpan | undefined, readonly headers: IncomingHttpHeaders } {
+    if (this.#server === undefined) return { span: undefined, headers: withTraceContext(headers, this.#context) }
+    const context: SpanContext = { traceId: this.#context.traceId, spanId: this.#deps.spanId(), traceFlags: this.#context.traceFlags, traceState: this.#context.traceState }
+    const attributes: Attributes = { 'server.address': instance.address, 'server.port': instance.port, 'srvgate.backend': backend, 'srvgate.attempt': number }
+    const span = new RecordedSpan(this.#deps.origin, `${this.#method} ${backend}`, SpanKind.CLIENT, context, this.#context, this.#deps.now(), attributes)
+    ;(this.#open ??= []).push(span)
+    return { span, headers: withTraceContext(headers, context) }
   }
 
-  /** An attempt's result as the retry policy judged it: `outcome` (success, 5xx, connect-failure, timeout…), the status it got. */
-  attemptEnded (span: Span, outcome: string, status: number | undefined, isRetried: boolean): void {
+  /** An attempt's result as the retry policy judged it: `outcome` (success, status-5xx, connect-failure, timeout…), the status it got. */
+  attemptEnded (span: AttemptSpan, outcome: string, status: number | undefined, isRetried: boolean): void {
     if (!this.#close(span)) return
-    if (span.isRecording()) {
-      const attributes: Attributes = { 'srvgate.outcome': outcome }
-      if (status !== undefined) attributes['http.response.status_code'] = status
-      if (outcome !== 'success') {
-        attributes['error.type'] = status !== undefined ? String(status) : outcome
-        span.setStatus({ code: SpanStatusCode.ERROR, message: isRetried ? `${outcome}: retried` : outcome })
-      }
-      span.setAttributes(attributes)
+    const attributes = span.attributes
+    attributes['srvgate.outcome'] = outcome
+    if (status !== undefined) attributes['http.response.status_code'] = status
+    if (outcome !== 'success') {
+      attributes['error.type'] = status !== undefined ? String(status) : outcome
+      span.status = { code: SpanStatusCode.ERROR, message: isRetried ? `${outcome}: retried` : outcome }
     }
-    span.end()
+    this.#finish(span)
   }
 
   /**
    * The pool gave the attempt a connection after `waitedMs` (a new
    * connection's connect included): an event on its span when that took 1 ms
    * or more; a pooled connection handed over at once, the usual case, is no
-   * event (each costs the span an object).
+   * event.
    */
-  connected (span: Span, waitedMs: number): void {
-    if (waitedMs >= POOL_WAIT_EVENT_MS && span.isRecording()) span.addEvent('pool.wait', { 'srvgate.pool.wait_ms': Math.round(waitedMs * 100) / 100 })
+  connected (span: AttemptSpan, waitedMs: number): void {
+    if (waitedMs >= POOL_WAIT_EVENT_MS) span.addEvent('pool.wait', this.#deps.now(), { 'srvgate.pool.wait_ms': Math.round(waitedMs * 100) / 100 })
   }
 
   /** The request was answered (or abandoned): the SERVER span's name, attributes and end; open attempts end too. */
   end (facts: TracedEnd): void {
-    const method = this.#method
     for (const span of this.#open ?? []) {
-      span.setAttribute('srvgate.outcome', 'abandoned')
-      span.end()
+      span.attributes['srvgate.outcome'] = 'abandoned'
+      this.#finish(span)
     }
     this.#open = undefined
     const server = this.#server
-    if (!server.isRecording()) {
-      server.end()
-      return
-    }
-    server.updateName(this.#frontend === undefined ? method : `${method} ${this.#frontend} ${this.#route ?? '/'}`)
-    const attributes: Attributes = {
-      'http.request.method': method,
-      'http.response.status_code': facts.status,
-      'client.address': facts.clientIp,
-      'srvgate.retries': facts.retries
-    }
+    if (server === undefined || server.ended) return
+    const method = this.#method
+    server.name = this.#frontend === undefined ? method : `${method} ${this.#frontend} ${this.#route ?? '/'}`
+    const attributes = server.attributes
+    attributes['http.request.method'] = method
+    attributes['http.response.status_code'] = facts.status
+    attributes['client.address'] = facts.clientIp
+    attributes['srvgate.retries'] = facts.retries
     setDefined(attributes, 'url.path', facts.path)
     setDefined(attributes, 'server.address', facts.host)
     setDefined(attributes, 'http.route', this.#frontend === undefined ? undefined : this.#route)
@@ -135,14 +136,17 @@ export class RequestTrace {
     const errorType = facts.errorCode ?? (facts.status >= 500 ? String(facts.status) : undefined)
     if (errorType !== undefined) {
       attributes['error.type'] = errorType
-      server.setStatus({ code: SpanStatusCode.ERROR })
+      server.status = { code: SpanStatusCode.ERROR }
     }
-    server.setAttributes(attributes)
-    server.end()
+    this.#finish(server)
+  }
+
+  #finish (span: RecordedSpan): void {
+    if (span.end(this.#deps.now())) this.#deps.finished(span)
   }
 
   /** True when `span` was open (it is not any more). */
-  #close (span: Span): boolean {
+  #close (span: RecordedSpan): boolean {
     const open = this.#open
     const index = open?.indexOf(span) ?? -1
     if (open === undefined || index === -1) return false
@@ -154,9 +158,8 @@ export class RequestTrace {
 /**
  * The forwarded headers with the W3C trace context of `context` in place of
  * the client's (traceparent version 00, its flags; tracestate as the trace
- * carries it): a copy, written as the propagator would without its context
- * objects, and without `delete` (which turns a header object into a slow
- * dictionary for the rest of its trip).
+ * carries it): a copy, without `delete` (which turns a header object into a
+ * slow dictionary for the rest of its trip).
  */
 function withTraceContext (headers: IncomingHttpHeaders, context: SpanContext): IncomingHttpHeaders {
   const forwarded: IncomingHttpHeaders = {}
@@ -170,4 +173,3 @@ function withTraceContext (headers: IncomingHttpHeaders, context: SpanContext): 
 function setDefined (attributes: Attributes, key: string, value: string | undefined): void {
   if (value !== undefined && value !== '') attributes[key] = value
 }
-

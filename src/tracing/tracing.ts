@@ -1,12 +1,13 @@
-import { ROOT_CONTEXT, SpanKind, type Context, type Tracer } from '@opentelemetry/api'
+import { ROOT_CONTEXT, SpanKind, TraceFlags, isSpanContextValid, trace, type SpanContext } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
-import { ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace'
+import { ParentBasedSampler, RandomIdGenerator, SamplingDecision, TraceIdRatioBasedSampler, type Sampler } from '@opentelemetry/sdk-trace'
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto'
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { TracingConfig } from '../config/types.js'
-import { RequestTrace } from './request-trace.js'
+import type { Clock } from '../util/clock.js'
+import { RequestTrace, type TraceDeps } from './request-trace.js'
 import { SpanQueue, type SpanQueueEvents } from './span-queue.js'
 
 /** Reads a header from Node's lower-cased header object (the propagator's getter). */
@@ -14,6 +15,8 @@ const HEADER_GETTER = {
   keys: (carrier: IncomingHttpHeaders): string[] => Object.keys(carrier),
   get: (carrier: IncomingHttpHeaders, key: string): string | string[] | undefined => carrier[key]
 }
+
+const NO_ATTRIBUTES = {}
 
 /** The BatchSpanProcessor's settings, from the specification's OTEL_BSP_* variables where set. */
 function queueOptions (env: Readonly<Record<string, string | undefined>>): { maxQueueSize: number, maxExportBatchSize: number, scheduledDelayMillis: number, exportTimeoutMillis: number } {
@@ -31,49 +34,64 @@ function queueOptions (env: Readonly<Record<string, string | undefined>>): { max
 }
 
 /**
- * One process's tracing: the OpenTelemetry SDK's tracer provider (sampler,
- * ids, span objects), W3C propagation and the OTLP exporters, with spans
- * made directly by the request object (request-trace.ts), not by HTTP
- * auto-instrumentation, and no context manager: every span is given its
- * parent explicitly. Each worker exports its own spans, batched off the
- * request path (span-queue.ts); a collector that is down costs dropped spans,
- * counted, never a request's time.
+ * One process's tracing, from OpenTelemetry's pieces: the W3C propagator
+ * (extraction), the parent-based ratio sampler and id generator, the
+ * BatchSpanProcessor and the OTLP exporters. Spans are made by the request
+ * object (request-trace.ts, recorded-span.ts), not by the SDK's tracer nor
+ * by HTTP auto-instrumentation, and no context manager is involved: a
+ * request holds its trace. Each worker exports its own spans, batched off
+ * the request path (span-queue.ts); a collector that is down costs dropped
+ * spans, counted, never a request's time.
  */
 export class Tracing {
-  readonly #provider: TracerProvider
-  readonly #tracer: Tracer
   readonly #propagator = new W3CTraceContextPropagator()
+  readonly #sampler: Sampler
+  readonly #ids = new RandomIdGenerator()
+  readonly #queue: SpanQueue
+  readonly #deps: TraceDeps
   readonly #config: TracingConfig
 
-  constructor (config: TracingConfig, events: SpanQueueEvents, env: Readonly<Record<string, string | undefined>> = process.env) {
+  constructor (config: TracingConfig, events: SpanQueueEvents, clock: Clock, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.#config = config
     const exporterOptions = { url: config.endpoint, headers: { ...config.headers }, timeoutMillis: config.timeoutMs }
     const exporter = config.protocol === 'http/json' ? new JsonExporter(exporterOptions) : new ProtobufExporter(exporterOptions)
-    this.#provider = new TracerProvider({
-      resource: resourceFromAttributes({ 'service.name': config.serviceName }),
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
-      spanProcessors: [new SpanQueue(exporter, queueOptions(env), events)]
-    })
-    this.#tracer = this.#provider.getTracer('srvgate')
+    this.#queue = new SpanQueue(exporter, queueOptions(env), events)
+    this.#sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) })
+    const queue = this.#queue
+    this.#deps = {
+      origin: { resource: resourceFromAttributes({ 'service.name': config.serviceName }), scope: { name: 'srvgate' }, wallAtZeroMs: clock.wallNow() - clock.now() },
+      now: () => clock.now(),
+      spanId: () => this.#ids.generateSpanId(),
+      finished: (span) => { queue.onEnd(span) }
+    }
   }
 
   get config (): TracingConfig { return this.#config }
 
   /**
-   * A request's SERVER span, under the trace its `traceparent` names (from a
-   * client outside trustedProxies too, unless tracing.restartAtEdge), else
-   * in a new trace; `name` is refined once routing has chosen a frontend.
+   * A request's trace: under the one its `traceparent` names (from a client
+   * outside trustedProxies too, unless tracing.restartAtEdge), else a new
+   * one; recorded as the parent-based sampler decides. `startMs`: when the
+   * request arrived (the clock's monotonic ms).
    */
-  startRequest (headers: IncomingHttpHeaders, method: string, isPeerTrusted: boolean): RequestTrace {
-    const parent: Context = headers.traceparent === undefined || (this.#config.restartAtEdge && !isPeerTrusted)
-      ? ROOT_CONTEXT
-      : this.#propagator.extract(ROOT_CONTEXT, headers, HEADER_GETTER)
-    const span = this.#tracer.startSpan(method, { kind: SpanKind.SERVER }, parent)
-    return new RequestTrace(this.#tracer, method, span, parent)
+  startRequest (headers: IncomingHttpHeaders, method: string, isPeerTrusted: boolean, startMs: number): RequestTrace {
+    const isContinued = headers.traceparent !== undefined && (!this.#config.restartAtEdge || isPeerTrusted)
+    const context = isContinued ? this.#propagator.extract(ROOT_CONTEXT, headers, HEADER_GETTER) : ROOT_CONTEXT
+    const found = isContinued ? trace.getSpanContext(context) : undefined
+    const parent = found !== undefined && isSpanContextValid(found) ? found : undefined
+    const traceId = parent?.traceId ?? this.#ids.generateTraceId()
+    const decision = this.#sampler.shouldSample(context, traceId, method, SpanKind.SERVER, NO_ATTRIBUTES, []).decision
+    const own: SpanContext = {
+      traceId,
+      spanId: this.#ids.generateSpanId(),
+      traceFlags: decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
+      traceState: parent?.traceState
+    }
+    return new RequestTrace(this.#deps, method, own, parent, startMs)
   }
 
   /** Every span finished so far sent (or dropped), then the exporter closed: at drain's end. */
   async shutdown (): Promise<void> {
-    await this.#provider.shutdown()
+    await this.#queue.shutdown()
   }
 }

@@ -73,6 +73,9 @@ test('tracing: a request without traceparent starts a trace; the instance gets s
   }, { method: 'GET', path: '/api/items', route: '/api/', status: 200, client: '127.0.0.1', frontend: 'api', backend: 'web', retries: 0 })
   assert.match(String(server.attributes['server.address']), /^127\.0\.0\.1:\d+$/)
   assert.deepEqual([client.attributes['server.address'], client.attributes['server.port'], client.attributes['srvgate.outcome'], client.attributes['http.response.status_code']], ['127.0.0.1', upstreams[0]?.port, 'success', 200])
+  // Times on the wall clock, the attempt within the request.
+  assert.ok(Math.abs(server.startMs - Date.now()) < 10_000, `start ${server.startMs}`)
+  assert.ok(server.startMs <= client.startMs && client.startMs <= client.endMs && client.endMs <= server.endMs, JSON.stringify([server.startMs, client.startMs, client.endMs, server.endMs]))
   const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.path === '/api/items')
   assert.deepEqual([line.traceId, line.spanId], [traceId, server.spanId])
 })

@@ -17,6 +17,9 @@ export type ReceivedSpan = {
   /** 0 unset, 1 ok, 2 error. */
   readonly statusCode: number
   readonly serviceName: string
+  /** Wall-clock ms (from the nanoseconds OTLP carries). */
+  readonly startMs: number
+  readonly endMs: number
   /** How it arrived. */
   readonly encoding: 'protobuf' | 'json'
 }
@@ -25,7 +28,7 @@ const REQUEST = protobuf.parse(readFileSync(new URL('./trace.proto', import.meta
 
 type Value = { stringValue?: string, boolValue?: boolean, intValue?: string | number, doubleValue?: number }
 type KeyValue = { key: string, value?: Value }
-type WireSpan = { traceId?: string, spanId?: string, parentSpanId?: string, name?: string, kind?: number, attributes?: KeyValue[], events?: Array<{ name?: string, attributes?: KeyValue[] }>, status?: { code?: number } }
+type WireSpan = { traceId?: string, spanId?: string, parentSpanId?: string, name?: string, kind?: number, startTimeUnixNano?: string | number, endTimeUnixNano?: string | number, attributes?: KeyValue[], events?: Array<{ name?: string, attributes?: KeyValue[] }>, status?: { code?: number } }
 type WireRequest = { resourceSpans?: Array<{ resource?: { attributes?: KeyValue[] }, scopeSpans?: Array<{ spans?: WireSpan[] }> }> }
 
 /**
@@ -95,6 +98,8 @@ export class OtlpReceiver {
             events: (span.events ?? []).map((event) => ({ name: event.name ?? '', attributes: attributesOf(event.attributes) })),
             statusCode: span.status?.code ?? 0,
             serviceName,
+            startMs: Number(BigInt(span.startTimeUnixNano ?? 0) / 1000n) / 1000,
+            endMs: Number(BigInt(span.endTimeUnixNano ?? 0) / 1000n) / 1000,
             encoding
           })
         }
