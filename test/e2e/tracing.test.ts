@@ -152,6 +152,22 @@ test('tracing: a collector that is down fails no request and slows none; its spa
   assert.ok(receiver.requests.length > 0, 'srvgate did try the collector')
 })
 
+test('tracing: a collector that accepts exports and never answers slows no request; the export times out and its spans are counted as dropped', async (t) => {
+  const receiver = await OtlpReceiver.start(t)
+  receiver.isHanging = true
+  const { gateway } = await setup(t, `tracing: { otlp: { endpoint: "${receiver.url}", timeout: 300ms } }`)
+  const started = Date.now()
+  for (let index = 0; index < 30; index++) assert.equal((await send(`${gateway.url}/h${index}`, { agent: keepAlive })).status, 200)
+  assert.ok(Date.now() - started < 5000, `30 requests took ${Date.now() - started} ms`)
+  let dropped = 0
+  for (let attempt = 0; attempt < 100 && dropped < 60; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    dropped = Number(/^srvgate_tracing_spans_dropped_total\{reason="export_failed"\} (\d+)/m.exec((await send(`${gateway.adminUrl}/metrics`)).body)?.[1] ?? 0)
+  }
+  assert.equal(dropped, 60, 'every span of the 30 requests, dropped after the timeout')
+  assert.ok(receiver.requests.length > 0)
+})
+
 test('tracing: two workers each export their own spans, to one trace per request', async (t) => {
   const receiver = await OtlpReceiver.start(t)
   const { gateway } = await setup(t, `tracing: { otlp: { endpoint: "${receiver.url}" } }`, { workers: 2 })
@@ -163,8 +179,10 @@ test('tracing: two workers each export their own spans, to one trace per request
   assert.equal(traceIds.size, 40)
   const spans = await receiver.waitFor((all) => all.filter((span) => span.kind === 2).length >= 40)
   assert.deepEqual(new Set(spans.filter((span) => span.kind === 2).map((span) => span.traceId)), traceIds)
-  const exporters = new Set(receiver.requests.map((request) => request.headers['x-worker'] ?? request.headers['user-agent']))
-  assert.ok(exporters.size >= 1)
+  // Each worker's own exporter: its spans name its process.
+  const pids = new Set(spans.map((span) => span.pid))
+  assert.equal(pids.size, 2, `spans from processes ${[...pids].join(', ')}`)
+  assert.ok(!pids.has(gateway.process.pid as number), 'not from the primary')
 })
 
 test('tracing: sampleRatio 0, 0.5 and 1 over 1,000 requests: none, about half and all recorded; a sampled traceparent is recorded at 0, an unsampled one is not at 1 (parent-based)', async (t) => {

@@ -17,6 +17,8 @@ export type ReceivedSpan = {
   /** 0 unset, 1 ok, 2 error. */
   readonly statusCode: number
   readonly serviceName: string
+  /** The exporting process (its resource's process.pid). */
+  readonly pid: number
   /** Wall-clock ms (from the nanoseconds OTLP carries). */
   readonly startMs: number
   readonly endMs: number
@@ -41,8 +43,14 @@ export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = []
   readonly requests: Array<{ readonly contentType: string, readonly headers: IncomingMessage['headers'] }> = []
   failing = false
+  /** Read every export and never answer (a collector that hangs). */
+  isHanging = false
+  /** Spans decoded and kept; false: exports are read and answered only (a sink, for the bench). */
+  isDecoding = true
   #server: Server | undefined
   port = 0
+  /** Bytes of exports received while not decoding. */
+  bytes = 0
 
   static async start (t: TestContext | undefined): Promise<OtlpReceiver> {
     const receiver = new OtlpReceiver()
@@ -60,13 +68,15 @@ export class OtlpReceiver {
       request.on('end', () => {
         const contentType = String(request.headers['content-type'] ?? '')
         this.requests.push({ contentType, headers: request.headers })
+        if (this.isHanging) return
         if (this.failing || request.url !== '/v1/traces' || request.method !== 'POST') {
           response.writeHead(this.failing ? 503 : 404).end()
           return
         }
         const body = Buffer.concat(chunks)
         try {
-          if (contentType.startsWith('application/json')) this.#take(JSON.parse(body.toString('utf8')) as WireRequest, 'json')
+          if (!this.isDecoding) this.bytes += body.length
+          else if (contentType.startsWith('application/json')) this.#take(JSON.parse(body.toString('utf8')) as WireRequest, 'json')
           else this.#take(REQUEST.toObject(REQUEST.decode(body), { longs: String, enums: Number, bytes: String }) as WireRequest, 'protobuf')
         } catch (error) {
           response.writeHead(400, { 'content-type': 'text/plain' }).end(String(error))
@@ -85,7 +95,9 @@ export class OtlpReceiver {
     // protobufjs gives bytes as base64 (bytes: String); OTLP/JSON gives them as hex.
     const id = (value: string | undefined): string => value === undefined || value === '' ? '' : encoding === 'json' ? value.toLowerCase() : Buffer.from(value, 'base64').toString('hex')
     for (const resourceSpans of request.resourceSpans ?? []) {
-      const serviceName = String(attributesOf(resourceSpans.resource?.attributes)['service.name'] ?? '')
+      const resource = attributesOf(resourceSpans.resource?.attributes)
+      const serviceName = String(resource['service.name'] ?? '')
+      const pid = Number(resource['process.pid'] ?? 0)
       for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
         for (const span of scopeSpans.spans ?? []) {
           this.spans.push({
@@ -98,6 +110,7 @@ export class OtlpReceiver {
             events: (span.events ?? []).map((event) => ({ name: event.name ?? '', attributes: attributesOf(event.attributes) })),
             statusCode: span.status?.code ?? 0,
             serviceName,
+            pid,
             startMs: Number(BigInt(span.startTimeUnixNano ?? 0) / 1000n) / 1000,
             endMs: Number(BigInt(span.endTimeUnixNano ?? 0) / 1000n) / 1000,
             encoding
