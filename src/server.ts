@@ -116,7 +116,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
   }
   // Ready, and said so, only now: with workers the first of them serves before the last one and the DNS face are up.
   control.setListening()
-  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses ?? facePorts?.addresses.map(({ host, port }) => ({ host, port })), dnsAnsweredBy: config.dns === undefined ? undefined : facePorts === undefined ? 'this process' : 'every worker', backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal, maxConnections: config.client.maxConnections ?? defaultMaxConnections() }, 'srvgate listening')
+  log.info({ listen: addresses.http ?? addresses.https, https: addresses.https, admin: adminAddress, dns: face?.addresses ?? facePorts?.addresses.map(({ host, port }) => ({ host, port })), dnsAnsweredBy: config.dns === undefined ? undefined : facePorts === undefined ? 'this process' : 'every worker', backends: [...config.backends.keys()], frontends: config.frontends.length, workers: workerTotal, maxConnections: config.client.maxConnections ?? defaultMaxConnections(), tracing: config.tracing === undefined ? undefined : { endpoint: config.tracing.endpoint, protocol: config.tracing.protocol, sampleRatio: config.tracing.sampleRatio, serviceName: config.tracing.serviceName } }, 'srvgate listening')
 
   // cert-manager and Kubernetes secrets rewrite certificate files in place (a symlink swap):
   // a change reloads, which reads and checks the new files and keeps the old ones if they are bad.

@@ -179,6 +179,7 @@ async function runCheck (args: string[], output: Output): Promise<ExitCode> {
   output.out(`${file}: ok: ${count(config.frontends.length, 'frontend')}, ${count(config.backends.size, 'backend')}` +
     `${templates > 0 ? ` (+${templates} templated)` : ''}${config.splits.size > 0 ? `, ${count(config.splits.size, 'split')}` : ''}, ${count(config.resolvers.size, 'resolver')}; listening on ${[config.listen.http?.label, config.listen.https === undefined ? undefined : `https ${config.listen.https.label}`].filter((label) => label !== undefined).join(' and ')}, admin ${config.listen.admin.label}` +
     `${config.dns === undefined ? '' : `, DNS face ${config.dns.zone} on ${config.dns.listen.map((address) => address.label).join(' and ')}`}` +
+    `${config.tracing === undefined ? '' : `, tracing to ${config.tracing.endpoint} (${config.tracing.protocol}, sampleRatio ${config.tracing.sampleRatio}, service ${config.tracing.serviceName})`}` +
     `${warnings.length > 0 ? `; ${count(warnings.length, 'warning')}` : ''}`)
   return ExitCode.OK
 }

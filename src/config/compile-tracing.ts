@@ -3,8 +3,9 @@ import { duration } from './convert.js'
 import type { Findings } from './findings.js'
 import type { GatewayDocument } from './schema.js'
 import type { TracingConfig } from './types.js'
+import type { Environment } from './environment.js'
+import { isHttpUrl } from './formats.js'
 
-type Environment = Readonly<Record<string, string | undefined>>
 
 const DEFAULT_ENDPOINT = 'http://localhost:4318/v1/traces'
 const DEFAULT_TIMEOUT_MS = 10_000 as Milliseconds
@@ -16,7 +17,7 @@ const TRACES_PATH = 'v1/traces'
  * undefined when the section is absent or OTEL_SDK_DISABLED is true. A
  * variable that cannot be read is an issue, as a field would be.
  */
-export function compileTracing (input: GatewayDocument['tracing'], { issues }: Findings, env: Environment = process.env): TracingConfig | undefined {
+export function compileTracing (input: GatewayDocument['tracing'], { issues, warnings }: Findings, env: Environment = process.env): TracingConfig | undefined {
   if (input === undefined || env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined
   const otlp = input.otlp ?? {}
   const protocol = otlp.protocol ?? protocolOf(env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL)
@@ -25,13 +26,18 @@ export function compileTracing (input: GatewayDocument['tracing'], { issues }: F
   if (timeoutMs === undefined) issues.push({ path: 'tracing.otlp.timeout', message: 'OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT must be a whole number of milliseconds' })
   const sampleRatio = input.sampleRatio ?? ratioOf(env.OTEL_TRACES_SAMPLER, env.OTEL_TRACES_SAMPLER_ARG)
   if (sampleRatio === undefined) issues.push({ path: 'tracing.sampleRatio', message: 'OTEL_TRACES_SAMPLER must be always_on, always_off, traceidratio or their parentbased_ forms, with OTEL_TRACES_SAMPLER_ARG a number from 0 to 1' })
+  const endpoint = otlp.endpoint !== undefined ? tracesUrl(otlp.endpoint) : nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? (nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) === undefined ? DEFAULT_ENDPOINT : appendTracesPath(env.OTEL_EXPORTER_OTLP_ENDPOINT as string))
+  if (!isHttpUrl(endpoint)) issues.push({ path: 'tracing.otlp.endpoint', message: `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT must be an http:// or https:// URL, not ${JSON.stringify(endpoint)}` })
+  const envHeaders = { ...headersOf(env.OTEL_EXPORTER_OTLP_HEADERS, warnings), ...headersOf(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, warnings) }
+  const resource = headersOf(env.OTEL_RESOURCE_ATTRIBUTES, warnings, 'OTEL_RESOURCE_ATTRIBUTES')
   return {
-    endpoint: otlp.endpoint !== undefined ? tracesUrl(otlp.endpoint) : env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? DEFAULT_ENDPOINT : appendTracesPath(env.OTEL_EXPORTER_OTLP_ENDPOINT)),
+    endpoint,
     protocol: protocol ?? 'http/protobuf',
-    headers: { ...headersOf(env.OTEL_EXPORTER_OTLP_HEADERS), ...headersOf(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS), ...otlp.headers },
+    headers: { ...envHeaders, ...otlp.headers },
     timeoutMs: timeoutMs ?? DEFAULT_TIMEOUT_MS,
     sampleRatio: sampleRatio ?? 1,
-    serviceName: input.serviceName ?? nonEmpty(env.OTEL_SERVICE_NAME) ?? serviceNameOf(env.OTEL_RESOURCE_ATTRIBUTES) ?? 'srvgate',
+    serviceName: input.serviceName ?? nonEmpty(env.OTEL_SERVICE_NAME) ?? nonEmpty(resource['service.name']) ?? 'srvgate',
+    resourceAttributes: resource,
     restartAtEdge: input.restartAtEdge ?? false
   }
 }
@@ -68,24 +74,30 @@ function ratioOf (sampler: string | undefined, argument: string | undefined): nu
   return Number.isFinite(ratio) && ratio >= 0 && ratio <= 1 ? ratio : undefined
 }
 
-/** `key=value,key2=value2`, values percent-encoded (the W3C baggage form the specification uses). */
-function headersOf (value: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = {}
+/**
+ * `key=value,key2=value2`, values percent-encoded (the W3C baggage form the
+ * specification uses for OTEL_EXPORTER_OTLP_HEADERS and
+ * OTEL_RESOURCE_ATTRIBUTES). An entry without `=` is skipped with a warning,
+ * as the specification asks. Header names are lower-cased; resource keys kept.
+ */
+function headersOf (value: string | undefined, warnings: Findings['warnings'], variable = 'OTEL_EXPORTER_OTLP_(TRACES_)HEADERS'): Record<string, string> {
+  const entries: Record<string, string> = {}
+  const isResource = variable === 'OTEL_RESOURCE_ATTRIBUTES'
   for (const pair of (value ?? '').split(',')) {
+    if (pair.trim() === '') continue
     const equals = pair.indexOf('=')
-    if (equals <= 0) continue
-    try {
-      headers[pair.slice(0, equals).trim().toLowerCase()] = decodeURIComponent(pair.slice(equals + 1).trim())
-    } catch {
-      // A value that is not percent-encoding as written: taken as it is.
-      headers[pair.slice(0, equals).trim().toLowerCase()] = pair.slice(equals + 1).trim()
+    if (equals <= 0) {
+      warnings.push({ path: 'tracing', message: `${variable}: ${JSON.stringify(pair.trim())} is not key=value: skipped` })
+      continue
     }
+    const key = pair.slice(0, equals).trim()
+    const raw = pair.slice(equals + 1).trim()
+    let decoded = raw
+    // A value that is not percent-encoding as written: taken as it is.
+    try { decoded = decodeURIComponent(raw) } catch {}
+    entries[isResource ? key : key.toLowerCase()] = decoded
   }
-  return headers
-}
-
-function serviceNameOf (attributes: string | undefined): string | undefined {
-  return nonEmpty(headersOf(attributes)['service.name'])
+  return entries
 }
 
 function nonEmpty (value: string | undefined): string | undefined {

@@ -8,6 +8,7 @@ import { compileFrontends } from './compile-frontends.js'
 import { checkListeners, checkOnDemandFrontends, compileListen, compileTls } from './compile-listeners.js'
 import { compileDnsFace } from './compile-dns.js'
 import { compileTracing } from './compile-tracing.js'
+import type { Environment } from './environment.js'
 
 /**
  * A validated document (defaults filled) → the compiled configuration, with
@@ -15,7 +16,7 @@ import { compileTracing } from './compile-tracing.js'
  * throws on bad input: every section is compiled and every finding collected,
  * so one pass reports them all; the caller decides what the issues mean.
  */
-export function compileDocument (document: GatewayDocument): { readonly config: GatewayConfig, readonly findings: Findings } {
+export function compileDocument (document: GatewayDocument, env: Environment = process.env): { readonly config: GatewayConfig, readonly findings: Findings } {
   const findings: Findings = { issues: [], warnings: [] }
   const resolvers = compileResolvers(document.resolvers, findings)
   const { backends, splits } = compileBackends(document.backends, findings)
@@ -42,7 +43,7 @@ export function compileDocument (document: GatewayDocument): { readonly config: 
     splits,
     frontends,
     dns,
-    tracing: compileTracing(document.tracing, findings)
+    tracing: compileTracing(document.tracing, findings, env)
   }
   return { config, findings }
 }

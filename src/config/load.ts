@@ -60,7 +60,7 @@ function validateAndCompile (input: unknown, env: Environment): { readonly docum
   if (shapeIssues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, [...shapeIssues, ...references])
   // The schema has checked the shape and filled every default: the document is a GatewayDocument now.
   const checked = document as GatewayDocument
-  const { config, findings } = compileDocument(checked)
+  const { config, findings } = compileDocument(checked, env)
   const issues = [...references, ...findings.issues]
   if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
   return { document: checked, config }

@@ -165,8 +165,8 @@ const dns = Type.Optional(Closed({
 
 const tracing = Type.Optional(Closed({
   otlp: Type.Optional(Closed({
-    endpoint: Type.Optional(Type.String({ pattern: '^https?://', description: 'The collector\'s OTLP/HTTP traces URL (http://collector:4318/v1/traces); a URL with no path gets /v1/traces. Unset: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else http://localhost:4318/v1/traces.' })),
-    protocol: Type.Optional(Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], { description: 'OTLP encoding. Unset: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf.' })),
+    endpoint: Type.Optional(Type.String({ format: 'http-url', description: 'The collector\'s OTLP/HTTP traces URL (http://collector:4318/v1/traces); a URL with no path gets /v1/traces. Unset: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else http://localhost:4318/v1/traces.' })),
+    protocol: Type.Optional(OneOf(['http/protobuf', 'http/json'], { description: 'OTLP encoding. Unset: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf.' })),
     headers: Type.Optional(Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: { type: 'string' }, description: 'Headers sent with each export (an API key). Merged over OTEL_EXPORTER_OTLP_TRACES_HEADERS / OTEL_EXPORTER_OTLP_HEADERS.' })),
     timeout: Type.Optional(durationString({ description: 'How long one export may take before its spans are dropped. Unset: OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else 10s.' }))
   }, { description: 'Where spans go: OTLP over HTTP, batched by each process that serves traffic.' })),
@@ -174,7 +174,7 @@ const tracing = Type.Optional(Closed({
   serviceName: Type.Optional(Type.String({ minLength: 1, description: 'The service.name resource attribute. Unset: OTEL_SERVICE_NAME, else srvgate.' })),
   restartAtEdge: Type.Optional(Type.Boolean({ description: 'Ignore traceparent and tracestate from clients outside trustedProxies and start a new trace (the client\'s trace id is not continued). Default false: every client\'s traceparent is continued, as Envoy and Traefik do.' }))
 }, {
-  description: 'W3C trace context and spans exported over OTLP (a SERVER span a request, a CLIENT span an attempt). Off when absent; OTEL_SDK_DISABLED=true turns it off too. Fields set here win over the OTEL_* environment variables.'
+  description: 'W3C trace context and spans exported over OTLP (a SERVER span a request, a CLIENT span an attempt). Off when absent (`tracing: {}` turns it on with every value from OTEL_* or the defaults); OTEL_SDK_DISABLED=true turns it off too. Fields set here win over the OTEL_* environment variables.'
 }))
 
 const ttlClamp = (min: [string, string], max: [string, string], description: string) => Section({

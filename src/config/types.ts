@@ -52,6 +52,8 @@ export type TracingConfig = {
   /** Share of new traces recorded, 0 to 1 (parent-based). */
   readonly sampleRatio: number
   readonly serviceName: string
+  /** OTEL_RESOURCE_ATTRIBUTES, on every span's resource (service.name: `serviceName`). */
+  readonly resourceAttributes: Readonly<Record<string, string>>
   /** Clients outside trustedProxies start a new trace: their traceparent is not continued. */
   readonly restartAtEdge: boolean
 }

@@ -48,7 +48,8 @@ const join = (path: string, key: string): string => path === '' ? key : `${path}
 const FORMAT_MESSAGES: Record<string, string> = {
   duration: 'must be a duration such as 250ms, 1s or 5m',
   address: 'must be host:port, such as 127.0.0.1:8600 or [::1]:8600',
-  cidr: 'must be an IP address or a CIDR block, such as 10.0.0.0/8 or fd00::/8'
+  cidr: 'must be an IP address or a CIDR block, such as 10.0.0.0/8 or fd00::/8',
+  'http-url': 'must be an http:// or https:// URL, such as http://otel-collector:4318'
 }
 
 const PATTERN_MESSAGES: Record<string, string> = {

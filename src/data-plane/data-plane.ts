@@ -24,6 +24,7 @@ import { TlsListener } from '../tls/listener.js'
 import { departedOrigins } from '../upstream/departed.js'
 import { within, type Clock } from '../util/clock.js'
 import { Tracing } from '../tracing/tracing.js'
+import { warnOfDrops } from '../tracing/drop-warnings.js'
 import { onClientError, publicApp, applyClientLimits } from './public-app.js'
 
 export type DataPlaneDeps = {
@@ -97,7 +98,7 @@ export class DataPlane {
     this.ends = ends
     this.app = publicApp(config, deps.requestLog, ends)
     this.pools = new UpstreamPools(metrics.dispatcherEvents, clock)
-    this.#tracing = config.tracing === undefined ? undefined : new Tracing(config.tracing, metrics.tracing.events, clock)
+    this.#tracing = config.tracing === undefined ? undefined : new Tracing(config.tracing, warnOfDrops(metrics.tracing.events, deps.log, clock, config.tracing.endpoint), clock)
     this.#client = config.client
     // The limits of the configuration running now: replaced at each commit.
     const limits = (): GatewayConfig['client'] => this.#client

@@ -124,7 +124,9 @@ export class RequestTrace {
     attributes['client.address'] = facts.clientIp
     attributes['srvgate.retries'] = facts.retries
     setDefined(attributes, 'url.path', facts.path)
-    setDefined(attributes, 'server.address', facts.host)
+    const host = hostAndPort(facts.host)
+    setDefined(attributes, 'server.address', host?.address)
+    if (host?.port !== undefined) attributes['server.port'] = host.port
     setDefined(attributes, 'http.route', this.#frontend === undefined ? undefined : this.#route)
     setDefined(attributes, 'srvgate.frontend', this.#frontend)
     setDefined(attributes, 'srvgate.backend', facts.backend)
@@ -132,8 +134,9 @@ export class RequestTrace {
     setDefined(attributes, 'srvgate.split', facts.split)
     setDefined(attributes, 'srvgate.failover.target', facts.failoverTarget)
     if (facts.isUpgrade) attributes['srvgate.upgrade'] = 'websocket'
-    // HTTP semantic conventions: a server span is an error for 5xx (and for what srvgate gave up on), not for 4xx.
-    const errorType = facts.errorCode ?? (facts.status >= 500 ? String(facts.status) : undefined)
+    // HTTP semantic conventions: a server span is an error for 5xx only, not for 4xx (the client's
+    // doing, srvgate's own 404 and 429 included); error.type is srvgate's code when it has one.
+    const errorType = facts.status >= 500 ? facts.errorCode ?? String(facts.status) : undefined
     if (errorType !== undefined) {
       attributes['error.type'] = errorType
       server.status = { code: SpanStatusCode.ERROR }
@@ -168,6 +171,15 @@ function withTraceContext (headers: IncomingHttpHeaders, context: SpanContext): 
   const state = context.traceState?.serialize()
   if (state !== undefined && state !== '') forwarded.tracestate = state
   return forwarded
+}
+
+/** The Host header as server.address and server.port (semantic conventions: the port apart; `[::1]:8080` → ::1, 8080). */
+function hostAndPort (host: string | undefined): { readonly address: string, readonly port: number | undefined } | undefined {
+  if (host === undefined || host === '') return undefined
+  const match = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(host)
+  if (match === null) return { address: host, port: undefined }
+  const address = (match[1] as string).replace(/^\[(.*)\]$/, '$1')
+  return { address, port: match[2] === undefined ? undefined : Number(match[2]) }
 }
 
 function setDefined (attributes: Attributes, key: string, value: string | undefined): void {

@@ -59,7 +59,7 @@ export class Tracing {
     this.#sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) })
     const queue = this.#queue
     this.#deps = {
-      origin: { resource: resourceFromAttributes({ 'service.name': config.serviceName, 'process.pid': process.pid }), scope: { name: 'srvgate' }, wallAtZeroMs: clock.wallNow() - clock.now() },
+      origin: { resource: resourceFromAttributes({ ...config.resourceAttributes, 'service.name': config.serviceName, 'process.pid': process.pid }), scope: { name: 'srvgate' }, wallAtZeroMs: clock.wallNow() - clock.now() },
       now: () => clock.now(),
       spanId: () => this.#ids.generateSpanId(),
       finished: (span) => { queue.onEnd(span) }

@@ -71,11 +71,14 @@ test('tracing: a request without traceparent starts a trace; the instance gets s
     backend: server.attributes['srvgate.backend'],
     retries: server.attributes['srvgate.retries']
   }, { method: 'GET', path: '/api/items', route: '/api/', status: 200, client: '127.0.0.1', frontend: 'api', backend: 'web', retries: 0 })
-  assert.match(String(server.attributes['server.address']), /^127\.0\.0\.1:\d+$/)
+  assert.deepEqual([server.attributes['server.address'], server.attributes['server.port']], ['127.0.0.1', gateway.port])
   assert.deepEqual([client.attributes['server.address'], client.attributes['server.port'], client.attributes['srvgate.outcome'], client.attributes['http.response.status_code']], ['127.0.0.1', upstreams[0]?.port, 'success', 200])
   // Times on the wall clock, the attempt within the request.
   assert.ok(Math.abs(server.startMs - Date.now()) < 10_000, `start ${server.startMs}`)
   assert.ok(server.startMs <= client.startMs && client.startMs <= client.endMs && client.endMs <= server.endMs, JSON.stringify([server.startMs, client.startMs, client.endMs, server.endMs]))
+  const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
+  assert.match(metrics, /^srvgate_tracing_spans_dropped_total\{reason="export_failed"\} 0$/m, 'the series exists before any drop')
+  assert.match(metrics, /^srvgate_tracing_spans_exported_total [1-9]/m)
   const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.path === '/api/items')
   assert.deepEqual([line.traceId, line.spanId], [traceId, server.spanId])
 })
@@ -150,6 +153,9 @@ test('tracing: a collector that is down fails no request and slows none; its spa
   }
   assert.equal(dropped, 100, '50 SERVER and 50 CLIENT spans dropped, counted')
   assert.ok(receiver.requests.length > 0, 'srvgate did try the collector')
+  const warning = await gateway.waitForLog((line) => String(line.msg).startsWith('tracing: spans dropped'))
+  assert.equal(warning.endpoint, receiver.url)
+  assert.equal(gateway.logs.filter((line) => String(line.msg).startsWith('tracing: spans dropped')).length, 1, 'one warning a minute at most')
 })
 
 test('tracing: a collector that accepts exports and never answers slows no request; the export times out and its spans are counted as dropped', async (t) => {

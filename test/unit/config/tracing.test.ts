@@ -17,7 +17,7 @@ test('tracing: off when the section is absent (whatever OTEL_* says) and when OT
 })
 
 test('tracing: the defaults the OpenTelemetry specification gives, with no file field and no variable', () => {
-  assert.deepEqual(compile({}).config, { endpoint: 'http://localhost:4318/v1/traces', protocol: 'http/protobuf', headers: {}, timeoutMs: 10_000, sampleRatio: 1, serviceName: 'srvgate', restartAtEdge: false })
+  assert.deepEqual(compile({}).config, { endpoint: 'http://localhost:4318/v1/traces', protocol: 'http/protobuf', headers: {}, timeoutMs: 10_000, sampleRatio: 1, serviceName: 'srvgate', resourceAttributes: {}, restartAtEdge: false })
 })
 
 test('tracing: unset fields come from OTEL_* (the traces-specific variable before the general one; the general endpoint gets /v1/traces); the file wins', () => {
@@ -31,11 +31,11 @@ test('tracing: unset fields come from OTEL_* (the traces-specific variable befor
     OTEL_TRACES_SAMPLER_ARG: '0.25',
     OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-resource,deployment.environment=prod'
   }
-  assert.deepEqual(compile({}, env).config, { endpoint: 'http://collector:4318/v1/traces', protocol: 'http/json', headers: { 'api-key': 'se cret', 'x-tenant': 'b' }, timeoutMs: 2500, sampleRatio: 0.25, serviceName: 'from-resource', restartAtEdge: false })
+  assert.deepEqual(compile({}, env).config, { endpoint: 'http://collector:4318/v1/traces', protocol: 'http/json', headers: { 'api-key': 'se cret', 'x-tenant': 'b' }, timeoutMs: 2500, sampleRatio: 0.25, serviceName: 'from-resource', resourceAttributes: { 'service.name': 'from-resource', 'deployment.environment': 'prod' }, restartAtEdge: false })
   assert.equal(compile({}, { ...env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4318/custom', OTEL_SERVICE_NAME: 'named' }).config?.endpoint, 'http://traces:4318/custom')
   assert.equal(compile({}, { ...env, OTEL_SERVICE_NAME: 'named' }).config?.serviceName, 'named')
   const fromFile = compile({ otlp: { endpoint: 'http://file:4318', protocol: 'http/protobuf', headers: { 'x-tenant': 'c' }, timeout: '1s' }, sampleRatio: 0.5, serviceName: 'file', restartAtEdge: true }, env).config
-  assert.deepEqual(fromFile, { endpoint: 'http://file:4318/v1/traces', protocol: 'http/protobuf', headers: { 'api-key': 'se cret', 'x-tenant': 'c' }, timeoutMs: 1000, sampleRatio: 0.5, serviceName: 'file', restartAtEdge: true })
+  assert.deepEqual(fromFile, { endpoint: 'http://file:4318/v1/traces', protocol: 'http/protobuf', headers: { 'api-key': 'se cret', 'x-tenant': 'c' }, timeoutMs: 1000, sampleRatio: 0.5, serviceName: 'file', resourceAttributes: { 'service.name': 'from-resource', 'deployment.environment': 'prod' }, restartAtEdge: true })
   assert.equal(compile({ otlp: { endpoint: 'http://file:4318/otlp/v1/traces' } }).config?.endpoint, 'http://file:4318/otlp/v1/traces', 'a path is used as written')
   assert.deepEqual([compile({}, { OTEL_TRACES_SAMPLER: 'always_off' }).config?.sampleRatio, compile({}, { OTEL_TRACES_SAMPLER: 'parentbased_always_on' }).config?.sampleRatio], [0, 1])
 })
@@ -45,15 +45,26 @@ test('tracing: an OTEL_* value srvgate cannot use is an issue naming the field i
   assert.deepEqual(compile({}, { OTEL_EXPORTER_OTLP_TIMEOUT: 'soon' }).issues, ['tracing.otlp.timeout: OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT must be a whole number of milliseconds'])
   assert.equal(compile({}, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' }).issues.length, 1)
   assert.equal(compile({}, { OTEL_TRACES_SAMPLER: 'jaeger_remote' }).issues.length, 1)
+  assert.deepEqual(compile({}, { OTEL_EXPORTER_OTLP_ENDPOINT: '127.0.0.1:4318' }).issues, ['tracing.otlp.endpoint: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT must be an http:// or https:// URL, not "127.0.0.1:4318/v1/traces"'])
+  // The check a user runs sees the same variables as the gateway it checks for (srvgate check, reload).
+  assert.throws(() => parseConfigText('listen: { http: 127.0.0.1:8080 }\ntracing: {}\n', { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /tracing\.otlp\.protocol: OTEL_EXPORTER_OTLP_\(TRACES_\)PROTOCOL/)
   assert.deepEqual(compile({ otlp: { protocol: 'http/json' }, sampleRatio: 1 }, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_TRACES_SAMPLER: 'jaeger_remote' }).issues, [], 'the file\'s values win: the variables are not read')
+})
+
+test('tracing: a header or resource entry that is not key=value is skipped with a warning (the specification\'s rule), the rest kept', () => {
+  const findings: Findings = { issues: [], warnings: [] }
+  const config = compileTracing({}, findings, { OTEL_EXPORTER_OTLP_HEADERS: 'broken,x-key=abc', OTEL_RESOURCE_ATTRIBUTES: 'region' })
+  assert.deepEqual(config?.headers, { 'x-key': 'abc' })
+  assert.deepEqual(findings.warnings.map((warning) => warning.message), ['OTEL_EXPORTER_OTLP_(TRACES_)HEADERS: "broken" is not key=value: skipped', 'OTEL_RESOURCE_ATTRIBUTES: "region" is not key=value: skipped'])
+  assert.deepEqual(findings.issues, [])
 })
 
 test('tracing: the schema refuses a ratio out of range, an unknown protocol, an endpoint that is not http(s) and unknown fields', () => {
   const base = 'listen: { http: 127.0.0.1:8080 }\n'
   for (const [section, path] of [
     ['tracing: { sampleRatio: 2 }', 'tracing.sampleRatio'],
-    ['tracing: { otlp: { protocol: grpc } }', 'tracing.otlp.protocol'],
-    ['tracing: { otlp: { endpoint: "collector:4317" } }', 'tracing.otlp.endpoint'],
+    ['tracing: { otlp: { protocol: grpc } }', 'tracing.otlp.protocol: must be one of: http/protobuf, http/json'],
+    ['tracing: { otlp: { endpoint: "collector:4317" } }', 'tracing.otlp.endpoint: must be an http:// or https:// URL'],
     ['tracing: { sampler: always_on }', 'tracing']
   ] as const) {
     assert.throws(() => parseConfigText(`${base}${section}\n`, {}), (error: Error) => error.message.includes(path), section)

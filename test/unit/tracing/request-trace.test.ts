@@ -43,7 +43,7 @@ test('request trace: a sampled request gives a SERVER span named METHOD frontend
   trace.connected(second.span as RecordedSpan, 3)
   clock.advance(20)
   trace.attemptEnded(second.span as RecordedSpan, 'success', 200, false)
-  trace.end(facts({ split: 'web', failoverTarget: 'web~failover-1', retries: 1 }))
+  trace.end(facts({ split: 'web', failoverTarget: 'web~failover-1', retries: 1, host: '[fd00::1]:8443' }))
   assert.deepEqual(finished.map((span) => [span.kind, span.name]), [[SpanKind.CLIENT, 'POST web-pr-7'], [SpanKind.CLIENT, 'POST web-pr-7'], [SpanKind.SERVER, 'POST preview /']])
   const [failed, succeeded, server] = finished as [RecordedSpan, RecordedSpan, RecordedSpan]
   assert.equal(server.parentSpanContext?.spanId, 'bbbbbbbbbbbbbbbb')
@@ -53,7 +53,7 @@ test('request trace: a sampled request gives a SERVER span named METHOD frontend
   assert.deepEqual(succeeded.events.map((event) => [event.name, event.attributes?.['srvgate.pool.wait_ms']]), [['pool.wait', 3]], 'a wait under 1 ms is no event')
   assert.deepEqual(server.attributes, {
     'http.request.method': 'POST', 'http.response.status_code': 200, 'client.address': '203.0.113.9', 'srvgate.retries': 1,
-    'url.path': '/api/x', 'server.address': 'pr-7.preview.example.com', 'http.route': '/', 'srvgate.frontend': 'preview',
+    'url.path': '/api/x', 'server.address': 'fd00::1', 'server.port': 8443, 'http.route': '/', 'srvgate.frontend': 'preview',
     'srvgate.backend': 'web-pr-7', 'srvgate.env': 'pr-7', 'srvgate.split': 'web', 'srvgate.failover.target': 'web~failover-1'
   })
   assert.deepEqual(server.duration, [0, 35_000_000], '35 ms on the clock')
@@ -80,7 +80,7 @@ test('request trace: an attempt still open when the request ends (let go) ends w
   trace.end(facts())
   assert.deepEqual(finished.map((span) => [span.name, span.attributes['srvgate.outcome'] ?? span.attributes['error.type'], span.status.code]), [['GET web', 'abandoned', SpanStatusCode.UNSET], ['GET api /api/', 'SG_ERR_UPSTREAM_TIMEOUT', SpanStatusCode.ERROR]], 'ended once')
   const refused = new RequestTrace(deps, 'GET', { traceId: TRACE, spanId: 'eeeeeeeeeeeeeeee', traceFlags: TraceFlags.SAMPLED }, undefined, 0)
-  refused.end(facts({ status: 404, backend: undefined }))
+  refused.end(facts({ status: 404, backend: undefined, errorCode: 'SG_ERR_ROUTE_NOT_FOUND' }))
   const last = finished.at(-1) as RecordedSpan
-  assert.deepEqual([last.name, last.status.code, last.attributes['error.type'], last.attributes['http.route']], ['GET', SpanStatusCode.UNSET, undefined, undefined])
+  assert.deepEqual([last.name, last.status.code, last.attributes['error.type'], last.attributes['http.route'], last.attributes['server.address'], last.attributes['server.port']], ['GET', SpanStatusCode.UNSET, undefined, undefined, 'pr-7.preview.example.com', undefined], 'srvgate\'s own 404 is the client\'s: no error')
 })
