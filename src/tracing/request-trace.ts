@@ -27,6 +27,13 @@ export type TraceDeps = {
   readonly finished: (span: RecordedSpan) => void
 }
 
+/**
+ * Values a client chooses (the path, the Host) are cut to this many
+ * characters in span attributes (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT's role):
+ * a sampled flood of 16 KB paths must not make every span 16 KB.
+ */
+const MAX_ATTRIBUTE_LENGTH = 1024
+
 /** A wait for a pooled connection at least this long is an event on the attempt's span. */
 const POOL_WAIT_EVENT_MS = 1
 
@@ -123,8 +130,8 @@ export class RequestTrace {
     attributes['http.response.status_code'] = facts.status
     attributes['client.address'] = facts.clientIp
     attributes['srvgate.retries'] = facts.retries
-    setDefined(attributes, 'url.path', facts.path)
-    const host = hostAndPort(facts.host)
+    setDefined(attributes, 'url.path', capped(facts.path))
+    const host = hostAndPort(capped(facts.host))
     setDefined(attributes, 'server.address', host?.address)
     if (host?.port !== undefined) attributes['server.port'] = host.port
     setDefined(attributes, 'http.route', this.#frontend === undefined ? undefined : this.#route)
@@ -180,6 +187,10 @@ function hostAndPort (host: string | undefined): { readonly address: string, rea
   if (match === null) return { address: host, port: undefined }
   const address = (match[1] as string).replace(/^\[(.*)\]$/, '$1')
   return { address, port: match[2] === undefined ? undefined : Number(match[2]) }
+}
+
+function capped (value: string | undefined): string | undefined {
+  return value === undefined || value.length <= MAX_ATTRIBUTE_LENGTH ? value : value.slice(0, MAX_ATTRIBUTE_LENGTH)
 }
 
 function setDefined (attributes: Attributes, key: string, value: string | undefined): void {

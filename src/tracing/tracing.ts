@@ -2,13 +2,12 @@ import { ROOT_CONTEXT, SpanKind, TraceFlags, isSpanContextValid, trace, type Spa
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { ParentBasedSampler, RandomIdGenerator, SamplingDecision, TraceIdRatioBasedSampler, type Sampler } from '@opentelemetry/sdk-trace'
-import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto'
-import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { TracingConfig } from '../config/types.js'
 import type { Clock } from '../util/clock.js'
 import { RequestTrace, type TraceDeps } from './request-trace.js'
 import { SpanQueue, type SpanQueueEvents } from './span-queue.js'
+import { otlpExporter } from './otlp-transport.js'
 
 /** Reads a header from Node's lower-cased header object (the propagator's getter). */
 const HEADER_GETTER = {
@@ -53,9 +52,7 @@ export class Tracing {
 
   constructor (config: TracingConfig, events: SpanQueueEvents, clock: Clock, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.#config = config
-    const exporterOptions = { url: config.endpoint, headers: { ...config.headers }, timeoutMillis: config.timeoutMs }
-    const exporter = config.protocol === 'http/json' ? new JsonExporter(exporterOptions) : new ProtobufExporter(exporterOptions)
-    this.#queue = new SpanQueue(exporter, queueOptions(env), events)
+    this.#queue = new SpanQueue(otlpExporter(config, clock), queueOptions(env), events)
     this.#sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) })
     const queue = this.#queue
     this.#deps = {

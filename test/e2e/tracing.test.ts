@@ -174,6 +174,22 @@ test('tracing: a collector that accepts exports and never answers slows no reque
   assert.ok(receiver.requests.length > 0)
 })
 
+test('tracing: a collector that answers its headers and then trickles its body for ever: tracing.otlp.timeout bounds the whole export, its connection is closed and its spans counted as dropped', async (t) => {
+  const receiver = await OtlpReceiver.start(t)
+  receiver.isTrickling = true
+  const { gateway } = await setup(t, `tracing: { otlp: { endpoint: "${receiver.url}", timeout: 500ms } }`)
+  for (let index = 0; index < 5; index++) assert.equal((await send(`${gateway.url}/t${index}`, { agent: keepAlive })).status, 200)
+  let dropped = 0
+  for (let attempt = 0; attempt < 60 && dropped < 10; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    dropped = Number(/^srvgate_tracing_spans_dropped_total\{reason="export_failed"\} (\d+)/m.exec((await send(`${gateway.adminUrl}/metrics`)).body)?.[1] ?? 0)
+  }
+  assert.equal(dropped, 10, 'the 5 requests\' spans, dropped once the timeout passed')
+  assert.ok(receiver.requests.length > 0)
+  for (let attempt = 0; attempt < 20 && receiver.openConnections > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.equal(receiver.openConnections, 0, 'the export\'s connection was closed, not left to trickle')
+})
+
 test('tracing: two workers each export their own spans, to one trace per request', async (t) => {
   const receiver = await OtlpReceiver.start(t)
   const { gateway } = await setup(t, `tracing: { otlp: { endpoint: "${receiver.url}" } }`, { workers: 2 })

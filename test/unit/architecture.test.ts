@@ -45,8 +45,8 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   '@opentelemetry/core': ['tracing/'],
   '@opentelemetry/resources': ['tracing/'],
   '@opentelemetry/sdk-trace': ['tracing/'],
-  '@opentelemetry/exporter-trace-otlp-proto': ['tracing/'],
-  '@opentelemetry/exporter-trace-otlp-http': ['tracing/']
+  '@opentelemetry/otlp-exporter-base': ['tracing/otlp-transport.ts'],
+  '@opentelemetry/otlp-transformer': ['tracing/otlp-transport.ts']
 }
 
 function area (file: string): string {

@@ -45,6 +45,10 @@ export class OtlpReceiver {
   failing = false
   /** Read every export and never answer (a collector that hangs). */
   isHanging = false
+  /** Answer 200 with its headers, then a byte every 200 ms, never ending (a collector that trickles). */
+  isTrickling = false
+  readonly #sockets = new Set<import('node:net').Socket>()
+  readonly #tricklers = new Set<ReturnType<typeof setInterval>>()
   /** Spans decoded and kept; false: exports are read and answered only (a sink, for the bench). */
   isDecoding = true
   #server: Server | undefined
@@ -59,6 +63,9 @@ export class OtlpReceiver {
     return receiver
   }
 
+  /** Connections open to the receiver now (the exporter's, seen from the collector). */
+  get openConnections (): number { return this.#sockets.size }
+
   get url (): string { return `http://127.0.0.1:${this.port}/v1/traces` }
 
   async #listen (): Promise<void> {
@@ -69,6 +76,13 @@ export class OtlpReceiver {
         const contentType = String(request.headers['content-type'] ?? '')
         this.requests.push({ contentType, headers: request.headers })
         if (this.isHanging) return
+        if (this.isTrickling) {
+          response.writeHead(200, { 'content-type': 'application/x-protobuf' })
+          const trickle = setInterval(() => { response.write('x') }, 200)
+          this.#tricklers.add(trickle)
+          response.on('close', () => { clearInterval(trickle); this.#tricklers.delete(trickle) })
+          return
+        }
         if (this.failing || request.url !== '/v1/traces' || request.method !== 'POST') {
           response.writeHead(this.failing ? 503 : 404).end()
           return
@@ -86,6 +100,10 @@ export class OtlpReceiver {
       })
     })
     this.#server = server
+    server.on('connection', (socket) => {
+      this.#sockets.add(socket)
+      socket.on('close', () => { this.#sockets.delete(socket) })
+    })
     await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
     const address = server.address()
     this.port = typeof address === 'object' && address !== null ? address.port : 0
@@ -131,6 +149,7 @@ export class OtlpReceiver {
     const server = this.#server
     if (server === undefined) return
     this.#server = undefined
+    for (const trickle of this.#tricklers) clearInterval(trickle)
     server.closeAllConnections()
     await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
   }

@@ -80,7 +80,8 @@ test('request trace: an attempt still open when the request ends (let go) ends w
   trace.end(facts())
   assert.deepEqual(finished.map((span) => [span.name, span.attributes['srvgate.outcome'] ?? span.attributes['error.type'], span.status.code]), [['GET web', 'abandoned', SpanStatusCode.UNSET], ['GET api /api/', 'SG_ERR_UPSTREAM_TIMEOUT', SpanStatusCode.ERROR]], 'ended once')
   const refused = new RequestTrace(deps, 'GET', { traceId: TRACE, spanId: 'eeeeeeeeeeeeeeee', traceFlags: TraceFlags.SAMPLED }, undefined, 0)
-  refused.end(facts({ status: 404, backend: undefined, errorCode: 'SG_ERR_ROUTE_NOT_FOUND' }))
+  refused.end(facts({ status: 404, backend: undefined, errorCode: 'SG_ERR_ROUTE_NOT_FOUND', path: `/${'a'.repeat(5000)}` }))
   const last = finished.at(-1) as RecordedSpan
+  assert.equal(String(last.attributes['url.path']).length, 1024, 'a client\'s path is cut in the span')
   assert.deepEqual([last.name, last.status.code, last.attributes['error.type'], last.attributes['http.route'], last.attributes['server.address'], last.attributes['server.port']], ['GET', SpanStatusCode.UNSET, undefined, undefined, 'pr-7.preview.example.com', undefined], 'srvgate\'s own 404 is the client\'s: no error')
 })
