@@ -23,8 +23,7 @@ import { CertificateStore, type IssuedPem, type ServedCertificate } from '../tls
 import { TlsListener } from '../tls/listener.js'
 import { departedOrigins } from '../upstream/departed.js'
 import { within, type Clock } from '../util/clock.js'
-import { Tracing } from '../tracing/tracing.js'
-import { warnOfDrops } from '../tracing/drop-warnings.js'
+import type { Tracing } from '../tracing/tracing.js'
 import { onClientError, publicApp, applyClientLimits } from './public-app.js'
 
 export type DataPlaneDeps = {
@@ -80,12 +79,14 @@ export class DataPlane {
   static async create (config: GatewayConfig, deps: DataPlaneDeps): Promise<DataPlane> {
     // Certificates are read before anything is built: a bad file fails the start with nothing open.
     const store = config.tls === undefined || config.listen.https === undefined ? undefined : await CertificateStore.load(config.tls, deps.clock.wallNow())
-    const plane = new DataPlane(config, deps, store)
+    // OpenTelemetry's modules (~25 MB of RSS a process) are loaded only where tracing is configured.
+    const tracing = config.tracing === undefined ? undefined : await startTracing(config.tracing, deps)
+    const plane = new DataPlane(config, deps, store, tracing)
     await plane.#registerRequestPath()
     return plane
   }
 
-  private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined) {
+  private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined, tracing: Tracing | undefined) {
     const { clock, metrics } = deps
     this.#deps = deps
     // Shared storage: a CA's validation may reach this replica for another one's order.
@@ -98,7 +99,7 @@ export class DataPlane {
     this.ends = ends
     this.app = publicApp(config, deps.requestLog, ends)
     this.pools = new UpstreamPools(metrics.dispatcherEvents, clock)
-    this.#tracing = config.tracing === undefined ? undefined : new Tracing(config.tracing, warnOfDrops(metrics.tracing.events, deps.log, clock, config.tracing.endpoint), clock)
+    this.#tracing = tracing
     this.#client = config.client
     // The limits of the configuration running now: replaced at each commit.
     const limits = (): GatewayConfig['client'] => this.#client
@@ -229,6 +230,12 @@ export class DataPlane {
     const tracing = this.#tracing
     if (tracing !== undefined) await within(this.#deps.clock, tracing.shutdown().catch(() => {}), TRACING_SHUTDOWN_MS, { unref: true })
   }
+}
+
+/** This process's tracing, its drops counted and logged. */
+async function startTracing (config: NonNullable<GatewayConfig['tracing']>, deps: DataPlaneDeps): Promise<Tracing> {
+  const [{ Tracing }, { warnOfDrops }] = await Promise.all([import('../tracing/tracing.js'), import('../tracing/drop-warnings.js')])
+  return new Tracing(config, warnOfDrops(deps.metrics.tracing.events, deps.log, deps.clock, config.endpoint), deps.clock)
 }
 
 /** How long a closing data plane waits for its last spans to reach the collector. */
