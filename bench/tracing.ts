@@ -43,7 +43,7 @@ async function sinkCollector (): Promise<{ readonly url: string, readonly child:
 async function ownCost (sampleRatio: number, url: string, count: number): Promise<{ readonly cpuUs: number, readonly exported: number, readonly dropped: number }> {
   const spans = { exported: 0, dropped: 0 }
   const events = { exported: (n: number) => { spans.exported += n }, dropped: (_reason: string, n: number) => { spans.dropped += n } }
-  const tracing = new Tracing({ endpoint: url, protocol: 'http/protobuf', headers: {}, timeoutMs: 10_000 as never, sampleRatio, serviceName: 'bench', resourceAttributes: {}, restartAtEdge: false }, events, systemClock, { OTEL_BSP_MAX_QUEUE_SIZE: '20000', OTEL_BSP_SCHEDULE_DELAY: '200' })
+  const tracing = new Tracing({ endpoint: url, protocol: 'http/protobuf', headers: {}, timeoutMs: 10_000 as never, isGzipped: false, sampleRatio, serviceName: 'bench', resourceAttributes: {}, restartAtEdge: false }, events, systemClock, { OTEL_BSP_MAX_QUEUE_SIZE: '20000', OTEL_BSP_SCHEDULE_DELAY: '200' })
   const instance = { address: '127.0.0.1', port: 8080, key: '127.0.0.1:8080' } as never
   const decision = { frontend: { name: 'www', match: { pathPrefix: '/api/' } }, index: 0, env: undefined } as never
   const headers = { host: 'www.example.com', 'user-agent': 'bench', accept: '*/*', 'x-request-id': 'abc' }

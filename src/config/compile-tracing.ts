@@ -24,6 +24,8 @@ export function compileTracing (input: GatewayDocument['tracing'], { issues, war
   if (protocol === undefined) issues.push({ path: 'tracing.otlp.protocol', message: 'OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL: srvgate exports http/protobuf or http/json' })
   const timeoutMs = otlp.timeout !== undefined ? duration(otlp.timeout) : millisecondsOf(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT)
   if (timeoutMs === undefined) issues.push({ path: 'tracing.otlp.timeout', message: 'OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT must be a whole number of milliseconds' })
+  const compression = (env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION ?? env.OTEL_EXPORTER_OTLP_COMPRESSION ?? 'none').trim().toLowerCase()
+  if (compression !== 'gzip' && compression !== 'none' && compression !== '') issues.push({ path: 'tracing.otlp', message: 'OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION must be gzip or none' })
   const sampleRatio = input.sampleRatio ?? ratioOf(env.OTEL_TRACES_SAMPLER, env.OTEL_TRACES_SAMPLER_ARG)
   if (sampleRatio === undefined) issues.push({ path: 'tracing.sampleRatio', message: 'OTEL_TRACES_SAMPLER must be always_on, always_off, traceidratio or their parentbased_ forms, with OTEL_TRACES_SAMPLER_ARG a number from 0 to 1' })
   const endpoint = otlp.endpoint !== undefined ? tracesUrl(otlp.endpoint) : nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) ?? (nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) === undefined ? DEFAULT_ENDPOINT : appendTracesPath(env.OTEL_EXPORTER_OTLP_ENDPOINT as string))
@@ -35,6 +37,7 @@ export function compileTracing (input: GatewayDocument['tracing'], { issues, war
     protocol: protocol ?? 'http/protobuf',
     headers: { ...envHeaders, ...otlp.headers },
     timeoutMs: timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    isGzipped: compression === 'gzip',
     sampleRatio: sampleRatio ?? 1,
     serviceName: input.serviceName ?? nonEmpty(env.OTEL_SERVICE_NAME) ?? nonEmpty(resource['service.name']) ?? 'srvgate',
     resourceAttributes: resource,

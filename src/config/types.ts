@@ -49,6 +49,8 @@ export type TracingConfig = {
   readonly protocol: 'http/protobuf' | 'http/json'
   readonly headers: Readonly<Record<string, string>>
   readonly timeoutMs: Milliseconds
+  /** Exports sent gzip-compressed (OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION=gzip). */
+  readonly isGzipped: boolean
   /** Share of new traces recorded, 0 to 1 (parent-based). */
   readonly sampleRatio: number
   readonly serviceName: string

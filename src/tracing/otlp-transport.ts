@@ -1,4 +1,5 @@
 import type { ClientRequest, IncomingMessage } from 'node:http'
+import { gzipSync } from 'node:zlib'
 import { ExporterMetrics, OTLPExporterBase, createOtlpNetworkExportDelegate, type ExportResponse, type IExporterTransport } from '@opentelemetry/otlp-exporter-base'
 import { JsonTraceSerializer, ProtobufTraceSerializer, TraceExporterMetricsHelper } from '@opentelemetry/otlp-transformer'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace'
@@ -24,7 +25,7 @@ const USER_AGENT = 'srvgate (OTLP/HTTP)'
  */
 export function otlpExporter (config: TracingConfig, clock: Clock): OTLPExporterBase<ReadableSpan[]> {
   const isJson = config.protocol === 'http/json'
-  const transport = new BoundedHttpTransport(config.endpoint, { ...config.headers, 'content-type': isJson ? 'application/json' : 'application/x-protobuf' }, clock)
+  const transport = new BoundedHttpTransport(config.endpoint, { ...config.headers, 'content-type': isJson ? 'application/json' : 'application/x-protobuf', ...(config.isGzipped ? { 'content-encoding': 'gzip' } : {}) }, clock, config.isGzipped)
   const metrics = new ExporterMetrics<ReadableSpan[]>({ componentType: 'otlp_http_span_exporter', metricsHelper: TraceExporterMetricsHelper, url: config.endpoint, meterProvider: undefined, responseAttributesFromError: () => ({}) })
   const delegate = createOtlpNetworkExportDelegate({ timeoutMillis: config.timeoutMs, concurrencyLimit: CONCURRENCY_LIMIT, compression: 'none' }, isJson ? JsonTraceSerializer : ProtobufTraceSerializer, metrics, transport)
   return new OTLPExporterBase(delegate)
@@ -37,8 +38,10 @@ class BoundedHttpTransport implements IExporterTransport {
   readonly #clock: Clock
   readonly #agent: InstanceType<typeof nodeHttp.Agent>
   readonly #inFlight = new Set<ClientRequest>()
+  readonly #isGzipped: boolean
 
-  constructor (url: string, headers: Record<string, string>, clock: Clock) {
+  constructor (url: string, headers: Record<string, string>, clock: Clock, isGzipped: boolean) {
+    this.#isGzipped = isGzipped
     this.#url = new URL(url)
     this.#headers = { ...headers, 'user-agent': USER_AGENT }
     this.#clock = clock
@@ -46,7 +49,9 @@ class BoundedHttpTransport implements IExporterTransport {
     this.#agent = this.#url.protocol === 'https:' ? new (process.getBuiltinModule('node:https').Agent)({ keepAlive: true }) : new nodeHttp.Agent({ keepAlive: true })
   }
 
-  async send (data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
+  async send (payload: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
+    // Compressed here, off the request path (exports leave from the batch timer).
+    const data = this.#isGzipped ? gzipSync(payload) : payload
     return await new Promise<ExportResponse>((resolve) => {
       let isSettled = false
       const settle = (response: ExportResponse): void => {

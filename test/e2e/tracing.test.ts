@@ -86,7 +86,7 @@ test('tracing: a request without traceparent starts a trace; the instance gets s
 test('tracing: an incoming traceparent is continued (same trace id, the client\'s span as the SERVER span\'s parent), also from a peer outside trustedProxies; restartAtEdge starts a new trace instead (JSON)', async (t) => {
   const incoming = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
   const receiver = await OtlpReceiver.start(t)
-  const { gateway } = await setup(t, `tracing: { otlp: { endpoint: "${receiver.url}", protocol: http/json } }`)
+  const { gateway } = await setup(t, `tracing: { otlp: { endpoint: "${receiver.url}", protocol: http/json } }`, { env: { OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' } })
   const response = await send(`${gateway.url}/x`, { headers: { traceparent: incoming, tracestate: 'vendor=1' } })
   const sent = TRACEPARENT.exec(String(echoed(response.body).headers.traceparent))
   assert.equal(sent?.[1], '4bf92f3577b34da6a3ce929d0e0e4736')
@@ -98,6 +98,7 @@ test('tracing: an incoming traceparent is continued (same trace id, the client\'
   assert.equal(server?.parentSpanId, '00f067aa0ba902b7')
   assert.equal(server?.name, 'GET www /')
   assert.equal(server?.encoding, 'json')
+  assert.equal(receiver.requests[0]?.headers['content-encoding'], 'gzip', 'OTEL_EXPORTER_OTLP_COMPRESSION=gzip')
 
   const restarting = await OtlpReceiver.start(t)
   const edge = await setup(t, `tracing: { otlp: { endpoint: "${restarting.url}" }, restartAtEdge: true }`)

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { readFileSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
 import type { TestContext } from 'node:test'
 import protobuf from 'protobufjs'
 
@@ -87,7 +88,8 @@ export class OtlpReceiver {
           response.writeHead(this.failing ? 503 : 404).end()
           return
         }
-        const body = Buffer.concat(chunks)
+        const received = Buffer.concat(chunks)
+        const body = request.headers['content-encoding'] === 'gzip' ? gunzipSync(received) : received
         try {
           if (!this.isDecoding) this.bytes += body.length
           else if (contentType.startsWith('application/json')) this.#take(JSON.parse(body.toString('utf8')) as WireRequest, 'json')

@@ -17,7 +17,7 @@ test('tracing: off when the section is absent (whatever OTEL_* says) and when OT
 })
 
 test('tracing: the defaults the OpenTelemetry specification gives, with no file field and no variable', () => {
-  assert.deepEqual(compile({}).config, { endpoint: 'http://localhost:4318/v1/traces', protocol: 'http/protobuf', headers: {}, timeoutMs: 10_000, sampleRatio: 1, serviceName: 'srvgate', resourceAttributes: {}, restartAtEdge: false })
+  assert.deepEqual(compile({}).config, { endpoint: 'http://localhost:4318/v1/traces', protocol: 'http/protobuf', headers: {}, timeoutMs: 10_000, isGzipped: false, sampleRatio: 1, serviceName: 'srvgate', resourceAttributes: {}, restartAtEdge: false })
 })
 
 test('tracing: unset fields come from OTEL_* (the traces-specific variable before the general one; the general endpoint gets /v1/traces); the file wins', () => {
@@ -27,21 +27,23 @@ test('tracing: unset fields come from OTEL_* (the traces-specific variable befor
     OTEL_EXPORTER_OTLP_HEADERS: 'api-key=se%20cret,x-tenant=a',
     OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-tenant=b',
     OTEL_EXPORTER_OTLP_TIMEOUT: '2500',
+    OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
     OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
     OTEL_TRACES_SAMPLER_ARG: '0.25',
     OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-resource,deployment.environment=prod'
   }
-  assert.deepEqual(compile({}, env).config, { endpoint: 'http://collector:4318/v1/traces', protocol: 'http/json', headers: { 'api-key': 'se cret', 'x-tenant': 'b' }, timeoutMs: 2500, sampleRatio: 0.25, serviceName: 'from-resource', resourceAttributes: { 'service.name': 'from-resource', 'deployment.environment': 'prod' }, restartAtEdge: false })
+  assert.deepEqual(compile({}, env).config, { endpoint: 'http://collector:4318/v1/traces', protocol: 'http/json', headers: { 'api-key': 'se cret', 'x-tenant': 'b' }, timeoutMs: 2500, isGzipped: true, sampleRatio: 0.25, serviceName: 'from-resource', resourceAttributes: { 'service.name': 'from-resource', 'deployment.environment': 'prod' }, restartAtEdge: false })
   assert.equal(compile({}, { ...env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4318/custom', OTEL_SERVICE_NAME: 'named' }).config?.endpoint, 'http://traces:4318/custom')
   assert.equal(compile({}, { ...env, OTEL_SERVICE_NAME: 'named' }).config?.serviceName, 'named')
   const fromFile = compile({ otlp: { endpoint: 'http://file:4318', protocol: 'http/protobuf', headers: { 'x-tenant': 'c' }, timeout: '1s' }, sampleRatio: 0.5, serviceName: 'file', restartAtEdge: true }, env).config
-  assert.deepEqual(fromFile, { endpoint: 'http://file:4318/v1/traces', protocol: 'http/protobuf', headers: { 'api-key': 'se cret', 'x-tenant': 'c' }, timeoutMs: 1000, sampleRatio: 0.5, serviceName: 'file', resourceAttributes: { 'service.name': 'from-resource', 'deployment.environment': 'prod' }, restartAtEdge: true })
+  assert.deepEqual(fromFile, { endpoint: 'http://file:4318/v1/traces', protocol: 'http/protobuf', headers: { 'api-key': 'se cret', 'x-tenant': 'c' }, timeoutMs: 1000, isGzipped: true, sampleRatio: 0.5, serviceName: 'file', resourceAttributes: { 'service.name': 'from-resource', 'deployment.environment': 'prod' }, restartAtEdge: true })
   assert.equal(compile({ otlp: { endpoint: 'http://file:4318/otlp/v1/traces' } }).config?.endpoint, 'http://file:4318/otlp/v1/traces', 'a path is used as written')
   assert.deepEqual([compile({}, { OTEL_TRACES_SAMPLER: 'always_off' }).config?.sampleRatio, compile({}, { OTEL_TRACES_SAMPLER: 'parentbased_always_on' }).config?.sampleRatio], [0, 1])
 })
 
 test('tracing: an OTEL_* value srvgate cannot use is an issue naming the field it stands for', () => {
   assert.deepEqual(compile({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).issues, ['tracing.otlp.protocol: OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL: srvgate exports http/protobuf or http/json'])
+  assert.deepEqual(compile({}, { OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }).issues, ['tracing.otlp: OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION must be gzip or none'])
   assert.deepEqual(compile({}, { OTEL_EXPORTER_OTLP_TIMEOUT: 'soon' }).issues, ['tracing.otlp.timeout: OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT must be a whole number of milliseconds'])
   assert.equal(compile({}, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' }).issues.length, 1)
   assert.equal(compile({}, { OTEL_TRACES_SAMPLER: 'jaeger_remote' }).issues.length, 1)
