@@ -4,6 +4,7 @@ import type { GatewayDocument } from './schema.js'
 import { ENV_PLACEHOLDER, HOST_LABEL } from './convert.js'
 import { compileBackendOptions, compileDiscovery, compileTemplateSplit } from './compile-backends.js'
 import type { Findings } from './findings.js'
+import { compileHeaderRules } from './compile-headers.js'
 
 /** frontends, in file order; then the ones an earlier frontend always takes first are warned of. */
 export function compileFrontends (input: GatewayDocument['frontends'], splits: ReadonlyMap<string, SplitConfig>, findings: Findings): FrontendConfig[] {
@@ -56,7 +57,8 @@ function compileFrontend (frontend: GatewayDocument['frontends'][number], path: 
     },
     envPattern,
     backend,
-    rewrite: { stripPrefix: frontend.rewrite?.stripPrefix }
+    rewrite: { stripPrefix: frontend.rewrite?.stripPrefix },
+    headers: compileHeaderRules(frontend.headers, `${path}.headers`, capturesEnv, issues)
   }
 }
 

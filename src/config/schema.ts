@@ -217,6 +217,11 @@ const method = Type.Optional(IfThenElse({
   else: Type.String({ pattern: '^[A-Z]+$' })
 }))
 
+const headerRules = (what: string) => Closed({
+  set: Type.Optional(Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: { type: 'string' }, description: 'Header name → value, set on ' + what + '.' })),
+  remove: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Header names removed from ' + what + '.' }))
+}, { description: `Rules for ${what}.` })
+
 const frontends = Defaulted(Type.Array(Closed({
   name: Type.String({ ...nameKey, description: 'Shown in logs, metrics and /admin/state.' }),
   match: Closed({
@@ -237,6 +242,12 @@ const frontends = Defaulted(Type.Array(Closed({
     stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path.' }))
   }, {
     description: 'Changes to the request before it is forwarded.'
+  })),
+  headers: Type.Optional(Closed({
+    request: Type.Optional(headerRules('the request an instance receives')),
+    response: Type.Optional(headerRules('the answer the client gets (answers from an instance; srvgate\'s own error answers are left as they are)'))
+  }, {
+    description: 'Header rules (Caddy header_up/header_down, HAProxy set-header/del-header): remove, then set (replacing any value of that name). {env} in a value is the captured environment. Hop-by-hop headers and the ones srvgate writes itself (X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, traceparent, Strict-Transport-Security) are refused.'
   }))
 }), {
   default: [],

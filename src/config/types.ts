@@ -259,4 +259,13 @@ export type FrontendConfig = {
     | { readonly kind: 'template-split', readonly split: TemplateSplitConfig }
     | { readonly kind: 'template', readonly template: BackendTemplateConfig }
   readonly rewrite: { readonly stripPrefix: string | undefined }
+  /** headers: rules for what the instance receives and what the client is answered; undefined: none (nothing done per request). */
+  readonly headers: { readonly request: HeaderRules | undefined, readonly response: HeaderRules | undefined } | undefined
+}
+
+/** One side of a frontend's `headers` (proxy/header-rules.ts applies them): names lower case. */
+export type HeaderRules = {
+  readonly set: ReadonlyArray<readonly [string, string]>
+  readonly setNames: ReadonlySet<string>
+  readonly remove: ReadonlySet<string>
 }

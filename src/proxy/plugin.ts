@@ -8,6 +8,7 @@ import { TlsListener } from '../tls/listener.js'
 import { BodyBudget, bufferableLength, hasBody, receiveBody } from './body-buffer.js'
 import { ClientGone } from './client-gone.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
+import { applyRequestRules } from './header-rules.js'
 import { PROXIED_METHODS, answerAsterisk, redirectToHttps } from './own-answers.js'
 import type { AcmeAnswers } from '../tls/acme-answers.js'
 import { ProxyRequest } from './proxy-request.js'
@@ -221,7 +222,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const proxied = request.srvgate
     // Answered in onRequest (a refusal, OPTIONS *), or the client left: nothing to send.
     if (proxied === null || !proxied.isRouted || reply.sent) return
-    const headers = forwardRequestHeaders(request.headers, request.headers, {
+    const forwarded = forwardRequestHeaders(request.headers, request.headers, {
       peerIp: request.raw.socket?.remoteAddress ?? '',
       isPeerTrusted: proxied.isPeerTrusted,
       clientIp: proxied.clientIp,
@@ -229,6 +230,9 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       proto: proxied.isSecure ? 'https' : 'http',
       requestId: request.id
     })
+    // The frontend's header rules, after srvgate's own (they cannot touch those).
+    const rules = proxied.decision?.frontend.headers?.request
+    const headers = rules === undefined ? forwarded : applyRequestRules(forwarded, rules, proxied.decision?.env)
     // The origin is the instance's, set per attempt; the body comes from the route.
     pools.forward(proxied, { origin: '', method: request.method, path: upstreamPath(request.url, proxied.decision?.frontend), headers, body: null }, new ResponseWriter(reply, proxied, writerDeps))
   }

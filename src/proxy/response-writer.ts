@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError } from '../errors.js'
 import { forwardResponseRawHeaders } from './headers.js'
+import { applyResponseRules } from './header-rules.js'
 import { findProxyError } from './error-reply.js'
 import type { ProxyRequest } from './proxy-request.js'
 import { sendError } from './reply-error.js'
@@ -55,7 +56,11 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     if (response.destroyed) return false
     // The instance's status line goes to the client: fastify stops managing the reply.
     this.#reply.hijack()
-    const headers = forwardResponseRawHeaders(rawHeaders)
+    const forwarded = forwardResponseRawHeaders(rawHeaders)
+    // The frontend's header rules on the instance's answer, before srvgate's own headers (they cannot touch those).
+    const decision = this.#request.decision
+    const rules = decision?.frontend.headers?.response
+    const headers = rules === undefined ? forwarded : applyResponseRules(forwarded, rules, decision?.env)
     this.#addOwnHeaders(headers)
     response.writeHead(statusCode, headers)
     this.#resume = resume

@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { UpstreamPools } from './upstream-pools.js'
 import { ProxyRequest } from './proxy-request.js'
+import { applyRequestRules } from './header-rules.js'
 import type { Tracing } from '../tracing/tracing.js'
 import { ClientGone } from './client-gone.js'
 import { errorReply, writeRawReply } from './error-reply.js'
@@ -115,7 +116,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   }
   proxied.protocol = 'HTTP/1.1'
   proxied.routeTo(routed.backend, { split: routed.split, splitKey: routed.splitKey })
-  const headers = forwardRequestHeaders({ ...request.headers }, request.headers, {
+  const forwarded = forwardRequestHeaders({ ...request.headers }, request.headers, {
     peerIp,
     isPeerTrusted: proxied.isPeerTrusted,
     clientIp: proxied.clientIp,
@@ -123,6 +124,8 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     proto: proxied.isSecure ? 'https' : 'http',
     requestId
   })
+  const rules = proxied.decision?.frontend.headers?.request
+  const headers = rules === undefined ? forwarded : applyRequestRules(forwarded, rules, proxied.decision?.env)
   // The origin is the instance's, set per attempt by the ProxyRequest.
   const options: Dispatcher.DispatchOptions = { origin: '', path: request.url ?? '/', method: 'GET', headers, upgrade: 'websocket', body: null }
   deps.pools.forward(proxied, options, new HandshakeRelay(proxied, socket, head, request, ends))
