@@ -57,9 +57,20 @@ function compileFrontend (frontend: GatewayDocument['frontends'][number], path: 
     },
     envPattern,
     backend,
-    rewrite: { stripPrefix: frontend.rewrite?.stripPrefix },
+    rewrite: { stripPrefix: frontend.rewrite?.stripPrefix, addPrefix: frontend.rewrite?.addPrefix?.replace(/\/$/, '') },
+    redirect: compileRedirect(frontend.redirect, `${path}.redirect`, capturesEnv, issues),
     headers: compileHeaderRules(frontend.headers, `${path}.headers`, capturesEnv, issues)
   }
+}
+
+/** `redirect.to`: its placeholders are {host}, {path}, {query} and (with a capture) {env}; no CR or LF. */
+function compileRedirect (input: GatewayDocument['frontends'][number]['redirect'], path: string, capturesEnv: boolean, issues: ConfigIssue[]): FrontendConfig['redirect'] {
+  if (input === undefined) return undefined
+  const unknown = [...input.to.matchAll(/\{([^}]*)\}/g)].map((match) => match[1] as string).filter((name) => !['host', 'path', 'query', 'env'].includes(name))
+  if (unknown.length > 0) issues.push({ path: `${path}.to`, message: `{${unknown[0] as string}} is not a placeholder: {host}, {path}, {query}${capturesEnv ? ', {env}' : ''}` })
+  if (input.to.includes('{env}') && !capturesEnv) issues.push({ path: `${path}.to`, message: '{env} needs a match.host that captures {env}' })
+  if (/[\r\n\0]/.test(input.to)) issues.push({ path: `${path}.to`, message: 'must not contain CR, LF or NUL' })
+  return { to: input.to, status: input.status }
 }
 
 function hostMatch (host: string, path: string, issues: ConfigIssue[]): HostMatch | undefined {

@@ -239,9 +239,16 @@ const frontends = Defaulted(Type.Array(Closed({
   })),
   backend: frontendBackend,
   rewrite: Type.Optional(Closed({
-    stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path.' }))
+    stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path.' })),
+    addPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Added to the start of the path (after stripPrefix): /v2 makes /users /v2/users.' }))
   }, {
     description: 'Changes to the request before it is forwarded.'
+  })),
+  redirect: Type.Optional(Closed({
+    to: Type.String({ minLength: 1, description: 'Where to: a URL or a path, with {host} (the request\'s host, no port), {path}, {query} (without its ?; a ?{query} with no query is left out whole) and {env}.' }),
+    status: Defaulted(OneOf([301, 302, 307, 308], { default: 302, description: '301/308: permanent (308 keeps the method and body), 302/307: temporary (307 keeps them).' }))
+  }, {
+    description: 'Answer every request this frontend takes with a redirect, before any backend is asked (the backend is not used; Caddy redir, Traefik redirectRegex).'
   })),
   headers: Type.Optional(Closed({
     request: Type.Optional(headerRules('the request an instance receives')),

@@ -258,7 +258,9 @@ export type FrontendConfig = {
     | { readonly kind: 'split', readonly name: string }
     | { readonly kind: 'template-split', readonly split: TemplateSplitConfig }
     | { readonly kind: 'template', readonly template: BackendTemplateConfig }
-  readonly rewrite: { readonly stripPrefix: string | undefined }
+  readonly rewrite: { readonly stripPrefix: string | undefined, readonly addPrefix: string | undefined }
+  /** redirect: answered at once with this status and Location (proxy/redirect.ts), never forwarded; undefined: none. */
+  readonly redirect: { readonly to: string, readonly status: 301 | 302 | 307 | 308 } | undefined
   /** headers: rules for what the instance receives and what the client is answered; undefined: none (nothing done per request). */
   readonly headers: { readonly request: HeaderRules | undefined, readonly response: HeaderRules | undefined } | undefined
 }

@@ -9,6 +9,7 @@ import { BodyBudget, bufferableLength, hasBody, receiveBody } from './body-buffe
 import { ClientGone } from './client-gone.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
 import { applyRequestRules } from './header-rules.js'
+import { RedirectAnswer } from './redirect.js'
 import { PROXIED_METHODS, answerAsterisk, redirectToHttps } from './own-answers.js'
 import type { AcmeAnswers } from '../tls/acme-answers.js'
 import { ProxyRequest } from './proxy-request.js'
@@ -153,7 +154,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       void answerAsterisk(request, reply)
       return
     }
-    const proceed = (routed: Routed | ProxyError): void => {
+    const proceed = (routed: Routed | ProxyError | RedirectAnswer): void => {
       if (clientGone.isGone) {
         // Nothing is forwarded for a client that has left while routing waited on DNS.
         reply.hijack()
@@ -162,6 +163,10 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       }
       if (routed instanceof ProxyError) {
         void sendError(reply, routed)
+        return
+      }
+      if (routed instanceof RedirectAnswer) {
+        void reply.code(routed.status).header('location', routed.location).send()
         return
       }
       const limits = state.config.client

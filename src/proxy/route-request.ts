@@ -10,6 +10,7 @@ import type { Split } from '../upstream/split.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
 import type { ClientGone } from './client-gone.js'
 import { firstValue } from './headers.js'
+import { redirectTo, type RedirectAnswer } from './redirect.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
 /** What requests run against; `generation` counts applied configurations (a cluster's processes agree on it). */
@@ -51,7 +52,7 @@ export type RouteOptions = {
  * promise, no microtask) unless a templated backend's first resolution has
  * to be waited for.
  */
-export function routeRequest (state: RoutingState, request: RequestLine, options: RouteOptions = {}): Routed | ProxyError | Promise<Routed | ProxyError> {
+export function routeRequest (state: RoutingState, request: RequestLine, options: RouteOptions = {}): Routed | ProxyError | RedirectAnswer | Promise<Routed | ProxyError> {
   // Node keeps one field more than the limit (server.maxHeadersCount), so a cut is seen, never silent.
   if (fieldCount(request.rawHeaders) > state.config.client.maxHeaderCount) {
     return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, `more than client.maxHeaderCount (${state.config.client.maxHeaderCount}) header fields`)
@@ -69,6 +70,13 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   const facts: RequestFacts = { host, path, method: request.method, header: (name) => firstValue(request.headers[name]) }
   const decision = state.router.route(facts)
   if (decision === undefined) return new ProxyError(ErrorCode.ROUTE_NOT_FOUND, `no frontend matches ${host}${path}`)
+  const redirect = decision.frontend.redirect
+  if (redirect !== undefined) {
+    // Before any backend: no DNS asked, no templated backend made, for a request that leaves at once.
+    options.listener?.decided(decision, undefined)
+    const queryAt = request.url.indexOf('?')
+    return redirectTo(redirect, { host, path, query: queryAt < 0 ? '' : request.url.slice(queryAt + 1), env: decision.env })
+  }
   const target = decision.frontend.backend
   const newPerSecond = state.config.templatedBackends.newPerSecond
   if (target.kind === 'split') return splitMember(state.registry.split(target.name) as Split, decision, path, request, options)
@@ -227,7 +235,9 @@ export function upstreamPath (url: string, frontend: FrontendConfig | undefined)
   const queryAt = url.indexOf('?')
   const path = pathOf(url)
   const query = queryAt < 0 ? '' : url.slice(queryAt)
-  return stripPrefix(frontend, path) + query
+  const added = frontend?.rewrite.addPrefix
+  const stripped = stripPrefix(frontend, path)
+  return (added === undefined ? stripped : `${added}${stripped}`) + query
 }
 
 function stripPrefix (frontend: FrontendConfig | undefined, dest: string): string {

@@ -9,6 +9,7 @@ import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { UpstreamPools } from './upstream-pools.js'
 import { ProxyRequest } from './proxy-request.js'
 import { applyRequestRules } from './header-rules.js'
+import { RedirectAnswer } from './redirect.js'
 import type { Tracing } from '../tracing/tracing.js'
 import { ClientGone } from './client-gone.js'
 import { errorReply, writeRawReply } from './error-reply.js'
@@ -112,6 +113,12 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
       proxied.bytesOut = writeError(socket, requestId, routed)
       ends.ended(request, proxied, errorReply(routed).status)
     }
+    return
+  }
+  if (routed instanceof RedirectAnswer) {
+    // A redirecting frontend answers the handshake too, and the connection ends (nothing to tunnel).
+    socket.end(`${statusLine(routed.status, '')}location: ${routed.location}\r\nx-request-id: ${requestId}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`)
+    ends.ended(request, proxied, routed.status)
     return
   }
   proxied.protocol = 'HTTP/1.1'

@@ -1,15 +1,18 @@
 /**
- * A frontend's `headers` policy (issue 24), through the CLI: request rules
+ * A frontend's policies (issue 24), through the CLI. Headers: request rules
  * reach the instance (with {env} from a templated frontend), answer rules
  * reach the client, srvgate's own headers stay its own, a frontend without
  * rules forwards as before, and `srvgate check` refuses a rule on a header
- * srvgate writes itself.
+ * srvgate writes itself. Redirects: answered before any backend is asked
+ * (no DNS query for a templated one), placeholders filled, WebSocket
+ * handshakes too; addPrefix reaches the instance.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect } from 'node:net'
 import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
 import { Upstream, type UpstreamReply } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
@@ -77,4 +80,48 @@ frontends:
   const result = await srvgate(['check', '-c', file])
   assert.equal(result.code, 1)
   assert.match(result.stderr, /frontends\[0\]\.headers\.request\.set\.X-Forwarded-For: srvgate writes x-forwarded-for itself on every request/)
+})
+
+test('redirect: answered before any backend is asked (no DNS for a templated one), with {host}, {path}, {query} and {env}; a handshake is answered too; addPrefix reaches the instance', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'web')
+  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"], ttl: { min: 250ms, max: 1s } } }
+backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+frontends:
+  - { name: moved, match: { host: old.example.com }, backend: web, redirect: { to: "https://new.example.com{path}?{query}", status: 301 } }
+  - name: preview-moved
+    match: { host: "{env}.old-preview.example.com" }
+    env: { pattern: "pr-[0-9]+" }
+    backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+    redirect: { to: "https://{env}.preview.example.com{path}", status: 308 }
+  - { name: api, match: { pathPrefix: /api/ }, backend: web, rewrite: { stripPrefix: /api, addPrefix: /v2 } }
+`, { workers: 1 })
+  const moved = await send(`${gateway.url}/a/b?x=1`, { host: 'old.example.com' })
+  assert.deepEqual([moved.status, moved.headers.location], [301, 'https://new.example.com/a/b?x=1'])
+  const bare = await send(`${gateway.url}/a`, { host: 'old.example.com' })
+  assert.equal(bare.headers.location, 'https://new.example.com/a', 'no query: no ?')
+  const queriesBefore = dns.queries.length
+  const preview = await send(`${gateway.url}/x`, { host: 'pr-42.old-preview.example.com', method: 'POST', body: 'data' })
+  assert.deepEqual([preview.status, preview.headers.location], [308, 'https://pr-42.preview.example.com/x'])
+  assert.equal(dns.queries.length, queriesBefore, 'no DNS asked for a redirecting templated frontend')
+  assert.equal(upstream.requests, 0, 'nothing forwarded')
+  const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.status === 308)
+  assert.equal(line.frontend, 'preview-moved')
+  const handshake = await new Promise<string>((resolve, reject) => {
+    const socket = connect(gateway.port, '127.0.0.1', () => {
+      socket.write('GET /chat HTTP/1.1\r\nHost: old.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    })
+    let received = ''
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+    socket.on('close', () => { resolve(received) })
+    socket.on('error', reject)
+    socket.setTimeout(5000, () => { socket.destroy(); resolve(received) })
+  })
+  assert.match(handshake, /^HTTP\/1\.1 301 Moved Permanently\r\n/)
+  assert.match(handshake, /\r\nlocation: https:\/\/new\.example\.com\/chat\r\n/)
+  const api = await send(`${gateway.url}/api/users?id=1`)
+  assert.equal((api.json() as unknown as UpstreamReply).url, '/v2/users?id=1')
 })

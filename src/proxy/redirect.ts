@@ -1,0 +1,24 @@
+import type { FrontendConfig } from '../config/types.js'
+
+/** A frontend's `redirect` policy's answer: the status and where to. */
+export class RedirectAnswer {
+  constructor (readonly status: 301 | 302 | 307 | 308, readonly location: string) {}
+}
+
+/**
+ * The Location of a frontend's `redirect` (Caddy's redir, Traefik's
+ * redirectRegex without the regex): `to` with `{host}` (the request's host,
+ * without a port), `{path}` (as sent, without the query), `{query}` (the
+ * query string without its `?`; a `?{query}` with no query is left out
+ * whole) and `{env}` filled in. Octets outside printable ASCII (a UTF-8
+ * path) are percent-encoded: a header carries no others.
+ */
+export function redirectTo (redirect: NonNullable<FrontendConfig['redirect']>, facts: { readonly host: string, readonly path: string, readonly query: string, readonly env: string | undefined }): RedirectAnswer {
+  const withQuery = facts.query === '' ? redirect.to.replaceAll('?{query}', '') : redirect.to
+  const location = withQuery
+    .replaceAll('{host}', facts.host)
+    .replaceAll('{path}', facts.path)
+    .replaceAll('{query}', facts.query)
+    .replaceAll('{env}', facts.env ?? '')
+  return new RedirectAnswer(redirect.status, location.replace(/[^\x21-\x7e]/g, (character) => encodeURIComponent(character)))
+}
