@@ -15,9 +15,12 @@ export class RedirectAnswer {
  */
 export function redirectTo (redirect: NonNullable<FrontendConfig['redirect']>, facts: { readonly host: string, readonly path: string, readonly query: string, readonly env: string | undefined }): RedirectAnswer {
   const withQuery = facts.query === '' ? redirect.to.replaceAll('?{query}', '') : redirect.to
+  // A path of `//evil.example` (or `/\\evil.example`, which browsers read alike) would make a
+  // `to` that starts with {path} a protocol-relative URL to another site: its leading slashes are one.
+  const path = facts.path.replace(/^[/\\]+/, '/')
   const location = withQuery
     .replaceAll('{host}', facts.host)
-    .replaceAll('{path}', facts.path)
+    .replaceAll('{path}', path)
     .replaceAll('{query}', facts.query)
     .replaceAll('{env}', facts.env ?? '')
   return new RedirectAnswer(redirect.status, location.replace(/[^\x21-\x7e]/g, (character) => encodeURIComponent(character)))

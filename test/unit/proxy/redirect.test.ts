@@ -10,7 +10,9 @@ test('redirect: placeholders filled, ?{query} left out whole without a query, oc
     ['https://{host}{path}?{query}', { host: 'www.example.com', path: '/a', query: '' }, 'https://www.example.com/a'],
     ['https://new.example.com/{env}{path}', { host: 'pr-7.old.example.com', path: '/x', query: '', env: 'pr-7' }, 'https://new.example.com/pr-7/x'],
     ['/login?next={path}', { host: 'h', path: '/caf\u00e9 menu', query: '' }, '/login?next=/caf%C3%A9%20menu'],
-    ['https://[::1]:8443{path}', { host: '[::1]', path: '/', query: '' }, 'https://[::1]:8443/']
+    ['https://[::1]:8443{path}', { host: '[::1]', path: '/', query: '' }, 'https://[::1]:8443/'],
+    ['{path}', { host: 'h', path: '//evil.example/x', query: '' }, '/evil.example/x'],
+    ['{path}', { host: 'h', path: '/\\evil.example', query: '' }, '/evil.example']
   ]
   for (const [to, facts, location] of cases) {
     const answer = redirectTo({ to, status: 308 }, { ...facts, env: facts.env })
