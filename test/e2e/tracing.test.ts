@@ -41,6 +41,16 @@ ${tracing}
 
 const echoed = (body: string): UpstreamReply => JSON.parse(body) as UpstreamReply
 
+/** srvgate_tracing_spans_dropped_total{reason="export_failed"}, read until it reaches `count` or 10 s pass. */
+async function exportFailedSpans (gateway: SpawnedGateway, count: number): Promise<number> {
+  let dropped = 0
+  for (let attempt = 0; attempt < 100 && dropped < count; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    dropped = Number(/^srvgate_tracing_spans_dropped_total\{reason="export_failed"\} (\d+)/m.exec((await send(`${gateway.adminUrl}/metrics`)).body)?.[1] ?? 0)
+  }
+  return dropped
+}
+
 test('tracing: a request without traceparent starts a trace; the instance gets srvgate\'s CLIENT span as parent, under one SERVER span named by frontend and route, with the HTTP attributes; the access line carries the ids (protobuf)', async (t) => {
   const receiver = await OtlpReceiver.start(t)
   const { gateway, upstreams } = await setup(t, `tracing: { otlp: { endpoint: "${receiver.url}" }, serviceName: edge-test }`)
@@ -146,13 +156,7 @@ test('tracing: a collector that is down fails no request and slows none; its spa
   const started = Date.now()
   for (let index = 0; index < 50; index++) assert.equal((await send(`${gateway.url}/d${index}`, { agent: keepAlive })).status, 200)
   assert.ok(Date.now() - started < 5000, `50 requests took ${Date.now() - started} ms`)
-  let dropped = 0
-  for (let attempt = 0; attempt < 100 && dropped < 100; attempt++) {
-    const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-    dropped = Number(/^srvgate_tracing_spans_dropped_total\{reason="export_failed"\} (\d+)/m.exec(metrics)?.[1] ?? 0)
-    if (dropped < 100) await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  assert.equal(dropped, 100, '50 SERVER and 50 CLIENT spans dropped, counted')
+  assert.equal(await exportFailedSpans(gateway, 100), 100, '50 SERVER and 50 CLIENT spans dropped, counted')
   assert.ok(receiver.requests.length > 0, 'srvgate did try the collector')
   const warning = await gateway.waitForLog((line) => String(line.msg).startsWith('tracing: spans dropped'))
   assert.equal(warning.endpoint, receiver.url)
@@ -166,12 +170,7 @@ test('tracing: a collector that accepts exports and never answers slows no reque
   const started = Date.now()
   for (let index = 0; index < 30; index++) assert.equal((await send(`${gateway.url}/h${index}`, { agent: keepAlive })).status, 200)
   assert.ok(Date.now() - started < 5000, `30 requests took ${Date.now() - started} ms`)
-  let dropped = 0
-  for (let attempt = 0; attempt < 100 && dropped < 60; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    dropped = Number(/^srvgate_tracing_spans_dropped_total\{reason="export_failed"\} (\d+)/m.exec((await send(`${gateway.adminUrl}/metrics`)).body)?.[1] ?? 0)
-  }
-  assert.equal(dropped, 60, 'every span of the 30 requests, dropped after the timeout')
+  assert.equal(await exportFailedSpans(gateway, 60), 60, 'every span of the 30 requests, dropped after the timeout')
   assert.ok(receiver.requests.length > 0)
 })
 
@@ -180,12 +179,7 @@ test('tracing: a collector that answers its headers and then trickles its body f
   receiver.isTrickling = true
   const { gateway } = await setup(t, `tracing: { otlp: { endpoint: "${receiver.url}", timeout: 500ms } }`)
   for (let index = 0; index < 5; index++) assert.equal((await send(`${gateway.url}/t${index}`, { agent: keepAlive })).status, 200)
-  let dropped = 0
-  for (let attempt = 0; attempt < 60 && dropped < 10; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    dropped = Number(/^srvgate_tracing_spans_dropped_total\{reason="export_failed"\} (\d+)/m.exec((await send(`${gateway.adminUrl}/metrics`)).body)?.[1] ?? 0)
-  }
-  assert.equal(dropped, 10, 'the 5 requests\' spans, dropped once the timeout passed')
+  assert.equal(await exportFailedSpans(gateway, 10), 10, 'the 5 requests\' spans, dropped once the timeout passed')
   assert.ok(receiver.requests.length > 0)
   for (let attempt = 0; attempt < 20 && receiver.openConnections > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 100))
   assert.equal(receiver.openConnections, 0, 'the export\'s connection was closed, not left to trickle')

@@ -11,31 +11,10 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
-import { dirname, relative, resolve } from 'node:path'
+import { reachable, staticImports } from '../helpers/static-imports.js'
 
 const ROOTS = ['src/main.ts', 'src/cli/commands.ts', 'src/server.ts']
 const NOT_IN_THE_PRIMARY = [/^src\/data-plane\/(?!listeners\.ts)/, /^src\/proxy\//, /^src\/demo\/(?!registry\.ts)/, /^src\/config\/(load|read|validate)\.ts$/, /^src\/cluster\/(protocol|message-errors)\.ts$/, /^src\/cli\/(resolve|reload|pid-file)\.ts$/, /^src\/dns-face\//, /^src\/acme\/(acme-ca|redis-storage)\.ts$/, /^(undici|yaml|ajv|@sinclair\/typebox|acme-client|ioredis)(\/|$)/]
-
-/** `import … from 'x'` and `export … from 'x'` that survive compiling (not `import type`), and bare `import 'x'`. */
-function staticImports (text: string): string[] {
-  return [...text.matchAll(/^(?:import|export)(?!\s+type\s)[^'"]*?from\s+'([^']+)'|^import\s+'([^']+)'/gms)].map((match) => (match[1] ?? match[2]) as string)
-}
-
-function reachable (roots: readonly string[]): Map<string, string> {
-  const parentOf = new Map<string, string>(roots.map((root) => [root, '(root)']))
-  const queue = [...roots]
-  while (queue.length > 0) {
-    const file = queue.shift() as string
-    for (const specifier of staticImports(readFileSync(file, 'utf8'))) {
-      const target = specifier.startsWith('.') ? relative('.', resolve(dirname(file), specifier.replace(/\.js$/, '.ts'))) : specifier
-      if (parentOf.has(target)) continue
-      parentOf.set(target, file)
-      if (target.startsWith('src/')) queue.push(target)
-    }
-  }
-  return parentOf
-}
 
 test('a cluster primary statically loads no data plane, proxy, undici, YAML parser, ajv, TypeBox, DNS face or other command', () => {
   const loaded = reachable(ROOTS)
