@@ -63,8 +63,6 @@ export class Tracing {
     }
   }
 
-  get config (): TracingConfig { return this.#config }
-
   /**
    * A request's trace: under the one its `traceparent` names (from a client
    * outside trustedProxies too, unless tracing.restartAtEdge), else a new
