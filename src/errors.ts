@@ -38,6 +38,11 @@ export const ErrorCode = {
   PID_FILE_UNUSABLE: 'SG_ERR_PID_FILE_UNUSABLE',
   ACME_ORDER_FAILED: 'SG_ERR_ACME_ORDER_FAILED',
   ACME_RATE_LIMITED: 'SG_ERR_ACME_RATE_LIMITED',
+  ACCESS_DENIED: 'SG_ERR_ACCESS_DENIED',
+  AUTH_REQUIRED: 'SG_ERR_AUTH_REQUIRED',
+  AUTH_REFUSED: 'SG_ERR_AUTH_REFUSED',
+  AUTH_UNAVAILABLE: 'SG_ERR_AUTH_UNAVAILABLE',
+  RATE_LIMITED: 'SG_ERR_RATE_LIMITED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -102,10 +107,13 @@ export class ProxyError extends GatewayError {
   readonly backend: string | undefined
   /** Seconds after which asking again may succeed (a refusal that says when: Retry-After). */
   readonly retryAfterS: number | undefined
-  constructor (code: ErrorCode, message: string, backend?: string, options?: ErrorOptions & { readonly retryAfterS?: number }) {
+  /** A 401's WWW-Authenticate challenge (RFC 9110 §11.6.1). */
+  readonly challenge: string | undefined
+  constructor (code: ErrorCode, message: string, backend?: string, options?: ErrorOptions & { readonly retryAfterS?: number, readonly challenge?: string }) {
     super(code, message, options)
     this.backend = backend
     this.retryAfterS = options?.retryAfterS
+    this.challenge = options?.challenge
   }
 }
 

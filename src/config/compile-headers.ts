@@ -14,6 +14,21 @@ const OWN_RESPONSE = ['x-request-id', 'strict-transport-security']
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 /**
+ * A header name a frontend's rules may set or remove on a request or an
+ * answer, lower case; undefined (an issue pushed) when it is not a token, is
+ * hop-by-hop, or is one srvgate writes itself.
+ */
+export function settableName (name: string, at: string, where: 'request' | 'response', issues: ConfigIssue[]): string | undefined {
+  const lower = name.toLowerCase()
+  const own = where === 'request' ? OWN_REQUEST : OWN_RESPONSE
+  if (!TOKEN.test(name)) issues.push({ path: at, message: 'is not a header name' })
+  else if (HOP_BY_HOP.includes(lower)) issues.push({ path: at, message: `${lower} is hop-by-hop or framing: it belongs to the connection, not to a frontend` })
+  else if (own.includes(lower)) issues.push({ path: at, message: `srvgate writes ${lower} itself on every ${where}: it cannot be set or removed here` })
+  else return lower
+  return undefined
+}
+
+/**
  * A frontend's `headers` section: names checked (a token; not hop-by-hop,
  * not one srvgate writes itself: X-Forwarded-For and the rest would let a
  * rule pose as another client), values checked (no CR, LF or NUL; `{env}`
@@ -23,15 +38,7 @@ export function compileHeaderRules (input: HeadersInput | undefined, path: strin
   if (input === undefined) return undefined
   const side = (rules: HeadersInput['request'], where: 'request' | 'response'): HeaderRules | undefined => {
     if (rules === undefined) return undefined
-    const own = where === 'request' ? OWN_REQUEST : OWN_RESPONSE
-    const checkName = (name: string, at: string): string | undefined => {
-      const lower = name.toLowerCase()
-      if (!TOKEN.test(name)) issues.push({ path: at, message: 'is not a header name' })
-      else if (HOP_BY_HOP.includes(lower)) issues.push({ path: at, message: `${lower} is hop-by-hop or framing: it belongs to the connection, not to a frontend` })
-      else if (own.includes(lower)) issues.push({ path: at, message: `srvgate writes ${lower} itself on every ${where}: it cannot be set or removed here` })
-      else return lower
-      return undefined
-    }
+    const checkName = (name: string, at: string): string | undefined => settableName(name, at, where, issues)
     const set: Array<readonly [string, string]> = []
     for (const [name, value] of Object.entries(rules.set ?? {})) {
       const at = `${path}.${where}.set.${name}`

@@ -5,6 +5,7 @@ import type { Environment } from './environment.js'
 import { compileDocument } from './compile.js'
 import { resolveNameserverHosts, systemLookup, type HostLookup } from './nameserver-hosts.js'
 import { backendCaIssues } from './ca-files.js'
+import { readUsersFiles } from './users-file.js'
 import { deepFreeze } from './freeze.js'
 import { checkConfigTextApart, type CheckedDocument } from './check-in-child.js'
 
@@ -12,7 +13,7 @@ import { checkConfigTextApart, type CheckedDocument } from './check-in-child.js'
  * Loading a configuration file: read it, check its text in a child process
  * (load.ts's stages, check-in-child.ts), compile the checked document here,
  * then resolve nameserver host names (nameserver-hosts.ts) and check CA
- * files (ca-files.ts). Nothing here loads the YAML parser or ajv.
+ * files (ca-files.ts) and htpasswd files (users-file.ts). Nothing here loads the YAML parser or ajv.
  */
 
 export type { HostLookup } from './nameserver-hosts.js'
@@ -42,8 +43,9 @@ export async function readConfigFile (file: string, env: Environment = process.e
   const text = await readConfigText(file)
   const compiled = compileChecked(await check(text, env, file))
   // Both look outside the file (DNS, the file system): one report for the two.
-  const [resolved, caIssues] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled)])
-  const issues = [...resolved.issues, ...caIssues]
+  const [resolved, caIssues, users] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled), readUsersFiles(compiled)])
+  // The users files are read here to be checked (srvgate check); each data plane reads them again to serve.
+  const issues = [...resolved.issues, ...caIssues, ...(Array.isArray(users) ? users : [])]
   if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
   return { config: deepFreeze(resolved.config), text }
 }

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { addressPolicy, backend, cidrList, duration, durationString, frontendBackend, integer } from './schema-backend.js'
 import { Closed, Constant, Defaulted, IfThenElse, MapOf, OneOf, Section } from './schema-kit.js'
+import { access, rateLimit } from './schema-policies.js'
 import { toJsonSchema } from './json-schema.js'
 
 /**
@@ -238,6 +239,8 @@ const frontends = Defaulted(Type.Array(Closed({
     description: 'Required with an {env} capture: values failing the pattern are 404.'
   })),
   backend: frontendBackend,
+  access,
+  rateLimit,
   rewrite: Type.Optional(Closed({
     stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path.' })),
     addPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Added to the start of the path (after stripPrefix): /v2 makes /users /v2/users.' }))

@@ -258,11 +258,32 @@ export type FrontendConfig = {
     | { readonly kind: 'split', readonly name: string }
     | { readonly kind: 'template-split', readonly split: TemplateSplitConfig }
     | { readonly kind: 'template', readonly template: BackendTemplateConfig }
+  /** access: who may use the frontend (policy/frontend-gate.ts); undefined: anyone (nothing done per request). */
+  readonly access: AccessConfig | undefined
+  /** rateLimit: requests a second per key for the whole gateway; undefined: none. */
+  readonly rateLimit: RateLimitConfig | undefined
   readonly rewrite: { readonly stripPrefix: string | undefined, readonly addPrefix: string | undefined }
   /** redirect: answered at once with this status and Location (proxy/redirect.ts), never forwarded; undefined: none. */
   readonly redirect: { readonly to: string, readonly status: 301 | 302 | 307 | 308 } | undefined
   /** headers: rules for what the instance receives and what the client is answered; undefined: none (nothing done per request). */
   readonly headers: { readonly request: HeaderRules | undefined, readonly response: HeaderRules | undefined } | undefined
+}
+
+/** A frontend's `access`: each part undefined when not configured. */
+export type AccessConfig = {
+  readonly addresses: AddressPolicyConfig | undefined
+  readonly basicAuth: { readonly realm: string, readonly usersFile: string } | undefined
+  readonly forwardAuth: { readonly url: string, readonly copyHeaders: readonly string[], readonly timeoutMs: Milliseconds } | undefined
+}
+
+/** A frontend's `rateLimit`: a token bucket of `burst` filled at `requestsPerSecond`, per key. */
+export type RateLimitConfig = {
+  readonly requestsPerSecond: number
+  readonly burst: number
+  /** client-ip, or a header's value (lower-case name). */
+  readonly key: { readonly kind: 'client-ip' } | { readonly kind: 'header', readonly name: string }
+  readonly maxKeys: number
+  readonly redis: { readonly url: string, readonly prefix: string, readonly timeoutMs: Milliseconds } | undefined
 }
 
 /** One side of a frontend's `headers` (proxy/header-rules.ts applies them): names lower case. */

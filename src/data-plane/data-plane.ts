@@ -8,7 +8,11 @@ import type { GatewayConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import { ClientConnections, defaultMaxConnections } from '../edge/client-connections.js'
 import { IdleConnections } from '../edge/idle-connections.js'
-import { ErrorCode, ProxyError } from '../errors.js'
+import { ConfigError, ErrorCode, ProxyError } from '../errors.js'
+import { readUsersFiles, type UsersTable } from '../config/users-file.js'
+import { BasicAuth } from '../policy/basic-auth.js'
+import { ForwardAuth } from '../policy/forward-auth.js'
+import { FrontendGate } from '../proxy/frontend-gate.js'
 import { pinoBindings, stdoutLines, type Log } from '../log/process-log.js'
 import { AccessLog } from '../proxy/access-log.js'
 import { BodyBudget } from '../proxy/body-buffer.js'
@@ -41,8 +45,8 @@ export type DataPlaneDeps = {
   readonly findChallenge?: ChallengeLookup
 }
 
-/** What a reload reads for the data plane before anything switches: the HTTPS listener's certificates. */
-export type DataCandidate = { readonly certificates: CertificateStore | undefined }
+/** What a reload reads for the data plane before anything switches: the HTTPS listener's certificates, and basicAuth's users files. */
+export type DataCandidate = { readonly certificates: CertificateStore | undefined, readonly users: ReadonlyMap<string, UsersTable> }
 
 /**
  * The data plane's composition root: the listeners (plain HTTP through
@@ -75,20 +79,24 @@ export class DataPlane {
   #isDraining = false
   /** Spans of this process's requests (tracing: bound at start, as the listeners). */
   readonly #tracing: Tracing | undefined
+  /** Frontends' access and rate-limit policies: their caches and connections outlive a reload. */
+  readonly #gate: FrontendGate
 
   static async create (config: GatewayConfig, deps: DataPlaneDeps): Promise<DataPlane> {
     // Certificates are read before anything is built: a bad file fails the start with nothing open.
     const store = config.tls === undefined || config.listen.https === undefined ? undefined : await CertificateStore.load(config.tls, deps.clock.wallNow())
+    const users = await usersOf(config)
     // OpenTelemetry's modules (~25 MB of RSS a process) are loaded only where tracing is configured.
     const tracing = config.tracing === undefined ? undefined : await startTracing(config.tracing, deps)
-    const plane = new DataPlane(config, deps, store, tracing)
+    const plane = new DataPlane(config, deps, store, tracing, users)
     await plane.#registerRequestPath()
     return plane
   }
 
-  private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined, tracing: Tracing | undefined) {
+  private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined, tracing: Tracing | undefined, users: ReadonlyMap<string, UsersTable>) {
     const { clock, metrics } = deps
     this.#deps = deps
+    this.#gate = new FrontendGate(new BasicAuth(users), new ForwardAuth(clock), undefined)
     // Shared storage: a CA's validation may reach this replica for another one's order.
     this.#acme = new AcmeAnswers(config.tls?.acme?.storage.kind === 'redis' ? deps.findChallenge : undefined)
     this.log = deps.log
@@ -167,8 +175,9 @@ export class DataPlane {
 
   async #registerRequestPath (): Promise<void> {
     const { clock, routing } = this.#deps
-    await this.app.register(proxyPlugin, { state: routing, pools: this.pools, ends: this.ends, clock, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle, acme: this.#acme, tracing: this.#tracing })
-    const upgrades = { state: routing, pools: this.pools, log: this.log, ends: this.ends, tracing: this.#tracing }
+    const gate = this.#gate
+    await this.app.register(proxyPlugin, { state: routing, pools: this.pools, ends: this.ends, clock, isDraining: () => this.#isDraining, bodies: this.#bodies, idle: this.#idle, acme: this.#acme, tracing: this.#tracing, gate })
+    const upgrades = { state: routing, pools: this.pools, log: this.log, ends: this.ends, tracing: this.#tracing, gate }
     handleUpgrades(this.app.server, upgrades)
     // WebSockets over HTTP/1.1 on the HTTPS listener too.
     if (this.tlsListener !== undefined) handleUpgrades(this.tlsListener.server, upgrades)
@@ -179,15 +188,17 @@ export class DataPlane {
   /** The HTTPS listener routes through fastify without fastify listening on it. */
   async start (): Promise<void> { await this.app.ready() }
 
-  /** Read what the next configuration needs here; a broken or mismatched certificate refuses the reload. */
+  /** Read what the next configuration needs here; a broken or mismatched certificate, or a users file srvgate cannot use, refuses the reload. */
   async prepare (next: GatewayConfig): Promise<DataCandidate> {
     const certificates = this.tlsListener === undefined || next.tls === undefined ? undefined : await CertificateStore.load(next.tls, this.#deps.clock.wallNow())
-    return { certificates }
+    return { certificates, users: await usersOf(next) }
   }
 
   /** The new configuration runs (the routing state has switched already): what the listeners take on reload. */
   commit (next: GatewayConfig, candidate: DataCandidate): void {
     if (candidate.certificates !== undefined) this.tlsListener?.use(candidate.certificates.withIssued(this.#issued, this.#parsedIssued))
+    // The same tick as the routing state's switch: no request sees one without the other.
+    this.#gate.basicAuth.use(candidate.users)
     this.#client = next.client
     applyClientLimits(this.app, next)
     this.tlsListener?.applyLimits(next.client)
@@ -226,10 +237,18 @@ export class DataPlane {
     await this.tlsListener?.close()
     await this.app.close()
     await this.pools.close()
+    await this.#gate.close()
     // The spans of the last requests go out, for as long as the collector answers within the drain's bound.
     const tracing = this.#tracing
     if (tracing !== undefined) await within(this.#deps.clock, tracing.shutdown().catch(() => {}), TRACING_SHUTDOWN_MS, { unref: true })
   }
+}
+
+/** The htpasswd tables of `config`'s basicAuth policies; a file srvgate cannot use is a configuration error. */
+async function usersOf (config: GatewayConfig): Promise<ReadonlyMap<string, UsersTable>> {
+  const users = await readUsersFiles(config)
+  if (Array.isArray(users)) throw new ConfigError(ErrorCode.CONFIG_INVALID, users)
+  return users
 }
 
 /** This process's tracing, its drops counted and logged. */

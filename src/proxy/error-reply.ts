@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 
 /** What the client gets; `retryAfterS` becomes a Retry-After header (RFC 9110 §10.2.3: delay-seconds). */
-export type ErrorReply = { readonly status: number, readonly body: Readonly<Record<string, string>>, readonly retryAfterS?: number | undefined }
+export type ErrorReply = { readonly status: number, readonly body: Readonly<Record<string, string>>, readonly retryAfterS?: number | undefined, readonly challenge?: string | undefined }
 
 /**
  * The one map from an error code to what the client sees (spec §3). Bodies
@@ -26,6 +26,12 @@ export function errorReply (error: GatewayError): ErrorReply {
     case ErrorCode.TEMPLATE_RATE_LIMITED:
       return { status: 503, body: { error: 'template_rate_limited' }, retryAfterS: error instanceof ProxyError ? error.retryAfterS ?? 1 : 1 }
     case ErrorCode.UPSTREAM_TIMEOUT: return { status: 504, body: { error: 'upstream_timeout' } }
+    // A frontend's policies (policy/): refusals that never reach an instance.
+    case ErrorCode.ACCESS_DENIED: return { status: 403, body: { error: 'forbidden' } }
+    case ErrorCode.AUTH_REFUSED: return { status: 403, body: { error: 'forbidden' } }
+    case ErrorCode.AUTH_REQUIRED: return { status: 401, body: { error: 'unauthorized' }, challenge: error instanceof ProxyError ? error.challenge : undefined }
+    case ErrorCode.AUTH_UNAVAILABLE: return { status: 503, body: { error: 'auth_unavailable' }, retryAfterS: 1 }
+    case ErrorCode.RATE_LIMITED: return { status: 429, body: { error: 'rate_limited' }, retryAfterS: error instanceof ProxyError ? error.retryAfterS ?? 1 : 1 }
     default: return { status: 502, body: { error: 'upstream_error' } }
   }
 }
@@ -45,7 +51,8 @@ export function writeRawReply (socket: Duplex, requestId: string, reply: ErrorRe
   if (!socket.writable) return 0
   const text = JSON.stringify(reply.body)
   const retryAfter = reply.retryAfterS === undefined ? '' : `retry-after: ${reply.retryAfterS}\r\n`
-  socket.end(`HTTP/1.1 ${reply.status} ${nodeHttp.STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${retryAfter}x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
+  const challenge = reply.challenge === undefined ? '' : `www-authenticate: ${reply.challenge}\r\n`
+  socket.end(`HTTP/1.1 ${reply.status} ${nodeHttp.STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${retryAfter}${challenge}x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`)
   return Buffer.byteLength(text)
 }
 
@@ -54,7 +61,7 @@ export function writeStreamReply (response: Http2ServerResponse, requestId: stri
   if (response.headersSent || response.destroyed) return 0
   const text = JSON.stringify(reply.body)
   const length = Buffer.byteLength(text)
-  response.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': length, 'x-request-id': requestId })
+  response.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': length, 'x-request-id': requestId, ...(reply.retryAfterS === undefined ? {} : { 'retry-after': String(reply.retryAfterS) }), ...(reply.challenge === undefined ? {} : { 'www-authenticate': reply.challenge }) })
   response.end(text)
   return length
 }

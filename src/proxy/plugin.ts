@@ -9,14 +9,15 @@ import { BodyBudget, bufferableLength, hasBody, receiveBody } from './body-buffe
 import { ClientGone } from './client-gone.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
 import { applyRequestRules } from './header-rules.js'
-import { RedirectAnswer } from './redirect.js'
+import { PolicyAnswer } from '../policy/policy-answer.js'
+import { applyAdmission, type FrontendGate } from './frontend-gate.js'
 import { PROXIED_METHODS, answerAsterisk, redirectToHttps } from './own-answers.js'
 import type { AcmeAnswers } from '../tls/acme-answers.js'
 import { ProxyRequest } from './proxy-request.js'
 import { markReply, sendError } from './reply-error.js'
 import type { RequestEnd } from './request-end.js'
 import { ResponseWriter, type WriterDeps } from './response-writer.js'
-import { hostHeaderOf, requestKeyOf, routeRequest, upstreamPath, type RequestLine, type Routed, type RoutingState } from './route-request.js'
+import { hostHeaderOf, requestKeyOf, routeRequest, upstreamPath, type RequestLine, type RouteResult, type RoutingState } from './route-request.js'
 import type { UpstreamPools } from './upstream-pools.js'
 import type { Tracing } from '../tracing/tracing.js'
 
@@ -37,6 +38,8 @@ export type ProxyPluginOptions = {
   readonly acme?: AcmeAnswers
   /** Spans per request and attempt (tracing on); undefined: nothing is done per request for them. */
   readonly tracing?: Tracing | undefined
+  /** Frontends' access and rate-limit policies. */
+  readonly gate?: FrontendGate | undefined
 }
 
 /** Where a CA fetches an http-01 token (RFC 8555 §8.3). */
@@ -154,7 +157,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       void answerAsterisk(request, reply)
       return
     }
-    const proceed = (routed: Routed | ProxyError | RedirectAnswer): void => {
+    const proceed = (routed: RouteResult): void => {
       if (clientGone.isGone) {
         // Nothing is forwarded for a client that has left while routing waited on DNS.
         reply.hijack()
@@ -165,10 +168,11 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
         void sendError(reply, routed)
         return
       }
-      if (routed instanceof RedirectAnswer) {
-        void reply.code(routed.status).header('location', routed.location).send()
+      if (routed instanceof PolicyAnswer) {
+        void sendPolicyAnswer(reply, routed)
         return
       }
+      if (routed.admission !== undefined) applyAdmission(request.headers, routed.admission)
       const limits = state.config.client
       const start = (body: Readable | Buffer | undefined): void => {
         const { backend, path } = routed
@@ -208,7 +212,9 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       clientGone,
       clientIp: proxied.clientIp,
       certificateNames: isSecure ? TlsListener.servedTo(socket)?.names : undefined,
-      listener: proxied
+      listener: proxied,
+      gate: options.gate,
+      isSecure
     })
     if (routed instanceof Promise) routed.then(proceed, done)
     else proceed(routed)
@@ -243,6 +249,18 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
   }
   app.route({ method: [...PROXIED_METHODS], url: '/', handler: forward })
   app.route({ method: [...PROXIED_METHODS], url: '/*', handler: forward })
+}
+
+/** A policy's own answer (a redirect, an auth service's refusal); its reason, if any, is the request's error for the log. */
+async function sendPolicyAnswer (reply: FastifyReply, answer: PolicyAnswer): Promise<void> {
+  const proxied = reply.request.srvgate
+  if (proxied !== null && answer.error !== undefined) proxied.error ??= answer.error
+  const headers: Record<string, string | string[]> = {}
+  for (const [name, value] of answer.headers) {
+    const earlier = headers[name]
+    headers[name] = earlier === undefined ? value : [earlier, value].flat()
+  }
+  await reply.code(answer.status).headers(headers).send(answer.body)
 }
 
 /** Bytes of a payload fastify sends as it is (strings and buffers: srvgate's own answers are JSON text). */

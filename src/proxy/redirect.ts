@@ -1,9 +1,5 @@
 import type { FrontendConfig } from '../config/types.js'
-
-/** A frontend's `redirect` policy's answer: the status and where to. */
-export class RedirectAnswer {
-  constructor (readonly status: 301 | 302 | 307 | 308, readonly location: string) {}
-}
+import { PolicyAnswer } from '../policy/policy-answer.js'
 
 /**
  * The Location of a frontend's `redirect` (Caddy's redir, Traefik's
@@ -13,7 +9,7 @@ export class RedirectAnswer {
  * whole) and `{env}` filled in. Octets outside printable ASCII (a UTF-8
  * path) are percent-encoded: a header carries no others.
  */
-export function redirectTo (redirect: NonNullable<FrontendConfig['redirect']>, facts: { readonly host: string, readonly path: string, readonly query: string, readonly env: string | undefined }): RedirectAnswer {
+export function redirectTo (redirect: NonNullable<FrontendConfig['redirect']>, facts: { readonly host: string, readonly path: string, readonly query: string, readonly env: string | undefined }): PolicyAnswer {
   const withQuery = facts.query === '' ? redirect.to.replaceAll('?{query}', '') : redirect.to
   // A path of `//evil.example` (or `/\\evil.example`, which browsers read alike) would make a
   // `to` that starts with {path} a protocol-relative URL to another site: its leading slashes are one.
@@ -23,5 +19,5 @@ export function redirectTo (redirect: NonNullable<FrontendConfig['redirect']>, f
     .replaceAll('{path}', path)
     .replaceAll('{query}', facts.query)
     .replaceAll('{env}', facts.env ?? '')
-  return new RedirectAnswer(redirect.status, location.replace(/[^\x21-\x7e]/g, (character) => encodeURIComponent(character)))
+  return new PolicyAnswer(redirect.status, [['location', location.replace(/[^\x21-\x7e]/g, (character) => encodeURIComponent(character))]])
 }

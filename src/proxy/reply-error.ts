@@ -55,13 +55,14 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
   if (reply.sent || reply.raw.destroyed || request.raw.socket?.destroyed !== false) return reply
   // Nobody is left to read an answer.
   if (error.code === ErrorCode.CLIENT_GONE) return reply
-  const { status, body, retryAfterS } = errorReply(error)
+  const { status, body, retryAfterS, challenge } = errorReply(error)
   // A request refused mid-body leaves unread bytes on the connection: close it.
   const leavesBodyUnread = error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete)
   const isHttp2 = request.raw.httpVersionMajor === 2
   // HTTP/2 has no Connection field (Node refuses to send one): the stream is reset instead, below.
   if (leavesBodyUnread && !isHttp2) reply.header('connection', 'close')
   if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS))
+  if (challenge !== undefined) reply.header('www-authenticate', challenge)
   const sent = await reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
   // The answer is out; RST_STREAM NO_ERROR tells the client to stop sending (RFC 9113 §8.1). Without
   // it Node keeps the stream open while the client's side is, the request never finishes and its

@@ -10,7 +10,10 @@ import type { Split } from '../upstream/split.js'
 import { TemplateRefusal } from '../upstream/templated-backends.js'
 import type { ClientGone } from './client-gone.js'
 import { firstValue } from './headers.js'
-import { redirectTo, type RedirectAnswer } from './redirect.js'
+import { redirectTo } from './redirect.js'
+import { PolicyAnswer } from '../policy/policy-answer.js'
+import type { Admission } from '../policy/forward-auth.js'
+import { FrontendGate } from './frontend-gate.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
 /** What requests run against; `generation` counts applied configurations (a cluster's processes agree on it). */
@@ -24,7 +27,18 @@ export type RequestLine = {
 }
 
 /** Where a request goes; `split` when `backend` is the member a split chose (by `splitKey`, its sticky key, if any). */
-export type Routed = { readonly decision: RouteDecision, readonly backend: Backend, readonly path: string, readonly split?: Split | undefined, readonly splitKey?: string | undefined }
+export type Routed = {
+  readonly decision: RouteDecision
+  readonly backend: Backend
+  readonly path: string
+  readonly split?: Split | undefined
+  readonly splitKey?: string | undefined
+  /** forwardAuth's copyHeaders for the forwarded request (frontend-gate.ts). */
+  readonly admission?: Admission | undefined
+}
+
+/** What routing answers: where to, or the answer a refusal or a policy gives. */
+export type RouteResult = Routed | ProxyError | PolicyAnswer
 
 /** Who hears routing's choice of frontend and backend (proxy-request.ts's ProxyRequest). */
 export interface RouteListener {
@@ -43,6 +57,10 @@ export type RouteOptions = {
    * the client's SNI; undefined: not TLS, or no SNI sent (nothing named, nothing coalesced).
    */
   readonly certificateNames?: readonly string[] | undefined
+  /** The frontend's access and rate-limit policies (the data plane's); undefined: none applied (srvgate/client). */
+  readonly gate?: FrontendGate | undefined
+  /** The request came over TLS (forwardAuth's X-Forwarded-Proto). */
+  readonly isSecure?: boolean
 }
 
 /**
@@ -52,7 +70,7 @@ export type RouteOptions = {
  * promise, no microtask) unless a templated backend's first resolution has
  * to be waited for.
  */
-export function routeRequest (state: RoutingState, request: RequestLine, options: RouteOptions = {}): Routed | ProxyError | RedirectAnswer | Promise<Routed | ProxyError> {
+export function routeRequest (state: RoutingState, request: RequestLine, options: RouteOptions = {}): RouteResult | Promise<RouteResult> {
   // Node keeps one field more than the limit (server.maxHeadersCount), so a cut is seen, never silent.
   if (fieldCount(request.rawHeaders) > state.config.client.maxHeaderCount) {
     return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, `more than client.maxHeaderCount (${state.config.client.maxHeaderCount}) header fields`)
@@ -70,6 +88,40 @@ export function routeRequest (state: RoutingState, request: RequestLine, options
   const facts: RequestFacts = { host, path, method: request.method, header: (name) => firstValue(request.headers[name]) }
   const decision = state.router.route(facts)
   if (decision === undefined) return new ProxyError(ErrorCode.ROUTE_NOT_FOUND, `no frontend matches ${host}${path}`)
+  const gate = options.gate
+  if (gate === undefined || !FrontendGate.applies(decision.frontend)) return onward(state, decision, host, path, request, options)
+  const verdict = gate.admit(decision.frontend, {
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    host,
+    clientIp: options.clientIp ?? '',
+    isSecure: options.isSecure === true,
+    env: decision.env,
+    clientGone: options.clientGone
+  })
+  if (verdict instanceof Promise) return verdict.then((settled) => afterGate(settled, state, decision, host, path, request, options))
+  return afterGate(verdict, state, decision, host, path, request, options)
+}
+
+/** A refusal (told to the listener, no backend chosen), or on with forwardAuth's headers. */
+function afterGate (verdict: Awaited<ReturnType<FrontendGate['admit']>>, state: RoutingState, decision: RouteDecision, host: string, path: string, request: RequestLine, options: RouteOptions): RouteResult | Promise<RouteResult> {
+  if (verdict === undefined) return onward(state, decision, host, path, request, options)
+  if (verdict instanceof ProxyError || verdict instanceof PolicyAnswer) {
+    options.listener?.decided(decision, undefined)
+    return verdict
+  }
+  const routed = onward(state, decision, host, path, request, options)
+  if (routed instanceof Promise) return routed.then((settled) => withAdmission(settled, verdict))
+  return withAdmission(routed, verdict)
+}
+
+function withAdmission (routed: RouteResult, admission: Admission): RouteResult {
+  return routed instanceof ProxyError || routed instanceof PolicyAnswer ? routed : { ...routed, admission }
+}
+
+/** After the frontend's policies: its redirect, or its backend. */
+function onward (state: RoutingState, decision: RouteDecision, host: string, path: string, request: RequestLine, options: RouteOptions): RouteResult | Promise<RouteResult> {
   const redirect = decision.frontend.redirect
   if (redirect !== undefined) {
     // Before any backend: no DNS asked, no templated backend made, for a request that leaves at once.

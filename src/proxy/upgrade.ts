@@ -9,7 +9,8 @@ import { ErrorCode, ProxyError, type GatewayError } from '../errors.js'
 import type { UpstreamPools } from './upstream-pools.js'
 import { ProxyRequest } from './proxy-request.js'
 import { applyRequestRules } from './header-rules.js'
-import { RedirectAnswer } from './redirect.js'
+import { PolicyAnswer } from '../policy/policy-answer.js'
+import { applyAdmission, type FrontendGate } from './frontend-gate.js'
 import type { Tracing } from '../tracing/tracing.js'
 import { ClientGone } from './client-gone.js'
 import { errorReply, writeRawReply } from './error-reply.js'
@@ -26,6 +27,8 @@ export type UpgradeDeps = {
   readonly ends: RequestEnd
   /** A handshake is traced as any request (tracing on). */
   readonly tracing?: Tracing | undefined
+  /** Frontends' access and rate-limit policies: a handshake passes them as any request. */
+  readonly gate?: FrontendGate | undefined
 }
 
 /**
@@ -105,7 +108,7 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   if (deps.tracing !== undefined) proxied.trace = deps.tracing.startRequest(request.headers, 'GET', proxied.isPeerTrusted, proxied.startedMs ?? ends.clock.now())
   // Upgrades come over HTTP/1.1 on either listener; a TLS socket is the HTTPS one.
   proxied.isSecure = (request.socket as { encrypted?: boolean }).encrypted === true
-  const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp: proxied.clientIp, certificateNames: TlsListener.servedTo(request.socket)?.names, listener: proxied })
+  const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp: proxied.clientIp, certificateNames: TlsListener.servedTo(request.socket)?.names, listener: proxied, gate: deps.gate, isSecure: proxied.isSecure })
   if (routed instanceof ProxyError) {
     proxied.error = routed
     if (routed.code === ErrorCode.CLIENT_GONE) ends.ended(request, proxied, 499)
@@ -115,12 +118,17 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
     }
     return
   }
-  if (routed instanceof RedirectAnswer) {
-    // A redirecting frontend answers the handshake too, and the connection ends (nothing to tunnel).
-    socket.end(`${statusLine(routed.status, '')}location: ${routed.location}\r\nx-request-id: ${requestId}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`)
+  if (routed instanceof PolicyAnswer) {
+    // A redirect, or an auth service's refusal: the handshake is answered, and the connection ends (nothing to tunnel).
+    if (routed.error !== undefined) proxied.error = routed.error
+    const body = routed.body ?? Buffer.alloc(0)
+    const lines = routed.headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    if (socket.writable) socket.end(Buffer.concat([Buffer.from(`${statusLine(routed.status, '')}${lines}x-request-id: ${requestId}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`), body]))
+    proxied.bytesOut = body.length
     ends.ended(request, proxied, routed.status)
     return
   }
+  if (routed.admission !== undefined) applyAdmission(request.headers, routed.admission)
   proxied.protocol = 'HTTP/1.1'
   proxied.routeTo(routed.backend, { split: routed.split, splitKey: routed.splitKey })
   const forwarded = forwardRequestHeaders({ ...request.headers }, request.headers, {

@@ -12,11 +12,10 @@ import assert from 'node:assert/strict'
 import { writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect } from 'node:net'
 import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
 import { Upstream, type UpstreamReply } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
-import { send } from '../helpers/http.js'
+import { rawHandshake, send } from '../helpers/http.js'
 import { srvgate } from '../helpers/cli.js'
 
 test('headers: request rules reach the instance ({env} filled), answer rules reach the client, srvgate\'s own headers stay; a frontend without rules is untouched', async (t) => {
@@ -110,16 +109,7 @@ frontends:
   assert.equal(upstream.requests, 0, 'nothing forwarded')
   const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.status === 308)
   assert.equal(line.frontend, 'preview-moved')
-  const handshake = await new Promise<string>((resolve, reject) => {
-    const socket = connect(gateway.port, '127.0.0.1', () => {
-      socket.write('GET /chat HTTP/1.1\r\nHost: old.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
-    })
-    let received = ''
-    socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
-    socket.on('close', () => { resolve(received) })
-    socket.on('error', reject)
-    socket.setTimeout(5000, () => { socket.destroy(); resolve(received) })
-  })
+  const handshake = await rawHandshake(gateway.port, 'old.example.com')
   assert.match(handshake, /^HTTP\/1\.1 301 Moved Permanently\r\n/)
   assert.match(handshake, /\r\nlocation: https:\/\/new\.example\.com\/chat\r\n/)
   const api = await send(`${gateway.url}/api/users?id=1`)

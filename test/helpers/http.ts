@@ -1,6 +1,7 @@
 /** HTTP requests with any Host header (fetch forbids setting it), over a keep-alive agent. */
 import { spawn } from 'node:child_process'
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { connect } from 'node:net'
 
 export type Response = { status: number, headers: IncomingHttpHeaders, body: string, json: () => Record<string, unknown> }
 
@@ -70,4 +71,18 @@ export async function curl (args: string[]): Promise<{ status: number, stdout: s
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
   return { status: status ?? -1, stdout, stderr }
+}
+
+/** A raw WebSocket handshake on a new connection; what the gateway answered before closing (or within 5 s). */
+export async function rawHandshake (port: number, host: string, extraHeaders = ''): Promise<string> {
+  return await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`GET /chat HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`)
+    })
+    let received = ''
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+    socket.on('close', () => { resolve(received) })
+    socket.on('error', reject)
+    socket.setTimeout(5000, () => { socket.destroy(); resolve(received) })
+  })
 }

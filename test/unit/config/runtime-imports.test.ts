@@ -5,8 +5,8 @@ import { relative } from 'node:path'
 import { sourceFiles, valueImports } from '../../helpers/source-files.js'
 
 // The TypeBox definition of the schema, and TypeBox itself: build-time and types only.
-const SCHEMA_SOURCES = new Set(['config/schema.ts', 'config/schema-backend.ts', 'config/schema-kit.ts', 'config/json-schema.ts'])
-const SCHEMA_SPECIFIER = /^(@sinclair\/typebox(\/.*)?|\.{1,2}\/(config\/)?(schema|schema-backend|schema-kit|json-schema)\.js)$/
+const SCHEMA_SOURCES = new Set(['config/schema.ts', 'config/schema-backend.ts', 'config/schema-policies.ts', 'config/schema-kit.ts', 'config/json-schema.ts'])
+const SCHEMA_SPECIFIER = /^(@sinclair\/typebox(\/.*)?|\.{1,2}\/(config\/)?(schema|schema-backend|schema-policies|schema-kit|json-schema)\.js)$/
 
 /**
  * The one run-time user, known and bounded: the explanation of an invalid

@@ -16,7 +16,7 @@ test('redirect: placeholders filled, ?{query} left out whole without a query, oc
   ]
   for (const [to, facts, location] of cases) {
     const answer = redirectTo({ to, status: 308 }, { ...facts, env: facts.env })
-    assert.deepEqual([answer.status, answer.location], [308, location], to)
+    assert.deepEqual([answer.status, answer.headers], [308, [['location', location]]], to)
   }
 })
 

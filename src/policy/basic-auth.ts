@@ -1,0 +1,106 @@
+import { createHmac, randomBytes } from 'node:crypto'
+import { ErrorCode, ProxyError } from '../errors.js'
+import type { UsersTable } from '../config/users-file.js'
+
+/** Outcomes remembered (by keyed digest, never the password): most requests of a session then cost one HMAC. */
+const REMEMBERED = 4096
+/** bcrypt checks running at once: half of libuv's default pool, so file and DNS work keep a share. */
+const RUNNING = 2
+/** Checks waiting beyond those; past it a request gets 503 auth_unavailable rather than a queue that grows under a guessing flood. */
+export const MAX_WAITING = 64
+
+const CREDENTIALS = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i
+
+/**
+ * access.basicAuth (RFC 7617) against the htpasswd tables of the running
+ * configuration (config/users-file.ts), with the bcrypt package: its
+ * compare runs in libuv's thread pool, so a check (≈ 50 ms at cost 10)
+ * never stalls the event loop (bcryptjs would, in JavaScript), and it
+ * compares the hashes in constant time. An unknown user costs a check
+ * against another hash, so timing does not tell which users exist.
+ *
+ * Outcomes are remembered under an HMAC with a key of this process (as
+ * Caddy caches its basic_auth results), including the stored hash: a
+ * changed or removed user is checked afresh. Checks are bounded (RUNNING at
+ * once, MAX_WAITING waiting). A password is never logged nor kept.
+ */
+export class BasicAuth {
+  #tables: ReadonlyMap<string, UsersTable>
+  readonly #key = randomBytes(32)
+  readonly #remembered = new Map<string, boolean>()
+  #running = 0
+  readonly #waiting: Array<() => void> = []
+
+  constructor (tables: ReadonlyMap<string, UsersTable>) {
+    this.#tables = tables
+  }
+
+  /** The tables of the configuration that now runs (a reload's commit). */
+  use (tables: ReadonlyMap<string, UsersTable>): void {
+    this.#tables = tables
+  }
+
+  /** Checks waiting for a turn (for tests and /metrics). */
+  get waiting (): number { return this.#waiting.length }
+
+  /**
+   * Undefined when `authorization` holds a user and password of `usersFile`;
+   * else the 401 (with `realm`'s challenge) or 503. A remembered outcome is
+   * answered at once; a new one after its bcrypt check.
+   */
+  check (usersFile: string, realm: string, authorization: string | undefined): ProxyError | undefined | Promise<ProxyError | undefined> {
+    const challenge = `Basic realm="${realm}", charset="UTF-8"`
+    const match = authorization === undefined ? null : CREDENTIALS.exec(authorization)
+    if (match === null) return new ProxyError(ErrorCode.AUTH_REQUIRED, authorization === undefined ? 'basicAuth: no credentials' : 'basicAuth: malformed credentials', undefined, { challenge })
+    const decoded = Buffer.from(match[1] as string, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    const table = this.#tables.get(usersFile)
+    if (colon < 0 || table === undefined) return new ProxyError(ErrorCode.AUTH_REQUIRED, 'basicAuth: malformed credentials', undefined, { challenge })
+    const user = decoded.slice(0, colon)
+    const hash = table.get(user)
+    const digest = createHmac('sha256', this.#key).update(`${usersFile}\0${user}\0${hash ?? ''}\0`).update(decoded.slice(colon + 1)).digest('base64')
+    const remembered = this.#remembered.get(digest)
+    if (remembered !== undefined) return remembered ? undefined : refused(challenge)
+    if (this.#running >= RUNNING && this.#waiting.length >= MAX_WAITING) {
+      return new ProxyError(ErrorCode.AUTH_UNAVAILABLE, `basicAuth: ${MAX_WAITING} password checks already waiting`)
+    }
+    // An unknown user is checked against a hash of the file all the same (the answer is no either way).
+    const against = hash ?? (table.values().next().value as string)
+    return this.#compare(decoded.slice(colon + 1), against).then((isMatch) => {
+      const isValid = isMatch && hash !== undefined
+      this.#remember(digest, isValid)
+      return isValid ? undefined : refused(challenge)
+    })
+  }
+
+  async #compare (password: string, hash: string): Promise<boolean> {
+    // A finished check hands its turn to the next one waiting (#running stays), so none jumps the queue.
+    if (this.#running < RUNNING) this.#running++
+    else await new Promise<void>((resolve) => { this.#waiting.push(resolve) })
+    try {
+      return await (await bcryptModule()).compare(password, hash)
+    } catch {
+      return false
+    } finally {
+      const next = this.#waiting.shift()
+      if (next === undefined) this.#running--
+      else next()
+    }
+  }
+
+  #remember (digest: string, isValid: boolean): void {
+    if (this.#remembered.size >= REMEMBERED) this.#remembered.delete(this.#remembered.keys().next().value as string)
+    this.#remembered.set(digest, isValid)
+  }
+}
+
+/** The bcrypt package, loaded at the first check (a process with no basicAuth never loads the addon). */
+let loading: Promise<typeof import('bcrypt')> | undefined
+async function bcryptModule (): Promise<typeof import('bcrypt')> {
+  loading ??= import('bcrypt').then((module) => module.default)
+  return await loading
+}
+
+function refused (challenge: string): ProxyError {
+  return new ProxyError(ErrorCode.AUTH_REQUIRED, 'basicAuth: unknown user or wrong password', undefined, { challenge })
+}
