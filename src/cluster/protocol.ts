@@ -112,6 +112,8 @@ export const TO_WORKER = [
   message('certificate-answer', { id: Type.Integer({ minimum: 0 }), served: Type.Boolean() }),
   /** The answer to `challenge-wanted`: what the control plane (or shared storage) holds for it, if anything. */
   message('challenge-answer', { id: Type.Integer({ minimum: 0 }), found: Type.Optional(Type.Object({ keyAuthorization: Type.Optional(Text), cert: Type.Optional(Text), key: Type.Optional(Text) })) }),
+  /** The answer to `rate-take`: tokens granted (0: none, the next in retryAfterMs). */
+  message('rate-granted', { id: Type.Integer({ minimum: 0 }), granted: Type.Integer({ minimum: 0 }), retryAfterMs: Type.Number({ minimum: 0 }) }),
   message('drain', {})
 ] as const
 
@@ -130,7 +132,17 @@ export const TO_PRIMARY = [
   /** A handshake names a host no certificate carries, and tls.acme.onDemand is set: may it have one? */
   message('certificate-wanted', { id: Type.Integer({ minimum: 0 }), name: Text }),
   /** A CA's validation for a challenge this worker does not hold (tls.acme.storage.redis: another replica ordered it). */
-  message('challenge-wanted', { id: Type.Integer({ minimum: 0 }), challenge: Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01')]), key: Text })
+  message('challenge-wanted', { id: Type.Integer({ minimum: 0 }), challenge: Type.Union([Type.Literal('http-01'), Type.Literal('tls-alpn-01')]), key: Text }),
+  /** A frontend's rateLimit: up to `want` tokens of a key from the control plane's buckets (policy/rate-buckets.ts), under the worker's terms. */
+  message('rate-take', {
+    id: Type.Integer({ minimum: 0 }),
+    frontend: Text,
+    key: Text,
+    want: Type.Integer({ minimum: 1 }),
+    perSecond: Type.Number({ exclusiveMinimum: 0 }),
+    burst: Type.Integer({ minimum: 1 }),
+    maxKeys: Type.Integer({ minimum: 1 })
+  })
 ] as const
 
 export type ToWorkerSchema = (typeof TO_WORKER)[number]

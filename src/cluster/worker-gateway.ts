@@ -6,6 +6,7 @@ import { Router } from '../routing/router.js'
 import { BackendRegistry, type ControlPlaneFacts } from '../upstream/registry.js'
 import type { ReplicaBackend } from '../upstream/replica-backend.js'
 import type { ChallengeLookup } from '../tls/acme-answers.js'
+import type { AskTokens } from '../policy/rate-limits.js'
 import type { Address } from '../util/address.js'
 import { faceViews } from '../upstream/face-view.js'
 import type { DnsFace } from '../dns-face/dns-face.js'
@@ -28,7 +29,7 @@ export class WorkerGateway {
   #state: RoutingState<ReplicaBackend>
   #face: DnsFace | undefined
 
-  static async start (config: GatewayConfig, generation: number, options: ProcessOptions & { readonly role: 'worker' | 'in-process', readonly wantCertificate?: (name: string) => Promise<boolean>, readonly findChallenge?: ChallengeLookup }, views: ReadonlyMap<number, ControlPlaneFacts>): Promise<WorkerGateway> {
+  static async start (config: GatewayConfig, generation: number, options: ProcessOptions & { readonly role: 'worker' | 'in-process', readonly wantCertificate?: (name: string) => Promise<boolean>, readonly findChallenge?: ChallengeLookup, readonly askTokens?: AskTokens }, views: ReadonlyMap<number, ControlPlaneFacts>): Promise<WorkerGateway> {
     const viewOf = (forGeneration: number): ControlPlaneFacts => {
       const view = views.get(forGeneration)
       if (view === undefined) throw new Error(`no instance sets for configuration generation ${forGeneration}`)
@@ -36,7 +37,7 @@ export class WorkerGateway {
     }
     let worker: WorkerGateway | undefined
     const parts = processParts(options, options.role, () => worker?.state.registry.all() ?? [])
-    worker = new WorkerGateway(parts, viewOf, await DataPlane.create(config, { ...parts, routing: () => (worker as WorkerGateway).state, wantCertificate: options.wantCertificate, findChallenge: options.findChallenge }), config, generation)
+    worker = new WorkerGateway(parts, viewOf, await DataPlane.create(config, { ...parts, routing: () => (worker as WorkerGateway).state, wantCertificate: options.wantCertificate, findChallenge: options.findChallenge, askTokens: options.askTokens }), config, generation)
     await worker.data.start()
     await worker.state.registry.start()
     return worker

@@ -10,6 +10,7 @@ import type { BackendRegistry } from '../upstream/registry.js'
 import type { ReplicaBackend } from '../upstream/replica-backend.js'
 import { NO_CHALLENGES, type ChallengeSet } from '../tls/acme-answers.js'
 import type { IssuedPem } from '../tls/certificates.js'
+import type { Grant, RateLimitTerms } from '../policy/rate-buckets.js'
 import { WorkerGateway, type PendingGeneration } from './worker-gateway.js'
 import { GenerationFacts, applyFromPrimary } from './control-facts.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
@@ -56,6 +57,7 @@ export class WorkerLoop {
   /** Handshakes waiting for the control plane's answer about a name's certificate (tls.acme.onDemand). */
   readonly #wanted = new Map<number, (served: boolean) => void>()
   readonly #challengesWanted = new Map<number, (found: ChallengeFound) => void>()
+  readonly #tokensAsked = new Map<number, (grant: Grant) => void>()
   #nextWantedId = 1
   #queue = Promise.resolve()
 
@@ -130,7 +132,7 @@ export class WorkerLoop {
         this.#views.set(generation, new GenerationFacts(generation, backends, send))
         if (message.phase === 'init') {
           try {
-            this.#gateway = await WorkerGateway.start(config, generation, { ...this.#options.process, wantCertificate: this.#wantCertificate, findChallenge: this.#findChallenge }, this.#views)
+            this.#gateway = await WorkerGateway.start(config, generation, { ...this.#options.process, wantCertificate: this.#wantCertificate, findChallenge: this.#findChallenge, askTokens: this.#askTokens }, this.#views)
             applyHealth(this.#gateway.state.registry, backends)
             if (this.#ticketKey !== undefined) this.#gateway.data.useSessionTicketKey(this.#ticketKey)
             this.#gateway.data.useIssued(this.#issued)
@@ -188,6 +190,10 @@ export class WorkerLoop {
         this.#wanted.get(message.id)?.(message.served)
         this.#wanted.delete(message.id)
         return
+      case 'srvgate:rate-granted':
+        this.#tokensAsked.get(message.id)?.({ granted: message.granted, retryAfterMs: message.retryAfterMs })
+        this.#tokensAsked.delete(message.id)
+        return
       case 'srvgate:challenge-answer':
         this.#challengesWanted.get(message.id)?.(message.found)
         this.#challengesWanted.delete(message.id)
@@ -211,6 +217,15 @@ export class WorkerLoop {
     return await new Promise<boolean>((resolve) => {
       this.#wanted.set(id, resolve)
       this.#options.channel.send({ type: 'srvgate:certificate-wanted', id, name })
+    })
+  }
+
+  /** A frontend's rateLimit: tokens from the control plane's buckets. */
+  readonly #askTokens = async (frontend: string, key: string, want: number, terms: RateLimitTerms): Promise<Grant> => {
+    const id = this.#nextWantedId++
+    return await new Promise<Grant>((resolve) => {
+      this.#tokensAsked.set(id, resolve)
+      this.#options.channel.send({ type: 'srvgate:rate-take', id, frontend, key, want, perSecond: terms.perSecond, burst: terms.burst, maxKeys: terms.maxKeys })
     })
   }
 

@@ -13,6 +13,7 @@ import type { PublicAddresses } from '../data-plane/listeners.js'
 import type { Address } from '../util/address.js'
 import { systemClock } from '../util/clock.js'
 import { Gathering } from './gathering.js'
+import { RateBuckets } from '../policy/rate-buckets.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
 import type { MessageOf, ToPrimary, ToWorker } from './protocol.js'
 import { toWire, wireBackend } from './wire.js'
@@ -75,6 +76,8 @@ export class WorkerPool implements DataPlanes {
   #reloading: { readonly done: Promise<void>, readonly settle: () => void } | undefined
   /** /metrics and /admin/state wait 2 s for the workers' figures, then go without those missing. */
   readonly #stats = new Gathering<DataPlaneStats>(systemClock, 2_000)
+  /** frontends' rateLimit buckets, exact: every worker's requests are taken from the same bucket (policy/rate-limits.ts leases them). */
+  readonly #rates = new RateBuckets()
   /** The DNS face every worker answers (SO_REUSEPORT), when the primary does not. */
   #dnsFace: MessageOf<ToWorker, 'srvgate:dns-face'> | undefined
   #listening: { resolve: (addresses: PublicAddresses) => void, reject: (error: Error) => void } | undefined
@@ -259,6 +262,12 @@ export class WorkerPool implements DataPlanes {
         this.#acme.certificate(name).catch(() => false).then((served) => {
           if (!worker.isDead()) member.channel.send({ type: 'srvgate:certificate-answer', id, served })
         }, () => {})
+        return
+      }
+      case 'srvgate:rate-take': {
+        const { id, frontend, key, want, perSecond, burst, maxKeys } = message
+        const grant = this.#rates.take(frontend, key, want, { perSecond, burst, maxKeys }, systemClock.now())
+        member.channel.send({ type: 'srvgate:rate-granted', id, granted: grant.granted, retryAfterMs: grant.retryAfterMs })
         return
       }
       case 'srvgate:challenge-wanted': {

@@ -12,6 +12,7 @@ import { ConfigError, ErrorCode, ProxyError } from '../errors.js'
 import { readUsersFiles, type UsersTable } from '../config/users-file.js'
 import { BasicAuth } from '../policy/basic-auth.js'
 import { ForwardAuth } from '../policy/forward-auth.js'
+import { RateLimits, type AskTokens } from '../policy/rate-limits.js'
 import { FrontendGate } from '../proxy/frontend-gate.js'
 import { pinoBindings, stdoutLines, type Log } from '../log/process-log.js'
 import { AccessLog } from '../proxy/access-log.js'
@@ -43,6 +44,8 @@ export type DataPlaneDeps = {
   readonly wantCertificate?: (name: string) => Promise<boolean>
   /** tls.acme.storage.redis: a challenge this process does not hold, asked of the control plane. */
   readonly findChallenge?: ChallengeLookup
+  /** frontends' rateLimit: tokens from the control plane's buckets (one limit for every worker); undefined: no rate limits here. */
+  readonly askTokens?: AskTokens
 }
 
 /** What a reload reads for the data plane before anything switches: the HTTPS listener's certificates, and basicAuth's users files. */
@@ -96,7 +99,7 @@ export class DataPlane {
   private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined, tracing: Tracing | undefined, users: ReadonlyMap<string, UsersTable>) {
     const { clock, metrics } = deps
     this.#deps = deps
-    this.#gate = new FrontendGate(new BasicAuth(users), new ForwardAuth(clock), undefined)
+    this.#gate = new FrontendGate(new BasicAuth(users), new ForwardAuth(clock), deps.askTokens === undefined ? undefined : new RateLimits(deps.askTokens, clock))
     // Shared storage: a CA's validation may reach this replica for another one's order.
     this.#acme = new AcmeAnswers(config.tls?.acme?.storage.kind === 'redis' ? deps.findChallenge : undefined)
     this.log = deps.log

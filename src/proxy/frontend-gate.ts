@@ -4,6 +4,7 @@ import { ErrorCode, ProxyError } from '../errors.js'
 import type { BasicAuth } from '../policy/basic-auth.js'
 import type { Admission, Departure, ForwardAuth } from '../policy/forward-auth.js'
 import { PolicyAnswer } from '../policy/policy-answer.js'
+import type { RateLimits } from '../policy/rate-limits.js'
 import { firstValue } from './headers.js'
 
 /** A request as a frontend's policies see it. */
@@ -20,11 +21,6 @@ export type GateFacts = {
 
 /** What a gate says: through (with forwardAuth's headers, if any), or the answer that refuses the request. */
 export type GateVerdict = undefined | Admission | ProxyError | PolicyAnswer
-
-/** A frontend's rate limit (policy/rate-limits.ts): undefined through, or the 429. */
-export interface RateLimits {
-  take: (frontend: FrontendConfig, facts: GateFacts) => ProxyError | undefined | Promise<ProxyError | undefined>
-}
 
 /**
  * A frontend's policies before anything else is done for a request (and
@@ -70,8 +66,11 @@ export class FrontendGate {
   }
 
   #rateLimit (frontend: FrontendConfig, facts: GateFacts, admission: Admission | undefined): GateVerdict | Promise<GateVerdict> {
-    if (frontend.rateLimit === undefined || this.rateLimits === undefined) return admission
-    const taken = this.rateLimits.take(frontend, facts)
+    const limit = frontend.rateLimit
+    if (limit === undefined || this.rateLimits === undefined) return admission
+    // A request without the header is limited under "-", all such requests together.
+    const key = limit.key.kind === 'client-ip' ? facts.clientIp : firstValue(facts.headers[limit.key.name]) ?? '-'
+    const taken = this.rateLimits.take(frontend.name, limit, key)
     if (taken instanceof Promise) return taken.then((refusal) => refusal ?? admission)
     return taken ?? admission
   }

@@ -57,6 +57,7 @@ const TO_WORKER_SAMPLES: ToWorker[] = [
   { type: 'srvgate:certificate-answer', id: 5, served: true },
   { type: 'srvgate:challenge-answer', id: 6, found: { keyAuthorization: 'tok.thumb' } },
   { type: 'srvgate:challenge-answer', id: 7 },
+  { type: 'srvgate:rate-granted', id: 8, granted: 0, retryAfterMs: 100 },
   { type: 'srvgate:drain' }
 ]
 
@@ -74,7 +75,8 @@ const TO_PRIMARY_SAMPLES: ToPrimary[] = [
   { type: 'srvgate:stats', id: 7, stats: { metrics: [{ name: 'x', values: [] }], byBackend: [['web', { requests: 3, errors: 1 }]], inFlight: [['web', '127.0.0.1:23501', 2]] } },
   { type: 'srvgate:acme-challenges-applied', id: 3 },
   { type: 'srvgate:certificate-wanted', id: 5, name: 'pr-1.preview.example.com' },
-  { type: 'srvgate:challenge-wanted', id: 6, challenge: 'http-01', key: 'tok' }
+  { type: 'srvgate:challenge-wanted', id: 6, challenge: 'http-01', key: 'tok' },
+  { type: 'srvgate:rate-take', id: 8, frontend: 'api', key: '203.0.113.9', want: 1, perSecond: 0.5, burst: 10, maxKeys: 100000 }
 ]
 
 test('every message type arrives as sent, both ways, synchronously, checked by its schema', () => {

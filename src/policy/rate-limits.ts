@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto'
+import type { RateLimitConfig } from '../config/types.js'
+import { ErrorCode, ProxyError } from '../errors.js'
+import type { Clock } from '../util/clock.js'
+import type { Grant, RateLimitTerms } from './rate-buckets.js'
+
+/** Ask the control plane's buckets (rate-buckets.ts) for up to `want` tokens of a key. */
+export type AskTokens = (frontend: string, key: string, want: number, terms: RateLimitTerms) => Grant | Promise<Grant>
+
+/** How long tokens handed to this process may wait to be spent: past it they are dropped, so no worker saves up a burst. */
+export const LEASE_MS = 1000
+/** Longer keys (a header's value) are held as their SHA-256: a map entry stays small. */
+const LONGEST_KEY = 128
+
+type Lease = { tokens: number, untilMs: number, emptyUntilMs: number }
+
+/**
+ * A frontend's rateLimit for the whole gateway, not per worker. The control
+ * plane holds the exact buckets; this process asks it for tokens and keeps
+ * what it was given for LEASE_MS: at low rates one token a request (one IPC
+ * round trip, ~0.1 ms), at high rates up to `want` at once (1/20 s of the
+ * rate, at most a quarter of the burst), so a busy key costs one message per
+ * `want` requests. A refusal is remembered until the control plane said a
+ * token comes back, so a flood is refused here without asking again.
+ *
+ * Error bound: never more than burst + rate × t is let through in any
+ * window t (every token comes from the one bucket); fewer by at most
+ * (want − 1) per worker for each lease that ends unspent. Keys held here are
+ * bounded by maxKeys, least recently seen forgotten first.
+ */
+export class RateLimits {
+  readonly #ask: AskTokens
+  readonly #clock: Clock
+  readonly #leases = new Map<string, Map<string, Lease>>()
+
+  constructor (ask: AskTokens, clock: Clock) {
+    this.#ask = ask
+    this.#clock = clock
+  }
+
+  /** Undefined: through; else the 429, with Retry-After. */
+  take (frontend: string, limit: RateLimitConfig, rawKey: string): ProxyError | undefined | Promise<ProxyError | undefined> {
+    const key = rawKey.length <= LONGEST_KEY ? rawKey : createHash('sha256').update(rawKey).digest('base64')
+    const now = this.#clock.now()
+    const lease = this.#lease(frontend, key, limit.maxKeys)
+    if (lease.untilMs <= now) lease.tokens = 0
+    if (lease.tokens >= 1) {
+      lease.tokens--
+      return undefined
+    }
+    if (lease.emptyUntilMs > now) return limited(frontend, lease.emptyUntilMs - now)
+    const want = Math.max(1, Math.min(Math.floor(limit.requestsPerSecond / 20), Math.floor(limit.burst / 4)))
+    const terms: RateLimitTerms = { perSecond: limit.requestsPerSecond, burst: limit.burst, maxKeys: limit.maxKeys }
+    const asked = this.#ask(frontend, key, want, terms)
+    return asked instanceof Promise ? asked.then((grant) => this.#granted(frontend, lease, grant)) : this.#granted(frontend, lease, asked)
+  }
+
+  #granted (frontend: string, lease: Lease, grant: Grant): ProxyError | undefined {
+    const now = this.#clock.now()
+    if (grant.granted < 1) {
+      lease.emptyUntilMs = now + grant.retryAfterMs
+      return limited(frontend, grant.retryAfterMs)
+    }
+    // This request takes one; the rest wait here for the next ones, within the lease.
+    lease.tokens = (lease.untilMs > now ? lease.tokens : 0) + grant.granted - 1
+    lease.untilMs = now + LEASE_MS
+    return undefined
+  }
+
+  #lease (frontend: string, key: string, maxKeys: number): Lease {
+    let leases = this.#leases.get(frontend)
+    if (leases === undefined) {
+      leases = new Map()
+      this.#leases.set(frontend, leases)
+    }
+    let lease = leases.get(key)
+    if (lease === undefined) {
+      lease = { tokens: 0, untilMs: 0, emptyUntilMs: 0 }
+      while (leases.size >= maxKeys) leases.delete(leases.keys().next().value as string)
+    } else {
+      leases.delete(key)
+    }
+    leases.set(key, lease)
+    return lease
+  }
+}
+
+function limited (frontend: string, retryAfterMs: number): ProxyError {
+  return new ProxyError(ErrorCode.RATE_LIMITED, `${frontend}: rateLimit spent`, undefined, { retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) })
+}

@@ -1,0 +1,57 @@
+/**
+ * A frontend's rateLimit through the CLI with two workers (issue 24): the
+ * limit is the gateway's, not each worker's. 100 quick requests on new
+ * connections (spread by the kernel over both workers) let about burst +
+ * rate × elapsed through, not twice that; the rest get 429 with
+ * Retry-After, are never forwarded, and are logged. header:NAME keys are
+ * apart; a frontend without rateLimit is untouched.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
+import { Upstream } from '../helpers/upstream.js'
+import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { send } from '../helpers/http.js'
+
+test('rateLimit holds for the whole gateway across 2 workers: 10/s burst 10 lets ~10 of 100 quick requests through, the rest 429 with Retry-After; header keys apart', async (t) => {
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'web')
+  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"] } }
+backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+frontends:
+  - { name: api, match: { host: api.example.com }, backend: web, rateLimit: { requestsPerSecond: 10, burst: 10 } }
+  - { name: keyed, match: { host: keyed.example.com }, backend: web, rateLimit: { requestsPerSecond: 1, burst: 2, key: "header:X-Api-Key" } }
+  - { name: open, match: {}, backend: web }
+`, { workers: 2 })
+  const started = performance.now()
+  const statuses: number[] = []
+  const retryAfters = new Set<string>()
+  // Ten at a time, each on a new connection: both workers take some.
+  for (let round = 0; round < 10; round++) {
+    const answers = await Promise.all(Array.from({ length: 10 }, async () => await send(`${gateway.url}/x`, { host: 'api.example.com', agent: false })))
+    for (const answer of answers) {
+      statuses.push(answer.status)
+      if (answer.status === 429) {
+        retryAfters.add(String(answer.headers['retry-after']))
+        assert.deepEqual(answer.json(), { error: 'rate_limited' })
+      }
+    }
+  }
+  const elapsedS = (performance.now() - started) / 1000
+  const through = statuses.filter((status) => status === 200).length
+  assert.equal(through + statuses.filter((status) => status === 429).length, 100)
+  assert.ok(through >= 10 && through <= 10 + Math.ceil(10 * elapsedS) + 1, `${through} through in ${elapsedS.toFixed(2)} s: the limit is the gateway's, not per worker (20+)`)
+  assert.deepEqual([...retryAfters], ['1'])
+  assert.equal(upstream.requests, through, 'a refused request is never forwarded')
+  const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.status === 429)
+  assert.deepEqual([line.frontend, line.error, line.errorDetail], ['api', 'SG_ERR_RATE_LIMITED', 'api: rateLimit spent'])
+
+  const keyed = async (key: string | undefined): Promise<number> => (await send(`${gateway.url}/`, { host: 'keyed.example.com', agent: false, headers: key === undefined ? {} : { 'x-api-key': key } })).status
+  assert.deepEqual([await keyed('a'), await keyed('a'), await keyed('a')], [200, 200, 429])
+  assert.deepEqual([await keyed('b'), await keyed('b'), await keyed('b')], [200, 200, 429], 'another key, its own bucket')
+  assert.deepEqual([await keyed(undefined), await keyed(undefined), await keyed(undefined)], [200, 200, 429], 'no header: one bucket for all such requests')
+  assert.equal((await send(`${gateway.url}/`, { host: 'other.example.com' })).status, 200, 'no rateLimit: untouched')
+})
