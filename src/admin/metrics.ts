@@ -12,6 +12,7 @@ import { HistogramTally } from './histogram-tally.js'
 import { flushTallies, type Tally } from './counter-tally.js'
 import { DnsFaceMetrics } from './dns-face-metrics.js'
 import { TracingMetrics } from './tracing-metrics.js'
+import { innerMap } from '../util/maps.js'
 
 /** Instance states as the metrics and /admin/state name them. */
 export type InstanceState = 'up' | 'ejected' | 'failing-check' | 'dns-removed'
@@ -55,6 +56,7 @@ export class GatewayMetrics {
   readonly dnsFace: DnsFaceMetrics
   readonly tracing: TracingMetrics
   readonly templatedRefused: Counter<'reason'>
+  readonly rateLimitStoreFailures: Counter
   readonly #backends: () => readonly Backend[]
 
   readonly #clock: Clock
@@ -154,6 +156,7 @@ export class GatewayMetrics {
     this.tracing = new TracingMetrics(edge)
     // Counted where refused: a cluster's primary (newPerSecond, its bound) or a worker (its own bound); /metrics sums them.
     this.templatedRefused = new Counter({ name: 'srvgate_templated_backends_refused_total', help: 'New environments that got no templated backend, by reason (rate: templatedBackends.newPerSecond spent, answered 503 with Retry-After, DNS not asked; bound: templatedBackends.max reached with every one busy).', labelNames: ['reason'], registers: edge })
+    this.rateLimitStoreFailures = new Counter({ name: 'srvgate_rate_limit_store_failures_total', help: 'Requests to a frontend with rateLimit.store.redis that Redis could not decide (unreachable, or no answer within its timeout): the gateway\'s own limit decided them (fail open).', registers: edge })
     this.splitRequests = new Counter({ name: 'srvgate_split_requests_total', help: 'Requests a split sent to each member backend.', labelNames: ['split', 'backend'], registers: edge })
     this.failoverRequests = new Counter({ name: 'srvgate_failover_requests_total', help: 'Requests served by a failover target (another datacenter) because the backend had no usable instance, by backend, target (api~failover-1, as in the access log and /admin/state) and the target\'s DNS name.', labelNames: ['backend', 'target', 'discovery'], registers: edge })
     this.protocolRequests = new Counter({ name: 'srvgate_http_protocol_requests_total', help: 'Requests answered at the edge by protocol (HTTP/1.0, HTTP/1.1, HTTP/2).', labelNames: ['protocol'], registers: edge, collect () { flushTallies(this, self.#protocolTallies.values()) } })
@@ -271,16 +274,7 @@ export class GatewayMetrics {
     const statusClass = STATUS_CLASSES[Math.floor(request.status / 100)] ?? `${Math.floor(request.status / 100)}xx`
     // prom-client hashes a label object on every call; the tallies are kept by label values instead
     // (maps of maps: no key string is built per request).
-    let byBackend = this.#edgeChildren.get(frontend)
-    if (byBackend === undefined) {
-      byBackend = new Map()
-      this.#edgeChildren.set(frontend, byBackend)
-    }
-    let byStatus = byBackend.get(backend)
-    if (byStatus === undefined) {
-      byStatus = new Map()
-      byBackend.set(backend, byStatus)
-    }
+    const byStatus = innerMap(innerMap(this.#edgeChildren, frontend), backend)
     let children = byStatus.get(statusClass)
     // Bounded by frontends × metric labels × status classes (templated backends share a label).
     if (children === undefined && this.#edgeCount < MAX_COUNTED) {

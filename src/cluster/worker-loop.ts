@@ -187,16 +187,13 @@ export class WorkerLoop {
         this.#gateway?.data.useIssued(this.#issued)
         return
       case 'srvgate:certificate-answer':
-        this.#wanted.get(message.id)?.(message.served)
-        this.#wanted.delete(message.id)
+        answer(this.#wanted, message.id, message.served)
         return
       case 'srvgate:rate-granted':
-        this.#tokensAsked.get(message.id)?.({ granted: message.granted, retryAfterMs: message.retryAfterMs })
-        this.#tokensAsked.delete(message.id)
+        answer(this.#tokensAsked, message.id, { granted: message.granted, retryAfterMs: message.retryAfterMs })
         return
       case 'srvgate:challenge-answer':
-        this.#challengesWanted.get(message.id)?.(message.found)
-        this.#challengesWanted.delete(message.id)
+        answer(this.#challengesWanted, message.id, message.found)
         return
       case 'srvgate:acme-challenges':
         this.#challenges = { http: message.http, alpn: message.alpn }
@@ -241,6 +238,12 @@ export class WorkerLoop {
   #registryOf (generation: number): BackendRegistry<ReplicaBackend> | undefined {
     return stateOfGeneration(generation, this.#gateway?.state, this.#pending?.state)?.registry
   }
+}
+
+/** The control plane answered question `id`: its waiter gets the value, once. */
+function answer<T> (waiting: Map<number, (value: T) => void>, id: number, value: T): void {
+  waiting.get(id)?.(value)
+  waiting.delete(id)
 }
 
 type ChallengeFound = { readonly keyAuthorization?: string, readonly cert?: string, readonly key?: string } | undefined

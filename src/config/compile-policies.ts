@@ -16,7 +16,10 @@ export function compileAccess (input: FrontendDocument['access'], path: string, 
   if (input === undefined) return undefined
   const addresses = input.allow === undefined && input.deny === undefined ? undefined : addressPolicy(input)
   const basicAuth = input.basicAuth
-  if (basicAuth !== undefined) checkEnv(basicAuth.realm, `${path}.basicAuth.realm`, capturesEnv, issues)
+  if (basicAuth !== undefined) {
+    checkEnv(basicAuth.realm, `${path}.basicAuth.realm`, capturesEnv, issues)
+    if (/\{[^}]*\}/.test(basicAuth.usersFile)) issues.push({ path: `${path}.basicAuth.usersFile`, message: 'no placeholder is filled in a file name: one users file serves every environment of the frontend' })
+  }
   const forward = input.forwardAuth
   let forwardAuth: AccessConfig['forwardAuth']
   if (forward !== undefined) {
@@ -48,6 +51,9 @@ export function compileRateLimit (input: FrontendDocument['rateLimit'], path: st
   }
 }
 
+/** `{env}` only where the frontend captures one; no other placeholder (a typo such as {envv} would be sent as written). */
 function checkEnv (value: string, path: string, capturesEnv: boolean, issues: ConfigIssue[]): void {
-  if (value.includes('{env}') && !capturesEnv) issues.push({ path, message: '{env} needs a match.host that captures {env}' })
+  const unknown = [...value.matchAll(/\{([^}]*)\}/g)].map((match) => match[1] as string).find((name) => name !== 'env')
+  if (unknown !== undefined) issues.push({ path, message: `{${unknown}} is not a placeholder: only {env} is filled in here` })
+  else if (value.includes('{env}') && !capturesEnv) issues.push({ path, message: '{env} needs a match.host that captures {env}' })
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { isAbsolute, resolve } from 'node:path'
 import type { ConfigIssue } from '../errors.js'
 import type { GatewayConfig } from './types.js'
 
@@ -48,7 +49,9 @@ export async function readUsersFiles (config: GatewayConfig): Promise<ReadonlyMa
     try {
       text = await readFile(file, 'utf8')
     } catch (error) {
-      issues.push({ path, message: `${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
+      // A relative path is the working directory's, as every file the configuration names: the message says where that led.
+      const where = isAbsolute(file) ? file : `${file} (${resolve(file)}: relative to the working directory)`
+      issues.push({ path, message: `${where} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
       continue
     }
     const parsed = parseUsers(text, file, path)

@@ -12,7 +12,7 @@ import { ConfigError, ErrorCode, ProxyError } from '../errors.js'
 import { readUsersFiles, type UsersTable } from '../config/users-file.js'
 import { BasicAuth } from '../policy/basic-auth.js'
 import { ForwardAuth } from '../policy/forward-auth.js'
-import { RateLimits, type AskTokens } from '../policy/rate-limits.js'
+import { RateLimits, type AskTokens, type StoreFailure } from '../policy/rate-limits.js'
 import { FrontendGate } from '../proxy/frontend-gate.js'
 import { pinoBindings, stdoutLines, type Log } from '../log/process-log.js'
 import { AccessLog } from '../proxy/access-log.js'
@@ -99,7 +99,7 @@ export class DataPlane {
   private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined, tracing: Tracing | undefined, users: ReadonlyMap<string, UsersTable>) {
     const { clock, metrics } = deps
     this.#deps = deps
-    this.#gate = new FrontendGate(new BasicAuth(users), new ForwardAuth(clock), deps.askTokens === undefined ? undefined : new RateLimits(deps.askTokens, clock))
+    this.#gate = new FrontendGate(new BasicAuth(users), new ForwardAuth(clock), deps.askTokens === undefined ? undefined : new RateLimits(deps.askTokens, clock, storeFailures(deps)))
     // Shared storage: a CA's validation may reach this replica for another one's order.
     this.#acme = new AcmeAnswers(config.tls?.acme?.storage.kind === 'redis' ? deps.findChallenge : undefined)
     this.log = deps.log
@@ -252,6 +252,26 @@ async function usersOf (config: GatewayConfig): Promise<ReadonlyMap<string, User
   const users = await readUsersFiles(config)
   if (Array.isArray(users)) throw new ConfigError(ErrorCode.CONFIG_INVALID, users)
   return users
+}
+
+/** rateLimit.store.redis failing: counted, and logged at once then at most once a minute (a Redis that stays down must not fill the log). */
+function storeFailures (deps: DataPlaneDeps): StoreFailure {
+  let lastWarnedMs: number | undefined
+  let since = 0
+  return (url, error) => {
+    deps.metrics.rateLimitStoreFailures.inc()
+    since++
+    const now = deps.clock.now()
+    if (lastWarnedMs !== undefined && now - lastWarnedMs < 60_000) return
+    lastWarnedMs = now
+    deps.log.warn({ store: redactedUrl(url), requests: since, err: error.message }, 'rateLimit: Redis could not decide; this gateway\'s own limit decides until it answers again')
+    since = 0
+  }
+}
+
+/** A Redis URL without its password. */
+function redactedUrl (url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@')
 }
 
 /** This process's tracing, its drops counted and logged. */

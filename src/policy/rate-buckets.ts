@@ -1,4 +1,5 @@
 import { refill, type BucketState } from '../util/token-bucket.js'
+import { FrontendKeys } from './frontend-keys.js'
 
 /** A frontend's rateLimit as the buckets need it. */
 export type RateLimitTerms = { readonly perSecond: number, readonly burst: number, readonly maxKeys: number }
@@ -16,30 +17,17 @@ export type Grant = { readonly granted: number, readonly retryAfterMs: number }
  * so a reload's new terms apply from the next request.
  */
 export class RateBuckets {
-  readonly #byFrontend = new Map<string, Map<string, BucketState>>()
+  readonly #buckets = new FrontendKeys<BucketState>()
 
   /** Up to `want` tokens of `key`'s bucket under `frontend`. */
   take (frontend: string, key: string, want: number, terms: RateLimitTerms, nowMs: number): Grant {
-    let buckets = this.#byFrontend.get(frontend)
-    if (buckets === undefined) {
-      buckets = new Map()
-      this.#byFrontend.set(frontend, buckets)
-    }
-    let bucket = buckets.get(key)
-    if (bucket === undefined) {
-      bucket = { tokens: terms.burst, atMs: nowMs }
-      while (buckets.size >= terms.maxKeys) buckets.delete(buckets.keys().next().value as string)
-    } else {
-      // Most recently seen last: the first key is the one to forget.
-      buckets.delete(key)
-      refill(bucket, nowMs, terms.perSecond, terms.burst)
-    }
-    buckets.set(key, bucket)
+    const bucket = this.#buckets.touch(frontend, key, terms.maxKeys, () => ({ tokens: terms.burst, atMs: nowMs }))
+    refill(bucket, nowMs, terms.perSecond, terms.burst)
     const granted = Math.max(0, Math.min(want, Math.floor(bucket.tokens)))
     bucket.tokens -= granted
     return { granted, retryAfterMs: granted > 0 ? 0 : Math.ceil((1 - bucket.tokens) * 1000 / terms.perSecond) }
   }
 
   /** Keys held for `frontend` (for tests and /admin/state). */
-  keysOf (frontend: string): number { return this.#byFrontend.get(frontend)?.size ?? 0 }
+  keysOf (frontend: string): number { return this.#buckets.sizeOf(frontend) }
 }

@@ -3,6 +3,8 @@ import type { RateLimitConfig } from '../config/types.js'
 import { ErrorCode, ProxyError } from '../errors.js'
 import type { Clock } from '../util/clock.js'
 import type { Grant, RateLimitTerms } from './rate-buckets.js'
+import type { RedisRates } from './redis-rates.js'
+import { FrontendKeys } from './frontend-keys.js'
 
 /** Ask the control plane's buckets (rate-buckets.ts) for up to `want` tokens of a key. */
 export type AskTokens = (frontend: string, key: string, want: number, terms: RateLimitTerms) => Grant | Promise<Grant>
@@ -13,6 +15,9 @@ export const LEASE_MS = 1000
 const LONGEST_KEY = 128
 
 type Lease = { tokens: number, untilMs: number, emptyUntilMs: number }
+
+/** Told when rateLimit.store.redis could not answer and the local limit decided instead (fail open). */
+export type StoreFailure = (url: string, error: Error) => void
 
 /**
  * A frontend's rateLimit for the whole gateway, not per worker. The control
@@ -31,16 +36,50 @@ type Lease = { tokens: number, untilMs: number, emptyUntilMs: number }
 export class RateLimits {
   readonly #ask: AskTokens
   readonly #clock: Clock
-  readonly #leases = new Map<string, Map<string, Lease>>()
+  readonly #leases = new FrontendKeys<Lease>()
+  readonly #stores = new Map<string, Promise<RedisRates>>()
+  readonly #storeFailed: StoreFailure
 
-  constructor (ask: AskTokens, clock: Clock) {
+  constructor (ask: AskTokens, clock: Clock, storeFailed: StoreFailure = () => {}) {
     this.#ask = ask
     this.#clock = clock
+    this.#storeFailed = storeFailed
   }
 
-  /** Undefined: through; else the 429, with Retry-After. */
+  /**
+   * Undefined: through; else the 429, with Retry-After. With
+   * rateLimit.store.redis, Redis's bucket decides (every replica spends from
+   * it); when Redis cannot answer within its timeout, this gateway's limit
+   * decides instead, and the failure is reported.
+   */
   take (frontend: string, limit: RateLimitConfig, rawKey: string): ProxyError | undefined | Promise<ProxyError | undefined> {
     const key = rawKey.length <= LONGEST_KEY ? rawKey : createHash('sha256').update(rawKey).digest('base64')
+    const redis = limit.redis
+    if (redis === undefined) return this.#takeHere(frontend, limit, key)
+    return this.#store(redis.url, redis.timeoutMs).then(async (store) => await store.take(`${redis.prefix}${frontend}:${key}`, limit.requestsPerSecond, limit.burst)).then(
+      (grant) => grant.granted >= 1 ? undefined : limited(frontend, grant.retryAfterMs),
+      (error: unknown) => {
+        this.#storeFailed(redis.url, error as Error)
+        return this.#takeHere(frontend, limit, key)
+      })
+  }
+
+  async close (): Promise<void> {
+    for (const store of this.#stores.values()) (await store).close()
+  }
+
+  async #store (url: string, timeoutMs: number): Promise<RedisRates> {
+    let store = this.#stores.get(url)
+    if (store === undefined) {
+      // ioredis is loaded only by a frontend that names a store.
+      store = import('./redis-rates.js').then(({ RedisRates }) => new RedisRates(url, timeoutMs, this.#clock))
+      this.#stores.set(url, store)
+    }
+    return await store
+  }
+
+  /** This gateway's limit: the control plane's buckets, leased. */
+  #takeHere (frontend: string, limit: RateLimitConfig, key: string): ProxyError | undefined | Promise<ProxyError | undefined> {
     const now = this.#clock.now()
     const lease = this.#lease(frontend, key, limit.maxKeys)
     if (lease.untilMs <= now) lease.tokens = 0
@@ -68,20 +107,7 @@ export class RateLimits {
   }
 
   #lease (frontend: string, key: string, maxKeys: number): Lease {
-    let leases = this.#leases.get(frontend)
-    if (leases === undefined) {
-      leases = new Map()
-      this.#leases.set(frontend, leases)
-    }
-    let lease = leases.get(key)
-    if (lease === undefined) {
-      lease = { tokens: 0, untilMs: 0, emptyUntilMs: 0 }
-      while (leases.size >= maxKeys) leases.delete(leases.keys().next().value as string)
-    } else {
-      leases.delete(key)
-    }
-    leases.set(key, lease)
-    return lease
+    return this.#leases.touch(frontend, key, maxKeys, () => ({ tokens: 0, untilMs: 0, emptyUntilMs: 0 }))
   }
 }
 

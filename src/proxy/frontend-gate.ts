@@ -75,7 +75,10 @@ export class FrontendGate {
     return taken ?? admission
   }
 
-  async close (): Promise<void> { await this.forwardAuth.close() }
+  async close (): Promise<void> {
+    await this.forwardAuth.close()
+    await this.rateLimits?.close()
+  }
 }
 
 /**

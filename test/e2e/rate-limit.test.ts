@@ -12,6 +12,7 @@ import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 import { send } from '../helpers/http.js'
+import { RedisServer } from '../helpers/redis-server.js'
 
 test('rateLimit holds for the whole gateway across 2 workers: 10/s burst 10 lets ~10 of 100 quick requests through, the rest 429 with Retry-After; header keys apart', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
@@ -54,4 +55,38 @@ frontends:
   assert.deepEqual([await keyed('b'), await keyed('b'), await keyed('b')], [200, 200, 429], 'another key, its own bucket')
   assert.deepEqual([await keyed(undefined), await keyed(undefined), await keyed(undefined)], [200, 200, 429], 'no header: one bucket for all such requests')
   assert.equal((await send(`${gateway.url}/`, { host: 'other.example.com' })).status, 200, 'no rateLimit: untouched')
+})
+
+test('rateLimit.store.redis: two gateways spend from one bucket in Debian\'s redis-server; with Redis down each falls back to its own limit (fail open), logged and counted', async (t) => {
+  const redis = await RedisServer.start(t)
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'web')
+  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const config = `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"] } }
+backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+frontends:
+  - { name: api, match: {}, backend: web, rateLimit: { requestsPerSecond: 0.5, burst: 4, store: { redis: { url: "${redis.url}", timeout: 200ms } } } }
+`
+  const gateways = [await SpawnedGateway.start(t, config, { workers: 1 }), await SpawnedGateway.start(t, config, { workers: 1 })]
+  const statuses = async (count: number): Promise<number[]> => {
+    const seen: number[] = []
+    for (let index = 0; index < count; index++) seen.push((await send(`${(gateways[index % 2] as SpawnedGateway).url}/`, { agent: false })).status)
+    return seen
+  }
+  const shared = await statuses(12)
+  assert.equal(shared.filter((status) => status === 200).length, 4, `one bucket of 4 for both replicas: ${shared.join(' ')}`)
+  assert.equal(shared.filter((status) => status === 429).length, 8)
+
+  redis.stop()
+  // Each gateway's own limit now: burst 4 each (their own buckets are untouched so far).
+  const alone = await statuses(12)
+  assert.equal(alone.filter((status) => status === 200).length, 8, `fail open to each replica's own limit: ${alone.join(' ')}`)
+  for (const gateway of gateways) {
+    await gateway.waitForLog((line) => typeof line.msg === 'string' && line.msg.startsWith('rateLimit: Redis could not decide'))
+    const metrics = await send(`${gateway.adminUrl}/metrics`)
+    const failures = Number(/^srvgate_rate_limit_store_failures_total (\d+)/m.exec(metrics.body)?.[1])
+    assert.ok(failures >= 6, `counted: ${failures}`)
+  }
 })

@@ -39,7 +39,7 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   undici: ['proxy/', 'health/active-checker.ts', 'client/', 'policy/forward-auth.ts'],
   bcrypt: ['policy/basic-auth.ts'],
   'acme-client': ['acme/acme-ca.ts'],
-  ioredis: ['acme/redis-storage.ts'],
+  ioredis: ['acme/redis-storage.ts', 'policy/redis-rates.ts'],
   '@peculiar/x509': ['acme/ari.ts'],
   // OpenTelemetry's SDK, propagator and exporters: tracing/ alone (the request object holds a RequestTrace).
   '@opentelemetry/api': ['tracing/'],
