@@ -12,7 +12,7 @@
  *   memory    resident memory with 1,000 backends × 10 instances, 1 and 2 workers, idle and after load
  *   soak      slow and abandoned uploads mixed with normal traffic: in-flight back to 0, pools back to idle
  *   client    srvgate/client vs plain undici to the same instance: CPU per request; DNS queries per second under load
- *   policies  per-frontend policies' cost a request (header rules, redirects); none configured: not called
+ *   policies  per-frontend policies' cost a request (header rules, redirects, access, rate limits); none configured: not called
  *   tracing   CPU a request with tracing off, on and unsampled, on and all sampled (OTLP to a real receiver)
  *   dns-face  queries per second answered by the DNS face, beside BIND9 serving the same names and a bare node:dgram floor (dnsperf; CPU a query)
  *
@@ -35,9 +35,7 @@ import { memorySection } from './memory.js'
 import { dnsFaceSection } from './dns-face.js'
 import { clientSection } from './client.js'
 import { tracingSection } from './tracing.js'
-import { compileHeaderRules } from '../src/config/compile-headers.js'
-import { applyRequestRules, applyResponseRules } from '../src/proxy/header-rules.js'
-import { redirectTo } from '../src/proxy/redirect.js'
+import { policiesSection } from './policies.js'
 
 const POLICY = { ttl: { minMs: 1000, maxMs: 30_000 }, staleForMs: 60_000, negativeTtlMs: 5000, emptyGraceMs: 2000 }
 const WEB = { kind: 'srv', name: '_web._prod.service.consul' } as const
@@ -125,20 +123,7 @@ if (wanted('resolver')) {
   console.log('* round trips to the in-process test DNS server: its encoding and trimming are counted too')
 }
 if (wanted('routing')) routingSection(report)
-if (wanted('policies')) {
-  console.log('\n## policies (each per request, in process; a frontend without a policy never calls it)')
-  const rules = compileHeaderRules({ request: { set: { 'X-Env': 'preview-{env}', 'X-Team': 'web' }, remove: ['Cookie'] }, response: { set: { 'Cache-Control': 'no-store' }, remove: ['Server'] } }, 'bench', true, [])
-  const requestHeaders = { host: 'pr-7.preview.example.com', 'user-agent': 'curl/8', accept: '*/*', cookie: 's=1', 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'pr-7.preview.example.com', forwarded: 'for=127.0.0.1', 'x-real-ip': '127.0.0.1', 'x-request-id': 'abc' }
-  const responseHeaders = ['Content-Type', 'application/json', 'Server', 'upstream', 'Content-Length', '42', 'Date', 'Thu, 03 Dec 2026 10:00:00 GMT']
-  const request = rules?.request
-  const response = rules?.response
-  if (request !== undefined && response !== undefined) {
-    report('headers: request rules (2 set, 1 remove, {env})', `${nsPerCall(200_000, () => applyRequestRules(requestHeaders, request, 'pr-7')).toFixed(0)} ns`)
-    report('headers: answer rules (1 set, 1 remove)', `${nsPerCall(200_000, () => applyResponseRules(responseHeaders, response, undefined)).toFixed(0)} ns`)
-  }
-  const redirect = { to: 'https://new.example.com{path}?{query}', status: 301 } as const
-  report('redirect: the Location (path and query)', `${nsPerCall(200_000, () => redirectTo(redirect, { host: 'old.example.com', path: '/a/b', query: 'x=1', env: undefined })).toFixed(0)} ns`)
-}
+if (wanted('policies')) await policiesSection(report, nsPerCall, nsPerAsyncCall)
 if (wanted('proxy')) await proxySection(report)
 if (wanted('flood')) await floodSection(report)
 if (wanted('soak')) await soakSection(report)

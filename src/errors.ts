@@ -118,6 +118,21 @@ export class ProxyError extends GatewayError {
 }
 
 /**
+ * An error made without a stack trace: a refusal answered to a flood (403,
+ * 401, 429) is made per request, and capturing a stack is most of its cost
+ * (~5 µs of ~5.3). Its code and message say all there is to say.
+ */
+export function withoutStack<T extends Error> (make: () => T): T {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+/**
  * srvgate/client after close(): discovery has stopped and the pools are
  * closing, so a request would run on a view that no longer changes (undici's
  * Agent refuses the same way, with its own ClientClosedError).

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto'
-import { ErrorCode, ProxyError } from '../errors.js'
+import { ErrorCode, ProxyError, withoutStack } from '../errors.js'
 import type { UsersTable } from '../config/users-file.js'
 
 /** Outcomes remembered (by keyed digest, never the password): most requests of a session then cost one HMAC. */
@@ -51,11 +51,11 @@ export class BasicAuth {
   check (usersFile: string, realm: string, authorization: string | undefined): ProxyError | undefined | Promise<ProxyError | undefined> {
     const challenge = `Basic realm="${realm}", charset="UTF-8"`
     const match = authorization === undefined ? null : CREDENTIALS.exec(authorization)
-    if (match === null) return new ProxyError(ErrorCode.AUTH_REQUIRED, authorization === undefined ? 'basicAuth: no credentials' : 'basicAuth: malformed credentials', undefined, { challenge })
+    if (match === null) return withoutStack(() => new ProxyError(ErrorCode.AUTH_REQUIRED, authorization === undefined ? 'basicAuth: no credentials' : 'basicAuth: malformed credentials', undefined, { challenge }))
     const decoded = Buffer.from(match[1] as string, 'base64').toString('utf8')
     const colon = decoded.indexOf(':')
     const table = this.#tables.get(usersFile)
-    if (colon < 0 || table === undefined) return new ProxyError(ErrorCode.AUTH_REQUIRED, 'basicAuth: malformed credentials', undefined, { challenge })
+    if (colon < 0 || table === undefined) return withoutStack(() => new ProxyError(ErrorCode.AUTH_REQUIRED, 'basicAuth: malformed credentials', undefined, { challenge }))
     const user = decoded.slice(0, colon)
     const hash = table.get(user)
     const digest = createHmac('sha256', this.#key).update(`${usersFile}\0${user}\0${hash ?? ''}\0`).update(decoded.slice(colon + 1)).digest('base64')
@@ -102,5 +102,5 @@ async function bcryptModule (): Promise<typeof import('bcrypt')> {
 }
 
 function refused (challenge: string): ProxyError {
-  return new ProxyError(ErrorCode.AUTH_REQUIRED, 'basicAuth: unknown user or wrong password', undefined, { challenge })
+  return withoutStack(() => new ProxyError(ErrorCode.AUTH_REQUIRED, 'basicAuth: unknown user or wrong password', undefined, { challenge }))
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { RateLimitConfig } from '../config/types.js'
-import { ErrorCode, ProxyError } from '../errors.js'
+import { ErrorCode, ProxyError, withoutStack } from '../errors.js'
 import type { Clock } from '../util/clock.js'
 import type { Grant, RateLimitTerms } from './rate-buckets.js'
 import type { RedisRates } from './redis-rates.js'
@@ -39,6 +39,8 @@ export class RateLimits {
   readonly #leases = new FrontendKeys<Lease>()
   readonly #stores = new Map<string, Promise<RedisRates>>()
   readonly #storeFailed: StoreFailure
+  /** The last refusal made for each frontend: a flood gets the same one (same Retry-After), not a new error a request. */
+  readonly #refusals = new Map<string, ProxyError>()
 
   constructor (ask: AskTokens, clock: Clock, storeFailed: StoreFailure = () => {}) {
     this.#ask = ask
@@ -57,7 +59,7 @@ export class RateLimits {
     const redis = limit.redis
     if (redis === undefined) return this.#takeHere(frontend, limit, key)
     return this.#store(redis.url, redis.timeoutMs).then(async (store) => await store.take(`${redis.prefix}${frontend}:${key}`, limit.requestsPerSecond, limit.burst)).then(
-      (grant) => grant.granted >= 1 ? undefined : limited(frontend, grant.retryAfterMs),
+      (grant) => grant.granted >= 1 ? undefined : this.#limited(frontend, grant.retryAfterMs),
       (error: unknown) => {
         this.#storeFailed(redis.url, error as Error)
         return this.#takeHere(frontend, limit, key)
@@ -87,7 +89,7 @@ export class RateLimits {
       lease.tokens--
       return undefined
     }
-    if (lease.emptyUntilMs > now) return limited(frontend, lease.emptyUntilMs - now)
+    if (lease.emptyUntilMs > now) return this.#limited(frontend, lease.emptyUntilMs - now)
     const want = Math.max(1, Math.min(Math.floor(limit.requestsPerSecond / 20), Math.floor(limit.burst / 4)))
     const terms: RateLimitTerms = { perSecond: limit.requestsPerSecond, burst: limit.burst, maxKeys: limit.maxKeys }
     const asked = this.#ask(frontend, key, want, terms)
@@ -98,7 +100,7 @@ export class RateLimits {
     const now = this.#clock.now()
     if (grant.granted < 1) {
       lease.emptyUntilMs = now + grant.retryAfterMs
-      return limited(frontend, grant.retryAfterMs)
+      return this.#limited(frontend, grant.retryAfterMs)
     }
     // This request takes one; the rest wait here for the next ones, within the lease.
     lease.tokens = (lease.untilMs > now ? lease.tokens : 0) + grant.granted - 1
@@ -106,11 +108,17 @@ export class RateLimits {
     return undefined
   }
 
+  /** The 429 for `frontend`, Retry-After in whole seconds (at least 1). */
+  #limited (frontend: string, retryAfterMs: number): ProxyError {
+    const retryAfterS = Math.max(1, Math.ceil(retryAfterMs / 1000))
+    const last = this.#refusals.get(frontend)
+    if (last?.retryAfterS === retryAfterS) return last
+    const made = withoutStack(() => new ProxyError(ErrorCode.RATE_LIMITED, `${frontend}: rateLimit spent`, undefined, { retryAfterS }))
+    this.#refusals.set(frontend, made)
+    return made
+  }
+
   #lease (frontend: string, key: string, maxKeys: number): Lease {
     return this.#leases.touch(frontend, key, maxKeys, () => ({ tokens: 0, untilMs: 0, emptyUntilMs: 0 }))
   }
-}
-
-function limited (frontend: string, retryAfterMs: number): ProxyError {
-  return new ProxyError(ErrorCode.RATE_LIMITED, `${frontend}: rateLimit spent`, undefined, { retryAfterS: Math.max(1, Math.ceil(retryAfterMs / 1000)) })
 }

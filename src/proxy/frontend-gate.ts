@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FrontendConfig } from '../config/types.js'
-import { ErrorCode, ProxyError } from '../errors.js'
+import { ErrorCode, ProxyError, withoutStack } from '../errors.js'
 import type { BasicAuth } from '../policy/basic-auth.js'
 import type { Admission, Departure, ForwardAuth } from '../policy/forward-auth.js'
 import { PolicyAnswer } from '../policy/policy-answer.js'
@@ -45,8 +45,8 @@ export class FrontendGate {
     const addresses = access.addresses
     if (addresses !== undefined) {
       const denied = addresses.deny.find(facts.clientIp)
-      if (denied !== undefined) return new ProxyError(ErrorCode.ACCESS_DENIED, `access.deny: ${facts.clientIp} is in ${denied.label}`)
-      if (addresses.allow !== undefined && !addresses.allow.matches(facts.clientIp)) return new ProxyError(ErrorCode.ACCESS_DENIED, `access.allow: ${facts.clientIp} is in none of its blocks`)
+      if (denied !== undefined) return withoutStack(() => new ProxyError(ErrorCode.ACCESS_DENIED, `access.deny: ${facts.clientIp} is in ${denied.label}`))
+      if (addresses.allow !== undefined && !addresses.allow.matches(facts.clientIp)) return withoutStack(() => new ProxyError(ErrorCode.ACCESS_DENIED, `access.allow: ${facts.clientIp} is in none of its blocks`))
     }
     const basic = access.basicAuth
     if (basic === undefined) return this.#forwardAuth(frontend, facts)

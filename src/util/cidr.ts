@@ -24,6 +24,9 @@ export class CidrSet {
   readonly blocks: readonly Cidr[]
   readonly #all = new BlockList()
   readonly #each: ReadonlyArray<readonly [Cidr, BlockList]>
+  /** Each IPv4 block as base and mask (uint32), in file order; undefined for an IPv6 block. */
+  readonly #v4: ReadonlyArray<readonly [number, number] | undefined>
+  readonly #hasV6: boolean
 
   constructor (blocks: readonly Cidr[]) {
     this.blocks = blocks
@@ -33,19 +36,66 @@ export class CidrSet {
       this.#all.addSubnet(block.address, block.prefix, familyName(block.family))
       return [block, one] as const
     })
+    this.#v4 = blocks.map((block) => {
+      if (block.family !== 4) return undefined
+      const mask = block.prefix === 0 ? 0 : (~0 << (32 - block.prefix)) >>> 0
+      return [(ipv4Number(block.address) & mask) >>> 0, mask] as const
+    })
+    this.#hasV6 = blocks.some((block) => block.family === 6)
   }
 
   /** The first block holding `address`, or undefined (also for text that is not an IP address). */
   find (address: string): Cidr | undefined {
+    const v4 = ipv4Number(address)
+    if (v4 >= 0 && !this.#hasV6) {
+      // The common case (an IPv4 client, IPv4 blocks): integer compares, no BlockList (~1 µs a check).
+      const index = this.#v4.findIndex((block) => block !== undefined && ((v4 & block[1]) >>> 0) === block[0])
+      return index < 0 ? undefined : this.blocks[index]
+    }
     if (!this.matches(address)) return undefined
     const family = familyName(isIP(address) as 4 | 6)
     return this.#each.find(([, one]) => one.check(address, family))?.[0]
   }
 
   matches (address: string): boolean {
+    if (this.blocks.length === 0) return false
+    const v4 = ipv4Number(address)
+    if (v4 >= 0 && !this.#hasV6) return this.#v4.some((block) => block !== undefined && ((v4 & block[1]) >>> 0) === block[0])
     const family = isIP(address)
-    return family !== 0 && this.blocks.length > 0 && this.#all.check(address, familyName(family as 4 | 6))
+    return family !== 0 && this.#all.check(address, familyName(family as 4 | 6))
   }
+}
+
+/**
+ * A dotted IPv4 address (or one mapped in IPv6, ::ffff:a.b.c.d) as a uint32;
+ * -1 for anything else (IPv6, a zone, leading zeros, which isIP refuses too).
+ */
+export function ipv4Number (address: string): number {
+  let start = 0
+  if (address.length > 7 && address.charCodeAt(0) === 58 && /^::ffff:/i.test(address)) start = 7
+  let value = 0
+  let octet = -1
+  let digits = 0
+  let dots = 0
+  for (let index = start; index < address.length; index++) {
+    const code = address.charCodeAt(index)
+    if (code === 46) {
+      if (octet < 0 || dots === 3) return -1
+      value = value * 256 + octet
+      octet = -1
+      digits = 0
+      dots++
+    } else if (code >= 48 && code <= 57) {
+      if (octet === 0 && digits === 1) return -1
+      octet = (octet < 0 ? 0 : octet * 10) + code - 48
+      digits++
+      if (octet > 255) return -1
+    } else {
+      return -1
+    }
+  }
+  if (dots !== 3 || octet < 0) return -1
+  return value * 256 + octet
 }
 
 function familyName (family: 4 | 6): 'ipv4' | 'ipv6' {
