@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import bcrypt from 'bcrypt'
+import bcrypt from 'bcryptjs'
 import { compileHeaderRules } from '../src/config/compile-headers.js'
 import { parseConfigText } from '../src/config/load.js'
 import type { UsersTable } from '../src/config/users-file.js'

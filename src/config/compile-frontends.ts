@@ -5,7 +5,7 @@ import { ENV_PLACEHOLDER, HOST_LABEL } from './convert.js'
 import { compileBackendOptions, compileDiscovery, compileTemplateSplit } from './compile-backends.js'
 import type { Findings } from './findings.js'
 import { compileHeaderRules } from './compile-headers.js'
-import { compileAccess, compileRateLimit } from './compile-policies.js'
+import { compileAccess, compileCompress, compileRateLimit } from './compile-policies.js'
 
 /** frontends, in file order; then the ones an earlier frontend always takes first are warned of. */
 export function compileFrontends (input: GatewayDocument['frontends'], splits: ReadonlyMap<string, SplitConfig>, findings: Findings): FrontendConfig[] {
@@ -60,6 +60,7 @@ function compileFrontend (frontend: GatewayDocument['frontends'][number], path: 
     backend,
     access: compileAccess(frontend.access, `${path}.access`, capturesEnv, issues),
     rateLimit: compileRateLimit(frontend.rateLimit, `${path}.rateLimit`, issues),
+    compress: compileCompress(frontend.compress),
     rewrite: { stripPrefix: frontend.rewrite?.stripPrefix, addPrefix: frontend.rewrite?.addPrefix?.replace(/\/$/, '') },
     redirect: compileRedirect(frontend.redirect, `${path}.redirect`, capturesEnv, issues),
     headers: compileHeaderRules(frontend.headers, `${path}.headers`, capturesEnv, issues)

@@ -1,11 +1,17 @@
 import type { ConfigIssue } from '../errors.js'
 import type { GatewayDocument } from './schema.js'
-import type { AccessConfig, RateLimitConfig } from './types.js'
+import type { AccessConfig, CompressConfig, RateLimitConfig } from './types.js'
 import { addressPolicy, duration, hashKey } from './convert.js'
 import { settableName } from './compile-headers.js'
 import { isHttpUrl } from './formats.js'
 
 type FrontendDocument = GatewayDocument['frontends'][number]
+
+/** What compress: true means: text-like types (Caddy's encode list), answers of 1 KiB and more, every encoding Node has. */
+export const COMPRESS_DEFAULTS = {
+  types: ['text/*', 'application/json', 'application/javascript', 'application/xml', 'application/xhtml+xml', 'application/rss+xml', 'application/atom+xml', 'application/ld+json', 'application/manifest+json', 'application/wasm', 'image/svg+xml', 'font/ttf', 'font/otf'],
+  minBytes: 1024
+} as const
 
 /**
  * A frontend's `access`: undefined when it names nothing to check (the
@@ -56,4 +62,15 @@ function checkEnv (value: string, path: string, capturesEnv: boolean, issues: Co
   const unknown = [...value.matchAll(/\{([^}]*)\}/g)].map((match) => match[1] as string).find((name) => name !== 'env')
   if (unknown !== undefined) issues.push({ path, message: `{${unknown}} is not a placeholder: only {env} is filled in here` })
   else if (value.includes('{env}') && !capturesEnv) issues.push({ path, message: '{env} needs a match.host that captures {env}' })
+}
+
+/** A frontend's `compress`: true is the defaults; false or absent, none. */
+export function compileCompress (input: FrontendDocument['compress']): CompressConfig | undefined {
+  if (input === undefined || input === false) return undefined
+  const { types, minBytes } = input === true ? COMPRESS_DEFAULTS : input
+  return {
+    types: new Set(types.filter((type) => !type.endsWith('/*'))),
+    typePrefixes: types.filter((type) => type.endsWith('/*')).map((type) => type.slice(0, -1)),
+    minBytes
+  }
 }

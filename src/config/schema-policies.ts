@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { cidrList, durationString, integer } from './schema-backend.js'
-import { Closed, Defaulted } from './schema-kit.js'
+import { Closed, Defaulted, IfThenElse } from './schema-kit.js'
+import { COMPRESS_DEFAULTS } from './compile-policies.js'
 
 /**
  * The schema of a frontend's access and rate-limit policies (policy/ applies
@@ -42,4 +43,14 @@ export const rateLimit = Type.Optional(Closed({
   }, { description: 'Where the limit is held beyond this gateway.' }))
 }, {
   description: 'A limit per key for the whole gateway (its workers together): past it 429 with Retry-After.'
+}))
+
+export const compress = Type.Optional(IfThenElse({
+  description: 'Compress answers on the way to the client by its Accept-Encoding (zstd, br, gzip), streaming: true for the defaults, or { types, minBytes }. Never an answer already encoded, one with Cache-Control: no-transform, a range, or a HEAD.',
+  if: { type: 'boolean' },
+  then: Type.Boolean(),
+  else: Closed({
+    types: Defaulted(Type.Array(Type.String({ pattern: '^[a-z0-9!#$&^_.+-]+/([a-z0-9!#$&^_.+-]+|\\*)$' }), { minItems: 1, default: [...COMPRESS_DEFAULTS.types], description: 'Content types compressed: type/subtype, or type/* (lower case; parameters ignored).' })),
+    minBytes: integer({ minimum: 0, maximum: 1073741824, default: COMPRESS_DEFAULTS.minBytes, description: 'An answer whose Content-Length is below this is sent as it is (one without a length is compressed).' })
+  })
 }))

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { addressPolicy, backend, cidrList, duration, durationString, frontendBackend, integer } from './schema-backend.js'
 import { Closed, Constant, Defaulted, IfThenElse, MapOf, OneOf, Section } from './schema-kit.js'
-import { access, rateLimit } from './schema-policies.js'
+import { access, compress, rateLimit } from './schema-policies.js'
 import { toJsonSchema } from './json-schema.js'
 
 /**
@@ -241,6 +241,7 @@ const frontends = Defaulted(Type.Array(Closed({
   backend: frontendBackend,
   access,
   rateLimit,
+  compress,
   rewrite: Type.Optional(Closed({
     stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path.' })),
     addPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Added to the start of the path (after stripPrefix): /v2 makes /users /v2/users.' }))

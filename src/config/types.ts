@@ -262,6 +262,8 @@ export type FrontendConfig = {
   readonly access: AccessConfig | undefined
   /** rateLimit: requests a second per key for the whole gateway; undefined: none. */
   readonly rateLimit: RateLimitConfig | undefined
+  /** compress: answers compressed by Accept-Encoding (proxy/compression.ts); undefined: never. */
+  readonly compress: CompressConfig | undefined
   readonly rewrite: { readonly stripPrefix: string | undefined, readonly addPrefix: string | undefined }
   /** redirect: answered at once with this status and Location (proxy/redirect.ts), never forwarded; undefined: none. */
   readonly redirect: { readonly to: string, readonly status: 301 | 302 | 307 | 308 } | undefined
@@ -284,6 +286,15 @@ export type RateLimitConfig = {
   readonly key: { readonly kind: 'client-ip' } | { readonly kind: 'header', readonly name: string }
   readonly maxKeys: number
   readonly redis: { readonly url: string, readonly prefix: string, readonly timeoutMs: Milliseconds } | undefined
+}
+
+/** A frontend's `compress`. */
+export type CompressConfig = {
+  /** Exact lower-case types (application/json). */
+  readonly types: ReadonlySet<string>
+  /** type/* entries, as `type/`. */
+  readonly typePrefixes: readonly string[]
+  readonly minBytes: number
 }
 
 /** One side of a frontend's `headers` (proxy/header-rules.ts applies them): names lower case. */

@@ -1,10 +1,16 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { ErrorCode, ProxyError, withoutStack } from '../errors.js'
 import type { UsersTable } from '../config/users-file.js'
+import { BcryptThreads } from './bcrypt-threads.js'
 
-/** Outcomes remembered (by keyed digest, never the password): most requests of a session then cost one HMAC. */
+/** Valid credentials remembered (by keyed digest, never the password): most requests of a session then cost one HMAC. */
 const REMEMBERED = 4096
-/** bcrypt checks running at once: half of libuv's default pool, so file and DNS work keep a share. */
+/**
+ * Refusals remembered, apart: a flood of distinct guesses churns these and
+ * never pushes a user's remembered login out (only right passwords enter the other).
+ */
+const REMEMBERED_REFUSALS = 1024
+/** bcrypt checks running at once, each on a thread of its own: two of a small machine's cores at most. */
 const RUNNING = 2
 /** Checks waiting beyond those; past it a request gets 503 auth_unavailable rather than a queue that grows under a guessing flood. */
 export const MAX_WAITING = 64
@@ -13,11 +19,11 @@ const CREDENTIALS = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i
 
 /**
  * access.basicAuth (RFC 7617) against the htpasswd tables of the running
- * configuration (config/users-file.ts), with the bcrypt package: its
- * compare runs in libuv's thread pool, so a check (≈ 50 ms at cost 10)
- * never stalls the event loop (bcryptjs would, in JavaScript), and it
- * compares the hashes in constant time. An unknown user costs a check
- * against another hash, so timing does not tell which users exist.
+ * configuration (config/users-file.ts), checked by bcryptjs on threads of
+ * their own (bcrypt-threads.ts): a check (≈ 50–100 ms at cost 10) never
+ * stalls the event loop, and the hashes are compared in constant time. An
+ * unknown user costs a check against another hash, so timing does not tell
+ * which users exist.
  *
  * Outcomes are remembered under an HMAC with a key of this process (as
  * Caddy caches its basic_auth results), including the stored hash: a
@@ -27,8 +33,11 @@ const CREDENTIALS = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i
 export class BasicAuth {
   #tables: ReadonlyMap<string, UsersTable>
   readonly #key = randomBytes(32)
-  readonly #remembered = new Map<string, boolean>()
+  readonly #valid = new Map<string, true>()
+  readonly #refused = new Map<string, true>()
   #running = 0
+  /** Where the checks run: threads of their own (bcrypt-threads.ts), one per check running at once. */
+  readonly #threads = new BcryptThreads(RUNNING)
   readonly #waiting: Array<() => void> = []
 
   constructor (tables: ReadonlyMap<string, UsersTable>) {
@@ -39,6 +48,8 @@ export class BasicAuth {
   use (tables: ReadonlyMap<string, UsersTable>): void {
     this.#tables = tables
   }
+
+  async close (): Promise<void> { await this.#threads.close() }
 
   /** Checks waiting for a turn (for tests and /metrics). */
   get waiting (): number { return this.#waiting.length }
@@ -59,8 +70,8 @@ export class BasicAuth {
     const user = decoded.slice(0, colon)
     const hash = table.get(user)
     const digest = createHmac('sha256', this.#key).update(`${usersFile}\0${user}\0${hash ?? ''}\0`).update(decoded.slice(colon + 1)).digest('base64')
-    const remembered = this.#remembered.get(digest)
-    if (remembered !== undefined) return remembered ? undefined : refused(challenge)
+    if (this.#valid.has(digest)) return undefined
+    if (this.#refused.has(digest)) return refused(challenge)
     if (this.#running >= RUNNING && this.#waiting.length >= MAX_WAITING) {
       return new ProxyError(ErrorCode.AUTH_UNAVAILABLE, `basicAuth: ${MAX_WAITING} password checks already waiting`)
     }
@@ -78,7 +89,7 @@ export class BasicAuth {
     if (this.#running < RUNNING) this.#running++
     else await new Promise<void>((resolve) => { this.#waiting.push(resolve) })
     try {
-      return await (await bcryptModule()).compare(password, hash)
+      return await this.#threads.compare(password, hash)
     } catch {
       return false
     } finally {
@@ -89,16 +100,10 @@ export class BasicAuth {
   }
 
   #remember (digest: string, isValid: boolean): void {
-    if (this.#remembered.size >= REMEMBERED) this.#remembered.delete(this.#remembered.keys().next().value as string)
-    this.#remembered.set(digest, isValid)
+    const remembered = isValid ? this.#valid : this.#refused
+    if (remembered.size >= (isValid ? REMEMBERED : REMEMBERED_REFUSALS)) remembered.delete(remembered.keys().next().value as string)
+    remembered.set(digest, true)
   }
-}
-
-/** The bcrypt package, loaded at the first check (a process with no basicAuth never loads the addon). */
-let loading: Promise<typeof import('bcrypt')> | undefined
-async function bcryptModule (): Promise<typeof import('bcrypt')> {
-  loading ??= import('bcrypt').then((module) => module.default)
-  return await loading
 }
 
 function refused (challenge: string): ProxyError {

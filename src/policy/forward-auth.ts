@@ -4,12 +4,18 @@ import { ErrorCode, ProxyError } from '../errors.js'
 import type { AccessConfig } from '../config/types.js'
 import type { Clock } from '../util/clock.js'
 import { PolicyAnswer } from './policy-answer.js'
+import { FORWARDING_HEADERS } from '../util/forwarding-headers.js'
 
 /** The largest refusal relayed from an auth service (a login page, a JSON error); a bigger one is 503. */
 export const MAX_ANSWER_BYTES = 64 * 1024
 
-/** Not sent to the auth service: the connection's fields, framing (no body is sent) and the target's own. */
-const NOT_SENT = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'content-length', 'host', 'http2-settings'])
+/**
+ * Not sent to the auth service: the connection's fields, framing (no body is
+ * sent), the target's own, and every client-address header (X-Real-IP,
+ * Forwarded, True-Client-IP…): the service gets srvgate's X-Forwarded-*
+ * only, so a client cannot pose as another address to it.
+ */
+const NOT_SENT = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'content-length', 'host', 'http2-settings', ...FORWARDING_HEADERS])
 /** Not relayed from the auth service's answer: the connection's fields, framing Node writes itself, and srvgate's request id. */
 const NOT_RELAYED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'x-request-id'])
 
@@ -67,12 +73,14 @@ export class ForwardAuth {
         headers: askedHeaders(request),
         signal: controller.signal
       })
-      if (answer.statusCode >= 200 && answer.statusCode < 300) {
-        await answer.body.dump()
-        return { headers: config.copyHeaders.map((name) => [name, firstOf(answer.headers[name])] as const) }
-      }
+      // Read whole either way (dump() would hide a reset or a timeout): a 2xx that breaks off is no yes.
       const body = await bodyWithin(answer.body, MAX_ANSWER_BYTES)
       if (body === undefined) return unavailable(`the answer's body is larger than ${MAX_ANSWER_BYTES} bytes`)
+      if (answer.statusCode >= 200 && answer.statusCode < 300) {
+        return { headers: config.copyHeaders.map((name) => [name, firstOf(answer.headers[name])] as const) }
+      }
+      // Only what a client can be answered: a status undici passes but HTTP has no class for (600–999) is a broken service.
+      if (answer.statusCode < 300 || answer.statusCode > 599) return unavailable(`it answered status ${answer.statusCode}`)
       return new PolicyAnswer(answer.statusCode, relayedHeaders(answer.headers), body, new ProxyError(ErrorCode.AUTH_REFUSED, `forwardAuth answered ${answer.statusCode}`))
     } catch (error) {
       return unavailable(controller.signal.aborted ? String((controller.signal.reason as Error).message) : (error as Error).message, error)
@@ -100,7 +108,7 @@ function askedHeaders (request: AskedRequest): Record<string, string | string[]>
   headers['x-forwarded-method'] = request.method
   headers['x-forwarded-proto'] = request.proto
   headers['x-forwarded-host'] = request.host
-  headers['x-forwarded-uri'] = request.url
+  headers['x-forwarded-uri'] = originForm(request.url)
   headers['x-forwarded-for'] = request.clientIp
   return headers
 }
@@ -114,6 +122,14 @@ function relayedHeaders (headers: IncomingHttpHeaders): Array<readonly [string, 
     else if (value !== undefined) relayed.push([name, value])
   }
   return relayed
+}
+
+/** An absolute-form target (http://user:pw@host/p?q) as its path and query: no scheme, host or userinfo reaches the auth service. */
+function originForm (url: string): string {
+  if (url.startsWith('/')) return url
+  const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^#]*)/i.exec(url)
+  const rest = match?.[1] ?? ''
+  return rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}`
 }
 
 function firstOf (value: string | string[] | undefined): string | undefined {

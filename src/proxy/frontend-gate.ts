@@ -77,16 +77,30 @@ export class FrontendGate {
 
   async close (): Promise<void> {
     await this.forwardAuth.close()
+    await this.basicAuth.close()
     await this.rateLimits?.close()
   }
 }
 
 /**
  * forwardAuth's copyHeaders on the request as it will be forwarded: each set
- * to the auth service's value, or removed when its answer had none (a
- * client's own X-User never reaches the instance).
+ * to the auth service's value, or removed when its answer had none, so a
+ * client's own X-User never reaches the instance. Also removed: a client's
+ * look-alikes with underscores (X_User, which CGI, PHP, WSGI and Rack read as
+ * X-User), and those names in its Connection header (which would make them
+ * hop-by-hop and drop the service's values).
  */
 export function applyAdmission (headers: IncomingHttpHeaders, admission: Admission): void {
+  const names = new Set(admission.headers.map(([name]) => name))
+  for (const name in headers) {
+    if (name.includes('_') && names.has(name.replaceAll('_', '-'))) Reflect.deleteProperty(headers, name)
+  }
+  const connection = headers.connection
+  if (connection !== undefined) {
+    const kept = connection.split(',').filter((token) => !names.has(token.trim().toLowerCase()))
+    if (kept.length === 0) Reflect.deleteProperty(headers, 'connection')
+    else headers.connection = kept.join(',')
+  }
   for (const [name, value] of admission.headers) {
     if (value === undefined) Reflect.deleteProperty(headers, name)
     else headers[name] = value

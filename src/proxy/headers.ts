@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { isIP } from 'node:net'
+import { FORWARDING_HEADERS } from '../util/forwarding-headers.js'
 
 /**
  * RFC 9110 §7.6.1 hop-by-hop headers, plus `proxy-connection` (legacy) and
@@ -34,16 +35,8 @@ export type ForwardFacts = {
   readonly requestId: string
 }
 
-/**
- * Forwarding headers a client could use to pose as someone else: the ones
- * srvgate writes itself, and the client-address headers other proxies and
- * CDNs set, which frameworks read as the client (Akamai's and Cloudflare's
- * True-Client-IP, Cloudflare's CF-Connecting-IP, X-Client-IP, and
- * X-Original-Forwarded-For from ingress-nginx). From an untrusted peer they
- * are dropped; only a trusted proxy's pass. Part of the one Set the copy
- * loop already checks: no cost per request.
- */
-const FORWARDING = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip', 'forwarded', 'true-client-ip', 'x-client-ip', 'x-original-forwarded-for', 'cf-connecting-ip']
+/** Part of the one Set the copy loop already checks: no cost per request. */
+const FORWARDING = FORWARDING_HEADERS
 
 /**
  * The headers an instance receives: the client's, minus hop-by-hop ones,

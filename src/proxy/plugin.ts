@@ -20,6 +20,7 @@ import { ResponseWriter, type WriterDeps } from './response-writer.js'
 import { hostHeaderOf, requestKeyOf, routeRequest, upstreamPath, type RequestLine, type RouteResult, type RoutingState } from './route-request.js'
 import type { UpstreamPools } from './upstream-pools.js'
 import type { Tracing } from '../tracing/tracing.js'
+import { normalizeTarget } from '../routing/target.js'
 
 export type ProxyPluginOptions = {
   /** Read once per request, at its start: a reload never changes a request midway. */
@@ -157,6 +158,13 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
       void answerAsterisk(request, reply)
       return
     }
+    // One form of the target for routing, policies, the instance and the log (routing/target.ts).
+    const target = normalizeTarget(raw.url ?? '/')
+    if (target instanceof ProxyError) {
+      void sendError(reply, target)
+      return
+    }
+    if (target !== raw.url) raw.url = target
     const proceed = (routed: RouteResult): void => {
       if (clientGone.isGone) {
         // Nothing is forwarded for a client that has left while routing waited on DNS.
@@ -169,7 +177,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
         return
       }
       if (routed instanceof PolicyAnswer) {
-        void sendPolicyAnswer(reply, routed)
+        // An answer fastify refuses (a bug of ours: forward-auth.ts relays 3xx–5xx only) must not take the process down.
+        sendPolicyAnswer(reply, routed).catch(() => { reply.raw.destroy() })
         return
       }
       if (routed.admission !== undefined) applyAdmission(request.headers, routed.admission)

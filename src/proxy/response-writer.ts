@@ -4,6 +4,9 @@ import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError } from '../errors.js'
 import { forwardResponseRawHeaders } from './headers.js'
 import { applyResponseRules } from './header-rules.js'
+import { compressedHeaders, compressor, isCompressible, negotiate, withVary, type Encoding } from './compression.js'
+import { firstValue } from './headers.js'
+import type { Transform } from 'node:stream'
 import { findProxyError } from './error-reply.js'
 import type { ProxyRequest } from './proxy-request.js'
 import { sendError } from './reply-error.js'
@@ -40,6 +43,9 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
   readonly #sendTimeoutMs: number
   #resume: (() => void) | undefined
   #stalled: Timer | undefined
+  /** The frontend's compress chose an encoding: the body goes through it (undefined: as the instance sent it). */
+  #zip: Transform | undefined
+  #isFlushDue = false
 
   constructor (reply: FastifyReply, request: ProxyRequest, deps: WriterDeps) {
     this.#reply = reply
@@ -60,7 +66,17 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     // The frontend's header rules on the instance's answer, before srvgate's own headers (they cannot touch those).
     const decision = this.#request.decision
     const rules = decision?.frontend.headers?.response
-    const headers = rules === undefined ? forwarded : applyResponseRules(forwarded, rules, decision?.env)
+    let headers = rules === undefined ? forwarded : applyResponseRules(forwarded, rules, decision?.env)
+    const compress = decision?.frontend.compress
+    if (compress !== undefined && isCompressible(this.#reply.request.method, statusCode, headers, compress)) {
+      // The answer depends on Accept-Encoding whichever this client sent: caches must know.
+      withVary(headers)
+      const encoding = negotiate(firstValue(this.#reply.request.headers['accept-encoding']))
+      if (encoding !== undefined) {
+        headers = compressedHeaders(headers, encoding)
+        this.#compress(encoding)
+      }
+    }
     this.#addOwnHeaders(headers)
     response.writeHead(statusCode, headers)
     this.#resume = resume
@@ -68,24 +84,29 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
   }
 
   onData (chunk: Buffer): boolean {
-    const response = this.#response
-    if (response.destroyed) return false
-    // The body's bytes, for the access log (Apache's %b): the same count over HTTP/1.x and HTTP/2.
-    this.#request.bytesOut += chunk.length
-    if (response.write(chunk)) return true
-    // The client reads slower: undici pauses the instance's socket until the client drains.
-    response.once('drain', this.#onDrain)
-    if (this.#sendTimeoutMs > 0) this.#stalled = this.#deps.clock.setTimeout(this.#onStalled, this.#sendTimeoutMs)
+    if (this.#response.destroyed) return false
+    const zip = this.#zip
+    if (zip === undefined) return this.#write(chunk)
+    // Flushed once the instance's bytes of this turn are in: a streamed answer (server-sent events,
+    // progressive HTML) reaches the client as it comes, not when 16 KiB of output pile up.
+    if (!this.#isFlushDue) {
+      this.#isFlushDue = true
+      setImmediate(this.#flush)
+    }
+    if (zip.write(chunk)) return true
+    zip.once('drain', this.#resumeInstance)
     return false
   }
 
   onComplete (): void {
     this.#stalled?.cancel()
-    this.#response.end()
+    if (this.#zip !== undefined) this.#zip.end()
+    else this.#response.end()
   }
 
   onError (error: Error): void {
     this.#stalled?.cancel()
+    this.#zip?.destroy()
     // Before the status line, srvgate's JSON error; errors from the pools are ProxyErrors, anything else gets its code from the one vocabulary.
     const ours = findProxyError(error) ?? new ProxyError(failureCode((error as { cause?: unknown }).cause ?? error), error.message, undefined, { cause: error })
     void sendError(this.#reply, ours)
@@ -93,9 +114,40 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     if (this.#response.headersSent && !this.#response.writableFinished) this.#response.destroy()
   }
 
+  /** A chunk to the client; false when it must drain first (the client reads slower than the answer comes). */
+  #write (chunk: Buffer): boolean {
+    // The body's bytes sent, for the access log (Apache's %b): the same count over HTTP/1.x and HTTP/2, compressed ones when compressed.
+    this.#request.bytesOut += chunk.length
+    if (this.#response.write(chunk)) return true
+    this.#response.once('drain', this.#onDrain)
+    if (this.#sendTimeoutMs > 0) this.#stalled = this.#deps.clock.setTimeout(this.#onStalled, this.#sendTimeoutMs)
+    return false
+  }
+
+  /** The body through `encoding`, with back-pressure both ways: the client pauses the compressor, the compressor the instance. */
+  #compress (encoding: Encoding): void {
+    const zip = compressor(encoding)
+    this.#zip = zip
+    zip.on('data', (chunk: Buffer) => {
+      if (!this.#response.destroyed && !this.#write(chunk)) zip.pause()
+    })
+    zip.once('end', () => { this.#response.end() })
+    zip.once('error', (error) => { this.#response.destroy(error) })
+  }
+
+  readonly #flush = (): void => {
+    this.#isFlushDue = false
+    const zip = this.#zip
+    if (zip !== undefined && !zip.destroyed && !zip.writableEnded) (zip as Transform & { flush: () => void }).flush()
+  }
+
+  readonly #resumeInstance = (): void => { this.#resume?.() }
+
+  /** The client drained: on with the compressor, or with the instance. */
   readonly #onDrain = (): void => {
     this.#stalled?.cancel()
-    this.#resume?.()
+    if (this.#zip !== undefined) this.#zip.resume()
+    else this.#resume?.()
   }
 
   readonly #onStalled = (): void => {

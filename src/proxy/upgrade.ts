@@ -18,6 +18,7 @@ import { DROPPED_RESPONSE, clientIpOf, forwardRequestHeaders, requestIdOf } from
 import type { RequestEnd } from './request-end.js'
 import { routeRequest, type RequestLine, type RoutingState } from './route-request.js'
 import { TlsListener } from '../tls/listener.js'
+import { normalizeTarget } from '../routing/target.js'
 
 export type UpgradeDeps = {
   readonly state: () => RoutingState
@@ -108,6 +109,14 @@ async function tunnel (request: IncomingMessage, socket: Duplex, head: Buffer, d
   if (deps.tracing !== undefined) proxied.trace = deps.tracing.startRequest(request.headers, 'GET', proxied.isPeerTrusted, proxied.startedMs ?? ends.clock.now())
   // Upgrades come over HTTP/1.1 on either listener; a TLS socket is the HTTPS one.
   proxied.isSecure = (request.socket as { encrypted?: boolean }).encrypted === true
+  const target = normalizeTarget(request.url ?? '/')
+  if (target instanceof ProxyError) {
+    proxied.error = target
+    proxied.bytesOut = writeError(socket, requestId, target)
+    ends.ended(request, proxied, errorReply(target).status)
+    return
+  }
+  request.url = target
   const routed = await routeRequest(state, request as RequestLine, { clientGone, clientIp: proxied.clientIp, certificateNames: TlsListener.servedTo(request.socket)?.names, listener: proxied, gate: deps.gate, isSecure: proxied.isSecure })
   if (routed instanceof ProxyError) {
     proxied.error = routed

@@ -175,3 +175,66 @@ frontends: [ { name: all, match: {}, backend: web, access: { basicAuth: { usersF
   assert.equal(result.code, 1)
   assert.match(result.stderr, /frontends\[0\]\.access\.basicAuth\.usersFile: .*users:2: alice's hash is not bcrypt \(make it with htpasswd -B\)/)
 })
+
+test('what an attacker tried: other spellings of a protected prefix, a 600 from the auth service, a 2xx that breaks off, forged address headers, X_User and Connection tricks', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'srvgate-access-attack-'))
+  const users = join(dir, 'users')
+  htpasswd(users, 'alice', 'wonderland', true)
+  const asked: IncomingMessage[] = []
+  const auth = createServer((request, response) => {
+    asked.push(request)
+    if (request.url === '/s600') {
+      // Node refuses to write a status above 599: the bytes go out as a broken service would send them.
+      response.socket?.end('HTTP/1.1 600 Weird\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
+    if (request.url === '/breaks') {
+      response.writeHead(200, { 'content-length': '100' })
+      response.write('x')
+      setTimeout(() => { response.socket?.resetAndDestroy() }, 20)
+      return
+    }
+    response.setHeader('x-user', 'alice')
+    response.end()
+  })
+  await new Promise<void>((resolve) => auth.listen(0, '127.0.0.1', resolve))
+  t.after(() => { auth.closeAllConnections(); auth.close() })
+  const authUrl = `http://127.0.0.1:${(auth.address() as AddressInfo).port}`
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'web')
+  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"] } }
+backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+frontends:
+  - { name: admin, match: { host: static.example.com, pathPrefix: /admin/ }, backend: web, access: { basicAuth: { usersFile: "${users}" } } }
+  - { name: public, match: { host: static.example.com }, backend: web }
+  - { name: weird, match: { host: weird.example.com }, backend: web, access: { forwardAuth: { url: "${authUrl}/s600" } } }
+  - { name: breaks, match: { host: breaks.example.com }, backend: web, access: { forwardAuth: { url: "${authUrl}/breaks" } } }
+  - { name: shop, match: { host: shop.example.com }, backend: web, access: { forwardAuth: { url: "${authUrl}/ok", copyHeaders: [X-User, X-Role] } } }
+`, { workers: 1 })
+  for (const path of ['/admin/secret.txt', '/%61dmin/secret.txt', '/./admin/secret.txt', '//admin/secret.txt', '/admin//secret.txt']) {
+    assert.equal((await send(`${gateway.url}${path}`, { host: 'static.example.com' })).status, 401, path)
+  }
+  for (const path of ['/admin%2fsecret.txt', '/x/..%2fadmin/secret.txt', '/admin%5csecret.txt']) {
+    assert.equal((await send(`${gateway.url}${path}`, { host: 'static.example.com' })).status, 400, path)
+  }
+  const withPassword = await send(`${gateway.url}/%61dmin/./secret.txt`, { host: 'static.example.com', headers: { authorization: basic('alice:wonderland') } })
+  assert.equal((withPassword.json() as unknown as UpstreamReply).url, '/admin/secret.txt', 'the instance gets the path that was checked')
+  assert.equal(upstream.requests, 1)
+
+  for (let index = 0; index < 3; index++) {
+    const weird = await send(`${gateway.url}/`, { host: 'weird.example.com' })
+    assert.deepEqual([weird.status, weird.json()], [503, { error: 'auth_unavailable' }], 'a status HTTP has no class for is a broken service, and the worker lives')
+  }
+  assert.equal((await send(`${gateway.url}/`, { host: 'breaks.example.com' })).status, 503, 'a 2xx whose body breaks off is no yes')
+  assert.equal(upstream.requests, 1)
+
+  const tricked = await send(`${gateway.url}/`, { host: 'shop.example.com', headers: { 'x-real-ip': '10.1.1.1', forwarded: 'for=10.1.1.1', 'true-client-ip': '10.1.1.1', x_user: 'admin', x_role: 'root', connection: 'x-user, x-role' } })
+  assert.equal(tricked.status, 200)
+  const question = asked.at(-1) as IncomingMessage
+  assert.deepEqual([question.headers['x-real-ip'], question.headers.forwarded, question.headers['true-client-ip'], question.headers['x-forwarded-for']], [undefined, undefined, undefined, '127.0.0.1'], 'the auth service hears srvgate\'s address only')
+  const seen = (tricked.json() as unknown as UpstreamReply).headers
+  assert.deepEqual([seen['x-user'], seen['x-role'], seen.x_user, seen.x_role], ['alice', undefined, undefined, undefined], 'the service\'s X-User arrives despite Connection; look-alikes with underscores do not')
+})

@@ -37,7 +37,7 @@ const PACKAGE_DOORS: Record<string, string[]> = {
   yaml: ['config/read.ts'],
   '@sinclair/typebox': ['config/', 'cluster/'],
   undici: ['proxy/', 'health/active-checker.ts', 'client/', 'policy/forward-auth.ts'],
-  bcrypt: ['policy/basic-auth.ts'],
+  bcryptjs: ['policy/bcrypt-threads.ts'],
   'acme-client': ['acme/acme-ca.ts'],
   ioredis: ['acme/redis-storage.ts', 'policy/redis-rates.ts'],
   '@peculiar/x509': ['acme/ari.ts'],

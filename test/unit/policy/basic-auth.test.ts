@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import bcrypt from 'bcrypt'
+import bcrypt from 'bcryptjs'
 import { BasicAuth, MAX_WAITING } from '../../../src/policy/basic-auth.js'
 import { parseUsers, type UsersTable } from '../../../src/config/users-file.js'
 import { ErrorCode, ProxyError } from '../../../src/errors.js'
@@ -86,4 +86,28 @@ test(`basicAuth: past ${MAX_WAITING} checks waiting, a new one is 503 auth_unava
   const outcomes = await Promise.all(pending)
   assert.ok(outcomes.every((outcome) => outcome instanceof ProxyError && outcome.code === ErrorCode.AUTH_REQUIRED))
   assert.equal(auth.waiting, 0)
+})
+
+test('basicAuth: a check runs off the event loop (bcryptjs on a thread): other work keeps its turns while one runs', async () => {
+  const hash = bcrypt.hashSync('slow', 11)
+  const auth = new BasicAuth(new Map([[FILE, table(`alice:${hash}\n`)]]))
+  let longestGapMs = 0
+  let last = performance.now()
+  let isChecking = true
+  const ticks = (async () => {
+    while (isChecking) {
+      await new Promise<void>((resolve) => { setImmediate(resolve) })
+      const now = performance.now()
+      longestGapMs = Math.max(longestGapMs, now - last)
+      last = now
+    }
+  })()
+  const started = performance.now()
+  assert.equal(await auth.check(FILE, 'r', basic('alice:slow')), undefined)
+  const checkMs = performance.now() - started
+  isChecking = false
+  await ticks
+  await auth.close()
+  assert.ok(checkMs > 50, `a cost-11 check takes a while (${checkMs.toFixed(0)} ms)`)
+  assert.ok(longestGapMs < checkMs / 4, `the event loop turned meanwhile: longest gap ${longestGapMs.toFixed(1)} ms of ${checkMs.toFixed(0)} ms`)
 })
