@@ -12,6 +12,7 @@ import { HistogramTally } from './histogram-tally.js'
 import { flushTallies, type Tally } from './counter-tally.js'
 import { DnsFaceMetrics } from './dns-face-metrics.js'
 import { TracingMetrics } from './tracing-metrics.js'
+import { InstanceMetrics } from './instance-metrics.js'
 import { innerMap } from '../util/maps.js'
 
 /** Instance states as the metrics and /admin/state name them. */
@@ -57,6 +58,8 @@ export class GatewayMetrics {
   readonly tracing: TracingMetrics
   readonly templatedRefused: Counter<'reason'>
   readonly rateLimitStoreFailures: Counter
+  /** metrics.perInstance's series (off unless the configuration says so). */
+  readonly instances: InstanceMetrics
   readonly #backends: () => readonly Backend[]
 
   readonly #clock: Clock
@@ -154,6 +157,7 @@ export class GatewayMetrics {
     })
     this.dnsFace = new DnsFaceMetrics(edge)
     this.tracing = new TracingMetrics(edge)
+    this.instances = new InstanceMetrics(edge)
     // Counted where refused: a cluster's primary (newPerSecond, its bound) or a worker (its own bound); /metrics sums them.
     this.templatedRefused = new Counter({ name: 'srvgate_templated_backends_refused_total', help: 'New environments that got no templated backend, by reason (rate: templatedBackends.newPerSecond spent, answered 503 with Retry-After, DNS not asked; bound: templatedBackends.max reached with every one busy).', labelNames: ['reason'], registers: edge })
     this.rateLimitStoreFailures = new Counter({ name: 'srvgate_rate_limit_store_failures_total', help: 'Requests to a frontend with rateLimit.store.redis that Redis could not decide (unreachable, or no answer within its timeout): the gateway\'s own limit decided them (fail open).', registers: edge })
@@ -219,8 +223,9 @@ export class GatewayMetrics {
 
   readonly dispatcherEvents: DispatcherEvents = {
     retried: (backend, reason) => { this.retries.inc({ backend, reason }) },
-    attemptFinished: (backend: string, _instance: Instance, outcome: Outcome, durationMs: number) => {
+    attemptFinished: (backend: string, instance: Instance, outcome: Outcome, durationMs: number) => {
       this.#latencyChild(backend, outcome).observe(durationMs / 1000)
+      this.instances.attemptFinished(backend, instance, outcome, durationMs)
     }
   }
 

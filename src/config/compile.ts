@@ -37,6 +37,7 @@ export function compileDocument (document: GatewayDocument, env: Environment = p
     templatedBackends: { max: document.templatedBackends.max, idleTimeoutMs: duration(document.templatedBackends.idleTimeout), newPerSecond: document.templatedBackends.newPerSecond },
     accessLog: { format: document.accessLog.format, query: typeof document.accessLog.query === 'boolean' ? document.accessLog.query : new Set(document.accessLog.query) },
     statePath: document.statePath,
+    metrics: { perInstance: document.metrics.perInstance },
     workers: document.workers,
     resolvers,
     backends,

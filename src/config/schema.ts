@@ -274,6 +274,9 @@ const GatewayDocumentSchema = Type.Object({
   accessLog,
   drain,
   tls,
+  metrics: Section({
+    perInstance: Defaulted(Type.Boolean({ default: false, description: 'Attempts and latency per instance (srvgate_upstream_instance_attempts_total, srvgate_upstream_instance_latency_seconds), as HAProxy\'s per-server stats; at most 1000 instances a process, a departed instance\'s series removed.' }))
+  }, 'What /metrics shows beyond the defaults.'),
   statePath: Type.Optional(Type.String({ minLength: 1, description: 'File for last-known instance sets; unset: none kept.' })),
   workers: Type.Optional(Type.Integer({
     minimum: 1,

@@ -28,6 +28,8 @@ export type GatewayConfig = {
   readonly accessLog: AccessLogConfig
   /** Where last-known instance sets are kept; undefined: not kept. */
   readonly statePath: string | undefined
+  /** metrics.perInstance: series per instance (admin/instance-metrics.ts). */
+  readonly metrics: { readonly perInstance: boolean }
   /** Worker processes; undefined: one per core (cluster/worker-count.ts; SRVGATE_WORKERS wins). */
   readonly workers: number | undefined
   readonly resolvers: ReadonlyMap<string, ResolverConfig>

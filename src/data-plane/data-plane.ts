@@ -99,6 +99,7 @@ export class DataPlane {
   private constructor (config: GatewayConfig, deps: DataPlaneDeps, store: CertificateStore | undefined, tracing: Tracing | undefined, users: ReadonlyMap<string, UsersTable>) {
     const { clock, metrics } = deps
     this.#deps = deps
+    metrics.instances.isEnabled = config.metrics.perInstance
     this.#gate = new FrontendGate(new BasicAuth(users), new ForwardAuth(clock), deps.askTokens === undefined ? undefined : new RateLimits(deps.askTokens, clock, storeFailures(deps)))
     // Shared storage: a CA's validation may reach this replica for another one's order.
     this.#acme = new AcmeAnswers(config.tls?.acme?.storage.kind === 'redis' ? deps.findChallenge : undefined)
@@ -202,6 +203,8 @@ export class DataPlane {
     if (candidate.certificates !== undefined) this.tlsListener?.use(candidate.certificates.withIssued(this.#issued, this.#parsedIssued))
     // The same tick as the routing state's switch: no request sees one without the other.
     this.#gate.basicAuth.use(candidate.users)
+    if (next.metrics.perInstance) this.metrics.instances.isEnabled = true
+    else if (this.metrics.instances.isEnabled) this.metrics.instances.disable()
     this.#client = next.client
     applyClientLimits(this.app, next)
     this.tlsListener?.applyLimits(next.client)
@@ -229,7 +232,10 @@ export class DataPlane {
   retireDeparted (removed: readonly Instance[]): void {
     if (removed.length === 0) return
     const gone = departedOrigins(removed, this.#deps.routing().registry.all())
-    if (gone.size > 0) this.pools.retire(gone)
+    if (gone.size === 0) return
+    this.pools.retire(gone)
+    // Their per-instance series go with them (metrics.perInstance): churn does not pile series up.
+    this.metrics.instances.forget(removed.filter((instance) => gone.has(instance.origin)))
   }
 
   /** While draining, answers carry `Connection: close` and readiness fails. */

@@ -31,6 +31,7 @@ for (const workers of [1, 2]) {
     const s = await httpsSetup(t)
     const facePort = await freePort()
     const { gateway, httpsPort } = await startHttps(t, httpsConfig(s, `
+metrics: { perInstance: true }
 dns:
   listen: ["127.0.0.1:${facePort}"]
   zone: srvgate.internal
@@ -43,7 +44,7 @@ dns:
     assert.equal(dig(facePort, 'web.srvgate.internal', 'A').status, 'NOERROR')
     const exposition = (await send(`${gateway.adminUrl}/metrics`)).body
     // Series of each area, so their names and labels are linted too (assert.ok: a miss would print the whole exposition).
-    for (const name of ['srvgate_tls_certificate_expiry_timestamp_seconds', 'srvgate_dns_face_queries_total', 'srvgate_http_protocol_requests_total', 'srvgate_upstream_latency_seconds_bucket']) {
+    for (const name of ['srvgate_tls_certificate_expiry_timestamp_seconds', 'srvgate_dns_face_queries_total', 'srvgate_http_protocol_requests_total', 'srvgate_upstream_latency_seconds_bucket', 'srvgate_upstream_instance_attempts_total']) {
       assert.ok(new RegExp(`^${name}\\{`, 'm').test(exposition), `${name} has a series`)
     }
     assert.deepEqual(promtoolFindings(exposition), [])
