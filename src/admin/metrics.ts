@@ -30,7 +30,7 @@ const NO_TRAFFIC: TrafficSources = { upstreamConnections: () => 0, clientConnect
 
 export class GatewayMetrics {
   readonly registry: Registry
-  readonly requests: Counter<'frontend' | 'backend' | 'status_class'>
+  readonly requests: Counter<'frontend' | 'backend' | 'status_class' | 'code'>
   readonly requestDuration: Histogram<'frontend' | 'backend' | 'status_class'>
   readonly inFlight: Gauge
   readonly lastReloadSuccessful: Gauge
@@ -98,14 +98,14 @@ export class GatewayMetrics {
     // eslint-disable-next-line no-new
     new Gauge({ name: 'srvgate_build_info', help: 'Always 1; the labels say which srvgate and Node.js run.', labelNames: ['version', 'nodejs_version'], registers: edgeControl })
       .set({ version: options.version, nodejs_version: process.version }, 1)
-    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend and status class (2xx, 4xx, 5xx; 499: the client left). "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class'], registers: edge, collect () { flushTallies(this, self.#edgeTallies()) } })
+    this.requests = new Counter({ name: 'srvgate_http_requests_total', help: 'Requests answered at the edge, by frontend, backend, status class (2xx, 4xx, 5xx; 499: the client left) and status code. "(none)" when no frontend or backend was chosen.', labelNames: ['frontend', 'backend', 'status_class', 'code'], registers: edge, collect () { flushTallies(this, self.#edgeTallies()) } })
     this.requestDuration = new Histogram({
       name: 'srvgate_http_request_duration_seconds',
       help: 'Time from a request\'s arrival to the end of its answer, at the edge, by frontend, backend and status class.',
       labelNames: ['frontend', 'backend', 'status_class'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: edge,
-      collect () { for (const tally of self.#edgeTallies()) tally.duration.flush() }
+      collect () { for (const byBackend of self.#durationTallies.values()) for (const byClass of byBackend.values()) for (const tally of byClass.values()) tally.flush() }
     })
     this.inFlight = new Gauge({ name: 'srvgate_http_requests_in_flight', help: 'Requests received and not yet answered or abandoned.', registers: edge, collect () { this.set(self.#inFlight) } })
     this.lastReloadSuccessful = new Gauge({ name: 'srvgate_config_last_reload_successful', help: '1 when the last reload (or the start) applied the configuration, 0 when it was refused.', registers: edgeControl })
@@ -237,7 +237,9 @@ export class GatewayMetrics {
   readonly requestsByBackend = new Map<string, { requests: number, errors: number }>()
   #dnsQueryCount = 0
   /** Requests per (frontend, backend, status class): counted here, added to the counter when it is read; their durations observed at once. */
-  readonly #edgeChildren = new Map<string, Map<string, Map<string, EdgeTally>>>()
+  readonly #edgeChildren = new Map<string, Map<string, Map<number, EdgeTally>>>()
+  /** The duration histogram per (frontend, backend, status class): shared by the codes of a class (a code label there would multiply the buckets). */
+  readonly #durationTallies = new Map<string, Map<string, Map<string, HistogramTally<'frontend' | 'backend' | 'status_class'>>>>()
   #edgeCount = 0
   readonly #protocolTallies = new Map<string, Tally<'protocol'>>()
   /** Upstream latency per (backend, outcome), by label values like the edge tallies. */
@@ -279,13 +281,13 @@ export class GatewayMetrics {
     const statusClass = STATUS_CLASSES[Math.floor(request.status / 100)] ?? `${Math.floor(request.status / 100)}xx`
     // prom-client hashes a label object on every call; the tallies are kept by label values instead
     // (maps of maps: no key string is built per request).
-    const byStatus = innerMap(innerMap(this.#edgeChildren, frontend), backend)
-    let children = byStatus.get(statusClass)
-    // Bounded by frontends × metric labels × status classes (templated backends share a label).
+    const byCode = innerMap(innerMap(this.#edgeChildren, frontend), backend)
+    let children = byCode.get(request.status)
+    // Bounded by frontends × metric labels × status codes (templated backends share a label).
     if (children === undefined && this.#edgeCount < MAX_COUNTED) {
-      const labels = { frontend, backend, status_class: statusClass }
-      children = { labels, pending: 0, duration: new HistogramTally(this.requestDuration, labels) }
-      byStatus.set(statusClass, children)
+      const labels = { frontend, backend, status_class: statusClass, code: String(request.status) }
+      children = { labels, pending: 0, duration: this.#durationTally(frontend, backend, statusClass) }
+      byCode.set(request.status, children)
       this.#edgeCount++
     }
     if (children !== undefined) {
@@ -293,9 +295,8 @@ export class GatewayMetrics {
       children.duration.observe(request.durationSeconds)
     } else {
       // Past the bound: prom-client's own calls, nothing kept here.
-      const labels = { frontend, backend, status_class: statusClass }
-      this.requests.inc(labels)
-      this.requestDuration.observe(labels, request.durationSeconds)
+      this.requests.inc({ frontend, backend, status_class: statusClass, code: String(request.status) })
+      this.requestDuration.observe({ frontend, backend, status_class: statusClass }, request.durationSeconds)
     }
     // Rare enough (splits, failover) that prom-client's label lookup is fine here.
     if (request.split !== undefined) this.splitRequests.labels(request.split, backend).inc()
@@ -352,6 +353,16 @@ export class GatewayMetrics {
     return made
   }
 
+  #durationTally (frontend: string, backend: string, statusClass: string): HistogramTally<'frontend' | 'backend' | 'status_class'> {
+    const byClass = innerMap(innerMap(this.#durationTallies, frontend), backend)
+    let tally = byClass.get(statusClass)
+    if (tally === undefined) {
+      tally = new HistogramTally(this.requestDuration, { frontend, backend, status_class: statusClass })
+      byClass.set(statusClass, tally)
+    }
+    return tally
+  }
+
   * #edgeTallies (): Generator<EdgeTally> {
     for (const byBackend of this.#edgeChildren.values()) for (const byStatus of byBackend.values()) yield * byStatus.values()
   }
@@ -382,6 +393,6 @@ export class GatewayMetrics {
 
 const MAX_COUNTED = 4096
 
-type EdgeTally = Tally<'frontend' | 'backend' | 'status_class'> & { readonly duration: HistogramTally<'frontend' | 'backend' | 'status_class'> }
+type EdgeTally = Tally<'frontend' | 'backend' | 'status_class' | 'code'> & { readonly duration: HistogramTally<'frontend' | 'backend' | 'status_class'> }
 
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']

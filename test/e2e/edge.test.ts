@@ -233,7 +233,7 @@ frontends:
   await t.test('templated backends share their template\'s metric label: no label per environment', async () => {
     for (let index = 0; index < 20; index++) await send(`${url}/`, { host: `pr-${1000 + index}.preview.example.com` })
     const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-    assert.match(metrics, /srvgate_http_requests_total\{frontend="preview",backend="web-\{env\}",status_class="5xx"\} \d+/)
+    assert.match(metrics, /srvgate_http_requests_total\{frontend="preview",backend="web-\{env\}",status_class="5xx",code="5\d\d"\} \d+/)
     assert.doesNotMatch(metrics, /backend="web-pr-/)
   })
 

@@ -48,10 +48,10 @@ test('admin: healthz, readyz, metrics and state', async (t) => {
   assert.ok(answered5xx >= 2 && answered5xx <= 4, `5xx answers: ${answered5xx}`)
 
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-  assert.match(metrics, new RegExp(`srvgate_http_requests_total\\{frontend="prod",backend="web-prod",status_class="2xx"\\} ${6 - answered5xx}\n`))
-  assert.match(metrics, new RegExp(`srvgate_http_requests_total\\{frontend="prod",backend="web-prod",status_class="5xx"\\} ${answered5xx}\n`))
+  assert.match(metrics, new RegExp(`srvgate_http_requests_total\\{frontend="prod",backend="web-prod",status_class="2xx",code="200"\\} ${6 - answered5xx}\n`))
+  assert.match(metrics, new RegExp(`srvgate_http_requests_total\\{frontend="prod",backend="web-prod",status_class="5xx",code="500"\\} ${answered5xx}\n`))
   // A request with no route is labelled, not left with empty labels.
-  assert.match(metrics, /srvgate_http_requests_total\{frontend="\(none\)",backend="\(none\)",status_class="4xx"\} 1/)
+  assert.match(metrics, /srvgate_http_requests_total\{frontend="\(none\)",backend="\(none\)",status_class="4xx",code="404"\} 1/)
   assert.doesNotMatch(metrics, /frontend=""/)
   // Prometheus conventions: standard process/nodejs names, no doubled prefix, no _total on a gauge.
   assert.match(metrics, /^process_cpu_seconds_total \d/m)

@@ -73,7 +73,7 @@ test('split 90/10: measured over 10,000 requests with two workers; the access lo
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
   assert.equal(metric(metrics, /^srvgate_split_requests_total\{split="web-prod",backend="web-v2"\} (\d+)$/m), canary)
   assert.equal(metric(metrics, /^srvgate_split_requests_total\{split="web-prod",backend="web-v1"\} (\d+)$/m), result.total - canary)
-  assert.equal(metric(metrics, /^srvgate_http_requests_total\{frontend="www",backend="web-v2",status_class="2xx"\} (\d+)$/m), canary)
+  assert.equal(metric(metrics, /^srvgate_http_requests_total\{frontend="www",backend="web-v2",status_class="2xx",code="200"\} (\d+)$/m), canary)
   const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.backend === 'web-v2')
   assert.equal(line.split, 'web-prod')
   assert.equal(String(line.instance), `127.0.0.1:${v2[0]?.port ?? 0}`)

@@ -96,7 +96,7 @@ test('workers: 2 in the file, SRVGATE_WORKERS wins; the admin state names them; 
   await gateway.waitForLog(() => gateway.logs.filter((line) => line.msg === 'request').length >= 10)
   assert.deepEqual(servingPids(gateway, 'www.example.com'), new Set(workers.pids), 'both workers served requests')
   const metrics = (await send(`${gateway.adminUrl}/metrics`)).body
-  assert.match(metrics, /^srvgate_http_requests_total\{frontend="prod",backend="web-prod",status_class="2xx"\} 10$/m)
+  assert.match(metrics, /^srvgate_http_requests_total\{frontend="prod",backend="web-prod",status_class="2xx",code="200"\} 10$/m)
   assert.match(metrics, /^srvgate_http_request_duration_seconds_count\{frontend="prod",backend="web-prod",status_class="2xx"\} 10$/m)
   // What only the primary does is counted once: one build_info, one reload gauge.
   assert.match(metrics, /^srvgate_config_last_reload_successful 1$/m)
