@@ -40,6 +40,8 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <h1>srvgate <span id="readiness" class="pill warn">loading</span></h1>
 <div class="sub"><span id="meta"></span> <span id="reload-error" class="reload-error"></span> <span id="error"></span></div>
 <div class="overview"><div><div class="legend"><b class="dns">DNS queries/s</b>, last 5 minutes: <span id="dns-rate" class="num">0.0</span></div><svg id="dns-chart" class="chart" width="360" height="40"></svg></div></div>
+<h2 style="font-size:15px">Routes</h2>
+<table id="routes"><thead><tr><th>Frontend</th><th>Matches</th><th>Policies, in order</th><th>Sends to · instances up</th></tr></thead><tbody></tbody></table>
 <h2 style="font-size:15px">Backends</h2>
 <table id="backends"><thead><tr><th>Backend</th><th>Discovery</th><th>Last 5 minutes <span class="legend"><b class="req">req/s</b> · <b class="err">5xx/s</b></span></th><th>Instances</th></tr></thead><tbody></tbody></table>
 <div id="dns-face-section" hidden><h2 style="font-size:15px">DNS face <small id="dns-face-zone" class="legend"></small></h2>
@@ -98,6 +100,16 @@ export const DASHBOARD_PAGE = `<!doctype html>
     const dnsRate = dnsHistory.length > 0 ? dnsHistory[dnsHistory.length - 1].queries : 0;
     document.getElementById('dns-rate').textContent = dnsRate.toFixed(1);
     document.getElementById('dns-chart').innerHTML = chart(dnsHistory, ['queries'], now, 360, 40);
+    document.querySelector('#routes tbody').innerHTML = (state.frontends || []).map((frontend) => {
+      const match = frontend.match || {};
+      const matches = [match.host || 'any host', match.pathPrefix ? match.pathPrefix + '…' : '', (match.methods || []).join(' '), Object.entries(match.headers || {}).map(([name, value]) => name + ': ' + value).join(', ')].filter(Boolean).join(' · ');
+      const policies = (frontend.policies || []).map((entry) => '<span class="pill" title="' + text(entry.detail) + '">' + text(entry.policy) + '</span>').join(' ') || '<small>none</small>';
+      const target = frontend.target || { kind: 'backend', backends: [] };
+      const sends = target.kind === 'redirect' ? '<small>answered by its redirect</small>'
+        : target.backends.length === 0 ? '<small>' + text(target.template || frontend.backend) + ': no environment yet</small>'
+          : target.backends.map((entry) => '<span class="pill ' + (entry.up > 0 ? 'ok' : 'bad') + '">' + text(entry.backend) + (entry.weight === undefined || entry.weight === null ? '' : ' · ' + entry.weight) + ' · ' + entry.up + '/' + entry.instances + '</span>').join(' ');
+      return '<tr data-frontend="' + text(frontend.name) + '"><td><b>' + text(frontend.name) + '</b></td><td><small>' + text(matches) + '</small></td><td class="policies">' + policies + '</td><td class="targets">' + sends + '</td></tr>';
+    }).join('');
     document.querySelector('#backends tbody').innerHTML = state.backends.map((backend) => {
       const cells = backend.instances.length === 0
         ? '<span class="none">no instance' + (backend.lastError ? ' (' + text(backend.lastError.code) + ')' : '') + '</span>'

@@ -1,3 +1,4 @@
+import { routeView } from './routes-view.js'
 import type { GatewayConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { RoutingState } from '../proxy/route-request.js'
@@ -113,7 +114,9 @@ export function gatewayState (config: GatewayConfig, routing: RoutingState, stat
         headers: Object.fromEntries(frontend.match.headers),
         methods: [...frontend.match.methods]
       },
-      backend: frontend.backend.kind === 'template' ? frontend.backend.template.template : frontend.backend.kind === 'template-split' ? frontend.backend.split.template : frontend.backend.name
+      backend: frontend.backend.kind === 'template' ? frontend.backend.template.template : frontend.backend.kind === 'template-split' ? frontend.backend.split.template : frontend.backend.name,
+      // The routes view: policies in the order they apply, and where traffic goes now.
+      ...routeView(frontend, routing, (backend, instance) => instanceState(backend, instance, now) === 'up')
     })),
     backends: routing.registry.all().map((backend) => {
       const snapshot = backend.snapshot

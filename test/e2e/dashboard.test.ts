@@ -84,6 +84,8 @@ frontends:
     match: { host: "{env}.preview.example.com" }
     env: { pattern: "pr-[0-9]+" }
     backend: { template: "web-{env}", discovery: { resolver: consul, srv: "_web._{env}.service.consul" } }
+    access: { allow: [127.0.0.0/8] }
+    compress: true
 `, { workers: 2 })   // the dashboard shows the one shared view of both workers
   const { appendFileSync } = await import('node:fs')
   let isDone = false
@@ -117,6 +119,10 @@ frontends:
   assert.match(dnsTable, /SRV _gone\.service\.consul\s+nxdomain \(0\)\s+— \(negative\) → 5s/)
   assert.doesNotMatch(dnsTable, /\bs → \d+ms|undefined/)
   assert.doesNotMatch(dnsTable, /\d{4,}ms/, 'ages and TTLs read as durations, not thousands of ms')
+  // The routes view: each frontend's policies in order, and where it sends traffic now.
+  assert.equal(await page.locator('tr[data-frontend="preview"] .policies').innerText(), 'access.addresses compress')
+  assert.match(await page.locator('tr[data-frontend="preview"] .targets').innerText(), /web-pr-1 · 1\/1\s+web-pr-2 · 1\/1|web-pr-2 · 1\/1\s+web-pr-1 · 1\/1/)
+  assert.equal(await page.locator('tr[data-frontend="gone"] .targets .pill.bad').innerText(), 'gone · 0/0')
   const meta = await page.locator('#meta').innerText()
   assert.match(meta, /config loaded \d\d:\d\d:\d\d UTC · workers 2\/2 · updated \d\d:\d\d:\d\d UTC/)
 
