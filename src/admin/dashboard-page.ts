@@ -154,6 +154,19 @@ export const DASHBOARD_PAGE = `<!doctype html>
       if (!response.ok) throw new Error('admin API answered ' + response.status);
       const state = await response.json();
       const now = Date.now();
+      // A fresh tab starts from the control plane's five minutes, on this browser's clock.
+      if (!previous && state.history) {
+        const offset = now - Date.parse(state.generatedAt);
+        for (const point of state.history.points) {
+          const at = Date.parse(point.at) + offset;
+          remember(dnsHistory, { at, queries: point.dnsQueries }, now);
+          for (const [name, rates] of Object.entries(point.backends)) {
+            const list = history.get(name) || [];
+            remember(list, { at, requests: rates.requests, errors: rates.errors }, now);
+            history.set(name, list);
+          }
+        }
+      }
       if (previous) {
         const seconds = (now - previous.at) / 1000;
         for (const backend of state.backends) {

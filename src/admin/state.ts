@@ -1,4 +1,5 @@
 import { routeView } from './routes-view.js'
+import type { HistoryPoint } from './rate-history.js'
 import type { GatewayConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { RoutingState } from '../proxy/route-request.js'
@@ -19,6 +20,8 @@ export type GatewayStatus = {
   readonly certificates?: readonly CertificateState[]
   /** With worker processes: how many are configured, run now, and were replaced since start. */
   readonly workers?: { readonly configured: number, readonly running: number, readonly replaced: number, readonly pids: readonly number[] }
+  /** The dashboard's last five minutes of rates, kept by the control plane (rate-history.ts). */
+  readonly history?: { readonly intervalMs: number, readonly points: readonly HistoryPoint[] }
 }
 
 /**

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { adminPlugin } from '../admin/plugin.js'
 import { gatewayState } from '../admin/state.js'
+import { RateHistory, SAMPLE_EVERY_MS } from '../admin/rate-history.js'
 import type { DataPlaneStats } from '../data-plane/stats.js'
 import { dateAt, type Clock } from '../util/clock.js'
 import { schemaless } from '../util/fastify-schemaless.js'
@@ -18,6 +19,14 @@ export async function adminApp (control: ControlPlane, dataPlanes: DataPlanes, c
   const app = Fastify({ logger: false, logController: new LogController({ disableRequestLogging: true }), ...schemaless })
   const config = control.state.config
   const metrics = control.metrics
+  // The dashboard's five minutes, kept here: a tab opened now shows the past (the same sums /admin/state shows).
+  const history = new RateHistory(clock, async () => {
+    const stats = await dataPlanes.stats?.()
+    // A copy: this process's counts are one live map, and the sample before must keep its own.
+    return { byBackend: stats === undefined ? new Map([...metrics.requestsByBackend].map(([name, counts]) => [name, { ...counts }])) : sumByBackend(stats), dnsQueries: metrics.dnsQueryCount }
+  })
+  history.start()
+  app.addHook('onClose', async () => { history.stop() })
   await app.register(adminPlugin, {
     token: config.adminToken,
     listenHost: config.listen.admin.host,
@@ -57,7 +66,8 @@ export async function adminApp (control: ControlPlane, dataPlanes: DataPlanes, c
                 ...(status.lastError === undefined ? {} : { lastError: status.lastError })
               }))
             ],
-        workers: dataPlanes.workers?.()
+        workers: dataPlanes.workers?.(),
+        history: { intervalMs: SAMPLE_EVERY_MS, points: history.points }
       }, clock, stats === undefined
         ? { byBackend: metrics.requestsByBackend, dnsQueries: metrics.dnsQueryCount }
         : { byBackend: sumByBackend(stats), dnsQueries: metrics.dnsQueryCount, inFlight: inFlightOf(stats) })

@@ -125,6 +125,16 @@ frontends:
   assert.equal(await page.locator('tr[data-frontend="gone"] .targets .pill.bad').innerText(), 'gone · 0/0')
   const meta = await page.locator('#meta').innerText()
   assert.match(meta, /config loaded \d\d:\d\d:\d\d UTC · workers 2\/2 · updated \d\d:\d\d:\d\d UTC/)
+  // A tab opened now shows the past: the control plane keeps five minutes of rates (two points are a line).
+  const deadline = Date.now() + 15_000
+  const pointsNow = async (): Promise<number> => ((await send(`${gateway.adminUrl}/admin/state`)).json().history as { points: Array<{ backends: Record<string, { requests: number }> }> }).points.filter((point) => (point.backends['web-pr-1']?.requests ?? 0) > 0).length
+  while (await pointsNow() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250))
+  const fresh = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  await fresh.goto(gateway.adminUrl + '/')
+  await fresh.waitForSelector('tr[data-backend="web-pr-1"] .cell')
+  // Read at the first render, before a second poll could draw anything of its own.
+  assert.notEqual(await fresh.locator('tr[data-backend="web-pr-1"] polyline.req').getAttribute('points'), '', 'a fresh tab draws the last minutes at once')
+  await fresh.close()
 
   appendFileSync(gateway.configPath, '\nbackends: { broken: 1 }\n')
   await send(`${gateway.adminUrl}/admin/reload`, { method: 'POST' })
