@@ -101,6 +101,7 @@ export class DataPlane {
     this.#deps = deps
     metrics.instances.isEnabled = config.metrics.perInstance
     this.#gate = new FrontendGate(new BasicAuth(users), new ForwardAuth(clock), deps.askTokens === undefined ? undefined : new RateLimits(deps.askTokens, clock, storeFailures(deps)))
+    this.#gate.rateLimits?.warm(config.frontends)
     // Shared storage: a CA's validation may reach this replica for another one's order.
     this.#acme = new AcmeAnswers(config.tls?.acme?.storage.kind === 'redis' ? deps.findChallenge : undefined)
     this.log = deps.log
@@ -203,6 +204,7 @@ export class DataPlane {
     if (candidate.certificates !== undefined) this.tlsListener?.use(candidate.certificates.withIssued(this.#issued, this.#parsedIssued))
     // The same tick as the routing state's switch: no request sees one without the other.
     this.#gate.basicAuth.use(candidate.users)
+    this.#gate.rateLimits?.warm(next.frontends)
     if (next.metrics.perInstance) this.metrics.instances.isEnabled = true
     else if (this.metrics.instances.isEnabled) this.metrics.instances.disable()
     this.#client = next.client

@@ -66,6 +66,14 @@ export class RateLimits {
       })
   }
 
+  /** Connect to the stores `frontends` name before their first request (a replica just started decides with Redis, not alone). */
+  warm (frontends: ReadonlyArray<{ readonly rateLimit: RateLimitConfig | undefined }>): void {
+    for (const { rateLimit } of frontends) {
+      const redis = rateLimit?.redis
+      if (redis !== undefined) this.#store(redis.url, redis.timeoutMs).catch(() => {})
+    }
+  }
+
   async close (): Promise<void> {
     for (const store of this.#stores.values()) (await store).close()
   }

@@ -34,6 +34,11 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return {allowed, retry}
 `
 
+/** Takes sent and not answered at once (a healthy Redis answers in well under a millisecond: a few at 10k requests a second); past it a take is not sent, this gateway decides. */
+export const MAX_IN_FLIGHT = 64
+/** After a take failed (timeout, error), Redis is left alone this long: a stalled Redis gets no backlog to replay. */
+const BACKOFF_MS = 1000
+
 type WithTake = Redis & { srvgateTake: (key: string, perSecond: number, burst: number) => Promise<[number, number]> }
 
 /**
@@ -49,6 +54,8 @@ export class RedisRates {
   readonly #timeoutMs: number
   readonly #clock: Clock
   #wasReady = false
+  #inFlight = 0
+  #skipUntilMs = 0
 
   constructor (url: string, timeoutMs: number, clock: Clock) {
     this.#timeoutMs = timeoutMs
@@ -76,8 +83,21 @@ export class RedisRates {
   /** One token of `key`, or when the next comes; rejects when Redis cannot answer within the timeout. */
   async take (key: string, perSecond: number, burst: number): Promise<Grant> {
     if (!this.#wasReady) await within(this.#clock, this.#firstConnect, this.#timeoutMs, { unref: true })
-    const [allowed, retryAfterMs] = await this.#client.srvgateTake(key, perSecond, burst)
-    return { granted: allowed, retryAfterMs }
+    // ioredis's commandTimeout fails the caller but leaves the command queued: a stalled Redis would
+    // gather every request's script (memory) and run them all when it wakes (buckets spent twice).
+    // So: a bound on what waits, and a pause after a failure.
+    if (this.#clock.now() < this.#skipUntilMs) throw new Error('Redis failed a take less than 1 s ago: not asked')
+    if (this.#inFlight >= MAX_IN_FLIGHT) throw new Error(`${MAX_IN_FLIGHT} takes already wait for Redis`)
+    this.#inFlight++
+    try {
+      const [allowed, retryAfterMs] = await this.#client.srvgateTake(key, perSecond, burst)
+      return { granted: allowed, retryAfterMs }
+    } catch (error) {
+      this.#skipUntilMs = this.#clock.now() + BACKOFF_MS
+      throw error
+    } finally {
+      this.#inFlight--
+    }
   }
 
   close (): void { this.#client.disconnect() }

@@ -20,10 +20,14 @@ export function negotiate (acceptEncoding: string | undefined): Encoding | undef
   const weights = new Map<string, number>()
   for (const part of acceptEncoding.split(',')) {
     const [token = '', ...parameters] = part.split(';')
-    const name = token.trim().toLowerCase()
+    const lower = token.trim().toLowerCase()
+    // RFC 9110 §8.4.1.3: x-gzip is gzip.
+    const name = lower === 'x-gzip' ? 'gzip' : lower
     if (name === '') continue
-    const q = parameters.map((parameter) => /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(parameter)?.[1]).find((value) => value !== undefined)
-    weights.set(name, q === undefined ? 1 : Math.min(1, Number(q) || 0))
+    const q = parameters.find((parameter) => /^\s*q\s*=/i.test(parameter))
+    // A qvalue is 0 to 1 with at most three decimals (§12.4.2); anything else makes the coding unacceptable.
+    const value = q === undefined ? '1' : /^\s*q\s*=\s*(0(\.\d{0,3})?|1(\.0{0,3})?)\s*$/i.exec(q)?.[1]
+    weights.set(name, value === undefined ? 0 : Number(value))
   }
   let best: Encoding | undefined
   let bestQ = 0
@@ -39,13 +43,13 @@ export function negotiate (acceptEncoding: string | undefined): Encoding | undef
 
 /**
  * Whether an answer may be compressed at all (Vary: Accept-Encoding is then
- * due, whatever this client accepts): a body to send (not HEAD, 1xx, 204,
- * 304), not a range, not already encoded, no Cache-Control: no-transform
+ * due, whatever this client accepts): a body (not 1xx, 204, 304; a HEAD gets
+ * the headers its GET would), not a range, not already encoded, no Cache-Control: no-transform
  * (RFC 9111 §5.2.2.6), a type of `types`, and no Content-Length below
  * minBytes. `headers` is the flat name/value list writeHead takes.
  */
-export function isCompressible (method: string, status: number, headers: readonly string[], config: CompressConfig): boolean {
-  if (method === 'HEAD' || status < 200 || status === 204 || status === 206 || status === 304) return false
+export function isCompressible (status: number, headers: readonly string[], config: CompressConfig): boolean {
+  if (status < 200 || status === 204 || status === 206 || status === 304) return false
   let type: string | undefined
   for (let index = 0; index < headers.length; index += 2) {
     const name = (headers[index] as string).toLowerCase()
@@ -73,15 +77,17 @@ export function withVary (headers: string[]): void {
 
 /**
  * The headers of the compressed answer: Content-Length dropped (the length
- * is not known before the end), Content-Encoding set, a strong ETag made
- * weak (the bytes differ from the instance's; nginx does the same).
+ * is not known before the end), Accept-Ranges dropped, Content-Encoding
+ * set, a strong ETag made weak (the bytes differ from the instance's; nginx
+ * does the same).
  */
 export function compressedHeaders (headers: readonly string[], encoding: Encoding): string[] {
   const result: string[] = []
   for (let index = 0; index < headers.length; index += 2) {
     const name = headers[index] as string
     const lower = name.toLowerCase()
-    if (lower === 'content-length' || lower === 'content-encoding') continue
+    // Ranges of the compressed bytes are not offered (a resumed download would splice two encodings).
+    if (lower === 'content-length' || lower === 'content-encoding' || lower === 'accept-ranges') continue
     const value = headers[index + 1] as string
     result.push(name, lower === 'etag' && !value.startsWith('W/') ? `W/${value}` : value)
   }
@@ -90,12 +96,31 @@ export function compressedHeaders (headers: readonly string[], encoding: Encodin
 }
 
 /**
- * A compressing stream at on-the-fly levels (gzip 6, brotli 4 — its default
- * 11 is for files compressed once —, zstd 3): what nginx and Caddy use for
- * answers compressed per request.
+ * Compressors alive at once in this process: each holds its window (zstd and
+ * brotli here: 256 KiB, gzip's 32 KiB plus its state) for as long as its
+ * client takes to read, so a crowd of clients that read nothing would hold
+ * that many. Past the bound an answer goes out as the instance sent it.
  */
-export function compressor (encoding: Encoding): Transform {
+export const MAX_COMPRESSING = 256
+let compressing = 0
+
+/** A compressing stream, or undefined when MAX_COMPRESSING are alive (the answer then goes uncompressed). */
+export function compressor (encoding: Encoding): Transform | undefined {
+  if (compressing >= MAX_COMPRESSING) return undefined
+  compressing++
+  const stream = made(encoding)
+  stream.once('close', () => { compressing-- })
+  return stream
+}
+
+/**
+ * On-the-fly levels (gzip 6, brotli 4 — its default 11 is for files
+ * compressed once —, zstd 3), what nginx and Caddy use for answers compressed
+ * per request, with windows of 256 KiB rather than the 2–4 MiB zstd and
+ * brotli default to: the memory an answer holds while its client reads.
+ */
+function made (encoding: Encoding): Transform {
   if (encoding === 'gzip') return createGzip({ level: 6 })
-  if (encoding === 'br') return createBrotliCompress({ params: { [constants.BROTLI_PARAM_QUALITY]: 4, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } })
-  return (makeZstd as (options?: object) => Transform)({ params: { [constants.ZSTD_c_compressionLevel]: 3 } })
+  if (encoding === 'br') return createBrotliCompress({ params: { [constants.BROTLI_PARAM_QUALITY]: 4, [constants.BROTLI_PARAM_LGWIN]: 18, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } })
+  return (makeZstd as (options?: object) => Transform)({ params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_windowLog]: 18 } })
 }

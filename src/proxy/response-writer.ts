@@ -13,6 +13,9 @@ import { sendError } from './reply-error.js'
 import { failureCode } from './retry-policy.js'
 import type { Clock, Timer } from '../util/clock.js'
 
+/** How soon after an instance's bytes a compressed answer is flushed to the client (and at most how often). */
+const FLUSH_AFTER_MS = 10
+
 /** What every ResponseWriter of one plugin shares. */
 export type WriterDeps = {
   readonly clock: Clock
@@ -45,7 +48,7 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
   #stalled: Timer | undefined
   /** The frontend's compress chose an encoding: the body goes through it (undefined: as the instance sent it). */
   #zip: Transform | undefined
-  #isFlushDue = false
+  #flushTimer: Timer | undefined
 
   constructor (reply: FastifyReply, request: ProxyRequest, deps: WriterDeps) {
     this.#reply = reply
@@ -68,14 +71,13 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     const rules = decision?.frontend.headers?.response
     let headers = rules === undefined ? forwarded : applyResponseRules(forwarded, rules, decision?.env)
     const compress = decision?.frontend.compress
-    if (compress !== undefined && isCompressible(this.#reply.request.method, statusCode, headers, compress)) {
+    if (compress !== undefined && isCompressible(statusCode, headers, compress)) {
       // The answer depends on Accept-Encoding whichever this client sent: caches must know.
       withVary(headers)
       const encoding = negotiate(firstValue(this.#reply.request.headers['accept-encoding']))
-      if (encoding !== undefined) {
-        headers = compressedHeaders(headers, encoding)
-        this.#compress(encoding)
-      }
+      // A HEAD gets the headers its GET would, and no body to compress.
+      const isHead = this.#reply.request.method === 'HEAD'
+      if (encoding !== undefined && (isHead || this.#compress(encoding))) headers = compressedHeaders(headers, encoding)
     }
     this.#addOwnHeaders(headers)
     response.writeHead(statusCode, headers)
@@ -87,12 +89,10 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     if (this.#response.destroyed) return false
     const zip = this.#zip
     if (zip === undefined) return this.#write(chunk)
-    // Flushed once the instance's bytes of this turn are in: a streamed answer (server-sent events,
-    // progressive HTML) reaches the client as it comes, not when 16 KiB of output pile up.
-    if (!this.#isFlushDue) {
-      this.#isFlushDue = true
-      setImmediate(this.#flush)
-    }
+    // Flushed FLUSH_AFTER_MS after bytes came, at most that often: a streamed answer (server-sent events,
+    // progressive HTML) reaches the client as it comes, not when 16 KiB of output pile up, and an
+    // instance that trickles a byte at a time does not get a flush (and its bytes of framing) per byte.
+    if (this.#flushTimer === undefined) this.#flushTimer = this.#deps.clock.setTimeout(this.#flush, FLUSH_AFTER_MS)
     if (zip.write(chunk)) return true
     zip.once('drain', this.#resumeInstance)
     return false
@@ -100,12 +100,14 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
 
   onComplete (): void {
     this.#stalled?.cancel()
+    this.#flushTimer?.cancel()
     if (this.#zip !== undefined) this.#zip.end()
     else this.#response.end()
   }
 
   onError (error: Error): void {
     this.#stalled?.cancel()
+    this.#flushTimer?.cancel()
     this.#zip?.destroy()
     // Before the status line, srvgate's JSON error; errors from the pools are ProxyErrors, anything else gets its code from the one vocabulary.
     const ours = findProxyError(error) ?? new ProxyError(failureCode((error as { cause?: unknown }).cause ?? error), error.message, undefined, { cause: error })
@@ -124,19 +126,21 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     return false
   }
 
-  /** The body through `encoding`, with back-pressure both ways: the client pauses the compressor, the compressor the instance. */
-  #compress (encoding: Encoding): void {
+  /** The body through `encoding`, with back-pressure both ways: the client pauses the compressor, the compressor the instance. False: no compressor to spare. */
+  #compress (encoding: Encoding): boolean {
     const zip = compressor(encoding)
+    if (zip === undefined) return false
     this.#zip = zip
     zip.on('data', (chunk: Buffer) => {
       if (!this.#response.destroyed && !this.#write(chunk)) zip.pause()
     })
     zip.once('end', () => { this.#response.end() })
     zip.once('error', (error) => { this.#response.destroy(error) })
+    return true
   }
 
   readonly #flush = (): void => {
-    this.#isFlushDue = false
+    this.#flushTimer = undefined
     const zip = this.#zip
     if (zip !== undefined && !zip.destroyed && !zip.writableEnded) (zip as Transform & { flush: () => void }).flush()
   }

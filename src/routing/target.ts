@@ -12,7 +12,8 @@ const MAYBE_ABNORMAL = /%|\/\/|\/\.|\\/
  * slashes made one. Refused (400), as Traefik refuses them by default: an
  * encoded slash, backslash or NUL (`%2F`, `%5C`, `%00`, which some instances
  * decode into a path of their own), a raw backslash (read as a slash on
- * Windows servers). `..` segments are refused by route-request.ts. The
+ * Windows servers), a `%` that starts no escape (a second decoding would
+ * make one: `/%%36%31dmin`). `..` segments are refused by route-request.ts. The
  * query is left as sent; an absolute-form target becomes origin-form.
  */
 export function normalizeTarget (url: string): string | ProxyError {
@@ -35,9 +36,11 @@ export function normalizeTarget (url: string): string | ProxyError {
       continue
     }
     const hex = path.slice(index + 1, index + 3)
-    const code = /^[0-9A-Fa-f]{2}$/.test(hex) ? Number.parseInt(hex, 16) : -1
+    // A % that starts no escape (`%%36%31`, `%2%46`) would let a second decoding make one the check never saw.
+    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return refused('a % that starts no escape in the path')
+    const code = Number.parseInt(hex, 16)
     if (code === 0x2f || code === 0x5c || code === 0) return refused(`an encoded ${code === 0x2f ? 'slash' : code === 0x5c ? 'backslash' : 'NUL'} in the path`)
-    const plain = code < 0 ? '' : String.fromCharCode(code)
+    const plain = String.fromCharCode(code)
     if (UNRESERVED.test(plain)) {
       decoded += plain
       index += 2

@@ -220,6 +220,11 @@ frontends:
   for (const path of ['/admin%2fsecret.txt', '/x/..%2fadmin/secret.txt', '/admin%5csecret.txt']) {
     assert.equal((await send(`${gateway.url}${path}`, { host: 'static.example.com' })).status, 400, path)
   }
+  // The WebSocket path does its own parsing (no fastify before it): the same form, the same refusals.
+  for (const path of ['/%%36%31dmin/secret.txt', '/pub/%2%46..%2%46admin/secret.txt', '/admin%2fsecret.txt']) {
+    assert.match(await handshake(gateway.port, 'static.example.com', '', path), /^HTTP\/1\.1 400 /, path)
+  }
+  assert.match(await handshake(gateway.port, 'static.example.com', '', '/%61dmin/chat'), /^HTTP\/1\.1 401 /)
   const withPassword = await send(`${gateway.url}/%61dmin/./secret.txt`, { host: 'static.example.com', headers: { authorization: basic('alice:wonderland') } })
   assert.equal((withPassword.json() as unknown as UpstreamReply).url, '/admin/secret.txt', 'the instance gets the path that was checked')
   assert.equal(upstream.requests, 1)

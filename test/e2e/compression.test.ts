@@ -16,9 +16,9 @@ import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 const JSON_BODY = Buffer.from(JSON.stringify(Array.from({ length: 400 }, (_, index) => ({ id: index, name: `instance-${index}`, healthy: index % 3 !== 0 }))))
 
 /** GET with Accept-Encoding, the answer's raw bytes. */
-async function fetchRaw (port: number, host: string, path: string, acceptEncoding?: string): Promise<{ response: IncomingMessage, body: Buffer }> {
+async function fetchRaw (port: number, host: string, path: string, acceptEncoding?: string, method = 'GET'): Promise<{ response: IncomingMessage, body: Buffer }> {
   return await new Promise((resolve, reject) => {
-    const request = httpRequest({ host: '127.0.0.1', port, path, agent: false, headers: { host, ...(acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding }) } }, (response) => {
+    const request = httpRequest({ host: '127.0.0.1', port, path, method, agent: false, headers: { host, ...(acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding }) } }, (response) => {
       const chunks: Buffer[] = []
       response.on('data', (chunk: Buffer) => chunks.push(chunk))
       response.on('end', () => { resolve({ response, body: Buffer.concat(chunks) }) })
@@ -35,8 +35,8 @@ test('compress: zstd, br and gzip by Accept-Encoding, decoded back to the instan
   upstream.behaviour = (request, response) => {
     switch (request.url) {
       case '/data.json':
-        response.writeHead(200, { 'content-type': 'application/json', 'content-length': JSON_BODY.length, etag: '"v1"' })
-        response.end(JSON_BODY)
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': JSON_BODY.length, etag: '"v1"', 'accept-ranges': 'bytes' })
+        response.end(request.method === 'HEAD' ? undefined : JSON_BODY)
         return true
       case '/small':
         response.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 })
@@ -75,10 +75,12 @@ frontends:
   const decoders = { zstd: zstdDecompressSync, br: brotliDecompressSync, gzip: gunzipSync }
   for (const [accept, encoding] of [['gzip, deflate, br, zstd', 'zstd'], ['gzip, br', 'br'], ['gzip', 'gzip']] as const) {
     const { response, body } = await fetchRaw(gateway.port, 'site.example.com', '/data.json', accept)
-    assert.deepEqual([response.headers['content-encoding'], response.headers['content-length'], response.headers.vary, response.headers.etag], [encoding, undefined, 'Accept-Encoding', 'W/"v1"'], accept)
+    assert.deepEqual([response.headers['content-encoding'], response.headers['content-length'], response.headers.vary, response.headers.etag, response.headers['accept-ranges']], [encoding, undefined, 'Accept-Encoding', 'W/"v1"', undefined], accept)
     assert.ok(body.length < JSON_BODY.length / 3, `${encoding}: ${body.length} bytes for ${JSON_BODY.length}`)
     assert.deepEqual(decoders[encoding](body), JSON_BODY, `${encoding} decodes to the instance's bytes`)
   }
+  const head = await fetchRaw(gateway.port, 'site.example.com', '/data.json', 'gzip', 'HEAD')
+  assert.deepEqual([head.response.headers['content-encoding'], head.response.headers.etag, head.response.headers.vary, head.body.length], ['gzip', 'W/"v1"', 'Accept-Encoding', 0], 'a HEAD gets the headers its GET would')
   const identity = await fetchRaw(gateway.port, 'site.example.com', '/data.json')
   assert.deepEqual([identity.response.headers['content-encoding'], identity.response.headers['content-length'], identity.response.headers.vary], [undefined, String(JSON_BODY.length), 'Accept-Encoding'], 'no Accept-Encoding: as sent, Vary all the same')
   for (const path of ['/small', '/image', '/no-transform']) {

@@ -7,6 +7,7 @@
  * apart; a frontend without rateLimit is untouched.
  */
 import { test } from 'node:test'
+import { execFileSync } from 'node:child_process'
 import assert from 'node:assert/strict'
 import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
@@ -89,4 +90,32 @@ frontends:
     const failures = Number(/^srvgate_rate_limit_store_failures_total (\d+)/m.exec(metrics.body)?.[1])
     assert.ok(failures >= 6, `counted: ${failures}`)
   }
+})
+
+test('rateLimit.store.redis stalled (SIGSTOP): requests are decided here without waiting on it each, and none piles up for Redis to replay when it wakes', async (t) => {
+  const redis = await RedisServer.start(t)
+  const dns = await ConsulLikeDnsServer.start(t)
+  const upstream = await Upstream.start(t, 'web')
+  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
+  const gateway = await SpawnedGateway.start(t, `
+listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
+resolvers: { consul: { nameservers: ["${dns.address}"] } }
+backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+frontends:
+  - { name: api, match: {}, backend: web, rateLimit: { requestsPerSecond: 1000, burst: 1000, store: { redis: { url: "${redis.url}", timeout: 50ms } } } }
+`, { workers: 1 })
+  assert.equal((await send(`${gateway.url}/`)).status, 200)
+  const scripts = (): number => Number(/cmdstat_(?:evalsha|eval):calls=(\d+)/.exec(execFileSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats'], { encoding: 'utf8' }))?.[1] ?? 0)
+  const before = scripts()
+  redis.pause()
+  const started = performance.now()
+  const answers = await Promise.all(Array.from({ length: 300 }, async (_, index) => await send(`${gateway.url}/?n=${index}`)))
+  const elapsedMs = performance.now() - started
+  redis.resume()
+  assert.ok(answers.every((answer) => answer.status === 200), 'fail open: the local limit (1000 burst) lets them through')
+  assert.ok(elapsedMs < 5000, `300 requests in ${elapsedMs.toFixed(0)} ms: not 50 ms each in a row`)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const replayed = scripts() - before
+  // At most MAX_IN_FLIGHT (64) were sent before the first timeout; after it, none for a second.
+  assert.ok(replayed <= 64, `Redis ran ${replayed} scripts after it woke, not one per request of the stall`)
 })

@@ -74,10 +74,10 @@ export async function curl (args: string[]): Promise<{ status: number, stdout: s
 }
 
 /** A raw WebSocket handshake on a new connection; what the gateway answered before closing (or within 5 s). */
-export async function rawHandshake (port: number, host: string, extraHeaders = ''): Promise<string> {
+export async function rawHandshake (port: number, host: string, extraHeaders = '', path = '/chat'): Promise<string> {
   return await new Promise<string>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => {
-      socket.write(`GET /chat HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`)
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`)
     })
     let received = ''
     socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })

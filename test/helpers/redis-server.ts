@@ -36,6 +36,10 @@ export class RedisServer {
     throw new Error('redis-server did not answer PING within 10 s')
   }
 
+  /** SIGSTOP: connected, answering nothing (a stalled Redis); resume() with SIGCONT. */
+  pause (): void { this.#process?.kill('SIGSTOP') }
+  resume (): void { this.#process?.kill('SIGCONT') }
+
   stop (): void {
     this.#process?.kill('SIGKILL')
     this.#process = undefined
