@@ -31,8 +31,11 @@ function youngGenerationAcrossBurst (calls: string): { readonly before: number, 
 }
 
 test('the young generation stays at its starting size once keepPrimaryLean has run, and grows again with serveTraffic', () => {
-  const small = youngGenerationAcrossBurst('heap.keepPrimaryLean()')
-  assert.ok(small.after <= small.before, `kept at its size when the flag was set: ${JSON.stringify(small)} MB`)
+  // Twice at most: once in a while, on a box busy with other processes, one run saw V8 grow it anyway
+  // (CI, 2026-12-06: 4 → 14 MB, while five runs alone kept it). A V8 that ignores the flag fails both.
+  const first = youngGenerationAcrossBurst('heap.keepPrimaryLean()')
+  const small = first.after <= first.before ? first : youngGenerationAcrossBurst('heap.keepPrimaryLean()')
+  assert.ok(small.after <= small.before, `kept at its size when the flag was set: ${JSON.stringify(first)} then ${JSON.stringify(small)} MB`)
   const grown = youngGenerationAcrossBurst('')
   assert.ok(grown.after >= 2 * grown.before, `V8's default grows it: ${JSON.stringify(grown)} MB`)
   const grownAgain = youngGenerationAcrossBurst('heap.keepPrimaryLean(); heap.serveTraffic()')
