@@ -1,3 +1,4 @@
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { Duplex } from 'node:stream'
 import type { GatewayConfig } from '../config/types.js'
@@ -37,6 +38,13 @@ export function publicApp (config: GatewayConfig, log: Log | undefined, ends: Re
     http: { maxHeaderSize: config.client.maxHeaderBytes, connectionsCheckingInterval: 1000, requireHostHeader: false },
     // Requests Node cannot parse still get a JSON answer with an x-request-id and an access-log line (spec §3).
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => { onClientError(error, socket, ends) },
+    // A target fastify's router cannot decode (`/%zz`): refused before any hook, so answered here in the
+    // documented shape, with a request id and an access line (fastify's own body would echo the path).
+    frameworkErrors: (error, request, reply) => {
+      const refusal = new ProxyError(ErrorCode.REQUEST_MALFORMED, `unparseable target (${error.code})`)
+      if (request.raw.httpVersionMajor === 2) ends.refuseStream(request.raw as unknown as Http2ServerRequest, reply.raw as unknown as Http2ServerResponse, refusal)
+      else ends.refuseRaw(request.raw.socket, request.raw, refusal)
+    },
     ...schemaless
   })
   applyClientLimits(app, config)

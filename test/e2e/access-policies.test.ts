@@ -225,6 +225,9 @@ frontends:
     assert.match(await handshake(gateway.port, 'static.example.com', '', path), /^HTTP\/1\.1 400 /, path)
   }
   assert.match(await handshake(gateway.port, 'static.example.com', '', '/%61dmin/chat'), /^HTTP\/1\.1 401 /)
+  const undecodable = await send(`${gateway.url}/%zz`, { host: 'static.example.com' })
+  assert.deepEqual([undecodable.status, undecodable.json()], [400, { error: 'bad_request' }], 'our shape, not fastify\'s echo of the path')
+  assert.ok(typeof undecodable.headers['x-request-id'] === 'string')
   const withPassword = await send(`${gateway.url}/%61dmin/./secret.txt`, { host: 'static.example.com', headers: { authorization: basic('alice:wonderland') } })
   assert.equal((withPassword.json() as unknown as UpstreamReply).url, '/admin/secret.txt', 'the instance gets the path that was checked')
   assert.equal(upstream.requests, 1)
