@@ -77,7 +77,9 @@ function describeError (error: ErrorObject): ConfigIssue[] {
     case 'additionalProperties': {
       const name = String(params.additionalProperty)
       const hint = /^backends\.[^.[]+$/.test(path) ? MISPLACED_IN_A_BACKEND[name] : undefined
-      return [{ path: join(path, name), message: hint === undefined ? 'is not a known field' : `is not a known field of a backend: ${hint}` }]
+      if (hint !== undefined) return [{ path: join(path, name), message: `is not a known field of a backend: ${hint}` }]
+      const meant = closestName(name, Object.keys((parent?.properties ?? {}) as Record<string, unknown>))
+      return [{ path: join(path, name), message: meant === undefined ? 'is not a known field' : `is not a known field (did you mean ${meant}?)` }]
     }
     case 'dependentRequired':
       return [{ path: join(path, String(params.missingProperty)), message: `is required when ${String(params.property)} is set` }]
@@ -118,6 +120,37 @@ function describeError (error: ErrorObject): ConfigIssue[] {
     default:
       return [{ path, message: error.message ?? 'is invalid' }]
   }
+}
+
+/**
+ * The known field a mistyped one most likely meant: the same letters in
+ * another case (basicauth), or at most two edits away (userFile, copyHeader);
+ * undefined when none is that close.
+ */
+export function closestName (name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase()
+  const sameLetters = known.find((candidate) => candidate.toLowerCase() === lower)
+  if (sameLetters !== undefined) return sameLetters
+  let best: { readonly name: string, readonly distance: number } | undefined
+  for (const candidate of known) {
+    const distance = editDistance(lower, candidate.toLowerCase())
+    if (distance <= Math.min(2, Math.max(1, Math.floor(candidate.length / 3))) && (best === undefined || distance < best.distance)) best = { name: candidate, distance }
+  }
+  return best?.name
+}
+
+/** Edits between two names, a swap of neighbours counting as one (optimal string alignment; names are short). */
+function editDistance (a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
+  const at = (i: number, j: number): number => (d[i] as number[])[j] as number
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      let value = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, at(i - 2, j - 2) + 1)
+      ;(d[i] as number[])[j] = value
+    }
+  }
+  return at(a.length, b.length)
 }
 
 function describeAnyOf (parent: Record<string, unknown> | undefined): string {
