@@ -81,7 +81,7 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     proxied.isEnded = true
     if (proxied.bufferedBytes > 0) bodies.release(proxied.bufferedBytes)
     if (!isAnswered && proxied.error === undefined) proxied.error = unansweredError(reply)
-    ends.ended(request.raw, proxied, isAnswered ? reply.statusCode : 499)
+    ends.ended(request.raw, proxied, isAnswered || cutByInstance(reply, proxied) ? reply.statusCode : 499)
   }
 
   // A callback hook, not an async one: a request routed at once costs no promise.
@@ -270,6 +270,15 @@ async function sendPolicyAnswer (reply: FastifyReply, answer: PolicyAnswer): Pro
     headers[name] = earlier === undefined ? value : [earlier, value].flat()
   }
   await reply.code(answer.status).headers(headers).send(answer.body)
+}
+
+/**
+ * An answer whose status went out and whose body the instance broke off
+ * (reset, timeout mid-body): logged with the status the client got and the
+ * instance's error, as nginx and HAProxy log it, not as a client that left (499).
+ */
+function cutByInstance (reply: FastifyReply, proxied: ProxyRequest): boolean {
+  return reply.raw.headersSent && proxied.error !== undefined && proxied.error.code.startsWith('SG_ERR_UPSTREAM_')
 }
 
 /** Bytes of a payload fastify sends as it is (strings and buffers: srvgate's own answers are JSON text). */

@@ -80,6 +80,9 @@ frontends:
       }
     }
     assert.ok(sawCut, 'the client saw the response cut')
+    // Logged with the status the client got and the instance's error, not as a client that left (499).
+    const line = await gateway.waitForLog((entry) => entry.msg === 'request' && entry.path === '/midway' && entry.error !== undefined)
+    assert.deepEqual([line.status, line.error], [200, 'SG_ERR_UPSTREAM_RESET'])
     const after = await send(url, { host: 'x' })
     assert.equal(after.status, 200, 'the gateway goes on serving')
     assert.equal(gateway.process.exitCode, null)
