@@ -1,3 +1,4 @@
+import { configSummary, count } from '../config/summary.js'
 import { loadConfigFile } from '../config/load-file.js'
 import type { GatewayConfig } from '../config/types.js'
 import { ConfigError, UsageError, formatIssue, type ConfigIssue } from '../errors.js'
@@ -174,19 +175,12 @@ async function runCheck (args: string[], output: Output): Promise<ExitCode> {
     for (const line of describeError(error)) output.err(line)
     return ExitCode.FAILED
   }
-  const templates = config.frontends.filter((frontend) => frontend.backend.kind === 'template' || frontend.backend.kind === 'template-split').length
   for (const warning of warnings) output.err(`${file}: warning: ${formatIssue(warning)}`)
-  output.out(`${file}: ok: ${count(config.frontends.length, 'frontend')}, ${count(config.backends.size, 'backend')}` +
-    `${templates > 0 ? ` (+${templates} templated)` : ''}${config.splits.size > 0 ? `, ${count(config.splits.size, 'split')}` : ''}, ${count(config.resolvers.size, 'resolver')}; listening on ${[config.listen.http?.label, config.listen.https === undefined ? undefined : `https ${config.listen.https.label}`].filter((label) => label !== undefined).join(' and ')}, admin ${config.listen.admin.label}` +
+  output.out(`${file}: ok: ${configSummary(config)}, ${count(config.resolvers.size, 'resolver')}; listening on ${[config.listen.http?.label, config.listen.https === undefined ? undefined : `https ${config.listen.https.label}`].filter((label) => label !== undefined).join(' and ')}, admin ${config.listen.admin.label}` +
     `${config.dns === undefined ? '' : `, DNS face ${config.dns.zone} on ${config.dns.listen.map((address) => address.label).join(' and ')}`}` +
     `${config.tracing === undefined ? '' : `, tracing to ${config.tracing.endpoint} (${config.tracing.protocol}, sampleRatio ${config.tracing.sampleRatio}, service ${config.tracing.serviceName})`}` +
     `${warnings.length > 0 ? `; ${count(warnings.length, 'warning')}` : ''}`)
   return ExitCode.OK
-}
-
-/** `1 resolver`, `2 resolvers`. */
-function count (value: number, noun: string): string {
-  return `${value} ${noun}${value === 1 ? '' : 's'}`
 }
 
 async function runDemoCommand (args: string[], output: Output): Promise<ExitCode> {

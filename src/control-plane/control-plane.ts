@@ -1,3 +1,4 @@
+import { configSummary } from '../config/summary.js'
 import type { GatewayMetrics } from '../admin/metrics.js'
 import type { ReloadResult } from '../admin/plugin.js'
 import type { GatewayStatus } from '../admin/state.js'
@@ -241,7 +242,7 @@ export class ControlPlane {
     this.status.restartNeeded = restartNeeded
     this.metrics.reloaded(true, restartNeeded)
     this.#deps.onSetChanged?.()
-    const summary = `${next.frontends.length} frontend${next.frontends.length === 1 ? '' : 's'}, ${next.backends.size} backend${next.backends.size === 1 ? '' : 's'}`
+    const summary = configSummary(next)
     return { summary: restartNeeded.length === 0 ? summary : `${summary}; restart to apply ${restartNeeded.join(', ')}`, restartNeeded }
   }
 
