@@ -79,13 +79,27 @@ export function clientIpOf (peerIp: string, forwardedFor: string | string[] | un
   const chain = [forwardedFor].flat().flatMap((value) => value.split(',')).map((item) => item.trim()).filter((item) => item.length > 0)
   let client = peerIp
   for (let index = chain.length - 1; index >= 0; index--) {
-    const hop = chain[index] as string
+    const hop = hopAddress(chain[index] as string)
     // Garbage in the chain ends it: the nearest hop that is an address is the client.
-    if (isIP(hop) === 0) return client
+    if (hop === undefined) return client
     client = hop
     if (!isTrusted(client)) return client
   }
   return client
+}
+
+/**
+ * A hop of X-Forwarded-For as an address: as it is, or without the port some
+ * proxies add (Azure Application Gateway writes `203.0.113.9:51234`), or
+ * without the brackets of `[2001:db8::1]` / `[2001:db8::1]:443`; undefined
+ * when it is none of these.
+ */
+function hopAddress (hop: string): string | undefined {
+  if (isIP(hop) !== 0) return hop
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(hop)?.[1]
+  if (v4 !== undefined) return isIP(v4) === 4 ? v4 : undefined
+  const v6 = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/.exec(hop)?.[1]
+  return v6 !== undefined && isIP(v6) === 6 ? v6 : undefined
 }
 
 /** The first of a header's values (Node gives an array for repeated set-cookie-like fields, and for HTTP/2's). */

@@ -71,7 +71,14 @@ test('client IP: the peer unless it is trusted; then the right-most untrusted ho
     ['10.0.0.5', '203.0.113.1', '203.0.113.1'],
     ['10.0.0.5', '1.2.3.4, 203.0.113.1, 10.0.0.9', '203.0.113.1'],
     ['10.0.0.5', '10.0.0.1, 10.0.0.2', '10.0.0.1'],
-    ['10.0.0.5', 'garbage, 10.0.0.2', '10.0.0.2']
+    ['10.0.0.5', 'garbage, 10.0.0.2', '10.0.0.2'],
+    // Ports some proxies add, and bracketed IPv6: the address, not the end of the chain.
+    ['10.0.0.5', '203.0.113.9:51234', '203.0.113.9'],
+    ['10.0.0.5', '1.2.3.4, 10.0.0.9:8080', '1.2.3.4'],
+    ['10.0.0.5', '[2001:db8::1]:443', '2001:db8::1'],
+    ['10.0.0.5', '[2001:db8::1]', '2001:db8::1'],
+    ['10.0.0.5', '999.1.1.1:80', '10.0.0.5'],
+    ['10.0.0.5', '[not-v6]:80', '10.0.0.5']
   ]
   for (const [peer, chain, expected] of rows) assert.equal(clientIpOf(peer, chain, trusted), expected, `${peer} ${String(chain)}`)
 })
