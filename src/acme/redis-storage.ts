@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { Clock, Timer } from '../util/clock.js'
+import { redactedUrl } from '../util/redacted-url.js'
 import { folderOf, type AcmeStorage, type Lease, type SharedChallenge, type StoredCertificate } from './storage.js'
 
 /** A lease outlives a replica that died mid-order by this much at most; renewed at a third of it while the order runs. */
@@ -40,7 +41,7 @@ export class RedisStorage implements AcmeStorage {
   constructor (url: string, prefix: string, directoryUrl: string, clock: Clock, events: RedisStorageEvents) {
     this.#base = `${prefix}${folderOf(directoryUrl)}`
     this.#clock = clock
-    this.path = `${redactedUrl(url)} ${this.#base}`
+    this.path = `${redactedUrl(url, 'redis')} ${this.#base}`
     const options = { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: (times: number) => Math.min(times * 250, 2000) }
     this.#client = new Redis(url, options)
     this.#subscriber = new Redis(url, { ...options, enableOfflineQueue: true })
@@ -127,13 +128,3 @@ export class RedisStorage implements AcmeStorage {
   #challengeKey (type: SharedChallenge['type'], key: string): string { return `${this.#base}:challenge:${type}:${key}` }
 }
 
-/** The URL without its password, for logs and /admin/state. */
-function redactedUrl (url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== '') parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return 'redis'
-  }
-}

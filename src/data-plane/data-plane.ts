@@ -28,6 +28,7 @@ import { CertificateStore, type IssuedPem, type ServedCertificate } from '../tls
 import { TlsListener } from '../tls/listener.js'
 import { departedOrigins } from '../upstream/departed.js'
 import { within, type Clock } from '../util/clock.js'
+import { redactedUrl } from '../util/redacted-url.js'
 import type { Tracing } from '../tracing/tracing.js'
 import { onClientError, publicApp, applyClientLimits } from './public-app.js'
 
@@ -272,14 +273,9 @@ function storeFailures (deps: DataPlaneDeps): StoreFailure {
     const now = deps.clock.now()
     if (lastWarnedMs !== undefined && now - lastWarnedMs < 60_000) return
     lastWarnedMs = now
-    deps.log.warn({ store: redactedUrl(url), requests: since, err: error.message }, 'rateLimit: Redis could not decide; this gateway\'s own limit decides until it answers again')
+    deps.log.warn({ store: redactedUrl(url, 'redis'), requests: since, err: error.message }, 'rateLimit: Redis could not decide; this gateway\'s own limit decides until it answers again')
     since = 0
   }
-}
-
-/** A Redis URL without its password. */
-function redactedUrl (url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@')
 }
 
 /** This process's tracing, its drops counted and logged. */

@@ -22,7 +22,7 @@ const NOT_RELAYED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te
 /** What the auth service is told of the request. */
 export type AskedRequest = {
   readonly method: string
-  /** The target as the client sent it (path and query). */
+  /** The target in origin form, path and query (routing/target.ts made it so before any policy: no scheme, host or userinfo). */
   readonly url: string
   readonly host: string
   readonly proto: 'http' | 'https'
@@ -108,7 +108,7 @@ function askedHeaders (request: AskedRequest): Record<string, string | string[]>
   headers['x-forwarded-method'] = request.method
   headers['x-forwarded-proto'] = request.proto
   headers['x-forwarded-host'] = request.host
-  headers['x-forwarded-uri'] = originForm(request.url)
+  headers['x-forwarded-uri'] = request.url
   headers['x-forwarded-for'] = request.clientIp
   return headers
 }
@@ -122,14 +122,6 @@ function relayedHeaders (headers: IncomingHttpHeaders): Array<readonly [string, 
     else if (value !== undefined) relayed.push([name, value])
   }
   return relayed
-}
-
-/** An absolute-form target (http://user:pw@host/p?q) as its path and query: no scheme, host or userinfo reaches the auth service. */
-function originForm (url: string): string {
-  if (url.startsWith('/')) return url
-  const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^#]*)/i.exec(url)
-  const rest = match?.[1] ?? ''
-  return rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}`
 }
 
 function firstOf (value: string | string[] | undefined): string | undefined {

@@ -14,6 +14,7 @@ import { redirectTo } from './redirect.js'
 import { PolicyAnswer } from '../policy/policy-answer.js'
 import type { Admission } from '../policy/forward-auth.js'
 import { FrontendGate } from './frontend-gate.js'
+import { pathOf } from '../routing/target.js'
 
 /** The routing state a request runs against; swapped whole on reload. */
 /** What requests run against; `generation` counts applied configurations (a cluster's processes agree on it). */
@@ -272,14 +273,8 @@ async function untilEither (work: Promise<void>, gone: ClientGone): Promise<void
   }
 }
 
-/** The path without the query; for an absolute-form target, without scheme, authority and userinfo. */
-export function pathOf (url: string): string {
-  const query = url.indexOf('?')
-  const target = query < 0 ? url : url.slice(0, query)
-  if (target.startsWith('/') || target === '*') return target
-  const match = /^[a-z][a-z0-9+.-]*:\/\/[^/]*(\/.*)?$/i.exec(target)
-  return match === null ? target : match[1] ?? '/'
-}
+// The path of a target lives with the target's one form (routing/target.ts); the proxy's modules take it from here.
+export { pathOf } from '../routing/target.js'
 
 
 /** The target sent to the instance: origin-form, `stripPrefix` applied to the path, the query kept as sent. */

@@ -18,13 +18,9 @@ const MAYBE_ABNORMAL = /%|\/\/|\/\.|\\/
  */
 export function normalizeTarget (url: string): string | ProxyError {
   const queryAt = url.indexOf('?')
-  let path = queryAt < 0 ? url : url.slice(0, queryAt)
-  if (!path.startsWith('/')) {
-    // Absolute form (a proxy-style request line): the Host header names the authority, as for origin form.
-    const match = /^[a-z][a-z0-9+.-]*:\/\/[^/]*(\/.*)?$/i.exec(path)
-    if (match === null) return url
-    path = match[1] ?? '/'
-  }
+  // Absolute form (a proxy-style request line) becomes its path: the Host header names the authority, as for origin form.
+  const path = pathOf(url)
+  if (!path.startsWith('/')) return url
   const query = queryAt < 0 ? '' : url.slice(queryAt)
   if (!MAYBE_ABNORMAL.test(path)) return queryAt < 0 && url.startsWith('/') ? url : path + query
   if (path.includes('\\')) return refused('a backslash in the path')
@@ -57,4 +53,13 @@ export function normalizeTarget (url: string): string | ProxyError {
 
 function refused (why: string): ProxyError {
   return withoutStack(() => new ProxyError(ErrorCode.REQUEST_MALFORMED, `${why}: refused (its meaning differs between servers)`))
+}
+
+/** The path without the query; for an absolute-form target, without scheme, authority and userinfo. */
+export function pathOf (url: string): string {
+  const query = url.indexOf('?')
+  const target = query < 0 ? url : url.slice(0, query)
+  if (target.startsWith('/') || target === '*') return target
+  const match = /^[a-z][a-z0-9+.-]*:\/\/[^/]*(\/.*)?$/i.exec(target)
+  return match === null ? target : match[1] ?? '/'
 }

@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
 import { Upstream, type UpstreamReply } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { webBehindDns } from '../helpers/web-behind-dns.js'
 import { rawHandshake as handshake, send } from '../helpers/http.js'
 import { srvgate } from '../helpers/cli.js'
 
@@ -120,13 +121,8 @@ test('forwardAuth: a 2xx lets the request through with copyHeaders (a client\'s 
   await new Promise<void>((resolve) => auth.listen(0, '127.0.0.1', resolve))
   t.after(() => { auth.closeAllConnections(); auth.close() })
   const authPort = (auth.address() as AddressInfo).port
-  const dns = await ConsulLikeDnsServer.start(t)
-  const upstream = await Upstream.start(t, 'web')
-  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
-  const gateway = await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
-resolvers: { consul: { nameservers: ["${dns.address}"] } }
-backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+  const { upstream, config } = await webBehindDns(t)
+  const gateway = await SpawnedGateway.start(t, config(`
 frontends:
   - name: shop
     match: { host: shop.example.com }
@@ -136,7 +132,7 @@ frontends:
     match: { host: down.example.com }
     backend: web
     access: { forwardAuth: { url: "http://127.0.0.1:1/verify" } }
-`, { workers: 2 })
+`), { workers: 2 })
   const through = await send(`${gateway.url}/orders?id=7`, { host: 'shop.example.com', method: 'POST', body: 'order', headers: { authorization: 'Bearer good', 'x-user': 'mallory' } })
   assert.equal(through.status, 200)
   const seen = through.json() as unknown as UpstreamReply
@@ -200,20 +196,15 @@ test('what an attacker tried: other spellings of a protected prefix, a 600 from 
   await new Promise<void>((resolve) => auth.listen(0, '127.0.0.1', resolve))
   t.after(() => { auth.closeAllConnections(); auth.close() })
   const authUrl = `http://127.0.0.1:${(auth.address() as AddressInfo).port}`
-  const dns = await ConsulLikeDnsServer.start(t)
-  const upstream = await Upstream.start(t, 'web')
-  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
-  const gateway = await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
-resolvers: { consul: { nameservers: ["${dns.address}"] } }
-backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+  const { upstream, config } = await webBehindDns(t)
+  const gateway = await SpawnedGateway.start(t, config(`
 frontends:
   - { name: admin, match: { host: static.example.com, pathPrefix: /admin/ }, backend: web, access: { basicAuth: { usersFile: "${users}" } } }
   - { name: public, match: { host: static.example.com }, backend: web }
   - { name: weird, match: { host: weird.example.com }, backend: web, access: { forwardAuth: { url: "${authUrl}/s600" } } }
   - { name: breaks, match: { host: breaks.example.com }, backend: web, access: { forwardAuth: { url: "${authUrl}/breaks" } } }
   - { name: shop, match: { host: shop.example.com }, backend: web, access: { forwardAuth: { url: "${authUrl}/ok", copyHeaders: [X-User, X-Role] } } }
-`, { workers: 1 })
+`), { workers: 1 })
   for (const path of ['/admin/secret.txt', '/%61dmin/secret.txt', '/./admin/secret.txt', '//admin/secret.txt', '/admin//secret.txt']) {
     assert.equal((await send(`${gateway.url}${path}`, { host: 'static.example.com' })).status, 401, path)
   }

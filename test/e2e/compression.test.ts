@@ -9,8 +9,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { brotliDecompressSync, createGunzip, gunzipSync, gzipSync, zstdDecompressSync } from 'node:zlib'
-import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
-import { Upstream } from '../helpers/upstream.js'
+import { webBehindDns } from '../helpers/web-behind-dns.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
 
 const JSON_BODY = Buffer.from(JSON.stringify(Array.from({ length: 400 }, (_, index) => ({ id: index, name: `instance-${index}`, healthy: index % 3 !== 0 }))))
@@ -30,8 +29,7 @@ async function fetchRaw (port: number, host: string, path: string, acceptEncodin
 }
 
 test('compress: zstd, br and gzip by Accept-Encoding, decoded back to the instance\'s bytes; Vary always; encoded, no-transform, small and binary answers untouched; streamed', async (t) => {
-  const dns = await ConsulLikeDnsServer.start(t)
-  const upstream = await Upstream.start(t, 'web')
+  const { upstream, config } = await webBehindDns(t)
   upstream.behaviour = (request, response) => {
     switch (request.url) {
       case '/data.json':
@@ -63,15 +61,11 @@ test('compress: zstd, br and gzip by Accept-Encoding, decoded back to the instan
         return false
     }
   }
-  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
-  const gateway = await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
-resolvers: { consul: { nameservers: ["${dns.address}"] } }
-backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+  const gateway = await SpawnedGateway.start(t, config(`
 frontends:
   - { name: site, match: { host: site.example.com }, backend: web, compress: true }
   - { name: raw, match: {}, backend: web }
-`, { workers: 1 })
+`), { workers: 1 })
   const decoders = { zstd: zstdDecompressSync, br: brotliDecompressSync, gzip: gunzipSync }
   for (const [accept, encoding] of [['gzip, deflate, br, zstd', 'zstd'], ['gzip, br', 'br'], ['gzip', 'gzip']] as const) {
     const { response, body } = await fetchRaw(gateway.port, 'site.example.com', '/data.json', accept)

@@ -12,22 +12,18 @@ import assert from 'node:assert/strict'
 import { ConsulLikeDnsServer } from '../helpers/dns-server.js'
 import { Upstream } from '../helpers/upstream.js'
 import { SpawnedGateway } from '../helpers/spawn-gateway.js'
+import { webBehindDns } from '../helpers/web-behind-dns.js'
 import { send } from '../helpers/http.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
 test('rateLimit holds for the whole gateway across 2 workers: 10/s burst 10 lets ~10 of 100 quick requests through, the rest 429 with Retry-After; header keys apart', async (t) => {
-  const dns = await ConsulLikeDnsServer.start(t)
-  const upstream = await Upstream.start(t, 'web')
-  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
-  const gateway = await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
-resolvers: { consul: { nameservers: ["${dns.address}"] } }
-backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+  const { upstream, config } = await webBehindDns(t)
+  const gateway = await SpawnedGateway.start(t, config(`
 frontends:
   - { name: api, match: { host: api.example.com }, backend: web, rateLimit: { requestsPerSecond: 10, burst: 10 } }
   - { name: keyed, match: { host: keyed.example.com }, backend: web, rateLimit: { requestsPerSecond: 1, burst: 2, key: "header:X-Api-Key" } }
   - { name: open, match: {}, backend: web }
-`, { workers: 2 })
+`), { workers: 2 })
   const started = performance.now()
   const statuses: number[] = []
   const retryAfters = new Set<string>()
@@ -94,16 +90,11 @@ frontends:
 
 test('rateLimit.store.redis stalled (SIGSTOP): requests are decided here without waiting on it each, and none piles up for Redis to replay when it wakes', async (t) => {
   const redis = await RedisServer.start(t)
-  const dns = await ConsulLikeDnsServer.start(t)
-  const upstream = await Upstream.start(t, 'web')
-  dns.setService('_web._tcp.service.consul', [{ address: '127.0.0.1', port: upstream.port }])
-  const gateway = await SpawnedGateway.start(t, `
-listen: { http: "127.0.0.1:\${PORT}", admin: "127.0.0.1:\${ADMIN_PORT}" }
-resolvers: { consul: { nameservers: ["${dns.address}"] } }
-backends: { web: { discovery: { resolver: consul, srv: _web._tcp.service.consul } } }
+  const { config } = await webBehindDns(t)
+  const gateway = await SpawnedGateway.start(t, config(`
 frontends:
   - { name: api, match: {}, backend: web, rateLimit: { requestsPerSecond: 1000, burst: 1000, store: { redis: { url: "${redis.url}", timeout: 50ms } } } }
-`, { workers: 1 })
+`), { workers: 1 })
   assert.equal((await send(`${gateway.url}/`)).status, 200)
   const scripts = (): number => Number(/cmdstat_(?:evalsha|eval):calls=(\d+)/.exec(execFileSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats'], { encoding: 'utf8' }))?.[1] ?? 0)
   const before = scripts()
