@@ -27,6 +27,8 @@ export const ErrorCode = {
   UPSTREAM_CONNECT: 'SG_ERR_UPSTREAM_CONNECT',
   UPSTREAM_RESET: 'SG_ERR_UPSTREAM_RESET',
   UPSTREAM_TIMEOUT: 'SG_ERR_UPSTREAM_TIMEOUT',
+  /** A gRPC call's own deadline (grpc-timeout) passed: the client's budget, not the instance's fault. */
+  DEADLINE_EXCEEDED: 'SG_ERR_DEADLINE_EXCEEDED',
   UPSTREAM_ERROR: 'SG_ERR_UPSTREAM_ERROR',
   CLI_USAGE: 'SG_ERR_CLI_USAGE',
   LISTEN_FAILED: 'SG_ERR_LISTEN_FAILED',

@@ -87,6 +87,12 @@ export function compileBackendOptions (input: BackendOptionsDocument, path: stri
   if (healthCheck !== undefined && healthCheck.timeoutMs > healthCheck.intervalMs) {
     issues.push({ path: `${path}.healthCheck.timeout`, message: 'must not be longer than interval' })
   }
+  if (input.protocol === 'h2' && input.tls === undefined) {
+    issues.push({ path: `${path}.protocol`, message: 'h2 is HTTP/2 over TLS and needs tls (serverName); for HTTP/2 without TLS use h2c' })
+  }
+  if (input.protocol === 'h2c' && input.tls !== undefined) {
+    issues.push({ path: `${path}.protocol`, message: 'h2c is HTTP/2 without TLS, but tls is set; for HTTP/2 over TLS use h2' })
+  }
   return {
     balance: input.balance,
     hashOn: input.hashOn === undefined ? undefined : hashKey(input.hashOn),
@@ -99,6 +105,7 @@ export function compileBackendOptions (input: BackendOptionsDocument, path: stri
     retry: { attempts: input.retry.attempts, on: new Set(input.retry.on) },
     timeouts: { connectMs: duration(input.timeouts.connect), responseMs: duration(input.timeouts.response) },
     maxConnectionsPerInstance: input.maxConnectionsPerInstance,
+    protocol: input.protocol,
     tls: input.tls === undefined ? undefined : { serverName: input.tls.serverName, caPath: input.tls.ca, verify: input.tls.verify },
     maxConnectionAgeMs: input.maxConnectionAge === undefined ? undefined : duration(input.maxConnectionAge),
     addressPolicy: addressPolicy(input.addressPolicy),

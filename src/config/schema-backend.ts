@@ -71,6 +71,10 @@ export const backendOptions = {
     default: 256,
     description: 'Most connections open to one instance (HAProxy maxconn per server); further requests wait for one, within timeouts.response.'
   }),
+  protocol: Defaulted(OneOf(['http1', 'h2c', 'h2'], {
+    default: 'http1',
+    description: 'How instances are spoken to: http1 (HTTP/1.1, over tls when set), h2c (HTTP/2 without TLS, prior knowledge), h2 (HTTP/2 over tls, ALPN h2 only). gRPC instances need h2c or h2.'
+  })),
   maxConnectionAge: optionalDuration('Connections to an instance older than this are not reused (recycled after their request); unset: kept while in use and alive.'),
   tls: Type.Optional(Closed({
     serverName: Type.String({ minLength: 1, description: 'SNI sent to every instance, and the name its certificate must carry.' }),

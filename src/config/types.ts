@@ -176,6 +176,8 @@ export type HashKey =
 
 export type RetryOn = 'connect-failure' | 502 | 503 | 504
 
+export type BackendProtocol = 'http1' | 'h2c' | 'h2'
+
 export type BackendOptions = {
   readonly balance: BalanceName
   readonly hashOn: HashKey | undefined
@@ -187,6 +189,8 @@ export type BackendOptions = {
   readonly maxConnectionsPerInstance: number
   /** Connections older than this are not reused (undici clientTtl); undefined: no age limit. */
   readonly maxConnectionAgeMs: Milliseconds | undefined
+  /** HTTP/1.1, HTTP/2 with prior knowledge (h2c), or HTTP/2 over TLS (h2, needs tls). */
+  readonly protocol: BackendProtocol
   /** Instances speak HTTPS: SNI and verified name, CA file, verification (undefined: plain HTTP). */
   readonly tls: { readonly serverName: string, readonly caPath: string | undefined, readonly verify: boolean } | undefined
   /** Narrows the resolver's address policy for this backend; undefined: the resolver's alone. */

@@ -33,6 +33,7 @@ export interface AttemptReports {
   onAttemptConnected: (attempt: Attempt, waitedMs: number) => void
 }
 
+
 /** What the metrics are told of attempts (admin/metrics.ts). */
 export type DispatcherEvents = {
   /** An attempt is about to go to `instance` (`attempt` counts from 1). */
@@ -79,8 +80,10 @@ export class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
   #releaseSlot: (() => void) | undefined
   /** Leaves the queue for an upload slot, while waiting in it. */
   #withdrawWait: (() => void) | undefined
+  /** A gRPC call's deadline (grpc-timeout): it bounds the whole exchange, answer body included. */
+  #deadline: Timer | undefined
 
-  constructor (reports: AttemptReports, deps: AttemptDeps, backend: Backend, instance: Instance) {
+  constructor (reports: AttemptReports, deps: AttemptDeps, backend: Backend, instance: Instance, deadlineAtMs?: number) {
     this.#reports = reports
     this.#deps = deps
     this.backend = backend
@@ -88,6 +91,19 @@ export class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
     this.#responseMs = backend.options.timeouts.responseMs
     this.#startedMs = deps.clock.now()
     backend.begin(instance)
+    if (deadlineAtMs !== undefined) this.#deadline = deps.clock.setTimeout(() => { this.#deadlinePassed() }, Math.max(1, deadlineAtMs - this.#startedMs))
+  }
+
+  /** The call's own deadline passed: the instance's stream is cancelled, and nothing is counted against it (the budget was the client's). */
+  #deadlinePassed (): void {
+    if (this.#isDetached) return
+    const error = new ProxyError(ErrorCode.DEADLINE_EXCEEDED, `the call's grpc-timeout passed (${this.backend.name} instance ${this.instance.key})`, this.backend.name)
+    if (this.#abort !== undefined) {
+      this.#abort(error)
+      return
+    }
+    this.#detach()
+    this.#reports.onAttemptWaitExpired(this, error)
   }
 
   get elapsedMs (): number { return this.#deps.clock.now() - this.#startedMs }
@@ -236,6 +252,7 @@ export class Attempt implements Dispatcher.DispatchHandler, WaitingAttempt {
   #detach (): void {
     this.#isDetached = true
     this.#timer?.cancel()
+    this.#deadline?.cancel()
     this.#withdrawWait?.()
     this.#withdrawWait = undefined
     this.#giveSlot()

@@ -26,6 +26,7 @@ export function errorReply (error: GatewayError): ErrorReply {
     case ErrorCode.TEMPLATE_RATE_LIMITED:
       return { status: 503, body: { error: 'template_rate_limited' }, retryAfterS: error instanceof ProxyError ? error.retryAfterS ?? 1 : 1 }
     case ErrorCode.UPSTREAM_TIMEOUT: return { status: 504, body: { error: 'upstream_timeout' } }
+    case ErrorCode.DEADLINE_EXCEEDED: return { status: 504, body: { error: 'deadline_exceeded' } }
     // A frontend's policies (policy/): refusals that never reach an instance.
     case ErrorCode.ACCESS_DENIED: return { status: 403, body: { error: 'forbidden' } }
     case ErrorCode.AUTH_REFUSED: return { status: 403, body: { error: 'forbidden' } }

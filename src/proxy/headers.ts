@@ -66,6 +66,9 @@ export function forwardRequestHeaders (incoming: IncomingHttpHeaders, clientHead
   headers['x-real-ip'] = facts.clientIp
   headers['x-request-id'] = facts.requestId
   headers.host = facts.host
+  // TE is hop-by-hop, but "trailers" says the client takes trailer fields: srvgate passes them on (gRPC needs it).
+  const te = clientHeaders.te
+  if (te !== undefined && dropped?.includes('te') !== true && String(te).toLowerCase().includes('trailers')) headers.te = 'trailers'
   return headers
 }
 
@@ -134,6 +137,24 @@ export function forwardResponseRawHeaders (raw: readonly Buffer[]): string[] {
     headers.push(name, (raw[index + 1] as Buffer).toString('latin1'))
   }
   return headers
+}
+
+/** Fields a trailer section may not carry (RFC 9110 §6.5.1: framing, routing, hop-by-hop). */
+const DROPPED_TRAILERS: ReadonlySet<string> = new Set([...HOP_BY_HOP_RESPONSE, 'content-length', 'content-encoding', 'content-type', 'host', 'x-request-id'])
+
+/** Whether a field may be sent in a trailer section. */
+export const mayTrail = (lowerName: string): boolean => !DROPPED_TRAILERS.has(lowerName)
+
+/** An instance's trailers (name/value pairs, buffers over HTTP/1.1, strings over HTTP/2) as the client's answer takes them. */
+export function forwardTrailers (raw: ReadonlyArray<Buffer | string>): Record<string, string> {
+  const trailers: Record<string, string> = {}
+  for (let index = 0; index + 1 < raw.length; index += 2) {
+    const name = String(raw[index]).toLowerCase()
+    if (DROPPED_TRAILERS.has(name)) continue
+    const value = Buffer.isBuffer(raw[index + 1]) ? (raw[index + 1] as Buffer).toString('latin1') : String(raw[index + 1])
+    trailers[name] = trailers[name] === undefined ? value : `${trailers[name]}, ${value}`
+  }
+  return trailers
 }
 
 const DROPPED_REQUEST: ReadonlySet<string> = new Set(HOP_BY_HOP_REQUEST)

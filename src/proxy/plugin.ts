@@ -13,6 +13,7 @@ import { PolicyAnswer } from '../policy/policy-answer.js'
 import { applyAdmission, type FrontendGate } from './frontend-gate.js'
 import { PROXIED_METHODS, answerAsterisk, redirectToHttps } from './own-answers.js'
 import type { AcmeAnswers } from '../tls/acme-answers.js'
+import { deadlineOf } from './grpc.js'
 import { ProxyRequest } from './proxy-request.js'
 import { markReply, sendError } from './reply-error.js'
 import type { RequestEnd } from './request-end.js'
@@ -102,6 +103,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     if (options.tracing !== undefined) proxied.trace = options.tracing.startRequest(request.headers, request.method, proxied.isPeerTrusted, proxied.startedMs ?? clock.now())
     proxied.isSecure = isSecure
     proxied.protocol = isHttp2 ? 'HTTP/2' : raw.httpVersionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1'
+    // A gRPC call's deadline bounds every attempt (gRPC runs over HTTP/2 only).
+    if (isHttp2) proxied.deadlineAtMs = deadlineOf(request.headers['grpc-timeout'], proxied.startedMs ?? clock.now())
     proxied.isInFlight = true
     request.srvgate = proxied
     markReply(reply)

@@ -16,7 +16,7 @@ import type { RequestTrace } from '../tracing/request-trace.js'
 /** What every request forwarded over one UpstreamPools shares. */
 export type ForwardDeps = AttemptDeps & {
   /** Where an attempt is sent: the keep-alive pool for one instance under a backend's settings. */
-  readonly poolFor: (backend: Backend, origin: string) => Dispatcher
+  readonly poolFor: (backend: Backend, origin: string) => { dispatch: (options: Dispatcher.DispatchOptions, handler: Attempt) => boolean }
   readonly events: DispatcherEvents
 }
 
@@ -70,6 +70,8 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   bufferedBytes = 0
   /** Its spans, when tracing is on: each attempt's CLIENT span, and the traceparent the instance is sent. */
   trace: RequestTrace | undefined = undefined
+  /** A gRPC call's deadline (its grpc-timeout, as a clock time): every attempt ends by then. */
+  deadlineAtMs: number | undefined = undefined
 
   // Where it goes.
   decision: RouteDecision | undefined = undefined
@@ -351,7 +353,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
     this.#discarding = undefined
     this.#isReported = false
     deps.events.picked?.(backend.metricLabel, instance, tried.size)
-    const attempt = new Attempt(this, deps, backend, instance)
+    const attempt = new Attempt(this, deps, backend, instance, this.deadlineAtMs)
     this.#current = attempt
     // Object.assign, not a spread: a spread object given more keys costs microseconds on Node 20 (see headers.ts).
     const options: AttemptOptions = Object.assign({}, this.#options)
@@ -381,18 +383,15 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   #send (deps: ForwardDeps, backend: Backend, attempt: Attempt, options: AttemptOptions): void {
     try {
       deps.poolFor(backend, instanceOrigin(backend, attempt.instance)).dispatch(options, attempt)
+      attempt.dispatched()
     } catch (error) {
       attempt.onError(error as Error)
-      return
     }
-    attempt.dispatched()
   }
 }
 
 /** The origin an instance is asked at under a backend's settings (TLS or not). */
-function instanceOrigin (backend: Backend, instance: Instance): string {
-  return backend.options.tls === undefined ? instance.origin : instance.tlsOrigin
-}
+const instanceOrigin = (backend: Backend, instance: Instance): string => backend.options.tls === undefined ? instance.origin : instance.tlsOrigin
 
 const NONE_TRIED: ReadonlySet<string> = new Set()
 

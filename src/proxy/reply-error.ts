@@ -5,7 +5,8 @@ import type { FastifyReply } from 'fastify'
 import { responseOnSocket } from '../edge/node-http-internals.js'
 import { ErrorCode, type GatewayError } from '../errors.js'
 import { hasBody } from './body-buffer.js'
-import { errorReply } from './error-reply.js'
+import { errorReply, type ErrorReply } from './error-reply.js'
+import { grpcMessage, grpcStatusOf, isGrpc } from './grpc.js'
 import type { ProxyRequest } from './proxy-request.js'
 
 declare module 'fastify' {
@@ -56,6 +57,8 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
   // Nobody is left to read an answer.
   if (error.code === ErrorCode.CLIENT_GONE) return reply
   const { status, body, retryAfterS, challenge } = errorReply(error)
+  // A gRPC call gets a status it can read (Envoy answers its own replies so too): 200, the status in trailers.
+  if (request.raw.httpVersionMajor === 2 && isGrpc(request.headers['content-type'])) return await sendGrpcStatus(reply, status, body)
   // A request refused mid-body leaves unread bytes on the connection: close it.
   const leavesBodyUnread = error.code === ErrorCode.CLIENT_TIMEOUT || (hasBody(request.raw) && !request.raw.complete)
   const isHttp2 = request.raw.httpVersionMajor === 2
@@ -69,6 +72,20 @@ export async function sendError (reply: FastifyReply, error: GatewayError): Prom
   // connection stays busy for as long as the client likes.
   if (leavesBodyUnread && isHttp2) resetStream(request.raw)
   return sent
+}
+
+/**
+ * srvgate's own answer to a gRPC call: `application/grpc`, no message, and
+ * grpc-status with grpc-message in trailers (a HEADERS frame that ends the
+ * stream; Node's compatibility layer cannot end a stream with its headers).
+ * The HTTP status becomes gRPC's (proxy/grpc.ts); the access line keeps the
+ * error code.
+ */
+async function sendGrpcStatus (reply: FastifyReply, httpStatus: number, body: ErrorReply['body']): Promise<FastifyReply> {
+  // What the JSON answer says, no more (never an instance's address).
+  const said = Object.entries(body).filter(([, value]) => value !== '').map(([name, value]) => `${name}=${value}`).join(' ')
+  reply.raw.addTrailers({ 'grpc-status': String(grpcStatusOf(httpStatus)), 'grpc-message': grpcMessage(`srvgate: ${said}`) })
+  return await reply.code(200).header('content-type', 'application/grpc').send()
 }
 
 /** An HTTP/2 request (Node's compatibility layer) carries its stream. */

@@ -2,12 +2,13 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCode, ProxyError } from '../errors.js'
-import { forwardResponseRawHeaders } from './headers.js'
+import { forwardResponseRawHeaders, forwardTrailers, mayTrail } from './headers.js'
 import { applyResponseRules } from './header-rules.js'
 import { compressedHeaders, compressor, isCompressible, negotiate, withVary, type Encoding } from './compression.js'
 import { firstValue } from './headers.js'
 import type { Transform } from 'node:stream'
-import { findProxyError } from './error-reply.js'
+import { errorReply, findProxyError } from './error-reply.js'
+import { grpcMessage, isGrpc, midAnswerStatus, takeTrailersOnly } from './grpc.js'
 import type { ProxyRequest } from './proxy-request.js'
 import { sendError } from './reply-error.js'
 import { failureCode } from './retry-policy.js'
@@ -79,8 +80,11 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
       const isHead = this.#reply.request.method === 'HEAD'
       if (encoding !== undefined && (isHead || this.#compress(encoding))) headers = compressedHeaders(headers, encoding)
     }
+    // gRPC's trailers-only answer: Node sends the headers and the stream's end apart, so its status and metadata go as trailers.
+    const trailers = this.#request.protocol === 'HTTP/2' ? takeTrailersOnly(headers, mayTrail) : undefined
     this.#addOwnHeaders(headers)
     response.writeHead(statusCode, headers)
+    if (trailers !== undefined) response.addTrailers(trailers)
     this.#resume = resume
     return true
   }
@@ -98,9 +102,11 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     return false
   }
 
-  onComplete (): void {
+  onComplete (trailers?: string[] | null): void {
     this.#stalled?.cancel()
     this.#flushTimer?.cancel()
+    // gRPC's status comes in trailers: they go on to the client (over HTTP/1.1, when the answer is chunked).
+    if (trailers !== null && trailers !== undefined && trailers.length > 0 && !this.#addTrailers(trailers)) return
     if (this.#zip !== undefined) this.#zip.end()
     else this.#response.end()
   }
@@ -112,8 +118,28 @@ export class ResponseWriter implements Dispatcher.DispatchHandler {
     // Before the status line, srvgate's JSON error; errors from the pools are ProxyErrors, anything else gets its code from the one vocabulary.
     const ours = findProxyError(error) ?? new ProxyError(failureCode((error as { cause?: unknown }).cause ?? error), error.message, undefined, { cause: error })
     void sendError(this.#reply, ours)
+    if (!this.#response.headersSent || this.#response.writableFinished) return
+    // A gRPC call mid-answer ends with a status saying why (a client reads it as the call's outcome).
+    if (this.#request.protocol === 'HTTP/2' && isGrpc(this.#reply.request.headers['content-type'])) {
+      this.#response.addTrailers({ 'grpc-status': String(midAnswerStatus(ours)), 'grpc-message': grpcMessage(`srvgate: ${errorReply(ours).body.error ?? ''}`) })
+      this.#response.end()
+      return
+    }
     // Mid-body, the only honest thing left is to cut the connection (the client sees a short answer).
-    if (this.#response.headersSent && !this.#response.writableFinished) this.#response.destroy()
+    this.#response.destroy()
+  }
+
+  /** False: they could not be, and the answer was cut. */
+  #addTrailers (raw: ReadonlyArray<Buffer | string>): boolean {
+    try {
+      this.#response.addTrailers(forwardTrailers(raw))
+      return true
+    } catch (error) {
+      // A field Node will not write (bad characters): the answer is cut rather than ended without it.
+      this.#request.error ??= new ProxyError(ErrorCode.UPSTREAM_RESET, `the instance's trailers cannot be forwarded: ${(error as Error).message}`)
+      this.#response.destroy()
+      return false
+    }
   }
 
   /** A chunk to the client; false when it must drain first (the client reads slower than the answer comes). */

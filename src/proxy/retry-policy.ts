@@ -1,5 +1,6 @@
 import type { RetryOn } from '../config/types.js'
 import { ErrorCode } from '../errors.js'
+import { H2Code } from './h2-pool.js'
 import type { Outcome } from '../upstream/backend.js'
 
 /** How an attempt failed, classified once where it happened (Envoy: local-origin vs upstream status). */
@@ -57,9 +58,11 @@ export function mayLeaveMember (reason: string): boolean {
  */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'EADDRNOTAVAIL', 'ENOTFOUND',
   'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN',
-  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_TLSV1_ALERT_UNRECOGNIZED_NAME', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE'])
-const RESET_ERRORS = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED'])
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', ErrorCode.UPSTREAM_TIMEOUT])
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_TLSV1_ALERT_UNRECOGNIZED_NAME', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  // HTTP/2 (h2-pool.ts): a stream the instance refused was not processed (gRPC retries only these and connect failures).
+  H2Code.CONNECT_TIMEOUT, H2Code.REFUSED_STREAM, 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL'])
+const RESET_ERRORS = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED', H2Code.STREAM_RESET, H2Code.STREAM_CANCELLED, 'ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_STREAM_CANCEL'])
+const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', ErrorCode.UPSTREAM_TIMEOUT, H2Code.HEADERS_TIMEOUT, H2Code.BODY_TIMEOUT])
 
 /** Classify an undici error by its code. */
 export function classifyError (error: unknown): AttemptFailure['kind'] | 'other' {
@@ -109,7 +112,7 @@ export type Verdict = {
 export type VerdictContext = Omit<RetryQuestion, 'failure'>
 
 /** Failures that are the client's, not the instance's: whatever carried them, they end the request as they are. */
-const CLIENT_CODES = new Set<string>([ErrorCode.CLIENT_GONE, ErrorCode.CLIENT_TIMEOUT, ErrorCode.REQUEST_MALFORMED])
+const CLIENT_CODES = new Set<string>([ErrorCode.CLIENT_GONE, ErrorCode.CLIENT_TIMEOUT, ErrorCode.REQUEST_MALFORMED, ErrorCode.DEADLINE_EXCEEDED])
 
 /**
  * The one failure vocabulary: an attempt's result becomes { outcome,

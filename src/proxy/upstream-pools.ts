@@ -8,6 +8,10 @@ import type { ForwardDeps, ProxyRequest } from './proxy-request.js'
 import type { DispatcherEvents } from './attempt.js'
 import { ConnectionWaits } from './connection-waits.js'
 import { UploadSlots } from './upload-slots.js'
+import { H2Pool, type H2PoolOptions } from './h2-pool.js'
+
+/** What an instance's requests go through: undici's Pool over HTTP/1.1, or H2Pool over HTTP/2. */
+export type InstancePool = Pool | H2Pool
 
 /**
  * The upstream pools, and the requests run over them (plugin.ts for
@@ -26,8 +30,10 @@ export class UpstreamPools {
    */
   readonly #settingsByKey = new Map<string, PoolSettings>()
   readonly #deps: ForwardDeps
+  readonly #clock: Clock
 
   constructor (events: DispatcherEvents = {}, clock: Clock = systemClock) {
+    this.#clock = clock
     this.#deps = { poolFor: (backend, origin) => this.poolFor(backend, origin), clock, events, waits: new ConnectionWaits(clock), uploads: new UploadSlots() }
   }
 
@@ -41,12 +47,12 @@ export class UpstreamPools {
    * connection limit, TLS, connection age). Keyed by settings and origin, not
    * by backend, so reloads and templated backends reuse warm connections.
    */
-  poolFor (backend: Backend, origin: string): Pool {
+  poolFor (backend: Backend, origin: string): InstancePool {
     const settings = this.#settingsOf(backend.options)
     // Per request: one map read by the origin string.
     const existing = settings.pools.get(origin)
     if (existing !== undefined) return existing
-    const pool = new Pool(origin, settings.options)
+    const pool = settings.h2 === undefined ? new Pool(origin, settings.options) : new H2Pool(origin, settings.h2)
     // Like undici's Agent: a pool whose last connection went away is dropped (bounded by the instances in use).
     const dropIfIdle = (): void => {
       const stats = pool.stats
@@ -85,10 +91,11 @@ export class UpstreamPools {
   #settingsOf (options: BackendOptions): PoolSettings {
     let settings = this.#settings.get(options)
     if (settings === undefined) {
-      const { timeouts, maxConnectionsPerInstance, tls, maxConnectionAgeMs } = options
+      const { timeouts, maxConnectionsPerInstance, tls, maxConnectionAgeMs, protocol } = options
       // TLS to instances: the SNI and the verified name are serverName, never the SRV target or the address.
-      const secure = tls === undefined ? {} : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(tls.caPath === undefined ? {} : { ca: readFileSync(tls.caPath) }) }
-      const key = `${timeouts.connectMs}/${maxConnectionsPerInstance}/${maxConnectionAgeMs ?? ''}/${tls === undefined ? '' : `${tls.serverName}/${tls.caPath ?? ''}/${String(tls.verify)}`}`
+      const ca = tls?.caPath === undefined ? undefined : readFileSync(tls.caPath)
+      const secure = tls === undefined ? {} : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(ca === undefined ? {} : { ca }) }
+      const key = `${protocol}/${timeouts.connectMs}/${maxConnectionsPerInstance}/${maxConnectionAgeMs ?? ''}/${tls === undefined ? '' : `${tls.serverName}/${tls.caPath ?? ''}/${String(tls.verify)}`}`
       const shared = this.#settingsByKey.get(key)
       if (shared !== undefined) {
         this.#settings.set(options, shared)
@@ -96,9 +103,13 @@ export class UpstreamPools {
       }
       settings = {
         pools: new Map(),
+        // HTTP/2 (h2c, h2): each connection carries many requests; maxConnectionsPerInstance bounds the connections.
+        h2: protocol === 'http1'
+          ? undefined
+          : { connectTimeoutMs: timeouts.connectMs, maxSessions: maxConnectionsPerInstance, maxAgeMs: maxConnectionAgeMs, idleTimeoutMs: IDLE_MS, clock: this.#clock, tls: tls === undefined ? undefined : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(ca === undefined ? {} : { ca }) } },
         options: {
           connect: tolerantConnector({ timeout: timeouts.connectMs, ...secure }),
-          keepAliveTimeout: 4000,
+          keepAliveTimeout: IDLE_MS,
           connections: maxConnectionsPerInstance,
           // maxConnectionAge: a connection older than this is not reused (undici's clientTtl).
           ...(maxConnectionAgeMs === undefined ? {} : { clientTtl: maxConnectionAgeMs })
@@ -120,16 +131,19 @@ export class UpstreamPools {
     await Promise.all(this.#takeAll().map(async (pool) => { await pool.destroy().catch(() => {}) }))
   }
 
-  * #allPools (): Generator<Pool> {
+  * #allPools (): Generator<InstancePool> {
     for (const { pools } of this.#settingsByKey.values()) yield * pools.values()
   }
 
   /** Every pool, each map emptied: nothing is handed out again. */
-  #takeAll (): Pool[] {
+  #takeAll (): InstancePool[] {
     const pools = [...this.#allPools()]
     for (const settings of this.#settingsByKey.values()) settings.pools.clear()
     return pools
   }
 }
 
-type PoolSettings = { readonly options: Pool.Options, readonly pools: Map<string, Pool> }
+type PoolSettings = { readonly options: Pool.Options, readonly h2: H2PoolOptions | undefined, readonly pools: Map<string, InstancePool> }
+
+/** An idle keep-alive connection to an instance is closed after this long (undici's keepAliveTimeout). */
+const IDLE_MS = 4000
