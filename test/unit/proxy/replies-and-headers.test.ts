@@ -49,8 +49,14 @@ test('forwarded request headers from an untrusted peer: hop-by-hop and Expect dr
     'x-real-ip': '198.51.100.7',
     forwarded: 'for=198.51.100.7;host="www.example.com";proto=http',
     'x-request-id': 'r-1',
-    'x-kept': 'yes'
+    'x-kept': 'yes',
+    // TE is hop-by-hop, but its "trailers" goes on: the client takes trailers, and gRPC instances ask for it.
+    te: 'trailers'
   })
+  const gzipOnly = forwardRequestHeaders({ te: 'gzip' }, { te: 'gzip' }, { peerIp: '198.51.100.7', isPeerTrusted: false, clientIp: '198.51.100.7', host: 'h', proto: 'http', requestId: 'r-2' })
+  assert.equal(gzipOnly.te, undefined, 'a TE without trailers is dropped')
+  const listed = forwardRequestHeaders({ te: 'trailers', connection: 'te' }, { te: 'trailers', connection: 'te' }, { peerIp: '198.51.100.7', isPeerTrusted: false, clientIp: '198.51.100.7', host: 'h', proto: 'http', requestId: 'r-3' })
+  assert.equal(listed.te, undefined, 'a TE the client named in Connection is dropped')
 })
 
 test('forwarded request headers from a trusted proxy: the chain is extended, its proto and host kept', () => {
