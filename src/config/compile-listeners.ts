@@ -11,7 +11,8 @@ export function compileListen (input: GatewayDocument['listen']): Listen {
   return {
     http: input.http === undefined ? undefined : address(input.http),
     https: input.https === undefined ? undefined : address(input.https),
-    admin: address(input.admin)
+    admin: address(input.admin),
+    h2c: input.h2c
   }
 }
 

@@ -24,7 +24,8 @@ const nameKey = { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }
 const listen = Closed({
   http: Type.Optional(address('Public plain-HTTP listener, host:port (optional once https is set).')),
   https: Type.Optional(address('Public HTTPS listener (HTTP/2 and HTTP/1.1 by ALPN), host:port; needs tls.certificates or tls.acme.')),
-  admin: Defaulted(Type.String({ format: 'address', default: '127.0.0.1:9901', description: 'Admin API, metrics and dashboard.' }))
+  admin: Defaulted(Type.String({ format: 'address', default: '127.0.0.1:9901', description: 'Admin API, metrics and dashboard.' })),
+  h2c: Defaulted(Type.Boolean({ default: true, description: 'listen.http also takes HTTP/2 with prior knowledge (h2c: gRPC without TLS, a TLS-terminating load balancer speaking HTTP/2), told from HTTP/1.1 by its first bytes; false: HTTP/1.x only. Changed by a restart.' }))
 }, {
   anyOf: [{ required: ['http'] }, { required: ['https'] }],
   description: 'Where srvgate listens: http, https or both.'

@@ -12,7 +12,8 @@ export type GatewayConfig = {
   /** What is valid but probably not meant (a frontend that can never match, an ignored field). */
   readonly warnings: readonly ConfigIssue[]
   /** http, https or both (the schema wants one). */
-  readonly listen: { readonly http: Address | undefined, readonly https: Address | undefined, readonly admin: Address }
+  /** h2c: listen.http also takes HTTP/2 with prior knowledge. */
+  readonly listen: { readonly http: Address | undefined, readonly https: Address | undefined, readonly admin: Address, readonly h2c: boolean }
   /** Certificates and HTTPS rules; set whenever listen.https is. */
   readonly tls: TlsConfig | undefined
   /** Bearer token for the admin listener; undefined: no token required. */

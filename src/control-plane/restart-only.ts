@@ -6,6 +6,7 @@ export function changedListeners (running: GatewayConfig, next: GatewayConfig): 
   if (running.listen.http?.label !== next.listen.http?.label) changed.push('listen.http')
   if (running.listen.https?.label !== next.listen.https?.label) changed.push('listen.https')
   if (running.listen.admin.label !== next.listen.admin.label) changed.push('listen.admin')
+  if (running.listen.h2c !== next.listen.h2c) changed.push('listen.h2c')
   if (running.adminToken !== next.adminToken) changed.push('admin.token')
   if ([...running.adminAllowedHosts].join() !== [...next.adminAllowedHosts].join()) changed.push('admin.allowedHosts')
   if (running.statePath !== next.statePath) changed.push('statePath')
@@ -33,7 +34,7 @@ export function withStartOnly (running: GatewayConfig, next: GatewayConfig): Gat
   const { tls } = next
   return {
     ...next,
-    listen: { ...next.listen, http: running.listen.http, https: running.listen.https },
+    listen: { ...next.listen, http: running.listen.http, https: running.listen.https, h2c: running.listen.h2c },
     client: { ...next.client, maxHeaderBytes: running.client.maxHeaderBytes },
     tracing: running.tracing,
     tls: tls === undefined ? undefined : { ...tls, sessionTickets: { ...tls.sessionTickets, enabled: running.tls?.sessionTickets.enabled ?? tls.sessionTickets.enabled } }

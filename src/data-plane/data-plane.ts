@@ -26,6 +26,7 @@ import { handleUpgrades } from '../proxy/upgrade.js'
 import { AcmeAnswers, type ChallengeLookup, type ChallengeSet } from '../tls/acme-answers.js'
 import { CertificateStore, type IssuedPem, type ServedCertificate } from '../tls/certificates.js'
 import { TlsListener } from '../tls/listener.js'
+import { H2cListener } from '../edge/h2c-listener.js'
 import { departedOrigins } from '../upstream/departed.js'
 import { within, type Clock } from '../util/clock.js'
 import { redactedUrl } from '../util/redacted-url.js'
@@ -64,6 +65,8 @@ export type DataCandidate = { readonly certificates: CertificateStore | undefine
 export class DataPlane {
   readonly app: FastifyInstance
   readonly tlsListener: TlsListener | undefined
+  /** HTTP/2 with prior knowledge on listen.http (listen.h2c). */
+  readonly h2c: H2cListener | undefined
   readonly pools: UpstreamPools
   /** Where every request ends, proxied or refused: its metrics and its access record. */
   readonly ends: RequestEnd
@@ -133,6 +136,16 @@ export class DataPlane {
     }
     this.app.server.on('connect', onConnect)
     const app = this.app
+    const onRequest = (request: Http2ServerRequest, response: Http2ServerResponse): void => {
+      // HTTP/1.1's parser refuses a method it does not know (400); HTTP/2 hands any token over,
+      // and fastify's router would fail it as an error of its own.
+      if (request.httpVersionMajor === 2 && !isProxiedMethod(request.method)) ends.refuseStream(request, response, new ProxyError(ErrorCode.REQUEST_MALFORMED, `unknown method ${JSON.stringify(request.method)}`))
+      // fastify is typed for the plain server it listens on (IncomingMessage); its router takes Node's
+      // HTTP/2 compatibility request and response all the same (method, url, headers, the response API).
+      else Reflect.apply(app.routing, app, [request, response])
+    }
+    // h2c on the plain listener routes into the same fastify; its connections were admitted above.
+    this.h2c = config.listen.http === undefined || !config.listen.h2c ? undefined : new H2cListener(this.app.server, { onRequest, limits, clock })
     // The HTTPS listener (HTTP/2 and HTTP/1.1) hands its requests to the same fastify instance: one
     // set of hooks and routes for both listeners.
     this.tlsListener = store === undefined || config.tls === undefined
@@ -140,14 +153,7 @@ export class DataPlane {
       : new TlsListener({
         store,
         tls: config.tls,
-        onRequest: (request, response) => {
-          // HTTP/1.1's parser refuses a method it does not know (400); HTTP/2 hands any token over,
-          // and fastify's router would fail it as an error of its own.
-          if (request.httpVersionMajor === 2 && !isProxiedMethod(request.method)) ends.refuseStream(request, response, new ProxyError(ErrorCode.REQUEST_MALFORMED, `unknown method ${JSON.stringify(request.method)}`))
-          // fastify is typed for the plain server it listens on (IncomingMessage); its router takes Node's
-          // HTTP/2 compatibility request and response all the same (method, url, headers, the response API).
-          else Reflect.apply(app.routing, app, [request, response])
-        },
+        onRequest,
         limits,
         clock,
         connections,
@@ -172,6 +178,7 @@ export class DataPlane {
       onClientError(error, socket, ends)
     })
     // CONNECT over HTTP/2 (RFC 9113 §8.5) comes as a request and its response: a 2xx would mean "tunnel open".
+    this.h2c?.server.on('connect', (request: Http2ServerRequest, response: Http2ServerResponse) => { ends.refuseStream(request, response, connectRefusal()) })
     this.tlsListener?.server.on('connect', (request: IncomingMessage | Http2ServerRequest, socketOrResponse: Duplex | Http2ServerResponse) => {
       if (request.httpVersionMajor === 2) ends.refuseStream(request as Http2ServerRequest, socketOrResponse as Http2ServerResponse, connectRefusal())
       else onConnect(request as IncomingMessage, socketOrResponse as Duplex)
@@ -211,6 +218,7 @@ export class DataPlane {
     this.#client = next.client
     applyClientLimits(this.app, next)
     this.tlsListener?.applyLimits(next.client)
+    this.h2c?.applyLimits(next.client)
     this.accessLog.config = next.accessLog
   }
 
@@ -247,6 +255,7 @@ export class DataPlane {
   async close (): Promise<void> {
     this.#idle.stop()
     await this.tlsListener?.close()
+    this.h2c?.close()
     await this.app.close()
     await this.pools.close()
     await this.#gate.close()

@@ -51,12 +51,14 @@ export async function drainTraffic (data: DataPlane, drain: GatewayConfig['drain
   data.setDraining()
   data.log.info({ delayMs, timeoutMs }, 'draining: readyz answers 503')
   await sleep(systemClock, delayMs)
+  data.h2c?.close()
   const closing = Promise.all([data.app.close(), data.tlsListener?.close()]).then(() => 'closed' as const)
   const outcome = await within(systemClock, closing, timeoutMs)
   if (outcome === 'timeout') {
     data.log.warn({ timeoutMs, inFlight: (await data.metrics.inFlight.get()).values[0]?.value ?? 0 }, 'drain timeout: closing the remaining connections')
     data.app.server.closeAllConnections()
     data.tlsListener?.destroyAll()
+    data.h2c?.destroyAll()
     await data.pools.destroy()
     await within(systemClock, closing, 1000)
   }

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCode, ProxyError } from '../errors.js'
 import type { Clock } from '../util/clock.js'
 import { TlsListener } from '../tls/listener.js'
+import { wasCutForSendTimeout } from '../edge/h2-sessions.js'
 import { BodyBudget, bufferableLength, hasBody, receiveBody } from './body-buffer.js'
 import { ClientGone } from './client-gone.js'
 import { clientIpOf, forwardRequestHeaders } from './headers.js'
@@ -56,7 +57,7 @@ const NOT_DRAINING = (): boolean => false
  */
 function unansweredError (reply: FastifyReply): ProxyError {
   const stream = (reply.raw as { stream?: ServerHttp2Stream }).stream
-  if (TlsListener.wasCutForSendTimeout(stream)) return new ProxyError(ErrorCode.CLIENT_TIMEOUT, 'the client read none of the answer for client.sendTimeout')
+  if (wasCutForSendTimeout(stream)) return new ProxyError(ErrorCode.CLIENT_TIMEOUT, 'the client read none of the answer for client.sendTimeout')
   return new ProxyError(ErrorCode.CLIENT_GONE, 'the client closed its connection before the answer')
 }
 
@@ -94,7 +95,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     const peerIp = socket?.remoteAddress ?? ''
     const isTrusted = (address: string): boolean => state.config.trustedProxies.matches(address)
     const isHttp2 = raw.httpVersionMajor === 2
-    const isSecure = isHttp2 || (socket as { encrypted?: boolean } | null)?.encrypted === true
+    // Over HTTP/2 `socket` is Node's proxy, reading through to the TLS socket (or, for h2c on listen.http, the plain one).
+    const isSecure = (socket as { encrypted?: boolean } | null)?.encrypted === true
     const proxied = new ProxyRequest(request.method, clock.now())
     proxied.requestId = request.id
     proxied.state = state
@@ -109,7 +111,8 @@ export async function proxyPlugin (app: FastifyInstance, options: ProxyPluginOpt
     request.srvgate = proxied
     markReply(reply)
     ends.started()
-    const isPlain = !isSecure && socket !== null
+    // An HTTP/1.x connection of listen.http: its keep-alive idle time is bounded by IdleConnections (h2c's by its session's timer).
+    const isPlain = !isSecure && !isHttp2 && socket !== null
     if (isPlain) options.idle?.busy(socket)
     // 'close' comes once the answer is written, or earlier when the client leaves:
     // then the request is abandoned in every layer it reached.

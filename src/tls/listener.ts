@@ -1,4 +1,4 @@
-import { constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { constants as cryptoConstants } from 'node:crypto'
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls'
@@ -9,7 +9,8 @@ import type { Clock, Timer } from '../util/clock.js'
 import { ACME_TLS_ALPN, type AcmeAnswers } from './acme-answers.js'
 import { REFUSING_CONTEXT, type CertificateStore, type ServedCertificate } from './certificates.js'
 import { MAX_CLIENT_HELLO, UNRECOGNIZED_NAME, alertRecord, readClientHello } from './client-hello.js'
-import { ConnectionTimer, type TimerLimits } from './connection-timer.js'
+import { ConnectionTimer, type TimerLimits } from '../edge/connection-timer.js'
+import { watchSession } from '../edge/h2-sessions.js'
 
 /** What the listener needs of the client limits, read per connection (a reload changes them for new phases). */
 export type TlsListenerLimits = TimerLimits & { readonly sendTimeoutMs: number, readonly maxConcurrentStreams: number, readonly maxHeaderBytes: number, readonly maxHeaderCount: number }
@@ -33,8 +34,6 @@ export type TlsListenerOptions = {
 
 /** The connection's timer and the certificate its handshake served, kept on the TLS socket. */
 const CONNECTION = Symbol('srvgate.tlsConnection')
-/** HTTP/2 streams this listener reset for client.sendTimeout: their access-log line says CLIENT_TIMEOUT, not a client that left. */
-const CUT_FOR_SEND_TIMEOUT = new WeakSet<ServerHttp2Stream>()
 type ConnectionFacts = { readonly timer: ConnectionTimer, readonly served: ServedCertificate | undefined }
 type WithFacts = { [CONNECTION]?: ConnectionFacts }
 
@@ -44,7 +43,7 @@ type WithFacts = { [CONNECTION]?: ConnectionFacts }
  * that moment (a reload swaps the store; connections already open keep
  * theirs). A client without SNI gets `default`, or no certificate at all.
  * Every connection is admitted by the process's ClientConnections and timed
- * by a ConnectionTimer (tls/connection-timer.ts), so the limits plain HTTP
+ * by a ConnectionTimer (edge/connection-timer.ts), so the limits plain HTTP
  * has hold here too.
  */
 export class TlsListener {
@@ -163,20 +162,7 @@ export class TlsListener {
       this.#sessions.add(session)
       session.once('close', () => { this.#sessions.delete(session) })
       const timer = (session.socket as WithFacts)[CONNECTION]?.timer
-      if (timer === undefined) return
-      timer.session(session)
-      const ended = (): void => { timer.requestEnded() }
-      session.on('stream', (stream: ServerHttp2Stream) => {
-        timer.requestStarted()
-        stream.once('close', ended)
-        // An answer the client will not take (a window kept at 0) leaves its stream open, and the
-        // connection busy, for ever: client.sendTimeout without progress while output waits resets it.
-        stream.setTimeout(limits().sendTimeoutMs, () => {
-          if (stream.bufferSize === 0 && !(stream.writableEnded && !stream.writableFinished)) return
-          CUT_FOR_SEND_TIMEOUT.add(stream)
-          stream.close(constants.NGHTTP2_CANCEL)
-        })
-      })
+      if (timer !== undefined) watchSession(session, timer, () => limits().sendTimeoutMs)
     })
     // A WebSocket over HTTP/1.1: a tunnel now, no longer an idle keep-alive connection.
     this.server.on('upgrade', (_request: unknown, socket: WithFacts) => { socket[CONNECTION]?.timer.tunnel() })
@@ -189,11 +175,6 @@ export class TlsListener {
    */
   static servedTo (socket: unknown): ServedCertificate | undefined {
     return (socket as WithFacts | null)?.[CONNECTION]?.served
-  }
-
-  /** Whether this listener reset an HTTP/2 stream because its client took none of the answer for client.sendTimeout. */
-  static wasCutForSendTimeout (stream: ServerHttp2Stream | undefined): boolean {
-    return stream !== undefined && CUT_FOR_SEND_TIMEOUT.has(stream)
   }
 
   /** Limits a reload changed that apply to connections made from now on. */

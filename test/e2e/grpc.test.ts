@@ -121,3 +121,16 @@ async function gatewayIsWell (s: Setting): Promise<void> {
 }
 
 export { http2, type EchoClientType }
+
+test('gRPC over plain listen.http with prior-knowledge h2c, beside HTTP/1.1 on the same port; listen.h2c: false refuses it', async (t) => {
+  const s = await grpcBehindGateway(t)
+  const client = grpcClient(t, `127.0.0.1:${s.gateway.port}`, 'grpcs.example.com')
+  const ok = await unary(client, 'echo', 'plain-text')
+  assert.equal(ok.error, null, String(ok.error))
+  assert.equal(ok.value?.toString(), 'secure:plain-text')
+  // HTTP/1.1 on the same port as before.
+  const answer = await fetch(`http://127.0.0.1:${s.gateway.port}/x`, { headers: { host: 'nowhere.example.com' } })
+  assert.equal(answer.status, 404)
+  // The h2c call is logged as HTTP/2 over plain HTTP.
+  await s.gateway.waitForLog((line) => line.frontend === 'grpcs' && String(line.httpVersion).startsWith('2') && line.path === '/test.Echo/Echo')
+})

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import type { ServerHttp2Session } from 'node:http2'
 import { ManualClock } from '../../../src/util/clock.js'
-import { ConnectionTimer } from '../../../src/tls/connection-timer.js'
+import { ConnectionTimer } from '../../../src/edge/connection-timer.js'
 
 class StandIn extends EventEmitter {
   bytesRead = 0
