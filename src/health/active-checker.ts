@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs'
 import type { Agent } from 'undici'
-import type { HealthCheckConfig } from '../config/types.js'
+import type { BackendOptions, HealthCheckConfig } from '../config/types.js'
 import type { Instance } from '../discovery/instance-set.js'
 import type { Random } from '../util/random.js'
 import type { Clock, Timer } from '../util/clock.js'
@@ -19,6 +20,8 @@ export type ActiveCheckerOptions = {
   /** Called when an instance crosses rise or fall. */
   readonly onChange: (instance: Instance, isFailing: boolean) => void
   readonly probe?: Probe
+  /** How the backend's instances are spoken to: the checks speak the same (HTTP/1.1 or HTTP/2, TLS or not). */
+  readonly speaks?: Pick<BackendOptions, 'protocol' | 'tls'>
 }
 
 /** Each round starts interval × (0.8 … 1.2) after the last: replicas do not probe in lockstep. */
@@ -39,7 +42,8 @@ export class ActiveChecker {
 
   constructor (options: ActiveCheckerOptions) {
     this.#options = options
-    this.#probe = options.probe ?? (async (instance, check) => await httpProbe(await this.#agentOnce(), instance, check))
+    const isSecure = options.speaks?.tls !== undefined
+    this.#probe = options.probe ?? (async (instance, check) => await httpProbe(await this.#agentOnce(), isSecure ? instance.tlsOrigin : instance.origin, check))
   }
 
   /**
@@ -48,7 +52,15 @@ export class ActiveChecker {
    * pays for it.
    */
   async #agentOnce (): Promise<Agent> {
-    this.#agent ??= import('undici').then(({ Agent }) => new Agent({ connect: { timeout: this.#options.check.timeoutMs }, keepAliveTimeout: this.#options.check.intervalMs * 2 }))
+    const { protocol = 'http1', tls } = this.#options.speaks ?? {}
+    // undici's HTTP/2 serves a check (a status, a body thrown away): h2-pool.ts's reason does not apply.
+    const secure = tls === undefined ? {} : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(tls.caPath === undefined ? {} : { ca: readFileSync(tls.caPath) }) }
+    this.#agent ??= import('undici').then(({ Agent }) => new Agent({
+      connect: { timeout: this.#options.check.timeoutMs, ...secure },
+      keepAliveTimeout: this.#options.check.intervalMs * 2,
+      ...(protocol === 'http1' ? {} : { allowH2: true }),
+      ...(protocol === 'h2c' ? { useH2c: true } : {})
+    }))
     return await this.#agent
   }
 
@@ -104,9 +116,9 @@ export class ActiveChecker {
   }
 }
 
-async function httpProbe (agent: Agent, instance: Instance, check: HealthCheckConfig): Promise<boolean> {
+async function httpProbe (agent: Agent, origin: string, check: HealthCheckConfig): Promise<boolean> {
   const response = await agent.request({
-    origin: instance.origin,
+    origin,
     path: check.path,
     method: 'GET',
     headersTimeout: check.timeoutMs,

@@ -52,11 +52,22 @@ export function grpcStatusOf (httpStatus: number): number {
   }
 }
 
-/** The status of a call whose answer broke off: the instance cancelled it, its deadline passed, or the instance went. */
+/**
+ * The status of a call whose answer broke off: its deadline passed, or the
+ * instance reset the stream (gRPC's mapping of RST_STREAM codes: CANCEL is
+ * CANCELLED, REFUSED_STREAM UNAVAILABLE, ENHANCE_YOUR_CALM RESOURCE_EXHAUSTED,
+ * the rest INTERNAL), or the connection to it was lost (UNAVAILABLE).
+ */
 export function midAnswerStatus (error: { readonly code: string, readonly cause?: unknown }): number {
   if (error.code === 'SG_ERR_DEADLINE_EXCEEDED') return GrpcStatus.DEADLINE_EXCEEDED
-  const cause = (error.cause as { code?: unknown } | undefined)?.code
-  return cause === 'SG_H2_STREAM_CANCELLED' ? GrpcStatus.CANCELLED : GrpcStatus.UNAVAILABLE
+  const rstCode = (error.cause as { rstCode?: unknown } | undefined)?.rstCode
+  if (typeof rstCode !== 'number') return GrpcStatus.UNAVAILABLE
+  switch (rstCode) {
+    case 8: return GrpcStatus.CANCELLED
+    case 7: return GrpcStatus.UNAVAILABLE
+    case 11: return GrpcStatus.RESOURCE_EXHAUSTED
+    default: return GrpcStatus.INTERNAL
+  }
 }
 
 /** grpc-message is percent-encoded UTF-8 (bytes outside printable ASCII, and `%`). */

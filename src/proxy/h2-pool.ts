@@ -271,7 +271,8 @@ class H2Exchange {
   #closeError (): Error {
     const code = this.#stream.rstCode
     if (code === NGHTTP2_REFUSED_STREAM) return new H2UpstreamError(H2Code.REFUSED_STREAM, 'the instance refused the stream (REFUSED_STREAM): nothing was processed', code)
-    if (this.#error !== undefined) return this.#error
+    // Node's own error for a reset (ERR_HTTP2_STREAM_ERROR) says less than the code: ours carries it.
+    if (this.#error !== undefined && (this.#error as { code?: unknown }).code !== 'ERR_HTTP2_STREAM_ERROR') return this.#error
     if (code === NGHTTP2_CANCEL) return new H2UpstreamError(H2Code.STREAM_CANCELLED, 'the instance cancelled the stream (RST_STREAM CANCEL)', code)
     return new H2UpstreamError(H2Code.STREAM_RESET, `the instance reset the stream (RST_STREAM ${code ?? '?'})`, code)
   }

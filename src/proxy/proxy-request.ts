@@ -7,7 +7,7 @@ import type { Backend } from '../upstream/backend.js'
 import type { Split } from '../upstream/split.js'
 import { Attempt, traceAttempt, type AttemptDeps, type AttemptReports, type DispatcherEvents } from './attempt.js'
 import type { ClientGone } from './client-gone.js'
-import { ReplayableBody } from './replayable-body.js'
+import { KEEP_BODY_BYTES, ReplayableBody } from './replayable-body.js'
 import type { EndedRequest, Protocol } from './request-end.js'
 import { healthOutcomeOf, judgeAttempt, mayLeaveMember, type AttemptResult, type Verdict } from './retry-policy.js'
 import type { RoutingState } from './route-request.js'
@@ -183,7 +183,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
     this.#member = backend
     this.#tried = new Set()
     const body = this.#source ?? options.body
-    this.#body = body instanceof Readable ? new ReplayableBody(body, { idleTimeoutMs: this.#bodyIdleTimeoutMs, minBytesPerSecond: this.#minBodyRate }, deps.clock) : undefined
+    this.#body = body instanceof Readable ? new ReplayableBody(body, { idleTimeoutMs: this.#bodyIdleTimeoutMs, minBytesPerSecond: this.#minBodyRate, keepBytes: KEEP_BODY_BYTES }, deps.clock) : undefined
     this.#wholeBody = Buffer.isBuffer(body) ? body : undefined
     // The downstream handler's abort reaches whichever attempt is running.
     downstream.onConnect?.((error?: Error) => { this.#abandon(error ?? new ProxyError(ErrorCode.CLIENT_GONE, 'request aborted')) })

@@ -7,7 +7,12 @@ export type BodyLimits = {
   readonly idleTimeoutMs?: number
   /** Slowest the client may send, averaged over RATE_WINDOW_MS (client.minBodyRate); 0: no floor. */
   readonly minBytesPerSecond?: number
+  /** The body's first bytes kept to send again (0: none): up to this many, an attempt that consumed them can be retried. */
+  readonly keepBytes?: number
 }
+
+/** A streamed body's first bytes kept for a retry (a refused HTTP/2 stream consumed them): a gRPC message, a small form. */
+export const KEEP_BODY_BYTES = 16 * 1024
 
 /** The window client.minBodyRate is averaged over. */
 export const RATE_WINDOW_MS = 10_000
@@ -17,8 +22,9 @@ export const RATE_WINDOW_MS = 10_000
  * away: each attempt gets a fresh stream that reads from the source only when
  * undici pulls, with backpressure. A connect failure destroys the attempt's
  * stream, not the source, so the next instance gets the body whole (a plain
- * pipe would lose it: undici destroys a body stream on a failed connect). Once a byte has been
- * pulled, the body can no longer be replayed.
+ * pipe would lose it: undici destroys a body stream on a failed connect). Past `keepBytes`
+ * pulled, the body can no longer be replayed: up to it (a gRPC call's message, most often), the
+ * bytes are kept, and a stream the instance refused (REFUSED_STREAM) can go to another.
  *
  * The client's side is watched too: a source that was already gone when
  * undici asked, or that closes before its end, fails the attempt with
@@ -34,6 +40,9 @@ export class ReplayableBody {
   readonly #idleTimeoutMs: number
   readonly #minBytesPerSecond: number
   #bytesPulled = 0
+  readonly #keepBytes: number
+  /** What was pulled so far, while it is at most keepBytes; undefined past that (no replay). */
+  #kept: Buffer[] | undefined = []
   #failure: ProxyError | undefined
   #current: Readable | undefined
   readonly #clock: Clock
@@ -44,10 +53,11 @@ export class ReplayableBody {
     this.#source = source
     this.#idleTimeoutMs = limits.idleTimeoutMs ?? 0
     this.#minBytesPerSecond = limits.minBytesPerSecond ?? 0
+    this.#keepBytes = limits.keepBytes ?? 0
     this.#clock = clock
   }
 
-  get canReplay (): boolean { return this.#bytesPulled === 0 }
+  get canReplay (): boolean { return this.#bytesPulled === 0 || this.#kept !== undefined }
 
   /** Bytes read from the client so far. */
   get bytesReceived (): number { return this.#bytesPulled }
@@ -95,6 +105,10 @@ export class ReplayableBody {
           return
         }
         this.#bytesPulled += chunk.length
+        if (this.#kept !== undefined) {
+          if (this.#bytesPulled <= this.#keepBytes) this.#kept.push(chunk)
+          else this.#kept = undefined
+        }
         windowBytes += chunk.length
         wantsData = attempt.push(chunk)
       }
@@ -148,6 +162,8 @@ export class ReplayableBody {
         if (!isAttached) {
           // Listen only once undici asks: until then nothing leaves the source.
           isAttached = true
+          // What an earlier attempt took (and was kept) goes first.
+          for (const chunk of this.#kept ?? []) attempt.push(chunk)
           if (source.readableEnded) return end()
           if (source.destroyed) return onClose()
           source.on('readable', pump)

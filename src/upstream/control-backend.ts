@@ -37,6 +37,7 @@ export class ControlBackend extends Backend {
       ? undefined
       : new ActiveChecker({
         check,
+        speaks: parts.options,
         instances: () => this.set.instances,
         health: this.health,
         random: parts.random,
