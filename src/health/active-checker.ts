@@ -55,11 +55,12 @@ export class ActiveChecker {
     const { protocol = 'http1', tls } = this.#options.speaks ?? {}
     // undici's HTTP/2 serves a check (a status, a body thrown away): h2-pool.ts's reason does not apply.
     const secure = tls === undefined ? {} : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(tls.caPath === undefined ? {} : { ca: readFileSync(tls.caPath) }) }
-    this.#agent ??= import('undici').then(({ Agent }) => new Agent({
+    this.#agent ??= import('undici').then(({ Agent, H2CClient }) => new Agent({
       connect: { timeout: this.#options.check.timeoutMs, ...secure },
       keepAliveTimeout: this.#options.check.intervalMs * 2,
-      ...(protocol === 'http1' ? {} : { allowH2: true }),
-      ...(protocol === 'h2c' ? { useH2c: true } : {})
+      ...(protocol === 'h2' ? { allowH2: true } : {}),
+      // Prior knowledge: undici's H2CClient (an Agent's own pools ignore useH2c).
+      ...(protocol === 'h2c' ? { factory: (origin: URL | string, options: object) => new H2CClient(origin, options) } : {})
     }))
     return await this.#agent
   }

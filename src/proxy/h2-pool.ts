@@ -168,15 +168,16 @@ export class H2Pool extends EventEmitter {
       session.destroy(new H2UpstreamError(H2Code.CONNECT_TIMEOUT, `${this.#origin}: no HTTP/2 connection within ${connectTimeoutMs} ms`))
     }, connectTimeoutMs)
     let failure: Error | undefined
-    session.once('connect', () => {
-      timer.cancel()
-      this.#connecting--
-      entry.isReady = true
-      this.emit('connect', this.#origin)
+    // Ready once the peer's SETTINGS came (its first frame): how many streams it takes is known, none is refused for it.
+    session.on('remoteSettings', () => {
+      if (!entry.isReady) {
+        timer.cancel()
+        this.#connecting--
+        entry.isReady = true
+        this.emit('connect', this.#origin)
+      }
       this.#pump()
     })
-    // Remote SETTINGS may raise or lower how many streams the session takes.
-    session.on('remoteSettings', () => { this.#pump() })
     session.on('goaway', () => {
       entry.isGoingAway = true
       this.#pump()
@@ -243,8 +244,9 @@ class H2Exchange {
     this.#stream = stream
     this.#handler = handler
     this.#bodyTimeoutMs = options.bodyTimeout ?? 0
-    const headersTimeoutMs = options.headersTimeout ?? 0
-    if (headersTimeoutMs > 0) stream.setTimeout(headersTimeoutMs, () => { this.#timedOut() })
+    // Node's stream timeout counts idle time: for headers first, then between the answer's chunks.
+    stream.on('timeout', () => { this.#timedOut() })
+    stream.setTimeout(options.headersTimeout ?? 0)
   }
 
   begin (body: Readable | Buffer | string | undefined): void {
@@ -309,11 +311,20 @@ class H2Exchange {
     stream.setTimeout(this.#bodyTimeoutMs)
     this.#handler.onResponseStarted?.()
     const status = Number(headers[':status'])
-    const resume = (): void => { if (!this.#isDone) stream.resume() }
-    if (this.#handler.onHeaders?.(status, rawHeaders(headers), resume, '') === false) stream.pause()
+    // While the client holds the answer back, the instance's silence is not a stall (client.sendTimeout bounds the client).
+    const pause = (): void => {
+      stream.pause()
+      stream.setTimeout(0)
+    }
+    const resume = (): void => {
+      if (this.#isDone) return
+      stream.setTimeout(this.#bodyTimeoutMs)
+      stream.resume()
+    }
+    if (this.#handler.onHeaders?.(status, rawHeaders(headers), resume, '') === false) pause()
     if (this.#isDone) return
     stream.on('data', (chunk: Buffer) => {
-      if (!this.#isDone && this.#handler.onData?.(chunk) === false) stream.pause()
+      if (!this.#isDone && this.#handler.onData?.(chunk) === false) pause()
     })
   }
 

@@ -49,3 +49,25 @@ test('responseOnSocket: the response a socket is writing while its request is un
   }
   assert.equal(responseOnSocket(serverSocket as Socket), undefined, 'none between requests on a keep-alive connection')
 })
+
+test('takeConnectionListener: Node\'s own listener is taken off the server, and a socket handed to it later (bytes read first, given back) is served as before', async (t) => {
+  const { takeConnectionListener } = await import('../../../src/edge/node-http-internals.js')
+  const server = createServer((_request, response) => { response.end('served') })
+  const http1 = takeConnectionListener(server)
+  assert.equal(server.listeners('connection').some((listener) => listener.name === 'connectionListener'), false, 'taken off')
+  server.on('connection', (socket: Socket) => {
+    // What edge/h2c-listener.ts does: read the first bytes, give them back, hand the socket over.
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause()
+      socket.unshift(chunk)
+      http1(socket)
+      socket.resume()
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.after(() => { server.close() })
+  const answer = await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/`)
+  assert.equal(await answer.text(), 'served')
+  assert.throws(() => takeConnectionListener(server), /connectionListener/, 'a server without it fails loudly')
+})

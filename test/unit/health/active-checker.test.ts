@@ -62,3 +62,35 @@ test('rounds run on the clock: the first within one interval, then every interva
   assert.equal(probedAt.length, count)
   assert.equal(clock.pendingTimers, 0)
 })
+
+test('checks speak the backend\'s protocol: HTTP/2 with prior knowledge (h2c), HTTP/2 over TLS (h2) with its serverName and CA; HTTP/1.1 to an HTTP/2-only instance fails', async (t) => {
+  const { createServer, createSecureServer } = await import('node:http2')
+  const { readFileSync } = await import('node:fs')
+  const { TestCa } = await import('../../helpers/certificates.js')
+  const { systemClock } = await import('../../../src/util/clock.js')
+  const answer = (request: { url: string }, response: { writeHead: (status: number) => void, end: () => void }): void => {
+    response.writeHead(request.url === '/healthz' ? 200 : 404)
+    response.end()
+  }
+  const plain = createServer(answer)
+  const ca = TestCa.create(t)
+  const issued = ca.issue(['grpc.internal'])
+  const secure = createSecureServer({ cert: readFileSync(issued.cert), key: readFileSync(issued.key) }, answer)
+  for (const server of [plain, secure]) {
+    await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+    t.after(() => { server.close() })
+  }
+  const portOf = (server: typeof plain | typeof secure): number => (server.address() as { port: number }).port
+  const outcome = async (port: number, speaks: ConstructorParameters<typeof ActiveChecker>[0]['speaks']): Promise<boolean> => {
+    const instance = toInstance({ address: '127.0.0.1', port, priority: 1, weight: 1 })
+    const health = new HealthTable()
+    const checker = new ActiveChecker({ check: { ...CHECK, timeoutMs: ms(2000), fall: 1 }, instances: () => [instance], health, random: new SeededRandom(1), clock: systemClock, onChange: () => {}, speaks })
+    await checker.round()
+    checker.stop()
+    return !health.get(instance.key).isFailingActiveCheck
+  }
+  assert.equal(await outcome(portOf(plain), { protocol: 'h2c', tls: undefined }), true, 'h2c')
+  assert.equal(await outcome(portOf(plain), { protocol: 'http1', tls: undefined }), false, 'HTTP/1.1 to an h2c-only instance')
+  assert.equal(await outcome(portOf(secure), { protocol: 'h2', tls: { serverName: 'grpc.internal', caPath: ca.caPath, verify: true } }), true, 'h2 over TLS')
+  assert.equal(await outcome(portOf(secure), { protocol: 'h2', tls: { serverName: 'other.internal', caPath: ca.caPath, verify: true } }), false, 'a certificate for another name')
+})

@@ -66,6 +66,28 @@ test('bytes pulled by one attempt end replays; a new attempt lets the previous o
   assert.equal(firstRead.body, 'part one ')
 })
 
+test('keepBytes: what an attempt pulled is sent again first, up to keepBytes; past it no replay (a refused HTTP/2 stream had taken a gRPC message)', async () => {
+  const source = new PassThrough()
+  const body = new ReplayableBody(source, { keepBytes: 16 })
+  const firstRead = read(body.forAttempt())
+  source.write('0123456789')
+  await settle()
+  assert.equal(firstRead.body, '0123456789')
+  assert.equal(body.canReplay, true, '10 bytes pulled, all kept')
+  // The instance refused the stream: the next attempt gets the kept bytes, then the rest.
+  const secondRead = read(body.forAttempt())
+  await settle()
+  assert.equal(secondRead.body, '0123456789')
+  source.write('abcdef')
+  await settle()
+  assert.equal(body.canReplay, true, '16 bytes: still kept')
+  source.end('!')
+  await settle()
+  assert.deepEqual(secondRead, { body: '0123456789abcdef!', error: undefined, isDone: true })
+  assert.equal(body.canReplay, false, '17 bytes: past keepBytes')
+  assert.equal(body.bytesReceived, 17, 'the client\'s bytes, each counted once')
+})
+
 test('an ended source gives an empty body at once; a large body flows with backpressure, whole and in order', async () => {
   const empty = new PassThrough()
   empty.end()
