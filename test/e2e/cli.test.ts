@@ -55,7 +55,7 @@ test('srvgate check: a valid file prints a one-line summary and exits 0', async 
   const result = await srvgate(['check', '-c', 'config/gateway.yaml'])
   assert.equal(result.code, 0)
   assert.equal(result.stdout.trim().split('\n').length, 1)
-  assert.match(result.stdout, /config\/gateway.yaml: ok: 7 frontends, 5 backends \(\+1 templated\), 1 split, 1 resolver;/)
+  assert.match(result.stdout, /config\/gateway.yaml: ok: 8 frontends, 6 backends \(\+1 templated\), 1 split, 1 resolver;/)
 })
 
 test('srvgate check: an invalid file prints every error with its path and exits 1', async () => {
