@@ -13,6 +13,7 @@
  *   soak      slow and abandoned uploads mixed with normal traffic: in-flight back to 0, pools back to idle
  *   client    srvgate/client vs plain undici to the same instance: CPU per request; DNS queries per second under load
  *   policies  per-frontend policies' cost a request (header rules, redirects, access, rate limits); none configured: not called
+ *   grpc      gRPC unary calls straight and through srvgate (h2c); HTTP/1.1 clients to HTTP/1.1 vs HTTP/2 instances; listen.h2c's cost on new connections
  *   tracing   CPU a request with tracing off, on and unsampled, on and all sampled (OTLP to a real receiver)
  *   dns-face  queries per second answered by the DNS face, beside BIND9 serving the same names and a bare node:dgram floor (dnsperf; CPU a query)
  *
@@ -36,6 +37,7 @@ import { dnsFaceSection } from './dns-face.js'
 import { clientSection } from './client.js'
 import { tracingSection } from './tracing.js'
 import { policiesSection } from './policies.js'
+import { grpcSection } from './grpc.js'
 
 const POLICY = { ttl: { minMs: 1000, maxMs: 30_000 }, staleForMs: 60_000, negativeTtlMs: 5000, emptyGraceMs: 2000 }
 const WEB = { kind: 'srv', name: '_web._prod.service.consul' } as const
@@ -130,5 +132,6 @@ if (wanted('soak')) await soakSection(report)
 if (wanted('memory')) await memorySection(report)
 if (wanted('dns-face')) await dnsFaceSection(report)
 if (wanted('tracing')) await tracingSection(report)
+if (wanted('grpc')) await grpcSection(report)
 if (wanted('client')) await clientSection(report)
 if (wanted('peers')) await peersSection(report)

@@ -12,12 +12,12 @@ import { send } from '../test/helpers/http.js'
 
 export type BenchGateway = { readonly port: number, readonly adminPort: number, readonly child: ChildProcess }
 
-export async function spawnBenchGateway (name: string, body: string): Promise<BenchGateway> {
+export async function spawnBenchGateway (name: string, body: string, listenMore = ''): Promise<BenchGateway> {
   const port = await freePort()
   const adminPort = await freePort()
   const dir = mkdtempSync(join(tmpdir(), `srvgate-${name}-`))
   writeFileSync(join(dir, 'gateway.yaml'), `
-listen: { http: "127.0.0.1:${port}", admin: "127.0.0.1:${adminPort}" }
+listen: { http: "127.0.0.1:${port}", admin: "127.0.0.1:${adminPort}"${listenMore} }
 drain: { delay: 0s, timeout: 5s }
 ${body}`)
   // BENCH_GATEWAY_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof": profile the gateway a section runs.

@@ -51,7 +51,7 @@ function grpcFrame (payload: Buffer): Buffer {
 }
 
 /** A gRPC instance over h2c, another over TLS (h2), a bare HTTP/2 one, and a gateway with a frontend for each. */
-async function grpcBehindGateway (t: TestContext, listenMore = ''): Promise<Setting> {
+async function grpcBehindGateway (t: TestContext, listenMore = '', more = ''): Promise<Setting> {
   const dns = await ConsulLikeDnsServer.start(t)
   const ca = TestCa.create(t)
   const edge = ca.issue(['grpc.example.com', 'grpcs.example.com', 'raw.example.com'])
@@ -75,7 +75,7 @@ frontends:
   - { name: grpc, match: { host: grpc.example.com }, backend: grpc }
   - { name: grpcs, match: { host: grpcs.example.com }, backend: grpcs }
   - { name: raw, match: { host: raw.example.com }, backend: raw }
-`
+${more}`
   const gateway = await SpawnedGateway.start(t, config)
   return { gateway, httpsPort, ca: readFileSync(ca.caPath), dns, plain, secure, raw }
 }
@@ -274,12 +274,17 @@ async function until (predicate: () => boolean, what: string): Promise<void> {
 
 export { type EchoClientType }
 
-test('gRPC over plain listen.http with prior-knowledge h2c, beside HTTP/1.1 on the same port', async (t) => {
-  const s = await grpcBehindGateway(t)
+test('gRPC over plain listen.http with prior-knowledge h2c, beside HTTP/1.1 on the same port, with two workers', async (t) => {
+  const s = await grpcBehindGateway(t, '', 'workers: 2')
   const client = grpcClient(t, `127.0.0.1:${s.gateway.port}`, 'grpcs.example.com')
   const ok = await unary(client, 'echo', 'plain-text')
   assert.equal(ok.error, null, String(ok.error))
   assert.equal(ok.value?.toString(), 'secure:plain-text')
+  // Several channels: their connections land on both workers.
+  for (let index = 0; index < 4; index++) {
+    const another = grpcClient(t, `127.0.0.1:${s.gateway.port}`, 'grpc.example.com')
+    assert.equal((await unary(another, 'echo', `w${index}`)).value?.toString(), `plain:w${index}`)
+  }
   // HTTP/1.1 on the same port as before.
   const answer = await fetch(`http://127.0.0.1:${s.gateway.port}/x`, { headers: { host: 'nowhere.example.com' } })
   assert.equal(answer.status, 404)
