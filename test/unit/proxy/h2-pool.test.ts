@@ -183,3 +183,14 @@ test('headers and body timeouts; an abort cancels the instance\'s stream (RST_ST
   while (cancelled < 3) await new Promise((resolve) => setTimeout(resolve, 10))
   assert.throws(() => h2.dispatch({ method: 'GET', path: '/', upgrade: 'websocket' }, slowHandler().handler), { code: H2Code.UNSUPPORTED })
 })
+
+test('an instance whose SETTINGS take no stream (max concurrent streams 0) fails the waiting requests as refused, on one connection, not one more', async (t) => {
+  let connections = 0
+  const origin = await h2Server(t, () => {}, { maxConcurrentStreams: 0 })
+  const h2 = pool(t, origin, { maxSessions: 8 })
+  h2.on('connect', () => { connections++ })
+  const waiting = [slowHandler(), slowHandler(), slowHandler()]
+  for (const { handler } of waiting) h2.dispatch({ method: 'GET', path: '/' }, handler)
+  for (const { done } of waiting) assert.equal((await done).error?.code, H2Code.REFUSED_STREAM)
+  assert.equal(connections, 1)
+})
