@@ -71,6 +71,7 @@ export function writeStreamReply (response: Http2ServerResponse, requestId: stri
 export function clientErrorOf (code: string | undefined): ProxyError {
   if (code === 'HPE_HEADER_OVERFLOW') return new ProxyError(ErrorCode.REQUEST_HEADERS_TOO_LARGE, 'request head larger than client.maxHeaderBytes')
   if (isHeadTimeout(code)) return new ProxyError(ErrorCode.CLIENT_TIMEOUT, 'request head not received within client.headersTimeout')
+  if (code === 'HPE_PAUSED_H2_UPGRADE') return new ProxyError(ErrorCode.REQUEST_MALFORMED, 'HTTP/2 with prior knowledge (h2c) on a listener that takes HTTP/1.x only (listen.h2c: false)')
   return new ProxyError(ErrorCode.REQUEST_MALFORMED, `unparseable request (${code ?? 'unknown'})`)
 }
 

@@ -44,10 +44,11 @@ export function grpcStatusOf (httpStatus: number): number {
     case 400: return GrpcStatus.INTERNAL
     case 401: return GrpcStatus.UNAUTHENTICATED
     case 403: return GrpcStatus.PERMISSION_DENIED
-    case 404: return GrpcStatus.UNIMPLEMENTED
-    case 429: return GrpcStatus.RESOURCE_EXHAUSTED
-    case 504: return GrpcStatus.DEADLINE_EXCEEDED
-    case 502: case 503: return GrpcStatus.UNAVAILABLE
+    case 404: case 405: return GrpcStatus.UNIMPLEMENTED
+    case 408: case 504: return GrpcStatus.DEADLINE_EXCEEDED
+    case 429: case 431: return GrpcStatus.RESOURCE_EXHAUSTED
+    // 421: the connection's certificate does not carry the :authority asked; another connection may serve it.
+    case 421: case 502: case 503: return GrpcStatus.UNAVAILABLE
     default: return GrpcStatus.UNKNOWN
   }
 }

@@ -121,6 +121,8 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
   /** The current attempt's retryable 5xx, drained before the next instance is asked. */
   #discarding: Verdict | undefined = undefined
   #discardedStatus = 0
+  /** Why the last attempt retried failed ("address:port: message"): said when no instance is left. */
+  #lastFailure: string | undefined = undefined
   /** The current attempt has been counted against (or for) its instance. */
   #isReported = false
 
@@ -240,6 +242,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
     const verdict = discarded ?? this.#judge({ kind: 'error', error })
     this.#report(attempt, verdict)
     if (verdict.retryable && discarded === undefined) {
+      this.#lastFailure = `${attempt.instance.key}: ${error.message}`
       this.#retry(verdict.outcome ?? 'error')
       return
     }
@@ -281,12 +284,8 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
       // The client's upload broke, stalled or was malformed: not the instance's fault.
       return { outcome: undefined, retryable: false, code: this.#body.failure?.code }
     }
-    return judgeAttempt(result, {
-      method: this.method,
-      retries: this.retries,
-      policy: (this.backend as Backend).options.retry,
-      canReplayBody: !this.#isAborted && (this.#body?.canReplay ?? true)
-    })
+    const canReplayBody = !this.#isAborted && (this.#body?.canReplay ?? true)
+    return judgeAttempt(result, { method: this.method, retries: this.retries, policy: (this.backend as Backend).options.retry, canReplayBody })
   }
 
   #report (attempt: Attempt, verdict: Verdict, status?: number): void {
@@ -344,7 +343,7 @@ export class ProxyRequest implements AttemptReports, EndedRequest {
     if (instance === undefined) {
       const hadAttempts = tried.size > 0
       this.#fail(new ProxyError(hadAttempts ? ErrorCode.UPSTREAM_CONNECT : ErrorCode.NO_HEALTHY_INSTANCE,
-        hadAttempts ? `no instance of ${head.name} left to try after ${tried.size} attempt(s)` : `no usable instance of ${head.name}`, head.name))
+        hadAttempts ? `no instance of ${head.name} left to try after ${tried.size} attempt(s)${this.#lastFailure === undefined ? '' : `; the last, ${this.#lastFailure}`}` : `no usable instance of ${head.name}`, head.name))
       return
     }
     tried.add(instance.key)

@@ -13,7 +13,7 @@ test('grpc-timeout: each unit, at most 8 digits, rounded up to a millisecond; an
 })
 
 test('statuses: srvgate\'s own answers by HTTP status (gRPC\'s mapping, with the deadline\'s and the rate limit\'s own), broken-off answers by how they broke', () => {
-  assert.deepEqual([400, 401, 403, 404, 429, 502, 503, 504, 500].map(grpcStatusOf), [13, 16, 7, 12, 8, 14, 14, 4, 2])
+  assert.deepEqual([400, 401, 403, 404, 405, 408, 421, 429, 431, 502, 503, 504, 500].map(grpcStatusOf), [13, 16, 7, 12, 12, 4, 14, 8, 8, 14, 14, 4, 2])
   assert.equal(midAnswerStatus({ code: 'SG_ERR_DEADLINE_EXCEEDED' }), 4)
   assert.equal(midAnswerStatus({ code: 'SG_ERR_UPSTREAM_RESET', cause: { rstCode: 8 } }), 1, 'CANCEL is CANCELLED')
   assert.equal(midAnswerStatus({ code: 'SG_ERR_UPSTREAM_RESET', cause: { rstCode: 7 } }), 14)
