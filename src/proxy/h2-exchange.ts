@@ -57,12 +57,18 @@ export class H2Exchange {
   #isDone = false
   #hasResponse = false
   #trailers: IncomingHttpHeaders | undefined
+  /** The answer's declared content-length (-1: none), and the bytes that came. */
+  #declared = -1
+  #received = 0
   #error: Error | undefined
 
   constructor (stream: ClientHttp2Stream, handler: LegacyHandler, options: Dispatcher.DispatchOptions) {
     this.#stream = stream
     this.#handler = handler
     this.#bodyTimeoutMs = options.bodyTimeout ?? 0
+    // First of all: a stream let go at once (its client gone) still meets its session's GOAWAY or reset, and an
+    // 'error' nobody listens to would end the process.
+    stream.on('error', (error) => { this.#error ??= error })
     // Node's stream timeout counts idle time: for headers first, then between the answer's chunks.
     stream.on('timeout', () => { this.#timedOut() })
     stream.setTimeout(options.headersTimeout ?? 0)
@@ -72,7 +78,6 @@ export class H2Exchange {
     const stream = this.#stream
     this.#handler.onConnect?.((error?: Error) => { this.#abort(error) })
     if (this.#isDone) return
-    stream.on('error', (error) => { this.#error ??= error })
     stream.once('response', (headers) => { this.#response(headers) })
     stream.once('trailers', (trailers) => { this.#trailers = trailers })
     stream.once('end', () => { this.#ended() })
@@ -80,6 +85,15 @@ export class H2Exchange {
     else if (typeof body === 'string' || Buffer.isBuffer(body)) {
       stream.end(body, () => { this.#sent(Buffer.byteLength(body)) })
     } else this.#pipe(body)
+  }
+
+  /** The instance's GOAWAY left this stream out (its id past the last it will process): nothing was processed, another instance may take it. */
+  refusedByGoaway (lastStreamId: number): void {
+    const id = this.#stream.id
+    if (this.#isDone || id === undefined || id <= lastStreamId) return
+    this.#isDone = true
+    if (!this.#stream.closed) this.#stream.close(NGHTTP2_CANCEL)
+    this.#handler.onError?.(new H2UpstreamError(H2Code.REFUSED_STREAM, `the instance's GOAWAY (last stream ${lastStreamId}) left this stream (${id}) unprocessed`, NGHTTP2_REFUSED_STREAM))
   }
 
   /** The stream closed: an answer that did not end is an error, named by how it closed. */
@@ -130,6 +144,8 @@ export class H2Exchange {
     stream.setTimeout(this.#bodyTimeoutMs)
     this.#handler.onResponseStarted?.()
     const status = Number(headers[':status'])
+    const length = headers['content-length']
+    if (typeof length === 'string' && /^\d+$/.test(length)) this.#declared = Number(length)
     // While the client holds the answer back, the instance's silence is not a stall (client.sendTimeout bounds the client).
     const pause = (): void => {
       stream.pause()
@@ -143,6 +159,7 @@ export class H2Exchange {
     if (this.#handler.onHeaders?.(status, rawHeaders(headers), resume, '') === false) pause()
     if (this.#isDone) return
     stream.on('data', (chunk: Buffer) => {
+      this.#received += chunk.length
       if (!this.#isDone && this.#handler.onData?.(chunk) === false) pause()
     })
   }
@@ -151,6 +168,11 @@ export class H2Exchange {
   #ended (): void {
     if (this.#isDone) return
     if (!this.#hasResponse) return
+    // Fewer bytes than declared is an answer cut short, whatever ended the stream (undici's rule too).
+    if (this.#declared >= 0 && this.#received !== this.#declared) {
+      this.#abort(new H2UpstreamError(H2Code.STREAM_RESET, `the instance's answer ended after ${this.#received} of its ${this.#declared} bytes`))
+      return
+    }
     this.#isDone = true
     this.#handler.onComplete?.(this.#trailers === undefined ? null : trailerPairs(this.#trailers))
   }

@@ -27,6 +27,7 @@ const DEFAULT_STREAMS = 100
 
 type Session = {
   readonly session: ClientHttp2Session
+  readonly exchanges: Set<H2Exchange>
   readonly bornMs: number
   isReady: boolean
   isGoingAway: boolean
@@ -133,7 +134,7 @@ export class H2Pool extends EventEmitter {
       ...(tls === undefined ? {} : { servername: tls.servername, rejectUnauthorized: tls.rejectUnauthorized, ALPNProtocols: ['h2'], ...(tls.ca === undefined ? {} : { ca: tls.ca }) }),
       settings: { enablePush: false }
     })
-    const entry: Session = { session, bornMs: clock.now(), isReady: false, isGoingAway: false, open: 0 }
+    const entry: Session = { session, exchanges: new Set(), bornMs: clock.now(), isReady: false, isGoingAway: false, open: 0 }
     this.#sessions.push(entry)
     const timer = clock.setTimeout(() => {
       session.destroy(new H2UpstreamError(H2Code.CONNECT_TIMEOUT, `${this.#origin}: no HTTP/2 connection within ${connectTimeoutMs} ms`))
@@ -149,8 +150,9 @@ export class H2Pool extends EventEmitter {
       }
       this.#pump()
     })
-    session.on('goaway', () => {
+    session.on('goaway', (_code: number, lastStreamId: number) => {
       entry.isGoingAway = true
+      for (const exchange of entry.exchanges) exchange.refusedByGoaway(lastStreamId)
       this.#pump()
     })
     session.on('error', (error) => { failure = error })
@@ -190,7 +192,9 @@ export class H2Pool extends EventEmitter {
     entry.open++
     this.#running++
     const exchange = new H2Exchange(stream, handler, options)
+    entry.exchanges.add(exchange)
     stream.once('close', () => {
+      entry.exchanges.delete(exchange)
       entry.open--
       this.#running--
       exchange.closed()

@@ -12,6 +12,7 @@ import http2 from 'node:http2'
 import { createServer as createNetServer } from 'node:net'
 import { Pool, buildConnector } from 'undici'
 import { H2Code, H2Pool, type LegacyHandler } from '../../../src/proxy/h2-pool.js'
+import { H2Exchange } from '../../../src/proxy/h2-exchange.js'
 import { classifyError } from '../../../src/proxy/retry-policy.js'
 import { systemClock } from '../../../src/util/clock.js'
 
@@ -193,4 +194,40 @@ test('an instance whose SETTINGS take no stream (max concurrent streams 0) fails
   for (const { handler } of waiting) h2.dispatch({ method: 'GET', path: '/' }, handler)
   for (const { done } of waiting) assert.equal((await done).error?.code, H2Code.REFUSED_STREAM)
   assert.equal(connections, 1)
+})
+
+test('an instance\'s GOAWAY that leaves open streams out refuses them at once (retried elsewhere); an answer shorter than its content-length is cut, not complete; a stream let go at once meets a GOAWAY(INTERNAL_ERROR) without an unhandled error', async (t) => {
+  // Node's server never sends a GOAWAY below a stream it opened: a server of raw frames does (SETTINGS, then its ACK and GOAWAY last-stream 0).
+  const framing = createNetServer((socket) => {
+    socket.on('error', () => {})
+    socket.write(Buffer.from('000000040000000000', 'hex'))
+    socket.once('data', () => { setTimeout(() => { socket.write(Buffer.from('000000040100000000' + '000008070000000000' + '0000000000000000', 'hex')) }, 100) })
+  })
+  await new Promise<void>((resolve) => { framing.listen(0, '127.0.0.1', resolve) })
+  t.after(() => { framing.close() })
+  const origin = await h2Server(t, (stream, headers) => {
+    if (headers[':path'] === '/short') {
+      stream.respond({ ':status': 200, 'content-length': '1000' })
+      stream.end('13 bytes only')
+    }
+  })
+  const started = Date.now()
+  const left = slowHandler()
+  pool(t, `http://127.0.0.1:${(framing.address() as { port: number }).port}`).dispatch({ method: 'POST', path: '/goaway', body: 'x', headersTimeout: 5000 }, left.handler)
+  assert.equal((await left.done).error?.code, H2Code.REFUSED_STREAM)
+  assert.ok(Date.now() - started < 2000, 'not left to the headers timeout')
+  const short = slowHandler()
+  pool(t, origin).dispatch({ method: 'GET', path: '/short' }, short.handler)
+  const cut = await short.done
+  assert.equal(cut.error?.code, H2Code.STREAM_RESET)
+  assert.equal(cut.trailers, undefined, 'never completed')
+  // A stream let go inside onConnect (its client already gone) can still be failed by its session (a GOAWAY with an
+  // error, as an attack's rapid resets drew from a Node instance): its 'error' is listened to, or the process would end.
+  const session = http2.connect(origin)
+  t.after(() => { session.destroy() })
+  session.on('error', () => {})
+  const stream = session.request({ ':path': '/', ':method': 'GET' })
+  new H2Exchange(stream, { onConnect: (abort) => { abort() }, onError: () => {} }, { method: 'GET', path: '/' }).begin(undefined)
+  assert.doesNotThrow(() => stream.emit('error', Object.assign(new Error('Session closed with error code 2'), { code: 'ERR_HTTP2_SESSION_ERROR' })))
+  await new Promise((resolve) => setTimeout(resolve, 100))
 })
