@@ -76,12 +76,17 @@ export class H2cListener {
       if (!isPreface) {
         http1(socket)
         // Node's parser takes new bytes from the socket's handle, and the ones read here from its stream once it flows.
-        socket.resume()
+        // After the session has taken the bytes read here (it reads them once set up).
+      setImmediate(() => { if (!socket.destroyed) socket.resume() })
         return
       }
       const h2Timer = new ConnectionTimer(socket, clock, limits, { handshakeTimedOut: (raw) => { raw.destroy() }, headTimedOut: (raw) => { raw.destroy() } })
       h2Timer.secured(socket)
       TIMERS.set(socket, h2Timer)
+      // Node's HTTP/1.1 server accepts half-open (allowHalfOpen: true); HTTP/2 wants a connection the client ends to
+      // close: half-open, a client that drops its connection left one stream of it open until timeouts.response
+      // (an attack found it).
+      socket.allowHalfOpen = false
       this.server.emit('connection', socket)
     }
     socket.on('data', onData)
