@@ -43,7 +43,8 @@ export class H2cListener {
     this.server.on('session', (session: ServerHttp2Session) => {
       this.#sessions.add(session)
       session.once('close', () => { this.#sessions.delete(session) })
-      const timer = TIMERS.get(session.socket as Socket)
+      // session.socket is Node's proxy of the socket: a property reads through it, a WeakMap key would not match.
+      const timer = (session.socket as WithTimer)[TIMER]
       if (timer !== undefined) watchSession(session, timer, () => limits().sendTimeoutMs)
     })
     const http1 = takeConnectionListener(http)
@@ -82,7 +83,7 @@ export class H2cListener {
       }
       const h2Timer = new ConnectionTimer(socket, clock, limits, { handshakeTimedOut: (raw) => { raw.destroy() }, headTimedOut: (raw) => { raw.destroy() } })
       h2Timer.secured(socket)
-      TIMERS.set(socket, h2Timer)
+      ;(socket as WithTimer)[TIMER] = h2Timer
       // Node's HTTP/1.1 server accepts half-open (allowHalfOpen: true); HTTP/2 wants a connection the client ends to
       // close: half-open, a client that drops its connection left one stream of it open until timeouts.response
       // (an attack found it).
@@ -110,5 +111,6 @@ export class H2cListener {
   }
 }
 
-/** Each h2c connection's timer, found by its session. */
-const TIMERS = new WeakMap<Socket, ConnectionTimer>()
+/** Each h2c connection's timer, on its socket, found by its session. */
+const TIMER = Symbol('srvgate.h2cTimer')
+type WithTimer = { [TIMER]?: ConnectionTimer }

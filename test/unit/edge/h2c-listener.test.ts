@@ -54,3 +54,29 @@ test('a part of the preface, then nothing: closed at client.headersTimeout, with
   assert.ok(ms >= 250 && ms < 2000, `closed after ${ms} ms`)
   assert.equal(received, '')
 })
+
+test('an h2c session lives under the connection\'s timer: idle past client.keepAliveTimeout, it gets GOAWAY and closes', async (t) => {
+  const http = createServer(() => {})
+  const listener = new H2cListener(http, {
+    onRequest: (_request, response) => { response.end('h2c') },
+    limits: () => ({ headersTimeoutMs: 5000, keepAliveTimeoutMs: 300, sendTimeoutMs: 10_000, maxConcurrentStreams: 100, maxHeaderBytes: 16_384, maxHeaderCount: 100 }),
+    clock: systemClock
+  })
+  await new Promise<void>((resolve) => { http.listen(0, '127.0.0.1', resolve) })
+  t.after(() => { listener.destroyAll(); http.close() })
+  const session = http2.connect(`http://127.0.0.1:${(http.address() as { port: number }).port}`)
+  session.on('error', () => {})
+  let wentAway = false
+  session.on('goaway', () => { wentAway = true })
+  const answered = await new Promise<string>((resolve) => {
+    let body = ''
+    const stream = session.request({ ':path': '/' })
+    stream.on('data', (chunk: Buffer) => { body += chunk.toString() })
+    stream.on('end', () => { resolve(body) })
+  })
+  assert.equal(answered, 'h2c')
+  const started = Date.now()
+  await new Promise((resolve) => session.once('close', resolve))
+  assert.equal(wentAway, true)
+  assert.ok(Date.now() - started < 2500, 'closed at keepAliveTimeout (+ its GOAWAY grace), not left open')
+})
