@@ -31,7 +31,8 @@ function issuesOf (text: string, env: Record<string, string> = {}): string[] {
 
 test('the annotated example config/gateway.yaml loads', async () => {
   const config = await loadConfigFile('config/gateway.yaml')
-  assert.deepEqual(config.frontends.map((frontend) => frontend.name), ['staging-host', 'canary-header', 'preview', 'billing', 'api', 'canary-by-header', 'prod'])
+  assert.deepEqual(config.frontends.map((frontend) => frontend.name), ['staging-host', 'canary-header', 'preview', 'billing', 'api', 'canary-by-header', 'prod', 'orders-grpc'])
+  assert.equal(config.backends.get('orders-grpc')?.protocol, 'h2c')
   assert.deepEqual(config.splits.get('www')?.members, [{ backend: 'web-canary', weight: 10 }, { backend: 'web-prod', weight: 90 }])
   assert.equal(config.backends.get('api')?.failover.length, 2)
   assert.deepEqual(config.frontends[0]?.match.host, { kind: 'suffix', suffix: '.staging.example.com' })
