@@ -62,9 +62,8 @@ export class H2cListener {
     const done = (): void => {
       timer.cancel()
       socket.off('data', onData)
-      socket.off('close', onClose)
+      socket.off('close', done)
     }
-    const onClose = (): void => { done() }
     const onData = (chunk: Buffer): void => {
       received = received === undefined ? chunk : Buffer.concat([received, chunk])
       const length = Math.min(received.length, PREFACE.length)
@@ -77,8 +76,7 @@ export class H2cListener {
       if (!isPreface) {
         http1(socket)
         // Node's parser takes new bytes from the socket's handle, and the ones read here from its stream once it flows.
-        // After the session has taken the bytes read here (it reads them once set up).
-      setImmediate(() => { if (!socket.destroyed) socket.resume() })
+        socket.resume()
         return
       }
       const h2Timer = new ConnectionTimer(socket, clock, limits, { handshakeTimedOut: (raw) => { raw.destroy() }, headTimedOut: (raw) => { raw.destroy() } })
@@ -91,7 +89,7 @@ export class H2cListener {
       this.server.emit('connection', socket)
     }
     socket.on('data', onData)
-    socket.once('close', onClose)
+    socket.once('close', done)
     socket.on('error', () => {})
   }
 

@@ -52,17 +52,23 @@ export class ActiveChecker {
    * pays for it.
    */
   async #agentOnce (): Promise<Agent> {
+    this.#agent ??= this.#makeAgent()
+    return await this.#agent
+  }
+
+  /** Once per checker: the CA file is read here, not at every probe. */
+  async #makeAgent (): Promise<Agent> {
     const { protocol = 'http1', tls } = this.#options.speaks ?? {}
     // undici's HTTP/2 serves a check (a status, a body thrown away): h2-pool.ts's reason does not apply.
     const secure = tls === undefined ? {} : { servername: tls.serverName, rejectUnauthorized: tls.verify, ...(tls.caPath === undefined ? {} : { ca: readFileSync(tls.caPath) }) }
-    this.#agent ??= import('undici').then(({ Agent, H2CClient }) => new Agent({
+    const { Agent, H2CClient } = await import('undici')
+    return new Agent({
       connect: { timeout: this.#options.check.timeoutMs, ...secure },
       keepAliveTimeout: this.#options.check.intervalMs * 2,
       ...(protocol === 'h2' ? { allowH2: true } : {}),
       // Prior knowledge: undici's H2CClient (an Agent's own pools ignore useH2c).
       ...(protocol === 'h2c' ? { factory: (origin: URL | string, options: object) => new H2CClient(origin, options) } : {})
-    }))
-    return await this.#agent
+    })
   }
 
   start (): void { this.#schedule(this.#options.random.next() * this.#options.check.intervalMs) }
