@@ -11,6 +11,8 @@ export type ProcessOptions = {
   readonly random?: Random
   /** The log level; undefined: logging off (tests that read no logs). */
   readonly logLevel?: string
+  /** Where log lines go (stdout unless given: a test reading what a process said). */
+  readonly logDestination?: { write: (line: string) => void }
 }
 
 /** What every srvgate process has whatever its role: a clock, randomness, its logger and its metrics. */
@@ -27,7 +29,7 @@ export type MetricsRole = 'primary' | 'worker' | 'in-process'
 
 export function processParts (options: ProcessOptions, role: MetricsRole, backends: () => readonly Backend[]): ProcessParts {
   const clock = options.clock ?? systemClock
-  const requestLog = options.logLevel === undefined ? undefined : processLogger({ level: options.logLevel }, clock)
+  const requestLog = options.logLevel === undefined ? undefined : processLogger({ level: options.logLevel }, clock, options.logDestination)
   const metrics = new GatewayMetrics(backends, (backend, instance) => instanceState(backend, instance, clock.now()), { version: VERSION, clock, role })
   return { clock, random: options.random ?? systemRandom, log: requestLog ?? silentLogger(), requestLog, metrics }
 }

@@ -5,6 +5,8 @@
  * and answers a prepare only after listening, as a real worker does (its
  * messages are handled in order, init first). The test plays the control
  * plane: prepare, then commit and swap the running state in the same turn.
+ * Last, what a replacement is told of the DNS face (worker-loop-face.test.ts
+ * has what a worker does with it).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -27,6 +29,8 @@ function stateOf (generation: number): RoutingState<ControlBackend> {
 class StandIn {
   readonly configs: Config[] = []
   readonly commits: number[] = []
+  /** The DNS face messages' `required`: whether failing to bind it must fail this worker's start. */
+  readonly faceRequired: boolean[] = []
   /** The generation it would serve: its init's, then each prepare it commits. */
   serving: number | undefined
   readonly process: DataPlaneProcess
@@ -40,6 +44,7 @@ class StandIn {
   constructor (id: number, readonly holdListening: boolean, readonly failPrepare = false, holdHello = false) {
     const { primary, worker, close } = inProcessChannel(pino({ level: 'silent' }))
     worker.onMessage((message) => {
+      if (message.type === 'srvgate:dns-face') this.faceRequired.push(message.required)
       if (message.type === 'srvgate:config' && message.phase === 'init') {
         this.configs.push(message)
         this.serving = message.generation
@@ -179,4 +184,14 @@ test('a starting worker that cannot prepare the reload does not refuse it: it is
   await until(() => workers[2]?.configs.length === 1, 'the failed one is replaced')
   const init = workers[2]?.configs[0]
   assert.deepEqual([init?.phase, init?.generation, init?.text], ['init', 2, 'text: 2\n'])
+})
+
+test('the DNS face is required of the workers at start-up only: a replacement that cannot bind it serves HTTP while the others answer DNS', async (t) => {
+  const { pool, workers, state } = standInPool(2, { holdListening: false })
+  t.after(() => { pool.killAll() })
+  await pool.start(() => state.current, 'text: 1\n', log, [{ host: '127.0.0.1', port: 5353, family: 4, label: '127.0.0.1:5353' }])
+  assert.deepEqual(workers.map((worker) => worker.faceRequired), [[true], [true]], 'a failed bind at start fails the start')
+  workers[1]?.exit()
+  await until(() => workers[2]?.configs.length === 1, 'the replacement gets its init')
+  assert.deepEqual(workers[2]?.faceRequired, [false], 'the replacement is told the face is not required of it')
 })
