@@ -3,6 +3,7 @@ import type { Log } from '../log/process-log.js'
 import { channelToWorker } from './channel.js'
 import type { DataPlaneProcess, Spawner } from './spawner.js'
 import { workerExecArgv } from './worker-v8.js'
+import { workerMallocEnv } from './worker-malloc.js'
 
 /** The data planes as forked node:cluster workers running `exec` (cluster/worker-main.js) with `args`. */
 export function clusterWorkers (exec: string, args: readonly string[]): Spawner {
@@ -17,7 +18,7 @@ export function clusterWorkers (exec: string, args: readonly string[]): Spawner 
       cluster.setupPrimary({ exec, args: [...args], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) })
     },
     spawn: (log: Log): DataPlaneProcess => {
-      const worker = cluster.fork()
+      const worker = cluster.fork(workerMallocEnv(process.env))
       return {
         id: worker.id,
         get pid () { return worker.process.pid },
