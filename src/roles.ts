@@ -1,5 +1,6 @@
 import type { LoadedConfig } from './config/load-file.js'
 import type { GatewayConfig } from './config/types.js'
+import type { GatewayDocument } from './config/schema.js'
 import { adminApp, type AdminApp } from './control-plane/admin-app.js'
 import { ControlPlane } from './control-plane/control-plane.js'
 import type { DataPlanes } from './control-plane/data-planes.js'
@@ -53,7 +54,7 @@ async function controlRole (config: GatewayConfig, dataPlanes: DataPlanes, optio
  * data plane exists once `start()` has run. Never listens: server.ts (or a
  * test) does.
  */
-export async function singleProcess (loaded: { readonly config: GatewayConfig, readonly text: string }, options: RoleOptions = {}): Promise<Roles & { readonly data: DataPlane, readonly inProcess: InProcessDataPlane }> {
+export async function singleProcess (loaded: { readonly config: GatewayConfig, readonly document: GatewayDocument }, options: RoleOptions = {}): Promise<Roles & { readonly data: DataPlane, readonly inProcess: InProcessDataPlane }> {
   serveTraffic()
   // The data plane's modules (the public app, the proxy, undici) load here, on demand: a
   // cluster's primary, which never serves traffic, never loads them (about 15 MB of RSS).
@@ -68,7 +69,7 @@ export async function singleProcess (loaded: { readonly config: GatewayConfig, r
     inProcess: planes,
     start: async () => {
       await control.start()
-      await planes.start(() => control.state, loaded.text, log)
+      await planes.start(() => control.state, loaded.document, log)
     },
     close: async () => {
       await planes.close()

@@ -56,7 +56,7 @@ export class StartAborted extends Error {
 }
 
 export async function startGateway (configPath: string, options: StartOptions = {}): Promise<RunningGateway> {
-  const { config, text } = await readConfigFile(configPath)
+  const { config, text, document } = await readConfigFile(configPath)
   const workerTotal = workerCount(config)
   const logLevel = options.logLevel ?? 'info'
   let writer: StateFileWriter | undefined
@@ -68,7 +68,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     onSetChanged: () => writer?.schedule(),
     loadConfig: async () => await readConfigFile(configPath)
   }
-  const roles = pool === undefined ? await singleProcess({ config, text }, roleOptions) : await primaryProcess(config, pool, roleOptions)
+  const roles = pool === undefined ? await singleProcess({ config, document }, roleOptions) : await primaryProcess(config, pool, roleOptions)
   // roles.data (one process) exists once roles.start() has run.
   const { control, log } = roles
   if (config.statePath !== undefined) {
@@ -103,7 +103,7 @@ export async function startGateway (configPath: string, options: StartOptions = 
     }
     addresses = pool === undefined
       ? roles.data === undefined ? {} : await listenTraffic(roles.data, config.listen)
-      : await untilAborted(pool.start(() => control.state, text, log, facePorts?.addresses), signal)
+      : await untilAborted(pool.start(() => control.state, document, log, facePorts?.addresses), signal)
     await facePorts?.release()
     face = config.dns === undefined || facePorts !== undefined ? undefined : await startDnsFace(control, config.dns, addresses)
   } catch (error) {

@@ -14,13 +14,14 @@ import type { WorkerGateway } from './worker-gateway.js'
 import { WorkerLoop } from './worker-loop.js'
 import { WorkerPool } from './worker-pool.js'
 import type { DataPlaneProcess } from './spawner.js'
+import type { GatewayDocument } from '../config/schema.js'
 
 /**
  * One process serving its own configuration: the control plane's one data
  * plane runs beside it, the same WorkerLoop a cluster worker runs, joined by
  * the in-memory channel instead of IPC (synchronous and checked,
  * cluster/channel.ts). So there is one code path for both: the data plane
- * gets the configuration's text, its instance sets and health as messages,
+ * gets the configuration's document, its instance sets and health as messages,
  * reports passive outcomes and asks for templated backends as messages, and a
  * reload runs the same two phases. It does not bind listeners or drain on its
  * own: server.ts (or a test) does, as it did before.
@@ -36,9 +37,9 @@ export class InProcessDataPlane implements DataPlanes {
     this.#pool = new WorkerPool({ count: 1, spawner: { setup: () => {}, spawn: (log) => this.#spawn(log) } })
   }
 
-  /** Start the data plane with the running configuration (its text) and every instance set. */
-  async start (state: () => RoutingState<ControlBackend>, text: string, log: Log): Promise<void> {
-    await this.#pool.start(state, text, log)
+  /** Start the data plane with the running configuration (its checked document) and every instance set. */
+  async start (state: () => RoutingState<ControlBackend>, document: GatewayDocument, log: Log): Promise<void> {
+    await this.#pool.start(state, document, log)
   }
 
   /** The data plane and the routing state it serves from, once started. */
@@ -50,7 +51,7 @@ export class InProcessDataPlane implements DataPlanes {
 
   get data (): DataPlane { return this.gateway.data }
 
-  readonly prepare = async (generation: number, text: string, state: RoutingState<ControlBackend>): Promise<void> => { await this.#pool.prepare(generation, text, state) }
+  readonly prepare = async (generation: number, document: GatewayDocument, state: RoutingState<ControlBackend>): Promise<void> => { await this.#pool.prepare(generation, document, state) }
   readonly commit = (generation: number): void => { this.#pool.commit(generation) }
   readonly discoveryChanged = (generation: number, name: string, snapshot: DiscoverySnapshot): void => { this.#pool.discoveryChanged(generation, name, snapshot) }
   readonly healthChanged = (generation: number, name: string, health: HealthFact): void => { this.#pool.healthChanged(generation, name, health) }

@@ -5,7 +5,7 @@
  * running primary). Here, not in protocol.ts, so that reading it does not
  * load TypeBox.
  */
-export const PROTOCOL_VERSION = 4
+export const PROTOCOL_VERSION = 5
 
 /** Ours start with this; prom-client's own cluster messages share the channel and do not. */
 export const MESSAGE_PREFIX = 'srvgate:'

@@ -1,7 +1,7 @@
 /**
  * What crosses the process boundary between a cluster's primary and its
  * workers (node:cluster IPC, JSON). Everything is by value: configuration as
- * the text the primary validated (each worker compiles the same bytes),
+ * the document the primary checked (each worker compiles the same document),
  * instance sets as plain instances, health as durations (each process has its
  * own monotonic clock). Every message about backends names the configuration
  * generation it belongs to, so a reload's new backends and the old ones never
@@ -17,6 +17,7 @@
  */
 import { Type, type Static, type TLiteral, type TObject, type TProperties } from '@sinclair/typebox'
 import { ErrorCode } from '../errors.js'
+import type { GatewayDocument } from '../config/schema.js'
 
 /** Deeply read-only: a message received is a fact, never edited. */
 export type Frozen<T> = T extends object ? { readonly [K in keyof T]: Frozen<T[K]> } : T
@@ -28,6 +29,12 @@ function message<Name extends string, Fields extends TProperties> (name: Name, f
 const Generation = Type.Integer({ minimum: 0 })
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 const Text = Type.String()
+/**
+ * A checked configuration document: its shape is the configuration schema's,
+ * checked by the primary before it is sent (config/validate.ts); here only an
+ * object, so that no process loads that schema's validator to read a message.
+ */
+const ConfigDocument = Type.Unsafe<GatewayDocument>(Type.Object({}))
 
 /** One backend's discovery snapshot, by value (wire.ts makes and reads it). */
 export const WireSnapshotSchema = Type.Object({
@@ -67,12 +74,15 @@ const StatsSchema = Type.Object({
 /** Primary → worker. */
 export const TO_WORKER = [
   /**
-   * `startText`: a worker replacing one that died, after a reload changed a
+   * `document`: the configuration the primary checked (its YAML parsed,
+   * `${NAME}` substituted, validated, defaults filled), compiled again by the
+   * worker, which so loads neither the YAML parser nor the validator.
+   * `startDocument`: a worker replacing one that died, after a reload changed a
    * field bound at start (listen.http/https, client.maxHeaderBytes,
-   * tls.sessionTickets.enabled): the text the others started with, whose
+   * tls.sessionTickets.enabled): the document the others started with, whose
    * values of those fields it keeps (control-plane/restart-only.ts).
    */
-  message('config', { phase: Type.Union([Type.Literal('init'), Type.Literal('prepare')]), generation: Generation, text: Text, startText: Type.Optional(Text), backends: Type.Array(WireBackendSchema) }),
+  message('config', { phase: Type.Union([Type.Literal('init'), Type.Literal('prepare')]), generation: Generation, document: ConfigDocument, startDocument: Type.Optional(ConfigDocument), backends: Type.Array(WireBackendSchema) }),
   message('commit', { generation: Generation }),
   message('abort', { generation: Generation }),
   message('set', { generation: Generation, name: Text, snapshot: WireSnapshotSchema }),

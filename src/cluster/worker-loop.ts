@@ -1,5 +1,6 @@
-import { parseConfigText } from '../config/load.js'
+import { compileChecked } from '../config/compile-checked.js'
 import type { GatewayConfig } from '../config/types.js'
+import type { GatewayDocument } from '../config/schema.js'
 import type { PublicAddresses } from '../data-plane/listeners.js'
 import type { DataPlane } from '../data-plane/data-plane.js'
 import { statsOf } from '../data-plane/stats.js'
@@ -14,7 +15,7 @@ import type { Grant, RateLimitTerms } from '../policy/rate-buckets.js'
 import { WorkerGateway, type PendingGeneration } from './worker-gateway.js'
 import { GenerationFacts, applyFromPrimary } from './control-facts.js'
 import { PROTOCOL_VERSION } from './protocol-version.js'
-import type { MessageOf, ToWorker, WireBackend } from './protocol.js'
+import type { Frozen, MessageOf, ToWorker, WireBackend } from './protocol.js'
 import type { WorkerEnd } from './channel.js'
 import { stateOfGeneration } from './generations.js'
 
@@ -117,12 +118,13 @@ export class WorkerLoop {
     const send = this.#options.channel.send.bind(this.#options.channel)
     switch (message.type) {
       case 'srvgate:config': {
-        const { generation, text, backends } = message
+        const { generation, document, backends } = message
         let config: GatewayConfig
         try {
-          config = parseConfigText(text)
+          // Checked by the control plane; compiled here again (a compiled configuration cannot cross processes).
+          config = compiled(document)
           // A replacement keeps what the other workers bound at start (a reload could not change it).
-          if (message.startText !== undefined) config = withStartOnly(parseConfigText(message.startText), config)
+          if (message.startDocument !== undefined) config = withStartOnly(compiled(message.startDocument), config)
         } catch (error) {
           const reason = error instanceof ConfigError ? error.issues.map(formatIssue).join('; ') : (error as Error).message
           if (message.phase === 'prepare') send({ type: 'srvgate:prepared', generation, error: reason })
@@ -247,6 +249,15 @@ function answer<T> (waiting: Map<number, (value: T) => void>, id: number, value:
 }
 
 type ChallengeFound = { readonly keyAuthorization?: string, readonly cert?: string, readonly key?: string } | undefined
+
+/**
+ * A document the control plane checked, compiled here. A message is deeply
+ * read-only; compiling only reads the document (it is deep-frozen beside the
+ * configuration in one process, and compiled again there), hence the cast.
+ */
+function compiled (document: Frozen<GatewayDocument>): GatewayConfig {
+  return compileChecked({ document: document as GatewayDocument, warnings: [] })
+}
 
 function applyHealth (registry: BackendRegistry<ReplicaBackend>, backends: readonly WireBackend[]): void {
   for (const backend of backends) for (const view of backend.health) registry.named(backend.name)?.applyHealth(view)

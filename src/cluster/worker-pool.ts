@@ -21,6 +21,7 @@ import type { PrimaryEnd } from './channel.js'
 import type { DataPlaneProcess, Spawner } from './spawner.js'
 import { askToPrepare } from './ask-prepare.js'
 import { stateOfGeneration } from './generations.js'
+import type { GatewayDocument } from '../config/schema.js'
 
 /** A worker that has not prepared a reload by then is taken as failed (and replaced). */
 const PREPARE_TIMEOUT_MS = 10_000
@@ -58,9 +59,9 @@ export class WorkerPool implements DataPlanes {
   readonly #members = new Map<number, Member>()
   #state!: () => RoutingState<ControlBackend>
   #log!: Log
-  #text = ''
-  /** The text the workers started with: its start-only fields hold until a restart, for replacements too. */
-  #startText = ''
+  #document!: GatewayDocument
+  /** The document the workers started with: its start-only fields hold until a restart, for replacements too. */
+  #startDocument!: GatewayDocument
   /** The HTTPS listeners' session ticket key, base64: each worker gets it before its configuration. */
   #ticketKey: string | undefined
   /** The ACME challenges under way and the certificates obtained: a worker that starts gets them before its configuration. */
@@ -85,12 +86,12 @@ export class WorkerPool implements DataPlanes {
   constructor (options: WorkerPoolOptions) { this.#options = options }
 
   /** Fork every worker with the running configuration; resolves with the public address once all listen. */
-  async start (state: () => RoutingState<ControlBackend>, text: string, log: Log, dnsFace?: readonly Address[]): Promise<PublicAddresses> {
+  async start (state: () => RoutingState<ControlBackend>, document: GatewayDocument, log: Log, dnsFace?: readonly Address[]): Promise<PublicAddresses> {
     if (dnsFace !== undefined) this.#dnsFace = { type: 'srvgate:dns-face', listen: dnsFace.map((address) => ({ ...address })), workers: this.#options.count, required: true }
     this.#state = state
     this.#log = log
-    this.#text = text
-    this.#startText = text
+    this.#document = document
+    this.#startDocument = document
     this.#options.spawner.setup()
     const listening = new Promise<PublicAddresses>((resolve, reject) => { this.#listening = { resolve, reject } })
     for (let index = 0; index < this.#options.count; index++) this.#fork()
@@ -132,7 +133,7 @@ export class WorkerPool implements DataPlanes {
     this.#broadcast(this.#issued)
   }
 
-  async prepare (generation: number, text: string, state: RoutingState<ControlBackend>): Promise<void> {
+  async prepare (generation: number, document: GatewayDocument, state: RoutingState<ControlBackend>): Promise<void> {
     let settle: () => void = () => {}
     this.#reloading = { done: new Promise((resolve) => { settle = resolve }), settle }
     this.#pending = { generation, state }
@@ -143,7 +144,7 @@ export class WorkerPool implements DataPlanes {
       // configuration forever. Only those already serving can refuse the reload: one that
       // fails to start is replaced anyway, and its successor starts with what runs.
       const told = [...this.#members.values()].filter((member) => member.generation !== undefined && !member.isRefused && !member.worker.isDead())
-      const message: MessageOf<ToWorker, 'srvgate:config'> = { type: 'srvgate:config', phase: 'prepare', generation, text, backends: state.registry.all().map(wireBackend) }
+      const message: MessageOf<ToWorker, 'srvgate:config'> = { type: 'srvgate:config', phase: 'prepare', generation, document, backends: state.registry.all().map(wireBackend) }
       const serving = told.filter((member) => member.isServing).length
       const results = await Promise.all(told.map(async (member) => {
         const wasServing = member.isServing
@@ -154,7 +155,7 @@ export class WorkerPool implements DataPlanes {
       }))
       const failed = results.filter((result): result is string => result !== undefined)
       if (failed.length === 0) {
-        this.#text = text
+        this.#document = document
         isPrepared = true
         return
       }
@@ -170,7 +171,7 @@ export class WorkerPool implements DataPlanes {
   commit (generation: number): void {
     this.#broadcast({ type: 'srvgate:commit', generation })
     // A hello waiting for the reload reads the state after the control plane's swap, which follows
-    // this call in the same turn: its worker starts with this generation and its text together.
+    // this call in the same turn: its worker starts with this generation and its document together.
     this.#endReload()
   }
 
@@ -315,8 +316,8 @@ export class WorkerPool implements DataPlanes {
     // Before it listens: it serves the ACME certificates, and answers a validation under way, from its first connection.
     if (this.#issued !== undefined) member.channel.send(this.#issued)
     if (this.#challenges !== undefined) member.channel.send(this.#challenges)
-    const startText = this.#text === this.#startText ? {} : { startText: this.#startText }
-    member.channel.send({ type: 'srvgate:config', phase: 'init', generation: state.generation, text: this.#text, ...startText, backends: state.registry.all().map(wireBackend) })
+    const startDocument = this.#document === this.#startDocument ? {} : { startDocument: this.#startDocument }
+    member.channel.send({ type: 'srvgate:config', phase: 'init', generation: state.generation, document: this.#document, ...startDocument, backends: state.registry.all().map(wireBackend) })
   }
 
   async #prepareOne (member: Member, message: MessageOf<ToWorker, 'srvgate:config'>): Promise<string | undefined> {

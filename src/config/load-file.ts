@@ -2,12 +2,13 @@ import { ConfigError, ErrorCode } from '../errors.js'
 import type { GatewayConfig } from './types.js'
 import { readConfigText } from './read-text.js'
 import type { Environment } from './environment.js'
-import { compileDocument } from './compile.js'
 import { resolveNameserverHosts, systemLookup, type HostLookup } from './nameserver-hosts.js'
 import { backendCaIssues } from './ca-files.js'
 import { readUsersFiles } from './users-file.js'
 import { deepFreeze } from './freeze.js'
 import { checkConfigTextApart, type CheckedDocument } from './check-in-child.js'
+import { compileChecked } from './compile-checked.js'
+import type { GatewayDocument } from './schema.js'
 
 /**
  * Loading a configuration file: read it, check its text in a child process
@@ -28,8 +29,11 @@ export async function loadConfigFile (file: string, env: Environment = process.e
   return (await readConfigFile(file, env, hostLookup)).config
 }
 
-/** A configuration and the text it was compiled from (a cluster's workers compile the same bytes). */
-export type LoadedConfig = { readonly config: GatewayConfig, readonly text: string }
+/**
+ * A configuration, the file's text (watched for changes) and the checked
+ * document it was compiled from (each data plane compiles the same document).
+ */
+export type LoadedConfig = { readonly config: GatewayConfig, readonly text: string, readonly document: GatewayDocument }
 
 /** How a file's text is checked: apart (check-in-child.ts), or here (load.ts's checkConfigText, for a process that has the checker loaded anyway). */
 export type TextCheck = (text: string, env: Environment, file: string) => Promise<CheckedDocument> | CheckedDocument
@@ -41,18 +45,12 @@ export type TextCheck = (text: string, env: Environment, file: string) => Promis
  */
 export async function readConfigFile (file: string, env: Environment = process.env, hostLookup: HostLookup = systemLookup, check: TextCheck = checkConfigTextApart): Promise<LoadedConfig> {
   const text = await readConfigText(file)
-  const compiled = compileChecked(await check(text, env, file))
+  const checked = await check(text, env, file)
+  const compiled = compileChecked(checked)
   // Both look outside the file (DNS, the file system): one report for the two.
   const [resolved, caIssues, users] = await Promise.all([resolveNameserverHosts(compiled, hostLookup), backendCaIssues(compiled), readUsersFiles(compiled)])
   // The users files are read here to be checked (srvgate check); each data plane reads them again to serve.
   const issues = [...resolved.issues, ...caIssues, ...(Array.isArray(users) ? users : [])]
   if (issues.length > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, issues)
-  return { config: deepFreeze(resolved.config), text }
+  return { config: deepFreeze(resolved.config), text, document: checked.document }
 }
-
-/** A checked document compiled again where it is used (a compiled configuration holds class instances: it cannot cross processes). */
-export function compileChecked (checked: CheckedDocument): GatewayConfig {
-  const { config } = compileDocument(checked.document)
-  return deepFreeze({ ...config, warnings: checked.warnings })
-}
-

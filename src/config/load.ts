@@ -8,7 +8,7 @@ import { referenceIssues } from './references.js'
 import { compileDocument } from './compile.js'
 import { deepFreeze } from './freeze.js'
 import type { CheckedDocument } from './check-in-child.js'
-import { compileChecked } from './load-file.js'
+import { compileChecked } from './compile-checked.js'
 
 /**
  * Checking a configuration's text, stage by stage: parse YAML keeping lines
@@ -41,6 +41,12 @@ export function checkConfigText (text: string, env: Environment = process.env, f
     if (!(error instanceof ConfigError)) throw error
     throw new ConfigError(error.code, parsed.withLines(error.issues), { cause: error.cause })
   }
+}
+
+/** parseConfigText, keeping the checked document: what a data plane is given to compile again (roles.ts). */
+export function loadConfigText (text: string, env: Environment = process.env): { readonly config: GatewayConfig, readonly document: GatewayDocument } {
+  const checked = checkConfigText(text, env)
+  return { config: compileChecked(checked), document: checked.document }
 }
 
 /** Validate a parsed document (a fresh copy is filled with defaults) and compile it. */

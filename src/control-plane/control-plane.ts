@@ -200,7 +200,7 @@ export class ControlPlane {
     if (dataPlanes !== undefined) {
       // Every data plane builds the same text beside its running one, or none switches.
       try {
-        await dataPlanes.prepare(candidate.state.generation, loaded.text, candidate.state)
+        await dataPlanes.prepare(candidate.state.generation, loaded.document, candidate.state)
       } catch (error) {
         candidate.state.registry.stop()
         return { ok: false, errors: [(error as Error).message] }

@@ -6,6 +6,7 @@ import type { HealthFact } from '../upstream/backend.js'
 import type { ControlBackend } from '../upstream/control-backend.js'
 import type { ChallengeSet } from '../tls/acme-answers.js'
 import type { IssuedPem } from '../tls/certificates.js'
+import type { GatewayDocument } from '../config/schema.js'
 
 /** The control plane's answers to a data plane's ACME questions. */
 export type AcmeAnswerer = {
@@ -25,7 +26,7 @@ export type WorkersStatus = { readonly configured: number, readonly running: num
  */
 export type DataPlanes = {
   /** Resolves when every data plane has the generation ready; rejects (after aborting it everywhere) otherwise. */
-  readonly prepare: (generation: number, text: string, state: RoutingState<ControlBackend>) => Promise<void>
+  readonly prepare: (generation: number, document: GatewayDocument, state: RoutingState<ControlBackend>) => Promise<void>
   readonly commit: (generation: number) => void
   /** A backend's snapshot changed (set, status, staleness). */
   readonly discoveryChanged: (generation: number, backend: string, snapshot: DiscoverySnapshot) => void

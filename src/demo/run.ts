@@ -1,7 +1,7 @@
 import { boundAddress } from '../util/address.js'
 import { systemClock, type Timer } from '../util/clock.js'
 import { singleProcess, type Roles } from '../roles.js'
-import { compileConfig } from '../config/load.js'
+import { loadConfigText } from '../config/load.js'
 import { DemoInstance } from './instances.js'
 import { DemoRegistry } from './registry.js'
 
@@ -64,8 +64,8 @@ export async function runDemo (options: DemoOptions): Promise<RunningDemo> {
       { name: 'prod', match: {}, backend: 'web-prod' }
     ]
   }
-  // The data plane compiles the text it is given (JSON is YAML), as a cluster worker does.
-  const gateway = await singleProcess({ config: compileConfig(document, {}), text: JSON.stringify(document) }, { logLevel: options.logLevel })
+  // Checked as a file's text is (JSON is YAML); the data plane compiles the checked document, as a cluster worker does.
+  const gateway = await singleProcess(loadConfigText(JSON.stringify(document), {}), { logLevel: options.logLevel })
   try {
     await gateway.start()
     await listenOn(gateway.data.app, options.port, '--port')

@@ -2,13 +2,12 @@
 import type { TestContext } from 'node:test'
 import { singleProcess } from '../../src/roles.js'
 import type { ControlPlane } from '../../src/control-plane/control-plane.js'
-import { parseConfigText } from '../../src/config/load.js'
+import { loadConfigText } from '../../src/config/load.js'
 import type { Clock } from '../../src/util/clock.js'
 
 /** Start a gateway in this process; with a ManualClock its timers (discovery, checks, ejections) move only when the test says. */
 export async function startInProcess (t: TestContext, yaml: string, options: { clock?: Clock } = {}): Promise<{ gateway: ControlPlane, roles: Awaited<ReturnType<typeof singleProcess>>, url: string }> {
-  const config = parseConfigText(yaml, {})
-  const roles = await singleProcess({ config, text: yaml }, { clock: options.clock })
+  const roles = await singleProcess(loadConfigText(yaml, {}), { clock: options.clock })
   await roles.start()
   await roles.data.app.listen({ host: '127.0.0.1', port: 0 })
   roles.control.setListening()

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ConsulLikeDnsServer } from '../../helpers/dns-server.js'
 import { singleProcess } from '../../../src/roles.js'
-import { parseConfigText } from '../../../src/config/load.js'
+import { loadConfigText } from '../../../src/config/load.js'
 
 test('ready needs both: the first resolutions done, and the word that every listener is up; draining ends it', async (t) => {
   const dns = await ConsulLikeDnsServer.start(t)
@@ -14,7 +14,7 @@ resolvers: { consul: { nameservers: ["${dns.address}"] } }
 backends: { web: { discovery: { resolver: consul, srv: _web._prod.service.consul } } }
 frontends: [ { name: all, match: {}, backend: web } ]
 `
-  const gateway = await singleProcess({ config: parseConfigText(text, {}), text })
+  const gateway = await singleProcess(loadConfigText(text, {}))
   t.after(async () => { await gateway.close() })
   const readyz = async (): Promise<number> => (await gateway.admin.inject({ url: '/readyz' })).statusCode
   assert.equal(await readyz(), 503, 'cold')

@@ -9,11 +9,12 @@ import { inProcessChannel } from '../../../src/cluster/channel.js'
 import { askToPrepare } from '../../../src/cluster/ask-prepare.js'
 import type { MessageOf, ToWorker } from '../../../src/cluster/protocol.js'
 import { ManualClock } from '../../../src/util/clock.js'
+import { documentListening } from '../../helpers/config-documents.js'
 
 const log = { error: () => {} }
 
 function config (generation: number): MessageOf<ToWorker, 'srvgate:config'> {
-  return { type: 'srvgate:config', phase: 'prepare', generation, text: 'listen: {}\n', backends: [] }
+  return { type: 'srvgate:config', phase: 'prepare', generation, document: documentListening(8080), backends: [] }
 }
 
 const settle = async (): Promise<void> => { await new Promise((resolve) => { setImmediate(resolve) }) }

@@ -10,6 +10,7 @@ import { inProcessChannel, type ProtocolLog } from '../../../src/cluster/channel
 import { TO_PRIMARY, TO_WORKER, type ToPrimary, type ToWorker, type WireSnapshot } from '../../../src/cluster/protocol.js'
 import { PROTOCOL_VERSION } from '../../../src/cluster/protocol-version.js'
 import { ErrorCode } from '../../../src/errors.js'
+import { documentListening } from '../../helpers/config-documents.js'
 
 type Line = { readonly fields: Record<string, unknown>, readonly message: string }
 
@@ -38,9 +39,9 @@ const HEALTH = { key: '127.0.0.1:23501', ejectedForMs: 2500.5, ejections: 2, isF
 
 /** One of each, as the primary sends them. */
 const TO_WORKER_SAMPLES: ToWorker[] = [
-  { type: 'srvgate:config', phase: 'init', generation: 1, text: 'listen: {}\n', backends: [{ name: 'web', snapshot: SNAPSHOT, health: [HEALTH] }] },
-  { type: 'srvgate:config', phase: 'prepare', generation: 2, text: '', backends: [] },
-  { type: 'srvgate:config', phase: 'init', generation: 3, text: 'listen: { http: ":8081" }\n', startText: 'listen: { http: ":8080" }\n', backends: [] },
+  { type: 'srvgate:config', phase: 'init', generation: 1, document: documentListening(8080), backends: [{ name: 'web', snapshot: SNAPSHOT, health: [HEALTH] }] },
+  { type: 'srvgate:config', phase: 'prepare', generation: 2, document: documentListening(8081), backends: [] },
+  { type: 'srvgate:config', phase: 'init', generation: 3, document: documentListening(8081), startDocument: documentListening(8080), backends: [] },
   { type: 'srvgate:commit', generation: 2 },
   { type: 'srvgate:abort', generation: 3 },
   { type: 'srvgate:set', generation: 1, name: 'web', snapshot: SNAPSHOT },

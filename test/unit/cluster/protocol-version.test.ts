@@ -15,6 +15,7 @@ import { clusterWorkers } from '../../../src/cluster/cluster-workers.js'
 import { PROTOCOL_VERSION } from '../../../src/cluster/protocol-version.js'
 import type { RoutingState } from '../../../src/proxy/route-request.js'
 import type { ControlBackend } from '../../../src/upstream/control-backend.js'
+import { documentListening } from '../../helpers/config-documents.js'
 
 const EXEC = fileURLToPath(new URL('./fixtures/hello-worker.mjs', import.meta.url))
 
@@ -49,7 +50,7 @@ test('a worker that speaks this version gets the configuration and listens', asy
   const seen = exits()
   const pool = new WorkerPool({ count: 1, spawner: clusterWorkers(EXEC, [String(PROTOCOL_VERSION), '23520']) })
   t.after(() => { pool.killAll() })
-  assert.deepEqual(await pool.start(() => STATE, 'listen: {}\n', log), { http: { host: '127.0.0.1', port: 23520 } })
+  assert.deepEqual(await pool.start(() => STATE, documentListening(8080), log), { http: { host: '127.0.0.1', port: 23520 } })
   assert.equal(pool.status().running, 1)
   await pool.drain()
   assert.deepEqual(seen, [{ code: 0, signal: null }])
@@ -60,7 +61,7 @@ test('a worker that speaks another version is refused: logged, killed before any
   const seen = exits()
   const pool = new WorkerPool({ count: 1, spawner: clusterWorkers(EXEC, [String(PROTOCOL_VERSION + 1), '23521']) })
   t.after(() => { pool.killAll() })
-  await assert.rejects(pool.start(() => STATE, 'listen: {}\n', log), new RegExp(`protocol version ${PROTOCOL_VERSION + 1}, this primary ${PROTOCOL_VERSION}`))
+  await assert.rejects(pool.start(() => STATE, documentListening(8080), log), new RegExp(`protocol version ${PROTOCOL_VERSION + 1}, this primary ${PROTOCOL_VERSION}`))
   // Killed, not exited on its own: a configuration would have made it answer (and it exits 4 only after 20 s).
   await until(() => seen.length === 1, 'the worker exits')
   assert.deepEqual(seen, [{ code: null, signal: 'SIGKILL' }])

@@ -17,14 +17,14 @@ import { inProcessChannel } from '../../../src/cluster/channel.js'
 import type { ToPrimary } from '../../../src/cluster/protocol.js'
 import { WorkerLoop } from '../../../src/cluster/worker-loop.js'
 import type { PublicAddresses } from '../../../src/data-plane/listeners.js'
+import { checkConfigText } from '../../../src/config/load.js'
 
 const ZONE = 'srvgate.internal'
 /** The control plane's view of the one backend: an instance set, as a worker gets it at start. */
 const BACKENDS = [{ name: 'web', snapshot: { status: 'answer', instances: [{ address: '127.0.0.1', port: 23501, priority: 0, weight: 1 }], isStale: false, refused: [] }, health: [] }] as const
 
-// Nothing listens there: a worker never asks DNS.
-function configText (): string {
-  return `
+// Nothing listens there: a worker never asks DNS. Checked, as the control plane sends it.
+const DOCUMENT = checkConfigText(`
 listen: { http: 127.0.0.1:0 }
 resolvers: { consul: { nameservers: ["127.0.0.1:23553"] } }
 frontends:
@@ -35,8 +35,7 @@ dns:
   listen: ["127.0.0.1:53"]
   zone: ${ZONE}
   names: { web: { backend: web } }
-`
-}
+`, {}).document
 
 async function bindUdp (port = 0): Promise<Socket> {
   const socket = createSocket('udp4')
@@ -103,7 +102,7 @@ test('a replacement worker that cannot bind the DNS face still serves HTTP and l
 
   const replacement = workerLoop()
   replacement.primary.send({ ...face, required: false })
-  replacement.primary.send({ type: 'srvgate:config', phase: 'init', generation: 1, text: configText(), backends: BACKENDS })
+  replacement.primary.send({ type: 'srvgate:config', phase: 'init', generation: 1, document: DOCUMENT, backends: BACKENDS })
   await until('the replacement listening', () => replacement.said.some((message) => message.type === 'srvgate:listening'))
   assert.ok(!replacement.said.some((message) => message.type === 'srvgate:start-failed'), 'the replacement serves HTTP')
   const line = replacement.logged.map((text) => JSON.parse(text) as { level: string, msg: string, err?: { message: string } }).find((entry) => entry.msg.includes('DNS face: this worker cannot bind it'))
@@ -115,7 +114,7 @@ test('a replacement worker that cannot bind the DNS face still serves HTTP and l
 
   const starting = workerLoop()
   starting.primary.send({ ...face, required: true })
-  starting.primary.send({ type: 'srvgate:config', phase: 'init', generation: 1, text: configText(), backends: BACKENDS })
+  starting.primary.send({ type: 'srvgate:config', phase: 'init', generation: 1, document: DOCUMENT, backends: BACKENDS })
   assert.equal(await starting.exit, 1, 'a worker at start-up exits 1')
   const failed = starting.said.find((message) => message.type === 'srvgate:start-failed')
   assert.ok(failed !== undefined && failed.type === 'srvgate:start-failed')
@@ -132,7 +131,7 @@ test('a drain that begins while the DNS face is being bound: the face is closed 
     onListen: () => { primary.send({ type: 'srvgate:drain' }) }
   })
   primary.send({ type: 'srvgate:dns-face', listen: [{ host: '127.0.0.1', port, family: 4, label: `127.0.0.1:${port}` }], workers: 2, required: true })
-  primary.send({ type: 'srvgate:config', phase: 'init', generation: 1, text: configText(), backends: BACKENDS })
+  primary.send({ type: 'srvgate:config', phase: 'init', generation: 1, document: DOCUMENT, backends: BACKENDS })
   assert.equal(await exit, 0, 'drained')
   // The face's bind and close finish after the drain's exit: the port comes free within a moment, or never.
   const again = await freed(port)

@@ -18,6 +18,8 @@ import { PROTOCOL_VERSION } from '../../../src/cluster/protocol-version.js'
 import type { MessageOf, ToWorker } from '../../../src/cluster/protocol.js'
 import type { RoutingState } from '../../../src/proxy/route-request.js'
 import type { ControlBackend } from '../../../src/upstream/control-backend.js'
+import { documentListening } from '../../helpers/config-documents.js'
+import type { GatewayDocument } from '../../../src/config/schema.js'
 
 type Config = MessageOf<ToWorker, 'srvgate:config'>
 
@@ -120,45 +122,48 @@ async function until (condition: () => boolean, what: string): Promise<void> {
 }
 
 /** What the control plane does: prepare every worker, then commit and swap its state in one turn. */
-async function reload (pool: WorkerPool, state: { current: RoutingState<ControlBackend> }, generation: number, text: string): Promise<void> {
+async function reload (pool: WorkerPool, state: { current: RoutingState<ControlBackend> }, generation: number, document: GatewayDocument): Promise<void> {
   const next = stateOf(generation)
-  await pool.prepare(generation, text, next)
+  await pool.prepare(generation, document, next)
   pool.commit(generation)
   state.current = next
 }
 
 const log = pino({ level: 'silent' })
+/** Two configurations, told apart by their port. */
+const DOCUMENT_1 = documentListening(8001)
+const DOCUMENT_2 = documentListening(8002)
 
 test('a worker still starting when a reload begins prepares it too, after its init, and commits it: no worker keeps the old configuration', async (t) => {
   const { pool, workers, state } = standInPool(2, { holdListening: true })
   t.after(() => { pool.killAll() })
-  await pool.start(() => state.current, 'text: 1\n', log)
+  await pool.start(() => state.current, DOCUMENT_1, log)
   workers[1]?.exit()
   // A worker that died young is replaced a second later.
   await until(() => workers[2]?.configs.length === 1, 'the replacement gets its init')
   const replacement = workers[2] as StandIn
   assert.equal(replacement.configs[0]?.generation, 1)
 
-  const reloaded = reload(pool, state, 2, 'text: 2\n')
+  const reloaded = reload(pool, state, 2, DOCUMENT_2)
   // The prepare is not held back by the worker still starting: it is sent now, answered once it listens.
   await until(() => replacement.configs.length === 2, 'the starting worker is sent the prepare')
   replacement.listen()
   await reloaded
-  assert.deepEqual(replacement.configs.map((config) => [config.phase, config.generation, config.text]), [['init', 1, 'text: 1\n'], ['prepare', 2, 'text: 2\n']])
+  assert.deepEqual(replacement.configs.map((config) => [config.phase, config.generation, config.document]), [['init', 1, DOCUMENT_1], ['prepare', 2, DOCUMENT_2]])
   assert.equal(replacement.serving, 2)
   assert.equal(workers[0]?.serving, 2)
   assert.equal(pool.status().running, 2)
 })
 
-test('a worker that says hello during a reload starts with the reload\'s outcome: generation and text together, even in the turn between prepare and commit', async (t) => {
+test('a worker that says hello during a reload starts with the reload\'s outcome: generation and document together, even in the turn between prepare and commit', async (t) => {
   const { pool, workers, state } = standInPool(1, { holdListening: false, holdHello: true })
   t.after(() => { pool.killAll() })
-  await pool.start(() => state.current, 'text: 1\n', log)
+  await pool.start(() => state.current, DOCUMENT_1, log)
   workers[0]?.exit()
   await until(() => workers.length === 2, 'the replacement is forked')
   const replacement = workers[1] as StandIn
   const next = stateOf(2)
-  await pool.prepare(2, 'text: 2\n', next)
+  await pool.prepare(2, DOCUMENT_2, next)
   // The turn between prepare and commit: its init must not read the old state with the new text.
   replacement.hello()
   await new Promise((resolve) => { setImmediate(resolve) })
@@ -167,29 +172,29 @@ test('a worker that says hello during a reload starts with the reload\'s outcome
   state.current = next
   await until(() => replacement.configs.length === 1, 'the replacement gets its init')
   const init = replacement.configs[0]
-  assert.deepEqual([init?.phase, init?.generation, init?.text], ['init', 2, 'text: 2\n'])
+  assert.deepEqual([init?.phase, init?.generation, init?.document], ['init', 2, DOCUMENT_2])
 })
 
 test('a starting worker that cannot prepare the reload does not refuse it: it is replaced, and its successor starts with what runs', async (t) => {
   const { pool, workers, state } = standInPool(1, { holdListening: true, failPrepare: true })
   t.after(() => { pool.killAll() })
-  await pool.start(() => state.current, 'text: 1\n', log)
+  await pool.start(() => state.current, DOCUMENT_1, log)
   workers[0]?.exit()
   await until(() => workers[1]?.configs.length === 1, 'the first replacement gets its init')
   // None is serving, one is starting: its failure alone cannot refuse the reload.
-  const reloaded = reload(pool, state, 2, 'text: 2\n')
+  const reloaded = reload(pool, state, 2, DOCUMENT_2)
   await until(() => workers[1]?.configs.length === 2, 'the starting worker is sent the prepare')
   workers[1]?.listen()
   await reloaded
   await until(() => workers[2]?.configs.length === 1, 'the failed one is replaced')
   const init = workers[2]?.configs[0]
-  assert.deepEqual([init?.phase, init?.generation, init?.text], ['init', 2, 'text: 2\n'])
+  assert.deepEqual([init?.phase, init?.generation, init?.document], ['init', 2, DOCUMENT_2])
 })
 
 test('the DNS face is required of the workers at start-up only: a replacement that cannot bind it serves HTTP while the others answer DNS', async (t) => {
   const { pool, workers, state } = standInPool(2, { holdListening: false })
   t.after(() => { pool.killAll() })
-  await pool.start(() => state.current, 'text: 1\n', log, [{ host: '127.0.0.1', port: 5353, family: 4, label: '127.0.0.1:5353' }])
+  await pool.start(() => state.current, DOCUMENT_1, log, [{ host: '127.0.0.1', port: 5353, family: 4, label: '127.0.0.1:5353' }])
   assert.deepEqual(workers.map((worker) => worker.faceRequired), [[true], [true]], 'a failed bind at start fails the start')
   workers[1]?.exit()
   await until(() => workers[2]?.configs.length === 1, 'the replacement gets its init')
