@@ -77,10 +77,11 @@ export const TO_WORKER = [
    * `document`: the configuration the primary checked (its YAML parsed,
    * `${NAME}` substituted, validated, defaults filled), compiled again by the
    * worker, which so loads neither the YAML parser nor the validator.
-   * `startDocument`: a worker replacing one that died, after a reload changed a
-   * field bound at start (listen.http/https, client.maxHeaderBytes,
-   * tls.sessionTickets.enabled): the document the others started with, whose
-   * values of those fields it keeps (control-plane/restart-only.ts).
+   * `startDocument`: a worker replacing one that died after a reload (which
+   * may have changed a field bound at start: listen.http/https,
+   * client.maxHeaderBytes, tls.sessionTickets.enabled): the document the
+   * others started with, whose values of those fields it keeps
+   * (control-plane/restart-only.ts).
    */
   message('config', { phase: Type.Union([Type.Literal('init'), Type.Literal('prepare')]), generation: Generation, document: ConfigDocument, startDocument: Type.Optional(ConfigDocument), backends: Type.Array(WireBackendSchema) }),
   message('commit', { generation: Generation }),

@@ -5,7 +5,6 @@ import type { PublicAddresses } from '../data-plane/listeners.js'
 import type { DataPlane } from '../data-plane/data-plane.js'
 import { statsOf } from '../data-plane/stats.js'
 import { withStartOnly } from '../control-plane/restart-only.js'
-import { ConfigError, formatIssue } from '../errors.js'
 import type { ProcessOptions } from '../process.js'
 import type { BackendRegistry } from '../upstream/registry.js'
 import type { ReplicaBackend } from '../upstream/replica-backend.js'
@@ -126,7 +125,8 @@ export class WorkerLoop {
           // A replacement keeps what the other workers bound at start (a reload could not change it).
           if (message.startDocument !== undefined) config = withStartOnly(compiled(message.startDocument), config)
         } catch (error) {
-          const reason = error instanceof ConfigError ? error.issues.map(formatIssue).join('; ') : (error as Error).message
+          // Not a ConfigError (the document was checked): a compiler that throws on what the check let through.
+          const reason = (error as Error).message
           if (message.phase === 'prepare') send({ type: 'srvgate:prepared', generation, error: reason })
           else send({ type: 'srvgate:start-failed', error: reason })
           return
@@ -251,9 +251,9 @@ function answer<T> (waiting: Map<number, (value: T) => void>, id: number, value:
 type ChallengeFound = { readonly keyAuthorization?: string, readonly cert?: string, readonly key?: string } | undefined
 
 /**
- * A document the control plane checked, compiled here. A message is deeply
- * read-only; compiling only reads the document (it is deep-frozen beside the
- * configuration in one process, and compiled again there), hence the cast.
+ * A document the control plane checked, compiled here. A message is typed
+ * deeply read-only; compiling only reads the document (in one process the
+ * control plane and its data plane compile the same object), hence the cast.
  */
 function compiled (document: Frozen<GatewayDocument>): GatewayConfig {
   return compileChecked({ document: document as GatewayDocument, warnings: [] })

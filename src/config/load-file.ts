@@ -39,7 +39,7 @@ export type LoadedConfig = { readonly config: GatewayConfig, readonly text: stri
 export type TextCheck = (text: string, env: Environment, file: string) => Promise<CheckedDocument> | CheckedDocument
 
 /**
- * loadConfigFile, keeping the text. By default the text is parsed and
+ * loadConfigFile, keeping the text and the checked document. By default the text is parsed and
  * validated in a short-lived child process, so the YAML parser and ajv never
  * load here (the gateway's primary).
  */

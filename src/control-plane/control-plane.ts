@@ -198,7 +198,7 @@ export class ControlPlane {
     }
     const dataPlanes = this.#dataPlanes
     if (dataPlanes !== undefined) {
-      // Every data plane builds the same text beside its running one, or none switches.
+      // Every data plane builds the same checked document beside its running one, or none switches.
       try {
         await dataPlanes.prepare(candidate.state.generation, loaded.document, candidate.state)
       } catch (error) {

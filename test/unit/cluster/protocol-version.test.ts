@@ -2,11 +2,14 @@
  * The protocol version, over real node:cluster IPC: the WorkerPool forks a
  * stand-in worker (fixtures/hello-worker.mjs) that says hello with the
  * version it is told. The same version is configured and listens; another is
- * refused: logged, killed, sent no configuration, not replaced.
+ * refused: logged, killed, sent no configuration, not replaced. Last, the
+ * configuration schema is pinned to the version.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import cluster from 'node:cluster'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import pino from 'pino'
@@ -74,4 +77,18 @@ test('a worker that speaks another version is refused: logged, killed before any
   await new Promise((resolve) => { setTimeout(resolve, 1_500) })
   assert.equal(Object.keys(cluster.workers ?? {}).length, 0)
   assert.equal(pool.status().running, 0)
+})
+
+/**
+ * A worker compiles the document its primary checked, with the primary's
+ * schema's defaults filled (cluster/protocol.ts `document`): a worker forked
+ * from newer files under an older primary would read a field the older
+ * schema never filled. So a change of the configuration schema is a change
+ * of the protocol, and this pins the schema to the version.
+ */
+const SCHEMA_OF_VERSION = { version: 5, sha256: 'b3d8ed554516ee1165f8db47cb0f036c6a90cfeef64eb500b5fb3c6180128f31' }
+
+test('the configuration schema is the one this protocol version was raised for (a schema change raises PROTOCOL_VERSION)', () => {
+  const sha256 = createHash('sha256').update(readFileSync('config/gateway.schema.json')).digest('hex')
+  assert.deepEqual({ version: PROTOCOL_VERSION, sha256 }, SCHEMA_OF_VERSION, 'config/gateway.schema.json changed: raise PROTOCOL_VERSION (cluster/protocol-version.ts) and record both here')
 })

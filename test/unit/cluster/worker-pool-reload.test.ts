@@ -200,3 +200,18 @@ test('the DNS face is required of the workers at start-up only: a replacement th
   await until(() => workers[2]?.configs.length === 1, 'the replacement gets its init')
   assert.deepEqual(workers[2]?.faceRequired, [false], 'the replacement is told the face is not required of it')
 })
+
+test('a replacement after a reload gets the running document and the one the others started with (their start-only fields); before any reload, the running one alone', async (t) => {
+  const { pool, workers, state } = standInPool(2, { holdListening: false })
+  t.after(() => { pool.killAll() })
+  await pool.start(() => state.current, DOCUMENT_1, log)
+  workers[1]?.exit()
+  await until(() => workers[2]?.configs.length === 1, 'the first replacement gets its init')
+  assert.equal(workers[2]?.configs[0]?.document, DOCUMENT_1)
+  assert.equal(workers[2]?.configs[0]?.startDocument, undefined)
+  await reload(pool, state, 2, DOCUMENT_2)
+  workers[0]?.exit()
+  await until(() => workers[3]?.configs.length === 1, 'the second replacement gets its init')
+  assert.equal(workers[3]?.configs[0]?.document, DOCUMENT_2)
+  assert.equal(workers[3]?.configs[0]?.startDocument, DOCUMENT_1)
+})
