@@ -115,7 +115,7 @@ test('LineBatch: lines wait at most maxDelayMs, then go out as one write, in ord
 test('LineBatch: a full batch is written at once, and flush writes what is pending (the exit path)', () => {
   const clock = new ManualClock()
   const writes: string[] = []
-  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxChars: 8 })
+  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxBytes: 8 })
   batch.push('1234\n')
   batch.push('5678\n')
   assert.deepEqual(writes, ['1234\n5678\n'])
@@ -125,4 +125,27 @@ test('LineBatch: a full batch is written at once, and flush writes what is pendi
   assert.deepEqual(writes, ['1234\n5678\n', 'x\n'])
   clock.advance(1000)
   assert.equal(writes.length, 2, 'the flushed batch\'s timer is gone with it')
+})
+
+test('LineBatch: lines keep every character (UTF-8 of any width), and a line too long for the batch goes after what was pending', () => {
+  const clock = new ManualClock()
+  const writes: string[] = []
+  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxBytes: 64 })
+  batch.push('é ü 東京 😀\n')
+  batch.push('b\n')
+  const long = `${'x'.repeat(10_000)}\n`
+  batch.push(long)
+  batch.push('c\n')
+  batch.flush()
+  assert.deepEqual(writes, ['é ü 東京 😀\nb\n', long, 'c\n'])
+})
+
+test('LineBatch: a batch is written when its bytes reach maxBytes, counted in UTF-8 (not characters)', () => {
+  const clock = new ManualClock()
+  const writes: string[] = []
+  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxBytes: 10 })
+  batch.push('ééé\n') // 4 characters, 7 bytes
+  assert.deepEqual(writes, [])
+  batch.push('éé\n') // 14 bytes in all
+  assert.deepEqual(writes, ['ééé\néé\n'])
 })
