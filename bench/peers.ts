@@ -22,7 +22,7 @@ import { BindServer, ZONE } from '../test/helpers/bind-server.js'
 import { freePort } from '../test/helpers/dns-server.js'
 import { send } from '../test/helpers/http.js'
 import { cpuMsOfTree, processTree, wrk, type WrkResult } from './wrk.js'
-import { WORKER_SEMI_SPACE_MB } from '../src/cluster/worker-v8.js'
+import { workerExecArgv } from '../src/cluster/worker-v8.js'
 import { hey, rssOf, type PacedResult } from './hey.js'
 import { TestCa } from '../test/helpers/certificates.js'
 import { request as httpsRequest } from 'node:https'
@@ -83,8 +83,8 @@ export async function peersSection (report: (name: string, value: string, target
     // What the named stack costs with none of srvgate's code: undici dispatch behind fastify, and behind bare node:http.
     // And the node:http floor with the spec's per-request duties (id, forwarding fields, metrics, access line) and nothing else.
     for (const server of ['fastify', 'http', 'duties']) {
-      // With the young-generation cap srvgate's workers have: their memory compares with srvgate's.
-      await add(`stack floor: undici dispatch behind ${FLOOR_NAMES[server] as string}, 2 workers`, (port) => spawn(process.execPath, [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`, 'bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
+      // With the V8 flags srvgate's workers have (young-generation cap, one-thread scavenges): what differs is the code.
+      await add(`stack floor: undici dispatch behind ${FLOOR_NAMES[server] as string}, 2 workers`, (port) => spawn(process.execPath, [...workerExecArgv([], undefined), 'bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
     }
     for (const workers of [2, 1]) await add(`srvgate, ${workers} worker${workers === 1 ? '' : 's'}`, (port) => startSrvgate(dir, port, nameserver, workers))
     if (BASELINE !== undefined) await add('srvgate baseline, 2 workers', (port) => startSrvgate(dir, port, nameserver, 2, { root: BASELINE }))
@@ -270,7 +270,7 @@ async function httpsRows (report: (name: string, value: string, target?: string)
   if (has('haproxy')) starts.push([`HAProxy ${version('haproxy', ['-v'])}, nbthread 2, TLS`, (port) => startHaproxy(dir, port, nameserver, 2, tls)])
   if (has('caddy')) starts.push([`Caddy ${version('caddy', ['version'])}, GOMAXPROCS 2, TLS`, (port) => startCaddy(dir, port, nameserver, 2, tls)])
   // The stack's HTTPS floor: node:http2's secure server (allowHTTP1) forwarding with undici, none of srvgate's code.
-  starts.push(['stack floor: undici dispatch behind node:http2 (allowHTTP1), 2 workers, TLS', (port) => spawn(process.execPath, ['bench/stack-floor.mjs', 'tls', String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore', env: { ...process.env, FLOOR_CERT: issued.cert, FLOOR_KEY: issued.key } })])
+  starts.push(['stack floor: undici dispatch behind node:http2 (allowHTTP1), 2 workers, TLS', (port) => spawn(process.execPath, [...workerExecArgv([], undefined), 'bench/stack-floor.mjs', 'tls', String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore', env: { ...process.env, FLOOR_CERT: issued.cert, FLOOR_KEY: issued.key } })])
   starts.push(['srvgate, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, { tls })])
   if (BASELINE !== undefined) starts.push(['srvgate baseline, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, { tls, root: BASELINE })])
   const rows = new Map<string, { h1: number, handshakes: number, resumed: number | undefined, h2: number | undefined }>()
