@@ -6,25 +6,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { WORKER_SCAVENGE_FLAG, WORKER_SEMI_SPACE_MB, workerExecArgv } from '../../../src/cluster/worker-v8.js'
+import { WORKER_SEMI_SPACE_MB, workerExecArgv } from '../../../src/cluster/worker-v8.js'
 
-test('the cap and one-thread scavenges are added to the primary\'s execArgv, unless the operator chose (execArgv or NODE_OPTIONS, either spelling)', () => {
-  assert.deepEqual(workerExecArgv(['--enable-source-maps'], undefined), ['--enable-source-maps', `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`, WORKER_SCAVENGE_FLAG])
-  assert.deepEqual(workerExecArgv(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16', WORKER_SCAVENGE_FLAG])
-  assert.deepEqual(workerExecArgv([], '--max_semi_space_size=32 --trace-warnings'), [WORKER_SCAVENGE_FLAG])
-  assert.deepEqual(workerExecArgv(['--parallel-scavenge'], undefined), ['--parallel-scavenge', `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`])
-  assert.deepEqual(workerExecArgv([], '--single_threaded_gc'), [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`])
-  assert.deepEqual(workerExecArgv(['--no-parallel-scavenge'], undefined), ['--no-parallel-scavenge', `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`])
-})
-
-test('V8 takes the scavenge flag and turns parallel scavenges off with it (a renamed flag would stop the workers from starting)', () => {
-  const run = (flags: readonly string[]): string => {
-    const result = spawnSync(process.execPath, [...flags, '--print-flag-values', '-e', '0'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } })
-    assert.equal(result.status, 0, result.stderr)
-    return result.stdout
-  }
-  assert.match(run(workerExecArgv([], undefined)), /^--no-parallel-scavenge$/m)
-  assert.match(run([]), /^--parallel-scavenge$/m, 'V8\'s default is parallel: without the flag the line reads otherwise')
+test('the cap is added to the primary\'s execArgv, unless the operator gave one (execArgv or NODE_OPTIONS, either spelling)', () => {
+  assert.deepEqual(workerExecArgv(['--enable-source-maps'], undefined), ['--enable-source-maps', `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`])
+  assert.deepEqual(workerExecArgv(['--max-semi-space-size=16'], undefined), ['--max-semi-space-size=16'])
+  assert.deepEqual(workerExecArgv([], '--max_semi_space_size=32 --trace-warnings'), [])
 })
 
 /** The young generation's size in MB after a burst of allocations that survive a scavenge or two, in a fresh process with these flags. */
