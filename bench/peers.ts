@@ -83,7 +83,7 @@ export async function peersSection (report: (name: string, value: string, target
     // What the named stack costs with none of srvgate's code: undici dispatch behind fastify, and behind bare node:http.
     // And the node:http floor with the spec's per-request duties (id, forwarding fields, metrics, access line) and nothing else.
     for (const server of ['fastify', 'http', 'duties']) {
-      // With the V8 flags srvgate's workers have (young-generation cap, one-thread scavenges): what differs is the code.
+      // With the V8 flags srvgate's workers have (the young-generation cap): what differs is the code.
       await add(`stack floor: undici dispatch behind ${FLOOR_NAMES[server] as string}, 2 workers`, (port) => spawn(process.execPath, [...workerExecArgv([], undefined), 'bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
     }
     for (const workers of [2, 1]) await add(`srvgate, ${workers} worker${workers === 1 ? '' : 's'}`, (port) => startSrvgate(dir, port, nameserver, workers))
