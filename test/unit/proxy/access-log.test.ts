@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { AccessLog, accessRecordOf, jsonLine, type AccessRecord } from '../../../src/proxy/access-log.js'
-import { LineBatch } from '../../../src/util/line-batch.js'
+import { LineBatch, type LineBatchOptions } from '../../../src/util/line-batch.js'
 import { ManualClock } from '../../../src/util/clock.js'
 
 const TIME = '2026-11-30T05:00:00.000Z'
@@ -92,10 +92,15 @@ test('a failover target is named as in /admin/state and the metric label (api~fa
   assert.match(lines[0] ?? '', / split=web failover=web~failover-1 failover_discovery=_web\._prod\.service\.dc2\.consul err=/)
 })
 
-test('LineBatch: lines wait at most maxDelayMs, then go out as one write, in order', () => {
+/** A LineBatch on a manual clock, and what it wrote. */
+function lineBatch (options: LineBatchOptions): { clock: ManualClock, writes: string[], batch: LineBatch } {
   const clock = new ManualClock()
   const writes: string[] = []
-  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxDelayMs: 20 })
+  return { clock, writes, batch: new LineBatch((chunk) => { writes.push(chunk) }, clock, options) }
+}
+
+test('LineBatch: lines wait at most maxDelayMs, then go out as one write, in order', () => {
+  const { clock, writes, batch } = lineBatch({ maxDelayMs: 20 })
   batch.push('a\n')
   clock.advance(10)
   batch.push('b\n')
@@ -113,9 +118,7 @@ test('LineBatch: lines wait at most maxDelayMs, then go out as one write, in ord
 })
 
 test('LineBatch: a full batch is written at once, and flush writes what is pending (the exit path)', () => {
-  const clock = new ManualClock()
-  const writes: string[] = []
-  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxBytes: 8 })
+  const { clock, writes, batch } = lineBatch({ maxBytes: 8 })
   batch.push('1234\n')
   batch.push('5678\n')
   assert.deepEqual(writes, ['1234\n5678\n'])
@@ -128,9 +131,7 @@ test('LineBatch: a full batch is written at once, and flush writes what is pendi
 })
 
 test('LineBatch: lines keep every character (UTF-8 of any width), and a line too long for the batch goes after what was pending', () => {
-  const clock = new ManualClock()
-  const writes: string[] = []
-  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxBytes: 64 })
+  const { writes, batch } = lineBatch({ maxBytes: 64 })
   batch.push('é ü 東京 😀\n')
   batch.push('b\n')
   const long = `${'x'.repeat(10_000)}\n`
@@ -141,9 +142,7 @@ test('LineBatch: lines keep every character (UTF-8 of any width), and a line too
 })
 
 test('LineBatch: a batch is written when its bytes reach maxBytes, counted in UTF-8 (not characters)', () => {
-  const clock = new ManualClock()
-  const writes: string[] = []
-  const batch = new LineBatch((chunk) => { writes.push(chunk) }, clock, { maxBytes: 10 })
+  const { writes, batch } = lineBatch({ maxBytes: 10 })
   batch.push('ééé\n') // 4 characters, 7 bytes
   assert.deepEqual(writes, [])
   batch.push('éé\n') // 14 bytes in all
