@@ -23,7 +23,7 @@ import { freePort } from '../test/helpers/dns-server.js'
 import { send } from '../test/helpers/http.js'
 import { cpuMsOfTree, processTree, wrk, type WrkResult } from './wrk.js'
 import { workerExecArgv } from '../src/cluster/worker-v8.js'
-import { hey, rssOf, type PacedResult } from './hey.js'
+import { h2loadPaced, hey, rssOf, type PacedResult } from './hey.js'
 import { TestCa } from '../test/helpers/certificates.js'
 import { request as httpsRequest } from 'node:https'
 
@@ -39,6 +39,8 @@ const WRK_ARGS = { threads: 2, connections: 64 }
 const RATES = (process.env.BENCH_RATES ?? '2000,5000').split(',').map(Number).filter((rate) => rate > 0)
 /** BENCH_PACED_CONNECTIONS: hey's connections at each fixed rate (hey paces each one: rate / connections per second). */
 const PACED_CONNECTIONS = Number(process.env.BENCH_PACED_CONNECTIONS ?? 50)
+/** BENCH_PACERS=hey,h2load: the paced rows' load generators (bench/hey.ts): hey's bursts of one request a connection, h2load's requests spread over each millisecond. */
+const PACERS = (process.env.BENCH_PACERS ?? 'hey').split(',').map((pacer) => pacer.trim()).filter((pacer) => pacer === 'hey' || pacer === 'h2load')
 const SRV = `_web._tcp.${ZONE}`
 const HOST = 'www.example.com'
 
@@ -83,9 +85,11 @@ export async function peersSection (report: (name: string, value: string, target
     // What the named stack costs with none of srvgate's code: undici dispatch behind fastify, and behind bare node:http.
     // And the node:http floor with the spec's per-request duties (id, forwarding fields, metrics, access line) and nothing else.
     for (const server of ['fastify', 'http', 'duties']) {
-      // With the V8 flags srvgate's workers have (the young-generation cap): what differs is the code.
-      await add(`stack floor: undici dispatch behind ${FLOOR_NAMES[server] as string}, 2 workers`, (port) => spawn(process.execPath, [...workerExecArgv([], undefined), 'bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' }))
+      await add(`stack floor: undici dispatch behind ${FLOOR_NAMES[server] as string}, 2 workers`, (port) => startFloor(server, port, instancePorts))
     }
+    // The node:http floor again, as a contestant of its own: the same code against itself (an A/A
+    // control) says how far two runs of one thing differ here, the resolution of every ratio above.
+    await add(AA_CONTROL, (port) => startFloor('http', port, instancePorts))
     for (const workers of [2, 1]) await add(`srvgate, ${workers} worker${workers === 1 ? '' : 's'}`, (port) => startSrvgate(dir, port, nameserver, workers))
     if (BASELINE !== undefined) await add('srvgate baseline, 2 workers', (port) => startSrvgate(dir, port, nameserver, 2, { root: BASELINE }))
     // BENCH_NODE_VARIANTS="name:--flag --flag;name2:--flag" adds srvgate (2 workers) under other Node flags, side by side.
@@ -101,7 +105,7 @@ export async function peersSection (report: (name: string, value: string, target
 
     // Item 6's measure, before any closed loop: 5 s at 200 req/s, then RSS 5 s later.
     if (PLAIN && has('hey')) {
-      for (const contestant of contestants.filter(hasWorkersToWeigh)) {
+      for (const contestant of contestants.filter(hasWorkersToWeigh).filter(({ name }) => name !== AA_CONTROL)) {
         await hey(`http://127.0.0.1:${contestant.port}/`, { ratePerSecond: 200, connections: 2, seconds: 5, host: HOST })
         await new Promise((resolve) => setTimeout(resolve, 5000))
         reportRss(report, contestant, 'RSS 5 s after 5 s at 200 req/s')
@@ -150,6 +154,8 @@ export async function peersSection (report: (name: string, value: string, target
     const dutiesFloor = find(`stack floor: undici dispatch behind ${FLOOR_NAMES.duties as string}`)
     if (httpFloor !== undefined) {
       if (srvgate2 !== undefined) report('srvgate (2 workers) / the node:http floor, req/s', `${(srvgate2.requestsPerSecond / httpFloor.requestsPerSecond).toFixed(2)}×`, '≥ 0.85×')
+      const control = find(AA_CONTROL)
+      if (control !== undefined) report('A/A control: the node:http floor\'s second copy / the floor, req/s', `${(control.requestsPerSecond / httpFloor.requestsPerSecond).toFixed(2)}×`, '1.00× but for the noise')
       if (dutiesFloor !== undefined) report('the floor with the per-request duties / the node:http floor, req/s', `${(dutiesFloor.requestsPerSecond / httpFloor.requestsPerSecond).toFixed(2)}×`)
       if (srvgate2 !== undefined && dutiesFloor !== undefined) report('srvgate (2 workers) / the floor with the duties, req/s', `${(srvgate2.requestsPerSecond / dutiesFloor.requestsPerSecond).toFixed(2)}×`)
       // What the card's stack allows srvgate at best: the duties' share times fastify's (both against node:http).
@@ -175,36 +181,52 @@ export async function peersSection (report: (name: string, value: string, target
   }
 }
 
+/** A stack floor (bench/stack-floor.mjs) with 2 workers, with the V8 flags srvgate's workers have (the young-generation cap): what differs is the code. */
+function startFloor (server: string, port: number, instancePorts: readonly number[]): ChildProcess {
+  return spawn(process.execPath, [...workerExecArgv([], undefined), 'bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' })
+}
+
 /** The stack floors bench/stack-floor.mjs serves, by its first argument. */
 const FLOOR_NAMES: Record<string, string> = { fastify: 'fastify', http: 'node:http', duties: 'node:http, with the per-request duties' }
 const HTTP_FLOOR = 'stack floor: undici dispatch behind node:http, 2 workers'
+const AA_CONTROL = 'stack floor (A/A control): undici dispatch behind node:http, 2 workers, a second copy'
 
 /**
- * Latency below capacity: each contestant at fixed rates (hey, paced), in
- * interleaved rounds, the median round by p99. The rows the issue names:
- * srvgate with 2 workers, the node:http stack floor, HAProxy (nbthread 2),
- * Caddy (GOMAXPROCS 2), nginx. On this 2-core box the load generator shares
- * the contestants' cores (nothing can be pinned apart: the contestants use
- * both); at these rates hey takes a fraction of one.
+ * Latency below capacity: each contestant at fixed rates, in interleaved
+ * rounds, the median round by p99, for each pacer of BENCH_PACERS (hey's
+ * bursts, h2load's spread: bench/hey.ts). The rows the issue names: srvgate
+ * with 2 workers, the node:http stack floor (and its A/A copy), HAProxy
+ * (nbthread 2), Caddy (GOMAXPROCS 2), nginx. On this 2-core box the load
+ * generator shares the contestants' cores (nothing can be pinned apart: the
+ * contestants use both); at these rates it takes a fraction of one.
  */
 async function pacedRows (report: (name: string, value: string, target?: string) => void, contestants: readonly Contestant[], closed: (name: string) => WrkResult | undefined): Promise<void> {
   const paced = contestants.filter(({ name }) => name.startsWith('srvgate') ? !name.includes('1 worker') : name.startsWith('stack floor') ? name.includes('node:http,') : name.startsWith('HAProxy') ? name.endsWith('nbthread 2') : name.startsWith('Caddy') ? name.endsWith('GOMAXPROCS 2') : name.startsWith('nginx'))
   if (paced.length === 0) return
-  if (!has('hey')) {
-    console.log('peers: hey not found (apt-get install hey): paced rows left out')
-    return
-  }
-  console.log(`\n## peers at fixed rates (hey -c${PACED_CONNECTIONS} -q rate/${PACED_CONNECTIONS} -z${SECONDS}s, keep-alive; ${ROUNDS} interleaved rounds, median by p99; load generator unpinned: 2 cores shared)`)
-  const results = new Map<string, PacedResult[]>()
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const rate of RATES) {
-      for (const contestant of paced) {
-        const result = await hey(`http://127.0.0.1:${contestant.port}/`, { ratePerSecond: rate, connections: PACED_CONNECTIONS, seconds: SECONDS, host: HOST })
-        const key = `${contestant.name}@${rate}`
-        results.set(key, [...(results.get(key) ?? []), result])
+  for (const pacer of PACERS) {
+    if (!has(pacer)) {
+      console.log(`peers: ${pacer} not found (apt-get install ${pacer === 'hey' ? 'hey' : 'nghttp2-client'}): its paced rows left out`)
+      continue
+    }
+    const how = pacer === 'hey' ? `hey -c${PACED_CONNECTIONS} -q rate/${PACED_CONNECTIONS}: a burst of ${PACED_CONNECTIONS} requests at once each tick` : `h2load --h1 -c${PACED_CONNECTIONS} --rps rate/${PACED_CONNECTIONS}, connections started 1 ms apart: the requests spread over each tick`
+    console.log(`\n## peers at fixed rates (${how}; ${SECONDS} s, keep-alive; ${ROUNDS} interleaved rounds, median by p99; load generator unpinned: 2 cores shared)`)
+    const results = new Map<string, PacedResult[]>()
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const rate of RATES) {
+        for (const contestant of paced) {
+          const load = { ratePerSecond: rate, connections: PACED_CONNECTIONS, seconds: SECONDS, host: HOST }
+          const result = pacer === 'hey' ? await hey(`http://127.0.0.1:${contestant.port}/`, load) : await h2loadPaced(`http://127.0.0.1:${contestant.port}/`, load)
+          const key = `${contestant.name}@${rate}`
+          results.set(key, [...(results.get(key) ?? []), result])
+        }
       }
     }
+    reportPaced(report, pacer, paced, results, closed)
   }
+}
+
+/** One pacer's paced rows: each contestant's median round by p99 at each rate, then issue 21's ratios beside the A/A control's. */
+function reportPaced (report: (name: string, value: string, target?: string) => void, pacer: string, paced: readonly Contestant[], results: ReadonlyMap<string, readonly PacedResult[]>, closed: (name: string) => WrkResult | undefined): void {
   const median = (key: string): PacedResult | undefined => {
     const rounds = [...(results.get(key) ?? [])].sort((a, b) => a.p99Ms - b.p99Ms)
     return rounds[Math.floor(rounds.length / 2)]
@@ -214,24 +236,29 @@ async function pacedRows (report: (name: string, value: string, target?: string)
     const loop = closed(contestant.name)
     const cells = RATES.map((rate) => {
       const result = median(`${contestant.name}@${rate}`)
-      // Below 95 % of the rate asked: the contestant (or hey, sharing its cores) fell behind; its percentiles are not at that rate.
+      // Below 95 % of the rate asked: the contestant (or the pacer, sharing its cores) fell behind; its percentiles are not at that rate.
       const isBehind = result !== undefined && result.requestsPerSecond < 0.95 * result.askedPerSecond
       return result === undefined ? '' : `@${rate}: ${result.requestsPerSecond.toFixed(0).padStart(5)}/s${isBehind ? ' (behind)' : ''} p50 ${ms(result.p50Ms)} p90 ${ms(result.p90Ms)} p99 ${ms(result.p99Ms)} ms${result.errors > 0 ? ` errors ${result.errors}` : ''}`
     })
-    report(contestant.name, `${loop === undefined ? '' : `closed ${loop.requestsPerSecond.toFixed(0)} req/s p99 ${loop.p99Ms.toFixed(2)} ms | `}${cells.join(' | ')}`)
+    report(`${contestant.name} (${pacer})`, `${loop === undefined ? '' : `closed ${loop.requestsPerSecond.toFixed(0)} req/s p99 ${loop.p99Ms.toFixed(2)} ms | `}${cells.join(' | ')}`)
   }
   // Issue 21's target: srvgate's p99 at each rate at most Caddy's, and at most 1.2× the stack floor's.
+  // The A/A control (the floor against a second copy of itself) is what the same ratio gives with no difference in code.
   const srvgate = paced.find(({ name }) => name.startsWith('srvgate, 2 workers'))
   const caddy = paced.find(({ name }) => name.startsWith('Caddy'))
   const floor = paced.find(({ name }) => name === HTTP_FLOOR)
+  const control = paced.find(({ name }) => name === AA_CONTROL)
   for (const rate of RATES) {
-    const own = srvgate === undefined ? undefined : median(`${srvgate.name}@${rate}`)
-    if (own === undefined) continue
-    const against = (other: Contestant | undefined): string => {
+    const ratio = (mine: Contestant | undefined, other: Contestant | undefined): string => {
+      const own = mine === undefined ? undefined : median(`${mine.name}@${rate}`)
       const result = other === undefined ? undefined : median(`${other.name}@${rate}`)
-      return result === undefined ? '–' : `${(own.p99Ms / result.p99Ms).toFixed(2)}×`
+      return own === undefined || result === undefined ? '–' : `${(own.p99Ms / result.p99Ms).toFixed(2)}×`
     }
-    report(`srvgate p99 at ${rate}/s: / Caddy's, / the floor's`, `${against(caddy)}, ${against(floor)}`, '≤ 1.0×, ≤ 1.2×')
+    if (srvgate !== undefined) report(`srvgate p99 at ${rate}/s (${pacer}): / Caddy's, / the floor's`, `${ratio(srvgate, caddy)}, ${ratio(srvgate, floor)}`, '≤ 1.0×, ≤ 1.2×')
+    if (control !== undefined) report(`A/A control p99 at ${rate}/s (${pacer}): the floor's second copy / the floor`, ratio(control, floor), '1.00× but for the noise')
+    const labelled: Array<[string, Contestant | undefined]> = [['srvgate', srvgate], ['floor', floor], ['its copy', control], ['Caddy', caddy]]
+    const rounds = labelled.filter(([, contestant]) => contestant !== undefined).map(([label, contestant]) => `${label} ${(results.get(`${(contestant as Contestant).name}@${rate}`) ?? []).map((result) => result.p99Ms.toFixed(1)).join(' ')}`)
+    report(`p99 of each round at ${rate}/s (${pacer}), ms`, rounds.join('; '))
   }
 }
 
