@@ -58,15 +58,17 @@ export async function hey (url: string, options: { ratePerSecond: number, connec
  */
 export async function h2loadPaced (url: string, options: { ratePerSecond: number, connections: number, seconds: number, host: string }): Promise<PacedResult> {
   const perConnection = Math.max(1, Math.round(options.ratePerSecond / options.connections))
+  const asked = perConnection * options.connections
+  const sent = asked * options.seconds
   const dir = mkdtempSync(join(tmpdir(), 'srvgate-paced-'))
   const log = join(dir, 'requests.tsv')
   try {
-    const args = ['--h1', '-c', String(options.connections), '-n', String(perConnection * options.connections * options.seconds), '--rps', String(perConnection), '-r', '1', '--rate-period', '1ms', '-H', `:authority: ${options.host}`, '--log-file', log, url]
+    const args = ['--h1', '-c', String(options.connections), '-n', String(sent), '--rps', String(perConnection), '-r', '1', '--rate-period', '1ms', '-H', `:authority: ${options.host}`, '--log-file', log, url]
     const child = spawn('h2load', args, { stdio: ['ignore', 'ignore', 'inherit'] })
     await new Promise((resolve) => child.on('close', resolve))
-    return parseH2loadLog(readFileSync(log, 'utf8'), perConnection * options.connections, perConnection * options.connections * options.seconds)
+    return parseH2loadLog(readFileSync(log, 'utf8'), asked, sent)
   } catch {
-    return { askedPerSecond: perConnection * options.connections, requestsPerSecond: NaN, p50Ms: NaN, p90Ms: NaN, p99Ms: NaN, errors: NaN }
+    return { askedPerSecond: asked, requestsPerSecond: NaN, p50Ms: NaN, p90Ms: NaN, p99Ms: NaN, errors: NaN }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -182,8 +182,8 @@ export async function peersSection (report: (name: string, value: string, target
 }
 
 /** A stack floor (bench/stack-floor.mjs) with 2 workers, with the V8 flags srvgate's workers have (the young-generation cap): what differs is the code. */
-function startFloor (server: string, port: number, instancePorts: readonly number[]): ChildProcess {
-  return spawn(process.execPath, [...workerExecArgv([], undefined), 'bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore' })
+function startFloor (server: string, port: number, instancePorts: readonly number[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  return spawn(process.execPath, [...workerExecArgv([], undefined), 'bench/stack-floor.mjs', server, String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore', env })
 }
 
 /** The stack floors bench/stack-floor.mjs serves, by its first argument. */
@@ -297,7 +297,7 @@ async function httpsRows (report: (name: string, value: string, target?: string)
   if (has('haproxy')) starts.push([`HAProxy ${version('haproxy', ['-v'])}, nbthread 2, TLS`, (port) => startHaproxy(dir, port, nameserver, 2, tls)])
   if (has('caddy')) starts.push([`Caddy ${version('caddy', ['version'])}, GOMAXPROCS 2, TLS`, (port) => startCaddy(dir, port, nameserver, 2, tls)])
   // The stack's HTTPS floor: node:http2's secure server (allowHTTP1) forwarding with undici, none of srvgate's code.
-  starts.push(['stack floor: undici dispatch behind node:http2 (allowHTTP1), 2 workers, TLS', (port) => spawn(process.execPath, [...workerExecArgv([], undefined), 'bench/stack-floor.mjs', 'tls', String(port), '2', ...instancePorts.map((instance) => `http://127.0.0.1:${instance}`)], { stdio: 'ignore', env: { ...process.env, FLOOR_CERT: issued.cert, FLOOR_KEY: issued.key } })])
+  starts.push(['stack floor: undici dispatch behind node:http2 (allowHTTP1), 2 workers, TLS', (port) => startFloor('tls', port, instancePorts, { ...process.env, FLOOR_CERT: issued.cert, FLOOR_KEY: issued.key })])
   starts.push(['srvgate, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, { tls })])
   if (BASELINE !== undefined) starts.push(['srvgate baseline, 2 workers, TLS', (port) => startSrvgate(dir, port, nameserver, 2, { tls, root: BASELINE })])
   const rows = new Map<string, { h1: number, handshakes: number, resumed: number | undefined, h2: number | undefined }>()
